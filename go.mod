@@ -1,0 +1,3 @@
+module github.com/distribute-go/distribute
+
+go 1.26
