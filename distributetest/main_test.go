@@ -1,0 +1,5 @@
+package distributetest
+
+import "testing"
+
+func TestMain(m *testing.M) { VerifyTestMain(m) }

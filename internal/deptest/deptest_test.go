@@ -1,0 +1,54 @@
+// Package deptest keeps the dependency rules of DESIGN.md: etf and codec use
+// the standard library only, and lower layers never import higher ones.
+package deptest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/distribute-go/distribute"
+
+// deps lists the non-standard packages pkg depends on, itself excluded.
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+	}
+	var ds []string
+	for _, l := range strings.Fields(string(out)) {
+		if l != pkg {
+			ds = append(ds, l)
+		}
+	}
+	return ds
+}
+
+func TestStandardLibraryOnly(t *testing.T) {
+	for _, pkg := range []string{module + "/etf", module + "/codec"} {
+		if ds := deps(t, pkg); len(ds) != 0 {
+			t.Errorf("%s imports non-standard packages %v; it must use the standard library only", pkg, ds)
+		}
+	}
+}
+
+func TestInternalLayers(t *testing.T) {
+	// The wire layers see only the standard library and lower layers.
+	allowed := map[string][]string{
+		module + "/internal/epmd": nil,
+		module + "/internal/dist": {module + "/etf"},
+	}
+	for pkg, ok := range allowed {
+		for _, d := range deps(t, pkg) {
+			found := false
+			for _, a := range ok {
+				found = found || d == a
+			}
+			if !found {
+				t.Errorf("%s imports %s; allowed: the standard library and %v", pkg, d, ok)
+			}
+		}
+	}
+}

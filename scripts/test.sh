@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, vet, the whole suite under the race
+# detector, then a short run of every fuzz target.
+# FUZZTIME (default 8s) sets how long each fuzz target runs; FUZZTIME=0 skips fuzzing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+go test -race -count=1 -timeout 30m ./...
+
+fuzztime=${FUZZTIME:-8s}
+if [ "$fuzztime" != "0" ]; then
+  # Every func FuzzXxx in a _test.go file, run alone for $fuzztime.
+  grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
+    dir=$(dirname "$f")
+    grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //' | while read -r fn; do
+      echo "fuzz $dir $fn ($fuzztime)"
+      go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$fuzztime" "$dir" >/tmp/fuzz.$$.log 2>&1 || { cat /tmp/fuzz.$$.log; exit 1; }
+    done
+  done
+  echo "fuzz targets: no failures"
+fi
