@@ -10,8 +10,14 @@ import (
 // they started is still running. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
-func VerifyTestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+//
+// The cleanups run after the tests and the check, before the process exits.
+func VerifyTestMain(m *testing.M, cleanups ...func()) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		for _, c := range cleanups {
+			c()
+		}
+	}))
 }
 
 // VerifyNoLeaks fails t if goroutines started during the test are still
