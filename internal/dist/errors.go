@@ -1,0 +1,82 @@
+package dist
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every error returned by this package wraps one of them
+// (or is a typed error whose Is method matches one).
+var (
+	// ErrBadCookie: the challenge digest did not match, or the peer closed
+	// the connection right after our challenge reply (what Erlang does when
+	// our digest is wrong).
+	ErrBadCookie = errors.New("dist: bad cookie")
+	// ErrMissingFlags: the peer lacks a mandatory capability (see MissingFlagsError).
+	ErrMissingFlags = errors.New("dist: missing mandatory flags")
+	// ErrMalformed: a handshake message could not be parsed (see MalformedError).
+	ErrMalformed = errors.New("dist: malformed handshake message")
+	// ErrBadName: a node name is empty, too long or not of the form alive@host.
+	ErrBadName = errors.New("dist: bad node name")
+	// ErrWrongPeer: the acceptor's challenge carries a different name than the one dialled.
+	ErrWrongPeer = errors.New("dist: peer name differs from the dialled name")
+	// ErrRefused: the handshake status was not ok (see StatusError).
+	ErrRefused = errors.New("dist: handshake refused")
+	// ErrSimultaneous: a simultaneous connect was resolved in favour of the
+	// other attempt; the connection that returns it is abandoned.
+	ErrSimultaneous = errors.New("dist: simultaneous connect lost")
+	// ErrHandshakeTimeout: a handshake step took longer than HandshakeConfig.Timeout.
+	ErrHandshakeTimeout = errors.New("dist: handshake timeout")
+	// ErrMessageTooLarge: a handshake message exceeds MaxHandshakeMessage.
+	ErrMessageTooLarge = errors.New("dist: handshake message too large")
+	// ErrFrameTooLarge: a frame exceeds the configured maximum (see FrameTooLargeError).
+	ErrFrameTooLarge = errors.New("dist: frame too large")
+	// ErrTickTimeout: nothing was received from the peer for about TickTime
+	// (Erlang's net_tick_timeout), or a write stalled for TickTime.
+	ErrTickTimeout = errors.New("dist: net_tick_timeout")
+	// ErrConfig: a configuration value is invalid.
+	ErrConfig = errors.New("dist: invalid config")
+)
+
+// MalformedError describes a handshake message that failed to parse.
+type MalformedError struct {
+	Msg    string // message kind: "send_name", "challenge", "status", ...
+	Reason string
+}
+
+func (e *MalformedError) Error() string {
+	return fmt.Sprintf("dist: malformed %s: %s", e.Msg, e.Reason)
+}
+
+// Is reports whether target is ErrMalformed.
+func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }
+
+func malformed(msg, reason string) error { return &MalformedError{Msg: msg, Reason: reason} }
+
+// StatusError is returned by Dial when the acceptor answered with a status
+// other than ok/ok_simultaneous (e.g. "not_allowed", "nok", "alive"
+// followed by our "false"). It matches ErrRefused, and ErrSimultaneous for
+// "nok".
+type StatusError struct {
+	Status string
+}
+
+func (e *StatusError) Error() string { return "dist: handshake refused with status " + e.Status }
+
+// Is reports whether target is ErrRefused (always) or ErrSimultaneous (for "nok").
+func (e *StatusError) Is(target error) bool {
+	return target == ErrRefused || (target == ErrSimultaneous && e.Status == StatusNok)
+}
+
+// FrameTooLargeError reports a frame length above the configured maximum.
+// It matches ErrFrameTooLarge.
+type FrameTooLargeError struct {
+	Len, Max uint64
+}
+
+func (e *FrameTooLargeError) Error() string {
+	return fmt.Sprintf("dist: frame of %d bytes exceeds the limit of %d", e.Len, e.Max)
+}
+
+// Is reports whether target is ErrFrameTooLarge.
+func (e *FrameTooLargeError) Is(target error) bool { return target == ErrFrameTooLarge }
