@@ -202,18 +202,20 @@ func compareNumbers(a, b Term, exact bool) int {
 	case aIsFloat && bIsFloat:
 		return cmp.Compare(af, bf)
 	case aIsFloat != bIsFloat:
+		if exact {
+			// Map key order, which exact comparison also sorts by: every
+			// integer comes before every float (so #{1.0 => x, 2 => y}
+			// holds 2 first, as term_to_binary writes it).
+			if aIsFloat {
+				return 1
+			}
+			return -1
+		}
 		var c int
 		if aIsFloat {
 			c = -compareIntFloat(b, af)
 		} else {
 			c = compareIntFloat(a, bf)
-		}
-		if c == 0 && exact {
-			// =:= tells 1 from 1.0; in the exact order integers come first.
-			if aIsFloat {
-				return 1
-			}
-			return -1
 		}
 		return c
 	}
