@@ -62,7 +62,7 @@ func TestAlive2ResponseGolden(t *testing.T) {
 		want Alive2Response
 	}{
 		{"76 00 6b07769b", Alive2Response{Code: RespAlive2X, Result: 0, Creation: 0x6b07769b}}, // real epmd
-		{"79 00 0002", Alive2Response{Code: RespAlive2, Result: 0, Creation: 2}},                // real epmd, Highest 5
+		{"79 00 0002", Alive2Response{Code: RespAlive2, Result: 0, Creation: 2}},               // real epmd, Highest 5
 		{"76 01 00000000", Alive2Response{Code: RespAlive2X, Result: 1}},
 	} {
 		b := unhex(t, tc.hex)
