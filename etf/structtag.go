@@ -1,0 +1,328 @@
+package etf
+
+import (
+	"fmt"
+	"math/big"
+	"reflect"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+)
+
+// This file reads `etf` struct tags once per Go type and caches what it
+// learns, so Marshal and Unmarshal of a type they have seen do no tag parsing.
+//
+// Field tags:
+//
+//	Name  string `etf:"name"`           key 'name' (default: snake_case of the field name)
+//	Skip  int    `etf:"-"`              never encoded or decoded
+//	Note  string `etf:",omitempty"`     left out of the map when empty (false, 0, "", nil, len 0)
+//	State string `etf:"state,atom"`     a string field encoded as an atom
+//	Text  string `etf:"text,charlist"`  a string field encoded as a char list
+//
+// A blank marker field chooses how the whole struct is encoded:
+//
+//	_ struct{} `etf:"map"`                    #{key => Value, ...} (the default)
+//	_ struct{} `etf:"record,person"`          {person, Field1, Field2, ...} in field order
+//	_ struct{} `etf:"record"`                 the same, tag = snake_case of the type name
+//	_ struct{} `etf:"elixir,Elixir.Person"`   %Person{}: a map with '__struct__' => 'Elixir.Person'
+//	_ struct{} `etf:"elixir"`                 the same, module = "Elixir." + the type name
+
+// Struct encodings.
+const (
+	structMap    = 0
+	structRecord = 1
+	structElixir = 2
+)
+
+// maxDepth bounds how deeply ToTerm and FromTerm nest, so a cyclic Go value
+// (or a self-referencing term built by hand) is an error, not a stack overflow.
+const maxDepth = 10000
+
+// StructTagError reports an `etf` struct tag that cannot be honoured. It is
+// returned by Marshal, Unmarshal, ToTerm and FromTerm when they meet the type.
+type StructTagError struct {
+	Type  reflect.Type // the struct type
+	Field string       // the Go field name
+	Msg   string
+}
+
+func (e *StructTagError) Error() string {
+	return fmt.Sprintf("etf: struct %v field %s: %s", e.Type, e.Field, e.Msg)
+}
+
+// fieldInfo describes one encoded field of a struct type.
+type fieldInfo struct {
+	name      string // the key text
+	key       Term   // Atom(name), boxed once
+	index     []int  // path for reflect.Value.FieldByIndex (embedded structs)
+	typ       reflect.Type
+	omitEmpty bool
+	asAtom    bool
+	asChars   bool
+}
+
+// structInfo describes how a struct type is encoded.
+type structInfo struct {
+	mode     int
+	name     Atom // record tag or Elixir module
+	nameTerm Term // name, boxed once
+	fields   []fieldInfo
+	byName   map[string]int // key text -> index in fields
+	err      error          // a *StructTagError, reported on every use
+}
+
+// typeInfo caches what the converters ask about a Go type.
+type typeInfo struct {
+	marshaler       bool // the type implements Marshaler
+	addrMarshaler   bool // *T implements Marshaler (and T does not)
+	addrUnmarshaler bool // *T implements Unmarshaler
+	byteSlice       bool // a slice or array of a uint8 kind whose element is not a (Un)Marshaler
+	st              *structInfo
+}
+
+var typeCache sync.Map // reflect.Type -> *typeInfo
+
+var (
+	marshalerType   = reflect.TypeFor[Marshaler]()
+	unmarshalerType = reflect.TypeFor[Unmarshaler]()
+	bigIntType      = reflect.TypeFor[big.Int]()
+)
+
+// cachedTypeInfo returns the cached description of t, computing it on first use.
+func cachedTypeInfo(t reflect.Type) *typeInfo {
+	if ti, ok := typeCache.Load(t); ok {
+		return ti.(*typeInfo)
+	}
+	ti := &typeInfo{
+		marshaler: t.Implements(marshalerType),
+	}
+	if t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface {
+		pt := reflect.PointerTo(t)
+		ti.addrMarshaler = !ti.marshaler && pt.Implements(marshalerType)
+		ti.addrUnmarshaler = pt.Implements(unmarshalerType)
+	}
+	if k := t.Kind(); k == reflect.Slice || k == reflect.Array {
+		e := t.Elem()
+		ti.byteSlice = e.Kind() == reflect.Uint8 &&
+			!e.Implements(marshalerType) && !reflect.PointerTo(e).Implements(marshalerType) &&
+			!reflect.PointerTo(e).Implements(unmarshalerType)
+	}
+	if t.Kind() == reflect.Struct && t != bigIntType && !isModelType(t) {
+		ti.st = buildStructInfo(t)
+	}
+	actual, _ := typeCache.LoadOrStore(t, ti)
+	return actual.(*typeInfo)
+}
+
+// parsedTag is an `etf` tag split into its name and options.
+type parsedTag struct {
+	name string
+	opts []string
+}
+
+func parseTag(tag string) parsedTag {
+	parts := strings.Split(tag, ",")
+	return parsedTag{name: parts[0], opts: parts[1:]}
+}
+
+func buildStructInfo(t reflect.Type) *structInfo {
+	si := &structInfo{mode: structMap}
+	fail := func(field, msg string) *structInfo {
+		si.err = &StructTagError{Type: t, Field: field, Msg: msg}
+		return si
+	}
+	// The marker field, if any, sets the encoding.
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name != "_" {
+			continue
+		}
+		tag, ok := f.Tag.Lookup("etf")
+		if !ok {
+			continue
+		}
+		p := parseTag(tag)
+		if len(p.opts) > 1 {
+			return fail(f.Name, fmt.Sprintf("marker tag %q has more than a mode and a name", tag))
+		}
+		name := ""
+		if len(p.opts) == 1 {
+			name = p.opts[0]
+		}
+		switch p.name {
+		case "map":
+			if name != "" {
+				return fail(f.Name, "the map mode takes no name")
+			}
+			si.mode = structMap
+		case "record":
+			si.mode = structRecord
+			if name == "" {
+				name = snakeCase(t.Name())
+			}
+		case "elixir":
+			si.mode = structElixir
+			if name == "" {
+				name = "Elixir." + t.Name()
+			}
+		default:
+			return fail(f.Name, fmt.Sprintf("unknown struct mode %q (want map, record or elixir)", p.name))
+		}
+		if si.mode != structMap {
+			if name == "" || name == "Elixir." {
+				return fail(f.Name, "an anonymous struct type needs an explicit record or module name")
+			}
+			if utf8.RuneCountInString(name) > 255 || !utf8.ValidString(name) {
+				return fail(f.Name, fmt.Sprintf("name %q is not a valid atom", name))
+			}
+			si.name = Atom(name)
+			si.nameTerm = si.name
+		}
+		break
+	}
+
+	if err := collectFields(si, t, nil, 0); err != nil {
+		si.err = err
+		return si
+	}
+	si.byName = make(map[string]int, len(si.fields))
+	for i, f := range si.fields {
+		if _, dup := si.byName[f.name]; dup {
+			return fail(f.index2name(t), fmt.Sprintf("duplicate key %q", f.name))
+		}
+		if si.mode == structElixir && f.name == "__struct__" {
+			return fail(f.index2name(t), "the key __struct__ is reserved in an Elixir struct")
+		}
+		if si.mode == structRecord && f.omitEmpty {
+			return fail(f.index2name(t), "omitempty cannot be used in a record")
+		}
+		si.byName[f.name] = i
+	}
+	return si
+}
+
+// index2name names a field by its Go path for error messages.
+func (f fieldInfo) index2name(t reflect.Type) string {
+	var names []string
+	for _, i := range f.index {
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		sf := t.Field(i)
+		names = append(names, sf.Name)
+		t = sf.Type
+	}
+	return strings.Join(names, ".")
+}
+
+// collectFields appends the encoded fields of t (and, flattened, of its
+// untagged embedded structs) to si.fields in declaration order.
+func collectFields(si *structInfo, t reflect.Type, index []int, depth int) error {
+	if depth > 16 {
+		return &StructTagError{Type: t, Field: "", Msg: "embedded structs nested too deeply"}
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == "_" {
+			continue
+		}
+		tag := f.Tag.Get("etf")
+		if tag == "-" {
+			continue
+		}
+		p := parseTag(tag)
+		idx := append(append([]int(nil), index...), i)
+
+		if f.Anonymous && p.name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && !isModelType(ft) && ft != bigIntType &&
+				!reflect.PointerTo(ft).Implements(marshalerType) && !reflect.PointerTo(ft).Implements(unmarshalerType) {
+				if !f.IsExported() && f.Type.Kind() == reflect.Pointer {
+					// An unexported embedded pointer cannot be allocated when decoding.
+					continue
+				}
+				if err := collectFields(si, ft, idx, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		fi := fieldInfo{name: p.name, index: idx, typ: f.Type}
+		if fi.name == "" {
+			fi.name = snakeCase(f.Name)
+		}
+		if !utf8.ValidString(fi.name) || utf8.RuneCountInString(fi.name) > 255 {
+			return &StructTagError{Type: t, Field: f.Name, Msg: fmt.Sprintf("key %q is not a valid atom", fi.name)}
+		}
+		for _, o := range p.opts {
+			switch o {
+			case "omitempty":
+				fi.omitEmpty = true
+			case "atom", "charlist":
+				if f.Type.Kind() != reflect.String {
+					return &StructTagError{Type: t, Field: f.Name, Msg: "option " + o + " needs a string field"}
+				}
+				fi.asAtom = o == "atom"
+				fi.asChars = o == "charlist"
+			case "":
+			default:
+				return &StructTagError{Type: t, Field: f.Name, Msg: fmt.Sprintf("unknown option %q", o)}
+			}
+		}
+		fi.key = Atom(fi.name)
+		si.fields = append(si.fields, fi)
+	}
+	return nil
+}
+
+// isModelType reports whether t is one of the term-model struct types that
+// pass through Marshal and Unmarshal unchanged.
+func isModelType(t reflect.Type) bool {
+	switch t {
+	case pidType, refType, portType, exportType, funType, bitBinaryType, improperListType:
+		return true
+	}
+	return false
+}
+
+var (
+	pidType          = reflect.TypeFor[Pid]()
+	refType          = reflect.TypeFor[Ref]()
+	portType         = reflect.TypeFor[Port]()
+	exportType       = reflect.TypeFor[Export]()
+	funType          = reflect.TypeFor[Fun]()
+	bitBinaryType    = reflect.TypeFor[BitBinary]()
+	improperListType = reflect.TypeFor[ImproperList]()
+)
+
+// snakeCase converts a Go identifier to the snake_case used for Erlang and
+// Elixir keys: Name -> name, UserID -> user_id, HTTPServer -> http_server,
+// Field2 -> field2.
+func snakeCase(s string) string {
+	rs := []rune(s)
+	var b strings.Builder
+	b.Grow(len(s) + 4)
+	for i, r := range rs {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				prev := rs[i-1]
+				nextLower := i+1 < len(rs) && unicode.IsLower(rs[i+1])
+				if unicode.IsLower(prev) || unicode.IsDigit(prev) || (unicode.IsUpper(prev) && nextLower) {
+					b.WriteByte('_')
+				}
+			}
+			b.WriteRune(unicode.ToLower(r))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
