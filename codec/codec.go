@@ -210,7 +210,7 @@ func Decode[T any](c Codec[T], b []byte) (T, error) {
 		return zero, err
 	}
 	if len(rest) != 0 {
-		return zero, &DecodeError{Offset: len(b) - len(rest), Codec: nameOf(c), Err: fmt.Errorf("%w: %d bytes after the value", ErrTrailing, len(rest))}
+		return zero, &DecodeError{Offset: len(b) - len(rest), Codec: nameOf(c), Err: fmt.Errorf("%w: %d left after the value", ErrTrailing, len(rest))}
 	}
 	return v, nil
 }
