@@ -335,6 +335,9 @@ func accept(ctx context.Context, conn net.Conn, cfg *HandshakeConfig) (*Peer, []
 	if err := cfg.validate(false); err != nil {
 		return nil, nil, err
 	}
+	if err := tlsHandshake(ctx, conn, cfg.Timeout); err != nil {
+		return nil, nil, err
+	}
 	defer watch(ctx, conn)()
 	h := newHSConn(ctx, conn, cfg)
 	ours := cfg.flags()
@@ -463,6 +466,9 @@ func dial(ctx context.Context, conn net.Conn, cfg *HandshakeConfig, peerName str
 		return nil, nil, err
 	}
 	if err := ValidName(peerName, false); err != nil {
+		return nil, nil, err
+	}
+	if err := tlsHandshake(ctx, conn, cfg.Timeout); err != nil {
 		return nil, nil, err
 	}
 	defer watch(ctx, conn)()

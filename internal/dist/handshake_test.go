@@ -312,7 +312,10 @@ func TestHandshakeBadInput(t *testing.T) {
 	// 4-byte framing: a huge announced length is refused before allocating.
 	c, s := tcpPair(t)
 	done := make(chan error, 1)
-	go func() { _, _, err := Accept(context.Background(), s, HandshakeConfig{Name: "b@h", Cookie: "c", TLS: true}); done <- err }()
+	go func() {
+		_, _, err := Accept(context.Background(), s, HandshakeConfig{Name: "b@h", Cookie: "c", TLS: true})
+		done <- err
+	}()
 	c.Write([]byte{0xff, 0xff, 0xff, 0xff, 'N'})
 	if err := <-done; !errors.Is(err, ErrMessageTooLarge) {
 		t.Fatalf("err = %v; want ErrMessageTooLarge", err)

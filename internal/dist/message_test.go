@@ -163,7 +163,7 @@ func TestParseErrors(t *testing.T) {
 	bad := [][]byte{
 		nil, {'N'}, {'x'}, append([]byte{'N'}, make([]byte, 13)...), // short
 		append(append([]byte{'N'}, make([]byte, 12)...), 0, 9, 'a'), // name past end
-		{'n', 0, 6, 0, 0, 0, 0},                                      // wrong v5 version
+		{'n', 0, 6, 0, 0, 0, 0}, // wrong v5 version
 	}
 	for _, b := range bad {
 		if _, err := ParseSendName(b); !errors.Is(err, ErrMalformed) {

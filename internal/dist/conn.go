@@ -1,0 +1,364 @@
+package dist
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for ConnConfig.
+const (
+	// DefaultTickTime is Erlang's net_ticktime default.
+	DefaultTickTime = 60 * time.Second
+	// DefaultSendBuffer is Erlang's dist_buf_busy_limit default (1 MiB).
+	DefaultSendBuffer = 1 << 20
+	// tickIntensity is Erlang's net_tickintensity default: ticks go out every
+	// TickTime/4 and a peer silent for 4 intervals is dropped.
+	tickIntensity = 4
+)
+
+// ErrClosed is the reason of a connection closed by Close or Abort(nil).
+// Sends on any closed connection return an error that wraps net.ErrClosed
+// and the reason.
+var ErrClosed = errors.New("dist: connection closed locally")
+
+// ErrPeerClosed is the reason when the peer closed the connection between
+// frames (EOF). It wraps io.EOF.
+var ErrPeerClosed = fmt.Errorf("dist: connection closed by peer: %w", io.EOF)
+
+// ConnConfig configures a Conn. Every zero value has a default.
+type ConnConfig struct {
+	// TickTime is net_ticktime. A tick (an empty frame) is written when
+	// nothing was written during an interval of TickTime/4; the connection
+	// fails with ErrTickTimeout when nothing was received during 4
+	// consecutive intervals (so after TickTime to TickTime*5/4 of silence),
+	// or when a write blocks for TickTime. Zero means DefaultTickTime (60 s).
+	// All nodes of a cluster should use the same value.
+	TickTime time.Duration
+	// MaxFrame bounds a received frame in bytes; a larger one fails the
+	// connection with a *FrameTooLargeError. Zero means DefaultMaxFrame.
+	MaxFrame int
+	// SendBuffer bounds the bytes queued by Send and not yet taken by the
+	// writer (one more batch may be in the kernel call). Send waits while
+	// the queue is over the limit, like a busy Erlang dist port; a single
+	// frame larger than the limit is accepted when the queue is empty.
+	// Zero means DefaultSendBuffer (1 MiB).
+	SendBuffer int
+	// Handler receives every data frame (ticks are not passed) on the
+	// reader goroutine, in order. The frame is owned by the Conn and is
+	// valid only until Handler returns: copy what you keep. A non-nil
+	// error closes the connection with that error as its reason. Handler
+	// must not call Close (it would wait for itself); it may call Abort and
+	// Send. Nil discards frames.
+	Handler func(frame []byte) error
+}
+
+func (c *ConnConfig) withDefaults() (ConnConfig, error) {
+	out := *c
+	if out.TickTime == 0 {
+		out.TickTime = DefaultTickTime
+	}
+	if out.MaxFrame == 0 {
+		out.MaxFrame = DefaultMaxFrame
+	}
+	if out.SendBuffer == 0 {
+		out.SendBuffer = DefaultSendBuffer
+	}
+	if out.TickTime < 4*time.Millisecond || out.MaxFrame < 0 || out.SendBuffer < 0 {
+		return out, fmt.Errorf("%w: TickTime %v, MaxFrame %d, SendBuffer %d", ErrConfig, out.TickTime, out.MaxFrame, out.SendBuffer)
+	}
+	return out, nil
+}
+
+// Stats are a connection's counters. Frames and bytes out count what Send
+// queued; bytes include the 4-byte length prefixes; ticks are counted apart.
+type Stats struct {
+	FramesIn, FramesOut uint64
+	BytesIn, BytesOut   uint64
+	TicksIn, TicksOut   uint64
+}
+
+// Conn is an established distribution connection: one reader goroutine
+// delivering frames to the handler and one writer goroutine that batches
+// queued frames into as few writes as possible and sends ticks.
+type Conn struct {
+	nc   net.Conn
+	peer Peer
+	cfg  ConnConfig
+	fr   *FrameReader
+
+	mu      sync.Mutex // protects pending, space, err
+	pending []byte     // framed bytes queued by Send
+	space   chan struct{}
+	err     error
+
+	wake    chan struct{} // capacity 1: pending became non-empty
+	quit    chan struct{} // closed by fail
+	done    chan struct{} // closed when both goroutines have returned
+	running atomic.Int32
+	seen    atomic.Bool // something was read in the current tick interval
+
+	framesIn, framesOut atomic.Uint64
+	bytesIn, bytesOut   atomic.Uint64
+	ticksIn, ticksOut   atomic.Uint64
+}
+
+// NewConn takes over nc after a successful Accept or Dial (peer and
+// leftover are what they returned) and starts the reader and writer
+// goroutines. Close ends them.
+func NewConn(nc net.Conn, peer *Peer, leftover []byte, cfg ConnConfig) (*Conn, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{
+		nc:   nc,
+		cfg:  cfg,
+		wake: make(chan struct{}, 1),
+		quit: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	if peer != nil {
+		c.peer = *peer
+	}
+	c.fr = NewFrameReader(seenReader{c}, leftover, cfg.MaxFrame)
+	c.seen.Store(true)
+	c.running.Store(2)
+	go c.readLoop()
+	go c.writeLoop()
+	return c, nil
+}
+
+// seenReader marks the current tick interval as "heard from the peer".
+type seenReader struct{ c *Conn }
+
+func (r seenReader) Read(p []byte) (int, error) {
+	n, err := r.c.nc.Read(p)
+	if n > 0 {
+		r.c.seen.Store(true)
+		r.c.bytesIn.Add(uint64(n))
+	}
+	return n, err
+}
+
+// Peer returns the peer description from the handshake.
+func (c *Conn) Peer() Peer { return c.peer }
+
+// Done is closed when the connection has failed or was closed and both
+// goroutines have returned.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended (nil while it is up): ErrClosed,
+// ErrPeerClosed, ErrTickTimeout, a *FrameTooLargeError, the Handler's
+// error, or a read/write error.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Conn) Stats() Stats {
+	return Stats{
+		FramesIn: c.framesIn.Load(), FramesOut: c.framesOut.Load(),
+		BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
+		TicksIn: c.ticksIn.Load(), TicksOut: c.ticksOut.Load(),
+	}
+}
+
+// Send queues one frame payload (e.g. 112, 131, ctrl..., 131, msg...); the
+// writer adds the 4-byte length. The bytes are copied before Send returns,
+// so the caller may reuse frame. Send waits while the send buffer is full,
+// until there is room, ctx is done, or the connection ends. Frames from one
+// goroutine go out in Send order. An empty frame is a tick.
+func (c *Conn) Send(ctx context.Context, frame []byte) error {
+	if uint64(len(frame)) > math.MaxUint32 {
+		return fmt.Errorf("%w: cannot send %d bytes", ErrFrameTooLarge, len(frame))
+	}
+	need := 4 + len(frame)
+	c.mu.Lock()
+	for {
+		if c.err != nil {
+			err := c.err
+			c.mu.Unlock()
+			return fmt.Errorf("dist: send: %w (%w)", net.ErrClosed, err)
+		}
+		if len(c.pending) == 0 || len(c.pending)+need <= c.cfg.SendBuffer {
+			break
+		}
+		if c.space == nil {
+			c.space = make(chan struct{})
+		}
+		space := c.space
+		c.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	wasEmpty := len(c.pending) == 0
+	c.pending = binary.BigEndian.AppendUint32(c.pending, uint32(len(frame)))
+	c.pending = append(c.pending, frame...)
+	c.mu.Unlock()
+	if len(frame) == 0 {
+		c.ticksOut.Add(1)
+	} else {
+		c.framesOut.Add(1)
+	}
+	c.bytesOut.Add(uint64(need))
+	if wasEmpty {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// Abort starts closing the connection with reason (ErrClosed if nil)
+// without waiting; it may be called from the Handler. Later calls keep the
+// first reason.
+func (c *Conn) Abort(reason error) {
+	if reason == nil {
+		reason = ErrClosed
+	}
+	c.fail(reason)
+}
+
+// Close closes the connection (reason ErrClosed unless it had already
+// failed), and waits for both goroutines. Queued frames not yet written are
+// dropped, as when an Erlang node disconnects. It is idempotent.
+func (c *Conn) Close() error {
+	c.fail(ErrClosed)
+	<-c.done
+	return nil
+}
+
+func (c *Conn) fail(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	if c.space != nil {
+		close(c.space)
+		c.space = nil
+	}
+	c.mu.Unlock()
+	close(c.quit)
+	c.nc.Close()
+}
+
+func (c *Conn) exit() {
+	if c.running.Add(-1) == 0 {
+		close(c.done)
+	}
+}
+
+func (c *Conn) readLoop() {
+	defer c.exit()
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			if err == io.EOF {
+				err = ErrPeerClosed
+			}
+			c.fail(err)
+			return
+		}
+		if len(f) == 0 {
+			c.ticksIn.Add(1)
+			continue
+		}
+		c.framesIn.Add(1)
+		if h := c.cfg.Handler; h != nil {
+			if err := h(f); err != nil {
+				c.fail(err)
+				return
+			}
+		}
+		c.fr.shrink(4 * DefaultSendBuffer)
+	}
+}
+
+var tickFrame = []byte{0, 0, 0, 0}
+
+func (c *Conn) writeLoop() {
+	defer c.exit()
+	interval := c.cfg.TickTime / tickIntensity
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	var spare []byte
+	wrote := false
+	silent := 0
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-c.wake:
+			for {
+				c.mu.Lock()
+				buf := c.pending
+				c.pending = spare[:0]
+				if c.space != nil {
+					close(c.space)
+					c.space = nil
+				}
+				c.mu.Unlock()
+				if len(buf) == 0 {
+					spare = buf
+					break
+				}
+				if err := c.write(buf); err != nil {
+					c.fail(err)
+					return
+				}
+				wrote = true
+				if cap(buf) > 4*c.cfg.SendBuffer {
+					buf = nil
+				}
+				spare = buf
+			}
+		case <-ticker.C:
+			if c.seen.Swap(false) {
+				silent = 0
+			} else if silent++; silent >= tickIntensity {
+				c.fail(fmt.Errorf("%w: nothing received from %s for %v", ErrTickTimeout, c.peer.Name, time.Duration(silent)*interval))
+				return
+			}
+			if !wrote {
+				if err := c.write(tickFrame); err != nil {
+					c.fail(err)
+					return
+				}
+				c.ticksOut.Add(1)
+				c.bytesOut.Add(4)
+			}
+			wrote = false
+		}
+	}
+}
+
+func (c *Conn) write(b []byte) error {
+	if err := c.nc.SetWriteDeadline(time.Now().Add(c.cfg.TickTime)); err != nil {
+		return err
+	}
+	if _, err := c.nc.Write(b); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("%w: write to %s blocked for %v", ErrTickTimeout, c.peer.Name, c.cfg.TickTime)
+		}
+		return err
+	}
+	return nil
+}
