@@ -1,0 +1,173 @@
+package distribute
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distribute-go/distribute/etf"
+)
+
+// Visibility decides whether a node is published (visible) to its peers.
+// Erlang's nodes() lists only visible nodes, and only visible nodes take
+// part in global and pg discovery; hidden nodes can still do everything
+// else (send, link, monitor, call, rpc).
+type Visibility int
+
+const (
+	// DefaultVisibility is hidden until this module implements Erlang's
+	// global registry protocol; then it becomes visible.
+	DefaultVisibility Visibility = 0
+	// Hidden: never published (like erl -hidden and C nodes).
+	Hidden Visibility = 1
+	// Visible: published. Erlang peers then expect this node to speak the
+	// global protocol; until it does, global:sync/0 and global:trans/2 on
+	// them block (see the package docs).
+	Visible Visibility = 2
+)
+
+// Config configures a node. Only Name and Cookie are required; every other
+// field documents its zero-value default.
+type Config struct {
+	// Name is the node name "alive@host". A host with a dot (or an IP) makes
+	// a long name (erl -name), otherwise a short name (erl -sname). Required.
+	Name string
+
+	// Cookie is the shared secret peers must present. Required. The cookie
+	// authenticates; it does not encrypt: use TLS on untrusted networks.
+	Cookie string
+
+	// ListenAddr is the "host:port" the node accepts connections on.
+	// Default: the address Name's host resolves to, port 0 (any free port).
+	ListenAddr string
+
+	// Visibility: DefaultVisibility (hidden, for now), Hidden or Visible.
+	Visibility Visibility
+
+	// TLS, when set, runs the distribution over TLS as Erlang's
+	// inet_tls_dist does, for both accepted and dialled connections. For
+	// mTLS set ClientAuth and ClientCAs (server side) and RootCAs and
+	// Certificates (client side). Dialled connections use a clone with
+	// ServerName set to the peer's host part unless ServerName is set.
+	// Default nil: plain TCP.
+	TLS *tls.Config
+
+	// EpmdPort is the port of epmd on every host. Default: $ERL_EPMD_PORT,
+	// else 4369.
+	EpmdPort int
+
+	// ClientOnly makes a short-lived client node: it never registers with
+	// epmd nor hosts one, and accepts no connections. Its creation is
+	// random. Default false: the node registers with the epmd that answers
+	// on 127.0.0.1:EpmdPort, or hosts an embedded one when none does.
+	ClientOnly bool
+
+	// Logger receives the node's logs. Default nil: discard.
+	Logger *slog.Logger
+
+	// TickTime is Erlang's net_ticktime: a peer silent for about this long
+	// is dropped, and ticks are sent every TickTime/4 when idle. All nodes
+	// of a cluster should use the same value. Default 60 s.
+	TickTime time.Duration
+
+	// HandshakeTimeout bounds each step of a connection handshake (Erlang's
+	// net_setuptime). Default 7 s.
+	HandshakeTimeout time.Duration
+
+	// MaxFrameSize bounds one distribution frame (one message with its
+	// control term); a peer that announces more loses its connection.
+	// Default 128 MiB.
+	MaxFrameSize int
+
+	// SendBuffer is how many bytes may wait to be written on one
+	// connection before senders block (Erlang's dist_buf_busy_limit).
+	// Default 4 MiB.
+	SendBuffer int
+
+	// Limits bound the decoding of every term received from peers
+	// (nesting depth, atoms, sizes). Default: etf's defaults.
+	Limits etf.Limits
+}
+
+// Defaults.
+const (
+	DefaultEpmdPort         = 4369
+	DefaultTickTime         = 60 * time.Second
+	DefaultHandshakeTimeout = 7 * time.Second
+	DefaultMaxFrameSize     = 128 << 20
+	DefaultSendBuffer       = 4 << 20
+)
+
+// ErrBadName is returned for a node or process name that is not valid.
+var ErrBadName = errors.New("distribute: bad name")
+
+// ErrConfig is wrapped by every error of Config validation.
+var ErrConfig = errors.New("distribute: invalid config")
+
+var nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+@[A-Za-z0-9_.-]+$`)
+
+// ParseNodeName checks a node name "alive@host" and splits it. long is
+// true when host has a dot (or is an IP address): a long name.
+func ParseNodeName(name string) (alive, host string, long bool, err error) {
+	if len(name) > 255 || !nodeNameRE.MatchString(name) {
+		return "", "", false, fmt.Errorf("%w: node name %q: want alive@host with letters, digits, _ and - (host: also .)", ErrBadName, name)
+	}
+	alive, host, _ = strings.Cut(name, "@")
+	return alive, host, strings.Contains(host, "."), nil
+}
+
+// withDefaults returns a validated copy of c with defaults filled in.
+func (c Config) withDefaults() (Config, error) {
+	if _, _, _, err := ParseNodeName(c.Name); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if c.Cookie == "" {
+		return c, fmt.Errorf("%w: empty cookie", ErrConfig)
+	}
+	switch c.Visibility {
+	case DefaultVisibility, Hidden, Visible:
+	default:
+		return c, fmt.Errorf("%w: unknown visibility %d", ErrConfig, c.Visibility)
+	}
+	if c.EpmdPort == 0 {
+		c.EpmdPort = DefaultEpmdPort
+		if s := os.Getenv("ERL_EPMD_PORT"); s != "" {
+			p, err := strconv.Atoi(s)
+			if err != nil || p <= 0 || p > 65535 {
+				return c, fmt.Errorf("%w: ERL_EPMD_PORT=%q", ErrConfig, s)
+			}
+			c.EpmdPort = p
+		}
+	}
+	if c.EpmdPort < 0 || c.EpmdPort > 65535 {
+		return c, fmt.Errorf("%w: epmd port %d", ErrConfig, c.EpmdPort)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.TickTime == 0 {
+		c.TickTime = DefaultTickTime
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.MaxFrameSize == 0 {
+		c.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if c.SendBuffer == 0 {
+		c.SendBuffer = DefaultSendBuffer
+	}
+	if c.TickTime < 0 || c.HandshakeTimeout < 0 || c.MaxFrameSize < 0 || c.SendBuffer < 0 {
+		return c, fmt.Errorf("%w: negative duration or size", ErrConfig)
+	}
+	return c, nil
+}
+
+// visible reports whether the node publishes itself.
+func (c Config) visible() bool { return c.Visibility == Visible }

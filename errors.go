@@ -1,0 +1,47 @@
+package distribute
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/distribute-go/distribute/etf"
+)
+
+// Sentinel errors callers branch on. Errors returned by this package wrap
+// them (test with errors.Is).
+var (
+	// ErrClosed: the node or process was stopped. It wraps net.ErrClosed.
+	ErrClosed = fmt.Errorf("distribute: closed: %w", net.ErrClosed)
+	// ErrNoProc: the target process does not exist or has exited (noproc).
+	ErrNoProc = errors.New("distribute: no such process")
+	// ErrNodeDown: the connection to the target's node is lost or cannot be
+	// made (noconnection).
+	ErrNodeDown = errors.New("distribute: node down")
+	// ErrTimeout: the deadline passed before an answer came.
+	ErrTimeout = errors.New("distribute: timeout")
+)
+
+// errDead is what a dead process's mailbox returns to its receiver.
+var errDead = fmt.Errorf("distribute: process exited: %w", ErrClosed)
+
+// ExitError is the exit reason of a process, as links and monitors see it.
+type ExitError struct {
+	Reason etf.Term
+}
+
+func (e *ExitError) Error() string {
+	return "distribute: process exited: " + etf.Format(e.Reason)
+}
+
+// Is makes errors.Is(err, ErrNoProc) true for the noproc reason and
+// errors.Is(err, ErrNodeDown) for noconnection.
+func (e *ExitError) Is(target error) bool {
+	switch target {
+	case ErrNoProc:
+		return e.Reason == etf.Atom("noproc")
+	case ErrNodeDown:
+		return e.Reason == etf.Atom("noconnection")
+	}
+	return false
+}

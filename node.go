@@ -1,0 +1,552 @@
+package distribute
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/dist"
+	"github.com/distribute-go/distribute/internal/epmd"
+)
+
+// Version is the module's version, reported by distribute:info/0.
+const Version = "0.1.0-dev"
+
+// Node is a running node: a name, a cookie, a listener, connections to
+// peer nodes, and the processes that live here. Create one with Start; end
+// it with Stop. All methods are safe for concurrent use.
+type Node struct {
+	cfg      Config
+	name     Atom
+	creation uint32
+	flags    dist.Flags
+	logger   *slog.Logger
+
+	ctx    context.Context // canceled by Stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the node starts
+	closed atomic.Bool
+	stop   sync.Once
+
+	ln     net.Listener
+	keeper *epmd.Keeper
+
+	procs *procTable
+
+	connMu  sync.Mutex // protects conns, dialing, pending
+	conns   map[Atom]*peer
+	dialing map[Atom]*dialAttempt
+
+	events eventHub
+
+	refCounter   atomic.Uint64
+	refSalt      uint32
+	nextUnlinkID atomic.Uint64
+}
+
+// peer is an established connection to another node.
+type peer struct {
+	name     Atom
+	creation uint32
+	flags    dist.Flags
+	visible  bool
+	conn     *dist.Conn
+	since    time.Time
+}
+
+// dialAttempt is one connection attempt that callers wait on together.
+type dialAttempt struct {
+	done chan struct{}
+	peer *peer
+	err  error
+}
+
+// Start starts a node: it validates cfg, listens, registers with epmd
+// (hosting an embedded epmd when none answers) and starts the node's
+// built-in services (net_kernel). It returns when the node is reachable.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:     cfg,
+		name:    Atom(cfg.Name),
+		logger:  cfg.Logger.With("node", cfg.Name),
+		procs:   newProcTable(),
+		conns:   make(map[Atom]*peer),
+		dialing: make(map[Atom]*dialAttempt),
+	}
+	n.flags = dist.DefaultFlags
+	if cfg.visible() {
+		n.flags |= dist.Published
+	}
+	var salt [8]byte
+	if _, err := rand.Read(salt[:]); err != nil {
+		return nil, fmt.Errorf("distribute: random: %w", err)
+	}
+	n.refSalt = binary.BigEndian.Uint32(salt[:4])
+	n.refCounter.Store(uint64(binary.BigEndian.Uint32(salt[4:])))
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.events.init()
+
+	if cfg.ClientOnly {
+		n.creation = randomCreation()
+	} else if err := n.listen(ctx); err != nil {
+		n.cancel()
+		return nil, err
+	}
+	if err := n.startServices(); err != nil {
+		n.Stop(context.Background())
+		return nil, err
+	}
+	n.logger.Info("node started", "creation", n.creation, "listen", n.ListenAddr(), "hidden", !cfg.visible())
+	return n, nil
+}
+
+// randomCreation returns a random non-zero creation for a node that does
+// not register with epmd.
+func randomCreation() uint32 {
+	var b [4]byte
+	for {
+		rand.Read(b[:])
+		if c := binary.BigEndian.Uint32(b[:]); c != 0 {
+			return c
+		}
+	}
+}
+
+// listen opens the listener and registers with epmd.
+func (n *Node) listen(ctx context.Context) error {
+	addr := n.cfg.ListenAddr
+	if addr == "" {
+		_, host, _, _ := ParseNodeName(n.cfg.Name)
+		ip, err := resolveHost(ctx, host)
+		if err != nil {
+			return fmt.Errorf("distribute: listen address for %s: %w", n.cfg.Name, err)
+		}
+		addr = net.JoinHostPort(ip, "0")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("distribute: listen: %w", err)
+	}
+	n.ln = ln
+	port := ln.Addr().(*net.TCPAddr).Port
+	alive, _, _, _ := ParseNodeName(n.cfg.Name)
+	keeper, err := epmd.NewKeeper(epmd.KeeperConfig{
+		Host:       "127.0.0.1",
+		Port:       n.cfg.EpmdPort,
+		Name:       alive,
+		ListenPort: port,
+		Hidden:     !n.cfg.visible(),
+		Logger:     n.logger,
+	})
+	if err == nil {
+		err = keeper.Start(ctx)
+	}
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("distribute: epmd: %w", err)
+	}
+	n.keeper = keeper
+	n.creation = keeper.Creation()
+	n.wg.Add(1)
+	go n.acceptLoop()
+	return nil
+}
+
+// resolveHost returns the IP address a node name's host part resolves to,
+// preferring IPv4 (Erlang's inet_tcp_dist is IPv4).
+func resolveHost(ctx context.Context, host string) (string, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.String(), nil
+	}
+	ips, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
+	if err != nil {
+		return "", err
+	}
+	for _, ip := range ips {
+		if ip4 := ip.To4(); ip4 != nil {
+			return ip4.String(), nil
+		}
+	}
+	if len(ips) == 0 {
+		return "", fmt.Errorf("no address for %s", host)
+	}
+	return ips[0].String(), nil
+}
+
+// Name returns the node's name.
+func (n *Node) Name() Atom { return n.name }
+
+// Creation returns the node's creation: the incarnation number stamped in
+// its pids and references.
+func (n *Node) Creation() uint32 { return n.creation }
+
+// Hidden reports whether the node is hidden.
+func (n *Node) Hidden() bool { return !n.cfg.visible() }
+
+// ListenAddr returns the address the node accepts connections on, or nil
+// for a client-only node.
+func (n *Node) ListenAddr() net.Addr {
+	if n.ln == nil {
+		return nil
+	}
+	return n.ln.Addr()
+}
+
+// Stop stops the node: every process exits with reason shutdown (so links
+// and monitors on other nodes see it), connections close, the epmd
+// registration ends, and every goroutine the node started is waited for,
+// or ctx ends the wait. Stop is idempotent.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stop.Do(func() {
+		n.closed.Store(true)
+		for _, p := range n.Processes() {
+			p.Exit(ReasonShutdown)
+		}
+		if n.ln != nil {
+			n.ln.Close()
+		}
+		n.connMu.Lock()
+		peers := make([]*peer, 0, len(n.conns))
+		for _, p := range n.conns {
+			peers = append(peers, p)
+		}
+		n.connMu.Unlock()
+		for _, p := range peers {
+			p.conn.Close()
+		}
+		n.cancel()
+		if n.keeper != nil {
+			n.keeper.Stop(ctx)
+		}
+	})
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		n.events.close()
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("distribute: stop %s: %w", n.name, ctx.Err())
+	}
+}
+
+func (n *Node) handshakeConfig() dist.HandshakeConfig {
+	return dist.HandshakeConfig{
+		Name:     n.cfg.Name,
+		Creation: n.creation,
+		Cookie:   n.cfg.Cookie,
+		Flags:    n.flags,
+		TLS:      n.cfg.TLS != nil,
+		Timeout:  n.cfg.HandshakeTimeout,
+		IsAlive:  n.peerState,
+	}
+}
+
+// peerState tells the handshake what we have towards a peer.
+func (n *Node) peerState(name string) dist.PeerState {
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	switch {
+	case n.conns[Atom(name)] != nil:
+		return dist.PeerConnected
+	case n.dialing[Atom(name)] != nil:
+		return dist.PeerPending
+	}
+	return dist.PeerUnknown
+}
+
+func (n *Node) acceptLoop() {
+	defer n.wg.Done()
+	for {
+		c, err := n.ln.Accept()
+		if err != nil {
+			if n.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			n.logger.Warn("accept failed", "err", err)
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-n.ctx.Done():
+				return
+			}
+			continue
+		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.accept(c)
+		}()
+	}
+}
+
+// accept runs the acceptor side of the handshake on an incoming connection.
+func (n *Node) accept(c net.Conn) {
+	if n.cfg.TLS != nil {
+		c = tls.Server(c, n.cfg.TLS)
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, 4*n.cfg.HandshakeTimeout)
+	defer cancel()
+	pr, leftover, err := dist.Accept(ctx, c, n.handshakeConfig())
+	if err != nil {
+		c.Close()
+		n.logger.Info("incoming connection refused", "remote", c.RemoteAddr().String(), "err", err)
+		return
+	}
+	if pr.Replaced {
+		n.connMu.Lock()
+		old := n.conns[Atom(pr.Name)]
+		n.connMu.Unlock()
+		if old != nil {
+			old.conn.Close()
+			<-old.conn.Done()
+			n.waitPeerGone(old)
+		}
+	}
+	n.addPeer(c, pr, leftover)
+}
+
+// waitPeerGone waits until the connection handler removed p from conns.
+func (n *Node) waitPeerGone(p *peer) {
+	for i := 0; i < 1000; i++ {
+		n.connMu.Lock()
+		cur := n.conns[p.name]
+		n.connMu.Unlock()
+		if cur != p {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// addPeer installs an established connection and starts its I/O.
+func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
+	p := &peer{
+		name:     Atom(pr.Name),
+		creation: pr.Creation,
+		flags:    pr.Flags,
+		visible:  pr.Visible,
+		since:    time.Now(),
+	}
+	dec := &etf.Decoder{Limits: n.cfg.Limits}
+	conn, err := dist.NewConn(c, pr, leftover, dist.ConnConfig{
+		TickTime:   n.cfg.TickTime,
+		MaxFrame:   n.cfg.MaxFrameSize,
+		SendBuffer: n.cfg.SendBuffer,
+		Handler:    func(frame []byte) error { return n.handleFrame(p, dec, frame) },
+	})
+	if err != nil {
+		c.Close()
+		n.logger.Error("connection setup", "peer", p.name, "err", err)
+		return nil
+	}
+	p.conn = conn
+	n.connMu.Lock()
+	if old := n.conns[p.name]; old != nil && !n.closed.Load() {
+		// Both directions completed at once; keep the first.
+		n.connMu.Unlock()
+		n.logger.Debug("duplicate connection dropped", "peer", p.name)
+		p.conn.Close()
+		return old
+	}
+	n.conns[p.name] = p
+	if d := n.dialing[p.name]; d != nil {
+		delete(n.dialing, p.name)
+		d.peer = p
+		close(d.done)
+	}
+	n.connMu.Unlock()
+	if n.closed.Load() {
+		p.conn.Close()
+	}
+	n.logger.Info("node up", "peer", p.name, "visible", p.visible)
+	n.events.publish(NodeEvent{Node: p.name, Up: true})
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		<-p.conn.Done()
+		n.peerDown(p, p.conn.Err())
+	}()
+	return p
+}
+
+// peerDown runs once a connection has closed.
+func (n *Node) peerDown(p *peer, err error) {
+	n.connMu.Lock()
+	if n.conns[p.name] == p {
+		delete(n.conns, p.name)
+	}
+	n.connMu.Unlock()
+	reason := downReason(err)
+	n.logger.Info("node down", "peer", p.name, "reason", reason)
+	n.nodeDown(p.name)
+	n.events.publish(NodeEvent{Node: p.name, Up: false, Reason: reason})
+}
+
+// downReason names why a connection ended, in Erlang's words.
+func downReason(err error) string {
+	switch {
+	case err == nil, errors.Is(err, dist.ErrClosed), errors.Is(err, dist.ErrPeerClosed):
+		return "connection_closed"
+	case errors.Is(err, dist.ErrTickTimeout):
+		return "net_tick_timeout"
+	}
+	return err.Error()
+}
+
+// Connect connects to node (a no-op when connected), as
+// net_kernel:connect_node/1.
+func (n *Node) Connect(ctx context.Context, node Atom) error {
+	_, err := n.getPeer(ctx, node)
+	return err
+}
+
+// Disconnect closes the connection to node, as erlang:disconnect_node/1.
+// It reports whether there was one.
+func (n *Node) Disconnect(node Atom) bool {
+	n.connMu.Lock()
+	p := n.conns[node]
+	n.connMu.Unlock()
+	if p == nil {
+		return false
+	}
+	p.conn.Close()
+	<-p.conn.Done()
+	return true
+}
+
+// Nodes returns the nodes this node is connected to, visible and hidden.
+func (n *Node) Nodes() []Atom {
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	out := make([]Atom, 0, len(n.conns))
+	for name := range n.conns {
+		out = append(out, name)
+	}
+	return out
+}
+
+// getPeer returns the connection to node, connecting if needed. Concurrent
+// callers share one attempt; ctx bounds only this caller's wait.
+func (n *Node) getPeer(ctx context.Context, node Atom) (*peer, error) {
+	if node == n.name {
+		return nil, fmt.Errorf("distribute: connect to self %s: %w", node, ErrBadName)
+	}
+	n.connMu.Lock()
+	if p := n.conns[node]; p != nil {
+		n.connMu.Unlock()
+		return p, nil
+	}
+	if n.closed.Load() {
+		n.connMu.Unlock()
+		return nil, ErrClosed
+	}
+	d := n.dialing[node]
+	if d == nil {
+		if _, _, _, err := ParseNodeName(string(node)); err != nil {
+			n.connMu.Unlock()
+			return nil, err
+		}
+		d = &dialAttempt{done: make(chan struct{})}
+		n.dialing[node] = d
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.dial(node, d)
+		}()
+	}
+	n.connMu.Unlock()
+	select {
+	case <-d.done:
+		if d.err != nil {
+			return nil, d.err
+		}
+		return d.peer, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("distribute: connect %s: %w", node, ctx.Err())
+	}
+}
+
+// peerIfConnected returns the connection to node, or nil.
+func (n *Node) peerIfConnected(node Atom) *peer {
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	return n.conns[node]
+}
+
+// failDial ends an attempt with err, unless a connection already completed it.
+func (n *Node) failDial(node Atom, d *dialAttempt, err error) {
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	if n.dialing[node] != d {
+		return
+	}
+	delete(n.dialing, node)
+	d.err = err
+	close(d.done)
+}
+
+// dial makes an outgoing connection: epmd lookup, TCP (and TLS), handshake.
+func (n *Node) dial(node Atom, d *dialAttempt) {
+	ctx, cancel := context.WithTimeout(n.ctx, 4*n.cfg.HandshakeTimeout)
+	defer cancel()
+	err := n.dialOnce(ctx, node, d)
+	if err == nil {
+		return
+	}
+	var st *dist.StatusError
+	if errors.As(err, &st) && st.Status == dist.StatusNok {
+		// Simultaneous connect: the peer's own connection to us wins; it
+		// completes d when it comes up.
+		select {
+		case <-d.done:
+			return
+		case <-ctx.Done():
+		}
+	}
+	n.failDial(node, d, fmt.Errorf("distribute: connect %s: %w: %w", node, ErrNodeDown, err))
+}
+
+func (n *Node) dialOnce(ctx context.Context, node Atom, d *dialAttempt) error {
+	alive, host, long, _ := ParseNodeName(string(node))
+	_, _, ourLong, _ := ParseNodeName(n.cfg.Name)
+	if long != ourLong {
+		return fmt.Errorf("%w: %s uses %s names and we use the other style", ErrBadName, node, map[bool]string{true: "long", false: "short"}[long])
+	}
+	info, err := epmd.Lookup(ctx, host, n.cfg.EpmdPort, alive)
+	if err != nil {
+		return err
+	}
+	var dialer net.Dialer
+	c, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(int(info.Port))))
+	if err != nil {
+		return err
+	}
+	if n.cfg.TLS != nil {
+		tc := n.cfg.TLS.Clone()
+		if tc.ServerName == "" {
+			tc.ServerName = host
+		}
+		c = tls.Client(c, tc)
+	}
+	pr, leftover, err := dist.Dial(ctx, c, n.handshakeConfig(), string(node))
+	if err != nil {
+		c.Close()
+		return err
+	}
+	n.addPeer(c, pr, leftover)
+	return nil
+}

@@ -1,0 +1,89 @@
+package distribute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distribute-go/distribute/distributetest"
+)
+
+func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
+
+var nodeSeq atomic.Int64
+
+// startNode starts a node on a private epmd port; it stops at cleanup.
+func startNode(t *testing.T, epmdPort int, mutate ...func(*Config)) *Node {
+	t.Helper()
+	cfg := Config{
+		Name:     fmt.Sprintf("go%d@localhost", nodeSeq.Add(1)),
+		Cookie:   "distributetest",
+		EpmdPort: epmdPort,
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+	defer cancel()
+	n, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Start %s: %v", cfg.Name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+		defer cancel()
+		if err := n.Stop(ctx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	return n
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(20*time.Second))
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestTwoGoNodesPing(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	a := startNode(t, port)
+	b := startNode(t, port)
+	ctx := testCtx(t)
+	if err := a.Ping(ctx, b.Name()); err != nil {
+		t.Fatalf("a pings b: %v", err)
+	}
+	if err := b.Ping(ctx, a.Name()); err != nil {
+		t.Fatalf("b pings a: %v", err)
+	}
+	if got := a.Nodes(); len(got) != 1 || got[0] != b.Name() {
+		t.Fatalf("a.Nodes() = %v; want [%s]", got, b.Name())
+	}
+}
+
+func TestPingUnknownNode(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	a := startNode(t, port)
+	err := a.Ping(testCtx(t), "nosuch@localhost")
+	if !errors.Is(err, ErrNodeDown) {
+		t.Fatalf("ping unknown node: %v; want ErrNodeDown", err)
+	}
+}
+
+func TestErlangPingsGo(t *testing.T) {
+	erl := distributetest.StartErlNode(t, distributetest.ErlOptions{})
+	g := startNode(t, erl.EpmdPort)
+	if got := erl.Eval(t, fmt.Sprintf("net_adm:ping('%s')", g.Name())); got != "pong" {
+		t.Fatalf("net_adm:ping = %s; want pong", got)
+	}
+	if err := g.Ping(testCtx(t), Atom(erl.Name)); err != nil {
+		t.Fatalf("Go pings Erlang: %v", err)
+	}
+	if got := erl.Eval(t, "nodes(hidden)"); !strings.Contains(got, string(g.Name())) {
+		t.Fatalf("nodes(hidden) = %s; want it to contain %s", got, g.Name())
+	}
+}

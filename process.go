@@ -1,0 +1,167 @@
+package distribute
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/distribute-go/distribute/etf"
+)
+
+// Pid identifies a process, on this node or another. Pid values are
+// comparable and may be used as map keys.
+type Pid = etf.Pid
+
+// Ref is a reference: a value unique in the cluster, used to tag monitors,
+// calls and aliases.
+type Ref = etf.Ref
+
+// Atom is an Erlang atom.
+type Atom = etf.Atom
+
+// Term is any Erlang term (see package etf).
+type Term = etf.Term
+
+// Reasons with a meaning to the runtime.
+const (
+	ReasonNormal       Atom = "normal"
+	ReasonKill         Atom = "kill"
+	ReasonKilled       Atom = "killed"
+	ReasonShutdown     Atom = "shutdown"
+	ReasonNoProc       Atom = "noproc"
+	ReasonNoConnection Atom = "noconnection"
+)
+
+// Down is the message a monitoring process receives when the monitored
+// process exits, or the monitor can no longer be kept (Reason noproc when it
+// did not exist, noconnection when its node is lost). It is Erlang's
+// {'DOWN', Ref, process, Object, Reason}.
+type Down struct {
+	Ref Ref
+	// Pid is the monitored process, zero when the monitor was by name.
+	Pid Pid
+	// Name and Node are set when the monitor was by registered name.
+	Name Atom
+	Node Atom
+	// Reason is the exit reason.
+	Reason Term
+}
+
+// Exit is the message a process that traps exits receives for an exit
+// signal: Erlang's {'EXIT', From, Reason}.
+type Exit struct {
+	From   Pid
+	Reason Term
+}
+
+// Process is a lightweight process: a pid and an unbounded mailbox, with
+// links and monitors. A process made by Spawn runs a function in its own
+// goroutine and exits when it returns; one made by NewProcess is driven by
+// the caller, who must call Exit when done.
+//
+// Receive may be called by one goroutine at a time. Every other method is
+// safe for concurrent use.
+type Process struct {
+	node *Node
+	pid  Pid
+	mbox *mailbox
+
+	ctx    context.Context // canceled when the process exits
+	cancel context.CancelFunc
+
+	trapExit atomic.Bool
+
+	mu sync.Mutex // protects the fields below
+	// links holds the pids this process is linked to. For remote links
+	// the value keeps the unlink id in flight (UNLINK_ID protocol).
+	links map[Pid]*link
+	// monitors are the monitors this process holds on others.
+	monitors map[Ref]monitorTarget
+	// watchers are the monitors others hold on this process.
+	watchers map[Ref]watcher
+	// aliases this process answers to.
+	aliases map[Ref]struct{}
+	names   []Atom
+	exited  bool
+	reason  Term
+	done    chan struct{}
+}
+
+// link is one side's state of a link (the UNLINK_ID protocol of OTP 23+).
+type link struct {
+	// unlinkID is non-zero while an unlink we sent waits for its ack.
+	unlinkID uint64
+}
+
+// monitorTarget is what a monitor held by this process points at.
+type monitorTarget struct {
+	pid  Pid  // set for a monitor by pid
+	name Atom // set with node for a monitor by name
+	node Atom
+}
+
+// watcher is a monitor another process holds on this one.
+type watcher struct {
+	by Pid
+	// as is how the watcher named us: our name for a monitor by name,
+	// empty for a monitor by pid. It is echoed in the DOWN.
+	as Atom
+}
+
+// Pid returns the process's identifier.
+func (p *Process) Pid() Pid { return p.pid }
+
+// Node returns the node the process runs on.
+func (p *Process) Node() *Node { return p.node }
+
+// Context returns a context canceled when the process exits, for work the
+// process starts that should end with it.
+func (p *Process) Context() context.Context { return p.ctx }
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Reason returns the exit reason once the process has exited, nil before.
+func (p *Process) Reason() Term {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reason
+}
+
+// Alive reports whether the process has not exited.
+func (p *Process) Alive() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.exited
+}
+
+// MailboxLen returns the number of messages waiting in the mailbox.
+func (p *Process) MailboxLen() int { return p.mbox.len() }
+
+// TrapExit turns exit signals into Exit messages (true) or lets them kill
+// the process (false, the default), as process_flag(trap_exit, ...) does.
+// It returns the previous setting.
+func (p *Process) TrapExit(on bool) bool { return p.trapExit.Swap(on) }
+
+// Receive waits for the next message. It returns ErrClosed (wrapped) once
+// the process has exited, or ctx's error. Messages are Terms, Down, Exit,
+// or whatever a local sender passed.
+func (p *Process) Receive(ctx context.Context) (any, error) {
+	return p.ReceiveMatch(ctx, nil)
+}
+
+// ReceiveMatch is selective receive: it waits for the first message for
+// which match returns true (nil matches any) and leaves the others queued
+// in their order.
+func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, error) {
+	m, err := p.mbox.receive(ctx, match)
+	if err != nil && ctx.Err() != nil && err == ctx.Err() {
+		return nil, fmt.Errorf("distribute: receive on %v: %w", p.pid, err)
+	}
+	return m, err
+}
+
+// deliver puts a message in the mailbox; it reports false when the process
+// is dead (the message is dropped, as Erlang drops messages to dead pids).
+func (p *Process) deliver(m any) bool { return p.mbox.push(m) }

@@ -1,0 +1,218 @@
+package distribute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+
+	"github.com/distribute-go/distribute/etf"
+)
+
+// procTable holds a node's live processes and registered names.
+type procTable struct {
+	mu     sync.RWMutex // protects the maps and nextID
+	byID   map[uint32]*Process
+	names  map[Atom]*Process
+	alias  map[Ref]*Process
+	nextID uint32
+}
+
+func newProcTable() *procTable {
+	return &procTable{
+		byID:   make(map[uint32]*Process),
+		names:  make(map[Atom]*Process),
+		alias:  make(map[Ref]*Process),
+		nextID: 1,
+	}
+}
+
+// NewProcess creates a process driven by the caller: it receives with
+// Receive and must end with Exit. Use it for a mailbox in ordinary Go code
+// (a client, a test, a bridge); use Spawn for a process that runs on its own.
+func (n *Node) NewProcess() (*Process, error) {
+	return n.newProcess()
+}
+
+func (n *Node) newProcess() (*Process, error) {
+	if n.closed.Load() {
+		return nil, ErrClosed
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Process{
+		node:   n,
+		mbox:   newMailbox(),
+		ctx:    ctx,
+		cancel: cancel,
+		done:   make(chan struct{}),
+	}
+	t := n.procs
+	t.mu.Lock()
+	for {
+		id := t.nextID
+		t.nextID++
+		if t.nextID == 0 {
+			t.nextID = 1
+		}
+		if _, taken := t.byID[id]; !taken {
+			p.pid = Pid{Node: n.name, ID: id, Creation: n.creation}
+			t.byID[id] = p
+			break
+		}
+	}
+	t.mu.Unlock()
+	return p, nil
+}
+
+// Spawn starts fn in a new process and returns it. The process exits when
+// fn returns: with reason normal for a nil error, the error's Reason for an
+// *ExitError, and {error, Text} for any other error. A panic in fn exits the
+// process with reason {panic, Text}; it never crashes the node. fn's ctx is
+// canceled when the process is killed or the node stops.
+func (n *Node) Spawn(fn func(ctx context.Context, p *Process) error) (*Process, error) {
+	p, err := n.newProcess()
+	if err != nil {
+		return nil, err
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		p.Exit(runProcess(p, fn))
+	}()
+	return p, nil
+}
+
+func runProcess(p *Process, fn func(ctx context.Context, p *Process) error) (reason Term) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.node.logger.Error("process panicked", "pid", p.pid, "panic", r, "stack", string(debug.Stack()))
+			reason = etf.Tuple{Atom("panic"), etf.Binary(fmt.Sprint(r))}
+		}
+	}()
+	return reasonOf(fn(p.ctx, p))
+}
+
+// reasonOf turns a Go error into an exit reason.
+func reasonOf(err error) Term {
+	var ee *ExitError
+	switch {
+	case err == nil:
+		return ReasonNormal
+	case errors.As(err, &ee):
+		return ee.Reason
+	case errors.Is(err, errDead), errors.Is(err, context.Canceled):
+		// The process was killed while waiting; Exit keeps the first reason.
+		return ReasonKilled
+	}
+	return etf.Tuple{etf.Atom("error"), etf.Binary(err.Error())}
+}
+
+// lookup returns the live local process with pid, or nil.
+func (n *Node) lookup(pid Pid) *Process {
+	if pid.Node != n.name || pid.Creation != n.creation {
+		return nil
+	}
+	n.procs.mu.RLock()
+	p := n.procs.byID[pid.ID]
+	n.procs.mu.RUnlock()
+	return p
+}
+
+// Whereis returns the pid registered locally under name.
+func (n *Node) Whereis(name Atom) (Pid, bool) {
+	n.procs.mu.RLock()
+	p := n.procs.names[name]
+	n.procs.mu.RUnlock()
+	if p == nil {
+		return Pid{}, false
+	}
+	return p.pid, true
+}
+
+// whereis returns the local process registered under name, or nil.
+func (n *Node) whereis(name Atom) *Process {
+	n.procs.mu.RLock()
+	defer n.procs.mu.RUnlock()
+	return n.procs.names[name]
+}
+
+// ErrNameTaken is returned by Register when the name is in use, or the
+// process already has a name.
+var ErrNameTaken = errors.New("distribute: name already registered")
+
+// Register gives a local process a name, as erlang:register/2 does. A
+// process has at most one name; the name is freed when it exits.
+func (n *Node) Register(name Atom, pid Pid) error {
+	if name == "" || name == "undefined" {
+		return fmt.Errorf("distribute: register %q: %w", name, ErrBadName)
+	}
+	p := n.lookup(pid)
+	if p == nil {
+		return fmt.Errorf("distribute: register %s: %w", name, ErrNoProc)
+	}
+	t := n.procs
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, taken := t.names[name]; taken {
+		return fmt.Errorf("distribute: register %s: %w", name, ErrNameTaken)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited {
+		return fmt.Errorf("distribute: register %s: %w", name, ErrNoProc)
+	}
+	if len(p.names) > 0 {
+		return fmt.Errorf("distribute: register %s: %v is already %s: %w", name, pid, p.names[0], ErrNameTaken)
+	}
+	p.names = append(p.names, name)
+	t.names[name] = p
+	return nil
+}
+
+// Unregister removes a local name. It reports whether the name existed.
+func (n *Node) Unregister(name Atom) bool {
+	t := n.procs
+	t.mu.Lock()
+	p := t.names[name]
+	delete(t.names, name)
+	t.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	p.names = removeAtom(p.names, name)
+	p.mu.Unlock()
+	return true
+}
+
+// Registered returns the locally registered names.
+func (n *Node) Registered() []Atom {
+	n.procs.mu.RLock()
+	defer n.procs.mu.RUnlock()
+	names := make([]Atom, 0, len(n.procs.names))
+	for name := range n.procs.names {
+		names = append(names, name)
+	}
+	return names
+}
+
+// Processes returns the node's live processes.
+func (n *Node) Processes() []*Process {
+	n.procs.mu.RLock()
+	defer n.procs.mu.RUnlock()
+	ps := make([]*Process, 0, len(n.procs.byID))
+	for _, p := range n.procs.byID {
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+func removeAtom(s []Atom, a Atom) []Atom {
+	for i, x := range s {
+		if x == a {
+			return append(s[:i], s[i+1:]...)
+		}
+	}
+	return s
+}

@@ -1,0 +1,268 @@
+package distribute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/dist"
+)
+
+// Send sends msg to the process to, on this node or another, as Pid ! Msg.
+// Like Erlang's send it gives no delivery receipt: a message to a process
+// that does not exist is dropped. It fails only when the message cannot be
+// handed to the connection (the node is unreachable, ctx ends while the
+// connection's send buffer is full, or msg cannot be encoded).
+//
+// A local message is delivered as the same Go value, not a copy: do not
+// change it after sending.
+func (p *Process) Send(ctx context.Context, to Pid, msg Term) error {
+	n := p.node
+	if to.Node == n.name {
+		if to.Creation == n.creation {
+			if t := n.lookup(to); t != nil {
+				t.deliver(msg)
+			}
+		}
+		return nil
+	}
+	peer, err := n.getPeer(ctx, to.Node)
+	if err != nil {
+		return err
+	}
+	ctrl := etf.Tuple{int64(ctrlSend), Atom(""), to}
+	if peer.flags&dist.SendSender != 0 {
+		ctrl = etf.Tuple{int64(ctrlSendSender), p.pid, to}
+	}
+	return n.sendOnPeer(ctx, peer, ctrl, msg, true)
+}
+
+// SendName sends msg to the process registered as name on node (this node
+// when node is empty or its own name), as {Name, Node} ! Msg.
+func (p *Process) SendName(ctx context.Context, name, node Atom, msg Term) error {
+	n := p.node
+	if node == "" || node == n.name {
+		if t := n.whereis(name); t != nil {
+			t.deliver(msg)
+		}
+		return nil
+	}
+	return n.sendControl(ctx, node, etf.Tuple{int64(ctrlRegSend), p.pid, Atom(""), name}, msg, true)
+}
+
+// sendAlias sends msg to an alias: a process on this node or another that
+// answers to ref.
+func (p *Process) sendAlias(ctx context.Context, ref Ref, msg Term) error {
+	n := p.node
+	if ref.Node == n.name {
+		n.deliverToAlias(ref, msg)
+		return nil
+	}
+	return n.sendControl(ctx, ref.Node, etf.Tuple{int64(ctrlAliasSend), p.pid, ref}, msg, true)
+}
+
+// From identifies the caller of a gen_server call: reply to it with Reply.
+type From struct {
+	Pid Pid
+	// Tag is the caller's tag, opaque: a ref, [alias|Ref], or anything else
+	// the caller chose.
+	Tag Term
+}
+
+var (
+	atomGenCall = Atom("$gen_call")
+	atomGenCast = Atom("$gen_cast")
+	atomAlias   = Atom("alias")
+)
+
+// ParseCall recognizes a gen_server call message
+// {'$gen_call', {Pid, Tag}, Request}.
+func ParseCall(msg any) (from From, request Term, ok bool) {
+	t, ok := msg.(etf.Tuple)
+	if !ok || len(t) != 3 || t[0] != atomGenCall {
+		return From{}, nil, false
+	}
+	f, ok := t[1].(etf.Tuple)
+	if !ok || len(f) != 2 {
+		return From{}, nil, false
+	}
+	pid, ok := f[0].(Pid)
+	if !ok {
+		return From{}, nil, false
+	}
+	return From{Pid: pid, Tag: f[1]}, t[2], true
+}
+
+// ParseCast recognizes a gen_server cast message {'$gen_cast', Request}.
+func ParseCast(msg any) (request Term, ok bool) {
+	t, ok := msg.(etf.Tuple)
+	if !ok || len(t) != 2 || t[0] != atomGenCast {
+		return nil, false
+	}
+	return t[1], true
+}
+
+// aliasOf returns the alias ref of a tag [alias|Ref] (or [alias,Ref|_]).
+func aliasOf(tag Term) (Ref, bool) {
+	switch l := tag.(type) {
+	case etf.ImproperList:
+		if len(l.Elems) == 1 && l.Elems[0] == atomAlias {
+			r, ok := l.Tail.(Ref)
+			return r, ok
+		}
+		if len(l.Elems) >= 2 && l.Elems[0] == atomAlias {
+			r, ok := l.Elems[1].(Ref)
+			return r, ok
+		}
+	case etf.List:
+		if len(l) >= 2 && l[0] == atomAlias {
+			r, ok := l[1].(Ref)
+			return r, ok
+		}
+	}
+	return Ref{}, false
+}
+
+// Reply answers a gen_server call with {Tag, reply}, as gen_server:reply/2:
+// to the caller's alias when the tag carries one, else to its pid.
+func (p *Process) Reply(ctx context.Context, from From, reply Term) error {
+	msg := etf.Tuple{from.Tag, reply}
+	if ref, ok := aliasOf(from.Tag); ok {
+		if ref.Node == p.node.name {
+			p.node.deliverToAlias(ref, msg)
+			return nil
+		}
+		if peer := p.node.peerIfConnected(ref.Node); peer != nil && peer.flags&dist.Alias != 0 {
+			return p.sendAlias(ctx, ref, msg)
+		}
+	}
+	return p.Send(ctx, from.Pid, msg)
+}
+
+// Call makes a gen_server call to the process to and waits for the reply,
+// as gen_server:call/3: the request is {'$gen_call', {Self, Tag}, Request}.
+// It returns at once with an error wrapping ErrNoProc when the target does
+// not exist, ErrNodeDown when its node is unreachable or lost, an
+// *ExitError when it exits before replying, and ErrTimeout (and ctx's
+// error) when ctx ends. A reply that arrives after Call returned is
+// dropped: it never reaches the mailbox.
+func (p *Process) Call(ctx context.Context, to Pid, request Term) (Term, error) {
+	return p.call(ctx, monitorTarget{pid: to}, request)
+}
+
+// CallName is Call to the process registered as name on node (this node if
+// node is empty).
+func (p *Process) CallName(ctx context.Context, name, node Atom, request Term) (Term, error) {
+	if node == "" {
+		node = p.node.name
+	}
+	return p.call(ctx, monitorTarget{name: name, node: node}, request)
+}
+
+func (p *Process) call(ctx context.Context, target monitorTarget, request Term) (Term, error) {
+	mref, err := p.monitor(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	// The monitor's ref doubles as the alias the reply goes to (OTP 24+).
+	n := p.node
+	n.procs.mu.Lock()
+	n.procs.alias[mref] = p
+	n.procs.mu.Unlock()
+	p.mu.Lock()
+	if p.aliases == nil {
+		p.aliases = make(map[Ref]struct{})
+	}
+	p.aliases[mref] = struct{}{}
+	p.mu.Unlock()
+	defer func() {
+		n.procs.mu.Lock()
+		delete(n.procs.alias, mref)
+		n.procs.mu.Unlock()
+		p.mu.Lock()
+		delete(p.aliases, mref)
+		p.mu.Unlock()
+		p.Demonitor(context.WithoutCancel(ctx), mref)
+		// A reply that raced with the end of the call is dropped.
+		p.mbox.mu.Lock()
+		p.mbox.takeLocked(func(m any) bool { return isReplyTo(m, mref) })
+		p.mbox.mu.Unlock()
+	}()
+
+	tag := etf.ImproperList{Elems: []Term{atomAlias}, Tail: mref}
+	msg := etf.Tuple{atomGenCall, etf.Tuple{p.pid, tag}, request}
+	if target.name != "" {
+		err = p.SendName(ctx, target.name, target.node, msg)
+	} else {
+		err = p.Send(ctx, target.pid, msg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := p.ReceiveMatch(ctx, func(m any) bool {
+		if d, ok := m.(Down); ok {
+			return d.Ref == mref
+		}
+		return isReplyTo(m, mref)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("distribute: call %s: %w: %w", target, ErrTimeout, ctx.Err())
+		}
+		return nil, err
+	}
+	if d, ok := m.(Down); ok {
+		return nil, fmt.Errorf("distribute: call %s: %w", target, downError(d.Reason))
+	}
+	return m.(etf.Tuple)[1], nil
+}
+
+// isReplyTo reports whether m is {[alias|ref], Reply}.
+func isReplyTo(m any, ref Ref) bool {
+	t, ok := m.(etf.Tuple)
+	if !ok || len(t) != 2 {
+		return false
+	}
+	r, ok := aliasOf(t[0])
+	return ok && r == ref
+}
+
+// downError turns the reason of a Down into an error.
+func downError(reason Term) error {
+	switch reason {
+	case ReasonNoProc:
+		return ErrNoProc
+	case ReasonNoConnection:
+		return ErrNodeDown
+	}
+	return &ExitError{Reason: reason}
+}
+
+func (m monitorTarget) String() string {
+	if m.name != "" {
+		return fmt.Sprintf("{%s,%s}", m.name, m.node)
+	}
+	return etf.Format(m.pid)
+}
+
+// Ping checks that node answers, as net_adm:ping/1: it connects if needed
+// and asks the node's net_kernel. It returns nil for pong.
+func (n *Node) Ping(ctx context.Context, node Atom) error {
+	p, err := n.NewProcess()
+	if err != nil {
+		return err
+	}
+	defer p.Exit(ReasonNormal)
+	reply, err := p.CallName(ctx, "net_kernel", node, etf.Tuple{Atom("is_auth"), n.name})
+	if err != nil {
+		return fmt.Errorf("distribute: ping %s: %w", node, err)
+	}
+	if reply != Atom("yes") {
+		return fmt.Errorf("distribute: ping %s: net_kernel answered %s: %w", node, etf.Format(reply), ErrNodeDown)
+	}
+	return nil
+}
+
+// errNotSupported is the spawn reply for requests no handler serves.
+var errNotSupported = errors.New("notsup")

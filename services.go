@@ -1,0 +1,58 @@
+package distribute
+
+import (
+	"context"
+
+	"github.com/distribute-go/distribute/etf"
+)
+
+// startServices starts the built-in processes every node has.
+func (n *Node) startServices() error {
+	nk, err := n.Spawn(n.netKernel)
+	if err != nil {
+		return err
+	}
+	return n.Register("net_kernel", nk.Pid())
+}
+
+// netKernel answers what Erlang's net_kernel answers for a peer:
+// {is_auth, Node} -> yes, which is what net_adm:ping/1 asks.
+func (n *Node) netKernel(ctx context.Context, p *Process) error {
+	for {
+		m, err := p.Receive(ctx)
+		if err != nil {
+			return nil // the node is stopping
+		}
+		from, req, ok := ParseCall(m)
+		if !ok {
+			continue
+		}
+		if t, ok := req.(etf.Tuple); ok && len(t) == 2 && t[0] == Atom("is_auth") {
+			p.Reply(ctx, from, Atom("yes"))
+			continue
+		}
+		n.logger.Debug("net_kernel: unsupported call", "request", etf.Format(req))
+	}
+}
+
+// handleSpawnRequest answers a SPAWN_REQUEST. Until a spawn handler is
+// installed (the rpc package does), every request is refused with notsup,
+// which Erlang's erpc reports as {erpc, notsup}.
+func (n *Node) handleSpawnRequest(p *peer, op int64, ctrl etf.Tuple, msg Term, hasMsg bool) error {
+	size := 6
+	if op == ctrlSpawnRequestTT {
+		size = 7
+	}
+	if err := wantLen(ctrl, size, hasMsg, true); err != nil {
+		return err
+	}
+	from, err := field[Pid](ctrl, 2)
+	if err != nil {
+		return err
+	}
+	n.reply(p, etf.Tuple{int64(ctrlSpawnReply), ctrl[1], from, int64(0), Atom(errNotSupported.Error())}, nil, false)
+	return nil
+}
+
+// handleSpawnReply receives replies to spawn requests this node made.
+func (n *Node) handleSpawnReply(ctrl etf.Tuple) {}

@@ -1,0 +1,373 @@
+package distribute
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+
+	"github.com/distribute-go/distribute/etf"
+)
+
+// Exit ends the process with reason, as if its function had returned it:
+// the mailbox closes, its names are freed, linked processes get an exit
+// signal and monitoring processes a Down. Exit is idempotent: the first
+// reason stays.
+func (p *Process) Exit(reason Term) {
+	if reason == nil {
+		reason = ReasonNormal
+	}
+	p.mu.Lock()
+	if p.exited {
+		p.mu.Unlock()
+		return
+	}
+	p.exited = true
+	p.reason = reason
+	links, watchers, monitors, aliases, names := p.links, p.watchers, p.monitors, p.aliases, p.names
+	p.links, p.watchers, p.monitors, p.aliases, p.names = nil, nil, nil, nil, nil
+	p.mu.Unlock()
+
+	p.cancel()
+	p.mbox.close()
+	n := p.node
+	t := n.procs
+	t.mu.Lock()
+	delete(t.byID, p.pid.ID)
+	for _, name := range names {
+		if t.names[name] == p {
+			delete(t.names, name)
+		}
+	}
+	for ref := range aliases {
+		delete(t.alias, ref)
+	}
+	t.mu.Unlock()
+
+	ctx := n.ctx
+	for pid, l := range links {
+		if l.unlinkID != 0 {
+			continue // we were unlinking: the link is gone
+		}
+		n.sendExitSignal(ctx, p.pid, pid, reason, true)
+	}
+	for ref, w := range watchers {
+		n.sendDown(ctx, p.pid, w, ref, reason)
+	}
+	for ref, m := range monitors {
+		if m.node != "" && m.node != n.name || m.pid.Node != "" && m.pid.Node != n.name {
+			n.sendDemonitor(ctx, p.pid, m, ref)
+			continue
+		}
+		if target := n.monitorTargetProcess(m); target != nil {
+			target.mu.Lock()
+			delete(target.watchers, ref)
+			target.mu.Unlock()
+		}
+	}
+	close(p.done)
+}
+
+// Kill sends pid the untrappable exit signal kill, as exit(Pid, kill): the
+// process exits with reason killed.
+func (p *Process) Kill(ctx context.Context, pid Pid) error {
+	return p.SendExit(ctx, pid, ReasonKill)
+}
+
+// SendExit sends pid an exit signal with reason, as erlang:exit/2: a
+// process that traps exits receives it as an Exit message; otherwise any
+// reason but normal ends it, and kill ends it even when it traps exits.
+func (p *Process) SendExit(ctx context.Context, pid Pid, reason Term) error {
+	return p.node.sendExitSignal(ctx, p.pid, pid, reason, false)
+}
+
+// sendExitSignal delivers an exit signal from one process to another,
+// local or remote. fromLink tells a link exit from an exit/2 signal.
+func (n *Node) sendExitSignal(ctx context.Context, from, to Pid, reason Term, fromLink bool) error {
+	if to.Node != n.name {
+		op := ctrlPayloadExit2
+		if fromLink {
+			op = ctrlPayloadExit
+		}
+		return n.sendControl(ctx, to.Node, etf.Tuple{int64(op), from, to}, reason, true)
+	}
+	if target := n.lookup(to); target != nil {
+		target.exitSignal(from, reason, fromLink)
+	}
+	return nil
+}
+
+// exitSignal applies an exit signal that reached this process.
+func (p *Process) exitSignal(from Pid, reason Term, fromLink bool) {
+	if fromLink {
+		p.mu.Lock()
+		l, linked := p.links[from]
+		if linked && l.unlinkID == 0 {
+			delete(p.links, from)
+		}
+		p.mu.Unlock()
+		if !linked || l.unlinkID != 0 {
+			return // no active link: the signal is stale
+		}
+	}
+	switch {
+	case !fromLink && reason == ReasonKill:
+		p.Exit(ReasonKilled)
+	case p.trapExit.Load():
+		p.deliver(Exit{From: from, Reason: reason})
+	case reason == ReasonNormal && from != p.pid:
+		// normal exit signals are ignored by processes that do not trap
+	default:
+		p.Exit(reason)
+	}
+}
+
+// Link links the process to pid, as erlang:link/1: when either exits, the
+// other gets an exit signal with the reason. Linking to a local process that
+// does not exist returns an error wrapping ErrNoProc; for a remote one, the
+// noproc exit signal arrives later, as in Erlang.
+func (p *Process) Link(ctx context.Context, pid Pid) error {
+	if pid == p.pid {
+		return nil
+	}
+	p.mu.Lock()
+	if p.exited {
+		p.mu.Unlock()
+		return errDead
+	}
+	if p.links == nil {
+		p.links = make(map[Pid]*link)
+	}
+	p.links[pid] = &link{}
+	p.mu.Unlock()
+
+	n := p.node
+	if pid.Node != n.name {
+		return n.sendControl(ctx, pid.Node, etf.Tuple{int64(ctrlLink), p.pid, pid}, nil, false)
+	}
+	target := n.lookup(pid)
+	if target == nil || !target.addLink(p.pid) {
+		p.mu.Lock()
+		delete(p.links, pid)
+		p.mu.Unlock()
+		return fmt.Errorf("distribute: link %v: %w", pid, ErrNoProc)
+	}
+	return nil
+}
+
+// addLink records a link from another process; false if this one is dead.
+func (p *Process) addLink(from Pid) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited {
+		return false
+	}
+	if p.links == nil {
+		p.links = make(map[Pid]*link)
+	}
+	if _, ok := p.links[from]; !ok {
+		p.links[from] = &link{}
+	}
+	return true
+}
+
+// Unlink removes the link to pid, as erlang:unlink/1. Exit signals from pid
+// that were already in flight are ignored.
+func (p *Process) Unlink(ctx context.Context, pid Pid) error {
+	n := p.node
+	p.mu.Lock()
+	_, linked := p.links[pid]
+	var id uint64
+	if linked && pid.Node != n.name {
+		id = n.nextUnlinkID.Add(1)
+		p.links[pid].unlinkID = id
+	} else {
+		delete(p.links, pid)
+	}
+	p.mu.Unlock()
+	if !linked {
+		return nil
+	}
+	if pid.Node != n.name {
+		return n.sendControl(ctx, pid.Node, etf.Tuple{int64(ctrlUnlinkID), unlinkIDTerm(id), p.pid, pid}, nil, false)
+	}
+	if target := n.lookup(pid); target != nil {
+		target.mu.Lock()
+		delete(target.links, p.pid)
+		target.mu.Unlock()
+	}
+	return nil
+}
+
+// Monitor starts monitoring pid, as erlang:monitor(process, Pid): when it
+// exits (or does not exist, or its node is lost) this process receives a
+// Down with the returned Ref.
+func (p *Process) Monitor(ctx context.Context, pid Pid) (Ref, error) {
+	return p.monitor(ctx, monitorTarget{pid: pid})
+}
+
+// MonitorName monitors the process registered as name on node (the local
+// node if node is empty), as erlang:monitor(process, {Name, Node}).
+func (p *Process) MonitorName(ctx context.Context, name, node Atom) (Ref, error) {
+	if node == "" {
+		node = p.node.name
+	}
+	return p.monitor(ctx, monitorTarget{name: name, node: node})
+}
+
+func (p *Process) monitor(ctx context.Context, m monitorTarget) (Ref, error) {
+	n := p.node
+	ref := n.MakeRef()
+	p.mu.Lock()
+	if p.exited {
+		p.mu.Unlock()
+		return Ref{}, errDead
+	}
+	if p.monitors == nil {
+		p.monitors = make(map[Ref]monitorTarget)
+	}
+	p.monitors[ref] = m
+	p.mu.Unlock()
+
+	if remote := m.remoteNode(n.name); remote != "" {
+		var to Term = m.pid
+		if m.name != "" {
+			to = m.name
+		}
+		if err := n.sendControl(ctx, remote, etf.Tuple{int64(ctrlMonitorP), p.pid, to, ref}, nil, false); err != nil {
+			// The connection could not be made: the monitor fires at once.
+			p.fireDown(ref, ReasonNoConnection)
+		}
+		return ref, nil
+	}
+	target := n.monitorTargetProcess(m)
+	if target == nil || !target.addWatcher(ref, watcher{by: p.pid, as: m.name}) {
+		p.fireDown(ref, ReasonNoProc)
+	}
+	return ref, nil
+}
+
+func (m monitorTarget) remoteNode(local Atom) Atom {
+	if m.name != "" {
+		if m.node != local {
+			return m.node
+		}
+		return ""
+	}
+	if m.pid.Node != local {
+		return m.pid.Node
+	}
+	return ""
+}
+
+// monitorTargetProcess returns the live local process a monitor points at.
+func (n *Node) monitorTargetProcess(m monitorTarget) *Process {
+	if m.name != "" {
+		return n.whereis(m.name)
+	}
+	return n.lookup(m.pid)
+}
+
+func (p *Process) addWatcher(ref Ref, w watcher) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited {
+		return false
+	}
+	if p.watchers == nil {
+		p.watchers = make(map[Ref]watcher)
+	}
+	p.watchers[ref] = w
+	return true
+}
+
+// fireDown ends the monitor ref held by p and delivers its Down.
+func (p *Process) fireDown(ref Ref, reason Term) {
+	p.mu.Lock()
+	m, ok := p.monitors[ref]
+	delete(p.monitors, ref)
+	p.mu.Unlock()
+	if !ok {
+		return
+	}
+	d := Down{Ref: ref, Pid: m.pid, Reason: reason}
+	if m.name != "" {
+		d.Name, d.Node = m.name, m.node
+	}
+	p.deliver(d)
+}
+
+// Demonitor ends a monitor. A Down for it that was not yet received is
+// removed from the mailbox, as erlang:demonitor(Ref, [flush]) does.
+func (p *Process) Demonitor(ctx context.Context, ref Ref) error {
+	p.mu.Lock()
+	m, ok := p.monitors[ref]
+	delete(p.monitors, ref)
+	p.mu.Unlock()
+	p.flushDown(ref)
+	if !ok {
+		return nil
+	}
+	n := p.node
+	if m.remoteNode(n.name) != "" {
+		n.sendDemonitor(ctx, p.pid, m, ref)
+		return nil
+	}
+	if target := n.monitorTargetProcess(m); target != nil {
+		target.mu.Lock()
+		delete(target.watchers, ref)
+		target.mu.Unlock()
+	}
+	return nil
+}
+
+// flushDown drops a queued Down for ref, if any.
+func (p *Process) flushDown(ref Ref) {
+	p.mbox.mu.Lock()
+	defer p.mbox.mu.Unlock()
+	p.mbox.takeLocked(func(m any) bool {
+		d, ok := m.(Down)
+		return ok && d.Ref == ref
+	})
+}
+
+func (n *Node) sendDemonitor(ctx context.Context, from Pid, m monitorTarget, ref Ref) {
+	var to Term = m.pid
+	remote := m.pid.Node
+	if m.name != "" {
+		to, remote = m.name, m.node
+	}
+	// Best effort: if the connection is gone, so is the remote monitor.
+	n.sendControlNoConnect(ctx, remote, etf.Tuple{int64(ctrlDemonitorP), from, to, ref}, nil, false)
+}
+
+// sendDown tells a watcher that the process it monitors exited.
+func (n *Node) sendDown(ctx context.Context, from Pid, w watcher, ref Ref, reason Term) {
+	if w.by.Node != n.name {
+		var fromProc Term = from
+		if w.as != "" {
+			fromProc = w.as
+		}
+		n.sendControlNoConnect(ctx, w.by.Node, etf.Tuple{int64(ctrlPayloadMonitorPExit), fromProc, w.by, ref}, reason, true)
+		return
+	}
+	if p := n.lookup(w.by); p != nil {
+		p.fireDown(ref, reason)
+	}
+}
+
+// MakeRef returns a new reference unique in the cluster.
+func (n *Node) MakeRef() Ref {
+	c := n.refCounter.Add(1)
+	return Ref{
+		Node: n.name, Creation: n.creation, Len: 3,
+		ID: [etf.MaxRefWords]uint32{uint32(c) & 0x3ffff, uint32(c >> 18), n.refSalt},
+	}
+}
+
+// unlinkIDTerm encodes an unlink id as a canonical integer term.
+func unlinkIDTerm(id uint64) Term {
+	if id <= 1<<63-1 {
+		return int64(id)
+	}
+	return etf.Int(new(big.Int).SetUint64(id))
+}
