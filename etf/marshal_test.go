@@ -37,7 +37,7 @@ type (
 		Name     string
 		Age      int
 		UserID   uint16
-		private  int // ignored: unexported
+		private  int    // ignored: unexported
 		Skipped  string `etf:"-"`
 		Renamed  bool   `etf:"ok?"`
 		Note     string `etf:",omitempty"`
