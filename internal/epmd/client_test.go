@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,7 +112,7 @@ func TestClientRealEpmd(t *testing.T) {
 	if ans, err := c.Kill(ctx, "127.0.0.1", port); err != nil || ans != KillRefused {
 		t.Errorf("Kill with a live name: %q %v; want %q", ans, err, KillRefused)
 	}
-	if dump, err := c.Dump(ctx, "127.0.0.1", port); err != nil || !containsStr(dump, "<killguard> at port 1234") {
+	if dump, err := c.Dump(ctx, "127.0.0.1", port); err != nil || !strings.Contains(dump, "<killguard> at port 1234") {
 		t.Errorf("Dump: %q %v", dump, err)
 	}
 }
@@ -119,19 +120,6 @@ func TestClientRealEpmd(t *testing.T) {
 func TestClientEmbeddedServer(t *testing.T) {
 	s := startServer(t, ServerConfig{})
 	conformance(t, s.Port())
-}
-
-func containsStr(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func TestClientUnavailable(t *testing.T) {

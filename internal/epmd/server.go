@@ -213,13 +213,15 @@ func (s *Server) Serve(ctx context.Context) error {
 // shutdown closes the listener and every connection without waiting.
 func (s *Server) shutdown() {
 	s.closing.Do(func() {
+		// Listener first: a client reacting to its registration dropping
+		// must find the port closed, not a dying listener.
+		s.ln.Close()
 		s.mu.Lock()
 		s.closed = true
 		for c := range s.conns {
 			c.Close()
 		}
 		s.mu.Unlock()
-		s.ln.Close()
 		close(s.done)
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -110,7 +111,7 @@ func TestServerKillStopDump(t *testing.T) {
 	if ans, err := c.Kill(ctx, "127.0.0.1", s.Port()); err != nil || ans != KillRefused {
 		t.Errorf("Kill with a live name: %q %v; want %q", ans, err, KillRefused)
 	}
-	if dump, err := c.Dump(ctx, "127.0.0.1", s.Port()); err != nil || !containsStr(dump, "active name     <live> at port 4321, fd = ") {
+	if dump, err := c.Dump(ctx, "127.0.0.1", s.Port()); err != nil || !strings.Contains(dump, "active name     <live> at port 4321, fd = ") {
 		t.Errorf("Dump: %q %v", dump, err)
 	}
 	// STOP without -relaxed_command_check: closed without an answer, name kept.
