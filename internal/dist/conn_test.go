@@ -461,4 +461,3 @@ func BenchmarkHandshake(b *testing.B) {
 	default:
 	}
 }
-

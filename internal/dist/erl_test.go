@@ -1,0 +1,263 @@
+package dist
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/distribute-go/distribute/distributetest"
+)
+
+// Interop tests against real erl (OTP 25). They use tiny epmd helpers
+// (PORT_PLEASE2 and ALIVE2, section 1) so that they depend on nothing but
+// this package and distributetest.
+
+func epmdLookup(t testing.TB, epmdPort int, alive string) int {
+	t.Helper()
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(epmdPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := binary.BigEndian.AppendUint16(nil, uint16(1+len(alive)))
+	req = append(append(req, 122), alive...)
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	var resp [4]byte
+	if _, err := io.ReadFull(c, resp[:2]); err != nil || resp[0] != 119 || resp[1] != 0 {
+		t.Fatalf("PORT_PLEASE2 %s: %x %v", alive, resp[:2], err)
+	}
+	if _, err := io.ReadFull(c, resp[2:]); err != nil {
+		t.Fatal(err)
+	}
+	return int(binary.BigEndian.Uint16(resp[2:]))
+}
+
+// epmdRegister registers alive on listenPort and keeps the registration
+// until the test ends. It returns the creation.
+func epmdRegister(t testing.TB, epmdPort int, alive string, listenPort int) uint32 {
+	t.Helper()
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(epmdPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	body := []byte{120}
+	body = binary.BigEndian.AppendUint16(body, uint16(listenPort))
+	body = append(body, 77, 0, 0, 6, 0, 5)
+	body = binary.BigEndian.AppendUint16(body, uint16(len(alive)))
+	body = append(body, alive...)
+	body = append(body, 0, 0)
+	if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(body))), body...)); err != nil {
+		t.Fatal(err)
+	}
+	var resp [6]byte
+	if _, err := io.ReadFull(c, resp[:]); err != nil || resp[0] != 118 || resp[1] != 0 {
+		t.Fatalf("ALIVE2 %s: %x %v", alive, resp, err)
+	}
+	return binary.BigEndian.Uint32(resp[2:])
+}
+
+// waitEval polls expr on n until it prints want.
+func waitEval(t testing.TB, n *distributetest.ErlNode, expr, want string) {
+	t.Helper()
+	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
+	for {
+		got := n.Eval(t, expr)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %s; want %s\noutput:\n%s", expr, got, want, n.Output())
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval of a condition wait
+	}
+}
+
+func dialErl(t testing.TB, n *distributetest.ErlNode, goName, cookie string) (*Peer, []byte, net.Conn, error) {
+	t.Helper()
+	port := epmdLookup(t, n.EpmdPort, n.Name[:strings.IndexByte(n.Name, '@')])
+	nc, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(20*time.Second))
+	defer cancel()
+	p, left, err := Dial(ctx, nc, HandshakeConfig{Name: goName, Creation: 4242, Cookie: cookie}, n.Name)
+	return p, left, nc, err
+}
+
+func TestErlGoDials(t *testing.T) {
+	for _, tc := range []struct{ erl, goName string }{
+		{"e1@localhost", "go@localhost"},
+		{"e1@127.0.0.1", "go@127.0.0.1"},
+	} {
+		t.Run(tc.erl, func(t *testing.T) {
+			n := distributetest.StartErlNode(t, distributetest.ErlOptions{Name: tc.erl})
+			// Wrong cookie first: typed error here, erl keeps serving.
+			_, _, _, err := dialErl(t, n, tc.goName, "wrong")
+			if !errors.Is(err, ErrBadCookie) {
+				t.Fatalf("wrong cookie: err = %v; want ErrBadCookie", err)
+			}
+			p, left, nc, err := dialErl(t, n, tc.goName, n.Cookie)
+			if err != nil {
+				t.Fatalf("dial: %v\noutput:\n%s", err, n.Output())
+			}
+			if p.Name != tc.erl || p.Creation == 0 || p.Visible || p.Flags != DefaultFlags {
+				t.Errorf("peer %+v (flags %v)", p, p.Flags)
+			}
+			conn, err := NewConn(nc, p, left, ConnConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			waitEval(t, n, fmt.Sprintf("lists:member('%s', nodes(hidden))", tc.goName), "true")
+			if got := n.Eval(t, "nodes()"); got != "[]" {
+				t.Errorf("nodes() = %s; want [] (we are hidden)", got)
+			}
+			conn.Close()
+			waitEval(t, n, fmt.Sprintf("lists:member('%s', nodes(hidden))", tc.goName), "false")
+		})
+	}
+}
+
+// goAcceptor listens on loopback, registers alive in epmd and accepts
+// connections until the test ends, passing each handshake result on.
+type acceptResult struct {
+	peer *Peer
+	conn *Conn
+	err  error
+}
+
+func goAcceptor(t *testing.T, epmdPort int, alive, cookie string) <-chan acceptResult {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	creation := epmdRegister(t, epmdPort, alive, ln.Addr().(*net.TCPAddr).Port)
+	out := make(chan acceptResult, 8)
+	done := make(chan struct{})
+	var conns []*Conn
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		defer close(done)
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(20*time.Second))
+			p, left, err := Accept(ctx, nc, HandshakeConfig{Name: alive + "@localhost", Creation: creation, Cookie: cookie})
+			cancel()
+			r := acceptResult{peer: p, err: err}
+			if err == nil {
+				r.conn, r.err = NewConn(nc, p, left, ConnConfig{})
+				conns = append(conns, r.conn)
+			}
+			out <- r
+		}
+	}()
+	return out
+}
+
+func TestErlConnectsToGo(t *testing.T) {
+	epmdPort := distributetest.StartEpmd(t)
+	results := goAcceptor(t, epmdPort, "go", "distributetest")
+	n := distributetest.StartErlNode(t, distributetest.ErlOptions{Name: "e2@localhost", EpmdPort: epmdPort})
+
+	// Wrong cookie towards us: false there, ErrBadCookie here.
+	if got := n.Eval(t, "erlang:set_cookie('go@localhost', wrong), net_kernel:connect_node('go@localhost')"); got != "false" {
+		t.Fatalf("connect_node with wrong cookie = %s; want false", got)
+	}
+	if r := <-results; !errors.Is(r.err, ErrBadCookie) {
+		t.Fatalf("accept err = %v; want ErrBadCookie", r.err)
+	}
+	// Then the right one.
+	if got := n.Eval(t, "erlang:set_cookie('go@localhost', distributetest), net_kernel:connect_node('go@localhost')"); got != "true" {
+		t.Fatalf("connect_node = %s; want true\noutput:\n%s", got, n.Output())
+	}
+	r := <-results
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.peer.Name != "e2@localhost" || r.peer.Visible || r.peer.Creation == 0 {
+		t.Errorf("peer %+v", r.peer)
+	}
+	if got := n.Eval(t, "nodes(hidden)"); got != "[go@localhost]" {
+		t.Errorf("nodes(hidden) = %s", got)
+	}
+	// A message sent by erl arrives as a pass-through frame.
+	if got := n.Eval(t, "{any, 'go@localhost'} ! hello"); got != "hello" {
+		t.Fatalf("send = %s", got)
+	}
+	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
+	for r.conn.Stats().FramesIn == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no frame from erl")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestErlTicks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 12 s")
+	}
+	n := distributetest.StartErlNode(t, distributetest.ErlOptions{Name: "e3@localhost", Args: []string{"-kernel", "net_ticktime", "4"}})
+	p, left, nc, err := dialErl(t, n, "go@localhost", n.Cookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := NewConn(nc, p, left, ConnConfig{TickTime: 4 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// An idle connection survives three tick times in both directions.
+	timer := time.NewTimer(12 * time.Second)
+	select {
+	case <-conn.Done():
+		t.Fatalf("connection closed: %v\noutput:\n%s", conn.Err(), n.Output())
+	case <-timer.C:
+	}
+	if got := n.Eval(t, "nodes(hidden)"); got != "[go@localhost]" {
+		t.Fatalf("nodes(hidden) = %s\noutput:\n%s", got, n.Output())
+	}
+	if st := conn.Stats(); st.TicksIn < 6 || st.TicksOut < 6 {
+		t.Errorf("ticks in %d out %d; want >= 6 each over 12 s at 1 s intervals", st.TicksIn, st.TicksOut)
+	}
+
+	// Now freeze erl: our side must drop it with net_tick_timeout.
+	stopped := time.Now()
+	if err := n.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Signal(syscall.SIGCONT) })
+	select {
+	case <-conn.Done():
+	case <-time.After(distributetest.Scale(30 * time.Second)):
+		t.Fatal("no tick timeout after SIGSTOP")
+	}
+	if !errors.Is(conn.Err(), ErrTickTimeout) {
+		t.Fatalf("reason %v; want ErrTickTimeout", conn.Err())
+	}
+	if el := time.Since(stopped); el < 3*time.Second {
+		t.Errorf("dropped after %v, before 3/4 of the tick time", el)
+	}
+	n.Signal(syscall.SIGCONT)
+}
