@@ -1,0 +1,600 @@
+package etf
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"math/big"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// This file prints terms as Erlang text, the way OTP 25's
+// io_lib:format("~0p", [T]) does, written as UTF-8.
+//
+// The rules, checked against a real OTP 25 (see text_test.go and
+// testdata/text_golden.txt):
+//
+//   - ~0p is the Latin-1 mode of the pretty printer (not ~0tp): a char list
+//     prints as "text" only when every element is a printable Latin-1
+//     character (32..126, 160..255, or \b \t \n \v \f \r \e); a binary prints
+//     as <<"text">> under the same rule applied to its bytes, so the UTF-8
+//     binary <<"é"/utf8>> prints as <<"Ã©">> (its two bytes as Latin-1
+//     characters). Everything else prints as numbers: [19990], <<1,2,3>>.
+//   - An atom is bare when it starts with a lowercase Latin-1 letter, holds
+//     only Latin-1 letters, digits, _ and @, and is not a reserved word;
+//     otherwise it is quoted. Inside quotes, characters above 255 print as
+//     \x{HEX}, other control characters as \b-style or three-digit octal
+//     escapes.
+//   - Floats print with the fewest digits that read back to the same float
+//     (1.0e300, 0.1, -0.0), in plain or exponent form, whichever is shorter,
+//     plain on a tie; an integral float of 2^53 or more always uses the
+//     exponent form (9.007199254740992e15).
+//   - Maps of up to 32 keys print in the order the BEAM keeps them: Erlang
+//     term order of the keys, except that every integer sorts before every
+//     float (#{1 => a,2 => b,0.5 => c}). Larger maps print in the order of
+//     the Map's pairs: for a map decoded from the BEAM that is the BEAM's own
+//     (hash) order, which ~0p follows.
+//   - Pids, references and ports, which ~0p prints relative to the local
+//     node, print with the node name: <NODE.ID.SERIAL>, #Ref<NODE.N.N.N>,
+//     #Port<NODE.ID>; a local fun prints as #Fun<Module.Index.Uniq>. These
+//     forms are for display and ParseText does not read them back.
+
+// Format returns the text of t as OTP 25's io_lib:format("~0p", [t]) prints
+// it, encoded as UTF-8, on one line.
+func Format(t Term) string { return string(AppendText(nil, t)) }
+
+// AppendText appends the text of t (see Format) to dst and returns the
+// extended slice.
+func AppendText(dst []byte, t Term) []byte {
+	switch v := normalize(t).(type) {
+	case Atom:
+		return textAppendAtom(dst, string(v))
+	case int64:
+		return strconv.AppendInt(dst, v, 10)
+	case *big.Int:
+		if v == nil {
+			return append(dst, '0')
+		}
+		return v.Append(dst, 10)
+	case float64:
+		return textAppendFloat(dst, v)
+	case Binary:
+		return textAppendBinary(dst, v)
+	case BitBinary:
+		return textAppendBitBinary(dst, v)
+	case CharList, List, ImproperList:
+		return textAppendList(dst, v)
+	case Tuple:
+		dst = append(dst, '{')
+		for i, e := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendText(dst, e)
+		}
+		return append(dst, '}')
+	case Map:
+		return textAppendMap(dst, v)
+	case Pid:
+		dst = append(dst, '<')
+		dst = append(dst, v.Node...)
+		dst = append(dst, '.')
+		dst = strconv.AppendUint(dst, uint64(v.ID), 10)
+		dst = append(dst, '.')
+		dst = strconv.AppendUint(dst, uint64(v.Serial), 10)
+		return append(dst, '>')
+	case Ref:
+		dst = append(dst, "#Ref<"...)
+		dst = append(dst, v.Node...)
+		n := min(int(v.Len), MaxRefWords)
+		for i := n - 1; i >= 0; i-- {
+			dst = append(dst, '.')
+			dst = strconv.AppendUint(dst, uint64(v.ID[i]), 10)
+		}
+		return append(dst, '>')
+	case Port:
+		dst = append(dst, "#Port<"...)
+		dst = append(dst, v.Node...)
+		dst = append(dst, '.')
+		dst = strconv.AppendUint(dst, v.ID, 10)
+		return append(dst, '>')
+	case Export:
+		dst = append(dst, "fun "...)
+		dst = textAppendAtom(dst, string(v.Module))
+		dst = append(dst, ':')
+		dst = textAppendAtom(dst, string(v.Function))
+		dst = append(dst, '/')
+		return strconv.AppendUint(dst, uint64(v.Arity), 10)
+	case Fun:
+		dst = append(dst, "#Fun<"...)
+		dst = append(dst, v.Module...)
+		dst = append(dst, '.')
+		dst = strconv.AppendUint(dst, uint64(v.Index), 10)
+		dst = append(dst, '.')
+		dst = strconv.AppendUint(dst, uint64(v.Uniq), 10)
+		return append(dst, '>')
+	}
+	// Not a term: say what it is rather than print nothing.
+	dst = append(dst, "#Invalid<"...)
+	dst = append(dst, textTypeName(t)...)
+	return append(dst, '>')
+}
+
+func textTypeName(t Term) string { return fmt.Sprintf("%T", t) }
+
+// textReservedWords are the words OTP 25's erl_scan:reserved_word/1 reports
+// (maybe and else only become reserved with the maybe_expr feature, which
+// OTP 25 leaves off, so io_lib prints them bare).
+var textReservedWords = map[string]bool{
+	"after": true, "and": true, "andalso": true, "band": true, "begin": true,
+	"bnot": true, "bor": true, "bsl": true, "bsr": true, "bxor": true,
+	"case": true, "catch": true, "cond": true, "div": true, "end": true,
+	"fun": true, "if": true, "let": true, "not": true, "of": true, "or": true,
+	"orelse": true, "receive": true, "rem": true, "try": true, "when": true,
+	"xor": true,
+}
+
+// textIsAtomStart reports whether r may start a bare atom: a lowercase Latin-1
+// letter.
+func textIsAtomStart(r rune) bool {
+	return (r >= 'a' && r <= 'z') || (r >= 0xDF && r <= 0xFF && r != 0xF7)
+}
+
+// textIsAtomChar reports whether r may follow the first character of a bare
+// atom: a Latin-1 letter, a digit, _ or @.
+func textIsAtomChar(r rune) bool {
+	return (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') ||
+		r == '_' || r == '@' || (r >= 0xC0 && r <= 0xFF && r != 0xD7 && r != 0xF7)
+}
+
+// textAtomNeedsQuotes reports whether io_lib quotes the atom a.
+func textAtomNeedsQuotes(a string) bool {
+	if a == "" || textReservedWords[a] {
+		return true
+	}
+	for i, r := range a {
+		if r == utf8.RuneError {
+			return true
+		}
+		if i == 0 {
+			if !textIsAtomStart(r) {
+				return true
+			}
+		} else if !textIsAtomChar(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func textAppendAtom(dst []byte, a string) []byte {
+	if !textAtomNeedsQuotes(a) {
+		return append(dst, a...)
+	}
+	dst = append(dst, '\'')
+	for _, r := range a {
+		dst = textAppendQuotedChar(dst, r, '\'')
+	}
+	return append(dst, '\'')
+}
+
+// textAppendQuotedChar appends r as it appears between quote characters q in
+// io_lib's Latin-1 output.
+func textAppendQuotedChar(dst []byte, r rune, q rune) []byte {
+	switch r {
+	case q, '\\':
+		return append(dst, '\\', byte(r))
+	case '\n':
+		return append(dst, `\n`...)
+	case '\r':
+		return append(dst, `\r`...)
+	case '\t':
+		return append(dst, `\t`...)
+	case '\v':
+		return append(dst, `\v`...)
+	case '\b':
+		return append(dst, `\b`...)
+	case '\f':
+		return append(dst, `\f`...)
+	case 27:
+		return append(dst, `\e`...)
+	case 127:
+		return append(dst, `\d`...)
+	}
+	switch {
+	case r < 32 || (r >= 128 && r < 160):
+		return append(dst, '\\', byte('0'+r>>6), byte('0'+(r>>3)&7), byte('0'+r&7))
+	case r > 255:
+		dst = append(dst, `\x{`...)
+		dst = strconv.AppendUint(dst, uint64(r), 16)
+		textUpperHex(dst[len(dst)-textHexLen(r):])
+		return append(dst, '}')
+	}
+	return utf8.AppendRune(dst, r)
+}
+
+func textHexLen(r rune) int {
+	n := 1
+	for r >= 16 {
+		r >>= 4
+		n++
+	}
+	return n
+}
+
+func textUpperHex(b []byte) {
+	for i, c := range b {
+		if c >= 'a' && c <= 'f' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+}
+
+// textIsPrintable reports whether io_lib's Latin-1 printable_list accepts c.
+func textIsPrintable(c rune) bool {
+	return (c >= 32 && c <= 126) || (c >= 160 && c <= 255) || (c >= '\b' && c <= '\r') || c == 27
+}
+
+func textAppendBinary(dst []byte, b Binary) []byte {
+	printable := len(b) > 0
+	for _, c := range b {
+		if !textIsPrintable(rune(c)) {
+			printable = false
+			break
+		}
+	}
+	dst = append(dst, "<<"...)
+	if printable {
+		dst = append(dst, '"')
+		for _, c := range b {
+			dst = textAppendQuotedChar(dst, rune(c), '"')
+		}
+		dst = append(dst, '"')
+	} else {
+		for i, c := range b {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = strconv.AppendUint(dst, uint64(c), 10)
+		}
+	}
+	return append(dst, ">>"...)
+}
+
+func textAppendBitBinary(dst []byte, b BitBinary) []byte {
+	if b.Bits == 0 || b.Bits >= 8 || len(b.Bytes) == 0 {
+		return textAppendBinary(dst, b.Bytes)
+	}
+	dst = append(dst, "<<"...)
+	last := len(b.Bytes) - 1
+	for _, c := range b.Bytes[:last] {
+		dst = strconv.AppendUint(dst, uint64(c), 10)
+		dst = append(dst, ',')
+	}
+	dst = strconv.AppendUint(dst, uint64(b.Bytes[last]>>(8-b.Bits)), 10)
+	dst = append(dst, ':')
+	dst = strconv.AppendUint(dst, uint64(b.Bits), 10)
+	return append(dst, ">>"...)
+}
+
+// textFlattenList returns the elements and the tail (nil for a proper list) of
+// any list term, following tails that are themselves lists.
+func textFlattenList(t Term) (elems []Term, tail Term) {
+	for {
+		switch v := t.(type) {
+		case List:
+			if elems == nil {
+				return v, nil
+			}
+			return append(elems, v...), nil
+		case CharList:
+			for _, r := range string(v) {
+				elems = append(elems, int64(r))
+			}
+			return elems, nil
+		case ImproperList:
+			if elems == nil && !textIsListTerm(v.Tail) {
+				return v.Elems, v.Tail
+			}
+			elems = append(elems[:len(elems):len(elems)], v.Elems...)
+			t = normalize(v.Tail)
+			if !textIsListTerm(t) {
+				return elems, t
+			}
+		default:
+			return elems, t
+		}
+	}
+}
+
+func textIsListTerm(t Term) bool {
+	switch t.(type) {
+	case List, CharList, ImproperList, nil:
+		return true
+	}
+	return false
+}
+
+func textAppendList(dst []byte, t Term) []byte {
+	if s, ok := t.(CharList); ok && utf8.ValidString(string(s)) {
+		if s == "" {
+			return append(dst, "[]"...)
+		}
+		printable := true
+		for _, r := range string(s) {
+			if !textIsPrintable(r) {
+				printable = false
+				break
+			}
+		}
+		if printable {
+			dst = append(dst, '"')
+			for _, r := range string(s) {
+				dst = textAppendQuotedChar(dst, r, '"')
+			}
+			return append(dst, '"')
+		}
+	}
+	elems, tail := textFlattenList(t)
+	if tail == nil && len(elems) > 0 {
+		printable := true
+		for _, e := range elems {
+			c, ok := normalize(e).(int64)
+			if !ok || !textIsPrintable(rune(min(max(c, -1), math.MaxInt32))) {
+				printable = false
+				break
+			}
+		}
+		if printable {
+			dst = append(dst, '"')
+			for _, e := range elems {
+				dst = textAppendQuotedChar(dst, rune(normalize(e).(int64)), '"')
+			}
+			return append(dst, '"')
+		}
+	}
+	dst = append(dst, '[')
+	for i, e := range elems {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendText(dst, e)
+	}
+	if tail != nil {
+		dst = append(dst, '|')
+		dst = AppendText(dst, tail)
+	}
+	return append(dst, ']')
+}
+
+// textFlatMapLimit is the largest map the BEAM keeps as a sorted flatmap
+// (MAP_SMALL_MAP_LIMIT); larger maps are hash array mapped tries.
+const textFlatMapLimit = 32
+
+func textAppendMap(dst []byte, m Map) []byte {
+	pairs := []Pair(m)
+	if len(m) <= textFlatMapLimit {
+		pairs = slices.Clone(pairs)
+		slices.SortStableFunc(pairs, func(a, b Pair) int { return textMapKeyCompare(a.Key, b.Key) })
+	}
+	dst = append(dst, "#{"...)
+	for i, p := range pairs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendText(dst, p.Key)
+		dst = append(dst, " => "...)
+		dst = AppendText(dst, p.Value)
+	}
+	return append(dst, '}')
+}
+
+// textMapKeyCompare orders map keys as the BEAM's flatmaps keep them: Erlang
+// term order, except that every integer sorts before every float, at any
+// depth. It is 0 exactly when the keys are equal by =:=.
+func textMapKeyCompare(a, b Term) int {
+	a, b = normalize(a), normalize(b)
+	ca, cb := class(a), class(b)
+	if ca != cb {
+		return cmp.Compare(ca, cb)
+	}
+	switch ca {
+	case classNumber:
+		_, af := a.(float64)
+		_, bf := b.(float64)
+		if af != bf {
+			if af {
+				return 1
+			}
+			return -1
+		}
+		return Compare(a, b)
+	case classTuple:
+		x, y := a.(Tuple), b.(Tuple)
+		if c := cmp.Compare(len(x), len(y)); c != 0 {
+			return c
+		}
+		for i := range x {
+			if c := textMapKeyCompare(x[i], y[i]); c != 0 {
+				return c
+			}
+		}
+		return 0
+	case classList:
+		xe, xt := textFlattenList(a)
+		ye, yt := textFlattenList(b)
+		for i := 0; i < len(xe) && i < len(ye); i++ {
+			if c := textMapKeyCompare(xe[i], ye[i]); c != 0 {
+				return c
+			}
+		}
+		// One list ran out of elements: compare what follows, the tail of
+		// the shorter against the rest of the longer.
+		switch {
+		case len(xe) == len(ye):
+			return textMapKeyCompare(textEmptyIfNil(xt), textEmptyIfNil(yt))
+		case len(xe) < len(ye):
+			return textMapKeyCompare(textEmptyIfNil(xt), textRestTerm(ye[len(xe):], yt))
+		default:
+			return textMapKeyCompare(textRestTerm(xe[len(ye):], xt), textEmptyIfNil(yt))
+		}
+	case classMap:
+		x, y := a.(Map), b.(Map)
+		if c := cmp.Compare(len(x), len(y)); c != 0 {
+			return c
+		}
+		xs, ys := slices.Clone(x), slices.Clone(y)
+		keyOrder := func(p, q Pair) int { return textMapKeyCompare(p.Key, q.Key) }
+		slices.SortFunc(xs, keyOrder)
+		slices.SortFunc(ys, keyOrder)
+		for i := range xs {
+			if c := textMapKeyCompare(xs[i].Key, ys[i].Key); c != 0 {
+				return c
+			}
+		}
+		for i := range xs {
+			if c := textMapKeyCompare(xs[i].Value, ys[i].Value); c != 0 {
+				return c
+			}
+		}
+		return 0
+	}
+	return Compare(a, b)
+}
+
+func textEmptyIfNil(t Term) Term {
+	if t == nil {
+		return List(nil)
+	}
+	return t
+}
+
+func textRestTerm(elems []Term, tail Term) Term {
+	if tail == nil {
+		return List(elems)
+	}
+	return ImproperList{Elems: elems, Tail: tail}
+}
+
+// textTwoTo53 is 2^53: from here on every float is an integer and io_lib prints
+// integral floats in exponent form.
+const textTwoTo53 = 1 << 53
+
+// textAppendFloat appends f in io_lib's shortest round-trip form.
+func textAppendFloat(dst []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, "nan"...)
+	case math.IsInf(f, 1):
+		return append(dst, "inf"...)
+	case math.IsInf(f, -1):
+		return append(dst, "-inf"...)
+	case f == 0:
+		if math.Signbit(f) {
+			return append(dst, "-0.0"...)
+		}
+		return append(dst, "0.0"...)
+	}
+	if f < 0 {
+		dst = append(dst, '-')
+		f = -f
+	}
+	// Shortest digits: "d.ddde±XX".
+	var buf [32]byte
+	e := strconv.AppendFloat(buf[:0], f, 'e', -1, 64)
+	mant, exp := e, 0
+	for i, c := range e {
+		if c == 'e' {
+			mant = e[:i]
+			x, _ := strconv.Atoi(string(e[i+1:]))
+			exp = x
+			break
+		}
+	}
+	var digitsBuf [24]byte
+	digits := digitsBuf[:0]
+	for _, c := range mant {
+		if c != '.' {
+			digits = append(digits, c)
+		}
+	}
+	n := len(digits)
+	place := exp + 1 // digits before the decimal point in plain form
+	expText := strconv.Itoa(exp)
+	sciLen := n + 1 + 1 + len(expText)
+	if n == 1 {
+		sciLen++ // "1.0e5"
+	}
+	var plainLen int
+	switch {
+	case place <= 0:
+		plainLen = 2 + -place + n
+	case place < n:
+		plainLen = n + 1
+	default:
+		plainLen = place + 2
+	}
+	useSci := sciLen < plainLen
+	if place >= n && f >= textTwoTo53 {
+		useSci = true
+	}
+	if useSci {
+		dst = append(dst, digits[0], '.')
+		if n == 1 {
+			dst = append(dst, '0')
+		} else {
+			dst = append(dst, digits[1:]...)
+		}
+		dst = append(dst, 'e')
+		return append(dst, expText...)
+	}
+	switch {
+	case place <= 0:
+		dst = append(dst, '0', '.')
+		for range -place {
+			dst = append(dst, '0')
+		}
+		return append(dst, digits...)
+	case place < n:
+		dst = append(dst, digits[:place]...)
+		dst = append(dst, '.')
+		return append(dst, digits[place:]...)
+	}
+	dst = append(dst, digits...)
+	for range place - n {
+		dst = append(dst, '0')
+	}
+	return append(dst, '.', '0')
+}
+
+// String returns the term text of p (see Format).
+func (p Pid) String() string { return Format(p) }
+
+// String returns the term text of r (see Format).
+func (r Ref) String() string { return Format(r) }
+
+// String returns the term text of p (see Format).
+func (p Port) String() string { return Format(p) }
+
+// String returns the term text of e, such as fun lists:seq/2.
+func (e Export) String() string { return Format(e) }
+
+// String returns the term text of f (see Format).
+func (f Fun) String() string { return Format(f) }
+
+// String returns the term text of t (see Format).
+func (t Tuple) String() string { return Format(t) }
+
+// String returns the term text of l (see Format).
+func (l List) String() string { return Format(l) }
+
+// String returns the term text of l (see Format).
+func (l ImproperList) String() string { return Format(l) }
+
+// String returns the term text of m (see Format).
+func (m Map) String() string { return Format(m) }
+
+// String returns the term text of b (see Format).
+func (b BitBinary) String() string { return Format(b) }

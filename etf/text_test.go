@@ -1,0 +1,692 @@
+package etf
+
+import (
+	"bufio"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/distribute-go/distribute/distributetest"
+)
+
+var updateText = flag.Bool("update-text", false, "rewrite testdata/text_golden.txt and testdata/text_floats.txt from erl")
+
+const (
+	textGoldenFile = "testdata/text_golden.txt"
+	textFloatsFile = "testdata/text_floats.txt"
+)
+
+// textGoldenInputs are term texts that erl evaluates and prints with
+// io_lib:format("~0p", [T]). Texts that erl rejects are in the table too:
+// erl's answer starts with ERROR and ParseText must fail on them as well.
+var textGoldenInputs = []string{
+	// Integers.
+	`0`, `42`, `-1`, `- 7`, `+5`, `255`, `256`, `-256`,
+	`2147483647`, `-2147483648`, `9223372036854775807`, `-9223372036854775808`,
+	`9223372036854775808`, `-9223372036854775809`, `18446744073709551616`,
+	`123456789012345678901234567890123456789012345678901234567890`,
+	`-99999999999999999999999999999999999999`,
+	`16#FF`, `16#ff_ff`, `-16#7FFFFFFFFFFFFFFFFFFFF`, `2#1010`, `36#Zz`, `8#777`, `1_000_000`,
+	`$a`, `$\n`, `$\x{1F600}`, `$\\`, `$ `, `-$a`, `$\^A`, `$\101`, `$é`,
+	// Floats.
+	`0.0`, `-0.0`, `1.0`, `-1.5`, `0.1`, `0.2`, `3.25`, `100.0`, `1000.0`, `1234.5`,
+	`0.3333333333333333`, `0.6666666666666666`, `2.5e-3`, `1.0e-7`, `1.0e-10`, `0.001`, `0.0001`,
+	`0.00012`, `1.0e21`, `1.0e22`, `1.0e300`, `-1.0e300`, `1.7976931348623157e308`,
+	`5.0e-324`, `2.2250738585072014e-308`, `123456789012345680.0`, `9007199254740992.0`,
+	`4503599627370496.0`, `9007199254740993.0`, `1.0e15`, `1.0e16`, `123456.0`, `1.5E3`,
+	`6.02214076e23`, `3.141592653589793`, `1.0e-400`, `2.5e1_0`,
+	// Atoms.
+	`abc`, `ok`, `true`, `false`, `undefined`, `nil`, `'Abc'`, `'hello world'`, `''`,
+	`'case'`, `'receive'`, `'fun'`, `'end'`, `'maybe'`, `'else'`, `'spec'`, `'and'`, `'div'`,
+	`aB_9@x`, `'_a'`, `'@'`, `'a.b'`, `'a-b'`, `'a\'b'`, `'a\\b'`, `'a"b'`, `'line\nbreak'`,
+	`'tab\there'`, `'\x{4E16}\x{754C}'`, `'a世'`, `'héllo'`, `héllo`, `'Ärger'`, `ärger`, `'÷'`,
+	`'\000\001\177\200\237\240ÿ'`, `'\e\d\s\b\f\v\r'`, `'\x{1F600}'`, `'node@host'`, `'node@127.0.0.1'`,
+	// Strings and char lists.
+	`""`, `"abc"`, `"hello world"`, `"ab" "cd"`, `"a\nb\tc"`, `"quote\"d"`, `"back\\slash"`,
+	`"it's"`, `"\e\d"`, `"\b\f\v\r"`, `"\101\x42\x{43}"`, `"héllo"`, `"\x{4E16}\x{754C}"`,
+	`"\x{1F600}"`, `"nbsp\240"`, `"\200"`, `[97,98,99]`, `[7]`, `[8,9,10,11,12,13,27]`,
+	`[127]`, `[160,255]`, `[256]`, `[$a|"bc"]`, `"abc" "" "d"`,
+	// Binaries and bit strings.
+	`<<>>`, `<<"abc">>`, `<<"a\nb">>`, `<<"a'b\\c\"">>`, `<<1,2,3>>`, `<<0>>`, `<<"abc",0>>`,
+	`<<"abc",1>>`, `<<"héllo">>`, `<<"héllo"/utf8>>`, `<<"世">>`, `<<"世"/utf8>>`,
+	`<<"\x{1F600}"/utf8>>`, `<<"ab"/utf16>>`, `<<$a/utf32-little>>`, `<<255,254,253>>`,
+	`<<5:3>>`, `<<1:1>>`, `<<"abc",1:3>>`, `<<1,2,3:2>>`, `<<0:7>>`, `<<-1:12>>`, `<<1:0>>`,
+	`<<1024:16>>`, `<<1024:16/little>>`, `<<-1>>`, `<<300>>`, `<<1:64>>`, `<<-2:72>>`,
+	`<<16#123456789ABCDEF0123:80>>`, `<<1.5/float>>`, `<<1.5:32/float>>`, `<<2:4/unit:8>>`,
+	`<<"ab":16>>`, `<<160,255,32,126>>`, `<<8,9,10,11,12,13,27>>`, `<<7>>`, `<<127>>`, `<<128>>`,
+	// Lists, improper lists, tuples.
+	`[]`, `[a]`, `[1,2,3]`, `[a|b]`, `[1,2|3]`, `[a|[b,c]]`, `[[]]`, `[[],[[]]]`, `[1|[]]`,
+	`["abc",<<"d">>,[]]`, `[-1,-2.5]`, `[$a|x]`, `[1.0|2.0]`, `{}`, `{a,1}`, `{{}}`,
+	`{ok,[1,2],#{}}`, `{error,{badarg,[{lists,seq,2}]}}`, `{-1,[1|-1],#{a => -1.5}}`,
+	// Maps.
+	`#{}`, `#{a => 1}`, `#{b => 1,a => 2}`, `#{1 => a,1.0 => b,0.5 => c,2 => d}`,
+	`#{-100000000000000000000 => a,-1 => b,100000000000000000000 => c,-1.0e30 => e}`,
+	`#{{1.0} => a,{2} => b,{0.5} => c}`, `#{[1] => a,[1.0] => b,[0.5] => c,[2] => d}`,
+	`#{<<1>> => a,<<1:3>> => b,<<>> => c,<<0,1>> => d}`,
+	`#{[] => a,[1|2] => b,"ab" => c,{} => d,#{} => e,#{a => 1} => f,x => g,1 => h}`,
+	`#{'B' => 4,a => 2,ab => 3,b => 1}`, `#{a => 1,a => 2}`, `#{1 => x,1.0 => y}`,
+	`#{"key" => <<"value">>,nested => #{deep => [1,{2}]}}`,
+	`#{#{b => 1} => 1,#{a => 2} => 2,#{a => 1} => 3}`, `#{{a,1.0} => 1,{a,1} => 2}`,
+	// Funs, whitespace, comments, periods.
+	`fun lists:seq/2`, `fun 'Elixir.Enum':map/2`, `fun erlang:'+'/2`, `fun 'a b':'C'/0`,
+	" [ 1 ,\t2 ] . ", "{a, b} % comment", `{a,b}.`, `[1.0].`,
+	// Texts erl rejects; ParseText must reject them too.
+	`case`, `X`, `_`, `1e5`, `16#`, `37#1`, `1#1`, `[1,2`, `{a b}`, `#{a}`, `#{a := 1}`, `<<1.5>>`,
+	`"\x{110000}"`, `"\x{D800}"`, `1.0e400`, `1 2`, `'unterminated`, `"unterminated`,
+	`<<"a"/binary>>`, `$`, `fun lists:seq/256`, `[a|b|c]`, `1__000`, `1_`, `a.b`,
+	"'" + strings.Repeat("a", 256) + "'", "'" + strings.Repeat("b", 255) + "'",
+}
+
+// erlTextScript evaluates each line of the file at path and prints the hex
+// of the UTF-8 encoding of io_lib:format("~0p", [T]), or of "ERROR ..."
+// when the line is not a term.
+const erlTextScript = `{ok, B} = file:read_file(%q),
+lists:foreach(fun(L) ->
+  R = try
+    {ok, Ts, _} = erl_scan:string(unicode:characters_to_list(L)),
+    Ts1 = case lists:last(Ts) of {dot, _} -> Ts; _ -> Ts ++ [{dot, 1}] end,
+    {ok, Es} = erl_parse:parse_exprs(Ts1),
+    {value, V, _} = erl_eval:exprs(Es, []),
+    unicode:characters_to_binary(io_lib:format("~0p", [V]))
+  catch C:E -> unicode:characters_to_binary(io_lib:format("ERROR ~0p:~0p", [C, E]))
+  end,
+  io:put_chars([binary:encode_hex(R), $\n])
+end, binary:split(B, <<"\n">>, [global, trim_all]))`
+
+// erlHexLines runs erl on script (which reads the file holding lines) and
+// decodes the hex lines it prints.
+func erlHexLines(t *testing.T, script string, lines []string) []string {
+	t.Helper()
+	in := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := distributetest.EvalErl(t, fmt.Sprintf(script, in))
+	var res []string
+	for _, h := range strings.Fields(out) {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatalf("erl printed %q: %v", h, err)
+		}
+		res = append(res, string(b))
+	}
+	if len(res) != len(lines) {
+		t.Fatalf("erl printed %d results for %d inputs:\n%s", len(res), len(lines), out)
+	}
+	return res
+}
+
+// erlWanted reports whether the tests should run erl: it is installed, or
+// the environment demands it.
+func erlWanted() bool {
+	_, err := exec.LookPath("erl")
+	return err == nil || distributetest.ErlRequired()
+}
+
+// textGolden returns the input/output pairs of testdata/text_golden.txt,
+// checked against live erl when it is available.
+func textGolden(t *testing.T) (ins, outs []string) {
+	t.Helper()
+	stored, readErr := readPairs(textGoldenFile)
+	if erlWanted() {
+		inputs := make([]string, len(textGoldenInputs))
+		for i, in := range textGoldenInputs {
+			inputs[i] = oneLine(in)
+		}
+		live := erlHexLines(t, erlTextScript, inputs)
+		if *updateText {
+			writePairs(t, textGoldenFile, "term texts and what OTP 25's io_lib:format(\"~0p\", [T]) prints for them (ERROR: erl rejects the text)",
+				inputs, live)
+			return inputs, live
+		}
+		if readErr != nil {
+			t.Fatalf("%v (run go test ./etf -run TestTextGolden -update-text)", readErr)
+		}
+		if len(stored) != len(inputs) {
+			t.Errorf("%s has %d records, the table %d: regenerate with -update-text", textGoldenFile, len(stored), len(inputs))
+		}
+		for i := range min(len(stored), len(inputs)) {
+			if stored[i][0] != inputs[i] || stored[i][1] != live[i] {
+				t.Errorf("%s record %d is %q => %q; erl says %q => %q (regenerate with -update-text)",
+					textGoldenFile, i, stored[i][0], stored[i][1], inputs[i], live[i])
+			}
+		}
+		return inputs, live
+	}
+	if readErr != nil {
+		t.Fatal(readErr)
+	}
+	if len(stored) != len(textGoldenInputs) {
+		t.Errorf("%s has %d records, the table %d: regenerate with erl and -update-text", textGoldenFile, len(stored), len(textGoldenInputs))
+	}
+	for i, p := range stored {
+		if i < len(textGoldenInputs) && p[0] != oneLine(textGoldenInputs[i]) {
+			t.Errorf("%s record %d is for %q, the table says %q", textGoldenFile, i, p[0], textGoldenInputs[i])
+		}
+		ins = append(ins, p[0])
+		outs = append(outs, p[1])
+	}
+	return ins, outs
+}
+
+// oneLine replaces line breaks (outside any quotes in the table) so that each
+// input fits on one line of the golden file.
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+// readPairs reads a golden file: comment lines start with #, then records
+// of two lines, "in TEXT" and "out TEXT".
+func readPairs(path string) ([][2]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var pairs [][2]string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	var in string
+	haveIn := false
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "#") && !haveIn:
+		case strings.HasPrefix(line, "in ") && !haveIn:
+			in, haveIn = line[3:], true
+		case strings.HasPrefix(line, "out ") && haveIn:
+			pairs = append(pairs, [2]string{in, line[4:]})
+			haveIn = false
+		default:
+			return nil, fmt.Errorf("%s:%d: unexpected line %q", path, n, line)
+		}
+	}
+	return pairs, sc.Err()
+}
+
+func writePairs(t *testing.T, path, what string, ins, outs []string) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s.\n# Generated from erl; regenerate with go test ./etf -run 'TestTextGolden|TestTextFloats' -update-text\n", what)
+	for i := range ins {
+		fmt.Fprintf(&b, "in %s\nout %s\n", ins[i], outs[i])
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTextGolden checks Format against what erl prints for the same text,
+// and ParseText against erl's acceptance and its output.
+func TestTextGolden(t *testing.T) {
+	ins, outs := textGolden(t)
+	if len(ins) < 80 {
+		t.Fatalf("only %d golden texts", len(ins))
+	}
+	accepted := 0
+	for i, in := range ins {
+		want := outs[i]
+		got, err := ParseText(in)
+		if strings.HasPrefix(want, "ERROR ") {
+			if err == nil {
+				t.Errorf("ParseText(%q) = %s; erl rejects it (%s)", in, Format(got), want)
+			} else if !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrTooLarge) {
+				t.Errorf("ParseText(%q) error %v does not wrap ErrSyntax", in, err)
+			}
+			continue
+		}
+		accepted++
+		if err != nil {
+			t.Errorf("ParseText(%q): %v; erl reads it as %s", in, err, want)
+			continue
+		}
+		if s := Format(got); s != want {
+			t.Errorf("Format(ParseText(%q)) = %s; erl prints %s", in, s, want)
+		}
+		back, err := ParseText(want)
+		if err != nil {
+			t.Errorf("ParseText(%q) (erl's output): %v", want, err)
+			continue
+		}
+		if !Equal(back, got) {
+			t.Errorf("ParseText(%q) = %s; not Equal to ParseText(%q) = %s", want, Format(back), in, Format(got))
+		}
+	}
+	if accepted < 80 {
+		t.Errorf("only %d golden texts that erl accepts", accepted)
+	}
+}
+
+// textFloatSamples returns float64 values that stress the choice between
+// plain and exponent notation and the shortest digits.
+func textFloatSamples() []float64 {
+	r := rand.New(rand.NewPCG(1, 2))
+	var fs []float64
+	add := func(f float64) {
+		if !math.IsInf(f, 0) && !math.IsNaN(f) {
+			fs = append(fs, f)
+		}
+	}
+	for e := -325; e <= 308; e++ {
+		p := math.Pow(10, float64(e))
+		add(p)
+		add(math.Nextafter(p, 0))
+		add(math.Nextafter(p, math.Inf(1)))
+		add(-1.5 * p)
+		add(1.25 * p)
+		add(float64(r.IntN(1000)) * p)
+	}
+	for e := 0; e <= 70; e++ {
+		p := math.Ldexp(1, e)
+		add(p)
+		add(p + 1)
+		add(p - 1)
+		add(math.Nextafter(p, math.Inf(1)))
+		add(math.Nextafter(p, 0))
+	}
+	for range 1500 {
+		add(math.Float64frombits(r.Uint64()))
+	}
+	for range 500 {
+		add(float64(r.Int64N(1<<62)) / math.Pow(10, float64(r.IntN(40))))
+		add(float64(r.IntN(100000)) * math.Pow(10, float64(r.IntN(60)-30)))
+	}
+	return fs
+}
+
+const erlFloatScript = `{ok, B} = file:read_file(%q),
+lists:foreach(fun(L) ->
+  <<F:64/float>> = binary:decode_hex(L),
+  io:put_chars([binary:encode_hex(unicode:characters_to_binary(io_lib:format("~0p", [F]))), $\n])
+end, binary:split(B, <<"\n">>, [global, trim_all]))`
+
+// TestTextFloats checks float printing against erl's output for thousands
+// of floats, stored in testdata/text_floats.txt.
+func TestTextFloats(t *testing.T) {
+	fs := textFloatSamples()
+	hexes := make([]string, len(fs))
+	for i, f := range fs {
+		hexes[i] = fmt.Sprintf("%016X", math.Float64bits(f))
+	}
+	var want []string
+	if erlWanted() {
+		want = erlHexLines(t, erlFloatScript, hexes)
+		if *updateText {
+			writePairs(t, textFloatsFile, "float bits (hex) and what OTP 25's io_lib:format(\"~0p\", [F]) prints", hexes, want)
+		}
+	}
+	stored, err := readPairs(textFloatsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want == nil {
+		if len(stored) != len(hexes) {
+			t.Fatalf("%s has %d records, want %d: regenerate with erl and -update-text", textFloatsFile, len(stored), len(hexes))
+		}
+		for i, p := range stored {
+			if p[0] != hexes[i] {
+				t.Fatalf("%s record %d is for %s, want %s", textFloatsFile, i, p[0], hexes[i])
+			}
+			want = append(want, p[1])
+		}
+	} else if len(stored) != len(want) {
+		t.Errorf("%s is stale: regenerate with -update-text", textFloatsFile)
+	} else {
+		for i := range want {
+			if stored[i] != [2]string{hexes[i], want[i]} {
+				t.Errorf("%s record %d is %v; erl says %s %s", textFloatsFile, i, stored[i], hexes[i], want[i])
+			}
+		}
+	}
+	bad := 0
+	for i, f := range fs {
+		got := Format(f)
+		if got != want[i] {
+			bad++
+			if bad <= 20 {
+				t.Errorf("Format(%v) = %s; erl prints %s", f, got, want[i])
+			}
+		}
+		back, err := ParseText(got)
+		if err != nil || back != f || math.Signbit(back.(float64)) != math.Signbit(f) {
+			t.Errorf("ParseText(%s) = %v, %v; want %v", got, back, err, f)
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d floats differ", bad, len(fs))
+	}
+}
+
+func TestFormat(t *testing.T) {
+	big1, _ := new(big.Int).SetString("-123456789012345678901234567890", 10)
+	tests := []struct {
+		t    Term
+		want string
+	}{
+		{Atom("ok"), "ok"},
+		{Atom("Ok"), "'Ok'"},
+		{Atom("a\x00"), `'a\000'`},
+		{Atom("世"), `'\x{4E16}'`},
+		{int64(-5), "-5"},
+		{5, "5"},
+		{uint64(math.MaxUint64), "18446744073709551615"},
+		{big1, "-123456789012345678901234567890"},
+		{true, "true"},
+		{"text", `<<"text">>`},
+		{[]byte{1, 2}, "<<1,2>>"},
+		{nil, "[]"},
+		{List(nil), "[]"},
+		{CharList(""), "[]"},
+		{CharList("abc"), `"abc"`},
+		{CharList("a世"), "[97,19990]"},
+		{CharList("\x00"), "[0]"},
+		{List{int64('h'), 'i', uint8('!')}, `"hi!"`},
+		{List{int64(-1)}, "[-1]"},
+		{List{int64(1) << 40}, "[1099511627776]"},
+		{ImproperList{Elems: []Term{Atom("a")}, Tail: List{Atom("b")}}, "[a,b]"},
+		{ImproperList{Elems: []Term{int64('a')}, Tail: CharList("b")}, `"ab"`},
+		{ImproperList{Elems: []Term{Atom("a")}, Tail: ImproperList{Elems: []Term{Atom("b")}, Tail: Atom("c")}}, "[a,b|c]"},
+		{ImproperList{Elems: []Term{Atom("a")}, Tail: List{}}, "[a]"},
+		{BitBinary{Bytes: []byte{0xA0}, Bits: 3}, "<<5:3>>"},
+		{BitBinary{Bytes: []byte{'a', 0x80}, Bits: 1}, "<<97,1:1>>"},
+		{BitBinary{Bytes: []byte("ab"), Bits: 8}, `<<"ab">>`},
+		{Tuple{}, "{}"},
+		{Map{{Atom("b"), 1}, {Atom("a"), 2}}, "#{a => 2,b => 1}"},
+		{Pid{Node: "a@host", ID: 85, Serial: 2, Creation: 7}, "<a@host.85.2>"},
+		{Ref{Node: "a@host", Len: 3, ID: [5]uint32{1, 2, 3}}, "#Ref<a@host.3.2.1>"},
+		{Port{Node: "a@host", ID: 9}, "#Port<a@host.9>"},
+		{Export{Module: "lists", Function: "seq", Arity: 2}, "fun lists:seq/2"},
+		{Fun{Module: "erl_eval", Index: 43, Uniq: 3316493}, "#Fun<erl_eval.43.3316493>"},
+		{struct{}{}, "#Invalid<struct {}>"},
+		{math.Inf(1), "inf"},
+	}
+	for _, tt := range tests {
+		if got := Format(tt.t); got != tt.want {
+			t.Errorf("Format(%#v) = %s; want %s", tt.t, got, tt.want)
+		}
+	}
+	if got := string(AppendText([]byte("x="), Atom("a"))); got != "x=a" {
+		t.Errorf("AppendText = %q", got)
+	}
+	if got := fmt.Sprint(Tuple{Atom("ok"), Pid{Node: "n@h", ID: 1}}); got != "{ok,<n@h.1.0>}" {
+		t.Errorf("fmt.Sprint(Tuple) = %s", got)
+	}
+}
+
+// TestFormatLargeMapKeepsOrder: maps above 32 keys print in the Map's own
+// order, which for a map decoded from the BEAM is the order ~0p uses.
+func TestFormatLargeMapKeepsOrder(t *testing.T) {
+	var m Map
+	var want strings.Builder
+	want.WriteString("#{")
+	for i := 33; i > 0; i-- {
+		m = append(m, Pair{int64(i), Atom("v")})
+		if i < 33 {
+			want.WriteByte(',')
+		}
+		fmt.Fprintf(&want, "%d => v", i)
+	}
+	want.WriteString("}")
+	if got := Format(m); got != want.String() {
+		t.Errorf("Format = %s; want %s", got, want.String())
+	}
+	// One key fewer: a flatmap, sorted.
+	if got := Format(m[1:]); !strings.HasPrefix(got, "#{1 => v,2 => v,") {
+		t.Errorf("Format(32 keys) = %s; want sorted keys", got)
+	}
+}
+
+func TestParseTextTerms(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Term
+	}{
+		{`"abc"`, CharList("abc")},
+		{`""`, List{}},
+		{`<<"abc">>`, Binary("abc")},
+		{`<<"é世">>`, Binary{0xE9, 0x16}},
+		{`<<"é"/utf8>>`, Binary{0xC3, 0xA9}},
+		{`<<5:3>>`, BitBinary{Bytes: []byte{0xA0}, Bits: 3}},
+		{`<<1:1,0:1,1:1>>`, BitBinary{Bytes: []byte{0xA0}, Bits: 3}},
+		{`<<"a",1:9>>`, BitBinary{Bytes: []byte{'a', 0, 0x80}, Bits: 1}},
+		{`16#FF`, int64(255)},
+		{`-0.0`, math.Copysign(0, -1)},
+		{`[a|b]`, ImproperList{Elems: []Term{Atom("a")}, Tail: Atom("b")}},
+		{`#{a => 1, a => 2, b => 3}`, Map{{Atom("a"), int64(2)}, {Atom("b"), int64(3)}}},
+		{`fun m:f/0`, Export{Module: "m", Function: "f"}},
+		{`- - 3`, int64(3)},
+		{`--9223372036854775808`, new(big.Int).Lsh(big.NewInt(1), 63)},
+		{`<<1.5:32/float-little>>`, Binary{0, 0, 0xC0, 0x3F}},
+		{`<<16#1F600/utf16>>`, Binary{0xD8, 0x3D, 0xDE, 0x00}},
+		{"\u00a0ok\u00a0", Atom("ok")},
+	}
+	for _, tt := range tests {
+		got, err := ParseText(tt.in)
+		if err != nil {
+			t.Errorf("ParseText(%q): %v", tt.in, err)
+			continue
+		}
+		if !Equal(got, tt.want) {
+			t.Errorf("ParseText(%q) = %s; want %s", tt.in, Format(got), Format(tt.want))
+		}
+	}
+	// "abc" is a CharList, and the map keeps first positions.
+	got, _ := ParseText(`#{b => 1, a => 2, b => 3}`)
+	if m := got.(Map); len(m) != 2 || m[0].Key != Atom("b") || m[0].Value != int64(3) {
+		t.Errorf("duplicate keys: got %#v", m)
+	}
+	if v, _ := ParseText(`-0.0`); !math.Signbit(v.(float64)) {
+		t.Errorf("-0.0 lost its sign")
+	}
+}
+
+func TestParseTextErrors(t *testing.T) {
+	tests := []struct {
+		in        string
+		sentinel  error
+		line, col int
+		msg       string
+	}{
+		{"", ErrSyntax, 1, 1, "expected a term"},
+		{"[1,\n  X]", ErrSyntax, 2, 3, "variable X"},
+		{"'é' ]", ErrSyntax, 1, 5, "unexpected ']'"},
+		{"\"abc", ErrSyntax, 1, 1, "unterminated string"},
+		{"<<0:800000000>>", ErrTooLarge, 1, 3, "binary larger than"},
+		{"<<0:99999999999999999999>>", ErrTooLarge, 1, 5, "segment size too large"},
+		{strings.Repeat("[", 2000) + strings.Repeat("]", 2000), ErrTooDeep, 1, 1001, "nesting deeper"},
+		{"\xff", ErrSyntax, 1, 1, "unexpected"},
+		{"'\xff'", ErrSyntax, 1, 2, "invalid UTF-8"},
+		{"1" + strings.Repeat("0", 200000), ErrTooLarge, 1, 1, "longer than"},
+		{"case", ErrSyntax, 1, 1, "reserved word"},
+	}
+	for _, tt := range tests {
+		_, err := ParseTextLimits(tt.in, Limits{MaxSize: 1 << 20})
+		var te *TextError
+		if !errors.As(err, &te) {
+			t.Errorf("ParseText(%.20q) error = %v; want a *TextError", tt.in, err)
+			continue
+		}
+		if !errors.Is(err, tt.sentinel) || te.Line != tt.line || te.Col != tt.col || !strings.Contains(te.Msg, tt.msg) {
+			t.Errorf("ParseText(%.20q) = %v (line %d col %d); want %v at %d:%d containing %q",
+				tt.in, err, te.Line, te.Col, tt.sentinel, tt.line, tt.col, tt.msg)
+		}
+	}
+	_, err := ParseTextLimits("[a,b,c]", Limits{MaxAtoms: 2})
+	if !errors.Is(err, ErrAtomBudget) {
+		t.Errorf("atom budget: got %v", err)
+	}
+}
+
+// randTerm builds a random term of the kinds that print and parse back.
+func randTerm(r *rand.Rand, depth int) Term {
+	n := 12
+	if depth <= 0 {
+		n = 7
+	}
+	switch r.IntN(n) {
+	case 0:
+		return r.Int64N(2000) - 1000
+	case 1:
+		switch r.IntN(3) {
+		case 0:
+			return int64(r.Uint64())
+		case 1:
+			b := new(big.Int).Lsh(big.NewInt(r.Int64()), uint(r.IntN(200)))
+			return Int(b)
+		}
+		return r.Int64N(256)
+	case 2:
+		switch r.IntN(3) {
+		case 0:
+			return math.Float64frombits(r.Uint64() &^ (0x7FF << 52) | uint64(r.IntN(0x7FF))<<52)
+		case 1:
+			return float64(r.IntN(10000)) / 100
+		}
+		return r.NormFloat64() * math.Pow(10, float64(r.IntN(40)-20))
+	case 3:
+		return Atom(randText(r, 10, r.IntN(4) == 0))
+	case 4:
+		if r.IntN(4) == 0 {
+			return CharList("")
+		}
+		return CharList(randText(r, 12, r.IntN(3) == 0))
+	case 5:
+		b := make([]byte, r.IntN(8))
+		for i := range b {
+			if r.IntN(2) == 0 {
+				b[i] = byte(32 + r.IntN(95))
+			} else {
+				b[i] = byte(r.UintN(256))
+			}
+		}
+		return Binary(b)
+	case 6:
+		b := make([]byte, 1+r.IntN(4))
+		bits := uint8(1 + r.IntN(7))
+		for i := range b {
+			b[i] = byte(r.UintN(256))
+		}
+		b[len(b)-1] &^= 0xFF >> bits
+		return BitBinary{Bytes: b, Bits: bits}
+	case 7, 8:
+		l := make(List, r.IntN(5))
+		for i := range l {
+			l[i] = randTerm(r, depth-1)
+		}
+		return l
+	case 9:
+		elems := make([]Term, 1+r.IntN(3))
+		for i := range elems {
+			elems[i] = randTerm(r, depth-1)
+		}
+		tail := randTerm(r, depth-1)
+		if textIsListTerm(tail) {
+			tail = Atom("t")
+		}
+		return ImproperList{Elems: elems, Tail: tail}
+	case 10:
+		tu := make(Tuple, r.IntN(4))
+		for i := range tu {
+			tu[i] = randTerm(r, depth-1)
+		}
+		return tu
+	}
+	m := Map{}
+	for range r.IntN(5) {
+		k := randTerm(r, depth-1)
+		if _, dup := m.Get(k); !dup {
+			m = append(m, Pair{k, randTerm(r, depth-1)})
+		}
+	}
+	return m
+}
+
+func randText(r *rand.Rand, max int, wide bool) string {
+	var b strings.Builder
+	for range r.IntN(max) {
+		switch {
+		case wide && r.IntN(3) == 0:
+			b.WriteRune(rune(256 + r.IntN(0x10000-256)))
+		case r.IntN(5) == 0:
+			b.WriteRune(rune(r.IntN(256)))
+		default:
+			b.WriteByte(byte('a' + r.IntN(26)))
+		}
+	}
+	s := b.String()
+	for _, c := range s {
+		if c >= 0xD800 && c <= 0xDFFF {
+			return "x"
+		}
+	}
+	return s
+}
+
+// TestTextRoundTrip: random terms print, parse back and compare Equal.
+func TestTextRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	for i := range 20000 {
+		term := randTerm(r, 4)
+		s := Format(term)
+		back, err := ParseText(s)
+		if err != nil {
+			t.Fatalf("#%d ParseText(Format(%#v)) = ParseText(%s): %v", i, term, s, err)
+		}
+		if !Equal(back, term) {
+			t.Fatalf("#%d ParseText(%s) = %s (%#v); want %#v", i, s, Format(back), back, term)
+		}
+		if s2 := Format(back); s2 != s {
+			t.Fatalf("#%d Format changed after a round trip: %s then %s", i, s, s2)
+		}
+	}
+}
+
+func TestTextMapKeyOrder(t *testing.T) {
+	keys := []Term{int64(-1), int64(2), new(big.Int).Lsh(big.NewInt(1), 70), -1.5, 0.5, 1.0,
+		Atom("a"), Tuple{int64(5)}, Tuple{1.0}, Map{}, List{}, List{int64(1)}, CharList("a"), List{1.0}, Binary("a")}
+	for i, a := range keys {
+		for j, b := range keys {
+			if got, want := textMapKeyCompare(a, b), strconv.Itoa(cmpInts(i, j)); strconv.Itoa(got) != want {
+				t.Errorf("textMapKeyCompare(%s, %s) = %d; want %s", Format(a), Format(b), got, want)
+			}
+		}
+	}
+}
+
+func cmpInts(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func BenchmarkFormat(b *testing.B) {
+	term := Tuple{Atom("ok"), List{int64(1), 2.5, CharList("hello"), Binary("bin")},
+		Map{{Atom("a"), int64(1)}, {Atom("b"), Tuple{Atom("x"), int64(-7)}}}}
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		buf = AppendText(buf[:0], term)
+	}
+}
+
+func BenchmarkParseText(b *testing.B) {
+	s := `{ok,[1,2.5,"hello",<<"bin">>],#{a => 1,b => {x,-7}}}`
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseText(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
