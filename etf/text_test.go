@@ -546,7 +546,7 @@ func randTerm(r *rand.Rand, depth int) Term {
 	case 2:
 		switch r.IntN(3) {
 		case 0:
-			return math.Float64frombits(r.Uint64() &^ (0x7FF << 52) | uint64(r.IntN(0x7FF))<<52)
+			return math.Float64frombits(r.Uint64()&^(0x7FF<<52) | uint64(r.IntN(0x7FF))<<52)
 		case 1:
 			return float64(r.IntN(10000)) / 100
 		}
