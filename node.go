@@ -428,6 +428,9 @@ func (n *Node) Disconnect(node Atom) bool {
 	return true
 }
 
+// IsConnected reports whether a connection to node is up.
+func (n *Node) IsConnected(node Atom) bool { return n.peerIfConnected(node) != nil }
+
 // Nodes returns the nodes this node is connected to, visible and hidden.
 func (n *Node) Nodes() []Atom {
 	n.connMu.Lock()

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distribute-go/distribute"
+	"github.com/spf13/cobra"
+)
+
+// common holds the flags every node-facing command shares.
+type common struct {
+	cookie   string
+	epmdPort int
+	tlsCert  string
+	tlsKey   string
+	tlsCA    string
+	timeout  time.Duration
+}
+
+// addCommonFlags registers --cookie, --epmd-port, the TLS flags and, when
+// withTimeout, --timeout on cmd.
+func (c *common) addFlags(cmd *cobra.Command, withTimeout bool) {
+	f := cmd.Flags()
+	f.StringVar(&c.cookie, "cookie", "", "the cookie (default $DISTRIBUTE_COOKIE, else ~/.erlang.cookie)")
+	f.IntVar(&c.epmdPort, "epmd-port", 0, "epmd port (default $ERL_EPMD_PORT, else 4369)")
+	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS distribution: this node's certificate (PEM)")
+	f.StringVar(&c.tlsKey, "tls-key", "", "TLS distribution: this node's private key (PEM)")
+	f.StringVar(&c.tlsCA, "tls-ca", "", "TLS distribution: CA certificates (PEM) peers must be signed by (mTLS)")
+	if withTimeout {
+		f.DurationVar(&c.timeout, "timeout", 5*time.Second, "how long to wait for a remote answer")
+	}
+}
+
+// resolveCookie applies the cookie rules of the CLI contract.
+func (c *common) resolveCookie() (string, error) {
+	if c.cookie != "" {
+		return c.cookie, nil
+	}
+	if v := os.Getenv("DISTRIBUTE_COOKIE"); v != "" {
+		return v, nil
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		if b, err := os.ReadFile(filepath.Join(home, ".erlang.cookie")); err == nil {
+			if s := strings.TrimSpace(string(b)); s != "" {
+				return s, nil
+			}
+		}
+	}
+	return "", usageError("no cookie: pass --cookie, set DISTRIBUTE_COOKIE or write ~/.erlang.cookie")
+}
+
+// resolveEpmdPort applies --epmd-port, then $ERL_EPMD_PORT, then 4369.
+func (c *common) resolveEpmdPort() (int, error) {
+	if c.epmdPort != 0 {
+		if c.epmdPort < 0 || c.epmdPort > 65535 {
+			return 0, usageError("--epmd-port %d: out of range", c.epmdPort)
+		}
+		return c.epmdPort, nil
+	}
+	if s := os.Getenv("ERL_EPMD_PORT"); s != "" {
+		p, err := strconv.Atoi(s)
+		if err != nil || p <= 0 || p > 65535 {
+			return 0, usageError("ERL_EPMD_PORT=%q: not a port", s)
+		}
+		return p, nil
+	}
+	return distribute.DefaultEpmdPort, nil
+}
+
+// tlsConfig builds the TLS configuration from the flags, or nil.
+func (c *common) tlsConfig() (*tls.Config, error) {
+	if c.tlsCert == "" && c.tlsKey == "" && c.tlsCA == "" {
+		return nil, nil
+	}
+	if c.tlsCert == "" || c.tlsKey == "" {
+		return nil, usageError("TLS needs both --tls-cert and --tls-key")
+	}
+	cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	if err != nil {
+		return nil, usageError("TLS certificate: %v", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.tlsCA == "" {
+		// No CA: encrypt, but do not verify (like verify_none in Erlang).
+		cfg.InsecureSkipVerify = true
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(c.tlsCA)
+	if err != nil {
+		return nil, usageError("--tls-ca: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, usageError("--tls-ca %s: no PEM certificates", c.tlsCA)
+	}
+	cfg.RootCAs = pool
+	cfg.ClientCAs = pool
+	cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	return cfg, nil
+}
+
+// nodeConfig builds the node configuration shared by all commands.
+func (c *common) nodeConfig(name string) (distribute.Config, error) {
+	cookie, err := c.resolveCookie()
+	if err != nil {
+		return distribute.Config{}, err
+	}
+	port, err := c.resolveEpmdPort()
+	if err != nil {
+		return distribute.Config{}, err
+	}
+	tc, err := c.tlsConfig()
+	if err != nil {
+		return distribute.Config{}, err
+	}
+	return distribute.Config{Name: name, Cookie: cookie, EpmdPort: port, TLS: tc}, nil
+}
+
+// checkNodeName validates a node name argument (exit 2 when bad).
+func checkNodeName(name string) error {
+	if _, _, _, err := distribute.ParseNodeName(name); err != nil {
+		return usageError("bad node name %q: want alive@host", name)
+	}
+	return nil
+}
+
+// startClient starts the short-lived hidden node of a one-shot command: a
+// generated name of the same style as target, never registered with epmd.
+func (c *common) startClient(ctx context.Context, target string) (*distribute.Node, error) {
+	if err := checkNodeName(target); err != nil {
+		return nil, err
+	}
+	_, host, _, _ := distribute.ParseNodeName(target)
+	var b [4]byte
+	rand.Read(b[:])
+	cfg, err := c.nodeConfig("distribute-cli-" + hex.EncodeToString(b[:]) + "@" + host)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ClientOnly = true
+	cfg.Visibility = distribute.Hidden
+	n, err := distribute.Start(ctx, cfg)
+	if err != nil {
+		return nil, remoteError(err)
+	}
+	return n, nil
+}
+
+// withTimeout returns a context bounded by --timeout.
+func (c *common) withTimeout(parent context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout <= 0 {
+		return context.WithCancel(parent)
+	}
+	return context.WithTimeout(parent, c.timeout)
+}
+
+// describe turns a library error into the one-line reason the CLI prints.
+func describe(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, distribute.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, distribute.ErrNoProc):
+		return "noproc"
+	}
+	return err.Error()
+}
+
+// stopNode stops a client node, bounded so the command always exits.
+func stopNode(n *distribute.Node) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n.Stop(ctx)
+}
+

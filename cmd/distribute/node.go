@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/cluster"
+	"github.com/distribute-go/distribute/etf"
+	"github.com/spf13/cobra"
+)
+
+const defaultTimeout = 5 * time.Second
+
+// lineWriter serializes the node command's output lines.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, format+"\n", args...)
+}
+
+func newNodeCmd() *cobra.Command {
+	var (
+		c        common
+		name     string
+		listen   string
+		hidden   bool
+		connects []string
+		inboxes  []string
+	)
+	cmd := &cobra.Command{
+		Use:   "node --name NAME [flags]",
+		Short: "Run a node until SIGINT or SIGTERM, then stop gracefully",
+		Long: "Run a node until SIGINT or SIGTERM, then stop gracefully.\n\n" +
+			"Prints `started NAME` once the node is reachable, then one line per event:\n" +
+			"  NAME: TERM                    a message to an --inbox\n" +
+			"  event nodeup NODE\n" +
+			"  event nodedown NODE REASON",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return usageError("node: --name is required")
+			}
+			if err := checkNodeName(name); err != nil {
+				return err
+			}
+			for _, peer := range connects {
+				if err := checkNodeName(peer); err != nil {
+					return err
+				}
+			}
+			cfg, err := c.nodeConfig(name)
+			if err != nil {
+				return err
+			}
+			cfg.ListenAddr = listen
+			if hidden {
+				cfg.Visibility = distribute.Hidden
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			cl, err := cluster.Start(startCtx, cluster.Config{Node: cfg})
+			cancel()
+			if err != nil {
+				return remoteError(err)
+			}
+			n := cl.Node()
+			out := &lineWriter{w: cmd.OutOrStdout()}
+			events := n.WatchNodes(ctx)
+			for _, in := range inboxes {
+				if err := startInbox(n, distribute.Atom(in), out); err != nil {
+					cl.Stop(context.Background())
+					return usageError("node: --inbox %s: %v", in, err)
+				}
+			}
+			var wg sync.WaitGroup
+			for _, peer := range connects {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					keepConnected(ctx, n, distribute.Atom(peer))
+				}()
+			}
+			out.printf("started %s", n.Name())
+			for {
+				select {
+				case ev, ok := <-events:
+					if !ok {
+						events = nil
+						continue
+					}
+					if ev.Up {
+						out.printf("event nodeup %s", ev.Node)
+					} else {
+						out.printf("event nodedown %s %s", ev.Node, ev.Reason)
+					}
+					continue
+				case <-ctx.Done():
+				}
+				break
+			}
+			wg.Wait()
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := cl.Stop(stopCtx); err != nil {
+				return remoteError(err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "node name alive@host (required)")
+	f.StringVar(&listen, "listen", "", "listen address HOST:PORT (default: the address NAME's host resolves to, port 0)")
+	f.BoolVar(&hidden, "hidden", false, "do not publish the node (the default follows the library's default visibility)")
+	f.StringArrayVar(&connects, "connect", nil, "connect to NODE at start and keep reconnecting (repeatable)")
+	f.StringArrayVar(&inboxes, "inbox", nil, "a process registered as NAME that prints what it receives and echoes calls (repeatable)")
+	c.addFlags(cmd, false)
+	return cmd
+}
+
+// startInbox spawns a process registered as name that prints every message
+// as "NAME: TERM" and answers gen_server calls with the request.
+func startInbox(n *distribute.Node, name distribute.Atom, out *lineWriter) error {
+	p, err := n.Spawn(func(ctx context.Context, p *distribute.Process) error {
+		for {
+			m, err := p.Receive(ctx)
+			if err != nil {
+				return nil
+			}
+			if from, req, ok := distribute.ParseCall(m); ok {
+				out.printf("%s: %s", name, etf.Format(req))
+				p.Reply(ctx, from, req)
+				continue
+			}
+			out.printf("%s: %s", name, formatMessage(m))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if err := n.Register(name, p.Pid()); err != nil {
+		p.Exit(distribute.ReasonNormal)
+		return err
+	}
+	return nil
+}
+
+// formatMessage prints a mailbox message: a term, or a Down/Exit signal
+// in Erlang's shape.
+func formatMessage(m any) string {
+	switch v := m.(type) {
+	case distribute.Down:
+		return etf.Format(etf.Tuple{etf.Atom("DOWN"), v.Ref, etf.Atom("process"), v.Pid, v.Reason})
+	case distribute.Exit:
+		return etf.Format(etf.Tuple{etf.Atom("EXIT"), v.From, v.Reason})
+	}
+	return etf.Format(m)
+}
+
+// keepConnected connects to peer and reconnects whenever the connection is
+// lost, until ctx ends.
+func keepConnected(ctx context.Context, n *distribute.Node, peer distribute.Atom) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := n.Connect(cctx, peer)
+		cancel()
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			if !waitDisconnected(ctx, n, peer) {
+				return
+			}
+			continue
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// waitDisconnected waits until peer is no longer connected; false if ctx ended.
+func waitDisconnected(ctx context.Context, n *distribute.Node, peer distribute.Atom) bool {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := n.WatchNodes(wctx)
+	if !n.IsConnected(peer) {
+		return true
+	}
+	for ev := range events {
+		if ev.Node == peer && !ev.Up {
+			return true
+		}
+	}
+	return ctx.Err() == nil
+}
+

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/epmd"
+	"github.com/spf13/cobra"
+)
+
+func newPingCmd() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:   "ping NODE",
+		Short: "Check that NODE answers: prints pong (exit 0) or pang (exit 1)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := c.withTimeout(cmd.Context())
+			defer cancel()
+			n, err := c.startClient(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer stopNode(n)
+			if err := n.Ping(ctx, distribute.Atom(args[0])); err != nil {
+				fmt.Fprintln(cmd.OutOrStdout(), "pang")
+				return remoteError(fmt.Errorf("ping %s: %s", args[0], describe(err)))
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "pong")
+			return nil
+		},
+	}
+	c.addFlags(cmd, true)
+	return cmd
+}
+
+func newNamesCmd() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:   "names [HOST]",
+		Short: "List the names registered with epmd on HOST (default localhost)",
+		Args:  maxArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			host := "localhost"
+			if len(args) == 1 {
+				host = args[0]
+			}
+			port, err := c.resolveEpmdPort()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := c.withTimeout(cmd.Context())
+			defer cancel()
+			names, err := epmd.Names(ctx, host, port)
+			if err != nil {
+				return remoteError(fmt.Errorf("names %s: epmd at port %d: %s", host, port, describe(err)))
+			}
+			for _, e := range names {
+				fmt.Fprintf(cmd.OutOrStdout(), "name %s at port %d\n", e.Name, e.Port)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&c.epmdPort, "epmd-port", 0, "epmd port (default $ERL_EPMD_PORT, else 4369)")
+	f.DurationVar(&c.timeout, "timeout", defaultTimeout, "how long to wait for epmd")
+	return cmd
+}
+
+func newSendCmd() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:   "send NODE NAME TERM",
+		Short: "Send TERM to the process registered as NAME on NODE (no delivery receipt)",
+		Long: "Send TERM to the process registered as NAME on NODE, as {NAME, NODE} ! TERM.\n" +
+			"Like Erlang's send there is no delivery receipt: the command exits 0 once the\n" +
+			"message is handed to the connection.",
+		Args:        minArgs(3),
+		Annotations: termArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNodeName(args[0]); err != nil {
+				return err
+			}
+			msg, err := etf.ParseText(strings.Join(args[2:], " "))
+			if err != nil {
+				return usageError("send: TERM: %v", err)
+			}
+			ctx, cancel := c.withTimeout(cmd.Context())
+			defer cancel()
+			n, err := c.startClient(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer stopNode(n)
+			p, err := n.NewProcess()
+			if err != nil {
+				return remoteError(err)
+			}
+			if err := p.SendName(ctx, distribute.Atom(args[1]), distribute.Atom(args[0]), msg); err != nil {
+				return remoteError(fmt.Errorf("send to %s on %s: %s", args[1], args[0], describe(err)))
+			}
+			// Stopping the node flushes the connection before it closes.
+			return nil
+		},
+	}
+	c.addFlags(cmd, true)
+	return cmd
+}
+
+func newCallCmd() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:         "call NODE NAME TERM",
+		Short:       "Make a gen_server call to NAME on NODE and print the reply",
+		Args:        minArgs(3),
+		Annotations: termArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNodeName(args[0]); err != nil {
+				return err
+			}
+			req, err := etf.ParseText(strings.Join(args[2:], " "))
+			if err != nil {
+				return usageError("call: TERM: %v", err)
+			}
+			ctx, cancel := c.withTimeout(cmd.Context())
+			defer cancel()
+			n, err := c.startClient(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer stopNode(n)
+			p, err := n.NewProcess()
+			if err != nil {
+				return remoteError(err)
+			}
+			reply, err := p.CallName(ctx, distribute.Atom(args[1]), distribute.Atom(args[0]), req)
+			if err != nil {
+				return remoteError(fmt.Errorf("call %s on %s: %s", args[1], args[0], describe(err)))
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), etf.Format(reply))
+			return nil
+		},
+	}
+	c.addFlags(cmd, true)
+	return cmd
+}
+
+// Argument-count checks that report usage errors (exit 2).
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError("%s: want %d argument(s), got %d (see --help)", cmd.CommandPath(), n, len(args))
+		}
+		return nil
+	}
+}
+
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usageError("%s: want at least %d arguments, got %d (see --help)", cmd.CommandPath(), n, len(args))
+		}
+		return nil
+	}
+}
+
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > n {
+			return usageError("%s: want at most %d argument(s), got %d (see --help)", cmd.CommandPath(), n, len(args))
+		}
+		return nil
+	}
+}
+
