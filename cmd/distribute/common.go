@@ -181,4 +181,3 @@ func stopNode(n *distribute.Node) {
 	defer cancel()
 	n.Stop(ctx)
 }
-

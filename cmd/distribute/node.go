@@ -207,4 +207,3 @@ func waitDisconnected(ctx context.Context, n *distribute.Node, peer distribute.A
 	}
 	return ctx.Err() == nil
 }
-

@@ -174,4 +174,3 @@ func maxArgs(n int) cobra.PositionalArgs {
 		return nil
 	}
 }
-
