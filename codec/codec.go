@@ -145,7 +145,10 @@ func WithLimits[T any](c Codec[T], l Limits) Codec[T] {
 
 // New makes a Codec from an append and a decode function, for types the
 // combinators do not cover. decode must follow the Codec contract: read one
-// value from the front of src and return the rest.
+// value from the front of src and return the rest. Its errors should be fresh
+// *DecodeError values with Offset relative to src: enclosing codecs adjust
+// Offset and Codec in place to locate the failure in the whole message.
+// A codec made by New does not see the limits of an enclosing WithLimits.
 func New[T any](name string, appendFn func(dst []byte, v T) ([]byte, error), decodeFn func(src []byte) (T, []byte, error)) Codec[T] {
 	if appendFn == nil || decodeFn == nil {
 		panic("codec: New with a nil function")

@@ -502,5 +502,7 @@ func TestConstructorPanics(t *testing.T) {
 		)
 	})
 	mustPanic("case type not implementing", func() { codec.Case[Shape](0, "int", codec.Int) })
+	mustPanic("unit uncomparable", func() { codec.Unit[any](0, "slice", any([]int{1})) })
+	mustPanic("nil codec", func() { codec.List[int64](nil) })
 	mustPanic("tag invalid utf8", func() { codec.Tagged("\xff", 1, codec.Int) })
 }

@@ -16,8 +16,8 @@ type VariantCase[T any] struct {
 // Case is the variant of T whose values have the dynamic type V: typically T
 // is an interface (a sum type) and V one of the types implementing it. On the
 // wire it is the one-byte id then the payload encoded by c. Encoding picks the
-// first case, in the order given to Variants, whose V the value has. Case
-// panics if V does not implement T.
+// first case, in the order given to Variants, whose V the value has. V must
+// be a concrete (non-interface) type; Case panics if it does not implement T.
 func Case[T, V any](id byte, name string, c Codec[V]) VariantCase[T] {
 	var zero V
 	if _, ok := any(zero).(T); !ok {
@@ -50,6 +50,9 @@ func Case[T, V any](id byte, name string, c Codec[V]) VariantCase[T] {
 // matches values equal (==) to value, which must be of a comparable dynamic
 // type; decoding yields value.
 func Unit[T any](id byte, name string, value T) VariantCase[T] {
+	if !isComparable(value) {
+		panic(fmt.Sprintf("codec: Unit %s: value of type %T is not comparable", name, value))
+	}
 	return VariantCase[T]{
 		id:    id,
 		name:  name,
@@ -57,6 +60,17 @@ func Unit[T any](id byte, name string, value T) VariantCase[T] {
 		app:   func(dst []byte, _ T, _ *Limits) ([]byte, error) { return dst, nil },
 		dec:   func(src []byte, _ *Limits) (T, []byte, error) { return value, src, nil },
 	}
+}
+
+// isComparable reports whether v can be compared with ==: comparing an
+// uncomparable dynamic type with itself panics.
+func isComparable(v any) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return v == v
 }
 
 // Variants encodes a sum type as a one-byte variant id followed by the
