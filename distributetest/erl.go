@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -369,4 +370,38 @@ func (n *ErlNode) Stop(t testing.TB) {
 			<-n.exited
 		}
 	})
+}
+
+// LoadModule compiles the Erlang module in source (the text of a .erl
+// file) and loads it on the node, so tests can run compiled code instead of
+// the slow interpreted funs Eval builds.
+func (n *ErlNode) LoadModule(t testing.TB, source string) {
+	t.Helper()
+	mod := moduleName(source)
+	if mod == "" {
+		t.Fatalf("LoadModule: no -module(...) attribute in source")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, mod+".erl")
+	if err := os.WriteFile(path, []byte(source), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := n.Eval(t, fmt.Sprintf(`case compile:file(%q, [binary, return_errors]) of {ok, M, B} -> element(1, code:load_binary(M, %q, B)); E -> E end`, path, path))
+	if got != "module" {
+		t.Fatalf("LoadModule %s: %s", mod, got)
+	}
+}
+
+// moduleName returns the name in a -module(Name). attribute.
+func moduleName(src string) string {
+	i := strings.Index(src, "-module(")
+	if i < 0 {
+		return ""
+	}
+	rest := src[i+len("-module("):]
+	j := strings.IndexByte(rest, ')')
+	if j < 0 {
+		return ""
+	}
+	return strings.Trim(strings.TrimSpace(rest[:j]), "'")
 }

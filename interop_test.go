@@ -1,0 +1,379 @@
+package distribute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/etf"
+)
+
+// erlPair starts an Erlang node (with testdata/dtest.erl loaded) and a Go
+// node on one private epmd.
+func erlPair(t *testing.T, args ...string) (*distributetest.ErlNode, *Node) {
+	t.Helper()
+	erl := distributetest.StartErlNode(t, distributetest.ErlOptions{Args: args})
+	src, err := os.ReadFile("testdata/dtest.erl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	erl.LoadModule(t, string(src))
+	g := startNode(t, erl.EpmdPort)
+	return erl, g
+}
+
+// receiveWithin receives the first message match accepts, failing the test
+// after a generous deadline.
+func receiveWithin(t *testing.T, p *Process, match func(any) bool) any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+	defer cancel()
+	m, err := p.ReceiveMatch(ctx, match)
+	if err != nil {
+		t.Fatalf("receive on %v: %v", p.Pid(), err)
+	}
+	return m
+}
+
+// startErlEcho registers on erl a process `echo` that answers {From, Msg}
+// with Msg sent to From, and {From, Msg, N} with Msg sent N times.
+func startErlEcho(t *testing.T, erl *distributetest.ErlNode) {
+	t.Helper()
+	got := erl.Eval(t, `register(echo, spawn(dtest, echo, []))`)
+	if got != "true" {
+		t.Fatalf("register echo: %s", got)
+	}
+}
+
+func TestMessagesBothWaysWithErlang(t *testing.T) {
+	erl, g := erlPair(t)
+	startErlEcho(t, erl)
+	p, err := g.NewProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	terms := []string{
+		`hello`, `42`, `-1`, `18446744073709551616`, `3.25`, `"chars"`, `<<"bin">>`, `<<1,2,3>>`,
+		`[a|b]`, `{a,{b,[1,2,#{k => v}]}}`, `#{1 => one, <<"two">> => [2], {3} => 3.0}`, `<<5:3>>`,
+		`'héllö'`, `[]`, `{}`,
+	}
+	for _, text := range terms {
+		want, err := etf.ParseText(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Go → Erlang registered name, Erlang → Go pid.
+		if err := p.SendName(ctx, "echo", Atom(erl.Name), etf.Tuple{p.Pid(), want}); err != nil {
+			t.Fatal(err)
+		}
+		got := receiveWithin(t, p, nil)
+		if !etf.Equal(got, want) {
+			t.Errorf("echo of %s = %s", text, etf.Format(got))
+		}
+	}
+	// Erlang → Go registered name.
+	if err := g.Register("inbox", p.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	erl.Eval(t, fmt.Sprintf("{inbox, '%s'} ! {from_erlang, self(), [1.5, <<\"x\">>]}", g.Name()))
+	got := receiveWithin(t, p, nil)
+	tup, ok := got.(etf.Tuple)
+	if !ok || len(tup) != 3 || tup[0] != Atom("from_erlang") {
+		t.Fatalf("got %s; want {from_erlang, Pid, [1.5, <<\"x\">>]}", etf.Format(got))
+	}
+	if pid, ok := tup[1].(Pid); !ok || string(pid.Node) != erl.Name {
+		t.Fatalf("sender pid %s is not on %s", etf.Format(tup[1]), erl.Name)
+	}
+}
+
+func TestMessageOrderWithErlang(t *testing.T) {
+	erl, g := erlPair(t)
+	startErlEcho(t, erl)
+	p, _ := g.NewProcess()
+	ctx := testCtx(t)
+	const n = 100000
+	// Erlang sends n messages to the Go pid; they arrive in order.
+	if err := p.SendName(ctx, "echo", Atom(erl.Name), etf.Tuple{p.Pid(), Atom("m"), int64(n)}); err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(1); i <= n; i++ {
+		m := receiveWithin(t, p, nil)
+		tup, ok := m.(etf.Tuple)
+		if !ok || len(tup) != 2 || tup[1] != i {
+			t.Fatalf("message %d: got %s", i, etf.Format(m))
+		}
+	}
+	// Go sends n messages to an Erlang process that checks their order.
+	erl.Eval(t, `register(seqcheck, spawn(dtest, seqcheck, []))`)
+	for i := int64(1); i <= n; i++ {
+		if err := p.SendName(ctx, "seqcheck", Atom(erl.Name), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.SendName(ctx, "seqcheck", Atom(erl.Name), etf.Tuple{Atom("done"), p.Pid()})
+	m := receiveWithin(t, p, nil)
+	if !etf.Equal(m, etf.Tuple{Atom("seq"), int64(n)}) {
+		t.Fatalf("Erlang saw %s; want {seq,%d}", etf.Format(m), n)
+	}
+}
+
+func TestErlangMonitorsGoProcess(t *testing.T) {
+	erl, g := erlPair(t)
+	p, _ := g.NewProcess()
+	g.Register("watched", p.Pid())
+	// An Erlang process monitors the Go process by name and reports the DOWN.
+	erl.Eval(t, fmt.Sprintf(`register(mon, spawn(fun() -> R = monitor(process, {watched, '%s'}), receive {'DOWN', R, process, Obj, Why} -> receive {get, F} -> F ! {down, Obj, Why} end end end))`, g.Name()))
+	// Wait until the monitor is in place on our side.
+	waitFor(t, "monitor from Erlang", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.watchers) == 1
+	})
+	p.Exit(etf.Tuple{Atom("custom"), int64(7)})
+	got := erl.Eval(t, `begin mon ! {get, self()}, receive M -> M after 5000 -> timeout end end`)
+	want := fmt.Sprintf("{down,{watched,%s},{custom,7}}", g.Name())
+	if got != want {
+		t.Fatalf("Erlang saw %s; want %s", got, want)
+	}
+}
+
+func TestGoMonitorsErlangProcess(t *testing.T) {
+	erl, g := erlPair(t)
+	startErlEcho(t, erl)
+	p, _ := g.NewProcess()
+	ctx := testCtx(t)
+	// Get the pid of an Erlang process that waits for a stop message.
+	erl.Eval(t, `register(victim, spawn(fun() -> receive {stop, R} -> exit(R) end end))`)
+	p.SendName(ctx, "echo", Atom(erl.Name), etf.Tuple{p.Pid(), Atom("ping")})
+	receiveWithin(t, p, nil)
+	ref, err := p.MonitorName(ctx, "victim", Atom(erl.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The monitor reached Erlang before the stop: both go over one connection.
+	p.SendName(ctx, "victim", Atom(erl.Name), etf.Tuple{Atom("stop"), etf.Tuple{Atom("bye"), int64(1)}})
+	m := receiveWithin(t, p, func(m any) bool { _, ok := m.(Down); return ok })
+	d := m.(Down)
+	if d.Ref != ref || !etf.Equal(d.Reason, etf.Tuple{Atom("bye"), int64(1)}) || d.Name != "victim" {
+		t.Fatalf("got %+v; want Down of victim with {bye,1}", d)
+	}
+	// A monitor on a name nobody holds fires at once with noproc.
+	ref, _ = p.MonitorName(ctx, "nobody", Atom(erl.Name))
+	d = receiveWithin(t, p, func(m any) bool { _, ok := m.(Down); return ok }).(Down)
+	if d.Ref != ref || d.Reason != ReasonNoProc {
+		t.Fatalf("got %+v; want noproc", d)
+	}
+}
+
+func TestLinksWithErlang(t *testing.T) {
+	erl, g := erlPair(t)
+	ctx := testCtx(t)
+
+	// Erlang links to a Go process that then exits: the trapping Erlang
+	// process gets {'EXIT', GoPid, Reason}.
+	p, _ := g.NewProcess()
+	g.Register("linkme", p.Pid())
+	erl.Eval(t, fmt.Sprintf(`register(linker, spawn(fun() -> process_flag(trap_exit, true), {linkme, '%s'} ! {hello, self()}, receive {link_to, Pid} -> link(Pid), Pid ! linked end, receive {'EXIT', _, Why} -> receive {get, F} -> F ! {exit, Why} end end end))`, g.Name()))
+	m := receiveWithin(t, p, nil)
+	erlPid := m.(etf.Tuple)[1].(Pid)
+	p.Send(ctx, erlPid, etf.Tuple{Atom("link_to"), p.Pid()})
+	receiveWithin(t, p, func(m any) bool { return m == Atom("linked") })
+	p.Exit(Atom("go_reason"))
+	if got := erl.Eval(t, `begin linker ! {get, self()}, receive M -> M after 5000 -> timeout end end`); got != "{exit,go_reason}" {
+		t.Fatalf("Erlang linked process saw %s; want {exit,go_reason}", got)
+	}
+
+	// Go links to an Erlang process that exits: a trapping Go process gets
+	// an Exit message; a non-trapping one dies with the same reason.
+	trapper, _ := g.NewProcess()
+	trapper.TrapExit(true)
+	dier, _ := g.NewProcess()
+	g.Register("trapper", trapper.Pid())
+	erl.Eval(t, fmt.Sprintf(`register(target, spawn(fun() -> {trapper, '%s'} ! {target, self()}, receive {die, R} -> exit(R) end end))`, g.Name()))
+	target := receiveWithin(t, trapper, nil).(etf.Tuple)[1].(Pid)
+	if err := trapper.Link(ctx, target); err != nil {
+		t.Fatal(err)
+	}
+	if err := dier.Link(ctx, target); err != nil {
+		t.Fatal(err)
+	}
+	trapper.Send(ctx, target, etf.Tuple{Atom("die"), Atom("erl_reason")})
+	ex := receiveWithin(t, trapper, func(m any) bool { _, ok := m.(Exit); return ok }).(Exit)
+	if ex.From != target || ex.Reason != Atom("erl_reason") {
+		t.Fatalf("trapper got %+v", ex)
+	}
+	select {
+	case <-dier.Done():
+	case <-time.After(distributetest.Scale(10 * time.Second)):
+		t.Fatal("linked Go process did not exit")
+	}
+	if dier.Reason() != Atom("erl_reason") {
+		t.Fatalf("linked Go process exited with %v; want erl_reason", dier.Reason())
+	}
+
+	// Linking to an Erlang pid that is gone gives an Exit noproc.
+	trapper.Link(ctx, target)
+	ex = receiveWithin(t, trapper, func(m any) bool { _, ok := m.(Exit); return ok }).(Exit)
+	if ex.Reason != ReasonNoProc {
+		t.Fatalf("link to dead pid: got %+v; want noproc", ex)
+	}
+
+	// Erlang's exit/2 with kill kills even a trapping Go process: killed.
+	victim, _ := g.NewProcess()
+	victim.TrapExit(true)
+	erl.Eval(t, `register(killer, spawn(fun() -> receive {kill, P} -> exit(P, kill) end end))`)
+	victim.SendName(ctx, "killer", Atom(erl.Name), etf.Tuple{Atom("kill"), victim.Pid()})
+	select {
+	case <-victim.Done():
+	case <-time.After(distributetest.Scale(10 * time.Second)):
+		t.Fatal("victim of exit(Pid, kill) did not exit")
+	}
+	if victim.Reason() != ReasonKilled {
+		t.Fatalf("victim exited with %v; want killed", victim.Reason())
+	}
+}
+
+func TestUnlinkWithErlang(t *testing.T) {
+	erl, g := erlPair(t)
+	ctx := testCtx(t)
+	p, _ := g.NewProcess()
+	g.Register("unl", p.Pid())
+	erl.Eval(t, fmt.Sprintf(`register(partner, spawn(fun() -> {unl, '%s'} ! {me, self()}, receive {die, R} -> exit(R) end end))`, g.Name()))
+	partner := receiveWithin(t, p, nil).(etf.Tuple)[1].(Pid)
+	if err := p.Link(ctx, partner); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Unlink(ctx, partner); err != nil {
+		t.Fatal(err)
+	}
+	// The unlink is acknowledged (UNLINK_ID_ACK) and the link is gone.
+	waitFor(t, "unlink ack", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.links) == 0
+	})
+	if got := erl.Eval(t, `element(2, process_info(whereis(partner), links))`); got != "[]" {
+		t.Fatalf("Erlang side links = %s; want []", got)
+	}
+	p.Send(ctx, partner, etf.Tuple{Atom("die"), Atom("boom")})
+	waitFor(t, "partner exit", func() bool { return erl.Eval(t, `whereis(partner)`) == "undefined" })
+	if !p.Alive() {
+		t.Fatal("unlinked process died with its former partner")
+	}
+}
+
+func TestNoConnectionWhenErlangIsKilled(t *testing.T) {
+	erl, g := erlPair(t)
+	startErlEcho(t, erl)
+	ctx := testCtx(t)
+	p, _ := g.NewProcess()
+	p.TrapExit(true)
+	p.SendName(ctx, "echo", Atom(erl.Name), etf.Tuple{p.Pid(), Atom("hi")})
+	receiveWithin(t, p, nil)
+	g.Register("inbox_nc", p.Pid())
+	erl.Eval(t, fmt.Sprintf(`{inbox_nc, '%s'} ! whereis(echo)`, g.Name()))
+	echo := receiveWithin(t, p, func(m any) bool { _, ok := m.(Pid); return ok }).(Pid)
+	ref, _ := p.Monitor(ctx, echo)
+	p.Link(ctx, echo)
+	// Make sure the link and monitor reached Erlang.
+	p.SendName(ctx, "echo", Atom(erl.Name), etf.Tuple{p.Pid(), Atom("sync")})
+	receiveWithin(t, p, func(m any) bool { return m == Atom("sync") })
+	if err := erl.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d := receiveWithin(t, p, func(m any) bool { _, ok := m.(Down); return ok }).(Down)
+	if d.Ref != ref || d.Reason != ReasonNoConnection {
+		t.Fatalf("got %+v; want Down noconnection", d)
+	}
+	ex := receiveWithin(t, p, func(m any) bool { _, ok := m.(Exit); return ok }).(Exit)
+	if ex.From != echo || ex.Reason != ReasonNoConnection {
+		t.Fatalf("got %+v; want Exit noconnection", ex)
+	}
+}
+
+func TestGenServerCallFromErlang(t *testing.T) {
+	erl, g := erlPair(t)
+	srv, _ := g.Spawn(func(ctx context.Context, p *Process) error {
+		for {
+			m, err := p.Receive(ctx)
+			if err != nil {
+				return nil
+			}
+			if from, req, ok := ParseCall(m); ok {
+				p.Reply(ctx, from, etf.Tuple{Atom("echo"), req})
+			}
+		}
+	})
+	g.Register("go_server", srv.Pid())
+	got := erl.Eval(t, fmt.Sprintf(`gen_server:call({go_server, '%s'}, {hello, [1,2,3]})`, g.Name()))
+	if got != "{echo,{hello,[1,2,3]}}" {
+		t.Fatalf("gen_server:call = %s", got)
+	}
+	got = erl.Eval(t, fmt.Sprintf(`catch gen_server:call({nobody, '%s'}, x, 5000)`, g.Name()))
+	if !strings.HasPrefix(got, "{'EXIT',{noproc,") {
+		t.Fatalf("call to unknown name = %s; want noproc at once", got)
+	}
+}
+
+func TestGoCallsErlangGenServer(t *testing.T) {
+	erl, g := erlPair(t)
+	// A hand-written server that speaks the gen_server protocol.
+	erl.Eval(t, `register(kv2, spawn(fun L() -> receive {'$gen_call', {From, Tag}, {double, X}} -> From ! {Tag, 2 * X}, L(); {'$gen_call', {_, _}, crash} -> exit(crashed) end end))`)
+	p, _ := g.NewProcess()
+	ctx := testCtx(t)
+	// Real gen_server: application_controller answers which_applications.
+	reply, err := p.CallName(ctx, "application_controller", Atom(erl.Name), Atom("which_applications"))
+	if err != nil {
+		t.Fatalf("call application_controller: %v", err)
+	}
+	if l, ok := reply.(etf.List); !ok || len(l) == 0 {
+		t.Fatalf("which_applications = %s", etf.Format(reply))
+	}
+	reply, err = p.CallName(ctx, "kv2", Atom(erl.Name), etf.Tuple{Atom("double"), int64(21)})
+	if err != nil || reply != int64(42) {
+		t.Fatalf("call kv2 = %v, %v; want 42", reply, err)
+	}
+	_, err = p.CallName(ctx, "nobody", Atom(erl.Name), Atom("x"))
+	if !errors.Is(err, ErrNoProc) {
+		t.Fatalf("call to unknown name: %v; want ErrNoProc", err)
+	}
+	_, err = p.CallName(ctx, "kv2", Atom(erl.Name), Atom("crash"))
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Reason != Atom("crashed") {
+		t.Fatalf("call to crashing server: %v; want exit crashed", err)
+	}
+	// A deadline gives ErrTimeout, and the late reply never shows up.
+	// The slow server replies late with gen_server:reply/2 (to the alias),
+	// then sends after_late to the caller's pid: same sender, same
+	// connection, so after_late arrives after the late reply.
+	erl.Eval(t, `register(slow, spawn(dtest, slow_server, []))`)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err = p.CallName(short, "slow", Atom(erl.Name), Atom("wait"))
+	cancel()
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("slow call: %v; want ErrTimeout", err)
+	}
+	receiveWithin(t, p, func(m any) bool { return m == Atom("after_late") })
+	if n := p.MailboxLen(); n != 0 {
+		t.Fatalf("mailbox has %d messages after a timed-out call; the late reply must be dropped", n)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a generous deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
