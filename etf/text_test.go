@@ -80,6 +80,18 @@ var textGoldenInputs = []string{
 	// Funs, whitespace, comments, periods.
 	`fun lists:seq/2`, `fun 'Elixir.Enum':map/2`, `fun erlang:'+'/2`, `fun 'a b':'C'/0`,
 	" [ 1 ,\t2 ] . ", "{a, b} % comment", `{a,b}.`, `[1.0].`,
+	// Escapes, spacing and other corners of the syntax.
+	`"\x4"`, `"\x4g"`, `"\xfF"`, `"\8"`, `"\1234"`, `"\^?\^@\^[\^z"`, `$\x{41}`, `"\x{0041}"`,
+	`"\q\'\""`, `'\"\''`, `[-0.0]`, `#{0.0 => a,-0.0 => b}`, `"a" "b" "c"`, `<<"a" "b">>`,
+	`<<$a:16/little>>`, `<<-1:16/little-signed>>`, `<<1:3,2:5>>`, `<< 1 : 3 >>`, `# {a => 1}`,
+	`fun lists : seq / 2`, `[ ]`, `{ }`, `# { }`, `<< >>`, "\u00a0ok\u00a0", "\x01ok\x1f", "\u0085ok",
+	"ok\x7f", `1.5e+3`, `1.5e-0`, `0.5E1`, `007`, `2#0`, `16#-1`, `-16#-1`, `"\x{}"`, `<<1:3/unit:2>>`,
+	`<<"é"/utf32>>`, `<<"é":16/little>>`, `<<1.0:16/float>>`, `<<1.0e300:32/float>>`, `<<-1.5/float-little>>`,
+	`<<(1)>>`, `<<1:(-1)>>`, `<<1:-1>>`, `<<"a"/utf8:8>>`, `<<1/binary>>`, `<<"a"/native>>`,
+	`(1)`, `-(1)`, `-(-(2.5))`, `- (- 3)`, `[(a)]`, `(((x)))`, `({a})`, `-(a)`, `<<1:(8)>>`, `<<(1.5)/float>>`,
+	`<<1.5:16/float>>`, `<<65504.0:16/float>>`, `<<65519.0:16/float>>`, `<<65520.0:16/float>>`,
+	`<<1.0e-8:16/float>>`, `<<6.0e-8:16/float>>`, `<<3.0e-8:16/float>>`, `<<-0.0:16/float>>`,
+	`<<6.1e-5:16/float>>`, `<<0.1:16/float>>`, `<<1:16/native>>`, `<<-1.0e39:32/float>>`,
 	// Texts erl rejects; ParseText must reject them too.
 	`case`, `X`, `_`, `1e5`, `16#`, `37#1`, `1#1`, `[1,2`, `{a b}`, `#{a}`, `#{a := 1}`, `<<1.5>>`,
 	`"\x{110000}"`, `"\x{D800}"`, `1.0e400`, `1 2`, `'unterminated`, `"unterminated`,
@@ -504,7 +516,8 @@ func TestParseTextErrors(t *testing.T) {
 		{strings.Repeat("[", 2000) + strings.Repeat("]", 2000), ErrTooDeep, 1, 1001, "nesting deeper"},
 		{"\xff", ErrSyntax, 1, 1, "unexpected"},
 		{"'\xff'", ErrSyntax, 1, 2, "invalid UTF-8"},
-		{"1" + strings.Repeat("0", 200000), ErrTooLarge, 1, 1, "longer than"},
+		{"1" + strings.Repeat("0", 400000), ErrTooLarge, 1, 1, "larger than 1048576 bits"},
+		{"16#1" + strings.Repeat("0", 262144), ErrTooLarge, 1, 1, "larger than 1048576 bits"},
 		{"case", ErrSyntax, 1, 1, "reserved word"},
 	}
 	for _, tt := range tests {

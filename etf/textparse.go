@@ -1,6 +1,7 @@
 package etf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -34,9 +35,11 @@ func (e *TextError) Error() string {
 
 func (e *TextError) Unwrap() error { return e.Err }
 
-// textMaxIntDigits bounds the digits of one integer literal, so that
-// converting it stays cheap (the conversion is quadratic in the digits).
-const textMaxIntDigits = 100_000
+// textMaxIntBits bounds the size of one integer literal (about 315 000
+// decimal digits), so that converting it stays cheap: the conversion is
+// quadratic in the digits. Every integer ParseText returns prints as a
+// literal that ParseText reads back.
+const textMaxIntBits = 1 << 20
 
 // textMaxAtomChars is the longest atom Erlang accepts, in characters.
 const textMaxAtomChars = 255
@@ -117,14 +120,16 @@ func (p *textParser) describe(off int) string {
 func (p *textParser) skipSpace() {
 	for p.pos < len(p.s) {
 		switch c := p.s[p.pos]; {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+		case c <= ' ':
 			p.pos++
 		case c == '%':
 			for p.pos < len(p.s) && p.s[p.pos] != '\n' {
 				p.pos++
 			}
-		case c == 0xC2 && p.pos+1 < len(p.s) && p.s[p.pos+1] == 0xA0:
-			p.pos += 2 // U+00A0, which erl_scan counts as white space
+		case c == 0xC2 && p.pos+1 < len(p.s) && p.s[p.pos+1] >= 0x80 && p.s[p.pos+1] <= 0xA0:
+			// U+0080..U+00A0, which erl_scan counts as white space, as it
+			// does every control character.
+			p.pos += 2
 		default:
 			return
 		}
@@ -187,13 +192,15 @@ func (p *textParser) term() (Term, error) {
 		return p.mapTerm()
 	case c == '<':
 		return p.binary()
+	case c == '(':
+		return p.paren()
 	}
 	r, _ := utf8.DecodeRuneInString(p.s[p.pos:])
 	switch {
 	case textIsAtomStart(r):
 		w := p.word()
 		if w == "fun" {
-			return p.export(start)
+			return p.export()
 		}
 		if textReservedWords[w] {
 			return nil, p.errorf(start, "reserved word %s is not an atom (quote it: '%s')", w, w)
@@ -204,6 +211,54 @@ func (p *textParser) term() (Term, error) {
 		return nil, p.errorf(start, "variable %s in a term (quote it to make an atom: '%s')", w, w)
 	}
 	return nil, p.errorf(start, "unexpected %s", p.describe(start))
+}
+
+// paren parses a parenthesized term.
+func (p *textParser) paren() (Term, error) {
+	if err := p.enter(p.pos); err != nil {
+		return nil, err
+	}
+	defer func() { p.depth-- }()
+	p.pos++ // (
+	t, err := p.term()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.expect(")"); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// numberTerm parses a term that must be a number, such as the operand of a
+// sign or a binary segment value.
+func (p *textParser) numberTerm(what string) (Term, error) {
+	p.skipSpace()
+	start := p.pos
+	var t Term
+	var err error
+	switch c := p.peek(); {
+	case c >= '0' && c <= '9':
+		t, err = p.number()
+	case c == '$':
+		var r rune
+		r, err = p.char()
+		t = int64(r)
+	case c == '-' || c == '+':
+		t, err = p.signedNumber()
+	case c == '(':
+		t, err = p.paren()
+		if err == nil {
+			switch t.(type) {
+			case int64, *big.Int, float64:
+			default:
+				return nil, p.errorf(start, "%s must be a number, found %s", what, Format(t))
+			}
+		}
+	default:
+		return nil, p.errorf(start, "%s must be a number, found %s", what, p.describe(start))
+	}
+	return t, err
 }
 
 // word consumes the characters of a bare atom or variable name.
@@ -258,7 +313,7 @@ func (p *textParser) atomTerm() (Atom, error) {
 }
 
 // export parses the rest of fun Module:Function/Arity.
-func (p *textParser) export(start int) (Term, error) {
+func (p *textParser) export() (Term, error) {
 	m, err := p.atomTerm()
 	if err != nil {
 		return nil, err
@@ -286,14 +341,12 @@ func (p *textParser) export(start int) (Term, error) {
 	if !ok || n < 0 || n > 255 {
 		return nil, p.errorf(off, "fun arity must be an integer from 0 to 255")
 	}
-	_ = start
 	return Export{Module: m, Function: f, Arity: uint8(n)}, nil
 }
 
 // signedNumber parses one or more unary + and - signs and the number they
 // apply to.
 func (p *textParser) signedNumber() (Term, error) {
-	start := p.pos
 	neg := false
 	for {
 		p.skipSpace()
@@ -306,18 +359,7 @@ func (p *textParser) signedNumber() (Term, error) {
 		}
 		p.pos++
 	}
-	var t Term
-	var err error
-	switch c := p.peek(); {
-	case c >= '0' && c <= '9':
-		t, err = p.number()
-	case c == '$':
-		var r rune
-		r, err = p.char()
-		t = int64(r)
-	default:
-		return nil, p.errorf(start, "a sign must be followed by a number, found %s", p.describe(p.pos))
-	}
+	t, err := p.numberTerm("the operand of a sign")
 	if err != nil || !neg {
 		return t, err
 	}
@@ -355,8 +397,10 @@ func (p *textParser) digits(base int) (string, error) {
 		}
 		b.WriteByte(c)
 		p.pos++
-		if b.Len() > textMaxIntDigits {
-			return "", p.fail(start, ErrTooLarge, fmt.Sprintf("number longer than %d digits", textMaxIntDigits))
+		// An upper bound of the bits of the digits so far, with a margin
+		// for the few bits the estimate may exceed the exact size by.
+		if float64(b.Len())*math.Log2(float64(base)) > textMaxIntBits+64 {
+			return "", p.fail(start, ErrTooLarge, fmt.Sprintf("number larger than %d bits", textMaxIntBits))
 		}
 	}
 	return b.String(), nil
@@ -399,7 +443,7 @@ func (p *textParser) number() (Term, error) {
 		if bds == "" {
 			return nil, p.errorf(digitsStart, "expected base %d digits, found %s", base, p.describe(digitsStart))
 		}
-		return textInt(bds, base), nil
+		return p.intTerm(start, bds, base)
 	case p.pos+1 < len(p.s) && p.s[p.pos] == '.' && p.s[p.pos+1] >= '0' && p.s[p.pos+1] <= '9':
 		p.pos++
 		frac, err := p.digits(10)
@@ -434,7 +478,16 @@ func (p *textParser) number() (Term, error) {
 		}
 		return f, nil
 	}
-	return textInt(ds, 10), nil
+	return p.intTerm(start, ds, 10)
+}
+
+// intTerm converts valid digits to an integer term within textMaxIntBits.
+func (p *textParser) intTerm(off int, ds string, base int) (Term, error) {
+	t := textInt(ds, base)
+	if b, ok := t.(*big.Int); ok && b.BitLen() > textMaxIntBits {
+		return nil, p.fail(off, ErrTooLarge, fmt.Sprintf("number larger than %d bits", textMaxIntBits))
+	}
+	return t, nil
 }
 
 // textInt converts valid digits to an integer term.
@@ -929,24 +982,12 @@ func (p *textParser) segment() (textSegment, error) {
 			return seg, err
 		}
 		seg.val = s
-	case c == '-' || c == '+':
-		v, err := p.signedNumber()
+	case c == '-' || c == '+' || c == '$' || c == '(' || (c >= '0' && c <= '9'):
+		v, err := p.numberTerm("a binary segment value")
 		if err != nil {
 			return seg, err
 		}
 		seg.val = v
-	case c >= '0' && c <= '9':
-		v, err := p.number()
-		if err != nil {
-			return seg, err
-		}
-		seg.val = v
-	case c == '$':
-		r, err := p.char()
-		if err != nil {
-			return seg, err
-		}
-		seg.val = int64(r)
 	default:
 		return seg, p.errorf(p.pos, "a binary segment must be a number, a character or a string, found %s", p.describe(p.pos))
 	}
@@ -955,19 +996,25 @@ func (p *textParser) segment() (textSegment, error) {
 		p.pos++
 		p.skipSpace()
 		off := p.pos
-		if c := p.peek(); c < '0' || c > '9' {
+		var v Term
+		var err error
+		switch c := p.peek(); {
+		case c >= '0' && c <= '9':
+			v, err = p.number()
+		case c == '(':
+			v, err = p.paren()
+		default:
 			return seg, p.errorf(off, "a segment size must be a non-negative integer, found %s", p.describe(off))
 		}
-		v, err := p.number()
 		if err != nil {
 			return seg, err
 		}
 		n, ok := v.(int64)
-		if !ok {
-			if _, isBig := v.(*big.Int); isBig {
+		if !ok || n < 0 {
+			if b, isBig := v.(*big.Int); isBig && b.Sign() > 0 {
 				return seg, p.fail(off, ErrTooLarge, "segment size too large")
 			}
-			return seg, p.errorf(off, "a segment size must be an integer")
+			return seg, p.errorf(off, "a segment size must be a non-negative integer, found %s", Format(v))
 		}
 		seg.size, seg.hasSz = n, true
 		p.skipSpace()
@@ -990,6 +1037,8 @@ func (p *textParser) segment() (textSegment, error) {
 		case "signed", "unsigned", "big":
 		case "little":
 			seg.little = true
+		case "native":
+			seg.little = textNativeLittle
 		case "unit":
 			if err := p.expect(":"); err != nil {
 				return seg, err
@@ -1005,7 +1054,7 @@ func (p *textParser) segment() (textSegment, error) {
 				return seg, p.errorf(uoff, "a unit must be from 1 to 256")
 			}
 			seg.unit = int64(n)
-		case "binary", "bytes", "bitstring", "bits", "native":
+		case "binary", "bytes", "bitstring", "bits":
 			return seg, p.errorf(off, "segment type %s is not supported in term text", w)
 		case "":
 			return seg, p.errorf(off, "expected a segment type, found %s", p.describe(off))
@@ -1091,13 +1140,12 @@ func (p *textParser) build(w *textBits, seg textSegment) error {
 		case 64:
 			bits = math.Float64bits(f)
 		case 32:
-			f32 := float32(f)
-			if math.IsInf(float64(f32), 0) {
-				return p.errorf(seg.off, "float out of range for 32 bits")
-			}
-			bits = uint64(math.Float32bits(f32))
+			// Too large for 32 bits: infinity, as Erlang writes it.
+			bits = uint64(math.Float32bits(float32(f)))
+		case 16:
+			bits = uint64(textFloat16(f))
 		default:
-			return p.errorf(seg.off, "float segments must be 32 or 64 bits")
+			return p.errorf(seg.off, "float segments must be 16, 32 or 64 bits")
 		}
 		n := int(size * seg.unit)
 		if err := room(int64(n)); err != nil {
@@ -1154,4 +1202,35 @@ func textUnits(dst []byte, v int64, n int, little bool) []byte {
 		dst = append(dst, byte(v>>shift))
 	}
 	return dst
+}
+
+// textNativeLittle reports whether this machine, whose byte order /native
+// segments use, is little-endian.
+var textNativeLittle = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// textFloat16 converts f to IEEE 754 half precision, rounding to nearest
+// even; values beyond the largest half become infinity.
+func textFloat16(f float64) uint16 {
+	var sign uint16
+	if math.Signbit(f) {
+		sign = 0x8000
+	}
+	a := math.Abs(f)
+	const minNormal = 1.0 / (1 << 14)
+	if a < minNormal {
+		// Subnormal: units of 2^-24. Rounding up to 1024 gives the
+		// smallest normal, whose bits are the same.
+		return sign | uint16(math.RoundToEven(a*(1<<24)))
+	}
+	fr, exp := math.Frexp(a) // a = fr * 2^exp, fr in [0.5, 1)
+	e := exp - 1 + 15
+	if e > 30 {
+		return sign | 0x7C00
+	}
+	m := math.RoundToEven((fr*2 - 1) * 1024)
+	h := uint16(e)<<10 + uint16(m) // a carry out of m bumps the exponent
+	if h >= 0x7C00 {
+		h = 0x7C00
+	}
+	return sign | h
 }
