@@ -48,12 +48,13 @@
 // non-zero result as duplicate_name) and the creation of an error reply is
 // garbage. Example: `76 00 6b07769b` = ok, creation 1795651227.
 //
-// Creation. Real OTP 25 epmd hands out the current Unix time in seconds,
-// bumped by one when it equals the previous creation of the same name
-// (observed: two different names registered in the same second got the same
-// creation; re-registering one name in the same second got +1). The
-// embedded Server uses a global counter with a random start, +1 per
-// registration, never 0, so every registration gets a different creation.
+// Creation. Observed on real OTP 25 epmd (Nov 2026, creations ≈ 1795651451):
+// a name epmd has not seen gets the current Unix time in seconds (two new
+// names in the same second got the same creation); a name registered
+// before (still in epmd's list of unregistered names) gets its previous
+// creation + 1. The embedded Server instead uses one counter with a random
+// start, +1 per registration, never 0, so every registration gets a
+// different creation; it keeps no memory across restarts.
 //
 // # PORT_PLEASE2_REQ (122 'z') – look up
 //

@@ -71,13 +71,12 @@ type Keeper struct {
 	cancel   context.CancelFunc
 	stopped  chan struct{} // closed when run returns
 
-	mu       sync.Mutex // protects the fields below
-	started  bool
-	reg      *Registration
-	srv      *Server
-	srvErr   chan error // Serve's result
-	epmdCr   uint32
-	attempts int
+	mu      sync.Mutex // protects the fields below
+	started bool
+	reg     *Registration
+	srv     *Server
+	srvErr  chan error // Serve's result
+	epmdCr  uint32
 }
 
 // NewKeeper validates cfg. Nothing starts until Start.
@@ -232,9 +231,6 @@ func (k *Keeper) Hosting() bool {
 // registers (with itself or with whoever won the bind). It returns the
 // creation epmd assigned.
 func (k *Keeper) attempt(ctx context.Context) (uint32, error) {
-	k.mu.Lock()
-	k.attempts++
-	k.mu.Unlock()
 	reg, err := k.cfg.Client.Register(ctx, k.addr, k.cfg.Name, k.cfg.ListenPort, k.cfg.Hidden)
 	if err != nil && errors.Is(err, ErrUnavailable) && !k.cfg.NoHost {
 		hosted, lerr := k.host(ctx)
