@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/etf"
 )
 
 // Interop tests against real erl (OTP 25). They use tiny epmd helpers
@@ -138,7 +139,7 @@ type acceptResult struct {
 	err  error
 }
 
-func goAcceptor(t *testing.T, epmdPort int, alive, cookie string) <-chan acceptResult {
+func goAcceptor(t *testing.T, epmdPort int, alive, cookie string, handler func([]byte) error) <-chan acceptResult {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +167,7 @@ func goAcceptor(t *testing.T, epmdPort int, alive, cookie string) <-chan acceptR
 			cancel()
 			r := acceptResult{peer: p, err: err}
 			if err == nil {
-				r.conn, r.err = NewConn(nc, p, left, ConnConfig{})
+				r.conn, r.err = NewConn(nc, p, left, ConnConfig{Handler: handler})
 				conns = append(conns, r.conn)
 			}
 			out <- r
@@ -177,7 +178,11 @@ func goAcceptor(t *testing.T, epmdPort int, alive, cookie string) <-chan acceptR
 
 func TestErlConnectsToGo(t *testing.T) {
 	epmdPort := distributetest.StartEpmd(t)
-	results := goAcceptor(t, epmdPort, "go", "distributetest")
+	frames := make(chan []byte, 16)
+	results := goAcceptor(t, epmdPort, "go", "distributetest", func(f []byte) error {
+		frames <- append([]byte(nil), f...)
+		return nil
+	})
 	n := distributetest.StartErlNode(t, distributetest.ErlOptions{Name: "e2@localhost", EpmdPort: epmdPort})
 
 	// Wrong cookie towards us: false there, ErrBadCookie here.
@@ -201,16 +206,59 @@ func TestErlConnectsToGo(t *testing.T) {
 	if got := n.Eval(t, "nodes(hidden)"); got != "[go@localhost]" {
 		t.Errorf("nodes(hidden) = %s", got)
 	}
-	// A message sent by erl arrives as a pass-through frame.
-	if got := n.Eval(t, "{any, 'go@localhost'} ! hello"); got != "hello" {
+	// A message sent by erl arrives as a pass-through REG_SEND frame.
+	if got := n.Eval(t, "{any, 'go@localhost'} ! {hello, <<1,2,3>>, self()}"); !strings.HasPrefix(got, "{hello,<<1,2,3>>,<") {
 		t.Fatalf("send = %s", got)
 	}
-	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
-	for r.conn.Stats().FramesIn == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no frame from erl")
-		}
-		time.Sleep(10 * time.Millisecond)
+	var frame []byte
+	select {
+	case frame = <-frames:
+	case <-time.After(distributetest.Scale(10 * time.Second)):
+		t.Fatal("no frame from erl")
+	}
+	var d etf.Decoder
+	ctrl, msg, has, err := ParseFrame(&d, frame)
+	if err != nil || !has {
+		t.Fatalf("ParseFrame(%x): %v, has %v", frame, err, has)
+	}
+	c, err := ParseControl(ctrl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Op != OpRegSend || c.To != etf.Atom("any") {
+		t.Fatalf("control %v", c)
+	}
+	from, ok := c.From.(etf.Pid)
+	if !ok || from.Node != "e2@localhost" {
+		t.Fatalf("from %v", c.From)
+	}
+	if m, ok := msg.(etf.Tuple); !ok || len(m) != 3 || m[0] != etf.Atom("hello") || string(m[1].(etf.Binary)) != "\x01\x02\x03" || m[2] != from {
+		t.Fatalf("msg %#v", msg)
+	}
+
+	// And a frame from Go reaches an erl process: REG_SEND to a registered
+	// name, then SEND to the pid we just learned.
+	self := etf.Pid{Node: "go@localhost", ID: 1, Creation: 1}
+	n.Eval(t, "register(sink, self())")
+	out, err := AppendPassThrough(nil, Control{Op: OpRegSend, From: self, To: etf.Atom("sink")}.Tuple(), etf.Tuple{etf.Atom("from_go"), int64(42)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.conn.Send(context.Background(), out); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Eval(t, "receive M -> M after 10000 -> timeout end"); got != "{from_go,42}" {
+		t.Fatalf("erl received %s", got)
+	}
+	out, _ = AppendPassThrough(out[:0], Control{Op: OpSend, To: from}.Tuple(), etf.Atom("by_pid"))
+	if err := r.conn.Send(context.Background(), out); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Eval(t, "receive M -> M after 10000 -> timeout end"); got != "by_pid" {
+		t.Fatalf("erl received %s", got)
+	}
+	if r.conn.Err() != nil {
+		t.Fatalf("connection failed: %v", r.conn.Err())
 	}
 }
 
