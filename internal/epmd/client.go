@@ -40,7 +40,9 @@ func Names(ctx context.Context, host string, port int) ([]NameEntry, error) {
 }
 
 // Register registers name with the epmd at addr ("host:port") as a node
-// listening on listenPort, announcing Highest 6 / Lowest 5. The returned
+// listening on listenPort, announcing Highest 6 / Lowest 5. hidden sends node
+// type 72 ('H') instead of 77 ('M'); erl itself always sends 77 and nobody
+// reads the field (visibility is decided in the handshake). The returned
 // Registration keeps the connection open; closing it unregisters the name.
 func Register(ctx context.Context, addr, name string, listenPort int, hidden bool) (*Registration, error) {
 	var c Client

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // ServerConfig configures an embedded epmd server. Every zero field takes
@@ -296,8 +297,13 @@ func (s *Server) write(conn net.Conn, log *slog.Logger, b []byte) bool {
 	return true
 }
 
-// nameOK rejects names that would corrupt the NAMES text format.
+// nameOK accepts what real epmd accepts (valid UTF-8, at most 255
+// characters) minus spaces and control characters, which would corrupt the
+// NAMES text format.
 func nameOK(n string) bool {
+	if !utf8.ValidString(n) || utf8.RuneCountInString(n) > 255 {
+		return false
+	}
 	for i := 0; i < len(n); i++ {
 		if c := n[i]; c <= ' ' || c == 0x7f {
 			return false

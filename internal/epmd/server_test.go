@@ -95,9 +95,16 @@ func TestServerDuplicateRaw(t *testing.T) {
 		t.Errorf("duplicate: got %x; want 760100000000", got)
 	}
 	// A name that would corrupt the NAMES text is refused too.
-	if got := rawRequest(t, s.Port(), alive2Raw(t, "a b", 6)); len(got) != 6 || got[1] == 0 {
-		t.Errorf("bad name: got %x; want a refusal", got)
+	for _, bad := range []string{"a b", "a\nb", "\xff\xfe", strings.Repeat("é", 256)} {
+		if got := rawRequest(t, s.Port(), alive2Raw(t, bad, 6)); len(got) != 6 || got[1] == 0 {
+			t.Errorf("bad name %q: got %x; want a refusal", bad, got)
+		}
 	}
+	long, err := Register(testCtx(t), hostPort(s.Port()), strings.Repeat("é", 255), 1, false)
+	if err != nil {
+		t.Fatalf("255-character name: %v", err)
+	}
+	long.Close()
 }
 
 func TestServerKillStopDump(t *testing.T) {
