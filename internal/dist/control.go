@@ -14,36 +14,36 @@ type Op int
 
 // Control message operations.
 const (
-	OpLink                 Op = 1
-	OpSend                 Op = 2
-	OpExit                 Op = 3
-	OpUnlink               Op = 4
-	OpNodeLink             Op = 5
-	OpRegSend              Op = 6
-	OpGroupLeader          Op = 7
-	OpExit2                Op = 8
-	OpSendTT               Op = 12
-	OpExitTT               Op = 13
-	OpRegSendTT            Op = 16
-	OpExit2TT              Op = 18
-	OpMonitorP             Op = 19
-	OpDemonitorP           Op = 20
-	OpMonitorPExit         Op = 21
-	OpSendSender           Op = 22
-	OpSendSenderTT         Op = 23
-	OpPayloadExit          Op = 24
-	OpPayloadExitTT        Op = 25
-	OpPayloadExit2         Op = 26
-	OpPayloadExit2TT       Op = 27
-	OpPayloadMonitorPExit  Op = 28
-	OpSpawnRequest         Op = 29
-	OpSpawnRequestTT       Op = 30
-	OpSpawnReply           Op = 31
-	OpSpawnReplyTT         Op = 32
-	OpAliasSend            Op = 33
-	OpAliasSendTT          Op = 34
-	OpUnlinkID             Op = 35
-	OpUnlinkIDAck          Op = 36
+	OpLink                Op = 1
+	OpSend                Op = 2
+	OpExit                Op = 3
+	OpUnlink              Op = 4
+	OpNodeLink            Op = 5
+	OpRegSend             Op = 6
+	OpGroupLeader         Op = 7
+	OpExit2               Op = 8
+	OpSendTT              Op = 12
+	OpExitTT              Op = 13
+	OpRegSendTT           Op = 16
+	OpExit2TT             Op = 18
+	OpMonitorP            Op = 19
+	OpDemonitorP          Op = 20
+	OpMonitorPExit        Op = 21
+	OpSendSender          Op = 22
+	OpSendSenderTT        Op = 23
+	OpPayloadExit         Op = 24
+	OpPayloadExitTT       Op = 25
+	OpPayloadExit2        Op = 26
+	OpPayloadExit2TT      Op = 27
+	OpPayloadMonitorPExit Op = 28
+	OpSpawnRequest        Op = 29
+	OpSpawnRequestTT      Op = 30
+	OpSpawnReply          Op = 31
+	OpSpawnReplyTT        Op = 32
+	OpAliasSend           Op = 33
+	OpAliasSendTT         Op = 34
+	OpUnlinkID            Op = 35
+	OpUnlinkIDAck         Op = 36
 )
 
 // Leading bytes of data frames.
