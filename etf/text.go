@@ -33,9 +33,12 @@ import (
 //     exponent form (9.007199254740992e15).
 //   - Maps of up to 32 keys print in the order the BEAM keeps them: Erlang
 //     term order of the keys, except that every integer sorts before every
-//     float (#{1 => a,2 => b,0.5 => c}). Larger maps print in the order of
-//     the Map's pairs: for a map decoded from the BEAM that is the BEAM's own
-//     (hash) order, which ~0p follows.
+//     float (#{1 => a,2 => b,0.5 => c}). Larger maps are hash tries, which
+//     ~0p prints in trie order: exactly the reverse of the order
+//     term_to_binary writes their pairs in. So a larger Map prints its pairs
+//     from last to first, which for a map decoded from the BEAM is what ~0p
+//     prints; ParseText stores the pairs of a larger map in reverse too, so
+//     that Format(ParseText(s)) keeps the order of s.
 //   - Pids, references and ports, which ~0p prints relative to the local
 //     node, print with the node name: <NODE.ID.SERIAL>, #Ref<NODE.N.N.N>,
 //     #Port<NODE.ID>; a local fun prints as #Fun<Module.Index.Uniq>. These
@@ -374,10 +377,11 @@ func textAppendList(dst []byte, t Term) []byte {
 const textFlatMapLimit = 32
 
 func textAppendMap(dst []byte, m Map) []byte {
-	pairs := []Pair(m)
+	pairs := slices.Clone([]Pair(m))
 	if len(m) <= textFlatMapLimit {
-		pairs = slices.Clone(pairs)
 		slices.SortStableFunc(pairs, func(a, b Pair) int { return textMapKeyCompare(a.Key, b.Key) })
+	} else {
+		slices.Reverse(pairs)
 	}
 	dst = append(dst, "#{"...)
 	for i, p := range pairs {

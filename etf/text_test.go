@@ -227,7 +227,7 @@ func readPairs(path string) ([][2]string, error) {
 func writePairs(t *testing.T, path, what string, ins, outs []string) {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s.\n# Generated from erl; regenerate with go test ./etf -run 'TestTextGolden|TestTextFloats' -update-text\n", what)
+	fmt.Fprintf(&b, "# %s.\n# Generated from erl; regenerate with go test ./etf -run 'TestText' -update-text\n", what)
 	for i := range ins {
 		fmt.Fprintf(&b, "in %s\nout %s\n", ins[i], outs[i])
 	}
@@ -433,26 +433,111 @@ func TestFormat(t *testing.T) {
 	}
 }
 
-// TestFormatLargeMapKeepsOrder: maps above 32 keys print in the Map's own
-// order, which for a map decoded from the BEAM is the order ~0p uses.
+// TestFormatLargeMapKeepsOrder: maps above 32 keys print their pairs from
+// last to first, and ParseText stores them reversed, so text keeps its
+// order through a round trip.
 func TestFormatLargeMapKeepsOrder(t *testing.T) {
 	var m Map
 	var want strings.Builder
 	want.WriteString("#{")
-	for i := 33; i > 0; i-- {
+	for i := 1; i <= 33; i++ {
 		m = append(m, Pair{int64(i), Atom("v")})
-		if i < 33 {
+		if i > 1 {
 			want.WriteByte(',')
 		}
-		fmt.Fprintf(&want, "%d => v", i)
+		fmt.Fprintf(&want, "%d => v", 34-i)
 	}
 	want.WriteString("}")
 	if got := Format(m); got != want.String() {
 		t.Errorf("Format = %s; want %s", got, want.String())
 	}
+	back, err := ParseText(want.String())
+	if err != nil || !Equal(back, m) || back.(Map)[0].Key != int64(1) {
+		t.Errorf("ParseText(%s) = %#v, %v; want the pairs in reverse", want.String(), back, err)
+	}
 	// One key fewer: a flatmap, sorted.
-	if got := Format(m[1:]); !strings.HasPrefix(got, "#{1 => v,2 => v,") {
+	if got := Format(m[1:]); !strings.HasPrefix(got, "#{2 => v,3 => v,") {
 		t.Errorf("Format(32 keys) = %s; want sorted keys", got)
+	}
+}
+
+const textBigMapsFile = "testdata/text_bigmaps.txt"
+
+// erlBigMapsScript prints, for maps too large to be flatmaps, the hex of
+// term_to_binary(M) and of what ~0p prints.
+const erlBigMapsScript = `Ms = [maps:from_list([{X, X} || X <- lists:seq(1, 33)]),
+  maps:from_list([{X, X} || X <- lists:seq(1, 100)]),
+  maps:from_list([{list_to_atom([$a + X rem 26, $a + X div 26]), X} || X <- lists:seq(1, 60)]),
+  maps:from_list([{float(X), X} || X <- lists:seq(1, 20)] ++ [{X, a} || X <- lists:seq(1, 20)] ++
+    [{[X], {X}} || X <- lists:seq(1, 20)] ++ [{<<X>>, <<"v">>} || X <- lists:seq(1, 20)])],
+[io:put_chars([binary:encode_hex(term_to_binary(M)), " ",
+  binary:encode_hex(unicode:characters_to_binary(io_lib:format("~0p", [M]))), "\n"]) || M <- Ms]`
+
+// TestTextBigMapsErl: a large map decoded from the BEAM prints as ~0p
+// prints it, and its text parses back to the same pairs in the same order.
+func TestTextBigMapsErl(t *testing.T) {
+	var bins, texts []string
+	if erlWanted() {
+		f := strings.Fields(distributetest.EvalErl(t, erlBigMapsScript))
+		for i := 0; i+1 < len(f); i += 2 {
+			text, err := hex.DecodeString(f[i+1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			bins = append(bins, f[i])
+			texts = append(texts, string(text))
+		}
+		if *updateText {
+			writePairs(t, textBigMapsFile, "term_to_binary(M) (hex) and what OTP 25's io_lib:format(\"~0p\", [M]) prints, for maps above 32 keys", bins, texts)
+		}
+	}
+	stored, err := readPairs(textBigMapsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bins == nil {
+		for _, p := range stored {
+			bins = append(bins, p[0])
+			texts = append(texts, p[1])
+		}
+	} else if len(stored) != len(bins) {
+		t.Errorf("%s is stale: regenerate with -update-text", textBigMapsFile)
+	} else {
+		for i := range stored {
+			if stored[i] != [2]string{bins[i], texts[i]} {
+				t.Errorf("%s record %d differs from erl's output: regenerate with -update-text", textBigMapsFile, i)
+			}
+		}
+	}
+	if len(bins) < 4 {
+		t.Fatalf("only %d maps", len(bins))
+	}
+	for i, h := range bins {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		term, err := Decode(b)
+		if err != nil {
+			t.Fatalf("Decode(map %d): %v", i, err)
+		}
+		if got := Format(term); got != texts[i] {
+			t.Errorf("Format(map %d) = %.200s...; erl prints %.200s...", i, got, texts[i])
+		}
+		back, err := ParseText(texts[i])
+		if err != nil {
+			t.Fatalf("ParseText(map %d): %v", i, err)
+		}
+		m, bm := term.(Map), back.(Map)
+		if len(m) != len(bm) {
+			t.Fatalf("map %d: %d pairs parsed, %d decoded", i, len(bm), len(m))
+		}
+		for j := range m {
+			if !Equal(m[j].Key, bm[j].Key) || !Equal(m[j].Value, bm[j].Value) {
+				t.Fatalf("map %d pair %d: parsed %s => %s, decoded %s => %s", i, j,
+					Format(bm[j].Key), Format(bm[j].Value), Format(m[j].Key), Format(m[j].Value))
+			}
+		}
 	}
 }
 

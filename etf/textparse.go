@@ -55,8 +55,9 @@ const textMaxAtomChars = 255
 // of any size are int64 or *big.Int (16#FF, 2#1010, $a and 1_000 work too);
 // 1.5, 2.5e-3 and -0.0 are floats; atoms are bare or 'quoted' (true and
 // false are atoms); [a|b] is an ImproperList; #{k => v} is a Map, a repeated
-// key keeping its last value; adjacent strings concatenate ("ab" "cd");
-// fun M:F/A is an Export. Pids, references, ports and local funs have no
+// key keeping its last value (a map of more than 32 keys holds its pairs
+// in reverse, the order term_to_binary writes them in; see Format);
+// adjacent strings concatenate ("ab" "cd"); fun M:F/A is an Export. Pids, references, ports and local funs have no
 // text that can be read back.
 //
 // Every failure is a *TextError wrapping ErrSyntax or a limit sentinel.
@@ -802,7 +803,13 @@ func (p *textParser) mapTerm() (Term, error) {
 			continue
 		case '}':
 			p.pos++
-			return textDedupe(m), nil
+			m = textDedupe(m)
+			if len(m) > textFlatMapLimit {
+				// Keep a large map in wire order, the reverse of its text
+				// (see Format).
+				slices.Reverse(m)
+			}
+			return m, nil
 		}
 		return nil, p.errorf(p.pos, "expected ',' or '}' in a map, found %s", p.describe(p.pos))
 	}
