@@ -675,7 +675,10 @@ func growList(l List, n uint64) List {
 	if uint64(cap(l)-len(l)) >= n {
 		return l
 	}
-	g := make(List, len(l), uint64(len(l))+n)
+	// Grow at least twofold so that long chains of cells stay linear; what
+	// is already decoded justifies the doubling.
+	c := max(uint64(len(l))+n, 2*uint64(cap(l)))
+	g := make(List, len(l), c)
 	copy(g, l)
 	return g
 }
