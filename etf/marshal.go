@@ -1,10 +1,13 @@
 package etf
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/big"
+	"math/bits"
 	"reflect"
+	"unicode/utf8"
 )
 
 // Marshaler is implemented by types that build their own term. Marshal and
@@ -70,11 +73,12 @@ func (o MarshalOptions) Marshal(v any) ([]byte, error) {
 // returns the extended slice. On error it returns dst unchanged.
 func (o MarshalOptions) Append(dst []byte, v any) ([]byte, error) {
 	e := marshalState{nilAtom: o.nilAtom()}
-	t, err := e.convert(v)
+	n := len(dst)
+	out, err := e.appendValue(append(dst, VersionByte), reflect.ValueOf(v), fieldInfo{})
 	if err != nil {
-		return dst, err
+		return dst[:n], err
 	}
-	return Append(dst, t)
+	return out, nil
 }
 
 // ToTerm converts a Go value to the term model with the default options.
@@ -465,11 +469,12 @@ func (e *marshalState) structValue(v reflect.Value, si *structInfo) (Term, error
 	if si.mode == structElixir {
 		n++
 	}
+	// Pairs go in key order, the order encoders write them in.
 	out := make(Map, 0, n)
-	if si.mode == structElixir {
-		out = append(out, Pair{Key: structKey, Value: si.nameTerm})
-	}
-	for i := range si.fields {
+	for j, i := range si.order {
+		if j == si.structPos && si.mode == structElixir {
+			out = append(out, Pair{Key: structKey, Value: si.nameTerm})
+		}
 		f := &si.fields[i]
 		fv, ok := fieldByIndex(v, f.index)
 		if !ok || (f.omitEmpty && isEmptyValue(fv)) {
@@ -480,6 +485,9 @@ func (e *marshalState) structValue(v reflect.Value, si *structInfo) (Term, error
 			return nil, err
 		}
 		out = append(out, Pair{Key: f.key, Value: t})
+	}
+	if si.structPos == len(si.order) && si.mode == structElixir {
+		out = append(out, Pair{Key: structKey, Value: si.nameTerm})
 	}
 	return out, nil
 }
@@ -517,4 +525,235 @@ func isEmptyValue(v reflect.Value) bool {
 		return v.IsZero()
 	}
 	return false
+}
+
+// The direct encoder: Marshal writes structs, scalars, strings, byte slices
+// and lists of non-integers straight from the Go value, and builds a term
+// (then encoded by AppendTerm) only for the rest: Go maps (whose pairs must
+// be sorted), term-model values, Marshalers and lists that may hold small
+// integers (which the encoder writes as STRING_EXT). The bytes are the same
+// as Encode(ToTerm(v)); the tests check it.
+
+var (
+	trueBytes      = []byte{TagSmallAtomUTF8, 4, 't', 'r', 'u', 'e'}
+	falseBytes     = []byte{TagSmallAtomUTF8, 5, 'f', 'a', 'l', 's', 'e'}
+	undefinedBytes = []byte{TagSmallAtomUTF8, 9, 'u', 'n', 'd', 'e', 'f', 'i', 'n', 'e', 'd'}
+	nilBytes       = []byte{TagSmallAtomUTF8, 3, 'n', 'i', 'l'}
+)
+
+// appendNil appends the nil atom.
+func (e *marshalState) appendNil(b []byte) ([]byte, error) {
+	switch e.nilAtom {
+	case Undefined:
+		return append(b, undefinedBytes...), nil
+	case Nil:
+		return append(b, nilBytes...), nil
+	}
+	return AppendTerm(b, e.nilAtom)
+}
+
+// appendViaTerm converts v to a term and appends its encoding.
+func (e *marshalState) appendViaTerm(b []byte, v reflect.Value, f fieldInfo) ([]byte, error) {
+	t, err := e.value(v, f)
+	if err != nil {
+		return b, err
+	}
+	return AppendTerm(b, t)
+}
+
+// appendValue appends the encoding of v, without the version byte.
+func (e *marshalState) appendValue(b []byte, v reflect.Value, f fieldInfo) ([]byte, error) {
+	if !v.IsValid() {
+		return e.appendNil(b)
+	}
+	if e.depth++; e.depth > maxDepth {
+		return b, &UnsupportedValueError{Value: v, Str: "nested too deeply (cyclic?)"}
+	}
+	defer func() { e.depth-- }()
+
+	t := v.Type()
+	ti := cachedTypeInfo(t)
+	if ti.marshaler || (ti.addrMarshaler && v.CanAddr()) {
+		return e.appendViaTerm(b, v, f)
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		if v.Bool() {
+			return append(b, trueBytes...), nil
+		}
+		return append(b, falseBytes...), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return marshalAppendInt(b, v.Int()), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		u := v.Uint()
+		if u <= math.MaxInt64 {
+			return marshalAppendInt(b, int64(u)), nil
+		}
+		return marshalAppendMagnitude(b, u, 0), nil
+	case reflect.Float32, reflect.Float64:
+		x := v.Float()
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return b, &UnsupportedValueError{Value: v, Str: fmt.Sprint(x)}
+		}
+		b = append(b, TagNewFloat)
+		return binary.BigEndian.AppendUint64(b, math.Float64bits(x)), nil
+	case reflect.String:
+		s := v.String()
+		switch {
+		case t == atomType || f.asAtom:
+			if len(s) <= 255 && utf8.ValidString(s) {
+				b = append(b, TagSmallAtomUTF8, byte(len(s)))
+				return append(b, s...), nil
+			}
+			return AppendTerm(b, Atom(s)) // long or invalid: the encoder decides
+		case t == charListType || f.asChars:
+			return AppendTerm(b, CharList(s))
+		}
+		return marshalAppendBinary(b, s)
+	case reflect.Slice:
+		if ti.byteSlice {
+			return marshalAppendBinary(b, v.Bytes())
+		}
+		if !ti.directList {
+			return e.appendViaTerm(b, v, f)
+		}
+		return e.appendList(b, v)
+	case reflect.Array:
+		if !ti.directList {
+			return e.appendViaTerm(b, v, f)
+		}
+		return e.appendList(b, v)
+	case reflect.Pointer:
+		if v.IsNil() {
+			return e.appendNil(b)
+		}
+		if t == bigIntPtrType {
+			return AppendTerm(b, v.Interface())
+		}
+		return e.appendValue(b, v.Elem(), f)
+	case reflect.Interface:
+		if v.IsNil() {
+			return e.appendNil(b)
+		}
+		return e.appendViaTerm(b, v, f)
+	case reflect.Struct:
+		if ti.st == nil {
+			return e.appendViaTerm(b, v, f) // big.Int and term-model structs
+		}
+		return e.appendStruct(b, v, ti.st)
+	}
+	return e.appendViaTerm(b, v, f) // maps, and the error for unsupported types
+}
+
+func (e *marshalState) appendList(b []byte, v reflect.Value) ([]byte, error) {
+	n := v.Len()
+	if n == 0 {
+		return append(b, TagNil), nil
+	}
+	if uint64(n) > math.MaxUint32 {
+		return e.appendViaTerm(b, v, fieldInfo{})
+	}
+	b = append(b, TagList)
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	var err error
+	for i := range n {
+		if b, err = e.appendValue(b, v.Index(i), fieldInfo{}); err != nil {
+			return b, err
+		}
+	}
+	return append(b, TagNil), nil
+}
+
+func (e *marshalState) appendStruct(b []byte, v reflect.Value, si *structInfo) ([]byte, error) {
+	if si.err != nil {
+		return b, si.err
+	}
+	var err error
+	if si.mode == structRecord {
+		n := 1 + len(si.fields)
+		if n <= 255 {
+			b = append(b, TagSmallTuple, byte(n))
+		} else {
+			b = append(b, TagLargeTuple)
+			b = binary.BigEndian.AppendUint32(b, uint32(n))
+		}
+		b = append(b, si.nameBytes...)
+		for i := range si.fields {
+			f := &si.fields[i]
+			fv, ok := fieldByIndex(v, f.index)
+			if !ok {
+				b, err = e.appendNil(b)
+			} else {
+				b, err = e.appendValue(b, fv, *f)
+			}
+			if err != nil {
+				return b, err
+			}
+		}
+		return b, nil
+	}
+	b = append(b, TagMap, 0, 0, 0, 0)
+	sizeAt := len(b) - 4
+	n := 0
+	for j, i := range si.order {
+		if j == si.structPos && si.mode == structElixir {
+			b = append(b, structKeyBytes...)
+			b = append(b, si.nameBytes...)
+			n++
+		}
+		f := &si.fields[i]
+		fv, ok := fieldByIndex(v, f.index)
+		if !ok || (f.omitEmpty && isEmptyValue(fv)) {
+			continue
+		}
+		b = append(b, f.keyBytes...)
+		if b, err = e.appendValue(b, fv, *f); err != nil {
+			return b, err
+		}
+		n++
+	}
+	if si.structPos == len(si.order) && si.mode == structElixir {
+		b = append(b, structKeyBytes...)
+		b = append(b, si.nameBytes...)
+		n++
+	}
+	binary.BigEndian.PutUint32(b[sizeAt:], uint32(n))
+	return b, nil
+}
+
+var structKeyBytes = []byte{TagSmallAtomUTF8, 10, '_', '_', 's', 't', 'r', 'u', 'c', 't', '_', '_'}
+
+// marshalAppendInt writes an integer as term_to_binary does: SMALL_INTEGER_EXT,
+// INTEGER_EXT or SMALL_BIG_EXT.
+func marshalAppendInt(b []byte, v int64) []byte {
+	switch {
+	case v >= 0 && v <= 255:
+		return append(b, TagSmallInteger, byte(v))
+	case v >= math.MinInt32 && v <= math.MaxInt32:
+		b = append(b, TagInteger)
+		return binary.BigEndian.AppendUint32(b, uint32(int32(v)))
+	case v < 0:
+		return marshalAppendMagnitude(b, uint64(-v), 1) // -MinInt64 wraps to its magnitude 1<<63
+	}
+	return marshalAppendMagnitude(b, uint64(v), 0)
+}
+
+// marshalAppendMagnitude writes SMALL_BIG_EXT: sign and little-endian magnitude.
+func marshalAppendMagnitude(b []byte, mag uint64, sign byte) []byte {
+	n := (bits.Len64(mag) + 7) / 8
+	b = append(b, TagSmallBig, byte(n), sign)
+	for i := range n {
+		b = append(b, byte(mag>>(8*i)))
+	}
+	return b
+}
+
+// marshalAppendBinary writes BINARY_EXT.
+func marshalAppendBinary[S string | []byte](b []byte, s S) ([]byte, error) {
+	if uint64(len(s)) > math.MaxUint32 {
+		return AppendTerm(b, Binary(s)) // the encoder's ErrTooLarge
+	}
+	b = append(b, TagBinary)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...), nil
 }

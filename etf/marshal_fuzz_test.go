@@ -1,6 +1,7 @@
 package etf
 
 import (
+	"bytes"
 	"errors"
 	"math/big"
 	"testing"
@@ -84,6 +85,15 @@ func FuzzUnmarshal(f *testing.F) {
 				return
 			}
 			t.Fatalf("Marshal of an unmarshalled value: %v", err)
+		}
+		// The direct encoder agrees with encoding the term.
+		t0, err := ToTerm(&v)
+		if err != nil {
+			t.Fatalf("ToTerm: %v", err)
+		}
+		viaTerm, err := Encode(t0)
+		if err != nil || !bytes.Equal(viaTerm, again) {
+			t.Fatalf("Marshal = %x\nEncode(ToTerm) = %x (%v)", again, viaTerm, err)
 		}
 		var v2 fuzzTarget
 		if err := Unmarshal(again, &v2); err != nil {

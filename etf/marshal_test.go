@@ -73,6 +73,14 @@ type (
 		Age  int
 		Tags []string `etf:",omitempty"`
 	}
+	// mixedKeys has keys on both sides of '__struct__' in atom order.
+	mixedKeys struct {
+		_     struct{} `etf:"elixir,Elixir.Mixed"`
+		Lower int
+		Upper int    `etf:"Upper"`
+		Mid   string `etf:"_mid"`
+		Zed   int    `etf:"zz,omitempty"`
+	}
 	DefaultElixir struct {
 		_ struct{} `etf:"elixir"`
 		A int
@@ -272,6 +280,10 @@ func TestToTerm(t *testing.T) {
 			Map{{Atom("__struct__"), Atom("Elixir.Person")}, {Atom("name"), Binary("ann")}, {Atom("age"), int64(42)}}},
 		{"elixir tags", Person{Tags: []string{"x"}},
 			Map{{Atom("__struct__"), Atom("Elixir.Person")}, {Atom("name"), Binary("")}, {Atom("age"), int64(0)}, {Atom("tags"), List{Binary("x")}}}},
+		{"elixir key order", mixedKeys{Lower: 1, Upper: 2, Mid: "m"},
+			Map{{Atom("Upper"), int64(2)}, {Atom("__struct__"), Atom("Elixir.Mixed")}, {Atom("_mid"), Binary("m")}, {Atom("lower"), int64(1)}}},
+		{"elixir key order omitted last", mixedKeys{Zed: 3},
+			Map{{Atom("Upper"), int64(0)}, {Atom("__struct__"), Atom("Elixir.Mixed")}, {Atom("_mid"), Binary("")}, {Atom("lower"), int64(0)}, {Atom("zz"), int64(3)}}},
 		{"default elixir name", DefaultElixir{A: 1}, Map{{Atom("__struct__"), Atom("Elixir.DefaultElixir")}, {Atom("a"), int64(1)}}},
 		{"value marshaler", tempC(21.5), Tuple{Atom("celsius"), 21.5}},
 		{"value marshaler via pointer", func() *tempC { c := tempC(1); return &c }(), Tuple{Atom("celsius"), 1.0}},
@@ -585,6 +597,34 @@ func BenchmarkToTerm(b *testing.B) {
 	for b.Loop() {
 		if _, err := ToTerm(&benchValue); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestToTermStructPairsInKeyOrder(t *testing.T) {
+	type upperOnly struct {
+		_ struct{} `etf:"elixir,Elixir.U"`
+		B int      `etf:"B"`
+		A int      `etf:"A"`
+	}
+	for _, v := range []any{plain{Note: "x"}, mixedKeys{Zed: 1}, upperOnly{A: 1, B: 2}, Person{}, benchValue} {
+		got, err := ToTerm(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := got.(Map)
+		for i := 1; i < len(m); i++ {
+			if Compare(m[i-1].Key, m[i].Key) >= 0 {
+				t.Fatalf("%T: pairs not in key order: %v", v, m)
+			}
+		}
+		b, err := Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := Encode(got)
+		if !reflect.DeepEqual(b, want) {
+			t.Fatalf("%T: Marshal = %x; Encode(ToTerm) = %x", v, b, want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -56,6 +57,7 @@ func (e *StructTagError) Error() string {
 type fieldInfo struct {
 	name      string // the key text
 	key       Term   // Atom(name), boxed once
+	keyBytes  []byte // the encoding of key, without the version byte
 	index     []int  // path for reflect.Value.FieldByIndex (embedded structs)
 	typ       reflect.Type
 	omitEmpty bool
@@ -71,6 +73,14 @@ type structInfo struct {
 	fields   []fieldInfo
 	byName   map[string]int // key text -> index in fields
 	err      error          // a *StructTagError, reported on every use
+
+	// For the map and Elixir encodings: the fields in Erlang term order of
+	// their keys (the order encoders write map pairs in), and how many of
+	// them sort before the key '__struct__'.
+	order     []int
+	structPos int
+	// nameBytes is the encoding of name, without the version byte.
+	nameBytes []byte
 }
 
 // typeInfo caches what the converters ask about a Go type.
@@ -79,7 +89,10 @@ type typeInfo struct {
 	addrMarshaler   bool // *T implements Marshaler (and T does not)
 	addrUnmarshaler bool // *T implements Unmarshaler
 	byteSlice       bool // a slice or array of a uint8 kind whose element is not a (Un)Marshaler
-	st              *structInfo
+	// directList: a slice or array whose elements can never encode as
+	// small integers, so Marshal may write LIST_EXT without building a term.
+	directList bool
+	st         *structInfo
 }
 
 var typeCache sync.Map // reflect.Type -> *typeInfo
@@ -109,11 +122,30 @@ func cachedTypeInfo(t reflect.Type) *typeInfo {
 			!e.Implements(marshalerType) && !reflect.PointerTo(e).Implements(marshalerType) &&
 			!reflect.PointerTo(e).Implements(unmarshalerType)
 	}
+	if k := t.Kind(); (k == reflect.Slice || k == reflect.Array) &&
+		t != listType && t != tupleType && t != mapType && t != binaryType {
+		ti.directList = neverSmallInt(t.Elem())
+	}
 	if t.Kind() == reflect.Struct && t != bigIntType && !isModelType(t) {
 		ti.st = buildStructInfo(t)
 	}
 	actual, _ := typeCache.LoadOrStore(t, ti)
 	return actual.(*typeInfo)
+}
+
+// neverSmallInt reports whether no value of t encodes as an integer, so a
+// list of them is never STRING_EXT.
+func neverSmallInt(t reflect.Type) bool {
+	if t.Implements(marshalerType) || reflect.PointerTo(t).Implements(marshalerType) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64, reflect.Map, reflect.Slice, reflect.Array:
+		return true
+	case reflect.Struct:
+		return t != bigIntType
+	}
+	return false
 }
 
 // parsedTag is an `etf` tag split into its name and options.
@@ -199,6 +231,28 @@ func buildStructInfo(t reflect.Type) *structInfo {
 			return fail(f.index2name(t), "omitempty cannot be used in a record")
 		}
 		si.byName[f.name] = i
+	}
+	for i := range si.fields {
+		f := &si.fields[i]
+		b, err := AppendTerm(nil, f.key)
+		if err != nil {
+			return fail(f.index2name(t), fmt.Sprintf("key %q is not a valid atom: %v", f.name, err))
+		}
+		f.keyBytes = b
+		si.order = append(si.order, i)
+		if f.name < "__struct__" {
+			si.structPos++
+		}
+	}
+	// Atoms order by their text, code point by code point, which for UTF-8
+	// is byte order.
+	slices.SortFunc(si.order, func(a, b int) int { return strings.Compare(si.fields[a].name, si.fields[b].name) })
+	if si.mode != structMap {
+		b, err := AppendTerm(nil, si.name)
+		if err != nil {
+			return fail("_", fmt.Sprintf("name %q is not a valid atom: %v", si.name, err))
+		}
+		si.nameBytes = b
 	}
 	return si
 }
