@@ -354,9 +354,9 @@ func (e *marshalState) value(v reflect.Value, f fieldInfo) (Term, error) {
 		if t == listType || t == tupleType || t == mapType {
 			return e.container(v.Interface())
 		}
-		return e.list(v)
+		return e.list(v, f)
 	case reflect.Array:
-		return e.list(v)
+		return e.list(v, f)
 	case reflect.Map:
 		return e.mapValue(v)
 	case reflect.Pointer:
@@ -413,11 +413,12 @@ func (e *marshalState) callMarshaler(m Marshaler, t reflect.Type) (Term, error) 
 	return e.convert(tm)
 }
 
-func (e *marshalState) list(v reflect.Value) (Term, error) {
+func (e *marshalState) list(v reflect.Value, f fieldInfo) (Term, error) {
+	f = f.elemOpts()
 	n := v.Len()
 	out := make(List, n)
 	for i := range n {
-		el, err := e.value(v.Index(i), fieldInfo{})
+		el, err := e.value(v.Index(i), f)
 		if err != nil {
 			return nil, err
 		}
@@ -617,12 +618,12 @@ func (e *marshalState) appendValue(b []byte, v reflect.Value, f fieldInfo) ([]by
 		if !ti.directList {
 			return e.appendViaTerm(b, v, f)
 		}
-		return e.appendList(b, v)
+		return e.appendList(b, v, f)
 	case reflect.Array:
 		if !ti.directList {
 			return e.appendViaTerm(b, v, f)
 		}
-		return e.appendList(b, v)
+		return e.appendList(b, v, f)
 	case reflect.Pointer:
 		if v.IsNil() {
 			return e.appendNil(b)
@@ -645,19 +646,20 @@ func (e *marshalState) appendValue(b []byte, v reflect.Value, f fieldInfo) ([]by
 	return e.appendViaTerm(b, v, f) // maps, and the error for unsupported types
 }
 
-func (e *marshalState) appendList(b []byte, v reflect.Value) ([]byte, error) {
+func (e *marshalState) appendList(b []byte, v reflect.Value, f fieldInfo) ([]byte, error) {
+	f = f.elemOpts()
 	n := v.Len()
 	if n == 0 {
 		return append(b, TagNil), nil
 	}
 	if uint64(n) > math.MaxUint32 {
-		return e.appendViaTerm(b, v, fieldInfo{})
+		return e.appendViaTerm(b, v, f)
 	}
 	b = append(b, TagList)
 	b = binary.BigEndian.AppendUint32(b, uint32(n))
 	var err error
 	for i := range n {
-		if b, err = e.appendValue(b, v.Index(i), fieldInfo{}); err != nil {
+		if b, err = e.appendValue(b, v.Index(i), f); err != nil {
 			return b, err
 		}
 	}

@@ -128,6 +128,17 @@ func bigInt(s string) *big.Int {
 
 func intPtr(i int) *int { return &i }
 
+func strPtr(s string) *string { return &s }
+
+type atomLists struct {
+	Roles  []string   `etf:",atom"`
+	Pair   [2]string  `etf:",atom"`
+	Opt    *string    `etf:",atom"`
+	Nested [][]string `etf:",atom"`
+	Chars  []string   `etf:",charlist"`
+	None   *string    `etf:",atom"`
+}
+
 // pureTerm reports whether t holds term-model types only, as ToTerm promises.
 func pureTerm(t Term) bool {
 	switch x := t.(type) {
@@ -285,6 +296,9 @@ func TestToTerm(t *testing.T) {
 		{"elixir key order omitted last", mixedKeys{Zed: 3},
 			Map{{Atom("Upper"), int64(0)}, {Atom("__struct__"), Atom("Elixir.Mixed")}, {Atom("_mid"), Binary("")}, {Atom("lower"), int64(0)}, {Atom("zz"), int64(3)}}},
 		{"default elixir name", DefaultElixir{A: 1}, Map{{Atom("__struct__"), Atom("Elixir.DefaultElixir")}, {Atom("a"), int64(1)}}},
+		{"atom and charlist options on nested strings", atomLists{Roles: []string{"admin", "dev"}, Pair: [2]string{"a", "b"}, Opt: strPtr("x"), Nested: [][]string{{"y"}}, Chars: []string{"hi"}},
+			Map{{Atom("roles"), List{Atom("admin"), Atom("dev")}}, {Atom("pair"), List{Atom("a"), Atom("b")}}, {Atom("opt"), Atom("x")},
+				{Atom("nested"), List{List{Atom("y")}}}, {Atom("chars"), List{CharList("hi")}}, {Atom("none"), Undefined}}},
 		{"value marshaler", tempC(21.5), Tuple{Atom("celsius"), 21.5}},
 		{"value marshaler via pointer", func() *tempC { c := tempC(1); return &c }(), Tuple{Atom("celsius"), 1.0}},
 		{"pointer marshaler", &version{Major: 2, Minor: 1}, Binary("vv.m")},
@@ -392,7 +406,7 @@ func TestToTermErrors(t *testing.T) {
 	loop := &cyclic{}
 	loop.Next = loop
 	type badOpt struct {
-		N int `etf:"n,atom"`
+		N []byte `etf:"n,atom"`
 	}
 	type unknownOpt struct {
 		N int `etf:"n,sideways"`

@@ -22,6 +22,9 @@ import (
 //	State string `etf:"state,atom"`     a string field encoded as an atom
 //	Text  string `etf:"text,charlist"`  a string field encoded as a char list
 //
+// The atom and charlist options also apply to *string, []string, [N]string
+// and any nesting of them (each string becomes an atom or char list).
+//
 // A blank marker field chooses how the whole struct is encoded:
 //
 //	_ struct{} `etf:"map"`                    #{key => Value, ...} (the default)
@@ -321,8 +324,8 @@ func collectFields(si *structInfo, t reflect.Type, index []int, depth int) error
 			case "omitempty":
 				fi.omitEmpty = true
 			case "atom", "charlist":
-				if f.Type.Kind() != reflect.String {
-					return &StructTagError{Type: t, Field: f.Name, Msg: "option " + o + " needs a string field"}
+				if baseKind(f.Type) != reflect.String {
+					return &StructTagError{Type: t, Field: f.Name, Msg: "option " + o + " needs a string field (or a pointer, slice or array of strings)"}
 				}
 				fi.asAtom = o == "atom"
 				fi.asChars = o == "charlist"
@@ -335,6 +338,24 @@ func collectFields(si *structInfo, t reflect.Type, index []int, depth int) error
 		si.fields = append(si.fields, fi)
 	}
 	return nil
+}
+
+// elemOpts returns the options of f that apply to the elements of a slice
+// or array field: atom and charlist.
+func (f fieldInfo) elemOpts() fieldInfo {
+	return fieldInfo{asAtom: f.asAtom, asChars: f.asChars}
+}
+
+// baseKind is the kind under any pointers, slices and arrays of t.
+func baseKind(t reflect.Type) reflect.Kind {
+	for {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array:
+			t = t.Elem()
+		default:
+			return t.Kind()
+		}
+	}
 }
 
 // isModelType reports whether t is one of the term-model struct types that

@@ -410,9 +410,9 @@ func (d *unmarshalState) assign(t Term, v reflect.Value, f fieldInfo) error {
 		v.SetString(s)
 		return nil
 	case reflect.Slice:
-		return d.slice(t, v, ti)
+		return d.slice(t, v, ti, f.elemOpts())
 	case reflect.Array:
-		return d.array(t, v, ti)
+		return d.array(t, v, ti, f.elemOpts())
 	case reflect.Map:
 		return d.mapValue(t, v)
 	case reflect.Pointer:
@@ -514,7 +514,7 @@ func elemsOf(t Term) ([]Term, bool) {
 	return nil, false
 }
 
-func (d *unmarshalState) slice(t Term, v reflect.Value, ti *typeInfo) error {
+func (d *unmarshalState) slice(t Term, v reflect.Value, ti *typeInfo, f fieldInfo) error {
 	typ := v.Type()
 	if ti.byteSlice {
 		b, ok := bytesOf(t)
@@ -530,7 +530,7 @@ func (d *unmarshalState) slice(t Term, v reflect.Value, ti *typeInfo) error {
 	}
 	s := reflect.MakeSlice(typ, len(elems), len(elems))
 	for i, e := range elems {
-		if err := d.assign(e, s.Index(i), fieldInfo{}); err != nil {
+		if err := d.assign(e, s.Index(i), f); err != nil {
 			return withPath(err, "["+strconv.Itoa(i)+"]")
 		}
 	}
@@ -538,7 +538,7 @@ func (d *unmarshalState) slice(t Term, v reflect.Value, ti *typeInfo) error {
 	return nil
 }
 
-func (d *unmarshalState) array(t Term, v reflect.Value, ti *typeInfo) error {
+func (d *unmarshalState) array(t Term, v reflect.Value, ti *typeInfo, f fieldInfo) error {
 	typ := v.Type()
 	if ti.byteSlice {
 		if b, ok := t.(Binary); ok {
@@ -557,7 +557,7 @@ func (d *unmarshalState) array(t Term, v reflect.Value, ti *typeInfo) error {
 		return &UnmarshalTypeError{Kind: "list", Type: typ, Err: fmt.Errorf("%d elements for %d", len(elems), typ.Len())}
 	}
 	for i, e := range elems {
-		if err := d.assign(e, v.Index(i), fieldInfo{}); err != nil {
+		if err := d.assign(e, v.Index(i), f); err != nil {
 			return withPath(err, "["+strconv.Itoa(i)+"]")
 		}
 	}
