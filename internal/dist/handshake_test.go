@@ -371,3 +371,64 @@ func readMsg2(t testing.TB, c net.Conn) []byte {
 func frame2(msg []byte) []byte {
 	return append(binary.BigEndian.AppendUint16(nil, uint16(len(msg))), msg...)
 }
+
+func TestDialSlowPeer(t *testing.T) {
+	// The acceptor reads send_name and then never answers.
+	c, s := tcpPair(t)
+	go readMsg2(t, s)
+	start := time.Now()
+	timeout := distributetest.Scale(300 * time.Millisecond)
+	_, _, err := Dial(context.Background(), c, HandshakeConfig{Name: "a@h", Cookie: "c", Timeout: timeout}, "b@h")
+	if !errors.Is(err, ErrHandshakeTimeout) {
+		t.Fatalf("err = %v; want ErrHandshakeTimeout", err)
+	}
+	if el := time.Since(start); el < timeout {
+		t.Errorf("gave up after %v, before the step timeout %v", el, timeout)
+	}
+}
+
+// A stalled handshake does not hold up another one on the same listener.
+func TestSlowLorisIsolated(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	results := make(chan error, 2)
+	go func() {
+		for i := 0; i < 2; i++ {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				_, _, err := Accept(context.Background(), nc, HandshakeConfig{Name: "b@h", Cookie: "c", Timeout: distributetest.Scale(2 * time.Second)})
+				if err == nil {
+					nc.Close()
+				}
+				results <- err
+			}()
+		}
+	}()
+	loris, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loris.Close()
+	loris.Write([]byte{0, 30, 'N', 0})
+	good, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Dial(context.Background(), good, HandshakeConfig{Name: "a@h", Cookie: "c"}, "b@h"); err != nil {
+		t.Fatalf("good handshake failed next to a slow one: %v", err)
+	}
+	good.Close()
+	var errs []error
+	for i := 0; i < 2; i++ {
+		errs = append(errs, <-results)
+	}
+	if !(errs[0] == nil && errors.Is(errs[1], ErrHandshakeTimeout)) {
+		t.Fatalf("results %v; want the good one first, then the slow one timing out", errs)
+	}
+}
