@@ -60,8 +60,40 @@ func (e *MarshalerError) Error() string {
 func (e *MarshalerError) Unwrap() error { return e.Err }
 
 // Marshal returns the External Term Format encoding of v (with the version
-// byte 131), as term_to_binary would write the term ToTerm(v) makes.
-// Errors are those of ToTerm and *EncodeError.
+// byte 131): the bytes Encode(ToTerm(v)) returns, which are what
+// term_to_binary(T, [{minor_version, 2}]) writes for that term. Structs,
+// scalars and lists are written without building the term. Errors are those
+// of ToTerm and *EncodeError.
+//
+// # Structs
+//
+// A struct becomes a map with one atom key per exported field; the key is
+// the field name in snake_case (Name → name, UserID → user_id,
+// HTTPServer → http_server). Field tags change that:
+//
+//	Name  string `etf:"name"`           key 'name'
+//	Skip  int    `etf:"-"`              never encoded or decoded
+//	Dash  int    `etf:"-,"`             key '-'
+//	Note  string `etf:",omitempty"`     left out when empty (false, 0, "", nil, length 0)
+//	State string `etf:"state,atom"`     the string as an atom
+//	Text  string `etf:"text,charlist"`  the string as a char list ("text" in Erlang)
+//
+// The atom and charlist options also apply to *string, []string, [N]string
+// and any nesting of them: each string becomes an atom or a char list.
+// Fields of an embedded struct (or pointer to struct) without a tag are
+// promoted into the outer map, as encoding/json does; two fields with the
+// same key are a *StructTagError.
+//
+// A blank marker field chooses how the whole struct is encoded:
+//
+//	_ struct{} `etf:"map"`                   #{name => ..., age => ...} (the default)
+//	_ struct{} `etf:"record,person"`         {person, Name, Age}: a record, fields in declaration order
+//	_ struct{} `etf:"record"`                the same, tag = snake_case of the type name
+//	_ struct{} `etf:"elixir,Elixir.Person"`  %Person{}: the map plus '__struct__' => 'Elixir.Person'
+//	_ struct{} `etf:"elixir"`                the same, module = "Elixir." + the type name
+//
+// A record field that is in a nil embedded pointer is written as the nil
+// atom; omitempty is not allowed in a record, whose size is fixed.
 func Marshal(v any) ([]byte, error) { return MarshalOptions{}.Marshal(v) }
 
 // Marshal returns the encoding of v; see the package-level Marshal.
@@ -94,7 +126,7 @@ func (o MarshalOptions) Append(dst []byte, v any) ([]byte, error) {
 //	other slices, arrays              list ([] for a nil or empty slice)
 //	map                               map, keys and values converted
 //	struct                            map with atom keys, a record tuple or an Elixir struct
-//	                                  (see the struct tags in the package documentation)
+//	                                  (see the struct tags under Marshal)
 //	pointer, interface                what they point to
 //	*big.Int, big.Int                 integer
 //	Atom, Binary, … Fun               themselves: term-model values pass through

@@ -642,3 +642,72 @@ func TestToTermStructPairsInKeyOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestMarshalAllocs(t *testing.T) {
+	buf := make([]byte, 0, 1024)
+	var err error
+	allocs := testing.AllocsPerRun(100, func() {
+		buf, err = MarshalOptions{}.Append(buf[:0], &benchValue)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Append of a 10-field struct into a large enough buffer: %v allocations; want 0", allocs)
+	}
+	want, _ := Encode(mustToTerm(t, &benchValue))
+	if !reflect.DeepEqual(buf, want) {
+		t.Fatalf("Append = %x; want %x", buf, want)
+	}
+	allocs = testing.AllocsPerRun(100, func() {
+		if _, err := Marshal(&benchValue); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 3 {
+		t.Errorf("Marshal of a 10-field struct: %v allocations; want at most 3 (the growing output)", allocs)
+	}
+}
+
+func mustToTerm(t *testing.T, v any) Term {
+	t.Helper()
+	tm, err := ToTerm(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tm
+}
+
+func TestConcurrentFirstUse(t *testing.T) {
+	// Many goroutines meeting a type for the first time share one cache entry.
+	type fresh struct {
+		A int
+		B []Loc
+		C map[string]person
+	}
+	v := fresh{A: 1, B: []Loc{{City: "x"}}, C: map[string]person{"p": {Name: "n"}}}
+	want, err := Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typeCache.Delete(reflect.TypeFor[fresh]())
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			got, err := Marshal(v)
+			if err == nil && !reflect.DeepEqual(got, want) {
+				err = errors.New("different bytes")
+			}
+			if err == nil {
+				var back fresh
+				err = Unmarshal(got, &back)
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

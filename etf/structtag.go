@@ -12,26 +12,8 @@ import (
 )
 
 // This file reads `etf` struct tags once per Go type and caches what it
-// learns, so Marshal and Unmarshal of a type they have seen do no tag parsing.
-//
-// Field tags:
-//
-//	Name  string `etf:"name"`           key 'name' (default: snake_case of the field name)
-//	Skip  int    `etf:"-"`              never encoded or decoded
-//	Note  string `etf:",omitempty"`     left out of the map when empty (false, 0, "", nil, len 0)
-//	State string `etf:"state,atom"`     a string field encoded as an atom
-//	Text  string `etf:"text,charlist"`  a string field encoded as a char list
-//
-// The atom and charlist options also apply to *string, []string, [N]string
-// and any nesting of them (each string becomes an atom or char list).
-//
-// A blank marker field chooses how the whole struct is encoded:
-//
-//	_ struct{} `etf:"map"`                    #{key => Value, ...} (the default)
-//	_ struct{} `etf:"record,person"`          {person, Field1, Field2, ...} in field order
-//	_ struct{} `etf:"record"`                 the same, tag = snake_case of the type name
-//	_ struct{} `etf:"elixir,Elixir.Person"`   %Person{}: a map with '__struct__' => 'Elixir.Person'
-//	_ struct{} `etf:"elixir"`                 the same, module = "Elixir." + the type name
+// learns (in typeCache), so Marshal and Unmarshal of a type they have seen
+// do no tag parsing. The tags are documented on Marshal.
 
 // Struct encodings.
 const (

@@ -150,8 +150,8 @@ func decodeWholeBinary(d *Decoder, data []byte) ([]byte, error) {
 //	structs                     a map with atom (or binary) keys, a record tuple or an
 //	                            Elixir struct, as the struct's tags say; unknown keys are
 //	                            ignored and missing ones leave the field unchanged
-//	pointers                    NilAtom (undefined) sets nil; anything else is stored in
-//	                            a new or existing pointee
+//	pointers                    NilAtom (undefined) sets nil (UnmarshalETF is not called);
+//	                            anything else is stored in a new or existing pointee
 //	Term (any)                  the term itself, unchanged
 //	other interfaces            a term whose type implements the interface
 //	Atom, Binary, … Fun         the same kind of term (CharList and List convert)
