@@ -206,6 +206,7 @@ func (c *HandshakeConfig) assignName(host string) (string, uint32, error) {
 // (2-byte, or 4-byte over TLS), a deadline per step, ctx cancellation.
 type hsConn struct {
 	ctx     context.Context
+	stop    func() bool // stops the ctx watch; false if it already fired
 	conn    net.Conn
 	r       *bufio.Reader
 	w       []byte
@@ -219,7 +220,8 @@ func newHSConn(ctx context.Context, conn net.Conn, cfg *HandshakeConfig) *hsConn
 	if t == 0 {
 		t = DefaultHandshakeTimeout
 	}
-	return &hsConn{ctx: ctx, conn: conn, r: bufio.NewReaderSize(conn, 1024), four: cfg.TLS || isTLS, timeout: t}
+	return &hsConn{ctx: ctx, conn: conn, r: bufio.NewReaderSize(conn, 1024), four: cfg.TLS || isTLS, timeout: t,
+		stop: context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })}
 }
 
 func (h *hsConn) err(step string, err error) error {
@@ -294,13 +296,14 @@ func (h *hsConn) recv(step string) ([]byte, error) {
 	return buf, nil
 }
 
-// finish clears deadlines and returns the bytes read past the handshake.
+// finish stops the ctx watch, clears deadlines and returns the bytes read
+// past the handshake.
 func (h *hsConn) finish() ([]byte, error) {
+	if !h.stop() {
+		return nil, h.err("finish", h.ctx.Err())
+	}
 	if err := h.conn.SetDeadline(time.Time{}); err != nil {
 		return nil, h.err("finish", err)
-	}
-	if h.ctx.Err() != nil {
-		return nil, h.err("finish", h.ctx.Err())
 	}
 	n := h.r.Buffered()
 	if n == 0 {
@@ -308,11 +311,6 @@ func (h *hsConn) finish() ([]byte, error) {
 	}
 	p, _ := h.r.Peek(n)
 	return append([]byte(nil), p...), nil
-}
-
-// watch makes ctx cancellation interrupt blocked I/O on conn.
-func watch(ctx context.Context, conn net.Conn) (stop func() bool) {
-	return context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 }
 
 // Accept runs the acceptor side of the handshake on conn (the connection
@@ -338,8 +336,8 @@ func accept(ctx context.Context, conn net.Conn, cfg *HandshakeConfig) (*Peer, []
 	if err := tlsHandshake(ctx, conn, cfg.Timeout); err != nil {
 		return nil, nil, err
 	}
-	defer watch(ctx, conn)()
 	h := newHSConn(ctx, conn, cfg)
+	defer h.stop()
 	ours := cfg.flags()
 
 	msg, err := h.recv("send_name")
@@ -471,8 +469,8 @@ func dial(ctx context.Context, conn net.Conn, cfg *HandshakeConfig, peerName str
 	if err := tlsHandshake(ctx, conn, cfg.Timeout); err != nil {
 		return nil, nil, err
 	}
-	defer watch(ctx, conn)()
 	h := newHSConn(ctx, conn, cfg)
+	defer h.stop()
 	ours := cfg.flags()
 	creation := cfg.Creation
 	if ours&NameMe != 0 {
