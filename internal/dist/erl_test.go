@@ -309,3 +309,68 @@ func TestErlTicks(t *testing.T) {
 	}
 	n.Signal(syscall.SIGCONT)
 }
+
+// NAME_ME: erl assigns us a name and creation (status "named:").
+func TestErlNameMe(t *testing.T) {
+	n := distributetest.StartErlNode(t, distributetest.ErlOptions{Name: "e4@localhost"})
+	port := epmdLookup(t, n.EpmdPort, "e4")
+	nc, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(20*time.Second))
+	defer cancel()
+	p, left, err := Dial(ctx, nc, HandshakeConfig{Name: "localhost", Cookie: n.Cookie, Flags: DefaultFlags | Published | NameMe}, n.Name)
+	if err != nil {
+		t.Fatalf("dial: %v\noutput:\n%s", err, n.Output())
+	}
+	// OTP makes the alive part of random upper-case letters and digits
+	// (12 in the spec's capture, 13 seen here).
+	alive, host, _ := cut(p.AssignedName, '@')
+	if host != "localhost" || alive == "" || strings.Trim(alive, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" || p.AssignedCreation == 0 || p.Visible {
+		t.Fatalf("peer %+v", p)
+	}
+	conn, err := NewConn(nc, p, left, ConnConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitEval(t, n, "nodes(hidden)", "['"+p.AssignedName+"']")
+}
+
+// A second connection under the same name gets status "alive"; our "true"
+// makes erl drop the old connection and keep the new one.
+func TestErlAlive(t *testing.T) {
+	n := distributetest.StartErlNode(t, distributetest.ErlOptions{Name: "e5@localhost"})
+	p1, left1, nc1, err := dialErl(t, n, "go@localhost", n.Cookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := NewConn(nc1, p1, left1, ConnConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	waitEval(t, n, "nodes(hidden)", "[go@localhost]")
+	p2, left2, nc2, err := dialErl(t, n, "go@localhost", n.Cookie)
+	if err != nil {
+		t.Fatalf("second dial: %v\noutput:\n%s", err, n.Output())
+	}
+	c2, err := NewConn(nc2, p2, left2, ConnConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	select {
+	case <-c1.Done():
+	case <-time.After(distributetest.Scale(10 * time.Second)):
+		t.Fatal("erl did not drop the old connection")
+	}
+	if !errors.Is(c1.Err(), ErrPeerClosed) && !isConnReset(c1.Err()) {
+		t.Errorf("old connection ended with %v", c1.Err())
+	}
+	waitEval(t, n, "nodes(hidden)", "[go@localhost]")
+	if c2.Err() != nil {
+		t.Fatalf("new connection failed: %v", c2.Err())
+	}
+}
