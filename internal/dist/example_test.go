@@ -18,7 +18,7 @@ func ExampleParseSendName() {
 	fmt.Printf("creation %#x\n", m.Creation)
 	neg, err := dist.Negotiate(dist.DefaultFlags, m.Flags)
 	fmt.Println(neg == dist.DefaultFlags, err)
-	fmt.Println(m.Flags&^dist.DefaultFlags)
+	fmt.Println(m.Flags &^ dist.DefaultFlags)
 	// Output:
 	// 6 e1@vm
 	// creation 0x6b076611
