@@ -492,14 +492,15 @@ func TestMarshalAppend(t *testing.T) {
 	}
 }
 
-// goldenPerson and friends are term_to_binary(T, [{minor_version, 2}]) from
-// OTP 25 for the Erlang expression beside each; TestMarshalGoldenErl
-// checks them against the installed erl.
+// goldens hold term_to_binary(T, [{minor_version, 2}]) as printed by OTP 25
+// for the Erlang expression beside each; TestMarshalGoldenErl checks them
+// against the installed erl.
 var goldens = []struct {
 	name string
 	in   any
 	erl  string
 	hex  string
+	opts MarshalOptions
 }{
 	{
 		"map",
@@ -509,18 +510,21 @@ var goldens = []struct {
 		}{"ann", 42},
 		`#{name => <<"ann">>, age => 42}`,
 		"8374000000027703616765612a77046e616d656d00000003616e6e",
+		MarshalOptions{},
 	},
 	{
 		"record",
 		person{Name: "ann", Age: 42},
 		`{person, <<"ann">>, 42}`,
 		"8368037706706572736f6e6d00000003616e6e612a",
+		MarshalOptions{},
 	},
 	{
 		"elixir struct",
 		Person{Name: "ann", Age: 42},
 		`#{'__struct__' => 'Elixir.Person', name => <<"ann">>, age => 42}`,
 		"837400000003770a5f5f7374727563745f5f770d456c697869722e506572736f6e7703616765612a77046e616d656d00000003616e6e",
+		MarshalOptions{},
 	},
 	{
 		"nested with nil pointer and atoms",
@@ -534,21 +538,51 @@ var goldens = []struct {
 			Raw   []byte
 		}{ID: math.MaxUint64, Tags: []string{"a", "b"}, State: "ok", Score: -2.5, Big: bigInt("-99999999999999999999"), Raw: []byte{0, 255}},
 		`#{id => 18446744073709551615, owner => undefined, tags => [<<"a">>, <<"b">>], state => ok, score => -2.5, big => -99999999999999999999, raw => <<0, 255>>}`,
-		"",
+		"83740000000777036269676e0901ffff0f632d5ec76b05770269646e0800ffffffffffffffff77056f776e65727709756e646566696e656477037261776d0000000200ff770573636f726546c0040000000000007705737461746577026f6b7704746167736c000000026d00000001616d00000001626a",
+		MarshalOptions{},
+	},
+	{
+		"elixir nil, char lists, atom lists, small-int lists, records in lists",
+		struct {
+			Manager *Person
+			Text    string   `etf:"text,charlist"`
+			Uni     string   `etf:"uni,charlist"`
+			Roles   []string `etf:"roles,atom"`
+			Bytes   [3]uint8
+			Ints    []int
+			People  []person
+			Ptrs    []*int
+			Floats  []float32
+			Nested  map[Atom]map[string][]bool
+		}{Text: "hello", Uni: "日本", Roles: []string{"admin", "ops"}, Bytes: [3]uint8{1, 2, 3}, Ints: []int{1, 1000, -1},
+			People: []person{{Name: "a", Age: 1}}, Ptrs: []*int{nil, intPtr(7)}, Floats: []float32{0.5},
+			Nested: map[Atom]map[string][]bool{"k": {"x": {true, false}}}},
+		`#{manager => nil, text => "hello", uni => [26085, 26412], roles => [admin, ops], bytes => [1, 2, 3], ints => [1, 1000, -1], people => [{person, <<"a">>, 1}], ptrs => [nil, 7], floats => [0.5], nested => #{k => #{<<"x">> => [true, false]}}}`,
+		"83740000000a770562797465736b00030102037706666c6f6174736c00000001463fe00000000000006a7704696e74736c00000003610162000003e862ffffffff6a77076d616e6167657277036e696c77066e6573746564740000000177016b74000000016d00000001786c00000002770474727565770566616c73656a770670656f706c656c0000000168037706706572736f6e6d000000016161016a7704707472736c0000000277036e696c61076a7705726f6c65736c00000002770561646d696e77036f70736a7704746578746b000568656c6c6f7703756e696c0000000262000065e5620000672c6a",
+		MarshalOptions{NilAtom: Nil},
 	},
 }
 
 func TestMarshalGolden(t *testing.T) {
 	for _, g := range goldens {
-		if g.hex == "" {
-			continue
-		}
-		got, err := Marshal(g.in)
+		got, err := g.opts.Marshal(g.in)
 		if err != nil {
 			t.Fatalf("%s: %v", g.name, err)
 		}
 		if h := hex.EncodeToString(got); h != g.hex {
 			t.Errorf("%s: Marshal = %s; want %s", g.name, h, g.hex)
+		}
+		// Erlang's bytes unmarshal back to the Go value.
+		erlBytes, err := hex.DecodeString(g.hex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := reflect.New(reflect.TypeOf(g.in))
+		if err := (UnmarshalOptions{NilAtom: g.opts.NilAtom}).Unmarshal(erlBytes, back.Interface()); err != nil {
+			t.Fatalf("%s: Unmarshal: %v", g.name, err)
+		}
+		if !reflect.DeepEqual(back.Elem().Interface(), g.in) {
+			t.Errorf("%s: Unmarshal = %+v; want %+v", g.name, back.Elem().Interface(), g.in)
 		}
 	}
 }
@@ -568,7 +602,7 @@ func TestMarshalGoldenErl(t *testing.T) {
 		if g.hex != "" && g.hex != want {
 			t.Errorf("%s: recorded golden %s differs from erl's %s", g.name, g.hex, want)
 		}
-		got, err := Marshal(g.in)
+		got, err := g.opts.Marshal(g.in)
 		if err != nil {
 			t.Fatalf("%s: %v", g.name, err)
 		}
