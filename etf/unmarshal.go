@@ -39,7 +39,7 @@ var ErrRange = errors.New("etf: number out of range")
 
 // UnmarshalTypeError reports a term that cannot be stored in a Go value.
 type UnmarshalTypeError struct {
-	Kind  string       // the kind of term: "atom", "integer", "binary", "list", "tuple", ...
+	Kind  string       // the kind of term: "atom NAME", "integer", "float", "binary", "list", "empty list", "tuple", "map", ...
 	Type  reflect.Type // the Go type it could not be stored in
 	Field string       // path from the root to the value, such as "address.zip" or "items[2]"; empty at the root
 	Err   error        // optional detail, such as one wrapping ErrRange
@@ -206,6 +206,9 @@ func kindOf(t Term) string {
 	case BitBinary:
 		return "bitstring"
 	case CharList:
+		if len(x) == 0 {
+			return "empty list"
+		}
 		return "list"
 	case List:
 		if len(x) == 0 {
