@@ -2,9 +2,12 @@ package dist
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"net"
 	"testing"
+	"time"
 )
 
 // FuzzHandshakeMessages feeds arbitrary bytes to every handshake parser:
@@ -110,5 +113,34 @@ func FuzzFrameReader(f *testing.F) {
 		if !bytes.HasPrefix(b, out) {
 			t.Fatalf("re-framed output is not a prefix of the input")
 		}
+	})
+}
+
+// FuzzAccept drives the acceptor with arbitrary initiator bytes: it must
+// return (never panic or hang past its step timeout) with a typed error or
+// a valid peer.
+func FuzzAccept(f *testing.F) {
+	f.Add(append([]byte{0, 20}, goldenSendName...))
+	f.Add(append(append([]byte{0, 20}, goldenSendName...), 0, 21, 'r', 0, 0, 0, 1))
+	f.Add([]byte{0, 3, 'n', 0, 5})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, s := net.Pipe()
+		defer c.Close()
+		go io.Copy(io.Discard, c)
+		go func() { c.Write(b); c.Close() }()
+		cfg := HandshakeConfig{Name: "b@h", Cookie: "c", Timeout: time.Second, IsAlive: func(string) PeerState { return PeerConnected }}
+		p, _, err := Accept(context.Background(), s, cfg)
+		if err == nil {
+			if p == nil || ValidName(p.Name, false) != nil {
+				t.Fatalf("accepted bad peer %+v", p)
+			}
+			return
+		}
+		for _, want := range []error{ErrMalformed, ErrBadName, ErrBadCookie, ErrMissingFlags, ErrRefused, ErrMessageTooLarge, ErrHandshakeTimeout, io.ErrUnexpectedEOF, io.EOF, io.ErrClosedPipe} {
+			if errors.Is(err, want) {
+				return
+			}
+		}
+		t.Fatalf("untyped error %v", err)
 	})
 }
