@@ -136,7 +136,21 @@ func sign(c int) int {
 	return 0
 }
 
+// comparer carries the sorted pairs of every map sorted during one
+// comparison, so that each nested map is sorted once. Without it, maps used
+// as keys of maps (#{#{…} => …}) make comparison exponential in their
+// nesting: every comparison of two maps sorts both, and sorting compares
+// keys, which sorts their maps again.
+type comparer struct {
+	sorted map[*Pair][]Pair // by the first pair of the map's backing array
+}
+
 func compare(a, b Term, exact bool) int {
+	var c comparer
+	return c.compare(a, b, exact)
+}
+
+func (cm *comparer) compare(a, b Term, exact bool) int {
 	a, b = normalize(a), normalize(b)
 	ca, cb := class(a), class(b)
 	if ca != cb {
@@ -178,17 +192,17 @@ func compare(a, b Term, exact bool) int {
 			return c
 		}
 		for i := range x {
-			if c := compare(x[i], y[i], exact); c != 0 {
+			if c := cm.compare(x[i], y[i], exact); c != 0 {
 				return c
 			}
 		}
 		return 0
 	case classMap:
-		return compareMaps(a.(Map), b.(Map), exact)
+		return cm.compareMaps(a.(Map), b.(Map), exact)
 	case classNil:
 		return 0
 	case classList:
-		return compareLists(a, b, exact)
+		return cm.compareLists(a, b, exact)
 	case classBits:
 		return compareBits(a, b)
 	}
@@ -286,38 +300,61 @@ func compareFuns(a, b Term) int {
 
 // sortedPairs returns the pairs of m ordered by key in exact term order.
 func sortedPairs(m Map) []Pair {
+	var c comparer
+	s := make([]Pair, len(m))
+	copy(s, c.sortedPairs(m))
+	return s
+}
+
+// sortedPairs returns the pairs of m in key order, sorting each map once
+// per comparer. The result may be m itself or shared: read only.
+func (cm *comparer) sortedPairs(m Map) []Pair {
+	if len(m) < 2 {
+		return m
+	}
+	if s, ok := cm.sorted[&m[0]]; ok && len(s) == len(m) {
+		return s
+	}
 	s := make([]Pair, len(m))
 	copy(s, m)
-	sortPairs(s)
+	cm.sortPairs(s)
+	if cm.sorted == nil {
+		cm.sorted = make(map[*Pair][]Pair)
+	}
+	cm.sorted[&m[0]] = s
 	return s
 }
 
 func sortPairs(s []Pair) {
-	// Insertion sort keeps small maps allocation-free; large maps use the
-	// library sort.
+	var c comparer
+	c.sortPairs(s)
+}
+
+func (cm *comparer) sortPairs(s []Pair) {
+	// Insertion sort for small maps; large maps use the library sort.
 	if len(s) <= 12 {
 		for i := 1; i < len(s); i++ {
-			for j := i; j > 0 && compare(s[j-1].Key, s[j].Key, true) > 0; j-- {
+			for j := i; j > 0 && cm.compare(s[j-1].Key, s[j].Key, true) > 0; j-- {
 				s[j-1], s[j] = s[j], s[j-1]
 			}
 		}
 		return
 	}
-	slicesSortPairs(s)
+	slicesSortPairs(s, func(a, b Pair) int { return cm.compare(a.Key, b.Key, true) })
 }
 
-func compareMaps(x, y Map, exact bool) int {
+func (cm *comparer) compareMaps(x, y Map, exact bool) int {
 	if c := cmp.Compare(len(x), len(y)); c != 0 {
 		return c
 	}
-	xs, ys := sortedPairs(x), sortedPairs(y)
+	xs, ys := cm.sortedPairs(x), cm.sortedPairs(y)
 	for i := range xs {
-		if c := compare(xs[i].Key, ys[i].Key, true); c != 0 {
+		if c := cm.compare(xs[i].Key, ys[i].Key, true); c != 0 {
 			return c
 		}
 	}
 	for i := range xs {
-		if c := compare(xs[i].Value, ys[i].Value, exact); c != 0 {
+		if c := cm.compare(xs[i].Value, ys[i].Value, exact); c != 0 {
 			return c
 		}
 	}
@@ -358,21 +395,21 @@ func (it *listIter) next() (Term, bool) {
 	return nil, false
 }
 
-func compareLists(a, b Term, exact bool) int {
+func (cm *comparer) compareLists(a, b Term, exact bool) int {
 	x, y := newListIter(a), newListIter(b)
 	for {
 		xe, xok := x.next()
 		ye, yok := y.next()
 		switch {
 		case !xok && !yok:
-			return compareTails(x.tail, y.tail, exact)
+			return cm.compareTails(x.tail, y.tail, exact)
 		case !xok:
 			// x ended: its tail against the rest of y.
-			return compareTails(x.tail, restList(ye, &y), exact)
+			return cm.compareTails(x.tail, restList(ye, &y), exact)
 		case !yok:
-			return compareTails(restList(xe, &x), y.tail, exact)
+			return cm.compareTails(restList(xe, &x), y.tail, exact)
 		}
-		if c := compare(xe, ye, exact); c != 0 {
+		if c := cm.compare(xe, ye, exact); c != 0 {
 			return c
 		}
 	}
@@ -394,14 +431,14 @@ func restList(first Term, it *listIter) Term {
 	return ImproperList{Elems: elems, Tail: it.tail}
 }
 
-func compareTails(x, y Term, exact bool) int {
+func (cm *comparer) compareTails(x, y Term, exact bool) int {
 	if x == nil {
 		x = List(nil)
 	}
 	if y == nil {
 		y = List(nil)
 	}
-	return compare(x, y, exact)
+	return cm.compare(x, y, exact)
 }
 
 func compareBits(a, b Term) int {

@@ -192,7 +192,8 @@ type decodeState struct {
 	maxAtoms int
 	alias    bool
 	refs     []Atom
-	refsSeen int // ATOM_CACHE_REFs resolved so far
+	refsSeen int      // ATOM_CACHE_REFs resolved so far
+	cmp      comparer // sorts each decoded map once, for the duplicate-key checks
 }
 
 func (s *decodeState) init(d *Decoder, data []byte, pos int, alias bool) {
@@ -729,6 +730,7 @@ func (s *decodeState) mapTerm(start int) (Term, error) {
 	}
 	m := make(Map, n)
 	sorted := true
+	cm := &s.cmp
 	for i := range m {
 		k, err := s.term()
 		if err != nil {
@@ -740,7 +742,7 @@ func (s *decodeState) mapTerm(start int) (Term, error) {
 		}
 		m[i] = Pair{Key: k, Value: v}
 		if sorted && i > 0 {
-			c := compare(m[i-1].Key, k, true)
+			c := cm.compare(m[i-1].Key, k, true)
 			if c == 0 {
 				return nil, s.failf(start, tag, "duplicate map key")
 			}
@@ -748,12 +750,13 @@ func (s *decodeState) mapTerm(start int) (Term, error) {
 		}
 	}
 	if !sorted {
-		p := sortedPairs(m)
+		p := cm.sortedPairs(m)
 		for i := 1; i < len(p); i++ {
-			if compare(p[i-1].Key, p[i].Key, true) == 0 {
+			if cm.compare(p[i-1].Key, p[i].Key, true) == 0 {
 				return nil, s.failf(start, tag, "duplicate map key")
 			}
 		}
+		m = p // hand out the pairs in key order
 	}
 	s.depth--
 	return m, nil

@@ -496,15 +496,16 @@ func appendMap(b []byte, m Map, depth int) ([]byte, error) {
 		return b, encodeErr(m, ErrTooLarge, "")
 	}
 	pairs := []Pair(m)
+	var cm comparer
 	for i := 1; i < len(pairs); i++ {
-		c := compare(pairs[i-1].Key, pairs[i].Key, true)
+		c := cm.compare(pairs[i-1].Key, pairs[i].Key, true)
 		if c == 0 {
 			return b, encodeErr(m, ErrInvalid, "duplicate map key")
 		}
 		if c > 0 {
-			pairs = sortedPairs(m)
+			pairs = cm.sortedPairs(m)
 			for j := 1; j < len(pairs); j++ {
-				if compare(pairs[j-1].Key, pairs[j].Key, true) == 0 {
+				if cm.compare(pairs[j-1].Key, pairs[j].Key, true) == 0 {
 					return b, encodeErr(m, ErrInvalid, "duplicate map key")
 				}
 			}

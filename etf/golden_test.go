@@ -359,14 +359,19 @@ func short(t etf.Term) string {
 	return s
 }
 
+func readGoldenFile() (string, error) {
+	b, err := os.ReadFile(goldenFile)
+	return string(b), err
+}
+
 // TestGoldenStored checks every case against testdata/golden.txt, made by
 // erl; it needs no Erlang installation.
 func TestGoldenStored(t *testing.T) {
-	data, err := os.ReadFile(goldenFile)
+	data, err := readGoldenFile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := parseGolden(t, string(data))
+	golden := parseGolden(t, data)
 	cases := goldenCases()
 	if len(golden) != len(cases) {
 		t.Errorf("golden file has %d terms; the test has %d cases (regenerate with -update)", len(golden), len(cases))

@@ -2,6 +2,6 @@ package etf
 
 import "slices"
 
-func slicesSortPairs(s []Pair) {
-	slices.SortFunc(s, func(a, b Pair) int { return compare(a.Key, b.Key, true) })
+func slicesSortPairs(s []Pair, cmp func(a, b Pair) int) {
+	slices.SortFunc(s, cmp)
 }
