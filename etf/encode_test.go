@@ -478,3 +478,26 @@ func Example() {
 	// 83 68 03 77 02 6F 6B 6D 00 00 00 02 68 69 61 2A
 	// true hi 42
 }
+
+// TestDocExample checks the worked example of the package documentation.
+func TestDocExample(t *testing.T) {
+	term := etf.Tuple{etf.OK, etf.Binary("hi"), etf.List{int64(1), int64(2000)}, etf.Map{{Key: etf.Atom("a"), Value: int64(-1)}}}
+	want := unhex(t, "83 6804 77026F6B 6D0000000268 69 6C00000002 6101 62000007D0 6A 7400000001 770161 62FFFFFFFF")
+	got, err := etf.Encode(term)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("Encode = %X, %v; want %X", got, err, want)
+	}
+	for _, tc := range []struct {
+		term etf.Term
+		hex  string
+	}{
+		{etf.List{int64(1), int64(2), int64(3)}, "836B0003010203"},
+		{pow2(64), "836E09000000000000000000" + "01"},
+		{etf.BitBinary{Bytes: []byte{0xA0}, Bits: 3}, "834D0000000103A0"},
+	} {
+		got, err := etf.Encode(tc.term)
+		if err != nil || !bytes.Equal(got, unhex(t, tc.hex)) {
+			t.Errorf("Encode(%v) = %X, %v; want %s", tc.term, got, err, tc.hex)
+		}
+	}
+}

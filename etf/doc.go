@@ -1,0 +1,176 @@
+// Package etf implements Erlang's External Term Format (ETF), the binary
+// encoding of terms used by term_to_binary/1, binary_to_term/1 and the
+// distribution protocol, together with the Go model of Erlang terms (see
+// Term), Erlang's term order (Compare, Equal), Erlang term text (Format,
+// ParseText) and reflection-based Marshal/Unmarshal of Go values.
+//
+// This comment is the specification of the binary format as this package
+// reads and writes it. It was checked byte for byte against Erlang/OTP 25
+// (testdata/golden.txt holds the output of erl for every case).
+//
+// # Envelope
+//
+// A standalone term starts with the version byte 131 (VersionByte) and is
+// followed by exactly one term:
+//
+//	131, Tag, Body…
+//
+// Behind a distribution header (frames that start with 131, 68) the terms
+// carry no version byte of their own: use AppendTerm and Decoder.DecodeTerm
+// for them. A compressed term replaces the term after the version byte:
+//
+//	131, 80, UncompressedSize:32, zlib(Tag, Body…)
+//
+// term_to_binary(T, [compressed]) produces it; the distribution never does.
+// This package decodes it (the declared size is checked against
+// Limits.MaxSize and against what the compressed bytes can possibly expand
+// to before anything is inflated, and must equal the inflated size) and
+// never produces it.
+//
+// All integers in the layouts below are big-endian and unsigned unless
+// marked signed; N:32 is a 4-byte length.
+//
+// # Tags
+//
+//	tag  name                 layout after the tag                              Go value
+//	 97  SMALL_INTEGER_EXT    Int:8                                             int64 (0..255)
+//	 98  INTEGER_EXT          Int:32 signed                                     int64
+//	110  SMALL_BIG_EXT        N:8, Sign:8, N digit bytes, least significant first int64 or *big.Int
+//	111  LARGE_BIG_EXT        N:32, Sign:8, N digit bytes                        int64 or *big.Int
+//	 70  NEW_FLOAT_EXT        IEEE 754 binary64, 8 bytes                         float64
+//	 99  FLOAT_EXT            31 bytes of "%.20e" text, NUL padded (decode only) float64
+//	119  SMALL_ATOM_UTF8_EXT  Len:8, UTF-8 text                                 Atom
+//	118  ATOM_UTF8_EXT        Len:16, UTF-8 text                                Atom
+//	115  SMALL_ATOM_EXT       Len:8, Latin-1 text (decode only)                 Atom (as UTF-8)
+//	100  ATOM_EXT             Len:16, Latin-1 text (decode only)                Atom (as UTF-8)
+//	 82  ATOM_CACHE_REF       Index:8 (header mode only, see Decoder.AtomRefs)  Atom
+//	104  SMALL_TUPLE_EXT      Arity:8, Elements…                                Tuple
+//	105  LARGE_TUPLE_EXT      Arity:32, Elements…                               Tuple
+//	116  MAP_EXT              Arity:32, Key1, Value1, …                         Map
+//	106  NIL_EXT              (nothing)                                         List{} (empty)
+//	107  STRING_EXT           Len:16, Len bytes, each a list element 0..255     CharList
+//	108  LIST_EXT             Len:32, Elements…, Tail                           List or ImproperList
+//	109  BINARY_EXT           Len:32, Bytes                                     Binary
+//	 77  BIT_BINARY_EXT       Len:32, Bits:8, Bytes (Bits 1..8 used in the last) BitBinary (Binary if Bits=8)
+//	 88  NEW_PID_EXT          Node(atom), ID:32, Serial:32, Creation:32         Pid
+//	103  PID_EXT              Node(atom), ID:32, Serial:32, Creation:8 (decode)  Pid
+//	 90  NEWER_REFERENCE_EXT  Len:16, Node(atom), Creation:32, Len × ID:32      Ref
+//	114  NEW_REFERENCE_EXT    Len:16, Node(atom), Creation:8, Len × ID:32 (dec.) Ref
+//	101  REFERENCE_EXT        Node(atom), ID:32, Creation:8 (decode only)       Ref (Len 1)
+//	 89  NEW_PORT_EXT         Node(atom), ID:32, Creation:32                    Port
+//	120  V4_PORT_EXT          Node(atom), ID:64, Creation:32                    Port
+//	102  PORT_EXT             Node(atom), ID:32, Creation:8 (decode only)       Port
+//	113  EXPORT_EXT           Module(atom), Function(atom), Arity(integer)      Export
+//	112  NEW_FUN_EXT          Size:32, Arity:8, Uniq:16 bytes, Index:32,        Fun (bytes kept in Raw)
+//	                          NumFree:32, Module(atom), OldIndex(integer),
+//	                          OldUniq(integer), Pid, NumFree free variables
+//	117  FUN_EXT              rejected (ErrUnsupported): gone since OTP 23
+//	121  LOCAL_EXT            rejected (ErrUnsupported): private to one node
+//
+// Node(atom) above is any atom encoding (including ATOM_CACHE_REF in header
+// mode). Sign is 0 for positive and anything else for negative (as ERTS reads
+// it). Size in NEW_FUN_EXT counts itself and everything after it.
+//
+// # Canonical encoding
+//
+// Encode, Append and AppendTerm write exactly what
+// term_to_binary(T, [{minor_version, 2}]) writes on OTP 25:
+//
+//   - integers in the smallest of 97, 98, 110, 111 that holds them;
+//   - floats as NEW_FLOAT_EXT (the sign of -0.0 is kept; NaN and infinities
+//     have no Erlang value and fail with ErrUnsupported);
+//   - atoms as SMALL_ATOM_UTF8_EXT, or ATOM_UTF8_EXT when the UTF-8 text is
+//     longer than 255 bytes; an atom must be valid UTF-8 of at most 255
+//     characters;
+//   - a proper list of 1..65535 integers in 0..255, whether a List or a
+//     CharList, as STRING_EXT; any other non-empty list as LIST_EXT; the
+//     empty list as NIL_EXT; an ImproperList whose tail is itself a list is
+//     written as the flat list it stands for;
+//   - maps with their pairs in Erlang's map key order (term order in which
+//     every integer sorts before every float), which is erl's order for maps
+//     of up to 32 keys; larger maps erl writes in hash order, so their bytes
+//     differ from erl's while the value is the same. Duplicate keys fail with
+//     ErrInvalid;
+//   - pids as NEW_PID_EXT, references as NEWER_REFERENCE_EXT, ports as
+//     NEW_PORT_EXT (V4_PORT_EXT when the ID needs more than 32 bits), external
+//     funs as EXPORT_EXT, local funs as their Raw bytes unchanged;
+//   - a BitBinary with Bits == 8 as BINARY_EXT; the unused low bits of a
+//     bit string's last byte are written as zero.
+//
+// The convenience Go values listed under Term (int, uint64, bool, string,
+// []byte, …) encode as the term they stand for; a nil Term encodes as [].
+// Any other Go value fails with an *EncodeError wrapping ErrUnsupported.
+//
+// Decoding accepts every tag of the table, canonical or not: a small
+// integer in SMALL_BIG_EXT, a list whose tail is another LIST_EXT or a
+// STRING_EXT (merged into one List), ATOM_EXT Latin-1 atoms (converted to
+// UTF-8). Integers come back as int64 whenever they fit and as *big.Int
+// otherwise; STRING_EXT comes back as a CharList; maps come back with their
+// pairs in key order. Encode(Decode(b)) is therefore the canonical form of b.
+//
+// # Worked example
+//
+// {ok, <<"hi">>, [1,2000], #{a => -1}} encodes as
+//
+//	83                      version
+//	68 04                   SMALL_TUPLE_EXT, arity 4
+//	77 02 6F 6B             SMALL_ATOM_UTF8_EXT, 2 bytes, "ok"
+//	6D 00 00 00 02 68 69    BINARY_EXT, 2 bytes, "hi"
+//	6C 00 00 00 02          LIST_EXT, 2 elements
+//	   61 01                  SMALL_INTEGER_EXT 1
+//	   62 00 00 07 D0         INTEGER_EXT 2000
+//	   6A                     tail: NIL_EXT
+//	74 00 00 00 01          MAP_EXT, 1 pair
+//	   77 01 61               key: the atom a
+//	   62 FF FF FF FF         value: INTEGER_EXT -1
+//
+// and [1,2,3] as 83 6B 00 03 01 02 03 (STRING_EXT), 2^64 as
+// 83 6E 09 00 00 00 00 00 00 00 00 00 01 (SMALL_BIG_EXT, 9 digits, positive),
+// <<5:3>> as 83 4D 00 00 00 01 03 A0 (BIT_BINARY_EXT, 1 byte, 3 bits used).
+//
+// # Limits
+//
+// Decoding never trusts a length: a length is checked against the bytes
+// that remain before anything is allocated for it (every element takes at
+// least one byte), so LIST_EXT with 2^32-1 elements and five bytes left
+// fails with ErrTruncated at once. Decoded values take at most about twenty
+// times the memory of the input that describes them (an empty tuple is two
+// bytes of input and a 16-byte list slot plus a 24-byte header).
+// Limits bound the rest (zero fields mean the defaults):
+//
+//	MaxSize   64 MiB     bytes of one term, and the declared size of a compressed term
+//	MaxDepth  1000       nesting of tuples, lists, maps and funs (at most 100 000)
+//	MaxAtoms  1 048 576  atoms in one term, each occurrence counted
+//
+// Decoding recurses at most MaxDepth levels, so deeply nested input fails
+// with ErrTooDeep instead of exhausting the stack; a long chain of list
+// cells (each LIST_EXT's tail another LIST_EXT) is decoded iteratively and
+// is not deep. Untrusted input never makes the decoder panic.
+//
+// # Ownership of bytes
+//
+// Encode returns a new slice. Append and AppendTerm append to dst (which
+// may be reallocated, as with append) and keep no reference to dst or to
+// the term. On error they return dst with its original length.
+//
+// Decode and a zero Decoder copy every byte they keep: the input may be
+// reused as soon as they return. With Decoder.AliasBinaries set, the Bytes
+// of Binary and BitBinary values and the Raw of Fun values are sub-slices of
+// the input (with their capacity clipped, so appending to them never writes
+// into it); the caller must then leave the input unchanged for as long as it
+// uses them. Decoder.DecodeBinary follows the same rule. Atoms are always
+// copies. Terms handed to encoders are only read; decoded terms belong to
+// the caller.
+//
+// # Errors
+//
+// Every decoding failure is a *DecodeError holding the offset and tag byte
+// of the term that failed and wrapping one of ErrTruncated, ErrBadVersion,
+// ErrUnknownTag, ErrUnsupported, ErrInvalid, ErrTooDeep, ErrTooLarge,
+// ErrAtomBudget, ErrTrailingData or ErrNotBinary; test them with errors.Is.
+// Every encoding failure is an *EncodeError naming the Go type and wrapping
+// ErrUnsupported (no Erlang term for the value, or a non-finite float),
+// ErrInvalid (invalid atom text, bad BitBinary, duplicate map key, nil
+// *big.Int, malformed Fun.Raw), ErrTooLarge (a length beyond 32 bits) or
+// ErrTooDeep (a cyclic or absurdly deep value).
+package etf
