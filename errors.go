@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/dist"
 )
 
 // Sentinel errors callers branch on. Errors returned by this package wrap
@@ -20,6 +21,12 @@ var (
 	ErrNodeDown = errors.New("distribute: node down")
 	// ErrTimeout: the deadline passed before an answer came.
 	ErrTimeout = errors.New("distribute: timeout")
+	// ErrBadCookie: a handshake failed because the cookies differ (a
+	// connection error also wraps ErrNodeDown).
+	ErrBadCookie = dist.ErrBadCookie
+	// ErrHandshake: a handshake was refused or broke off for another
+	// reason: a missing capability, a name in use, a timeout.
+	ErrHandshake = dist.ErrRefused
 )
 
 // errDead is what a dead process's mailbox returns to its receiver.

@@ -43,9 +43,11 @@ type Node struct {
 
 	procs *procTable
 
-	connMu  sync.Mutex // protects conns, dialing, pending
+	connMu  sync.Mutex // protects conns, dialing, incoming
 	conns   map[Atom]*peer
 	dialing map[Atom]*dialAttempt
+	// incoming counts accepted handshakes past their "ok" status, per peer.
+	incoming map[Atom]int
 
 	events eventHub
 
@@ -80,12 +82,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:     cfg,
-		name:    Atom(cfg.Name),
-		logger:  cfg.Logger.With("node", cfg.Name),
-		procs:   newProcTable(),
-		conns:   make(map[Atom]*peer),
-		dialing: make(map[Atom]*dialAttempt),
+		cfg:      cfg,
+		name:     Atom(cfg.Name),
+		logger:   cfg.Logger.With("node", cfg.Name),
+		procs:    newProcTable(),
+		conns:    make(map[Atom]*peer),
+		dialing:  make(map[Atom]*dialAttempt),
+		incoming: make(map[Atom]int),
 	}
 	n.flags = dist.DefaultFlags
 	if cfg.visible() {
@@ -261,7 +264,8 @@ func (n *Node) peerState(name string) dist.PeerState {
 	n.connMu.Lock()
 	defer n.connMu.Unlock()
 	switch {
-	case n.conns[Atom(name)] != nil:
+	case n.conns[Atom(name)] != nil, n.incoming[Atom(name)] > 0:
+		// An incoming handshake we accepted will stand: our dial yields.
 		return dist.PeerConnected
 	case n.dialing[Atom(name)] != nil:
 		return dist.PeerPending
@@ -300,7 +304,50 @@ func (n *Node) accept(c net.Conn) {
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, 4*n.cfg.HandshakeTimeout)
 	defer cancel()
-	pr, leftover, err := dist.Accept(ctx, c, n.handshakeConfig())
+	// When the handshake answers "ok", the peer is reserved as connecting,
+	// so that our own callers wait for this connection instead of dialling
+	// a second one (which would race it).
+	var reserved, counted Atom
+	var attempt *dialAttempt
+	hc := n.handshakeConfig()
+	hc.IsAlive = func(name string) dist.PeerState {
+		n.connMu.Lock()
+		defer n.connMu.Unlock()
+		state := dist.PeerUnknown
+		switch {
+		case n.conns[Atom(name)] != nil:
+			return dist.PeerConnected
+		case n.dialing[Atom(name)] != nil:
+			state = dist.PeerPending
+		}
+		if counted != "" {
+			return state
+		}
+		if state == dist.PeerUnknown && !n.closed.Load() {
+			reserved, attempt = Atom(name), &dialAttempt{done: make(chan struct{})}
+			n.dialing[reserved] = attempt
+		}
+		if state == dist.PeerUnknown || name > n.cfg.Name {
+			// We answer ok or ok_simultaneous: this connection is the one
+			// that will stand, and our own dial must yield to it.
+			counted = Atom(name)
+			n.incoming[counted]++
+		}
+		return state
+	}
+	pr, leftover, err := dist.Accept(ctx, c, hc)
+	if counted != "" {
+		defer func() {
+			n.connMu.Lock()
+			if n.incoming[counted]--; n.incoming[counted] <= 0 {
+				delete(n.incoming, counted)
+			}
+			n.connMu.Unlock()
+		}()
+	}
+	if attempt != nil && (err != nil || Atom(pr.Name) != reserved) {
+		n.failDial(reserved, attempt, fmt.Errorf("distribute: connection from %s: %w: %w", reserved, ErrNodeDown, err))
+	}
 	if err != nil {
 		c.Close()
 		n.logger.Info("incoming connection refused", "remote", c.RemoteAddr().String(), "err", err)
@@ -511,8 +558,8 @@ func (n *Node) dial(node Atom, d *dialAttempt) {
 		return
 	}
 	var st *dist.StatusError
-	if errors.As(err, &st) && st.Status == dist.StatusNok {
-		// Simultaneous connect: the peer's own connection to us wins; it
+	if errors.As(err, &st) && (st.Status == dist.StatusNok || st.Status == "alive/false") {
+		// Simultaneous connect: a connection the peer dialled wins; it
 		// completes d when it comes up.
 		select {
 		case <-d.done:

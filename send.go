@@ -161,6 +161,13 @@ func (p *Process) CallName(ctx context.Context, name, node Atom, request Term) (
 }
 
 func (p *Process) call(ctx context.Context, target monitorTarget, request Term) (Term, error) {
+	if node := target.remoteNode(p.node.name); node != "" {
+		// Connect first: an unreachable node is an error at once, after a
+		// single connection attempt.
+		if _, err := p.node.getPeer(ctx, node); err != nil {
+			return nil, fmt.Errorf("distribute: call %s: %w", target, err)
+		}
+	}
 	mref, err := p.monitor(ctx, target)
 	if err != nil {
 		return nil, err
