@@ -35,9 +35,11 @@ import (
 //     term order of the keys, except that every integer sorts before every
 //     float (#{1 => a,2 => b,0.5 => c}). Larger maps are hash tries, which
 //     ~0p prints in trie order: exactly the reverse of the order
-//     term_to_binary writes their pairs in. So a larger Map prints its pairs
-//     from last to first, which for a map decoded from the BEAM is what ~0p
-//     prints; ParseText stores the pairs of a larger map in reverse too, so
+//     term_to_binary writes their pairs in (the trie order depends on
+//     hashes Go cannot reproduce, such as atom table indexes). So a larger
+//     Map prints its pairs from last to first: a Map holding the pairs in
+//     the order term_to_binary wrote them prints exactly as ~0p prints the
+//     map. ParseText stores the pairs of a larger map in reverse too, so
 //     that Format(ParseText(s)) keeps the order of s.
 //   - Pids, references and ports, which ~0p prints relative to the local
 //     node, print with the node name: <NODE.ID.SERIAL>, #Ref<NODE.N.N.N>,
@@ -377,11 +379,15 @@ func textAppendList(dst []byte, t Term) []byte {
 const textFlatMapLimit = 32
 
 func textAppendMap(dst []byte, m Map) []byte {
-	pairs := slices.Clone([]Pair(m))
-	if len(m) <= textFlatMapLimit {
-		slices.SortStableFunc(pairs, func(a, b Pair) int { return textMapKeyCompare(a.Key, b.Key) })
-	} else {
+	pairs := []Pair(m)
+	byKey := func(a, b Pair) int { return textMapKeyCompare(a.Key, b.Key) }
+	switch {
+	case len(m) > textFlatMapLimit:
+		pairs = slices.Clone(pairs)
 		slices.Reverse(pairs)
+	case !slices.IsSortedFunc(pairs, byKey):
+		pairs = slices.Clone(pairs)
+		slices.SortStableFunc(pairs, byKey)
 	}
 	dst = append(dst, "#{"...)
 	for i, p := range pairs {

@@ -526,28 +526,67 @@ func TestTextDecodedErl(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Decode(term %d): %v", i, err)
 		}
-		if got, want := Format(term), localIDs.Replace(texts[i]); got != want {
-			t.Errorf("Format(term %d) = %.200s; erl prints %.200s", i, got, want)
-		}
-		m, isMap := term.(Map)
+		want := localIDs.Replace(texts[i])
+		wire, isMap := wirePairs(t, b)
 		if !isMap {
+			if got := Format(term); got != want {
+				t.Errorf("Format(term %d) = %s; erl prints %s", i, got, want)
+			}
 			continue
 		}
+		// The pairs in the order term_to_binary wrote them (the decoder
+		// may hand them out in another order) print as ~0p prints them.
+		if got := Format(wire); got != want {
+			t.Errorf("Format(map %d in wire order) = %.200s; erl prints %.200s", i, got, want)
+		}
+		if !Equal(term, wire) {
+			t.Errorf("map %d: Decode and the wire pairs differ", i)
+		}
+		// The text parses back to the wire order, and prints the same.
 		back, err := ParseText(texts[i])
 		if err != nil {
 			t.Fatalf("ParseText(map %d): %v", i, err)
 		}
 		bm := back.(Map)
-		if len(m) != len(bm) {
-			t.Fatalf("map %d: %d pairs parsed, %d decoded", i, len(bm), len(m))
+		if len(wire) != len(bm) {
+			t.Fatalf("map %d: %d pairs parsed, %d on the wire", i, len(bm), len(wire))
 		}
-		for j := range m {
-			if !Equal(m[j].Key, bm[j].Key) || !Equal(m[j].Value, bm[j].Value) {
-				t.Fatalf("map %d pair %d: parsed %s => %s, decoded %s => %s", i, j,
-					Format(bm[j].Key), Format(bm[j].Value), Format(m[j].Key), Format(m[j].Value))
+		for j := range wire {
+			if !Equal(wire[j].Key, bm[j].Key) || !Equal(wire[j].Value, bm[j].Value) {
+				t.Fatalf("map %d pair %d: parsed %s => %s, wire %s => %s", i, j,
+					Format(bm[j].Key), Format(bm[j].Value), Format(wire[j].Key), Format(wire[j].Value))
 			}
 		}
+		if got := Format(back); got != texts[i] {
+			t.Errorf("Format(ParseText(map %d)) = %.200s; want %.200s", i, got, texts[i])
+		}
 	}
+}
+
+// wirePairs returns the pairs of the map encoded in b (131, MAP_EXT) in
+// the order they are written, decoding each key and value on its own.
+func wirePairs(t *testing.T, b []byte) (Map, bool) {
+	t.Helper()
+	if len(b) < 6 || b[0] != 131 || b[1] != 116 {
+		return nil, false
+	}
+	n := int(b[2])<<24 | int(b[3])<<16 | int(b[4])<<8 | int(b[5])
+	pos := 6
+	var d Decoder
+	next := func() Term {
+		v, used, err := d.DecodeTerm(b[pos:])
+		if err != nil {
+			t.Fatalf("DecodeTerm at %d: %v", pos, err)
+		}
+		pos += used
+		return v
+	}
+	m := make(Map, n)
+	for i := range m {
+		m[i].Key = next()
+		m[i].Value = next()
+	}
+	return m, true
 }
 
 func TestParseTextTerms(t *testing.T) {
@@ -778,8 +817,19 @@ func cmpInts(a, b int) int {
 	return 0
 }
 
+// TestAppendTextAllocs: printing into a buffer with room allocates nothing
+// (maps whose pairs are already in order included).
+func TestAppendTextAllocs(t *testing.T) {
+	var term Term = Tuple{Atom("ok"), List{int64(1), 2.5, CharList("hello"), Binary("bin"), Binary{1, 2}},
+		Map{{Atom("a"), int64(1)}, {Atom("b"), Tuple{Atom("x"), int64(-7)}}}, Atom("Quoted atom")}
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() { buf = AppendText(buf[:0], term) }); n != 0 {
+		t.Errorf("AppendText allocates %v times per call; want 0", n)
+	}
+}
+
 func BenchmarkFormat(b *testing.B) {
-	term := Tuple{Atom("ok"), List{int64(1), 2.5, CharList("hello"), Binary("bin")},
+	var term Term = Tuple{Atom("ok"), List{int64(1), 2.5, CharList("hello"), Binary("bin")},
 		Map{{Atom("a"), int64(1)}, {Atom("b"), Tuple{Atom("x"), int64(-7)}}}}
 	b.ReportAllocs()
 	var buf []byte
@@ -796,4 +846,27 @@ func BenchmarkParseText(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func ExampleFormat() {
+	t := Tuple{Atom("ok"), CharList("héllo"), Binary("é"), 0.1, Map{{Atom("b"), int64(2)}, {Atom("a"), 1e21}}}
+	fmt.Println(Format(t))
+	fmt.Println(Format(List{Atom("Caps"), Atom("case"), CharList("世"), BitBinary{Bytes: []byte{0xA0}, Bits: 3}}))
+	// Output:
+	// {ok,"héllo",<<"Ã©">>,0.1,#{a => 1.0e21,b => 2}}
+	// ['Caps','case',[19990],<<5:3>>]
+}
+
+func ExampleParseText() {
+	t, err := ParseText(`{ok, [16#FF, $a, -1.5e3 | tail], <<"é"/utf8, 5:3>>, #{"k" => 'V'}}.`)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(Format(t))
+	_, err = ParseText("{ok,\n  X}")
+	fmt.Println(err, errors.Is(err, ErrSyntax))
+	// Output:
+	// {ok,[255,97,-1.5e3|tail],<<195,169,5:3>>,#{"k" => 'V'}}
+	// etf: term text: line 2, column 3: variable X in a term (quote it to make an atom: 'X') true
 }
