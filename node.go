@@ -48,6 +48,7 @@ type Node struct {
 	dialing map[Atom]*dialAttempt
 	// incoming counts accepted handshakes past their "ok" status, per peer.
 	incoming map[Atom]int
+	nodeMon  nodeMonitors
 
 	events eventHub
 
@@ -421,6 +422,7 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 	}
 	n.logger.Info("node up", "peer", p.name, "visible", p.visible)
 	n.events.publish(NodeEvent{Node: p.name, Up: true})
+	n.fireNodeUp(p.name)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -440,6 +442,7 @@ func (n *Node) peerDown(p *peer, err error) {
 	reason := downReason(err)
 	n.logger.Info("node down", "peer", p.name, "reason", reason)
 	n.nodeDown(p.name)
+	n.fireNodeDown(p.name, reason)
 	n.events.publish(NodeEvent{Node: p.name, Up: false, Reason: reason})
 }
 

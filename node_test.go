@@ -87,3 +87,32 @@ func TestErlangPingsGo(t *testing.T) {
 		t.Fatalf("nodes(hidden) = %s; want it to contain %s", got, g.Name())
 	}
 }
+
+func TestMonitorNode(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	a := startNode(t, port)
+	b := startNode(t, port)
+	ctx := testCtx(t)
+	p, _ := a.NewProcess()
+	all, _ := a.NewProcess()
+	all.MonitorNodes(true)
+	p.MonitorNode(ctx, b.Name())
+	if got := receiveWithin(t, all, nil); got != (NodeUp{Node: b.Name()}) {
+		t.Fatalf("MonitorNodes got %#v; want NodeUp", got)
+	}
+	if err := b.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, ok := receiveWithin(t, p, nil).(NodeDown)
+	if !ok || d.Node != b.Name() {
+		t.Fatalf("MonitorNode got %#v; want NodeDown of %s", d, b.Name())
+	}
+	if d, ok := receiveWithin(t, all, nil).(NodeDown); !ok || d.Node != b.Name() {
+		t.Fatalf("MonitorNodes got %#v; want NodeDown", d)
+	}
+	// Monitoring an unreachable node fires at once.
+	p.MonitorNode(ctx, "nosuch@localhost")
+	if d, ok := receiveWithin(t, p, nil).(NodeDown); !ok || d.Node != "nosuch@localhost" {
+		t.Fatalf("got %#v; want NodeDown of nosuch@localhost", d)
+	}
+}

@@ -30,6 +30,7 @@ func (p *Process) Exit(reason Term) {
 	p.cancel()
 	p.mbox.close()
 	n := p.node
+	n.forgetNodeMonitors(p)
 	t := n.procs
 	t.mu.Lock()
 	delete(t.byID, p.pid.ID)

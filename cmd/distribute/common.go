@@ -17,6 +17,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// defaultTimeout is --timeout's default.
+const defaultTimeout = 5 * time.Second
+
 // common holds the flags every node-facing command shares.
 type common struct {
 	cookie   string
@@ -37,7 +40,7 @@ func (c *common) addFlags(cmd *cobra.Command, withTimeout bool) {
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS distribution: this node's private key (PEM)")
 	f.StringVar(&c.tlsCA, "tls-ca", "", "TLS distribution: CA certificates (PEM) peers must be signed by (mTLS)")
 	if withTimeout {
-		f.DurationVar(&c.timeout, "timeout", 5*time.Second, "how long to wait for a remote answer")
+		f.DurationVar(&c.timeout, "timeout", defaultTimeout, "how long to wait for a remote answer")
 	}
 }
 

@@ -15,8 +15,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-const defaultTimeout = 5 * time.Second
-
 // lineWriter serializes the node command's output lines.
 type lineWriter struct {
 	mu sync.Mutex

@@ -63,9 +63,8 @@ func newNamesCmd() *cobra.Command {
 			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.IntVar(&c.epmdPort, "epmd-port", 0, "epmd port (default $ERL_EPMD_PORT, else 4369)")
-	f.DurationVar(&c.timeout, "timeout", defaultTimeout, "how long to wait for epmd")
+	// The common flags are accepted for uniformity; names needs no cookie.
+	c.addFlags(cmd, true)
 	return cmd
 }
 

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/distribute-go/distribute/distributetest"
+)
+
+const testCookie = "clitest"
+
+// nodeProc is a `distribute node` running as its own OS process.
+type nodeProc struct {
+	name  string
+	cmd   *exec.Cmd
+	lines chan string
+	mu    sync.Mutex
+	all   []string
+	done  chan struct{}
+}
+
+// startNodeProc runs `distribute node --name NAME ...` and waits for its
+// `started NAME` line. It is killed at cleanup if still running.
+func startNodeProc(t *testing.T, epmdPort int, name string, args ...string) *nodeProc {
+	t.Helper()
+	full := append([]string{"node", "--name", name, "--cookie", testCookie, "--epmd-port", strconv.Itoa(epmdPort)}, args...)
+	cmd := exec.Command(binary, full...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	np := &nodeProc{name: name, cmd: cmd, lines: make(chan string, 1024), done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			np.mu.Lock()
+			np.all = append(np.all, sc.Text())
+			np.mu.Unlock()
+			np.lines <- sc.Text()
+		}
+		close(np.lines)
+		cmd.Wait()
+		close(np.done)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-np.done
+	})
+	np.expect(t, "started "+name)
+	return np
+}
+
+// expect waits for a line equal to want.
+func (np *nodeProc) expect(t *testing.T, want string) {
+	t.Helper()
+	timeout := time.After(distributetest.Scale(15 * time.Second))
+	for {
+		select {
+		case l, ok := <-np.lines:
+			if !ok {
+				t.Fatalf("%s exited before printing %q", np.name, want)
+			}
+			if l == want {
+				return
+			}
+		case <-timeout:
+			np.mu.Lock()
+			defer np.mu.Unlock()
+			t.Fatalf("%s did not print %q; printed:\n%s", np.name, want, strings.Join(np.all, "\n"))
+		}
+	}
+}
+
+// expectPrefix waits for a line starting with prefix and returns it.
+func (np *nodeProc) expectPrefix(t *testing.T, prefix string) string {
+	t.Helper()
+	timeout := time.After(distributetest.Scale(15 * time.Second))
+	for {
+		select {
+		case l, ok := <-np.lines:
+			if !ok {
+				t.Fatalf("%s exited before printing %q...", np.name, prefix)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("%s did not print %q...", np.name, prefix)
+		}
+	}
+}
+
+func cliArgs(epmdPort int, args ...string) []string {
+	return append(args, "--cookie", testCookie, "--epmd-port", strconv.Itoa(epmdPort))
+}
+
+func TestNodeCommandsAcrossProcesses(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	n1 := startNodeProc(t, port, "n1@localhost", "--inbox", "box")
+
+	out, stderr, code := runCLI(t, "", cliArgs(port, "ping", "n1@localhost")...)
+	if code != 0 || out != "pong\n" {
+		t.Fatalf("ping: %q %q exit %d", out, stderr, code)
+	}
+	out, _, code = runCLI(t, "", cliArgs(port, "names")...)
+	if code != 0 || !strings.Contains(out, "name n1 at port ") {
+		t.Fatalf("names: %q exit %d", out, code)
+	}
+	out, stderr, code = runCLI(t, "", cliArgs(port, "send", "n1@localhost", "box", "{hello,", "-1,", `"x"}`)...)
+	if code != 0 || out != "" {
+		t.Fatalf("send: %q %q exit %d", out, stderr, code)
+	}
+	n1.expect(t, `box: {hello,-1,"x"}`)
+	out, stderr, code = runCLI(t, "", cliArgs(port, "call", "n1@localhost", "box", "#{a => [1,2]}")...)
+	if code != 0 || out != "#{a => [1,2]}\n" {
+		t.Fatalf("call: %q %q exit %d", out, stderr, code)
+	}
+	n1.expect(t, `box: #{a => [1,2]}`)
+
+	// A second node connects to the first: nodeup, then nodedown on SIGKILL.
+	n2 := startNodeProc(t, port, "n2@localhost", "--connect", "n1@localhost")
+	n1.expect(t, "event nodeup n2@localhost")
+	n2.expect(t, "event nodeup n1@localhost")
+	n2.cmd.Process.Signal(syscall.SIGKILL)
+	line := n1.expectPrefix(t, "event nodedown n2@localhost ")
+	if !strings.HasSuffix(line, "connection_closed") {
+		t.Fatalf("nodedown line %q", line)
+	}
+
+	// Graceful stop on SIGTERM: exit 0, unregistered from epmd.
+	n1.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n1.done:
+	case <-time.After(distributetest.Scale(15 * time.Second)):
+		t.Fatal("node did not stop on SIGTERM")
+	}
+	if c := n1.cmd.ProcessState.ExitCode(); c != 0 {
+		t.Fatalf("node exit code %d after SIGTERM; want 0", c)
+	}
+	out, _, _ = runCLI(t, "", cliArgs(port, "names")...)
+	if strings.Contains(out, "name n1 ") {
+		t.Fatalf("n1 still registered after stop: %q", out)
+	}
+}
+
+func TestOneShotCommandsAgainstErlang(t *testing.T) {
+	erl := distributetest.StartErlNode(t, distributetest.ErlOptions{Cookie: testCookie})
+	out, stderr, code := runCLI(t, "", cliArgs(erl.EpmdPort, "ping", erl.Name)...)
+	if code != 0 || out != "pong\n" {
+		t.Fatalf("ping erl: %q %q exit %d", out, stderr, code)
+	}
+	erl.Eval(t, `register(keeper, spawn(fun L() -> receive {get, F} -> F ! got, L(); M -> put(last, M), L() end end))`)
+	_, stderr, code = runCLI(t, "", cliArgs(erl.EpmdPort, "send", erl.Name, "keeper", "{from_cli,<<1,2>>}")...)
+	if code != 0 {
+		t.Fatalf("send to erl: %q exit %d", stderr, code)
+	}
+	got := erl.Eval(t, `begin timer:sleep(0), {dictionary, D} = process_info(whereis(keeper), dictionary), proplists:get_value(last, D) end`)
+	for i := 0; got != "{from_cli,<<1,2>>}" && i < 100; i++ {
+		time.Sleep(20 * time.Millisecond)
+		got = erl.Eval(t, `begin {dictionary, D} = process_info(whereis(keeper), dictionary), proplists:get_value(last, D) end`)
+	}
+	if got != "{from_cli,<<1,2>>}" {
+		t.Fatalf("erl process got %s", got)
+	}
+	out, stderr, code = runCLI(t, "", cliArgs(erl.EpmdPort, "call", erl.Name, "application_controller", "which_applications")...)
+	if code != 0 || !strings.Contains(out, "{kernel,") {
+		t.Fatalf("call erl: %q %q exit %d", out, stderr, code)
+	}
+	// A call to a name nobody holds: noproc, exit 1, one line.
+	args := cliArgs(erl.EpmdPort, "call", erl.Name, "nobody", "x")
+	_, stderr, code = runCLI(t, "", args...)
+	checkOneLineError(t, args, stderr, code, exitRemote)
+	if !strings.Contains(stderr, "noproc") {
+		t.Fatalf("call to nobody: stderr %q; want noproc", stderr)
+	}
+}
+
+func TestOneShotErrors(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	home := t.TempDir() // no ~/.erlang.cookie
+	cases := []struct {
+		args []string
+		env  []string
+		code int
+		out  string
+	}{
+		{args: cliArgs(port, "ping", "nosuch@localhost"), code: exitRemote, out: "pang\n"},
+		{args: cliArgs(port, "ping", "bad name"), code: exitUsage},
+		{args: cliArgs(port, "ping"), code: exitUsage},
+		{args: []string{"ping", "x@localhost", "--epmd-port", strconv.Itoa(port)}, env: []string{"HOME=" + home, "DISTRIBUTE_COOKIE="}, code: exitUsage},
+		{args: cliArgs(port, "send", "x@localhost", "box", "{unclosed"), code: exitUsage},
+		{args: cliArgs(port, "call", "x@localhost", "box", "[1,"), code: exitUsage},
+		{args: cliArgs(port, "send", "x@localhost", "box", "ok"), code: exitRemote},
+		{args: cliArgs(port, "ping", "x@localhost", "--timeout", "soon"), code: exitUsage},
+		{args: []string{"names", "--epmd-port", strconv.Itoa(distributetest.FreePort(t))}, code: exitRemote},
+		{args: []string{"node", "--cookie", "c"}, code: exitUsage},
+		{args: []string{"node", "--name", "no-at-sign", "--cookie", "c"}, code: exitUsage},
+	}
+	for _, tc := range cases {
+		cmd := exec.Command(binary, tc.args...)
+		cmd.Env = append(os.Environ(), tc.env...)
+		var outb, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &outb, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		checkOneLineError(t, tc.args, errb.String(), code, tc.code)
+		if outb.String() != tc.out {
+			t.Errorf("%v: stdout %q; want %q", tc.args, outb.String(), tc.out)
+		}
+	}
+}
+
