@@ -72,3 +72,55 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeTerm decodes terms in distribution header mode, where
+// ATOM_CACHE_REF resolves through AtomRefs. What decodes must re-encode to
+// a term without cache references that a plain decoder reads back equal.
+func FuzzDecodeTerm(f *testing.F) {
+	f.Add([]byte("\x68\x03\x52\x00\x52\x01\x6d\x00\x00\x00\x01\x78"))
+	f.Add([]byte("\x58\x52\x01\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00\x03"))
+	f.Add([]byte("\x71\x52\x00\x52\x01\x61\x02"))
+	data, err := readGoldenFile()
+	if err != nil {
+		f.Fatal(err)
+	}
+	var t testing.T
+	for name, b := range parseGolden(&t, data) {
+		if len(b) <= 2048 && b[1] != etf.TagCompressed {
+			f.Add(b[1:])
+			if name == "fun_free_var" || name == "pid_self" {
+				// The same with its first atom replaced by cache ref 0.
+				i := bytes.IndexByte(b, etf.TagSmallAtomUTF8)
+				if i > 0 && i+1 < len(b) {
+					n := int(b[i+1])
+					c := append(append(append([]byte{}, b[1:i]...), etf.TagAtomCacheRef, 0), b[i+2+n:]...)
+					f.Add(c)
+				}
+			}
+		}
+	}
+	refs := []etf.Atom{"erl_eval", "nonode@nohost", "ok", "héllö"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d := etf.Decoder{AtomRefs: refs, Limits: etf.Limits{MaxSize: 1 << 20}}
+		term, _, err := d.DecodeTerm(data)
+		if err != nil {
+			var de *etf.DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("error %v is not a *DecodeError", err)
+			}
+			return
+		}
+		enc, err := etf.AppendTerm(nil, term)
+		if err != nil {
+			t.Fatalf("AppendTerm(decoded %#v): %v", term, err)
+		}
+		var plain etf.Decoder
+		again, n, err := plain.DecodeTerm(enc)
+		if err != nil || n != len(enc) {
+			t.Fatalf("plain DecodeTerm(AppendTerm(t)) = %v (n=%d of %d)\n bytes %X", err, n, len(enc), enc)
+		}
+		if !etf.Equal(again, term) {
+			t.Fatalf("round trip = %#v; want %#v", again, term)
+		}
+	})
+}
