@@ -225,4 +225,3 @@ func TestOneShotErrors(t *testing.T) {
 		}
 	}
 }
-
