@@ -746,6 +746,13 @@ func randTerm(r *rand.Rand, depth int) Term {
 		return tu
 	}
 	m := Map{}
+	if r.IntN(20) == 0 {
+		// A map above the flatmap limit, whose pair order matters.
+		for _, k := range r.Perm(33 + r.IntN(10)) {
+			m = append(m, Pair{int64(k), randTerm(r, 0)})
+		}
+		return m
+	}
 	for range r.IntN(5) {
 		k := randTerm(r, depth-1)
 		if _, dup := m.Get(k); !dup {
@@ -779,6 +786,12 @@ func randText(r *rand.Rand, max int, wide bool) string {
 // TestTextRoundTrip: random terms print, parse back and compare Equal.
 func TestTextRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 11))
+	bigMaps := 0
+	defer func() {
+		if bigMaps == 0 && !t.Failed() {
+			t.Errorf("no top-level map above 32 keys was tried")
+		}
+	}()
 	for i := range 20000 {
 		term := randTerm(r, 4)
 		s := Format(term)
@@ -788,6 +801,14 @@ func TestTextRoundTrip(t *testing.T) {
 		}
 		if !Equal(back, term) {
 			t.Fatalf("#%d ParseText(%s) = %s (%#v); want %#v", i, s, Format(back), back, term)
+		}
+		if m, ok := term.(Map); ok && len(m) > 32 {
+			bigMaps++
+			for j, p := range back.(Map) {
+				if !Equal(p.Key, m[j].Key) {
+					t.Fatalf("#%d map pair %d: key %s, want %s", i, j, Format(p.Key), Format(m[j].Key))
+				}
+			}
 		}
 		if s2 := Format(back); s2 != s {
 			t.Fatalf("#%d Format changed after a round trip: %s then %s", i, s, s2)
