@@ -613,25 +613,33 @@ func (p *textParser) escape() (rune, error) {
 // quoted parses text between quote characters q ('...' or "...") and
 // returns it as UTF-8.
 func (p *textParser) quoted(q byte) (string, error) {
+	var b strings.Builder
+	if err := p.quotedTo(&b, q); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// quotedTo parses text between quote characters q and appends it to b.
+func (p *textParser) quotedTo(b *strings.Builder, q byte) error {
 	start := p.pos
 	p.pos++ // opening quote
-	var b strings.Builder
 	for {
 		if p.pos >= len(p.s) {
 			if q == '\'' {
-				return "", p.errorf(start, "unterminated quoted atom")
+				return p.errorf(start, "unterminated quoted atom")
 			}
-			return "", p.errorf(start, "unterminated string")
+			return p.errorf(start, "unterminated string")
 		}
 		c := p.s[p.pos]
 		switch {
 		case c == q:
 			p.pos++
-			return b.String(), nil
+			return nil
 		case c == '\\':
 			r, err := p.escape()
 			if err != nil {
-				return "", err
+				return err
 			}
 			b.WriteRune(r)
 		case c < utf8.RuneSelf:
@@ -640,7 +648,7 @@ func (p *textParser) quoted(q byte) (string, error) {
 		default:
 			r, n := utf8.DecodeRuneInString(p.s[p.pos:])
 			if r == utf8.RuneError && n <= 1 {
-				return "", p.errorf(p.pos, "invalid UTF-8")
+				return p.errorf(p.pos, "invalid UTF-8")
 			}
 			b.WriteString(p.s[p.pos : p.pos+n])
 			p.pos += n
@@ -650,22 +658,17 @@ func (p *textParser) quoted(q byte) (string, error) {
 
 // stringText parses one or more adjacent string literals.
 func (p *textParser) stringText() (string, error) {
-	s, err := p.quoted('"')
-	if err != nil {
-		return "", err
-	}
+	var b strings.Builder
 	for {
+		if err := p.quotedTo(&b, '"'); err != nil {
+			return "", err
+		}
 		save := p.pos
 		p.skipSpace()
 		if p.peek() != '"' {
 			p.pos = save
-			return s, nil
+			return b.String(), nil
 		}
-		more, err := p.quoted('"')
-		if err != nil {
-			return "", err
-		}
-		s += more
 	}
 }
 
