@@ -185,7 +185,8 @@ func inflateErr(err error) error {
 type decodeState struct {
 	data     []byte
 	pos      int
-	end      int // data[:end] may be read; end < len(data) means MaxSize cut it
+	end      int // data[:end] may be read now (the end of a fun being decoded)
+	sizeEnd  int // the end of the term; before len(data) when MaxSize cut it
 	depth    int
 	maxDepth int
 	atoms    int
@@ -204,6 +205,7 @@ func (s *decodeState) init(d *Decoder, data []byte, pos int, alias bool) {
 	if uint64(s.end-pos) > uint64(lim.MaxSize) {
 		s.end = pos + lim.MaxSize
 	}
+	s.sizeEnd = s.end
 	s.maxDepth = lim.MaxDepth
 	s.maxAtoms = lim.MaxAtoms
 	s.alias = alias
@@ -218,9 +220,12 @@ func (s *decodeState) failf(start int, tag byte, format string, args ...any) err
 	return &DecodeError{Offset: start, Tag: tag, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
 }
 
-// short is the error for input that ends before n more bytes.
+// short is the error for input that ends too soon.
 func (s *decodeState) short(start int, tag byte) error {
-	if s.end < len(s.data) {
+	switch {
+	case s.end < s.sizeEnd:
+		return s.failf(start, tag, "term runs past the end of the fun that holds it")
+	case s.end < len(s.data):
 		return s.fail(start, tag, ErrTooLarge)
 	}
 	return s.fail(start, tag, ErrTruncated)

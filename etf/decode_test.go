@@ -537,3 +537,24 @@ func TestNestedMapKeys(t *testing.T) {
 		t.Error("maps differing in one leaf compare equal")
 	}
 }
+
+// TestDecodeFunSize: the fields of a fun must end exactly at its Size.
+func TestDecodeFunSize(t *testing.T) {
+	raw := storedGolden(t)["fun_free_var"]
+	if _, err := etf.Decode(raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, delta := range []int{-1, 1, -20} {
+		b := append([]byte{}, raw...)
+		size := int(binary.BigEndian.Uint32(b[2:6]))
+		binary.BigEndian.PutUint32(b[2:6], uint32(size+delta))
+		if delta > 0 {
+			b = append(b, etf.TagNil)
+		}
+		var d etf.Decoder
+		_, _, err := d.Decode(b)
+		if !errors.Is(err, etf.ErrInvalid) {
+			t.Errorf("fun size %+d: %v; want ErrInvalid", delta, err)
+		}
+	}
+}

@@ -432,6 +432,7 @@ func collectTags(b []byte, tags map[byte]bool) {
 // TestGoldenErl runs erl now, checks its output as above, and checks that
 // the stored golden file still matches it (dynamic terms aside).
 func TestGoldenErl(t *testing.T) {
+	distributetest.VerifyNoLeaks(t)
 	cases := goldenCases()
 	out := distributetest.EvalErl(t, erlProgram(cases))
 	live := parseGolden(t, out)
