@@ -6,44 +6,8 @@ import (
 	"fmt"
 
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/dist"
 )
-
-// Control message operations (erlang-distribution.md section 5).
-const (
-	ctrlLink                = 1
-	ctrlSend                = 2
-	ctrlExit                = 3
-	ctrlUnlink              = 4
-	ctrlRegSend             = 6
-	ctrlGroupLeader         = 7
-	ctrlExit2               = 8
-	ctrlSendTT              = 12
-	ctrlExitTT              = 13
-	ctrlRegSendTT           = 16
-	ctrlExit2TT             = 18
-	ctrlMonitorP            = 19
-	ctrlDemonitorP          = 20
-	ctrlMonitorPExit        = 21
-	ctrlSendSender          = 22
-	ctrlSendSenderTT        = 23
-	ctrlPayloadExit         = 24
-	ctrlPayloadExitTT       = 25
-	ctrlPayloadExit2        = 26
-	ctrlPayloadExit2TT      = 27
-	ctrlPayloadMonitorPExit = 28
-	ctrlSpawnRequest        = 29
-	ctrlSpawnRequestTT      = 30
-	ctrlSpawnReply          = 31
-	ctrlSpawnReplyTT        = 32
-	ctrlAliasSend           = 33
-	ctrlAliasSendTT         = 34
-	ctrlUnlinkID            = 35
-	ctrlUnlinkIDAck         = 36
-)
-
-// passThrough starts every frame when neither the atom cache nor
-// fragments are negotiated (we never negotiate them).
-const passThrough = 112
 
 // ErrProtocol is wrapped by errors about control messages a peer sent that
 // break the protocol. The peer's connection is closed; the node goes on.
@@ -87,128 +51,74 @@ func (n *Node) sendOnPeer(ctx context.Context, p *peer, ctrl etf.Tuple, msg Term
 
 // appendFrame encodes a pass-through frame: 112, 131 Ctrl [, 131 Msg].
 func appendFrame(dst []byte, ctrl etf.Tuple, msg Term, hasMsg bool) ([]byte, error) {
-	dst = append(dst, passThrough)
-	dst, err := etf.Append(dst, ctrl)
+	if !hasMsg {
+		msg = nil
+	}
+	out, err := dist.AppendPassThrough(dst, ctrl, msg)
 	if err != nil {
-		return nil, fmt.Errorf("distribute: encode control message: %w", err)
+		return nil, fmt.Errorf("distribute: %w", err)
 	}
-	if hasMsg {
-		if dst, err = etf.Append(dst, msg); err != nil {
-			return nil, fmt.Errorf("distribute: encode message: %w", err)
-		}
-	}
-	return dst, nil
+	return out, nil
 }
 
 // handleFrame dispatches one frame received from p. It runs on the
 // connection's reader goroutine; an error closes that connection only.
 func (n *Node) handleFrame(p *peer, dec *etf.Decoder, frame []byte) error {
-	if len(frame) == 0 || frame[0] != passThrough {
-		return protoErr("frame does not start with 112 (pass-through)")
-	}
-	ctrlTerm, used, err := dec.Decode(frame[1:])
+	ctrlTuple, msg, hasMsg, err := dist.ParseFrame(dec, frame)
 	if err != nil {
-		return fmt.Errorf("%w: control message: %w", ErrProtocol, err)
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
-	ctrl, ok := ctrlTerm.(etf.Tuple)
-	if !ok || len(ctrl) == 0 {
-		return protoErr("control message is not a tuple: %s", etf.Format(ctrlTerm))
+	c, err := dist.ParseControl(ctrlTuple)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
-	op, ok := ctrl[0].(int64)
+	if hasMsg != c.Op.HasPayload() {
+		return protoErr("%v: payload present %v, want %v", c.Op, hasMsg, c.Op.HasPayload())
+	}
+	return n.dispatch(p, c, msg)
+}
+
+// pidField returns a control field that must be a pid.
+func pidField(c dist.Control, v Term, what string) (Pid, error) {
+	pid, ok := v.(Pid)
 	if !ok {
-		return protoErr("control message op is not an integer: %s", etf.Format(ctrlTerm))
+		return Pid{}, protoErr("%v: %s is %s, not a pid", c.Op, what, etf.Format(v))
 	}
-	rest := frame[1+used:]
-	var msg Term
-	hasMsg := len(rest) > 0
-	if hasMsg {
-		m, used, err := dec.Decode(rest)
-		if err != nil {
-			return fmt.Errorf("%w: message of control op %d: %w", ErrProtocol, op, err)
-		}
-		if used != len(rest) {
-			return protoErr("%d trailing bytes after the message of op %d", len(rest)-used, op)
-		}
-		msg = m
-	}
-	return n.dispatch(p, op, ctrl, msg, hasMsg)
+	return pid, nil
 }
 
-// field returns ctrl[i] as T, or a protocol error.
-func field[T any](ctrl etf.Tuple, i int) (T, error) {
-	var zero T
-	if i >= len(ctrl) {
-		return zero, protoErr("control op %v has %d elements, want more than %d", ctrl[0], len(ctrl), i)
-	}
-	v, ok := ctrl[i].(T)
-	if !ok {
-		return zero, protoErr("control op %v element %d is %s, want %T", ctrl[0], i, etf.Format(ctrl[i]), zero)
-	}
-	return v, nil
-}
-
-func wantLen(ctrl etf.Tuple, n int, hasMsg, wantMsg bool) error {
-	if len(ctrl) != n {
-		return protoErr("control op %v has %d elements, want %d", ctrl[0], len(ctrl), n)
-	}
-	if hasMsg != wantMsg {
-		return protoErr("control op %v: payload present %v, want %v", ctrl[0], hasMsg, wantMsg)
-	}
-	return nil
-}
-
-func (n *Node) dispatch(p *peer, op int64, ctrl etf.Tuple, msg Term, hasMsg bool) error {
-	switch op {
-	case ctrlSend, ctrlSendTT, ctrlSendSender, ctrlSendSenderTT:
-		size := map[int64]int{ctrlSend: 3, ctrlSendTT: 4, ctrlSendSender: 3, ctrlSendSenderTT: 4}[op]
-		if err := wantLen(ctrl, size, hasMsg, true); err != nil {
-			return err
-		}
-		to, err := field[Pid](ctrl, 2)
+func (n *Node) dispatch(p *peer, c dist.Control, msg Term) error {
+	switch c.Op {
+	case dist.OpSend, dist.OpSendTT, dist.OpSendSender, dist.OpSendSenderTT:
+		to, err := pidField(c, c.To, "receiver")
 		if err != nil {
 			return err
 		}
 		if t := n.lookup(to); t != nil {
 			t.deliver(msg)
 		}
-	case ctrlRegSend, ctrlRegSendTT:
-		if err := wantLen(ctrl, map[int64]int{ctrlRegSend: 4, ctrlRegSendTT: 5}[op], hasMsg, true); err != nil {
-			return err
+	case dist.OpRegSend, dist.OpRegSendTT:
+		name, ok := c.To.(Atom)
+		if !ok {
+			return protoErr("%v: name is %s, not an atom", c.Op, etf.Format(c.To))
 		}
-		from, err := field[Pid](ctrl, 1)
-		if err != nil {
-			return err
-		}
-		name, err := field[Atom](ctrl, 3)
-		if err != nil {
-			return err
-		}
-		n.deliverToName(p, from, name, msg)
-	case ctrlAliasSend, ctrlAliasSendTT:
-		if err := wantLen(ctrl, map[int64]int{ctrlAliasSend: 3, ctrlAliasSendTT: 4}[op], hasMsg, true); err != nil {
-			return err
-		}
-		alias, err := field[Ref](ctrl, 2)
-		if err != nil {
-			return err
+		n.deliverToName(name, msg)
+	case dist.OpAliasSend, dist.OpAliasSendTT:
+		alias, ok := c.To.(Ref)
+		if !ok {
+			return protoErr("%v: alias is %s, not a reference", c.Op, etf.Format(c.To))
 		}
 		n.deliverToAlias(alias, msg)
-	case ctrlLink:
-		if err := wantLen(ctrl, 3, hasMsg, false); err != nil {
-			return err
-		}
-		from, to, err := fromTo(ctrl)
+	case dist.OpLink:
+		from, to, err := fromTo(c)
 		if err != nil {
 			return err
 		}
 		if t := n.lookup(to); t == nil || !t.addLink(from) {
-			n.reply(p, etf.Tuple{int64(ctrlPayloadExit), to, from}, ReasonNoProc, true)
+			n.reply(p, etf.Tuple{int64(dist.OpPayloadExit), to, from}, ReasonNoProc, true)
 		}
-	case ctrlUnlink:
-		if err := wantLen(ctrl, 3, hasMsg, false); err != nil {
-			return err
-		}
-		from, to, err := fromTo(ctrl)
+	case dist.OpUnlink:
+		from, to, err := fromTo(c)
 		if err != nil {
 			return err
 		}
@@ -217,21 +127,13 @@ func (n *Node) dispatch(p *peer, op int64, ctrl etf.Tuple, msg Term, hasMsg bool
 			delete(t.links, from)
 			t.mu.Unlock()
 		}
-	case ctrlUnlinkID, ctrlUnlinkIDAck:
-		if err := wantLen(ctrl, 4, hasMsg, false); err != nil {
-			return err
-		}
-		id := ctrl[1]
-		from, err := field[Pid](ctrl, 2)
-		if err != nil {
-			return err
-		}
-		to, err := field[Pid](ctrl, 3)
+	case dist.OpUnlinkID, dist.OpUnlinkIDAck:
+		from, to, err := fromTo(c)
 		if err != nil {
 			return err
 		}
 		t := n.lookup(to)
-		if op == ctrlUnlinkID {
+		if c.Op == dist.OpUnlinkID {
 			if t != nil {
 				t.mu.Lock()
 				if l, ok := t.links[from]; ok && l.unlinkID == 0 {
@@ -240,109 +142,83 @@ func (n *Node) dispatch(p *peer, op int64, ctrl etf.Tuple, msg Term, hasMsg bool
 				t.mu.Unlock()
 			}
 			// Acknowledge even for a dead process: the peer waits for it.
-			n.reply(p, etf.Tuple{int64(ctrlUnlinkIDAck), id, to, from}, nil, false)
+			n.reply(p, etf.Tuple{int64(dist.OpUnlinkIDAck), c.ID, to, from}, nil, false)
 		} else if t != nil {
 			t.mu.Lock()
-			if l, ok := t.links[from]; ok && l.unlinkID != 0 && etf.Equal(unlinkIDTerm(l.unlinkID), id) {
+			if l, ok := t.links[from]; ok && l.unlinkID != 0 && etf.Equal(unlinkIDTerm(l.unlinkID), c.ID) {
 				delete(t.links, from)
 			}
 			t.mu.Unlock()
 		}
-	case ctrlExit, ctrlExitTT, ctrlExit2, ctrlExit2TT:
-		size := map[int64]int{ctrlExit: 4, ctrlExitTT: 5, ctrlExit2: 4, ctrlExit2TT: 5}[op]
-		if err := wantLen(ctrl, size, hasMsg, false); err != nil {
-			return err
-		}
-		from, to, err := fromTo(ctrl)
+	case dist.OpExit, dist.OpExitTT, dist.OpExit2, dist.OpExit2TT,
+		dist.OpPayloadExit, dist.OpPayloadExitTT, dist.OpPayloadExit2, dist.OpPayloadExit2TT:
+		from, to, err := fromTo(c)
 		if err != nil {
 			return err
 		}
+		reason := c.Reason
+		if c.Op.HasPayload() {
+			reason = msg
+		}
+		fromLink := c.Op == dist.OpExit || c.Op == dist.OpExitTT || c.Op == dist.OpPayloadExit || c.Op == dist.OpPayloadExitTT
 		if t := n.lookup(to); t != nil {
-			t.exitSignal(from, ctrl[len(ctrl)-1], op == ctrlExit || op == ctrlExitTT)
+			t.exitSignal(from, reason, fromLink)
 		}
-	case ctrlPayloadExit, ctrlPayloadExitTT, ctrlPayloadExit2, ctrlPayloadExit2TT:
-		size := map[int64]int{ctrlPayloadExit: 3, ctrlPayloadExitTT: 4, ctrlPayloadExit2: 3, ctrlPayloadExit2TT: 4}[op]
-		if err := wantLen(ctrl, size, hasMsg, true); err != nil {
-			return err
-		}
-		from, to, err := fromTo(ctrl)
-		if err != nil {
-			return err
-		}
-		if t := n.lookup(to); t != nil {
-			t.exitSignal(from, msg, op == ctrlPayloadExit || op == ctrlPayloadExitTT)
-		}
-	case ctrlMonitorP, ctrlDemonitorP:
-		if err := wantLen(ctrl, 4, hasMsg, false); err != nil {
-			return err
-		}
-		from, err := field[Pid](ctrl, 1)
-		if err != nil {
-			return err
-		}
-		ref, err := field[Ref](ctrl, 3)
+	case dist.OpMonitorP, dist.OpDemonitorP:
+		from, err := pidField(c, c.From, "monitoring process")
 		if err != nil {
 			return err
 		}
 		var target *Process
 		var as Atom
-		switch to := ctrl[2].(type) {
+		switch to := c.To.(type) {
 		case Pid:
 			target = n.lookup(to)
 		case Atom:
 			target, as = n.whereis(to), to
 		default:
-			return protoErr("monitor target %s is neither a pid nor an atom", etf.Format(to))
+			return protoErr("%v: target %s is neither a pid nor an atom", c.Op, etf.Format(to))
 		}
-		if op == ctrlDemonitorP {
+		if c.Op == dist.OpDemonitorP {
 			if target != nil {
 				target.mu.Lock()
-				delete(target.watchers, ref)
+				delete(target.watchers, c.Ref)
 				target.mu.Unlock()
 			}
 			return nil
 		}
-		if target == nil || !target.addWatcher(ref, watcher{by: from, as: as}) {
-			n.reply(p, etf.Tuple{int64(ctrlPayloadMonitorPExit), ctrl[2], from, ref}, ReasonNoProc, true)
+		if target == nil || !target.addWatcher(c.Ref, watcher{by: from, as: as}) {
+			n.reply(p, etf.Tuple{int64(dist.OpPayloadMonitorPExit), c.To, from, c.Ref}, ReasonNoProc, true)
 		}
-	case ctrlMonitorPExit, ctrlPayloadMonitorPExit:
-		size := map[int64]int{ctrlMonitorPExit: 5, ctrlPayloadMonitorPExit: 4}[op]
-		if err := wantLen(ctrl, size, hasMsg, op == ctrlPayloadMonitorPExit); err != nil {
-			return err
-		}
-		to, err := field[Pid](ctrl, 2)
+	case dist.OpMonitorPExit, dist.OpPayloadMonitorPExit:
+		to, err := pidField(c, c.To, "monitoring process")
 		if err != nil {
 			return err
 		}
-		ref, err := field[Ref](ctrl, 3)
-		if err != nil {
-			return err
-		}
-		reason := msg
-		if op == ctrlMonitorPExit {
-			reason = ctrl[4]
+		reason := c.Reason
+		if c.Op.HasPayload() {
+			reason = msg
 		}
 		if t := n.lookup(to); t != nil {
-			t.fireDown(ref, reason)
+			t.fireDown(c.Ref, reason)
 		}
-	case ctrlGroupLeader:
+	case dist.OpGroupLeader, dist.OpNodeLink:
 		// Group leaders are an I/O concept of the BEAM; nothing to do.
-	case ctrlSpawnRequest, ctrlSpawnRequestTT:
-		return n.handleSpawnRequest(p, op, ctrl, msg, hasMsg)
-	case ctrlSpawnReply, ctrlSpawnReplyTT:
-		// Replies to spawn requests this node made.
-		n.handleSpawnReply(ctrl)
+	case dist.OpSpawnRequest, dist.OpSpawnRequestTT:
+		return n.handleSpawnRequest(p, c, msg)
+	case dist.OpSpawnReply, dist.OpSpawnReplyTT:
+		n.handleSpawnReply(c)
 	default:
-		return protoErr("unknown control op %d", op)
+		return protoErr("unhandled control op %v", c.Op)
 	}
 	return nil
 }
 
-func fromTo(ctrl etf.Tuple) (from, to Pid, err error) {
-	if from, err = field[Pid](ctrl, 1); err != nil {
+func fromTo(c dist.Control) (from, to Pid, err error) {
+	if from, err = pidField(c, c.From, "sender"); err != nil {
 		return
 	}
-	to, err = field[Pid](ctrl, 2)
+	to, err = pidField(c, c.To, "receiver")
 	return
 }
 
@@ -370,12 +246,12 @@ func (n *Node) reply(p *peer, ctrl etf.Tuple, msg Term, hasMsg bool) {
 
 // deliverToName delivers a REG_SEND to a local registered process.
 // Messages to names nobody holds are dropped, as Erlang does.
-func (n *Node) deliverToName(p *peer, from Pid, name Atom, msg Term) {
+func (n *Node) deliverToName(name Atom, msg Term) {
 	if t := n.whereis(name); t != nil {
 		t.deliver(msg)
 		return
 	}
-	n.logger.Debug("message to unregistered name dropped", "name", name, "from", from)
+	n.logger.Debug("message to unregistered name dropped", "name", name)
 }
 
 // deliverToAlias delivers a message sent to an alias.

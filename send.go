@@ -31,9 +31,9 @@ func (p *Process) Send(ctx context.Context, to Pid, msg Term) error {
 	if err != nil {
 		return err
 	}
-	ctrl := etf.Tuple{int64(ctrlSend), Atom(""), to}
+	ctrl := etf.Tuple{int64(dist.OpSend), Atom(""), to}
 	if peer.flags&dist.SendSender != 0 {
-		ctrl = etf.Tuple{int64(ctrlSendSender), p.pid, to}
+		ctrl = etf.Tuple{int64(dist.OpSendSender), p.pid, to}
 	}
 	return n.sendOnPeer(ctx, peer, ctrl, msg, true)
 }
@@ -48,7 +48,7 @@ func (p *Process) SendName(ctx context.Context, name, node Atom, msg Term) error
 		}
 		return nil
 	}
-	return n.sendControl(ctx, node, etf.Tuple{int64(ctrlRegSend), p.pid, Atom(""), name}, msg, true)
+	return n.sendControl(ctx, node, etf.Tuple{int64(dist.OpRegSend), p.pid, Atom(""), name}, msg, true)
 }
 
 // sendAlias sends msg to an alias: a process on this node or another that
@@ -59,7 +59,7 @@ func (p *Process) sendAlias(ctx context.Context, ref Ref, msg Term) error {
 		n.deliverToAlias(ref, msg)
 		return nil
 	}
-	return n.sendControl(ctx, ref.Node, etf.Tuple{int64(ctrlAliasSend), p.pid, ref}, msg, true)
+	return n.sendControl(ctx, ref.Node, etf.Tuple{int64(dist.OpAliasSend), p.pid, ref}, msg, true)
 }
 
 // From identifies the caller of a gen_server call: reply to it with Reply.

@@ -6,6 +6,7 @@ import (
 	"math/big"
 
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/dist"
 )
 
 // Exit ends the process with reason, as if its function had returned it:
@@ -85,11 +86,11 @@ func (p *Process) SendExit(ctx context.Context, pid Pid, reason Term) error {
 // local or remote. fromLink tells a link exit from an exit/2 signal.
 func (n *Node) sendExitSignal(ctx context.Context, from, to Pid, reason Term, fromLink bool) error {
 	if to.Node != n.name {
-		op := ctrlPayloadExit2
+		op := int64(dist.OpPayloadExit2)
 		if fromLink {
-			op = ctrlPayloadExit
+			op = int64(dist.OpPayloadExit)
 		}
-		return n.sendControl(ctx, to.Node, etf.Tuple{int64(op), from, to}, reason, true)
+		return n.sendControl(ctx, to.Node, etf.Tuple{op, from, to}, reason, true)
 	}
 	if target := n.lookup(to); target != nil {
 		target.exitSignal(from, reason, fromLink)
@@ -143,7 +144,7 @@ func (p *Process) Link(ctx context.Context, pid Pid) error {
 
 	n := p.node
 	if pid.Node != n.name {
-		return n.sendControl(ctx, pid.Node, etf.Tuple{int64(ctrlLink), p.pid, pid}, nil, false)
+		return n.sendControl(ctx, pid.Node, etf.Tuple{int64(dist.OpLink), p.pid, pid}, nil, false)
 	}
 	target := n.lookup(pid)
 	if target == nil || !target.addLink(p.pid) {
@@ -189,7 +190,7 @@ func (p *Process) Unlink(ctx context.Context, pid Pid) error {
 		return nil
 	}
 	if pid.Node != n.name {
-		return n.sendControl(ctx, pid.Node, etf.Tuple{int64(ctrlUnlinkID), unlinkIDTerm(id), p.pid, pid}, nil, false)
+		return n.sendControl(ctx, pid.Node, etf.Tuple{int64(dist.OpUnlinkID), unlinkIDTerm(id), p.pid, pid}, nil, false)
 	}
 	if target := n.lookup(pid); target != nil {
 		target.mu.Lock()
@@ -234,7 +235,7 @@ func (p *Process) monitor(ctx context.Context, m monitorTarget) (Ref, error) {
 		if m.name != "" {
 			to = m.name
 		}
-		if err := n.sendControl(ctx, remote, etf.Tuple{int64(ctrlMonitorP), p.pid, to, ref}, nil, false); err != nil {
+		if err := n.sendControl(ctx, remote, etf.Tuple{int64(dist.OpMonitorP), p.pid, to, ref}, nil, false); err != nil {
 			// The connection could not be made: the monitor fires at once.
 			p.fireDown(ref, ReasonNoConnection)
 		}
@@ -338,7 +339,7 @@ func (n *Node) sendDemonitor(ctx context.Context, from Pid, m monitorTarget, ref
 		to, remote = m.name, m.node
 	}
 	// Best effort: if the connection is gone, so is the remote monitor.
-	n.sendControlNoConnect(ctx, remote, etf.Tuple{int64(ctrlDemonitorP), from, to, ref}, nil, false)
+	n.sendControlNoConnect(ctx, remote, etf.Tuple{int64(dist.OpDemonitorP), from, to, ref}, nil, false)
 }
 
 // sendDown tells a watcher that the process it monitors exited.
@@ -348,7 +349,7 @@ func (n *Node) sendDown(ctx context.Context, from Pid, w watcher, ref Ref, reaso
 		if w.as != "" {
 			fromProc = w.as
 		}
-		n.sendControlNoConnect(ctx, w.by.Node, etf.Tuple{int64(ctrlPayloadMonitorPExit), fromProc, w.by, ref}, reason, true)
+		n.sendControlNoConnect(ctx, w.by.Node, etf.Tuple{int64(dist.OpPayloadMonitorPExit), fromProc, w.by, ref}, reason, true)
 		return
 	}
 	if p := n.lookup(w.by); p != nil {

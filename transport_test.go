@@ -332,7 +332,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 			}
 		})
 	}
-	for _, want := range []string{"unknown control op 99", "protocol violation", "incoming connection refused"} {
+	for _, want := range []string{"unknown control operation 99", "protocol violation", "incoming connection refused", "exceeds the limit", "distribution header frame"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs do not mention %q:\n%s", want, logs.String())
 		}
