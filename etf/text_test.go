@@ -92,6 +92,9 @@ var textGoldenInputs = []string{
 	`<<1.5:16/float>>`, `<<65504.0:16/float>>`, `<<65519.0:16/float>>`, `<<65520.0:16/float>>`,
 	`<<1.0e-8:16/float>>`, `<<6.0e-8:16/float>>`, `<<3.0e-8:16/float>>`, `<<-0.0:16/float>>`,
 	`<<6.1e-5:16/float>>`, `<<0.1:16/float>>`, `<<1:16/native>>`, `<<-1.0e39:32/float>>`,
+	// Long texts stay on one line.
+	`"` + strings.Repeat("a", 300) + `"`, `<<"` + strings.Repeat("b", 300) + `">>`,
+	"[" + strings.Repeat(`"abc\n",`, 50) + "{" + strings.Repeat("1,", 100) + "2}]",
 	// Texts erl rejects; ParseText must reject them too.
 	`case`, `X`, `_`, `1e5`, `16#`, `37#1`, `1#1`, `[1,2`, `{a b}`, `#{a}`, `#{a := 1}`, `<<1.5>>`,
 	`"\x{110000}"`, `"\x{D800}"`, `1.0e400`, `1 2`, `'unterminated`, `"unterminated`,
