@@ -168,9 +168,9 @@
 // of the term that failed and wrapping one of ErrTruncated, ErrBadVersion,
 // ErrUnknownTag, ErrUnsupported, ErrInvalid, ErrTooDeep, ErrTooLarge,
 // ErrAtomBudget, ErrTrailingData or ErrNotBinary; test them with errors.Is.
-// Every encoding failure is an *EncodeError naming the Go type and wrapping
-// ErrUnsupported (no Erlang term for the value, or a non-finite float),
-// ErrInvalid (invalid atom text, bad BitBinary, duplicate map key, nil
-// *big.Int, malformed Fun.Raw), ErrTooLarge (a length beyond 32 bits) or
-// ErrTooDeep (a cyclic or absurdly deep value).
+// Every encoding failure is an *EncodeError naming the Go type; it matches
+// ErrUnsupported, and also ErrInvalid (invalid atom text, bad BitBinary,
+// duplicate map key, nil *big.Int, malformed Fun.Raw), ErrTooLarge (a length
+// beyond 32 bits) or ErrTooDeep (a cyclic or absurdly deep value) when that
+// is the reason.
 package etf

@@ -121,6 +121,9 @@ func TestEncodeErrors(t *testing.T) {
 			t.Errorf("%s: Encode error = %v; want %v", tc.name, err, tc.want)
 			continue
 		}
+		if !errors.Is(err, etf.ErrUnsupported) {
+			t.Errorf("%s: Encode error = %v; want it to match ErrUnsupported too", tc.name, err)
+		}
 		var ee *etf.EncodeError
 		if !errors.As(err, &ee) || ee.Type == "" {
 			t.Errorf("%s: error %#v is not an *EncodeError with a type", tc.name, err)

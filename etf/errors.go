@@ -15,9 +15,9 @@ var (
 	ErrBadVersion = errors.New("etf: missing version byte 131")
 	// ErrUnknownTag: a tag byte that is not part of the External Term Format.
 	ErrUnknownTag = errors.New("etf: unknown tag")
-	// ErrUnsupported: a tag or Go value this package deliberately refuses:
-	// FUN_EXT (117), LOCAL_EXT (121), ATOM_CACHE_REF (82) outside
-	// distribution header mode, or a Go value with no Erlang equivalent.
+	// ErrUnsupported: a tag this package deliberately refuses (FUN_EXT 117,
+	// LOCAL_EXT 121, ATOM_CACHE_REF 82 outside distribution header mode),
+	// or a Go value that cannot be encoded (every *EncodeError matches it).
 	ErrUnsupported = errors.New("etf: unsupported")
 	// ErrInvalid: a structurally wrong term (bad UTF-8 in an atom, a
 	// non-finite float, a duplicate map key, inconsistent sizes…).
@@ -53,12 +53,17 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// EncodeError describes a Go value that cannot be encoded.
+// EncodeError describes a Go value that cannot be encoded. Every
+// EncodeError matches ErrUnsupported; most also match the reason: ErrInvalid
+// (an atom that is not valid UTF-8 or longer than 255 characters, a bad
+// BitBinary, a duplicate map key, a nil *big.Int, a malformed Fun.Raw),
+// ErrTooLarge (a length beyond 32 bits) or ErrTooDeep (a cyclic or absurdly
+// deep value). NaN, infinities and Go types with no Erlang term match only
+// ErrUnsupported.
 type EncodeError struct {
 	// Type is the Go type of the offending value, as printed by %T.
 	Type string
-	// Err is ErrUnsupported, ErrInvalid, ErrTooLarge or ErrTooDeep, possibly
-	// wrapped with detail.
+	// Err wraps ErrUnsupported and the reason, with detail.
 	Err error
 }
 
@@ -68,9 +73,19 @@ func (e *EncodeError) Error() string {
 
 func (e *EncodeError) Unwrap() error { return e.Err }
 
-func encodeErr(v any, err error, detail string) error {
-	if detail != "" {
-		err = fmt.Errorf("%w: %s", err, detail)
+// encodeErr builds an *EncodeError for v that matches ErrUnsupported and,
+// when it is another sentinel, reason.
+func encodeErr(v any, reason error, detail string) error {
+	var err error
+	switch {
+	case reason == ErrUnsupported && detail != "":
+		err = fmt.Errorf("%w: %s", ErrUnsupported, detail)
+	case reason == ErrUnsupported:
+		err = ErrUnsupported
+	case detail != "":
+		err = fmt.Errorf("%w (%w): %s", reason, ErrUnsupported, detail)
+	default:
+		err = fmt.Errorf("%w (%w)", reason, ErrUnsupported)
 	}
 	return &EncodeError{Type: fmt.Sprintf("%T", v), Err: err}
 }
