@@ -62,6 +62,11 @@ type Config struct {
 	// else 4369.
 	EpmdPort int
 
+	// EpmdListen is the address the embedded epmd binds when this node has
+	// to host one. Default ":<EpmdPort>", all interfaces, as epmd does, so
+	// nodes on other hosts can look this one up.
+	EpmdListen string
+
 	// ClientOnly makes a short-lived client node: it never registers with
 	// epmd nor hosts one, and accepts no connections. Its creation is
 	// random. Default false: the node registers with the epmd that answers

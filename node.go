@@ -151,6 +151,7 @@ func (n *Node) listen(ctx context.Context) error {
 	keeper, err := epmd.NewKeeper(epmd.KeeperConfig{
 		Host:       "127.0.0.1",
 		Port:       n.cfg.EpmdPort,
+		ServeAddr:  n.cfg.EpmdListen,
 		Name:       alive,
 		ListenPort: port,
 		Hidden:     !n.cfg.visible(),

@@ -23,6 +23,8 @@ func startNode(t *testing.T, epmdPort int, mutate ...func(*Config)) *Node {
 		Name:     fmt.Sprintf("go%d@localhost", nodeSeq.Add(1)),
 		Cookie:   "distributetest",
 		EpmdPort: epmdPort,
+		// An embedded epmd, when a test needs one, stays on loopback.
+		EpmdListen: fmt.Sprintf("127.0.0.1:%d", epmdPort),
 	}
 	for _, m := range mutate {
 		m(&cfg)

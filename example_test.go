@@ -1,0 +1,66 @@
+package distribute_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/etf"
+)
+
+// Two nodes in one program: one hosts an echo server, the other calls it.
+// (ERL_EPMD_PORT or Config.EpmdPort picks the epmd; with none running, the
+// first node hosts an embedded one.)
+func Example() {
+	ctx := context.Background()
+	a, err := distribute.Start(ctx, distribute.Config{Name: "example_a@localhost", Cookie: "secret", EpmdPort: 43690})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Stop(ctx)
+	b, err := distribute.Start(ctx, distribute.Config{Name: "example_b@localhost", Cookie: "secret", EpmdPort: 43690})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Stop(ctx)
+
+	echo, _ := a.Spawn(func(ctx context.Context, p *distribute.Process) error {
+		for {
+			m, err := p.Receive(ctx)
+			if err != nil {
+				return nil
+			}
+			if from, req, ok := distribute.ParseCall(m); ok {
+				p.Reply(ctx, from, etf.Tuple{etf.Atom("echo"), req})
+			}
+		}
+	})
+	a.Register("echo", echo.Pid())
+
+	client, _ := b.NewProcess()
+	reply, err := client.CallName(ctx, "echo", a.Name(), etf.Atom("hello"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(etf.Format(reply))
+	// Output: {echo,hello}
+}
+
+// Monitoring a process: when it exits, the monitor delivers a Down with the
+// reason.
+func ExampleProcess_Monitor() {
+	ctx := context.Background()
+	n, err := distribute.Start(ctx, distribute.Config{Name: "example_mon@localhost", Cookie: "secret", ClientOnly: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer n.Stop(ctx)
+	worker, _ := n.NewProcess()
+	watcher, _ := n.NewProcess()
+	watcher.Monitor(ctx, worker.Pid())
+	worker.Exit(etf.Atom("done"))
+	m, _ := watcher.Receive(ctx)
+	fmt.Println(etf.Format(m.(distribute.Down).Reason))
+	// Output: done
+}
