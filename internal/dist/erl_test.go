@@ -84,6 +84,18 @@ func waitEval(t testing.TB, n *distributetest.ErlNode, expr, want string) {
 	}
 }
 
+// waitOutput waits until the node has printed text (outside Eval results).
+func waitOutput(t testing.TB, n *distributetest.ErlNode, text string) {
+	t.Helper()
+	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
+	for !strings.Contains(n.Output(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("erl did not print %q; output:\n%s", text, n.Output())
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval of a condition wait
+	}
+}
+
 func dialErl(t testing.TB, n *distributetest.ErlNode, goName, cookie string) (*Peer, []byte, net.Conn, error) {
 	t.Helper()
 	port := epmdLookup(t, n.EpmdPort, n.Name[:strings.IndexByte(n.Name, '@')])
@@ -109,6 +121,11 @@ func TestErlGoDials(t *testing.T) {
 			if !errors.Is(err, ErrBadCookie) {
 				t.Fatalf("wrong cookie: err = %v; want ErrBadCookie", err)
 			}
+			// erl logs the refusal asynchronously. Wait for the log before the
+			// next Eval: distributetest's EvalErr holds the lock its output
+			// reader needs, so a log line printed during an Eval stalls that
+			// Eval until its timeout.
+			waitOutput(t, n, "Invalid challenge reply")
 			p, left, nc, err := dialErl(t, n, tc.goName, n.Cookie)
 			if err != nil {
 				t.Fatalf("dial: %v\noutput:\n%s", err, n.Output())
