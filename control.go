@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/distribute-go/distribute/etf"
 	"github.com/distribute-go/distribute/internal/dist"
@@ -38,15 +39,27 @@ func (n *Node) sendControlNoConnect(ctx context.Context, node Atom, ctrl etf.Tup
 	}
 }
 
+// framePool recycles encoding buffers: Conn.Send copies the frame, so the
+// buffer is free again as soon as it returns.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledFrame keeps one huge message from pinning a huge buffer.
+const maxPooledFrame = 64 << 10
+
 func (n *Node) sendOnPeer(ctx context.Context, p *peer, ctrl etf.Tuple, msg Term, hasMsg bool) error {
-	frame, err := appendFrame(nil, ctrl, msg, hasMsg)
-	if err != nil {
-		return err
+	bp := framePool.Get().(*[]byte)
+	frame, err := appendFrame((*bp)[:0], ctrl, msg, hasMsg)
+	if err == nil {
+		err = p.conn.Send(ctx, frame)
+		if err != nil {
+			err = fmt.Errorf("distribute: send to %s: %w: %w", p.name, ErrNodeDown, err)
+		}
 	}
-	if err := p.conn.Send(ctx, frame); err != nil {
-		return fmt.Errorf("distribute: send to %s: %w: %w", p.name, ErrNodeDown, err)
+	if cap(frame) <= maxPooledFrame {
+		*bp = frame[:0]
+		framePool.Put(bp)
 	}
-	return nil
+	return err
 }
 
 // appendFrame encodes a pass-through frame: 112, 131 Ctrl [, 131 Msg].

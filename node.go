@@ -65,6 +65,7 @@ type peer struct {
 	visible  bool
 	conn     *dist.Conn
 	since    time.Time
+	downOnce sync.Once // peerDown runs once
 }
 
 // dialAttempt is one connection attempt that callers wait on together.
@@ -433,8 +434,12 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 	return p
 }
 
-// peerDown runs once a connection has closed.
+// peerDown runs once a connection has closed; later calls do nothing.
 func (n *Node) peerDown(p *peer, err error) {
+	p.downOnce.Do(func() { n.peerDownOnce(p, err) })
+}
+
+func (n *Node) peerDownOnce(p *peer, err error) {
 	n.connMu.Lock()
 	if n.conns[p.name] == p {
 		delete(n.conns, p.name)
@@ -475,7 +480,7 @@ func (n *Node) Disconnect(node Atom) bool {
 		return false
 	}
 	p.conn.Close()
-	<-p.conn.Done()
+	n.peerDown(p, p.conn.Err())
 	return true
 }
 
@@ -501,6 +506,15 @@ func (n *Node) getPeer(ctx context.Context, node Atom) (*peer, error) {
 	}
 	n.connMu.Lock()
 	if p := n.conns[node]; p != nil {
+		select {
+		case <-p.conn.Done():
+			// Closed, and its down handling has not run yet: run it now,
+			// then connect anew.
+			n.connMu.Unlock()
+			n.peerDown(p, p.conn.Err())
+			return n.getPeer(ctx, node)
+		default:
+		}
 		n.connMu.Unlock()
 		return p, nil
 	}

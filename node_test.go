@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,7 +14,14 @@ import (
 	"github.com/distribute-go/distribute/distributetest"
 )
 
-func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if name := os.Getenv("DISTRIBUTE_BENCH_SINK"); name != "" {
+		port, _ := strconv.Atoi(os.Getenv("DISTRIBUTE_BENCH_EPMD"))
+		runBenchSink(name, port)
+		return
+	}
+	distributetest.VerifyTestMain(m)
+}
 
 var nodeSeq atomic.Int64
 
