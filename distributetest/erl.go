@@ -179,7 +179,8 @@ type ErlNode struct {
 	lines  chan string
 	exited chan struct{}
 
-	mu     sync.Mutex // protects output, serializes Eval
+	evalMu sync.Mutex // serializes Eval
+	mu     sync.Mutex // protects output
 	output strings.Builder
 	stop   sync.Once
 }
@@ -334,8 +335,8 @@ func (n *ErlNode) Eval(t testing.TB, expr string) string {
 // when the node has exited. It is safe to call from any goroutine.
 func (n *ErlNode) EvalErr(expr string, timeout time.Duration) (string, error) {
 	line := strings.ReplaceAll(strings.ReplaceAll(expr, "\r", " "), "\n", " ") + " .\n"
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.evalMu.Lock()
+	defer n.evalMu.Unlock()
 	if _, err := io.WriteString(n.stdin, line); err != nil {
 		return "", fmt.Errorf("write to erl: %w", err)
 	}
