@@ -26,9 +26,14 @@ import (
 
 const benchCookie = "distributebench"
 
-// runBenchSink is the child process: a node with a registered process
-// "sink" that answers {count, From, N} by counting N binaries and then
-// sending {done, Bytes} to From.
+// runBenchSink is the child process: a node with these registered
+// processes:
+//   - sink: answers {count, From, N} by counting N binaries, then sends
+//     {done, Bytes} to From;
+//   - echo: answers {From, Msg} with Msg sent to From;
+//   - server: answers gen_server calls with the request;
+//   - seqcheck: expects the integers 1, 2, 3, ... in order and answers
+//     {done, From} with {seq, Last} (or {out_of_order, Want, Got}).
 func runBenchSink(name string, epmdPort int) {
 	ctx := context.Background()
 	n, err := Start(ctx, Config{Name: name, Cookie: benchCookie, EpmdPort: epmdPort})
@@ -38,6 +43,54 @@ func runBenchSink(name string, epmdPort int) {
 	}
 	p, _ := n.NewProcess()
 	n.Register("sink", p.Pid())
+	echo, _ := n.Spawn(func(ctx context.Context, p *Process) error {
+		for {
+			m, err := p.Receive(ctx)
+			if err != nil {
+				return err
+			}
+			if t, ok := m.(etf.Tuple); ok && len(t) == 2 {
+				if from, ok := t[0].(Pid); ok {
+					p.Send(ctx, from, t[1])
+				}
+			}
+		}
+	})
+	n.Register("echo", echo.Pid())
+	server, _ := n.Spawn(func(ctx context.Context, p *Process) error {
+		for {
+			m, err := p.Receive(ctx)
+			if err != nil {
+				return err
+			}
+			if from, req, ok := ParseCall(m); ok {
+				p.Reply(ctx, from, req)
+			}
+		}
+	})
+	n.Register("server", server.Pid())
+	seq, _ := n.Spawn(func(ctx context.Context, p *Process) error {
+		next := int64(1)
+		for {
+			m, err := p.Receive(ctx)
+			if err != nil {
+				return err
+			}
+			switch v := m.(type) {
+			case int64:
+				if v != next {
+					next = -1 << 62
+				}
+				next++
+			case etf.Tuple:
+				if len(v) == 2 && v[0] == Atom("done") {
+					p.Send(ctx, v[1].(Pid), etf.Tuple{Atom("seq"), next - 1})
+					next = 1
+				}
+			}
+		}
+	})
+	n.Register("seqcheck", seq.Pid())
 	if path := os.Getenv("DISTRIBUTE_BENCH_SINK_PROFILE"); path != "" {
 		f, err := os.Create(path)
 		if err == nil {
@@ -75,10 +128,10 @@ func runBenchSink(name string, epmdPort int) {
 	}
 }
 
-// startBenchSink starts the sink child process and returns its node name.
-func startBenchSink(b *testing.B, epmdPort int) Atom {
+// startBenchSink starts the child node process and returns its name.
+func startBenchSink(b testing.TB, epmdPort int) Atom {
 	b.Helper()
-	name := fmt.Sprintf("sink%d@localhost", os.Getpid())
+	name := fmt.Sprintf("child%d_%d@localhost", os.Getpid(), nodeSeq.Add(1))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "DISTRIBUTE_BENCH_SINK="+name, "DISTRIBUTE_BENCH_EPMD="+strconv.Itoa(epmdPort))
 	out, err := cmd.StdoutPipe()

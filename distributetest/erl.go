@@ -47,10 +47,15 @@ func Scale(d time.Duration) time.Duration {
 // (DISTRIBUTE_REQUIRE_ERL=1).
 func ErlRequired() bool { return os.Getenv("DISTRIBUTE_REQUIRE_ERL") == "1" }
 
-// RequireErl returns the path of `erl`. When it is missing the test is
-// skipped, or fails when DISTRIBUTE_REQUIRE_ERL=1.
+// RequireErl returns the path of `erl`: $DISTRIBUTE_ERL when set (for
+// example a wrapper that runs OTP 27's erl in a chroot), else erl from
+// PATH. When it is missing the test is skipped, or fails when
+// DISTRIBUTE_REQUIRE_ERL=1.
 func RequireErl(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("DISTRIBUTE_ERL"); p != "" {
+		return requireTool(t, p)
+	}
 	return requireTool(t, "erl")
 }
 
