@@ -90,7 +90,7 @@ func (d *Decoder) DecodeBinary(data []byte) ([]byte, int, error) {
 	if len(data) >= 6 && data[0] == VersionByte && data[1] == TagBinary {
 		size := binary.BigEndian.Uint32(data[2:6])
 		lim := d.Limits.withDefaults()
-		if uint64(size) > uint64(lim.MaxSize) {
+		if uint64(size)+5 > uint64(lim.MaxSize) { // MaxSize counts the tag and length too
 			return nil, 0, &DecodeError{Offset: 1, Tag: TagBinary, Err: ErrTooLarge}
 		}
 		if uint64(size) > uint64(len(data)-6) {
@@ -392,6 +392,9 @@ func (s *decodeState) term() (Term, error) {
 		if !s.has(uint64(n)) {
 			return nil, s.short(start, tag)
 		}
+		if n == 0 {
+			return termEmptyList, nil // a non-canonical []
+		}
 		return latin1CharList(s.bytes(n)), nil
 	case TagList:
 		return s.list(start)
@@ -655,9 +658,11 @@ func (s *decodeState) list(start int) (Term, error) {
 			if err != nil {
 				return nil, err
 			}
-			elems = growList(elems, uint64(len(tail.(CharList))))
-			for _, r := range string(tail.(CharList)) {
-				elems = append(elems, int64(r))
+			if chars, ok := tail.(CharList); ok { // else the empty list
+				elems = growList(elems, uint64(len(chars)))
+				for _, r := range string(chars) {
+					elems = append(elems, int64(r))
+				}
 			}
 			s.depth--
 			if len(elems) == 0 {

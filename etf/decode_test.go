@@ -558,3 +558,17 @@ func TestDecodeFunSize(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeEmptyString: STRING_EXT of length 0 is [], also as a list tail.
+func TestDecodeEmptyString(t *testing.T) {
+	for _, h := range []string{"836B0000", "836C00000001 6101 6B0000", "836C00000000 6B0000"} {
+		got, err := etf.Decode(unhex(t, h))
+		if err != nil {
+			t.Errorf("Decode(%s): %v", h, err)
+			continue
+		}
+		if _, ok := got.(etf.List); !ok {
+			t.Errorf("Decode(%s) = %T; want etf.List", h, got)
+		}
+	}
+}
