@@ -377,3 +377,27 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestStopSignalsShutdownToErlang(t *testing.T) {
+	erl, g := erlPair(t)
+	p, _ := g.NewProcess()
+	g.Register("stopper", p.Pid())
+	// An Erlang process links to and monitors the Go process, then reports
+	// what it sees when the Go node stops.
+	erl.Eval(t, fmt.Sprintf(`register(watch, spawn(fun() -> process_flag(trap_exit, true), {stopper, '%s'} ! {me, self()}, receive {go, P} -> link(P), R = monitor(process, P), P ! ready, receive {'EXIT', P, Why} -> receive {'DOWN', R, process, P, Why2} -> receive {get, F} -> F ! {Why, Why2} end end end end end))`, g.Name()))
+	ctx := testCtx(t)
+	erlPid := receiveWithin(t, p, nil).(etf.Tuple)[1].(Pid)
+	p.Send(ctx, erlPid, etf.Tuple{Atom("go"), p.Pid()})
+	receiveWithin(t, p, func(m any) bool { return m == Atom("ready") })
+	waitFor(t, "link and monitor from Erlang", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.links) == 1 && len(p.watchers) == 1
+	})
+	if err := g.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := erl.Eval(t, `begin watch ! {get, self()}, receive M -> M after 5000 -> timeout end end`); got != "{shutdown,shutdown}" {
+		t.Fatalf("Erlang saw %s; want {shutdown,shutdown}", got)
+	}
+}

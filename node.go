@@ -22,6 +22,9 @@ import (
 // Version is the module's version, reported by distribute:info/0.
 const Version = "0.1.0-dev"
 
+// flushTimeout bounds how long Stop waits for queued frames to go out.
+const flushTimeout = 5 * time.Second
+
 // Node is a running node: a name, a cookie, a listener, connections to
 // peer nodes, and the processes that live here. Create one with Start; end
 // it with Stop. All methods are safe for concurrent use.
@@ -213,7 +216,8 @@ func (n *Node) ListenAddr() net.Addr {
 }
 
 // Stop stops the node: every process exits with reason shutdown (so links
-// and monitors on other nodes see it), connections close, the epmd
+// and monitors on other nodes see it), what is queued on each connection is
+// written (up to 5 s, or until ctx ends), connections close, the epmd
 // registration ends, and every goroutine the node started is waited for,
 // or ctx ends the wait. Stop is idempotent.
 func (n *Node) Stop(ctx context.Context) error {
@@ -231,9 +235,22 @@ func (n *Node) Stop(ctx context.Context) error {
 			peers = append(peers, p)
 		}
 		n.connMu.Unlock()
+		// What the processes' exits queued (exit signals, Downs) and any
+		// message sent just before Stop go out before the connections close.
+		flushCtx, cancel := context.WithTimeout(ctx, flushTimeout)
+		var wg sync.WaitGroup
 		for _, p := range peers {
-			p.conn.Close()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := p.conn.Flush(flushCtx); err != nil {
+					n.logger.Debug("flush on stop", "peer", p.name, "err", err)
+				}
+				p.conn.Close()
+			}()
 		}
+		wg.Wait()
+		cancel()
 		n.cancel()
 		if n.keeper != nil {
 			n.keeper.Stop(ctx)

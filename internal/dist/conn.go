@@ -95,9 +95,12 @@ type Conn struct {
 	cfg  ConnConfig
 	fr   *FrameReader
 
-	mu      sync.Mutex // protects pending, space, err
+	mu      sync.Mutex // protects pending, space, err, queued, written, flushed
 	pending []byte     // framed bytes queued by Send
 	space   chan struct{}
+	queued  uint64        // bytes ever appended to pending
+	written uint64        // bytes ever written to the socket
+	flushed chan struct{} // closed when written advances
 	err     error
 
 	wake    chan struct{} // capacity 1: pending became non-empty
@@ -209,6 +212,7 @@ func (c *Conn) Send(ctx context.Context, frame []byte) error {
 	wasEmpty := len(c.pending) == 0
 	c.pending = binary.BigEndian.AppendUint32(c.pending, uint32(len(frame)))
 	c.pending = append(c.pending, frame...)
+	c.queued += uint64(need)
 	c.mu.Unlock()
 	if len(frame) == 0 {
 		c.ticksOut.Add(1)
@@ -222,6 +226,35 @@ func (c *Conn) Send(ctx context.Context, frame []byte) error {
 		default:
 		}
 	}
+	return nil
+}
+
+// Flush waits until every frame queued by Send before the call has been
+// written to the socket, ctx ends, or the connection fails. Use it before
+// Close when queued frames must not be dropped (a graceful stop).
+func (c *Conn) Flush(ctx context.Context) error {
+	c.mu.Lock()
+	target := c.queued
+	for c.written < target {
+		if c.err != nil {
+			err := c.err
+			c.mu.Unlock()
+			return fmt.Errorf("dist: flush: %w (%w)", net.ErrClosed, err)
+		}
+		if c.flushed == nil {
+			c.flushed = make(chan struct{})
+		}
+		ch := c.flushed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-c.quit:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	c.mu.Unlock()
 	return nil
 }
 
@@ -324,6 +357,13 @@ func (c *Conn) writeLoop() {
 					c.fail(err)
 					return
 				}
+				c.mu.Lock()
+				c.written += uint64(len(buf))
+				if c.flushed != nil {
+					close(c.flushed)
+					c.flushed = nil
+				}
+				c.mu.Unlock()
 				wrote = true
 				if cap(buf) > 4*c.cfg.SendBuffer {
 					buf = nil

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -459,5 +460,38 @@ func BenchmarkHandshake(b *testing.B) {
 	case err := <-errc:
 		b.Fatal(err)
 	default:
+	}
+}
+
+func TestConnFlushBeforeClose(t *testing.T) {
+	a, b := net.Pipe()
+	var got atomic.Int64
+	recv, err := NewConn(b, &Peer{Name: "b@h"}, nil, ConnConfig{Handler: func(f []byte) error { got.Add(1); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	send, err := NewConn(a, &Peer{Name: "a@h"}, nil, ConnConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const n = 1000
+	for i := 0; i < n; i++ {
+		if err := send.Send(ctx, []byte{112, 131, 106}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := send.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	send.Close()
+	for got.Load() != n {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("received %d of %d frames after Flush and Close", got.Load(), n)
+		case <-time.After(time.Millisecond):
+		}
 	}
 }
