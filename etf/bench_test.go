@@ -114,6 +114,8 @@ func TestAllocBudget(t *testing.T) {
 	check("DecodeBinary aliasing", 0, func() { aliasing.DecodeBinary(bin64) })
 	okAtom, smallInt := []byte{131, 119, 2, 'o', 'k'}, []byte{131, 97, 42}
 	check("Decode common atom", 0, func() { etf.Decode(okAtom) })
+	genCall := []byte{131, 104, 3, 119, 9, '$', 'g', 'e', 'n', '_', 'c', 'a', 'l', 'l', 97, 1, 106}
+	check("Decode {'$gen_call', 1, []}", 2, func() { etf.Decode(genCall) }) // the tuple and its box
 	check("Decode small int", 0, func() { etf.Decode(smallInt) })
 
 	buf := make([]byte, 0, 4096)

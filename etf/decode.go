@@ -284,6 +284,10 @@ var (
 	termError     Term = Error
 	termUndefined Term = Undefined
 	termNil       Term = Nil
+	termGenCall   Term = Atom("$gen_call")
+	termGenCast   Term = Atom("$gen_cast")
+	termEXIT      Term = Atom("EXIT")
+	termNormal    Term = Atom("normal")
 	termEmptyAtom Term = Atom("")
 	termEmptyList Term = List{}
 )
@@ -351,6 +355,14 @@ func (s *decodeState) term() (Term, error) {
 			return termUndefined, nil
 		case Nil:
 			return termNil, nil
+		case "$gen_call":
+			return termGenCall, nil
+		case "$gen_cast":
+			return termGenCast, nil
+		case "EXIT":
+			return termEXIT, nil
+		case "normal":
+			return termNormal, nil
 		}
 		return a, nil
 	case TagSmallTuple, TagLargeTuple:
