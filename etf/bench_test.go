@@ -16,11 +16,11 @@ func benchTerms() map[string]etf.Term {
 		ints[i] = int64(i * 7)
 	}
 	return map[string]etf.Term{
-		"Binary64":  etf.Binary(make([]byte, 64)),
-		"Binary1K":  etf.Binary(make([]byte, 1024)),
-		"Map10":     fields,
-		"List1000":  ints,
-		"GenCall": etf.Tuple{etf.Atom("$gen_call"), etf.Tuple{etf.Pid{Node: "a@b", ID: 1}, etf.Ref{Node: "a@b", Len: 3}}, etf.Tuple{etf.OK, int64(42)}},
+		"Binary64": etf.Binary(make([]byte, 64)),
+		"Binary1K": etf.Binary(make([]byte, 1024)),
+		"Map10":    fields,
+		"List1000": ints,
+		"GenCall":  etf.Tuple{etf.Atom("$gen_call"), etf.Tuple{etf.Pid{Node: "a@b", ID: 1}, etf.Ref{Node: "a@b", Len: 3}}, etf.Tuple{etf.OK, int64(42)}},
 	}
 }
 
