@@ -199,6 +199,11 @@ func goldenCases() []goldenCase {
 			{Key: 1.0, Value: etf.Atom("float")}, {Key: int64(1), Value: etf.Atom("int")},
 			{Key: int64(2), Value: etf.Atom("two")}, {Key: 0.5, Value: etf.Atom("half")},
 		}},
+		{name: "map_nested_int_float_keys", erl: "#{{1.0} => a, {2} => b, [1.5] => c, [1] => d, {1} => e}", term: etf.Map{
+			{Key: etf.Tuple{1.0}, Value: etf.Atom("a")}, {Key: etf.Tuple{int64(2)}, Value: etf.Atom("b")},
+			{Key: etf.List{1.5}, Value: etf.Atom("c")}, {Key: etf.List{int64(1)}, Value: etf.Atom("d")},
+			{Key: etf.Tuple{int64(1)}, Value: etf.Atom("e")},
+		}},
 		{name: "map_mixed", erl: `#{1 => a, b => 2, {t} => 3, <<"bin">> => 4, [l] => 5, 1.0 => 6, -5 => 7, "str" => 8, [] => 9, #{} => 10, (1 bsl 70) => 11, fun lists:seq/2 => 12}`, term: mixed},
 		{name: "map_32_ints", erl: "maps:from_list([{X, X*X} || X <- lists:seq(1, 32)])", term: squares},
 		{name: "map_32_mixed", erl: `maps:from_list(lists:append([[{I, int}, {list_to_atom("k" ++ integer_to_list(I)), atom}, {{I}, tuple}, {<<I>>, bin}] || I <- lists:seq(0, 7)]))`, term: mixed32},
