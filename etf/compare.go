@@ -175,17 +175,19 @@ func (cm *comparer) compare(a, b Term, exact bool) int {
 		}
 		return cmp.Compare(x.ID, y.ID)
 	case classPid:
+		// As ERTS: serial, number, then node name and creation (checked
+		// against OTP 25's map key order).
 		x, y := a.(Pid), b.(Pid)
-		if c := strings.Compare(string(x.Node), string(y.Node)); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(x.Creation, y.Creation); c != 0 {
-			return c
-		}
 		if c := cmp.Compare(x.Serial, y.Serial); c != 0 {
 			return c
 		}
-		return cmp.Compare(x.ID, y.ID)
+		if c := cmp.Compare(x.ID, y.ID); c != 0 {
+			return c
+		}
+		if c := strings.Compare(string(x.Node), string(y.Node)); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Creation, y.Creation)
 	case classTuple:
 		x, y := a.(Tuple), b.(Tuple)
 		if c := cmp.Compare(len(x), len(y)); c != 0 {
@@ -267,10 +269,20 @@ func compareRefs(x, y Ref) int {
 	if c := cmp.Compare(x.Creation, y.Creation); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(x.Len, y.Len); c != 0 {
-		return c
+	// As ERTS: the extra high words of the longer reference count only
+	// when they are not zero; then the words compare from the highest.
+	xl, yl := int(min(x.Len, MaxRefWords)), int(min(y.Len, MaxRefWords))
+	for ; xl > yl; xl-- {
+		if x.ID[xl-1] != 0 {
+			return 1
+		}
 	}
-	for i := int(x.Len) - 1; i >= 0; i-- {
+	for ; yl > xl; yl-- {
+		if y.ID[yl-1] != 0 {
+			return -1
+		}
+	}
+	for i := xl - 1; i >= 0; i-- {
 		if c := cmp.Compare(x.ID[i], y.ID[i]); c != 0 {
 			return c
 		}

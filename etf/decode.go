@@ -824,8 +824,9 @@ func (s *decodeState) ref(start int, tag byte) (Term, error) {
 		return nil, s.short(start, tag)
 	}
 	n := s.u16()
-	if n > MaxRefWords {
-		return nil, s.failf(start, tag, "reference of %d words (at most %d)", n, MaxRefWords)
+	if n == 0 || n > MaxRefWords {
+		// A reference of 0 words crashes OTP 25 (segfault): never echo one.
+		return nil, s.failf(start, tag, "reference of %d words (1 to %d)", n, MaxRefWords)
 	}
 	node, err := s.atom()
 	if err != nil {

@@ -183,6 +183,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"bits 9", "834D000000010900", etf.ErrInvalid},
 		{"bits without bytes", "834D0000000003", etf.ErrInvalid},
 		{"ref of 6 words", "835A00067701610000000" + "1", etf.ErrInvalid},
+		{"ref of 0 words", "835A0000770161" + "00000001", etf.ErrInvalid},
+		{"old ref of 0 words", "83720000770161" + "01", etf.ErrInvalid},
 		{"pid node not atom", "8358610100000001000000020000000" + "3", etf.ErrInvalid},
 		{"export arity big", "8371770161770162620000FFFF", etf.ErrInvalid},
 		{"export arity atom", "8371770161770162770163", etf.ErrInvalid},
@@ -570,5 +572,15 @@ func TestDecodeEmptyString(t *testing.T) {
 		if _, ok := got.(etf.List); !ok {
 			t.Errorf("Decode(%s) = %T; want etf.List", h, got)
 		}
+	}
+}
+
+// TestRefEquality: as in ERTS, high zero words do not tell references apart.
+func TestRefEquality(t *testing.T) {
+	a := etf.Ref{Node: "a@h", Len: 3, ID: [5]uint32{1, 2, 0}}
+	b := etf.Ref{Node: "a@h", Len: 2, ID: [5]uint32{1, 2}}
+	c := etf.Ref{Node: "a@h", Len: 5, ID: [5]uint32{5, 0, 0, 0, 1}}
+	if !etf.Equal(a, b) || etf.Compare(c, a) <= 0 || etf.Compare(b, c) >= 0 {
+		t.Errorf("Equal(a, b) = %v, Compare(c, a) = %d, Compare(b, c) = %d", etf.Equal(a, b), etf.Compare(c, a), etf.Compare(b, c))
 	}
 }

@@ -116,8 +116,9 @@ func appendTerm(b []byte, t Term, depth int) ([]byte, error) {
 		b = appendU32(b, v.Serial)
 		return appendU32(b, v.Creation), nil
 	case Ref:
-		if v.Len > MaxRefWords {
-			return b, encodeErr(t, ErrInvalid, "reference with more than 5 words")
+		if v.Len == 0 || v.Len > MaxRefWords {
+			// OTP 25 crashes (segfault) on a reference of 0 words.
+			return b, encodeErr(t, ErrInvalid, "a reference has 1 to 5 words")
 		}
 		b = append(b, TagNewerReference)
 		b = appendU16(b, uint16(v.Len))
@@ -131,7 +132,9 @@ func appendTerm(b []byte, t Term, depth int) ([]byte, error) {
 		}
 		return b, nil
 	case Port:
-		if v.ID > math.MaxUint32 {
+		// Like term_to_binary, NEW_PORT_EXT only for IDs of up to 28 bits.
+		v4 := v.ID > maxV3PortID
+		if v4 {
 			b = append(b, TagV4Port)
 		} else {
 			b = append(b, TagNewPort)
@@ -140,7 +143,7 @@ func appendTerm(b []byte, t Term, depth int) ([]byte, error) {
 		if err != nil {
 			return b, err
 		}
-		if v.ID > math.MaxUint32 {
+		if v4 {
 			b = binary.BigEndian.AppendUint64(b, v.ID)
 		} else {
 			b = appendU32(b, uint32(v.ID))
@@ -164,6 +167,10 @@ func appendTerm(b []byte, t Term, depth int) ([]byte, error) {
 	}
 	return b, encodeErr(t, ErrUnsupported, "no Erlang term for this Go type")
 }
+
+// maxV3PortID is the largest port ID ERTS writes as NEW_PORT_EXT; larger
+// IDs go out as V4_PORT_EXT (checked against OTP 25's term_to_binary).
+const maxV3PortID = 1<<28 - 1
 
 // validFunRaw checks the envelope of a NEW_FUN_EXT: its tag and its size.
 func validFunRaw(raw []byte) bool {

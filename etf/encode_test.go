@@ -70,6 +70,9 @@ func TestEncodeVectors(t *testing.T) {
 			"835A00037705747640766D6B07741C00035C5DB8400001EBEFC3BC"},
 		{etf.Port{Node: "a", ID: 7, Creation: 255}, "835977016100000007000000FF"},
 		{etf.Port{Node: "a", ID: 1<<32 | 2, Creation: 255}, "83787701610000000100000002000000FF"},
+		// Like erl, NEW_PORT_EXT only for IDs of up to 28 bits.
+		{etf.Port{Node: "a", ID: 1<<28 - 1, Creation: 1}, "83597701610FFFFFFF00000001"},
+		{etf.Port{Node: "a", ID: 1 << 28, Creation: 1}, "83787701610000000010000000" + "00000001"},
 	}
 	for _, tc := range tests {
 		got, err := etf.Encode(tc.term)
@@ -105,6 +108,7 @@ func TestEncodeErrors(t *testing.T) {
 		{"bits 9", etf.BitBinary{Bytes: []byte{1}, Bits: 9}, etf.ErrInvalid},
 		{"bits no bytes", etf.BitBinary{Bits: 3}, etf.ErrInvalid},
 		{"ref of 6", etf.Ref{Node: "a", Len: 6}, etf.ErrInvalid},
+		{"ref of 0", etf.Ref{Node: "a"}, etf.ErrInvalid},
 		{"fun raw", etf.Fun{Raw: []byte{112, 0, 0, 0, 9}}, etf.ErrInvalid},
 		{"fun empty", etf.Fun{}, etf.ErrInvalid},
 		{"charlist utf8", etf.CharList("a\xffb"), etf.ErrInvalid},
@@ -220,7 +224,7 @@ func randTerm(r *rand.Rand, depth int) etf.Term {
 	case 7:
 		return etf.Pid{Node: randAtom(r), ID: r.Uint32(), Serial: r.Uint32(), Creation: r.Uint32()}
 	case 8:
-		ref := etf.Ref{Node: randAtom(r), Creation: r.Uint32(), Len: uint8(r.IntN(etf.MaxRefWords + 1))}
+		ref := etf.Ref{Node: randAtom(r), Creation: r.Uint32(), Len: uint8(1 + r.IntN(etf.MaxRefWords))}
 		for i := range int(ref.Len) {
 			ref.ID[i] = r.Uint32()
 		}
@@ -504,3 +508,5 @@ func TestDocExample(t *testing.T) {
 		}
 	}
 }
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed+1)) }

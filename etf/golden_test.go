@@ -469,3 +469,93 @@ func TestGoldenErl(t *testing.T) {
 		t.Errorf("%s is stale for %v (regenerate with -update)", goldenFile, stale)
 	}
 }
+
+// TestErlDecodesOurEncodings hands erl what Encode writes for terms erl
+// cannot build by itself (remote identifiers, V4 ports, 5-word references)
+// and for a few hundred random terms: binary_to_term must accept each, and
+// term_to_binary(…, [{minor_version, 2}]) must give back exactly our bytes.
+func TestErlDecodesOurEncodings(t *testing.T) {
+	distributetest.RequireErl(t)
+	terms := []etf.Term{
+		etf.Port{Node: "a@b", ID: 1<<32 | 2, Creation: 255},
+		etf.Port{Node: "a@b", ID: 7, Creation: 0xFFFFFFFF},
+		etf.Ref{Node: "a@b", Creation: 7, Len: 5, ID: [5]uint32{1, 2, 3, 4, 5}},
+		etf.Ref{Node: "héllö@host", Creation: 1, Len: 3, ID: [5]uint32{0x3FFFF, 0xFFFFFFFF, 9}},
+		etf.Pid{Node: "a@b", ID: 1, Serial: 2, Creation: 0xFFFFFFFF},
+		etf.Tuple{etf.Pid{Node: "x@y", ID: 5}, etf.Map{{Key: etf.Pid{Node: "x@y", ID: 5}, Value: etf.Ref{Node: "x@y", Len: 3}}}},
+		etf.Export{Module: "Elixir.Enum", Function: "map", Arity: 2},
+		etf.CharList("日本語 and latin-1 é"),
+		etf.Atom(strings.Repeat("日", 255)),
+		// Map key order of identifiers: pids by serial, number, node;
+		// references by node, then words from the highest, where a longer
+		// reference's extra words count only when not zero.
+		etf.Map{
+			{Key: etf.Pid{Node: "b@h", ID: 1, Serial: 2}, Value: 1}, {Key: etf.Pid{Node: "a@h", ID: 2, Serial: 1}, Value: 2},
+			{Key: etf.Pid{Node: "a@h", ID: 1, Serial: 2, Creation: 9}, Value: 3}, {Key: etf.Pid{Node: "z@h", ID: 0}, Value: 4},
+		},
+		etf.Map{
+			{Key: etf.Ref{Node: "a@h", Len: 3, ID: [5]uint32{5, 0, 0}}, Value: 1},
+			{Key: etf.Ref{Node: "a@h", Len: 5, ID: [5]uint32{1, 2, 0, 0, 1}}, Value: 2},
+			{Key: etf.Ref{Node: "a@h", Len: 5, ID: [5]uint32{9, 1, 0, 0, 0}}, Value: 3},
+			{Key: etf.Ref{Node: "a@h", Len: 1, ID: [5]uint32{7}}, Value: 4},
+			{Key: etf.Ref{Node: "a@h", Creation: 1, Len: 1, ID: [5]uint32{1}}, Value: 5},
+			{Key: etf.Ref{Node: "Z@h", Len: 3, ID: [5]uint32{9, 9, 9}}, Value: 6},
+		},
+		etf.Map{
+			{Key: etf.Port{Node: "a@h", ID: 5}, Value: 1}, {Key: etf.Port{Node: "a@h", ID: 1, Creation: 2}, Value: 2},
+			{Key: etf.Port{Node: "b@h", ID: 0}, Value: 3}, {Key: etf.Port{Node: "a@h", ID: 1 << 40}, Value: 4},
+		},
+	}
+	r := newRand(7)
+	for range 400 {
+		terms = append(terms, randTerm(r, 3))
+	}
+	var lines strings.Builder
+	want := make([][]byte, len(terms))
+	for i, term := range terms {
+		b, err := etf.Encode(term)
+		if err != nil {
+			t.Fatalf("Encode(%s): %v", short(term), err)
+		}
+		want[i] = b
+		fmt.Fprintf(&lines, "%X\n", b)
+	}
+	path := filepath.Join(t.TempDir(), "terms.hex")
+	if err := os.WriteFile(path, []byte(lines.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := distributetest.EvalErl(t, fmt.Sprintf(`{ok, Bin} = file:read_file(%q),
+		[io:format("~s~n", [case catch binary_to_term(binary:decode_hex(L)) of
+				{'EXIT', _} -> "rejected";
+				T -> binary:encode_hex(term_to_binary(T, [{minor_version, 2}]))
+			end]) || L <- binary:split(Bin, <<"\n">>, [global, trim_all])]`, path))
+	got := strings.Fields(out)
+	if len(got) != len(terms) {
+		t.Fatalf("erl printed %d terms; want %d:\n%s", len(got), len(terms), out)
+	}
+	for i, h := range got {
+		if h == "rejected" {
+			t.Errorf("term %d %s: erl's binary_to_term rejects %X", i, short(terms[i]), prefix(want[i]))
+			continue
+		}
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, want[i]) {
+			at, e, u := diffWindow(b, want[i])
+			t.Errorf("term %d %s:\nfirst difference at byte %d:\n erl …%X\n  us …%X", i, short(terms[i]), at, e, u)
+		}
+	}
+}
+
+// diffWindow returns the first offset where a and b differ and a few bytes
+// of each from just before it.
+func diffWindow(a, b []byte) (int, []byte, []byte) {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	from := max(0, i-8)
+	return i, a[from:min(len(a), i+40)], b[from:min(len(b), i+40)]
+}
