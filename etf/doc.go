@@ -87,13 +87,16 @@
 //     empty list as NIL_EXT; an ImproperList whose tail is itself a list is
 //     written as the flat list it stands for;
 //   - maps with their pairs in Erlang's map key order (term order in which
-//     every integer sorts before every float), which is erl's order for maps
-//     of up to 32 keys; larger maps erl writes in hash order, so their bytes
-//     differ from erl's while the value is the same. Duplicate keys fail with
-//     ErrInvalid;
-//   - pids as NEW_PID_EXT, references as NEWER_REFERENCE_EXT, ports as
-//     NEW_PORT_EXT (V4_PORT_EXT when the ID needs more than 32 bits), external
-//     funs as EXPORT_EXT, local funs as their Raw bytes unchanged;
+//     every integer sorts before every float, at any depth; pids order by
+//     serial, number, then node; references by node, then by their words
+//     from the highest), which is erl's order for maps of up to 32 keys;
+//     larger maps erl writes in hash order, so their bytes differ from erl's
+//     while the value is the same. Duplicate keys fail with ErrInvalid;
+//   - pids as NEW_PID_EXT, references as NEWER_REFERENCE_EXT (1 to 5 words:
+//     a reference of 0 words crashes OTP 25, so it is refused both ways),
+//     ports as NEW_PORT_EXT up to ID 2^28-1 and V4_PORT_EXT above, as
+//     term_to_binary does, external funs as EXPORT_EXT, local funs as their
+//     Raw bytes unchanged;
 //   - a BitBinary with Bits == 8 as BINARY_EXT; the unused low bits of a
 //     bit string's last byte are written as zero.
 //

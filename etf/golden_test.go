@@ -472,7 +472,8 @@ func TestGoldenErl(t *testing.T) {
 
 // TestErlDecodesOurEncodings hands erl what Encode writes for terms erl
 // cannot build by itself (remote identifiers, V4 ports, 5-word references)
-// and for a few hundred random terms: binary_to_term must accept each, and
+// and for a few hundred random terms and 32-key maps: binary_to_term must
+// accept each, and
 // term_to_binary(…, [{minor_version, 2}]) must give back exactly our bytes.
 func TestErlDecodesOurEncodings(t *testing.T) {
 	distributetest.RequireErl(t)
@@ -509,6 +510,18 @@ func TestErlDecodesOurEncodings(t *testing.T) {
 	r := newRand(7)
 	for range 400 {
 		terms = append(terms, randTerm(r, 3))
+	}
+	// Maps of 32 random keys of every kind: erl writes their keys in
+	// term order, so the bytes check our key order.
+	for range 50 {
+		var m etf.Map
+		for len(m) < 32 {
+			k := randTerm(r, 2)
+			if _, dup := m.Get(k); !dup {
+				m = append(m, etf.Pair{Key: k, Value: int64(len(m))})
+			}
+		}
+		terms = append(terms, m)
 	}
 	var lines strings.Builder
 	want := make([][]byte, len(terms))
