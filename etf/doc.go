@@ -32,43 +32,43 @@
 //
 // # Tags
 //
-//	tag  name                 layout after the tag                              Go value
-//	 97  SMALL_INTEGER_EXT    Int:8                                             int64 (0..255)
-//	 98  INTEGER_EXT          Int:32 signed                                     int64
-//	110  SMALL_BIG_EXT        N:8, Sign:8, N digit bytes, least significant first int64 or *big.Int
-//	111  LARGE_BIG_EXT        N:32, Sign:8, N digit bytes                        int64 or *big.Int
+//	tag  name                 layout after the tag                               Go value
+//	 97  SMALL_INTEGER_EXT    Int:8                                              int64 (0..255)
+//	 98  INTEGER_EXT          Int:32 signed                                      int64
+//	110  SMALL_BIG_EXT        N:8, Sign:8, N digits (least significant first)    int64 or *big.Int
+//	111  LARGE_BIG_EXT        N:32, Sign:8, N digits                             int64 or *big.Int
 //	 70  NEW_FLOAT_EXT        IEEE 754 binary64, 8 bytes                         float64
-//	 99  FLOAT_EXT            31 bytes of "%.20e" text, NUL padded (decode only) float64
-//	119  SMALL_ATOM_UTF8_EXT  Len:8, UTF-8 text                                 Atom
-//	118  ATOM_UTF8_EXT        Len:16, UTF-8 text                                Atom
-//	115  SMALL_ATOM_EXT       Len:8, Latin-1 text (decode only)                 Atom (as UTF-8)
-//	100  ATOM_EXT             Len:16, Latin-1 text (decode only)                Atom (as UTF-8)
-//	 82  ATOM_CACHE_REF       Index:8 (header mode only, see Decoder.AtomRefs)  Atom
-//	104  SMALL_TUPLE_EXT      Arity:8, Elements…                                Tuple
-//	105  LARGE_TUPLE_EXT      Arity:32, Elements…                               Tuple
-//	116  MAP_EXT              Arity:32, Key1, Value1, …                         Map
-//	106  NIL_EXT              (nothing)                                         List{} (empty)
-//	107  STRING_EXT           Len:16, Len bytes, each a list element 0..255     CharList
-//	108  LIST_EXT             Len:32, Elements…, Tail                           List or ImproperList
-//	109  BINARY_EXT           Len:32, Bytes                                     Binary
-//	 77  BIT_BINARY_EXT       Len:32, Bits:8, Bytes (Bits 1..8 used in the last) BitBinary (Binary if Bits=8)
-//	 88  NEW_PID_EXT          Node(atom), ID:32, Serial:32, Creation:32         Pid
-//	103  PID_EXT              Node(atom), ID:32, Serial:32, Creation:8 (decode)  Pid
-//	 90  NEWER_REFERENCE_EXT  Len:16, Node(atom), Creation:32, Len × ID:32      Ref
-//	114  NEW_REFERENCE_EXT    Len:16, Node(atom), Creation:8, Len × ID:32 (dec.) Ref
-//	101  REFERENCE_EXT        Node(atom), ID:32, Creation:8 (decode only)       Ref (Len 1)
-//	 89  NEW_PORT_EXT         Node(atom), ID:32, Creation:32                    Port
-//	120  V4_PORT_EXT          Node(atom), ID:64, Creation:32                    Port
-//	102  PORT_EXT             Node(atom), ID:32, Creation:8 (decode only)       Port
-//	113  EXPORT_EXT           Module(atom), Function(atom), Arity(integer)      Export
-//	112  NEW_FUN_EXT          Size:32, Arity:8, Uniq:16 bytes, Index:32,        Fun (bytes kept in Raw)
+//	 99  FLOAT_EXT            31 bytes of "%.20e" text, NUL padded (decode)      float64
+//	119  SMALL_ATOM_UTF8_EXT  Len:8, UTF-8 text                                  Atom
+//	118  ATOM_UTF8_EXT        Len:16, UTF-8 text                                 Atom
+//	115  SMALL_ATOM_EXT       Len:8, Latin-1 text (decode)                       Atom (as UTF-8)
+//	100  ATOM_EXT             Len:16, Latin-1 text (decode)                      Atom (as UTF-8)
+//	 82  ATOM_CACHE_REF       Index:8 (header mode, see Decoder.AtomRefs)        Atom
+//	104  SMALL_TUPLE_EXT      Arity:8, Elements…                                 Tuple
+//	105  LARGE_TUPLE_EXT      Arity:32, Elements…                                Tuple
+//	116  MAP_EXT              Arity:32, Key1, Value1, …                          Map
+//	106  NIL_EXT              (nothing)                                          List{} (empty)
+//	107  STRING_EXT           Len:16, Len bytes, each an element 0..255          CharList
+//	108  LIST_EXT             Len:32, Elements…, Tail                            List or ImproperList
+//	109  BINARY_EXT           Len:32, Bytes                                      Binary
+//	 77  BIT_BINARY_EXT       Len:32, Bits:8 (1..8 used in last), Bytes          BitBinary
+//	 88  NEW_PID_EXT          Node, ID:32, Serial:32, Creation:32                Pid
+//	103  PID_EXT              Node, ID:32, Serial:32, Creation:8 (decode)        Pid
+//	 90  NEWER_REFERENCE_EXT  Len:16 (1..5), Node, Creation:32, Len×ID:32        Ref
+//	114  NEW_REFERENCE_EXT    Len:16 (1..5), Node, Creation:8, Len×ID:32 (dec.)  Ref
+//	101  REFERENCE_EXT        Node, ID:32, Creation:8 (decode)                   Ref (Len 1)
+//	 89  NEW_PORT_EXT         Node, ID:32, Creation:32                           Port
+//	120  V4_PORT_EXT          Node, ID:64, Creation:32                           Port
+//	102  PORT_EXT             Node, ID:32, Creation:8 (decode)                   Port
+//	113  EXPORT_EXT           Module(atom), Function(atom), Arity(integer)       Export
+//	112  NEW_FUN_EXT          Size:32, Arity:8, Uniq:16 bytes, Index:32,         Fun (bytes in Raw)
 //	                          NumFree:32, Module(atom), OldIndex(integer),
 //	                          OldUniq(integer), Pid, NumFree free variables
 //	117  FUN_EXT              rejected (ErrUnsupported): gone since OTP 23
 //	121  LOCAL_EXT            rejected (ErrUnsupported): private to one node
 //
-// Node(atom) above is any atom encoding (including ATOM_CACHE_REF in header
-// mode). Sign is 0 for positive and anything else for negative (as ERTS reads
+// Node is an atom in any atom encoding (including ATOM_CACHE_REF in header
+// mode). A BIT_BINARY_EXT whose Bits is 8 decodes to a Binary. Sign is 0 for positive and anything else for negative (as ERTS reads
 // it). Size in NEW_FUN_EXT counts itself and everything after it.
 //
 // # Canonical encoding
