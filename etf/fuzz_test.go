@@ -40,37 +40,75 @@ func FuzzDecode(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, alias := range []bool{false, true} {
-			d := etf.Decoder{AliasBinaries: alias, Limits: etf.Limits{MaxSize: 1 << 20}}
-			term, n, err := d.Decode(data)
-			if err != nil {
-				var de *etf.DecodeError
-				if !errors.As(err, &de) {
-					t.Fatalf("error %v is not a *DecodeError", err)
-				}
-				return
-			}
-			if n <= 0 || n > len(data) {
-				t.Fatalf("consumed %d of %d bytes", n, len(data))
-			}
-			enc, err := etf.Encode(term)
-			if err != nil {
-				t.Fatalf("Encode(decoded %#v): %v", term, err)
-			}
-			again, err := etf.Decode(enc)
-			if err != nil {
-				t.Fatalf("Decode(Encode(t)) failed: %v\n bytes %X", err, enc)
-			}
-			if !etf.Equal(again, term) {
-				t.Fatalf("Decode(Encode(t)) = %#v; want %#v", again, term)
-			}
-			enc2, err := etf.Encode(again)
-			if err != nil || !bytes.Equal(enc, enc2) {
-				t.Fatalf("encoding is not canonical:\n%X\n%X (%v)", enc, enc2, err)
-			}
+	f.Fuzz(checkDecodeRoundTrip)
+}
+
+// checkDecodeRoundTrip is the property FuzzDecode checks.
+func checkDecodeRoundTrip(t *testing.T, data []byte) {
+	t.Helper()
+	defer func() {
+		if t.Failed() {
+			t.Logf("input %X", prefix(data))
 		}
-	})
+	}()
+	for _, alias := range []bool{false, true} {
+		d := etf.Decoder{AliasBinaries: alias, Limits: etf.Limits{MaxSize: 1 << 20}}
+		term, n, err := d.Decode(data)
+		if err != nil {
+			var de *etf.DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("error %v is not a *DecodeError", err)
+			}
+			return
+		}
+		if n <= 0 || n > len(data) {
+			t.Fatalf("consumed %d of %d bytes", n, len(data))
+		}
+		enc, err := etf.Encode(term)
+		if err != nil {
+			t.Fatalf("Encode(decoded %#v): %v", term, err)
+		}
+		again, err := etf.Decode(enc)
+		if err != nil {
+			t.Fatalf("Decode(Encode(t)) failed: %v\n bytes %X", err, enc)
+		}
+		if !etf.Equal(again, term) {
+			t.Fatalf("Decode(Encode(t)) = %#v; want %#v", again, term)
+		}
+		enc2, err := etf.Encode(again)
+		if err != nil || !bytes.Equal(enc, enc2) {
+			t.Fatalf("encoding is not canonical:\n%X\n%X (%v)", enc, enc2, err)
+		}
+	}
+}
+
+// TestDecodeMutations runs the fuzz property over random mutations of the
+// golden terms on every plain `go test`, not only when fuzzing.
+func TestDecodeMutations(t *testing.T) {
+	r := newRand(11)
+	rounds := 100
+	if testing.Short() {
+		rounds = 10
+	}
+	for _, b := range storedGolden(t) {
+		if len(b) > 2048 {
+			continue
+		}
+		for range rounds {
+			m := append([]byte(nil), b...)
+			for range 1 + r.IntN(3) {
+				switch i := r.IntN(len(m)); r.IntN(3) {
+				case 0:
+					m[i] = byte(r.Uint32())
+				case 1:
+					m[i] ^= 1 << r.IntN(8)
+				default:
+					m = m[:i+1]
+				}
+			}
+			checkDecodeRoundTrip(t, m) // logs the input if it fails
+		}
+	}
 }
 
 // FuzzDecodeTerm decodes terms in distribution header mode, where
