@@ -137,7 +137,7 @@ func TestErlangMonitorsGoProcess(t *testing.T) {
 		return len(p.watchers) == 1
 	})
 	p.Exit(etf.Tuple{Atom("custom"), int64(7)})
-	got := erl.Eval(t, `begin mon ! {get, self()}, receive M -> M after 5000 -> timeout end end`)
+	got := erl.Eval(t, `begin mon ! {get, self()}, receive M -> M after 30000 -> timeout end end`)
 	want := fmt.Sprintf("{down,{watched,%s},{custom,7}}", g.Name())
 	if got != want {
 		t.Fatalf("Erlang saw %s; want %s", got, want)
@@ -186,7 +186,7 @@ func TestLinksWithErlang(t *testing.T) {
 	p.Send(ctx, erlPid, etf.Tuple{Atom("link_to"), p.Pid()})
 	receiveWithin(t, p, func(m any) bool { return m == Atom("linked") })
 	p.Exit(Atom("go_reason"))
-	if got := erl.Eval(t, `begin linker ! {get, self()}, receive M -> M after 5000 -> timeout end end`); got != "{exit,go_reason}" {
+	if got := erl.Eval(t, `begin linker ! {get, self()}, receive M -> M after 30000 -> timeout end end`); got != "{exit,go_reason}" {
 		t.Fatalf("Erlang linked process saw %s; want {exit,go_reason}", got)
 	}
 
@@ -397,7 +397,7 @@ func TestStopSignalsShutdownToErlang(t *testing.T) {
 	if err := g.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := erl.Eval(t, `begin watch ! {get, self()}, receive M -> M after 5000 -> timeout end end`); got != "{shutdown,shutdown}" {
+	if got := erl.Eval(t, `begin watch ! {get, self()}, receive M -> M after 30000 -> timeout end end`); got != "{shutdown,shutdown}" {
 		t.Fatalf("Erlang saw %s; want {shutdown,shutdown}", got)
 	}
 }
