@@ -77,6 +77,9 @@ func appendFrame(dst []byte, ctrl etf.Tuple, msg Term, hasMsg bool) ([]byte, err
 // handleFrame dispatches one frame received from p. It runs on the
 // connection's reader goroutine; an error closes that connection only.
 func (n *Node) handleFrame(p *peer, dec *etf.Decoder, frame []byte) error {
+	if handled, err := n.fastDispatch(dec, frame); handled {
+		return err
+	}
 	ctrlTuple, msg, hasMsg, err := dist.ParseFrame(dec, frame)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
@@ -109,6 +112,8 @@ func (n *Node) dispatch(p *peer, c dist.Control, msg Term) error {
 		}
 		if t := n.lookup(to); t != nil {
 			t.deliver(msg)
+		} else {
+			n.logger.Debug("message to a dead or unknown pid dropped", "to", to)
 		}
 	case dist.OpRegSend, dist.OpRegSendTT:
 		name, ok := c.To.(Atom)

@@ -116,6 +116,9 @@ func (n *Node) lookup(pid Pid) *Process {
 	n.procs.mu.RLock()
 	p := n.procs.byID[pid.ID]
 	n.procs.mu.RUnlock()
+	if p != nil && p.pid != pid {
+		return nil
+	}
 	return p
 }
 

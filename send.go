@@ -31,11 +31,11 @@ func (p *Process) Send(ctx context.Context, to Pid, msg Term) error {
 	if err != nil {
 		return err
 	}
-	ctrl := etf.Tuple{int64(dist.OpSend), Atom(""), to}
+	op := dist.OpSend
 	if peer.flags&dist.SendSender != 0 {
-		ctrl = etf.Tuple{int64(dist.OpSendSender), p.pid, to}
+		op = dist.OpSendSender
 	}
-	return n.sendOnPeer(ctx, peer, ctrl, msg, true)
+	return n.sendMessage(ctx, peer, op, p.pid, to, "", msg)
 }
 
 // SendName sends msg to the process registered as name on node (this node
@@ -48,7 +48,11 @@ func (p *Process) SendName(ctx context.Context, name, node Atom, msg Term) error
 		}
 		return nil
 	}
-	return n.sendControl(ctx, node, etf.Tuple{int64(dist.OpRegSend), p.pid, Atom(""), name}, msg, true)
+	peer, err := n.getPeer(ctx, node)
+	if err != nil {
+		return err
+	}
+	return n.sendMessage(ctx, peer, dist.OpRegSend, p.pid, Pid{}, name, msg)
 }
 
 // sendAlias sends msg to an alias: a process on this node or another that
