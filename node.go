@@ -53,6 +53,8 @@ type Node struct {
 	incoming map[Atom]int
 	nodeMon  nodeMonitors
 
+	spawn spawnHandler
+
 	events eventHub
 
 	refCounter   atomic.Uint64
@@ -409,11 +411,21 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 		since:    time.Now(),
 	}
 	dec := &etf.Decoder{Limits: n.cfg.Limits}
+	// The reader may deliver a frame before NewConn returns: the handler
+	// waits until p.conn is set (once; then it only reads a local bool).
+	ready := make(chan struct{})
+	isReady := false
 	conn, err := dist.NewConn(c, pr, leftover, dist.ConnConfig{
 		TickTime:   n.cfg.TickTime,
 		MaxFrame:   n.cfg.MaxFrameSize,
 		SendBuffer: n.cfg.SendBuffer,
-		Handler:    func(frame []byte) error { return n.handleFrame(p, dec, frame) },
+		Handler: func(frame []byte) error {
+			if !isReady {
+				<-ready
+				isReady = true
+			}
+			return n.handleFrame(p, dec, frame)
+		},
 	})
 	if err != nil {
 		c.Close()
@@ -421,6 +433,7 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 		return nil
 	}
 	p.conn = conn
+	close(ready)
 	n.connMu.Lock()
 	if old := n.conns[p.name]; old != nil && !n.closed.Load() {
 		// Both directions completed at once; keep the first.

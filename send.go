@@ -2,7 +2,6 @@ package distribute
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/distribute-go/distribute/etf"
@@ -274,6 +273,3 @@ func (n *Node) Ping(ctx context.Context, node Atom) error {
 	}
 	return nil
 }
-
-// errNotSupported is the spawn reply for requests no handler serves.
-var errNotSupported = errors.New("notsup")

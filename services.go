@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/distribute-go/distribute/etf"
-	"github.com/distribute-go/distribute/internal/dist"
 )
 
 // startServices starts the built-in processes every node has.
@@ -36,17 +35,3 @@ func (n *Node) netKernel(ctx context.Context, p *Process) error {
 	}
 }
 
-// handleSpawnRequest answers a SPAWN_REQUEST. Until a spawn handler is
-// installed (the rpc package does), every request is refused with notsup,
-// which Erlang's erpc reports as {erpc, notsup}.
-func (n *Node) handleSpawnRequest(p *peer, c dist.Control, args Term) error {
-	from, err := pidField(c, c.From, "requester")
-	if err != nil {
-		return err
-	}
-	n.reply(p, etf.Tuple{int64(dist.OpSpawnReply), c.ID, from, int64(0), Atom(errNotSupported.Error())}, nil, false)
-	return nil
-}
-
-// handleSpawnReply receives replies to spawn requests this node made.
-func (n *Node) handleSpawnReply(c dist.Control) {}

@@ -1,0 +1,260 @@
+package distribute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+
+	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/dist"
+)
+
+// SpawnRequest is a peer's request to run a function in a new process on
+// this node: what Erlang's spawn/4, spawn_request/5, erpc and rpc:call
+// send (SPAWN_REQUEST).
+type SpawnRequest struct {
+	// From is the requesting process.
+	From Pid
+	// Module, Function and Args name the function to run; len(Args) is its
+	// arity.
+	Module, Function Atom
+	Args             []Term
+	// Link and Monitor tell whether the requester linked to or monitors
+	// the new process (already set up when the handler runs).
+	Link, Monitor bool
+}
+
+// SpawnHandler runs a spawn request in the new process p. Its return value
+// is p's exit reason, which the requester's monitor (erpc's result
+// channel) receives. A panic exits p with reason {panic, Text}.
+type SpawnHandler func(ctx context.Context, p *Process, req SpawnRequest) Term
+
+// spawnHandler holds the installed SpawnHandler (nil: refuse with notsup).
+type spawnHandler struct{ h atomic.Pointer[SpawnHandler] }
+
+// HandleSpawn installs h to serve every spawn request from peers (the rpc
+// package installs one). With no handler, requests are refused with
+// notsup, which Erlang reports as {erpc, notsup} / {badrpc, notsup}.
+func (n *Node) HandleSpawn(h SpawnHandler) {
+	if h == nil {
+		n.spawn.h.Store(nil)
+		return
+	}
+	n.spawn.h.Store(&h)
+}
+
+// handleSpawnRequest answers a SPAWN_REQUEST: it creates the process, sets
+// up the requested link and monitor, replies with the pid, then runs the
+// handler in the process.
+func (n *Node) handleSpawnRequest(p *peer, c dist.Control, args Term) error {
+	from, err := pidField(c, c.From, "requester")
+	if err != nil {
+		return err
+	}
+	refuse := func(reason Atom) {
+		n.reply(p, etf.Tuple{int64(dist.OpSpawnReply), c.ID, from, int64(0), reason}, nil, false)
+	}
+	hp := n.spawn.h.Load()
+	if hp == nil {
+		refuse("notsup")
+		return nil
+	}
+	req := SpawnRequest{From: from}
+	var ok1, ok2 bool
+	req.Module, ok1 = c.MFA[0].(Atom)
+	req.Function, ok2 = c.MFA[1].(Atom)
+	arity, ok3 := c.MFA[2].(int64)
+	argList, ok4 := listElems(args)
+	if !ok1 || !ok2 || !ok3 || !ok4 || int64(len(argList)) != arity {
+		refuse("badarg")
+		return nil
+	}
+	req.Args = argList
+	opts, ok := listElems(c.Opts)
+	if !ok {
+		refuse("badopt")
+		return nil
+	}
+	for _, o := range opts {
+		switch o {
+		case Atom("link"):
+			req.Link = true
+		case Atom("monitor"):
+			req.Monitor = true
+		default:
+			// Other options (priority, heap sizes, ...) mean nothing to a
+			// Go process; Erlang accepts them, so do we.
+		}
+	}
+	ref, isRef := c.ID.(Ref)
+	if req.Monitor && !isRef {
+		refuse("badarg")
+		return nil
+	}
+	proc, err := n.newProcess()
+	if err != nil {
+		refuse("notalive")
+		return nil
+	}
+	flags := int64(0)
+	if req.Link {
+		proc.addLink(from)
+		flags |= 1
+	}
+	if req.Monitor {
+		proc.addWatcher(ref, watcher{by: from})
+		flags |= 2
+	}
+	handler := *hp
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		// The reply goes out before anything the new process sends.
+		frame, err := appendFrame(nil, etf.Tuple{int64(dist.OpSpawnReply), c.ID, from, flags, proc.pid}, nil, false)
+		if err == nil {
+			p.conn.Send(n.ctx, frame)
+		}
+		proc.Exit(runSpawned(proc, handler, req))
+	}()
+	return nil
+}
+
+func runSpawned(p *Process, h SpawnHandler, req SpawnRequest) (reason Term) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.node.logger.Error("spawned process panicked", "pid", p.pid, "mfa", fmt.Sprintf("%s:%s/%d", req.Module, req.Function, len(req.Args)), "panic", r, "stack", string(debug.Stack()))
+			reason = etf.Tuple{Atom("panic"), etf.Binary(fmt.Sprint(r))}
+		}
+	}()
+	return h(p.ctx, p, req)
+}
+
+// listElems returns the elements of a proper list term.
+func listElems(t Term) ([]Term, bool) {
+	switch l := t.(type) {
+	case etf.List:
+		return l, true
+	case etf.CharList:
+		elems := make([]Term, 0, len(l))
+		for _, r := range string(l) {
+			elems = append(elems, int64(r))
+		}
+		return elems, true
+	}
+	return nil, false
+}
+
+// SpawnOptions are the options of Process.SpawnRequest.
+type SpawnOptions struct {
+	// Link links the requester to the new process.
+	Link bool
+	// Monitor makes the requester monitor the new process: its exit
+	// arrives as a Down whose Ref is the request's.
+	Monitor bool
+}
+
+// SpawnReply is the message a process receives when a SpawnRequest it
+// made is answered: the new process's pid, or Err (a *SpawnError).
+type SpawnReply struct {
+	Ref Ref
+	Pid Pid
+	Err error
+}
+
+// SpawnError is a refused spawn request, with Erlang's reason (notsup,
+// badarg, badopt, noconnection, ...).
+type SpawnError struct {
+	Reason Term
+}
+
+func (e *SpawnError) Error() string {
+	return "distribute: spawn refused: " + etf.Format(e.Reason)
+}
+
+// ErrSpawnRefused is matched by every *SpawnError.
+var ErrSpawnRefused = errors.New("distribute: spawn refused")
+
+// Is reports whether target is ErrSpawnRefused, or ErrNodeDown for a
+// noconnection refusal.
+func (e *SpawnError) Is(target error) bool {
+	return target == ErrSpawnRefused || (target == ErrNodeDown && e.Reason == ReasonNoConnection)
+}
+
+// SpawnRequest asks node to run Module:Function(Args...) in a new process,
+// as erlang:spawn_request/5. It returns the request's reference at once;
+// the answer arrives as a SpawnReply message with that Ref, and with
+// Monitor, the new process's exit arrives as a Down with the same Ref.
+// If the node cannot be reached, the SpawnReply carries the error.
+func (p *Process) SpawnRequest(ctx context.Context, node, module, function Atom, args []Term, opts SpawnOptions) (Ref, error) {
+	n := p.node
+	ref := n.MakeRef()
+	var optList etf.List
+	if opts.Link {
+		optList = append(optList, Atom("link"))
+	}
+	if opts.Monitor {
+		optList = append(optList, Atom("monitor"))
+		p.mu.Lock()
+		if p.exited {
+			p.mu.Unlock()
+			return Ref{}, errDead
+		}
+		if p.monitors == nil {
+			p.monitors = make(map[Ref]monitorTarget)
+		}
+		// The pid is not known yet: the node is, which is what noconnection needs.
+		p.monitors[ref] = monitorTarget{pid: Pid{Node: node}}
+		p.mu.Unlock()
+	}
+	if optList == nil {
+		optList = etf.List{}
+	}
+	ctrl := etf.Tuple{int64(dist.OpSpawnRequest), ref, p.pid, p.pid,
+		etf.Tuple{module, function, int64(len(args))}, optList}
+	if err := n.sendControl(ctx, node, ctrl, etf.List(args), true); err != nil {
+		p.spawnFailed(ref, ReasonNoConnection)
+		return ref, nil
+	}
+	return ref, nil
+}
+
+// spawnFailed ends a spawn request that got no process.
+func (p *Process) spawnFailed(ref Ref, reason Term) {
+	p.mu.Lock()
+	delete(p.monitors, ref)
+	p.mu.Unlock()
+	p.deliver(SpawnReply{Ref: ref, Err: &SpawnError{Reason: reason}})
+}
+
+// handleSpawnReply delivers the answer to a spawn request this node made.
+func (n *Node) handleSpawnReply(c dist.Control) {
+	to, ok := c.To.(Pid)
+	ref, isRef := c.ID.(Ref)
+	if !ok || !isRef {
+		return
+	}
+	t := n.lookup(to)
+	if t == nil {
+		return
+	}
+	pid, ok := c.Result.(Pid)
+	if !ok {
+		t.spawnFailed(ref, c.Result)
+		return
+	}
+	t.mu.Lock()
+	if m, ok := t.monitors[ref]; ok {
+		m.pid = pid
+		t.monitors[ref] = m
+	}
+	if c.Flags&1 != 0 {
+		if t.links == nil {
+			t.links = make(map[Pid]*link)
+		}
+		t.links[pid] = &link{}
+	}
+	t.mu.Unlock()
+	t.deliver(SpawnReply{Ref: ref, Pid: pid})
+}
