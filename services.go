@@ -34,4 +34,3 @@ func (n *Node) netKernel(ctx context.Context, p *Process) error {
 		n.logger.Debug("net_kernel: unsupported call", "request", etf.Format(req))
 	}
 }
-
