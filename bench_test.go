@@ -9,6 +9,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ import (
 // The sink runs in a child process: this test binary re-executed with
 // DISTRIBUTE_BENCH_SINK set (see TestMain in node_test.go).
 
-const benchCookie = "distributebench"
+const benchCookie = "distributetest" // the cookie startNode uses
 
 // runBenchSink is the child process: a node with these registered
 // processes:
@@ -128,6 +129,19 @@ func runBenchSink(name string, epmdPort int) {
 	}
 }
 
+// childProcs maps child node names to their OS processes.
+var childProcs sync.Map
+
+// killChildNode SIGKILLs a child node started by startBenchSink.
+func killChildNode(t testing.TB, name Atom) {
+	t.Helper()
+	p, ok := childProcs.Load(name)
+	if !ok {
+		t.Fatalf("no child node %s", name)
+	}
+	p.(*os.Process).Kill()
+}
+
 // startBenchSink starts the child node process and returns its name.
 func startBenchSink(b testing.TB, epmdPort int) Atom {
 	b.Helper()
@@ -142,6 +156,7 @@ func startBenchSink(b testing.TB, epmdPort int) Atom {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
+	childProcs.Store(Atom(name), cmd.Process)
 	b.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"syscall"
@@ -399,5 +400,54 @@ func TestStopSignalsShutdownToErlang(t *testing.T) {
 	}
 	if got := erl.Eval(t, `begin watch ! {get, self()}, receive M -> M after 30000 -> timeout end end`); got != "{shutdown,shutdown}" {
 		t.Fatalf("Erlang saw %s; want {shutdown,shutdown}", got)
+	}
+}
+
+func TestErlangCallsGoTimeoutAndDeath(t *testing.T) {
+	var logs logBuffer
+	erl := distributetest.StartErlNode(t, distributetest.ErlOptions{})
+	g := startNode(t, erl.EpmdPort, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	// A Go server that never answers `wait` and dies on `die`.
+	srv, _ := g.Spawn(func(ctx context.Context, p *Process) error {
+		for {
+			m, err := p.Receive(ctx)
+			if err != nil {
+				return nil
+			}
+			if _, req, ok := ParseCall(m); ok && req == Atom("die") {
+				return &ExitError{Reason: Atom("died_mid_call")}
+			}
+		}
+	})
+	g.Register("mute", srv.Pid())
+	got := erl.Eval(t, fmt.Sprintf(`catch gen_server:call({mute, '%s'}, wait, 200)`, g.Name()))
+	if !strings.HasPrefix(got, "{'EXIT',{timeout,") {
+		t.Fatalf("call with a timeout = %s; want a timeout exit", got)
+	}
+	got = erl.Eval(t, fmt.Sprintf(`catch gen_server:call({mute, '%s'}, die, 30000)`, g.Name()))
+	if !strings.HasPrefix(got, "{'EXIT',{died_mid_call,") {
+		t.Fatalf("call to a server that dies = %s; want exit died_mid_call", got)
+	}
+	// Messages to a pid or a name that does not exist are dropped with a
+	// debug log; the node goes on.
+	p, _ := g.NewProcess()
+	g.Register("alive", p.Pid())
+	dead, _ := g.NewProcess()
+	deadPid := dead.Pid()
+	dead.Exit(ReasonNormal)
+	erl.Eval(t, `register(fwd, spawn(fun L() -> receive {to, P, M} -> P ! M, L() end end))`)
+	ctx := testCtx(t)
+	p.SendName(ctx, "fwd", Atom(erl.Name), etf.Tuple{Atom("to"), deadPid, Atom("lost")})
+	erl.Eval(t, fmt.Sprintf(`{nosuchname, '%s'} ! lost`, g.Name()))
+	erl.Eval(t, fmt.Sprintf(`{alive, '%s'} ! still_here`, g.Name()))
+	if m := receiveWithin(t, p, nil); m != Atom("still_here") {
+		t.Fatalf("got %v; want still_here", m)
+	}
+	for _, want := range []string{"message to a dead or unknown pid dropped", "message to unregistered name dropped"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no debug log %q", want)
+		}
 	}
 }
