@@ -21,8 +21,12 @@ type mailbox struct {
 }
 
 func newMailbox() *mailbox {
-	return &mailbox{ready: make(chan struct{}, 1)}
+	mb := &mailbox{}
+	mb.init()
+	return mb
 }
+
+func (mb *mailbox) init() { mb.ready = make(chan struct{}, 1) }
 
 // push appends m and reports whether the mailbox was open.
 func (mb *mailbox) push(m any) bool {

@@ -2,6 +2,7 @@ package distribute
 
 import (
 	"context"
+	"time"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -65,12 +66,14 @@ type Exit struct {
 type Process struct {
 	node *Node
 	pid  Pid
-	mbox *mailbox
-
-	ctx    context.Context // canceled when the process exits
-	cancel context.CancelFunc
+	mbox mailbox
 
 	trapExit atomic.Bool
+
+	// handler is set for processes made by SpawnHandler; running tells
+	// whether its goroutine is active.
+	handler Handler
+	running atomic.Bool
 
 	mu sync.Mutex // protects the fields below
 	// links holds the pids this process is linked to. For remote links
@@ -117,9 +120,26 @@ func (p *Process) Node() *Node { return p.node }
 
 // Context returns a context canceled when the process exits, for work the
 // process starts that should end with it.
-func (p *Process) Context() context.Context { return p.ctx }
+func (p *Process) Context() context.Context { return procContext{p} }
 
-// Done is closed when the process has exited.
+// procContext is a process's context: done when the process has exited.
+// It is a single pointer, so it costs no allocation.
+type procContext struct{ p *Process }
+
+func (c procContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c procContext) Done() <-chan struct{}       { return c.p.done }
+func (c procContext) Value(any) any               { return nil }
+func (c procContext) Err() error {
+	select {
+	case <-c.p.done:
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+
+// Done is closed when the process has exited (its links and monitors are
+// then being notified).
 func (p *Process) Done() <-chan struct{} { return p.done }
 
 // Reason returns the exit reason once the process has exited, nil before.
@@ -164,4 +184,12 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, 
 
 // deliver puts a message in the mailbox; it reports false when the process
 // is dead (the message is dropped, as Erlang drops messages to dead pids).
-func (p *Process) deliver(m any) bool { return p.mbox.push(m) }
+func (p *Process) deliver(m any) bool {
+	if !p.mbox.push(m) {
+		return false
+	}
+	if p.handler != nil {
+		p.activate()
+	}
+	return true
+}

@@ -39,14 +39,11 @@ func (n *Node) newProcess() (*Process, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	p := &Process{
-		node:   n,
-		mbox:   newMailbox(),
-		ctx:    ctx,
-		cancel: cancel,
-		done:   make(chan struct{}),
+		node: n,
+		done: make(chan struct{}),
 	}
+	p.mbox.init()
 	t := n.procs
 	t.mu.Lock()
 	for {
@@ -90,7 +87,7 @@ func runProcess(p *Process, fn func(ctx context.Context, p *Process) error) (rea
 			reason = etf.Tuple{Atom("panic"), etf.Binary(fmt.Sprint(r))}
 		}
 	}()
-	return reasonOf(fn(p.ctx, p))
+	return reasonOf(fn(p.Context(), p))
 }
 
 // reasonOf turns a Go error into an exit reason.

@@ -28,8 +28,8 @@ func (p *Process) Exit(reason Term) {
 	p.links, p.watchers, p.monitors, p.aliases, p.names = nil, nil, nil, nil, nil
 	p.mu.Unlock()
 
-	p.cancel()
 	p.mbox.close()
+	close(p.done)
 	n := p.node
 	n.forgetNodeMonitors(p)
 	t := n.procs
@@ -66,7 +66,6 @@ func (p *Process) Exit(reason Term) {
 			target.mu.Unlock()
 		}
 	}
-	close(p.done)
 }
 
 // Kill sends pid the untrappable exit signal kill, as exit(Pid, kill): the

@@ -128,7 +128,7 @@ func runSpawned(p *Process, h SpawnHandler, req SpawnRequest) (reason Term) {
 			reason = etf.Tuple{Atom("panic"), etf.Binary(fmt.Sprint(r))}
 		}
 	}()
-	return h(p.ctx, p, req)
+	return h(p.Context(), p, req)
 }
 
 // listElems returns the elements of a proper list term.

@@ -1,6 +1,6 @@
 %% Helpers the interop tests load into real Erlang nodes.
 -module(dtest).
--export([echo/0, seqcheck/0, slow_server/0]).
+-export([echo/0, seqcheck/0, slow_server/0, sink/0, blast/4]).
 
 %% echo: {From, Msg} -> From ! Msg; {From, Msg, N} -> From ! {Msg, I} for I in 1..N.
 echo() ->
@@ -31,3 +31,21 @@ slow_server() ->
             From ! after_late,
             slow_server()
     end.
+
+%% sink: {count, From, N} -> count N binaries, then From ! {done, Bytes}.
+sink() ->
+    receive
+        {count, From, N} -> sink_loop(N, 0, From), sink()
+    end.
+sink_loop(0, Bytes, From) -> From ! {done, Bytes};
+sink_loop(N, Bytes, From) ->
+    receive Bin when is_binary(Bin) -> sink_loop(N - 1, Bytes + byte_size(Bin), From) end.
+
+%% blast(To, Size, N, ReplyTo): send N binaries of Size bytes to To, then
+%% ReplyTo ! blasted.
+blast(To, Size, N, ReplyTo) ->
+    Bin = binary:copy(<<0>>, Size),
+    blast_loop(To, Bin, N),
+    ReplyTo ! blasted.
+blast_loop(_, _, 0) -> ok;
+blast_loop(To, Bin, N) -> To ! Bin, blast_loop(To, Bin, N - 1).
