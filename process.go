@@ -2,10 +2,10 @@ package distribute
 
 import (
 	"context"
-	"time"
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/distribute-go/distribute/etf"
 )
