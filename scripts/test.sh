@@ -13,11 +13,16 @@ go vet ./...
 go test -race -count=1 -timeout 30m ./...
 
 fuzztime=${FUZZTIME:-8s}
+# Targets bound by timeouts rather than CPU (each input waits on a socket
+# deadline) make no progress in a few seconds: they run as seed corpora in
+# the go test pass above, and for real with -fuzz by hand.
+slow_fuzz=" FuzzServerConn "
 if [ "$fuzztime" != "0" ]; then
   # Every func FuzzXxx in a _test.go file, run alone for $fuzztime.
   grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
     dir=$(dirname "$f")
     grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //' | while read -r fn; do
+      case "$slow_fuzz" in *" $fn "*) echo "fuzz $dir $fn: seeds only (timeout-bound)"; continue;; esac
       echo "fuzz $dir $fn ($fuzztime)"
       go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$fuzztime" "$dir" >/tmp/fuzz.$$.log 2>&1 || { cat /tmp/fuzz.$$.log; exit 1; }
     done
