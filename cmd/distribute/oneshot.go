@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -79,29 +80,10 @@ func newSendCmd() *cobra.Command {
 		Args:        minArgs(3),
 		Annotations: termArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkNodeName(args[0]); err != nil {
-				return err
-			}
-			msg, err := etf.ParseText(strings.Join(args[2:], " "))
-			if err != nil {
-				return usageError("send: TERM: %v", err)
-			}
-			ctx, cancel := c.withTimeout(cmd.Context())
-			defer cancel()
-			n, err := c.startClient(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			defer stopNode(n)
-			p, err := n.NewProcess()
-			if err != nil {
-				return remoteError(err)
-			}
-			if err := p.SendName(ctx, distribute.Atom(args[1]), distribute.Atom(args[0]), msg); err != nil {
-				return remoteError(fmt.Errorf("send to %s on %s: %s", args[1], args[0], describe(err)))
-			}
-			// Stopping the node flushes the connection before it closes.
-			return nil
+			return c.withNamedTarget(cmd, "send", args, func(ctx context.Context, p *distribute.Process, node, name distribute.Atom, msg etf.Term) error {
+				// Stopping the client node flushes the connection before it closes.
+				return p.SendName(ctx, name, node, msg)
+			})
 		},
 	}
 	c.addFlags(cmd, true)
@@ -116,34 +98,46 @@ func newCallCmd() *cobra.Command {
 		Args:        minArgs(3),
 		Annotations: termArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkNodeName(args[0]); err != nil {
+			return c.withNamedTarget(cmd, "call", args, func(ctx context.Context, p *distribute.Process, node, name distribute.Atom, req etf.Term) error {
+				reply, err := p.CallName(ctx, name, node, req)
+				if err == nil {
+					fmt.Fprintln(cmd.OutOrStdout(), etf.Format(reply))
+				}
 				return err
-			}
-			req, err := etf.ParseText(strings.Join(args[2:], " "))
-			if err != nil {
-				return usageError("call: TERM: %v", err)
-			}
-			ctx, cancel := c.withTimeout(cmd.Context())
-			defer cancel()
-			n, err := c.startClient(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			defer stopNode(n)
-			p, err := n.NewProcess()
-			if err != nil {
-				return remoteError(err)
-			}
-			reply, err := p.CallName(ctx, distribute.Atom(args[1]), distribute.Atom(args[0]), req)
-			if err != nil {
-				return remoteError(fmt.Errorf("call %s on %s: %s", args[1], args[0], describe(err)))
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), etf.Format(reply))
-			return nil
+			})
 		},
 	}
 	c.addFlags(cmd, true)
 	return cmd
+}
+
+// withNamedTarget runs the shared part of `send` and `call`: args are
+// NODE NAME TERM...; it parses them, starts the client node and a process,
+// and runs do, turning its error into exit 1.
+func (c *common) withNamedTarget(cmd *cobra.Command, verb string, args []string, do func(ctx context.Context, p *distribute.Process, node, name distribute.Atom, term etf.Term) error) error {
+	if err := checkNodeName(args[0]); err != nil {
+		return err
+	}
+	term, err := etf.ParseText(strings.Join(args[2:], " "))
+	if err != nil {
+		return usageError("%s: TERM: %v", verb, err)
+	}
+	ctx, cancel := c.withTimeout(cmd.Context())
+	defer cancel()
+	n, err := c.startClient(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	defer stopNode(n)
+	p, err := n.NewProcess()
+	if err != nil {
+		return remoteError(err)
+	}
+	node, name := distribute.Atom(args[0]), distribute.Atom(args[1])
+	if err := do(ctx, p, node, name, term); err != nil {
+		return remoteError(fmt.Errorf("%s %s on %s: %s", verb, name, node, describe(err)))
+	}
+	return nil
 }
 
 // Argument-count checks that report usage errors (exit 2).
