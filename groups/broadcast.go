@@ -1,0 +1,101 @@
+package groups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/etf"
+)
+
+// MemberError is the failure to send a broadcast to one member.
+type MemberError struct {
+	Pid Pid
+	Err error
+}
+
+func (e *MemberError) Error() string {
+	return fmt.Sprintf("groups: broadcast to %v: %v", e.Pid, e.Err)
+}
+
+func (e *MemberError) Unwrap() error { return e.Err }
+
+// BroadcastResult says what a broadcast did.
+type BroadcastResult struct {
+	// Sent is the number of members the message was handed to (a local
+	// mailbox or a connection). Like any send, it is no delivery receipt.
+	Sent int
+	// Failed lists the members it could not be handed to.
+	Failed []*MemberError
+}
+
+// Err is nil when every send succeeded, else the errors.Join of Failed.
+func (r BroadcastResult) Err() error {
+	if len(r.Failed) == 0 {
+		return nil
+	}
+	errs := make([]error, len(r.Failed))
+	for i, e := range r.Failed {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+// Broadcast sends msg to every member of group on every node, once to
+// each distinct pid, as one message frame per member. msg is converted to
+// a term once (etf.ToTerm: a Go struct, map, slice or term-model value),
+// so a value that cannot be converted fails before anything is sent. A
+// member that cannot be reached never stops the others: the result lists
+// it, and the error is result.Err(). The sender is the scope process.
+func (s *Scope) Broadcast(ctx context.Context, group any, msg any) (BroadcastResult, error) {
+	return s.BroadcastFrom(ctx, s.proc, group, msg)
+}
+
+// BroadcastFrom is Broadcast with from as the sender.
+func (s *Scope) BroadcastFrom(ctx context.Context, from *distribute.Process, group any, msg any) (BroadcastResult, error) {
+	var res BroadcastResult
+	term, err := etf.ToTerm(msg)
+	if err != nil {
+		return res, fmt.Errorf("groups: broadcast: %w", err)
+	}
+	members := dedup(s.Members(group))
+	for _, p := range members {
+		if err := from.Send(ctx, p, term); err != nil {
+			res.Failed = append(res.Failed, &MemberError{Pid: p, Err: err})
+			continue
+		}
+		res.Sent++
+	}
+	return res, res.Err()
+}
+
+// dedup removes repeated pids (a pid that joined twice), keeping the first
+// of each in place. It reuses members.
+func dedup(members []Pid) []Pid {
+	if len(members) < 2 {
+		return members
+	}
+	if len(members) <= 16 {
+		out := members[:0]
+	outer:
+		for _, p := range members {
+			for _, q := range out {
+				if q == p {
+					continue outer
+				}
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	seen := make(map[Pid]struct{}, len(members))
+	out := members[:0]
+	for _, p := range members {
+		if _, ok := seen[p]; !ok {
+			seen[p] = struct{}{}
+			out = append(out, p)
+		}
+	}
+	return out
+}

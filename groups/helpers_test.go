@@ -1,0 +1,136 @@
+package groups
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/distributetest"
+)
+
+func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
+
+var nodeSeq atomic.Int64
+
+// startNode starts a Go node on the epmd at epmdPort (hosting an embedded
+// one when none runs there) and stops it when the test ends.
+func startNode(t testing.TB, epmdPort int) *distribute.Node {
+	t.Helper()
+	cfg := distribute.Config{
+		Name:       fmt.Sprintf("gg%d_%d@localhost", nodeSeq.Add(1), time.Now().UnixNano()%100000),
+		Cookie:     "distributetest",
+		EpmdPort:   epmdPort,
+		EpmdListen: fmt.Sprintf("127.0.0.1:%d", epmdPort),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+	defer cancel()
+	n, err := distribute.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Start %s: %v", cfg.Name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+		defer cancel()
+		if err := n.Stop(ctx); err != nil {
+			t.Errorf("Stop %s: %v", cfg.Name, err)
+		}
+	})
+	return n
+}
+
+// startScope starts a scope on node, stopped when the test ends.
+func startScope(t testing.TB, node *distribute.Node, opts ...Option) *Scope {
+	t.Helper()
+	s, err := Start(testCtx(t), node, opts...)
+	if err != nil {
+		t.Fatalf("groups.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("scope Stop: %v", err)
+		}
+	})
+	return s
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(60*time.Second))
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// deadline.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(distributetest.Scale(15 * time.Second))
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func newProc(t testing.TB, n *distribute.Node) *distribute.Process {
+	t.Helper()
+	p, err := n.NewProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Exit(distribute.ReasonNormal) })
+	return p
+}
+
+func hasPid(pids []Pid, p Pid) bool {
+	for _, q := range pids {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+func countOn(pids []Pid, node Atom) int {
+	n := 0
+	for _, p := range pids {
+		if p.Node == node {
+			n++
+		}
+	}
+	return n
+}
+
+// hasPeerOn reports whether s knows a peer scope on node.
+func hasPeerOn(s *Scope, node Atom) bool {
+	for _, p := range s.Peers() {
+		if p.Node == node {
+			return true
+		}
+	}
+	return false
+}
+
+// erlNodesOf evaluates, on erl, the list of nodes of the members of group
+// (sorted) and returns it as text.
+func erlMemberNodes(t testing.TB, erl *distributetest.ErlNode, scope, group string) string {
+	t.Helper()
+	return erl.Eval(t, fmt.Sprintf(`lists:sort([node(P) || P <- pg:get_members(%s, %s)])`, scope, group))
+}
+
+// quoteAtom prints a node name atom as ~0p does (quoted only when needed).
+func quoteAtom(a Atom) string {
+	for i, r := range string(a) {
+		ok := r == '_' || r == '@' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+		if !ok || (i == 0 && !(r >= 'a' && r <= 'z')) {
+			return "'" + strings.ReplaceAll(string(a), "'", "\\'") + "'"
+		}
+	}
+	return string(a)
+}
