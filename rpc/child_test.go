@@ -1,0 +1,110 @@
+package rpc_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/rpc"
+)
+
+// runChild is the child node process: this test binary re-executed with
+// RPC_TEST_CHILD set. It serves the test functions, prints "ready", and
+// runs until its standard input closes.
+func runChild(name string, port int) {
+	ctx := context.Background()
+	n, err := distribute.Start(ctx, distribute.Config{Name: name, Cookie: cookie, EpmdPort: port})
+	if err != nil {
+		fmt.Println("start:", err)
+		os.Exit(1)
+	}
+	s, err := rpc.NewServer(n)
+	if err != nil {
+		fmt.Println("server:", err)
+		os.Exit(1)
+	}
+	exportTestFuncs(childTB{}, s, nil)
+	fmt.Println("ready")
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	s.Close()
+	n.Stop(ctx)
+}
+
+// childTB is the testing.TB the child's registration helper needs.
+type childTB struct{ testing.TB }
+
+func (childTB) Helper()                      {}
+func (childTB) Fatal(args ...any)            { fmt.Println(args...); os.Exit(1) }
+func (childTB) Fatalf(f string, args ...any) { fmt.Printf(f+"\n", args...); os.Exit(1) }
+
+// startChild starts a child node process and returns its name.
+func startChild(t testing.TB, port int) etf.Atom {
+	t.Helper()
+	name := fmt.Sprintf("rpcchild%d_%d@localhost", os.Getpid(), nodeSeq.Add(1))
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "RPC_TEST_CHILD="+name, "RPC_TEST_EPMD="+strconv.Itoa(port))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		in.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctxTimer(t):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("child did not start: %q %v", line, err)
+	}
+	return etf.Atom(name)
+}
+
+func ctxTimer(t testing.TB) <-chan struct{} {
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10e9))
+	go func() { <-ctx.Done(); cancel() }()
+	return ctx.Done()
+}
+
+func TestGoToGoAcrossProcesses(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	child := startChild(t, port)
+	a := startNode(t, port)
+	ctx := testCtx(t)
+	v, err := rpc.Call(ctx, a, child, "rpctest", "add", int64(20), int64(22))
+	if err != nil || v != int64(42) {
+		t.Fatalf("add = %v, %v", v, err)
+	}
+	_, err = rpc.Call(ctx, a, child, "rpctest", "error_it", tup)
+	if e, ok := err.(*rpc.Error); !ok || etf.Format(e.Exception()) != "{exception,{a,1},[{rpctest,error_it,1,[]}]}" {
+		t.Fatalf("error_it: %v", err)
+	}
+	_, err = rpc.Call(ctx, a, child, "rpctest", "panic_it")
+	if e, ok := err.(*rpc.Error); !ok || e.Class != rpc.ClassError {
+		t.Fatalf("panic_it: %v", err)
+	}
+	if v, err := rpc.Call(ctx, a, child, "rpctest", "echo", tup); err != nil || !etf.Equal(v, tup) {
+		t.Fatalf("echo after panic = %v, %v", v, err)
+	}
+}

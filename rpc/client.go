@@ -1,0 +1,174 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/etf"
+)
+
+// Call runs module:function(args...) on node, a BEAM or Go node, from the
+// local node, and returns its result, as erpc:call does. It sends a spawn
+// request of erpc:execute_call/4 with a monitor; the result comes back as
+// the exit reason of the remote process.
+//
+// Errors:
+//   - *Error: the function raised (throw, error, exit) or its process was
+//     killed; errors.Is(err, ErrRaised), ErrUndef for an unknown function,
+//     ErrBadArg for error:badarg;
+//   - *CallError with Reason timeout when ctx's deadline passes
+//     (errors.Is(err, distribute.ErrTimeout)); the call is abandoned and
+//     its late result is dropped, it never reaches a mailbox;
+//   - *CallError with Reason noconnection when node cannot be reached or
+//     is lost during the call (errors.Is(err, distribute.ErrNodeDown)), at
+//     once;
+//   - *CallError with Reason notsup when node serves no RPC (ErrNotSup),
+//     or another reason the node refused the spawn with.
+//
+// A call to the local node's own name runs the handler registered on its
+// Server, if any, in a new goroutine.
+func Call(ctx context.Context, local *distribute.Node, node, module, function etf.Atom, args ...etf.Term) (etf.Term, error) {
+	if args == nil {
+		args = []etf.Term{}
+	}
+	if node == local.Name() {
+		return callLocal(ctx, local, module, function, args)
+	}
+	p, err := local.NewProcess()
+	if err != nil {
+		return nil, fmt.Errorf("rpc: call to %s: %w", node, err)
+	}
+	// Exiting the per-call process drops whatever would arrive late (a
+	// spawn reply or result after a timeout) and ends the monitor.
+	defer p.Exit(distribute.ReasonNormal)
+	resRef := local.MakeRef()
+	reqRef, err := p.SpawnRequest(ctx, node, "erpc", "execute_call",
+		[]etf.Term{resRef, module, function, etf.List(args)}, distribute.SpawnOptions{Monitor: true})
+	if err != nil {
+		return nil, fmt.Errorf("rpc: call to %s: %w", node, err)
+	}
+	match := func(m any) bool {
+		switch x := m.(type) {
+		case distribute.SpawnReply:
+			return x.Ref == reqRef
+		case distribute.Down:
+			return x.Ref == reqRef
+		}
+		return false
+	}
+	for {
+		m, err := p.ReceiveMatch(ctx, match)
+		if err != nil {
+			return nil, ctxError(ctx, node, err)
+		}
+		switch x := m.(type) {
+		case distribute.SpawnReply:
+			if x.Err != nil {
+				return nil, spawnError(node, x.Err)
+			}
+		case distribute.Down:
+			return callResult(node, resRef, x.Reason)
+		}
+	}
+}
+
+// ctxError is the error of a call whose ctx ended.
+func ctxError(ctx context.Context, node etf.Atom, err error) error {
+	if ctx.Err() == nil {
+		return fmt.Errorf("rpc: call to %s: %w", node, err)
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &CallError{Node: node, Reason: etf.Atom("timeout"), Err: ctx.Err()}
+	}
+	return fmt.Errorf("rpc: call to %s: %w", node, ctx.Err())
+}
+
+func spawnError(node etf.Atom, err error) error {
+	var se *distribute.SpawnError
+	if errors.As(err, &se) {
+		return &CallError{Node: node, Reason: se.Reason, Err: err}
+	}
+	return &CallError{Node: node, Reason: etf.Atom("noconnection"), Err: err}
+}
+
+// callResult maps the exit reason of erpc:execute_call/4 to Call's result,
+// as erpc:call does.
+func callResult(node etf.Atom, resRef etf.Ref, reason etf.Term) (etf.Term, error) {
+	if t, ok := reason.(etf.Tuple); ok && len(t) >= 3 {
+		if r, ok := t[0].(etf.Ref); ok && etf.Equal(r, resRef) {
+			switch {
+			case len(t) == 3 && t[1] == classReturn:
+				return t[2], nil
+			case len(t) == 3 && t[1] == ClassThrow:
+				return nil, &Error{Class: ClassThrow, Reason: t[2]}
+			case len(t) == 3 && t[1] == ClassExit:
+				return nil, &Error{Class: ClassExit, Reason: t[2]}
+			case len(t) == 4 && t[1] == ClassError:
+				return nil, &Error{Class: ClassError, Reason: t[2], Stack: t[3]}
+			case len(t) == 3 && t[1] == ClassError:
+				if e, ok := t[2].(etf.Tuple); ok && len(e) == 2 && e[0] == etf.Atom("erpc") {
+					return nil, &CallError{Node: node, Reason: e[1]}
+				}
+			}
+		}
+	}
+	if reason == distribute.ReasonNoConnection {
+		return nil, &CallError{Node: node, Reason: reason, Err: distribute.ErrNodeDown}
+	}
+	return nil, &Error{Class: ClassExit, Reason: reason, Signal: true}
+}
+
+// callLocal runs a call to the local node on its Server.
+func callLocal(ctx context.Context, local *distribute.Node, module, function etf.Atom, args []etf.Term) (etf.Term, error) {
+	s := localServer(local)
+	if s == nil {
+		return nil, &CallError{Node: local.Name(), Reason: etf.Atom("notsup")}
+	}
+	done := make(chan outcome, 1)
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { done <- s.apply(hctx, module, function, etf.List(args)) }()
+	select {
+	case o := <-done:
+		if o.class == classReturn {
+			return o.value, nil
+		}
+		return nil, &Error{Class: o.class, Reason: o.value, Stack: o.stack}
+	case <-ctx.Done():
+		return nil, ctxError(ctx, local.Name(), ctx.Err())
+	}
+}
+
+// Cast runs module:function(args...) on node without waiting for it, as
+// erpc:cast does (a spawn request of erpc:execute_cast/3). It returns an
+// error wrapping distribute.ErrNodeDown when node cannot be reached; any
+// failure of the function itself is not reported.
+func Cast(ctx context.Context, local *distribute.Node, node, module, function etf.Atom, args ...etf.Term) error {
+	if args == nil {
+		args = []etf.Term{}
+	}
+	if node == local.Name() {
+		s := localServer(local)
+		if s == nil {
+			return &CallError{Node: node, Reason: etf.Atom("notsup")}
+		}
+		s.spawnApply(module, function, etf.List(args), nil)
+		return nil
+	}
+	if err := local.Connect(ctx, node); err != nil {
+		return &CallError{Node: node, Reason: etf.Atom("noconnection"), Err: err}
+	}
+	p, err := local.NewProcess()
+	if err != nil {
+		return fmt.Errorf("rpc: cast to %s: %w", node, err)
+	}
+	// The spawn reply arrives after the process exits and is dropped.
+	defer p.Exit(distribute.ReasonNormal)
+	if _, err := p.SpawnRequest(ctx, node, "erpc", "execute_cast",
+		[]etf.Term{module, function, etf.List(args)}, distribute.SpawnOptions{}); err != nil {
+		return fmt.Errorf("rpc: cast to %s: %w", node, err)
+	}
+	return nil
+}
