@@ -249,7 +249,11 @@ func (s *Server) spawnExit(o outcome, m, f, a etf.Term) etf.Term {
 	case ClassExit:
 		return o.value
 	case ClassThrow:
-		return etf.Tuple{etf.Tuple{etf.Atom("nocatch"), o.value}, etf.List{etf.Tuple{m, f, a, etf.List{}}}}
+		var where etf.Term = a
+		if args, ok := properList(a); ok {
+			where = int64(len(args)) // thrown inside the function: its arity
+		}
+		return etf.Tuple{etf.Tuple{etf.Atom("nocatch"), o.value}, etf.List{etf.Tuple{m, f, where, etf.List{}}}}
 	}
 	return etf.Tuple{o.value, o.stack}
 }
