@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -223,5 +224,30 @@ func TestOneShotErrors(t *testing.T) {
 		if outb.String() != tc.out {
 			t.Errorf("%v: stdout %q; want %q", tc.args, outb.String(), tc.out)
 		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	for _, withErl := range []bool{true, false} {
+		t.Run(fmt.Sprintf("erl=%v", withErl), func(t *testing.T) {
+			cmd := exec.Command(binary, "demo")
+			if !withErl {
+				// No erl on PATH: the demo runs with Go nodes only.
+				cmd.Env = append(os.Environ(), "PATH="+t.TempDir())
+			} else {
+				distributetest.RequireErl(t)
+			}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("demo: %v\n%s", err, out)
+			}
+			s := string(out)
+			if !strings.Contains(s, "summary: ") || !strings.Contains(s, "all ok") {
+				t.Fatalf("demo output has no summary:\n%s", s)
+			}
+			if got := strings.Contains(s, "1 Erlang node"); got != withErl {
+				t.Fatalf("demo with erl=%v mentions an Erlang node: %v\n%s", withErl, got, s)
+			}
+		})
 	}
 }

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/etf"
+	"github.com/spf13/cobra"
+)
+
+// The demo: a local cluster of Go nodes, each its own OS process running
+// `distribute node`, plus an Erlang node when erl is installed, driven by
+// a controller node in this process. Each step prints what it does and
+// checks what happened; the demo exits 0 only if every step did.
+
+func newDemoCmd() *cobra.Command {
+	var (
+		nodes    int
+		noErlang bool
+		epmdPort int
+		timeout  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a local cluster and walk through what distribute does",
+		Long: "Start a local cluster of Go nodes (and an Erlang node when erl is installed),\n" +
+			"then walk through connections, calls, messages, a node failure and its\n" +
+			"detection, printing each step. Exits 0 when every step did what it should.",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if nodes < 2 || nodes > 9 {
+				return usageError("demo: --nodes %d: want 2 to 9", nodes)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			d := &demo{out: cmd.OutOrStdout(), nodes: nodes, erlang: !noErlang, epmdPort: epmdPort}
+			err := d.run(ctx)
+			d.cleanup()
+			if err != nil {
+				return remoteError(fmt.Errorf("demo: %v", err))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&nodes, "nodes", 3, "how many Go nodes to start")
+	f.BoolVar(&noErlang, "no-erlang", false, "do not add an Erlang node even when erl is installed")
+	f.IntVar(&epmdPort, "epmd-port", 0, "epmd port (default: a free port, served by the demo's embedded epmd)")
+	f.DurationVar(&timeout, "timeout", 50*time.Second, "give up after this long")
+	return cmd
+}
+
+type demo struct {
+	out      io.Writer
+	nodes    int
+	erlang   bool
+	epmdPort int
+	cookie   string
+
+	ctl      *distribute.Node
+	me       *distribute.Process
+	children []*demoChild
+	steps    int
+	started  time.Time
+}
+
+type demoChild struct {
+	name  distribute.Atom
+	cmd   *exec.Cmd
+	lines chan string
+	dir   string
+}
+
+func (d *demo) step(format string, args ...any) {
+	d.steps++
+	fmt.Fprintf(d.out, "[%2d] %s\n", d.steps, fmt.Sprintf(format, args...))
+}
+
+func (d *demo) ok(format string, args ...any) {
+	fmt.Fprintf(d.out, "     ok: %s\n", fmt.Sprintf(format, args...))
+}
+
+func (d *demo) run(ctx context.Context) error {
+	d.started = time.Now()
+	var b [6]byte
+	rand.Read(b[:])
+	d.cookie = "demo-" + hex.EncodeToString(b[:])
+	if d.epmdPort == 0 {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		d.epmdPort = port
+	}
+
+	d.step("controller node: demo@localhost, cookie %s, epmd on 127.0.0.1:%d", d.cookie, d.epmdPort)
+	ctl, err := distribute.Start(ctx, distribute.Config{
+		Name: "demo@localhost", Cookie: d.cookie, EpmdPort: d.epmdPort,
+		EpmdListen: fmt.Sprintf("127.0.0.1:%d", d.epmdPort),
+	})
+	if err != nil {
+		return fmt.Errorf("start controller: %w", err)
+	}
+	d.ctl = ctl
+	d.me, _ = ctl.NewProcess()
+	d.ok("no epmd was running, so the controller hosts an embedded one (creation %d)", ctl.Creation())
+
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	d.step("start %d Go nodes, each its own OS process (`distribute node --inbox inbox`)", d.nodes)
+	for i := 1; i <= d.nodes; i++ {
+		c, err := d.startGoNode(ctx, exe, distribute.Atom(fmt.Sprintf("go%d@localhost", i)))
+		if err != nil {
+			return err
+		}
+		d.children = append(d.children, c)
+		d.ok("%s started (pid %d)", c.name, c.cmd.Process.Pid)
+	}
+	targets := make([]distribute.Atom, 0, d.nodes+1)
+	for _, c := range d.children {
+		targets = append(targets, c.name)
+	}
+	if d.erlang {
+		if erl, err := exec.LookPath("erl"); err == nil {
+			d.step("start an Erlang node (erl found at %s) with an echo server registered as inbox", erl)
+			c, err := d.startErlNode(ctx, erl, "erl1@localhost")
+			if err != nil {
+				return err
+			}
+			d.children = append(d.children, c)
+			targets = append(targets, c.name)
+			d.ok("%s started (pid %d)", c.name, c.cmd.Process.Pid)
+		} else {
+			fmt.Fprintln(d.out, "     (erl is not installed: the demo runs with Go nodes only)")
+		}
+	}
+
+	d.step("ping every node (epmd lookup, handshake, net_kernel is_auth)")
+	for _, t := range targets {
+		t0 := time.Now()
+		if err := d.ctl.Ping(ctx, t); err != nil {
+			return fmt.Errorf("ping %s: %w", t, err)
+		}
+		d.ok("pong from %s in %v", t, time.Since(t0).Round(time.Microsecond))
+	}
+
+	d.step("gen_server:call the inbox of every node; each echoes the request")
+	for _, t := range targets {
+		req := etf.Tuple{etf.Atom("hello"), etf.Binary("from the demo"), int64(len(t))}
+		reply, err := d.me.CallName(ctx, "inbox", t, req)
+		if err != nil {
+			return fmt.Errorf("call inbox on %s: %w", t, err)
+		}
+		if !etf.Equal(reply, req) {
+			return fmt.Errorf("call inbox on %s: reply %s, want %s", t, etf.Format(reply), etf.Format(req))
+		}
+		d.ok("%s answered %s", t, etf.Format(reply))
+	}
+
+	d.step("send 10000 messages to %s's inbox, then a call: it has seen them all, in order", targets[0])
+	for i := 1; i <= 10000; i++ {
+		if err := d.me.SendName(ctx, "inbox", targets[0], etf.Tuple{etf.Atom("n"), int64(i)}); err != nil {
+			return err
+		}
+	}
+	if _, err := d.me.CallName(ctx, "inbox", targets[0], etf.Atom("sync")); err != nil {
+		return err
+	}
+	for i := 1; i <= 10000; i++ {
+		if err := d.children[0].expectLine(ctx, fmt.Sprintf("inbox: {n,%d}", i)); err != nil {
+			return err
+		}
+	}
+	d.ok("%s printed inbox: {n,1} ... {n,10000}, in order", targets[0])
+
+	victim := d.children[len(d.children)-1]
+	d.step("monitor %s's inbox, then kill %s with SIGKILL", victim.name, victim.name)
+	ref, err := d.me.MonitorName(ctx, "inbox", victim.name)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	victim.cmd.Process.Signal(syscall.SIGKILL)
+	m, err := d.me.ReceiveMatch(ctx, func(m any) bool { dn, ok := m.(distribute.Down); return ok && dn.Ref == ref })
+	if err != nil {
+		return fmt.Errorf("no Down for %s: %w", victim.name, err)
+	}
+	down := m.(distribute.Down)
+	if down.Reason != distribute.ReasonNoConnection {
+		return fmt.Errorf("Down reason %s, want noconnection", etf.Format(down.Reason))
+	}
+	d.ok("Down {inbox,%s} noconnection after %v (the OS closed the socket; a silent peer takes net_ticktime)", victim.name, time.Since(t0).Round(time.Microsecond))
+	if err := d.ctl.Ping(ctx, victim.name); err == nil {
+		return fmt.Errorf("%s still answers after SIGKILL", victim.name)
+	}
+	d.ok("ping %s: pang", victim.name)
+
+	fmt.Fprintf(d.out, "\nsummary: %d steps, all ok, in %v (%d Go nodes", d.steps, time.Since(d.started).Round(time.Millisecond), d.nodes)
+	if len(targets) > d.nodes {
+		fmt.Fprint(d.out, " and 1 Erlang node")
+	}
+	fmt.Fprintln(d.out, ")")
+	return nil
+}
+
+// startGoNode runs `distribute node` for name and waits for `started`.
+func (d *demo) startGoNode(ctx context.Context, exe string, name distribute.Atom) (*demoChild, error) {
+	cmd := exec.Command(exe, "node", "--name", string(name), "--cookie", d.cookie,
+		"--epmd-port", strconv.Itoa(d.epmdPort), "--inbox", "inbox")
+	return d.startChild(ctx, cmd, name, "started "+string(name))
+}
+
+// erlEcho is an Erlang node's demo program: an echo gen_server registered
+// as inbox that also prints what it receives.
+const erlEcho = `register(inbox, spawn(fun L() -> receive {'$gen_call', {F, T}, Req} -> F ! {T, Req}, L(); M -> io:format("inbox: ~0p~n", [M]), L() end end)), io:format("started ~s~n", [node()]), receive stop -> ok end`
+
+func (d *demo) startErlNode(ctx context.Context, erl string, name distribute.Atom) (*demoChild, error) {
+	cmd := exec.Command(erl, "-noshell", "-sname", string(name), "-setcookie", d.cookie,
+		"-start_epmd", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-eval", erlEcho)
+	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(d.epmdPort))
+	return d.startChild(ctx, cmd, name, "started "+string(name))
+}
+
+func (d *demo) startChild(ctx context.Context, cmd *exec.Cmd, name distribute.Atom, ready string) (*demoChild, error) {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = io.Discard
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	c := &demoChild{name: name, cmd: cmd, lines: make(chan string, 1<<16)}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case c.lines <- sc.Text():
+			default: // the demo reads what it checks; drop the rest
+			}
+		}
+		close(c.lines)
+	}()
+	if err := c.expectLine(ctx, ready); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	return c, nil
+}
+
+// expectLine waits for a line equal to want. Lines in between are
+// skipped, except the numbered inbox lines, which must come in order.
+func (c *demoChild) expectLine(ctx context.Context, want string) error {
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				return fmt.Errorf("%s exited before printing %q", c.name, want)
+			}
+			if l == want {
+				return nil
+			}
+			if strings.HasPrefix(want, "inbox: {n,") && strings.HasPrefix(l, "inbox: {n,") {
+				return fmt.Errorf("%s printed %q where %q was due", c.name, l, want)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not print %q: %w", c.name, want, ctx.Err())
+		}
+	}
+}
+
+// cleanup stops every child by pid (SIGTERM, then SIGKILL) and the controller.
+func (d *demo) cleanup() {
+	for _, c := range d.children {
+		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+	}
+	for _, c := range d.children {
+		done := make(chan struct{})
+		go func() { c.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	if d.ctl != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		d.ctl.Stop(ctx)
+	}
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
