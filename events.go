@@ -9,6 +9,9 @@ import (
 type NodeEvent struct {
 	Node Atom
 	Up   bool
+	// Visible is true when both sides published themselves (Erlang's
+	// nodes() lists only visible peers; global and pg work with them).
+	Visible bool
 	// Reason is why a connection went down: connection_closed,
 	// net_tick_timeout, or an error text. Empty for Up events.
 	Reason string

@@ -453,7 +453,7 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 		p.conn.Close()
 	}
 	n.logger.Info("node up", "peer", p.name, "visible", p.visible)
-	n.events.publish(NodeEvent{Node: p.name, Up: true})
+	n.events.publish(NodeEvent{Node: p.name, Up: true, Visible: p.visible})
 	n.fireNodeUp(p.name)
 	n.wg.Add(1)
 	go func() {
@@ -479,7 +479,7 @@ func (n *Node) peerDownOnce(p *peer, err error) {
 	n.logger.Info("node down", "peer", p.name, "reason", reason)
 	n.nodeDown(p.name)
 	n.fireNodeDown(p.name, reason)
-	n.events.publish(NodeEvent{Node: p.name, Up: false, Reason: reason})
+	n.events.publish(NodeEvent{Node: p.name, Up: false, Visible: p.visible, Reason: reason})
 }
 
 // downReason names why a connection ended, in Erlang's words.
@@ -516,6 +516,20 @@ func (n *Node) Disconnect(node Atom) bool {
 
 // IsConnected reports whether a connection to node is up.
 func (n *Node) IsConnected(node Atom) bool { return n.peerIfConnected(node) != nil }
+
+// VisibleNodes returns the connected nodes whose connection is visible
+// (both sides published), as Erlang's nodes().
+func (n *Node) VisibleNodes() []Atom {
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	var out []Atom
+	for name, p := range n.conns {
+		if p.visible {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 
 // Nodes returns the nodes this node is connected to, visible and hidden.
 func (n *Node) Nodes() []Atom {
