@@ -230,6 +230,14 @@ func (s *Scope) perform(ctx context.Context, effs []effect) {
 				s.logger.Debug("groups: discover", "scope", s.name, "node", e.node, "err", err)
 			}
 		case effMonitor:
+			if e.to.Node != s.node.Name() && !s.node.IsConnected(e.to.Node) {
+				// A peer scope on a node we are not connected to (junk, or a
+				// node that just went away): never dial for it; it is gone.
+				s.mu.Lock()
+				s.c.peerDown(e.to)
+				s.mu.Unlock()
+				continue
+			}
 			ref, err := s.proc.Monitor(ctx, e.to)
 			if err != nil {
 				s.logger.Debug("groups: monitor", "scope", s.name, "pid", e.to, "err", err)

@@ -1,0 +1,435 @@
+package groups
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/distribute-go/distribute/etf"
+)
+
+// pidLess orders pids for multiset comparison.
+func pidCmp(a, b Pid) int {
+	if a.Node != b.Node {
+		if a.Node < b.Node {
+			return -1
+		}
+		return 1
+	}
+	return int(a.ID) - int(b.ID)
+}
+
+func sortedPids(p []Pid) []Pid {
+	s := slices.Clone(p)
+	slices.SortFunc(s, pidCmp)
+	return s
+}
+
+func sameMultiset(a, b []Pid) bool {
+	return slices.Equal(sortedPids(a), sortedPids(b))
+}
+
+// checkCore verifies the core's internal consistency: each row is the
+// union of its local column and every peer's list, the local column
+// matches the local members' groups, and nothing empty is kept.
+func checkCore(c *core) error {
+	want := make(map[string][]Pid)
+	local := make(map[string][]Pid)
+	for p, m := range c.local {
+		if len(m.groups) == 0 {
+			return fmt.Errorf("local member %v with no groups", p)
+		}
+		for _, k := range m.groups {
+			local[k] = append(local[k], p)
+			want[k] = append(want[k], p)
+		}
+	}
+	for peer, ps := range c.peers {
+		for k, pids := range ps.groups {
+			if len(pids) == 0 {
+				return fmt.Errorf("peer %v keeps an empty group", peer)
+			}
+			want[k] = append(want[k], pids...)
+		}
+	}
+	if len(want) != len(c.groups) {
+		return fmt.Errorf("%d rows, want %d", len(c.groups), len(want))
+	}
+	for k, g := range c.groups {
+		if !sameMultiset(g.all, want[k]) {
+			return fmt.Errorf("row %s: all %v, want %v", etf.Format(g.name), g.all, want[k])
+		}
+		if !sameMultiset(g.local, local[k]) {
+			return fmt.Errorf("row %s: local %v, want %v", etf.Format(g.name), g.local, local[k])
+		}
+		if gk, err := groupKey(g.name); err != nil || gk != k {
+			return fmt.Errorf("row %s under the wrong key", etf.Format(g.name))
+		}
+	}
+	return nil
+}
+
+// model is the dumb reference: lists of (group, pid) memberships per
+// origin.
+type membership struct {
+	group Atom
+	pid   Pid
+}
+
+type model struct {
+	local []membership
+	peers map[Pid][]membership // known peers
+}
+
+func removeMembership(l []membership, m membership) ([]membership, bool) {
+	for i, x := range l {
+		if x == m {
+			return append(l[:i:i], l[i+1:]...), true
+		}
+	}
+	return l, false
+}
+
+func (m *model) members(g Atom) (all, local []Pid) {
+	for _, x := range m.local {
+		if x.group == g {
+			all = append(all, x.pid)
+			local = append(local, x.pid)
+		}
+	}
+	for _, l := range m.peers {
+		for _, x := range l {
+			if x.group == g {
+				all = append(all, x.pid)
+			}
+		}
+	}
+	return all, local
+}
+
+// pidsTerm is pg's PidOrPids.
+func pidsTerm(pids []Pid, asList bool) Term {
+	if !asList && len(pids) == 1 {
+		return pids[0]
+	}
+	l := make(etf.List, len(pids))
+	for i, p := range pids {
+		l[i] = p
+	}
+	return l
+}
+
+// TestCoreAgainstModel drives the core with random local and peer
+// operations and compares every group with the reference model after each
+// step. A second core, the observer, is one of the peers: everything the
+// core sends it is delivered (and its answers back), and the observer's
+// view of the core's members must equal the core's local members.
+func TestCoreAgainstModel(t *testing.T) {
+	for seed := range uint64(200) {
+		runModel(t, seed)
+	}
+}
+
+func runModel(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 77))
+	self := Pid{Node: "a@h", ID: 1}
+	c := newCore(DefaultScope, self)
+	obsPid := Pid{Node: "o@h", ID: 1}
+	obs := newCore(DefaultScope, obsPid)
+
+	// Replaying the notifications must give the same table.
+	mirror := make(map[string][]Pid)
+	c.notify = func(key string, ch Change) {
+		switch ch.Kind {
+		case Joined:
+			mirror[key] = append(mirror[key], ch.Pids...)
+		case Left:
+			for _, p := range ch.Pids {
+				var ok bool
+				if mirror[key], ok = removeOne(mirror[key], p); !ok {
+					t.Fatalf("seed %d: leave of non-member %v", seed, p)
+				}
+			}
+		}
+	}
+
+	m := &model{peers: make(map[Pid][]membership)}
+	groups := []Atom{"g0", "g1", "g2"}
+	localPids := []Pid{{Node: "a@h", ID: 10}, {Node: "a@h", ID: 11}, {Node: "a@h", ID: 12}}
+	peers := []Pid{{Node: "b@h", ID: 1}, {Node: "b@h", ID: 2}, {Node: "c@h", ID: 1}}
+	pidsOf := func(peer Pid) []Pid {
+		return []Pid{{Node: peer.Node, ID: 100}, {Node: peer.Node, ID: 101}}
+	}
+	pick := func(from []Pid) []Pid {
+		n := 1 + rng.IntN(3)
+		out := make([]Pid, n)
+		for i := range out {
+			out[i] = from[rng.IntN(len(from))]
+		}
+		return out
+	}
+	// deliver routes effects between the core and the observer.
+	deliver := func() {
+		for range 10 {
+			effs := c.takeEffects()
+			oeffs := obs.takeEffects()
+			if len(effs) == 0 && len(oeffs) == 0 {
+				return
+			}
+			for _, e := range effs {
+				if e.op == effSend && e.to == obsPid || e.op == effSendName && e.node == obsPid.Node {
+					obs.handle(e.msg)
+				}
+			}
+			for _, e := range oeffs {
+				if e.op == effSend && e.to == self || e.op == effSendName && e.node == self.Node {
+					if c.handle(e.msg) {
+						if _, ok := m.peers[obsPid]; !ok {
+							m.peers[obsPid] = nil
+						}
+					}
+				}
+			}
+		}
+	}
+
+	for step := range 300 {
+		g := groups[rng.IntN(len(groups))]
+		key, _ := groupKey(g)
+		var op string
+		switch rng.IntN(10) {
+		case 0, 1:
+			op = "join"
+			pids := pick(localPids)
+			c.join(key, g, pids)
+			for _, p := range pids {
+				m.local = append(m.local, membership{g, p})
+			}
+		case 2:
+			op = "leave"
+			pids := pick(localPids)
+			c.leave(key, pids)
+			for _, p := range pids {
+				m.local, _ = removeMembership(m.local, membership{g, p})
+			}
+		case 3:
+			op = "localDown"
+			p := localPids[rng.IntN(len(localPids))]
+			c.localDown(p)
+			m.local = slices.DeleteFunc(m.local, func(x membership) bool { return x.pid == p })
+		case 4:
+			op = "discover"
+			peer := peers[rng.IntN(len(peers))]
+			if rng.IntN(2) == 0 {
+				c.handle(etf.Tuple{Atom("discover"), peer})
+			} else {
+				c.handle(etf.Tuple{Atom("discover"), peer, int64(1)})
+			}
+			if _, ok := m.peers[peer]; !ok {
+				m.peers[peer] = nil
+			}
+		case 5:
+			op = "sync"
+			peer := peers[rng.IntN(len(peers))]
+			var list etf.List
+			var ms []membership
+			for _, sg := range groups {
+				if rng.IntN(2) == 0 {
+					continue
+				}
+				pids := pick(pidsOf(peer))
+				list = append(list, etf.Tuple{sg, pidsTerm(pids, true)})
+				for _, p := range pids {
+					ms = append(ms, membership{sg, p})
+				}
+			}
+			if list == nil {
+				list = etf.List{}
+			}
+			c.handle(etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, list}})
+			m.peers[peer] = ms
+		case 6, 7:
+			op = "remoteJoin"
+			peer := peers[rng.IntN(len(peers))]
+			pids := pick(pidsOf(peer))
+			c.handle(etf.Tuple{Atom("join"), peer, g, pidsTerm(pids, rng.IntN(2) == 0)})
+			if l, ok := m.peers[peer]; ok {
+				for _, p := range pids {
+					l = append(l, membership{g, p})
+				}
+				m.peers[peer] = l
+			}
+		case 8:
+			op = "remoteLeave"
+			peer := peers[rng.IntN(len(peers))]
+			pids := pick(pidsOf(peer))
+			gs := etf.List{g}
+			if rng.IntN(2) == 0 {
+				gs = append(gs, groups[rng.IntN(len(groups))])
+			}
+			c.handle(etf.Tuple{Atom("leave"), peer, pidsTerm(pids, rng.IntN(2) == 0), gs})
+			if l, ok := m.peers[peer]; ok {
+				for _, gt := range gs {
+					for _, p := range pids {
+						l, _ = removeMembership(l, membership{gt.(Atom), p})
+					}
+				}
+				m.peers[peer] = l
+			}
+		case 9:
+			op = "peerDown"
+			peer := peers[rng.IntN(len(peers))]
+			c.peerDown(peer)
+			delete(m.peers, peer)
+		}
+		if step == 0 || rng.IntN(4) == 0 {
+			// The observer discovers us now and then.
+			c.handle(etf.Tuple{Atom("discover"), obsPid})
+			if _, ok := m.peers[obsPid]; !ok {
+				m.peers[obsPid] = nil
+			}
+		}
+		deliver()
+		if err := checkCore(c); err != nil {
+			t.Fatalf("seed %d step %d (%s): %v", seed, step, op, err)
+		}
+		for _, g := range groups {
+			key, _ := groupKey(g)
+			wantAll, wantLocal := m.members(g)
+			var all, local []Pid
+			if row := c.groups[key]; row != nil {
+				all, local = row.all, row.local
+			}
+			if !sameMultiset(all, wantAll) || !sameMultiset(local, wantLocal) {
+				t.Fatalf("seed %d step %d (%s): group %s: all %v local %v; want %v %v",
+					seed, step, op, g, all, local, wantAll, wantLocal)
+			}
+			if !sameMultiset(mirror[key], wantAll) {
+				t.Fatalf("seed %d step %d (%s): notifications give %v, want %v", seed, step, op, mirror[key], wantAll)
+			}
+			// The observer sees exactly our local members (once it knows us).
+			if _, known := obs.peers[self]; known {
+				var seen []Pid
+				if row := obs.groups[key]; row != nil {
+					seen = row.all
+				}
+				if !sameMultiset(seen, wantLocal) {
+					t.Fatalf("seed %d step %d (%s): observer sees %v in %s, want %v", seed, step, op, seen, g, wantLocal)
+				}
+			}
+		}
+	}
+}
+
+// TestCoreIgnoresJunk feeds messages that are close to the protocol but
+// wrong: none may change the state or be reported as understood.
+func TestCoreIgnoresJunk(t *testing.T) {
+	self := Pid{Node: "a@h", ID: 1}
+	peer := Pid{Node: "b@h", ID: 1}
+	c := newCore(DefaultScope, self)
+	if !c.handle(etf.Tuple{Atom("discover"), peer}) {
+		t.Fatal("discover not understood")
+	}
+	c.takeEffects()
+	other := Pid{Node: "c@h", ID: 5}
+	junk := []Term{
+		nil, Atom("discover"), etf.Tuple{}, etf.Tuple{Atom("discover")},
+		etf.Tuple{Atom("discover"), Atom("x")},
+		etf.Tuple{Atom("discover"), self}, // ourselves
+		etf.Tuple{Atom("discover"), Pid{Node: "a@h", ID: 9}},
+		etf.Tuple{Atom("discover"), peer, 1, 2},
+		etf.Tuple{Atom("join"), peer, Atom("g")},
+		etf.Tuple{Atom("join"), peer, Atom("g"), other},             // pid of another node
+		etf.Tuple{Atom("join"), peer, Atom("g"), etf.List{Atom("x")}}, // not pids
+		etf.Tuple{Atom("join"), peer, Atom("g"), etf.ImproperList{Elems: []Term{Pid{Node: "b@h", ID: 2}}, Tail: Atom("t")}},
+		etf.Tuple{Atom("join"), Atom("peer"), Atom("g"), Pid{Node: "b@h", ID: 2}},
+		etf.Tuple{Atom("join"), peer, Atom("g"), Pid{Node: "b@h", ID: 2}, 5},
+		etf.Tuple{Atom("leave"), peer, Pid{Node: "b@h", ID: 2}, Atom("g")}, // groups not a list
+		etf.Tuple{Atom("leave"), peer, Atom("x"), etf.List{Atom("g")}},
+		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, Atom("x")}},
+		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, etf.List{Atom("x")}}},
+		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, etf.List{etf.Tuple{Atom("g"), Pid{Node: "b@h", ID: 2}}}}},
+		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, etf.List{etf.Tuple{Atom("g"), etf.List{other}}}}},
+		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), Atom("p"), etf.List{}}},
+		etf.Tuple{Atom("$gen_cast"), Atom("sync")},
+		etf.Tuple{Atom("$gen_call"), etf.Tuple{peer, Atom("tag")}, Atom("x")},
+		etf.Tuple{Atom("join"), peer, etf.Tuple{Atom("bad"), "not a term? no: a string is a binary"}, etf.List{}},
+	}
+	for _, j := range junk {
+		if c.handle(j) {
+			// The last one is valid (an empty join); everything else must be rejected.
+			if tup, ok := j.(etf.Tuple); ok && len(tup) == 4 && tup[0] == Atom("join") {
+				if l, ok := tup[3].(etf.List); ok && len(l) == 0 {
+					continue
+				}
+			}
+			t.Errorf("junk %v understood", etf.Format(j))
+		}
+		if len(c.groups) != 0 {
+			t.Fatalf("junk %v changed the table", etf.Format(j))
+		}
+		if err := checkCore(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if effs := c.takeEffects(); len(effs) != 0 {
+		t.Fatalf("junk caused effects: %v", effs)
+	}
+	// A join or leave from a scope that never discovered us is ignored.
+	stranger := Pid{Node: "d@h", ID: 1}
+	c.handle(etf.Tuple{Atom("join"), stranger, Atom("g"), Pid{Node: "d@h", ID: 2}})
+	if len(c.groups) != 0 {
+		t.Fatal("join from an unknown scope accepted")
+	}
+}
+
+// TestCoreMessagesAreOTPShapes pins the exact terms the core sends.
+func TestCoreMessagesAreOTPShapes(t *testing.T) {
+	self := Pid{Node: "a@h", ID: 1}
+	peer := Pid{Node: "b@h", ID: 1}
+	c := newCore(DefaultScope, self)
+	c.discoverNode("b@h")
+	c.handle(etf.Tuple{Atom("discover"), peer, int64(2)}) // OTP 27's form
+	k, _ := groupKey(Atom("g"))
+	p1, p2 := Pid{Node: "a@h", ID: 7}, Pid{Node: "a@h", ID: 8}
+	c.join(k, Atom("g"), []Pid{p1})
+	c.join(k, Atom("g"), []Pid{p1, p2})
+	c.leave(k, []Pid{p1})
+	c.localDown(p1)
+	var got []string
+	for _, e := range c.takeEffects() {
+		switch e.op {
+		case effSend:
+			got = append(got, fmt.Sprintf("send %v %s", e.to, etf.Format(e.msg)))
+		case effSendName:
+			got = append(got, fmt.Sprintf("sendname %s %s", e.node, etf.Format(e.msg)))
+		case effMonitor:
+			got = append(got, fmt.Sprintf("monitor %v", e.to))
+		case effDemonitor:
+			got = append(got, fmt.Sprintf("demonitor %v", e.to))
+		}
+	}
+	pf := func(p Pid) string { return etf.Format(p) }
+	want := []string{
+		"sendname b@h {discover," + pf(self) + "}",
+		"send " + pf(peer) + " {'$gen_cast',{sync," + pf(self) + ",[]}}",
+		"monitor " + pf(peer),
+		"send " + pf(peer) + " {discover," + pf(self) + "}",
+		"monitor " + pf(p1),
+		"send " + pf(peer) + " {join," + pf(self) + ",g," + pf(p1) + "}",
+		"monitor " + pf(p2),
+		"send " + pf(peer) + " {join," + pf(self) + ",g,[" + pf(p1) + "," + pf(p2) + "]}",
+		"send " + pf(peer) + " {leave," + pf(self) + "," + pf(p1) + ",[g]}",
+		"send " + pf(peer) + " {leave," + pf(self) + "," + pf(p1) + ",[g]}",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("effects:\n%s\nwant:\n%s", fmt.Sprint(got), fmt.Sprint(want))
+	}
+	if row := c.groups[k]; row == nil || !sameMultiset(row.all, []Pid{p2}) {
+		t.Fatalf("row = %+v, want [p2]", row)
+	}
+	if _, still := c.local[p1]; still {
+		t.Fatal("p1 still a local member")
+	}
+}

@@ -1,0 +1,78 @@
+package groups
+
+import (
+	"testing"
+
+	"github.com/distribute-go/distribute/etf"
+)
+
+// fuzzSeeds are valid protocol messages (and near misses) as encoded terms.
+func fuzzSeeds(t testing.TB) [][]byte {
+	peer := Pid{Node: "b@h", ID: 1}
+	m := Pid{Node: "b@h", ID: 2}
+	terms := []Term{
+		etf.Tuple{Atom("discover"), peer},
+		etf.Tuple{Atom("discover"), peer, int64(1)},
+		etf.Tuple{Atom("join"), peer, Atom("g"), m},
+		etf.Tuple{Atom("join"), peer, etf.Binary("g"), etf.List{m, m}},
+		etf.Tuple{Atom("leave"), peer, m, etf.List{Atom("g")}},
+		etf.Tuple{Atom("leave"), peer, etf.List{m}, etf.List{Atom("g"), Atom("h")}},
+		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, etf.List{etf.Tuple{Atom("g"), etf.List{m}}}}},
+		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, etf.List{}}},
+		etf.Tuple{Atom("join"), Pid{Node: "c@h", ID: 1}, Atom("g"), m},
+	}
+	var out [][]byte
+	var all []byte
+	for _, term := range terms {
+		b, err := etf.Encode(term)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+		all = append(all, b...)
+	}
+	return append(out, all)
+}
+
+// FuzzCoreHandle feeds a sequence of arbitrary terms (decoded from the
+// input, one after another) to a scope's core, as junk from peers: it must
+// never panic, and the state must stay consistent whatever it accepts.
+func FuzzCoreHandle(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		self := Pid{Node: "a@h", ID: 1}
+		c := newCore(DefaultScope, self)
+		k, _ := groupKey(Atom("g"))
+		c.join(k, Atom("g"), []Pid{{Node: "a@h", ID: 5}})
+		c.handle(etf.Tuple{Atom("discover"), Pid{Node: "b@h", ID: 1}})
+		var d etf.Decoder
+		for steps := 0; len(data) > 0 && steps < 64; steps++ {
+			term, n, err := d.Decode(data)
+			if err != nil || n <= 0 {
+				// Skip a byte and try again: junk between terms.
+				data = data[1:]
+				continue
+			}
+			data = data[n:]
+			c.handle(term)
+			c.takeEffects()
+			if err := checkCore(c); err != nil {
+				t.Fatalf("after %s: %v", etf.Format(term), err)
+			}
+		}
+		// Whatever happened, a peer going away leaves only local members.
+		for p := range c.peers {
+			c.peerDown(p)
+		}
+		if err := checkCore(c); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range c.groups {
+			if len(g.all) != len(g.local) {
+				t.Fatalf("remote members left after every peer went down: %v", g.all)
+			}
+		}
+	})
+}

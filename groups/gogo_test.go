@@ -1,0 +1,258 @@
+package groups
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/etf"
+)
+
+// goPair starts two Go nodes with a scope each and connects them.
+func goPair(t testing.TB, opts ...Option) (a, b *distribute.Node, sa, sb *Scope) {
+	t.Helper()
+	port := distributetest.FreePort(t)
+	a = startNode(t, port)
+	b = startNode(t, port)
+	sa = startScope(t, a, opts...)
+	sb = startScope(t, b, opts...)
+	if err := a.Connect(testCtx(t), b.Name()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "scopes discover each other", func() bool {
+		return hasPeerOn(sa, b.Name()) && hasPeerOn(sb, a.Name())
+	})
+	return a, b, sa, sb
+}
+
+func nextChange(t *testing.T, ch <-chan Change) Change {
+	t.Helper()
+	select {
+	case c, ok := <-ch:
+		if !ok {
+			t.Fatal("subscription closed")
+		}
+		return c
+	case <-time.After(distributetest.Scale(10 * time.Second)):
+		t.Fatal("no change")
+	}
+	return Change{}
+}
+
+func TestGoToGo(t *testing.T) {
+	a, b, sa, sb := goPair(t)
+	ctx := testCtx(t)
+	const g = Atom("workers")
+
+	members, changes, err := sb.Subscribe(ctx, g)
+	if err != nil || len(members) != 0 {
+		t.Fatalf("Subscribe: %v %v", members, err)
+	}
+	p1, p2 := newProc(t, a), newProc(t, a)
+	if err := sa.Join(ctx, g, p1.Pid(), p2.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	if c := nextChange(t, changes); c.Kind != Joined || c.Group != g || !sameMultiset(c.Pids, []Pid{p1.Pid(), p2.Pid()}) {
+		t.Fatalf("change = %+v", c)
+	}
+	if got := sb.Members(g); !sameMultiset(got, []Pid{p1.Pid(), p2.Pid()}) {
+		t.Fatalf("b: Members = %v", got)
+	}
+	if got := sb.LocalMembers(g); len(got) != 0 {
+		t.Fatalf("b: LocalMembers = %v", got)
+	}
+	q := newProc(t, b)
+	if err := sb.Join(ctx, g, q.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a sees b's member", func() bool { return hasPid(sa.Members(g), q.Pid()) })
+	if c := nextChange(t, changes); c.Kind != Joined || len(c.Pids) != 1 || c.Pids[0] != q.Pid() {
+		t.Fatalf("change = %+v", c)
+	}
+
+	// Leave, and exit.
+	if err := sa.Leave(ctx, g, p1.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	if c := nextChange(t, changes); c.Kind != Left || len(c.Pids) != 1 || c.Pids[0] != p1.Pid() {
+		t.Fatalf("change = %+v", c)
+	}
+	p2.Exit(distribute.ReasonNormal)
+	if c := nextChange(t, changes); c.Kind != Left || len(c.Pids) != 1 || c.Pids[0] != p2.Pid() {
+		t.Fatalf("change = %+v", c)
+	}
+	waitFor(t, "a drops its exited member", func() bool { return len(sa.LocalMembers(g)) == 0 })
+
+	// Errors of the API.
+	if err := sa.Join(ctx, g, q.Pid()); !errors.Is(err, ErrNotLocal) {
+		t.Fatalf("Join of a remote pid: %v, want ErrNotLocal", err)
+	}
+	if err := sa.Leave(ctx, g, p1.Pid()); !errors.Is(err, ErrNotJoined) {
+		t.Fatalf("Leave of a non-member: %v, want ErrNotJoined", err)
+	}
+	if _, err := Start(ctx, a); !errors.Is(err, distribute.ErrNameTaken) {
+		t.Fatalf("second default scope: %v, want ErrNameTaken", err)
+	}
+
+	// Joining twice means leaving twice, as in pg.
+	r := newProc(t, a)
+	sa.Join(ctx, "twice", r.Pid())
+	sa.Join(ctx, "twice", r.Pid())
+	waitFor(t, "b sees both joins", func() bool { return len(sb.Members("twice")) == 2 })
+	sa.Leave(ctx, "twice", r.Pid())
+	waitFor(t, "b sees one leave", func() bool { return len(sb.Members("twice")) == 1 })
+	if got := sb.WhichGroups(); len(got) != 2 {
+		t.Fatalf("WhichGroups = %v", got)
+	}
+
+	// Scope Stop leaves cleanly.
+	if err := sa.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sa.Stop(ctx); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	if err := sa.Join(ctx, g, r.Pid()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Join after Stop: %v", err)
+	}
+	waitFor(t, "b drops a's members", func() bool { return len(sb.Members("twice")) == 0 && !hasPeerOn(sb, a.Name()) })
+
+	// A new scope on a resyncs with b.
+	sa2 := startScope(t, a)
+	waitFor(t, "new scope on a is synced", func() bool {
+		return hasPid(sa2.Members(g), q.Pid()) && hasPeerOn(sb, a.Name())
+	})
+	sa2.Join(ctx, g, r.Pid())
+	waitFor(t, "b sees the new scope's member", func() bool { return hasPid(sb.Members(g), r.Pid()) })
+
+	// Node loss.
+	ctxStop, cancel := context.WithTimeout(ctx, distributetest.Scale(10*time.Second))
+	defer cancel()
+	if err := b.Stop(ctxStop); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a drops the lost node's members", func() bool { return len(sa2.Members(g)) == 1 && !hasPeerOn(sa2, b.Name()) })
+	select {
+	case <-sb.Done():
+	case <-ctx.Done():
+		t.Fatal("scope did not end with its node")
+	}
+	for range changes {
+		// The subscription is closed when its scope ends.
+	}
+}
+
+func TestJunkFromPeersIsIgnored(t *testing.T) {
+	a, b, sa, sb := goPair(t)
+	ctx := testCtx(t)
+	p := newProc(t, b)
+	if err := sb.Join(ctx, Atom("g"), p.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a sees the member", func() bool { return len(sa.Members(Atom("g"))) == 1 })
+	sender := newProc(t, b)
+	for _, seed := range fuzzSeeds(t) {
+		term, err := etf.Decode(seed)
+		if err != nil {
+			continue
+		}
+		sender.SendName(ctx, DefaultScope, a.Name(), term)
+	}
+	for _, junk := range []Term{Atom("x"), etf.Tuple{Atom("join")}, etf.Tuple{Atom("$gen_call"), Atom("x"), Atom("y")}, int64(5), etf.List{}} {
+		sender.SendName(ctx, DefaultScope, a.Name(), junk)
+	}
+	// The scope is still alive and serving: a join after the junk arrives.
+	q := newProc(t, b)
+	sb.Join(ctx, Atom("after"), q.Pid())
+	waitFor(t, "a sees a join after the junk", func() bool { return hasPid(sa.Members(Atom("after")), q.Pid()) })
+	if !hasPid(sa.Members(Atom("g")), p.Pid()) {
+		t.Fatal("junk removed a member")
+	}
+}
+
+func TestNamedScopesAreSeparate(t *testing.T) {
+	port := distributetest.FreePort(t)
+	a, b := startNode(t, port), startNode(t, port)
+	x1, x2 := startScope(t, a, WithScope("x")), startScope(t, b, WithScope("x"))
+	y1 := startScope(t, a, WithScope("y"))
+	if err := a.Connect(testCtx(t), b.Name()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	p := newProc(t, b)
+	x2.Join(ctx, Atom("g"), p.Pid())
+	waitFor(t, "scope x on a sees it", func() bool { return len(x1.Members(Atom("g"))) == 1 })
+	if len(y1.Members(Atom("g"))) != 0 {
+		t.Fatal("scope y sees scope x's member")
+	}
+}
+
+func TestSubscribeAll(t *testing.T) {
+	a, _, sa, sb := goPair(t)
+	ctx := testCtx(t)
+	p := newProc(t, a)
+	sa.Join(ctx, Atom("g1"), p.Pid())
+	waitFor(t, "b sees g1", func() bool { return len(sb.Members(Atom("g1"))) == 1 })
+	sctx, cancel := context.WithCancel(ctx)
+	snap, ch, err := sb.SubscribeAll(sctx)
+	if err != nil || len(snap) != 1 || snap[0].Group != Atom("g1") || len(snap[0].Members) != 1 {
+		t.Fatalf("SubscribeAll = %v, %v", snap, err)
+	}
+	// Many changes queue while nobody reads; none is lost.
+	for i := range 500 {
+		sa.Join(ctx, int64(i), p.Pid())
+	}
+	for i := range 500 {
+		c := nextChange(t, ch)
+		if c.Kind != Joined || c.Group != int64(i) {
+			t.Fatalf("change %d = %+v", i, c)
+		}
+	}
+	cancel()
+	for range ch {
+	}
+}
+
+// TestBroadcastReportsFailures makes one member unreachable: the others
+// still get the message and the failure is reported.
+func TestBroadcastReportsFailures(t *testing.T) {
+	a := startNode(t, distributetest.FreePort(t))
+	s := startScope(t, a)
+	ctx := testCtx(t)
+	ok1, ok2 := newProc(t, a), newProc(t, a)
+	s.Join(ctx, Atom("b"), ok1.Pid(), ok2.Pid())
+	// A peer scope on a node that does not exist announces a member.
+	ghost := Pid{Node: "ghost@localhost", ID: 1}
+	lost := Pid{Node: "ghost@localhost", ID: 2}
+	s.mu.Lock()
+	s.c.handle(etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), ghost, etf.List{etf.Tuple{Atom("b"), etf.List{lost}}}}})
+	s.c.takeEffects()
+	s.mu.Unlock()
+	if n := len(s.Members(Atom("b"))); n != 3 {
+		t.Fatalf("%d members, want 3", n)
+	}
+	dctx, cancel := context.WithTimeout(ctx, distributetest.Scale(5*time.Second))
+	defer cancel()
+	res, err := s.Broadcast(dctx, Atom("b"), struct {
+		Hello string `etf:"hello"`
+	}{"world"})
+	if err == nil || res.Sent != 2 || len(res.Failed) != 1 || res.Failed[0].Pid != lost {
+		t.Fatalf("Broadcast = %+v, %v", res, err)
+	}
+	var me *MemberError
+	if !errors.As(err, &me) || me.Pid != lost {
+		t.Fatalf("error %v is not a *MemberError for %v", err, lost)
+	}
+	for _, p := range []*distribute.Process{ok1, ok2} {
+		m, err := p.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (etf.Map{{Key: Atom("hello"), Value: etf.Binary("world")}}); !etf.Equal(m, want) {
+			t.Fatalf("member got %v, want %v", etf.Format(m), etf.Format(want))
+		}
+	}
+}
