@@ -340,7 +340,7 @@ func TestCoreIgnoresJunk(t *testing.T) {
 		etf.Tuple{Atom("discover"), Pid{Node: "a@h", ID: 9}},
 		etf.Tuple{Atom("discover"), peer, 1, 2},
 		etf.Tuple{Atom("join"), peer, Atom("g")},
-		etf.Tuple{Atom("join"), peer, Atom("g"), other},             // pid of another node
+		etf.Tuple{Atom("join"), peer, Atom("g"), other},               // pid of another node
 		etf.Tuple{Atom("join"), peer, Atom("g"), etf.List{Atom("x")}}, // not pids
 		etf.Tuple{Atom("join"), peer, Atom("g"), etf.ImproperList{Elems: []Term{Pid{Node: "b@h", ID: 2}}, Tail: Atom("t")}},
 		etf.Tuple{Atom("join"), Atom("peer"), Atom("g"), Pid{Node: "b@h", ID: 2}},
