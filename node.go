@@ -381,24 +381,10 @@ func (n *Node) accept(c net.Conn) {
 		n.connMu.Unlock()
 		if old != nil {
 			old.conn.Close()
-			<-old.conn.Done()
-			n.waitPeerGone(old)
+			n.peerDown(old, old.conn.Err())
 		}
 	}
 	n.addPeer(c, pr, leftover)
-}
-
-// waitPeerGone waits until the connection handler removed p from conns.
-func (n *Node) waitPeerGone(p *peer) {
-	for i := 0; i < 1000; i++ {
-		n.connMu.Lock()
-		cur := n.conns[p.name]
-		n.connMu.Unlock()
-		if cur != p {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // addPeer installs an established connection and starts its I/O.
