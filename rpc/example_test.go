@@ -1,0 +1,67 @@
+package rpc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/rpc"
+)
+
+// Export a Go function; Erlang calls it with
+// rpc:call('app@localhost', math, add, [1, 2]).
+func ExampleServer_Register() {
+	ctx := context.Background()
+	node, err := distribute.Start(ctx, distribute.Config{Name: "app@localhost", Cookie: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node.Stop(ctx)
+	s, err := rpc.NewServer(node)
+	if err != nil {
+		log.Fatal(err)
+	}
+	s.Register("math", "add", 2, func(ctx context.Context, args []etf.Term) (etf.Term, error) {
+		x, ok1 := args[0].(int64)
+		y, ok2 := args[1].(int64)
+		if !ok1 || !ok2 {
+			return nil, rpc.ErrBadArg // Erlang sees error:badarg
+		}
+		return x + y, nil
+	})
+	s.Register("math", "div", 2, func(ctx context.Context, args []etf.Term) (etf.Term, error) {
+		if args[1] == int64(0) {
+			return nil, rpc.Raise(etf.Atom("badarith")) // error:badarith
+		}
+		return args[0].(int64) / args[1].(int64), nil // a panic here is error:{panic, Text}
+	})
+}
+
+// Call a function on an Erlang node.
+func ExampleCall() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	node, err := distribute.Start(ctx, distribute.Config{Name: "client@localhost", Cookie: "secret", ClientOnly: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node.Stop(context.Background())
+	v, err := rpc.Call(ctx, node, "erl@localhost", "lists", "reverse", etf.List{int64(1), int64(2), int64(3)})
+	var e *rpc.Error
+	switch {
+	case errors.Is(err, distribute.ErrTimeout):
+		fmt.Println("no answer in time")
+	case errors.Is(err, distribute.ErrNodeDown):
+		fmt.Println("node unreachable")
+	case errors.As(err, &e):
+		fmt.Println("raised:", etf.Format(e.BadRPC())) // {badrpc,{'EXIT',...}}
+	case err != nil:
+		fmt.Println(err)
+	default:
+		fmt.Println(etf.Format(v)) // [3,2,1]
+	}
+}
