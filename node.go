@@ -606,7 +606,7 @@ func (n *Node) dial(node Atom, d *dialAttempt) {
 		return
 	}
 	var st *dist.StatusError
-	if errors.As(err, &st) && (st.Status == dist.StatusNok || st.Status == "alive/false") {
+	if errors.As(err, &st) && (st.Status == dist.StatusNok || st.Status == dist.StatusAliveFalse) {
 		// Simultaneous connect: a connection the peer dialled wins; it
 		// completes d when it comes up.
 		select {

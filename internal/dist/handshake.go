@@ -388,7 +388,7 @@ func accept(ctx context.Context, conn net.Conn, cfg *HandshakeConfig) (*Peer, []
 		case StatusTrue:
 			peer.Replaced = true
 		case StatusFalse:
-			return nil, nil, &StatusError{Status: "alive/false"}
+			return nil, nil, &StatusError{Status: StatusAliveFalse}
 		default:
 			return nil, nil, malformed("status reply", "expected true or false")
 		}
@@ -506,7 +506,7 @@ func dial(ctx context.Context, conn net.Conn, cfg *HandshakeConfig, peerName str
 			return nil, nil, err
 		}
 		if r == StatusFalse {
-			return nil, nil, &StatusError{Status: "alive/false"}
+			return nil, nil, &StatusError{Status: StatusAliveFalse}
 		}
 	default:
 		return nil, nil, &StatusError{Status: st.Text}

@@ -28,6 +28,10 @@ const (
 	StatusNamed          = "named" // wire form "named:" + Nlen:16 + Name + Creation:32
 	StatusTrue           = "true"  // initiator's reply to "alive"
 	StatusFalse          = "false" // initiator's reply to "alive"
+	// StatusAliveFalse is the Status of the StatusError a handshake ends
+	// with when the peer said "alive" and we answered "false": a
+	// connection between the two nodes already stands.
+	StatusAliveFalse = "alive/false"
 )
 
 // Limits.
