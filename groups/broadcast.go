@@ -59,7 +59,10 @@ func (s *Scope) BroadcastFrom(ctx context.Context, from *distribute.Process, gro
 	if err != nil {
 		return res, fmt.Errorf("groups: broadcast: %w", err)
 	}
-	members := dedup(s.Members(group))
+	members, dups := s.broadcastMembers(group)
+	if dups {
+		members = dedup(members)
+	}
 	for _, p := range members {
 		if err := from.Send(ctx, p, term); err != nil {
 			res.Failed = append(res.Failed, &MemberError{Pid: p, Err: err})
@@ -68,6 +71,21 @@ func (s *Scope) BroadcastFrom(ctx context.Context, from *distribute.Process, gro
 		res.Sent++
 	}
 	return res, res.Err()
+}
+
+// broadcastMembers returns a copy of group's members and whether some pid
+// is in it more than once.
+func (s *Scope) broadcastMembers(group any) ([]Pid, bool) {
+	_, key, err := groupTerm(group)
+	if err != nil {
+		return nil, false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if g := s.c.groups[key]; g != nil {
+		return append([]Pid(nil), g.all...), g.dups > 0
+	}
+	return nil, false
 }
 
 // dedup removes repeated pids (a pid that joined twice), keeping the first

@@ -37,6 +37,47 @@ type group struct {
 	name  Term
 	all   []Pid
 	local []Pid
+	// counts holds how often each pid is in all; dups is the number of
+	// entries of all beyond the first of their pid, so a broadcast knows
+	// without a search whether it must skip repeats.
+	counts map[Pid]int32
+	dups   int
+}
+
+// add appends pids to the row (to all, and to local when local is set).
+func (g *group) add(pids []Pid, local bool) {
+	if g.counts == nil {
+		g.counts = make(map[Pid]int32, len(pids))
+	}
+	for _, p := range pids {
+		n := g.counts[p]
+		if n > 0 {
+			g.dups++
+		}
+		g.counts[p] = n + 1
+	}
+	g.all = append(g.all, pids...)
+	if local {
+		g.local = append(g.local, pids...)
+	}
+}
+
+// remove deletes one occurrence of p from all (and from local when local
+// is set).
+func (g *group) remove(p Pid, local bool) {
+	var ok bool
+	if g.all, ok = removeOne(g.all, p); ok {
+		switch n := g.counts[p]; {
+		case n > 1:
+			g.counts[p] = n - 1
+			g.dups--
+		default:
+			delete(g.counts, p)
+		}
+	}
+	if local {
+		g.local, _ = removeOne(g.local, p)
+	}
 }
 
 // localMember is a local process that joined at least one group: the keys
@@ -140,10 +181,7 @@ func (c *core) dropFromRow(key string, pids []Pid, local bool) {
 		return
 	}
 	for _, p := range pids {
-		g.all, _ = removeOne(g.all, p)
-		if local {
-			g.local, _ = removeOne(g.local, p)
-		}
+		g.remove(p, local)
 	}
 	if len(g.all) == 0 {
 		delete(c.groups, key)
@@ -165,8 +203,7 @@ func (c *core) join(key string, name Term, pids []Pid) {
 		m.groups = append(m.groups, key)
 	}
 	g := c.row(key, name)
-	g.all = append(g.all, pids...)
-	g.local = append(g.local, pids...)
+	g.add(pids, true)
 	c.changed(key, g.name, Joined, pids)
 	c.broadcast(etf.Tuple{atomJoin, c.self, g.name, pidOrPids(pids)})
 }
@@ -449,7 +486,7 @@ func (c *core) remoteJoin(peer Pid, key string, name Term, pids []Pid) {
 	}
 	ps.groups[key] = append(ps.groups[key], pids...)
 	g := c.row(key, name)
-	g.all = append(g.all, pids...)
+	g.add(pids, false)
 	c.changed(key, g.name, Joined, pids)
 }
 
@@ -516,7 +553,7 @@ func (c *core) sync(peer Pid, entries []syncEntry) {
 		added := minus(pids, old[key])
 		if len(added) > 0 {
 			g := c.row(key, names[key])
-			g.all = append(g.all, added...)
+			g.add(added, false)
 			c.changed(key, g.name, Joined, added)
 		}
 	}

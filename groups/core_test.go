@@ -63,6 +63,22 @@ func checkCore(c *core) error {
 		if !sameMultiset(g.local, local[k]) {
 			return fmt.Errorf("row %s: local %v, want %v", etf.Format(g.name), g.local, local[k])
 		}
+		counts := make(map[Pid]int32)
+		dups := 0
+		for _, p := range g.all {
+			if counts[p] > 0 {
+				dups++
+			}
+			counts[p]++
+		}
+		if dups != g.dups || len(counts) != len(g.counts) {
+			return fmt.Errorf("row %s: dups %d counts %v, want %d %v", etf.Format(g.name), g.dups, g.counts, dups, counts)
+		}
+		for p, n := range counts {
+			if g.counts[p] != n {
+				return fmt.Errorf("row %s: count of %v is %d, want %d", etf.Format(g.name), p, g.counts[p], n)
+			}
+		}
 		if gk, err := groupKey(g.name); err != nil || gk != k {
 			return fmt.Errorf("row %s under the wrong key", etf.Format(g.name))
 		}
