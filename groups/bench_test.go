@@ -2,7 +2,7 @@ package groups
 
 import (
 	"context"
-		"sync/atomic"
+	"sync/atomic"
 	"testing"
 	"time"
 
