@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,5 +212,68 @@ func TestGoCallsErlangTimeout(t *testing.T) {
 	v, err := rpc.Call(ctx, g, en, "rpctest", "echo", etf.Atom("fresh"))
 	if err != nil || v != etf.Atom("fresh") {
 		t.Fatalf("echo after timeout = %v, %v", v, err)
+	}
+}
+
+func TestErlangBuiltinsOnGo(t *testing.T) {
+	erl, g := erlPair(t, nil)
+	if err := localServerOf(t, g).ExportErlang(); err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ expr, want string }{
+		{"rpc:call(G, erlang, node, [])", string(g.Name())},
+		{"rpc:call(G, erlang, is_alive, [])", "true"},
+		{"lists:member(node(), rpc:call(G, erlang, nodes, []))", "true"},
+		{"lists:member(rex, rpc:call(G, erlang, registered, []))", "true"},
+		{"node(rpc:call(G, erlang, whereis, [rex]))", string(g.Name())},
+		{"rpc:call(G, erlang, whereis, [nosuch])", "undefined"},
+		{"rpctest:ecall(G, erlang, whereis, [1])", "{error,{exception,badarg,[{erlang,whereis,[1],[]}]}}"},
+	}
+	for _, c := range checks {
+		got := erl.Eval(t, fmt.Sprintf("begin G = '%s', %s end", g.Name(), c.expr))
+		if got != c.want && got != "'"+c.want+"'" {
+			t.Errorf("%s = %s; want %s", c.expr, got, c.want)
+		}
+	}
+}
+
+// erpc:call from Erlang with a short timeout on a slow Go function: erpc
+// raises {erpc, timeout}, abandons the request, and no message arrives
+// later in the caller's mailbox.
+func TestErlangTimesOutOnGo(t *testing.T) {
+	erl, g := erlPair(t, nil)
+	got := erl.Eval(t, fmt.Sprintf(`begin G = '%s', R = try erpc:call(G, rpctest, sleep, [500], 100) catch C:E -> {C, E} end, Late = receive M -> M after 1000 -> none end, Again = erpc:call(G, rpctest, echo, [again]), {R, Late, Again} end`, g.Name()))
+	if got != "{{error,{erpc,timeout}},none,again}" {
+		t.Fatalf("got %s", got)
+	}
+}
+
+// The erl node is killed during a call: ErrNodeDown at once.
+func TestGoCallsErlangNodeLost(t *testing.T) {
+	erl, g := erlPair(t, nil)
+	en := etf.Atom(erl.Name)
+	ctx := testCtx(t)
+	if _, err := rpc.Call(ctx, g, en, "erlang", "node"); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := rpc.Call(ctx, g, en, "timer", "sleep", int64(30000))
+		errc <- err
+	}()
+	// The call is under way once erl runs a process in timer:sleep.
+	waitFor(t, func() bool {
+		return erl.Eval(t, `length([P || P <- processes(), {current_function, {timer, sleep, 1}} == process_info(P, current_function)])`) == "1"
+	})
+	if err := erl.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, distribute.ErrNodeDown) {
+			t.Fatalf("err %v; want ErrNodeDown", err)
+		}
+	case <-time.After(distributetest.Scale(5 * time.Second)):
+		t.Fatal("the call did not end when the node died")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,6 +28,9 @@ func TestMain(m *testing.M) {
 }
 
 var nodeSeq atomic.Int64
+
+// servers maps test nodes to the Server serve started.
+var servers sync.Map
 
 const cookie = "distributetest"
 
@@ -108,6 +112,7 @@ func serve(t testing.TB, n *distribute.Node, got notes) *rpc.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
+	servers.Store(n, s)
 	exportTestFuncs(t, s, got)
 	return s
 }
@@ -437,4 +442,14 @@ func TestTyped(t *testing.T) {
 	if !errors.Is(err, rpc.ErrBadArg) {
 		t.Fatalf("typed non-binary: %v; want ErrBadArg", err)
 	}
+}
+
+// localServerOf returns the Server serve started for n.
+func localServerOf(t testing.TB, n *distribute.Node) *rpc.Server {
+	t.Helper()
+	s, ok := servers.Load(n)
+	if !ok {
+		t.Fatal("no server")
+	}
+	return s.(*rpc.Server)
 }
