@@ -66,6 +66,10 @@ func Call(ctx context.Context, local *distribute.Node, node, module, function et
 		switch x := m.(type) {
 		case distribute.SpawnReply:
 			if x.Err != nil {
+				if ctx.Err() != nil {
+					// The deadline passed while connecting.
+					return nil, ctxError(ctx, node, x.Err)
+				}
 				return nil, spawnError(node, x.Err)
 			}
 		case distribute.Down:
@@ -158,6 +162,9 @@ func Cast(ctx context.Context, local *distribute.Node, node, module, function et
 		return nil
 	}
 	if err := local.Connect(ctx, node); err != nil {
+		if ctx.Err() != nil {
+			return ctxError(ctx, node, err)
+		}
 		return &CallError{Node: node, Reason: etf.Atom("noconnection"), Err: err}
 	}
 	p, err := local.NewProcess()

@@ -228,6 +228,16 @@ func TestCallTimeoutLeavesNothing(t *testing.T) {
 	if n := len(a.Processes()); n != base {
 		t.Fatalf("%d processes after a timed-out call; want %d", n, base)
 	}
+	// A deadline that passes while connecting is a timeout too, not a
+	// lost node.
+	c := startNode(t, port)
+	serve(t, c, nil)
+	expired, cancel2 := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+	_, err = rpc.Call(expired, a, c.Name(), "rpctest", "echo", int64(1))
+	cancel2()
+	if !errors.Is(err, distribute.ErrTimeout) || errors.Is(err, distribute.ErrNodeDown) {
+		t.Fatalf("expired deadline: %v; want ErrTimeout only", err)
+	}
 	// After the remote function finished (its process is gone from b),
 	// a new call gets its own answer, not the stale one.
 	waitFor(t, func() bool { return len(b.Processes()) <= 2 })

@@ -78,13 +78,18 @@ func NewServer(node *distribute.Node) (*Server, error) {
 // Close stops serving: spawn requests are refused with notsup again and
 // rex exits. Calls in progress finish.
 func (s *Server) Close() {
+	s.unregister()
+	s.rex.Exit(distribute.ReasonNormal)
+}
+
+// unregister uninstalls the server from its node, once.
+func (s *Server) unregister() {
 	serversMu.Lock()
+	defer serversMu.Unlock()
 	if servers[s.node] == s {
 		delete(servers, s.node)
 		s.node.HandleSpawn(nil)
 	}
-	serversMu.Unlock()
-	s.rex.Exit(distribute.ReasonNormal)
 }
 
 // localServer returns the Server of node, if any.
@@ -272,6 +277,7 @@ func catchResult(o outcome) etf.Term {
 
 // rexLoop is the rex server: rpc's gen_server protocol.
 func (s *Server) rexLoop(ctx context.Context, p *distribute.Process) error {
+	defer s.unregister() // Close, or the node stopped
 	for {
 		m, err := p.Receive(ctx)
 		if err != nil {
