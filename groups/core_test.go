@@ -142,7 +142,7 @@ func pidsTerm(pids []Pid, asList bool) Term {
 // core sends it is delivered (and its answers back), and the observer's
 // view of the core's members must equal the core's local members.
 func TestCoreAgainstModel(t *testing.T) {
-	for seed := range uint64(200) {
+	for seed := range uint64(60) {
 		runModel(t, seed)
 	}
 }
@@ -447,5 +447,33 @@ func TestCoreMessagesAreOTPShapes(t *testing.T) {
 	}
 	if _, still := c.local[p1]; still {
 		t.Fatal("p1 still a local member")
+	}
+}
+
+// TestDocHexExample pins the worked example of doc.go.
+func TestDocHexExample(t *testing.T) {
+	self := Pid{Node: "go@h", ID: 1, Creation: 7}
+	member := Pid{Node: "go@h", ID: 5, Creation: 7}
+	c := newCore(DefaultScope, self)
+	c.discoverNode("erl@h")
+	c.peers[Pid{Node: "erl@h", ID: 9}] = &peerScope{groups: map[string][]Pid{}}
+	k, _ := groupKey(Atom("g"))
+	c.join(k, Atom("g"), []Pid{member})
+	var got []string
+	for _, e := range c.takeEffects() {
+		if e.op == effSend || e.op == effSendName {
+			b, err := etf.Encode(e.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("% x", b))
+		}
+	}
+	want := []string{
+		"83 68 02 77 08 64 69 73 63 6f 76 65 72 58 77 04 67 6f 40 68 00 00 00 01 00 00 00 00 00 00 00 07",
+		"83 68 04 77 04 6a 6f 69 6e 58 77 04 67 6f 40 68 00 00 00 01 00 00 00 00 00 00 00 07 77 01 67 58 77 04 67 6f 40 68 00 00 00 05 00 00 00 00 00 00 00 07",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
 }
