@@ -1,0 +1,375 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/codec"
+	"github.com/distribute-go/distribute/etf"
+)
+
+// DefaultMethod is the conflict method of names registered from Go:
+// fun global:random_exit_name/3, as an external fun.
+var DefaultMethod Term = etf.Export{Module: "global", Function: "random_exit_name", Arity: 3}
+
+// multiCall is gen_server:multi_call(Nodes, global_name_server, Req) made
+// from p: it returns the replies of the nodes that answered.
+func multiCall(ctx context.Context, p *distribute.Process, nodes []Atom, req Term) map[Atom]Term {
+	out := make(map[Atom]Term, len(nodes))
+	for _, n := range nodes {
+		r, err := p.CallName(ctx, ServerName, n, req)
+		if err != nil {
+			continue // a bad node, as multi_call's BadNodes
+		}
+		out[n] = r
+	}
+	return out
+}
+
+// setLockOnNodes takes id on nodes from p; on any false it releases what it
+// took and returns false (set_lock_on_nodes + check_replies).
+func setLockOnNodes(ctx context.Context, s *Server, p *distribute.Process, id etf.Tuple, nodes []Atom) bool {
+	if len(nodes) == 0 {
+		return true
+	}
+	if slices.Contains(nodes, s.me) && !s.canSetLock(id) {
+		return false
+	}
+	replies := multiCall(ctx, p, nodes, etf.Tuple{aSetLock, id})
+	var trues []Atom
+	ok := true
+	for _, n := range nodes {
+		r, answered := replies[n]
+		if !answered {
+			continue
+		}
+		if r == etf.True {
+			trues = append(trues, n)
+		} else {
+			ok = false
+		}
+	}
+	if !ok {
+		delLockOnNodes(ctx, p, id, trues)
+	}
+	return ok
+}
+
+func delLockOnNodes(ctx context.Context, p *distribute.Process, id etf.Tuple, nodes []Atom) {
+	if len(nodes) > 0 {
+		multiCall(context.WithoutCancel(ctx), p, nodes, etf.Tuple{aDelLock, id})
+	}
+}
+
+// randomSleep is global's random_sleep(Times): uniform in [1, Tmax] ms
+// with Tmax = 2^Times × 1000 / 8, capped at 8 s.
+func randomSleep(ctx context.Context, times int) error {
+	tmax := 8000
+	if times < 6 {
+		tmax = (1 << times) * 1000 / 8
+	}
+	t := time.NewTimer(time.Duration(1+rand.IntN(tmax)) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (s *Server) running() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return ErrClosed
+	}
+	return nil
+}
+
+// transAllKnown is the registrar's trans_all_known: take {global,
+// Registrar} on the boss, then on every known node, run fn, release.
+func (s *Server) transAllKnown(ctx context.Context, fn func(nodes []Atom) error) error {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	if err := s.running(); err != nil {
+		return err
+	}
+	p := s.registrar
+	id := etf.Tuple{globalResource, p.Pid()}
+	for times := 0; ; times++ {
+		known := s.knownAtoms()
+		nodes := append([]Atom{s.me}, known...)
+		boss := slices.Max(nodes)
+		if setLockOnNodes(ctx, s, p, id, []Atom{boss}) {
+			if setLockOnNodes(ctx, s, p, id, nodes) {
+				if len(without(s.knownAtoms(), known...)) == 0 {
+					err := fn(nodes)
+					delLockOnNodes(ctx, p, id, without(nodes, boss))
+					delLockOnNodes(ctx, p, id, []Atom{boss})
+					return err
+				}
+				delLockOnNodes(ctx, p, id, without(nodes, boss))
+			}
+			delLockOnNodes(ctx, p, id, []Atom{boss})
+		}
+		if err := randomSleep(ctx, times); err != nil {
+			return fmt.Errorf("registry: lock: %w", err)
+		}
+		if err := s.running(); err != nil {
+			return err
+		}
+	}
+}
+
+// checkName accepts the names Go may register: atoms and binaries (a Go
+// string is taken as a binary, so user input never creates atoms).
+func checkName(name Term) (Term, error) {
+	switch v := name.(type) {
+	case Atom:
+		if len(v) > 255 {
+			return nil, ErrBadName
+		}
+		return v, nil
+	case etf.Binary:
+		return v, nil
+	case string:
+		return etf.Binary(v), nil
+	case []byte:
+		return etf.Binary(v), nil
+	}
+	return nil, ErrBadName
+}
+
+// Register gives pid the cluster-wide name, as global:register_name/2: it
+// fails with ErrTaken when the name is registered or pid already has a
+// name. The method sent with the name is DefaultMethod.
+func (s *Server) Register(ctx context.Context, name Term, pid Pid) error {
+	return s.RegisterMethod(ctx, name, pid, DefaultMethod)
+}
+
+// RegisterMethod is Register with an explicit conflict method (an Erlang
+// fun term: DefaultMethod, NotifyMethod or NotifyAllMethod).
+func (s *Server) RegisterMethod(ctx context.Context, name Term, pid Pid, method Term) error {
+	name, err := checkName(name)
+	if err != nil {
+		return err
+	}
+	taken := false
+	err = s.transAllKnown(ctx, func(nodes []Atom) error {
+		if _, ok := s.Whereis(name); ok || s.hasName(pid) {
+			taken = true
+			return nil
+		}
+		multiCall(ctx, s.registrar, nodes, etf.Tuple{aRegister, name, pid, method})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if taken {
+		return fmt.Errorf("registry: register %s: %w", etf.Format(name), ErrTaken)
+	}
+	return nil
+}
+
+// RegisterTyped registers the pid of subject under name.
+func RegisterTyped[T any](ctx context.Context, s *Server, name Term, subject distribute.Subject[T]) error {
+	pid := subject.Pid()
+	if pid == (Pid{}) {
+		return fmt.Errorf("registry: subject has no pid: %w", ErrBadName)
+	}
+	return s.Register(ctx, name, pid)
+}
+
+// Unregister removes the name everywhere, as global:unregister_name/1. It
+// returns ErrNotRegistered if the name is not known here.
+func (s *Server) Unregister(ctx context.Context, name Term) error {
+	name, err := checkName(name)
+	if err != nil {
+		return err
+	}
+	if _, ok := s.lookupEntry(name); !ok {
+		return fmt.Errorf("registry: unregister %s: %w", etf.Format(name), ErrNotRegistered)
+	}
+	return s.transAllKnown(ctx, func(nodes []Atom) error {
+		multiCall(ctx, s.registrar, nodes, etf.Tuple{aUnregister, name})
+		return nil
+	})
+}
+
+func (s *Server) lookupEntry(name Term) (entry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.names[keyOf(name)]
+	if e == nil {
+		return entry{}, false
+	}
+	return *e, true
+}
+
+func (s *Server) hasName(pid Pid) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.names {
+		if e.pid == pid {
+			return true
+		}
+	}
+	return false
+}
+
+// Whereis returns the pid registered under name, as
+// global:whereis_name/1 (a local read).
+func (s *Server) Whereis(name Term) (Pid, bool) {
+	name, err := checkAnyName(name)
+	if err != nil {
+		return Pid{}, false
+	}
+	e, ok := s.lookupEntry(name)
+	return e.pid, ok
+}
+
+// checkAnyName converts Go strings to binaries; any other term is looked
+// up as it is (Erlang may register any term).
+func checkAnyName(name Term) (Term, error) {
+	if n, err := checkName(name); err == nil {
+		return n, nil
+	}
+	return name, nil
+}
+
+// Lookup returns a typed subject for the pid registered under name.
+func Lookup[T any](s *Server, name Term, c codec.Codec[T]) (distribute.Subject[T], bool) {
+	pid, ok := s.Whereis(name)
+	if !ok {
+		return distribute.Subject[T]{}, false
+	}
+	return distribute.NewSubject(pid, c), true
+}
+
+// RegisteredNames returns every registered name, as
+// global:registered_names/0.
+func (s *Server) RegisteredNames() []Term {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Term, 0, len(s.names))
+	for _, e := range s.names {
+		out = append(out, e.name)
+	}
+	slices.SortFunc(out, etf.Compare)
+	return out
+}
+
+// Send sends msg from p to the process registered under name, as
+// global:send/2; it fails with ErrNotRegistered when there is none.
+func (s *Server) Send(ctx context.Context, p *distribute.Process, name Term, msg Term) error {
+	pid, ok := s.Whereis(name)
+	if !ok {
+		return fmt.Errorf("registry: send to %s: %w", etf.Format(name), ErrNotRegistered)
+	}
+	return p.Send(ctx, pid, msg)
+}
+
+// Known returns the nodes this server is in sync with or introduced to.
+func (s *Server) Known() []Atom { return s.knownAtoms() }
+
+// Sync waits until every visible node connected now has finished the
+// global handshake with this node (or is gone), as global:sync/0.
+func (s *Server) Sync(ctx context.Context) error {
+	targets := s.node.VisibleNodes()
+	for {
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			return ErrClosed
+		}
+		ch := s.changed
+		done := true
+		for _, n := range targets {
+			if !s.synced[n] && s.node.IsConnected(n) {
+				done = false
+				break
+			}
+		}
+		s.mu.Unlock()
+		if done {
+			return nil
+		}
+		t := time.NewTimer(50 * time.Millisecond) // connection loss is not a state change
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("registry: sync: %w", ctx.Err())
+		case <-ch:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// LockID is a lock: {ResourceId, LockRequesterId}.
+type LockID struct {
+	Resource  Term
+	Requester Term
+}
+
+func (id LockID) tuple() etf.Tuple { return etf.Tuple{id.Resource, id.Requester} }
+
+// Infinity as the retries of SetLock and Trans retries forever.
+const Infinity = -1
+
+// lockNodes is nodes, or [me | known] when nil.
+func (s *Server) lockNodes(nodes []Atom) []Atom {
+	if nodes == nil {
+		return append([]Atom{s.me}, s.node.VisibleNodes()...)
+	}
+	return nodes
+}
+
+// SetLock takes id on nodes (nil: this node and every visible node) for
+// the process p, as global:set_lock/3, retrying with global's random
+// sleeps up to retries times (Infinity: until ctx ends). The owner is p.
+func (s *Server) SetLock(ctx context.Context, p *distribute.Process, id LockID, nodes []Atom, retries int) (bool, error) {
+	if err := s.running(); err != nil {
+		return false, err
+	}
+	nodes = s.lockNodes(nodes)
+	t := id.tuple()
+	for times := 0; ; times++ {
+		if setLockOnNodes(ctx, s, p, t, nodes) {
+			return true, nil
+		}
+		if retries != Infinity && times >= retries {
+			return false, nil
+		}
+		if err := randomSleep(ctx, times); err != nil {
+			return false, fmt.Errorf("registry: set_lock: %w", err)
+		}
+	}
+}
+
+// DelLock releases id on nodes (nil: this node and every visible node) for
+// p, as global:del_lock/2.
+func (s *Server) DelLock(ctx context.Context, p *distribute.Process, id LockID, nodes []Atom) {
+	delLockOnNodes(ctx, p, id.tuple(), s.lockNodes(nodes))
+}
+
+// Trans runs fn while p holds id on nodes, as global:trans/4; it returns
+// ErrLockNotSet when the lock could not be taken.
+func (s *Server) Trans(ctx context.Context, p *distribute.Process, id LockID, fn func() error, nodes []Atom, retries int) error {
+	nodes = s.lockNodes(nodes)
+	ok, err := s.SetLock(ctx, p, id, nodes, retries)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrLockNotSet
+	}
+	defer s.DelLock(ctx, p, id, nodes)
+	return fn()
+}

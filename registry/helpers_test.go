@@ -1,0 +1,103 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/distributetest"
+)
+
+func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
+
+var nodeSeq atomic.Int64
+
+// startNode starts a visible Go node on the epmd at epmdPort (hosting an
+// embedded one when none runs there), stopped when the test ends.
+func startNode(t testing.TB, epmdPort int) *distribute.Node {
+	t.Helper()
+	cfg := distribute.Config{
+		Name:       fmt.Sprintf("rg%d_%d@localhost", nodeSeq.Add(1), time.Now().UnixNano()%100000),
+		Cookie:     "distributetest",
+		EpmdPort:   epmdPort,
+		EpmdListen: fmt.Sprintf("127.0.0.1:%d", epmdPort),
+		Visibility: distribute.Visible,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+	defer cancel()
+	n, err := distribute.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Start %s: %v", cfg.Name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+		defer cancel()
+		if err := n.Stop(ctx); err != nil {
+			t.Errorf("Stop %s: %v", cfg.Name, err)
+		}
+	})
+	return n
+}
+
+// startServer starts a global name server on node, stopped at the end.
+func startServer(t testing.TB, node *distribute.Node, opts ...Option) *Server {
+	t.Helper()
+	s, err := Start(testCtx(t), node, opts...)
+	if err != nil {
+		t.Fatalf("registry.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("server Stop: %v", err)
+		}
+	})
+	return s
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(90*time.Second))
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newProc makes a process that ends with the test.
+func newProc(t testing.TB, n *distribute.Node) *distribute.Process {
+	t.Helper()
+	p, err := n.NewProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Exit(distribute.ReasonNormal) })
+	return p
+}
+
+// waitFor polls cond until it holds, failing after a generous deadline.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(distributetest.Scale(30 * time.Second))
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func syncAll(t testing.TB, servers ...*Server) {
+	t.Helper()
+	for _, s := range servers {
+		if err := s.Sync(testCtx(t)); err != nil {
+			t.Fatalf("Sync on %s: %v", s.me, err)
+		}
+	}
+}
+
+func quoteAtom(a distribute.Atom) string {
+	return "'" + strings.ReplaceAll(string(a), "'", "\\'") + "'"
+}

@@ -1,0 +1,135 @@
+package registry
+
+import (
+	"context"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/etf"
+)
+
+// Resolver decides a name conflict found when two partitions merge. It
+// runs on the node of mine (the resolving side's own pid), as Erlang runs
+// the method on node(Pid2). It returns the pid that keeps the name (mine
+// or theirs), or the zero Pid for none (the name is removed everywhere).
+// It may kill or notify the processes through p.
+type Resolver func(ctx context.Context, p *distribute.Process, name Term, theirs, mine Pid) Pid
+
+// Methods with a meaning of their own (as Erlang funs on the wire).
+var (
+	NotifyMethod    Term = etf.Export{Module: "global", Function: "random_notify_name", Arity: 3}
+	NotifyAllMethod Term = etf.Export{Module: "global", Function: "notify_all_name", Arity: 3}
+)
+
+// keeper is the pid random_exit_name/random_notify_name keep: the one on
+// the lower node name (Erlang's node(P1) < node(P2) test).
+func keeper(a, b Pid) (keep, lose Pid) {
+	if a.Node < b.Node {
+		return a, b
+	}
+	return b, a
+}
+
+// RandomExitName is Erlang's default resolver: keep the pid on the lower
+// node name and kill the other (exit(Other, kill)).
+func RandomExitName(ctx context.Context, p *distribute.Process, name Term, theirs, mine Pid) Pid {
+	keep, lose := keeper(theirs, mine)
+	p.Kill(ctx, lose)
+	return keep
+}
+
+// RandomNotifyName keeps the pid on the lower node name and sends
+// {global_name_conflict, Name} to the other.
+func RandomNotifyName(ctx context.Context, p *distribute.Process, name Term, theirs, mine Pid) Pid {
+	keep, lose := keeper(theirs, mine)
+	p.Send(ctx, lose, etf.Tuple{Atom("global_name_conflict"), name})
+	return keep
+}
+
+// NotifyAllName unregisters the name and sends
+// {global_name_conflict, Name, OtherPid} to both pids.
+func NotifyAllName(ctx context.Context, p *distribute.Process, name Term, theirs, mine Pid) Pid {
+	p.Send(ctx, theirs, etf.Tuple{Atom("global_name_conflict"), name, mine})
+	p.Send(ctx, mine, etf.Tuple{Atom("global_name_conflict"), name, theirs})
+	return Pid{}
+}
+
+// resolverFor maps a method term to a resolver: the two export funs with a
+// meaning of their own, anything else (Erlang's default local fun of
+// module global, random_exit_name) to the configured resolver.
+func (s *Server) resolverFor(method Term) Resolver {
+	switch {
+	case etf.Equal(method, NotifyMethod):
+		return RandomNotifyName
+	case etf.Equal(method, NotifyAllMethod):
+		return NotifyAllName
+	}
+	return s.resolver
+}
+
+// exchangeNames is the resolver process's exchange_names: it walks the
+// peer's names against mine and returns Ops (applied here) and Resolved
+// (for the peer to apply).
+func (s *Server) exchangeNames(ctx context.Context, peer Atom, his []entry, mine map[string]entry) (ops, resolved etf.List) {
+	ops, resolved = etf.List{}, etf.List{}
+	var rp *distribute.Process
+	defer func() {
+		if rp != nil {
+			rp.Exit(distribute.ReasonNormal)
+		}
+	}()
+	for _, h := range his {
+		m, ok := mine[keyOf(h.name)]
+		if !ok {
+			ops = append(ops, insertOp(h.name, h.pid, h.method))
+			continue
+		}
+		if m.pid == h.pid {
+			continue
+		}
+		if !(s.me < peer) {
+			continue // the peer (lower node) decides
+		}
+		if rp == nil {
+			p, err := s.node.NewProcess()
+			if err != nil {
+				return ops, resolved
+			}
+			rp = p
+		}
+		winner, ok := s.resolveIt(ctx, rp, m.method, h.name, h.pid, m.pid)
+		switch {
+		case !ok || winner == h.pid:
+			ops = append(ops, insertOp(h.name, h.pid, h.method))
+		case winner == m.pid:
+			resolved = append(resolved, insertOp(h.name, m.pid, m.method))
+		default:
+			ops = append(ops, etf.Tuple{aDelete, h.name})
+			resolved = append(resolved, etf.Tuple{aDelete, h.name})
+		}
+	}
+	return ops, resolved
+}
+
+func insertOp(name Term, pid Pid, method Term) etf.Tuple {
+	return etf.Tuple{aInsert, etf.Tuple{name, pid, method}}
+}
+
+// resolveIt runs global:resolve_it(Method2, Name, Pid, Pid2) on
+// node(Pid2): locally with the resolver, remotely through rex. ok false is
+// {badrpc, _}: the peer's pid wins. A zero winner is none (or junk).
+func (s *Server) resolveIt(ctx context.Context, p *distribute.Process, method, name Term, theirs, mine Pid) (Pid, bool) {
+	if mine.Node == s.me {
+		return s.resolverFor(method)(ctx, p, name, theirs, mine), true
+	}
+	req := etf.Tuple{Atom("call"), Atom("global"), Atom("resolve_it"),
+		etf.List{method, name, theirs, mine}, p.Pid()}
+	r, err := p.CallName(ctx, "rex", mine.Node, req)
+	if err != nil {
+		return Pid{}, false
+	}
+	if t, ok := r.(etf.Tuple); ok && len(t) == 2 && t[0] == Atom("badrpc") {
+		return Pid{}, false
+	}
+	w, _ := r.(Pid)
+	return w, true
+}
