@@ -54,6 +54,15 @@ func erlWithPg(t *testing.T, epmdPort int) *distributetest.ErlNode {
 	return erl
 }
 
+// checkNoScopeCrash fails if erl logged a crash of a gen_server (a pg
+// scope crashes on any message outside its protocol).
+func checkNoScopeCrash(t *testing.T, erl *distributetest.ErlNode) {
+	t.Helper()
+	if out := erl.Output(); strings.Contains(out, "CRASH") || strings.Contains(out, "terminating") {
+		t.Fatalf("erl logged a crash:\n%s", out)
+	}
+}
+
 // connectScope connects node to erl and waits until s and erl's pg know
 // each other.
 func connectScope(t *testing.T, node *distribute.Node, s *Scope, erl *distributetest.ErlNode) {
@@ -72,6 +81,7 @@ func TestErlangMembershipBothWays(t *testing.T) {
 	ctx := testCtx(t)
 	gq := quoteAtom(g.Name())
 	erlNode := Atom(erl.Name)
+	pgPid := erl.Eval(t, `whereis(pg)`)
 
 	// Go joins: Erlang's pg lists the Go pid.
 	p := newProc(t, g)
@@ -142,6 +152,26 @@ func TestErlangMembershipBothWays(t *testing.T) {
 	g2.Disconnect(erlNode)
 	waitFor(t, "erl drops the lost node's member", func() bool { return erlMemberNodes(t, erl, "pg", "g3") == "[]" })
 	waitFor(t, "g2 drops erl's scope", func() bool { return !hasPeerOn(s2, erlNode) })
+
+	// A Go scope that stops: Erlang drops its members.
+	g3 := startNode(t, erl.EpmdPort)
+	s3 := startScope(t, g3)
+	connectScope(t, g3, s3, erl)
+	r3 := newProc(t, g3)
+	if err := s3.Join(ctx, Atom("g5"), r3.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "erl sees g3's member", func() bool { return erlMemberNodes(t, erl, "pg", "g5") == "["+quoteAtom(g3.Name())+"]" })
+	if err := s3.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "erl drops the stopped scope's member", func() bool { return erlMemberNodes(t, erl, "pg", "g5") == "[]" })
+
+	// Erlang's scope never crashed on anything we sent.
+	if got := erl.Eval(t, `whereis(pg)`); got != pgPid {
+		t.Fatalf("erl's pg restarted: %s, was %s\n%s", got, pgPid, erl.Output())
+	}
+	checkNoScopeCrash(t, erl)
 
 	// The Erlang node lost: Go drops its members.
 	erl.Eval(t, `gtest:start_idle(pg, g4, m4)`)
@@ -231,6 +261,7 @@ func TestErlangNamedScope(t *testing.T) {
 	if len(def.Members(group)) != 0 {
 		t.Fatal("default scope has the named scope's member")
 	}
+	checkNoScopeCrash(t, erl)
 }
 
 // TestErlangBroadcast100 broadcasts to 100 members: 34 Go processes and 33
@@ -323,4 +354,6 @@ func TestErlangBroadcast100(t *testing.T) {
 	if n := collector.MailboxLen(); n != 0 {
 		t.Errorf("%d extra deliveries", n)
 	}
+	checkNoScopeCrash(t, erl1)
+	checkNoScopeCrash(t, erl2)
 }
