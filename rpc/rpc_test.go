@@ -463,3 +463,38 @@ func localServerOf(t testing.TB, n *distribute.Node) *rpc.Server {
 	}
 	return s.(*rpc.Server)
 }
+
+func TestFuncAdapters(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	a, b := startNode(t, port), startNode(t, port)
+	s := serve(t, b, nil)
+	s.Register("calc", "add", 2, rpc.Func2(func(_ context.Context, x, y int) (int, error) { return x + y, nil }))
+	s.Register("calc", "words", 1, rpc.Func1(func(_ context.Context, s string) ([]string, error) {
+		if s == "" {
+			return nil, rpc.Throw(etf.Atom("empty"))
+		}
+		return []string{s, s}, nil
+	}))
+	s.Register("calc", "zero", 0, rpc.Func0(func(context.Context) (float64, error) { return 0.5, nil }))
+	ctx := testCtx(t)
+	if v, err := rpc.CallAs[int](ctx, a, b.Name(), "calc", "add", int64(2), int64(3)); err != nil || v != 5 {
+		t.Fatalf("add = %v, %v", v, err)
+	}
+	if v, err := rpc.CallAs[[]string](ctx, a, b.Name(), "calc", "words", etf.Binary("hi")); err != nil || len(v) != 2 || v[1] != "hi" {
+		t.Fatalf("words = %v, %v", v, err)
+	}
+	if _, err := rpc.Call(ctx, a, b.Name(), "calc", "words", etf.Binary("")); !errors.Is(err, rpc.ErrRaised) {
+		t.Fatalf("words empty: %v", err)
+	}
+	if v, err := rpc.Call(ctx, a, b.Name(), "calc", "zero"); err != nil || v != 0.5 {
+		t.Fatalf("zero = %v, %v", v, err)
+	}
+	_, err := rpc.Call(ctx, a, b.Name(), "calc", "add", etf.Atom("x"), int64(3))
+	var e *rpc.Error
+	if !errors.As(err, &e) || etf.Format(e.Exception()) != "{exception,badarg,[{calc,add,[x,3],[]}]}" {
+		t.Fatalf("add(x, 3): %v", err)
+	}
+	if _, err := rpc.CallAs[string](ctx, a, b.Name(), "calc", "add", int64(1), int64(1)); err == nil || errors.Is(err, rpc.ErrRaised) {
+		t.Fatalf("CallAs[string] of an int: %v; want a conversion error", err)
+	}
+}

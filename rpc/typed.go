@@ -58,3 +58,69 @@ func CallTyped[Req, Resp any](ctx context.Context, local *distribute.Node, node,
 	}
 	return resp, nil
 }
+
+// Func0 adapts a typed function of no arguments to a Handler: its result
+// is converted with etf.ToTerm.
+func Func0[R any](f func(ctx context.Context) (R, error)) Handler {
+	return func(ctx context.Context, args []etf.Term) (etf.Term, error) {
+		if len(args) != 0 {
+			return nil, ErrBadArg
+		}
+		r, err := f(ctx)
+		return result(r, err)
+	}
+}
+
+// Func1 adapts a typed function of one argument to a Handler (register it
+// with arity 1): the argument is converted with etf.FromTerm, and one that
+// does not convert raises error:badarg; the result is converted with
+// etf.ToTerm.
+//
+//	s.Register("users", "lookup", 1, rpc.Func1(func(ctx context.Context, id int) (User, error) { ... }))
+func Func1[A, R any](f func(ctx context.Context, a A) (R, error)) Handler {
+	return func(ctx context.Context, args []etf.Term) (etf.Term, error) {
+		var a A
+		if len(args) != 1 || etf.FromTerm(args[0], &a) != nil {
+			return nil, ErrBadArg
+		}
+		r, err := f(ctx, a)
+		return result(r, err)
+	}
+}
+
+// Func2 is Func1 for functions of two arguments (register with arity 2).
+func Func2[A, B, R any](f func(ctx context.Context, a A, b B) (R, error)) Handler {
+	return func(ctx context.Context, args []etf.Term) (etf.Term, error) {
+		var a A
+		var b B
+		if len(args) != 2 || etf.FromTerm(args[0], &a) != nil || etf.FromTerm(args[1], &b) != nil {
+			return nil, ErrBadArg
+		}
+		r, err := f(ctx, a, b)
+		return result(r, err)
+	}
+}
+
+func result[R any](r R, err error) (etf.Term, error) {
+	if err != nil {
+		return nil, err
+	}
+	t, err := etf.ToTerm(r)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: result: %w", err)
+	}
+	return t, nil
+}
+
+// CallAs is Call with the result converted to R with etf.FromTerm.
+func CallAs[R any](ctx context.Context, local *distribute.Node, node, module, function etf.Atom, args ...etf.Term) (R, error) {
+	var r R
+	v, err := Call(ctx, local, node, module, function, args...)
+	if err != nil {
+		return r, err
+	}
+	if err := etf.FromTerm(v, &r); err != nil {
+		return r, fmt.Errorf("rpc: result of %s:%s on %s: %w", module, function, node, err)
+	}
+	return r, nil
+}
