@@ -39,6 +39,14 @@
 //
 // The group leader is ignored: a Go function has no Erlang I/O.
 //
+// Func0, Func1 and Func2 adapt typed Go functions (arguments converted with
+// etf.FromTerm, badarg when they do not convert; results with etf.ToTerm):
+//
+//	s.Register("math", "mul", 2, rpc.Func2(func(ctx context.Context, x, y int) (int, error) { return x * y, nil }))
+//
+// ExportErlang adds erlang:node/0, nodes/0, is_alive/0, registered/0 and
+// whereis/1, which tools ask any node.
+//
 // # Failures, as Erlang reports them
 //
 // A handler fails by returning an error; the caller sees what Erlang
@@ -75,7 +83,9 @@
 // failures: timeout when ctx's deadline passes (errors.Is
 // distribute.ErrTimeout), noconnection at once when the node cannot be
 // reached or is lost (distribute.ErrNodeDown), notsup (ErrNotSup).
-// CallTyped and RegisterTyped carry codec-encoded values between Go nodes.
+// CallAs converts the result with etf.FromTerm. CallTyped and
+// RegisterTyped carry codec-encoded values (package codec) between Go
+// nodes. Cast is erpc:cast.
 //
 // # Wire example
 //
