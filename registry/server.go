@@ -516,23 +516,25 @@ func keyOf(t Term) string {
 	return string(b)
 }
 
-// monitor makes the gns monitor pid (any node) and records what for.
+// monitor makes the gns monitor pid (any node; like erlang:monitor/2 it
+// connects to the pid's node) and records what for. It runs on the gns
+// goroutine with mu not held: a Down can only be handled after it.
 func (s *Server) monitor(pid Pid, use monUse) Ref {
-	if pid.Node != s.me && !s.node.IsConnected(pid.Node) {
-		// Like a monitor of a pid on an unreachable node: noconnection.
-		ref := s.node.MakeRef()
-		s.mons[ref] = use
-		s.gns.Send(s.ctx, s.gns.Pid(), distribute.Down{Ref: ref, Pid: pid, Reason: distribute.ReasonNoConnection})
-		return ref
-	}
-	ref, err := s.gns.Monitor(s.ctx, pid)
+	ctx, cancel := context.WithTimeout(s.ctx, monitorTimeout)
+	defer cancel()
+	ref, err := s.gns.Monitor(ctx, pid)
 	if err != nil {
 		ref = s.node.MakeRef()
 		s.gns.Send(s.ctx, s.gns.Pid(), distribute.Down{Ref: ref, Pid: pid, Reason: distribute.ReasonNoProc})
 	}
+	s.mu.Lock()
 	s.mons[ref] = use
+	s.mu.Unlock()
 	return ref
 }
+
+// monitorTimeout bounds the connection a monitor may have to make.
+const monitorTimeout = 10 * time.Second
 
 func (s *Server) demonitor(ref Ref) {
 	delete(s.mons, ref)
@@ -544,14 +546,14 @@ func (s *Server) demonitor(ref Ref) {
 // extra the ExtraInfo list.
 func (s *Server) insertName(name Term, pid Pid, method Term, from Term, extra Term) {
 	k := keyOf(name)
+	ref := s.monitor(pid, monUse{name: k, isName: true})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old := s.names[k]; old != nil {
 		s.demonitor(old.ref)
 		delete(s.names, k)
 	}
-	e := &entry{name: name, pid: pid, method: method}
-	e.ref = s.monitor(pid, monUse{name: k, isName: true})
+	e := &entry{name: name, pid: pid, method: method, ref: ref}
 	s.names[k] = e
 	if !s.lockStillSetLocked(from, extra) {
 		s.demonitor(e.ref)
@@ -624,9 +626,11 @@ func (s *Server) setLock(id etf.Tuple, pid Pid) bool {
 			return true
 		}
 	}
-	ref := s.monitor(pid, monUse{resource: k})
-	l.holders = append(l.holders, holder{pid: pid, ref: ref})
 	s.locks[k] = l
+	s.mu.Unlock()
+	ref := s.monitor(pid, monUse{resource: k})
+	s.mu.Lock()
+	l.holders = append(l.holders, holder{pid: pid, ref: ref})
 	s.notifyLocked()
 	return true
 }
