@@ -357,3 +357,33 @@ func TestErlangBroadcast100(t *testing.T) {
 	checkNoScopeCrash(t, erl1)
 	checkNoScopeCrash(t, erl2)
 }
+
+// TestErlangVisibleGoNode: with a visible connection Erlang's pg discovers
+// the Go scope by itself (nodeup) while ours discovers it too; the double
+// discovery must converge to one peer each way.
+func TestErlangVisibleGoNode(t *testing.T) {
+	erl := erlWithPg(t, 0)
+	g := startNode(t, erl.EpmdPort, func(c *distribute.Config) { c.Visibility = distribute.Visible })
+	s := startScope(t, g)
+	connectScope(t, g, s, erl)
+	ctx := testCtx(t)
+	if got := erl.Eval(t, `nodes()`); got != "["+quoteAtom(g.Name())+"]" {
+		t.Fatalf("erl nodes() = %s, want the visible Go node", got)
+	}
+	p := newProc(t, g)
+	if err := s.Join(ctx, Atom("vis"), p.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	erl.Eval(t, `gtest:start_idle(pg, vis, m1)`)
+	waitFor(t, "both sides see both members", func() bool {
+		return len(s.Members(Atom("vis"))) == 2 && strings.Count(erlMemberNodes(t, erl, "pg", "vis"), ",") == 1
+	})
+	if n := len(s.Peers()); n != 1 {
+		t.Fatalf("%d peer scopes, want 1", n)
+	}
+	// Erlang's scope state knows exactly one remote scope: ours.
+	if got := erl.Eval(t, `[node(P) || P <- maps:keys(element(4, sys:get_state(pg)))]`); got != "["+quoteAtom(g.Name())+"]" {
+		t.Fatalf("erl's remote scopes: %s", got)
+	}
+	checkNoScopeCrash(t, erl)
+}

@@ -18,13 +18,16 @@ var nodeSeq atomic.Int64
 
 // startNode starts a Go node on the epmd at epmdPort (hosting an embedded
 // one when none runs there) and stops it when the test ends.
-func startNode(t testing.TB, epmdPort int) *distribute.Node {
+func startNode(t testing.TB, epmdPort int, mutate ...func(*distribute.Config)) *distribute.Node {
 	t.Helper()
 	cfg := distribute.Config{
 		Name:       fmt.Sprintf("gg%d_%d@localhost", nodeSeq.Add(1), time.Now().UnixNano()%100000),
 		Cookie:     "distributetest",
 		EpmdPort:   epmdPort,
 		EpmdListen: fmt.Sprintf("127.0.0.1:%d", epmdPort),
+	}
+	for _, m := range mutate {
+		m(&cfg)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
 	defer cancel()

@@ -380,18 +380,19 @@ func (s *Scope) shutdown() {
 // subscriptions and waits for them. It is idempotent.
 func (s *Scope) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
-		s.change(ctx, func(c *core) {
-			s.stopped = true
-			keys := make([]string, 0, len(c.groups))
-			for k, g := range c.groups {
-				if len(g.local) > 0 {
-					keys = append(keys, k)
-				}
-			}
-			for _, k := range keys {
-				c.leave(k, append([]Pid(nil), c.groups[k].local...))
-			}
-		})
+		left := make(chan struct{})
+		go func() {
+			defer close(left)
+			s.change(ctx, s.leaveAllLocked)
+		}()
+		select {
+		case <-left:
+		case <-ctx.Done():
+			// The scope may be blocked sending to a peer whose buffer is
+			// full: end its sends, then give up on leaving politely.
+			s.cancel()
+			<-left
+		}
 		s.proc.Exit(distribute.ReasonShutdown)
 		s.cancel()
 	})
@@ -402,6 +403,21 @@ func (s *Scope) Stop(ctx context.Context) error {
 	}
 	s.subWG.Wait()
 	return nil
+}
+
+// leaveAllLocked marks the scope stopped and removes every local member,
+// telling the peers; it runs under the scope's locks.
+func (s *Scope) leaveAllLocked(c *core) {
+	s.stopped = true
+	keys := make([]string, 0, len(c.groups))
+	for k, g := range c.groups {
+		if len(g.local) > 0 {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		c.leave(k, append([]Pid(nil), c.groups[k].local...))
+	}
 }
 
 // Done is closed when the scope has stopped (by Stop, or because its node
