@@ -79,3 +79,23 @@ func BenchmarkErlangCallsGo(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/(us/1e6), "calls/s")
 }
+
+// The reference: erpc:call between two erl nodes on this machine, now,
+// timed by Erlang (erlang:node/0 on the remote node, as in the shared
+// Erlang benchmark).
+func BenchmarkErlangCallsErlang(b *testing.B) {
+	e1 := distributetest.StartErlNode(b, distributetest.ErlOptions{})
+	e2 := distributetest.StartErlNode(b, distributetest.ErlOptions{EpmdPort: e1.EpmdPort})
+	n := b.N
+	if n < 1000 {
+		n = 1000
+	}
+	b.ResetTimer()
+	out := e1.Eval(b, fmt.Sprintf(`begin N = '%s', erpc:call(N, erlang, node, []), L = lists:seq(1, %d), {T, _} = timer:tc(fun() -> lists:foreach(fun(_) -> N = erpc:call(N, erlang, node, []) end, L) end), T end`, e2.Name, n))
+	b.StopTimer()
+	us, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
+	if err != nil {
+		b.Fatalf("erl said %q", out)
+	}
+	b.ReportMetric(float64(n)/(us/1e6), "calls/s")
+}
