@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/distribute-go/distribute/codec"
 	"github.com/distribute-go/distribute/etf"
@@ -137,51 +138,47 @@ func (s Subject[T]) Send(ctx context.Context, from *Process, v T) error {
 	if s.codec == nil {
 		return fmt.Errorf("distribute: send to a zero Subject: %w", ErrBadName)
 	}
-	return from.sendEncoded(ctx, s.dest, appender[T]{s.codec, v})
+	out, err := from.startTypedSend(ctx, s.dest)
+	if err != nil {
+		return err
+	}
+	if out == nil { // local, or tagged: the untyped path takes a binary
+		b, err := s.codec.Append(nil, v)
+		if err != nil {
+			return fmt.Errorf("distribute: send to %s: %w", s.dest, err)
+		}
+		return from.sendBinary(ctx, s.dest, b)
+	}
+	frame, err := s.codec.Append(out.frame, v)
+	return out.finish(ctx, frame, err)
 }
 
-// appender binds a codec to a value, so the non-generic core can encode it
-// into whatever buffer it chooses.
-type appender[T any] struct {
-	c codec.Codec[T]
-	v T
-}
-
-func (a appender[T]) appendTo(dst []byte) ([]byte, error) { return a.c.Append(dst, a.v) }
-
-// encoder is what the core asks of a typed value: its bytes, appended.
-type encoder interface {
-	appendTo(dst []byte) ([]byte, error)
+// typedSend is a frame being built for a typed message to another node.
+type typedSend struct {
+	d     dest
+	peer  *peer
+	bp    *[]byte
+	frame []byte // ends with the empty binary 131 109 0 0 0 0
 }
 
 // emptyBinary is the message a frame is built around before the codec
 // writes the bytes in place. A nil slice in an interface does not allocate.
 var emptyBinary Term = etf.Binary(nil)
 
-// sendEncoded sends the bytes enc produces to d, as a binary or {Tag, Binary}.
-func (p *Process) sendEncoded(ctx context.Context, d dest, enc encoder) error {
+// startTypedSend prepares the frame of a typed message to d: it returns
+// nil (and no error) when d is local or tagged, for sendBinary to handle.
+func (p *Process) startTypedSend(ctx context.Context, d dest) (*typedSend, error) {
 	n := p.node
 	node := d.node
 	if d.name == "" {
 		node = d.pid.Node
 	}
 	if d.tag != nil || node == "" || node == n.name {
-		b, err := enc.appendTo(nil)
-		if err != nil {
-			return fmt.Errorf("distribute: send to %s: %w", d, err)
-		}
-		var msg Term = etf.Binary(b)
-		if d.tag != nil {
-			msg = etf.Tuple{d.tag, msg}
-		}
-		if d.name != "" {
-			return p.SendName(ctx, d.name, d.node, msg)
-		}
-		return p.Send(ctx, d.pid, msg)
+		return nil, nil
 	}
 	peer, err := n.getPeer(ctx, node)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	op := dist.OpRegSend
 	if d.name == "" {
@@ -191,34 +188,62 @@ func (p *Process) sendEncoded(ctx context.Context, d dest, enc encoder) error {
 		}
 	}
 	bp := framePool.Get().(*[]byte)
-	defer framePool.Put(bp)
 	frame, err := appendMessageFrame((*bp)[:0], op, p.pid, d.pid, d.name, emptyBinary)
 	if err != nil {
-		return err
+		framePool.Put(bp)
+		return nil, err
 	}
 	// The frame ends with the message 131 109 0 0 0 0, an empty binary:
-	// the codec appends its bytes after it, and the length is patched.
-	lenAt := len(frame) - 4
-	if lenAt < 2 || frame[lenAt-1] != etf.TagBinary || frame[lenAt-2] != etf.VersionByte {
-		return fmt.Errorf("distribute: send to %s: unexpected frame layout", d)
+	// the codec appends its bytes after it and finish patches the length.
+	if l := len(frame); l < 6 || frame[l-6] != etf.VersionByte || frame[l-5] != etf.TagBinary {
+		framePool.Put(bp)
+		return nil, fmt.Errorf("distribute: send to %s: unexpected frame layout", d)
 	}
-	frame, err = enc.appendTo(frame)
-	if err != nil {
-		return fmt.Errorf("distribute: send to %s: %w", d, err)
+	ts := typedSendPool.Get().(*typedSend)
+	*ts = typedSend{d: d, peer: peer, bp: bp, frame: frame}
+	return ts, nil
+}
+
+var typedSendPool = sync.Pool{New: func() any { return new(typedSend) }}
+
+// finish patches the binary's length into frame (what the codec appended
+// to t.frame) and sends it; encErr is the codec's error, if any.
+func (t *typedSend) finish(ctx context.Context, frame []byte, encErr error) error {
+	defer func() {
+		framePool.Put(t.bp)
+		*t = typedSend{}
+		typedSendPool.Put(t)
+	}()
+	if encErr != nil {
+		return fmt.Errorf("distribute: send to %s: %w", t.d, encErr)
 	}
-	size := len(frame) - lenAt - 4
+	lenAt := len(t.frame) - 4
+	size := len(frame) - len(t.frame)
 	if uint64(size) > math.MaxUint32 {
-		return fmt.Errorf("distribute: send to %s: message of %d bytes: %w", d, size, etf.ErrTooLarge)
+		return fmt.Errorf("distribute: send to %s: message of %d bytes: %w", t.d, size, etf.ErrTooLarge)
 	}
 	binary.BigEndian.PutUint32(frame[lenAt:], uint32(size))
-	err = peer.conn.Send(ctx, frame)
+	err := t.peer.conn.Send(ctx, frame)
 	if cap(frame) <= maxPooledFrame {
-		*bp = frame[:0]
+		*t.bp = frame[:0]
 	}
 	if err != nil {
-		return fmt.Errorf("distribute: send to %s: %w: %w", peer.name, ErrNodeDown, err)
+		return fmt.Errorf("distribute: send to %s: %w: %w", t.peer.name, ErrNodeDown, err)
 	}
 	return nil
+}
+
+// sendBinary sends b to d as a binary, or as {Tag, Binary} for a tagged
+// dest, through the untyped path.
+func (p *Process) sendBinary(ctx context.Context, d dest, b []byte) error {
+	var msg Term = etf.Binary(b)
+	if d.tag != nil {
+		msg = etf.Tuple{d.tag, msg}
+	}
+	if d.name != "" {
+		return p.SendName(ctx, d.name, d.node, msg)
+	}
+	return p.Send(ctx, d.pid, msg)
 }
 
 // Receive waits for the next message addressed through s to p, which must
