@@ -315,4 +315,3 @@ func TestSupervisorNodeStop(t *testing.T) {
 		t.Fatal("supervisor still running after node Stop")
 	}
 }
-
