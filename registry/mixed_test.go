@@ -28,15 +28,20 @@ func fullMesh(t *testing.T, gos []*distribute.Node, erls []*distributetest.ErlNo
 // returns it (ok false: unregistered everywhere).
 func agreeOn(t *testing.T, servers []*Server, erls []*distributetest.ErlNode, q *distribute.Process, name string) (distribute.Pid, bool) {
 	t.Helper()
-	want, ok := servers[0].Whereis(distribute.Atom(name))
+	return agreeTerm(t, servers, erls, q, distribute.Atom(name))
+}
+
+func agreeTerm(t *testing.T, servers []*Server, erls []*distributetest.ErlNode, q *distribute.Process, name distribute.Term) (distribute.Pid, bool) {
+	t.Helper()
+	want, ok := servers[0].Whereis(name)
 	for _, s := range servers[1:] {
-		got, ok2 := s.Whereis(distribute.Atom(name))
+		got, ok2 := s.Whereis(name)
 		if got != want || ok2 != ok {
 			t.Fatalf("%s: %s has %v %v, %s has %v %v", name, servers[0].me, want, ok, s.me, got, ok2)
 		}
 	}
 	for _, e := range erls {
-		got, ok2 := erlWhere(t, e, q, name)
+		got, ok2 := erlWhere(t, e, q, string(name.(distribute.Atom)))
 		if got != want || ok2 != ok {
 			t.Fatalf("%s: %s has %v %v, %s has %v %v", name, servers[0].me, want, ok, e.Name, got, ok2)
 		}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/etf"
@@ -119,11 +120,17 @@ func insertOp(name Term, pid Pid, method Term) etf.Tuple {
 // {badrpc, _}: the peer's pid wins. A zero winner is none (or junk).
 func (s *Server) resolveIt(ctx context.Context, p *distribute.Process, method, name Term, theirs, mine Pid) (Pid, bool) {
 	if mine.Node == s.me {
+		s.countResolve()
 		return s.resolverFor(method)(ctx, p, name, theirs, mine), true
 	}
 	req := etf.Tuple{Atom("call"), Atom("global"), Atom("resolve_it"),
 		etf.List{method, name, theirs, mine}, p.Pid()}
 	r, err := p.CallName(ctx, "rex", mine.Node, req)
+	if errors.Is(err, distribute.ErrNoProc) {
+		// No rex: a Go node without an rpc server. Its global server
+		// resolves (Erlang nodes always run rex, so never get this call).
+		r, err = p.CallName(ctx, ServerName, mine.Node, etf.Tuple{aGoResolveIt, method, name, theirs, mine})
+	}
 	if err != nil {
 		return Pid{}, false
 	}
@@ -132,4 +139,52 @@ func (s *Server) resolveIt(ctx context.Context, p *distribute.Process, method, n
 	}
 	w, _ := r.(Pid)
 	return w, true
+}
+
+// aGoResolveIt is the call a Go server answers for a conflict on one of
+// its pids when the resolving node could not use rex.
+const aGoResolveIt Atom = "registry_resolve_it"
+
+// goResolveIt answers {registry_resolve_it, Method, Name, Pid, Pid2} off
+// the gns goroutine (a resolver may block).
+func (s *Server) goResolveIt(from distribute.From, r etf.Tuple) bool {
+	if len(r) != 5 {
+		return false
+	}
+	theirs, ok1 := r[3].(Pid)
+	mine, ok2 := r[4].(Pid)
+	if !ok1 || !ok2 || mine.Node != s.me {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		p, err := s.node.NewProcess()
+		if err != nil {
+			return
+		}
+		defer p.Exit(distribute.ReasonNormal)
+		s.countResolve()
+		w := s.resolverFor(r[1])(s.ctx, p, r[2], theirs, mine)
+		var reply Term = Atom("none")
+		if w != (Pid{}) {
+			reply = w
+		}
+		s.gns.Reply(s.ctx, from, reply)
+	}()
+	return true
+}
+
+func (s *Server) countResolve() {
+	s.mu.Lock()
+	s.resolvers++
+	s.mu.Unlock()
+}
+
+// Resolutions returns how many name conflicts a resolver of this server
+// decided (a counter for tests and monitoring).
+func (s *Server) Resolutions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resolvers
 }

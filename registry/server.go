@@ -190,7 +190,7 @@ type Server struct {
 	lockDown  bool
 	changed   chan struct{}
 	stopped   bool
-	resolvers int // resolutions run on this node (for tests)
+	resolvers int // conflicts decided by a resolver here
 
 	tagSeq int64
 	xcre   int64
@@ -477,6 +477,10 @@ func (s *Server) handleCall(from distribute.From, req Term) {
 					reply(aYes)
 					return
 				}
+			}
+		case aGoResolveIt:
+			if s.goResolveIt(from, r) {
+				return
 			}
 		case aUnregister:
 			if len(r) == 2 {
@@ -898,7 +902,6 @@ func (s *Server) maybeResolve(n Atom) {
 	for k, e := range s.names {
 		mine[k] = *e
 	}
-	s.resolvers++
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
