@@ -1,0 +1,400 @@
+// Package health answers "is this node alive, is it ready, how is its
+// cluster": liveness and readiness checks of a distribute node and its
+// membership, cluster health from the membership table, a quorum test,
+// and the /healthz and /readyz HTTP handlers.
+//
+// Liveness says the node should not be restarted: its node runs (the
+// net_kernel service is registered) and its membership loop answers.
+// Readiness says it may take traffic: live, listening, registered with
+// epmd under its name at its listening port, joined to a cluster (when
+// membership runs), and with a known quorum (when election runs: the
+// Quorum hook).
+//
+// Cluster health is this node's view, from its membership table (or,
+// without membership, from its distribution connections):
+//
+//	healthy   every known member is alive
+//	degraded  some member is suspect or dead, or fewer are alive than expected
+//	isolated  no other member is alive although others are known or expected
+//
+// Members that left on purpose do not count.
+package health
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/membership"
+)
+
+// Config configures a Checker. Node is required; every other field
+// documents its zero-value default.
+type Config struct {
+	// Node is the node checked. Required.
+	Node *distribute.Node
+
+	// Membership is the node's membership. Default nil: no membership
+	// checks, and cluster health comes from the distribution connections.
+	Membership *membership.Membership
+
+	// EpmdAddr is the epmd the node registers with, "host:port". Default
+	// 127.0.0.1 and $ERL_EPMD_PORT, else 4369 (where distribute.Node
+	// registers). "-" skips the epmd check (a client-only node).
+	EpmdAddr string
+
+	// Expected is how many members the cluster should have. Default 0:
+	// the members known to the table (left ones excepted). With Expected
+	// above 1, a node alone is isolated and not ready.
+	Expected int
+
+	// Quorum reports whether the election knows a quorum (a leader with
+	// a majority). Default nil: election is not running and readiness
+	// does not check it.
+	Quorum func() bool
+
+	// Timeout bounds each check that waits (epmd lookup, membership
+	// refresh). Default 2 s.
+	Timeout time.Duration
+}
+
+// DefaultTimeout bounds each waiting check.
+const DefaultTimeout = 2 * time.Second
+
+// ErrConfig is wrapped by Config validation errors.
+var ErrConfig = errors.New("health: invalid config")
+
+// Checker runs the checks. Safe for concurrent use; it starts no
+// goroutine.
+type Checker struct {
+	cfg Config
+}
+
+// New returns a Checker.
+func New(cfg Config) (*Checker, error) {
+	if cfg.Node == nil {
+		return nil, fmt.Errorf("%w: no Node", ErrConfig)
+	}
+	if cfg.EpmdAddr == "" {
+		port := 4369
+		if s := os.Getenv("ERL_EPMD_PORT"); s != "" {
+			p, err := strconv.Atoi(s)
+			if err != nil || p <= 0 || p > 65535 {
+				return nil, fmt.Errorf("%w: ERL_EPMD_PORT=%q", ErrConfig, s)
+			}
+			port = p
+		}
+		cfg.EpmdAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Timeout < 0 || cfg.Expected < 0 {
+		return nil, fmt.Errorf("%w: negative timeout or expected count", ErrConfig)
+	}
+	return &Checker{cfg: cfg}, nil
+}
+
+// Check is the outcome of one check.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Report is the outcome of a liveness or readiness probe.
+type Report struct {
+	// OK is true when every check passed.
+	OK      bool           `json:"ok"`
+	Node    string         `json:"node"`
+	Checks  []Check        `json:"checks"`
+	Cluster *ClusterHealth `json:"cluster,omitempty"`
+}
+
+// Failed returns the checks that failed.
+func (r Report) Failed() []Check {
+	var out []Check
+	for _, c := range r.Checks {
+		if !c.OK {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (r *Report) add(name string, ok bool, detail string) {
+	r.Checks = append(r.Checks, Check{Name: name, OK: ok, Detail: detail})
+	if !ok {
+		r.OK = false
+	}
+}
+
+// Liveness checks that the node runs (net_kernel is registered) and that
+// the membership loop answers within Timeout.
+func (c *Checker) Liveness(ctx context.Context) Report {
+	r := Report{OK: true, Node: string(c.cfg.Node.Name())}
+	c.live(ctx, &r)
+	return r
+}
+
+func (c *Checker) live(ctx context.Context, r *Report) {
+	if _, ok := c.cfg.Node.Whereis("net_kernel"); ok {
+		r.add("node", true, "")
+	} else {
+		r.add("node", false, "net_kernel is not running: the node is stopped")
+	}
+	if m := c.cfg.Membership; m != nil {
+		ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+		err := m.Refresh(ctx)
+		cancel()
+		if err != nil {
+			r.add("membership", false, err.Error())
+		} else {
+			r.add("membership", true, "")
+		}
+	}
+}
+
+// Readiness runs the liveness checks, then: the listener is open, epmd
+// maps the node's name to its listening port, membership has joined a
+// cluster (when it runs and more than one member is expected or known),
+// and the Quorum hook holds (when set). The report carries the cluster
+// health.
+func (c *Checker) Readiness(ctx context.Context) Report {
+	r := Report{OK: true, Node: string(c.cfg.Node.Name())}
+	c.live(ctx, &r)
+	var port int
+	if a, ok := c.cfg.Node.ListenAddr().(*net.TCPAddr); ok && a != nil {
+		port = a.Port
+		r.add("listener", true, a.String())
+	} else {
+		r.add("listener", false, "the node does not listen (client-only)")
+	}
+	if c.cfg.EpmdAddr != "-" {
+		alive, _, _ := strings.Cut(string(c.cfg.Node.Name()), "@")
+		ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+		got, err := LookupPort(ctx, c.cfg.EpmdAddr, alive)
+		cancel()
+		switch {
+		case err != nil:
+			r.add("epmd", false, err.Error())
+		case got != port:
+			r.add("epmd", false, fmt.Sprintf("epmd at %s maps %s to port %d; the node listens on %d", c.cfg.EpmdAddr, alive, got, port))
+		default:
+			r.add("epmd", true, fmt.Sprintf("%s -> %d", alive, got))
+		}
+	}
+	ch := c.Cluster()
+	r.Cluster = &ch
+	if m := c.cfg.Membership; m != nil {
+		switch {
+		case m.Joined():
+			r.add("joined", true, fmt.Sprintf("%d alive of %d", ch.Alive, ch.Total))
+		case c.cfg.Expected <= 1 && ch.Total <= 1:
+			r.add("joined", true, "alone, and no other member is expected")
+		default:
+			r.add("joined", false, "not joined to a cluster")
+		}
+	}
+	if c.cfg.Quorum != nil {
+		if c.cfg.Quorum() {
+			r.add("quorum", true, "")
+		} else {
+			r.add("quorum", false, "the election knows no quorum")
+		}
+	}
+	return r
+}
+
+// ClusterState is the cluster's health as one node sees it.
+type ClusterState int
+
+// Cluster states (explicit values).
+const (
+	Healthy  ClusterState = 1
+	Degraded ClusterState = 2
+	Isolated ClusterState = 3
+)
+
+func (s ClusterState) String() string {
+	switch s {
+	case Healthy:
+		return "healthy"
+	case Degraded:
+		return "degraded"
+	case Isolated:
+		return "isolated"
+	}
+	return "cluster_state(" + strconv.Itoa(int(s)) + ")"
+}
+
+// MarshalText writes the state's name.
+func (s ClusterState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a state's name.
+func (s *ClusterState) UnmarshalText(b []byte) error {
+	for _, v := range []ClusterState{Healthy, Degraded, Isolated} {
+		if string(b) == v.String() {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("health: unknown cluster state %q", b)
+}
+
+// ClusterHealth counts the members this node knows, self included.
+type ClusterHealth struct {
+	State   ClusterState `json:"state"`
+	Alive   int          `json:"alive"`
+	Suspect int          `json:"suspect"`
+	Dead    int          `json:"dead"`
+	Left    int          `json:"left"`
+	// Total is the cluster size health is judged against: the members
+	// known (left ones excepted), or Config.Expected when larger.
+	Total int `json:"total"`
+	// Quorum is HasQuorum(Alive, Total).
+	Quorum bool `json:"quorum"`
+}
+
+// HasQuorum reports whether alive members are a strict majority of total.
+func HasQuorum(alive, total int) bool { return total > 0 && 2*alive > total }
+
+// Cluster returns the cluster health from the membership table, or from
+// the distribution connections without membership.
+func (c *Checker) Cluster() ClusterHealth {
+	var h ClusterHealth
+	if m := c.cfg.Membership; m != nil {
+		for _, mb := range m.Members() {
+			switch mb.State {
+			case membership.StateAlive:
+				h.Alive++
+			case membership.StateSuspect:
+				h.Suspect++
+			case membership.StateDead:
+				h.Dead++
+			case membership.StateLeft:
+				h.Left++
+			}
+		}
+	} else {
+		h.Alive = 1 + len(c.cfg.Node.Nodes())
+	}
+	return Assess(h.Alive, h.Suspect, h.Dead, h.Left, c.cfg.Expected)
+}
+
+// Assess computes a ClusterHealth from member counts (self included in
+// alive) and the expected cluster size (0: the known members).
+func Assess(alive, suspect, dead, left, expected int) ClusterHealth {
+	h := ClusterHealth{Alive: alive, Suspect: suspect, Dead: dead, Left: left}
+	h.Total = max(alive+suspect+dead, expected)
+	h.Quorum = HasQuorum(alive, h.Total)
+	switch {
+	case alive <= 1 && h.Total > 1:
+		h.State = Isolated
+	case alive < h.Total:
+		h.State = Degraded
+	default:
+		h.State = Healthy
+	}
+	return h
+}
+
+// Healthz is the liveness handler: the Liveness report as JSON, status
+// 200 when it passes and 503 when not.
+func (c *Checker) Healthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serve(w, r, c.Liveness(r.Context()))
+	})
+}
+
+// Readyz is the readiness handler: the Readiness report as JSON, status
+// 200 when it passes and 503 when not.
+func (c *Checker) Readyz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serve(w, r, c.Readiness(r.Context()))
+	})
+}
+
+func serve(w http.ResponseWriter, r *http.Request, rep Report) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := json.Marshal(rep)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	body = append(body, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if rep.OK {
+		w.WriteHeader(http.StatusOK)
+	} else {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	if r.Method == http.MethodGet {
+		w.Write(body)
+	}
+}
+
+// epmd PORT_PLEASE2 (erlang-distribution.md, epmd section).
+const (
+	epmdPortPlease2Req  = 122 // 'z'
+	epmdPort2Resp       = 119 // 'w'
+	epmdMaxNameLen      = 255
+	epmdPort2RespPrefix = 4 // 'w', result, port u16
+)
+
+// ErrNotRegistered is returned by LookupPort when epmd does not know the
+// name.
+var ErrNotRegistered = errors.New("health: name not registered with epmd")
+
+// LookupPort asks the epmd at addr which port the node alive listens on
+// (PORT_PLEASE2_REQ).
+func LookupPort(ctx context.Context, addr, alive string) (int, error) {
+	if alive == "" || len(alive) > epmdMaxNameLen {
+		return 0, fmt.Errorf("health: epmd lookup: bad name %q", alive)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, fmt.Errorf("health: epmd %s: %w", addr, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	req := binary.BigEndian.AppendUint16(nil, uint16(1+len(alive)))
+	req = append(req, epmdPortPlease2Req)
+	req = append(req, alive...)
+	if _, err := c.Write(req); err != nil {
+		return 0, fmt.Errorf("health: epmd %s: %w", addr, err)
+	}
+	var resp [epmdPort2RespPrefix]byte
+	if _, err := io.ReadFull(c, resp[:2]); err != nil {
+		return 0, fmt.Errorf("health: epmd %s: %w", addr, err)
+	}
+	if resp[0] != epmdPort2Resp {
+		return 0, fmt.Errorf("health: epmd %s: unexpected response tag %d", addr, resp[0])
+	}
+	if resp[1] != 0 {
+		return 0, fmt.Errorf("%w: %s at %s (result %d)", ErrNotRegistered, alive, addr, resp[1])
+	}
+	if _, err := io.ReadFull(c, resp[2:]); err != nil {
+		return 0, fmt.Errorf("health: epmd %s: %w", addr, err)
+	}
+	return int(binary.BigEndian.Uint16(resp[2:])), nil
+}

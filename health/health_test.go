@@ -1,0 +1,215 @@
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/membership"
+)
+
+func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
+
+const cookie = "health-test-cookie"
+
+var seq atomic.Int64
+
+type member struct {
+	node *distribute.Node
+	mem  *membership.Membership
+}
+
+func start(t *testing.T, epmd int) member {
+	t.Helper()
+	ctx := context.Background()
+	n, err := distribute.Start(ctx, distribute.Config{Name: fmt.Sprintf("h%d_%d@localhost", os.Getpid(), seq.Add(1)), Cookie: cookie, EpmdPort: epmd, ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := membership.Start(ctx, membership.Config{Node: n, Cookie: cookie, Profile: membership.Local()})
+	if err != nil {
+		n.Stop(ctx)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.Stop(ctx)
+		n.Stop(ctx)
+	})
+	return member{n, m}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(distributetest.Scale(20 * time.Second))
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func epmdAddr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+func get(t *testing.T, h http.Handler) (int, Report) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q; want application/json", ct)
+	}
+	var r Report
+	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
+		t.Fatalf("body %q: %v", rec.Body.String(), err)
+	}
+	return rec.Code, r
+}
+
+func TestReadyLiveAndCluster(t *testing.T) {
+	epmd := distributetest.StartEpmd(t)
+	a, b, c := start(t, epmd), start(t, epmd), start(t, epmd)
+	quorum := atomic.Bool{}
+	chk, err := New(Config{Node: a.node, Membership: a.mem, EpmdAddr: epmdAddr(epmd), Expected: 3, Quorum: quorum.Load})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	// Alone, with 3 expected: live but not ready, isolated.
+	if code, r := get(t, chk.Healthz()); code != 200 || !r.OK {
+		t.Fatalf("healthz alone: %d %+v", code, r)
+	}
+	code, r := get(t, chk.Readyz())
+	if code != 503 || r.OK {
+		t.Fatalf("readyz alone: %d %+v; want 503", code, r)
+	}
+	if r.Cluster == nil || r.Cluster.State != Isolated || r.Cluster.Total != 3 || r.Cluster.Quorum {
+		t.Errorf("cluster alone: %+v; want isolated of 3 without quorum", r.Cluster)
+	}
+	names := map[string]bool{}
+	for _, f := range r.Failed() {
+		names[f.Name] = true
+	}
+	if !names["joined"] || !names["quorum"] || names["epmd"] || names["listener"] || names["node"] {
+		t.Errorf("failed checks %+v; want joined and quorum only", r.Failed())
+	}
+
+	for _, m := range []member{b, c} {
+		if _, err := m.mem.Join(ctx, a.mem.GossipAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "healthy", func() bool { return chk.Cluster().State == Healthy })
+	quorum.Store(true)
+	code, r = get(t, chk.Readyz())
+	if code != 200 || !r.OK {
+		t.Fatalf("readyz joined: %d %+v", code, r)
+	}
+	if h := chk.Cluster(); h.Alive != 3 || h.Total != 3 || !h.Quorum {
+		t.Errorf("cluster %+v; want 3 alive of 3 with quorum", h)
+	}
+
+	// A graceful stop is left: not counted as a failure, but with 3
+	// expected members, 2 alive is degraded.
+	c.mem.Stop(ctx)
+	waitFor(t, "left member excluded", func() bool { h := chk.Cluster(); return h.Left == 1 && h.Alive == 2 })
+	if h := chk.Cluster(); h.State != Degraded || !h.Quorum {
+		t.Errorf("after a leave: %+v; want degraded with quorum", h)
+	}
+
+	// A stopped node is not live.
+	b.mem.Stop(ctx)
+	a.mem.Stop(ctx)
+	a.node.Stop(ctx)
+	if code, r := get(t, chk.Healthz()); code != 503 || r.OK {
+		t.Errorf("healthz after stop: %d %+v; want 503", code, r)
+	}
+}
+
+func TestAssess(t *testing.T) {
+	for _, tc := range []struct {
+		alive, suspect, dead, left, expected int
+		want                                 ClusterState
+		quorum                               bool
+	}{
+		{1, 0, 0, 0, 0, Healthy, true},
+		{1, 0, 0, 0, 3, Isolated, false},
+		{5, 0, 0, 0, 0, Healthy, true},
+		{4, 1, 0, 0, 0, Degraded, true},
+		{3, 0, 2, 0, 0, Degraded, true},
+		{2, 0, 2, 0, 0, Degraded, false},
+		{1, 2, 2, 0, 0, Isolated, false},
+		{3, 0, 0, 2, 0, Healthy, true},
+		{3, 0, 0, 2, 5, Degraded, true},
+	} {
+		h := Assess(tc.alive, tc.suspect, tc.dead, tc.left, tc.expected)
+		if h.State != tc.want || h.Quorum != tc.quorum {
+			t.Errorf("Assess(%d,%d,%d,%d,%d) = %v quorum %v; want %v quorum %v", tc.alive, tc.suspect, tc.dead, tc.left, tc.expected, h.State, h.Quorum, tc.want, tc.quorum)
+		}
+	}
+}
+
+func TestHasQuorum(t *testing.T) {
+	for _, tc := range []struct {
+		alive, total int
+		want         bool
+	}{{0, 0, false}, {1, 1, true}, {1, 2, false}, {2, 3, true}, {2, 4, false}, {3, 4, true}, {3, 5, true}, {2, 5, false}} {
+		if got := HasQuorum(tc.alive, tc.total); got != tc.want {
+			t.Errorf("HasQuorum(%d, %d) = %v; want %v", tc.alive, tc.total, got, tc.want)
+		}
+	}
+}
+
+func TestLookupPort(t *testing.T) {
+	epmd := distributetest.StartEpmd(t)
+	a := start(t, epmd)
+	ctx := context.Background()
+	alive := string(a.node.Name())[:len(a.node.Name())-len("@localhost")]
+	got, err := LookupPort(ctx, epmdAddr(epmd), alive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := a.node.ListenAddr().(*net.TCPAddr).Port; got != want {
+		t.Fatalf("epmd says %s listens on %d; want %d", alive, got, want)
+	}
+	if _, err := LookupPort(ctx, epmdAddr(epmd), "nobody"); !errors.Is(err, ErrNotRegistered) {
+		t.Errorf("unknown name: %v; want ErrNotRegistered", err)
+	}
+}
+
+func TestHandlerMethods(t *testing.T) {
+	epmd := distributetest.StartEpmd(t)
+	a := start(t, epmd)
+	chk, err := New(Config{Node: a.node, EpmdAddr: epmdAddr(epmd)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	chk.Readyz().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d; want 405", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	chk.Readyz().ServeHTTP(rec, httptest.NewRequest(http.MethodHead, "/", nil))
+	if rec.Code != 200 || rec.Body.Len() != 0 {
+		t.Errorf("HEAD: %d with %d body bytes; want 200 and none", rec.Code, rec.Body.Len())
+	}
+	// Without membership, cluster health is from connections: alone, healthy.
+	if code, r := get(t, chk.Readyz()); code != 200 || r.Cluster.State != Healthy || r.Cluster.Alive != 1 {
+		t.Errorf("readyz without membership: %d %+v", code, r.Cluster)
+	}
+	if _, err := New(Config{}); !errors.Is(err, ErrConfig) {
+		t.Errorf("New without Node: %v; want ErrConfig", err)
+	}
+}
