@@ -1,6 +1,8 @@
 package groups
 
 import (
+	"maps"
+
 	"github.com/distribute-go/distribute/etf"
 )
 
@@ -161,6 +163,51 @@ func (c *core) row(key string, name Term) *group {
 	return g
 }
 
+// removeMany is remove for each of pids, in one pass over the row.
+func (g *group) removeMany(pids []Pid, local bool) {
+	want := make(map[Pid]int32, len(pids))
+	for _, p := range pids {
+		want[p]++
+	}
+	// Only what is there can be removed; the counts say how much that is.
+	for p, n := range want {
+		have := g.counts[p]
+		if n > have {
+			n = have
+			want[p] = n
+		}
+		switch {
+		case n == 0:
+			delete(want, p)
+		case n == have:
+			g.dups -= int(have - 1)
+			delete(g.counts, p)
+		default:
+			g.dups -= int(n)
+			g.counts[p] = have - n
+		}
+	}
+	if local {
+		g.local = filterFirst(g.local, maps.Clone(want))
+	}
+	g.all = filterFirst(g.all, want)
+}
+
+// filterFirst removes from s the first want[p] occurrences of each p,
+// keeping the order of the rest. It consumes want.
+func filterFirst(s []Pid, want map[Pid]int32) []Pid {
+	out := s[:0]
+	for _, p := range s {
+		if n := want[p]; n > 0 {
+			want[p] = n - 1
+			continue
+		}
+		out = append(out, p)
+	}
+	clear(s[len(out):])
+	return out
+}
+
 // removeOne deletes the first occurrence of p from s, reporting whether it
 // was there.
 func removeOne(s []Pid, p Pid) ([]Pid, bool) {
@@ -173,6 +220,10 @@ func removeOne(s []Pid, p Pid) ([]Pid, bool) {
 	return s, false
 }
 
+// bulkRemove is the number of pids from which a removal is done in one
+// pass over the row instead of one search per pid.
+const bulkRemove = 8
+
 // dropFromRow removes one occurrence of each pid from the row of key (and
 // from its local column when local), deleting an empty row.
 func (c *core) dropFromRow(key string, pids []Pid, local bool) {
@@ -180,8 +231,12 @@ func (c *core) dropFromRow(key string, pids []Pid, local bool) {
 	if g == nil {
 		return
 	}
-	for _, p := range pids {
-		g.remove(p, local)
+	if len(pids) < bulkRemove {
+		for _, p := range pids {
+			g.remove(p, local)
+		}
+	} else {
+		g.removeMany(pids, local)
 	}
 	if len(g.all) == 0 {
 		delete(c.groups, key)
@@ -563,6 +618,21 @@ func (c *core) sync(peer Pid, entries []syncEntry) {
 func minus(a, b []Pid) []Pid {
 	if len(b) == 0 {
 		return append([]Pid(nil), a...)
+	}
+	if len(b) >= bulkRemove {
+		rest := make(map[Pid]int32, len(b))
+		for _, p := range b {
+			rest[p]++
+		}
+		var out []Pid
+		for _, p := range a {
+			if n := rest[p]; n > 0 {
+				rest[p] = n - 1
+				continue
+			}
+			out = append(out, p)
+		}
+		return out
 	}
 	rest := append([]Pid(nil), b...)
 	var out []Pid

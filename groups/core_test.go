@@ -1,6 +1,7 @@
 package groups
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -9,15 +10,14 @@ import (
 	"github.com/distribute-go/distribute/etf"
 )
 
-// pidLess orders pids for multiset comparison.
+// pidCmp orders pids totally, for multiset comparison.
 func pidCmp(a, b Pid) int {
-	if a.Node != b.Node {
-		if a.Node < b.Node {
-			return -1
-		}
-		return 1
-	}
-	return int(a.ID) - int(b.ID)
+	return cmp.Or(
+		cmp.Compare(a.Node, b.Node),
+		cmp.Compare(a.ID, b.ID),
+		cmp.Compare(a.Serial, b.Serial),
+		cmp.Compare(a.Creation, b.Creation),
+	)
 }
 
 func sortedPids(p []Pid) []Pid {
@@ -179,6 +179,9 @@ func runModel(t *testing.T, seed uint64) {
 	}
 	pick := func(from []Pid) []Pid {
 		n := 1 + rng.IntN(3)
+		if rng.IntN(5) == 0 {
+			n = 1 + rng.IntN(12) // big enough for the one-pass removals
+		}
 		out := make([]Pid, n)
 		for i := range out {
 			out[i] = from[rng.IntN(len(from))]

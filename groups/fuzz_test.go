@@ -47,6 +47,8 @@ func FuzzCoreHandle(f *testing.F) {
 		k, _ := groupKey(Atom("g"))
 		c.join(k, Atom("g"), []Pid{{Node: "a@h", ID: 5}})
 		c.handle(etf.Tuple{Atom("discover"), Pid{Node: "b@h", ID: 1}})
+		obs := newCore(DefaultScope, Pid{Node: "z@h", ID: 1})
+		obs.peers[self] = &peerScope{groups: make(map[string][]Pid)}
 		var d etf.Decoder
 		for steps := 0; len(data) > 0 && steps < 64; steps++ {
 			term, n, err := d.Decode(data)
@@ -57,7 +59,25 @@ func FuzzCoreHandle(f *testing.F) {
 			}
 			data = data[n:]
 			c.handle(term)
-			c.takeEffects()
+			for _, e := range c.takeEffects() {
+				if e.op != effSend && e.op != effSendName {
+					continue
+				}
+				// What we send is pg's protocol: it round-trips through the
+				// codec, and a scope that knows us accepts it.
+				b, err := etf.Encode(e.msg)
+				if err != nil {
+					t.Fatalf("our message %v does not encode: %v", e.msg, err)
+				}
+				back, err := etf.Decode(b)
+				if err != nil || !etf.Equal(back, e.msg) {
+					t.Fatalf("our message %s does not round-trip: %v", etf.Format(e.msg), err)
+				}
+				if !obs.handle(back) {
+					t.Fatalf("a peer scope rejects our message %s", etf.Format(back))
+				}
+				obs.takeEffects()
+			}
 			if err := checkCore(c); err != nil {
 				t.Fatalf("after %s: %v", etf.Format(term), err)
 			}
