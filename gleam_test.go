@@ -1,6 +1,7 @@
 package distribute
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -149,6 +150,11 @@ func TestGleamShapesBothWays(t *testing.T) {
 // ATOM_EXT where Go writes SMALL_ATOM_UTF8_EXT.)
 func TestGleamSubjectBytesMatchErlang(t *testing.T) {
 	erl, _ := gleamPair(t)
+	// The golden bytes are what erl writes (with UTF-8 atoms).
+	inner := base64.StdEncoding.EncodeToString(goldenSubject[4:])
+	if got := erl.Eval(t, `B = base64:decode(<<"`+inner+`">>), term_to_binary(binary_to_term(B), [{minor_version, 2}]) =:= B`); got != "true" {
+		t.Fatalf("erl re-encodes the golden subject differently: %s", got)
+	}
 	for _, tag := range []string{`<<"greeter">>`, `make_ref()`, `nil`} {
 		got := erl.Eval(t, `put(subj, {subject, self(), `+tag+`}), base64:encode(gleam_shapes:greet_request(1, get(subj), <<"ann">>))`)
 		raw, err := base64.StdEncoding.DecodeString(strings.TrimSuffix(strings.TrimPrefix(got, `<<"`), `">>`))
@@ -171,4 +177,87 @@ func TestGleamSubjectBytesMatchErlang(t *testing.T) {
 			t.Fatalf("tag %s: Erlang reads Go's bytes as something else (%s):\n% x", tag, got, again)
 		}
 	}
+}
+
+// goldenSubject is GleamSubject{<a@h.1.0> (creation 1), <<"t">>} in the
+// subject codec: a u32 length (36), then term_to_binary of
+// {subject, Pid, <<"t">>} with UTF-8 atoms.
+var goldenSubject = []byte{
+	0, 0, 0, 36, // length
+	131, 104, 3, // version, SMALL_TUPLE_EXT arity 3
+	119, 7, 's', 'u', 'b', 'j', 'e', 'c', 't', // subject
+	88, 119, 3, 'a', '@', 'h', 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, // NEW_PID_EXT a@h ID 1 serial 0 creation 1
+	109, 0, 0, 0, 1, 't', // BINARY_EXT <<"t">>
+}
+
+var goldenSubjectValue = GleamSubject{Pid: Pid{Node: "a@h", ID: 1, Creation: 1}, Tag: etf.Binary("t")}
+
+func TestGleamSubjectCodecGolden(t *testing.T) {
+	got, err := codec.Encode(GleamSubjectCodec, goldenSubjectValue)
+	if err != nil || !bytes.Equal(got, goldenSubject) {
+		t.Fatalf("encode = % x, %v\nwant % x", got, err, goldenSubject)
+	}
+	v, rest, err := GleamSubjectCodec.Decode(append(goldenSubject[:len(goldenSubject):len(goldenSubject)], 0xAA))
+	if err != nil || v.Pid != goldenSubjectValue.Pid || !etf.Equal(v.Tag, goldenSubjectValue.Tag) || !bytes.Equal(rest, []byte{0xAA}) {
+		t.Fatalf("decode = %+v, % x, %v", v, rest, err)
+	}
+	if _, err := codec.Encode(GleamSubjectCodec, GleamSubject{Pid: goldenSubjectValue.Pid}); !errors.Is(err, codec.ErrInvalid) {
+		t.Fatalf("nil tag: %v; want ErrInvalid", err)
+	}
+}
+
+func TestGleamSubjectCodecRejects(t *testing.T) {
+	term := func(t etf.Term) []byte {
+		b, err := etf.Append(nil, t)
+		if err != nil {
+			panic(err)
+		}
+		return append([]byte{byte(len(b) >> 24), byte(len(b) >> 16), byte(len(b) >> 8), byte(len(b))}, b...)
+	}
+	pid := goldenSubjectValue.Pid
+	cases := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, codec.ErrTruncated},
+		{"short length", []byte{0, 0, 1}, codec.ErrTruncated},
+		{"length past the end", goldenSubject[:20], codec.ErrTruncated},
+		{"huge length", []byte{0xff, 0xff, 0xff, 0xff, 131}, codec.ErrTooLarge},
+		{"not ETF", []byte{0, 0, 0, 2, 1, 2}, codec.ErrInvalid},
+		{"bytes after the term", append([]byte{0, 0, 0, 37}, append(goldenSubject[4:len(goldenSubject):len(goldenSubject)], 0)...), codec.ErrTrailing},
+		{"wrong record", term(etf.Tuple{Atom("named_subject"), pid, Atom("x")}), codec.ErrInvalid},
+		{"no pid", term(etf.Tuple{Atom("subject"), Atom("nopid"), Atom("x")}), codec.ErrInvalid},
+		{"two elements", term(etf.Tuple{Atom("subject"), pid}), codec.ErrInvalid},
+		{"deep tag", term(etf.Tuple{Atom("subject"), pid, etf.Tuple{etf.Tuple{etf.Tuple{etf.Tuple{etf.Tuple{etf.Tuple{etf.Tuple{etf.Tuple{int64(1)}}}}}}}}}), codec.ErrInvalid},
+	}
+	for _, c := range cases {
+		_, _, err := GleamSubjectCodec.Decode(c.in)
+		var de *codec.DecodeError
+		if !errors.Is(err, c.want) || !errors.As(err, &de) {
+			t.Errorf("%s: %v; want a *codec.DecodeError wrapping %v", c.name, err, c.want)
+		}
+	}
+}
+
+// FuzzGleamSubjectCodec: whatever decodes re-encodes to bytes that decode
+// to the same subject; nothing panics.
+func FuzzGleamSubjectCodec(f *testing.F) {
+	f.Add(goldenSubject)
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		v, _, err := GleamSubjectCodec.Decode(in)
+		if err != nil {
+			return
+		}
+		b, err := codec.Encode(GleamSubjectCodec, v)
+		if err != nil {
+			t.Fatalf("decoded %+v does not encode: %v", v, err)
+		}
+		w, err := codec.Decode(GleamSubjectCodec, b)
+		if err != nil || w.Pid != v.Pid || !etf.Equal(w.Tag, v.Tag) {
+			t.Fatalf("round trip %+v -> %+v, %v", v, w, err)
+		}
+	})
 }
