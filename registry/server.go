@@ -524,9 +524,18 @@ func keyOf(t Term) string {
 // connects to the pid's node) and records what for. It runs on the gns
 // goroutine with mu not held: a Down can only be handled after it.
 func (s *Server) monitor(pid Pid, use monUse) Ref {
-	ctx, cancel := context.WithTimeout(s.ctx, monitorTimeout)
-	defer cancel()
-	ref, err := s.gns.Monitor(ctx, pid)
+	var ref Ref
+	var err error
+	if s.mayConnect(pid.Node) {
+		ctx, cancel := context.WithTimeout(s.ctx, monitorTimeout)
+		ref, err = s.gns.Monitor(ctx, pid)
+		cancel()
+	} else {
+		// A node outside the cluster (junk, or a node already gone): no
+		// dial from the server's goroutine; the monitor fails at once.
+		ref = s.node.MakeRef()
+		s.gns.Send(s.ctx, s.gns.Pid(), distribute.Down{Ref: ref, Pid: pid, Reason: distribute.ReasonNoConnection})
+	}
 	if err != nil {
 		ref = s.node.MakeRef()
 		s.gns.Send(s.ctx, s.gns.Pid(), distribute.Down{Ref: ref, Pid: pid, Reason: distribute.ReasonNoProc})
@@ -535,6 +544,17 @@ func (s *Server) monitor(pid Pid, use monUse) Ref {
 	s.mons[ref] = use
 	s.mu.Unlock()
 	return ref
+}
+
+// mayConnect reports whether a monitor may connect to node: this node,
+// connected nodes and the nodes of the cluster (known or connecting).
+func (s *Server) mayConnect(node Atom) bool {
+	if node == s.me || s.node.IsConnected(node) {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.known[node] != 0 || s.attempts[node] != nil
 }
 
 // monitorTimeout bounds the connection a monitor may have to make.
@@ -955,6 +975,16 @@ func (s *Server) maybeFinish(n Atom) {
 	extra := etf.List{etf.Tuple{aVsn, int64(vsn)}, etf.Tuple{aLock, a.lockID}}
 	s.mu.Unlock()
 
+	// Known first: the inserted pids' nodes are then ones a monitor may
+	// connect to.
+	s.mu.Lock()
+	s.known[n] = max(vsn, 1)
+	for _, k := range a.hisKnown {
+		if k != s.me && s.known[k] == 0 {
+			s.known[k] = ProtocolVersion
+		}
+	}
+	s.mu.Unlock()
 	s.syncOthers(a.hisKnown)
 	s.doOps(ops, n, extra)
 	for _, k := range a.hisKnown {
@@ -970,12 +1000,6 @@ func (s *Server) maybeFinish(n Atom) {
 		}
 	}})
 	s.mu.Lock()
-	s.known[n] = max(vsn, 1)
-	for _, k := range a.hisKnown {
-		if k != s.me && s.known[k] == 0 {
-			s.known[k] = ProtocolVersion
-		}
-	}
 	s.synced[n] = true
 	s.notifyLocked()
 	s.mu.Unlock()
@@ -1204,15 +1228,13 @@ func (s *Server) handleCast(req Term) error {
 				added = append(added, n)
 			}
 		}
-		s.mu.Unlock()
-		s.syncOthers(added)
-		s.doOps(ops, from, t[5])
-		s.mu.Lock()
 		for _, n := range added {
 			s.known[n] = ProtocolVersion
 		}
 		s.notifyLocked()
 		s.mu.Unlock()
+		s.syncOthers(added)
+		s.doOps(ops, from, t[5])
 		return nil
 	case aInSync:
 		if len(t) != 3 {
