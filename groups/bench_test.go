@@ -115,3 +115,25 @@ func BenchmarkBroadcast100(b *testing.B) {
 		b.Fatalf("%d deliveries, want %d", got, want)
 	}
 }
+
+// BenchmarkMembers is the read path (pg:get_members/2): a lookup and a copy
+// of the 100 members, the copy being its only allocation.
+func BenchmarkMembers(b *testing.B) {
+	n := startNode(b, distributetest.FreePort(b))
+	s := startScope(b, n)
+	ctx := testCtx(b)
+	pids := make([]Pid, 100)
+	for i := range pids {
+		pids[i] = newProc(b, n).Pid()
+	}
+	if err := s.Join(ctx, Atom("g"), pids...); err != nil {
+		b.Fatal(err)
+	}
+	var g any = Atom("g")
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(s.Members(g)) != 100 {
+			b.Fatal("members")
+		}
+	}
+}

@@ -76,13 +76,14 @@ func (s *Scope) BroadcastFrom(ctx context.Context, from *distribute.Process, gro
 // broadcastMembers returns a copy of group's members and whether some pid
 // is in it more than once.
 func (s *Scope) broadcastMembers(group any) ([]Pid, bool) {
-	_, key, err := groupTerm(group)
-	if err != nil {
+	var buf [64]byte
+	key, ok := lookupKey(&buf, group)
+	if !ok {
 		return nil, false
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if g := s.c.groups[key]; g != nil {
+	if g := s.c.groups[string(key)]; g != nil {
 		return append([]Pid(nil), g.all...), g.dups > 0
 	}
 	return nil, false

@@ -480,3 +480,20 @@ func TestDocHexExample(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestLookupKeyMatchesGroupKey: the allocation-free lookup key of the
+// read path is the key the table is built with.
+func TestLookupKeyMatchesGroupKey(t *testing.T) {
+	for _, g := range []any{
+		Atom("g"), Atom(""), Atom("héllo wörld"), Atom("a_rather_long_atom_name_that_is_still_under_sixty_bytes_xx"),
+		Atom("an atom that is longer than sixty bytes, which takes the general path"),
+		"binary", etf.Binary("binary"), int64(5), 5, etf.Tuple{Atom("a"), int64(1)}, etf.CharList("chars"),
+	} {
+		var buf [64]byte
+		got, ok := lookupKey(&buf, g)
+		_, want, err := groupTerm(g)
+		if !ok || err != nil || string(got) != want {
+			t.Errorf("%v: lookup key % x, table key % x (%v)", g, got, want, err)
+		}
+	}
+}

@@ -514,13 +514,14 @@ func (s *Scope) Leave(ctx context.Context, group any, pids ...Pid) error {
 // no particular order; a pid that joined twice is listed twice, as in
 // pg:get_members/2. An unknown or invalid group has no members.
 func (s *Scope) Members(group any) []Pid {
-	_, key, err := groupTerm(group)
-	if err != nil {
+	var buf [64]byte
+	key, ok := lookupKey(&buf, group)
+	if !ok {
 		return nil
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if g := s.c.groups[key]; g != nil {
+	if g := s.c.groups[string(key)]; g != nil {
 		return append([]Pid(nil), g.all...)
 	}
 	return nil
@@ -529,16 +530,28 @@ func (s *Scope) Members(group any) []Pid {
 // LocalMembers returns the members of group on this node, as
 // pg:get_local_members/2.
 func (s *Scope) LocalMembers(group any) []Pid {
-	_, key, err := groupTerm(group)
-	if err != nil {
+	var buf [64]byte
+	key, ok := lookupKey(&buf, group)
+	if !ok {
 		return nil
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if g := s.c.groups[key]; g != nil && len(g.local) > 0 {
+	if g := s.c.groups[string(key)]; g != nil && len(g.local) > 0 {
 		return append([]Pid(nil), g.local...)
 	}
 	return nil
+}
+
+// lookupKey returns the key of a Go group value in buf (which must not be
+// kept): the common atom case is encoded in place without allocating.
+func lookupKey(buf *[64]byte, group any) ([]byte, bool) {
+	if a, ok := group.(Atom); ok && len(a) < 60 {
+		b, err := etf.AppendAtom(append(buf[:0], etf.VersionByte), a)
+		return b, err == nil
+	}
+	_, key, err := groupTerm(group)
+	return []byte(key), err == nil
 }
 
 // WhichGroups returns every group with at least one member on any node,
