@@ -74,6 +74,10 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 func sealPacket(aead cipher.AEAD, dst, plain []byte) []byte {
 	var nonce [nonceSize]byte
 	rand.Read(nonce[:])
+	return sealPacketNonce(aead, dst, nonce, plain)
+}
+
+func sealPacketNonce(aead cipher.AEAD, dst []byte, nonce [nonceSize]byte, plain []byte) []byte {
 	dst = append(dst, CryptVersion)
 	dst = append(dst, nonce[:]...)
 	return aead.Seal(dst, nonce[:], plain, packetAAD)

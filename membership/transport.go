@@ -158,6 +158,15 @@ var pushPullRequest = []byte{
 // race-free way to read suspicion and incarnations from memberlist v0.6:
 // its Members() hides both (Node.State is never set there).
 func (t *secureTransport) snapshot(ctx context.Context) ([]nodeRecord, error) {
+	b, err := t.snapshotRaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return parsePushPull(b)
+}
+
+// snapshotRaw returns memberlist's push/pull answer as it wrote it.
+func (t *secureTransport) snapshotRaw(ctx context.Context) ([]byte, error) {
 	local, remote := net.Pipe()
 	defer local.Close()
 	select {
@@ -182,7 +191,7 @@ func (t *secureTransport) snapshot(ctx context.Context) ([]nodeRecord, error) {
 		return nil, fmt.Errorf("membership: state snapshot: %w", err)
 	}
 	if len(b) > maxSnapshot {
-		return nil, fmt.Errorf("membership: state snapshot over %d bytes", maxSnapshot)
+		return nil, fmt.Errorf("%w: over %d bytes", ErrSnapshot, maxSnapshot)
 	}
-	return parsePushPull(b)
+	return b, nil
 }
