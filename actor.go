@@ -164,7 +164,7 @@ func (a *Actor[S, M, R]) Start(ctx context.Context, n *Node) (*ActorHandle[M, R]
 			if err != nil {
 				return nil, nil, err
 			}
-			reply, err = a.Reply.Append(nil, r)
+			reply, err = encodeExact(a.Reply, r)
 			if err != nil {
 				return nil, nil, &ExitError{Reason: etf.Tuple{atomError, etf.Binary("encode reply: " + err.Error())}}
 			}

@@ -143,7 +143,7 @@ func (s Subject[T]) Send(ctx context.Context, from *Process, v T) error {
 		return err
 	}
 	if out == nil { // local, or tagged: the untyped path takes a binary
-		b, err := s.codec.Append(nil, v)
+		b, err := encodeExact(s.codec, v)
 		if err != nil {
 			return fmt.Errorf("distribute: send to %s: %w", s.dest, err)
 		}
@@ -346,4 +346,22 @@ func tagEqual(a, b Term) bool {
 		return ok && string(x) == string(y)
 	}
 	return etf.Equal(a, b)
+}
+
+// encodeExact encodes v into a pooled scratch buffer and returns an
+// exact-size copy: one allocation per message whatever its size (appending
+// to a nil slice would grow it several times).
+func encodeExact[T any](c codec.Codec[T], v T) ([]byte, error) {
+	bp := framePool.Get().(*[]byte)
+	defer framePool.Put(bp)
+	buf, err := c.Append((*bp)[:0], v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, len(buf))
+	copy(out, buf)
+	if cap(buf) <= maxPooledFrame {
+		*bp = buf[:0]
+	}
+	return out, nil
 }

@@ -36,7 +36,7 @@ func Call[Req, Resp any](ctx context.Context, from *Process, to Subject[Req], re
 	if to.dest.tag != nil {
 		return zero, fmt.Errorf("distribute: call %s: a tagged subject takes GleamCall: %w", to.dest, errors.ErrUnsupported)
 	}
-	b, err := to.codec.Append(nil, req)
+	b, err := encodeExact(to.codec, req)
 	if err != nil {
 		return zero, fmt.Errorf("distribute: call %s: %w", to.dest, err)
 	}
@@ -129,7 +129,7 @@ func isBinaryCall(m any) bool {
 // Reply answers a typed call: it encodes v with c and replies the binary to
 // from, as Process.Reply does.
 func Reply[T any](ctx context.Context, p *Process, from From, c codec.Codec[T], v T) error {
-	b, err := c.Append(nil, v)
+	b, err := encodeExact(c, v)
 	if err != nil {
 		return fmt.Errorf("distribute: reply: %w", err)
 	}
