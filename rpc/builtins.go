@@ -8,8 +8,8 @@ import (
 
 // ExportErlang exports the Go node's answers to the erlang functions
 // callers commonly ask any node over RPC: erlang:node/0, nodes/0,
-// is_alive/0, registered/0 and whereis/1. nodes/0 lists every connected
-// node, hidden ones included (Erlang's nodes() lists only visible nodes).
+// is_alive/0, registered/0 and whereis/1. nodes/0 lists the nodes
+// connected visibly, as Erlang's nodes() does.
 func (s *Server) ExportErlang() error {
 	n := s.node
 	funcs := []struct {
@@ -21,7 +21,7 @@ func (s *Server) ExportErlang() error {
 		{"is_alive", 0, func(context.Context, []etf.Term) (etf.Term, error) { return etf.Atom("true"), nil }},
 		{"nodes", 0, func(context.Context, []etf.Term) (etf.Term, error) {
 			l := etf.List{}
-			for _, a := range n.Nodes() {
+			for _, a := range n.VisibleNodes() {
 				l = append(l, a)
 			}
 			return l, nil

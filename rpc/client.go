@@ -158,7 +158,7 @@ func Cast(ctx context.Context, local *distribute.Node, node, module, function et
 		if s == nil {
 			return &CallError{Node: node, Reason: etf.Atom("notsup")}
 		}
-		s.spawnApply(module, function, etf.List(args), nil)
+		s.spawnApply(module, function, etf.List(args), "", nil)
 		return nil
 	}
 	if err := local.Connect(ctx, node); err != nil {
