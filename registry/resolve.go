@@ -69,35 +69,44 @@ func (s *Server) resolverFor(method Term) Resolver {
 
 // exchangeNames is the resolver process's exchange_names: it walks the
 // peer's names against mine and returns Ops (applied here) and Resolved
-// (for the peer to apply).
+// (for the peer to apply). Conflicts are decided on node(mine pid).
 func (s *Server) exchangeNames(ctx context.Context, peer Atom, his []entry, mine map[string]entry) (ops, resolved etf.List) {
-	ops, resolved = etf.List{}, etf.List{}
 	var rp *distribute.Process
 	defer func() {
 		if rp != nil {
 			rp.Exit(distribute.ReasonNormal)
 		}
 	}()
+	return mergeNames(s.me, peer, his, mine, func(h, m entry) (Pid, bool) {
+		if rp == nil {
+			p, err := s.node.NewProcess()
+			if err != nil {
+				return Pid{}, false
+			}
+			rp = p
+		}
+		return s.resolveIt(ctx, rp, m.method, h.name, h.pid, m.pid)
+	})
+}
+
+// mergeNames is the deterministic core of exchange_names. For each of the
+// peer's names: absent here → insert it (Ops); same pid → nothing; a
+// conflict is decided only by the lower node name (me < peer) with decide,
+// which returns the winner (ok false: the rpc failed, the peer's pid wins
+// silently; a winner that is neither pid, or zero, deletes the name on
+// both sides).
+func mergeNames(me, peer Atom, his []entry, mine map[string]entry, decide func(his, mine entry) (Pid, bool)) (ops, resolved etf.List) {
+	ops, resolved = etf.List{}, etf.List{}
 	for _, h := range his {
 		m, ok := mine[keyOf(h.name)]
 		if !ok {
 			ops = append(ops, insertOp(h.name, h.pid, h.method))
 			continue
 		}
-		if m.pid == h.pid {
+		if m.pid == h.pid || !(me < peer) {
 			continue
 		}
-		if !(s.me < peer) {
-			continue // the peer (lower node) decides
-		}
-		if rp == nil {
-			p, err := s.node.NewProcess()
-			if err != nil {
-				return ops, resolved
-			}
-			rp = p
-		}
-		winner, ok := s.resolveIt(ctx, rp, m.method, h.name, h.pid, m.pid)
+		winner, ok := decide(h, m)
 		switch {
 		case !ok || winner == h.pid:
 			ops = append(ops, insertOp(h.name, h.pid, h.method))

@@ -557,6 +557,10 @@ func (s *Server) mayConnect(node Atom) bool {
 	return s.known[node] != 0 || s.attempts[node] != nil
 }
 
+// maxLost bounds the lost_connection records kept for duplicate
+// suppression.
+const maxLost = 4096
+
 // monitorTimeout bounds the connection a monitor may have to make.
 const monitorTimeout = 10 * time.Second
 
@@ -864,7 +868,9 @@ func (s *Server) initConnect(t etf.Tuple) error {
 	s.mu.Lock()
 	a := s.attempts[n]
 	if a == nil {
-		s.pre[n] = t
+		if s.node.IsConnected(n) {
+			s.pre[n] = t // replayed on its nodeup; junk from strangers is not kept
+		}
 		s.mu.Unlock()
 		return nil
 	}
@@ -1222,6 +1228,10 @@ func (s *Server) handleCast(req Term) error {
 			return bad("new_nodes nodes")
 		}
 		s.mu.Lock()
+		if s.known[from] == 0 && s.attempts[from] == nil {
+			s.mu.Unlock()
+			return bad("new_nodes from a node outside the cluster")
+		}
 		var added []Atom
 		for _, n := range nodes {
 			if n != s.me && s.known[n] == 0 && !slices.Contains(added, n) {
@@ -1241,7 +1251,7 @@ func (s *Server) handleCast(req Term) error {
 			return bad("in_sync arity")
 		}
 		n, ok := t[1].(Atom)
-		if !ok || n == s.me {
+		if !ok || n == s.me || !s.node.IsConnected(n) {
 			return bad("in_sync node")
 		}
 		s.cancelAttempt(n, true)
@@ -1391,6 +1401,9 @@ func (s *Server) lostConnection(t etf.Tuple) error {
 	if r, ok := s.lost[key]; ok && etf.Equal(r.xcre, xcre) && etf.Compare(r.opID, opID) >= 0 {
 		s.mu.Unlock()
 		return nil
+	}
+	if len(s.lost) >= maxLost {
+		clear(s.lost) // Erlang forgets them after an hour; junk must not grow it
 	}
 	s.lost[key] = lostRec{xcre: xcre, opID: opID}
 	targets := s.popTargetsLocked(a)
