@@ -31,8 +31,10 @@ func localNode(name string) *distribute.Node {
 // a binary).
 func Example_typed() {
 	ctx := context.Background()
+	// The epmd port is below Linux's ephemeral range (32768-60999), so an
+	// outgoing connection's TIME_WAIT can never hold it.
 	cfg := func(name string) distribute.Config {
-		return distribute.Config{Name: name + "@localhost", Cookie: "secret", EpmdPort: 43692, EpmdListen: "127.0.0.1:43692"}
+		return distribute.Config{Name: name + "@localhost", Cookie: "secret", EpmdPort: 24369, EpmdListen: "127.0.0.1:24369"}
 	}
 	a, err := distribute.Start(ctx, cfg("typed_a"))
 	if err != nil {
