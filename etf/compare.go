@@ -79,6 +79,10 @@ func normalize(t Term) Term {
 		return v
 	case nil:
 		return List(nil)
+	case Raw:
+		if d, err := v.Term(); err == nil {
+			return normalize(d)
+		}
 	}
 	return t
 }

@@ -159,6 +159,11 @@ func appendTerm(b []byte, t Term, depth int) ([]byte, error) {
 			return b, err
 		}
 		return append(b, TagSmallInteger, v.Arity), nil
+	case Raw:
+		if len(v.b) == 0 {
+			return b, encodeErr(t, ErrInvalid, "an empty etf.Raw (use EncodeRaw)")
+		}
+		return append(b, v.b...), nil
 	case Fun:
 		if !validFunRaw(v.Raw) {
 			return b, encodeErr(t, ErrInvalid, "Fun.Raw is not a NEW_FUN_EXT encoding")

@@ -44,7 +44,8 @@ func (r BroadcastResult) Err() error {
 
 // Broadcast sends msg to every member of group on every node, once to
 // each distinct pid, as one message frame per member. msg is converted to
-// a term once (etf.ToTerm: a Go struct, map, slice or term-model value),
+// a term once (etf.ToTerm: a Go struct, map, slice or term-model value) and
+// encoded once for all remote members,
 // so a value that cannot be converted fails before anything is sent. A
 // member that cannot be reached never stops the others: the result lists
 // it, and the error is result.Err(). The sender is the scope process.
@@ -63,8 +64,21 @@ func (s *Scope) BroadcastFrom(ctx context.Context, from *distribute.Process, gro
 	if dups {
 		members = dedup(members)
 	}
+	// Remote members get the encoding made once; local ones the term
+	// itself (a local send hands over the Go value).
+	var raw etf.Raw
+	local := from.Node().Name()
 	for _, p := range members {
-		if err := from.Send(ctx, p, term); err != nil {
+		var m etf.Term = term
+		if p.Node != local {
+			if raw.Bytes() == nil {
+				if raw, err = etf.EncodeRaw(term); err != nil {
+					return res, fmt.Errorf("groups: broadcast: %w", err)
+				}
+			}
+			m = raw
+		}
+		if err := from.Send(ctx, p, m); err != nil {
 			res.Failed = append(res.Failed, &MemberError{Pid: p, Err: err})
 			continue
 		}
