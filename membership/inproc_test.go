@@ -2,9 +2,12 @@ package membership
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,5 +94,195 @@ func TestInProcessJoinAndLeave(t *testing.T) {
 	ms[2].Stop(ctx)
 	for _, m := range ms[:2] {
 		waitFor(t, 10*time.Second, "left", func() bool { return states(m)[ms[2].Name()] == StateLeft })
+	}
+}
+
+// halt stops a member without leaving: a crash, as the others see it.
+func halt(m *Membership) { m.stop(context.Background(), false) }
+
+// TestDeadMemberDisconnected: SWIM, not the distribution tick, decides.
+// A member whose gossip dies while its distribution node runs on is
+// declared dead, disconnected, and monitors of its processes fire with
+// noconnection.
+func TestDeadMemberDisconnected(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	a, b := startMember(t, port, testCookie), startMember(t, port, testCookie)
+	ctx := context.Background()
+	if _, err := b.Join(ctx, a.GossipAddr()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "connected", func() bool { return a.node.IsConnected(b.Name()) })
+	target, err := b.node.NewProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	watcher, err := a.node.NewProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watcher.Monitor(ctx, target.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	halt(b)
+	rctx, cancel := context.WithTimeout(ctx, distributetest.Scale(20*time.Second))
+	defer cancel()
+	msg, err := watcher.Receive(rctx)
+	if err != nil {
+		t.Fatalf("no Down: %v", err)
+	}
+	down, ok := msg.(distribute.Down)
+	if !ok || down.Reason != distribute.Atom("noconnection") {
+		t.Fatalf("got %#v; want a Down with reason noconnection", msg)
+	}
+	if mb, _ := a.Member(b.Name()); mb.State != StateDead {
+		t.Errorf("%s is %v; want dead", b.Name(), mb.State)
+	}
+	if a.node.IsConnected(b.Name()) {
+		t.Error("still connected to a dead member")
+	}
+}
+
+func TestJoinNodeWithResolver(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	a := startMember(t, port, testCookie)
+	ctx := context.Background()
+	n, err := distribute.Start(ctx, distribute.Config{Name: fmt.Sprintf("r%d@localhost", os.Getpid()), Cookie: testCookie, EpmdPort: port, ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop(ctx)
+	var asked []distribute.Atom
+	b, err := Start(ctx, Config{Node: n, Cookie: testCookie, Profile: Local(), Resolve: func(ctx context.Context, node distribute.Atom) (string, error) {
+		asked = append(asked, node)
+		if node == a.Name() {
+			return a.GossipAddr(), nil
+		}
+		return "", fmt.Errorf("unknown node %s", node)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop(ctx)
+	if _, err := b.JoinNode(ctx, "nobody@localhost"); !errors.Is(err, ErrJoin) {
+		t.Errorf("JoinNode(unknown) = %v; want ErrJoin", err)
+	}
+	if k, err := b.JoinNode(ctx, "nobody@localhost", a.Name()); err != nil || k != 1 {
+		t.Fatalf("JoinNode = %d, %v", k, err)
+	}
+	waitFor(t, 10*time.Second, "2 alive", func() bool { return len(a.Alive()) == 2 && len(b.Alive()) == 2 })
+	if len(asked) != 3 {
+		t.Errorf("resolver asked %v; want 3 lookups", asked)
+	}
+	if _, err := a.JoinNode(ctx, b.Name()); !errors.Is(err, ErrNoResolver) {
+		t.Errorf("JoinNode without resolver = %v; want ErrNoResolver", err)
+	}
+}
+
+func TestWatchAndLifecycle(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := Start(ctx, Config{Name: "wa@localhost", Cookie: testCookie, Profile: Local()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(ctx)
+	evs := a.Watch(ctx)
+	first := <-evs
+	if first.Member.Name != "wa@localhost" || !first.Member.Self || first.Member.State != StateAlive || first.Prev != 0 {
+		t.Fatalf("first event %+v; want self alive", first)
+	}
+	b, err := Start(ctx, Config{Name: "wb@localhost", Cookie: testCookie, Profile: Local()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Join(ctx, a.GossipAddr()); err != nil {
+		t.Fatal(err)
+	}
+	next := func(want State) Event {
+		t.Helper()
+		for {
+			select {
+			case ev := <-evs:
+				if ev.Member.Name == "wb@localhost" && ev.Member.State == want {
+					return ev
+				}
+			case <-time.After(distributetest.Scale(20 * time.Second)):
+				t.Fatalf("no %v event for wb", want)
+			}
+		}
+	}
+	if ev := next(StateAlive); ev.Prev != 0 || ev.Member.Gossip != b.GossipAddr() {
+		t.Errorf("join event %+v", ev)
+	}
+	if l, ok := a.Leader(); !ok || l != "wb@localhost" {
+		t.Errorf("Leader = %s, %v; want wb@localhost", l, ok)
+	}
+	halt(b)
+	if ev := next(StateSuspect); ev.Prev != StateAlive {
+		t.Errorf("suspect event %+v", ev)
+	}
+	if ev := next(StateDead); ev.Prev != StateSuspect {
+		t.Errorf("dead event %+v", ev)
+	}
+	if l, _ := a.Leader(); l != "wa@localhost" {
+		t.Errorf("Leader after death = %s; want wa@localhost", l)
+	}
+	if !a.Joined() {
+		t.Error("Joined false after a member joined")
+	}
+	// After Stop: closed channel, ErrClosed, idempotent Stop.
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Stop(ctx); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+	for range evs {
+	}
+	if _, ok := <-a.Watch(ctx); ok {
+		t.Error("Watch after Stop gave an event")
+	}
+	if _, err := a.Join(ctx, b.GossipAddr()); !errors.Is(err, ErrClosed) || !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Join after Stop = %v; want ErrClosed", err)
+	}
+	if err := a.Refresh(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("Refresh after Stop = %v; want ErrClosed", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []Config{
+		{Cookie: "c"},
+		{Name: "a@h"},
+		{Name: "a@h", Cookie: "c", GossipAddr: "localhost:0"},
+		{Name: "a@h", Cookie: "c", GossipAddr: "127.0.0.1"},
+		{Name: "a@h", Cookie: "c", GossipAddr: "127.0.0.1:99999"},
+		{Name: "a@h", Cookie: "c", Profile: Profile{Name: "zero", ProbeInterval: time.Second}},
+		{Name: "a@h", Cookie: "c", ConnectRetry: -1},
+		{Name: "a@h", Cookie: "c", RaftAddr: strings.Repeat("r", 300)},
+	} {
+		m, err := Start(ctx, c)
+		if err == nil {
+			m.Stop(ctx)
+			t.Errorf("Start(%+v) succeeded", c)
+			continue
+		}
+		if !errors.Is(err, ErrConfig) && !errors.Is(err, ErrMeta) {
+			t.Errorf("Start(%+v) = %v; want ErrConfig or ErrMeta", c, err)
+		}
+	}
+	a, err := Start(ctx, Config{Name: "c@localhost", Cookie: "c", Profile: Local()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(ctx)
+	if _, err := a.Join(ctx); !errors.Is(err, ErrJoin) {
+		t.Errorf("Join() = %v; want ErrJoin", err)
+	}
+	// The gossip port is taken.
+	if b, err := Start(ctx, Config{Name: "d@localhost", Cookie: "c", GossipAddr: a.GossipAddr()}); err == nil {
+		b.Stop(ctx)
+		t.Error("Start on a used port succeeded")
 	}
 }

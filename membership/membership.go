@@ -310,21 +310,11 @@ func (m *Membership) JoinNode(ctx context.Context, nodes ...distribute.Atom) (in
 	return m.Join(ctx, addrs...)
 }
 
-// Joined reports whether this member has joined a cluster: a Join
-// succeeded, or another member is alive in the table.
-func (m *Membership) Joined() bool {
-	if m.joined.Load() {
-		return true
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, mb := range m.table {
-		if !mb.Self && mb.State == StateAlive {
-			return true
-		}
-	}
-	return false
-}
+// Joined reports whether this member has been part of a cluster: a Join
+// succeeded, or another member was seen alive. It stays true after the
+// others die or leave; the table (and the health package) tells whether
+// they are still there.
+func (m *Membership) Joined() bool { return m.joined.Load() }
 
 // Members returns the status table, self included, sorted by name. Dead
 // and left members stay in it until they come back.
@@ -426,17 +416,23 @@ func (m *Membership) Refresh(ctx context.Context) error {
 // so a planned restart is not a failure), shuts gossip down, and ends
 // every goroutine the member started, or returns when ctx ends. The
 // distribution node is not stopped. Stop is idempotent.
-func (m *Membership) Stop(ctx context.Context) error {
+func (m *Membership) Stop(ctx context.Context) error { return m.stop(ctx, true) }
+
+// stop shuts the member down, leaving first when leave is set (tests
+// halt members without leaving to play a crash).
+func (m *Membership) stop(ctx context.Context, leave bool) error {
 	m.stopOnce.Do(func() {
 		m.mu.Lock()
 		m.closed = true
 		m.mu.Unlock()
-		timeout := m.cfg.LeaveTimeout
-		if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
-			timeout = max(time.Until(d), time.Millisecond)
-		}
-		if err := m.ml.Leave(timeout); err != nil {
-			m.logger.Warn("leave", "err", err)
+		if leave {
+			timeout := m.cfg.LeaveTimeout
+			if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
+				timeout = max(time.Until(d), time.Millisecond)
+			}
+			if err := m.ml.Leave(timeout); err != nil {
+				m.logger.Warn("leave", "err", err)
+			}
 		}
 		if err := m.ml.Shutdown(); err != nil {
 			m.stopErr = fmt.Errorf("membership: shutdown: %w", err)
@@ -540,6 +536,7 @@ func (m *Membership) update() {
 		switch mb.State {
 		case StateAlive:
 			alive = append(alive, mb.Name)
+			m.joined.Store(true)
 		case StateDead:
 			dead = append(dead, mb.Name)
 		}
