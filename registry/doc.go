@@ -1,0 +1,109 @@
+// Package registry is Erlang's global name registry spoken by Go: a Server
+// registered as global_name_server that takes part in OTP's `global`
+// protocol (version 8, OTP 25–27) with every visible node, Go or BEAM, so
+// a name registered in Go is seen by global:whereis_name/1 on Erlang nodes
+// and the other way round.
+//
+// # Use
+//
+// Start one Server per node. The node must be Visible: global ignores
+// hidden nodes, and a visible node must run a Server, or every Erlang
+// node's global:sync() waits for it forever.
+//
+//	s, err := registry.Start(ctx, node)
+//	err = s.Register(ctx, distribute.Atom("db"), p.Pid()) // global:register_name/2
+//	pid, ok := s.Whereis(distribute.Atom("db"))          // global:whereis_name/1
+//	err = s.Sync(ctx)                                    // global:sync/0
+//	err = s.Trans(ctx, p, registry.LockID{Resource: r, Requester: p.Pid()}, fn, nil, registry.Infinity)
+//
+// Names are terms. From Go, a name is an atom (distribute.Atom) or a
+// binary (etf.Binary; a Go string or []byte is taken as a binary), so user
+// input never creates atoms. Names registered by Erlang may be any term and
+// are looked up with the same term. Whereis, Lookup and RegisteredNames read
+// the local table and never block; Register, Unregister, SetLock and Trans
+// take cluster locks and block until every known node answered (Erlang's
+// calls use no timeout; ctx bounds only the waits between retries and calls).
+//
+// # Protocol (all messages go to the registered name global_name_server)
+//
+// Connect of A and B, each side on its nodeup of the other:
+//
+//	cast {init_connect, {8, MyTag}, Me, {locker, no_longer_a_pid, Known, LockerPid}}
+//	plain {init_connect_ack, Me, HisTag, MyTag}        (a mismatch: cancel_connect, restart)
+//	locker: multi_call {set_lock, {global, lists:sort([LockerA, LockerB])}}
+//	        on the boss (max node name) first, then me and the peer, then the rest
+//	cast {lock_set, LockerPid, true, KnownAtoms, HisTag}   (routed to the peer's locker)
+//	cast {exchange, Me, [{Name, Pid, Method}], [], HisTag}
+//	cast {resolved, Me, OpsForPeer, [{Node, 8}], unused, [], HisTag}
+//	locker → my old partition: cast {new_nodes, Me, Ops, [], [{Peer, 8} | PeerKnown],
+//	                                 [{vsn, 8}, {lock, {global, LockReqId}}]}, then del_lock
+//	nodes new to each other: connect, cast {in_sync, Me, true}
+//
+// The tag in lock_set, exchange and resolved is the receiver's. Ops are
+// {insert, {Name, Pid, Method}} and {delete, Name}. The lower node name of
+// the pair decides each conflict by running the method of its own entry on
+// the node of its own pid: on this node with a Resolver (Methods
+// global:random_notify_name/3 and global:notify_all_name/3 map to
+// RandomNotifyName and NotifyAllName; anything else, including Erlang's
+// default local fun, to the configured Resolver, default RandomExitName),
+// on an Erlang node through rex (global:resolve_it/4), on a Go node without
+// rex through the call {registry_resolve_it, Method, Name, Pid, Pid2} to its
+// global_name_server. A failed rpc gives the name to the peer's pid, as
+// Erlang does.
+//
+// Registration (the registrar): take {global, RegistrarPid} on the boss,
+// then on [me | known]; multi_call {register, Name, Pid, Method} (reply yes)
+// or {unregister, Name} (reply ok); del_lock on the others, then on the
+// boss. A server keeps an insert only if the caller holds its global lock
+// (or none is held). Every server monitors every registered pid; the
+// monitor's DOWN removes the name locally, with no message between servers.
+//
+// Locks: {set_lock, {ResourceId, LockRequesterId}} is granted when the
+// resource is free or held with the same requester id; the owner is the
+// calling pid (from the call's From), monitored. {del_lock, Id} always
+// replies true. SetLock and Trans retry with global's random sleep: uniform
+// in [1, 2^n·1000/8] ms, at most 8 s.
+//
+// prevent_overlapping_partitions (on by default, as in OTP 25): on an
+// unrequested nodedown of N a server sends plain
+// {lost_connection, Me, XCreation, OpId, N} to every known node; a
+// receiver passes it on once (deduplicated by {XCreation, OpId}) and sends
+// plain {remove_connection, Me} to the lost node, which disconnects. Every
+// partition is then a full mesh.
+//
+// # A worked example
+//
+// The in_sync cast from a@h, {'$gen_cast', {in_sync, 'a@h', true}}, as the
+// message of a REG_SEND to global_name_server:
+//
+//	83                                  version
+//	68 02                               SMALL_TUPLE_EXT, 2 elements
+//	77 09 24 67 65 6e 5f 63 61 73 74    '$gen_cast'
+//	68 03                               SMALL_TUPLE_EXT, 3 elements
+//	77 07 69 6e 5f 73 79 6e 63          in_sync
+//	77 03 61 40 68                      'a@h'
+//	77 04 74 72 75 65                   true
+//
+// and a plain lost_connection, {lost_connection, 'a@h', 1, 2, 'b@h'}:
+//
+//	83 68 05 77 0f 6c 6f 73 74 5f 63 6f 6e 6e 65 63 74 69 6f 6e
+//	77 03 61 40 68  61 01  61 02  77 03 62 40 68
+//
+// # Robustness
+//
+// Malformed or unexpected messages are logged at debug level and dropped;
+// unknown calls are not answered (as Erlang's server). Messages from nodes
+// outside the cluster do not grow the server's state: init_connect is
+// stashed only for connected nodes, in_sync only from connected nodes,
+// new_nodes only from known or connecting ones, and at most 4096
+// lost_connection records are kept.
+//
+// # Limits
+//
+// Global groups are not supported (do not configure them on the Erlang
+// side). Names registered with register_name_external are not supported.
+// A conflict on a Go pid decided by an Erlang node arrives as an erpc
+// spawn request; a Go node without a spawn handler answers notsup, and the
+// Erlang side then gives the name to the other pid without killing the Go
+// process (names stay consistent; the Go process loses the name).
+package registry
