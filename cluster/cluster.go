@@ -1,47 +1,157 @@
 // Package cluster is the composition point of distribute: Start starts a
-// node together with every cluster service the module offers, and Stop
+// node together with the cluster services the module offers, and Stop
 // stops them in reverse order. The CLI's `distribute node` is a thin shell
 // over it.
 //
-// Services plug in here as they are built (the rpc server and the
-// distribute:info/0 exports, process groups, the global registry,
-// membership, election and health); each uses only the root package's
-// exported API.
+// A node started here serves RPC (the rpc package: Erlang's rpc:call,
+// erpc:call and spawn reach Go functions), runs the default process-group
+// scope pg (the groups package), and exports over RPC, so that
+// rpc:call(GoNode, distribute, info, []) works from Erlang too:
+//
+//	distribute:info()       #{name, creation, hidden, version, gossip, raft}
+//	distribute:registered() local names
+//	distribute:groups()     [{Group, [Pid]}] of the pg scope
+//	erlang:node/0, nodes/0, is_alive/0, registered/0, whereis/1
+//
+// Services use only the root package's exported API.
 package cluster
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/groups"
+	"github.com/distribute-go/distribute/rpc"
 )
 
 // Config configures a cluster member.
 type Config struct {
 	// Node configures the distribution node (name, cookie, TLS, ...).
 	Node distribute.Config
+
+	// NoGroups leaves out the default pg scope. Default false: it runs.
+	NoGroups bool
 }
 
 // Cluster is a running node with its services.
 type Cluster struct {
-	node *distribute.Node
+	node   *distribute.Node
+	rpc    *rpc.Server
+	groups *groups.Scope
 }
 
 // Start starts the node and its services. It returns once the node is
-// reachable by peers.
+// reachable by peers; on error, what was started is stopped.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	n, err := distribute.Start(ctx, cfg.Node)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	return &Cluster{node: n}, nil
+	c := &Cluster{node: n}
+	if err := c.start(ctx, cfg); err != nil {
+		c.Stop(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context, cfg Config) error {
+	var err error
+	if c.rpc, err = rpc.NewServer(c.node); err != nil {
+		return err
+	}
+	if err := c.rpc.ExportErlang(); err != nil {
+		return err
+	}
+	if !cfg.NoGroups {
+		if c.groups, err = groups.Start(ctx, c.node); err != nil {
+			return err
+		}
+	}
+	return c.exportDistribute()
+}
+
+// exportDistribute exports the distribute module's introspection functions.
+func (c *Cluster) exportDistribute() error {
+	n := c.node
+	exports := []struct {
+		fun     etf.Atom
+		handler rpc.Handler
+	}{
+		{"info", func(context.Context, []etf.Term) (etf.Term, error) { return c.Info(), nil }},
+		{"registered", func(context.Context, []etf.Term) (etf.Term, error) {
+			names := n.Registered()
+			slices.Sort(names)
+			l := etf.List{}
+			for _, a := range names {
+				l = append(l, a)
+			}
+			return l, nil
+		}},
+		{"groups", func(context.Context, []etf.Term) (etf.Term, error) { return c.groupsTerm(), nil }},
+	}
+	for _, e := range exports {
+		if err := c.rpc.Register("distribute", e.fun, 0, e.handler); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Info is what distribute:info/0 returns: #{name, creation, hidden,
+// version, gossip, raft}. gossip and raft are undefined until membership
+// and election run.
+func (c *Cluster) Info() etf.Map {
+	n := c.node
+	return etf.Map{
+		{Key: etf.Atom("name"), Value: n.Name()},
+		{Key: etf.Atom("creation"), Value: int64(n.Creation())},
+		{Key: etf.Atom("hidden"), Value: etf.Bool(n.Hidden())},
+		{Key: etf.Atom("version"), Value: etf.Binary(distribute.Version)},
+		{Key: etf.Atom("gossip"), Value: etf.Undefined},
+		{Key: etf.Atom("raft"), Value: etf.Undefined},
+	}
+}
+
+// groupsTerm is distribute:groups/0: [{Group, [Pid]}] in the pg scope.
+func (c *Cluster) groupsTerm() etf.Term {
+	out := etf.List{}
+	if c.groups == nil {
+		return out
+	}
+	for _, g := range c.groups.WhichGroups() {
+		pids := etf.List{}
+		for _, p := range c.groups.Members(g) {
+			pids = append(pids, p)
+		}
+		out = append(out, etf.Tuple{g, pids})
+	}
+	return out
 }
 
 // Node returns the distribution node.
 func (c *Cluster) Node() *distribute.Node { return c.node }
 
-// Stop stops the services, then the node (see distribute.Node.Stop).
+// RPC returns the RPC server, to export more functions.
+func (c *Cluster) RPC() *rpc.Server { return c.rpc }
+
+// Groups returns the default process-group scope pg, or nil with NoGroups.
+func (c *Cluster) Groups() *groups.Scope { return c.groups }
+
+// Stop stops the services in reverse order, then the node (see
+// distribute.Node.Stop).
 func (c *Cluster) Stop(ctx context.Context) error {
-	return errors.Join(c.node.Stop(ctx))
+	var errs []error
+	if c.groups != nil {
+		errs = append(errs, c.groups.Stop(ctx))
+	}
+	if c.rpc != nil {
+		c.rpc.Close()
+	}
+	errs = append(errs, c.node.Stop(ctx))
+	return errors.Join(errs...)
 }

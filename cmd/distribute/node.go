@@ -35,6 +35,7 @@ func newNodeCmd() *cobra.Command {
 		hidden   bool
 		connects []string
 		inboxes  []string
+		groupsIn []string
 	)
 	cmd := &cobra.Command{
 		Use:   "node --name NAME [flags]",
@@ -76,10 +77,21 @@ func newNodeCmd() *cobra.Command {
 			n := cl.Node()
 			out := &lineWriter{w: cmd.OutOrStdout()}
 			events := n.WatchNodes(ctx)
+			if len(groupsIn) > 0 && len(inboxes) == 0 {
+				cl.Stop(context.Background())
+				return usageError("node: --group needs an --inbox to join the group")
+			}
 			for _, in := range inboxes {
-				if err := startInbox(n, distribute.Atom(in), out); err != nil {
+				pid, err := startInbox(n, distribute.Atom(in), out)
+				if err != nil {
 					cl.Stop(context.Background())
 					return usageError("node: --inbox %s: %v", in, err)
+				}
+				for _, g := range groupsIn {
+					if err := cl.Groups().Join(ctx, etf.Atom(g), pid); err != nil {
+						cl.Stop(context.Background())
+						return remoteError(fmt.Errorf("node: --group %s: %v", g, err))
+					}
 				}
 			}
 			var wg sync.WaitGroup
@@ -123,13 +135,14 @@ func newNodeCmd() *cobra.Command {
 	f.BoolVar(&hidden, "hidden", false, "do not publish the node (the default follows the library's default visibility)")
 	f.StringArrayVar(&connects, "connect", nil, "connect to NODE at start and keep reconnecting (repeatable)")
 	f.StringArrayVar(&inboxes, "inbox", nil, "a process registered as NAME that prints what it receives and echoes calls (repeatable)")
+	f.StringArrayVar(&groupsIn, "group", nil, "the inboxes join process group G, scope pg (repeatable)")
 	c.addFlags(cmd, false)
 	return cmd
 }
 
 // startInbox spawns a process registered as name that prints every message
 // as "NAME: TERM" and answers gen_server calls with the request.
-func startInbox(n *distribute.Node, name distribute.Atom, out *lineWriter) error {
+func startInbox(n *distribute.Node, name distribute.Atom, out *lineWriter) (distribute.Pid, error) {
 	p, err := n.Spawn(func(ctx context.Context, p *distribute.Process) error {
 		for {
 			m, err := p.Receive(ctx)
@@ -145,13 +158,13 @@ func startInbox(n *distribute.Node, name distribute.Atom, out *lineWriter) error
 		}
 	})
 	if err != nil {
-		return err
+		return distribute.Pid{}, err
 	}
 	if err := n.Register(name, p.Pid()); err != nil {
 		p.Exit(distribute.ReasonNormal)
-		return err
+		return distribute.Pid{}, err
 	}
-	return nil
+	return p.Pid(), nil
 }
 
 // formatMessage prints a mailbox message: a term, or a Down/Exit signal

@@ -251,3 +251,27 @@ func TestDemo(t *testing.T) {
 		})
 	}
 }
+
+func TestNodeGroupAgainstErlang(t *testing.T) {
+	erl := distributetest.StartErlNode(t, distributetest.ErlOptions{Cookie: testCookie, Args: []string{"-kernel", "start_pg", "true"}})
+	n := startNodeProc(t, erl.EpmdPort, "grp@localhost", "--inbox", "box", "--group", "workers", "--connect", erl.Name)
+	// The Go scope discovers the Erlang one over the connection; then
+	// pg:get_members on Erlang lists the Go inbox.
+	deadline := time.Now().Add(distributetest.Scale(15 * time.Second))
+	for {
+		got := erl.Eval(t, `[node(P) || P <- pg:get_members(workers)]`)
+		if got == "[grp@localhost]" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pg:get_members(workers) = %s; want the Go inbox", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	erl.Eval(t, `[P ! {hello_group, 1} || P <- pg:get_members(workers)]`)
+	n.expect(t, "box: {hello_group,1}")
+	out, stderr, code := runCLI(t, "", cliArgs(erl.EpmdPort, "rpc", "grp@localhost", "distribute", "groups")...)
+	if code != 0 || !strings.HasPrefix(out, "[{workers,[<grp@localhost.") {
+		t.Fatalf("rpc distribute groups: %q %q exit %d", out, stderr, code)
+	}
+}

@@ -1,0 +1,64 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/rpc"
+)
+
+func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
+
+func startCluster(t *testing.T, epmdPort int, name string) *Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+	defer cancel()
+	c, err := Start(ctx, Config{Node: distribute.Config{Name: name, Cookie: "distributetest", EpmdPort: epmdPort}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop(context.Background()) })
+	return c
+}
+
+func TestExportsFromErlang(t *testing.T) {
+	erl := distributetest.StartErlNode(t, distributetest.ErlOptions{})
+	c := startCluster(t, erl.EpmdPort, "clus1@localhost")
+	n := c.Node()
+	p, _ := n.NewProcess()
+	n.Register("worker", p.Pid())
+	ctx := context.Background()
+	if err := c.Groups().Join(ctx, etf.Atom("workers"), p.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	got := erl.Eval(t, fmt.Sprintf("rpc:call('%s', distribute, info, [])", n.Name()))
+	for _, want := range []string{"name => clus1@localhost", "hidden => true", "gossip => undefined", fmt.Sprintf("creation => %d", n.Creation())} {
+		if !strings.Contains(got, want) {
+			t.Errorf("distribute:info() = %s; want it to contain %s", got, want)
+		}
+	}
+	if got := erl.Eval(t, fmt.Sprintf("rpc:call('%s', distribute, registered, [])", n.Name())); !strings.Contains(got, "worker") || !strings.Contains(got, "rex") {
+		t.Errorf("distribute:registered() = %s", got)
+	}
+	if got := erl.Eval(t, fmt.Sprintf("[{G, length(Ps)} || {G, Ps} <- rpc:call('%s', distribute, groups, [])]", n.Name())); got != "[{workers,1}]" {
+		t.Errorf("distribute:groups() = %s", got)
+	}
+	if got := erl.Eval(t, fmt.Sprintf("rpc:call('%s', erlang, node, [])", n.Name())); got != string(n.Name()) {
+		t.Errorf("erlang:node() = %s", got)
+	}
+	// From Go, through the same protocol.
+	other := startCluster(t, erl.EpmdPort, "clus2@localhost")
+	info, err := rpc.Call(ctx, other.Node(), n.Name(), "distribute", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := info.(etf.Map).Get(etf.Atom("name")); v != n.Name() {
+		t.Fatalf("info name = %v", v)
+	}
+}
