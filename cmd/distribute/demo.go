@@ -17,6 +17,8 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/groups"
+	"github.com/distribute-go/distribute/rpc"
 	"github.com/spf13/cobra"
 )
 
@@ -187,6 +189,56 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.ok("%s printed inbox: {n,1} ... {n,10000}, in order", targets[0])
 
+	goNodes := targets[:d.nodes]
+	d.step("RPC: distribute:info() on every Go node (an erpc call, as Erlang makes it)")
+	for _, t := range goNodes {
+		info, err := rpc.Call(ctx, d.ctl, t, "distribute", "info")
+		if err != nil {
+			return fmt.Errorf("rpc distribute:info on %s: %w", t, err)
+		}
+		m, _ := info.(etf.Map)
+		if name, _ := m.Get(etf.Atom("name")); name != t {
+			return fmt.Errorf("rpc distribute:info on %s: %s", t, etf.Format(info))
+		}
+		creation, _ := m.Get(etf.Atom("creation"))
+		d.ok("%s: name %s, creation %s", t, t, etf.Format(creation))
+	}
+	if len(targets) > d.nodes {
+		erl := targets[d.nodes]
+		got, err := rpc.Call(ctx, d.ctl, erl, "lists", "reverse", etf.List{int64(1), int64(2), int64(3)})
+		if err != nil || !etf.Equal(got, etf.List{int64(3), int64(2), int64(1)}) {
+			return fmt.Errorf("rpc lists:reverse on %s: %v, %v", erl, got, err)
+		}
+		d.ok("%s: lists:reverse([1,2,3]) = %s", erl, etf.Format(got))
+	}
+
+	d.step("process groups: every Go node's inbox joined group demo; one broadcast reaches each once")
+	scope, err := groups.Start(ctx, d.ctl)
+	if err != nil {
+		return err
+	}
+	defer scope.Stop(context.WithoutCancel(ctx))
+	for {
+		if len(scope.Members(etf.Atom("demo"))) == len(goNodes) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("group demo has %d members, want %d", len(scope.Members(etf.Atom("demo"))), len(goNodes))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	res, err := scope.Broadcast(ctx, etf.Atom("demo"), etf.Tuple{etf.Atom("broadcast"), etf.Binary("to every member")})
+	if err != nil || res.Sent != len(goNodes) {
+		return fmt.Errorf("broadcast: sent %d, %v", res.Sent, err)
+	}
+	for _, c := range d.children[:d.nodes] {
+		if err := c.expectLine(ctx, `inbox: {broadcast,<<"to every member">>}`); err != nil {
+			return err
+		}
+	}
+	d.ok("%d members, one message each", res.Sent)
+
 	victim := d.children[len(d.children)-1]
 	d.step("monitor %s's inbox, then kill %s with SIGKILL", victim.name, victim.name)
 	ref, err := d.me.MonitorName(ctx, "inbox", victim.name)
@@ -220,7 +272,7 @@ func (d *demo) run(ctx context.Context) error {
 // startGoNode runs `distribute node` for name and waits for `started`.
 func (d *demo) startGoNode(ctx context.Context, exe string, name distribute.Atom) (*demoChild, error) {
 	cmd := exec.Command(exe, "node", "--name", string(name), "--cookie", d.cookie,
-		"--epmd-port", strconv.Itoa(d.epmdPort), "--inbox", "inbox")
+		"--epmd-port", strconv.Itoa(d.epmdPort), "--inbox", "inbox", "--group", "demo", "--connect", "demo@localhost")
 	return d.startChild(ctx, cmd, name, "started "+string(name))
 }
 
