@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/distribute-go/distribute/etf"
@@ -419,12 +420,12 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 		return nil
 	}
 	p.conn = conn
-	close(ready)
 	n.connMu.Lock()
 	if old := n.conns[p.name]; old != nil && !n.closed.Load() {
 		// Both directions completed at once; keep the first.
 		n.connMu.Unlock()
 		n.logger.Debug("duplicate connection dropped", "peer", p.name)
+		close(ready) // let a waiting handler run into the closed connection
 		p.conn.Close()
 		return old
 	}
@@ -435,6 +436,8 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 		close(d.done)
 	}
 	n.connMu.Unlock()
+	// Only now may frames be handled: replies to them find the peer.
+	close(ready)
 	if n.closed.Load() {
 		p.conn.Close()
 	}
@@ -471,7 +474,9 @@ func (n *Node) peerDownOnce(p *peer, err error) {
 // downReason names why a connection ended, in Erlang's words.
 func downReason(err error) string {
 	switch {
-	case err == nil, errors.Is(err, dist.ErrClosed), errors.Is(err, dist.ErrPeerClosed):
+	case err == nil, errors.Is(err, dist.ErrClosed), errors.Is(err, dist.ErrPeerClosed),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		// Erlang says connection_closed for a peer that closed or died.
 		return "connection_closed"
 	case errors.Is(err, dist.ErrTickTimeout):
 		return "net_tick_timeout"

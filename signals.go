@@ -56,6 +56,9 @@ func (p *Process) Exit(reason Term) {
 		n.sendDown(ctx, p.pid, w, ref, reason)
 	}
 	for ref, m := range monitors {
+		if m.name == "" && m.pid.ID == 0 && m.pid.Node != n.name {
+			continue // a spawn request not answered yet: no remote monitor to end
+		}
 		if m.node != "" && m.node != n.name || m.pid.Node != "" && m.pid.Node != n.name {
 			n.sendDemonitor(ctx, p.pid, m, ref)
 			continue

@@ -126,3 +126,16 @@ func TestTermBadInput(t *testing.T) {
 		checkOneLineError(t, args, stderr, code, exitUsage)
 	}
 }
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, c := range [][]string{
+		{"--help"}, {"node", "--help"}, {"ping", "--help"}, {"names", "--help"}, {"send", "--help"},
+		{"call", "-h"}, {"rpc", "--help"}, {"term", "--help"}, {"term", "encode", "--help"},
+		{"term", "decode", "--help"}, {"demo", "--help"},
+	} {
+		out, stderr, code := runCLI(t, "", c...)
+		if code != 0 || !strings.Contains(out, "Usage:") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want usage and exit 0", c, code, out, stderr)
+		}
+	}
+}

@@ -94,6 +94,8 @@ func termArgsLast(root *cobra.Command, args []string) []string {
 	}
 	// The command path occupies the tokens of args that are not in rest.
 	path := args[:len(args)-len(rest)]
+	// The help flag is added at execution; add it now so --help is a flag.
+	cmd.InitDefaultHelpFlag()
 	fs := cmd.Flags()
 	fs.AddFlagSet(cmd.InheritedFlags())
 	var flags, positional []string
