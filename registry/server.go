@@ -343,9 +343,7 @@ func (s *Server) shutdown() {
 	s.mu.Unlock()
 	s.gns.Exit(distribute.ReasonShutdown)
 	s.lockerP.Exit(distribute.ReasonShutdown)
-	s.regMu.Lock()
-	s.registrar.Exit(distribute.ReasonShutdown)
-	s.regMu.Unlock()
+	s.registrar.Exit(distribute.ReasonShutdown) // ends a transaction's pending call
 	s.node.Unregister(ServerName)
 }
 

@@ -1,0 +1,55 @@
+package registry
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/codec"
+)
+
+func TestTypedRegisterLookupAcrossNodes(t *testing.T) {
+	nodes, servers := goCluster(t, 2)
+	ctx := testCtx(t)
+	if err := nodes[1].Connect(ctx, nodes[0].Name()); err != nil {
+		t.Fatal(err)
+	}
+	meshed(t, nodes, servers)
+	owner := newProc(t, nodes[0])
+	subj := distribute.NewSubject(owner.Pid(), codec.Int)
+	if err := RegisterTyped(ctx, servers[0], "counter", subj); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := Lookup(servers[1], "missing", codec.Int); ok {
+		t.Fatal("Lookup of a missing name succeeded")
+	}
+	got, ok := Lookup(servers[1], "counter", codec.Int)
+	if !ok || got.Pid() != owner.Pid() {
+		t.Fatalf("Lookup = %v %v; want %v", got, ok, owner.Pid())
+	}
+	sender := newProc(t, nodes[1])
+	if err := got.Send(ctx, sender, 42); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := subj.Receive(ctx, owner); err != nil || v != 42 {
+		t.Fatalf("Receive = %v, %v; want 42", v, err)
+	}
+	if names := servers[1].RegisteredNames(); len(names) != 1 {
+		t.Fatalf("RegisteredNames = %v", names)
+	}
+	if err := servers[1].Unregister(ctx, "counter"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := servers[0].Whereis("counter"); ok {
+		t.Fatal("counter still registered on node 0")
+	}
+	if err := servers[1].Unregister(ctx, "counter"); !errors.Is(err, ErrNotRegistered) {
+		t.Fatalf("second Unregister: %v", err)
+	}
+	if err := servers[0].Register(ctx, 3.5, owner.Pid()); !errors.Is(err, ErrBadName) {
+		t.Fatalf("Register of a float name: %v", err)
+	}
+	if err := servers[0].Send(ctx, sender, "counter", 1); !errors.Is(err, ErrNotRegistered) {
+		t.Fatalf("Send to a missing name: %v", err)
+	}
+}
