@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/etf"
@@ -226,9 +225,6 @@ func properList(t etf.Term) ([]etf.Term, bool) {
 // handleSpawn serves the node's spawn requests: erpc:execute_call/4,
 // erpc:execute_cast/3, and any other M:F/A as spawn/4 does.
 func (s *Server) handleSpawn(ctx context.Context, p *distribute.Process, req distribute.SpawnRequest) etf.Term {
-	// The exit reason is the result: it must not leave before the node can
-	// send to the requester (see awaitPeer).
-	defer s.awaitPeer(ctx, req.From.Node)
 	if req.Module == "erpc" {
 		switch {
 		case req.Function == "execute_call" && len(req.Args) == 4:
@@ -246,22 +242,6 @@ func (s *Server) handleSpawn(ctx context.Context, p *distribute.Process, req dis
 	}
 	o := s.apply(ctx, req.Module, req.Function, etf.List(req.Args))
 	return s.spawnExit(o, req.Module, req.Function, etf.List(req.Args))
-}
-
-// awaitPeer waits (up to a second) until the node lists node as
-// connected. It works around a window in the root package: a connection
-// accepted from a peer delivers its first frames before the node lists
-// the peer as connected, and a signal sent by node name in that window
-// (the result's monitor exit, a reply) is dropped. A request is often the
-// first frame of a connection (hidden nodes send nothing before it).
-func (s *Server) awaitPeer(ctx context.Context, node etf.Atom) {
-	if node == s.node.Name() || s.node.IsConnected(node) {
-		return
-	}
-	deadline := time.Now().Add(time.Second)
-	for !s.node.IsConnected(node) && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(100 * time.Microsecond)
-	}
 }
 
 // spawnExit is the exit reason of a spawned process that ran M:F(A) with
@@ -324,7 +304,6 @@ func (s *Server) rexLoop(ctx context.Context, p *distribute.Process) error {
 		switch req := t[1].(type) {
 		case etf.Atom:
 			if req == "features_request" {
-				s.awaitPeer(ctx, fromPid.Node)
 				p.Send(ctx, fromPid, etf.Tuple{etf.Atom("features_reply"), s.node.Name(), etf.List{etf.Atom("erpc")}})
 			}
 		case etf.Tuple:
@@ -342,7 +321,6 @@ func (s *Server) rexCall(ctx context.Context, p *distribute.Process, from distri
 	case etf.Atom("block_call"):
 		// block_call runs in rex itself: it blocks the server, as in Erlang.
 		res := catchResult(s.apply(ctx, t[1], t[2], t[3]))
-		s.awaitPeer(ctx, from.Pid.Node)
 		p.Reply(ctx, from, res)
 	case etf.Atom("call"):
 		s.spawnApply(t[1], t[2], t[3], from.Pid.Node, func(ctx context.Context, w *distribute.Process, res etf.Term) {
@@ -359,7 +337,6 @@ func (s *Server) rexInfo(ctx context.Context, p *distribute.Process, from distri
 			w.Send(ctx, from, etf.Tuple{etf.Atom("rex"), res})
 		})
 	case len(req) == 3 && (req[0] == etf.Atom("sbcast") || req[0] == etf.Atom("send")):
-		s.awaitPeer(ctx, from.Node)
 		name, ok := req[1].(etf.Atom)
 		pid, found := s.node.Whereis(name)
 		if !ok || !found {
@@ -381,7 +358,6 @@ func (s *Server) spawnApply(m, f, a etf.Term, replyNode etf.Atom, done func(ctx 
 	s.node.Spawn(func(ctx context.Context, w *distribute.Process) error {
 		res := catchResult(s.apply(ctx, m, f, a))
 		if done != nil {
-			s.awaitPeer(ctx, replyNode)
 			done(ctx, w, res)
 		}
 		return nil
