@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/distribute-go/distribute/codec"
 	"github.com/distribute-go/distribute/etf"
@@ -138,11 +137,11 @@ func (s Subject[T]) Send(ctx context.Context, from *Process, v T) error {
 	if s.codec == nil {
 		return fmt.Errorf("distribute: send to a zero Subject: %w", ErrBadName)
 	}
-	out, err := from.startTypedSend(ctx, s.dest)
+	out, remote, err := from.startTypedSend(ctx, s.dest)
 	if err != nil {
 		return err
 	}
-	if out == nil { // local, or tagged: the untyped path takes a binary
+	if !remote { // local, or tagged: the untyped path takes a binary
 		b, err := encodeExact(s.codec, v)
 		if err != nil {
 			return fmt.Errorf("distribute: send to %s: %w", s.dest, err)
@@ -155,7 +154,7 @@ func (s Subject[T]) Send(ctx context.Context, from *Process, v T) error {
 
 // typedSend is a frame being built for a typed message to another node.
 type typedSend struct {
-	d     dest
+	to    string // the destination, for errors
 	peer  *peer
 	bp    *[]byte
 	frame []byte // ends with the empty binary 131 109 0 0 0 0
@@ -165,20 +164,21 @@ type typedSend struct {
 // writes the bytes in place. A nil slice in an interface does not allocate.
 var emptyBinary Term = etf.Binary(nil)
 
-// startTypedSend prepares the frame of a typed message to d: it returns
-// nil (and no error) when d is local or tagged, for sendBinary to handle.
-func (p *Process) startTypedSend(ctx context.Context, d dest) (*typedSend, error) {
+// startTypedSend prepares the frame of a typed message to d: remote is
+// false (and there is no error) when d is local or tagged, for sendBinary
+// to handle.
+func (p *Process) startTypedSend(ctx context.Context, d dest) (t typedSend, remote bool, err error) {
 	n := p.node
 	node := d.node
 	if d.name == "" {
 		node = d.pid.Node
 	}
 	if d.tag != nil || node == "" || node == n.name {
-		return nil, nil
+		return typedSend{}, false, nil
 	}
 	peer, err := n.getPeer(ctx, node)
 	if err != nil {
-		return nil, err
+		return typedSend{}, false, err
 	}
 	op := dist.OpRegSend
 	if d.name == "" {
@@ -191,36 +191,32 @@ func (p *Process) startTypedSend(ctx context.Context, d dest) (*typedSend, error
 	frame, err := appendMessageFrame((*bp)[:0], op, p.pid, d.pid, d.name, emptyBinary)
 	if err != nil {
 		framePool.Put(bp)
-		return nil, err
+		return typedSend{}, false, err
 	}
 	// The frame ends with the message 131 109 0 0 0 0, an empty binary:
 	// the codec appends its bytes after it and finish patches the length.
 	if l := len(frame); l < 6 || frame[l-6] != etf.VersionByte || frame[l-5] != etf.TagBinary {
 		framePool.Put(bp)
-		return nil, fmt.Errorf("distribute: send to %s: unexpected frame layout", d)
+		return typedSend{}, false, fmt.Errorf("distribute: send to %s: unexpected frame layout", d)
 	}
-	ts := typedSendPool.Get().(*typedSend)
-	*ts = typedSend{d: d, peer: peer, bp: bp, frame: frame}
-	return ts, nil
+	to := string(d.name)
+	if to == "" {
+		to = string(d.pid.Node)
+	}
+	return typedSend{to: to, peer: peer, bp: bp, frame: frame}, true, nil
 }
-
-var typedSendPool = sync.Pool{New: func() any { return new(typedSend) }}
 
 // finish patches the binary's length into frame (what the codec appended
 // to t.frame) and sends it; encErr is the codec's error, if any.
 func (t *typedSend) finish(ctx context.Context, frame []byte, encErr error) error {
-	defer func() {
-		framePool.Put(t.bp)
-		*t = typedSend{}
-		typedSendPool.Put(t)
-	}()
+	defer framePool.Put(t.bp)
 	if encErr != nil {
-		return fmt.Errorf("distribute: send to %s: %w", t.d, encErr)
+		return fmt.Errorf("distribute: send to %s: %w", t.to, encErr)
 	}
 	lenAt := len(t.frame) - 4
 	size := len(frame) - len(t.frame)
 	if uint64(size) > math.MaxUint32 {
-		return fmt.Errorf("distribute: send to %s: message of %d bytes: %w", t.d, size, etf.ErrTooLarge)
+		return fmt.Errorf("distribute: send to %s: message of %d bytes: %w", t.to, size, etf.ErrTooLarge)
 	}
 	binary.BigEndian.PutUint32(frame[lenAt:], uint32(size))
 	err := t.peer.conn.Send(ctx, frame)
