@@ -300,15 +300,12 @@ func (s *Server) Sync(ctx context.Context) error {
 		if done {
 			return nil
 		}
-		t := time.NewTimer(50 * time.Millisecond) // connection loss is not a state change
+		// Every change (a node synced, or gone: its nodedown) closes ch.
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return fmt.Errorf("registry: sync: %w", ctx.Err())
 		case <-ch:
-		case <-t.C:
 		}
-		t.Stop()
 	}
 }
 
