@@ -35,6 +35,19 @@
 // Between processes of one node a message is the same Go value, not a
 // copy: do not change a value after sending it.
 //
+// # Typed messages
+//
+// Every message can have a compile-time type: a Subject[T] is a pid or a
+// name plus a codec.Codec[T]; Subject.Send encodes T (the bytes travel as
+// an Erlang binary, so a BEAM process sees a binary) and Receive[T] decodes
+// it, with a typed *MessageError, never a crash, for a message of another
+// type or version. Call[Req, Resp] is a typed gen_server call. An Actor
+// holds state and handles typed messages and calls; StartSupervisor
+// restarts actors and processes one-for-one or one-for-all within a
+// restart intensity. GleamCall and GleamActor speak the message shapes of
+// the Gleam distribute library (v4), so Go and Gleam actors call each
+// other. See Example_typed.
+//
 // # Ordering
 //
 // Messages and signals (exits, monitor notifications, link and unlink

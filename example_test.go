@@ -14,12 +14,12 @@ import (
 // first node hosts an embedded one.)
 func Example() {
 	ctx := context.Background()
-	a, err := distribute.Start(ctx, distribute.Config{Name: "example_a@localhost", Cookie: "secret", EpmdPort: 43690, EpmdListen: "127.0.0.1:43690"})
+	a, err := distribute.Start(ctx, distribute.Config{Name: "example_a@localhost", Cookie: "secret", EpmdPort: 24370, EpmdListen: "127.0.0.1:24370"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer a.Stop(ctx)
-	b, err := distribute.Start(ctx, distribute.Config{Name: "example_b@localhost", Cookie: "secret", EpmdPort: 43690, EpmdListen: "127.0.0.1:43690"})
+	b, err := distribute.Start(ctx, distribute.Config{Name: "example_b@localhost", Cookie: "secret", EpmdPort: 24370, EpmdListen: "127.0.0.1:24370"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -138,8 +138,8 @@ func (c procContext) Err() error {
 	}
 }
 
-// Done is closed when the process has exited (its links and monitors are
-// then being notified).
+// Done is closed when the process has exited and its names are free (its
+// links and monitors are then being notified).
 func (p *Process) Done() <-chan struct{} { return p.done }
 
 // Reason returns the exit reason once the process has exited, nil before.

@@ -29,7 +29,6 @@ func (p *Process) Exit(reason Term) {
 	p.mu.Unlock()
 
 	p.mbox.close()
-	close(p.done)
 	n := p.node
 	n.forgetNodeMonitors(p)
 	t := n.procs
@@ -44,6 +43,8 @@ func (p *Process) Exit(reason Term) {
 		delete(t.alias, ref)
 	}
 	t.mu.Unlock()
+	// Done: the name is free again, so a restart under it may follow.
+	close(p.done)
 
 	ctx := n.ctx
 	for pid, l := range links {

@@ -17,7 +17,7 @@ func main() {
 	ctx := context.Background()
 	// With no epmd on the port, the first node hosts an embedded one.
 	cfg := func(name string) distribute.Config {
-		return distribute.Config{Name: name, Cookie: "example", EpmdPort: 43691, EpmdListen: "127.0.0.1:43691"}
+		return distribute.Config{Name: name, Cookie: "example", EpmdPort: 24371, EpmdListen: "127.0.0.1:24371"}
 	}
 	a, err := distribute.Start(ctx, cfg("counter@localhost"))
 	if err != nil {
