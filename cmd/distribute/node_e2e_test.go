@@ -275,3 +275,39 @@ func TestNodeGroupAgainstErlang(t *testing.T) {
 		t.Fatalf("rpc distribute groups: %q %q exit %d", out, stderr, code)
 	}
 }
+
+func TestGroupsAcrossGoProcesses(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	n1 := startNodeProc(t, port, "g1@localhost", "--inbox", "a", "--group", "g")
+	n2 := startNodeProc(t, port, "g2@localhost", "--inbox", "b", "--group", "g", "--connect", "g1@localhost")
+	n1.expect(t, "event nodeup g2@localhost")
+	// Each side's scope learns the other's member: distribute:groups() on
+	// either node lists both inboxes.
+	for _, node := range []string{"g1@localhost", "g2@localhost"} {
+		deadline := time.Now().Add(distributetest.Scale(15 * time.Second))
+		for {
+			out, stderr, code := runCLI(t, "", cliArgs(port, "rpc", node, "distribute", "groups")...)
+			if code == 0 && strings.Count(out, "<g1@localhost.") == 1 && strings.Count(out, "<g2@localhost.") == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("distribute:groups() on %s = %q %q", node, out, stderr)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// The member on g2 leaves when g2 stops.
+	n2.cmd.Process.Signal(syscall.SIGTERM)
+	<-n2.done
+	deadline := time.Now().Add(distributetest.Scale(15 * time.Second))
+	for {
+		out, _, _ := runCLI(t, "", cliArgs(port, "rpc", "g1@localhost", "distribute", "groups")...)
+		if strings.Count(out, "<g2@localhost.") == 0 && strings.Count(out, "<g1@localhost.") == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after g2 stopped, distribute:groups() on g1 = %q", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
