@@ -79,7 +79,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%s: %v (see %s --help)", c.CommandPath(), err, c.CommandPath())
 	})
-	root.AddCommand(newTermCmd(), newNodeCmd(), newPingCmd(), newNamesCmd(), newSendCmd(), newCallCmd(), newRPCCmd(), newDemoCmd())
+	root.AddCommand(newTermCmd(), newNodeCmd(), newPingCmd(), newNamesCmd(), newSendCmd(), newCallCmd(), newRPCCmd(), newDemoCmd(), newBenchCmd(), newBenchPeerCmd())
 	return root
 }
 
