@@ -226,21 +226,29 @@ func (s *Server) hasName(pid Pid) bool {
 // Whereis returns the pid registered under name, as
 // global:whereis_name/1 (a local read).
 func (s *Server) Whereis(name Term) (Pid, bool) {
-	name, err := checkAnyName(name)
-	if err != nil {
-		return Pid{}, false
+	// Atoms and binaries (the names Go registers) are looked up without an
+	// allocation; other terms through their encoding.
+	var buf [96]byte
+	var k []byte
+	switch v := name.(type) {
+	case Atom:
+		k = append(append(buf[:0], 'a'), v...)
+	case string:
+		k = append(append(buf[:0], 'b'), v...)
+	case etf.Binary:
+		k = append(append(buf[:0], 'b'), v...)
+	case []byte:
+		k = append(append(buf[:0], 'b'), v...)
+	default:
+		e, ok := s.lookupEntry(name)
+		return e.pid, ok
 	}
-	e, ok := s.lookupEntry(name)
-	return e.pid, ok
-}
-
-// checkAnyName converts Go strings to binaries; any other term is looked
-// up as it is (Erlang may register any term).
-func checkAnyName(name Term) (Term, error) {
-	if n, err := checkName(name); err == nil {
-		return n, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.names[string(k)]; e != nil {
+		return e.pid, true
 	}
-	return name, nil
+	return Pid{}, false
 }
 
 // Lookup returns a typed subject for the pid registered under name.

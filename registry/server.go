@@ -510,12 +510,22 @@ func atomList(l []Atom) etf.List {
 
 // ---- names and locks (the ETS tables) ----
 
-func keyOf(t Term) string {
-	b, err := etf.Append(nil, t)
-	if err != nil {
-		return "\x00" + fmt.Sprintf("%#v", t)
+// keyOf is the table key of a term: a tag byte, then the atom's text, the
+// binary's bytes or the term's external encoding.
+func keyOf(t Term) string { return string(appendKey(nil, t)) }
+
+func appendKey(dst []byte, t Term) []byte {
+	switch v := t.(type) {
+	case Atom:
+		return append(append(dst, 'a'), v...)
+	case etf.Binary:
+		return append(append(dst, 'b'), v...)
 	}
-	return string(b)
+	b, err := etf.Append(append(dst, 't'), t)
+	if err != nil {
+		return append(append(dst, 'x'), fmt.Sprintf("%#v", t)...)
+	}
+	return b
 }
 
 // monitor makes the gns monitor pid (any node; like erlang:monitor/2 it
