@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/etf"
@@ -196,4 +197,32 @@ func (s *Server) Resolutions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.resolvers
+}
+
+// ResolveIt is global:resolve_it/4 for the pids of this node: args are
+// [Method, Name, Pid, Pid2] with Pid2 on this node; it runs the resolver
+// of Method and returns the pid that keeps the name, or the atom none. Its
+// signature is rpc.Handler's: export it as global:resolve_it/4 with the
+// node's rpc server, and an Erlang node that decides a conflict on a Go
+// pid runs this (without it, its erpc call fails with notsup and the
+// other pid silently gets the name).
+func (s *Server) ResolveIt(ctx context.Context, args []Term) (Term, error) {
+	if len(args) != 4 {
+		return nil, fmt.Errorf("registry: resolve_it: %d arguments: %w", len(args), ErrBadMessage)
+	}
+	theirs, ok1 := args[2].(Pid)
+	mine, ok2 := args[3].(Pid)
+	if !ok1 || !ok2 || mine.Node != s.me {
+		return nil, fmt.Errorf("registry: resolve_it: bad pids: %w", ErrBadMessage)
+	}
+	p, err := s.node.NewProcess()
+	if err != nil {
+		return nil, err
+	}
+	defer p.Exit(distribute.ReasonNormal)
+	s.countResolve()
+	if w := s.resolverFor(args[0])(ctx, p, args[1], theirs, mine); w != (Pid{}) {
+		return w, nil
+	}
+	return Atom("none"), nil
 }

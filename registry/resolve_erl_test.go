@@ -107,3 +107,45 @@ func TestGoResolvesConflicts(t *testing.T) {
 		t.Fatal("a kept Go pid died")
 	}
 }
+
+// TestErlangResolvesGoPid: the lower Erlang node decides a conflict whose
+// entry on its side is a Go pid. Its rpc to the Go node (erpc spawn
+// request) is refused with notsup, so Erlang gives the name to the other
+// pid, as documented: the connect completes, every node agrees, and the Go
+// process lives on without the name.
+func TestErlangResolvesGoPid(t *testing.T) {
+	suffix := fmt.Sprint(nodeSeq.Add(1))
+	ea := distributetest.StartErlNode(t, distributetest.ErlOptions{Name: "aerl" + suffix + "@localhost"})
+	ea.LoadModule(t, gtestErl)
+	eb := distributetest.StartErlNode(t, distributetest.ErlOptions{Name: "zerl" + suffix + "@localhost", EpmdPort: ea.EpmdPort})
+	eb.LoadModule(t, gtestErl)
+	g := startNode(t, ea.EpmdPort)
+	s := startServer(t, g)
+	ctx := testCtx(t)
+	if err := g.Connect(ctx, distribute.Atom(ea.Name)); err != nil {
+		t.Fatal(err)
+	}
+	erlSync(t, ea)
+	syncAll(t, s)
+	p := newProc(t, g)
+	if err := s.Register(ctx, distribute.Atom("n"), p.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	if got := eb.Eval(t, "gtest:reg(n)"); got != "yes" {
+		t.Fatal(got)
+	}
+	if got := ea.Eval(t, fmt.Sprintf("net_kernel:connect_node(%s)", quoteAtom(distribute.Atom(eb.Name)))); got != "true" {
+		t.Fatal(got)
+	}
+	fullMesh(t, []*distribute.Node{g}, []*distributetest.ErlNode{ea, eb})
+	erlSync(t, ea, eb)
+	syncAll(t, s)
+	q := newProc(t, g)
+	w, ok := agreeOn(t, []*Server{s}, []*distributetest.ErlNode{ea, eb}, q, "n")
+	if !ok || string(w.Node) != eb.Name {
+		t.Fatalf("n = %v %v, want eb's pid", w, ok)
+	}
+	if !p.Alive() {
+		t.Fatal("the Go pid was killed")
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/codec"
+	"github.com/distribute-go/distribute/etf"
 )
 
 func TestTypedRegisterLookupAcrossNodes(t *testing.T) {
@@ -51,5 +52,40 @@ func TestTypedRegisterLookupAcrossNodes(t *testing.T) {
 	}
 	if err := servers[0].Send(ctx, sender, "counter", 1); !errors.Is(err, ErrNotRegistered) {
 		t.Fatalf("Send to a missing name: %v", err)
+	}
+}
+
+func TestResolveItHandler(t *testing.T) {
+	nodes, servers := goCluster(t, 2)
+	ctx := testCtx(t)
+	if err := nodes[1].Connect(ctx, nodes[0].Name()); err != nil {
+		t.Fatal(err)
+	}
+	mine, other := newProc(t, nodes[0]), newProc(t, nodes[1])
+	theirs := other.Pid()
+	want := mine.Pid()
+	if theirs.Node < want.Node {
+		want = theirs
+	}
+	got, err := servers[0].ResolveIt(ctx, []distribute.Term{NotifyMethod, distribute.Atom("x"), theirs, mine.Pid()})
+	if err != nil || got != want {
+		t.Fatalf("ResolveIt = %v, %v; want %v (the lower node)", got, err, want)
+	}
+	loser := mine
+	if want == mine.Pid() {
+		loser = other
+	}
+	if m, err := loser.Receive(ctx); err != nil || len(m.(etf.Tuple)) != 2 {
+		t.Fatalf("notify message: %v %v", m, err)
+	}
+	got, err = servers[0].ResolveIt(ctx, []distribute.Term{NotifyAllMethod, distribute.Atom("x"), theirs, mine.Pid()})
+	if err != nil || got != distribute.Atom("none") {
+		t.Fatalf("ResolveIt notify_all = %v, %v", got, err)
+	}
+	if m, err := mine.Receive(ctx); err != nil || len(m.(etf.Tuple)) != 3 {
+		t.Fatalf("notify_all message: %v %v", m, err)
+	}
+	if _, err := servers[0].ResolveIt(ctx, []distribute.Term{NotifyMethod}); !errors.Is(err, ErrBadMessage) {
+		t.Fatalf("bad args: %v", err)
 	}
 }
