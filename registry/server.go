@@ -215,7 +215,6 @@ type (
 		tag           Term
 		ops, resolved etf.List
 	}
-	lockerLockSet struct{ msg etf.Tuple }
 )
 
 // Start starts the global name server on node, registered as
