@@ -93,7 +93,7 @@ func (s *Server) running() error {
 
 // transAllKnown is the registrar's trans_all_known: take {global,
 // Registrar} on the boss, then on every known node, run fn, release.
-func (s *Server) transAllKnown(ctx context.Context, fn func(nodes []Atom) error) error {
+func (s *Server) transAllKnown(ctx context.Context, fn func(ctx context.Context, nodes []Atom) error) error {
 	s.regMu.Lock()
 	defer s.regMu.Unlock()
 	if err := s.running(); err != nil {
@@ -107,8 +107,10 @@ func (s *Server) transAllKnown(ctx context.Context, fn func(nodes []Atom) error)
 		boss := slices.Max(nodes)
 		if setLockOnNodes(ctx, s, p, id, []Atom{boss}) {
 			if setLockOnNodes(ctx, s, p, id, nodes) {
-				if len(without(s.knownAtoms(), known...)) == 0 {
-					err := fn(nodes)
+				if ctx.Err() == nil && len(without(s.knownAtoms(), known...)) == 0 {
+					// Holding the lock, the transaction completes even if
+					// ctx ends: a half-done register would split the tables.
+					err := fn(context.WithoutCancel(ctx), nodes)
 					delLockOnNodes(ctx, p, id, without(nodes, boss))
 					delLockOnNodes(ctx, p, id, []Atom{boss})
 					return err
@@ -160,7 +162,7 @@ func (s *Server) RegisterMethod(ctx context.Context, name Term, pid Pid, method 
 		return err
 	}
 	taken := false
-	err = s.transAllKnown(ctx, func(nodes []Atom) error {
+	err = s.transAllKnown(ctx, func(ctx context.Context, nodes []Atom) error {
 		if _, ok := s.Whereis(name); ok || s.hasName(pid) {
 			taken = true
 			return nil
@@ -196,7 +198,7 @@ func (s *Server) Unregister(ctx context.Context, name Term) error {
 	if _, ok := s.lookupEntry(name); !ok {
 		return fmt.Errorf("registry: unregister %s: %w", etf.Format(name), ErrNotRegistered)
 	}
-	return s.transAllKnown(ctx, func(nodes []Atom) error {
+	return s.transAllKnown(ctx, func(ctx context.Context, nodes []Atom) error {
 		multiCall(ctx, s.registrar, nodes, etf.Tuple{aUnregister, name})
 		return nil
 	})
@@ -347,6 +349,11 @@ func (s *Server) SetLock(ctx context.Context, p *distribute.Process, id LockID, 
 	t := id.tuple()
 	for times := 0; ; times++ {
 		if setLockOnNodes(ctx, s, p, t, nodes) {
+			if err := ctx.Err(); err != nil {
+				// Some calls may have been cut short: release what we got.
+				delLockOnNodes(ctx, p, t, nodes)
+				return false, fmt.Errorf("registry: set_lock: %w", err)
+			}
 			return true, nil
 		}
 		if retries != Infinity && times >= retries {

@@ -21,8 +21,10 @@
 // input never creates atoms. Names registered by Erlang may be any term and
 // are looked up with the same term. Whereis, Lookup and RegisteredNames read
 // the local table and never block; Register, Unregister, SetLock and Trans
-// take cluster locks and block until every known node answered (Erlang's
-// calls use no timeout; ctx bounds only the waits between retries and calls).
+// take cluster locks and
+// block until every known node answered. ctx bounds the taking of a lock;
+// once Register or Unregister holds its lock, the update runs to completion
+// on every node, so a canceled ctx never leaves the tables split.
 //
 // # Protocol (all messages go to the registered name global_name_server)
 //
