@@ -107,3 +107,46 @@ func TestMixedPreventOverlappingPartitions(t *testing.T) {
 		t.Fatalf("trans: %s", got)
 	}
 }
+
+// TestMixedWithoutPOP: with prevent_overlapping_partitions off on every
+// node (Erlang's kernel parameter, our option), a lost connection cuts
+// nothing else, and reconnecting resyncs.
+func TestMixedWithoutPOP(t *testing.T) {
+	args := []string{"-kernel", "prevent_overlapping_partitions", "false"}
+	e1 := startErl(t, 0, args...)
+	e2 := startErl(t, e1.EpmdPort, args...)
+	g1 := startNode(t, e1.EpmdPort)
+	s1 := startServer(t, g1, WithPreventOverlappingPartitions(false))
+	ctx := testCtx(t)
+	for _, e := range []*distributetest.ErlNode{e1, e2} {
+		if err := g1.Connect(ctx, distribute.Atom(e.Name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fullMesh(t, []*distribute.Node{g1}, []*distributetest.ErlNode{e1, e2})
+	erlSync(t, e1, e2)
+	syncAll(t, s1)
+	if got := e1.Eval(t, fmt.Sprintf("erlang:disconnect_node(%s)", quoteAtom(g1.Name()))); got != "true" {
+		t.Fatal(got)
+	}
+	waitFor(t, "g1 sees e1 gone", func() bool { return !g1.IsConnected(distribute.Atom(e1.Name)) && len(s1.Known()) == 1 })
+	if !g1.IsConnected(distribute.Atom(e2.Name)) {
+		t.Fatal("g1–e2 was cut without POP")
+	}
+	erlSync(t, e2)
+	syncAll(t, s1)
+	if err := g1.Connect(ctx, distribute.Atom(e1.Name)); err != nil {
+		t.Fatal(err)
+	}
+	fullMesh(t, []*distribute.Node{g1}, []*distributetest.ErlNode{e1, e2})
+	erlSync(t, e1, e2)
+	syncAll(t, s1)
+	p := newProc(t, g1)
+	if err := s1.Register(ctx, distribute.Atom("healed"), p.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	q := newProc(t, g1)
+	if w, ok := agreeOn(t, []*Server{s1}, []*distributetest.ErlNode{e1, e2}, q, "healed"); !ok || w != p.Pid() {
+		t.Fatalf("healed = %v %v", w, ok)
+	}
+}
