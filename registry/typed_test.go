@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/codec"
@@ -87,5 +89,39 @@ func TestResolveItHandler(t *testing.T) {
 	}
 	if _, err := servers[0].ResolveIt(ctx, []distribute.Term{NotifyMethod}); !errors.Is(err, ErrBadMessage) {
 		t.Fatalf("bad args: %v", err)
+	}
+}
+
+func TestCanceledContext(t *testing.T) {
+	nodes, servers := goCluster(t, 2)
+	ctx := testCtx(t)
+	if err := nodes[1].Connect(ctx, nodes[0].Name()); err != nil {
+		t.Fatal(err)
+	}
+	meshed(t, nodes, servers)
+	p := newProc(t, nodes[0])
+	// Another owner holds the global lock (taken once the connect released
+	// its own): Register retries until ctx ends.
+	blocker := newProc(t, nodes[1])
+	id := LockID{Resource: distribute.Atom("global"), Requester: blocker.Pid()}
+	if ok, err := servers[1].SetLock(ctx, blocker, id, nil, Infinity); !ok || err != nil {
+		t.Fatalf("SetLock global: %v %v", ok, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := servers[0].Register(cctx, distribute.Atom("blocked"), p.Pid()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Register under a held lock: %v", err)
+	}
+	for _, s := range servers {
+		if _, ok := s.Whereis(distribute.Atom("blocked")); ok {
+			t.Fatal("a failed Register left the name")
+		}
+	}
+	servers[1].DelLock(ctx, blocker, id, nil)
+	if err := servers[0].Register(ctx, distribute.Atom("blocked"), p.Pid()); err != nil {
+		t.Fatalf("Register after release: %v", err)
+	}
+	if w, ok := agreeGo(t, servers, "blocked"); !ok || w != p.Pid() {
+		t.Fatal("blocked not registered everywhere")
 	}
 }
