@@ -17,18 +17,76 @@ import (
 var DefaultMethod Term = etf.Export{Module: "global", Function: "random_exit_name", Arity: 3}
 
 // multiCall is gen_server:multi_call(Nodes, global_name_server, Req) made
-// from p: it returns the replies of the nodes that answered.
+// from p, as OTP does it: a monitor of {global_name_server, Node} and a
+// request {'$gen_call', {Self, {Tag, Node}}, Req} to every node at once,
+// then the replies {{Tag, Node}, Reply} or DOWNs. It returns the replies
+// of the nodes that answered (the others are multi_call's BadNodes).
 func multiCall(ctx context.Context, p *distribute.Process, nodes []Atom, req Term) map[Atom]Term {
 	out := make(map[Atom]Term, len(nodes))
+	tag := p.Node().MakeRef()
+	mons := make(map[Ref]Atom, len(nodes))
+	pending := make(map[Atom]Ref, len(nodes))
 	for _, n := range nodes {
-		r, err := p.CallName(ctx, ServerName, n, req)
-		if err != nil {
-			continue // a bad node, as multi_call's BadNodes
+		if _, dup := pending[n]; dup {
+			continue
 		}
-		out[n] = r
+		mref, err := p.MonitorName(ctx, ServerName, n)
+		if err != nil {
+			continue
+		}
+		msg := etf.Tuple{aGenCall, etf.Tuple{p.Pid(), etf.Tuple{tag, n}}, req}
+		if err := p.SendName(ctx, ServerName, n, msg); err != nil {
+			p.Demonitor(ctx, mref)
+			continue
+		}
+		mons[mref] = n
+		pending[n] = mref
+	}
+	for len(pending) > 0 {
+		m, err := p.ReceiveMatch(ctx, func(m any) bool {
+			switch v := m.(type) {
+			case distribute.Down:
+				_, ok := mons[v.Ref]
+				return ok
+			case etf.Tuple:
+				if len(v) != 2 {
+					return false
+				}
+				t, ok := v[0].(etf.Tuple)
+				if !ok || len(t) != 2 || t[0] != tag {
+					return false
+				}
+				n, ok := t[1].(Atom)
+				_, waiting := pending[n]
+				return ok && waiting
+			}
+			return false
+		})
+		if err != nil {
+			break
+		}
+		switch v := m.(type) {
+		case distribute.Down:
+			n := mons[v.Ref]
+			delete(mons, v.Ref)
+			delete(pending, n)
+		case etf.Tuple:
+			n := v[0].(etf.Tuple)[1].(Atom)
+			out[n] = v[1]
+			mref := pending[n]
+			delete(pending, n)
+			delete(mons, mref)
+			p.Demonitor(context.WithoutCancel(ctx), mref)
+		}
+	}
+	for mref := range mons {
+		p.Demonitor(context.WithoutCancel(ctx), mref)
 	}
 	return out
 }
+
+// aGenCall is gen_server's call envelope.
+const aGenCall Atom = "$gen_call"
 
 // setLockOnNodes takes id on nodes from p; on any false it releases what it
 // took and returns false (set_lock_on_nodes + check_replies).

@@ -102,7 +102,7 @@ func FuzzIncoming(f *testing.F) {
 		defer cancel()
 		p.SendName(ctx, ServerName, "", m)
 		p.SendName(ctx, ServerName, "", etf.Tuple{aGenCast, m})
-		p.SendName(ctx, ServerName, "", etf.Tuple{atomGenCall, etf.Tuple{p.Pid(), node.MakeRef()}, m})
+		p.SendName(ctx, ServerName, "", etf.Tuple{aGenCall, etf.Tuple{p.Pid(), node.MakeRef()}, m})
 		v, err := p.CallName(ctx, ServerName, "", aGetProtoVsn)
 		if err != nil || v != int64(ProtocolVersion) {
 			t.Fatalf("server after %s: %v %v", etf.Format(m), v, err)
@@ -112,5 +112,3 @@ func FuzzIncoming(f *testing.F) {
 		}
 	})
 }
-
-const atomGenCall Atom = "$gen_call"
