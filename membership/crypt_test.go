@@ -5,9 +5,16 @@ import (
 	"crypto/cipher"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"runtime"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 func mustHex(t testing.TB, s string) []byte {
@@ -206,5 +213,47 @@ func BenchmarkSealOpenPacket(b *testing.B) {
 		if _, err := openPacket(a, pkt); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestTransportShutdownWhileBlocked: a packet waits to be handed to
+// memberlist (which is not reading) and another waits inside memberlist's
+// UDP listener; Shutdown must still return.
+func TestTransportShutdownWhileBlocked(t *testing.T) {
+	a := testAEAD(t, "c")
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.1"}, BindPort: 0, Logger: newStdLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newSecureTransport(nt, a, slog.New(slog.DiscardHandler))
+	u, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", nt.GetAutoBindPort()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	blocked := func() bool {
+		buf := make([]byte, 1<<20)
+		st := string(buf[:runtime.Stack(buf, true)])
+		for _, g := range strings.Split(st, "\n\n") {
+			if strings.Contains(g, "[chan send") && strings.Contains(g, "udpListen") {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !blocked() {
+		if time.Now().After(deadline) {
+			t.Fatal("the UDP listener never blocked")
+		}
+		u.Write(sealPacket(a, nil, []byte("x")))
+		time.Sleep(time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() { done <- tr.Shutdown() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown hung")
 	}
 }

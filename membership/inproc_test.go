@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -284,5 +285,44 @@ func TestConfigErrors(t *testing.T) {
 	if b, err := Start(ctx, Config{Name: "d@localhost", Cookie: "c", GossipAddr: a.GossipAddr()}); err == nil {
 		b.Stop(ctx)
 		t.Error("Start on a used port succeeded")
+	}
+}
+
+// TestStopUnderTraffic stops many converged members at once, each while
+// the others still gossip to it. (memberlist's listeners block handing
+// packets to a transport that stopped reading: Shutdown used to hang.)
+func TestStopUnderTraffic(t *testing.T) {
+	ctx := context.Background()
+	for round := 0; round < 3; round++ {
+		ms := make([]*Membership, 20)
+		for i := range ms {
+			m, err := Start(ctx, Config{Name: distribute.Atom(fmt.Sprintf("st%d_%d@localhost", round, i)), Cookie: testCookie, Profile: Local()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms[i] = m
+		}
+		for _, m := range ms[1:] {
+			if _, err := m.Join(ctx, ms[0].GossipAddr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, m := range ms {
+			waitFor(t, 20*time.Second, "all alive", func() bool { return len(m.Alive()) == len(ms) })
+		}
+		done := make(chan struct{})
+		go func() {
+			var wg sync.WaitGroup
+			for _, m := range ms {
+				wg.Go(func() { halt(m) })
+			}
+			wg.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(distributetest.Scale(30 * time.Second)):
+			t.Fatalf("round %d: members did not stop", round)
+		}
 	}
 }

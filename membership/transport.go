@@ -26,21 +26,23 @@ type secureTransport struct {
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 
-	done     chan struct{}
-	stopOnce sync.Once
-	wg       sync.WaitGroup
+	done      chan struct{} // closed when Shutdown starts
+	innerDone chan struct{} // closed when the inner transport has shut down
+	stopOnce  sync.Once
+	wg        sync.WaitGroup
 }
 
 var _ memberlist.NodeAwareTransport = (*secureTransport)(nil)
 
 func newSecureTransport(inner *memberlist.NetTransport, aead cipher.AEAD, logger *slog.Logger) *secureTransport {
 	t := &secureTransport{
-		inner:   inner,
-		aead:    aead,
-		logger:  logger,
-		packets: make(chan *memberlist.Packet),
-		streams: make(chan net.Conn),
-		done:    make(chan struct{}),
+		inner:     inner,
+		aead:      aead,
+		logger:    logger,
+		packets:   make(chan *memberlist.Packet),
+		streams:   make(chan net.Conn),
+		done:      make(chan struct{}),
+		innerDone: make(chan struct{}),
 	}
 	t.wg.Add(2)
 	go t.packetLoop()
@@ -48,6 +50,10 @@ func newSecureTransport(inner *memberlist.NetTransport, aead cipher.AEAD, logger
 	return t
 }
 
+// packetLoop opens packets from the inner transport and hands them to
+// memberlist. It drains the inner transport until that has shut down
+// (its listeners block sending to it otherwise), dropping what arrives
+// after done.
 func (t *secureTransport) packetLoop() {
 	defer t.wg.Done()
 	in := t.inner.PacketCh()
@@ -65,14 +71,15 @@ func (t *secureTransport) packetLoop() {
 			select {
 			case t.packets <- &memberlist.Packet{Buf: plain, From: p.From, Timestamp: p.Timestamp}:
 			case <-t.done:
-				return
 			}
-		case <-t.done:
+		case <-t.innerDone:
 			return
 		}
 	}
 }
 
+// streamLoop wraps accepted streams and hands them to memberlist, with
+// packetLoop's draining rule.
 func (t *secureTransport) streamLoop() {
 	defer t.wg.Done()
 	in := t.inner.StreamCh()
@@ -85,9 +92,8 @@ func (t *secureTransport) streamLoop() {
 			case t.streams <- sc:
 			case <-t.done:
 				c.Close()
-				return
 			}
-		case <-t.done:
+		case <-t.innerDone:
 			return
 		}
 	}
@@ -132,6 +138,7 @@ func (t *secureTransport) Shutdown() error {
 	t.stopOnce.Do(func() {
 		close(t.done)
 		err = t.inner.Shutdown()
+		close(t.innerDone)
 		t.wg.Wait()
 	})
 	return err
