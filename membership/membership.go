@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,7 +109,8 @@ type Membership struct {
 	name   distribute.Atom
 	node   *distribute.Node
 	logger *slog.Logger
-	meta   []byte
+	meta   atomic.Pointer[[]byte] // this member's encoded Meta
+	metaMu sync.Mutex             // serializes SetRaftAddr
 	gossip string
 
 	ml *memberlist.Memberlist
@@ -191,7 +193,8 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 		return nil, fmt.Errorf("membership: advertise address: %w", err)
 	}
 	m.gossip = net.JoinHostPort(ip.String(), strconv.Itoa(aport))
-	m.meta, err = AppendMeta(nil, Meta{Node: string(cfg.Name), Gossip: m.gossip, Raft: cfg.RaftAddr})
+	meta, err := AppendMeta(nil, Meta{Node: string(cfg.Name), Gossip: m.gossip, Raft: cfg.RaftAddr})
+	m.meta.Store(&meta)
 	if err != nil {
 		m.tr.Shutdown()
 		return nil, err
@@ -308,6 +311,37 @@ func (m *Membership) JoinNode(ctx context.Context, nodes ...distribute.Atom) (in
 		return 0, fmt.Errorf("%w: %v: %w", ErrJoin, nodes, firstErr)
 	}
 	return m.Join(ctx, addrs...)
+}
+
+// SetRaftAddr changes the Raft address in this member's meta and gossips
+// it; it returns when the update has been sent to the cluster, or ctx
+// ends (the update still spreads).
+func (m *Membership) SetRaftAddr(ctx context.Context, addr string) error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	m.metaMu.Lock()
+	defer m.metaMu.Unlock()
+	meta, err := AppendMeta(nil, Meta{Node: string(m.name), Gossip: m.gossip, Raft: addr})
+	if err != nil {
+		return err
+	}
+	old := m.meta.Swap(&meta)
+	timeout := m.cfg.LeaveTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(d), time.Millisecond)
+	}
+	if err := m.ml.UpdateNode(timeout); err != nil {
+		// memberlist's timeout is untyped: the meta is set and spreads.
+		if strings.Contains(err.Error(), "timeout waiting for update broadcast") {
+			m.poke()
+			return fmt.Errorf("membership: set raft address: %w", context.DeadlineExceeded)
+		}
+		m.meta.Store(old)
+		return fmt.Errorf("membership: set raft address: %w", err)
+	}
+	m.poke()
+	return nil
 }
 
 // Joined reports whether this member has been part of a cluster: a Join
@@ -669,10 +703,11 @@ func (s *sub) take() []Event {
 type delegate struct{ m *Membership }
 
 func (d *delegate) NodeMeta(limit int) []byte {
-	if len(d.m.meta) > limit {
+	meta := *d.m.meta.Load()
+	if len(meta) > limit {
 		return nil
 	}
-	return d.m.meta
+	return meta
 }
 func (d *delegate) NotifyMsg([]byte)                           {}
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
