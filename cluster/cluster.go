@@ -3,7 +3,8 @@
 // stops them in reverse order. The CLI's `distribute node` is a thin shell
 // over it.
 //
-// A node started here serves RPC (the rpc package: Erlang's rpc:call,
+// A node started here runs SWIM membership (the membership package: members
+// are connected in a full mesh, a dead one is disconnected), serves RPC (the rpc package: Erlang's rpc:call,
 // erpc:call and spawn reach Go functions), runs the default process-group
 // scope pg (the groups package), and exports over RPC, so that
 // rpc:call(GoNode, distribute, info, []) works from Erlang too:
@@ -11,6 +12,7 @@
 //	distribute:info()       #{name, creation, hidden, version, gossip, raft}
 //	distribute:registered() local names
 //	distribute:groups()     [{Group, [Pid]}] of the pg scope
+//	distribute:members()    [{Node, alive|suspect|dead|left, Incarnation}]
 //	erlang:node/0, nodes/0, is_alive/0, registered/0, whereis/1
 //
 // Services use only the root package's exported API.
@@ -25,6 +27,7 @@ import (
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/etf"
 	"github.com/distribute-go/distribute/groups"
+	"github.com/distribute-go/distribute/membership"
 	"github.com/distribute-go/distribute/rpc"
 )
 
@@ -35,13 +38,28 @@ type Config struct {
 
 	// NoGroups leaves out the default pg scope. Default false: it runs.
 	NoGroups bool
+
+	// NoMembership leaves out SWIM membership. Default false: it runs.
+	NoMembership bool
+
+	// Gossip is the membership's gossip address "ip:port". Default: the
+	// node's listen IP, any free port.
+	Gossip string
+
+	// Profile holds the SWIM timings. Default membership.LAN().
+	Profile membership.Profile
+
+	// Join lists seed nodes, by distribution name: their gossip address
+	// comes from distribute:info() over RPC. Default none.
+	Join []distribute.Atom
 }
 
 // Cluster is a running node with its services.
 type Cluster struct {
-	node   *distribute.Node
-	rpc    *rpc.Server
-	groups *groups.Scope
+	node       *distribute.Node
+	rpc        *rpc.Server
+	groups     *groups.Scope
+	membership *membership.Membership
 }
 
 // Start starts the node and its services. It returns once the node is
@@ -72,7 +90,47 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	return c.exportDistribute()
+	if err := c.exportDistribute(); err != nil {
+		return err
+	}
+	if cfg.NoMembership {
+		return nil
+	}
+	c.membership, err = membership.Start(ctx, membership.Config{
+		Node:       c.node,
+		Cookie:     cfg.Node.Cookie,
+		GossipAddr: cfg.Gossip,
+		Profile:    cfg.Profile,
+		Resolve:    c.resolveGossip,
+		Logger:     cfg.Node.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	if len(cfg.Join) > 0 {
+		if _, err := c.membership.JoinNode(ctx, cfg.Join...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolveGossip asks node for its gossip address with distribute:info().
+func (c *Cluster) resolveGossip(ctx context.Context, node distribute.Atom) (string, error) {
+	info, err := rpc.Call(ctx, c.node, node, "distribute", "info")
+	if err != nil {
+		return "", err
+	}
+	m, ok := info.(etf.Map)
+	if !ok {
+		return "", fmt.Errorf("cluster: distribute:info() on %s returned %s", node, etf.Format(info))
+	}
+	g, _ := m.Get(etf.Atom("gossip"))
+	addr, ok := g.(etf.Binary)
+	if !ok {
+		return "", fmt.Errorf("cluster: %s runs no membership (gossip is %s)", node, etf.Format(g))
+	}
+	return string(addr), nil
 }
 
 // exportDistribute exports the distribute module's introspection functions.
@@ -93,6 +151,7 @@ func (c *Cluster) exportDistribute() error {
 			return l, nil
 		}},
 		{"groups", func(context.Context, []etf.Term) (etf.Term, error) { return c.groupsTerm(), nil }},
+		{"members", func(context.Context, []etf.Term) (etf.Term, error) { return c.membersTerm(), nil }},
 	}
 	for _, e := range exports {
 		if err := c.rpc.Register("distribute", e.fun, 0, e.handler); err != nil {
@@ -112,9 +171,29 @@ func (c *Cluster) Info() etf.Map {
 		{Key: etf.Atom("creation"), Value: int64(n.Creation())},
 		{Key: etf.Atom("hidden"), Value: etf.Bool(n.Hidden())},
 		{Key: etf.Atom("version"), Value: etf.Binary(distribute.Version)},
-		{Key: etf.Atom("gossip"), Value: etf.Undefined},
+		{Key: etf.Atom("gossip"), Value: c.gossipTerm()},
 		{Key: etf.Atom("raft"), Value: etf.Undefined},
 	}
+}
+
+func (c *Cluster) gossipTerm() etf.Term {
+	if c.membership == nil {
+		return etf.Undefined
+	}
+	return etf.Binary(c.membership.GossipAddr())
+}
+
+// membersTerm is distribute:members/0: [{Node, alive | suspect | dead |
+// left, Incarnation}], self included.
+func (c *Cluster) membersTerm() etf.Term {
+	out := etf.List{}
+	if c.membership == nil {
+		return out
+	}
+	for _, m := range c.membership.Members() {
+		out = append(out, etf.Tuple{m.Name, etf.Atom(m.State.String()), int64(m.Incarnation)})
+	}
+	return out
 }
 
 // groupsTerm is distribute:groups/0: [{Group, [Pid]}] in the pg scope.
@@ -142,10 +221,17 @@ func (c *Cluster) RPC() *rpc.Server { return c.rpc }
 // Groups returns the default process-group scope pg, or nil with NoGroups.
 func (c *Cluster) Groups() *groups.Scope { return c.groups }
 
-// Stop stops the services in reverse order, then the node (see
+// Membership returns the SWIM membership, or nil with NoMembership.
+func (c *Cluster) Membership() *membership.Membership { return c.membership }
+
+// Stop stops the services in reverse order (membership leaves first, so
+// a planned stop shows as left, not failed), then the node (see
 // distribute.Node.Stop).
 func (c *Cluster) Stop(ctx context.Context) error {
 	var errs []error
+	if c.membership != nil {
+		errs = append(errs, c.membership.Stop(ctx))
+	}
 	if c.groups != nil {
 		errs = append(errs, c.groups.Stop(ctx))
 	}

@@ -38,7 +38,7 @@ func TestExportsFromErlang(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := erl.Eval(t, fmt.Sprintf("rpc:call('%s', distribute, info, [])", n.Name()))
-	for _, want := range []string{"name => clus1@localhost", "hidden => true", "gossip => undefined", fmt.Sprintf("creation => %d", n.Creation())} {
+	for _, want := range []string{"name => clus1@localhost", "hidden => true", fmt.Sprintf(`gossip => <<"%s">>`, c.Membership().GossipAddr()), fmt.Sprintf("creation => %d", n.Creation())} {
 		if !strings.Contains(got, want) {
 			t.Errorf("distribute:info() = %s; want it to contain %s", got, want)
 		}
@@ -60,5 +60,32 @@ func TestExportsFromErlang(t *testing.T) {
 	}
 	if v, _ := info.(etf.Map).Get(etf.Atom("name")); v != n.Name() {
 		t.Fatalf("info name = %v", v)
+	}
+}
+
+func TestJoinByNodeName(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	a := startCluster(t, port, "join1@localhost")
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(20*time.Second))
+	defer cancel()
+	b, err := Start(ctx, Config{
+		Node: distribute.Config{Name: "join2@localhost", Cookie: "distributetest", EpmdPort: port},
+		Join: []distribute.Atom{"join1@localhost"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop(context.Background())
+	// Both tables list both members alive; distribute:members() says so.
+	for {
+		got, err := rpc.Call(ctx, b.Node(), a.Node().Name(), "distribute", "members")
+		if err == nil && strings.Contains(etf.Format(got), "{join2@localhost,alive,") && strings.Contains(etf.Format(got), "{join1@localhost,alive,") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("distribute:members() on join1 = %v, %v", etf.Format(got), err)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os/signal"
 	"sync"
 	"syscall"
@@ -12,6 +14,8 @@ import (
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/cluster"
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/health"
+	"github.com/distribute-go/distribute/membership"
 	"github.com/spf13/cobra"
 )
 
@@ -36,6 +40,10 @@ func newNodeCmd() *cobra.Command {
 		connects []string
 		inboxes  []string
 		groupsIn []string
+		joins    []string
+		httpAddr string
+		gossip   string
+		profile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "node --name NAME [flags]",
@@ -53,10 +61,19 @@ func newNodeCmd() *cobra.Command {
 			if err := checkNodeName(name); err != nil {
 				return err
 			}
-			for _, peer := range connects {
+			for _, peer := range append(append([]string{}, connects...), joins...) {
 				if err := checkNodeName(peer); err != nil {
 					return err
 				}
+			}
+			var prof membership.Profile
+			switch profile {
+			case "lan":
+				prof = membership.LAN()
+			case "local":
+				prof = membership.Local()
+			default:
+				return usageError("node: --profile %q: want lan or local", profile)
 			}
 			cfg, err := c.nodeConfig(name)
 			if err != nil {
@@ -69,12 +86,17 @@ func newNodeCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			cl, err := cluster.Start(startCtx, cluster.Config{Node: cfg})
+			ccfg := cluster.Config{Node: cfg, Gossip: gossip, Profile: prof}
+			for _, j := range joins {
+				ccfg.Join = append(ccfg.Join, distribute.Atom(j))
+			}
+			cl, err := cluster.Start(startCtx, ccfg)
 			cancel()
 			if err != nil {
 				return remoteError(err)
 			}
 			n := cl.Node()
+			var wg sync.WaitGroup
 			out := &lineWriter{w: cmd.OutOrStdout()}
 			events := n.WatchNodes(ctx)
 			if len(groupsIn) > 0 && len(inboxes) == 0 {
@@ -94,12 +116,30 @@ func newNodeCmd() *cobra.Command {
 					}
 				}
 			}
-			var wg sync.WaitGroup
 			for _, peer := range connects {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					keepConnected(ctx, n, distribute.Atom(peer))
+				}()
+			}
+			var httpSrv *http.Server
+			if httpAddr != "" {
+				if httpSrv, err = serveHTTP(cl, httpAddr, cfg.EpmdPort); err != nil {
+					cl.Stop(context.Background())
+					return usageError("node: --http %s: %v", httpAddr, err)
+				}
+			}
+			if m := cl.Membership(); m != nil {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for ev := range m.Watch(ctx) {
+						if ev.Member.Self {
+							continue
+						}
+						out.printf("event member %s %s %d", ev.Member.Name, ev.Member.State, ev.Member.Incarnation)
+					}
 				}()
 			}
 			out.printf("started %s", n.Name())
@@ -123,6 +163,9 @@ func newNodeCmd() *cobra.Command {
 			wg.Wait()
 			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
+			if httpSrv != nil {
+				httpSrv.Shutdown(stopCtx)
+			}
 			if err := cl.Stop(stopCtx); err != nil {
 				return remoteError(err)
 			}
@@ -136,6 +179,10 @@ func newNodeCmd() *cobra.Command {
 	f.StringArrayVar(&connects, "connect", nil, "connect to NODE at start and keep reconnecting (repeatable)")
 	f.StringArrayVar(&inboxes, "inbox", nil, "a process registered as NAME that prints what it receives and echoes calls (repeatable)")
 	f.StringArrayVar(&groupsIn, "group", nil, "the inboxes join process group G, scope pg (repeatable)")
+	f.StringArrayVar(&joins, "join", nil, "membership seed NODE; its gossip address comes from distribute:info() (repeatable)")
+	f.StringVar(&httpAddr, "http", "", "serve /healthz and /readyz on HOST:PORT")
+	f.StringVar(&gossip, "gossip", "", "gossip address IP:PORT (default: the listen IP, any free port)")
+	f.StringVar(&profile, "profile", "lan", "membership timings: lan (memberlist's LAN defaults) or local (fast, for loopback)")
 	c.addFlags(cmd, false)
 	return cmd
 }
@@ -217,4 +264,22 @@ func waitDisconnected(ctx context.Context, n *distribute.Node, peer distribute.A
 		}
 	}
 	return ctx.Err() == nil
+}
+
+// serveHTTP serves the node's health endpoints on addr.
+func serveHTTP(cl *cluster.Cluster, addr string, epmdPort int) (*http.Server, error) {
+	chk, err := health.New(health.Config{Node: cl.Node(), Membership: cl.Membership(), EpmdAddr: fmt.Sprintf("127.0.0.1:%d", epmdPort)})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", chk.Healthz())
+	mux.Handle("/readyz", chk.Readyz())
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return srv, nil
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -310,4 +312,32 @@ func TestGroupsAcrossGoProcesses(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func TestMembershipAndHealthAcrossProcesses(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	httpPort := distributetest.FreePort(t)
+	m1 := startNodeProc(t, port, "m1@localhost", "--profile", "local", "--http", fmt.Sprintf("127.0.0.1:%d", httpPort))
+	m2 := startNodeProc(t, port, "m2@localhost", "--profile", "local", "--join", "m1@localhost")
+	m3 := startNodeProc(t, port, "m3@localhost", "--profile", "local", "--join", "m1@localhost")
+	m1.expectPrefix(t, "event member m2@localhost alive ")
+	m1.expectPrefix(t, "event member m3@localhost alive ")
+	m2.expectPrefix(t, "event member m3@localhost alive ")
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", httpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/readyz: %d %s", resp.StatusCode, body)
+	}
+	// SIGKILL m3: the others see it dead (SWIM), and m1's distribution
+	// link to it goes down.
+	m3.cmd.Process.Signal(syscall.SIGKILL)
+	m1.expectPrefix(t, "event member m3@localhost dead ")
+	m2.expectPrefix(t, "event member m3@localhost dead ")
+	// A graceful stop shows as left.
+	m2.cmd.Process.Signal(syscall.SIGTERM)
+	m1.expectPrefix(t, "event member m2@localhost left ")
 }
