@@ -33,19 +33,28 @@ func agreeOn(t *testing.T, servers []*Server, erls []*distributetest.ErlNode, q 
 
 func agreeTerm(t *testing.T, servers []*Server, erls []*distributetest.ErlNode, q *distribute.Process, name distribute.Term) (distribute.Pid, bool) {
 	t.Helper()
-	want, ok := servers[0].Whereis(name)
-	for _, s := range servers[1:] {
-		got, ok2 := s.Whereis(name)
-		if got != want || ok2 != ok {
-			t.Fatalf("%s: %s has %v %v, %s has %v %v", name, servers[0].me, want, ok, s.me, got, ok2)
+	// Name operations of a merge reach the nodes of the old partitions in
+	// new_nodes, which may land just after global:sync() returned (sync
+	// waits for the handshakes, not for every op): wait for agreement.
+	var want distribute.Pid
+	var ok bool
+	var why string
+	waitFor(t, fmt.Sprintf("agreement on %v", name), func() bool {
+		want, ok = servers[0].Whereis(name)
+		for _, s := range servers[1:] {
+			if got, ok2 := s.Whereis(name); got != want || ok2 != ok {
+				why = fmt.Sprintf("%s has %v %v, %s has %v %v", servers[0].me, want, ok, s.me, got, ok2)
+				return false
+			}
 		}
-	}
-	for _, e := range erls {
-		got, ok2 := erlWhere(t, e, q, string(name.(distribute.Atom)))
-		if got != want || ok2 != ok {
-			t.Fatalf("%s: %s has %v %v, %s has %v %v", name, servers[0].me, want, ok, e.Name, got, ok2)
+		for _, e := range erls {
+			if got, ok2 := erlWhere(t, e, q, string(name.(distribute.Atom))); got != want || ok2 != ok {
+				why = fmt.Sprintf("%s has %v %v, %s has %v %v", servers[0].me, want, ok, e.Name, got, ok2)
+				return false
+			}
 		}
-	}
+		return true
+	}, func() string { return why })
 	return want, ok
 }
 

@@ -1000,8 +1000,12 @@ func (s *Server) maybeFinish(n Atom) {
 	s.mu.Unlock()
 	s.syncOthers(a.hisKnown)
 	s.doOps(ops, n, extra)
+	// As cancel_resolved_locker: {pending, K} is dropped first, so no
+	// cancel_connect goes to the nodes we were just introduced to (OTP 27
+	// restarts its connect on one, and the name ops of this merge can be
+	// lost on that node).
 	for _, k := range a.hisKnown {
-		s.cancelAttempt(k, true)
+		s.cancelAttempt(k, false)
 	}
 	msg := etf.Tuple{aGenCast, etf.Tuple{aNewNodes, s.me, ops, etf.List{}, newNodes, extra}}
 	lp := s.lockerP
