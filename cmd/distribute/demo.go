@@ -190,6 +190,18 @@ func (d *demo) run(ctx context.Context) error {
 	d.ok("%s printed inbox: {n,1} ... {n,10000}, in order", targets[0])
 
 	goNodes := targets[:d.nodes]
+	d.step("SWIM membership: every Go node joined go1 by name (gossip address from distribute:info)")
+	all := make(map[distribute.Atom]string)
+	for _, t := range goNodes {
+		all[t] = "alive"
+	}
+	for _, t := range goNodes {
+		if err := d.waitMembers(ctx, t, all); err != nil {
+			return err
+		}
+	}
+	d.ok("every Go node's table lists %d members alive", len(goNodes))
+
 	d.step("RPC: distribute:info() on every Go node (an erpc call, as Erlang makes it)")
 	for _, t := range goNodes {
 		info, err := rpc.Call(ctx, d.ctl, t, "distribute", "info")
@@ -239,7 +251,20 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.ok("%d members, one message each", res.Sent)
 
+	goVictim := d.children[d.nodes-1]
+	d.step("kill %s with SIGKILL: SWIM declares it dead on the others", goVictim.name)
+	t1 := time.Now()
+	goVictim.cmd.Process.Signal(syscall.SIGKILL)
+	if err := d.waitMembers(ctx, goNodes[0], map[distribute.Atom]string{goVictim.name: "dead"}); err != nil {
+		return err
+	}
+	d.ok("%s: %s dead after %v (local profile; Erlang's net_ticktime alone takes 45-75 s for a silent node)", goNodes[0], goVictim.name, time.Since(t1).Round(time.Millisecond))
+
 	victim := d.children[len(d.children)-1]
+	if victim == goVictim {
+		fmt.Fprintf(d.out, "\nsummary: %d steps, all ok, in %v (%d Go nodes)\n", d.steps, time.Since(d.started).Round(time.Millisecond), d.nodes)
+		return nil
+	}
 	d.step("monitor %s's inbox, then kill %s with SIGKILL", victim.name, victim.name)
 	ref, err := d.me.MonitorName(ctx, "inbox", victim.name)
 	if err != nil {
@@ -271,9 +296,50 @@ func (d *demo) run(ctx context.Context) error {
 
 // startGoNode runs `distribute node` for name and waits for `started`.
 func (d *demo) startGoNode(ctx context.Context, exe string, name distribute.Atom) (*demoChild, error) {
-	cmd := exec.Command(exe, "node", "--name", string(name), "--cookie", d.cookie,
-		"--epmd-port", strconv.Itoa(d.epmdPort), "--inbox", "inbox", "--group", "demo", "--connect", "demo@localhost")
-	return d.startChild(ctx, cmd, name, "started "+string(name))
+	args := []string{"node", "--name", string(name), "--cookie", d.cookie,
+		"--epmd-port", strconv.Itoa(d.epmdPort), "--inbox", "inbox", "--group", "demo",
+		"--connect", "demo@localhost", "--profile", "local"}
+	if name != "go1@localhost" {
+		args = append(args, "--join", "go1@localhost") // membership seed
+	}
+	return d.startChild(ctx, exec.Command(exe, args...), name, "started "+string(name))
+}
+
+// members asks node for its membership table (distribute:members()).
+func (d *demo) members(ctx context.Context, node distribute.Atom) (map[distribute.Atom]string, error) {
+	t, err := rpc.Call(ctx, d.ctl, node, "distribute", "members")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[distribute.Atom]string)
+	l, _ := t.(etf.List)
+	for _, e := range l {
+		if m, ok := e.(etf.Tuple); ok && len(m) == 3 {
+			name, _ := m[0].(etf.Atom)
+			state, _ := m[1].(etf.Atom)
+			out[name] = string(state)
+		}
+	}
+	return out, nil
+}
+
+// waitMembers polls node's table until every name in want has its state.
+func (d *demo) waitMembers(ctx context.Context, node distribute.Atom, want map[distribute.Atom]string) error {
+	for {
+		got, err := d.members(ctx, node)
+		match := err == nil
+		for name, state := range want {
+			match = match && got[name] == state
+		}
+		if match {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("membership on %s: %v, want %v (%v)", node, got, want, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // erlEcho is an Erlang node's demo program: an echo gen_server registered
