@@ -21,14 +21,16 @@ import (
 type Visibility int
 
 const (
-	// DefaultVisibility is hidden until this module implements Erlang's
-	// global registry protocol; then it becomes visible.
+	// DefaultVisibility is hidden for a bare Node, which runs no global
+	// registry (a visible node without one makes Erlang's global:sync/0
+	// block). cluster.Start, which runs the registry package, makes it
+	// Visible.
 	DefaultVisibility Visibility = 0
 	// Hidden: never published (like erl -hidden and C nodes).
 	Hidden Visibility = 1
 	// Visible: published. Erlang peers then expect this node to speak the
-	// global protocol; until it does, global:sync/0 and global:trans/2 on
-	// them block (see the package docs).
+	// global protocol (run registry.Start, as cluster.Start does); without
+	// it, global:sync/0 and global:trans/2 on them block.
 	Visible Visibility = 2
 )
 
@@ -47,7 +49,8 @@ type Config struct {
 	// Default: the address Name's host resolves to, port 0 (any free port).
 	ListenAddr string
 
-	// Visibility: DefaultVisibility (hidden, for now), Hidden or Visible.
+	// Visibility: DefaultVisibility (hidden for a bare node, visible under
+	// cluster.Start), Hidden or Visible.
 	Visibility Visibility
 
 	// TLS, when set, runs the distribution over TLS as Erlang's

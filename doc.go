@@ -87,10 +87,11 @@
 //
 // # Visibility
 //
-// Nodes are hidden by default (Config.Visibility) until this module speaks
-// Erlang's global registry protocol: Erlang's nodes() does not list hidden
-// nodes, and global and pg do not discover them, but every other operation
-// works. See erlang-distribution.md in the project docs, section 7.5.
+// A bare Node is hidden by default (Config.Visibility): Erlang's nodes()
+// does not list it and global and pg do not discover it, but every other
+// operation works. A visible node must speak Erlang's global protocol, or
+// global:sync/0 blocks on its Erlang peers: cluster.Start runs the registry
+// package and makes its nodes visible.
 //
 // # Security
 //

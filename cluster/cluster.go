@@ -13,6 +13,8 @@
 //	distribute:registered() local names
 //	distribute:groups()     [{Group, [Pid]}] of the pg scope
 //	distribute:members()    [{Node, alive|suspect|dead|left, Incarnation}]
+//	distribute:global_names() cluster-wide names (the global registry)
+//	global:resolve_it/4     so Erlang's global can resolve a name conflict on a Go pid
 //	erlang:node/0, nodes/0, is_alive/0, registered/0, whereis/1
 //
 // Services use only the root package's exported API.
@@ -28,6 +30,7 @@ import (
 	"github.com/distribute-go/distribute/etf"
 	"github.com/distribute-go/distribute/groups"
 	"github.com/distribute-go/distribute/membership"
+	"github.com/distribute-go/distribute/registry"
 	"github.com/distribute-go/distribute/rpc"
 )
 
@@ -54,17 +57,26 @@ type Config struct {
 	Join []distribute.Atom
 }
 
+// A cluster node speaks Erlang's global protocol (the registry package), so
+// unlike a bare distribute.Node it is visible by default: Node.Visibility
+// DefaultVisibility means Visible here. A Hidden cluster node runs no
+// registry (global ignores hidden nodes).
+
 // Cluster is a running node with its services.
 type Cluster struct {
 	node       *distribute.Node
 	rpc        *rpc.Server
 	groups     *groups.Scope
+	registry   *registry.Server
 	membership *membership.Membership
 }
 
 // Start starts the node and its services. It returns once the node is
 // reachable by peers; on error, what was started is stopped.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
+	if cfg.Node.Visibility == distribute.DefaultVisibility {
+		cfg.Node.Visibility = distribute.Visible
+	}
 	n, err := distribute.Start(ctx, cfg.Node)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -84,6 +96,15 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 	}
 	if err := c.rpc.ExportErlang(); err != nil {
 		return err
+	}
+	if cfg.Node.Visibility == distribute.Visible {
+		// The registry first: a visible peer's global expects us at once.
+		if c.registry, err = registry.Start(ctx, c.node, registry.WithLogger(cfg.Node.Logger)); err != nil {
+			return err
+		}
+		if err := c.rpc.Register("global", "resolve_it", 4, c.registry.ResolveIt); err != nil {
+			return err
+		}
 	}
 	if !cfg.NoGroups {
 		if c.groups, err = groups.Start(ctx, c.node); err != nil {
@@ -152,6 +173,15 @@ func (c *Cluster) exportDistribute() error {
 		}},
 		{"groups", func(context.Context, []etf.Term) (etf.Term, error) { return c.groupsTerm(), nil }},
 		{"members", func(context.Context, []etf.Term) (etf.Term, error) { return c.membersTerm(), nil }},
+		{"global_names", func(context.Context, []etf.Term) (etf.Term, error) {
+			out := etf.List{}
+			if c.registry != nil {
+				for _, name := range c.registry.RegisteredNames() {
+					out = append(out, name)
+				}
+			}
+			return out, nil
+		}},
 	}
 	for _, e := range exports {
 		if err := c.rpc.Register("distribute", e.fun, 0, e.handler); err != nil {
@@ -221,6 +251,9 @@ func (c *Cluster) RPC() *rpc.Server { return c.rpc }
 // Groups returns the default process-group scope pg, or nil with NoGroups.
 func (c *Cluster) Groups() *groups.Scope { return c.groups }
 
+// Registry returns the global registry, or nil on a hidden node.
+func (c *Cluster) Registry() *registry.Server { return c.registry }
+
 // Membership returns the SWIM membership, or nil with NoMembership.
 func (c *Cluster) Membership() *membership.Membership { return c.membership }
 
@@ -234,6 +267,9 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	}
 	if c.groups != nil {
 		errs = append(errs, c.groups.Stop(ctx))
+	}
+	if c.registry != nil {
+		errs = append(errs, c.registry.Stop(ctx))
 	}
 	if c.rpc != nil {
 		c.rpc.Close()

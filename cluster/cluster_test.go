@@ -38,7 +38,7 @@ func TestExportsFromErlang(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := erl.Eval(t, fmt.Sprintf("rpc:call('%s', distribute, info, [])", n.Name()))
-	for _, want := range []string{"name => clus1@localhost", "hidden => true", fmt.Sprintf(`gossip => <<"%s">>`, c.Membership().GossipAddr()), fmt.Sprintf("creation => %d", n.Creation())} {
+	for _, want := range []string{"name => clus1@localhost", "hidden => false", fmt.Sprintf(`gossip => <<"%s">>`, c.Membership().GossipAddr()), fmt.Sprintf("creation => %d", n.Creation())} {
 		if !strings.Contains(got, want) {
 			t.Errorf("distribute:info() = %s; want it to contain %s", got, want)
 		}

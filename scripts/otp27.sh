@@ -42,4 +42,4 @@ echo "OTP 27 lane: $("$wrapper" -noshell -eval 'io:format("OTP ~s", [erlang:syst
 
 DISTRIBUTE_ERL=$wrapper DISTRIBUTE_REQUIRE_ERL=1 go test -race -count=1 -timeout 20m \
   -skip 'TestTermEncodeDecodeAgainstErl' \
-  . ./internal/dist ./internal/epmd ./cmd/distribute
+  . ./internal/dist ./internal/epmd ./cmd/distribute ./registry ./rpc ./groups

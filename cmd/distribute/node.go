@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -41,6 +42,7 @@ func newNodeCmd() *cobra.Command {
 		inboxes  []string
 		groupsIn []string
 		joins    []string
+		globals  []string
 		httpAddr string
 		gossip   string
 		profile  string
@@ -99,6 +101,11 @@ func newNodeCmd() *cobra.Command {
 			var wg sync.WaitGroup
 			out := &lineWriter{w: cmd.OutOrStdout()}
 			events := n.WatchNodes(ctx)
+			for _, g := range globals {
+				if !slices.Contains(inboxes, g) {
+					return usageError("node: --global %s: no --inbox %s to register", g, g)
+				}
+			}
 			if len(groupsIn) > 0 && len(inboxes) == 0 {
 				cl.Stop(context.Background())
 				return usageError("node: --group needs an --inbox to join the group")
@@ -108,6 +115,19 @@ func newNodeCmd() *cobra.Command {
 				if err != nil {
 					cl.Stop(context.Background())
 					return usageError("node: --inbox %s: %v", in, err)
+				}
+				for _, g := range globals {
+					if g != in {
+						continue
+					}
+					if cl.Registry() == nil {
+						cl.Stop(context.Background())
+						return usageError("node: --global needs a visible node (not --hidden)")
+					}
+					if err := cl.Registry().Register(ctx, etf.Atom(g), pid); err != nil {
+						cl.Stop(context.Background())
+						return remoteError(fmt.Errorf("node: --global %s: %v", g, err))
+					}
 				}
 				for _, g := range groupsIn {
 					if err := cl.Groups().Join(ctx, etf.Atom(g), pid); err != nil {
@@ -175,10 +195,11 @@ func newNodeCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "node name alive@host (required)")
 	f.StringVar(&listen, "listen", "", "listen address HOST:PORT (default: the address NAME's host resolves to, port 0)")
-	f.BoolVar(&hidden, "hidden", false, "do not publish the node (the default follows the library's default visibility)")
+	f.BoolVar(&hidden, "hidden", false, "do not publish the node (default: visible, speaking Erlang's global protocol)")
 	f.StringArrayVar(&connects, "connect", nil, "connect to NODE at start and keep reconnecting (repeatable)")
 	f.StringArrayVar(&inboxes, "inbox", nil, "a process registered as NAME that prints what it receives and echoes calls (repeatable)")
 	f.StringArrayVar(&groupsIn, "group", nil, "the inboxes join process group G, scope pg (repeatable)")
+	f.StringArrayVar(&globals, "global", nil, "also register the inbox NAME cluster-wide, in the global registry (repeatable)")
 	f.StringArrayVar(&joins, "join", nil, "membership seed NODE; its gossip address comes from distribute:info() (repeatable)")
 	f.StringVar(&httpAddr, "http", "", "serve /healthz and /readyz on HOST:PORT")
 	f.StringVar(&gossip, "gossip", "", "gossip address IP:PORT (default: the listen IP, any free port)")

@@ -341,3 +341,31 @@ func TestMembershipAndHealthAcrossProcesses(t *testing.T) {
 	m2.cmd.Process.Signal(syscall.SIGTERM)
 	m1.expectPrefix(t, "event member m2@localhost left ")
 }
+
+func TestGlobalNameAgainstErlang(t *testing.T) {
+	erl := distributetest.StartErlNode(t, distributetest.ErlOptions{Cookie: testCookie})
+	n := startNodeProc(t, erl.EpmdPort, "glob@localhost", "--inbox", "box", "--global", "box", "--connect", erl.Name)
+	if got := erl.Eval(t, `global:sync()`); got != "ok" {
+		t.Fatalf("global:sync() = %s", got)
+	}
+	deadline := time.Now().Add(distributetest.Scale(15 * time.Second))
+	for {
+		got := erl.Eval(t, `case global:whereis_name(box) of undefined -> undefined; P -> node(P) end`)
+		if got == "glob@localhost" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("global:whereis_name(box) on Erlang: %s", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	erl.Eval(t, `global:send(box, {via_global, 1})`)
+	n.expect(t, "box: {via_global,1}")
+	if got := erl.Eval(t, `global:trans({lock, self()}, fun() -> done end)`); got != "done" {
+		t.Fatalf("global:trans = %s", got)
+	}
+	out, stderr, code := runCLI(t, "", cliArgs(erl.EpmdPort, "rpc", "glob@localhost", "distribute", "global_names")...)
+	if code != 0 || out != "[box]\n" {
+		t.Fatalf("distribute:global_names(): %q %q exit %d", out, stderr, code)
+	}
+}
