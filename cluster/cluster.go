@@ -14,7 +14,8 @@
 //	distribute:groups()     [{Group, [Pid]}] of the pg scope
 //	distribute:members()    [{Node, alive|suspect|dead|left, Incarnation}]
 //	distribute:global_names() cluster-wide names (the global registry)
-//	global:resolve_it/4     so Erlang's global can resolve a name conflict on a Go pid
+//	global:whereis_name/1, registered_names/0, and resolve_it/4 (so Erlang's
+//	global can resolve a name conflict on a Go pid)
 //	erlang:node/0, nodes/0, is_alive/0, registered/0, whereis/1
 //
 // Services use only the root package's exported API.
@@ -105,6 +106,21 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 		if err := c.rpc.Register("global", "resolve_it", 4, c.registry.ResolveIt); err != nil {
 			return err
 		}
+		// global:whereis_name/1 and registered_names/0, as an Erlang node answers them.
+		err := c.rpc.Register("global", "whereis_name", 1, func(_ context.Context, args []etf.Term) (etf.Term, error) {
+			if pid, ok := c.registry.Whereis(args[0]); ok {
+				return pid, nil
+			}
+			return etf.Undefined, nil
+		})
+		if err == nil {
+			err = c.rpc.Register("global", "registered_names", 0, func(context.Context, []etf.Term) (etf.Term, error) {
+				return c.globalNames(), nil
+			})
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if !cfg.NoGroups {
 		if c.groups, err = groups.Start(ctx, c.node); err != nil {
@@ -173,15 +189,7 @@ func (c *Cluster) exportDistribute() error {
 		}},
 		{"groups", func(context.Context, []etf.Term) (etf.Term, error) { return c.groupsTerm(), nil }},
 		{"members", func(context.Context, []etf.Term) (etf.Term, error) { return c.membersTerm(), nil }},
-		{"global_names", func(context.Context, []etf.Term) (etf.Term, error) {
-			out := etf.List{}
-			if c.registry != nil {
-				for _, name := range c.registry.RegisteredNames() {
-					out = append(out, name)
-				}
-			}
-			return out, nil
-		}},
+		{"global_names", func(context.Context, []etf.Term) (etf.Term, error) { return c.globalNames(), nil }},
 	}
 	for _, e := range exports {
 		if err := c.rpc.Register("distribute", e.fun, 0, e.handler); err != nil {
@@ -250,6 +258,17 @@ func (c *Cluster) RPC() *rpc.Server { return c.rpc }
 
 // Groups returns the default process-group scope pg, or nil with NoGroups.
 func (c *Cluster) Groups() *groups.Scope { return c.groups }
+
+// globalNames lists the cluster-wide names.
+func (c *Cluster) globalNames() etf.List {
+	out := etf.List{}
+	if c.registry != nil {
+		for _, name := range c.registry.RegisteredNames() {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 
 // Registry returns the global registry, or nil on a hidden node.
 func (c *Cluster) Registry() *registry.Server { return c.registry }

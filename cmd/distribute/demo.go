@@ -224,6 +224,21 @@ func (d *demo) run(ctx context.Context) error {
 		d.ok("%s: lists:reverse([1,2,3]) = %s", erl, etf.Format(got))
 	}
 
+	d.step("global registry: go1's inbox is registered cluster-wide as inbox (Erlang's global protocol)")
+	if len(targets) > d.nodes {
+		// The Erlang node joins the visible cluster: global syncs it in.
+		erl := targets[d.nodes]
+		if got, err := rpc.Call(ctx, d.ctl, erl, "net_adm", "ping", goNodes[0]); err != nil || got != etf.Atom("pong") {
+			return fmt.Errorf("net_adm:ping(%s) on %s: %v, %v", goNodes[0], erl, got, err)
+		}
+	}
+	for _, t := range targets {
+		if err := d.waitGlobal(ctx, t, goNodes[0]); err != nil {
+			return err
+		}
+	}
+	d.ok("every node resolves the global name inbox to a pid on %s", goNodes[0])
+
 	d.step("process groups: every Go node's inbox joined group demo; one broadcast reaches each once")
 	scope, err := groups.Start(ctx, d.ctl)
 	if err != nil {
@@ -301,8 +316,27 @@ func (d *demo) startGoNode(ctx context.Context, exe string, name distribute.Atom
 		"--connect", "demo@localhost", "--profile", "local"}
 	if name != "go1@localhost" {
 		args = append(args, "--join", "go1@localhost") // membership seed
+	} else {
+		args = append(args, "--global", "inbox") // registered cluster-wide
 	}
 	return d.startChild(ctx, exec.Command(exe, args...), name, "started "+string(name))
+}
+
+// waitGlobal waits until node resolves the global name inbox to a pid on
+// owner, asking global:whereis_name/1 over RPC (Go cluster nodes export it
+// as Erlang nodes have it).
+func (d *demo) waitGlobal(ctx context.Context, node, owner distribute.Atom) error {
+	for {
+		got, err := rpc.Call(ctx, d.ctl, node, "global", "whereis_name", etf.Atom("inbox"))
+		if pid, ok := got.(distribute.Pid); err == nil && ok && pid.Node == owner {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s does not resolve the global name inbox: %v, %v", node, got, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // members asks node for its membership table (distribute:members()).
