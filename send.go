@@ -171,7 +171,18 @@ func (p *Process) call(ctx context.Context, target monitorTarget, request Term) 
 			return nil, fmt.Errorf("distribute: call %s: %w", target, err)
 		}
 	}
-	mref, err := p.monitor(ctx, target)
+	var mref Ref
+	var err error
+	var peer *peer
+	if node := target.remoteNode(p.node.name); node != "" {
+		peer, err = p.node.getPeer(ctx, node)
+		if err == nil {
+			// The monitor is sent with the request, below.
+			mref, err = p.addMonitor(target)
+		}
+	} else {
+		mref, err = p.monitor(ctx, target)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -202,12 +213,18 @@ func (p *Process) call(ctx context.Context, target monitorTarget, request Term) 
 
 	tag := etf.ImproperList{Elems: []Term{atomAlias}, Tail: mref}
 	msg := etf.Tuple{atomGenCall, etf.Tuple{p.pid, tag}, request}
-	if target.name != "" {
+	switch {
+	case peer != nil:
+		err = p.node.sendMonitored(ctx, peer, p.pid, target, mref, msg)
+	case target.name != "":
 		err = p.SendName(ctx, target.name, target.node, msg)
-	} else {
+	default:
 		err = p.Send(ctx, target.pid, msg)
 	}
 	if err != nil {
+		if peer != nil {
+			p.fireDown(mref, ReasonNoConnection)
+		}
 		return nil, err
 	}
 	m, err := p.ReceiveMatch(ctx, func(m any) bool {
@@ -226,6 +243,33 @@ func (p *Process) call(ctx context.Context, target monitorTarget, request Term) 
 		return nil, fmt.Errorf("distribute: call %s: %w", target, downError(d.Reason))
 	}
 	return m.(etf.Tuple)[1], nil
+}
+
+// sendMonitored sends MONITOR_P for mref and then msg to target in one
+// write on peer's connection (a call's monitor and request).
+func (n *Node) sendMonitored(ctx context.Context, peer *peer, from Pid, target monitorTarget, mref Ref, msg Term) error {
+	bp := framePool.Get().(*[]byte)
+	defer framePool.Put(bp)
+	mon, err := appendFrame((*bp)[:0], monitorCtrl(from, target, mref), nil, false)
+	if err != nil {
+		return err
+	}
+	op := dist.OpRegSend
+	if target.name == "" {
+		op = dist.OpSend
+		if peer.flags&dist.SendSender != 0 {
+			op = dist.OpSendSender
+		}
+	}
+	frames, err := appendMessageFrame(mon, op, from, target.pid, target.name, msg)
+	if err != nil {
+		return err
+	}
+	*bp = frames[:0]
+	if err := peer.conn.Send(ctx, frames[:len(mon)], frames[len(mon):]); err != nil {
+		return fmt.Errorf("distribute: send to %s: %w: %w", peer.name, ErrNodeDown, err)
+	}
+	return nil
 }
 
 // isReplyTo reports whether m is {[alias|ref], Reply}.

@@ -221,24 +221,12 @@ func (p *Process) MonitorName(ctx context.Context, name, node Atom) (Ref, error)
 
 func (p *Process) monitor(ctx context.Context, m monitorTarget) (Ref, error) {
 	n := p.node
-	ref := n.MakeRef()
-	p.mu.Lock()
-	if p.exited {
-		p.mu.Unlock()
-		return Ref{}, errDead
+	ref, err := p.addMonitor(m)
+	if err != nil {
+		return Ref{}, err
 	}
-	if p.monitors == nil {
-		p.monitors = make(map[Ref]monitorTarget)
-	}
-	p.monitors[ref] = m
-	p.mu.Unlock()
-
 	if remote := m.remoteNode(n.name); remote != "" {
-		var to Term = m.pid
-		if m.name != "" {
-			to = m.name
-		}
-		if err := n.sendControl(ctx, remote, etf.Tuple{int64(dist.OpMonitorP), p.pid, to, ref}, nil, false); err != nil {
+		if err := n.sendControl(ctx, remote, monitorCtrl(p.pid, m, ref), nil, false); err != nil {
 			// The connection could not be made: the monitor fires at once.
 			p.fireDown(ref, ReasonNoConnection)
 		}
@@ -249,6 +237,31 @@ func (p *Process) monitor(ctx context.Context, m monitorTarget) (Ref, error) {
 		p.fireDown(ref, ReasonNoProc)
 	}
 	return ref, nil
+}
+
+// addMonitor records a monitor held by p and returns its ref; the caller
+// tells the target.
+func (p *Process) addMonitor(m monitorTarget) (Ref, error) {
+	ref := p.node.MakeRef()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited {
+		return Ref{}, errDead
+	}
+	if p.monitors == nil {
+		p.monitors = make(map[Ref]monitorTarget)
+	}
+	p.monitors[ref] = m
+	return ref, nil
+}
+
+// monitorCtrl is the MONITOR_P control message for a remote monitor.
+func monitorCtrl(from Pid, m monitorTarget, ref Ref) etf.Tuple {
+	var to Term = m.pid
+	if m.name != "" {
+		to = m.name
+	}
+	return etf.Tuple{int64(dist.OpMonitorP), from, to, ref}
 }
 
 func (m monitorTarget) remoteNode(local Atom) Atom {
@@ -342,7 +355,21 @@ func (n *Node) sendDemonitor(ctx context.Context, from Pid, m monitorTarget, ref
 		to, remote = m.name, m.node
 	}
 	// Best effort: if the connection is gone, so is the remote monitor.
-	n.sendControlNoConnect(ctx, remote, etf.Tuple{int64(dist.OpDemonitorP), from, to, ref}, nil, false)
+	// Queued, not written inline: nobody waits for it.
+	p := n.peerIfConnected(remote)
+	if p == nil {
+		return
+	}
+	bp := framePool.Get().(*[]byte)
+	defer framePool.Put(bp)
+	frame, err := appendFrame((*bp)[:0], etf.Tuple{int64(dist.OpDemonitorP), from, to, ref}, nil, false)
+	if err != nil {
+		return
+	}
+	*bp = frame[:0]
+	if err := p.conn.Queue(ctx, frame); err != nil {
+		n.logger.Debug("demonitor not sent", "peer", remote, "err", err)
+	}
 }
 
 // sendDown tells a watcher that the process it monitors exited.

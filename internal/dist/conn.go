@@ -190,16 +190,33 @@ func (c *Conn) Stats() Stats {
 	}
 }
 
-// Send queues one frame payload (e.g. 112, 131, ctrl..., 131, msg...); the
-// writer adds the 4-byte length. The bytes are copied before Send returns,
-// so the caller may reuse frame. Send waits while the send buffer is full,
-// until there is room, ctx is done, or the connection ends. Frames from one
-// goroutine go out in Send order. An empty frame is a tick.
-func (c *Conn) Send(ctx context.Context, frame []byte) error {
-	if uint64(len(frame)) > math.MaxUint32 {
-		return fmt.Errorf("%w: cannot send %d bytes", ErrFrameTooLarge, len(frame))
+// Send queues frame payloads (e.g. 112, 131, ctrl..., 131, msg...), in
+// order and together (a monitor and the call it guards go out in one
+// write); the 4-byte lengths are added here. The bytes are copied before
+// Send returns, so the caller may reuse them. Send waits while the send
+// buffer is full, until there is room, ctx is done, or the connection
+// ends. Frames from one goroutine go out in Send order. An empty frame is
+// a tick.
+func (c *Conn) Send(ctx context.Context, frames ...[]byte) error {
+	return c.send(ctx, false, frames)
+}
+
+// Queue is Send that never writes from the calling goroutine: the writer
+// goroutine sends the frames, and the caller does not wait for the
+// socket. For signals off the caller's critical path (a demonitor after a
+// call).
+func (c *Conn) Queue(ctx context.Context, frames ...[]byte) error {
+	return c.send(ctx, true, frames)
+}
+
+func (c *Conn) send(ctx context.Context, queueOnly bool, frames [][]byte) error {
+	need := 0
+	for _, frame := range frames {
+		if uint64(len(frame)) > math.MaxUint32 {
+			return fmt.Errorf("%w: cannot send %d bytes", ErrFrameTooLarge, len(frame))
+		}
+		need += 4 + len(frame)
 	}
-	need := 4 + len(frame)
 	c.mu.Lock()
 	for {
 		if c.err != nil {
@@ -223,22 +240,16 @@ func (c *Conn) Send(ctx context.Context, frame []byte) error {
 		c.mu.Lock()
 	}
 	now := time.Now()
-	if c.inline && len(c.pending) == 0 && !c.writing && now.Sub(c.lastSend) > inlineGap {
+	if c.inline && !queueOnly && len(c.pending) == 0 && !c.writing && now.Sub(c.lastSend) > inlineGap {
 		c.lastSend = now
-		return c.sendInline(frame, need)
+		return c.sendInline(frames, need)
 	}
 	c.lastSend = now
 	wasEmpty := len(c.pending) == 0
-	c.pending = binary.BigEndian.AppendUint32(c.pending, uint32(len(frame)))
-	c.pending = append(c.pending, frame...)
+	c.pending = appendFrames(c.pending, frames)
 	c.queued += uint64(need)
 	c.mu.Unlock()
-	if len(frame) == 0 {
-		c.ticksOut.Add(1)
-	} else {
-		c.framesOut.Add(1)
-	}
-	c.bytesOut.Add(uint64(need))
+	c.countOut(frames, need)
 	if wasEmpty {
 		select {
 		case c.wake <- struct{}{}:
@@ -260,10 +271,9 @@ const inlineWriteTimeout = 200 * time.Microsecond
 
 // sendInline writes one frame from the sending goroutine. c.mu is held on
 // entry and released on return.
-func (c *Conn) sendInline(frame []byte, need int) error {
+func (c *Conn) sendInline(frames [][]byte, need int) error {
 	c.writing = true
-	c.scratch = binary.BigEndian.AppendUint32(c.scratch[:0], uint32(len(frame)))
-	c.scratch = append(c.scratch, frame...)
+	c.scratch = appendFrames(c.scratch[:0], frames)
 	c.queued += uint64(need)
 	buf := c.scratch
 	c.mu.Unlock()
@@ -300,8 +310,7 @@ func (c *Conn) sendInline(frame []byte, need int) error {
 		c.fail(err)
 		return fmt.Errorf("dist: send: %w", err)
 	}
-	c.framesOut.Add(1)
-	c.bytesOut.Add(uint64(len(buf)))
+	c.countOut(frames, len(buf))
 	c.inlineWrote.Store(true)
 	if more {
 		// Others queued while we wrote: the writer takes it from here.
@@ -311,6 +320,27 @@ func (c *Conn) sendInline(frame []byte, need int) error {
 		}
 	}
 	return nil
+}
+
+// appendFrames appends each frame with its 4-byte length.
+func appendFrames(dst []byte, frames [][]byte) []byte {
+	for _, f := range frames {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(f)))
+		dst = append(dst, f...)
+	}
+	return dst
+}
+
+// countOut updates the counters for frames sent (need bytes in all).
+func (c *Conn) countOut(frames [][]byte, need int) {
+	for _, f := range frames {
+		if len(f) == 0 {
+			c.ticksOut.Add(1)
+		} else {
+			c.framesOut.Add(1)
+		}
+	}
+	c.bytesOut.Add(uint64(need))
 }
 
 // Flush waits until every frame queued by Send before the call has been
