@@ -369,3 +369,24 @@ func TestGlobalNameAgainstErlang(t *testing.T) {
 		t.Fatalf("distribute:global_names(): %q %q exit %d", out, stderr, code)
 	}
 }
+
+func TestBenchCommand(t *testing.T) {
+	args := []string{"bench", "--messages", "2000", "--round-trips", "200"}
+	if !distributetest.ErlRequired() {
+		if _, err := exec.LookPath("erl"); err != nil {
+			args = append(args, "--no-erlang")
+		}
+	}
+	out, stderr, code := runCLI(t, "", args...)
+	if code != 0 {
+		t.Fatalf("bench: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"gopeer@localhost   one-way 64 B", "gopeer@localhost   ping-pong 64 B", "gopeer@localhost   gen_server:call"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := exec.LookPath("erl"); err == nil && !strings.Contains(out, "erlpeer@localhost  one-way 64 B") {
+		t.Errorf("bench with erl installed lacks the Erlang peer:\n%s", out)
+	}
+}
