@@ -46,19 +46,35 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &
 // maxPooledFrame keeps one huge message from pinning a huge buffer.
 const maxPooledFrame = 64 << 10
 
+// putFrame returns a buffer taken from framePool, holding used (which may
+// have grown from it), unless it grew past maxPooledFrame.
+func putFrame(bp *[]byte, used []byte) {
+	if used == nil { // encoding failed: the buffer is as it was
+		framePool.Put(bp)
+		return
+	}
+	if cap(used) > maxPooledFrame {
+		return
+	}
+	*bp = used[:0]
+	framePool.Put(bp)
+}
+
+// sendErr says a connection refused frames.
+func (p *peer) sendErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("distribute: send to %s: %w: %w", p.name, ErrNodeDown, err)
+}
+
 func (n *Node) sendOnPeer(ctx context.Context, p *peer, ctrl etf.Tuple, msg Term, hasMsg bool) error {
 	bp := framePool.Get().(*[]byte)
 	frame, err := appendFrame((*bp)[:0], ctrl, msg, hasMsg)
 	if err == nil {
-		err = p.conn.Send(ctx, frame)
-		if err != nil {
-			err = fmt.Errorf("distribute: send to %s: %w: %w", p.name, ErrNodeDown, err)
-		}
+		err = p.sendErr(p.conn.Send(ctx, frame))
 	}
-	if cap(frame) <= maxPooledFrame {
-		*bp = frame[:0]
-		framePool.Put(bp)
-	}
+	putFrame(bp, frame)
 	return err
 }
 

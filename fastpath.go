@@ -62,15 +62,19 @@ func (n *Node) sendMessage(ctx context.Context, p *peer, op dist.Op, from, to Pi
 	bp := framePool.Get().(*[]byte)
 	frame, err := appendMessageFrame((*bp)[:0], op, from, to, name, msg)
 	if err == nil {
-		if err = p.conn.Send(ctx, frame); err != nil {
-			err = fmt.Errorf("distribute: send to %s: %w: %w", p.name, ErrNodeDown, err)
-		}
-		if cap(frame) <= maxPooledFrame {
-			*bp = frame[:0]
-		}
+		err = p.sendErr(p.conn.Send(ctx, frame))
 	}
-	framePool.Put(bp)
+	putFrame(bp, frame)
 	return err
+}
+
+// pidSendOp is the operation for a message to a pid on p: SEND_SENDER
+// when the peer takes it, else SEND.
+func (p *peer) pidSendOp() dist.Op {
+	if p.flags&dist.SendSender != 0 {
+		return dist.OpSendSender
+	}
+	return dist.OpSend
 }
 
 // fastDispatch delivers SEND, SEND_SENDER and REG_SEND frames without

@@ -30,11 +30,7 @@ func (p *Process) Send(ctx context.Context, to Pid, msg Term) error {
 	if err != nil {
 		return err
 	}
-	op := dist.OpSend
-	if peer.flags&dist.SendSender != 0 {
-		op = dist.OpSendSender
-	}
-	return n.sendMessage(ctx, peer, op, p.pid, to, "", msg)
+	return n.sendMessage(ctx, peer, peer.pidSendOp(), p.pid, to, "", msg)
 }
 
 // SendName sends msg to the process registered as name on node (this node
@@ -249,27 +245,21 @@ func (p *Process) call(ctx context.Context, target monitorTarget, request Term) 
 // write on peer's connection (a call's monitor and request).
 func (n *Node) sendMonitored(ctx context.Context, peer *peer, from Pid, target monitorTarget, mref Ref, msg Term) error {
 	bp := framePool.Get().(*[]byte)
-	defer framePool.Put(bp)
 	mon, err := appendFrame((*bp)[:0], monitorCtrl(from, target, mref), nil, false)
 	if err != nil {
+		framePool.Put(bp)
 		return err
 	}
 	op := dist.OpRegSend
 	if target.name == "" {
-		op = dist.OpSend
-		if peer.flags&dist.SendSender != 0 {
-			op = dist.OpSendSender
-		}
+		op = peer.pidSendOp()
 	}
 	frames, err := appendMessageFrame(mon, op, from, target.pid, target.name, msg)
-	if err != nil {
-		return err
+	if err == nil {
+		err = peer.sendErr(peer.conn.Send(ctx, frames[:len(mon)], frames[len(mon):]))
 	}
-	*bp = frames[:0]
-	if err := peer.conn.Send(ctx, frames[:len(mon)], frames[len(mon):]); err != nil {
-		return fmt.Errorf("distribute: send to %s: %w: %w", peer.name, ErrNodeDown, err)
-	}
-	return nil
+	putFrame(bp, frames)
+	return err
 }
 
 // isReplyTo reports whether m is {[alias|ref], Reply}.

@@ -361,13 +361,12 @@ func (n *Node) sendDemonitor(ctx context.Context, from Pid, m monitorTarget, ref
 		return
 	}
 	bp := framePool.Get().(*[]byte)
-	defer framePool.Put(bp)
 	frame, err := appendFrame((*bp)[:0], etf.Tuple{int64(dist.OpDemonitorP), from, to, ref}, nil, false)
-	if err != nil {
-		return
+	if err == nil {
+		err = p.conn.Queue(ctx, frame)
 	}
-	*bp = frame[:0]
-	if err := p.conn.Queue(ctx, frame); err != nil {
+	putFrame(bp, frame)
+	if err != nil {
 		n.logger.Debug("demonitor not sent", "peer", remote, "err", err)
 	}
 }

@@ -314,14 +314,6 @@ func compareFuns(a, b Term) int {
 	return bytes.Compare(a.(Fun).Raw, b.(Fun).Raw)
 }
 
-// sortedPairs returns the pairs of m ordered by key in exact term order.
-func sortedPairs(m Map) []Pair {
-	var c comparer
-	s := make([]Pair, len(m))
-	copy(s, c.sortedPairs(m))
-	return s
-}
-
 // sortedPairs returns the pairs of m in key order, sorting each map once
 // per comparer. The result may be m itself or shared: read only.
 func (cm *comparer) sortedPairs(m Map) []Pair {

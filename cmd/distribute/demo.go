@@ -275,11 +275,21 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.ok("%s: %s dead after %v (local profile; Erlang's net_ticktime alone takes 45-75 s for a silent node)", goNodes[0], goVictim.name, time.Since(t1).Round(time.Millisecond))
 
-	victim := d.children[len(d.children)-1]
-	if victim == goVictim {
-		fmt.Fprintf(d.out, "\nsummary: %d steps, all ok, in %v (%d Go nodes)\n", d.steps, time.Since(d.started).Round(time.Millisecond), d.nodes)
-		return nil
+	if victim := d.children[len(d.children)-1]; victim != goVictim {
+		if err := d.killErlang(ctx, victim); err != nil {
+			return err
+		}
 	}
+	fmt.Fprintf(d.out, "\nsummary: %d steps, all ok, in %v (%d Go nodes", d.steps, time.Since(d.started).Round(time.Millisecond), d.nodes)
+	if len(targets) > d.nodes {
+		fmt.Fprint(d.out, " and 1 Erlang node")
+	}
+	fmt.Fprintln(d.out, ")")
+	return nil
+}
+
+// killErlang kills the Erlang node and shows a monitor on it fire at once.
+func (d *demo) killErlang(ctx context.Context, victim *demoChild) error {
 	d.step("monitor %s's inbox, then kill %s with SIGKILL", victim.name, victim.name)
 	ref, err := d.me.MonitorName(ctx, "inbox", victim.name)
 	if err != nil {
@@ -300,12 +310,6 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("%s still answers after SIGKILL", victim.name)
 	}
 	d.ok("ping %s: pang", victim.name)
-
-	fmt.Fprintf(d.out, "\nsummary: %d steps, all ok, in %v (%d Go nodes", d.steps, time.Since(d.started).Round(time.Millisecond), d.nodes)
-	if len(targets) > d.nodes {
-		fmt.Fprint(d.out, " and 1 Erlang node")
-	}
-	fmt.Fprintln(d.out, ")")
 	return nil
 }
 
