@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/signal"
 	"slices"
@@ -15,7 +14,6 @@ import (
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/cluster"
 	"github.com/distribute-go/distribute/etf"
-	"github.com/distribute-go/distribute/health"
 	"github.com/distribute-go/distribute/membership"
 	"github.com/spf13/cobra"
 )
@@ -92,6 +90,12 @@ func newNodeCmd() *cobra.Command {
 			for _, j := range joins {
 				ccfg.Join = append(ccfg.Join, distribute.Atom(j))
 			}
+			tel, err := setupTelemetry(&ccfg)
+			if err != nil {
+				cancel()
+				return usageError("node: %v", err)
+			}
+			defer tel.stop(context.Background())
 			cl, err := cluster.Start(startCtx, ccfg)
 			cancel()
 			if err != nil {
@@ -145,7 +149,7 @@ func newNodeCmd() *cobra.Command {
 			}
 			var httpSrv *http.Server
 			if httpAddr != "" {
-				if httpSrv, err = serveHTTP(cl, httpAddr, cfg.EpmdPort); err != nil {
+				if httpSrv, err = serveHTTP(ctx, cl, httpAddr, cfg.EpmdPort, tel); err != nil {
 					cl.Stop(context.Background())
 					return usageError("node: --http %s: %v", httpAddr, err)
 				}
@@ -285,22 +289,4 @@ func waitDisconnected(ctx context.Context, n *distribute.Node, peer distribute.A
 		}
 	}
 	return ctx.Err() == nil
-}
-
-// serveHTTP serves the node's health endpoints on addr.
-func serveHTTP(cl *cluster.Cluster, addr string, epmdPort int) (*http.Server, error) {
-	chk, err := health.New(health.Config{Node: cl.Node(), Membership: cl.Membership(), EpmdAddr: fmt.Sprintf("127.0.0.1:%d", epmdPort)})
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/healthz", chk.Healthz())
-	mux.Handle("/readyz", chk.Readyz())
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	return srv, nil
 }
