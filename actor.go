@@ -270,6 +270,7 @@ func (c *actorCore) handle(ctx context.Context, self *Process, m any, gleamTag e
 			if !ok {
 				break
 			}
+			ctx := callContext(ctx, from)
 			reply, bad, err := c.call(ctx, self, b)
 			switch {
 			case bad != nil:

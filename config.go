@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/distribute-go/distribute/etf"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Visibility decides whether a node is published (visible) to its peers.
@@ -76,8 +77,17 @@ type Config struct {
 	// on 127.0.0.1:EpmdPort, or hosts an embedded one when none does.
 	ClientOnly bool
 
-	// Logger receives the node's logs. Default nil: discard.
+	// Logger receives the node's logs. Default nil: discard. Wrap its
+	// handler with LogHandler to add the correlation id of the context
+	// each record is logged with.
 	Logger *slog.Logger
+
+	// MeterProvider receives the node's metrics (OpenTelemetry): traffic
+	// per peer, connections, processes, mailbox depth and call latency,
+	// and the instruments other packages make with Node.Meter. Default
+	// nil: otel.GetMeterProvider(), the global provider (a no-op until
+	// the program sets one).
+	MeterProvider metric.MeterProvider
 
 	// TickTime is Erlang's net_ticktime: a peer silent for about this long
 	// is dropped, and ticks are sent every TickTime/4 when idle. All nodes
@@ -101,6 +111,9 @@ type Config struct {
 	// Limits bound the decoding of every term received from peers
 	// (nesting depth, atoms, sizes). Default: etf's defaults.
 	Limits etf.Limits
+
+	// tel is the node's metrics state, made by withDefaults.
+	tel *telemetry
 }
 
 // Defaults.
@@ -159,6 +172,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.tel = newTelemetry(c.MeterProvider)
 	if c.TickTime == 0 {
 		c.TickTime = DefaultTickTime
 	}

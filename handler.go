@@ -81,5 +81,9 @@ func (p *Process) handle(ctx context.Context, m any) (err error) {
 			err = &ExitError{Reason: etf.Tuple{Atom("panic"), etf.Binary(fmt.Sprint(r))}}
 		}
 	}()
+	if from, _, ok := ParseCall(m); ok {
+		// A call's correlation id reaches the handler's ctx.
+		ctx = callContext(ctx, from)
+	}
 	return p.handler(ctx, p, m)
 }

@@ -3,6 +3,7 @@ package distribute
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/distribute-go/distribute/etf"
 	"github.com/distribute-go/distribute/internal/dist"
@@ -102,13 +103,22 @@ func ParseCast(msg any) (request Term, ok bool) {
 	return t[1], true
 }
 
-// aliasOf returns the alias ref of a tag [alias|Ref] (or [alias,Ref|_]).
+// aliasOf returns the alias ref of a tag [alias|Ref], [[alias|Ref]|_]
+// (the shape that carries a correlation id) or [alias,Ref|_].
 func aliasOf(tag Term) (Ref, bool) {
 	switch l := tag.(type) {
 	case etf.ImproperList:
 		if len(l.Elems) == 1 && l.Elems[0] == atomAlias {
 			r, ok := l.Tail.(Ref)
 			return r, ok
+		}
+		if len(l.Elems) == 1 {
+			// [[alias|Ref]|Extra]: one level only.
+			if inner, ok := l.Elems[0].(etf.ImproperList); ok && len(inner.Elems) == 1 && inner.Elems[0] == atomAlias {
+				r, ok := inner.Tail.(Ref)
+				return r, ok
+			}
+			return Ref{}, false
 		}
 		if len(l.Elems) >= 2 && l.Elems[0] == atomAlias {
 			r, ok := l.Elems[1].(Ref)
@@ -159,7 +169,15 @@ func (p *Process) CallName(ctx context.Context, name, node Atom, request Term) (
 	return p.call(ctx, monitorTarget{name: name, node: node}, request)
 }
 
+// call makes a call and records its latency (distribute.call.duration).
 func (p *Process) call(ctx context.Context, target monitorTarget, request Term) (Term, error) {
+	start := time.Now()
+	reply, err := p.doCall(ctx, target, request)
+	p.node.telemetry().recordCall(ctx, time.Since(start), err)
+	return reply, err
+}
+
+func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term) (Term, error) {
 	if node := target.remoteNode(p.node.name); node != "" {
 		// Connect first: an unreachable node is an error at once, after a
 		// single connection attempt.
@@ -207,8 +225,7 @@ func (p *Process) call(ctx context.Context, target monitorTarget, request Term) 
 		p.mbox.mu.Unlock()
 	}()
 
-	tag := etf.ImproperList{Elems: []Term{atomAlias}, Tail: mref}
-	msg := etf.Tuple{atomGenCall, etf.Tuple{p.pid, tag}, request}
+	msg := etf.Tuple{atomGenCall, etf.Tuple{p.pid, callTag(ctx, mref)}, request}
 	switch {
 	case peer != nil:
 		err = p.node.sendMonitored(ctx, peer, p.pid, target, mref, msg)

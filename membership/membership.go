@@ -579,6 +579,7 @@ func (m *Membership) update() {
 	for _, ev := range events {
 		m.logger.Info("member", "name", ev.Member.Name, "state", ev.Member.State.String(), "prev", ev.Prev.String(), "incarnation", ev.Member.Incarnation)
 	}
+	m.countChanges(events)
 	if m.node == nil {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/etf"
@@ -29,7 +30,21 @@ import (
 //
 // A call to the local node's own name runs the handler registered on its
 // Server, if any, in a new goroutine.
+//
+// The latency of every Call is recorded in the node's
+// distribute.rpc.duration histogram (see Node.Meter). A correlation id in
+// ctx (distribute.WithCorrelationID) travels with the call, in the
+// ResRef argument of erpc:execute_call/4: [ResRef | {'$correlation_id',
+// <<Id>>}], which Erlang's erpc passes through untouched and a Go Server
+// puts in the handler's ctx.
 func Call(ctx context.Context, local *distribute.Node, node, module, function etf.Atom, args ...etf.Term) (etf.Term, error) {
+	start := time.Now()
+	v, err := call(ctx, local, node, module, function, args)
+	metricsOf(local).record(ctx, time.Since(start), err)
+	return v, err
+}
+
+func call(ctx context.Context, local *distribute.Node, node, module, function etf.Atom, args []etf.Term) (etf.Term, error) {
 	if args == nil {
 		args = []etf.Term{}
 	}
@@ -43,7 +58,10 @@ func Call(ctx context.Context, local *distribute.Node, node, module, function et
 	// Exiting the per-call process drops whatever would arrive late (a
 	// spawn reply or result after a timeout) and ends the monitor.
 	defer p.Exit(distribute.ReasonNormal)
-	resRef := local.MakeRef()
+	var resRef etf.Term = local.MakeRef()
+	if ct := distribute.CorrelationTerm(ctx); ct != nil {
+		resRef = etf.ImproperList{Elems: []etf.Term{resRef}, Tail: ct}
+	}
 	reqRef, err := p.SpawnRequest(ctx, node, "erpc", "execute_call",
 		[]etf.Term{resRef, module, function, etf.List(args)}, distribute.SpawnOptions{Monitor: true})
 	if err != nil {
@@ -99,9 +117,9 @@ func spawnError(node etf.Atom, err error) error {
 
 // callResult maps the exit reason of erpc:execute_call/4 to Call's result,
 // as erpc:call does.
-func callResult(node etf.Atom, resRef etf.Ref, reason etf.Term) (etf.Term, error) {
+func callResult(node etf.Atom, resRef etf.Term, reason etf.Term) (etf.Term, error) {
 	if t, ok := reason.(etf.Tuple); ok && len(t) >= 3 {
-		if r, ok := t[0].(etf.Ref); ok && etf.Equal(r, resRef) {
+		if etf.Equal(t[0], resRef) {
 			switch {
 			case len(t) == 3 && t[1] == classReturn:
 				return t[2], nil

@@ -20,7 +20,8 @@ import (
 //   - any other error raises error:{error, <<Text>>}.
 //
 // ctx ends when the process running the handler is killed or the node
-// stops. A nil result with a nil error returns ok. A panic raises
+// stops; it carries the caller's correlation id when a Go caller sent one
+// (distribute.CorrelationID). A nil result with a nil error returns ok. A panic raises
 // error:{panic, <<Text>>} to the caller; the node goes on.
 type Handler func(ctx context.Context, args []etf.Term) (etf.Term, error)
 
@@ -230,6 +231,7 @@ func (s *Server) handleSpawn(ctx context.Context, p *distribute.Process, req dis
 		case req.Function == "execute_call" && len(req.Args) == 4:
 			// exit({ResRef, Class, ...}): the requester's monitor gets it.
 			ref := req.Args[0]
+			ctx = callContext(ctx, ref)
 			o := s.apply(ctx, req.Args[1], req.Args[2], req.Args[3])
 			if o.class == ClassError {
 				return etf.Tuple{ref, o.class, o.value, o.stack}
@@ -242,6 +244,20 @@ func (s *Server) handleSpawn(ctx context.Context, p *distribute.Process, req dis
 	}
 	o := s.apply(ctx, req.Module, req.Function, etf.List(req.Args))
 	return s.spawnExit(o, req.Module, req.Function, etf.List(req.Args))
+}
+
+// callContext returns ctx with the correlation id a Go caller put in the
+// ResRef of erpc:execute_call/4, [Ref | {'$correlation_id', <<Id>>}].
+// Erlang callers send a plain reference: ctx is returned as is.
+func callContext(ctx context.Context, resRef etf.Term) context.Context {
+	l, ok := resRef.(etf.ImproperList)
+	if !ok || len(l.Elems) != 1 {
+		return ctx
+	}
+	if id, ok := distribute.ParseCorrelationTerm(l.Tail); ok {
+		return distribute.WithCorrelationID(ctx, id)
+	}
+	return ctx
 }
 
 // spawnExit is the exit reason of a spawned process that ran M:F(A) with

@@ -1,0 +1,89 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"time"
+	"weak"
+
+	"github.com/distribute-go/distribute"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+)
+
+// meterScope is the instrumentation scope of the package's instruments.
+const meterScope = "github.com/distribute-go/distribute/rpc"
+
+// metricRPCDuration is the RPC latency histogram (seconds) of Call, with
+// the attribute outcome: ok, raised (the function raised: *Error),
+// timeout, nodedown, notsup or error.
+const metricRPCDuration = "distribute.rpc.duration"
+
+// latencyBuckets are the histogram's bucket boundaries, in seconds: 100 µs
+// to 10 s, as the root package's distribute.call.duration.
+var latencyBuckets = []float64{
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+}
+
+var outcomes = []string{"ok", "raised", "timeout", "nodedown", "notsup", "error"}
+
+// clientMetrics holds a node's RPC instruments.
+type clientMetrics struct {
+	duration metric.Float64Histogram
+	opts     map[string][]metric.RecordOption
+}
+
+// nodeMetrics maps a node (weakly: an entry goes when its node is
+// collected) to its instruments, made once per node.
+var nodeMetrics sync.Map // weak.Pointer[distribute.Node] -> *clientMetrics
+
+// metricsOf returns the RPC instruments of node.
+func metricsOf(node *distribute.Node) *clientMetrics {
+	k := weak.Make(node)
+	if m, ok := nodeMetrics.Load(k); ok {
+		return m.(*clientMetrics)
+	}
+	h, err := node.Meter(meterScope).Float64Histogram(metricRPCDuration,
+		metric.WithUnit("s"),
+		metric.WithDescription("Latency of RPCs made by this node (rpc.Call), by outcome."),
+		metric.WithExplicitBucketBoundaries(latencyBuckets...))
+	if err != nil {
+		h = noop.Float64Histogram{}
+	}
+	m := &clientMetrics{duration: h, opts: make(map[string][]metric.RecordOption, len(outcomes))}
+	for _, o := range outcomes {
+		m.opts[o] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))}
+	}
+	if prev, loaded := nodeMetrics.LoadOrStore(k, m); loaded {
+		return prev.(*clientMetrics)
+	}
+	runtime.AddCleanup(node, func(k weak.Pointer[distribute.Node]) { nodeMetrics.Delete(k) }, k)
+	return m
+}
+
+// record records one call's latency.
+func (m *clientMetrics) record(ctx context.Context, d time.Duration, err error) {
+	m.duration.Record(ctx, d.Seconds(), m.opts[callOutcome(err)]...)
+}
+
+// callOutcome classifies a call's error.
+func callOutcome(err error) string {
+	var raised *Error
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &raised):
+		return "raised"
+	case errors.Is(err, distribute.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, distribute.ErrNodeDown):
+		return "nodedown"
+	case errors.Is(err, ErrNotSup):
+		return "notsup"
+	}
+	return "error"
+}
