@@ -166,7 +166,8 @@ func Example_readmeGleam() {
 
 	// The caller's side, the same against a real Gleam node (find the pid
 	// with a global lookup of "greeter": registry.Server.Whereis).
-	to := distribute.GleamActor(h.Pid(), "greeter", greetCodec)
+	pid := h.Pid()
+	to := distribute.GleamActor(pid, "greeter", greetCodec) // pid: a global lookup of "greeter"
 	reply, err := distribute.GleamCall(ctx, node, to, func(r distribute.GleamSubject) greet {
 		return greet{First: r, Second: "go"}
 	}, codec.String)

@@ -24,22 +24,22 @@ func Example_readme() {
 		log.Fatal(err)
 	}
 	defer node.Stop(ctx)
-	reg, err := registry.Start(ctx, node)
+	reg, err := registry.Start(ctx, node) // node must be Visible (cluster.Start does it)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer reg.Stop(ctx)
 
-	counter, _ := (&distribute.Actor[int64, int64, int64]{
+	counter := &distribute.Actor[int64, int64, int64]{
 		Msg: codec.Int, Reply: codec.Int,
 		HandleCall: func(ctx context.Context, self *distribute.Process, total, n int64) (int64, int64, error) {
 			return total + n, total + n, nil
 		},
-	}).Start(ctx, node)
-	if err := registry.RegisterTyped(ctx, reg, etf.Atom("counter"), counter.Subject()); err != nil {
+	}
+	h, _ := counter.Start(ctx, node)
+	if err := registry.RegisterTyped(ctx, reg, etf.Atom("counter"), h.Subject()); err != nil {
 		log.Fatal(err)
 	}
-
 	c, ok := registry.Lookup(reg, etf.Atom("counter"), codec.Int)
 	me, _ := node.NewProcess()
 	total, err := distribute.Call(ctx, me, c, 5, codec.Int)
