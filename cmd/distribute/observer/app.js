@@ -122,15 +122,19 @@
     document.getElementById("members-count").textContent = alive + " alive of " + d.members.length;
   }
 
-  function sparkline(series) {
+  // sparkline draws one peer's message rates in and out over the minute,
+  // the newest sample at the right edge as in the big chart.
+  function sparkline(series, capacity) {
     const w = 120, h = 22;
     const s = svg("svg", { viewBox: "0 0 " + w + " " + h, class: "spark", preserveAspectRatio: "none" });
     if (!series || series.length < 2) return s;
+    const slots = Math.max(series.length, capacity, 2);
+    const offset = slots - series.length;
     let peak = 1;
     for (const r of series) peak = Math.max(peak, r.msg_in, r.msg_out);
     for (const key of ["msg_in", "msg_out"]) {
       const pts = series.map(function (r, i) {
-        return (i * w / (series.length - 1)).toFixed(1) + "," + (h - 1 - r[key] / peak * (h - 2)).toFixed(1);
+        return ((offset + i) * w / (slots - 1)).toFixed(1) + "," + (h - 1 - r[key] / peak * (h - 2)).toFixed(1);
       });
       s.appendChild(svg("polyline", { points: pts.join(" "), class: key === "msg_in" ? "in" : "out" }));
     }
@@ -141,7 +145,7 @@
     const tbody = document.querySelector("#connections tbody");
     const rows = d.connections.map(function (c) {
       const spark = el("td");
-      spark.appendChild(sparkline(d.history.peers[c.node]));
+      spark.appendChild(sparkline(d.history.peers[c.node], d.history.capacity));
       const tr = row([
         el("td", c.node + (c.visible ? "" : " (hidden)"), "mono"),
         num(c.rate.msg_in, 1), num(c.rate.msg_out, 1),
