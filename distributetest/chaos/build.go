@@ -1,0 +1,78 @@
+package chaos
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/distribute-go/distribute/distributetest"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildBin  string
+	buildErr  error
+)
+
+// Binary returns the path of the distribute command, built once per test
+// binary from the module this package belongs to (`go build -o
+// $TMP/distribute ./cmd/distribute` in the module root). A build failure
+// fails the test. Main removes the binary when the tests end.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildDir, err = os.MkdirTemp("", "distribute-chaos")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		bin := filepath.Join(buildDir, "distribute")
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/distribute")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("chaos: go build ./cmd/distribute: %v\n%s", err, out)
+			return
+		}
+		buildBin = bin
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildBin
+}
+
+// moduleRoot is the directory of the go.mod that holds this package (the
+// tests run in the package directory).
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("chaos: go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("chaos: not inside a module (go env GOMOD = %q)", mod)
+	}
+	return filepath.Dir(mod), nil
+}
+
+// Main runs a test binary's tests with the goroutine leak check and
+// removes the built command afterwards. Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { chaos.Main(m) }
+func Main(m *testing.M) {
+	distributetest.VerifyTestMain(m, func() {
+		if buildDir != "" {
+			os.RemoveAll(buildDir)
+		}
+	})
+}

@@ -1,0 +1,236 @@
+package chaos
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+)
+
+// ErrNoNetns is returned when network namespaces cannot be used here (not
+// root, no `ip`, or the kernel refuses to create one).
+var ErrNoNetns = errors.New("chaos: network namespaces unavailable")
+
+// ipPath is the iproute2 binary.
+var ipPath = "/usr/sbin/ip"
+
+// subnets in use by this process, so parallel tests never share one.
+var (
+	subnetMu sync.Mutex
+	subnets  = map[[2]int]bool{}
+)
+
+// network is a per-test bridge in the root namespace and one namespace per
+// node, joined to the bridge by a veth pair. Node i has the address
+// 10.A.B.(i+2); the bridge is 10.A.B.1.
+type network struct {
+	a, b     int
+	bridge   string
+	ns       []string
+	hostVeth []string
+	nodeVeth []string
+
+	mu         sync.Mutex
+	blackholes map[int][]string // namespace index → blackholed /32 destinations
+}
+
+// runIP runs ip with args (and stdin when not empty) and returns an error
+// carrying its output.
+func runIP(stdin string, args ...string) error {
+	cmd := exec.Command(ipPath, args...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// netnsUsable reports why namespaces cannot be used, or nil.
+func netnsUsable() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: not root (euid %d)", ErrNoNetns, os.Geteuid())
+	}
+	if p, err := exec.LookPath(ipPath); err != nil {
+		if p, err = exec.LookPath("ip"); err != nil {
+			return fmt.Errorf("%w: no ip command", ErrNoNetns)
+		}
+		ipPath = p
+	}
+	return nil
+}
+
+// pickSubnet reserves a random 10.A.B.0/24 that this process does not use
+// and that no interface of the root namespace is on.
+func pickSubnet() (int, int, error) {
+	out, err := exec.Command(ipPath, "-4", "-o", "addr", "show").CombinedOutput()
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: ip addr show: %v: %s", ErrNoNetns, err, out)
+	}
+	subnetMu.Lock()
+	defer subnetMu.Unlock()
+	for range 1000 {
+		a, b := 64+rand.IntN(190), rand.IntN(256)
+		if subnets[[2]int{a, b}] || bytes.Contains(out, fmt.Appendf(nil, " 10.%d.%d.", a, b)) {
+			continue
+		}
+		subnets[[2]int{a, b}] = true
+		return a, b, nil
+	}
+	return 0, 0, errors.New("chaos: no free 10.A.B.0/24 subnet")
+}
+
+func releaseSubnet(a, b int) {
+	subnetMu.Lock()
+	delete(subnets, [2]int{a, b})
+	subnetMu.Unlock()
+}
+
+// newNetwork creates the bridge and n namespaces. On error everything
+// created so far is removed.
+func newNetwork(n int) (*network, error) {
+	if err := netnsUsable(); err != nil {
+		return nil, err
+	}
+	var nw *network
+	var lastErr error
+	for range 5 {
+		a, b, err := pickSubnet()
+		if err != nil {
+			return nil, err
+		}
+		tag := fmt.Sprintf("%02x%02x", a, b)
+		nw = &network{a: a, b: b, bridge: "chb" + tag, blackholes: map[int][]string{}}
+		for i := range n {
+			nw.ns = append(nw.ns, fmt.Sprintf("chaos-%s-%d", tag, i))
+			nw.hostVeth = append(nw.hostVeth, fmt.Sprintf("chv%s%d", tag, i))
+			nw.nodeVeth = append(nw.nodeVeth, fmt.Sprintf("chp%s%d", tag, i))
+		}
+		// The bridge name is derived from the subnet: if another process
+		// uses the subnet, creating the bridge fails and we try another.
+		if lastErr = runIP("", "link", "add", nw.bridge, "type", "bridge"); lastErr != nil {
+			releaseSubnet(a, b)
+			continue
+		}
+		if err := nw.setup(); err != nil {
+			nw.close()
+			return nil, fmt.Errorf("%w: %v", ErrNoNetns, err)
+		}
+		return nw, nil
+	}
+	return nil, fmt.Errorf("%w: %v", ErrNoNetns, lastErr)
+}
+
+// setup configures the bridge and the namespaces (the bridge exists).
+func (nw *network) setup() error {
+	var root strings.Builder
+	fmt.Fprintf(&root, "addr add %s/24 dev %s\n", nw.bridgeIP(), nw.bridge)
+	fmt.Fprintf(&root, "link set %s up\n", nw.bridge)
+	for i, ns := range nw.ns {
+		fmt.Fprintf(&root, "netns add %s\n", ns)
+		fmt.Fprintf(&root, "link add %s type veth peer name %s netns %s\n", nw.hostVeth[i], nw.nodeVeth[i], ns)
+		fmt.Fprintf(&root, "link set %s master %s\n", nw.hostVeth[i], nw.bridge)
+		fmt.Fprintf(&root, "link set %s up\n", nw.hostVeth[i])
+	}
+	if err := runIP(root.String(), "-batch", "-"); err != nil {
+		return err
+	}
+	for i, ns := range nw.ns {
+		var b strings.Builder
+		fmt.Fprintf(&b, "link set lo up\n")
+		fmt.Fprintf(&b, "addr add %s/24 dev %s\n", nw.ip(i), nw.nodeVeth[i])
+		fmt.Fprintf(&b, "link set %s up\n", nw.nodeVeth[i])
+		if err := runIP(b.String(), "-n", ns, "-batch", "-"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (nw *network) bridgeIP() string { return fmt.Sprintf("10.%d.%d.1", nw.a, nw.b) }
+
+// ip is node i's address.
+func (nw *network) ip(i int) string { return fmt.Sprintf("10.%d.%d.%d", nw.a, nw.b, i+2) }
+
+// partition blackholes, in both directions, every pair of nodes in
+// different groups (group[i] is node i's group). It first removes the
+// routes of an earlier partition.
+func (nw *network) partition(group []int) error {
+	if err := nw.heal(); err != nil {
+		return err
+	}
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	for i := range nw.ns {
+		var b strings.Builder
+		var dsts []string
+		for j := range nw.ns {
+			if group[i] != group[j] {
+				fmt.Fprintf(&b, "route add blackhole %s/32\n", nw.ip(j))
+				dsts = append(dsts, nw.ip(j))
+			}
+		}
+		if len(dsts) == 0 {
+			continue
+		}
+		if err := runIP(b.String(), "-n", nw.ns[i], "-batch", "-"); err != nil {
+			return err
+		}
+		nw.blackholes[i] = dsts
+	}
+	return nil
+}
+
+// heal removes every blackhole route partition added.
+func (nw *network) heal() error {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	var errs []error
+	for i, dsts := range nw.blackholes {
+		var b strings.Builder
+		for _, d := range dsts {
+			fmt.Fprintf(&b, "route del blackhole %s/32\n", d)
+		}
+		if err := runIP(b.String(), "-n", nw.ns[i], "-batch", "-"); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(nw.blackholes, i)
+	}
+	return errors.Join(errs...)
+}
+
+// linkUp sets node i's interface up or down (isolating it completely,
+// the test process included).
+func (nw *network) linkUp(i int, up bool) error {
+	state := "down"
+	if up {
+		state = "up"
+	}
+	return runIP("", "-n", nw.ns[i], "link", "set", nw.nodeVeth[i], state)
+}
+
+// close deletes the namespaces, the host ends of the veth pairs and the
+// bridge. Processes in the namespaces must be gone first.
+func (nw *network) close() error {
+	var errs []error
+	for i, ns := range nw.ns {
+		if err := runIP("", "netns", "del", ns); err != nil && !strings.Contains(err.Error(), "No such file") {
+			errs = append(errs, err)
+		}
+		// Usually gone with the namespace; make sure.
+		runIP("", "link", "del", nw.hostVeth[i])
+	}
+	if err := runIP("", "link", "del", nw.bridge); err != nil {
+		errs = append(errs, err)
+	}
+	releaseSubnet(nw.a, nw.b)
+	return errors.Join(errs...)
+}
