@@ -1,0 +1,186 @@
+package election
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/distribute-go/distribute/membership"
+)
+
+// Config configures an election member. Expect, DataDir and Membership
+// are required; every other field documents its zero-value default.
+type Config struct {
+	// Expect is the number of voters the cluster bootstraps with, and the
+	// floor below which the leader never removes voters. Required, ≥ 1.
+	Expect int
+
+	// DataDir holds the durable Raft state: the bolt log and stable store
+	// (raft.db), snapshots, and the persisted Raft port (raft-port), so a
+	// restarted node comes back on the same address with its term and
+	// vote. Required. Wiping it makes the node a newcomer: it never
+	// bootstraps a second cluster, it waits for the leader to take it in.
+	DataDir string
+
+	// Bind is the "ip:port" Raft listens on. Default: the node's listen
+	// IP, and the port persisted in DataDir (a free port on first start).
+	Bind string
+
+	// Membership gives the Raft address of every member by node name (the
+	// Raft field of its meta) and who is alive. Election publishes its own
+	// Raft address there (SetRaftAddr) once it listens. Required.
+	Membership *membership.Membership
+
+	// TLS, when set, runs the Raft traffic over TLS with this config, as
+	// the distribution does (distribute.Config.TLS): it serves accepted
+	// connections and, cloned with ServerName set to the peer's host part
+	// unless ServerName is set, dials. Default nil: plain TCP.
+	TLS *tls.Config
+
+	// Timing holds Raft's timeouts. Default (zero): LAN().
+	Timing Timing
+
+	// RemoveGrace is how long a voter must have been dead or left before
+	// the leader removes it from the configuration (never below Expect
+	// voters). It must be far longer than SWIM's detection bound, so a
+	// slow or partitioned node is not voted out. Default 72 h.
+	RemoveGrace time.Duration
+
+	// Logger receives the election's logs, Raft's included. Default nil:
+	// discard.
+	Logger *slog.Logger
+}
+
+// Timing holds Raft's timeouts and the election's own check intervals.
+// Raft requires LeaderLeaseTimeout ≤ HeartbeatTimeout ≤ ElectionTimeout.
+type Timing struct {
+	// Name is "local", "lan" or empty for custom timings (for logs).
+	Name string
+
+	// HeartbeatTimeout is how long a follower waits without contact from
+	// the leader before it becomes a candidate (raft.Config).
+	HeartbeatTimeout time.Duration
+	// ElectionTimeout is how long a candidate waits before a new election.
+	ElectionTimeout time.Duration
+	// LeaderLeaseTimeout is how long a leader stays leader without
+	// reaching a quorum.
+	LeaderLeaseTimeout time.Duration
+	// CommitTimeout bounds how long a leader waits before sending a
+	// heartbeat with new commit information.
+	CommitTimeout time.Duration
+
+	// Check is how often the election looks at membership: to bootstrap,
+	// and, on the leader, to add and remove voters.
+	Check time.Duration
+	// Settle is how long the bootstrap set (the first Expect alive
+	// election members by name) must stay the same before a node
+	// bootstraps with it, so that every node decides on the same set.
+	Settle time.Duration
+	// ConnectTimeout bounds dialling a peer's Raft port.
+	ConnectTimeout time.Duration
+	// IOTimeout is the deadline of one Raft RPC on the wire.
+	IOTimeout time.Duration
+}
+
+// LAN returns Raft's own defaults (1 s heartbeat and election timeouts,
+// 500 ms lease), for real networks.
+func LAN() Timing {
+	return Timing{
+		Name:               "lan",
+		HeartbeatTimeout:   1000 * time.Millisecond,
+		ElectionTimeout:    1000 * time.Millisecond,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
+		CommitTimeout:      50 * time.Millisecond,
+		Check:              1 * time.Second,
+		Settle:             3 * time.Second,
+		ConnectTimeout:     3 * time.Second,
+		IOTimeout:          10 * time.Second,
+	}
+}
+
+// Local returns fast timings for nodes on one machine (tests, demos): a
+// leader is elected, and replaced after a crash, within about a second.
+func Local() Timing {
+	return Timing{
+		Name:               "local",
+		HeartbeatTimeout:   400 * time.Millisecond,
+		ElectionTimeout:    400 * time.Millisecond,
+		LeaderLeaseTimeout: 200 * time.Millisecond,
+		CommitTimeout:      20 * time.Millisecond,
+		Check:              100 * time.Millisecond,
+		Settle:             500 * time.Millisecond,
+		ConnectTimeout:     1 * time.Second,
+		IOTimeout:          2 * time.Second,
+	}
+}
+
+func (t Timing) String() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return fmt.Sprintf("heartbeat=%v election=%v lease=%v", t.HeartbeatTimeout, t.ElectionTimeout, t.LeaderLeaseTimeout)
+}
+
+func (t Timing) validate() error {
+	switch {
+	case t.HeartbeatTimeout < 5*time.Millisecond:
+		return fmt.Errorf("%w: HeartbeatTimeout %v below 5ms", ErrConfig, t.HeartbeatTimeout)
+	case t.ElectionTimeout < t.HeartbeatTimeout:
+		return fmt.Errorf("%w: ElectionTimeout %v below HeartbeatTimeout %v", ErrConfig, t.ElectionTimeout, t.HeartbeatTimeout)
+	case t.LeaderLeaseTimeout < 5*time.Millisecond || t.LeaderLeaseTimeout > t.HeartbeatTimeout:
+		return fmt.Errorf("%w: LeaderLeaseTimeout %v must be within [5ms, HeartbeatTimeout %v]", ErrConfig, t.LeaderLeaseTimeout, t.HeartbeatTimeout)
+	case t.CommitTimeout < time.Millisecond:
+		return fmt.Errorf("%w: CommitTimeout %v below 1ms", ErrConfig, t.CommitTimeout)
+	case t.Check <= 0 || t.Settle < 0 || t.ConnectTimeout <= 0 || t.IOTimeout <= 0:
+		return fmt.Errorf("%w: Check, ConnectTimeout and IOTimeout must be positive, Settle not negative", ErrConfig)
+	}
+	return nil
+}
+
+// Errors.
+var (
+	// ErrConfig is wrapped by every Config validation error.
+	ErrConfig = errors.New("election: invalid config")
+	// ErrNotLeader is returned by IsLeader (and Resign) when this node is
+	// not the leader, or could not confirm it with a quorum.
+	ErrNotLeader = errors.New("election: not the leader")
+	// ErrClosed is returned after Stop.
+	ErrClosed = fmt.Errorf("election: closed: %w", net.ErrClosed)
+)
+
+// DefaultRemoveGrace is Config.RemoveGrace's default.
+const DefaultRemoveGrace = 72 * time.Hour
+
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case c.Expect < 1:
+		return c, fmt.Errorf("%w: Expect must be at least 1, got %d", ErrConfig, c.Expect)
+	case c.DataDir == "":
+		return c, fmt.Errorf("%w: DataDir is required", ErrConfig)
+	case c.Membership == nil:
+		return c, fmt.Errorf("%w: Membership is required", ErrConfig)
+	case c.RemoveGrace < 0:
+		return c, fmt.Errorf("%w: RemoveGrace %v is negative", ErrConfig, c.RemoveGrace)
+	}
+	if c.Timing == (Timing{}) {
+		c.Timing = LAN()
+	}
+	if err := c.Timing.validate(); err != nil {
+		return c, err
+	}
+	if c.RemoveGrace == 0 {
+		c.RemoveGrace = DefaultRemoveGrace
+	}
+	if c.Bind != "" {
+		if _, _, err := net.SplitHostPort(c.Bind); err != nil {
+			return c, fmt.Errorf("%w: Bind %q: %v", ErrConfig, c.Bind, err)
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}

@@ -1,0 +1,548 @@
+package election
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/etf"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+)
+
+// State is a node's Raft state.
+type State uint8
+
+// States (explicit values: they appear in logs, JSON and the CLI).
+const (
+	Follower  State = 1
+	Candidate State = 2
+	Leader    State = 3
+	Shutdown  State = 4
+)
+
+func (s State) String() string {
+	switch s {
+	case Follower:
+		return "follower"
+	case Candidate:
+		return "candidate"
+	case Leader:
+		return "leader"
+	case Shutdown:
+		return "shutdown"
+	}
+	return "state(" + strconv.Itoa(int(s)) + ")"
+}
+
+// MarshalText makes a State print as its name in JSON.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+func stateOf(s raft.RaftState) State {
+	switch s {
+	case raft.Follower:
+		return Follower
+	case raft.Candidate:
+		return Candidate
+	case raft.Leader:
+		return Leader
+	}
+	return Shutdown
+}
+
+// Status is one stable reading of a node's Raft state: the term is read
+// before and after the state and leader; Stable is false when it moved in
+// between (then State and Leader may belong to either term: read again).
+type Status struct {
+	Node   distribute.Atom `json:"node"`
+	State  State           `json:"state"`
+	Term   uint64          `json:"term"`
+	Leader distribute.Atom `json:"leader"` // "" when no leader is known
+	Stable bool            `json:"stable"`
+}
+
+// Change is a new (leader, term) as this node sees it. Leader "" means no
+// leader is known (an election is going on, or this node is cut off).
+type Change struct {
+	Leader distribute.Atom
+	Term   uint64
+}
+
+// StatusName is the name under which each election registers a process
+// answering the gen_server call raft_status with {raft_status, HasState,
+// Term}: bootstrapping nodes ask their peers with it, so that a node never
+// bootstraps when a reachable peer has Raft state.
+const StatusName distribute.Atom = "distribute_election"
+
+var atomRaftStatus = etf.Atom("raft_status")
+
+// Election is a running Raft member. Create it with Start, end it with
+// Stop. Its methods are safe for concurrent use.
+type Election struct {
+	cfg    Config
+	node   *distribute.Node
+	name   distribute.Atom
+	addr   string
+	logger *slog.Logger
+
+	raft     *raft.Raft
+	trans    *raft.NetworkTransport
+	store    *raftboltdb.BoltStore
+	observer *raft.Observer
+	res      *resolver
+	status   *distribute.Process
+	hadState bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex // protects cur, subs, closed
+	cur    Change
+	subs   map[*sub]struct{}
+	closed bool
+
+	goneSince map[distribute.Atom]time.Time // manager goroutine only
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start starts Raft on node: it opens (or creates) the durable state in
+// cfg.DataDir, listens on the Raft port, publishes that address in the
+// membership meta, and from then on bootstraps (see the package doc for
+// the rules) and, when leader, keeps the voter set in line with
+// membership. It returns without waiting for a leader: use Observe or
+// Leader.
+func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Election, error) {
+	if node == nil {
+		return nil, fmt.Errorf("%w: node is nil", ErrConfig)
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e := &Election{
+		cfg:       cfg,
+		node:      node,
+		name:      node.Name(),
+		logger:    cfg.Logger.With("component", "election"),
+		subs:      make(map[*sub]struct{}),
+		goneSince: make(map[distribute.Atom]time.Time),
+	}
+	if err := e.open(ctx); err != nil {
+		e.closeAll()
+		return nil, err
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.wg.Add(1)
+	go e.run()
+	return e, nil
+}
+
+// open sets up the stores, the transport, Raft and the status process.
+func (e *Election) open(ctx context.Context) error {
+	cfg := e.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("election: data dir: %w", err)
+	}
+	ln, err := e.listen()
+	if err != nil {
+		return err
+	}
+	e.addr = ln.Addr().String()
+	_, port, _ := net.SplitHostPort(e.addr)
+	p, _ := strconv.Atoi(port)
+	if err := writePort(cfg.DataDir, p); err != nil {
+		ln.Close()
+		return fmt.Errorf("election: persist port: %w", err)
+	}
+	hl := newHCLog(cfg.Logger)
+	e.res = newResolver(e.name, e.addr, cfg.Membership)
+	layer := &streamLayer{Listener: ln, name: e.name, res: e.res, tls: cfg.TLS, connect: cfg.Timing.ConnectTimeout}
+	if cfg.TLS != nil {
+		layer.Listener = tlsListener(ln, cfg.TLS)
+	}
+	e.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		ServerAddressProvider: e.res,
+		Logger:                hl.Named("transport"),
+		Stream:                layer,
+		MaxPool:               3,
+		Timeout:               cfg.Timing.IOTimeout,
+	})
+	e.store, err = raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(cfg.DataDir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: time.Second},
+	})
+	if err != nil {
+		return fmt.Errorf("election: open %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl.Named("snapshots"))
+	if err != nil {
+		return fmt.Errorf("election: snapshots: %w", err)
+	}
+	if e.hadState, err = raft.HasExistingState(e.store, e.store, snaps); err != nil {
+		return fmt.Errorf("election: read state: %w", err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(e.name)
+	rc.HeartbeatTimeout = cfg.Timing.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.Timing.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.Timing.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.Timing.CommitTimeout
+	rc.Logger = hl
+	// A removed server stays up, so the leader can add it back.
+	rc.ShutdownOnRemove = false
+	if e.raft, err = raft.NewRaft(rc, fsm{}, e.store, e.store, snaps, e.trans); err != nil {
+		return fmt.Errorf("election: %w", err)
+	}
+	e.observer = raft.NewObserver(make(chan raft.Observation), false, e.observe)
+	e.raft.RegisterObserver(e.observer)
+	if e.status, err = e.node.SpawnHandler(e.handleStatus); err != nil {
+		return fmt.Errorf("election: %w", err)
+	}
+	if err := e.node.Register(StatusName, e.status.Pid()); err != nil {
+		return fmt.Errorf("election: register %s: %w", StatusName, err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := cfg.Membership.SetRaftAddr(sctx, e.addr); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("election: %w", err)
+	}
+	e.logger.Info("raft started", "addr", e.addr, "existing_state", e.hadState, "expect", cfg.Expect, "timing", cfg.Timing.String())
+	return nil
+}
+
+// listen opens the Raft listener: Bind, or the node's IP with the port
+// persisted in DataDir (any free port the first time).
+func (e *Election) listen() (net.Listener, error) {
+	bind := e.cfg.Bind
+	if bind == "" {
+		ip := "127.0.0.1"
+		if a, ok := e.node.ListenAddr().(*net.TCPAddr); ok && a != nil && !a.IP.IsUnspecified() {
+			ip = a.IP.String()
+		}
+		port, err := readPort(e.cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		bind = net.JoinHostPort(ip, strconv.Itoa(port))
+	}
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("election: listen: %w", err)
+	}
+	return ln, nil
+}
+
+// observe runs in Raft's goroutine on every observation, before Raft
+// moves on: a leader change is published with the term it belongs to.
+func (e *Election) observe(o *raft.Observation) bool {
+	if lo, ok := o.Data.(raft.LeaderObservation); ok {
+		e.mu.Lock()
+		e.publishLocked(Change{Leader: distribute.Atom(lo.LeaderID), Term: o.Raft.CurrentTerm()})
+		e.mu.Unlock()
+	}
+	return false
+}
+
+// poll reads Raft's (leader, term) and publishes it when it moved.
+func (e *Election) poll() Change {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for range 3 {
+		t1 := e.raft.CurrentTerm()
+		_, id := e.raft.LeaderWithID()
+		if e.raft.CurrentTerm() == t1 {
+			e.publishLocked(Change{Leader: distribute.Atom(id), Term: t1})
+			break
+		}
+	}
+	return e.cur
+}
+
+// publishLocked records c and queues it for every subscriber, unless it
+// is the current value or an older term.
+func (e *Election) publishLocked(c Change) {
+	if c == e.cur || c.Term < e.cur.Term {
+		return
+	}
+	e.cur = c
+	for s := range e.subs {
+		s.push(c)
+	}
+}
+
+// Node returns this node's name (its Raft server ID).
+func (e *Election) Node() distribute.Atom { return e.name }
+
+// Addr returns the Raft address "ip:port".
+func (e *Election) Addr() string { return e.addr }
+
+// Leader returns the leader this node knows and its term. ok is false
+// when no leader is known. The term is the fencing token: a leader's
+// writes to a shared resource carry it, and the resource rejects a token
+// lower than one it has seen (see IsLeader and the package example).
+func (e *Election) Leader() (leader distribute.Atom, term uint64, ok bool) {
+	c := e.poll()
+	return c.Leader, c.Term, c.Leader != ""
+}
+
+// Status reads this node's state with a stable read (term, state and
+// leader, term again; Stable false when the term moved).
+func (e *Election) Status() Status {
+	t1 := e.raft.CurrentTerm()
+	st := e.raft.State()
+	_, id := e.raft.LeaderWithID()
+	t2 := e.raft.CurrentTerm()
+	return Status{Node: e.name, State: stateOf(st), Term: t2, Leader: distribute.Atom(id), Stable: t1 == t2}
+}
+
+// Observe returns a channel of (leader, term) changes as this node sees
+// them: the current value first, then every change, in order (none is
+// dropped: they queue while the reader is slow). A node that becomes
+// leader sees a Change naming itself with its term. The channel is closed
+// when ctx ends or the election stops.
+func (e *Election) Observe(ctx context.Context) <-chan Change {
+	out := make(chan Change)
+	cur := e.poll()
+	s := &sub{wake: make(chan struct{}, 1)}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		close(out)
+		return out
+	}
+	s.queue = append(s.queue, cur)
+	e.subs[s] = struct{}{}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	s.wake <- struct{}{}
+	go func() {
+		defer e.wg.Done()
+		defer close(out)
+		defer func() {
+			e.mu.Lock()
+			delete(e.subs, s)
+			e.mu.Unlock()
+		}()
+		for {
+			select {
+			case <-s.wake:
+			case <-ctx.Done():
+				return
+			case <-e.ctx.Done():
+				return
+			}
+			for _, c := range s.take() {
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return
+				case <-e.ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// IsLeader reports whether this node is the leader, confirmed with a
+// quorum (Raft's VerifyLeader), and returns its term: the fencing token to
+// attach to the writes it makes as leader. It returns an error wrapping
+// ErrNotLeader when this node is not the leader, lost leadership, or its
+// term moved during the check; ctx's error when ctx ends first.
+func (e *Election) IsLeader(ctx context.Context) (term uint64, err error) {
+	t1 := e.raft.CurrentTerm()
+	if e.raft.State() != raft.Leader {
+		return 0, ErrNotLeader
+	}
+	if err := e.wait(ctx, e.raft.VerifyLeader()); err != nil {
+		if errors.Is(err, ErrClosed) || ctx.Err() != nil {
+			return 0, err
+		}
+		return 0, fmt.Errorf("%w: %w", ErrNotLeader, err)
+	}
+	if e.raft.CurrentTerm() != t1 || e.raft.State() != raft.Leader {
+		return 0, ErrNotLeader
+	}
+	return t1, nil
+}
+
+// Resign hands leadership to the most up-to-date voter (Raft's leadership
+// transfer) and returns when the transfer is done. ErrNotLeader when this
+// node is not the leader.
+func (e *Election) Resign(ctx context.Context) error {
+	if e.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	if err := e.wait(ctx, e.raft.LeadershipTransfer()); err != nil {
+		return fmt.Errorf("election: resign: %w", err)
+	}
+	return nil
+}
+
+// wait waits for f or ctx; the goroutine reading f is the election's (Raft
+// answers every future, at the latest when it shuts down).
+func (e *Election) wait(ctx context.Context, f raft.Future) error {
+	errc := make(chan error, 1)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		errc <- f.Error()
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop stops the election gracefully: a leader first hands leadership to
+// another voter (bounded by ctx), then Raft shuts down, the transport and
+// the stores close, and every goroutine the election started has ended.
+// The node keeps its voter seat (it is expected back); only the leader
+// removes voters, after RemoveGrace. Stop is idempotent.
+func (e *Election) Stop(ctx context.Context) error { return e.stop(ctx, true) }
+
+func (e *Election) stop(ctx context.Context, transfer bool) error {
+	e.stopOnce.Do(func() {
+		if transfer && e.raft.State() == raft.Leader {
+			f := e.raft.LeadershipTransfer()
+			if err := e.wait(ctx, f); err != nil {
+				e.logger.Warn("leadership transfer at stop failed", "error", err)
+			} else {
+				e.logger.Info("leadership transferred at stop")
+			}
+		}
+		e.mu.Lock()
+		e.closed = true
+		e.mu.Unlock()
+		e.cancel()
+		e.stopErr = e.closeAll()
+		e.wg.Wait()
+		if e.store != nil {
+			if err := e.store.Close(); err != nil && e.stopErr == nil {
+				e.stopErr = err
+			}
+		}
+	})
+	return e.stopErr
+}
+
+// closeAll shuts Raft down and closes what open set up, except the store
+// (closed after every goroutine ended). Used by Stop and by a failed
+// Start (which closes the store too).
+func (e *Election) closeAll() error {
+	var errs []error
+	if e.status != nil {
+		e.node.Unregister(StatusName)
+		e.status.Exit(etf.Atom("shutdown"))
+	}
+	if e.raft != nil {
+		if e.observer != nil {
+			e.raft.DeregisterObserver(e.observer)
+		}
+		errs = append(errs, e.raft.Shutdown().Error())
+	}
+	if e.trans != nil {
+		errs = append(errs, e.trans.Close())
+	}
+	if e.ctx == nil && e.store != nil { // failed Start
+		errs = append(errs, e.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// hasState reports whether this node has Raft state: it had some at
+// start, or got some since (bootstrap, entries from a leader, a vote).
+func (e *Election) hasState() bool {
+	return e.hadState || e.raft.LastIndex() > 0 || e.raft.CurrentTerm() > 0
+}
+
+// handleStatus answers the raft_status call of bootstrapping peers.
+func (e *Election) handleStatus(ctx context.Context, p *distribute.Process, msg any) error {
+	from, req, ok := distribute.ParseCall(msg)
+	if !ok || req != atomRaftStatus {
+		return nil
+	}
+	reply := etf.Tuple{atomRaftStatus, etf.Bool(e.hasState()), int64(e.raft.CurrentTerm())}
+	p.Reply(ctx, from, reply)
+	return nil
+}
+
+// askStatus asks node's election whether it has Raft state.
+func (e *Election) askStatus(ctx context.Context, node distribute.Atom) (bool, error) {
+	p, err := e.node.NewProcess()
+	if err != nil {
+		return false, err
+	}
+	defer p.Exit(etf.Atom("normal"))
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timing.ConnectTimeout)
+	defer cancel()
+	r, err := p.CallName(ctx, StatusName, node, atomRaftStatus)
+	if err != nil {
+		return false, err
+	}
+	t, ok := r.(etf.Tuple)
+	if !ok || len(t) != 3 || t[0] != atomRaftStatus {
+		return false, fmt.Errorf("election: %s answered raft_status with %s", node, etf.Format(r))
+	}
+	return t[1] == etf.True, nil
+}
+
+// fsm is a state machine with no state: the election replicates nothing
+// but Raft's own configuration.
+type fsm struct{}
+
+func (fsm) Apply(*raft.Log) any                 { return nil }
+func (fsm) Snapshot() (raft.FSMSnapshot, error) { return snapshot{}, nil }
+func (fsm) Restore(rc io.ReadCloser) error      { return rc.Close() }
+
+type snapshot struct{}
+
+func (snapshot) Persist(s raft.SnapshotSink) error { return s.Close() }
+func (snapshot) Release()                          {}
+
+// sub is one Observe subscriber's unbounded queue.
+type sub struct {
+	mu    sync.Mutex // protects queue
+	queue []Change
+	wake  chan struct{}
+}
+
+func (s *sub) push(c Change) {
+	s.mu.Lock()
+	s.queue = append(s.queue, c)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *sub) take() []Change {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue
+	s.queue = nil
+	return q
+}

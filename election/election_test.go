@@ -1,0 +1,488 @@
+package election
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/membership"
+)
+
+const testCookie = "election-test-cookie"
+
+var seq atomic.Int64
+
+// logRecorder is a slog handler that keeps every message (and passes
+// them to stderr with ELECTION_TEST_LOG set).
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+	out  slog.Handler
+}
+
+func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *logRecorder) Handle(ctx context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, rec.Message)
+	r.mu.Unlock()
+	if r.out != nil {
+		return r.out.Handle(ctx, rec)
+	}
+	return nil
+}
+func (r *logRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	if r.out == nil {
+		return r
+	}
+	return &logChild{r, r.out.WithAttrs(as)}
+}
+func (r *logRecorder) WithGroup(string) slog.Handler { return r }
+
+// logChild shares its parent's message list.
+type logChild struct {
+	r   *logRecorder
+	out slog.Handler
+}
+
+func (c *logChild) Enabled(context.Context, slog.Level) bool { return true }
+func (c *logChild) Handle(ctx context.Context, rec slog.Record) error {
+	c.r.mu.Lock()
+	c.r.msgs = append(c.r.msgs, rec.Message)
+	c.r.mu.Unlock()
+	return c.out.Handle(ctx, rec)
+}
+func (c *logChild) WithAttrs(as []slog.Attr) slog.Handler { return &logChild{c.r, c.out.WithAttrs(as)} }
+func (c *logChild) WithGroup(string) slog.Handler         { return c }
+
+func (r *logRecorder) count(prefix string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.msgs {
+		if strings.HasPrefix(m, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func newRecorder(name string) *logRecorder {
+	r := &logRecorder{}
+	if os.Getenv("ELECTION_TEST_LOG") != "" {
+		r.out = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}).WithAttrs([]slog.Attr{slog.String("n", name)})
+	}
+	return r
+}
+
+// member is one node of a test cluster: distribution, membership, election.
+type member struct {
+	t      testing.TB
+	name   string
+	dir    string
+	expect int
+	epmd   int
+	log    *logRecorder
+	node   *distribute.Node
+	ms     *membership.Membership
+	el     *Election
+	down   bool
+}
+
+func newName(prefix string) string {
+	return fmt.Sprintf("%s%d_%d@localhost", prefix, os.Getpid(), seq.Add(1))
+}
+
+// start starts (or restarts) m and joins it to the gossip address seeds.
+func (m *member) start(seeds ...string) {
+	t := m.t
+	t.Helper()
+	ctx := context.Background()
+	m.log = newRecorder(m.name)
+	logger := slog.New(m.log)
+	n, err := distribute.Start(ctx, distribute.Config{Name: m.name, Cookie: testCookie, EpmdPort: m.epmd, ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := membership.Start(ctx, membership.Config{Node: n, Cookie: testCookie, Profile: membership.Local()})
+	if err != nil {
+		n.Stop(ctx)
+		t.Fatal(err)
+	}
+	if len(seeds) > 0 {
+		if _, err := ms.Join(ctx, seeds...); err != nil {
+			ms.Stop(ctx)
+			n.Stop(ctx)
+			t.Fatal(err)
+		}
+	}
+	el, err := Start(ctx, n, Config{Expect: m.expect, DataDir: m.dir, Membership: ms, Timing: Local(), Logger: logger})
+	if err != nil {
+		ms.Stop(ctx)
+		n.Stop(ctx)
+		t.Fatal(err)
+	}
+	m.node, m.ms, m.el, m.down = n, ms, el, false
+}
+
+// stop stops m: gracefully (leadership transfer), or as close to a crash
+// as one process allows (Raft and its transport shut down without a
+// transfer, then the node).
+func (m *member) stop(graceful bool) {
+	if m.down {
+		return
+	}
+	ctx := context.Background()
+	var err error
+	if graceful {
+		err = m.el.Stop(ctx)
+	} else {
+		err = m.el.stop(ctx, false)
+	}
+	if err != nil {
+		m.t.Errorf("%s: election stop: %v", m.name, err)
+	}
+	m.ms.Stop(ctx)
+	m.node.Stop(ctx)
+	m.down = true
+}
+
+// startCluster starts n members (named in order) expecting expect voters.
+func startCluster(t *testing.T, n, expect int) []*member {
+	t.Helper()
+	epmd := distributetest.StartEpmd(t)
+	prefix := fmt.Sprintf("e%d", seq.Add(1))
+	var ms []*member
+	for i := range n {
+		m := &member{t: t, name: fmt.Sprintf("%s_%c@localhost", prefix, 'a'+i), dir: t.TempDir(), expect: expect, epmd: epmd}
+		var seeds []string
+		if i > 0 {
+			seeds = []string{ms[0].ms.GossipAddr()}
+		}
+		m.start(seeds...)
+		ms = append(ms, m)
+	}
+	t.Cleanup(func() {
+		for _, m := range ms {
+			m.stop(false)
+		}
+	})
+	return ms
+}
+
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(distributetest.Scale(d))
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", distributetest.Scale(d), what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// agreed waits until every running member of ms names the same leader
+// with the same term, the leader says it is leader, and the term is above
+// minTerm; it returns the leader's member and the term.
+func agreed(t testing.TB, ms []*member, minTerm uint64) (*member, uint64) {
+	t.Helper()
+	var leader *member
+	var term uint64
+	waitFor(t, 20*time.Second, "one leader all members agree on", func() bool {
+		leader, term = nil, 0
+		var name distribute.Atom
+		for _, m := range ms {
+			if m.down {
+				continue
+			}
+			l, tm, ok := m.el.Leader()
+			if !ok || tm <= minTerm || (name != "" && (l != name || tm != term)) {
+				return false
+			}
+			name, term = l, tm
+		}
+		for _, m := range ms {
+			if !m.down && distribute.Atom(m.name) == name {
+				leader = m
+			}
+		}
+		if leader == nil {
+			return false
+		}
+		st := leader.el.Status()
+		return st.Stable && st.State == Leader && st.Term == term
+	})
+	return leader, term
+}
+
+// onlyLeader checks that exactly one running member is in state Leader.
+func onlyLeader(t testing.TB, ms []*member, want *member) {
+	t.Helper()
+	for _, m := range ms {
+		if m.down {
+			continue
+		}
+		st := m.el.Status()
+		if (m == want) != (st.State == Leader) {
+			t.Errorf("%s: state %s (term %d); want leader %s", m.name, st.State, st.Term, want.name)
+		}
+	}
+}
+
+func TestThreeVotersElectAndFailOver(t *testing.T) {
+	ms := startCluster(t, 3, 3)
+	ctx := context.Background()
+	leader, term := agreed(t, ms, 0)
+	onlyLeader(t, ms, leader)
+	for _, m := range ms {
+		if n := m.log.count("bootstrapped"); n > 1 {
+			t.Errorf("%s bootstrapped %d times", m.name, n)
+		}
+	}
+
+	got, err := leader.el.IsLeader(ctx)
+	if err != nil || got != term {
+		t.Fatalf("IsLeader on the leader: %d, %v; want %d, nil", got, err, term)
+	}
+	var follower *member
+	for _, m := range ms {
+		if m != leader {
+			follower = m
+		}
+	}
+	if _, err := follower.el.IsLeader(ctx); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("IsLeader on a follower: %v; want ErrNotLeader", err)
+	}
+
+	// The follower's Observe sees the current value first, then the new
+	// leader after the old one crashes.
+	octx, cancel := context.WithCancel(ctx)
+	ch := follower.el.Observe(octx)
+	if c := <-ch; c.Leader != distribute.Atom(leader.name) || c.Term != term {
+		t.Fatalf("first Observe value %+v; want %s term %d", c, leader.name, term)
+	}
+	oldAddr := leader.el.Addr()
+	leader.stop(false)
+	next, term2 := agreed(t, ms, term)
+	if next == leader {
+		t.Fatal("the crashed leader is still the leader")
+	}
+	onlyLeader(t, ms, next)
+	deadline := time.After(distributetest.Scale(10 * time.Second))
+	for seen := false; !seen; {
+		select {
+		case c := <-ch:
+			if c.Term < term {
+				t.Fatalf("Observe went back in term: %+v after term %d", c, term)
+			}
+			seen = c.Leader == distribute.Atom(next.name) && c.Term == term2
+		case <-deadline:
+			t.Fatal("Observe did not deliver the new leader")
+		}
+	}
+	cancel()
+	for range ch {
+	}
+
+	// The crashed node restarts with its data dir: same Raft port, its
+	// term kept, and it rejoins.
+	leader.start(next.ms.GossipAddr())
+	if leader.el.Addr() != oldAddr {
+		t.Errorf("restarted on %s; want the persisted %s", leader.el.Addr(), oldAddr)
+	}
+	if st := leader.el.Status(); st.Term < term {
+		t.Errorf("restarted with term %d; want at least %d (persisted)", st.Term, term)
+	}
+	_, term3 := agreed(t, ms, term2-1)
+	if term3 < term2 {
+		t.Errorf("term went back to %d after a rejoin", term3)
+	}
+	if n := leader.log.count("bootstrapped"); n != 0 {
+		t.Errorf("a node with state bootstrapped again")
+	}
+}
+
+func TestGracefulStopTransfersLeadership(t *testing.T) {
+	ms := startCluster(t, 3, 3)
+	leader, term := agreed(t, ms, 0)
+	leader.stop(true)
+	if leader.log.count("leadership transferred at stop") != 1 {
+		t.Fatal("Stop of the leader did not transfer leadership")
+	}
+	next, _ := agreed(t, ms, term)
+	onlyLeader(t, ms, next)
+}
+
+func TestResign(t *testing.T) {
+	ms := startCluster(t, 3, 3)
+	ctx := context.Background()
+	leader, term := agreed(t, ms, 0)
+	for _, m := range ms {
+		if m != leader {
+			if err := m.el.Resign(ctx); !errors.Is(err, ErrNotLeader) {
+				t.Errorf("Resign on a follower: %v; want ErrNotLeader", err)
+			}
+			break
+		}
+	}
+	if err := leader.el.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next, _ := agreed(t, ms, term)
+	if next == leader {
+		t.Fatal("the leader that resigned leads again in a higher term at once")
+	}
+}
+
+func TestSingleVoter(t *testing.T) {
+	ms := startCluster(t, 1, 1)
+	leader, term := agreed(t, ms, 0)
+	got, err := leader.el.IsLeader(context.Background())
+	if err != nil || got != term {
+		t.Fatalf("IsLeader: %d, %v; want %d, nil", got, err, term)
+	}
+	ms[0].stop(true)
+	// Stop is idempotent, and the API answers after it.
+	if err := ms[0].el.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ms[0].el.IsLeader(context.Background()); err == nil {
+		t.Fatal("IsLeader after Stop succeeded")
+	}
+	if _, ok := <-ms[0].el.Observe(context.Background()); ok {
+		t.Fatal("Observe after Stop delivered a value")
+	}
+}
+
+func TestWipedDataDirRejoinsWithoutBootstrap(t *testing.T) {
+	ms := startCluster(t, 3, 3)
+	leader, term := agreed(t, ms, 0)
+	var f *member
+	for _, m := range ms {
+		if m != leader {
+			f = m
+			break
+		}
+	}
+	f.stop(false)
+	f.dir = t.TempDir() // wiped
+	f.start(leader.ms.GossipAddr())
+	_, term2 := agreed(t, ms, 0)
+	if term2 < term {
+		t.Fatalf("term %d after the rejoin; was %d", term2, term)
+	}
+	if n := f.log.count("bootstrapped"); n != 0 {
+		t.Fatal("a node with a wiped data dir bootstrapped")
+	}
+	cf := f.el.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(cf.Configuration().Servers); got != 3 {
+		t.Fatalf("the rejoined node's configuration has %d servers; want 3", got)
+	}
+}
+
+// A newcomer without state never bootstraps while a peer has Raft state,
+// even when nobody can add it yet (no quorum), and the leader adds it
+// once there is one.
+func TestNoBootstrapWhilePeerHasState(t *testing.T) {
+	ms := startCluster(t, 3, 3)
+	agreed(t, ms, 0)
+	ms[1].stop(false)
+	ms[2].stop(false)
+	// ms[0] alone: no quorum, no leader can add anyone. A newcomer named
+	// before it, expecting a single voter, would bootstrap alone if it did
+	// not ask its peers.
+	name := ms[0].name
+	nc := &member{t: t, name: strings.Replace(name, "_a@", "_0@", 1), dir: t.TempDir(), expect: 1, epmd: ms[0].epmd}
+	nc.start(ms[0].ms.GossipAddr())
+	t.Cleanup(func() { nc.stop(false) })
+	waitFor(t, 20*time.Second, "the newcomer to find a peer with state", func() bool {
+		return nc.log.count("bootstrap: a peer has Raft state") > 0
+	})
+	if nc.el.hasState() || nc.log.count("bootstrapped") != 0 {
+		t.Fatal("the newcomer bootstrapped while a peer had Raft state")
+	}
+	ms[1].start(ms[0].ms.GossipAddr())
+	all := append([]*member{nc}, ms...)
+	agreed(t, all, 0)
+	waitFor(t, 20*time.Second, "the leader to add the newcomer as a voter", func() bool {
+		cf := nc.el.raft.GetConfiguration()
+		if cf.Error() != nil {
+			return false
+		}
+		for _, s := range cf.Configuration().Servers {
+			if string(s.ID) == nc.name {
+				return true
+			}
+		}
+		return false
+	})
+	if nc.log.count("bootstrapped") != 0 {
+		t.Fatal("the newcomer bootstrapped")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	epmd := distributetest.StartEpmd(t)
+	ctx := context.Background()
+	n, err := distribute.Start(ctx, distribute.Config{Name: newName("cfg"), Cookie: testCookie, EpmdPort: epmd, ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop(ctx)
+	ms, err := membership.Start(ctx, membership.Config{Node: n, Cookie: testCookie, Profile: membership.Local()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Stop(ctx)
+	dir := t.TempDir()
+	bad := Local()
+	bad.LeaderLeaseTimeout = bad.HeartbeatTimeout + 1
+	for _, tc := range []struct {
+		name string
+		node *distribute.Node
+		cfg  Config
+	}{
+		{"nil node", nil, Config{Expect: 1, DataDir: dir, Membership: ms}},
+		{"no expect", n, Config{DataDir: dir, Membership: ms}},
+		{"no data dir", n, Config{Expect: 1, Membership: ms}},
+		{"no membership", n, Config{Expect: 1, DataDir: dir}},
+		{"lease above heartbeat", n, Config{Expect: 1, DataDir: dir, Membership: ms, Timing: bad}},
+		{"negative grace", n, Config{Expect: 1, DataDir: dir, Membership: ms, RemoveGrace: -1}},
+		{"bad bind", n, Config{Expect: 1, DataDir: dir, Membership: ms, Bind: "nonsense"}},
+	} {
+		e, err := Start(ctx, tc.node, tc.cfg)
+		if !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v; want ErrConfig", tc.name, err)
+		}
+		if e != nil {
+			e.Stop(ctx)
+		}
+	}
+	// A data dir whose port file is garbage is an error, not a panic.
+	if err := os.WriteFile(dir+"/"+portFile, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := Start(ctx, n, Config{Expect: 1, DataDir: dir, Membership: ms, Timing: Local()}); err == nil {
+		e.Stop(ctx)
+		t.Fatal("Start with a corrupt port file succeeded")
+	}
+}
+
+func TestStateString(t *testing.T) {
+	for s, want := range map[State]string{Follower: "follower", Candidate: "candidate", Leader: "leader", Shutdown: "shutdown", 9: "state(9)"} {
+		if got := s.String(); got != want {
+			t.Errorf("%d: got %q; want %q", s, got, want)
+		}
+	}
+}

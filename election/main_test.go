@@ -1,0 +1,9 @@
+package election
+
+import (
+	"testing"
+
+	"github.com/distribute-go/distribute/distributetest"
+)
+
+func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
