@@ -150,6 +150,8 @@ type electionView struct {
 	Leader    string `json:"leader,omitempty"`
 	Term      uint64 `json:"term,omitempty"`
 	HasLeader bool   `json:"has_leader"`
+	// Role is this node's Raft state: follower, candidate or leader.
+	Role string `json:"role,omitempty"`
 }
 
 type memberView struct {

@@ -90,12 +90,15 @@
     if (!d.election.enabled) {
       e.textContent = "election: off";
       e.className = "pill";
-    } else if (d.election.has_leader) {
-      e.textContent = "leader " + d.election.leader + " · term " + d.election.term;
-      e.className = "pill on";
     } else {
-      e.textContent = "election: no leader" + (d.election.term ? " · term " + d.election.term : "");
-      e.className = "pill";
+      const role = d.election.role ? " · this node: " + d.election.role : "";
+      if (d.election.has_leader) {
+        e.textContent = "leader " + d.election.leader + " · term " + d.election.term + role;
+        e.className = "pill on";
+      } else {
+        e.textContent = "no leader" + (d.election.term ? " · term " + d.election.term : "") + role;
+        e.className = "pill none";
+      }
     }
     document.getElementById("meta").textContent =
       "v" + d.version + " · creation " + d.creation + (d.hidden ? " · hidden" : " · visible");
