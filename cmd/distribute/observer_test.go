@@ -408,10 +408,19 @@ func TestObserverPageInChromium(t *testing.T) {
 	defer cancelAlloc()
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)
 	defer cancelBrowser()
-	// The first Run starts the browser; it gets no timeout (that would end
-	// the browser), the waits below do.
-	if err := chromedp.Do(browser, chromedp.Navigate("http://"+addr+"/")); err != nil {
-		t.Fatalf("open the page: %v", err)
+	// The first Run starts the browser. A timeout on its context would end
+	// the browser with it, so a watchdog bounds it instead.
+	opened := make(chan error, 1)
+	go func() { opened <- chromedp.Do(browser, chromedp.Navigate("http://"+addr+"/")) }()
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatalf("open the page: %v", err)
+		}
+	case <-time.After(distributetest.Scale(60 * time.Second)):
+		cancelBrowser()
+		<-opened
+		t.Fatal("chromium did not open the page within a minute")
 	}
 
 	// waitFor polls a JavaScript predicate on the live page (no reload).
