@@ -3,6 +3,10 @@
 // stops them in reverse order. The CLI's `distribute node` is a thin shell
 // over it.
 //
+// With Config.Election the node also takes part in leader election (the
+// election package: Raft on its own port, its address published in the
+// membership meta and in distribute:info()'s raft field).
+//
 // A node started here runs SWIM membership (the membership package: members
 // are connected in a full mesh, a dead one is disconnected), serves RPC (the rpc package: Erlang's rpc:call,
 // erpc:call and spawn reach Go functions), runs the default process-group
@@ -14,6 +18,7 @@
 //	distribute:groups()     [{Group, [Pid]}] of the pg scope
 //	distribute:members()    [{Node, alive|suspect|dead|left, Incarnation}]
 //	distribute:global_names() cluster-wide names (the global registry)
+//	distribute:leader()     {ok, Node, Term} or none (with Config.Election)
 //	global:whereis_name/1, registered_names/0, and resolve_it/4 (so Erlang's
 //	global can resolve a name conflict on a Go pid)
 //	erlang:node/0, nodes/0, is_alive/0, registered/0, whereis/1
@@ -28,6 +33,7 @@ import (
 	"slices"
 
 	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/election"
 	"github.com/distribute-go/distribute/etf"
 	"github.com/distribute-go/distribute/groups"
 	"github.com/distribute-go/distribute/membership"
@@ -56,6 +62,12 @@ type Config struct {
 	// Join lists seed nodes, by distribution name: their gossip address
 	// comes from distribute:info() over RPC. Default none.
 	Join []distribute.Atom
+
+	// Election, when set, runs leader election (it needs membership).
+	// Start fills its Membership, and its TLS and Logger from Node when
+	// they are nil. Expect and DataDir are required (election.Config).
+	// Default nil: no election.
+	Election *election.Config
 }
 
 // A cluster node speaks Erlang's global protocol (the registry package), so
@@ -70,6 +82,7 @@ type Cluster struct {
 	groups     *groups.Scope
 	registry   *registry.Server
 	membership *membership.Membership
+	election   *election.Election
 }
 
 // Start starts the node and its services. It returns once the node is
@@ -131,6 +144,9 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if cfg.NoMembership {
+		if cfg.Election != nil {
+			return fmt.Errorf("%w: election needs membership", election.ErrConfig)
+		}
 		return nil
 	}
 	c.membership, err = membership.Start(ctx, membership.Config{
@@ -146,6 +162,19 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 	}
 	if len(cfg.Join) > 0 {
 		if _, err := c.membership.JoinNode(ctx, cfg.Join...); err != nil {
+			return err
+		}
+	}
+	if cfg.Election != nil {
+		ec := *cfg.Election
+		ec.Membership = c.membership
+		if ec.TLS == nil {
+			ec.TLS = cfg.Node.TLS
+		}
+		if ec.Logger == nil {
+			ec.Logger = cfg.Node.Logger
+		}
+		if c.election, err = election.Start(ctx, c.node, ec); err != nil {
 			return err
 		}
 	}
@@ -190,6 +219,7 @@ func (c *Cluster) exportDistribute() error {
 		{"groups", func(context.Context, []etf.Term) (etf.Term, error) { return c.groupsTerm(), nil }},
 		{"members", func(context.Context, []etf.Term) (etf.Term, error) { return c.membersTerm(), nil }},
 		{"global_names", func(context.Context, []etf.Term) (etf.Term, error) { return c.globalNames(), nil }},
+		{"leader", func(context.Context, []etf.Term) (etf.Term, error) { return c.leaderTerm(), nil }},
 	}
 	for _, e := range exports {
 		if err := c.rpc.Register("distribute", e.fun, 0, e.handler); err != nil {
@@ -210,8 +240,29 @@ func (c *Cluster) Info() etf.Map {
 		{Key: etf.Atom("hidden"), Value: etf.Bool(n.Hidden())},
 		{Key: etf.Atom("version"), Value: etf.Binary(distribute.Version)},
 		{Key: etf.Atom("gossip"), Value: c.gossipTerm()},
-		{Key: etf.Atom("raft"), Value: etf.Undefined},
+		{Key: etf.Atom("raft"), Value: c.raftTerm()},
 	}
+}
+
+// raftTerm is info()'s raft field: the Raft address, or undefined.
+func (c *Cluster) raftTerm() etf.Term {
+	if c.election == nil {
+		return etf.Undefined
+	}
+	return etf.Binary(c.election.Addr())
+}
+
+// leaderTerm is distribute:leader/0: {ok, Node, Term} when this node
+// knows a leader, none otherwise (no election, or no leader known).
+func (c *Cluster) leaderTerm() etf.Term {
+	if c.election == nil {
+		return etf.Atom("none")
+	}
+	l, term, ok := c.election.Leader()
+	if !ok {
+		return etf.Atom("none")
+	}
+	return etf.Tuple{etf.Atom("ok"), l, int64(term)}
 }
 
 func (c *Cluster) gossipTerm() etf.Term {
@@ -276,11 +327,18 @@ func (c *Cluster) Registry() *registry.Server { return c.registry }
 // Membership returns the SWIM membership, or nil with NoMembership.
 func (c *Cluster) Membership() *membership.Membership { return c.membership }
 
-// Stop stops the services in reverse order (membership leaves first, so
-// a planned stop shows as left, not failed), then the node (see
-// distribute.Node.Stop).
+// Election returns the leader election, or nil without Config.Election.
+func (c *Cluster) Election() *election.Election { return c.election }
+
+// Stop stops the services in reverse order (the election first, handing
+// leadership to another voter when this node leads; then membership
+// leaves, so a planned stop shows as left, not failed), then the node
+// (see distribute.Node.Stop).
 func (c *Cluster) Stop(ctx context.Context) error {
 	var errs []error
+	if c.election != nil {
+		errs = append(errs, c.election.Stop(ctx))
+	}
 	if c.membership != nil {
 		errs = append(errs, c.membership.Stop(ctx))
 	}
