@@ -385,6 +385,19 @@ func (c *Cluster) RestartWiped(i int) {
 	}
 }
 
+// Wipe deletes node i's data dir; the node must not be running.
+func (c *Cluster) Wipe(i int) {
+	c.t.Helper()
+	n := c.nodes[i]
+	if n.Running() {
+		c.t.Fatalf("chaos: Wipe(%d): %s is running", i, n.Name)
+	}
+	c.Logf("wipe %s's data dir", n.Name)
+	if err := os.RemoveAll(n.DataDir); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
 // Partition splits the network: each group is a set of node indexes, and
 // the nodes in no group form one more group. Traffic between nodes of
 // different groups is blackholed in both directions; the test process

@@ -49,6 +49,7 @@ type Recorder struct {
 	violations []string
 	events     []string
 	count      int
+	notify     chan struct{} // closed and replaced on every new claim
 }
 
 func newRecorder(path string) (*Recorder, error) {
@@ -56,7 +57,7 @@ func newRecorder(path string) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Recorder{path: path, file: f, claims: map[uint64]map[string]Claim{}}, nil
+	return &Recorder{path: path, file: f, claims: map[uint64]map[string]Claim{}, notify: make(chan struct{})}, nil
 }
 
 func (r *Recorder) close() {
@@ -117,6 +118,46 @@ func (r *Recorder) claim(node string, term uint64, source string, at time.Time) 
 			node, source, at.Format("15:04:05.000")))
 	}
 	byNode[node] = c
+	close(r.notify)
+	r.notify = make(chan struct{})
+}
+
+// WaitClaim waits up to d for a claim (already recorded or new) for which
+// match is true, and returns the earliest such claim seen.
+func (r *Recorder) WaitClaim(d time.Duration, match func(Claim) bool) (Claim, bool) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		var best Claim
+		found := false
+		r.mu.Lock()
+		for _, byNode := range r.claims {
+			for _, c := range byNode {
+				if match(c) && (!found || c.Time.Before(best.Time)) {
+					best, found = c, true
+				}
+			}
+		}
+		ch := r.notify
+		r.mu.Unlock()
+		if found {
+			return best, true
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return Claim{}, false
+		}
+	}
+}
+
+// Reset forgets the claims (not the violations): call it when every
+// node's data dir was wiped, since a new cluster starts its terms over.
+func (r *Recorder) Reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.claims = map[uint64]map[string]Claim{}
+	fmt.Fprintf(r.file, "%s RESET (a new cluster: claims forgotten)\n", time.Now().Format("15:04:05.000000"))
 }
 
 // Violations returns the safety violations seen so far: terms claimed by

@@ -1,0 +1,219 @@
+package chaos
+
+import (
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	electionOnce sync.Once
+	electionFlag bool
+)
+
+// newElectionCluster is New with Election set, after checking that the
+// node command has --election.
+func newElectionCluster(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	bin := Binary(t)
+	electionOnce.Do(func() {
+		out, _ := exec.Command(bin, "node", "--help").CombinedOutput()
+		electionFlag = strings.Contains(string(out), "--election")
+	})
+	if !electionFlag {
+		t.Skip("`distribute node` has no --election flag yet")
+	}
+	opts.Election = true
+	return New(t, opts)
+}
+
+// mustLeader waits until the nodes among agree on one leader.
+func mustLeader(t testing.TB, c *Cluster, among ...int) (int, uint64) {
+	t.Helper()
+	l, term, err := c.WaitLeader(among)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.CheckSafety(t)
+	c.Logf("%s leads term %d, agreed by %s", c.Node(l).Name, term, c.names(among))
+	return l, term
+}
+
+func all(c *Cluster) []int {
+	var s []int
+	for i := range c.Len() {
+		s = append(s, i)
+	}
+	return s
+}
+
+func others(c *Cluster, skip ...int) []int {
+	var s []int
+	for i := range c.Len() {
+		if !contains(skip, i) {
+			s = append(s, i)
+		}
+	}
+	return s
+}
+
+// claimsBy returns the terms node claimed at or after since.
+func claimsBy(c *Cluster, node string, since time.Time) []uint64 {
+	var terms []uint64
+	for _, cl := range c.Recorder().Claims() {
+		if cl.Node == node && !cl.Time.Before(since) {
+			terms = append(terms, cl.Term)
+		}
+	}
+	return terms
+}
+
+// TestElectionKillAndPartition: three voters elect one leader and agree
+// on it; SIGKILL of the leader elects another in a higher term; a leader
+// cut off into a minority steps down while the majority elects a new one
+// in a higher term; after healing there is exactly one leader and all
+// agree.
+func TestElectionKillAndPartition(t *testing.T) {
+	c := newElectionCluster(t, Options{Nodes: 3})
+	c.StartAll()
+	l1, t1 := mustLeader(t, c, all(c)...)
+	if t1 == 0 {
+		t.Fatalf("leader %s in term 0", c.Node(l1).Name)
+	}
+
+	c.Kill(l1)
+	l2, t2 := mustLeader(t, c, others(c, l1)...)
+	if l2 == l1 || t2 <= t1 {
+		t.Fatalf("after SIGKILL of %s (term %d): leader %s term %d; want another node in a higher term", c.Node(l1).Name, t1, c.Node(l2).Name, t2)
+	}
+
+	c.Start(l1)
+	l3, t3 := mustLeader(t, c, all(c)...)
+	if t3 < t2 {
+		t.Fatalf("term went back from %d to %d", t2, t3)
+	}
+
+	c.Partition([]int{l3})
+	s, err := c.WaitNotLeader(l3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Logf("%s cut off: now %s in term %d", c.Node(l3).Name, s.State, s.Term)
+	l4, t4 := mustLeader(t, c, others(c, l3)...)
+	if l4 == l3 || t4 <= t3 {
+		t.Fatalf("majority after partition: leader %s term %d; want another node than %s in a term above %d", c.Node(l4).Name, t4, c.Node(l3).Name, t3)
+	}
+
+	c.Heal()
+	_, t5 := mustLeader(t, c, all(c)...)
+	if t5 < t4 {
+		t.Fatalf("term went back from %d to %d after heal", t4, t5)
+	}
+	c.CheckSafety(t)
+	t.Logf("terms: first %d, after kill %d, after partition %d, after heal %d; %d observations, %d claims",
+		t1, t2, t4, t5, c.Recorder().Observations(), len(c.Recorder().Claims()))
+}
+
+// firstStableStatus polls node i's /election until it gives a stable read.
+func firstStableStatus(t testing.TB, c *Cluster, i int) Status {
+	t.Helper()
+	deadline := time.Now().Add(c.Options().Bound)
+	for {
+		s, err := c.Status(i)
+		if err == nil && s.Stable {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stable read of %s within %v: %+v %v", c.Node(i).Name, c.Options().Bound, s, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestElectionRestartKeepsState: a voter restarted with its data dir
+// comes back with its term (not 0, not lower: the term and vote are read
+// from disk) and rejoins the same cluster; the whole cluster crashed and
+// restarted elects again in a higher term without bootstrapping anew; a
+// node whose data dir was wiped (a follower, then the leader) never claims
+// leadership of a cluster of its own and joins the existing one.
+func TestElectionRestartKeepsState(t *testing.T) {
+	c := newElectionCluster(t, Options{Nodes: 3})
+	c.StartAll()
+	l, term := mustLeader(t, c, all(c)...)
+
+	// A follower restarted with its data dir.
+	f := others(c, l)[0]
+	before := firstStableStatus(t, c, f)
+	c.Restart(f)
+	after := firstStableStatus(t, c, f)
+	c.Logf("%s: term %d before restart, %d on its first read after", c.Node(f).Name, before.Term, after.Term)
+	if after.Term == 0 || after.Term < before.Term {
+		t.Fatalf("%s restarted with its data dir: term %d, before %d; want the term kept", c.Node(f).Name, after.Term, before.Term)
+	}
+	_, t2 := mustLeader(t, c, all(c)...)
+	if t2 < term {
+		t.Fatalf("term went back from %d to %d", term, t2)
+	}
+
+	// Every node crashes; all come back with their data dirs: each keeps
+	// its term, and they elect in a higher term (a fresh bootstrap would
+	// start over at term 1 and claim terms already claimed).
+	var terms []uint64
+	for i := range c.Len() {
+		terms = append(terms, firstStableStatus(t, c, i).Term)
+	}
+	for i := range c.Len() {
+		c.Kill(i)
+	}
+	c.StartAll()
+	for i := range c.Len() {
+		s := firstStableStatus(t, c, i)
+		if s.Term == 0 || s.Term < terms[i] {
+			t.Fatalf("after a full restart %s reads term %d; before %d", c.Node(i).Name, s.Term, terms[i])
+		}
+	}
+	l3, t3 := mustLeader(t, c, all(c)...)
+	if t3 <= t2 {
+		t.Fatalf("after a full restart: term %d; want above %d", t3, t2)
+	}
+
+	// A follower with a wiped data dir: it must not bootstrap a second
+	// cluster; it joins this one (the leader's term, no claim of its own).
+	w := others(c, l3)[0]
+	since := time.Now()
+	c.RestartWiped(w)
+	_, t4 := mustLeader(t, c, all(c)...)
+	if t4 < t3 {
+		t.Fatalf("term went back from %d to %d after a wiped restart", t3, t4)
+	}
+	if got := claimsBy(c, c.Node(w).Name, since); len(got) > 0 {
+		t.Fatalf("%s with a wiped data dir claimed leadership of terms %v", c.Node(w).Name, got)
+	}
+	s := firstStableStatus(t, c, w)
+	if s.Term < t3 {
+		t.Fatalf("wiped %s is at term %d; the cluster at %d", c.Node(w).Name, s.Term, t3)
+	}
+
+	// The leader crashes and comes back wiped: the other two elect, and
+	// it follows them.
+	l4, _ := mustLeader(t, c, all(c)...)
+	since = time.Now()
+	c.Kill(l4)
+	l5, t5 := mustLeader(t, c, others(c, l4)...)
+	c.RestartWiped(l4)
+	l6, t6 := mustLeader(t, c, all(c)...)
+	if l6 == l4 {
+		// It may only lead after it rejoined and won an election in a
+		// term of this cluster: its claims must be above t5.
+		for _, term := range claimsBy(c, c.Node(l4).Name, since) {
+			if term <= t5 {
+				t.Fatalf("wiped %s claimed term %d, not above the cluster's %d", c.Node(l4).Name, term, t5)
+			}
+		}
+	}
+	c.CheckSafety(t)
+	t.Logf("terms: %d, %d, full restart %d, wiped follower %d, leader %s killed -> %s term %d -> wiped rejoin: %s term %d",
+		term, t2, t3, t4, c.Node(l4).Name, c.Node(l5).Name, t5, c.Node(l6).Name, t6)
+}

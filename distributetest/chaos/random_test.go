@@ -1,0 +1,196 @@
+package chaos
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// chaosSeed is DISTRIBUTE_CHAOS_SEED, or the time.
+func chaosSeed(t *testing.T) uint64 {
+	if s := os.Getenv("DISTRIBUTE_CHAOS_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("DISTRIBUTE_CHAOS_SEED=%q: %v", s, err)
+		}
+		return v
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+// chaosDuration is DISTRIBUTE_CHAOS_DURATION, or 2m (20s with -short).
+func chaosDuration(t *testing.T) time.Duration {
+	if s := os.Getenv("DISTRIBUTE_CHAOS_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("DISTRIBUTE_CHAOS_DURATION=%q: %v", s, err)
+		}
+		return d
+	}
+	if testing.Short() {
+		return 20 * time.Second
+	}
+	return 2 * time.Minute
+}
+
+// TestRandomFaults runs five voters through a seeded random sequence of
+// faults (SIGKILL, SIGSTOP then SIGCONT, partitions then heal, restarts
+// with the same data dir), with the leader a favoured target. After every
+// fault it checks that no two nodes ever claimed the same term and that,
+// whenever a connected majority is up, it agrees on one leader within the
+// bound. At most (N-1)/2 nodes are down at a time, so a majority is up
+// except inside partitions that leave none.
+//
+// The seed fixes the sequence of choices (which fault, which node, which
+// split); a choice that targets "the leader" follows the leader observed
+// at that moment.
+func TestRandomFaults(t *testing.T) {
+	seed := chaosSeed(t)
+	dur := chaosDuration(t)
+	t.Logf("chaos: DISTRIBUTE_CHAOS_SEED=%d DISTRIBUTE_CHAOS_DURATION=%v", seed, dur)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("chaos: reproduce with DISTRIBUTE_CHAOS_SEED=%d DISTRIBUTE_CHAOS_DURATION=%v", seed, dur)
+		}
+	})
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	c := newElectionCluster(t, Options{Nodes: 5})
+	r := &runner{t: t, c: c, rng: rng, seed: seed, counts: map[string]int{}}
+	c.StartAll()
+	r.settle("start")
+	end := time.Now().Add(dur)
+	for r.step = 1; time.Now().Before(end); r.step++ {
+		r.fault()
+	}
+	// Bring everyone back: all agree on one leader.
+	for i := range c.Len() {
+		if !c.Node(i).Running() {
+			c.Start(i)
+		}
+	}
+	l, term, err := c.WaitLeader(all(c))
+	if err != nil {
+		t.Fatalf("seed %d: at the end: %v", seed, err)
+	}
+	c.CheckSafety(t)
+	t.Logf("chaos: %d steps %v; final leader %s term %d; %d claims, %d observations, 0 violations",
+		r.step-1, r.counts, c.Node(l).Name, term, len(c.Recorder().Claims()), c.Recorder().Observations())
+}
+
+type runner struct {
+	t      *testing.T
+	c      *Cluster
+	rng    *rand.Rand
+	seed   uint64
+	step   int
+	leader int // as last settled, -1 when unknown
+	counts map[string]int
+}
+
+// settle checks safety and, when a connected majority is up, that it
+// agrees on a leader.
+func (r *runner) settle(what string) {
+	r.t.Helper()
+	r.c.CheckSafety(r.t)
+	l, _, err := r.c.Settle()
+	if err != nil {
+		r.t.Fatalf("seed %d, step %d (%s): %v", r.seed, r.step, what, err)
+	}
+	r.c.CheckSafety(r.t)
+	if l >= 0 {
+		r.leader = l
+	}
+}
+
+func (r *runner) down() []int {
+	var s []int
+	for i := range r.c.Len() {
+		if !r.c.Node(i).Running() {
+			s = append(s, i)
+		}
+	}
+	return s
+}
+
+func (r *runner) live() []int {
+	var s []int
+	for i := range r.c.Len() {
+		if r.c.Live(i) {
+			s = append(s, i)
+		}
+	}
+	return s
+}
+
+// target picks a live node: the leader half the time (when it is live).
+func (r *runner) target() int {
+	if r.leader >= 0 && r.c.Live(r.leader) && r.rng.IntN(2) == 0 {
+		return r.leader
+	}
+	live := r.live()
+	return live[r.rng.IntN(len(live))]
+}
+
+// fault runs one random step and its checks.
+func (r *runner) fault() {
+	c, rng := r.c, r.rng
+	maxDown := (c.Len() - 1) / 2
+	down := r.down()
+	kinds := []string{"partition", "stop"}
+	if len(down) < maxDown {
+		kinds = append(kinds, "kill", "kill", "crash-restart")
+	}
+	if len(down) > 0 {
+		kinds = append(kinds, "restart", "restart")
+	}
+	kind := kinds[rng.IntN(len(kinds))]
+	r.counts[kind]++
+	c.Logf("step %d: %s", r.step, kind)
+	switch kind {
+	case "kill":
+		c.Kill(r.target())
+		r.settle(kind)
+	case "crash-restart":
+		c.Restart(r.target())
+		r.settle(kind)
+	case "restart":
+		c.Start(down[rng.IntN(len(down))])
+		r.settle(kind)
+	case "stop":
+		i := r.target()
+		c.Stop(i)
+		r.settle(kind)
+		c.Cont(i)
+		r.settle("cont")
+	case "partition":
+		// A random minority (1 or 2 of 5, any state), sometimes split
+		// again so that no side is a majority.
+		perm := rng.Perm(c.Len())
+		if r.leader >= 0 && rng.IntN(2) == 0 {
+			// Put the leader in the minority.
+			for k, v := range perm {
+				if v == r.leader {
+					perm[0], perm[k] = perm[k], perm[0]
+				}
+			}
+		}
+		k := 1 + rng.IntN(c.Len()/2)
+		groups := [][]int{perm[:k]}
+		if rng.IntN(4) == 0 && c.Len()-k > 2 {
+			groups = append(groups, perm[k:k+2])
+		}
+		old := r.leader
+		c.Partition(groups...)
+		if old >= 0 && c.Live(old) && !contains(c.MajoritySide(), old) {
+			if _, err := c.WaitNotLeader(old); err != nil {
+				r.t.Fatalf("seed %d, step %d: %v", r.seed, r.step, err)
+			}
+		}
+		r.settle(fmt.Sprintf("partition %v", groups))
+		c.Heal()
+		r.settle("heal")
+	}
+}
