@@ -461,7 +461,8 @@ func TestObserverPageInChromium(t *testing.T) {
 	victim.cmd.Process.Signal(syscall.SIGKILL)
 	waitFor("obs3 dead", memberState("obs3@localhost")+` === "dead"`)
 	waitFor("obs3 disconnected and two alive",
-		`document.querySelectorAll('#members tbody tr[data-state="alive"]').length === 2 && `+
+		`Array.from(document.querySelectorAll("#members tbody tr")).some(r => r.dataset.node === "obs3@localhost" && r.cells[3].textContent === "no") && `+
+			`document.querySelectorAll('#members tbody tr[data-state="alive"]').length === 2 && `+
 			`document.querySelectorAll("#connections tbody tr[data-node]").length === 1`)
 
 	ctx, cancel := context.WithTimeout(browser, distributetest.Scale(30*time.Second))
