@@ -259,12 +259,19 @@ func (o *observer) view() observerView {
 	return v
 }
 
-// electionView reports the Raft leader this node knows.
-//
-// TODO(issue 9): report cl.Election()'s leader and term once the election
-// lands in cluster; until then the page says "election: off".
+// electionView reports the Raft leader and term this node knows, and its
+// own role; Enabled false when the node runs no election.
 func (o *observer) electionView() electionView {
-	return electionView{}
+	e := o.cl.Election()
+	if e == nil {
+		return electionView{}
+	}
+	st := e.Status()
+	v := electionView{Enabled: true, Term: st.Term, Role: st.State.String()}
+	if leader, term, ok := e.Leader(); ok {
+		v.Leader, v.Term, v.HasLeader = string(leader), term, true
+	}
+	return v
 }
 
 func (o *observer) members() (bool, []memberView) {

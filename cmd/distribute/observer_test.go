@@ -20,6 +20,7 @@ import (
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/cluster"
 	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/election"
 	"github.com/distribute-go/distribute/etf"
 	"github.com/distribute-go/distribute/membership"
 )
@@ -308,6 +309,62 @@ func TestObserverAPI(t *testing.T) {
 	}
 	if series := h.Peers["obsb@localhost"]; len(series) != len(h.Times) || series[len(series)-1] != v.Connections[0].Rate {
 		t.Errorf("b's series %+v does not end with its current rate %+v", series, v.Connections[0].Rate)
+	}
+}
+
+func TestObserverElection(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	var nodes []*cluster.Cluster
+	for i, name := range []string{"obse1@localhost", "obse2@localhost", "obse3@localhost"} {
+		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(20*time.Second))
+		cfg := cluster.Config{
+			Node:     distribute.Config{Name: name, Cookie: testCookie, EpmdPort: port, ListenAddr: "127.0.0.1:0"},
+			Profile:  membership.Local(),
+			Election: &election.Config{Expect: 3, DataDir: t.TempDir(), Timing: election.Local()},
+		}
+		if i > 0 {
+			cfg.Join = []distribute.Atom{"obse1@localhost"}
+		}
+		cl, err := cluster.Start(ctx, cfg)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+			defer cancel()
+			cl.Stop(ctx)
+		})
+		nodes = append(nodes, cl)
+	}
+
+	// Every node's page names the same leader and term, and the leader's
+	// page says it is the leader.
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(30*time.Second))
+	defer cancel()
+	for {
+		var views []electionView
+		for _, cl := range nodes {
+			views = append(views, newObserver(cl, 1).electionView())
+		}
+		agreed := views[0].HasLeader
+		for _, v := range views {
+			agreed = agreed && v.Enabled && v.HasLeader && v.Leader == views[0].Leader && v.Term == views[0].Term && v.Term > 0
+		}
+		if agreed {
+			for i, v := range views {
+				self := string(nodes[i].Node().Name())
+				if want := map[bool]string{true: "leader", false: "follower"}[self == v.Leader]; v.Role != want {
+					t.Errorf("%s: role %q; want %q (leader %s)", self, v.Role, want, v.Leader)
+				}
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the nodes never agreed on a leader: %+v", views)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
