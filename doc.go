@@ -28,6 +28,22 @@
 //
 // From Erlang, gen_server:call({echo, 'app@localhost'}, hello) returns hello.
 //
+// # Main types
+//
+//	Node            a running node: Start, Stop, Connect, Ping, Spawn, Register, WatchNodes
+//	Config          the node's settings; only Name and Cookie are required
+//	Process         a pid and a mailbox: Send, Receive, Call, Link, Monitor, Exit
+//	Pid, Ref, Atom  Erlang's identifiers (aliases of the etf types); Term is any term
+//	Subject[T]      a typed address: a pid or a name, plus a codec.Codec[T]
+//	Actor[S, M, R]  a typed server process; ActorHandle is a started one
+//	Supervisor      restarts children (processes, actors, supervisors)
+//	Down, Exit, NodeUp, NodeDown
+//	                the messages monitors, trapped exits and node monitors deliver
+//
+// The services are separate packages built on this one's exported API:
+// rpc, groups (pg), registry (global), membership (SWIM), health, and
+// cluster, which starts a node with all of them.
+//
 // # Messages and terms
 //
 // Messages between nodes are Erlang terms (package etf): a Go program
@@ -47,6 +63,31 @@
 // restart intensity. GleamCall and GleamActor speak the message shapes of
 // the Gleam distribute library (v4), so Go and Gleam actors call each
 // other. See Example_typed.
+//
+// # Calls
+//
+// Process.Call and CallName speak the gen_server call protocol: the
+// request goes out as {'$gen_call', {Self, Tag}, Request} and the reply is
+// the message {Tag, Reply}, so Go calls Erlang gen_servers, and Erlang's
+// gen_server:call reaches a Go process that answers with ParseCall and
+// Reply (or an Actor). Our calls use process aliases as OTP 24+ does (the
+// tag is [alias | Ref]) and monitor the target: a missing target fails at
+// once (ErrNoProc), a lost node with ErrNodeDown, a target that exits with
+// an *ExitError, the deadline with ErrTimeout; and a reply that arrives
+// after the call ended is dropped, never left in the mailbox.
+//
+// # Spawn requests and node events
+//
+// Process.SpawnRequest asks a node to run Module:Function(Args) (Erlang's
+// spawn_request/5); HandleSpawn serves such requests from peers (the rpc
+// package installs a handler that runs registered Go functions; without
+// one, requests are refused with notsup). Node.WatchNodes is a channel of
+// connection ups and downs; Process.MonitorNode and MonitorNodes deliver
+// Erlang's {nodedown, Node} and nodeup/nodedown messages instead.
+//
+// A process started with SpawnHandler has no goroutine while its mailbox
+// is empty, so a node can hold millions of idle processes; one started
+// with Spawn keeps its goroutine for its whole life.
 //
 // # Ordering
 //
@@ -84,6 +125,72 @@
 // processes; a slow one never blocks a connection. Mailboxes are unbounded:
 // a process that does not keep up grows its mailbox rather than dropping
 // messages or slowing its senders; watch Process.MailboxLen.
+//
+// # On the wire
+//
+// Every message to another node is one distribution frame: a 4-byte
+// length, 112 (pass-through), the control message and the message, each
+// an external term with its own 131 version byte. The frame is the same
+// whether the peer is Go or BEAM. Worked example: the process <a@h.1.0>
+// (creation 7) sends the typed message 42 (codec.Int) to the name counter
+// on another node, with NamedSubject("counter", node, codec.Int).Send:
+//
+//	00 00 00 31                 frame length 49
+//	70                          112: pass-through
+//	83 68 04                    control {6, From, '', counter} (REG_SEND)
+//	   61 06                      6
+//	   58 77 03 61 40 68          From: NEW_PID_EXT, node 'a@h'
+//	      00 00 00 01 00 00 00 00 00 00 00 07   ID 1, serial 0, creation 7
+//	   77 00                      '' (unused)
+//	   77 07 63 6f 75 6e 74 65 72 counter
+//	83 6d 00 00 00 08           message: a binary of 8 bytes,
+//	   00 00 00 00 00 00 00 2a    the codec.Int encoding of 42
+//
+// A BEAM process receives <<0,0,0,0,0,0,0,42>>. An untyped Send of the
+// term {hello, 1} would carry 83 68 02 77 05 68 65 6c 6c 6f 61 01 as the
+// message instead. Frames a node sends are its own; frames it receives
+// are decoded into terms the receiving process owns (etf's ownership
+// rules: decoded binaries never alias the frame buffer).
+//
+// # Limits
+//
+// Every limit is a Config field with a documented default: MaxFrameSize
+// (128 MiB) bounds one frame, Limits (etf's: 64 MiB, depth 1000, 1 048 576
+// atoms per term) bounds each decoded term, SendBuffer (4 MiB) the bytes
+// queued to one peer, HandshakeTimeout (7 s) each handshake step, and
+// TickTime (60 s) a peer's silence. Errors from Start are ErrConfig (a bad
+// Config) or the listener's and epmd's; names that do not match
+// alive@host are ErrBadName.
+//
+// # Logging, correlation ids and metrics
+//
+// Config.Logger (a *slog.Logger; nil discards) receives the node's logs:
+// node start, connections up and down with their reason, refused
+// incoming handshakes, panics in processes and handlers (with the stack),
+// supervisor restarts, and, at debug level, messages dropped because
+// their target is gone.
+//
+// WithCorrelationID puts an id in a context; calls (Process.Call,
+// CallName, Call) and RPCs (rpc.Call) made with it carry the id to the
+// other node, where the handler's context has it again, and LogHandler
+// adds it to every record logged with such a context:
+//
+//	logger := slog.New(distribute.LogHandler(slog.NewJSONHandler(os.Stderr, nil)))
+//	ctx = distribute.WithCorrelationID(ctx, "order-1234")
+//	reply, err := p.CallName(ctx, "orders", "b@h", req) // the server logs correlation_id=order-1234
+//
+// On the wire the id rides in the call's tag,
+// [[alias | Ref] | {'$correlation_id', <<Id>>}] (at most
+// MaxCorrelationID bytes), which Erlang's gen_server treats as opaque and
+// answers as usual.
+//
+// Metrics go through OpenTelemetry's metric API to Config.MeterProvider
+// (default: the global provider, a no-op until the program sets one):
+// distribute.messages.in/out and distribute.bytes.in/out per peer,
+// distribute.connections, distribute.processes, distribute.mailbox.messages
+// and distribute.mailbox.max, and the histogram distribute.call.duration
+// by outcome. Services make theirs with Node.Meter (distribute.rpc.duration,
+// distribute.membership.changes, ...).
 //
 // # Visibility
 //
