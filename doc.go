@@ -177,7 +177,7 @@
 //
 //	logger := slog.New(distribute.LogHandler(slog.NewJSONHandler(os.Stderr, nil)))
 //	ctx = distribute.WithCorrelationID(ctx, "order-1234")
-//	reply, err := p.CallName(ctx, "orders", "b@h", req) // the server logs correlation_id=order-1234
+//	reply, err := p.CallName(ctx, "orders", "b@h", req) // the handler's ctx carries order-1234
 //
 // On the wire the id rides in the call's tag,
 // [[alias | Ref] | {'$correlation_id', <<Id>>}] (at most
