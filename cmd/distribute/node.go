@@ -44,6 +44,9 @@ func newNodeCmd() *cobra.Command {
 		httpAddr string
 		gossip   string
 		profile  string
+		elect    bool
+		expect   int
+		dataDir  string
 	)
 	cmd := &cobra.Command{
 		Use:   "node --name NAME [flags]",
@@ -52,7 +55,8 @@ func newNodeCmd() *cobra.Command {
 			"Prints `started NAME` once the node is reachable, then one line per event:\n" +
 			"  NAME: TERM                    a message to an --inbox\n" +
 			"  event nodeup NODE\n" +
-			"  event nodedown NODE REASON",
+			"  event nodedown NODE REASON\n" +
+			"  event leader NODE TERM        with --election: the leader this node knows, and its term",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
@@ -75,6 +79,10 @@ func newNodeCmd() *cobra.Command {
 			default:
 				return usageError("node: --profile %q: want lan or local", profile)
 			}
+			ecfg, err := electionConfig(elect, expect, dataDir, profile)
+			if err != nil {
+				return err
+			}
 			cfg, err := c.nodeConfig(name)
 			if err != nil {
 				return err
@@ -86,7 +94,7 @@ func newNodeCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			ccfg := cluster.Config{Node: cfg, Gossip: gossip, Profile: prof}
+			ccfg := cluster.Config{Node: cfg, Gossip: gossip, Profile: prof, Election: ecfg}
 			for _, j := range joins {
 				ccfg.Join = append(ccfg.Join, distribute.Atom(j))
 			}
@@ -166,7 +174,13 @@ func newNodeCmd() *cobra.Command {
 					}
 				}()
 			}
+			printLeaders := observeLeader(ctx, cl, out)
 			out.printf("started %s", n.Name())
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				printLeaders()
+			}()
 			for {
 				select {
 				case ev, ok := <-events:
@@ -208,6 +222,9 @@ func newNodeCmd() *cobra.Command {
 	f.StringVar(&httpAddr, "http", "", "serve /healthz and /readyz on HOST:PORT")
 	f.StringVar(&gossip, "gossip", "", "gossip address IP:PORT (default: the listen IP, any free port)")
 	f.StringVar(&profile, "profile", "lan", "membership timings: lan (memberlist's LAN defaults) or local (fast, for loopback)")
+	f.BoolVar(&elect, "election", false, "take part in leader election (Raft; needs --expect and --data-dir; timings follow --profile)")
+	f.IntVar(&expect, "expect", 0, "with --election: the number of voters to bootstrap with")
+	f.StringVar(&dataDir, "data-dir", "", "with --election: the directory of the durable Raft state and port")
 	c.addFlags(cmd, false)
 	return cmd
 }
