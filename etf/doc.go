@@ -4,6 +4,34 @@
 // Term), Erlang's term order (Compare, Equal), Erlang term text (Format,
 // ParseText) and reflection-based Marshal/Unmarshal of Go values.
 //
+// # Using it
+//
+// A term is a plain Go value of the types listed under Term (Atom, Tuple,
+// List, Map, Binary, int64, float64, Pid, ...), so code reads a decoded
+// term with a type switch and builds one with composite literals:
+//
+//	t, err := etf.Decode(b) // b from term_to_binary/1, or a message payload
+//	if err != nil {
+//		return err // a *DecodeError with the offset and tag
+//	}
+//	switch v := t.(type) {
+//	case etf.Tuple: // {ok, Value}, {error, Reason}, ...
+//		if len(v) == 2 && v[0] == etf.Atom("ok") { ... }
+//	case etf.Atom:
+//	}
+//	b, err = etf.Encode(etf.Tuple{etf.Atom("ok"), int64(1)}) // {ok, 1}
+//
+// Marshal and Unmarshal (ToTerm and FromTerm for terms already decoded)
+// map Go values to terms: a struct to a map with atom keys, or, with a
+// struct tag, to a record ({person, Name, Age}) or an Elixir struct; the
+// field tags are documented on Marshal. Format prints a term as Erlang's
+// io_lib:format("~0p", [T]) does and ParseText reads Erlang term syntax;
+// Compare and Equal are Erlang's term order and =:=.
+//
+// The main types are Term and its dynamic types, Limits (decode bounds),
+// Decoder (decoding with limits, from a frame, with aliasing), and the
+// errors *DecodeError, *EncodeError, *TextError and Marshal's typed errors.
+//
 // This comment is the specification of the binary format as this package
 // reads and writes it. It was checked byte for byte against Erlang/OTP 25
 // (testdata/golden.txt holds the output of erl for every case).
