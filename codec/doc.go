@@ -25,6 +25,31 @@
 //	b, err := codec.Encode(userV2, User{ID: 1, Name: "ann"})
 //	u, err := codec.Decode(userV2, b)
 //
+// The main types: Codec[T] (the interface every codec implements),
+// Limits, the value types of the combinators (Pair, Triple, Outcome), the
+// builders' parts (StructField via Field, VariantCase via Case and Unit),
+// and the errors *DecodeError, *TagMismatchError and
+// *VersionMismatchError.
+//
+// # From Gleam
+//
+// The Gleam library's codec modules map one to one, with the same bytes:
+//
+//	distribute/codec              string() int() float() bool() bitarray() nil() list(c)
+//	                              String   Int   Float   Bool   Bytes      Nil   List(c)
+//	                              subject()    distribute.GleamSubjectCodec (root package)
+//	                              map(c, wrap, unwrap)           Convert(c, to, from)
+//	                              encode, decode                 Encode, Decode
+//	                              sized decoders                 the Codec's Decode method
+//	distribute/codec/composite    option result tuple2 tuple3    Option Result Tuple2 Tuple3
+//	distribute/codec/tagged       tagged.codec(tag, version, c)  Tagged(tag, version, c)
+//	                              TagMismatch, VersionMismatch   *TagMismatchError, *VersionMismatchError
+//	distribute/codec/variant      new |> add |> unit |> build    Variants(Case(...), Unit(...))
+//	a record, field by field      (hand-written in Gleam)        Struct(Field(...), ...)
+//
+// Option decodes to a *T (nil for None), Result to an Outcome, Tuple2 and
+// Tuple3 to a Pair and a Triple. Map has no Gleam counterpart (see below).
+//
 // # Wire format
 //
 // All integers are big-endian. There are no type tags inside a message: the
