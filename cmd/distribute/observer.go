@@ -49,8 +49,8 @@ const (
 // registerObserver serves the observer page, its assets and its JSON
 // endpoint on mux, and samples connection rates until ctx ends.
 func registerObserver(ctx context.Context, mux *http.ServeMux, cl *cluster.Cluster) {
-	o := newObserver(cl, observerHistory)
-	go o.run(ctx, observerInterval)
+	o := newObserver(cl, observerHistory, observerInterval)
+	go o.run(ctx)
 	o.register(mux)
 }
 
@@ -61,8 +61,9 @@ type observer struct {
 	now     func() time.Time
 }
 
-func newObserver(cl *cluster.Cluster, history int) *observer {
-	return &observer{cl: cl, sampler: newSampler(history), now: time.Now}
+// newObserver keeps history samples taken every interval.
+func newObserver(cl *cluster.Cluster, history int, interval time.Duration) *observer {
+	return &observer{cl: cl, sampler: newSampler(history, interval), now: time.Now}
 }
 
 func (o *observer) register(mux *http.ServeMux) {
@@ -72,9 +73,9 @@ func (o *observer) register(mux *http.ServeMux) {
 }
 
 // run samples the node's connections every interval until ctx ends.
-func (o *observer) run(ctx context.Context, interval time.Duration) {
+func (o *observer) run(ctx context.Context) {
 	o.sampler.add(o.now(), o.cl.Node().Connections())
-	t := time.NewTicker(interval)
+	t := time.NewTicker(o.sampler.interval)
 	defer t.Stop()
 	for {
 		select {
@@ -405,6 +406,7 @@ type rateSample struct {
 // safe for concurrent use.
 type sampler struct {
 	capacity int
+	interval time.Duration // between snapshots, as the page's chart assumes
 
 	mu      sync.Mutex // protects the fields below
 	prev    map[distribute.Atom]distribute.ConnectionStats
@@ -412,8 +414,8 @@ type sampler struct {
 	history []rateSample // oldest first, at most capacity
 }
 
-func newSampler(capacity int) *sampler {
-	return &sampler{capacity: max(capacity, 1)}
+func newSampler(capacity int, interval time.Duration) *sampler {
+	return &sampler{capacity: max(capacity, 1), interval: interval}
 }
 
 // add records the snapshot conns taken at at. From the second snapshot on,
@@ -473,7 +475,7 @@ func (s *sampler) snapshot() (rateSample, historyView) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := historyView{
-		IntervalMS: observerInterval.Milliseconds(),
+		IntervalMS: s.interval.Milliseconds(),
 		Capacity:   s.capacity,
 		Times:      make([]int64, len(s.history)),
 		Total:      make([]rates, len(s.history)),

@@ -48,7 +48,7 @@ func checkRates(t *testing.T, what string, got, want rates) {
 func TestSamplerRates(t *testing.T) {
 	t0 := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 	upA := t0.Add(-time.Minute)
-	s := newSampler(3)
+	s := newSampler(3, time.Second)
 
 	// The first snapshot is only a baseline.
 	s.add(t0, []distribute.ConnectionStats{conn("a@h", upA, 10, 20, 1000, 2000)})
@@ -117,8 +117,8 @@ func TestSamplerRates(t *testing.T) {
 	if fmt.Sprint(h.Times) != fmt.Sprint(wantTimes) {
 		t.Fatalf("times %v; want %v", h.Times, wantTimes)
 	}
-	if h.Capacity != 3 || len(h.Total) != 3 {
-		t.Fatalf("capacity %d, %d totals; want 3, 3", h.Capacity, len(h.Total))
+	if h.Capacity != 3 || len(h.Total) != 3 || h.IntervalMS != 1000 {
+		t.Fatalf("capacity %d, %d totals, interval %d ms; want 3, 3, 1000", h.Capacity, len(h.Total), h.IntervalMS)
 	}
 	if _, ok := h.Peers["b@h"]; ok {
 		t.Error("b still in the history after its samples aged out")
@@ -209,12 +209,12 @@ func TestObserverAPI(t *testing.T) {
 		}
 	}
 
-	o := newObserver(a, 10)
+	o := newObserver(a, 10, 20*time.Millisecond)
 	runCtx, stopRun := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() {
 		defer close(ran)
-		o.run(runCtx, 20*time.Millisecond)
+		o.run(runCtx)
 	}()
 	defer func() { stopRun(); <-ran }()
 	mux := http.NewServeMux()
@@ -304,8 +304,8 @@ func TestObserverAPI(t *testing.T) {
 		t.Errorf("connections %+v; want b with at least %d messages in", v.Connections, depth)
 	}
 	h := v.History
-	if h.Capacity != 10 || len(h.Times) == 0 || len(h.Times) > 10 || len(h.Total) != len(h.Times) {
-		t.Fatalf("history: capacity %d, %d times, %d totals", h.Capacity, len(h.Times), len(h.Total))
+	if h.Capacity != 10 || h.IntervalMS != 20 || len(h.Times) == 0 || len(h.Times) > 10 || len(h.Total) != len(h.Times) {
+		t.Fatalf("history: capacity %d, interval %d ms, %d times, %d totals", h.Capacity, h.IntervalMS, len(h.Times), len(h.Total))
 	}
 	if series := h.Peers["obsb@localhost"]; len(series) != len(h.Times) || series[len(series)-1] != v.Connections[0].Rate {
 		t.Errorf("b's series %+v does not end with its current rate %+v", series, v.Connections[0].Rate)
@@ -345,7 +345,7 @@ func TestObserverElection(t *testing.T) {
 	for {
 		var views []electionView
 		for _, cl := range nodes {
-			views = append(views, newObserver(cl, 1).electionView())
+			views = append(views, newObserver(cl, 1, time.Second).electionView())
 		}
 		agreed := views[0].HasLeader
 		for _, v := range views {
@@ -372,7 +372,7 @@ func TestObserverPageAndAssets(t *testing.T) {
 	port := distributetest.StartEpmd(t)
 	a := startObserverCluster(t, port, "obsp@localhost")
 	mux := http.NewServeMux()
-	newObserver(a, 60).register(mux)
+	newObserver(a, 60, time.Second).register(mux)
 	for _, tc := range []struct {
 		path, ctype, contains string
 		code                  int
