@@ -13,6 +13,13 @@
 // an application that starts it); a named scope is pg:start_link(Name) there
 // and WithScope(Name) here.
 //
+// The main types: Scope (a running scope: Join, Leave, Members,
+// LocalMembers, WhichGroups, Subscribe, SubscribeAll, Broadcast, Stop),
+// Change (one join or leave a subscription reports, Kind Joined or Left),
+// GroupMembers (a group and its pids, for SubscribeAll),
+// BroadcastResult with its *MemberError list, and the options WithScope
+// and WithLogger.
+//
 // # Groups
 //
 // A group is any Erlang term, as in pg. From Go pass a term-model value:
@@ -107,4 +114,16 @@
 // ctx. Members, LocalMembers and WhichGroups never block on the network.
 // Stop tells every peer that the local members left, ends the scope
 // process (peers also get its DOWN) and waits for its goroutines.
+//
+// # Errors
+//
+// Join and Leave return ErrNotLocal for a pid of another node, ErrBadGroup
+// for a group that is not a valid term (a Go value etf.ToTerm cannot
+// convert), and Leave ErrNotJoined when none of the pids was a member.
+// After Stop every method that changes state returns ErrClosed (which
+// wraps distribute.ErrClosed). Broadcast returns the joined errors of
+// the members it could not reach (each a *MemberError with the pid and
+// the send's error, such as distribute.ErrNodeDown) alongside a
+// BroadcastResult that says how many it reached. Sends block only on a
+// full connection buffer and fail with ctx's error when ctx ends first.
 package groups
