@@ -26,6 +26,32 @@
 // once Register or Unregister holds its lock, the update runs to completion
 // on every node, so a canceled ctx never leaves the tables split.
 //
+// Typed use: RegisterTyped registers the pid of a distribute.Subject[T],
+// and Lookup returns a Subject[T] for a name, so the codec travels with
+// the name on the Go side (the Gleam library's TypedName):
+//
+//	registry.RegisterTyped(ctx, s, etf.Atom("counter"), actor.Subject())
+//	c, ok := registry.Lookup(s, etf.Atom("counter"), codec.Int)
+//	total, err := distribute.Call(ctx, me, c, 1, codec.Int)
+//
+// The main types: Server; LockID ({ResourceId, LockRequesterId}) for
+// SetLock, DelLock and Trans; Resolver, the conflict resolution function
+// (RandomExitName, RandomNotifyName, NotifyAllName are OTP's three;
+// WithResolver sets the default one, RegisterMethod picks one per name
+// as an Erlang method term: DefaultMethod, NotifyMethod, NotifyAllMethod);
+// and the options WithLogger, WithResolver and
+// WithPreventOverlappingPartitions.
+//
+// # Errors
+//
+// Register returns ErrTaken when the name is registered or the pid already
+// has one (global:register_name/2 answering no); a name that is neither an
+// atom nor a binary is ErrBadName; Unregister and Send of an unknown name
+// are ErrNotRegistered; Trans returns ErrLockNotSet when it could not take
+// the lock within its retries (global:trans/4's aborted). Every call that
+// takes locks fails with ctx's error when ctx ends first, and with
+// ErrClosed (which wraps distribute.ErrClosed) after Stop.
+//
 // # Protocol (all messages go to the registered name global_name_server)
 //
 // Connect of A and B, each side on its nodeup of the other:
