@@ -87,6 +87,31 @@
 // RegisterTyped carry codec-encoded values (package codec) between Go
 // nodes. Cast is erpc:cast.
 //
+// # What a node exposes
+//
+// Only what is registered: a Server serves nothing until Register,
+// RegisterTyped or ExportErlang, and a node without a Server refuses
+// every spawn request (notsup). Any node holding the cookie may call what
+// is registered, as with Erlang's rpc; there is no per-function access
+// control, so check the caller's arguments as you would any input.
+//
+// # Correlation ids and metrics
+//
+// A correlation id in Call's ctx (distribute.WithCorrelationID) travels in
+// the ResRef argument of erpc:execute_call/4, as
+// [ResRef | {'$correlation_id', <<Id>>}]; a Go Server gives it to the
+// handler's ctx (distribute.CorrelationID), and Erlang's erpc treats the
+// improper list as an opaque reference, so it answers as usual. Call
+// records its latency in the histogram distribute.rpc.duration (seconds)
+// with the attribute outcome: ok, raised, timeout, nodedown, notsup or
+// error, through the node's MeterProvider.
+//
+// The main types: Server; Handler (and Func0, Func1, Func2 to adapt typed
+// functions); *Error (a function that raised: Class, Reason, Stack) built
+// by Throw, Exit and Raise; *CallError (the call itself failed: timeout,
+// noconnection, notsup); and the sentinels ErrBadArg, ErrUndef, ErrNotSup,
+// ErrRaised and ErrExists (Register of a name and arity already taken).
+//
 // # Wire example
 //
 // erpc:call(B, m, f, [1, 2]) from a process on a@h sends B the control
