@@ -7,6 +7,8 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,6 +30,11 @@ type common struct {
 	tlsKey   string
 	tlsCA    string
 	timeout  time.Duration
+
+	logLevel  string
+	logFormat string
+	// cmd is the command the flags belong to: logs go to its stderr.
+	cmd *cobra.Command
 }
 
 // addCommonFlags registers --cookie, --epmd-port, the TLS flags and, when
@@ -42,6 +49,42 @@ func (c *common) addFlags(cmd *cobra.Command, withTimeout bool) {
 	if withTimeout {
 		f.DurationVar(&c.timeout, "timeout", defaultTimeout, "how long to wait for a remote answer")
 	}
+	f.StringVar(&c.logLevel, "log-level", "warn", "the node's logs on stderr from this level: debug, info, warn or error")
+	f.StringVar(&c.logFormat, "log-format", "text", "the logs' format: text (key=value) or json (one object a line)")
+	c.cmd = cmd
+}
+
+// logger builds the node's logger from --log-level and --log-format: to
+// the command's stderr, with correlation ids (distribute.LogHandler).
+func (c *common) logger() (*slog.Logger, error) {
+	var level slog.Level
+	switch c.logLevel {
+	case "debug":
+		level = slog.LevelDebug
+	case "info":
+		level = slog.LevelInfo
+	case "warn", "":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		return nil, usageError("--log-level %q: want debug, info, warn or error", c.logLevel)
+	}
+	var w io.Writer = os.Stderr
+	if c.cmd != nil {
+		w = c.cmd.ErrOrStderr()
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch c.logFormat {
+	case "text", "":
+		h = slog.NewTextHandler(w, opts)
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, usageError("--log-format %q: want text or json", c.logFormat)
+	}
+	return slog.New(distribute.LogHandler(h)), nil
 }
 
 // resolveCookie applies the cookie rules of the CLI contract.
@@ -126,7 +169,11 @@ func (c *common) nodeConfig(name string) (distribute.Config, error) {
 	if err != nil {
 		return distribute.Config{}, err
 	}
-	return distribute.Config{Name: name, Cookie: cookie, EpmdPort: port, TLS: tc}, nil
+	logger, err := c.logger()
+	if err != nil {
+		return distribute.Config{}, err
+	}
+	return distribute.Config{Name: name, Cookie: cookie, EpmdPort: port, TLS: tc, Logger: logger}, nil
 }
 
 // checkNodeName validates a node name argument (exit 2 when bad).
