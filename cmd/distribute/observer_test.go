@@ -443,17 +443,21 @@ func artifactDir(t *testing.T) string {
 }
 
 // TestObserverPageInChromium loads the observer page of a three-node
-// cluster (three `distribute node` processes) in headless Chromium, waits
-// for the three nodes alive, SIGKILLs one, waits for the page to show it
-// dead, and saves a full-page screenshot.
+// cluster (three `distribute node` processes with leader election) in
+// headless Chromium, waits for the three nodes alive and a leader,
+// SIGKILLs one, waits for the page to show it dead (and a leader that is
+// not it), and saves a full-page screenshot.
 func TestObserverPageInChromium(t *testing.T) {
 	chrome := chromiumPath(t)
 	port := distributetest.StartEpmd(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", distributetest.FreePort(t))
-	startNodeProc(t, port, "obs1@localhost", "--profile", "local", "--http", addr,
-		"--inbox", "box", "--group", "workers", "--inbox", evilName, "--global", evilName)
-	startNodeProc(t, port, "obs2@localhost", "--profile", "local", "--join", "obs1@localhost", "--inbox", "w", "--group", "workers")
-	victim := startNodeProc(t, port, "obs3@localhost", "--profile", "local", "--join", "obs1@localhost")
+	elect := func() []string {
+		return []string{"--profile", "local", "--election", "--expect", "3", "--data-dir", t.TempDir()}
+	}
+	startNodeProc(t, port, "obs1@localhost", append(elect(), "--http", addr,
+		"--inbox", "box", "--group", "workers", "--inbox", evilName, "--global", evilName)...)
+	startNodeProc(t, port, "obs2@localhost", append(elect(), "--join", "obs1@localhost", "--inbox", "w", "--group", "workers")...)
+	victim := startNodeProc(t, port, "obs3@localhost", append(elect(), "--join", "obs1@localhost")...)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome),
@@ -504,7 +508,11 @@ func TestObserverPageInChromium(t *testing.T) {
 	waitFor("two connections", `document.querySelectorAll("#connections tbody tr[data-node]").length === 2`)
 	waitFor("the group with three members",
 		`Array.from(document.querySelectorAll("#groups tbody tr")).some(r => r.cells[0].textContent === "workers" && r.cells[1].textContent === "3")`)
-	waitFor("the election state", `document.getElementById("election").textContent === "election: off"`)
+	// leaderIs matches the election pill naming a leader with a term.
+	leaderIs := func(cond string) string {
+		return `(m => m !== null && (` + cond + `))(document.getElementById("election").textContent.match(/^leader (\S+) · term (\d+) · this node: (leader|follower)$/))`
+	}
+	waitFor("a leader and its term", leaderIs(`m[2] > 0`))
 	waitFor("the chart's two lines", `document.querySelectorAll("#chart polyline").length === 2`)
 
 	// The hostile global name shows as text, and nothing ran or rendered.
@@ -521,6 +529,8 @@ func TestObserverPageInChromium(t *testing.T) {
 		`Array.from(document.querySelectorAll("#members tbody tr")).some(r => r.dataset.node === "obs3@localhost" && r.cells[3].textContent === "no") && `+
 			`document.querySelectorAll('#members tbody tr[data-state="alive"]').length === 2 && `+
 			`document.querySelectorAll("#connections tbody tr[data-node]").length === 1`)
+	// If obs3 led, the other two elect a new leader.
+	waitFor("a leader other than obs3", leaderIs(`m[1] !== "obs3@localhost"`))
 
 	ctx, cancel := context.WithTimeout(browser, distributetest.Scale(30*time.Second))
 	defer cancel()
