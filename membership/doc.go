@@ -17,6 +17,13 @@
 //		fmt.Println(ev.Member.Name, ev.Prev, "->", ev.Member.State)
 //	}
 //
+// The main types: Membership (a running member), Config, Profile (SWIM
+// timings: LAN for networks, Local for loopback tests), Member (one row:
+// Name, Gossip and Raft addresses, State, Incarnation, Since, Self),
+// Event (a row that changed, with its previous State), Stats (gossip
+// traffic and the packets dropped because they did not authenticate), and
+// Meta, the node meta carried in gossip (see below).
+//
 // # Membership drives distribution
 //
 // With Config.Node set, every member seen alive is connected to (a full
@@ -127,6 +134,22 @@
 // As with memberlist's own encryption, a whole recorded packet or stream
 // can be replayed; SWIM's incarnations make a replayed state message
 // stale.
+//
+// # Errors and metrics
+//
+// Start fails with ErrConfig for a bad Config (no cookie, neither Node nor
+// Name, a Name other than the Node's, a bad Profile) or with the bind
+// error of the gossip port. Join wraps ErrJoin when no given member
+// answered; JoinNode returns ErrNoResolver without Config.Resolve, or the
+// resolver's error; Join, JoinNode, SetRaftAddr and Refresh return
+// ErrClosed (which wraps net.ErrClosed) after Stop. Gossip that does not
+// authenticate (ErrAuth) or a malformed stream frame (ErrFrame) is dropped
+// (a stream ends there) and counted in Stats.Dropped; bad node meta is a *MetaError (ErrMeta);
+// a memberlist state table that cannot be read (ErrSnapshot) is logged at
+// warning level and the table keeps its last reading. None of these
+// reaches a caller. State changes are counted in the OpenTelemetry counter
+// distribute.membership.changes (attribute state) on the node's
+// MeterProvider.
 //
 // # Who may block
 //
