@@ -1265,7 +1265,13 @@ func (s *Server) handleCast(req Term) error {
 		if !ok || n == s.me || !s.node.IsConnected(n) {
 			return bad("in_sync node")
 		}
-		s.cancelAttempt(n, true)
+		// As OTP 25+'s in_sync: {pending, N} is dropped before the
+		// locker is canceled, so no cancel_connect goes to N. One would
+		// make an OTP 27 node restart its connect with us, drop the names
+		// of our node it just learnt through new_nodes, and send an
+		// init_connect we ignore (it knows us already): the names stay
+		// lost there.
+		s.cancelAttempt(n, false)
 		s.mu.Lock()
 		s.synced[n] = true
 		s.notifyLocked()

@@ -40,10 +40,7 @@ printf '#!/bin/sh\nexec chroot %s /usr/bin/erl "$@"\n' "$ROOT" >"$wrapper"
 chmod +x "$wrapper"
 echo "OTP 27 lane: $("$wrapper" -noshell -eval 'io:format("OTP ~s", [erlang:system_info(otp_release)]), halt().')"
 
-# Skipped here: the term goldens (OTP 25's contract, see above) and the
-# prevent_overlapping_partitions heal of the registry, which once left a name
-# missing on an OTP 27 node for over 30 s under load (it passes alone, and in
-# the OTP 25 lane, whose behaviour the issue names): an open item.
+# Skipped here: the term goldens (OTP 25's contract, see above).
 DISTRIBUTE_ERL=$wrapper DISTRIBUTE_REQUIRE_ERL=1 go test -race -count=1 -timeout 20m \
-  -skip 'TestTermEncodeDecodeAgainstErl|TestMixedPreventOverlappingPartitions' \
+  -skip 'TestTermEncodeDecodeAgainstErl' \
   . ./internal/dist ./internal/epmd ./cmd/distribute ./registry ./rpc ./groups
