@@ -3,8 +3,10 @@ package health_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
+	"net/http/httptest"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/cluster"
@@ -77,4 +79,25 @@ func ExampleChecker_Readiness() {
 	// live: true
 	// ready: false
 	// failed: listener
+}
+
+// The /readyz handler answers JSON, with status 503 while the node is not
+// ready (here: a client-only node, which does not listen).
+func ExampleChecker_Readyz() {
+	ctx := context.Background()
+	node, err := distribute.Start(ctx, distribute.Config{Name: "readyz_example@localhost", Cookie: "secret", ClientOnly: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node.Stop(ctx)
+	checks, err := health.New(health.Config{Node: node, EpmdAddr: "-"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	checks.Readyz().ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+	body, _ := io.ReadAll(w.Result().Body)
+	fmt.Print(w.Code, " ", string(body))
+	// Output:
+	// 503 {"ok":false,"node":"readyz_example@localhost","checks":[{"name":"node","ok":true},{"name":"listener","ok":false,"detail":"the node does not listen (client-only)"}],"cluster":{"state":"healthy","alive":1,"suspect":0,"dead":0,"left":0,"total":1,"quorum":true}}
 }
