@@ -23,8 +23,12 @@ var (
 // binary from the module this package belongs to (`go build -o
 // $TMP/distribute ./cmd/distribute` in the module root). A build failure
 // fails the test. Main removes the binary when the tests end.
+// DISTRIBUTE_CHAOS_BINARY, when set, names a command to use instead.
 func Binary(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("DISTRIBUTE_CHAOS_BINARY"); p != "" {
+		return p
+	}
 	buildOnce.Do(func() {
 		root, err := moduleRoot()
 		if err != nil {

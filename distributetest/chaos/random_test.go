@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -161,8 +163,14 @@ func (r *runner) fault() {
 		r.settle(kind)
 	case "stop":
 		i := r.target()
+		peer := r.livePeer(i)
+		mark := c.Node(peer).Mark()
 		c.Stop(i)
 		r.settle(kind)
+		if rng.IntN(2) == 0 {
+			// A long pause: until SWIM suspects the node.
+			r.waitMember(peer, mark, i, "suspect", "dead")
+		}
 		c.Cont(i)
 		r.settle("cont")
 	case "partition":
@@ -183,6 +191,11 @@ func (r *runner) fault() {
 			groups = append(groups, perm[k:k+2])
 		}
 		old := r.leader
+		long := rng.IntN(2) == 0
+		var marks []int
+		for _, n := range c.Nodes() {
+			marks = append(marks, n.Mark())
+		}
 		c.Partition(groups...)
 		if old >= 0 && c.Live(old) && !contains(c.MajoritySide(), old) {
 			if _, err := c.WaitNotLeader(old); err != nil {
@@ -190,7 +203,51 @@ func (r *runner) fault() {
 			}
 		}
 		r.settle(fmt.Sprintf("partition %v", groups))
+		if a, b := r.across(); long && a >= 0 {
+			// A long partition: until SWIM declares a node across it dead.
+			r.waitMember(a, marks[a], b, "dead")
+		}
 		c.Heal()
 		r.settle("heal")
+	}
+}
+
+// livePeer returns a live node other than i.
+func (r *runner) livePeer(i int) int {
+	for _, j := range r.live() {
+		if j != i {
+			return j
+		}
+	}
+	r.t.Fatalf("no live node besides n%d", i+1)
+	return -1
+}
+
+// across returns two live nodes on different sides of the partition, or
+// -1, -1.
+func (r *runner) across() (int, int) {
+	for _, a := range r.live() {
+		for _, b := range r.live() {
+			if !r.c.Connected(a, b) {
+				return a, b
+			}
+		}
+	}
+	return -1, -1
+}
+
+// waitMember waits for node a to print a membership line giving node b
+// one of states.
+func (r *runner) waitMember(a, mark, b int, states ...string) {
+	r.t.Helper()
+	c := r.c
+	c.Logf("waiting for %s to see %s %v", c.Node(a).Name, c.Node(b).Name, states)
+	prefix := "event member " + c.Node(b).Name + " "
+	_, ok := c.Node(a).WaitLine(mark, c.Options().Bound, func(s string) bool {
+		f := strings.Fields(s)
+		return strings.HasPrefix(s, prefix) && len(f) >= 4 && slices.Contains(states, f[3])
+	})
+	if !ok {
+		r.t.Fatalf("seed %d, step %d: %s did not see %s %v within %v", r.seed, r.step, c.Node(a).Name, c.Node(b).Name, states, c.Options().Bound)
 	}
 }
