@@ -51,8 +51,9 @@ type Actor[S, M, R any] struct {
 	Init func(ctx context.Context, self *Process) (S, error)
 	// HandleMessage handles a message. Nil: messages are dropped.
 	HandleMessage func(ctx context.Context, self *Process, state S, msg M) (S, error)
-	// HandleCall answers a call. Nil: calls are handled as other messages
-	// (and their callers wait until their deadline).
+	// HandleCall answers a call; ctx carries the caller's correlation id,
+	// if it sent one (CorrelationID). Nil: calls are handled as other
+	// messages (and their callers wait until their deadline).
 	HandleCall func(ctx context.Context, self *Process, state S, req M) (R, S, error)
 	// HandleOther handles every other message. Nil: they are dropped.
 	HandleOther func(ctx context.Context, self *Process, state S, msg any) (S, error)

@@ -10,7 +10,9 @@ import (
 
 // Handler handles one message of a process started with SpawnHandler. A
 // non-nil error ends the process, with the reason reasonOf gives Spawn's
-// functions: the *ExitError's Reason, or {error, Text}.
+// functions: the *ExitError's Reason, or {error, Text}. When msg is a
+// gen_server call whose caller sent a correlation id, ctx carries it
+// (CorrelationID).
 type Handler func(ctx context.Context, p *Process, msg any) error
 
 // SpawnHandler starts a process that has no goroutine while its mailbox is
