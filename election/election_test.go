@@ -2,10 +2,12 @@ package election
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,6 +92,8 @@ type member struct {
 	dir    string
 	expect int
 	epmd   int
+	tls    *tls.Config
+	grace  time.Duration
 	log    *logRecorder
 	node   *distribute.Node
 	ms     *membership.Membership
@@ -124,7 +128,7 @@ func (m *member) start(seeds ...string) {
 			t.Fatal(err)
 		}
 	}
-	el, err := Start(ctx, n, Config{Expect: m.expect, DataDir: m.dir, Membership: ms, Timing: Local(), Logger: logger})
+	el, err := Start(ctx, n, Config{Expect: m.expect, DataDir: m.dir, Membership: ms, Timing: Local(), Logger: logger, TLS: m.tls, RemoveGrace: m.grace})
 	if err != nil {
 		ms.Stop(ctx)
 		n.Stop(ctx)
@@ -158,11 +162,21 @@ func (m *member) stop(graceful bool) {
 // startCluster starts n members (named in order) expecting expect voters.
 func startCluster(t *testing.T, n, expect int) []*member {
 	t.Helper()
+	return startClusterWith(t, n, expect, nil)
+}
+
+// startClusterWith is startCluster with setup called on each member
+// before it starts.
+func startClusterWith(t *testing.T, n, expect int, setup func(*member)) []*member {
+	t.Helper()
 	epmd := distributetest.StartEpmd(t)
 	prefix := fmt.Sprintf("e%d", seq.Add(1))
 	var ms []*member
 	for i := range n {
 		m := &member{t: t, name: fmt.Sprintf("%s_%c@localhost", prefix, 'a'+i), dir: t.TempDir(), expect: expect, epmd: epmd}
+		if setup != nil {
+			setup(m)
+		}
 		var seeds []string
 		if i > 0 {
 			seeds = []string{ms[0].ms.GossipAddr()}
@@ -484,5 +498,96 @@ func TestStateString(t *testing.T) {
 		if got := s.String(); got != want {
 			t.Errorf("%d: got %q; want %q", s, got, want)
 		}
+	}
+}
+
+func TestTLSTransport(t *testing.T) {
+	ca := distributetest.NewCA(t)
+	leaf := ca.Issue(t, "localhost", "127.0.0.1")
+	ms := startClusterWith(t, 3, 3, func(m *member) { m.tls = ca.MutualTLS(leaf) })
+	leader, term := agreed(t, ms, 0)
+	if got, err := leader.el.IsLeader(context.Background()); err != nil || got != term {
+		t.Fatalf("IsLeader over TLS: %d, %v", got, err)
+	}
+	// The Raft port speaks TLS: a handshake with the CA's certificate
+	// succeeds, one without a client certificate is refused.
+	cfg := ca.MutualTLS(leaf)
+	cfg.ServerName = "localhost"
+	c, err := tls.Dial("tcp", ms[1].el.Addr(), cfg)
+	if err != nil {
+		t.Fatalf("TLS handshake with the Raft port: %v", err)
+	}
+	c.Close()
+	noCert := &tls.Config{RootCAs: cfg.RootCAs, ServerName: "localhost"}
+	c, err = tls.Dial("tcp", ms[1].el.Addr(), noCert)
+	if err == nil {
+		// TLS 1.3 reports the missing client certificate on the first read.
+		c.SetReadDeadline(time.Now().Add(distributetest.Scale(5 * time.Second)))
+		_, err = c.Read(make([]byte, 1))
+		c.Close()
+	}
+	if err == nil {
+		t.Fatal("the Raft port accepted a client without a certificate")
+	}
+}
+
+func servers(t testing.TB, m *member) []string {
+	t.Helper()
+	cf := m.el.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range cf.Configuration().Servers {
+		out = append(out, string(s.ID))
+	}
+	return out
+}
+
+// The leader adds a member that was not in the bootstrap set, removes a
+// voter gone for RemoveGrace, and never goes below Expect voters.
+func TestLeaderAddsAndRemovesVoters(t *testing.T) {
+	short := func(m *member) { m.grace = time.Millisecond }
+	ms := startClusterWith(t, 3, 3, short)
+	leader, _ := agreed(t, ms, 0)
+	for _, m := range ms {
+		if got := servers(t, m); len(got) != 3 {
+			t.Fatalf("%s: bootstrap configuration %v; want 3 servers", m.name, got)
+		}
+	}
+	// A fourth member (last by name, so outside the bootstrap set) is
+	// added as a voter.
+	d := &member{t: t, name: strings.Replace(ms[2].name, "_c@", "_d@", 1), dir: t.TempDir(), expect: 3, epmd: ms[0].epmd, grace: time.Millisecond}
+	d.start(leader.ms.GossipAddr())
+	t.Cleanup(func() { d.stop(false) })
+	all := append(slices.Clone(ms), d)
+	waitFor(t, 20*time.Second, "the leader to add the fourth member", func() bool {
+		return slices.Contains(servers(t, leader), d.name)
+	})
+	if d.log.count("bootstrapped") != 0 {
+		t.Fatal("a member outside the bootstrap set bootstrapped")
+	}
+	leader, _ = agreed(t, all, 0)
+
+	// A follower that left is removed after the grace: 3 voters remain.
+	var rest []*member
+	for _, m := range all {
+		if m != leader {
+			rest = append(rest, m)
+		}
+	}
+	victim := rest[0]
+	victim.stop(false)
+	waitFor(t, 20*time.Second, "the leader to remove the voter that left", func() bool {
+		return !slices.Contains(servers(t, leader), victim.name)
+	})
+	// At Expect voters, a gone voter is kept.
+	victim2 := rest[1]
+	victim2.stop(false)
+	waitFor(t, 20*time.Second, "the leader to keep a gone voter at Expect", func() bool {
+		return leader.log.count("keeping a gone voter") > 0
+	})
+	if got := servers(t, leader); len(got) != 3 || !slices.Contains(got, victim2.name) {
+		t.Fatalf("configuration %v; want 3 servers with %s", got, victim2.name)
 	}
 }

@@ -172,7 +172,11 @@ func (e *Election) reconcile() {
 			}
 			e.goneSince[n] = since
 		}
-		if now.Sub(since) < e.cfg.RemoveGrace || s.Suffrage == raft.Voter && voters <= e.cfg.Expect || e.ctx.Err() != nil {
+		if now.Sub(since) < e.cfg.RemoveGrace || e.ctx.Err() != nil {
+			continue
+		}
+		if s.Suffrage == raft.Voter && voters <= e.cfg.Expect {
+			e.logger.Debug("keeping a gone voter: the configuration is at Expect voters", "node", n, "gone_since", since)
 			continue
 		}
 		if err := e.raft.RemoveServer(s.ID, 0, e.cfg.Timing.IOTimeout).Error(); err != nil {

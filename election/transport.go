@@ -105,13 +105,75 @@ type nodeAddr string
 func (a nodeAddr) Network() string { return "tcp" }
 func (a nodeAddr) String() string  { return string(a) }
 
-// streamLayer is Raft's transport: TCP, or TLS over it.
+// streamLayer is Raft's transport: TCP, or TLS over it. It keeps every
+// connection it accepted or dialled, and Close closes them all: Raft's
+// NetworkTransport closes only the listener, and the goroutine serving an
+// accepted connection would otherwise wait for the peer to hang up.
 type streamLayer struct {
 	net.Listener // TCP or TLS listener
 	name         distribute.Atom
 	res          *resolver
 	tls          *tls.Config
 	connect      time.Duration
+
+	mu     sync.Mutex // protects conns, closed
+	conns  map[*trackedConn]struct{}
+	closed bool
+}
+
+// trackedConn removes itself from its stream layer when closed.
+type trackedConn struct {
+	net.Conn
+	s    *streamLayer
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		delete(c.s.conns, c)
+		c.s.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// track registers c, or closes it when the layer is closed.
+func (s *streamLayer) track(c net.Conn) (net.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	if s.conns == nil {
+		s.conns = make(map[*trackedConn]struct{})
+	}
+	tc := &trackedConn{Conn: c, s: s}
+	s.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+// Accept implements net.Listener.
+func (s *streamLayer) Accept() (net.Conn, error) {
+	c, err := s.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return s.track(c)
+}
+
+// Close closes the listener and every connection.
+func (s *streamLayer) Close() error {
+	err := s.Listener.Close()
+	s.mu.Lock()
+	s.closed = true
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+	for c := range conns {
+		c.Conn.Close()
+	}
+	return err
 }
 
 // Addr reports the node name (see nodeAddr).
@@ -135,7 +197,11 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	}
 	d := &net.Dialer{Timeout: timeout}
 	if s.tls == nil {
-		return d.Dial("tcp", addr)
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return s.track(c)
 	}
 	cfg := s.tls.Clone()
 	if cfg.ServerName == "" {
@@ -153,5 +219,5 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	if err != nil {
 		return nil, err
 	}
-	return conn, nil
+	return s.track(conn)
 }

@@ -1,0 +1,78 @@
+package election_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"sync"
+
+	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/election"
+	"github.com/distribute-go/distribute/membership"
+)
+
+// fencedStore is a resource shared by successive leaders. It remembers
+// the highest fencing token (Raft term) it has accepted and rejects a
+// write with a lower one: the write of a leader that has been replaced.
+type fencedStore struct {
+	mu      sync.Mutex
+	highest uint64
+	value   string
+}
+
+func (s *fencedStore) Write(token uint64, value string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if token < s.highest {
+		return fmt.Errorf("stale token %d: a leader with token %d has written", token, s.highest)
+	}
+	s.highest, s.value = token, value
+	return nil
+}
+
+// A leader confirms its leadership with IsLeader and writes with the
+// term as its fencing token; a write with an older term is rejected.
+func Example_fencing() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "election-example")
+	defer os.RemoveAll(dir)
+
+	node, err := distribute.Start(ctx, distribute.Config{Name: "fence@localhost", Cookie: "example", ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node.Stop(ctx)
+	ms, err := membership.Start(ctx, membership.Config{Node: node, Cookie: "example", Profile: membership.Local()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ms.Stop(ctx)
+	e, err := election.Start(ctx, node, election.Config{Expect: 1, DataDir: dir, Membership: ms, Timing: election.Local()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Stop(ctx)
+
+	// Wait until this node leads.
+	wctx, cancel := context.WithCancel(ctx)
+	for c := range e.Observe(wctx) {
+		if c.Leader == node.Name() {
+			break
+		}
+	}
+	cancel()
+	term, err := e.IsLeader(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := &fencedStore{}
+	fmt.Println("leader write:", store.Write(term, "from the leader"))
+	// A deposed leader of an older term tries to write.
+	fmt.Println("stale write rejected:", store.Write(term-1, "from an old leader") != nil)
+	fmt.Println("value:", store.value)
+	// Output:
+	// leader write: <nil>
+	// stale write rejected: true
+	// value: from the leader
+}
