@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 
@@ -296,4 +298,35 @@ func TestCorrelationIDToErlangGenServer(t *testing.T) {
 	if n := p.mbox.len(); n != 0 {
 		t.Errorf("%d messages left in the caller's mailbox", n)
 	}
+}
+
+// A correlation id in the context is added to every record logged with
+// that context, and travels with the calls and RPCs made with it.
+func ExampleLogHandler() {
+	h := slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
+		// No time, for a stable output.
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	})
+	logger := slog.New(LogHandler(h))
+	// Config{..., Logger: logger} makes the node log through it.
+
+	ctx := WithCorrelationID(context.Background(), "order-1234")
+	logger.InfoContext(ctx, "order placed", "items", 3)
+	// Output:
+	// {"level":"INFO","msg":"order placed","items":3,"correlation_id":"order-1234"}
+}
+
+func ExampleWithCorrelationID() {
+	ctx := WithCorrelationID(context.Background(), "req-42")
+	// A call made with ctx (p.Call(ctx, ...), Call(ctx, p, subject, ...),
+	// rpc.Call(ctx, ...)) carries the id; the handler on the other node
+	// finds it in its own ctx.
+	id, ok := CorrelationID(ctx)
+	fmt.Println(id, ok)
+	// Output: req-42 true
 }

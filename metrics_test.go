@@ -223,3 +223,19 @@ func TestMetricsDefaultProvider(t *testing.T) {
 		t.Fatalf("Ping self: %v", err)
 	}
 }
+
+// Another package's instruments go to the node's MeterProvider.
+func ExampleNode_Meter() {
+	ctx := context.Background()
+	reader := sdkmetric.NewManualReader()
+	n, err := Start(ctx, Config{
+		Name: "metered@localhost", Cookie: "secret",
+		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+	})
+	if err != nil {
+		return
+	}
+	defer n.Stop(ctx)
+	jobs, _ := n.Meter("example.com/jobs").Int64Counter("jobs.done")
+	jobs.Add(ctx, 1)
+}
