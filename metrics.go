@@ -86,7 +86,9 @@ func (n *Node) telemetry() *telemetry {
 	return t
 }
 
-// startTelemetry makes the node's instruments; Start calls it.
+// startTelemetry makes the node's instruments and registers the
+// observable callback. Start calls it once the node runs (n.ctx set); until
+// then the first call, Meter or membership event does.
 func (n *Node) startTelemetry() { n.telemetry() }
 
 // start makes the instruments; n is nil for noTelemetry.
@@ -174,7 +176,9 @@ func (t *telemetry) observe(n *Node) error {
 	if err != nil {
 		return err
 	}
-	context.AfterFunc(n.ctx, func() { reg.Unregister() })
+	if n.ctx != nil { // nil only before Start sets it up
+		context.AfterFunc(n.ctx, func() { reg.Unregister() })
+	}
 	return nil
 }
 
