@@ -3,6 +3,7 @@ package distribute
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -329,4 +330,37 @@ func ExampleWithCorrelationID() {
 	id, ok := CorrelationID(ctx)
 	fmt.Println(id, ok)
 	// Output: req-42 true
+}
+
+// The call tag with a correlation id, as real erl (OTP 25) encodes
+// [[alias | list_to_ref("#Ref<0.1.2.3>")] | {'$correlation_id', <<"id-9">>}]:
+// with term_to_binary/2's {minor_version, 2} (UTF-8 atoms, what Go writes)
+// and with OTP 25's default (Latin-1 ATOM_EXT, which Go reads).
+const (
+	goldenTagUTF8   = "836c000000016c000000017705616c6961735a0003770d6e6f6e6f6465406e6f686f7374000000000000000300000002000000016802770f24636f7272656c6174696f6e5f69646d0000000469642d39"
+	goldenTagLatin1 = "836c000000016c00000001640005616c6961735a000364000d6e6f6e6f6465406e6f686f737400000000000000030000000200000001680264000f24636f7272656c6174696f6e5f69646d0000000469642d39"
+)
+
+func TestCallTagGolden(t *testing.T) {
+	ref := Ref{Node: "nonode@nohost", Len: 3, ID: [etf.MaxRefWords]uint32{3, 2, 1}}
+	got, err := etf.Encode(callTag(WithCorrelationID(context.Background(), "id-9"), ref))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := hex.EncodeToString(got); h != goldenTagUTF8 {
+		t.Errorf("callTag encodes to\n%s\nwant (erl)\n%s", h, goldenTagUTF8)
+	}
+	for _, g := range []string{goldenTagUTF8, goldenTagLatin1} {
+		b, _ := hex.DecodeString(g)
+		tag, err := etf.Decode(b)
+		if err != nil {
+			t.Fatalf("decode erl's tag: %v", err)
+		}
+		if r, ok := aliasOf(tag); !ok || !etf.Equal(r, ref) {
+			t.Errorf("aliasOf(erl's tag) = %v, %v; want %v", r, ok, ref)
+		}
+		if id, ok := (From{Tag: tag}).CorrelationID(); !ok || id != "id-9" {
+			t.Errorf("From{erl's tag}.CorrelationID = %q, %v; want id-9", id, ok)
+		}
+	}
 }
