@@ -26,10 +26,7 @@ func Example_readme() {
 		log.Fatal(err)
 	}
 	defer c.Stop(ctx)
-	checks, err := health.New(health.Config{Node: c.Node(), Membership: c.Membership(), Expected: 3})
-	if err != nil {
-		log.Fatal(err)
-	}
+	checks, _ := health.New(health.Config{Node: c.Node(), Membership: c.Membership(), Expected: 3})
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", checks.Healthz()) // 200 live, 503 not
 	mux.Handle("/readyz", checks.Readyz())   // 200 ready, 503 not
