@@ -1,12 +1,3 @@
-// Package distributetest is the public test kit of distribute: it starts real
-// Erlang nodes and real epmd daemons on private loopback ports, stops them by
-// pid, and scales test deadlines for slow machines.
-//
-// Every helper takes a testing.TB and registers its own cleanup, so a test
-// that uses them leaves no process behind. Interop tests call RequireErl
-// (directly or through StartErlNode): when `erl` is not installed the test is
-// skipped with a clear message, unless the environment sets
-// DISTRIBUTE_REQUIRE_ERL=1 (CI does), in which case it fails.
 package distributetest
 
 import (

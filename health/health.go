@@ -1,23 +1,3 @@
-// Package health answers "is this node alive, is it ready, how is its
-// cluster": liveness and readiness checks of a distribute node and its
-// membership, cluster health from the membership table, a quorum test,
-// and the /healthz and /readyz HTTP handlers.
-//
-// Liveness says the node should not be restarted: its node runs (the
-// net_kernel service is registered) and its membership loop answers.
-// Readiness says it may take traffic: live, listening, registered with
-// epmd under its name at its listening port, joined to a cluster (when
-// membership runs), and with a known quorum (when election runs: the
-// Quorum hook).
-//
-// Cluster health is this node's view, from its membership table (or,
-// without membership, from its distribution connections):
-//
-//	healthy   every known member is alive
-//	degraded  some member is suspect or dead, or fewer are alive than expected
-//	isolated  no other member is alive although others are known or expected
-//
-// Members that left on purpose do not count.
 package health
 
 import (

@@ -260,6 +260,12 @@ func (s *Server) handle(conn net.Conn) {
 	}
 	switch req.Code {
 	case ReqAlive2:
+		if !localPeer(conn.LocalAddr(), conn.RemoteAddr()) {
+			// As real epmd: only this host registers names here, so a
+			// remote host cannot squat a node name. No answer.
+			log.Warn("epmd: ALIVE2_REQ from a non-local address, refused", "name", req.Alive2.Name)
+			return
+		}
 		s.alive2(conn, log, req.Alive2)
 	case ReqPortPlease2:
 		s.mu.Lock()
@@ -386,6 +392,21 @@ func (s *Server) dump() []byte {
 		out = append(out, '\n')
 	}
 	return append(out, 0) // real epmd ends the dump with a NUL
+}
+
+// localPeer reports whether a connection comes from this host: a
+// loopback peer, or a peer whose address is the one it reached us on (as
+// real epmd decides which peers may register).
+func localPeer(local, remote net.Addr) bool {
+	ra, ok := remote.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	if ra.IP.IsLoopback() {
+		return true
+	}
+	la, ok := local.(*net.TCPAddr)
+	return ok && la.IP.Equal(ra.IP)
 }
 
 // kill answers KILL_REQ like real epmd: "NO" while names are registered,

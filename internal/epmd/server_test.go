@@ -290,3 +290,23 @@ func TestServerNamesPort(t *testing.T) {
 		t.Fatalf("got %x; want port %d", got, s.Port())
 	}
 }
+
+func TestLocalPeer(t *testing.T) {
+	tcp := func(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 4369} }
+	for _, c := range []struct {
+		local, remote net.Addr
+		want          bool
+	}{
+		{tcp("127.0.0.1"), tcp("127.0.0.1"), true},
+		{tcp("10.0.0.5"), tcp("127.0.0.2"), true},
+		{tcp("::1"), tcp("::1"), true},
+		{tcp("10.0.0.5"), tcp("10.0.0.5"), true},  // this host, through its own address
+		{tcp("10.0.0.5"), tcp("10.0.0.6"), false}, // another host
+		{tcp("0.0.0.0"), tcp("192.168.1.9"), false},
+		{tcp("10.0.0.5"), &net.UnixAddr{Name: "x"}, false},
+	} {
+		if got := localPeer(c.local, c.remote); got != c.want {
+			t.Errorf("localPeer(%v, %v) = %v; want %v", c.local, c.remote, got, c.want)
+		}
+	}
+}
