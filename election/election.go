@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/distribute-go/distribute"
@@ -224,25 +225,43 @@ func (e *Election) open(ctx context.Context) error {
 }
 
 // listen opens the Raft listener: Bind, or the node's IP with the port
-// persisted in DataDir (any free port the first time).
+// persisted in DataDir (any free port the first time). When the persisted
+// port is taken (another socket got it while this node was down), it
+// retries for Timing.ConnectTimeout, then takes a new port: peers find it
+// in the membership meta, as servers are addressed by name.
 func (e *Election) listen() (net.Listener, error) {
-	bind := e.cfg.Bind
-	if bind == "" {
-		ip := "127.0.0.1"
-		if a, ok := e.node.ListenAddr().(*net.TCPAddr); ok && a != nil && !a.IP.IsUnspecified() {
-			ip = a.IP.String()
-		}
-		port, err := readPort(e.cfg.DataDir)
+	if e.cfg.Bind != "" {
+		ln, err := net.Listen("tcp", e.cfg.Bind)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("election: listen: %w", err)
 		}
-		bind = net.JoinHostPort(ip, strconv.Itoa(port))
+		return ln, nil
 	}
-	ln, err := net.Listen("tcp", bind)
+	ip := "127.0.0.1"
+	if a, ok := e.node.ListenAddr().(*net.TCPAddr); ok && a != nil && !a.IP.IsUnspecified() {
+		ip = a.IP.String()
+	}
+	port, err := readPort(e.cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("election: listen: %w", err)
+		return nil, err
 	}
-	return ln, nil
+	bind := net.JoinHostPort(ip, strconv.Itoa(port))
+	deadline := time.Now().Add(e.cfg.Timing.ConnectTimeout)
+	for {
+		ln, err := net.Listen("tcp", bind)
+		if err == nil {
+			return ln, nil
+		}
+		if port == 0 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("election: listen: %w", err)
+		}
+		if time.Now().After(deadline) {
+			e.logger.Warn("the persisted Raft port is taken; listening on a new one", "port", port, "error", err)
+			port, bind = 0, net.JoinHostPort(ip, "0")
+			continue
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // observe runs in Raft's goroutine on every observation, before Raft
