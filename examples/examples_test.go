@@ -92,3 +92,18 @@ func TestGoAndErlang(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
+
+func TestElection(t *testing.T) {
+	out, err := exec.Command(build(t, "election")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("election: %v\n%s", err, out)
+	}
+	want := "3 nodes agree on one leader\n" +
+		"the leader confirms with a quorum; its write: <nil>\n" +
+		"the leader stopped; the 2 others agree on a new leader in a higher term\n" +
+		"the new leader's write: <nil>\n" +
+		"the old leader's write rejected: true\n"
+	if string(out) != want {
+		t.Fatalf("election printed:\n%s\nwant:\n%s", out, want)
+	}
+}
