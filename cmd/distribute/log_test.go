@@ -29,12 +29,16 @@ func runNodeLogs(t *testing.T, epmdPort int, name string, args ...string) string
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// The reader sends true on the started line and closes done at EOF
+	// (the process has exited): Wait comes after it, as exec requires.
 	started := make(chan bool, 1)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		sc := bufio.NewScanner(stdout)
 		ok := false
 		for sc.Scan() {
-			if sc.Text() == "started "+name {
+			if !ok && sc.Text() == "started "+name {
 				ok = true
 				started <- true
 			}
@@ -46,16 +50,24 @@ func runNodeLogs(t *testing.T, epmdPort int, name string, args ...string) string
 	select {
 	case ok := <-started:
 		if !ok {
+			<-done
 			cmd.Wait()
 			t.Fatalf("node %v exited before starting: %s", args, stderr.String())
 		}
+		cmd.Process.Signal(syscall.SIGTERM)
 	case <-time.After(distributetest.Scale(15 * time.Second)):
 		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("node %v did not start: %s", args, stderr.String())
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
+	<-done
+	err = cmd.Wait()
+	select {
+	case ok := <-started:
+		if !ok {
+			t.Fatalf("node %v did not start: %s", args, stderr.String())
+		}
+	default:
+	}
+	if err != nil {
 		t.Fatalf("node %v: %v; stderr %s", args, err, stderr.String())
 	}
 	return stderr.String()
