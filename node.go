@@ -121,6 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Stop(context.Background())
 		return nil, err
 	}
+	n.startTelemetry() // the node's instruments; unregistered when it stops
 	n.logger.Info("node started", "creation", n.creation, "listen", n.ListenAddr(), "hidden", !cfg.visible())
 	return n, nil
 }

@@ -616,3 +616,40 @@ func TestLeaderAddsAndRemovesVoters(t *testing.T) {
 		t.Fatalf("configuration %v; want 3 servers with %s", got, victim2.name)
 	}
 }
+
+func TestRaftLogsRouted(t *testing.T) {
+	r := newRecorder("log")
+	var levels []slog.Level
+	var mu sync.Mutex
+	h := &levelSpy{r: r, levels: &levels, mu: &mu}
+	l := newHCLog(slog.New(h))
+	l.Error("failed to heartbeat to", "peer", "x")
+	l.Error("failed to contact quorum of nodes, stepping down")
+	l.Named("transport").Info("accepted connection")
+	l.StandardLogger(nil).Print("[WARN] from a std logger")
+	want := []slog.Level{slog.LevelDebug, slog.LevelError, slog.LevelInfo, slog.LevelWarn}
+	if !slices.Equal(levels, want) {
+		t.Fatalf("levels %v; want %v", levels, want)
+	}
+	if r.count("from a std logger") != 1 || r.count("failed to heartbeat to peer=x") != 1 {
+		t.Fatalf("messages: %q", r.msgs)
+	}
+}
+
+// levelSpy records each record's level and passes it to a recorder.
+type levelSpy struct {
+	r      *logRecorder
+	levels *[]slog.Level
+	mu     *sync.Mutex
+}
+
+func (s *levelSpy) Enabled(context.Context, slog.Level) bool { return true }
+func (s *levelSpy) Handle(ctx context.Context, rec slog.Record) error {
+	s.mu.Lock()
+	*s.levels = append(*s.levels, rec.Level)
+	s.mu.Unlock()
+	s.r.add(rec)
+	return nil
+}
+func (s *levelSpy) WithAttrs([]slog.Attr) slog.Handler { return s }
+func (s *levelSpy) WithGroup(string) slog.Handler      { return s }

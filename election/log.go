@@ -37,9 +37,27 @@ func slogLevel(l hclog.Level) slog.Level {
 	return slog.LevelInfo
 }
 
+// routine lists Raft messages that repeat while a peer is down (several a
+// second, for as long as it stays in the configuration): expected in a
+// cluster that loses members, so they log at Debug, not Error or Warn.
+var routine = []string{
+	"failed to heartbeat to",
+	"failed to appendEntries to",
+	"failed to contact",
+	"failed to make requestVote RPC",
+}
+
 func (h *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Off || level < h.level {
 		return
+	}
+	if level > hclog.Debug {
+		for _, r := range routine {
+			if msg == r {
+				level = hclog.Debug
+				break
+			}
+		}
 	}
 	lv := slogLevel(level)
 	ctx := context.Background()

@@ -92,6 +92,8 @@ type Node struct {
 	starts  int
 	lines   []Line
 	notify  chan struct{} // closed and replaced on every new line
+	members map[string]string // member name → state, from the current process's `event member` lines
+	mstart  int               // which start members belongs to
 }
 
 // Line is one line a node printed on stdout.
@@ -654,6 +656,12 @@ func (n *Node) addLine(start int, text string) {
 	now := time.Now()
 	n.mu.Lock()
 	n.lines = append(n.lines, Line{Time: now, Start: start, Text: text})
+	if f := strings.Fields(text); len(f) == 5 && f[0] == "event" && f[1] == "member" {
+		if n.members == nil || n.mstart != start {
+			n.members, n.mstart = map[string]string{}, start
+		}
+		n.members[f[2]] = f[3]
+	}
 	close(n.notify)
 	n.notify = make(chan struct{})
 	p := n.proc
@@ -672,6 +680,18 @@ func (n *Node) current() *process {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.proc
+}
+
+// MemberState is the state (alive, suspect, dead, left) the node's
+// current process last printed for the member named name in an `event
+// member` line, or "" when it printed none.
+func (n *Node) MemberState(name string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p := n.proc; p == nil || p.start != n.mstart {
+		return ""
+	}
+	return n.members[name]
 }
 
 // Running reports whether the node has a process (stopped or not).

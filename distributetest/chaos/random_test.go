@@ -163,11 +163,15 @@ func (r *runner) fault() {
 		r.settle(kind)
 	case "stop":
 		i := r.target()
-		peer := r.livePeer(i)
-		mark := c.Node(peer).Mark()
+		long := rng.IntN(2) == 0
+		peer := r.seesAlive(i)
+		mark := 0
+		if peer >= 0 {
+			mark = c.Node(peer).Mark()
+		}
 		c.Stop(i)
 		r.settle(kind)
-		if rng.IntN(2) == 0 {
+		if long && peer >= 0 {
 			// A long pause: until SWIM suspects the node.
 			r.waitMember(peer, mark, i, "suspect", "dead")
 		}
@@ -212,23 +216,23 @@ func (r *runner) fault() {
 	}
 }
 
-// livePeer returns a live node other than i.
-func (r *runner) livePeer(i int) int {
+// seesAlive returns a live node other than i whose membership has i
+// alive, or -1.
+func (r *runner) seesAlive(i int) int {
 	for _, j := range r.live() {
-		if j != i {
+		if j != i && r.c.Node(j).MemberState(r.c.Node(i).Name) == "alive" {
 			return j
 		}
 	}
-	r.t.Fatalf("no live node besides n%d", i+1)
 	return -1
 }
 
-// across returns two live nodes on different sides of the partition, or
-// -1, -1.
+// across returns two live nodes on different sides of the partition, the
+// first seeing the second alive in its membership, or -1, -1.
 func (r *runner) across() (int, int) {
 	for _, a := range r.live() {
 		for _, b := range r.live() {
-			if !r.c.Connected(a, b) {
+			if !r.c.Connected(a, b) && r.c.Node(a).MemberState(r.c.Node(b).Name) == "alive" {
 				return a, b
 			}
 		}
