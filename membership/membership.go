@@ -528,7 +528,7 @@ func (m *Membership) run() {
 func (m *Membership) update() {
 	recs, err := m.tr.snapshot(m.ctx)
 	if err != nil {
-		if m.ctx.Err() == nil {
+		if m.ctx.Err() == nil && !m.isClosed() { // not the transport closing under a Stop
 			m.logger.Warn("state snapshot", "err", err)
 		}
 		return
