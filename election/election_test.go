@@ -367,12 +367,33 @@ func TestResign(t *testing.T) {
 			break
 		}
 	}
+	// Every member observes; the one that becomes leader sees itself.
+	octx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chans := map[*member]<-chan Change{}
+	for _, m := range ms {
+		chans[m] = m.el.Observe(octx)
+	}
 	if err := leader.el.Resign(ctx); err != nil {
 		t.Fatal(err)
 	}
-	next, _ := agreed(t, ms, term)
+	next, term2 := agreed(t, ms, term)
 	if next == leader {
 		t.Fatal("the leader that resigned leads again in a higher term at once")
+	}
+	deadline := time.After(distributetest.Scale(10 * time.Second))
+	for seen := false; !seen; {
+		select {
+		case c := <-chans[next]:
+			seen = c == Change{Leader: distribute.Atom(next.name), Term: term2}
+		case <-deadline:
+			t.Fatal("the new leader's Observe did not name itself")
+		}
+	}
+	cancel()
+	for _, ch := range chans {
+		for range ch {
+		}
 	}
 }
 
