@@ -381,8 +381,12 @@ func (e *Election) Observe(ctx context.Context) <-chan Change {
 // quorum (Raft's VerifyLeader), and returns its term: the fencing token to
 // attach to the writes it makes as leader. It returns an error wrapping
 // ErrNotLeader when this node is not the leader, lost leadership, or its
-// term moved during the check; ctx's error when ctx ends first.
+// term moved during the check; ctx's error when ctx ends first; ErrClosed
+// after Stop.
 func (e *Election) IsLeader(ctx context.Context) (term uint64, err error) {
+	if e.isClosed() {
+		return 0, ErrClosed
+	}
 	t1 := e.raft.CurrentTerm()
 	if e.raft.State() != raft.Leader {
 		return 0, ErrNotLeader
@@ -403,6 +407,9 @@ func (e *Election) IsLeader(ctx context.Context) (term uint64, err error) {
 // transfer) and returns when the transfer is done. ErrNotLeader when this
 // node is not the leader.
 func (e *Election) Resign(ctx context.Context) error {
+	if e.isClosed() {
+		return ErrClosed
+	}
 	if e.raft.State() != raft.Leader {
 		return ErrNotLeader
 	}
@@ -410,6 +417,12 @@ func (e *Election) Resign(ctx context.Context) error {
 		return fmt.Errorf("election: resign: %w", err)
 	}
 	return nil
+}
+
+func (e *Election) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
 }
 
 // wait waits for f or ctx; the goroutine reading f is the election's (Raft

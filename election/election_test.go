@@ -409,8 +409,14 @@ func TestSingleVoter(t *testing.T) {
 	if err := ms[0].el.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ms[0].el.IsLeader(context.Background()); err == nil {
-		t.Fatal("IsLeader after Stop succeeded")
+	if _, err := ms[0].el.IsLeader(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("IsLeader after Stop: %v; want ErrClosed", err)
+	}
+	if err := ms[0].el.Resign(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Resign after Stop: %v; want ErrClosed", err)
+	}
+	if st := ms[0].el.Status(); st.State != Shutdown {
+		t.Fatalf("Status after Stop: %+v; want state shutdown", st)
 	}
 	if _, ok := <-ms[0].el.Observe(context.Background()); ok {
 		t.Fatal("Observe after Stop delivered a value")
