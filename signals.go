@@ -355,7 +355,7 @@ func (n *Node) sendDemonitor(ctx context.Context, from Pid, m monitorTarget, ref
 		to, remote = m.name, m.node
 	}
 	// Best effort: if the connection is gone, so is the remote monitor.
-	// Queued, not written inline: nobody waits for it.
+	// Deferred: nobody waits for it; it goes out with the next write.
 	p := n.peerIfConnected(remote)
 	if p == nil {
 		return
@@ -363,7 +363,7 @@ func (n *Node) sendDemonitor(ctx context.Context, from Pid, m monitorTarget, ref
 	bp := framePool.Get().(*[]byte)
 	frame, err := appendFrame((*bp)[:0], etf.Tuple{int64(dist.OpDemonitorP), from, to, ref}, nil, false)
 	if err == nil {
-		err = p.conn.Queue(ctx, frame)
+		err = p.conn.Defer(ctx, frame)
 	}
 	putFrame(bp, frame)
 	if err != nil {

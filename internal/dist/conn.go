@@ -107,6 +107,10 @@ type Conn struct {
 	writing  bool
 	scratch  []byte
 	lastSend time.Time
+	// deferred: pending holds only Defer'd frames, for which the writer was
+	// not woken; deferTimer wakes it after DeferDelay.
+	deferred   bool
+	deferTimer *time.Timer
 	// inline allows inline writes: not on TLS, where a write that times
 	// out breaks the connection.
 	inline bool
@@ -145,6 +149,8 @@ func NewConn(nc net.Conn, peer *Peer, leftover []byte, cfg ConnConfig) (*Conn, e
 	}
 	_, isTLS := nc.(*tls.Conn)
 	c.inline = !isTLS
+	c.deferTimer = time.AfterFunc(time.Hour, c.deferTimeout)
+	c.deferTimer.Stop()
 	c.fr = NewFrameReader(seenReader{c}, leftover, cfg.MaxFrame)
 	c.seen.Store(true)
 	c.running.Store(2)
@@ -198,18 +204,36 @@ func (c *Conn) Stats() Stats {
 // ends. Frames from one goroutine go out in Send order. An empty frame is
 // a tick.
 func (c *Conn) Send(ctx context.Context, frames ...[]byte) error {
-	return c.send(ctx, false, frames)
+	return c.send(ctx, sendNow, frames)
 }
 
 // Queue is Send that never writes from the calling goroutine: the writer
 // goroutine sends the frames, and the caller does not wait for the
-// socket. For signals off the caller's critical path (a demonitor after a
-// call).
+// socket.
 func (c *Conn) Queue(ctx context.Context, frames ...[]byte) error {
-	return c.send(ctx, true, frames)
+	return c.send(ctx, sendQueue, frames)
 }
 
-func (c *Conn) send(ctx context.Context, queueOnly bool, frames [][]byte) error {
+// Defer is Queue for frames nobody waits for (a demonitor after a call):
+// they go out with the next Send's write, or after DeferDelay when no Send
+// comes first. Order is kept: frames sent later go out after them. On
+// request/response traffic this saves a write and a writer wake-up per
+// deferred frame.
+func (c *Conn) Defer(ctx context.Context, frames ...[]byte) error {
+	return c.send(ctx, sendDefer, frames)
+}
+
+// DeferDelay bounds how long a deferred frame waits for a Send to carry it.
+const DeferDelay = 500 * time.Microsecond
+
+// send modes.
+const (
+	sendNow   = 0 // inline when the connection is idle, else queued
+	sendQueue = 1 // for the writer
+	sendDefer = 2 // for the next write, or the writer after DeferDelay
+)
+
+func (c *Conn) send(ctx context.Context, mode int, frames [][]byte) error {
 	need := 0
 	for _, frame := range frames {
 		if uint64(len(frame)) > math.MaxUint32 {
@@ -240,23 +264,50 @@ func (c *Conn) send(ctx context.Context, queueOnly bool, frames [][]byte) error 
 		c.mu.Lock()
 	}
 	now := time.Now()
-	if c.inline && !queueOnly && len(c.pending) == 0 && !c.writing && now.Sub(c.lastSend) > inlineGap {
+	if mode == sendNow && c.inline && (len(c.pending) == 0 || c.deferred) && !c.writing && now.Sub(c.lastSend) > inlineGap {
 		c.lastSend = now
 		return c.sendInline(frames, need)
 	}
-	c.lastSend = now
 	wasEmpty := len(c.pending) == 0
 	c.pending = appendFrames(c.pending, frames)
 	c.queued += uint64(need)
+	wake := false
+	if mode == sendDefer {
+		// Not a send for the inline gap: the next Send may still go inline
+		// and carry these frames.
+		if wasEmpty {
+			c.deferred = true
+			c.deferTimer.Reset(DeferDelay)
+		}
+	} else {
+		c.lastSend = now
+		wake = wasEmpty || c.deferred
+		c.deferred = false
+	}
 	c.mu.Unlock()
 	c.countOut(frames, need)
-	if wasEmpty {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+	if wake {
+		c.wakeWriter()
 	}
 	return nil
+}
+
+func (c *Conn) wakeWriter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// deferTimeout hands deferred frames that no Send carried to the writer.
+func (c *Conn) deferTimeout() {
+	c.mu.Lock()
+	wake := c.deferred
+	c.deferred = false
+	c.mu.Unlock()
+	if wake {
+		c.wakeWriter()
+	}
 }
 
 // inlineGap: a Send that finds the connection idle, and no other Send in
@@ -269,11 +320,17 @@ const inlineGap = 10 * time.Microsecond
 // inlineWriteTimeout bounds an inline write; the rest is queued.
 const inlineWriteTimeout = 200 * time.Microsecond
 
-// sendInline writes one frame from the sending goroutine. c.mu is held on
-// entry and released on return.
+// sendInline writes frames from the sending goroutine, after the deferred
+// frames waiting in pending. c.mu is held on entry and released on return.
 func (c *Conn) sendInline(frames [][]byte, need int) error {
 	c.writing = true
-	c.scratch = appendFrames(c.scratch[:0], frames)
+	c.scratch = appendFrames(append(c.scratch[:0], c.pending...), frames)
+	c.pending = c.pending[:0]
+	c.deferred = false
+	if c.space != nil {
+		close(c.space)
+		c.space = nil
+	}
 	c.queued += uint64(need)
 	buf := c.scratch
 	c.mu.Unlock()
@@ -292,10 +349,11 @@ func (c *Conn) sendInline(frames [][]byte, need int) error {
 		q := make([]byte, 0, len(rest)+len(c.pending))
 		c.pending = append(append(q, rest...), c.pending...)
 		err = nil
-		need = n
+	} else if err == nil {
+		n = len(buf)
 	}
 	if err == nil {
-		c.written += uint64(need)
+		c.written += uint64(n)
 		if c.flushed != nil {
 			close(c.flushed)
 			c.flushed = nil
@@ -310,14 +368,11 @@ func (c *Conn) sendInline(frames [][]byte, need int) error {
 		c.fail(err)
 		return fmt.Errorf("dist: send: %w", err)
 	}
-	c.countOut(frames, len(buf))
+	c.countOut(frames, need)
 	c.inlineWrote.Store(true)
 	if more {
 		// Others queued while we wrote: the writer takes it from here.
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+		c.wakeWriter()
 	}
 	return nil
 }
@@ -348,6 +403,12 @@ func (c *Conn) countOut(frames [][]byte, need int) {
 // Close when queued frames must not be dropped (a graceful stop).
 func (c *Conn) Flush(ctx context.Context) error {
 	c.mu.Lock()
+	if c.deferred {
+		c.deferred = false
+		c.mu.Unlock()
+		c.wakeWriter()
+		c.mu.Lock()
+	}
 	target := c.queued
 	for c.written < target {
 		if c.err != nil {
@@ -403,6 +464,7 @@ func (c *Conn) fail(err error) {
 		c.space = nil
 	}
 	c.mu.Unlock()
+	c.deferTimer.Stop()
 	close(c.quit)
 	c.nc.Close()
 }
@@ -463,6 +525,7 @@ func (c *Conn) writeLoop() {
 				}
 				buf := c.pending
 				c.pending = spare[:0]
+				c.deferred = false
 				if c.space != nil {
 					close(c.space)
 					c.space = nil
