@@ -51,19 +51,28 @@ type Profile struct {
 	PushPullInterval time.Duration
 	// TCPTimeout bounds stream operations (join, push/pull, TCP probes).
 	TCPTimeout time.Duration
+	// DeadNodeReclaimTime is how long a member must have been dead before
+	// its name may come back from another address or port (a node restarted
+	// after a crash, on a fresh gossip port). Zero: never, memberlist's
+	// default, under which such a node is refused for good.
+	DeadNodeReclaimTime time.Duration
 }
 
 // LAN is memberlist.DefaultLANConfig's timings: probe every second,
-// suspicion 4 × log10(N) s to 24 × log10(N) s, suited to a real network.
+// suspicion 4 × log10(N) s to 24 × log10(N) s, suited to a real network; a dead
+// member's name may come back from a new address after 10 s.
 func LAN() Profile {
 	c := memberlist.DefaultLANConfig()
-	return profileOf("lan", c)
+	p := profileOf("lan", c)
+	p.DeadNodeReclaimTime = 10 * time.Second
+	return p
 }
 
 // Local is a fast profile for loopback tests and demos: probe every
 // 200 ms with a 100 ms timeout, suspicion 0.8 s to 2.4 s (N < 10). It
 // detects a dead node in about a tenth of LAN's time; on a loaded or real
-// network it suspects healthy members far too eagerly.
+// network it suspects healthy members far too eagerly. A dead member's
+// name may come back from a new address after 1 s.
 func Local() Profile {
 	c := memberlist.DefaultLANConfig()
 	c.ProbeInterval = 200 * time.Millisecond
@@ -74,7 +83,9 @@ func Local() Profile {
 	c.GossipToTheDeadTime = 10 * time.Second
 	c.PushPullInterval = 2 * time.Second
 	c.TCPTimeout = 2 * time.Second
-	return profileOf("local", c)
+	p := profileOf("local", c)
+	p.DeadNodeReclaimTime = time.Second
+	return p
 }
 
 func profileOf(name string, c *memberlist.Config) Profile {
@@ -92,6 +103,7 @@ func profileOf(name string, c *memberlist.Config) Profile {
 		GossipToTheDeadTime:     c.GossipToTheDeadTime,
 		PushPullInterval:        c.PushPullInterval,
 		TCPTimeout:              c.TCPTimeout,
+		DeadNodeReclaimTime:     c.DeadNodeReclaimTime,
 	}
 }
 
@@ -136,6 +148,9 @@ func (p Profile) validate() error {
 	if p.ProbeInterval <= 0 || p.ProbeTimeout <= 0 || p.GossipInterval <= 0 || p.PushPullInterval <= 0 || p.TCPTimeout <= 0 || p.GossipToTheDeadTime <= 0 {
 		return fmt.Errorf("%w: profile %q has a zero or negative interval", ErrConfig, p.Name)
 	}
+	if p.DeadNodeReclaimTime < 0 {
+		return fmt.Errorf("%w: profile %q has a negative DeadNodeReclaimTime", ErrConfig, p.Name)
+	}
 	if p.SuspicionMult < 1 || p.SuspicionMaxTimeoutMult < 1 || p.GossipNodes < 1 || p.RetransmitMult < 1 || p.IndirectChecks < 0 || p.AwarenessMaxMultiplier < 1 {
 		return fmt.Errorf("%w: profile %q has a multiplier below 1", ErrConfig, p.Name)
 	}
@@ -156,6 +171,7 @@ func (p Profile) apply(c *memberlist.Config) {
 	c.GossipToTheDeadTime = p.GossipToTheDeadTime
 	c.PushPullInterval = p.PushPullInterval
 	c.TCPTimeout = p.TCPTimeout
+	c.DeadNodeReclaimTime = p.DeadNodeReclaimTime
 }
 
 // Config configures a member. Cookie and one of Node or Name are required;

@@ -354,3 +354,38 @@ func TestSetRaftAddr(t *testing.T) {
 		t.Errorf("after a refused update, own raft address %q", mb.Raft)
 	}
 }
+
+// TestRestartedOnNewPortRejoins: a member that crashed (no Leave) and
+// comes back under the same name on another gossip port, as a restarted
+// `distribute node` does by default, is taken back once the profile's
+// DeadNodeReclaimTime has passed; memberlist's default would refuse it for
+// good.
+func TestRestartedOnNewPortRejoins(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	a, b := startMember(t, port, testCookie), startMember(t, port, testCookie)
+	ctx := context.Background()
+	if _, err := b.Join(ctx, a.GossipAddr()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "b alive on a", func() bool { return states(a)[b.Name()] == StateAlive })
+	oldGossip := b.GossipAddr()
+	halt(b)
+	waitFor(t, 20*time.Second, "b dead on a", func() bool { return states(a)[b.Name()] == StateDead })
+	b2, err := Start(ctx, Config{Node: b.node, Cookie: testCookie, Profile: Local(), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b2.Stop(ctx) })
+	if b2.GossipAddr() == oldGossip {
+		t.Fatalf("restarted on the same gossip address %s", oldGossip)
+	}
+	// Joins are refused while the name is reclaimable only later: retry.
+	waitFor(t, 20*time.Second, "the restarted member alive on a, at its new address", func() bool {
+		if mb, ok := a.Member(b.Name()); ok && mb.State == StateAlive && mb.Gossip == b2.GossipAddr() {
+			return true
+		}
+		b2.Join(ctx, a.GossipAddr())
+		return false
+	})
+	waitFor(t, 10*time.Second, "a alive on the restarted member", func() bool { return states(b2)[a.Name()] == StateAlive })
+}
