@@ -19,6 +19,8 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // State is a node's Raft state.
@@ -115,6 +117,10 @@ type Election struct {
 
 	goneSince map[distribute.Atom]time.Time // manager goroutine only
 
+	// leaderChanges counts the (leader, term) changes this node saw
+	// (distribute.election.leader_changes), by whether it is the leader.
+	leaderChanges metric.Int64Counter
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -141,6 +147,9 @@ func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Election, e
 		subs:      make(map[*sub]struct{}),
 		goneSince: make(map[distribute.Atom]time.Time),
 	}
+	e.leaderChanges, _ = node.Meter("github.com/distribute-go/distribute/election").Int64Counter("distribute.election.leader_changes",
+		metric.WithUnit("{change}"),
+		metric.WithDescription("Leader changes this node saw (a new leader or a new term), by whether the new leader is this node."))
 	if err := e.open(ctx); err != nil {
 		e.closeAll()
 		return nil, err
@@ -297,6 +306,9 @@ func (e *Election) publishLocked(c Change) {
 		return
 	}
 	e.cur = c
+	if c.Leader != "" && e.leaderChanges != nil {
+		e.leaderChanges.Add(context.Background(), 1, metric.WithAttributes(attribute.Bool("self", c.Leader == e.name)))
+	}
 	for s := range e.subs {
 		s.push(c)
 	}

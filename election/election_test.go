@@ -17,6 +17,10 @@ import (
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
 	"github.com/distribute-go/distribute/membership"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 const testCookie = "election-test-cookie"
@@ -112,6 +116,7 @@ type member struct {
 	epmd   int
 	tls    *tls.Config
 	grace  time.Duration
+	meters metric.MeterProvider
 	log    *logRecorder
 	node   *distribute.Node
 	ms     *membership.Membership
@@ -130,7 +135,7 @@ func (m *member) start(seeds ...string) {
 	ctx := context.Background()
 	m.log = newRecorder(m.name)
 	logger := slog.New(m.log)
-	n, err := distribute.Start(ctx, distribute.Config{Name: m.name, Cookie: testCookie, EpmdPort: m.epmd, ListenAddr: "127.0.0.1:0"})
+	n, err := distribute.Start(ctx, distribute.Config{Name: m.name, Cookie: testCookie, EpmdPort: m.epmd, ListenAddr: "127.0.0.1:0", MeterProvider: m.meters})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -680,3 +685,35 @@ func (s *levelSpy) Handle(ctx context.Context, rec slog.Record) error {
 }
 func (s *levelSpy) WithAttrs([]slog.Attr) slog.Handler { return s }
 func (s *levelSpy) WithGroup(string) slog.Handler      { return s }
+
+// TestLeaderChangesMetric: the leader changes a node sees are counted in
+// distribute.election.leader_changes, by whether it is the leader.
+func TestLeaderChangesMetric(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { mp.Shutdown(context.Background()) })
+	ms := startClusterWith(t, 1, 1, func(m *member) { m.meters = mp })
+	agreed(t, ms, 0)
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var self int64
+	found := false
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "distribute.election.leader_changes" {
+				continue
+			}
+			found = true
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				if v, ok := dp.Attributes.Value(attribute.Key("self")); ok && v.AsBool() {
+					self += dp.Value
+				}
+			}
+		}
+	}
+	if !found || self < 1 {
+		t.Fatalf("leader_changes found=%v self=%d; want the node's own leadership counted", found, self)
+	}
+}
