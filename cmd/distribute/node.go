@@ -219,7 +219,7 @@ func newNodeCmd() *cobra.Command {
 	f.StringArrayVar(&groupsIn, "group", nil, "the inboxes join process group G, scope pg (repeatable)")
 	f.StringArrayVar(&globals, "global", nil, "also register the inbox NAME cluster-wide, in the global registry (repeatable)")
 	f.StringArrayVar(&joins, "join", nil, "membership seed NODE; its gossip address comes from distribute:info() (repeatable)")
-	f.StringVar(&httpAddr, "http", "", "serve /healthz and /readyz on HOST:PORT")
+	f.StringVar(&httpAddr, "http", "", "serve on HOST:PORT: the observer page /, /healthz, /readyz, /metrics (Prometheus), /election, /api/observer")
 	f.StringVar(&gossip, "gossip", "", "gossip address IP:PORT (default: the listen IP, any free port)")
 	f.StringVar(&profile, "profile", "lan", "membership timings: lan (memberlist's LAN defaults) or local (fast, for loopback)")
 	f.BoolVar(&elect, "election", false, "take part in leader election (Raft; needs --expect and --data-dir; timings follow --profile)")
