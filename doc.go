@@ -189,8 +189,19 @@
 // distribute.messages.in/out and distribute.bytes.in/out per peer,
 // distribute.connections, distribute.processes, distribute.mailbox.messages
 // and distribute.mailbox.max, and the histogram distribute.call.duration
-// by outcome. Services make theirs with Node.Meter (distribute.rpc.duration,
-// distribute.membership.changes, ...).
+// by outcome (ok, timeout, noproc, nodedown, error; buckets 100 µs to
+// 10 s). Services make theirs with Node.Meter (distribute.rpc.duration,
+// distribute.membership.changes, distribute.election.leader_changes). The
+// observable instruments are read only when the provider collects, never
+// on the message path; the mailbox gauges walk every process at each
+// collection. In Prometheus the names become
+// distribute_messages_out_total, distribute_call_duration_seconds and so
+// on (the CLI's node --http serves them at /metrics).
+//
+// A process that receives calls itself (ReceiveCall, or Receive and
+// ParseCall) gets the caller's id with From.CorrelationID. Casts, plain
+// sends and GleamCall carry no id, calls from Erlang bring none, and an id
+// longer than MaxCorrelationID stays local.
 //
 // # Visibility
 //
