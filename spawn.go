@@ -111,10 +111,12 @@ func (n *Node) handleSpawnRequest(p *peer, c dist.Control, args Term) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		// The reply goes out before anything the new process sends.
+		// The reply goes out before anything the new process sends. It is
+		// deferred: a short call's result (its exit, a DOWN) carries it in
+		// the same write; a longer one sends it within dist.DeferDelay.
 		frame, err := appendFrame(nil, etf.Tuple{int64(dist.OpSpawnReply), c.ID, from, flags, proc.pid}, nil, false)
 		if err == nil {
-			p.conn.Send(n.ctx, frame)
+			p.conn.Defer(n.ctx, frame)
 		}
 		proc.Exit(runSpawned(proc, handler, req))
 	}()
