@@ -91,7 +91,7 @@ type Node struct {
 	stopped bool
 	starts  int
 	lines   []Line
-	notify  chan struct{} // closed and replaced on every new line
+	notify  chan struct{}     // closed and replaced on every new line
 	members map[string]string // member name → state, from the current process's `event member` lines
 	mstart  int               // which start members belongs to
 }
