@@ -398,7 +398,9 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 		visible:  pr.Visible,
 		since:    time.Now(),
 	}
-	dec := &etf.Decoder{Limits: n.cfg.Limits}
+	// One decoder per connection, used by its reader only: it keeps the
+	// atoms it has seen (node names, tags) so that they cost no allocation.
+	dec := &etf.Decoder{Limits: n.cfg.Limits, Atoms: etf.NewAtomCache(1024)}
 	// The reader may deliver a frame before NewConn returns: the handler
 	// waits until p.conn is set (once; then it only reads a local bool).
 	ready := make(chan struct{})

@@ -45,6 +45,50 @@ type Decoder struct {
 	// of the distribution header of the frame being decoded. When nil,
 	// ATOM_CACHE_REF is rejected with ErrUnsupported.
 	AtomRefs []Atom
+	// Atoms, when set, returns atoms decoded before without allocating
+	// their text again (node names in pids and refs, message tags). A
+	// Decoder with Atoms set may be used by one goroutine at a time.
+	Atoms *AtomCache
+}
+
+// AtomCache remembers the text of decoded atoms, up to a bound, so that a
+// decoder reading a stream of similar terms (a distribution connection)
+// does not allocate for atoms it has seen. It never grows past its bound,
+// so a peer sending ever new atoms costs it nothing. Not safe for
+// concurrent use.
+type AtomCache struct {
+	m   map[string]Atom
+	max int
+}
+
+// NewAtomCache returns a cache that keeps at most max atoms.
+func NewAtomCache(max int) *AtomCache {
+	return &AtomCache{m: make(map[string]Atom, min(max, 64)), max: max}
+}
+
+// Len returns how many atoms the cache holds.
+func (c *AtomCache) Len() int { return len(c.m) }
+
+// atom returns the atom whose UTF-8 text is b, from the cache when it is
+// there.
+func (c *AtomCache) atom(b []byte) Atom {
+	if a, ok := c.m[string(b)]; ok {
+		return a
+	}
+	a := commonAtom(b)
+	if len(c.m) < c.max {
+		c.m[string(a)] = a
+	}
+	return a
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // Decode decodes one term that starts with the version byte 131 at the
@@ -193,7 +237,8 @@ type decodeState struct {
 	maxAtoms int
 	alias    bool
 	refs     []Atom
-	refsSeen int      // ATOM_CACHE_REFs resolved so far
+	refsSeen int // ATOM_CACHE_REFs resolved so far
+	cache    *AtomCache
 	cmp      comparer // sorts each decoded map once, for the duplicate-key checks
 }
 
@@ -210,6 +255,7 @@ func (s *decodeState) init(d *Decoder, data []byte, pos int, alias bool) {
 	s.maxAtoms = lim.MaxAtoms
 	s.alias = alias
 	s.refs = d.AtomRefs
+	s.cache = d.Atoms
 }
 
 func (s *decodeState) fail(start int, tag byte, err error) error {
@@ -544,6 +590,9 @@ func (s *decodeState) atom() (Atom, error) {
 		if n > MaxAtomChars {
 			return "", s.failf(start, tag, "atom longer than 255 characters")
 		}
+		if s.cache != nil && isASCII(text) {
+			return s.cache.atom(text), nil
+		}
 		return latin1Atom(text), nil
 	}
 	if !utf8.Valid(text) {
@@ -551,6 +600,9 @@ func (s *decodeState) atom() (Atom, error) {
 	}
 	if n > MaxAtomChars && utf8.RuneCount(text) > MaxAtomChars {
 		return "", s.failf(start, tag, "atom longer than 255 characters")
+	}
+	if s.cache != nil {
+		return s.cache.atom(text), nil
 	}
 	return commonAtom(text), nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"strings"
@@ -582,5 +583,47 @@ func TestRefEquality(t *testing.T) {
 	c := etf.Ref{Node: "a@h", Len: 5, ID: [5]uint32{5, 0, 0, 0, 1}}
 	if !etf.Equal(a, b) || etf.Compare(c, a) <= 0 || etf.Compare(b, c) >= 0 {
 		t.Errorf("Equal(a, b) = %v, Compare(c, a) = %d, Compare(b, c) = %d", etf.Equal(a, b), etf.Compare(c, a), etf.Compare(b, c))
+	}
+}
+
+func TestAtomCache(t *testing.T) {
+	term := etf.Tuple{etf.Pid{Node: "a@host", ID: 1, Creation: 2}, etf.Atom("tag"), etf.Atom("tag")}
+	b, err := etf.Encode(term)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := etf.Decoder{Atoms: etf.NewAtomCache(16)}
+	if _, _, err := d.Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	plain := testing.AllocsPerRun(100, func() { etf.Decode(b) })
+	cached := testing.AllocsPerRun(100, func() { d.Decode(b) })
+	if cached > plain-2 {
+		t.Errorf("allocations with a warm atom cache %v, without %v; want two fewer (the node name, tag)", cached, plain)
+	}
+	// Latin-1 and UTF-8 atoms of the same bytes stay apart.
+	lat := []byte{131, 100, 0, 1, 0xe9}    // ATOM_EXT "é" in Latin-1
+	utf := []byte{131, 119, 2, 0xc3, 0xa9} // SMALL_ATOM_UTF8_EXT "é"
+	odd := []byte{131, 119, 1, 0xe9}       // not UTF-8: an error
+	for _, in := range [][]byte{lat, utf, lat} {
+		got, _, err := d.Decode(in)
+		if err != nil || got != etf.Atom("é") {
+			t.Fatalf("Decode(%x) = %#v, %v; want 'é'", in, got, err)
+		}
+	}
+	if _, _, err := d.Decode(odd); err == nil {
+		t.Fatal("invalid UTF-8 atom decoded")
+	}
+	// The cache never grows past its bound.
+	small := etf.Decoder{Atoms: etf.NewAtomCache(4)}
+	for i := range 100 {
+		b, _ := etf.Encode(etf.Atom(fmt.Sprintf("atom%d", i)))
+		got, _, err := small.Decode(b)
+		if err != nil || got != etf.Atom(fmt.Sprintf("atom%d", i)) {
+			t.Fatalf("atom %d: %v, %v", i, got, err)
+		}
+	}
+	if n := small.Atoms.Len(); n > 4 {
+		t.Fatalf("cache holds %d atoms; bound 4", n)
 	}
 }

@@ -51,6 +51,17 @@ func checkDecodeRoundTrip(t *testing.T, data []byte) {
 			t.Logf("input %X", prefix(data))
 		}
 	}()
+	// An atom cache changes no result: decoding twice through one (the
+	// second time from the cache) gives what a plain decoder gives.
+	plain := etf.Decoder{Limits: etf.Limits{MaxSize: 1 << 20}}
+	want, wantN, wantErr := plain.Decode(data)
+	cached := etf.Decoder{Limits: etf.Limits{MaxSize: 1 << 20}, Atoms: etf.NewAtomCache(8)}
+	for range 2 {
+		got, n, err := cached.Decode(data)
+		if (err == nil) != (wantErr == nil) || n != wantN || (err == nil && !etf.Equal(got, want)) {
+			t.Fatalf("with an atom cache: %#v, %d, %v; without: %#v, %d, %v", got, n, err, want, wantN, wantErr)
+		}
+	}
 	for _, alias := range []bool{false, true} {
 		d := etf.Decoder{AliasBinaries: alias, Limits: etf.Limits{MaxSize: 1 << 20}}
 		term, n, err := d.Decode(data)
