@@ -33,7 +33,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // node (failover-ms) and to the survivors' agreement on it, read by
 // polling /election (agreed-ms). Medians.
 func BenchmarkFailover(b *testing.B) {
-	c := newElectionCluster(b, Options{Nodes: 3})
+	c := newElectionCluster(b, Options{Nodes: 3, Quiet: true})
 	c.StartAll()
 	var claim, agreed []time.Duration
 	for range b.N {
@@ -66,7 +66,7 @@ func BenchmarkFailover(b *testing.B) {
 func BenchmarkFirstLeader(b *testing.B) {
 	for _, n := range []int{3, 5} {
 		b.Run(fmt.Sprintf("voters=%d", n), func(b *testing.B) {
-			c := newElectionCluster(b, Options{Nodes: n})
+			c := newElectionCluster(b, Options{Nodes: n, Quiet: true})
 			var first, afterStarted []time.Duration
 			for range b.N {
 				for range 5 {

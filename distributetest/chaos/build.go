@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -35,11 +36,15 @@ func Binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		buildDir, err = os.MkdirTemp("", "distribute-chaos")
+		sweepOnce.Do(sweepLeftovers)
+		buildDir, err = os.MkdirTemp("", "distribute-chaos-bin")
 		if err != nil {
 			buildErr = err
 			return
 		}
+		// The owner file lets a later run delete the directory if this
+		// test binary dies without its cleanups (sweepLeftovers).
+		os.WriteFile(filepath.Join(buildDir, "owner"), fmt.Appendf(nil, "%d\n%s\n", os.Getpid(), selfComm(os.Getpid())), 0o644)
 		bin := filepath.Join(buildDir, "distribute")
 		cmd := exec.Command("go", "build", "-o", bin, "./cmd/distribute")
 		cmd.Dir = root
@@ -55,10 +60,17 @@ func Binary(t testing.TB) string {
 	return buildBin
 }
 
-// moduleRoot is the directory of the go.mod that holds this package (the
-// tests run in the package directory).
+// moduleRoot is the directory of the go.mod that holds this package:
+// `go env GOMOD` run in this source file's directory (so a test binary run
+// from elsewhere still finds it), else in the working directory.
 func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+	cmd := exec.Command("go", "env", "GOMOD")
+	if _, file, _, ok := runtime.Caller(0); ok {
+		if _, err := os.Stat(filepath.Dir(file)); err == nil {
+			cmd.Dir = filepath.Dir(file)
+		}
+	}
+	out, err := cmd.Output()
 	if err != nil {
 		return "", fmt.Errorf("chaos: go env GOMOD: %w", err)
 	}

@@ -14,7 +14,7 @@ var (
 )
 
 // newElectionCluster is New with Election set, after checking that the
-// node command has --election.
+// node command has --election (a command without it fails the test).
 func newElectionCluster(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	bin := Binary(t)
@@ -23,7 +23,7 @@ func newElectionCluster(t testing.TB, opts Options) *Cluster {
 		electionFlag = strings.Contains(string(out), "--election")
 	})
 	if !electionFlag {
-		t.Skip("`distribute node` has no --election flag yet")
+		t.Fatalf("%s node --help lists no --election flag", bin)
 	}
 	opts.Election = true
 	return New(t, opts)

@@ -52,6 +52,9 @@ type Options struct {
 	PollInterval time.Duration
 	// Binary is the distribute command (default: built once, see Binary).
 	Binary string
+	// Quiet keeps the harness's actions out of the test log (they stay
+	// in the event log printed when the test fails).
+	Quiet bool
 }
 
 // Cluster is N `distribute node` processes, each in its own network
@@ -246,7 +249,9 @@ func (c *Cluster) Logf(format string, args ...any) {
 	c.t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	c.rec.event(msg)
-	c.t.Logf("chaos: %s", msg)
+	if !c.opts.Quiet {
+		c.t.Logf("chaos: %s", msg)
+	}
 }
 
 // Nodes returns the nodes, by index.
@@ -565,8 +570,7 @@ func (c *Cluster) start(i int, wipe bool) error {
 	if wipe {
 		how = "start (data dir wiped)"
 	}
-	c.rec.event(fmt.Sprintf("%s %s #%d, joining %v", how, n.Name, start, seeds))
-	c.t.Logf("chaos: %s %s #%d, joining %v", how, n.Name, start, seeds)
+	c.Logf("%s %s #%d, joining %v", how, n.Name, start, seeds)
 
 	header := fmt.Sprintf("=== start #%d at %s: %s\n", start, time.Now().Format(time.RFC3339Nano), strings.Join(args[3:], " "))
 	outF, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)

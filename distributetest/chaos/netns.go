@@ -7,8 +7,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // ErrNoNetns is returned when network namespaces cannot be used here (not
@@ -99,6 +102,7 @@ func newNetwork(n int) (*network, error) {
 	if err := netnsUsable(); err != nil {
 		return nil, err
 	}
+	sweepOnce.Do(sweepLeftovers)
 	var nw *network
 	var lastErr error
 	for range 5 {
@@ -119,6 +123,7 @@ func newNetwork(n int) (*network, error) {
 			releaseSubnet(a, b)
 			continue
 		}
+		nw.writeMarker()
 		if err := nw.setup(); err != nil {
 			nw.close()
 			return nil, fmt.Errorf("%w: %v", ErrNoNetns, err)
@@ -232,5 +237,85 @@ func (nw *network) close() error {
 		errs = append(errs, err)
 	}
 	releaseSubnet(nw.a, nw.b)
+	if len(errs) == 0 {
+		os.Remove(filepath.Join(markerDir(), nw.bridge))
+	}
 	return errors.Join(errs...)
+}
+
+// A test binary that dies without its cleanups (killed, or go test's
+// -timeout) leaves its namespaces and bridge behind (its nodes die with
+// it: Pdeathsig). Each network therefore leaves a marker file naming its
+// owner (pid and command name), its bridge and its namespaces; the first
+// New of a later test binary deletes the networks of owners that are gone.
+
+var sweepOnce sync.Once
+
+func markerDir() string { return filepath.Join(os.TempDir(), "distribute-chaos-nets") }
+
+func selfComm(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(b))
+}
+
+func (nw *network) writeMarker() {
+	if err := os.MkdirAll(markerDir(), 0o755); err != nil {
+		return
+	}
+	content := fmt.Sprintf("%d\n%s\n%s\n", os.Getpid(), selfComm(os.Getpid()), strings.Join(nw.ns, " "))
+	os.WriteFile(filepath.Join(markerDir(), nw.bridge), []byte(content), 0o644)
+}
+
+// ownerGone reports whether the process named in an owner file (pid, then
+// command name) is gone.
+func ownerGone(content string) bool {
+	f := strings.SplitN(content, "\n", 3)
+	pid, err := strconv.Atoi(f[0])
+	if err != nil || len(f) < 2 {
+		return false
+	}
+	return pid != os.Getpid() && (selfComm(pid) == "" || selfComm(pid) != f[1])
+}
+
+// sweepLeftovers deletes the networks and built commands whose owner no
+// longer runs.
+func sweepLeftovers() {
+	if dirs, err := filepath.Glob(filepath.Join(os.TempDir(), "distribute-chaos-bin*")); err == nil {
+		for _, d := range dirs {
+			if b, err := os.ReadFile(filepath.Join(d, "owner")); err == nil && ownerGone(string(b)) {
+				os.RemoveAll(d)
+			}
+		}
+	}
+	entries, err := os.ReadDir(markerDir())
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		path := filepath.Join(markerDir(), e.Name())
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		f := strings.SplitN(string(b), "\n", 4)
+		if len(f) < 3 || !strings.HasPrefix(e.Name(), "chb") || !ownerGone(string(b)) {
+			continue
+		}
+		for _, ns := range strings.Fields(f[2]) {
+			if !strings.HasPrefix(ns, "chaos-") {
+				continue
+			}
+			// Kill what still runs inside, then delete the namespace.
+			if out, err := exec.Command(ipPath, "netns", "pids", ns).Output(); err == nil {
+				for _, p := range strings.Fields(string(out)) {
+					if v, err := strconv.Atoi(p); err == nil {
+						syscall.Kill(v, syscall.SIGKILL)
+					}
+				}
+			}
+			runIP("", "netns", "del", ns)
+		}
+		runIP("", "link", "del", e.Name())
+		os.Remove(path)
+	}
 }
