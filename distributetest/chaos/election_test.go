@@ -217,3 +217,36 @@ func TestElectionRestartKeepsState(t *testing.T) {
 	t.Logf("terms: %d, %d, full restart %d, wiped follower %d, leader %s killed -> %s term %d -> wiped rejoin: %s term %d",
 		term, t2, t3, t4, c.Node(l4).Name, c.Node(l5).Name, t5, c.Node(l6).Name, t6)
 }
+
+// TestElectionWipedMajorityDoesNotBootstrap: the leader and a follower
+// crash and come back with wiped data dirs while the third node keeps its
+// state. The two wiped nodes see three alive election members, enough to
+// bootstrap by count, but a peer reports Raft state, so they must not
+// form a cluster of their own: the node with state leads them all, in a
+// term not below the old one, and neither wiped node ever claims.
+func TestElectionWipedMajorityDoesNotBootstrap(t *testing.T) {
+	c := newElectionCluster(t, Options{Nodes: 3})
+	c.StartAll()
+	l, term := mustLeader(t, c, all(c)...)
+	f := others(c, l)
+	wiped, survivor := []int{l, f[0]}, f[1]
+	since := time.Now()
+	for _, i := range wiped {
+		c.Kill(i)
+		c.Wipe(i)
+	}
+	for _, i := range wiped {
+		c.Start(i)
+	}
+	l2, t2 := mustLeader(t, c, all(c)...)
+	if l2 != survivor || t2 < term {
+		t.Fatalf("after wiping %s and %s: %s leads term %d; want %s (the only node with state), term ≥ %d",
+			c.Node(wiped[0]).Name, c.Node(wiped[1]).Name, c.Node(l2).Name, t2, c.Node(survivor).Name, term)
+	}
+	for _, i := range wiped {
+		if got := claimsBy(c, c.Node(i).Name, since); len(got) > 0 {
+			t.Fatalf("wiped %s claimed terms %v", c.Node(i).Name, got)
+		}
+	}
+	c.CheckSafety(t)
+}
