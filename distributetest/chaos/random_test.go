@@ -46,9 +46,9 @@ func chaosDuration(t *testing.T) time.Duration {
 // bound. At most (N-1)/2 nodes are down at a time, so a majority is up
 // except inside partitions that leave none.
 //
-// The seed fixes the sequence of choices (which fault, which node, which
-// split); a choice that targets "the leader" follows the leader observed
-// at that moment.
+// The seed fixes the sequence of faults: their kind, whether they target
+// the leader, the partitions' shapes, which are held until SWIM reacts
+// (see draws); which node is the leader at a step depends on the run.
 func TestRandomFaults(t *testing.T) {
 	seed := chaosSeed(t)
 	dur := chaosDuration(t)
@@ -127,18 +127,53 @@ func (r *runner) live() []int {
 	return s
 }
 
-// target picks a live node: the leader half the time (when it is live).
-func (r *runner) target() int {
-	if r.leader >= 0 && r.c.Live(r.leader) && r.rng.IntN(2) == 0 {
-		return r.leader
+// draws are one step's random choices, all drawn every step whatever the
+// step does, so that a seed gives the same sequence of faults (kind, how
+// many nodes, how long) in every run: the number of nodes down evolves
+// the same way. Only which node is "the leader" depends on the run.
+type draws struct {
+	kind    int  // index into the kinds possible with this many nodes down
+	leader  bool // target the leader
+	pick    int  // a live node, by position
+	down    int  // a down node, by position
+	long    bool // hold the fault until SWIM reacts
+	perm    []int
+	size    int  // the partition's minority size: 1 .. N/2
+	noMajor bool // split the rest again so that no side is a majority
+}
+
+func (r *runner) draw() draws {
+	n := r.c.Len()
+	return draws{
+		kind:    r.rng.IntN(1 << 20),
+		leader:  r.rng.IntN(2) == 0,
+		pick:    r.rng.IntN(1 << 20),
+		down:    r.rng.IntN(1 << 20),
+		long:    r.rng.IntN(2) == 0,
+		perm:    r.rng.Perm(n),
+		size:    1 + r.rng.IntN(n/2),
+		noMajor: r.rng.IntN(4) == 0,
+	}
+}
+
+// target picks a live node: the leader when d.leader (and it is live),
+// else a live node by d.pick.
+func (r *runner) target(d draws) (int, string) {
+	if d.leader && r.leader >= 0 && r.c.Live(r.leader) {
+		return r.leader, "the leader"
 	}
 	live := r.live()
-	return live[r.rng.IntN(len(live))]
+	i := live[d.pick%len(live)]
+	if i == r.leader {
+		return i, "the leader"
+	}
+	return i, "a follower"
 }
 
 // fault runs one random step and its checks.
 func (r *runner) fault() {
-	c, rng := r.c, r.rng
+	c := r.c
+	d := r.draw()
 	maxDown := (c.Len() - 1) / 2
 	down := r.down()
 	kinds := []string{"partition", "stop"}
@@ -148,22 +183,26 @@ func (r *runner) fault() {
 	if len(down) > 0 {
 		kinds = append(kinds, "restart", "restart")
 	}
-	kind := kinds[rng.IntN(len(kinds))]
+	kind := kinds[d.kind%len(kinds)]
 	r.counts[kind]++
-	c.Logf("step %d: %s", r.step, kind)
 	switch kind {
 	case "kill":
-		c.Kill(r.target())
+		i, who := r.target(d)
+		c.Logf("step %d: kill %s", r.step, who)
+		c.Kill(i)
 		r.settle(kind)
 	case "crash-restart":
-		c.Restart(r.target())
+		i, who := r.target(d)
+		c.Logf("step %d: crash and restart %s", r.step, who)
+		c.Restart(i)
 		r.settle(kind)
 	case "restart":
-		c.Start(down[rng.IntN(len(down))])
+		c.Logf("step %d: restart a node that is down", r.step)
+		c.Start(down[d.down%len(down)])
 		r.settle(kind)
 	case "stop":
-		i := r.target()
-		long := rng.IntN(2) == 0
+		i, who := r.target(d)
+		c.Logf("step %d: pause %s (long: %v)", r.step, who, d.long)
 		peer := r.seesAlive(i)
 		mark := 0
 		if peer >= 0 {
@@ -171,31 +210,30 @@ func (r *runner) fault() {
 		}
 		c.Stop(i)
 		r.settle(kind)
-		if long && peer >= 0 {
+		if d.long && peer >= 0 {
 			// A long pause: until SWIM suspects the node.
 			r.waitMember(peer, mark, i, "suspect", "dead")
 		}
 		c.Cont(i)
 		r.settle("cont")
 	case "partition":
-		// A random minority (1 or 2 of 5, any state), sometimes split
-		// again so that no side is a majority.
-		perm := rng.Perm(c.Len())
-		if r.leader >= 0 && rng.IntN(2) == 0 {
-			// Put the leader in the minority.
+		// A random minority of d.size nodes (any state), the leader in it
+		// when d.leader, and sometimes the rest split again so that no
+		// side is a majority.
+		perm := d.perm
+		if d.leader && r.leader >= 0 {
 			for k, v := range perm {
 				if v == r.leader {
 					perm[0], perm[k] = perm[k], perm[0]
 				}
 			}
 		}
-		k := 1 + rng.IntN(c.Len()/2)
-		groups := [][]int{perm[:k]}
-		if rng.IntN(4) == 0 && c.Len()-k > 2 {
-			groups = append(groups, perm[k:k+2])
+		groups := [][]int{perm[:d.size]}
+		if d.noMajor && c.Len()-d.size > 2 {
+			groups = append(groups, perm[d.size:d.size+2])
 		}
+		c.Logf("step %d: partition, leader in the minority: %v, long: %v", r.step, d.leader, d.long)
 		old := r.leader
-		long := rng.IntN(2) == 0
 		var marks []int
 		for _, n := range c.Nodes() {
 			marks = append(marks, n.Mark())
@@ -207,7 +245,7 @@ func (r *runner) fault() {
 			}
 		}
 		r.settle(fmt.Sprintf("partition %v", groups))
-		if a, b := r.across(); long && a >= 0 {
+		if a, b := r.across(); d.long && a >= 0 {
 			// A long partition: until SWIM declares a node across it dead.
 			r.waitMember(a, marks[a], b, "dead")
 		}
