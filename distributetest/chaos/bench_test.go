@@ -95,3 +95,36 @@ func BenchmarkFirstLeader(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGracefulHandoff: SIGTERM to the leader of three voters, ten
+// times; the time from the signal to the first claim of a higher term by
+// another node (handoff-ms: leadership transfer, no election timeout) and
+// to the old leader's exit (exit-ms). Medians.
+func BenchmarkGracefulHandoff(b *testing.B) {
+	c := newElectionCluster(b, Options{Nodes: 3, Quiet: true})
+	c.StartAll()
+	var claim, exit []time.Duration
+	for range b.N {
+		for range 10 {
+			l, term := mustLeader(b, c, all(c)...)
+			name := c.Node(l).Name
+			t0 := time.Now()
+			if code := c.Term(l); code != 0 {
+				b.Fatalf("%s exited %d after SIGTERM", name, code)
+			}
+			exit = append(exit, time.Since(t0))
+			cl, ok := c.Recorder().WaitClaim(c.Options().Bound, func(cl Claim) bool {
+				return cl.Term > term && cl.Node != name && cl.Time.After(t0)
+			})
+			if !ok {
+				b.Fatalf("no new leader within %v of stopping %s", c.Options().Bound, name)
+			}
+			claim = append(claim, cl.Time.Sub(t0))
+			mustLeader(b, c, others(c, l)...)
+			c.Start(l)
+		}
+	}
+	b.ReportMetric(ms(median(claim)), "handoff-ms")
+	b.ReportMetric(ms(median(exit)), "exit-ms")
+	b.Logf("graceful handoff after SIGTERM of the leader (%d stops): claims %v; exits %v", len(claim), claim, exit)
+}

@@ -250,3 +250,32 @@ func TestElectionWipedMajorityDoesNotBootstrap(t *testing.T) {
 	}
 	c.CheckSafety(t)
 }
+
+// TestElectionGracefulStop: SIGTERM to the leader stops its node
+// gracefully (exit 0), handing leadership over (DESIGN decision 13): the
+// others agree on a new leader in a higher term, and the node comes back
+// as a follower of the same cluster.
+func TestElectionGracefulStop(t *testing.T) {
+	c := newElectionCluster(t, Options{Nodes: 3})
+	c.StartAll()
+	l, term := mustLeader(t, c, all(c)...)
+	name := c.Node(l).Name
+	t0 := time.Now()
+	if code := c.Term(l); code != 0 {
+		t.Fatalf("%s exited %d after SIGTERM; want 0", name, code)
+	}
+	exited := time.Since(t0)
+	cl, ok := c.Recorder().WaitClaim(c.Options().Bound, func(cl Claim) bool { return cl.Term > term && cl.Node != name })
+	if !ok {
+		t.Fatalf("no other node claimed a term above %d within %v of stopping %s", term, c.Options().Bound, name)
+	}
+	l2, t2 := mustLeader(t, c, others(c, l)...)
+	if l2 == l || t2 <= term {
+		t.Fatalf("after the graceful stop of %s (term %d): %s leads term %d", name, term, c.Node(l2).Name, t2)
+	}
+	t.Logf("SIGTERM to %s: exited after %v; %s claimed term %d after %v", name, exited.Round(time.Millisecond), cl.Node, cl.Term, cl.Time.Sub(t0).Round(time.Millisecond))
+	c.Start(l)
+	if _, t3 := mustLeader(t, c, all(c)...); t3 < t2 {
+		t.Fatalf("term went back from %d to %d", t2, t3)
+	}
+}
