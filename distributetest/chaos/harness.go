@@ -144,6 +144,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	if opts.Binary == "" {
 		opts.Binary = Binary(t)
 	}
+	dir := t.TempDir()
 	nw, err := newNetwork(opts.Nodes)
 	if err != nil {
 		if errors.Is(err, ErrNoNetns) && os.Getenv("DISTRIBUTE_REQUIRE_NETNS") != "1" {
@@ -155,7 +156,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		t:      t,
 		opts:   opts,
 		net:    nw,
-		dir:    t.TempDir(),
+		dir:    dir,
 		client: &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
