@@ -17,6 +17,7 @@ var (
 // node command has --election (a command without it fails the test).
 func newElectionCluster(t testing.TB, opts Options) *Cluster {
 	t.Helper()
+	RequireNetns(t)
 	bin := Binary(t)
 	electionOnce.Do(func() {
 		out, _ := exec.Command(bin, "node", "--help").CombinedOutput()

@@ -147,10 +147,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	dir := t.TempDir()
 	nw, err := newNetwork(opts.Nodes)
 	if err != nil {
-		if errors.Is(err, ErrNoNetns) && os.Getenv("DISTRIBUTE_REQUIRE_NETNS") != "1" {
-			t.Skipf("%v (the fault-injection tests need root and `ip netns`; set DISTRIBUTE_REQUIRE_NETNS=1 to fail instead)", err)
-		}
-		t.Fatal(err)
+		skipOrFail(t, err)
 	}
 	c := &Cluster{
 		t:      t,
@@ -190,6 +187,25 @@ func New(t testing.TB, opts Options) *Cluster {
 		}
 	}
 	return c
+}
+
+// RequireNetns skips the test when network namespaces cannot be used
+// here (not root, no ip command), or fails it when
+// DISTRIBUTE_REQUIRE_NETNS=1. New does the same (and also when creating
+// the network fails).
+func RequireNetns(t testing.TB) {
+	t.Helper()
+	if err := netnsUsable(); err != nil {
+		skipOrFail(t, err)
+	}
+}
+
+func skipOrFail(t testing.TB, err error) {
+	t.Helper()
+	if errors.Is(err, ErrNoNetns) && os.Getenv("DISTRIBUTE_REQUIRE_NETNS") != "1" {
+		t.Skipf("%v (the fault-injection tests need root and `ip netns`; set DISTRIBUTE_REQUIRE_NETNS=1 to fail instead)", err)
+	}
+	t.Fatal(err)
 }
 
 // cleanup kills every process, stops the pollers, deletes the network and,
