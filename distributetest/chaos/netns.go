@@ -212,16 +212,6 @@ func (nw *network) heal() error {
 	return errors.Join(errs...)
 }
 
-// linkUp sets node i's interface up or down (isolating it completely,
-// the test process included).
-func (nw *network) linkUp(i int, up bool) error {
-	state := "down"
-	if up {
-		state = "up"
-	}
-	return runIP("", "-n", nw.ns[i], "link", "set", nw.nodeVeth[i], state)
-}
-
 // close deletes the namespaces, the host ends of the veth pairs and the
 // bridge. Processes in the namespaces must be gone first.
 func (nw *network) close() error {
