@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -344,10 +345,7 @@ func (c *Cluster) Settle() (int, uint64, error) {
 
 // CheckSafety fails t if two nodes ever claimed leadership of the same
 // term (from /election reads or `event leader` lines).
-func (c *Cluster) CheckSafety(t interface {
-	Helper()
-	Fatalf(string, ...any)
-}) {
+func (c *Cluster) CheckSafety(t testing.TB) {
 	t.Helper()
 	if v := c.rec.Violations(); len(v) > 0 {
 		t.Fatalf("chaos: safety violated:\n%s", strings.Join(v, "\n"))
