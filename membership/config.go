@@ -56,6 +56,14 @@ type Profile struct {
 	// after a crash, on a fresh gossip port). Zero: never, memberlist's
 	// default, under which such a node is refused for good.
 	DeadNodeReclaimTime time.Duration
+	// ReconnectInterval is how often a member tries to rejoin one dead
+	// member at its last gossip address, and ReconnectTimeout how long it
+	// keeps trying after the member died. SWIM alone never merges two
+	// sides of a partition again once each has declared the other dead
+	// (memberlist forgets dead members after GossipToTheDeadTime); this
+	// does, as Serf's reconnector does. Zero ReconnectInterval: never.
+	ReconnectInterval time.Duration
+	ReconnectTimeout  time.Duration
 }
 
 // LAN is memberlist.DefaultLANConfig's timings: probe every second,
@@ -65,6 +73,8 @@ func LAN() Profile {
 	c := memberlist.DefaultLANConfig()
 	p := profileOf("lan", c)
 	p.DeadNodeReclaimTime = 10 * time.Second
+	p.ReconnectInterval = 10 * time.Second
+	p.ReconnectTimeout = 24 * time.Hour
 	return p
 }
 
@@ -85,6 +95,8 @@ func Local() Profile {
 	c.TCPTimeout = 2 * time.Second
 	p := profileOf("local", c)
 	p.DeadNodeReclaimTime = time.Second
+	p.ReconnectInterval = time.Second
+	p.ReconnectTimeout = time.Hour
 	return p
 }
 
@@ -148,8 +160,8 @@ func (p Profile) validate() error {
 	if p.ProbeInterval <= 0 || p.ProbeTimeout <= 0 || p.GossipInterval <= 0 || p.PushPullInterval <= 0 || p.TCPTimeout <= 0 || p.GossipToTheDeadTime <= 0 {
 		return fmt.Errorf("%w: profile %q has a zero or negative interval", ErrConfig, p.Name)
 	}
-	if p.DeadNodeReclaimTime < 0 {
-		return fmt.Errorf("%w: profile %q has a negative DeadNodeReclaimTime", ErrConfig, p.Name)
+	if p.DeadNodeReclaimTime < 0 || p.ReconnectInterval < 0 || p.ReconnectTimeout < 0 {
+		return fmt.Errorf("%w: profile %q has a negative reclaim or reconnect time", ErrConfig, p.Name)
 	}
 	if p.SuspicionMult < 1 || p.SuspicionMaxTimeoutMult < 1 || p.GossipNodes < 1 || p.RetransmitMult < 1 || p.IndirectChecks < 0 || p.AwarenessMaxMultiplier < 1 {
 		return fmt.Errorf("%w: profile %q has a multiplier below 1", ErrConfig, p.Name)

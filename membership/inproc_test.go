@@ -389,3 +389,60 @@ func TestRestartedOnNewPortRejoins(t *testing.T) {
 	})
 	waitFor(t, 10*time.Second, "a alive on the restarted member", func() bool { return states(b2)[a.Name()] == StateAlive })
 }
+
+// partition cuts gossip between a and b both ways (in process).
+func partition(a, b *Membership, cut bool) {
+	for _, p := range [][2]*Membership{{a, b}, {b, a}} {
+		if !cut {
+			p[0].tr.block.Store(nil)
+			continue
+		}
+		other := p[1].GossipAddr()
+		f := func(addr string) bool { return addr == other }
+		p[0].tr.block.Store(&f)
+	}
+}
+
+// TestPartitionLongerThanDeadTimeHeals: when a partition outlasts
+// GossipToTheDeadTime, memberlist on each side forgets the other, and SWIM
+// alone would never merge them again; the reconnect loop (a Join to a dead
+// member's last address every ReconnectInterval) does, once the network
+// heals.
+func TestPartitionLongerThanDeadTimeHeals(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	prof := Local()
+	prof.GossipToTheDeadTime = time.Second
+	prof.ReconnectInterval = 300 * time.Millisecond
+	start := func() *Membership {
+		ctx := context.Background()
+		n, err := distribute.Start(ctx, distribute.Config{Name: fmt.Sprintf("p%d_%d@localhost", os.Getpid(), seq.Add(1)), Cookie: testCookie, EpmdPort: port, ListenAddr: "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Start(ctx, Config{Node: n, Cookie: testCookie, Profile: prof, Logger: testLogger(t)})
+		if err != nil {
+			n.Stop(ctx)
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Stop(ctx); n.Stop(ctx) })
+		return m
+	}
+	a, b := start(), start()
+	if _, err := b.Join(context.Background(), a.GossipAddr()); err != nil {
+		t.Fatal(err)
+	}
+	alive := func(x, y *Membership) bool { return states(x)[y.Name()] == StateAlive }
+	waitFor(t, 10*time.Second, "a and b alive to each other", func() bool { return alive(a, b) && alive(b, a) })
+	partition(a, b, true)
+	dead := func(x, y *Membership) bool { return states(x)[y.Name()] == StateDead }
+	waitFor(t, 20*time.Second, "a and b dead to each other", func() bool { return dead(a, b) && dead(b, a) })
+	// Long enough for memberlist to forget the dead on both sides, while
+	// the reconnect attempts keep failing.
+	forgotten := time.Now().Add(3 * prof.GossipToTheDeadTime)
+	waitFor(t, 10*time.Second, "the dead time to pass", func() bool { return time.Now().After(forgotten) })
+	if !dead(a, b) || !dead(b, a) {
+		t.Fatalf("merged through a partition: a sees %v, b sees %v", states(a), states(b))
+	}
+	partition(a, b, false)
+	waitFor(t, 20*time.Second, "a and b alive to each other after the heal", func() bool { return alive(a, b) && alive(b, a) })
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -133,6 +134,11 @@ type Membership struct {
 	dialing map[distribute.Atom]bool
 	// lastDial is when each member was last dialled.
 	lastDial map[distribute.Atom]time.Time
+
+	// reconnecting is set while a rejoin of a dead member runs;
+	// lastReconnect (run goroutine only) is when the last one started.
+	reconnecting  atomic.Bool
+	lastReconnect time.Time
 
 	stopOnce sync.Once
 	stopErr  error
@@ -520,7 +526,45 @@ func (m *Membership) run() {
 		if done != nil {
 			close(done)
 		}
+		m.reconnect(time.Now())
 	}
+}
+
+// reconnect tries, every ReconnectInterval, to rejoin one dead member
+// (chosen at random among those dead for less than ReconnectTimeout) at
+// its last gossip address: after a partition long enough for both sides
+// to declare each other dead, this is what merges them again. A member
+// that left is never rejoined.
+func (m *Membership) reconnect(now time.Time) {
+	p := m.cfg.Profile
+	if p.ReconnectInterval <= 0 || now.Sub(m.lastReconnect) < p.ReconnectInterval || m.reconnecting.Load() {
+		return
+	}
+	var cands []Member
+	m.mu.Lock()
+	for _, mb := range m.table {
+		if !mb.Self && mb.State == StateDead && mb.Gossip != "" && now.Sub(mb.Since) < p.ReconnectTimeout {
+			cands = append(cands, mb)
+		}
+	}
+	m.mu.Unlock()
+	if len(cands) == 0 {
+		return
+	}
+	mb := cands[rand.IntN(len(cands))]
+	m.lastReconnect = now
+	m.reconnecting.Store(true)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer m.reconnecting.Store(false)
+		if _, err := m.ml.Join([]string{mb.Gossip}); err != nil {
+			m.logger.Debug("reconnect to a dead member failed", "name", mb.Name, "gossip", mb.Gossip, "err", err)
+			return
+		}
+		m.logger.Info("reconnected to a dead member", "name", mb.Name, "gossip", mb.Gossip)
+		m.poke()
+	}()
 }
 
 // update reads memberlist's table, records the changes, tells the

@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -25,6 +27,11 @@ type secureTransport struct {
 
 	packets chan *memberlist.Packet
 	streams chan net.Conn
+
+	// block, set by tests only, drops packets to and from the gossip
+	// addresses it reports and refuses dials to them: with the same on the
+	// other side, an in-process network partition.
+	block atomic.Pointer[func(addr string) bool]
 
 	done      chan struct{} // closed when Shutdown starts
 	innerDone chan struct{} // closed when the inner transport has shut down
@@ -60,6 +67,9 @@ func (t *secureTransport) packetLoop() {
 	for {
 		select {
 		case p := <-in:
+			if t.blocked(p.From.String()) {
+				continue
+			}
 			t.ctr.packetsIn.Add(1)
 			t.ctr.bytesIn.Add(uint64(len(p.Buf)))
 			plain, err := openPacket(t.aead, p.Buf)
@@ -107,7 +117,16 @@ func (t *secureTransport) WriteTo(b []byte, addr string) (time.Time, error) {
 	return t.WriteToAddress(b, memberlist.Address{Addr: addr})
 }
 
+// blocked reports whether a test partitioned addr away.
+func (t *secureTransport) blocked(addr string) bool {
+	f := t.block.Load()
+	return f != nil && (*f)(addr)
+}
+
 func (t *secureTransport) WriteToAddress(b []byte, addr memberlist.Address) (time.Time, error) {
+	if t.blocked(addr.Addr) {
+		return time.Now(), nil // lost on the way
+	}
 	sealed := sealPacket(t.aead, make([]byte, 0, len(b)+PacketOverhead), b)
 	t.ctr.packetsOut.Add(1)
 	t.ctr.bytesOut.Add(uint64(len(sealed)))
@@ -121,6 +140,9 @@ func (t *secureTransport) DialTimeout(addr string, timeout time.Duration) (net.C
 }
 
 func (t *secureTransport) DialAddressTimeout(addr memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	if t.blocked(addr.Addr) {
+		return nil, fmt.Errorf("dial %s: %w", addr.Addr, os.ErrDeadlineExceeded)
+	}
 	c, err := t.inner.DialAddressTimeout(addr, timeout)
 	if err != nil {
 		return nil, err
