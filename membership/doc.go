@@ -38,6 +38,16 @@
 // the others: it stops its own node, so its links close with reason
 // shutdown.
 //
+// # Partitions and restarts
+//
+// SWIM alone does not heal a partition that outlasts GossipToTheDeadTime:
+// each side has declared the other dead and forgotten it. So every
+// ReconnectInterval a member tries to rejoin one dead member at its last
+// gossip address (for ReconnectTimeout after it died; never one that
+// left), as Serf does; the sides merge within about that interval once
+// the network heals. A member restarted after a crash on a new gossip
+// port is taken back once it has been dead for DeadNodeReclaimTime.
+//
 // # Failure detection and its bound
 //
 // Each member probes one member every ProbeInterval (direct UDP ping,
