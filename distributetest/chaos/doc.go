@@ -140,7 +140,8 @@
 // # Benchmarks
 //
 // Run only with -bench (go test -run '^$' -bench . -benchtime 1x). Nodes
-// run with --profile local (Raft: heartbeat and election timeout 300 ms).
+// run with --profile local (election.Local(): heartbeat and election
+// timeouts 400 ms).
 // Measured on the 2-core development machine (load about 1), medians:
 //
 //	failover after SIGKILL of the leader, 3 voters (10 kills)   794 ms (572 ms .. 1.08 s)
