@@ -291,7 +291,11 @@ func (e *Election) poll() Change {
 	for range 3 {
 		t1 := e.raft.CurrentTerm()
 		_, id := e.raft.LeaderWithID()
-		if e.raft.CurrentTerm() == t1 {
+		// Raft clears the leader before it raises the term, so (self, t1)
+		// read here is a real leadership; checking the state as well costs
+		// nothing and does not lean on that order.
+		selfNotLeader := raft.ServerID(e.name) == id && e.raft.State() != raft.Leader
+		if e.raft.CurrentTerm() == t1 && !selfNotLeader {
 			e.publishLocked(Change{Leader: distribute.Atom(id), Term: t1})
 			break
 		}
