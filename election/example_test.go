@@ -38,7 +38,7 @@ func Example_fencing() {
 	dir, _ := os.MkdirTemp("", "election-example")
 	defer os.RemoveAll(dir)
 
-	node, err := distribute.Start(ctx, distribute.Config{Name: "fence@localhost", Cookie: "example", ListenAddr: "127.0.0.1:0"})
+	node, err := distribute.Start(ctx, distribute.Config{Name: "fence@localhost", Cookie: "example", ListenAddr: "127.0.0.1:0", EpmdPort: 24375, EpmdListen: "127.0.0.1:24375"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,8 +39,10 @@ func newDemoCmd() *cobra.Command {
 		Use:   "demo",
 		Short: "Run a local cluster and walk through what distribute does",
 		Long: "Start a local cluster of Go nodes (and an Erlang node when erl is installed),\n" +
-			"then walk through connections, calls, messages, a node failure and its\n" +
-			"detection, printing each step. Exits 0 when every step did what it should.",
+			"then walk through connections, calls, messages, membership, RPC, leader\n" +
+			"election, the global registry, a group broadcast, and the failure of the\n" +
+			"leader with its detection and a new election, printing each step. Exits 0\n" +
+			"when every step did what it should.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if nodes < 2 || nodes > 9 {
@@ -73,6 +76,7 @@ type demo struct {
 
 	ctl      *distribute.Node
 	me       *distribute.Process
+	dataDir  string // the Go nodes' election data dirs, removed at cleanup
 	children []*demoChild
 	steps    int
 	started  time.Time
@@ -123,7 +127,10 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.step("start %d Go nodes, each its own OS process (`distribute node --inbox inbox`)", d.nodes)
+	if d.dataDir, err = os.MkdirTemp("", "distribute-demo"); err != nil {
+		return err
+	}
+	d.step("start %d Go nodes, each its own OS process (`distribute node --inbox inbox --election --expect %d`)", d.nodes, d.nodes)
 	for i := 1; i <= d.nodes; i++ {
 		c, err := d.startGoNode(ctx, exe, distribute.Atom(fmt.Sprintf("go%d@localhost", i)))
 		if err != nil {
@@ -224,6 +231,13 @@ func (d *demo) run(ctx context.Context) error {
 		d.ok("%s: lists:reverse([1,2,3]) = %s", erl, etf.Format(got))
 	}
 
+	d.step("leader election (Raft, over its own transport): the Go nodes elect one leader")
+	leader, term, err := d.waitLeader(ctx, goNodes, 0, "")
+	if err != nil {
+		return err
+	}
+	d.ok("every Go node's distribute:leader() is {ok,%s,%d}; the term is the fencing token", leader, term)
+
 	d.step("global registry: go1's inbox is registered cluster-wide as inbox (Erlang's global protocol)")
 	if len(targets) > d.nodes {
 		// The Erlang node joins the visible cluster: global syncs it in.
@@ -266,17 +280,34 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.ok("%d members, one message each", res.Sent)
 
-	goVictim := d.children[d.nodes-1]
-	d.step("kill %s with SIGKILL: SWIM declares it dead on the others", goVictim.name)
+	var goVictim *demoChild
+	var survivors []distribute.Atom
+	for _, c := range d.children[:d.nodes] {
+		if c.name == leader {
+			goVictim = c
+		} else {
+			survivors = append(survivors, c.name)
+		}
+	}
+	d.step("kill the leader %s with SIGKILL: SWIM declares it dead, the others elect a new leader", goVictim.name)
 	t1 := time.Now()
 	goVictim.cmd.Process.Signal(syscall.SIGKILL)
-	if err := d.waitMembers(ctx, goNodes[0], map[distribute.Atom]string{goVictim.name: "dead"}); err != nil {
+	if err := d.waitMembers(ctx, survivors[0], map[distribute.Atom]string{goVictim.name: "dead"}); err != nil {
 		return err
 	}
-	d.ok("%s: %s dead after %v (local profile; Erlang's net_ticktime alone takes 45-75 s for a silent node)", goNodes[0], goVictim.name, time.Since(t1).Round(time.Millisecond))
+	d.ok("%s: %s dead after %v (local profile; Erlang's net_ticktime alone takes 45-75 s for a silent node)", survivors[0], goVictim.name, time.Since(t1).Round(time.Millisecond))
+	if len(survivors) > d.nodes/2 {
+		newLeader, newTerm, err := d.waitLeader(ctx, survivors, term, goVictim.name)
+		if err != nil {
+			return err
+		}
+		d.ok("new leader %s in term %d (was %s in term %d), %v after the kill", newLeader, newTerm, leader, term, time.Since(t1).Round(time.Millisecond))
+	} else {
+		d.ok("%d of %d voters left: no majority, so no new leader (as it must be)", len(survivors), d.nodes)
+	}
 
-	if victim := d.children[len(d.children)-1]; victim != goVictim {
-		if err := d.killErlang(ctx, victim); err != nil {
+	if len(d.children) > d.nodes { // the Erlang node
+		if err := d.killErlang(ctx, d.children[d.nodes]); err != nil {
 			return err
 		}
 	}
@@ -317,7 +348,8 @@ func (d *demo) killErlang(ctx context.Context, victim *demoChild) error {
 func (d *demo) startGoNode(ctx context.Context, exe string, name distribute.Atom) (*demoChild, error) {
 	args := []string{"node", "--name", string(name), "--cookie", d.cookie,
 		"--epmd-port", strconv.Itoa(d.epmdPort), "--inbox", "inbox", "--group", "demo",
-		"--connect", "demo@localhost", "--profile", "local"}
+		"--connect", "demo@localhost", "--profile", "local",
+		"--election", "--expect", strconv.Itoa(d.nodes), "--data-dir", filepath.Join(d.dataDir, string(name))}
 	if name != "go1@localhost" {
 		args = append(args, "--join", "go1@localhost") // membership seed
 	} else {
@@ -460,6 +492,49 @@ func (d *demo) cleanup() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		d.ctl.Stop(ctx)
+	}
+	if d.dataDir != "" {
+		os.RemoveAll(d.dataDir)
+	}
+}
+
+// waitLeader waits until every node in nodes answers distribute:leader()
+// with the same {ok, Leader, Term}, Term above after and Leader not
+// notLeader, and returns them.
+func (d *demo) waitLeader(ctx context.Context, nodes []distribute.Atom, after uint64, notLeader distribute.Atom) (distribute.Atom, uint64, error) {
+	var last string
+	for {
+		var leader distribute.Atom
+		var term uint64
+		agree := true
+		for i, n := range nodes {
+			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			got, err := rpc.Call(rctx, d.ctl, n, "distribute", "leader")
+			cancel()
+			t, ok := got.(etf.Tuple)
+			if err != nil || !ok || len(t) != 3 || t[0] != etf.Atom("ok") {
+				last = fmt.Sprintf("%s: %v %v", n, etf.Format(got), err)
+				agree = false
+				break
+			}
+			l, _ := t[1].(etf.Atom)
+			tm, _ := t[2].(int64)
+			if i == 0 {
+				leader, term = distribute.Atom(l), uint64(tm)
+			} else if distribute.Atom(l) != leader || uint64(tm) != term {
+				last = fmt.Sprintf("%s says %s/%d, %s says %s/%d", nodes[0], leader, term, n, l, tm)
+				agree = false
+				break
+			}
+		}
+		if agree && term > after && leader != notLeader {
+			return leader, term, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", 0, fmt.Errorf("no agreed leader (%s): %w", last, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 

@@ -247,6 +247,12 @@ func TestDemo(t *testing.T) {
 			if !strings.Contains(s, "summary: ") || !strings.Contains(s, "all ok") {
 				t.Fatalf("demo output has no summary:\n%s", s)
 			}
+			// The walk-through: a leader agreed on, then a new one after the kill.
+			for _, want := range []string{"distribute:leader() is {ok,", "new leader ", "dead after ", "every node resolves the global name"} {
+				if !strings.Contains(s, want) {
+					t.Fatalf("demo output lacks %q:\n%s", want, s)
+				}
+			}
 			if got := strings.Contains(s, "1 Erlang node"); got != withErl {
 				t.Fatalf("demo with erl=%v mentions an Erlang node: %v\n%s", withErl, got, s)
 			}
