@@ -21,8 +21,8 @@ func Example_readmeElection() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	leader, term, ok := c.Election().Leader() // this node's view
-	term, err = c.Election().IsLeader(ctx)    // confirmed with a quorum, or ErrNotLeader
+	leader, term, ok := c.Election().Leader()   // this node's view
+	term, err = c.Election().IsLeader(ctx)      // confirmed with a quorum, or ErrNotLeader
 	for ch := range c.Election().Observe(ctx) { /* ch.Leader, ch.Term */
 		_ = ch
 	}
