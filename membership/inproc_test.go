@@ -31,13 +31,27 @@ func testLogger(t testing.TB) *slog.Logger {
 // startMember starts a distribution node and a member on it.
 func startMember(t testing.TB, epmdPort int, cookie string) *Membership {
 	t.Helper()
+	return startMemberWith(t, epmdPort, cookie, nil, nil)
+}
+
+// startMemberWith is startMember with the node's and the member's
+// configurations adjusted by nodeCfg and cfg (either may be nil).
+func startMemberWith(t testing.TB, epmdPort int, cookie string, nodeCfg func(*distribute.Config), cfg func(*Config)) *Membership {
+	t.Helper()
 	ctx := context.Background()
-	name := fmt.Sprintf("m%d_%d@localhost", os.Getpid(), seq.Add(1))
-	n, err := distribute.Start(ctx, distribute.Config{Name: name, Cookie: cookie, EpmdPort: epmdPort, ListenAddr: "127.0.0.1:0"})
+	nc := distribute.Config{Name: fmt.Sprintf("m%d_%d@localhost", os.Getpid(), seq.Add(1)), Cookie: cookie, EpmdPort: epmdPort, ListenAddr: "127.0.0.1:0"}
+	if nodeCfg != nil {
+		nodeCfg(&nc)
+	}
+	n, err := distribute.Start(ctx, nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Start(ctx, Config{Node: n, Cookie: cookie, Profile: Local(), Logger: testLogger(t)})
+	mc := Config{Node: n, Cookie: cookie, Profile: Local(), Logger: testLogger(t)}
+	if cfg != nil {
+		cfg(&mc)
+	}
+	m, err := Start(ctx, mc)
 	if err != nil {
 		n.Stop(ctx)
 		t.Fatal(err)
@@ -414,18 +428,7 @@ func TestPartitionLongerThanDeadTimeHeals(t *testing.T) {
 	prof.GossipToTheDeadTime = time.Second
 	prof.ReconnectInterval = 300 * time.Millisecond
 	start := func() *Membership {
-		ctx := context.Background()
-		n, err := distribute.Start(ctx, distribute.Config{Name: fmt.Sprintf("p%d_%d@localhost", os.Getpid(), seq.Add(1)), Cookie: testCookie, EpmdPort: port, ListenAddr: "127.0.0.1:0"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := Start(ctx, Config{Node: n, Cookie: testCookie, Profile: prof, Logger: testLogger(t)})
-		if err != nil {
-			n.Stop(ctx)
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Stop(ctx); n.Stop(ctx) })
-		return m
+		return startMemberWith(t, port, testCookie, nil, func(c *Config) { c.Profile = prof })
 	}
 	a, b := start(), start()
 	if _, err := b.Join(context.Background(), a.GossipAddr()); err != nil {

@@ -2,8 +2,6 @@ package membership
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -41,22 +39,7 @@ func TestMembershipChangesMetric(t *testing.T) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { mp.Shutdown(context.Background()) })
 	ctx := context.Background()
-	n, err := distribute.Start(ctx, distribute.Config{
-		Name: fmt.Sprintf("mm%d@localhost", os.Getpid()), Cookie: testCookie,
-		EpmdPort: port, ListenAddr: "127.0.0.1:0", MeterProvider: mp,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Start(ctx, Config{Node: n, Cookie: testCookie, Profile: Local(), Logger: testLogger(t)})
-	if err != nil {
-		n.Stop(ctx)
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		m.Stop(ctx)
-		n.Stop(ctx)
-	})
+	m := startMemberWith(t, port, testCookie, func(c *distribute.Config) { c.MeterProvider = mp }, nil)
 	other := startMember(t, port, testCookie)
 	if _, err := other.Join(ctx, m.GossipAddr()); err != nil {
 		t.Fatal(err)
