@@ -400,7 +400,7 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 	}
 	// One decoder per connection, used by its reader only: it keeps the
 	// atoms it has seen (node names, tags) so that they cost no allocation.
-	dec := &etf.Decoder{Limits: n.cfg.Limits, Atoms: etf.NewAtomCache(1024)}
+	dec := &etf.Decoder{Limits: n.cfg.Limits, Atoms: etf.NewAtomTable(1024)}
 	// The reader may deliver a frame before NewConn returns: the handler
 	// waits until p.conn is set (once; then it only reads a local bool).
 	ready := make(chan struct{})

@@ -48,30 +48,31 @@ type Decoder struct {
 	// Atoms, when set, returns atoms decoded before without allocating
 	// their text again (node names in pids and refs, message tags). A
 	// Decoder with Atoms set may be used by one goroutine at a time.
-	Atoms *AtomCache
+	Atoms *AtomTable
 }
 
-// AtomCache remembers the text of decoded atoms, up to a bound, so that a
+// AtomTable remembers the text of decoded atoms, up to a bound, so that a
 // decoder reading a stream of similar terms (a distribution connection)
-// does not allocate for atoms it has seen. It never grows past its bound,
+// does not allocate for atoms it has seen. (It is local to the decoder:
+// not the distribution header's atom cache, which AtomRefs resolves.) It never grows past its bound,
 // so a peer sending ever new atoms costs it nothing. Not safe for
 // concurrent use.
-type AtomCache struct {
+type AtomTable struct {
 	m   map[string]Atom
 	max int
 }
 
-// NewAtomCache returns a cache that keeps at most max atoms.
-func NewAtomCache(max int) *AtomCache {
-	return &AtomCache{m: make(map[string]Atom, min(max, 64)), max: max}
+// NewAtomTable returns a cache that keeps at most max atoms.
+func NewAtomTable(max int) *AtomTable {
+	return &AtomTable{m: make(map[string]Atom, min(max, 64)), max: max}
 }
 
 // Len returns how many atoms the cache holds.
-func (c *AtomCache) Len() int { return len(c.m) }
+func (c *AtomTable) Len() int { return len(c.m) }
 
 // atom returns the atom whose UTF-8 text is b, from the cache when it is
 // there.
-func (c *AtomCache) atom(b []byte) Atom {
+func (c *AtomTable) atom(b []byte) Atom {
 	if a, ok := c.m[string(b)]; ok {
 		return a
 	}
@@ -238,7 +239,7 @@ type decodeState struct {
 	alias    bool
 	refs     []Atom
 	refsSeen int // ATOM_CACHE_REFs resolved so far
-	cache    *AtomCache
+	cache    *AtomTable
 	cmp      comparer // sorts each decoded map once, for the duplicate-key checks
 }
 

@@ -586,13 +586,13 @@ func TestRefEquality(t *testing.T) {
 	}
 }
 
-func TestAtomCache(t *testing.T) {
+func TestAtomTable(t *testing.T) {
 	term := etf.Tuple{etf.Pid{Node: "a@host", ID: 1, Creation: 2}, etf.Atom("tag"), etf.Atom("tag")}
 	b, err := etf.Encode(term)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := etf.Decoder{Atoms: etf.NewAtomCache(16)}
+	d := etf.Decoder{Atoms: etf.NewAtomTable(16)}
 	if _, _, err := d.Decode(b); err != nil {
 		t.Fatal(err)
 	}
@@ -615,7 +615,7 @@ func TestAtomCache(t *testing.T) {
 		t.Fatal("invalid UTF-8 atom decoded")
 	}
 	// The cache never grows past its bound.
-	small := etf.Decoder{Atoms: etf.NewAtomCache(4)}
+	small := etf.Decoder{Atoms: etf.NewAtomTable(4)}
 	for i := range 100 {
 		b, _ := etf.Encode(etf.Atom(fmt.Sprintf("atom%d", i)))
 		got, _, err := small.Decode(b)

@@ -55,7 +55,7 @@ func checkDecodeRoundTrip(t *testing.T, data []byte) {
 	// second time from the cache) gives what a plain decoder gives.
 	plain := etf.Decoder{Limits: etf.Limits{MaxSize: 1 << 20}}
 	want, wantN, wantErr := plain.Decode(data)
-	cached := etf.Decoder{Limits: etf.Limits{MaxSize: 1 << 20}, Atoms: etf.NewAtomCache(8)}
+	cached := etf.Decoder{Limits: etf.Limits{MaxSize: 1 << 20}, Atoms: etf.NewAtomTable(8)}
 	for range 2 {
 		got, n, err := cached.Decode(data)
 		if (err == nil) != (wantErr == nil) || n != wantN || (err == nil && !etf.Equal(got, want)) {
