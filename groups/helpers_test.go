@@ -10,6 +10,7 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/internal/nodetest"
 )
 
 func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
@@ -20,29 +21,7 @@ var nodeSeq atomic.Int64
 // one when none runs there) and stops it when the test ends.
 func startNode(t testing.TB, epmdPort int, mutate ...func(*distribute.Config)) *distribute.Node {
 	t.Helper()
-	cfg := distribute.Config{
-		Name:       fmt.Sprintf("gg%d_%d@localhost", nodeSeq.Add(1), time.Now().UnixNano()%100000),
-		Cookie:     "distributetest",
-		EpmdPort:   epmdPort,
-		EpmdListen: fmt.Sprintf("127.0.0.1:%d", epmdPort),
-	}
-	for _, m := range mutate {
-		m(&cfg)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
-	defer cancel()
-	n, err := distribute.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Start %s: %v", cfg.Name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			t.Errorf("Stop %s: %v", cfg.Name, err)
-		}
-	})
-	return n
+	return nodetest.Start(t, epmdPort, "gg", mutate...)
 }
 
 // startScope starts a scope on node, stopped when the test ends.

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/internal/nodetest"
 )
 
 func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
@@ -20,27 +20,7 @@ var nodeSeq atomic.Int64
 // embedded one when none runs there), stopped when the test ends.
 func startNode(t testing.TB, epmdPort int) *distribute.Node {
 	t.Helper()
-	cfg := distribute.Config{
-		Name:       fmt.Sprintf("rg%d_%d@localhost", nodeSeq.Add(1), time.Now().UnixNano()%100000),
-		Cookie:     "distributetest",
-		EpmdPort:   epmdPort,
-		EpmdListen: fmt.Sprintf("127.0.0.1:%d", epmdPort),
-		Visibility: distribute.Visible,
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
-	defer cancel()
-	n, err := distribute.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Start %s: %v", cfg.Name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			t.Errorf("Stop %s: %v", cfg.Name, err)
-		}
-	})
-	return n
+	return nodetest.Start(t, epmdPort, "rg", func(c *distribute.Config) { c.Visibility = distribute.Visible })
 }
 
 // startServer starts a global name server on node, stopped at the end.

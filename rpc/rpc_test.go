@@ -15,6 +15,7 @@ import (
 	"github.com/distribute-go/distribute/codec"
 	"github.com/distribute-go/distribute/distributetest"
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/nodetest"
 	"github.com/distribute-go/distribute/rpc"
 )
 
@@ -36,23 +37,7 @@ const cookie = "distributetest"
 
 func startNode(t testing.TB, epmdPort int) *distribute.Node {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
-	defer cancel()
-	n, err := distribute.Start(ctx, distribute.Config{
-		Name:       fmt.Sprintf("rpc%d_%d@localhost", os.Getpid(), nodeSeq.Add(1)),
-		Cookie:     cookie,
-		EpmdPort:   epmdPort,
-		EpmdListen: fmt.Sprintf("127.0.0.1:%d", epmdPort),
-	})
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
-		defer cancel()
-		n.Stop(ctx)
-	})
-	return n
+	return nodetest.Start(t, epmdPort, "rpc")
 }
 
 func testCtx(t testing.TB) context.Context {
