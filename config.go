@@ -108,6 +108,16 @@ type Config struct {
 	// Default 4 MiB.
 	SendBuffer int
 
+	// ReadSpin is how long a connection's reader keeps polling its socket
+	// after a read found nothing, before it sleeps until data comes (BEAM
+	// schedulers busy-wait the same way). A reply that lands within it is
+	// read without a thread wake-up, which on machines whose idle CPUs wake
+	// slowly (virtual machines above all) cuts a request/response round
+	// trip several times; it costs up to ReadSpin of CPU per connection
+	// after each burst of traffic. Not used on TLS. Default
+	// DefaultReadSpin; negative: no polling.
+	ReadSpin time.Duration
+
 	// Limits bound the decoding of every term received from peers
 	// (nesting depth, atoms, sizes). Default: etf's defaults.
 	Limits etf.Limits
@@ -123,6 +133,7 @@ const (
 	DefaultHandshakeTimeout = 7 * time.Second
 	DefaultMaxFrameSize     = 128 << 20
 	DefaultSendBuffer       = 4 << 20
+	DefaultReadSpin         = 100 * time.Microsecond
 )
 
 // ErrBadName is returned for a node or process name that is not valid.
@@ -184,6 +195,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SendBuffer == 0 {
 		c.SendBuffer = DefaultSendBuffer
+	}
+	switch {
+	case c.ReadSpin == 0:
+		c.ReadSpin = DefaultReadSpin
+	case c.ReadSpin < 0:
+		c.ReadSpin = 0
 	}
 	if c.TickTime < 0 || c.HandshakeTimeout < 0 || c.MaxFrameSize < 0 || c.SendBuffer < 0 {
 		return c, fmt.Errorf("%w: negative duration or size", ErrConfig)

@@ -409,6 +409,7 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 		TickTime:   n.cfg.TickTime,
 		MaxFrame:   n.cfg.MaxFrameSize,
 		SendBuffer: n.cfg.SendBuffer,
+		ReadSpin:   n.cfg.ReadSpin,
 		Handler: func(frame []byte) error {
 			if !isReady {
 				<-ready

@@ -10,8 +10,10 @@ import (
 	"math"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -53,6 +55,13 @@ type ConnConfig struct {
 	// frame larger than the limit is accepted when the queue is empty.
 	// Zero means DefaultSendBuffer (1 MiB).
 	SendBuffer int
+	// ReadSpin: when a read finds no data, the reader polls the socket
+	// for this long (yielding to other goroutines between polls) before it
+	// sleeps until the socket is readable, as BEAM schedulers busy-wait.
+	// On request/response traffic the answer then usually lands while the
+	// reader still runs, without a thread wake-up. Costs up to ReadSpin of
+	// CPU after each burst of traffic. Zero: no polling. Ignored on TLS.
+	ReadSpin time.Duration
 	// Handler receives every data frame (ticks are not passed) on the
 	// reader goroutine, in order. The frame is owned by the Conn and is
 	// valid only until Handler returns: copy what you keep. A non-nil
@@ -73,7 +82,7 @@ func (c *ConnConfig) withDefaults() (ConnConfig, error) {
 	if out.SendBuffer == 0 {
 		out.SendBuffer = DefaultSendBuffer
 	}
-	if out.TickTime < 4*time.Millisecond || out.MaxFrame < 0 || out.SendBuffer < 0 {
+	if out.TickTime < 4*time.Millisecond || out.MaxFrame < 0 || out.SendBuffer < 0 || out.ReadSpin < 0 {
 		return out, fmt.Errorf("%w: TickTime %v, MaxFrame %d, SendBuffer %d", ErrConfig, out.TickTime, out.MaxFrame, out.SendBuffer)
 	}
 	return out, nil
@@ -114,6 +123,7 @@ type Conn struct {
 	// inline allows inline writes: not on TLS, where a write that times
 	// out breaks the connection.
 	inline bool
+	raw    syscall.RawConn // set when reads spin (ConnConfig.ReadSpin)
 	err    error
 
 	wake    chan struct{} // capacity 1: pending became non-empty
@@ -149,6 +159,11 @@ func NewConn(nc net.Conn, peer *Peer, leftover []byte, cfg ConnConfig) (*Conn, e
 	}
 	_, isTLS := nc.(*tls.Conn)
 	c.inline = !isTLS
+	if tc, ok := nc.(*net.TCPConn); ok && cfg.ReadSpin > 0 {
+		if raw, err := tc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
 	c.deferTimer = time.AfterFunc(time.Hour, c.deferTimeout)
 	c.deferTimer.Stop()
 	c.fr = NewFrameReader(seenReader{c}, leftover, cfg.MaxFrame)
@@ -159,11 +174,50 @@ func NewConn(nc net.Conn, peer *Peer, leftover []byte, cfg ConnConfig) (*Conn, e
 	return c, nil
 }
 
+// spinRead is Read on the raw socket that polls for ReadSpin before it
+// parks the goroutine (see ConnConfig.ReadSpin).
+func (c *Conn) spinRead(p []byte) (int, error) {
+	var n int
+	var rerr error
+	start := time.Now()
+	err := c.raw.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = syscall.Read(int(fd), p)
+			switch {
+			case rerr == syscall.EINTR:
+				continue
+			case rerr == syscall.EAGAIN && time.Since(start) < c.cfg.ReadSpin:
+				runtime.Gosched()
+				continue
+			case rerr == syscall.EAGAIN:
+				start = time.Now() // the next wake-up polls again
+				return false
+			}
+			return true
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err // deadline or closed: from the runtime's poller
+	case rerr != nil:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", rerr)}
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
 // seenReader marks the current tick interval as "heard from the peer".
 type seenReader struct{ c *Conn }
 
 func (r seenReader) Read(p []byte) (int, error) {
-	n, err := r.c.nc.Read(p)
+	var n int
+	var err error
+	if r.c.raw != nil {
+		n, err = r.c.spinRead(p)
+	} else {
+		n, err = r.c.nc.Read(p)
+	}
 	if n > 0 {
 		r.c.seen.Store(true)
 		r.c.bytesIn.Add(uint64(n))

@@ -2,6 +2,7 @@ package dist
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -107,4 +108,43 @@ func TestConnDeferCarriedBySend(t *testing.T) {
 		t.Fatalf("a Send carried the deferred frame in its own write in %d of %d rounds", carried, rounds)
 	}
 	t.Logf("carried in one write: %d of %d rounds", carried, rounds)
+}
+
+// TestConnReadSpin: with ReadSpin, frames arrive whole and in order, from
+// one sender and in bursts, and a peer's close still ends the connection
+// with ErrPeerClosed.
+func TestConnReadSpin(t *testing.T) {
+	col := newCollector()
+	d, a := connPair(t, ConnConfig{ReadSpin: 200 * time.Microsecond}, ConnConfig{ReadSpin: 200 * time.Microsecond, Handler: col.handle})
+	if a.raw == nil {
+		t.Fatal("a TCP connection with ReadSpin does not poll")
+	}
+	ctx := context.Background()
+	const n = 2000
+	for i := range n {
+		if err := d.Send(ctx, fmt.Appendf(nil, "f%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if i%100 == 0 {
+			time.Sleep(time.Millisecond) // past the spin: the reader parks and wakes
+		}
+	}
+	frames := col.wait(t, n)
+	for i, f := range frames {
+		if string(f) != fmt.Sprintf("f%d", i) {
+			t.Fatalf("frame %d = %q", i, f)
+		}
+	}
+	d.Close()
+	select {
+	case <-a.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader did not see the peer close")
+	}
+	if err := a.Err(); !errors.Is(err, ErrPeerClosed) {
+		t.Fatalf("reason %v; want ErrPeerClosed", err)
+	}
+	if _, err := (&ConnConfig{ReadSpin: -1}).withDefaults(); !errors.Is(err, ErrConfig) {
+		t.Fatalf("negative ReadSpin: %v; want ErrConfig", err)
+	}
 }
