@@ -124,7 +124,16 @@ type Conn struct {
 	// out breaks the connection.
 	inline bool
 	raw    syscall.RawConn // set when reads spin (ConnConfig.ReadSpin)
-	err    error
+	rd     struct {        // spinRead's state (reader goroutine only)
+		fn     func(fd uintptr) bool
+		buf    []byte
+		n      int
+		err    error
+		start  time.Time
+		lastIn time.Time // the last read that returned data
+	}
+	lastOut atomic.Int64 // unix nanoseconds of the last Send, for spinRead
+	err     error
 
 	wake    chan struct{} // capacity 1: pending became non-empty
 	quit    chan struct{} // closed by fail
@@ -162,6 +171,7 @@ func NewConn(nc net.Conn, peer *Peer, leftover []byte, cfg ConnConfig) (*Conn, e
 	if tc, ok := nc.(*net.TCPConn); ok && cfg.ReadSpin > 0 {
 		if raw, err := tc.SyscallConn(); err == nil {
 			c.raw = raw
+			c.rd.fn = c.spinOnce
 		}
 	}
 	c.deferTimer = time.AfterFunc(time.Hour, c.deferTimeout)
@@ -174,28 +184,21 @@ func NewConn(nc net.Conn, peer *Peer, leftover []byte, cfg ConnConfig) (*Conn, e
 	return c, nil
 }
 
+// spinWindow: the reader polls only when this connection both sent and
+// received something this recently: request/response traffic, where an
+// answer is likely on its way. A one-way stream, in or out, is read
+// without polling, leaving the CPU to the sender.
+const spinWindow = time.Millisecond
+
 // spinRead is Read on the raw socket that polls for ReadSpin before it
-// parks the goroutine (see ConnConfig.ReadSpin).
+// parks the goroutine (see ConnConfig.ReadSpin). Its state lives in the
+// Conn (the reader goroutine is its only user), so that a read does not
+// allocate.
 func (c *Conn) spinRead(p []byte) (int, error) {
-	var n int
-	var rerr error
-	start := time.Now()
-	err := c.raw.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = syscall.Read(int(fd), p)
-			switch {
-			case rerr == syscall.EINTR:
-				continue
-			case rerr == syscall.EAGAIN && time.Since(start) < c.cfg.ReadSpin:
-				runtime.Gosched()
-				continue
-			case rerr == syscall.EAGAIN:
-				start = time.Now() // the next wake-up polls again
-				return false
-			}
-			return true
-		}
-	})
+	c.rd.buf, c.rd.n, c.rd.err, c.rd.start = p, 0, nil, time.Now()
+	err := c.raw.Read(c.rd.fn)
+	n, rerr := c.rd.n, c.rd.err
+	c.rd.buf = nil
 	switch {
 	case err != nil:
 		return 0, err // deadline or closed: from the runtime's poller
@@ -205,6 +208,32 @@ func (c *Conn) spinRead(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// spinOnce is the raw read function of spinRead: it reads, and on EAGAIN
+// polls again while within ReadSpin of the start and the connection sent
+// and received something within spinWindow; otherwise it lets the runtime park the
+// reader until the socket is readable.
+func (c *Conn) spinOnce(fd uintptr) bool {
+	for {
+		c.rd.n, c.rd.err = syscall.Read(int(fd), c.rd.buf)
+		switch {
+		case c.rd.err == syscall.EINTR:
+			continue
+		case c.rd.err == syscall.EAGAIN:
+			now := time.Now()
+			if now.Sub(c.rd.start) < c.cfg.ReadSpin && now.Sub(c.rd.lastIn) < spinWindow && now.UnixNano()-c.lastOut.Load() < int64(spinWindow) {
+				runtime.Gosched()
+				continue
+			}
+			c.rd.start = now // the next wake-up may poll again
+			return false
+		}
+		if c.rd.n > 0 {
+			c.rd.lastIn = time.Now()
+		}
+		return true
+	}
 }
 
 // seenReader marks the current tick interval as "heard from the peer".
@@ -318,6 +347,7 @@ func (c *Conn) send(ctx context.Context, mode int, frames [][]byte) error {
 		c.mu.Lock()
 	}
 	now := time.Now()
+	c.lastOut.Store(now.UnixNano())
 	if mode == sendNow && c.inline && (len(c.pending) == 0 || c.deferred) && !c.writing && now.Sub(c.lastSend) > inlineGap {
 		c.lastSend = now
 		return c.sendInline(frames, need)

@@ -126,7 +126,13 @@ func TestConnReadSpin(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i%100 == 0 {
-			time.Sleep(time.Millisecond) // past the spin: the reader parks and wakes
+			// a sends too, so its reader polls (it only does after a send).
+			if err := a.Send(ctx, []byte("ack")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%100 == 50 {
+			time.Sleep(2 * time.Millisecond) // past the spin: the reader parks and wakes
 		}
 	}
 	frames := col.wait(t, n)
