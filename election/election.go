@@ -362,7 +362,12 @@ func (e *Election) Observe(ctx context.Context) <-chan Change {
 	e.subs[s] = struct{}{}
 	e.wg.Add(1)
 	e.mu.Unlock()
-	s.wake <- struct{}{}
+	// A push may have filled wake already (it runs once s is in subs):
+	// a blocking send here would wait for a reader not started yet.
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 	go func() {
 		defer e.wg.Done()
 		defer close(out)

@@ -686,7 +686,12 @@ func (m *Membership) Watch(ctx context.Context) <-chan Event {
 	}
 	m.subs[s] = struct{}{}
 	m.mu.Unlock()
-	s.wake <- struct{}{}
+	// A push may have filled wake already (it runs once s is in subs):
+	// a blocking send here would wait for a reader not started yet.
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
