@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/nodetest"
 )
 
 // A Go-only cluster across OS processes: the children are this test binary
@@ -114,36 +114,8 @@ func (c *child) do(t *testing.T, cmd string) string {
 func startChild(t *testing.T, port int) *child {
 	t.Helper()
 	name := distribute.Atom(fmt.Sprintf("rgchild%d_%d@localhost", os.Getpid(), nodeSeq.Add(1)))
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "REGISTRY_TEST_CHILD="+string(name), "REGISTRY_TEST_EPMD="+strconv.Itoa(port))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		in.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(distributetest.Scale(15 * time.Second)):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	c := &child{name: name, in: in, out: bufio.NewReader(out)}
-	if line, err := c.out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("child did not start: %q %v", line, err)
-	}
-	return c
+	ch := nodetest.StartChild(t, "REGISTRY_TEST_CHILD="+string(name), "REGISTRY_TEST_EPMD="+strconv.Itoa(port))
+	return &child{name: name, in: ch.In, out: ch.Out}
 }
 
 func TestGoClusterAcrossProcesses(t *testing.T) {

@@ -5,14 +5,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/nodetest"
 	"github.com/distribute-go/distribute/rpc"
 )
 
@@ -49,42 +48,8 @@ func (childTB) Fatalf(f string, args ...any) { fmt.Printf(f+"\n", args...); os.E
 func startChild(t testing.TB, port int) etf.Atom {
 	t.Helper()
 	name := fmt.Sprintf("rpcchild%d_%d@localhost", os.Getpid(), nodeSeq.Add(1))
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "RPC_TEST_CHILD="+name, "RPC_TEST_EPMD="+strconv.Itoa(port))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		in.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctxTimer(t):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("child did not start: %q %v", line, err)
-	}
+	nodetest.StartChild(t, "RPC_TEST_CHILD="+name, "RPC_TEST_EPMD="+strconv.Itoa(port))
 	return etf.Atom(name)
-}
-
-func ctxTimer(t testing.TB) <-chan struct{} {
-	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10e9))
-	go func() { <-ctx.Done(); cancel() }()
-	return ctx.Done()
 }
 
 func TestGoToGoAcrossProcesses(t *testing.T) {
