@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/dist"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -117,6 +118,19 @@ type Config struct {
 	// after each burst of traffic. Not used on TLS. Default
 	// DefaultReadSpin; negative: no polling.
 	ReadSpin time.Duration
+	// ReadCoalesce is how long a connection's reader waits, once, when it
+	// finds the socket empty in the middle of a one-way stream in (several
+	// reads with data in a row and nothing sent between them), before it
+	// sleeps until data comes. The sender's next messages then arrive in
+	// one read instead of each waking this node's thread; on a VM that
+	// wake-up costs the sender more than the message (Erlang to Go 64-byte
+	// streams went from about 0.7 to 0.9 M msgs/s here). A message that
+	// arrives during the wait is delivered up to ReadCoalesce later (the
+	// Go runtime rounds short sleeps of an idle process up to about 1 ms);
+	// request/response traffic, which sends between reads, never waits.
+	// Not used on TLS. Default DefaultReadCoalesce; negative: no waiting;
+	// at most 10 ms.
+	ReadCoalesce time.Duration
 
 	// Limits bound the decoding of every term received from peers
 	// (nesting depth, atoms, sizes). Default: etf's defaults.
@@ -134,6 +148,7 @@ const (
 	DefaultMaxFrameSize     = 128 << 20
 	DefaultSendBuffer       = 4 << 20
 	DefaultReadSpin         = 100 * time.Microsecond
+	DefaultReadCoalesce     = 250 * time.Microsecond
 )
 
 // ErrBadName is returned for a node or process name that is not valid.
@@ -202,8 +217,17 @@ func (c Config) withDefaults() (Config, error) {
 	case c.ReadSpin < 0:
 		c.ReadSpin = 0
 	}
+	switch {
+	case c.ReadCoalesce == 0:
+		c.ReadCoalesce = DefaultReadCoalesce
+	case c.ReadCoalesce < 0:
+		c.ReadCoalesce = 0
+	}
 	if c.TickTime < 0 || c.HandshakeTimeout < 0 || c.MaxFrameSize < 0 || c.SendBuffer < 0 {
 		return c, fmt.Errorf("%w: negative duration or size", ErrConfig)
+	}
+	if c.ReadCoalesce > dist.MaxReadCoalesce {
+		return c, fmt.Errorf("%w: ReadCoalesce %v above %v", ErrConfig, c.ReadCoalesce, dist.MaxReadCoalesce)
 	}
 	return c, nil
 }

@@ -406,10 +406,11 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 	ready := make(chan struct{})
 	isReady := false
 	conn, err := dist.NewConn(c, pr, leftover, dist.ConnConfig{
-		TickTime:   n.cfg.TickTime,
-		MaxFrame:   n.cfg.MaxFrameSize,
-		SendBuffer: n.cfg.SendBuffer,
-		ReadSpin:   n.cfg.ReadSpin,
+		TickTime:     n.cfg.TickTime,
+		MaxFrame:     n.cfg.MaxFrameSize,
+		SendBuffer:   n.cfg.SendBuffer,
+		ReadSpin:     n.cfg.ReadSpin,
+		ReadCoalesce: n.cfg.ReadCoalesce,
 		Handler: func(frame []byte) error {
 			if !isReady {
 				<-ready

@@ -127,3 +127,21 @@ func TestMonitorNode(t *testing.T) {
 		t.Fatalf("got %#v; want NodeDown of nosuch@localhost", d)
 	}
 }
+
+// TestConfigBounds: Start refuses settings out of range with ErrConfig,
+// before it opens anything.
+func TestConfigBounds(t *testing.T) {
+	for _, c := range []Config{
+		{ReadCoalesce: 11 * time.Millisecond},
+		{TickTime: -time.Second},
+		{SendBuffer: -1},
+	} {
+		c.Name, c.Cookie, c.ClientOnly = "bounds@localhost", "c", true
+		if n, err := Start(context.Background(), c); !errors.Is(err, ErrConfig) {
+			if n != nil {
+				n.Stop(context.Background())
+			}
+			t.Errorf("Start(%+v): %v; want ErrConfig", c, err)
+		}
+	}
+}

@@ -19,7 +19,9 @@ done
 
 echo "== Go (go test -bench, count=$COUNT)"
 go test -run '^$' -count "$COUNT" -benchtime 2000000x -bench 'Throughput' . | tee "$OUT/go.txt"
-go test -run '^$' -count "$COUNT" -benchtime 100000x -bench 'PingPong|GoToErlang|ErlangToGo|IdleProcess|IdleHandler' . | tee -a "$OUT/go.txt"
+go test -run '^$' -count "$COUNT" -benchtime 100000x -bench 'PingPong|IdleProcess|IdleHandler' . | tee -a "$OUT/go.txt"
+# the same message count as Erlang's throughput runs (N=1,000,000)
+go test -run '^$' -count "$COUNT" -benchtime 1000000x -bench 'GoToErlang|ErlangToGo' . | tee -a "$OUT/go.txt"
 go test -run '^$' -count "$COUNT" -benchtime 20000x -bench 'CallSequential' . | tee -a "$OUT/go.txt"
 go test -run '^$' -count "$COUNT" -benchtime 200x -bench 'Reconnect' . | tee -a "$OUT/go.txt"
 for pkg in ./rpc ./groups; do

@@ -62,6 +62,15 @@ type ConnConfig struct {
 	// reader still runs, without a thread wake-up. Costs up to ReadSpin of
 	// CPU after each burst of traffic. Zero: no polling. Ignored on TLS.
 	ReadSpin time.Duration
+	// ReadCoalesce: when the connection is only receiving (several reads
+	// in a row with data and nothing sent between them, the last within a
+	// millisecond: a one-way stream in) and a read finds the socket empty,
+	// the reader sleeps this long once before it waits on the socket. The stream's next
+	// messages then arrive in one read instead of each waking the reader's
+	// thread, which on a VM costs the sender more than the message itself.
+	// Adds up to ReadCoalesce of latency to a message that arrives during
+	// the sleep. Zero: no sleep; at most MaxReadCoalesce. Ignored on TLS.
+	ReadCoalesce time.Duration
 	// Handler receives every data frame (ticks are not passed) on the
 	// reader goroutine, in order. The frame is owned by the Conn and is
 	// valid only until Handler returns: copy what you keep. A non-nil
@@ -70,6 +79,10 @@ type ConnConfig struct {
 	// Send. Nil discards frames.
 	Handler func(frame []byte) error
 }
+
+// MaxReadCoalesce bounds ConnConfig.ReadCoalesce: the sleep delays
+// messages and a Close that comes during it.
+const MaxReadCoalesce = 10 * time.Millisecond
 
 func (c *ConnConfig) withDefaults() (ConnConfig, error) {
 	out := *c
@@ -82,8 +95,8 @@ func (c *ConnConfig) withDefaults() (ConnConfig, error) {
 	if out.SendBuffer == 0 {
 		out.SendBuffer = DefaultSendBuffer
 	}
-	if out.TickTime < 4*time.Millisecond || out.MaxFrame < 0 || out.SendBuffer < 0 || out.ReadSpin < 0 {
-		return out, fmt.Errorf("%w: TickTime %v, MaxFrame %d, SendBuffer %d", ErrConfig, out.TickTime, out.MaxFrame, out.SendBuffer)
+	if out.TickTime < 4*time.Millisecond || out.MaxFrame < 0 || out.SendBuffer < 0 || out.ReadSpin < 0 || out.ReadCoalesce < 0 || out.ReadCoalesce > MaxReadCoalesce {
+		return out, fmt.Errorf("%w: TickTime %v, MaxFrame %d, SendBuffer %d, ReadSpin %v, ReadCoalesce %v", ErrConfig, out.TickTime, out.MaxFrame, out.SendBuffer, out.ReadSpin, out.ReadCoalesce)
 	}
 	return out, nil
 }
@@ -123,7 +136,7 @@ type Conn struct {
 	// inline allows inline writes: not on TLS, where a write that times
 	// out breaks the connection.
 	inline bool
-	raw    syscall.RawConn // set when reads spin (ConnConfig.ReadSpin)
+	raw    syscall.RawConn // set when reads spin or coalesce (ConnConfig.ReadSpin, ReadCoalesce)
 	rd     struct {        // spinRead's state (reader goroutine only)
 		fn     func(fd uintptr) bool
 		buf    []byte
@@ -131,6 +144,10 @@ type Conn struct {
 		err    error
 		start  time.Time
 		lastIn time.Time // the last read that returned data
+		napped bool      // this dry spell's ReadCoalesce sleep is done
+		outAt  int64     // lastOut at the previous read that returned data
+		streak int       // reads with data in a row with no Send between them
+		naps   int       // ReadCoalesce sleeps taken (for tests)
 	}
 	lastOut atomic.Int64 // unix nanoseconds of the last Send, for spinRead
 	err     error
@@ -168,7 +185,7 @@ func NewConn(nc net.Conn, peer *Peer, leftover []byte, cfg ConnConfig) (*Conn, e
 	}
 	_, isTLS := nc.(*tls.Conn)
 	c.inline = !isTLS
-	if tc, ok := nc.(*net.TCPConn); ok && cfg.ReadSpin > 0 {
+	if tc, ok := nc.(*net.TCPConn); ok && (cfg.ReadSpin > 0 || cfg.ReadCoalesce > 0) {
 		if raw, err := tc.SyscallConn(); err == nil {
 			c.raw = raw
 			c.rd.fn = c.spinOnce
@@ -189,6 +206,14 @@ func NewConn(nc net.Conn, peer *Peer, leftover []byte, cfg ConnConfig) (*Conn, e
 // answer is likely on its way. A one-way stream, in or out, is read
 // without polling, leaving the CPU to the sender.
 const spinWindow = time.Millisecond
+
+// coalesceStreak: the reader coalesces (ConnConfig.ReadCoalesce) only
+// after this many reads in a row with data and no Send between them: a
+// stream in. A connection that answers what it reads (a ping-pong, calls)
+// resets the streak on each answer, so its latency never pays the sleep
+// (which the runtime's timers round up to about a millisecond when the
+// process is otherwise idle).
+const coalesceStreak = 4
 
 // spinRead is Read on the raw socket that polls for ReadSpin before it
 // parks the goroutine (see ConnConfig.ReadSpin). Its state lives in the
@@ -212,8 +237,11 @@ func (c *Conn) spinRead(p []byte) (int, error) {
 
 // spinOnce is the raw read function of spinRead: it reads, and on EAGAIN
 // polls again while within ReadSpin of the start and the connection sent
-// and received something within spinWindow; otherwise it lets the runtime park the
-// reader until the socket is readable.
+// and received something within spinWindow (request/response traffic);
+// on a one-way stream in (coalesceStreak), it sleeps ReadCoalesce once
+// and reads again;
+// otherwise it lets the runtime park the reader until the socket is
+// readable.
 func (c *Conn) spinOnce(fd uintptr) bool {
 	for {
 		c.rd.n, c.rd.err = syscall.Read(int(fd), c.rd.buf)
@@ -222,15 +250,29 @@ func (c *Conn) spinOnce(fd uintptr) bool {
 			continue
 		case c.rd.err == syscall.EAGAIN:
 			now := time.Now()
-			if now.Sub(c.rd.start) < c.cfg.ReadSpin && now.Sub(c.rd.lastIn) < spinWindow && now.UnixNano()-c.lastOut.Load() < int64(spinWindow) {
+			receiving := now.Sub(c.rd.lastIn) < spinWindow
+			sending := now.UnixNano()-c.lastOut.Load() < int64(spinWindow)
+			if receiving && sending && now.Sub(c.rd.start) < c.cfg.ReadSpin {
 				runtime.Gosched()
+				continue
+			}
+			if receiving && c.rd.streak >= coalesceStreak && !c.rd.napped && c.cfg.ReadCoalesce > 0 {
+				c.rd.napped = true
+				c.rd.naps++
+				time.Sleep(c.cfg.ReadCoalesce)
 				continue
 			}
 			c.rd.start = now // the next wake-up may poll again
 			return false
 		}
+		c.rd.napped = false
 		if c.rd.n > 0 {
 			c.rd.lastIn = time.Now()
+			if out := c.lastOut.Load(); out != c.rd.outAt {
+				c.rd.outAt, c.rd.streak = out, 0
+			} else {
+				c.rd.streak++
+			}
 		}
 		return true
 	}

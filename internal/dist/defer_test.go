@@ -154,3 +154,41 @@ func TestConnReadSpin(t *testing.T) {
 		t.Fatalf("negative ReadSpin: %v; want ErrConfig", err)
 	}
 }
+
+// TestConnReadCoalesce: a connection that only receives sleeps ReadCoalesce
+// when the socket runs dry mid-stream, and still delivers every frame in
+// order; one that also sends (request/response) does not sleep; the
+// setting is bounded.
+func TestConnReadCoalesce(t *testing.T) {
+	col := newCollector()
+	d, a := connPair(t, ConnConfig{}, ConnConfig{ReadCoalesce: time.Millisecond, Handler: col.handle})
+	if a.raw == nil {
+		t.Fatal("a TCP connection with ReadCoalesce reads through the raw socket")
+	}
+	ctx := context.Background()
+	const n = 200
+	for i := range n {
+		if err := d.Send(ctx, fmt.Appendf(nil, "f%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		col.wait(t, 1) // one at a time: the reader finds the socket empty between frames
+	}
+	col.mu.Lock()
+	for i, f := range col.frames {
+		if string(f) != fmt.Sprintf("f%d", i) {
+			t.Fatalf("frame %d = %q", i, f)
+		}
+	}
+	col.mu.Unlock()
+	d.Close()
+	<-a.Done()
+	if a.rd.naps == 0 { // read after Done: the reader goroutine has returned
+		t.Fatalf("a one-way stream of %d frames never coalesced a read", n)
+	}
+	if _, err := (&ConnConfig{ReadCoalesce: MaxReadCoalesce + 1}).withDefaults(); !errors.Is(err, ErrConfig) {
+		t.Fatalf("ReadCoalesce above the maximum: %v; want ErrConfig", err)
+	}
+	if _, err := (&ConnConfig{ReadCoalesce: -1}).withDefaults(); !errors.Is(err, ErrConfig) {
+		t.Fatalf("negative ReadCoalesce: %v; want ErrConfig", err)
+	}
+}
