@@ -70,7 +70,7 @@ func (p *peer) sendErr(err error) error {
 
 func (n *Node) sendOnPeer(ctx context.Context, p *peer, ctrl etf.Tuple, msg Term, hasMsg bool) error {
 	bp := framePool.Get().(*[]byte)
-	frame, err := appendFrame((*bp)[:0], ctrl, msg, hasMsg)
+	frame, err := appendFrame((*bp)[:0], p, ctrl, msg, hasMsg)
 	if err == nil {
 		err = p.sendErr(p.conn.Send(ctx, frame))
 	}
@@ -78,12 +78,17 @@ func (n *Node) sendOnPeer(ctx context.Context, p *peer, ctrl etf.Tuple, msg Term
 	return err
 }
 
-// appendFrame encodes a pass-through frame: 112, 131 Ctrl [, 131 Msg].
-func appendFrame(dst []byte, ctrl etf.Tuple, msg Term, hasMsg bool) ([]byte, error) {
+// appendFrame encodes a frame for p: 112, 131 Ctrl [, 131 Msg] in
+// pass-through mode, 131, 68, 0, Ctrl [, Msg] in header mode.
+func appendFrame(dst []byte, p *peer, ctrl etf.Tuple, msg Term, hasMsg bool) ([]byte, error) {
 	if !hasMsg {
 		msg = nil
 	}
-	out, err := dist.AppendPassThrough(dst, ctrl, msg)
+	appendFn := dist.AppendPassThrough
+	if p.header {
+		appendFn = dist.AppendHeaderFrame
+	}
+	out, err := appendFn(dst, ctrl, msg)
 	if err != nil {
 		return nil, fmt.Errorf("distribute: %w", err)
 	}
@@ -93,10 +98,32 @@ func appendFrame(dst []byte, ctrl etf.Tuple, msg Term, hasMsg bool) ([]byte, err
 // handleFrame dispatches one frame received from p. It runs on the
 // connection's reader goroutine; an error closes that connection only.
 func (n *Node) handleFrame(p *peer, dec *etf.Decoder, frame []byte) error {
-	if handled, err := n.fastDispatch(dec, frame); handled {
-		return err
+	var (
+		ctrlTuple etf.Tuple
+		msg       Term
+		hasMsg    bool
+		err       error
+	)
+	if p.header {
+		// The header's atom cache refs resolve ATOM_CACHE_REF in the terms.
+		var off int
+		if p.refs, off, err = p.rcache.ReadHeader(frame, p.refs); err != nil {
+			return fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
+		dec.AtomRefs = p.refs
+		body := frame[off:]
+		if handled, err := n.fastDispatch(dec, body, false); handled {
+			return err
+		}
+		ctrlTuple, msg, hasMsg, err = dist.ParseBody(dec, body)
+	} else {
+		if len(frame) > 0 && frame[0] == bPassThrough {
+			if handled, err := n.fastDispatch(dec, frame[1:], true); handled {
+				return err
+			}
+		}
+		ctrlTuple, msg, hasMsg, err = dist.ParseFrame(dec, frame)
 	}
-	ctrlTuple, msg, hasMsg, err := dist.ParseFrame(dec, frame)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
@@ -260,7 +287,7 @@ func fromTo(c dist.Control) (from, to Pid, err error) {
 // reader goroutine, so it must not wait on a full send buffer: that could
 // deadlock two nodes that both wait to write.
 func (n *Node) reply(p *peer, ctrl etf.Tuple, msg Term, hasMsg bool) {
-	frame, err := appendFrame(nil, ctrl, msg, hasMsg)
+	frame, err := appendFrame(nil, p, ctrl, msg, hasMsg)
 	if err != nil {
 		n.logger.Error("encode reply", "err", err)
 		return

@@ -129,25 +129,39 @@
 // # On the wire
 //
 // Every message to another node is one distribution frame: a 4-byte
-// length, 112 (pass-through), the control message and the message, each
-// an external term with its own 131 version byte. The frame is the same
+// length, a distribution header, the control message and the message. Both
+// nodes of a connection advertise DIST_HDR_ATOM_CACHE (every BEAM node and
+// every Go node does), so the header lists atom cache references: each
+// connection direction has a 2048-slot cache that the sender fills, and
+// ATOM_CACHE_REF i (52 i) in the terms stands for the header's i-th atom.
+// A Go node keeps the empty atom, its own name and the peer's in slots 0,
+// 1 and 2; the first frame stores them, later ones only refer to them, so
+// node names are not repeated in every frame. The frame is the same
 // whether the peer is Go or BEAM. Worked example: the process <a@h.1.0>
 // (creation 7) sends the typed message 42 (codec.Int) to the name counter
-// on another node, with NamedSubject("counter", node, codec.Int).Send:
+// on node b@h, with NamedSubject("counter", node, codec.Int).Send, after
+// the connection's first frame:
 //
-//	00 00 00 31                 frame length 49
-//	70                          112: pass-through
-//	83 68 04                    control {6, From, '', counter} (REG_SEND)
+//	00 00 00 33                 frame length 51
+//	83 44 03 00 00              distribution header: 3 refs, all cached (flag nibbles 0)
+//	   00 01 02                   slots 0 (''), 1 ('a@h'), 2 ('b@h'): refs 0, 1, 2
+//	68 04                       control {6, From, '', counter} (REG_SEND), no 131 byte
 //	   61 06                      6
-//	   58 77 03 61 40 68          From: NEW_PID_EXT, node 'a@h'
+//	   58 52 01                   From: NEW_PID_EXT, node ref 1 ('a@h')
 //	      00 00 00 01 00 00 00 00 00 00 00 07   ID 1, serial 0, creation 7
-//	   77 00                      '' (unused)
+//	   52 00                      '' (unused): ref 0
 //	   77 07 63 6f 75 6e 74 65 72 counter
-//	83 6d 00 00 00 08           message: a binary of 8 bytes,
+//	6d 00 00 00 08              message: a binary of 8 bytes,
 //	   00 00 00 00 00 00 00 2a    the codec.Int encoding of 42
 //
+// The connection's first such frame has the header 83 44 03 88 08 00 00
+// 01 03 61 40 68 02 03 62 40 68: the same three slots, each flagged new
+// (nibble 8) with its length and text. A peer that does not advertise the
+// atom cache gets the pass-through form instead: 70 (112), then each term
+// with its own 131 byte and every atom in full.
+//
 // A BEAM process receives <<0,0,0,0,0,0,0,42>>. An untyped Send of the
-// term {hello, 1} would carry 83 68 02 77 05 68 65 6c 6c 6f 61 01 as the
+// term {hello, 1} would carry 68 02 77 05 68 65 6c 6c 6f 61 01 as the
 // message instead. Frames a node sends are its own; frames it receives
 // are decoded into terms the receiving process owns (etf's ownership
 // rules: decoded binaries never alias the frame buffer).

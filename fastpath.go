@@ -16,7 +16,7 @@ import (
 // element). Everything else, and anything these readers do not recognize,
 // takes the general path.
 
-// Bytes of the pass-through frame and the terms the hot paths use.
+// Bytes of the frames and the terms the hot paths use.
 const (
 	bPassThrough = 112
 	bVersion     = etf.VersionByte
@@ -26,43 +26,108 @@ const (
 	bSmallAtomU8 = etf.TagSmallAtomUTF8
 )
 
-// appendMessageFrame writes 112, 131 {Op, From|”, To|”, [Name]}, 131 Msg
-// for SEND (2), SEND_SENDER (22) and REG_SEND (6).
-func appendMessageFrame(dst []byte, op dist.Op, from Pid, to Pid, name Atom, msg Term) ([]byte, error) {
-	var err error
+// Slots of the atom cache (header mode) that our message frames use for
+// the atoms in nearly every control message: the empty atom, our node
+// name and the peer's. The first frames of a connection store them; once
+// one of those is queued (peer.cacheSent) later frames only refer to them.
+const (
+	slotEmpty = 0
+	slotSelf  = 1
+	slotPeer  = 2
+	refEmpty  = 0 // their indexes in the header's refs
+	refSelf   = 1
+	refPeer   = 2
+	bAtomRef  = etf.TagAtomCacheRef
+)
+
+// appendMessageFrame writes a SEND (2), SEND_SENDER (22) or REG_SEND (6)
+// frame for p: 112, 131 {Op, From|”, To|”, [Name]}, 131 Msg in
+// pass-through mode; in header mode 131, 68 and the three fixed atom
+// cache refs, then the terms without version bytes, with the empty atom
+// and the two node names as cache refs. stored reports whether the
+// header stores the fixed entries: after a successful Send of such a
+// frame, call p.cacheQueued.
+func (n *Node) appendMessageFrame(dst []byte, p *peer, op dist.Op, from Pid, to Pid, name Atom, msg Term) (frame []byte, stored bool, err error) {
+	appendTerm := etf.Append
+	if p.header {
+		stored = !p.cacheSent.Load()
+		if dst, err = dist.AppendHeader(dst,
+			dist.HeaderRef{Slot: slotEmpty, New: stored, Atom: ""},
+			dist.HeaderRef{Slot: slotSelf, New: stored, Atom: n.name},
+			dist.HeaderRef{Slot: slotPeer, New: stored, Atom: p.name}); err != nil {
+			return nil, false, fmt.Errorf("distribute: encode header: %w", err)
+		}
+		appendTerm = etf.AppendTerm
+	} else {
+		dst = append(dst, bPassThrough, bVersion)
+	}
+	empty := func(b []byte) []byte {
+		if p.header {
+			return append(b, bAtomRef, refEmpty)
+		}
+		return append(b, bSmallAtomU8, 0)
+	}
+	pid := func(b []byte, pid Pid) ([]byte, error) {
+		switch {
+		case p.header && pid.Node == n.name:
+			return appendCachedPid(b, refSelf, pid), nil
+		case p.header && pid.Node == p.name:
+			return appendCachedPid(b, refPeer, pid), nil
+		}
+		return etf.AppendPid(b, pid)
+	}
 	switch op {
 	case dist.OpSend:
-		dst = append(dst, bPassThrough, bVersion, bSmallTuple, 3, bSmallInt, byte(op), bSmallAtomU8, 0)
-		dst, err = etf.AppendPid(dst, to)
+		dst = empty(append(dst, bSmallTuple, 3, bSmallInt, byte(op)))
+		dst, err = pid(dst, to)
 	case dist.OpSendSender:
-		dst = append(dst, bPassThrough, bVersion, bSmallTuple, 3, bSmallInt, byte(op))
-		if dst, err = etf.AppendPid(dst, from); err == nil {
-			dst, err = etf.AppendPid(dst, to)
+		dst = append(dst, bSmallTuple, 3, bSmallInt, byte(op))
+		if dst, err = pid(dst, from); err == nil {
+			dst, err = pid(dst, to)
 		}
 	case dist.OpRegSend:
-		dst = append(dst, bPassThrough, bVersion, bSmallTuple, 4, bSmallInt, byte(op))
-		if dst, err = etf.AppendPid(dst, from); err == nil {
-			dst = append(dst, bSmallAtomU8, 0)
-			dst, err = etf.AppendAtom(dst, name)
+		dst = append(dst, bSmallTuple, 4, bSmallInt, byte(op))
+		if dst, err = pid(dst, from); err == nil {
+			dst, err = etf.AppendAtom(empty(dst), name)
 		}
 	default:
-		return nil, fmt.Errorf("distribute: appendMessageFrame: op %v", op)
+		return nil, false, fmt.Errorf("distribute: appendMessageFrame: op %v", op)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("distribute: encode control message: %w", err)
+		return nil, false, fmt.Errorf("distribute: encode control message: %w", err)
 	}
-	if dst, err = etf.Append(dst, msg); err != nil {
-		return nil, fmt.Errorf("distribute: encode message: %w", err)
+	if dst, err = appendTerm(dst, msg); err != nil {
+		return nil, false, fmt.Errorf("distribute: encode message: %w", err)
 	}
-	return dst, nil
+	return dst, stored, nil
+}
+
+// appendCachedPid writes NEW_PID_EXT with its node as ATOM_CACHE_REF ref.
+func appendCachedPid(b []byte, ref byte, pid Pid) []byte {
+	b = append(b, bNewPid, bAtomRef, ref)
+	b = binary.BigEndian.AppendUint32(b, pid.ID)
+	b = binary.BigEndian.AppendUint32(b, pid.Serial)
+	return binary.BigEndian.AppendUint32(b, pid.Creation)
+}
+
+// cacheQueued records that a frame that stored the fixed atom cache
+// entries was queued: frames encoded from now on go out after it.
+func (p *peer) cacheQueued(stored bool) {
+	if stored {
+		p.cacheSent.Store(true)
+	}
 }
 
 // sendMessage encodes a message frame into a pooled buffer and queues it.
 func (n *Node) sendMessage(ctx context.Context, p *peer, op dist.Op, from, to Pid, name Atom, msg Term) error {
 	bp := framePool.Get().(*[]byte)
-	frame, err := appendMessageFrame((*bp)[:0], op, from, to, name, msg)
+	frame, stored, err := n.appendMessageFrame((*bp)[:0], p, op, from, to, name, msg)
 	if err == nil {
-		err = p.sendErr(p.conn.Send(ctx, frame))
+		err = p.conn.Send(ctx, frame)
+		if err == nil {
+			p.cacheQueued(stored)
+		}
+		err = p.sendErr(err)
 	}
 	putFrame(bp, frame)
 	return err
@@ -78,59 +143,70 @@ func (p *peer) pidSendOp() dist.Op {
 }
 
 // fastDispatch delivers SEND, SEND_SENDER and REG_SEND frames without
-// decoding the control tuple into terms. It reports false, having done
-// nothing, for any frame it does not recognize; the general path then
-// handles (or rejects) it.
-func (n *Node) fastDispatch(dec *etf.Decoder, frame []byte) (handled bool, err error) {
-	if len(frame) < 6 || frame[0] != bPassThrough || frame[1] != bVersion || frame[2] != bSmallTuple || frame[4] != bSmallInt {
+// decoding the control tuple into terms. body is the frame from its
+// control term on: with version bytes (versioned, pass-through mode) or
+// without them, its atoms possibly ATOM_CACHE_REFs to dec.AtomRefs
+// (header mode). It reports false, having done nothing, for any frame it
+// does not recognize; the general path then handles (or rejects) it.
+func (n *Node) fastDispatch(dec *etf.Decoder, body []byte, versioned bool) (handled bool, err error) {
+	pos := 0
+	if versioned {
+		if len(body) == 0 || body[0] != bVersion {
+			return false, nil
+		}
+		pos = 1
+	}
+	if len(body) < pos+4 || body[pos] != bSmallTuple || body[pos+2] != bSmallInt {
 		return false, nil
 	}
-	arity, op := frame[3], dist.Op(frame[5])
-	pos := 6
+	arity, op := body[pos+1], dist.Op(body[pos+3])
+	pos += 4
+	refs := dec.AtomRefs
 	var target *Process
 	switch {
 	case (op == dist.OpSend || op == dist.OpSendSender) && arity == 3:
-		if pos = skipFrom(frame, pos, op == dist.OpSend); pos < 0 {
+		if pos = skipFrom(body, pos, op == dist.OpSend, refs); pos < 0 {
 			return false, nil
 		}
 		var ok bool
-		if target, pos, ok = n.readLocalPid(frame, pos); !ok {
+		if target, pos, ok = n.readLocalPid(body, pos, refs); !ok {
 			return false, nil
 		}
 	case op == dist.OpRegSend && arity == 4:
-		if pos = skipFrom(frame, pos, false); pos < 0 {
+		if pos = skipFrom(body, pos, false, refs); pos < 0 {
 			return false, nil
 		}
-		if pos+2 > len(frame) || frame[pos] != bSmallAtomU8 || frame[pos+1] != 0 {
+		text, ref, next := readAtom(body, pos, refs)
+		if next < 0 || (text != nil || ref != "") {
+			return false, nil // not the empty atom
+		}
+		if text, ref, pos = readAtom(body, next, refs); pos < 0 {
 			return false, nil
 		}
-		pos += 2
-		if pos+2 > len(frame) || frame[pos] != bSmallAtomU8 {
-			return false, nil
-		}
-		l := int(frame[pos+1])
-		if pos+2+l > len(frame) {
-			return false, nil
-		}
-		name := frame[pos+2 : pos+2+l]
-		if !utf8.Valid(name) {
-			return false, nil
-		}
-		pos += 2 + l
 		n.procs.mu.RLock()
-		target = n.procs.names[Atom(name)]
+		if text != nil {
+			target = n.procs.names[Atom(text)]
+		} else {
+			target = n.procs.names[ref]
+		}
 		n.procs.mu.RUnlock()
 		if target == nil {
-			n.logger.Debug("message to unregistered name dropped", "name", string(name))
+			n.logger.Debug("message to unregistered name dropped", "name", atomString(text, ref))
 		}
 	default:
 		return false, nil
 	}
-	rest := frame[pos:]
+	rest := body[pos:]
 	if len(rest) == 0 {
 		return false, nil // no payload: let the general path report it
 	}
-	msg, used, err := dec.Decode(rest)
+	var msg Term
+	var used int
+	if versioned {
+		msg, used, err = dec.Decode(rest)
+	} else {
+		msg, used, err = dec.DecodeTerm(rest)
+	}
 	if err != nil {
 		return true, fmt.Errorf("%w: %v payload: %w", ErrProtocol, op, err)
 	}
@@ -143,21 +219,55 @@ func (n *Node) fastDispatch(dec *etf.Decoder, frame []byte) (handled bool, err e
 	return true, nil
 }
 
+// readAtom reads the atom at b[pos]: SMALL_ATOM_UTF8, whose text it
+// returns (non-nil, aliasing b, for a non-empty atom), or ATOM_CACHE_REF,
+// whose atom it returns as ref. The empty atom is nil text and "" ref.
+// next is -1 for anything else, malformed or out of range.
+func readAtom(b []byte, pos int, refs []etf.Atom) (text []byte, ref Atom, next int) {
+	if pos+2 > len(b) {
+		return nil, "", -1
+	}
+	switch b[pos] {
+	case bSmallAtomU8:
+		l := int(b[pos+1])
+		if pos+2+l > len(b) || !utf8.Valid(b[pos+2:pos+2+l]) {
+			return nil, "", -1
+		}
+		if l == 0 {
+			return nil, "", pos + 2
+		}
+		return b[pos+2 : pos+2+l], "", pos + 2 + l
+	case bAtomRef:
+		i := int(b[pos+1])
+		if i >= len(refs) {
+			return nil, "", -1
+		}
+		return nil, refs[i], pos + 2
+	}
+	return nil, "", -1
+}
+
+func atomString(text []byte, ref Atom) string {
+	if text != nil {
+		return string(text)
+	}
+	return string(ref)
+}
+
 // skipFrom skips the sender element: a NEW_PID_EXT, or the empty atom for
 // SEND. It returns the next position, or -1 if the bytes are not that.
-func skipFrom(b []byte, pos int, emptyAtom bool) int {
+func skipFrom(b []byte, pos int, emptyAtom bool, refs []etf.Atom) int {
 	if emptyAtom {
-		if pos+2 <= len(b) && b[pos] == bSmallAtomU8 && b[pos+1] == 0 {
-			return pos + 2
+		if text, ref, next := readAtom(b, pos, refs); next > 0 && text == nil && ref == "" {
+			return next
 		}
 		return -1
 	}
-	if pos+3 > len(b) || b[pos] != bNewPid || b[pos+1] != bSmallAtomU8 {
+	if pos >= len(b) || b[pos] != bNewPid {
 		return -1
 	}
-	l := int(b[pos+2])
-	if end := pos + 3 + l + 12; end <= len(b) && utf8.Valid(b[pos+3:pos+3+l]) {
-		return end
+	if _, _, next := readAtom(b, pos+1, refs); next > 0 && next+12 <= len(b) {
+		return next + 12
 	}
 	return -1
 }
@@ -165,22 +275,24 @@ func skipFrom(b []byte, pos int, emptyAtom bool) int {
 // readLocalPid reads a NEW_PID_EXT that names a process of this node and
 // returns it (nil if it no longer lives, as for any dead pid). ok is false
 // for bytes it does not recognize, including pids of other nodes.
-func (n *Node) readLocalPid(b []byte, pos int) (p *Process, next int, ok bool) {
-	if pos+3 > len(b) || b[pos] != bNewPid || b[pos+1] != bSmallAtomU8 {
+func (n *Node) readLocalPid(b []byte, pos int, refs []etf.Atom) (p *Process, next int, ok bool) {
+	if pos >= len(b) || b[pos] != bNewPid {
 		return nil, 0, false
 	}
-	l := int(b[pos+2])
-	node := b[pos+3 : min(pos+3+l, len(b))]
-	end := pos + 3 + l + 12
-	if end > len(b) || string(node) != string(n.name) {
+	text, ref, at := readAtom(b, pos+1, refs)
+	if at < 0 || at+12 > len(b) {
 		return nil, 0, false
 	}
-	id := binary.BigEndian.Uint32(b[pos+3+l:])
-	creation := binary.BigEndian.Uint32(b[pos+3+l+8:])
+	if text != nil && string(text) != string(n.name) || text == nil && ref != n.name {
+		return nil, 0, false
+	}
+	end := at + 12
+	id := binary.BigEndian.Uint32(b[at:])
+	serial := binary.BigEndian.Uint32(b[at+4:])
+	creation := binary.BigEndian.Uint32(b[at+8:])
 	if creation != n.creation {
 		return nil, end, true // a pid of an earlier incarnation: dead
 	}
-	serial := binary.BigEndian.Uint32(b[pos+3+l+4:])
 	n.procs.mu.RLock()
 	p = n.procs.byID[id]
 	n.procs.mu.RUnlock()

@@ -72,6 +72,16 @@ type peer struct {
 	conn     *dist.Conn
 	since    time.Time
 	downOnce sync.Once // peerDown runs once
+
+	// header: the connection is in distribution header mode (both nodes
+	// have DistHdrAtomCache); every frame then starts 131, 68.
+	header bool
+	// cacheSent: a frame storing our fixed atom cache entries (see
+	// appendMessageFrame) is queued, so later frames may refer to them.
+	cacheSent atomic.Bool
+	// The reader's side of the atom cache, and its scratch refs.
+	rcache *dist.HeaderCache
+	refs   []etf.Atom
 }
 
 // dialAttempt is one connection attempt that callers wait on together.
@@ -397,6 +407,10 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 		flags:    pr.Flags,
 		visible:  pr.Visible,
 		since:    time.Now(),
+		header:   pr.Flags&dist.DistHdrAtomCache != 0,
+	}
+	if p.header {
+		p.rcache = new(dist.HeaderCache)
 	}
 	// One decoder per connection, used by its reader only: it keeps the
 	// atoms it has seen (node names, tags) so that they cost no allocation.

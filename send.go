@@ -262,7 +262,7 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 // write on peer's connection (a call's monitor and request).
 func (n *Node) sendMonitored(ctx context.Context, peer *peer, from Pid, target monitorTarget, mref Ref, msg Term) error {
 	bp := framePool.Get().(*[]byte)
-	mon, err := appendFrame((*bp)[:0], monitorCtrl(from, target, mref), nil, false)
+	mon, err := appendFrame((*bp)[:0], peer, monitorCtrl(from, target, mref), nil, false)
 	if err != nil {
 		framePool.Put(bp)
 		return err
@@ -271,9 +271,13 @@ func (n *Node) sendMonitored(ctx context.Context, peer *peer, from Pid, target m
 	if target.name == "" {
 		op = peer.pidSendOp()
 	}
-	frames, err := appendMessageFrame(mon, op, from, target.pid, target.name, msg)
+	frames, stored, err := n.appendMessageFrame(mon, peer, op, from, target.pid, target.name, msg)
 	if err == nil {
-		err = peer.sendErr(peer.conn.Send(ctx, frames[:len(mon)], frames[len(mon):]))
+		err = peer.conn.Send(ctx, frames[:len(mon)], frames[len(mon):])
+		if err == nil {
+			peer.cacheQueued(stored)
+		}
+		err = peer.sendErr(err)
 	}
 	putFrame(bp, frames)
 	return err

@@ -361,7 +361,7 @@ func (n *Node) sendDemonitor(ctx context.Context, from Pid, m monitorTarget, ref
 		return
 	}
 	bp := framePool.Get().(*[]byte)
-	frame, err := appendFrame((*bp)[:0], etf.Tuple{int64(dist.OpDemonitorP), from, to, ref}, nil, false)
+	frame, err := appendFrame((*bp)[:0], p, etf.Tuple{int64(dist.OpDemonitorP), from, to, ref}, nil, false)
 	if err == nil {
 		err = p.conn.Defer(ctx, frame)
 	}

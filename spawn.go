@@ -114,7 +114,7 @@ func (n *Node) handleSpawnRequest(p *peer, c dist.Control, args Term) error {
 		// The reply goes out before anything the new process sends. It is
 		// deferred: a short call's result (its exit, a DOWN) carries it in
 		// the same write; a longer one sends it within dist.DeferDelay.
-		frame, err := appendFrame(nil, etf.Tuple{int64(dist.OpSpawnReply), c.ID, from, flags, proc.pid}, nil, false)
+		frame, err := appendFrame(nil, p, etf.Tuple{int64(dist.OpSpawnReply), c.ID, from, flags, proc.pid}, nil, false)
 		if err == nil {
 			p.conn.Defer(n.ctx, frame)
 		}

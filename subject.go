@@ -154,10 +154,11 @@ func (s Subject[T]) Send(ctx context.Context, from *Process, v T) error {
 
 // typedSend is a frame being built for a typed message to another node.
 type typedSend struct {
-	to    string // the destination, for errors
-	peer  *peer
-	bp    *[]byte
-	frame []byte // ends with the empty binary 131 109 0 0 0 0
+	to     string // the destination, for errors
+	peer   *peer
+	bp     *[]byte
+	frame  []byte // ends with the empty binary [131] 109 0 0 0 0
+	stored bool   // the frame stores the peer's atom cache entries
 }
 
 // emptyBinary is the message a frame is built around before the codec
@@ -188,14 +189,15 @@ func (p *Process) startTypedSend(ctx context.Context, d dest) (t typedSend, remo
 		}
 	}
 	bp := framePool.Get().(*[]byte)
-	frame, err := appendMessageFrame((*bp)[:0], op, p.pid, d.pid, d.name, emptyBinary)
+	frame, stored, err := n.appendMessageFrame((*bp)[:0], peer, op, p.pid, d.pid, d.name, emptyBinary)
 	if err != nil {
 		framePool.Put(bp)
 		return typedSend{}, false, err
 	}
-	// The frame ends with the message 131 109 0 0 0 0, an empty binary:
-	// the codec appends its bytes after it and finish patches the length.
-	if l := len(frame); l < 6 || frame[l-6] != etf.VersionByte || frame[l-5] != etf.TagBinary {
+	// The frame ends with the message 109 0 0 0 0, an empty binary (after
+	// 131 in pass-through mode): the codec appends its bytes after it and
+	// finish patches the length.
+	if l := len(frame); l < 6 || frame[l-5] != etf.TagBinary || !peer.header && frame[l-6] != etf.VersionByte {
 		framePool.Put(bp)
 		return typedSend{}, false, fmt.Errorf("distribute: send to %s: unexpected frame layout", d)
 	}
@@ -203,7 +205,7 @@ func (p *Process) startTypedSend(ctx context.Context, d dest) (t typedSend, remo
 	if to == "" {
 		to = string(d.pid.Node)
 	}
-	return typedSend{to: to, peer: peer, bp: bp, frame: frame}, true, nil
+	return typedSend{to: to, peer: peer, bp: bp, frame: frame, stored: stored}, true, nil
 }
 
 // finish patches the binary's length into frame (what the codec appended
@@ -220,6 +222,9 @@ func (t *typedSend) finish(ctx context.Context, frame []byte, encErr error) erro
 	}
 	binary.BigEndian.PutUint32(frame[lenAt:], uint32(size))
 	err := t.peer.conn.Send(ctx, frame)
+	if err == nil {
+		t.peer.cacheQueued(t.stored)
+	}
 	if cap(frame) <= maxPooledFrame {
 		*t.bp = frame[:0]
 	}

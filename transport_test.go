@@ -240,8 +240,15 @@ func (l *logBuffer) String() string {
 }
 
 // handshakeAs dials node's listener and completes a handshake as a fake
-// peer named name, returning the raw connection for hand-made frames.
+// peer named name, returning the raw connection for hand-made frames. The
+// connection is in header mode (dist.DefaultFlags has DistHdrAtomCache).
 func handshakeAs(t *testing.T, target *Node, name string) net.Conn {
+	t.Helper()
+	return handshakeWith(t, target, name, dist.DefaultFlags)
+}
+
+// handshakeWith is handshakeAs advertising flags.
+func handshakeWith(t *testing.T, target *Node, name string, flags dist.Flags) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", target.ListenAddr().String())
 	if err != nil {
@@ -249,7 +256,7 @@ func handshakeAs(t *testing.T, target *Node, name string) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	_, _, err = dist.Dial(testCtx(t), c, dist.HandshakeConfig{
-		Name: name, Creation: 1, Cookie: target.cfg.Cookie, Flags: dist.DefaultFlags,
+		Name: name, Creation: 1, Cookie: target.cfg.Cookie, Flags: flags,
 	}, string(target.Name()))
 	if err != nil {
 		t.Fatalf("handshake: %v", err)
@@ -271,7 +278,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		return binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
 	}
 	ctrlFrame := func(ctrl etf.Tuple) []byte {
-		b, err := appendFrame(nil, ctrl, nil, false)
+		b, err := appendFrame(nil, &peer{header: true}, ctrl, nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,12 +303,31 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		}},
 		{"malformed term", func(c net.Conn) {
 			c = handshakeAs(t, target, "evil3@localhost")
-			c.Write(append(frame([]byte{112, 131, 104, 3, 97}), 112, 131, 104, 3, 97))
+			c.Write(append(frame([]byte{131, 68, 0, 104, 3, 97}), 131, 68, 0, 104, 3, 97))
 			io.Copy(io.Discard, c)
 		}},
-		{"not pass-through", func(c net.Conn) {
-			c = handshakeAs(t, target, "evil4@localhost")
+		{"header frame on a pass-through connection", func(c net.Conn) {
+			c = handshakeWith(t, target, "evil4@localhost", dist.DefaultFlags&^dist.DistHdrAtomCache)
 			c.Write(append(frame([]byte{131, 68, 0}), 131, 68, 0))
+			io.Copy(io.Discard, c)
+		}},
+		{"pass-through frame in header mode", func(c net.Conn) {
+			c = handshakeAs(t, target, "evil5@localhost")
+			b, _ := appendFrame(nil, &peer{}, etf.Tuple{int64(dist.OpSend), Atom(""), Pid{Node: target.Name(), ID: 1}}, Atom("x"), true)
+			c.Write(append(frame(b), b...))
+			io.Copy(io.Discard, c)
+		}},
+		{"atom cache ref to an empty slot", func(c net.Conn) {
+			c = handshakeAs(t, target, "evil6@localhost")
+			b := []byte{131, 68, 1, 0, 5, 104, 1, 97, 2}
+			c.Write(append(frame(b), b...))
+			io.Copy(io.Discard, c)
+		}},
+		{"fragment", func(c net.Conn) {
+			c = handshakeAs(t, target, "evil7@localhost")
+			b := make([]byte, 19)
+			b[0], b[1] = 131, 69
+			c.Write(append(frame(b), b...))
 			io.Copy(io.Discard, c)
 		}},
 	}
@@ -330,7 +356,8 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 			}
 		})
 	}
-	for _, want := range []string{"unknown control operation 99", "protocol violation", "incoming connection refused", "exceeds the limit", "distribution header frame"} {
+	for _, want := range []string{"unknown control operation 99", "protocol violation", "incoming connection refused", "exceeds the limit", "distribution header frame",
+		"pass-through frame (112) on a connection in header mode", "holds no atom", "fragments were not negotiated"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs do not mention %q:\n%s", want, logs.String())
 		}

@@ -20,6 +20,9 @@ type rawPeer struct {
 	name etf.Atom
 	nc   net.Conn
 	fr   *dist.FrameReader
+	// The connection is in header mode (dist.DefaultFlags has the atom
+	// cache): the node's atom cache entries, as its frames store them.
+	cache dist.HeaderCache
 }
 
 func dialRaw(t *testing.T, target *distribute.Node) *rawPeer {
@@ -43,7 +46,7 @@ func (r *rawPeer) pid(id uint32) etf.Pid { return etf.Pid{Node: r.name, ID: id, 
 
 func (r *rawPeer) send(ctrl etf.Tuple, msg etf.Term) {
 	r.t.Helper()
-	payload, err := dist.AppendPassThrough(nil, ctrl, msg)
+	payload, err := dist.AppendHeaderFrame(nil, ctrl, msg)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -66,7 +69,7 @@ func (r *rawPeer) next() (etf.Tuple, etf.Term) {
 		if len(f) == 0 {
 			continue
 		}
-		ctrl, msg, _, err := dist.ParseFrame(&d, f)
+		ctrl, msg, _, err := dist.ParseHeaderFrame(&d, &r.cache, f)
 		if err != nil {
 			r.t.Fatalf("bad frame from node: %v", err)
 		}

@@ -57,7 +57,9 @@ const (
 
 // Errors of control message and frame parsing.
 var (
-	// ErrHeaderMode: a frame in distribution-header form (131,68/69/70).
+	// ErrHeaderMode: a frame in distribution-header form (131,68/69/70)
+	// given to ParseFrame (use ParseHeaderFrame on a connection whose
+	// negotiated flags include DistHdrAtomCache).
 	// We never negotiate DIST_HDR_ATOM_CACHE or FRAGMENTS, so a peer that
 	// sends one is broken; Erlang drops such a connection.
 	ErrHeaderMode = errors.New("dist: distribution header frame on a pass-through connection")
@@ -323,7 +325,14 @@ func ParseFrame(d *etf.Decoder, frame []byte) (ctrl etf.Tuple, msg etf.Term, has
 		}
 		return nil, nil, false, fmt.Errorf("%w: starts with %d, want 112", ErrBadFrame, frame[0])
 	}
-	t, n, err := d.Decode(frame[1:])
+	return parseTerms(d, frame[1:], d.Decode)
+}
+
+// parseTerms decodes a frame's control tuple and optional payload from
+// body with decode (Decode for pass-through terms, DecodeTerm for header
+// mode).
+func parseTerms(d *etf.Decoder, body []byte, decode func([]byte) (etf.Term, int, error)) (ctrl etf.Tuple, msg etf.Term, hasMsg bool, err error) {
+	t, n, err := decode(body)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("%w: control: %w", ErrBadFrame, err)
 	}
@@ -334,11 +343,11 @@ func ParseFrame(d *etf.Decoder, frame []byte) (ctrl etf.Tuple, msg etf.Term, has
 	if _, ok := ctrl[0].(int64); !ok {
 		return nil, nil, false, fmt.Errorf("%w: control operation is %T", ErrBadFrame, ctrl[0])
 	}
-	rest := frame[1+n:]
+	rest := body[n:]
 	if len(rest) == 0 {
 		return ctrl, nil, false, nil
 	}
-	msg, n, err = d.Decode(rest)
+	msg, n, err = decode(rest)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("%w: payload: %w", ErrBadFrame, err)
 	}

@@ -223,7 +223,8 @@ func TestErlConnectsToGo(t *testing.T) {
 	if got := n.Eval(t, "nodes(hidden)"); got != "[go@localhost]" {
 		t.Errorf("nodes(hidden) = %s", got)
 	}
-	// A message sent by erl arrives as a pass-through REG_SEND frame.
+	// A message sent by erl arrives as a header-mode REG_SEND frame whose
+	// atoms are atom cache references.
 	if got := n.Eval(t, "{any, 'go@localhost'} ! {hello, <<1,2,3>>, self()}"); !strings.HasPrefix(got, "{hello,<<1,2,3>>,<") {
 		t.Fatalf("send = %s", got)
 	}
@@ -234,9 +235,16 @@ func TestErlConnectsToGo(t *testing.T) {
 		t.Fatal("no frame from erl")
 	}
 	var d etf.Decoder
-	ctrl, msg, has, err := ParseFrame(&d, frame)
+	var cache HeaderCache
+	if _, _, _, err := ParseFrame(&d, frame); !errors.Is(err, ErrHeaderMode) {
+		t.Fatalf("ParseFrame of a header-mode frame: %v; want ErrHeaderMode", err)
+	}
+	if refs, _, err := cache.ReadHeader(frame, nil); err != nil || len(refs) == 0 {
+		t.Fatalf("ReadHeader(%x) = %v, %v; want erl's atom cache refs", frame, refs, err)
+	}
+	ctrl, msg, has, err := ParseHeaderFrame(&d, &cache, frame)
 	if err != nil || !has {
-		t.Fatalf("ParseFrame(%x): %v, has %v", frame, err, has)
+		t.Fatalf("ParseHeaderFrame(%x): %v, has %v", frame, err, has)
 	}
 	c, err := ParseControl(ctrl)
 	if err != nil {
@@ -257,7 +265,7 @@ func TestErlConnectsToGo(t *testing.T) {
 	// name, then SEND to the pid we just learned.
 	self := etf.Pid{Node: "go@localhost", ID: 1, Creation: 1}
 	n.Eval(t, "register(sink, self())")
-	out, err := AppendPassThrough(nil, Control{Op: OpRegSend, From: self, To: etf.Atom("sink")}.Tuple(), etf.Tuple{etf.Atom("from_go"), int64(42)})
+	out, err := AppendHeaderFrame(nil, Control{Op: OpRegSend, From: self, To: etf.Atom("sink")}.Tuple(), etf.Tuple{etf.Atom("from_go"), int64(42)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,12 +275,27 @@ func TestErlConnectsToGo(t *testing.T) {
 	if got := n.Eval(t, "receive M -> M after 10000 -> timeout end"); got != "{from_go,42}" {
 		t.Fatalf("erl received %s", got)
 	}
-	out, _ = AppendPassThrough(out[:0], Control{Op: OpSend, To: from}.Tuple(), etf.Atom("by_pid"))
-	if err := r.conn.Send(context.Background(), out); err != nil {
-		t.Fatal(err)
-	}
-	if got := n.Eval(t, "receive M -> M after 10000 -> timeout end"); got != "by_pid" {
-		t.Fatalf("erl received %s", got)
+	// The payload atom as an atom cache reference: stored in slot 0x105
+	// (a long-atom header, as the 300-byte atom beside it needs), then
+	// referred to by a later frame.
+	long := etf.Atom(strings.Repeat("é", 150))
+	for _, refs := range [][]HeaderRef{
+		{{Slot: 0x105, New: true, Atom: "by_pid"}, {Slot: 7, New: true, Atom: long}},
+		{{Slot: 0x105, Atom: "by_pid"}, {Slot: 7, Atom: long}},
+	} {
+		out, err = AppendHeader(out[:0], refs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ = etf.AppendTerm(out, Control{Op: OpSend, To: from}.Tuple())
+		out = append(out, etf.TagSmallTuple, 2, etf.TagAtomCacheRef, 0, etf.TagAtomCacheRef, 1)
+		if err := r.conn.Send(context.Background(), out); err != nil {
+			t.Fatal(err)
+		}
+		got := n.Eval(t, "receive {by_pid, L} -> {by_pid, length(atom_to_list(L))}; M -> M after 10000 -> timeout end")
+		if got != "{by_pid,150}" {
+			t.Fatalf("erl received %s", got)
+		}
 	}
 	if r.conn.Err() != nil {
 		t.Fatalf("connection failed: %v", r.conn.Err())

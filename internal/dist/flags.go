@@ -52,10 +52,12 @@ const Mandatory25 = ExtendedReferences | FunTags | ExtendedPidsPorts | UTF8Atoms
 const Mandatory26 = Mandatory25 | V4NC | UnlinkID
 
 // DefaultFlags is what this package advertises for a hidden node
-// (0xd075f0fbc, erlang-distribution.md section 0); add Published for a
-// visible node (0xd075f0fbd). It deliberately excludes DistHdrAtomCache and
-// Fragments so that every frame is a pass-through frame.
-const DefaultFlags = Mandatory26 | MandatoryDigest25 | DistMonitor | DistMonitorName |
+// (0xd075f2fbc); add Published for a visible node (0xd075f2fbd). With
+// DistHdrAtomCache, a connection to a peer that has it too (every BEAM node
+// does) is in header mode: frames carry a distribution header whose atom
+// cache spares both sides the text of repeated atoms (see HeaderCache).
+// Fragments is not advertised: peers then never split a message.
+const DefaultFlags = Mandatory26 | MandatoryDigest25 | DistMonitor | DistMonitorName | DistHdrAtomCache |
 	SendSender | ExitPayload | BigSeqtraceLabels | Spawn | Alias
 
 var flagNames = [...]struct {

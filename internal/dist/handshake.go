@@ -44,8 +44,9 @@ type HandshakeConfig struct {
 	Cookie string
 	// Flags we advertise. Zero means DefaultFlags (hidden). Add Published
 	// for a visible node. The set must include Mandatory26 (or the peer will
-	// refuse us) and must not include DistHdrAtomCache or Fragments: this
-	// package only speaks pass-through framing.
+	// refuse us) and must not include Fragments, which this package does
+	// not reassemble. Without DistHdrAtomCache every connection uses
+	// pass-through framing.
 	Flags Flags
 	// TLS selects 4-byte handshake framing (inet_tls_dist). It is implied
 	// when the conn is a *tls.Conn.
@@ -69,8 +70,8 @@ func (c *HandshakeConfig) validate(dial bool) error {
 	if !dial && f&NameMe != 0 {
 		return fmt.Errorf("%w: NameMe is only for the initiator", ErrConfig)
 	}
-	if f&(DistHdrAtomCache|Fragments) != 0 {
-		return fmt.Errorf("%w: flags %v need header framing, which is not supported", ErrConfig, f&(DistHdrAtomCache|Fragments))
+	if f&Fragments != 0 {
+		return fmt.Errorf("%w: flag %v is not supported", ErrConfig, Fragments)
 	}
 	if missing := Mandatory26 &^ f.Expand(); missing != 0 {
 		return fmt.Errorf("%w: %w", ErrConfig, &MissingFlagsError{Missing: missing})
