@@ -457,3 +457,63 @@ func TestErlangCallsGoTimeoutAndDeath(t *testing.T) {
 		}
 	}
 }
+
+// TestAtomCacheWithErlang: the connection to a BEAM node runs in
+// distribution header mode, and atoms survive its atom cache both ways:
+// more distinct atoms in one message than a header lists (255), the same
+// again once they are cached, 255-character UTF-8 atoms (a long-atom
+// header), and enough distinct atoms over many messages to reuse slots.
+func TestAtomCacheWithErlang(t *testing.T) {
+	erl, g := erlPair(t)
+	startErlEcho(t, erl)
+	p, err := g.NewProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if err := g.Register("atoms", p.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := g.getPeer(ctx, Atom(erl.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !peer.header {
+		t.Fatalf("connection to %s not in header mode (flags %v)", erl.Name, peer.flags)
+	}
+	atoms := func(prefix string, from, to int) etf.List {
+		var l etf.List
+		for i := from; i < to; i++ {
+			l = append(l, Atom(fmt.Sprintf("%s%d", prefix, i)))
+		}
+		return l
+	}
+	long := Atom(strings.Repeat("ö", 255))
+	// Erlang -> Go: 600 distinct atoms in one message, twice; then 30
+	// messages of 100 new atoms each (3000 atoms, more than 2048 slots).
+	erl.Eval(t, fmt.Sprintf(`[{atoms, '%s'} ! [list_to_atom("c" ++ integer_to_list(I)) || I <- lists:seq(0, 599)] || _ <- [1, 2]]`, g.Name()))
+	for range 2 {
+		if got := receiveWithin(t, p, nil); !etf.Equal(got, atoms("c", 0, 600)) {
+			t.Fatalf("600 atoms from Erlang arrived as %.200s", etf.Format(got))
+		}
+	}
+	erl.Eval(t, fmt.Sprintf(`[{atoms, '%s'} ! [list_to_atom("d" ++ integer_to_list(I)) || I <- lists:seq(B, B + 99)] || B <- lists:seq(0, 2900, 100)]`, g.Name()))
+	for b := 0; b < 3000; b += 100 {
+		if got := receiveWithin(t, p, nil); !etf.Equal(got, atoms("d", b, b+100)) {
+			t.Fatalf("atoms d%d.. from Erlang arrived as %.200s", b, etf.Format(got))
+		}
+	}
+	erl.Eval(t, fmt.Sprintf(`{atoms, '%s'} ! {list_to_atom(lists:duplicate(255, $ö)), node()}`, g.Name()))
+	if got := receiveWithin(t, p, nil); !etf.Equal(got, etf.Tuple{long, Atom(erl.Name)}) {
+		t.Fatalf("a 255-character atom from Erlang arrived as %s", etf.Format(got))
+	}
+	// Go -> Erlang and back through the echo: the same shapes.
+	for _, msg := range []Term{atoms("e", 0, 600), atoms("e", 0, 600), etf.Tuple{long, g.Name(), Atom("")}} {
+		if err := p.SendName(ctx, "echo", Atom(erl.Name), etf.Tuple{p.Pid(), msg}); err != nil {
+			t.Fatal(err)
+		}
+		if got := receiveWithin(t, p, nil); !etf.Equal(got, msg) {
+			t.Fatalf("echo of %.100s = %.200s", etf.Format(msg), etf.Format(got))
+		}
+	}
+}
