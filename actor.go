@@ -90,7 +90,7 @@ func (h *ActorHandle[M, R]) Call(ctx context.Context, from *Process, req M) (R, 
 }
 
 // Done is closed when the actor has exited.
-func (h *ActorHandle[M, R]) Done() <-chan struct{} { return h.p.done }
+func (h *ActorHandle[M, R]) Done() <-chan struct{} { return h.p.Done() }
 
 // Stop asks the actor to stop with reason (ReasonNormal if nil) after the
 // message it is handling: Terminate runs and the process exits with reason.
@@ -102,7 +102,7 @@ func (h *ActorHandle[M, R]) Stop(ctx context.Context, reason Term) error {
 	}
 	h.p.deliver(actorStop{reason: reason})
 	select {
-	case <-h.p.done:
+	case <-h.p.Done():
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("distribute: stop actor %v: %w: %w", h.p.pid, ErrTimeout, ctx.Err())
@@ -218,11 +218,11 @@ func (c *actorCore) start(ctx context.Context, n *Node) (*Process, error) {
 	select {
 	case err := <-initDone:
 		if err != nil {
-			<-p.done
+			<-p.Done()
 			return nil, err
 		}
 		return p, nil
-	case <-p.done:
+	case <-p.Done():
 		return nil, fmt.Errorf("distribute: actor exited during init: %w", &ExitError{Reason: p.Reason()})
 	case <-ctx.Done():
 		p.Exit(ReasonKilled)

@@ -88,8 +88,19 @@ type Process struct {
 	names   []Atom
 	exited  bool
 	reason  Term
-	done    chan struct{}
+	// done holds the chan struct{} Done returns, made on first use (most
+	// processes never ask) or set to closedChan by an Exit that came
+	// first. It is stored under mu and may be loaded without it.
+	done atomic.Value
 }
+
+// closedChan is the Done channel of a process that exited before anyone
+// asked for one.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // link is one side's state of a link (the UNLINK_ID protocol of OTP 23+).
 type link struct {
@@ -127,11 +138,16 @@ func (p *Process) Context() context.Context { return procContext{p} }
 type procContext struct{ p *Process }
 
 func (c procContext) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c procContext) Done() <-chan struct{}       { return c.p.done }
+func (c procContext) Done() <-chan struct{}       { return c.p.Done() }
 func (c procContext) Value(any) any               { return nil }
 func (c procContext) Err() error {
+	// No Done channel yet means Exit has not got as far as closing it.
+	d, _ := c.p.done.Load().(chan struct{})
+	if d == nil {
+		return nil
+	}
 	select {
-	case <-c.p.done:
+	case <-d:
 		return context.Canceled
 	default:
 		return nil
@@ -140,7 +156,31 @@ func (c procContext) Err() error {
 
 // Done is closed when the process has exited and its names are free (its
 // links and monitors are then being notified).
-func (p *Process) Done() <-chan struct{} { return p.done }
+func (p *Process) Done() <-chan struct{} {
+	if d, _ := p.done.Load().(chan struct{}); d != nil {
+		return d
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d, _ := p.done.Load().(chan struct{})
+	if d == nil {
+		d = make(chan struct{})
+		p.done.Store(d)
+	}
+	return d
+}
+
+// closeDone closes the Done channel, or marks it closed if nobody has
+// asked for it yet.
+func (p *Process) closeDone() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d, _ := p.done.Load().(chan struct{}); d != nil {
+		close(d)
+		return
+	}
+	p.done.Store(closedChan)
+}
 
 // Reason returns the exit reason once the process has exited, nil before.
 func (p *Process) Reason() Term {
@@ -175,11 +215,27 @@ func (p *Process) Receive(ctx context.Context) (any, error) {
 // which match returns true (nil matches any) and leaves the others queued
 // in their order.
 func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, error) {
-	m, err := p.mbox.receive(ctx, match)
+	m, err := p.mbox.wait(ctx, p.cancelChan(ctx), match)
 	if err != nil && ctx.Err() != nil && err == ctx.Err() {
 		return nil, fmt.Errorf("distribute: receive on %v: %w", p.pid, err)
 	}
 	return m, err
+}
+
+// cancelChan returns the channel a receive with ctx must watch besides the
+// mailbox: nil when ctx is done only once this process has exited (its own
+// Context, or one that shares its Done channel). Exit closes the mailbox
+// before it closes Done, so the mailbox alone wakes such a receiver, which
+// then returns errDead as it would have.
+func (p *Process) cancelChan(ctx context.Context) <-chan struct{} {
+	if c, ok := ctx.(procContext); ok && c.p == p {
+		return nil
+	}
+	d := ctx.Done()
+	if own, _ := p.done.Load().(chan struct{}); d != nil && d == own {
+		return nil
+	}
+	return d
 }
 
 // deliver puts a message in the mailbox; it reports false when the process

@@ -39,10 +39,7 @@ func (n *Node) newProcess() (*Process, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
-	p := &Process{
-		node: n,
-		done: make(chan struct{}),
-	}
+	p := &Process{node: n}
 	p.mbox.init()
 	t := n.procs
 	t.mu.Lock()

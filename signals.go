@@ -44,7 +44,7 @@ func (p *Process) Exit(reason Term) {
 	}
 	t.mu.Unlock()
 	// Done: the name is free again, so a restart under it may follow.
-	close(p.done)
+	p.closeDone()
 
 	ctx := n.ctx
 	for pid, l := range links {
