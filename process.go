@@ -69,25 +69,20 @@ type Process struct {
 	mbox mailbox
 
 	trapExit atomic.Bool
-
-	// handler is set for processes made by SpawnHandler; running tells
-	// whether its goroutine is active.
-	handler Handler
+	// running tells whether the goroutine of a SpawnHandler process is
+	// active.
 	running atomic.Bool
+	// handler is set for processes made by SpawnHandler.
+	handler Handler
 
 	mu sync.Mutex // protects the fields below
-	// links holds the pids this process is linked to. For remote links
-	// the value keeps the unlink id in flight (UNLINK_ID protocol).
-	links map[Pid]*link
-	// monitors are the monitors this process holds on others.
-	monitors map[Ref]monitorTarget
-	// watchers are the monitors others hold on this process.
-	watchers map[Ref]watcher
-	// aliases this process answers to.
-	aliases map[Ref]struct{}
-	names   []Atom
-	exited  bool
-	reason  Term
+	// ext holds the links, monitors, aliases and names, made on first use
+	// (most processes never have any) and dropped at exit. Read it with
+	// rels, change it through relsForUpdate.
+	ext *procRels
+	// reason is the exit reason, nil while the process lives (see
+	// exitedLocked).
+	reason Term
 	// done holds the chan struct{} Done returns, made on first use (most
 	// processes never ask) or set to closedChan by an Exit that came
 	// first. It is stored under mu and may be loaded without it.
@@ -101,6 +96,47 @@ var closedChan = func() chan struct{} {
 	close(c)
 	return c
 }()
+
+// procRels is what links a process to others. Its maps and slice are nil
+// until used.
+type procRels struct {
+	// links holds the pids this process is linked to. For remote links
+	// the value keeps the unlink id in flight (UNLINK_ID protocol).
+	links map[Pid]*link
+	// monitors are the monitors this process holds on others.
+	monitors map[Ref]monitorTarget
+	// watchers are the monitors others hold on this process.
+	watchers map[Ref]watcher
+	// aliases this process answers to.
+	aliases map[Ref]struct{}
+	// names it is registered under.
+	names []Atom
+}
+
+// noRels is the rels of a process that has none. It is shared and must
+// never be written: reading and deleting from its nil maps is all it is for.
+var noRels procRels
+
+// exitedLocked reports whether the process has exited; p.mu must be held.
+func (p *Process) exitedLocked() bool { return p.reason != nil }
+
+// rels returns the process's links, monitors, aliases and names for reading
+// or deleting from; p.mu must be held.
+func (p *Process) rels() *procRels {
+	if p.ext == nil {
+		return &noRels
+	}
+	return p.ext
+}
+
+// relsForUpdate returns them for adding to, made on first use; p.mu must be
+// held.
+func (p *Process) relsForUpdate() *procRels {
+	if p.ext == nil {
+		p.ext = new(procRels)
+	}
+	return p.ext
+}
 
 // link is one side's state of a link (the UNLINK_ID protocol of OTP 23+).
 type link struct {
@@ -193,7 +229,7 @@ func (p *Process) Reason() Term {
 func (p *Process) Alive() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return !p.exited
+	return !p.exitedLocked()
 }
 
 // MailboxLen returns the number of messages waiting in the mailbox.

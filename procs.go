@@ -156,13 +156,14 @@ func (n *Node) Register(name Atom, pid Pid) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.exited {
+	if p.exitedLocked() {
 		return fmt.Errorf("distribute: register %s: %w", name, ErrNoProc)
 	}
-	if len(p.names) > 0 {
-		return fmt.Errorf("distribute: register %s: %v is already %s: %w", name, pid, p.names[0], ErrNameTaken)
+	if len(p.rels().names) > 0 {
+		return fmt.Errorf("distribute: register %s: %v is already %s: %w", name, pid, p.rels().names[0], ErrNameTaken)
 	}
-	p.names = append(p.names, name)
+	r := p.relsForUpdate()
+	r.names = append(r.names, name)
 	t.names[name] = p
 	return nil
 }
@@ -178,7 +179,9 @@ func (n *Node) Unregister(name Atom) bool {
 		return false
 	}
 	p.mu.Lock()
-	p.names = removeAtom(p.names, name)
+	if p.ext != nil {
+		p.ext.names = removeAtom(p.ext.names, name)
+	}
 	p.mu.Unlock()
 	return true
 }
