@@ -70,8 +70,9 @@ func (n *Node) Spawn(fn func(ctx context.Context, p *Process) error) (*Process, 
 		return nil, err
 	}
 	n.wg.Add(1)
+	// The goroutine's closure holds p and fn only (p.node is n): 24 bytes.
 	go func() {
-		defer n.wg.Done()
+		defer p.node.wg.Done()
 		p.Exit(runProcess(p, fn))
 	}()
 	return p, nil
