@@ -113,13 +113,23 @@ func (mb *mailbox) wait(ctx context.Context, done <-chan struct{}, match func(an
 		}
 		if done == nil {
 			<-mb.ready
-			continue
-		}
-		select {
-		case <-mb.ready:
-		case <-done:
+		} else if !mb.waitOr(done) {
 			return nil, ctx.Err()
 		}
+	}
+}
+
+// waitOr waits for the ready token or for done to close, and reports
+// whether it was the token. The select is apart from wait so that an idle
+// process, which waits on ready alone, does not carry its frame.
+//
+//go:noinline
+func (mb *mailbox) waitOr(done <-chan struct{}) bool {
+	select {
+	case <-mb.ready:
+		return true
+	case <-done:
+		return false
 	}
 }
 

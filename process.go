@@ -252,10 +252,20 @@ func (p *Process) Receive(ctx context.Context) (any, error) {
 // in their order.
 func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, error) {
 	m, err := p.mbox.wait(ctx, p.cancelChan(ctx), match)
-	if err != nil && ctx.Err() != nil && err == ctx.Err() {
-		return nil, fmt.Errorf("distribute: receive on %v: %w", p.pid, err)
+	if err != nil {
+		return nil, p.receiveError(ctx, err)
 	}
-	return m, err
+	return m, nil
+}
+
+// receiveError wraps ctx's error for a receive that ctx ended. It is apart
+// from ReceiveMatch to keep the frame an idle process sits in small (see
+// TestIdleProcessStack).
+func (p *Process) receiveError(ctx context.Context, err error) error {
+	if ctx.Err() != nil && err == ctx.Err() {
+		return fmt.Errorf("distribute: receive on %v: %w", p.pid, err)
+	}
+	return err
 }
 
 // cancelChan returns the channel a receive with ctx must watch besides the

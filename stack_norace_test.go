@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distribute-go/distribute/codec"
 )
 
 // An idle spawned process (blocked in Receive) must fit in Go's smallest
@@ -20,25 +22,43 @@ import (
 // processes, once they are most of the goroutines, to keep getting 2 KB.
 func TestIdleProcessStack(t *testing.T) {
 	n := startLocalNode(t)
-	const batch = 2000
-	spawnIdle := func() {
-		for range batch {
+	t.Run("Spawn", func(t *testing.T) {
+		checkIdleStack(t, func() error {
 			_, err := n.Spawn(func(ctx context.Context, p *Process) error {
 				_, err := p.Receive(ctx)
 				return err
 			})
-			if err != nil {
+			return err
+		})
+	})
+	t.Run("Actor", func(t *testing.T) {
+		a := &Actor[int, string, string]{Msg: codec.String}
+		checkIdleStack(t, func() error {
+			_, err := a.Start(t.Context(), n)
+			return err
+		})
+	})
+}
+
+// checkIdleStack starts processes with start in two batches, each then
+// idle, and checks the stack the second batch costs.
+func checkIdleStack(t *testing.T, start func() error) {
+	const batch = 2000
+	parked := countParked()
+	spawnIdle := func() {
+		for range batch {
+			if err := start(); err != nil {
 				t.Fatal(err)
 			}
 		}
+		parked += batch
+		waitParked(t, parked)
 	}
 	spawnIdle()
-	waitParked(t, batch)
 	runtime.GC() // the starting stack size now follows the idle processes
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	spawnIdle()
-	waitParked(t, 2*batch)
 	runtime.ReadMemStats(&after)
 	per := float64(after.StackInuse-before.StackInuse) / batch
 	t.Logf("stack per idle process: %.0f bytes", per)
@@ -52,19 +72,8 @@ func TestIdleProcessStack(t *testing.T) {
 func waitParked(t *testing.T, k int) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
-	buf := make([]byte, 16<<20)
 	for {
-		m := runtime.Stack(buf, true)
-		if m == len(buf) {
-			buf = make([]byte, 2*len(buf))
-			continue
-		}
-		parked := 0
-		for g := range strings.SplitSeq(string(buf[:m]), "\n\n") {
-			if strings.Contains(g, " [chan receive") && strings.Contains(g, "distribute.(*mailbox).wait(") {
-				parked++
-			}
-		}
+		parked := countParked()
 		if parked >= k {
 			return
 		}
@@ -73,4 +82,24 @@ func waitParked(t *testing.T, k int) {
 		}
 		runtime.Gosched()
 	}
+}
+
+// countParked counts the goroutines parked in a mailbox wait.
+func countParked() int {
+	buf := make([]byte, 16<<20)
+	for {
+		m := runtime.Stack(buf, true)
+		if m < len(buf) {
+			buf = buf[:m]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	parked := 0
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, " [chan receive") && strings.Contains(g, "distribute.(*mailbox).wait(") {
+			parked++
+		}
+	}
+	return parked
 }
