@@ -91,15 +91,18 @@ func (mb *mailbox) compactLocked() {
 // removes it and returns it. Messages match rejects stay queued, in order.
 // It returns errDead once the mailbox is closed, or ctx's error.
 func (mb *mailbox) receive(ctx context.Context, match func(any) bool) (any, error) {
-	return mb.wait(ctx, ctx.Done(), match)
+	return mb.wait(ctx, nil, match)
 }
 
-// wait is receive with ctx's Done channel passed as done, or nil when the
-// caller knows ctx can only end after the mailbox closes (the owning
-// process's own context): the receiver then parks on the ready channel
-// alone, which costs an idle process one waiting record (sudog) instead
-// of two, and a smaller stack than a select.
-func (mb *mailbox) wait(ctx context.Context, done <-chan struct{}, match func(any) bool) (any, error) {
+// wait is receive for the mailbox of process own (nil: no process). When
+// ctx can only end after own exits (its own context), and so after the
+// mailbox closes, the receiver parks on the ready channel alone, which
+// costs an idle process one waiting record (sudog) instead of two, and a
+// smaller stack than a select. The channel to watch is worked out only
+// when the receive has to wait.
+func (mb *mailbox) wait(ctx context.Context, own *Process, match func(any) bool) (any, error) {
+	var done <-chan struct{}
+	first := true
 	for {
 		mb.mu.Lock()
 		m, ok := mb.takeLocked(match)
@@ -110,6 +113,9 @@ func (mb *mailbox) wait(ctx context.Context, done <-chan struct{}, match func(an
 		}
 		if closed {
 			return nil, errDead
+		}
+		if first {
+			done, first = own.cancelChan(ctx), false
 		}
 		if done == nil {
 			<-mb.ready

@@ -251,7 +251,7 @@ func (p *Process) Receive(ctx context.Context) (any, error) {
 // which match returns true (nil matches any) and leaves the others queued
 // in their order.
 func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, error) {
-	m, err := p.mbox.wait(ctx, p.cancelChan(ctx), match)
+	m, err := p.mbox.wait(ctx, p, match)
 	if err != nil {
 		return nil, p.receiveError(ctx, err)
 	}
@@ -272,8 +272,12 @@ func (p *Process) receiveError(ctx context.Context, err error) error {
 // mailbox: nil when ctx is done only once this process has exited (its own
 // Context, or one that shares its Done channel). Exit closes the mailbox
 // before it closes Done, so the mailbox alone wakes such a receiver, which
-// then returns errDead as it would have.
+// then returns errDead as it would have. p may be nil (a bare mailbox):
+// the channel is then ctx's.
 func (p *Process) cancelChan(ctx context.Context) <-chan struct{} {
+	if p == nil {
+		return ctx.Done()
+	}
 	if c, ok := ctx.(procContext); ok && c.p == p {
 		return nil
 	}
