@@ -90,7 +90,7 @@ func (h *ActorHandle[M, R]) Call(ctx context.Context, from *Process, req M) (R, 
 }
 
 // Done is closed when the actor has exited.
-func (h *ActorHandle[M, R]) Done() <-chan struct{} { return h.p.done }
+func (h *ActorHandle[M, R]) Done() <-chan struct{} { return h.p.Done() }
 
 // Stop asks the actor to stop with reason (ReasonNormal if nil) after the
 // message it is handling: Terminate runs and the process exits with reason.
@@ -102,7 +102,7 @@ func (h *ActorHandle[M, R]) Stop(ctx context.Context, reason Term) error {
 	}
 	h.p.deliver(actorStop{reason: reason})
 	select {
-	case <-h.p.done:
+	case <-h.p.Done():
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("distribute: stop actor %v: %w: %w", h.p.pid, ErrTimeout, ctx.Err())
@@ -199,17 +199,9 @@ type actorCore struct {
 func (c *actorCore) start(ctx context.Context, n *Node) (*Process, error) {
 	initDone := make(chan error, 1)
 	p, err := n.Spawn(func(pctx context.Context, self *Process) error {
-		if c.name != "" {
-			if err := n.Register(c.name, self.pid); err != nil {
-				initDone <- err
-				return &ExitError{Reason: etf.Tuple{Atom("already_started"), etf.Binary(err.Error())}}
-			}
-		}
-		if err := c.init(pctx, self); err != nil {
-			initDone <- fmt.Errorf("distribute: actor init: %w", err)
+		if err := c.runInit(pctx, self, initDone); err != nil {
 			return err
 		}
-		initDone <- nil
 		return c.loop(pctx, self)
 	})
 	if err != nil {
@@ -218,16 +210,34 @@ func (c *actorCore) start(ctx context.Context, n *Node) (*Process, error) {
 	select {
 	case err := <-initDone:
 		if err != nil {
-			<-p.done
+			<-p.Done()
 			return nil, err
 		}
 		return p, nil
-	case <-p.done:
+	case <-p.Done():
 		return nil, fmt.Errorf("distribute: actor exited during init: %w", &ExitError{Reason: p.Reason()})
 	case <-ctx.Done():
 		p.Exit(ReasonKilled)
 		return nil, fmt.Errorf("distribute: actor init: %w: %w", ErrTimeout, ctx.Err())
 	}
+}
+
+// runInit registers the actor and runs init, and tells initDone how it
+// went. It is apart from the process function, and stop from loop, so the
+// frames an idle actor sits under stay small (see TestIdleProcessStack).
+func (c *actorCore) runInit(ctx context.Context, self *Process, initDone chan<- error) error {
+	if c.name != "" {
+		if err := self.node.Register(c.name, self.pid); err != nil {
+			initDone <- err
+			return &ExitError{Reason: etf.Tuple{Atom("already_started"), etf.Binary(err.Error())}}
+		}
+	}
+	if err := c.init(ctx, self); err != nil {
+		initDone <- fmt.Errorf("distribute: actor init: %w", err)
+		return err
+	}
+	initDone <- nil
+	return nil
 }
 
 // loop receives and dispatches until a handler fails or a stop arrives.
@@ -242,15 +252,21 @@ func (c *actorCore) loop(ctx context.Context, self *Process) error {
 			return err // the process is exiting already
 		}
 		if err := c.handle(ctx, self, m, gleamTag); err != nil {
-			reason := reasonOf(err)
-			var stop *actorStopped
-			if errors.As(err, &stop) {
-				reason = stop.reason
-			}
-			c.terminate(ctx, self, reason)
-			return &ExitError{Reason: reason}
+			return c.stop(ctx, self, err)
 		}
 	}
+}
+
+// stop runs terminate for the error a handler returned (or a Stop) and
+// returns the process's exit.
+func (c *actorCore) stop(ctx context.Context, self *Process, err error) error {
+	reason := reasonOf(err)
+	var stop *actorStopped
+	if errors.As(err, &stop) {
+		reason = stop.reason
+	}
+	c.terminate(ctx, self, reason)
+	return &ExitError{Reason: reason}
 }
 
 // actorStopped carries a Stop's reason out of handle.

@@ -185,7 +185,7 @@ func (n *Node) dispatch(p *peer, c dist.Control, msg Term) error {
 		}
 		if t := n.lookup(to); t != nil {
 			t.mu.Lock()
-			delete(t.links, from)
+			delete(t.rels().links, from)
 			t.mu.Unlock()
 		}
 	case dist.OpUnlinkID, dist.OpUnlinkIDAck:
@@ -197,8 +197,8 @@ func (n *Node) dispatch(p *peer, c dist.Control, msg Term) error {
 		if c.Op == dist.OpUnlinkID {
 			if t != nil {
 				t.mu.Lock()
-				if l, ok := t.links[from]; ok && l.unlinkID == 0 {
-					delete(t.links, from)
+				if l, ok := t.rels().links[from]; ok && l.unlinkID == 0 {
+					delete(t.rels().links, from)
 				}
 				t.mu.Unlock()
 			}
@@ -206,8 +206,8 @@ func (n *Node) dispatch(p *peer, c dist.Control, msg Term) error {
 			n.reply(p, etf.Tuple{int64(dist.OpUnlinkIDAck), c.ID, to, from}, nil, false)
 		} else if t != nil {
 			t.mu.Lock()
-			if l, ok := t.links[from]; ok && l.unlinkID != 0 && etf.Equal(unlinkIDTerm(l.unlinkID), c.ID) {
-				delete(t.links, from)
+			if l, ok := t.rels().links[from]; ok && l.unlinkID != 0 && etf.Equal(unlinkIDTerm(l.unlinkID), c.ID) {
+				delete(t.rels().links, from)
 			}
 			t.mu.Unlock()
 		}
@@ -243,7 +243,7 @@ func (n *Node) dispatch(p *peer, c dist.Control, msg Term) error {
 		if c.Op == dist.OpDemonitorP {
 			if target != nil {
 				target.mu.Lock()
-				delete(target.watchers, c.Ref)
+				delete(target.rels().watchers, c.Ref)
 				target.mu.Unlock()
 			}
 			return nil
@@ -333,22 +333,22 @@ func (n *Node) nodeDown(node Atom) {
 		var linked []Pid
 		var downs []Ref
 		p.mu.Lock()
-		for pid, l := range p.links {
+		for pid, l := range p.rels().links {
 			if pid.Node == node {
-				delete(p.links, pid)
+				delete(p.rels().links, pid)
 				if l.unlinkID == 0 {
 					linked = append(linked, pid)
 				}
 			}
 		}
-		for ref, m := range p.monitors {
+		for ref, m := range p.rels().monitors {
 			if m.remoteNode(n.name) == node {
 				downs = append(downs, ref)
 			}
 		}
-		for ref, w := range p.watchers {
+		for ref, w := range p.rels().watchers {
 			if w.by.Node == node {
-				delete(p.watchers, ref)
+				delete(p.rels().watchers, ref)
 			}
 		}
 		p.mu.Unlock()

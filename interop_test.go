@@ -135,7 +135,7 @@ func TestErlangMonitorsGoProcess(t *testing.T) {
 	waitFor(t, "monitor from Erlang", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return len(p.watchers) == 1
+		return len(p.rels().watchers) == 1
 	})
 	p.Exit(etf.Tuple{Atom("custom"), int64(7)})
 	got := erl.Eval(t, `begin mon ! {get, self()}, receive M -> M after 30000 -> timeout end end`)
@@ -258,7 +258,7 @@ func TestUnlinkWithErlang(t *testing.T) {
 	waitFor(t, "unlink ack", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return len(p.links) == 0
+		return len(p.rels().links) == 0
 	})
 	if got := erl.Eval(t, `element(2, process_info(whereis(partner), links))`); got != "[]" {
 		t.Fatalf("Erlang side links = %s; want []", got)
@@ -393,7 +393,7 @@ func TestStopSignalsShutdownToErlang(t *testing.T) {
 	waitFor(t, "link and monitor from Erlang", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return len(p.links) == 1 && len(p.watchers) == 1
+		return len(p.rels().links) == 1 && len(p.rels().watchers) == 1
 	})
 	if err := g.Stop(ctx); err != nil {
 		t.Fatal(err)

@@ -69,13 +69,37 @@ type Process struct {
 	mbox mailbox
 
 	trapExit atomic.Bool
-
-	// handler is set for processes made by SpawnHandler; running tells
-	// whether its goroutine is active.
-	handler Handler
+	// running tells whether the goroutine of a SpawnHandler process is
+	// active.
 	running atomic.Bool
+	// handler is set for processes made by SpawnHandler.
+	handler Handler
 
 	mu sync.Mutex // protects the fields below
+	// ext holds the links, monitors, aliases and names, made on first use
+	// (most processes never have any) and dropped at exit. Read it with
+	// rels, change it through relsForUpdate.
+	ext *procRels
+	// reason is the exit reason, nil while the process lives (see
+	// exitedLocked).
+	reason Term
+	// done holds the chan struct{} Done returns, made on first use (most
+	// processes never ask) or set to closedChan by an Exit that came
+	// first. It is stored under mu and may be loaded without it.
+	done atomic.Value
+}
+
+// closedChan is the Done channel of a process that exited before anyone
+// asked for one.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// procRels is what links a process to others. Its maps and slice are nil
+// until used.
+type procRels struct {
 	// links holds the pids this process is linked to. For remote links
 	// the value keeps the unlink id in flight (UNLINK_ID protocol).
 	links map[Pid]*link
@@ -85,10 +109,33 @@ type Process struct {
 	watchers map[Ref]watcher
 	// aliases this process answers to.
 	aliases map[Ref]struct{}
-	names   []Atom
-	exited  bool
-	reason  Term
-	done    chan struct{}
+	// names it is registered under.
+	names []Atom
+}
+
+// noRels is the rels of a process that has none. It is shared and must
+// never be written: reading and deleting from its nil maps is all it is for.
+var noRels procRels
+
+// exitedLocked reports whether the process has exited; p.mu must be held.
+func (p *Process) exitedLocked() bool { return p.reason != nil }
+
+// rels returns the process's links, monitors, aliases and names for reading
+// or deleting from; p.mu must be held.
+func (p *Process) rels() *procRels {
+	if p.ext == nil {
+		return &noRels
+	}
+	return p.ext
+}
+
+// relsForUpdate returns them for adding to, made on first use; p.mu must be
+// held.
+func (p *Process) relsForUpdate() *procRels {
+	if p.ext == nil {
+		p.ext = new(procRels)
+	}
+	return p.ext
 }
 
 // link is one side's state of a link (the UNLINK_ID protocol of OTP 23+).
@@ -127,11 +174,16 @@ func (p *Process) Context() context.Context { return procContext{p} }
 type procContext struct{ p *Process }
 
 func (c procContext) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c procContext) Done() <-chan struct{}       { return c.p.done }
+func (c procContext) Done() <-chan struct{}       { return c.p.Done() }
 func (c procContext) Value(any) any               { return nil }
 func (c procContext) Err() error {
+	// No Done channel yet means Exit has not got as far as closing it.
+	d, _ := c.p.done.Load().(chan struct{})
+	if d == nil {
+		return nil
+	}
 	select {
-	case <-c.p.done:
+	case <-d:
 		return context.Canceled
 	default:
 		return nil
@@ -140,7 +192,31 @@ func (c procContext) Err() error {
 
 // Done is closed when the process has exited and its names are free (its
 // links and monitors are then being notified).
-func (p *Process) Done() <-chan struct{} { return p.done }
+func (p *Process) Done() <-chan struct{} {
+	if d, _ := p.done.Load().(chan struct{}); d != nil {
+		return d
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d, _ := p.done.Load().(chan struct{})
+	if d == nil {
+		d = make(chan struct{})
+		p.done.Store(d)
+	}
+	return d
+}
+
+// closeDone closes the Done channel, or marks it closed if nobody has
+// asked for it yet.
+func (p *Process) closeDone() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d, _ := p.done.Load().(chan struct{}); d != nil {
+		close(d)
+		return
+	}
+	p.done.Store(closedChan)
+}
 
 // Reason returns the exit reason once the process has exited, nil before.
 func (p *Process) Reason() Term {
@@ -153,7 +229,7 @@ func (p *Process) Reason() Term {
 func (p *Process) Alive() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return !p.exited
+	return !p.exitedLocked()
 }
 
 // MailboxLen returns the number of messages waiting in the mailbox.
@@ -175,11 +251,41 @@ func (p *Process) Receive(ctx context.Context) (any, error) {
 // which match returns true (nil matches any) and leaves the others queued
 // in their order.
 func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, error) {
-	m, err := p.mbox.receive(ctx, match)
-	if err != nil && ctx.Err() != nil && err == ctx.Err() {
-		return nil, fmt.Errorf("distribute: receive on %v: %w", p.pid, err)
+	m, err := p.mbox.wait(ctx, p, match)
+	if err != nil {
+		return nil, p.receiveError(ctx, err)
 	}
-	return m, err
+	return m, nil
+}
+
+// receiveError wraps ctx's error for a receive that ctx ended. It is apart
+// from ReceiveMatch to keep the frame an idle process sits in small (see
+// TestIdleProcessStack).
+func (p *Process) receiveError(ctx context.Context, err error) error {
+	if ctx.Err() != nil && err == ctx.Err() {
+		return fmt.Errorf("distribute: receive on %v: %w", p.pid, err)
+	}
+	return err
+}
+
+// cancelChan returns the channel a receive with ctx must watch besides the
+// mailbox: nil when ctx is done only once this process has exited (its own
+// Context, or one that shares its Done channel). Exit closes the mailbox
+// before it closes Done, so the mailbox alone wakes such a receiver, which
+// then returns errDead as it would have. p may be nil (a bare mailbox):
+// the channel is then ctx's.
+func (p *Process) cancelChan(ctx context.Context) <-chan struct{} {
+	if p == nil {
+		return ctx.Done()
+	}
+	if c, ok := ctx.(procContext); ok && c.p == p {
+		return nil
+	}
+	d := ctx.Done()
+	if own, _ := p.done.Load().(chan struct{}); d != nil && d == own {
+		return nil
+	}
+	return d
 }
 
 // deliver puts a message in the mailbox; it reports false when the process

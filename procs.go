@@ -39,10 +39,7 @@ func (n *Node) newProcess() (*Process, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
-	p := &Process{
-		node: n,
-		done: make(chan struct{}),
-	}
+	p := &Process{node: n}
 	p.mbox.init()
 	t := n.procs
 	t.mu.Lock()
@@ -73,8 +70,9 @@ func (n *Node) Spawn(fn func(ctx context.Context, p *Process) error) (*Process, 
 		return nil, err
 	}
 	n.wg.Add(1)
+	// The goroutine's closure holds p and fn only (p.node is n): 24 bytes.
 	go func() {
-		defer n.wg.Done()
+		defer p.node.wg.Done()
 		p.Exit(runProcess(p, fn))
 	}()
 	return p, nil
@@ -159,13 +157,14 @@ func (n *Node) Register(name Atom, pid Pid) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.exited {
+	if p.exitedLocked() {
 		return fmt.Errorf("distribute: register %s: %w", name, ErrNoProc)
 	}
-	if len(p.names) > 0 {
-		return fmt.Errorf("distribute: register %s: %v is already %s: %w", name, pid, p.names[0], ErrNameTaken)
+	if len(p.rels().names) > 0 {
+		return fmt.Errorf("distribute: register %s: %v is already %s: %w", name, pid, p.rels().names[0], ErrNameTaken)
 	}
-	p.names = append(p.names, name)
+	r := p.relsForUpdate()
+	r.names = append(r.names, name)
 	t.names[name] = p
 	return nil
 }
@@ -181,7 +180,9 @@ func (n *Node) Unregister(name Atom) bool {
 		return false
 	}
 	p.mu.Lock()
-	p.names = removeAtom(p.names, name)
+	if p.ext != nil {
+		p.ext.names = removeAtom(p.ext.names, name)
+	}
 	p.mu.Unlock()
 	return true
 }

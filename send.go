@@ -206,17 +206,18 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 	n.procs.alias[mref] = p
 	n.procs.mu.Unlock()
 	p.mu.Lock()
-	if p.aliases == nil {
-		p.aliases = make(map[Ref]struct{})
+	r := p.relsForUpdate()
+	if r.aliases == nil {
+		r.aliases = make(map[Ref]struct{})
 	}
-	p.aliases[mref] = struct{}{}
+	r.aliases[mref] = struct{}{}
 	p.mu.Unlock()
 	defer func() {
 		n.procs.mu.Lock()
 		delete(n.procs.alias, mref)
 		n.procs.mu.Unlock()
 		p.mu.Lock()
-		delete(p.aliases, mref)
+		delete(p.rels().aliases, mref)
 		p.mu.Unlock()
 		p.Demonitor(context.WithoutCancel(ctx), mref)
 		// A reply that raced with the end of the call is dropped.

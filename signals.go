@@ -18,14 +18,14 @@ func (p *Process) Exit(reason Term) {
 		reason = ReasonNormal
 	}
 	p.mu.Lock()
-	if p.exited {
+	if p.exitedLocked() {
 		p.mu.Unlock()
 		return
 	}
-	p.exited = true
 	p.reason = reason
-	links, watchers, monitors, aliases, names := p.links, p.watchers, p.monitors, p.aliases, p.names
-	p.links, p.watchers, p.monitors, p.aliases, p.names = nil, nil, nil, nil, nil
+	r := p.rels()
+	links, watchers, monitors, aliases, names := r.links, r.watchers, r.monitors, r.aliases, r.names
+	p.ext = nil
 	p.mu.Unlock()
 
 	p.mbox.close()
@@ -44,7 +44,7 @@ func (p *Process) Exit(reason Term) {
 	}
 	t.mu.Unlock()
 	// Done: the name is free again, so a restart under it may follow.
-	close(p.done)
+	p.closeDone()
 
 	ctx := n.ctx
 	for pid, l := range links {
@@ -66,7 +66,7 @@ func (p *Process) Exit(reason Term) {
 		}
 		if target := n.monitorTargetProcess(m); target != nil {
 			target.mu.Lock()
-			delete(target.watchers, ref)
+			delete(target.rels().watchers, ref)
 			target.mu.Unlock()
 		}
 	}
@@ -105,9 +105,9 @@ func (n *Node) sendExitSignal(ctx context.Context, from, to Pid, reason Term, fr
 func (p *Process) exitSignal(from Pid, reason Term, fromLink bool) {
 	if fromLink {
 		p.mu.Lock()
-		l, linked := p.links[from]
+		l, linked := p.rels().links[from]
 		if linked && l.unlinkID == 0 {
-			delete(p.links, from)
+			delete(p.rels().links, from)
 		}
 		p.mu.Unlock()
 		if !linked || l.unlinkID != 0 {
@@ -135,14 +135,15 @@ func (p *Process) Link(ctx context.Context, pid Pid) error {
 		return nil
 	}
 	p.mu.Lock()
-	if p.exited {
+	if p.exitedLocked() {
 		p.mu.Unlock()
 		return errDead
 	}
-	if p.links == nil {
-		p.links = make(map[Pid]*link)
+	r := p.relsForUpdate()
+	if r.links == nil {
+		r.links = make(map[Pid]*link)
 	}
-	p.links[pid] = &link{}
+	r.links[pid] = &link{}
 	p.mu.Unlock()
 
 	n := p.node
@@ -152,7 +153,7 @@ func (p *Process) Link(ctx context.Context, pid Pid) error {
 	target := n.lookup(pid)
 	if target == nil || !target.addLink(p.pid) {
 		p.mu.Lock()
-		delete(p.links, pid)
+		delete(p.rels().links, pid)
 		p.mu.Unlock()
 		return fmt.Errorf("distribute: link %v: %w", pid, ErrNoProc)
 	}
@@ -163,14 +164,15 @@ func (p *Process) Link(ctx context.Context, pid Pid) error {
 func (p *Process) addLink(from Pid) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.exited {
+	if p.exitedLocked() {
 		return false
 	}
-	if p.links == nil {
-		p.links = make(map[Pid]*link)
+	r := p.relsForUpdate()
+	if r.links == nil {
+		r.links = make(map[Pid]*link)
 	}
-	if _, ok := p.links[from]; !ok {
-		p.links[from] = &link{}
+	if _, ok := r.links[from]; !ok {
+		r.links[from] = &link{}
 	}
 	return true
 }
@@ -180,13 +182,13 @@ func (p *Process) addLink(from Pid) bool {
 func (p *Process) Unlink(ctx context.Context, pid Pid) error {
 	n := p.node
 	p.mu.Lock()
-	_, linked := p.links[pid]
+	_, linked := p.rels().links[pid]
 	var id uint64
 	if linked && pid.Node != n.name {
 		id = n.nextUnlinkID.Add(1)
-		p.links[pid].unlinkID = id
+		p.rels().links[pid].unlinkID = id
 	} else {
-		delete(p.links, pid)
+		delete(p.rels().links, pid)
 	}
 	p.mu.Unlock()
 	if !linked {
@@ -197,7 +199,7 @@ func (p *Process) Unlink(ctx context.Context, pid Pid) error {
 	}
 	if target := n.lookup(pid); target != nil {
 		target.mu.Lock()
-		delete(target.links, p.pid)
+		delete(target.rels().links, p.pid)
 		target.mu.Unlock()
 	}
 	return nil
@@ -245,13 +247,14 @@ func (p *Process) addMonitor(m monitorTarget) (Ref, error) {
 	ref := p.node.MakeRef()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.exited {
+	if p.exitedLocked() {
 		return Ref{}, errDead
 	}
-	if p.monitors == nil {
-		p.monitors = make(map[Ref]monitorTarget)
+	r := p.relsForUpdate()
+	if r.monitors == nil {
+		r.monitors = make(map[Ref]monitorTarget)
 	}
-	p.monitors[ref] = m
+	r.monitors[ref] = m
 	return ref, nil
 }
 
@@ -288,21 +291,22 @@ func (n *Node) monitorTargetProcess(m monitorTarget) *Process {
 func (p *Process) addWatcher(ref Ref, w watcher) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.exited {
+	if p.exitedLocked() {
 		return false
 	}
-	if p.watchers == nil {
-		p.watchers = make(map[Ref]watcher)
+	r := p.relsForUpdate()
+	if r.watchers == nil {
+		r.watchers = make(map[Ref]watcher)
 	}
-	p.watchers[ref] = w
+	r.watchers[ref] = w
 	return true
 }
 
 // fireDown ends the monitor ref held by p and delivers its Down.
 func (p *Process) fireDown(ref Ref, reason Term) {
 	p.mu.Lock()
-	m, ok := p.monitors[ref]
-	delete(p.monitors, ref)
+	m, ok := p.rels().monitors[ref]
+	delete(p.rels().monitors, ref)
 	p.mu.Unlock()
 	if !ok {
 		return
@@ -318,8 +322,8 @@ func (p *Process) fireDown(ref Ref, reason Term) {
 // removed from the mailbox, as erlang:demonitor(Ref, [flush]) does.
 func (p *Process) Demonitor(ctx context.Context, ref Ref) error {
 	p.mu.Lock()
-	m, ok := p.monitors[ref]
-	delete(p.monitors, ref)
+	m, ok := p.rels().monitors[ref]
+	delete(p.rels().monitors, ref)
 	p.mu.Unlock()
 	p.flushDown(ref)
 	if !ok {
@@ -332,7 +336,7 @@ func (p *Process) Demonitor(ctx context.Context, ref Ref) error {
 	}
 	if target := n.monitorTargetProcess(m); target != nil {
 		target.mu.Lock()
-		delete(target.watchers, ref)
+		delete(target.rels().watchers, ref)
 		target.mu.Unlock()
 	}
 	return nil

@@ -199,15 +199,16 @@ func (p *Process) SpawnRequest(ctx context.Context, node, module, function Atom,
 	if opts.Monitor {
 		optList = append(optList, Atom("monitor"))
 		p.mu.Lock()
-		if p.exited {
+		if p.exitedLocked() {
 			p.mu.Unlock()
 			return Ref{}, errDead
 		}
-		if p.monitors == nil {
-			p.monitors = make(map[Ref]monitorTarget)
+		r := p.relsForUpdate()
+		if r.monitors == nil {
+			r.monitors = make(map[Ref]monitorTarget)
 		}
 		// The pid is not known yet: the node is, which is what noconnection needs.
-		p.monitors[ref] = monitorTarget{pid: Pid{Node: node}}
+		r.monitors[ref] = monitorTarget{pid: Pid{Node: node}}
 		p.mu.Unlock()
 	}
 	if optList == nil {
@@ -225,7 +226,7 @@ func (p *Process) SpawnRequest(ctx context.Context, node, module, function Atom,
 // spawnFailed ends a spawn request that got no process.
 func (p *Process) spawnFailed(ref Ref, reason Term) {
 	p.mu.Lock()
-	delete(p.monitors, ref)
+	delete(p.rels().monitors, ref)
 	p.mu.Unlock()
 	p.deliver(SpawnReply{Ref: ref, Err: &SpawnError{Reason: reason}})
 }
@@ -247,15 +248,16 @@ func (n *Node) handleSpawnReply(c dist.Control) {
 		return
 	}
 	t.mu.Lock()
-	if m, ok := t.monitors[ref]; ok {
+	if m, ok := t.rels().monitors[ref]; ok {
 		m.pid = pid
-		t.monitors[ref] = m
+		t.rels().monitors[ref] = m
 	}
 	if c.Flags&1 != 0 {
-		if t.links == nil {
-			t.links = make(map[Pid]*link)
+		r := t.relsForUpdate()
+		if r.links == nil {
+			r.links = make(map[Pid]*link)
 		}
-		t.links[pid] = &link{}
+		r.links[pid] = &link{}
 	}
 	t.mu.Unlock()
 	t.deliver(SpawnReply{Ref: ref, Pid: pid})

@@ -58,5 +58,5 @@ func (n *Node) Connections() []ConnectionStats {
 func (p *Process) Names() []Atom {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return slices.Clone(p.names)
+	return slices.Clone(p.rels().names)
 }

@@ -132,7 +132,7 @@ func (s *Supervisor) Process() *Process { return s.p }
 func (s *Supervisor) Pid() Pid { return s.p.pid }
 
 // Done is closed when the supervisor has exited.
-func (s *Supervisor) Done() <-chan struct{} { return s.p.done }
+func (s *Supervisor) Done() <-chan struct{} { return s.p.Done() }
 
 // Stop stops the children in reverse start order, then the supervisor with
 // reason shutdown; it waits until ctx ends. Stopping a supervisor that has
@@ -140,7 +140,7 @@ func (s *Supervisor) Done() <-chan struct{} { return s.p.done }
 func (s *Supervisor) Stop(ctx context.Context) error {
 	s.p.deliver(supStop{})
 	select {
-	case <-s.p.done:
+	case <-s.p.Done():
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("distribute: stop supervisor %v: %w: %w", s.p.pid, ErrTimeout, ctx.Err())
@@ -156,7 +156,7 @@ func (s *Supervisor) Children(ctx context.Context) ([]ChildInfo, error) {
 	select {
 	case c := <-reply:
 		return c, nil
-	case <-s.p.done:
+	case <-s.p.Done():
 		return nil, fmt.Errorf("distribute: supervisor %v: %w", s.p.pid, ErrNoProc)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("distribute: supervisor %v: %w: %w", s.p.pid, ErrTimeout, ctx.Err())
@@ -225,11 +225,11 @@ func StartSupervisor(ctx context.Context, n *Node, spec SupervisorSpec) (*Superv
 	select {
 	case err := <-initDone:
 		if err != nil {
-			<-p.done
+			<-p.Done()
 			return nil, err
 		}
 		return &Supervisor{p: p}, nil
-	case <-p.done:
+	case <-p.Done():
 		return nil, fmt.Errorf("distribute: supervisor exited while starting: %w", &ExitError{Reason: p.Reason()})
 	case <-ctx.Done():
 		p.Exit(ReasonKilled) // its children die through their links
