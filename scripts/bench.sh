@@ -23,6 +23,8 @@ go test -run '^$' -count "$COUNT" -benchtime 100000x -bench 'PingPong|IdleProces
 # the same message count as Erlang's throughput runs (N=1,000,000)
 go test -run '^$' -count "$COUNT" -benchtime 1000000x -bench 'GoToErlang|ErlangToGo' . | tee -a "$OUT/go.txt"
 go test -run '^$' -count "$COUNT" -benchtime 20000x -bench 'CallSequential' . | tee -a "$OUT/go.txt"
+# a million idle processes, once (about 3-4.5 GB for Spawn)
+go test -run '^$' -count 1 -benchtime 1000000x -bench 'IdleProcess$|IdleHandlerProcess' . | tee -a "$OUT/go.txt"
 go test -run '^$' -count "$COUNT" -benchtime 200x -bench 'Reconnect' . | tee -a "$OUT/go.txt"
 for pkg in ./rpc ./groups; do
   if [ -d "$pkg" ]; then go test -run '^$' -count "$COUNT" -bench . "$pkg" | tee -a "$OUT/go.txt"; fi
