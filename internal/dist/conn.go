@@ -148,6 +148,12 @@ type Conn struct {
 		outAt  int64     // lastOut at the previous read that returned data
 		streak int       // reads with data in a row with no Send between them
 		naps   int       // ReadCoalesce sleeps taken (for tests)
+		judge  bool      // the next read with data shows what the sleep gathered
+		// After a sleep that gathered little (sparse traffic, where it only
+		// adds latency) sleeps stop until napOff; the pause doubles with
+		// each such sleep and resets after one that gathered a stream.
+		napOff   time.Time
+		napPause time.Duration
 	}
 	lastOut atomic.Int64 // unix nanoseconds of the last Send, for spinRead
 	err     error
@@ -212,7 +218,8 @@ const spinWindow = time.Millisecond
 // stream in. A connection that answers what it reads (a ping-pong, calls)
 // resets the streak on each answer, so its latency never pays the sleep
 // (which the runtime's timers round up to about a millisecond when the
-// process is otherwise idle).
+// process is otherwise idle). One-way traffic too sparse to batch (events,
+// group joins) pays it rarely: see judgeNap.
 const coalesceStreak = 4
 
 // spinRead is Read on the raw socket that polls for ReadSpin before it
@@ -256,8 +263,8 @@ func (c *Conn) spinOnce(fd uintptr) bool {
 				runtime.Gosched()
 				continue
 			}
-			if receiving && c.rd.streak >= coalesceStreak && !c.rd.napped && c.cfg.ReadCoalesce > 0 {
-				c.rd.napped = true
+			if receiving && c.rd.streak >= coalesceStreak && !c.rd.napped && c.cfg.ReadCoalesce > 0 && !now.Before(c.rd.napOff) {
+				c.rd.napped, c.rd.judge = true, true
 				c.rd.naps++
 				time.Sleep(c.cfg.ReadCoalesce)
 				continue
@@ -268,6 +275,9 @@ func (c *Conn) spinOnce(fd uintptr) bool {
 		c.rd.napped = false
 		if c.rd.n > 0 {
 			c.rd.lastIn = time.Now()
+			if c.rd.judge {
+				c.judgeNap()
+			}
 			if out := c.lastOut.Load(); out != c.rd.outAt {
 				c.rd.outAt, c.rd.streak = out, 0
 			} else {
@@ -277,6 +287,23 @@ func (c *Conn) spinOnce(fd uintptr) bool {
 		return true
 	}
 }
+
+// judgeNap runs on the first read with data after a ReadCoalesce sleep:
+// if the sleep gathered less than coalesceGain bytes, the traffic is too
+// sparse to batch, and sleeps pause (1 ms, doubling to 1 s).
+func (c *Conn) judgeNap() {
+	c.rd.judge = false
+	if c.rd.n >= coalesceGain {
+		c.rd.napPause = 0
+		return
+	}
+	c.rd.napPause = min(max(2*c.rd.napPause, time.Millisecond), time.Second)
+	c.rd.napOff = c.rd.lastIn.Add(c.rd.napPause)
+}
+
+// coalesceGain: a ReadCoalesce sleep pays off when the read after it
+// returns at least this much (dozens of small messages).
+const coalesceGain = 1 << 10
 
 // seenReader marks the current tick interval as "heard from the peer".
 type seenReader struct{ c *Conn }

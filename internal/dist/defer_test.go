@@ -182,13 +182,44 @@ func TestConnReadCoalesce(t *testing.T) {
 	col.mu.Unlock()
 	d.Close()
 	<-a.Done()
-	if a.rd.naps == 0 { // read after Done: the reader goroutine has returned
-		t.Fatalf("a one-way stream of %d frames never coalesced a read", n)
+	// Read after Done: the reader goroutine has returned. Frames one at a
+	// time are too sparse to batch: after the first sleeps gather a frame
+	// each, sleeps pause for longer and longer (1 ms, 2 ms, ...).
+	if a.rd.naps == 0 || a.rd.naps > 20 {
+		t.Fatalf("a one-way stream of %d single frames slept %d times; want between 1 and 20", n, a.rd.naps)
 	}
 	if _, err := (&ConnConfig{ReadCoalesce: MaxReadCoalesce + 1}).withDefaults(); !errors.Is(err, ErrConfig) {
 		t.Fatalf("ReadCoalesce above the maximum: %v; want ErrConfig", err)
 	}
 	if _, err := (&ConnConfig{ReadCoalesce: -1}).withDefaults(); !errors.Is(err, ErrConfig) {
 		t.Fatalf("negative ReadCoalesce: %v; want ErrConfig", err)
+	}
+}
+
+// TestJudgeNap: a coalescing sleep that gathered a stream keeps sleeps on;
+// one that gathered little pauses them, for twice as long each time, up
+// to a second.
+func TestJudgeNap(t *testing.T) {
+	var c Conn
+	now := time.Now()
+	c.rd.lastIn = now
+	for i, want := range []time.Duration{time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond} {
+		c.rd.n, c.rd.judge = 100, true
+		c.judgeNap()
+		if c.rd.judge || c.rd.napPause != want || !c.rd.napOff.Equal(now.Add(want)) {
+			t.Fatalf("sparse sleep %d: pause %v until %v; want %v", i, c.rd.napPause, c.rd.napOff.Sub(now), want)
+		}
+	}
+	c.rd.n, c.rd.judge = coalesceGain, true
+	c.judgeNap()
+	if c.rd.napPause != 0 {
+		t.Fatalf("a sleep that gathered %d bytes left the pause at %v", coalesceGain, c.rd.napPause)
+	}
+	for range 20 {
+		c.rd.n = 1
+		c.judgeNap()
+	}
+	if c.rd.napPause != time.Second {
+		t.Fatalf("pause grew to %v; want at most 1s", c.rd.napPause)
 	}
 }
