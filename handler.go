@@ -77,15 +77,20 @@ func (p *Process) drain() (reason Term, stop bool) {
 }
 
 func (p *Process) handle(ctx context.Context, m any) (err error) {
+	returned := false
 	defer func() {
 		if r := recover(); r != nil {
 			p.node.logger.Error("handler panicked", "pid", p.pid, "panic", r, "stack", string(debug.Stack()))
 			err = &ExitError{Reason: etf.Tuple{Atom("panic"), etf.Binary(fmt.Sprint(r))}}
+		} else if !returned {
+			p.Exit(reasonGoexit) // runtime.Goexit: this goroutine ends here
 		}
 	}()
 	if from, _, ok := ParseCall(m); ok {
 		// A call's correlation id reaches the handler's ctx.
 		ctx = callContext(ctx, from)
 	}
-	return p.handler(ctx, p, m)
+	err = p.handler(ctx, p, m)
+	returned = true
+	return err
 }

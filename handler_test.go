@@ -2,6 +2,7 @@ package distribute
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -93,5 +94,38 @@ func TestSpawnHandlerExitPanicAndCall(t *testing.T) {
 	case <-panicker.Done():
 	case <-time.After(distributetest.Scale(5 * time.Second)):
 		t.Fatal("panicked handler process did not exit")
+	}
+}
+
+// TestGoexitEndsTheProcess: a process function, a handler or a spawned
+// function that calls runtime.Goexit (t.FailNow does) exits its process
+// with {error, <<"runtime.Goexit">>}: monitors fire and the pid is gone,
+// instead of a process left in the table with no goroutine.
+func TestGoexitEndsTheProcess(t *testing.T) {
+	n := startNode(t, distributetest.StartEpmd(t))
+	ctx := testCtx(t)
+	w, _ := n.NewProcess()
+	spawned, _ := n.Spawn(func(ctx context.Context, p *Process) error {
+		p.Receive(ctx)
+		runtime.Goexit()
+		return nil
+	})
+	handler, _ := n.SpawnHandler(func(ctx context.Context, p *Process, m any) error {
+		runtime.Goexit()
+		return nil
+	})
+	for _, p := range []*Process{spawned, handler} {
+		ref, err := w.Monitor(ctx, p.Pid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Send(ctx, p.Pid(), Atom("go"))
+		d, ok := receiveWithin(t, w, nil).(Down)
+		if !ok || d.Ref != ref || !etf.Equal(d.Reason, reasonGoexit) {
+			t.Fatalf("got %+v; want Down with %s", d, etf.Format(reasonGoexit))
+		}
+		if n.lookup(p.Pid()) != nil || p.Alive() {
+			t.Fatalf("%v still in the process table after Goexit", p.Pid())
+		}
 	}
 }

@@ -73,20 +73,28 @@ func (n *Node) Spawn(fn func(ctx context.Context, p *Process) error) (*Process, 
 	// The goroutine's closure holds p and fn only (p.node is n): 24 bytes.
 	go func() {
 		defer p.node.wg.Done()
-		p.Exit(runProcess(p, fn))
+		runProcess(p, fn)
 	}()
 	return p, nil
 }
 
-func runProcess(p *Process, fn func(ctx context.Context, p *Process) error) (reason Term) {
+func runProcess(p *Process, fn func(ctx context.Context, p *Process) error) {
+	// Until fn returns, the reason is that it did not: a runtime.Goexit
+	// (t.FailNow in a test, for one) still ends the process, with it.
+	reason := reasonGoexit
 	defer func() {
 		if r := recover(); r != nil {
 			p.node.logger.Error("process panicked", "pid", p.pid, "panic", r, "stack", string(debug.Stack()))
 			reason = etf.Tuple{Atom("panic"), etf.Binary(fmt.Sprint(r))}
 		}
+		p.Exit(reason)
 	}()
-	return reasonOf(fn(p.Context(), p))
+	reason = reasonOf(fn(p.Context(), p))
 }
+
+// reasonGoexit is the exit reason of a process whose function called
+// runtime.Goexit instead of returning.
+var reasonGoexit Term = etf.Tuple{Atom("error"), etf.Binary("runtime.Goexit")}
 
 // reasonOf turns a Go error into an exit reason.
 func reasonOf(err error) Term {
