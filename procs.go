@@ -73,23 +73,23 @@ func (n *Node) Spawn(fn func(ctx context.Context, p *Process) error) (*Process, 
 	// The goroutine's closure holds p and fn only (p.node is n): 24 bytes.
 	go func() {
 		defer p.node.wg.Done()
-		runProcess(p, fn)
+		// After a runtime.Goexit in fn (t.FailNow does one), the only Exit;
+		// otherwise a no-op. Exit runs up here, not in a deferred call
+		// under fn, to keep the process's stack within 2 KB.
+		defer p.Exit(reasonGoexit)
+		p.Exit(runProcess(p, fn))
 	}()
 	return p, nil
 }
 
-func runProcess(p *Process, fn func(ctx context.Context, p *Process) error) {
-	// Until fn returns, the reason is that it did not: a runtime.Goexit
-	// (t.FailNow in a test, for one) still ends the process, with it.
-	reason := reasonGoexit
+func runProcess(p *Process, fn func(ctx context.Context, p *Process) error) (reason Term) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.node.logger.Error("process panicked", "pid", p.pid, "panic", r, "stack", string(debug.Stack()))
 			reason = etf.Tuple{Atom("panic"), etf.Binary(fmt.Sprint(r))}
 		}
-		p.Exit(reason)
 	}()
-	reason = reasonOf(fn(p.Context(), p))
+	return reasonOf(fn(p.Context(), p))
 }
 
 // reasonGoexit is the exit reason of a process whose function called

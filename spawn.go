@@ -118,21 +118,20 @@ func (n *Node) handleSpawnRequest(p *peer, c dist.Control, args Term) error {
 		if err == nil {
 			p.conn.Defer(n.ctx, frame)
 		}
-		runSpawned(proc, handler, req)
+		defer proc.Exit(reasonGoexit) // after a runtime.Goexit; else a no-op
+		proc.Exit(runSpawned(proc, handler, req))
 	}()
 	return nil
 }
 
-func runSpawned(p *Process, h SpawnHandler, req SpawnRequest) {
-	reason := reasonGoexit // until h returns (see runProcess)
+func runSpawned(p *Process, h SpawnHandler, req SpawnRequest) (reason Term) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.node.logger.Error("spawned process panicked", "pid", p.pid, "mfa", fmt.Sprintf("%s:%s/%d", req.Module, req.Function, len(req.Args)), "panic", r, "stack", string(debug.Stack()))
 			reason = etf.Tuple{Atom("panic"), etf.Binary(fmt.Sprint(r))}
 		}
-		p.Exit(reason)
 	}()
-	reason = h(p.Context(), p, req)
+	return h(p.Context(), p, req)
 }
 
 // listElems returns the elements of a proper list term.
