@@ -106,12 +106,23 @@ func (n *Node) handleFrame(p *peer, dec *etf.Decoder, frame []byte) error {
 	)
 	if p.header {
 		// The header's atom cache refs resolve ATOM_CACHE_REF in the terms.
-		var off int
-		if p.refs, off, err = p.rcache.ReadHeader(frame, p.refs); err != nil {
-			return fmt.Errorf("%w: %w", ErrProtocol, err)
+		var body []byte
+		if len(frame) > 1 && frame[0] == etf.VersionByte && (frame[1] == bFragment || frame[1] == bFragmentCont) {
+			refs, b, done, err := p.frags.Add(p.rcache, frame)
+			if err != nil || !done {
+				if err != nil {
+					err = fmt.Errorf("%w: %w", ErrProtocol, err)
+				}
+				return err
+			}
+			dec.AtomRefs, body = refs, b
+		} else {
+			var off int
+			if p.refs, off, err = p.rcache.ReadHeader(frame, p.refs); err != nil {
+				return fmt.Errorf("%w: %w", ErrProtocol, err)
+			}
+			dec.AtomRefs, body = p.refs, frame[off:]
 		}
-		dec.AtomRefs = p.refs
-		body := frame[off:]
 		if handled, err := n.fastDispatch(dec, body, false); handled {
 			return err
 		}

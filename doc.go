@@ -130,8 +130,10 @@
 //
 // Every message to another node is one distribution frame: a 4-byte
 // length, a distribution header, the control message and the message. Both
-// nodes of a connection advertise DIST_HDR_ATOM_CACHE (every BEAM node and
-// every Go node does), so the header lists atom cache references: each
+// nodes of a connection advertise DIST_HDR_ATOM_CACHE and FRAGMENTS (every
+// BEAM node and every Go node does; a BEAM node splits messages above 64
+// KiB into fragments, which the receiving node reassembles), so the header
+// lists atom cache references: each
 // connection direction has a 2048-slot cache that the sender fills, and
 // ATOM_CACHE_REF i (52 i) in the terms stands for the header's i-th atom.
 // A Go node keeps the empty atom, its own name and the peer's in slots 0,

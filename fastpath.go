@@ -38,10 +38,13 @@ const (
 	refSelf   = 1
 	refPeer   = 2
 	bAtomRef  = etf.TagAtomCacheRef
+
+	bFragment     = 69 // 131, 69: first fragment of a message
+	bFragmentCont = 70 // 131, 70: a later fragment
 )
 
 // appendMessageFrame writes a SEND (2), SEND_SENDER (22) or REG_SEND (6)
-// frame for p: 112, 131 {Op, From|”, To|”, [Name]}, 131 Msg in
+// frame for p: 112, 131 {Op, From or the empty atom, To or the empty atom, [Name]}, 131 Msg in
 // pass-through mode; in header mode 131, 68 and the three fixed atom
 // cache refs, then the terms without version bytes, with the empty atom
 // and the two node names as cache refs. stored reports whether the
@@ -49,7 +52,8 @@ const (
 // frame, call p.cacheQueued.
 func (n *Node) appendMessageFrame(dst []byte, p *peer, op dist.Op, from Pid, to Pid, name Atom, msg Term) (frame []byte, stored bool, err error) {
 	appendTerm := etf.Append
-	if p.header {
+	switch {
+	case p.cacheRefs:
 		stored = !p.cacheSent.Load()
 		if dst, err = dist.AppendHeader(dst,
 			dist.HeaderRef{Slot: slotEmpty, New: stored, Atom: ""},
@@ -58,20 +62,23 @@ func (n *Node) appendMessageFrame(dst []byte, p *peer, op dist.Op, from Pid, to 
 			return nil, false, fmt.Errorf("distribute: encode header: %w", err)
 		}
 		appendTerm = etf.AppendTerm
-	} else {
+	case p.header: // Fragments without the atom cache: a header with no refs
+		dst = append(dst, bVersion, 68, 0)
+		appendTerm = etf.AppendTerm
+	default:
 		dst = append(dst, bPassThrough, bVersion)
 	}
 	empty := func(b []byte) []byte {
-		if p.header {
+		if p.cacheRefs {
 			return append(b, bAtomRef, refEmpty)
 		}
 		return append(b, bSmallAtomU8, 0)
 	}
 	pid := func(b []byte, pid Pid) ([]byte, error) {
 		switch {
-		case p.header && pid.Node == n.name:
+		case p.cacheRefs && pid.Node == n.name:
 			return appendCachedPid(b, refSelf, pid), nil
-		case p.header && pid.Node == p.name:
+		case p.cacheRefs && pid.Node == p.name:
 			return appendCachedPid(b, refPeer, pid), nil
 		}
 		return etf.AppendPid(b, pid)

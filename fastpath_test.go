@@ -66,7 +66,7 @@ func FuzzFastDispatch(f *testing.F) {
 	sender := &Node{name: "peer@localhost"}
 	from := Pid{Node: "peer@localhost", ID: 1, Creation: 7}
 	for _, header := range []bool{false, true} {
-		p := &peer{name: n.name, header: header}
+		p := &peer{name: n.name, header: header, cacheRefs: header}
 		for _, op := range []dist.Op{dist.OpSend, dist.OpSendSender, dist.OpRegSend} {
 			for _, msg := range []Term{etf.Binary("hello"), etf.Tuple{Atom("a"), int64(1)}, etf.List{}} {
 				frame, _, err := sender.appendMessageFrame(nil, p, op, from, box.Pid(), "box", msg)
@@ -143,7 +143,20 @@ func TestMessageFramesMatchGeneralEncoding(t *testing.T) {
 			t.Errorf("%v: %x; want %x", tc.op, got, want)
 		}
 	}
-	hdr := &peer{name: "b@h", header: true}
+	// A peer with only FRAGMENTS: header frames without cache refs.
+	frag := &peer{name: "b@h", header: true}
+	for _, tc := range cases {
+		got, stored, err := n.appendMessageFrame(nil, frag, tc.op, from, tc.to, "name", msg)
+		if err != nil || stored || string(got[:3]) != "\x83\x44\x00" {
+			t.Fatalf("fragments only, %v: %x, %v, stored %v", tc.op, got, err, stored)
+		}
+		var d etf.Decoder
+		ctrl, m, has, err := dist.ParseHeaderFrame(&d, new(dist.HeaderCache), got)
+		if err != nil || !has || !etf.Equal(ctrl, tc.ctrl) || !etf.Equal(m, msg) {
+			t.Fatalf("fragments only, %v: %x decodes to %v %v %v", tc.op, got, ctrl, m, err)
+		}
+	}
+	hdr := &peer{name: "b@h", header: true, cacheRefs: true}
 	var cache dist.HeaderCache // the receiver's
 	for round := range 2 {
 		for _, tc := range cases {
@@ -171,7 +184,7 @@ func TestSendPathAllocations(t *testing.T) {
 	from := Pid{Node: "a@h", ID: 1, Creation: 3}
 	var msg Term = etf.Binary(make([]byte, 64))
 	buf := make([]byte, 0, 256)
-	for _, p := range []*peer{{name: "b@h"}, {name: "b@h", header: true}} {
+	for _, p := range []*peer{{name: "b@h"}, {name: "b@h", header: true}, {name: "b@h", header: true, cacheRefs: true}} {
 		allocs := testing.AllocsPerRun(1000, func() {
 			n.appendMessageFrame(buf[:0], p, dist.OpRegSend, from, Pid{}, "sink", msg)
 		})
@@ -185,7 +198,7 @@ func TestSendPathAllocations(t *testing.T) {
 // wire" example: the connection's first REG_SEND and a later one.
 func TestWireExample(t *testing.T) {
 	n := &Node{name: "a@h"}
-	p := &peer{name: "b@h", header: true}
+	p := &peer{name: "b@h", header: true, cacheRefs: true}
 	from := Pid{Node: "a@h", ID: 1, Creation: 7}
 	msg := etf.Binary{0, 0, 0, 0, 0, 0, 0, 42}
 	body := "6804610658520100000001000000000000000752007707636f756e746572" + "6d00000008000000000000002a"

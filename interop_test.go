@@ -1,6 +1,7 @@
 package distribute
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/distribute-go/distribute/distributetest"
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/dist"
 )
 
 // erlPair starts an Erlang node (with testdata/dtest.erl loaded) and a Go
@@ -515,5 +517,63 @@ func TestAtomCacheWithErlang(t *testing.T) {
 		if got := receiveWithin(t, p, nil); !etf.Equal(got, msg) {
 			t.Fatalf("echo of %.100s = %.200s", etf.Format(msg), etf.Format(got))
 		}
+	}
+}
+
+// TestFragmentsFromErlang: Erlang splits messages above 64 KiB into
+// fragments for a peer with FRAGMENTS; two Erlang processes sending large
+// binaries at once interleave their fragment sequences, with small
+// messages between. Every message arrives whole and exact, in order per
+// sender.
+func TestFragmentsFromErlang(t *testing.T) {
+	erl, g := erlPair(t)
+	p, err := g.NewProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if err := g.Register("big", p.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := g.getPeer(ctx, Atom(erl.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peer.flags&dist.Fragments == 0 {
+		t.Fatalf("FRAGMENTS not negotiated with %s: %v", erl.Name, peer.flags)
+	}
+	before := peer.conn.Stats().FramesIn
+	erl.Eval(t, fmt.Sprintf(`{big, '%s'} ! {one, binary:copy(<<"x">>, 200000)}`, g.Name()))
+	if got := receiveWithin(t, p, nil); !etf.Equal(got, etf.Tuple{Atom("one"), etf.Binary(bytes.Repeat([]byte("x"), 200000))}) {
+		t.Fatalf("a 200 kB binary arrived as %.100s", etf.Format(got))
+	}
+	if frames := peer.conn.Stats().FramesIn - before; frames < 4 {
+		t.Fatalf("a 200 kB message came in %d frames; want 4 fragments", frames)
+	}
+	// Two senders, each: 5 large binaries with a small message after each.
+	erl.Eval(t, fmt.Sprintf(`[spawn(fun() -> [begin {big, '%s'} ! {S, I, binary:copy(<<S>>, 150000 + I)}, {big, '%s'} ! {S, I, small} end || I <- lists:seq(1, 5)] end) || S <- [$a, $b]], ok`, g.Name(), g.Name()))
+	next := map[byte]int{'a': 1, 'b': 1}
+	for range 20 {
+		m, ok := receiveWithin(t, p, nil).(etf.Tuple)
+		if !ok || len(m) != 3 {
+			t.Fatalf("got %.100s", etf.Format(m))
+		}
+		s, i := byte(m[0].(int64)), int(m[1].(int64))
+		switch v := m[2].(type) {
+		case etf.Binary:
+			if i != next[s] || !bytes.Equal(v, bytes.Repeat([]byte{s}, 150000+i)) {
+				t.Fatalf("sender %c: binary %d (%d bytes); want %d", s, i, len(v), next[s])
+			}
+		case Atom:
+			if v != "small" || i != next[s] {
+				t.Fatalf("sender %c: %v %d; want small %d", s, v, i, next[s])
+			}
+			next[s]++
+		default:
+			t.Fatalf("got %.100s", etf.Format(m))
+		}
+	}
+	if seqs, held := peer.frags.Pending(); seqs != 0 || held != 0 {
+		t.Fatalf("%d sequences, %d bytes still held", seqs, held)
 	}
 }

@@ -307,7 +307,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 			io.Copy(io.Discard, c)
 		}},
 		{"header frame on a pass-through connection", func(c net.Conn) {
-			c = handshakeWith(t, target, "evil4@localhost", dist.DefaultFlags&^dist.DistHdrAtomCache)
+			c = handshakeWith(t, target, "evil4@localhost", dist.DefaultFlags&^(dist.DistHdrAtomCache|dist.Fragments))
 			c.Write(append(frame([]byte{131, 68, 0}), 131, 68, 0))
 			io.Copy(io.Discard, c)
 		}},
@@ -323,10 +323,17 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 			c.Write(append(frame(b), b...))
 			io.Copy(io.Discard, c)
 		}},
-		{"fragment", func(c net.Conn) {
+		{"fragment id 0", func(c net.Conn) {
 			c = handshakeAs(t, target, "evil7@localhost")
 			b := make([]byte, 19)
 			b[0], b[1] = 131, 69
+			c.Write(append(frame(b), b...))
+			io.Copy(io.Discard, c)
+		}},
+		{"fragment of an unknown sequence", func(c net.Conn) {
+			c = handshakeAs(t, target, "evil8@localhost")
+			b := make([]byte, 19)
+			b[0], b[1], b[17] = 131, 70, 1
 			c.Write(append(frame(b), b...))
 			io.Copy(io.Discard, c)
 		}},
@@ -357,7 +364,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		})
 	}
 	for _, want := range []string{"unknown control operation 99", "protocol violation", "incoming connection refused", "exceeds the limit", "distribution header frame",
-		"pass-through frame (112) on a connection in header mode", "holds no atom", "fragments were not negotiated"} {
+		"pass-through frame (112) on a connection in header mode", "holds no atom", "fragment id 0", "continuation of unknown sequence"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs do not mention %q:\n%s", want, logs.String())
 		}

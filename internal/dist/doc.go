@@ -2,7 +2,7 @@
 // protocol as OTP 25–27 speak it: capability flags, the version-6
 // handshake in both roles, 4-byte framing with ticks, the per-connection
 // reader/writer, TLS wrapping (inet_tls_dist), the distribution header's
-// atom cache, and pass-through control
+// atom cache, fragment reassembly, and pass-through control
 // messages. The facts come from /work/shared/docs/erlang-distribution.md
 // sections 2–5 and 8; this comment is the specification of what the code
 // does.
@@ -57,12 +57,14 @@
 //
 // Negotiated flags are ours & expand(theirs) (Negotiate); the connection
 // is visible only when both set PUBLISHED. DefaultFlags has
-// DIST_HDR_ATOM_CACHE but not FRAGMENTS: when the peer has the atom cache
-// too, every data frame in both directions starts with a distribution
-// header, 131, 68 (see HeaderCache, AppendHeader, ParseHeaderFrame);
-// otherwise every frame is the pass-through form 112, 131 Ctrl, [131 Msg]
-// (AppendPassThrough, ParseFrame). The mode is fixed for the connection:
-// a frame of the other form is ErrBadFrame or ErrHeaderMode.
+// DIST_HDR_ATOM_CACHE and FRAGMENTS: when the peer has either too, every
+// data frame in both directions starts with a distribution header, 131, 68
+// (see HeaderCache, AppendHeader, ParseHeaderFrame), and with FRAGMENTS
+// the peer may split a message into 131, 69 and 131, 70 frames
+// (Reassembler); otherwise every frame is the pass-through form 112, 131
+// Ctrl, [131 Msg] (AppendPassThrough, ParseFrame). The mode is fixed for
+// the connection: a frame of the other form is ErrBadFrame or
+// ErrHeaderMode.
 //
 // # Frames and ticks
 //

@@ -23,7 +23,7 @@ func ExampleParseSendName() {
 	// 6 e1@vm
 	// creation 0x6b076611
 	// true <nil>
-	// 0x805001[PUBLISHED|UNICODE_IO|SMALL_ATOM_TAGS|FRAGMENTS]
+	// 0x5001[PUBLISHED|UNICODE_IO|SMALL_ATOM_TAGS]
 }
 
 func ExampleDigest() {

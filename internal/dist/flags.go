@@ -52,13 +52,14 @@ const Mandatory25 = ExtendedReferences | FunTags | ExtendedPidsPorts | UTF8Atoms
 const Mandatory26 = Mandatory25 | V4NC | UnlinkID
 
 // DefaultFlags is what this package advertises for a hidden node
-// (0xd075f2fbc); add Published for a visible node (0xd075f2fbd). With
-// DistHdrAtomCache, a connection to a peer that has it too (every BEAM node
-// does) is in header mode: frames carry a distribution header whose atom
-// cache spares both sides the text of repeated atoms (see HeaderCache).
-// Fragments is not advertised: peers then never split a message.
+// (0xd07df2fbc); add Published for a visible node (0xd07df2fbd). With
+// DistHdrAtomCache and Fragments, a connection to a peer that has them too
+// (every BEAM node does) is in header mode: frames carry a distribution
+// header whose atom cache spares both sides the text of repeated atoms
+// (see HeaderCache), and the peer may split a large message into
+// fragments (see Reassembler). This package's senders never fragment.
 const DefaultFlags = Mandatory26 | MandatoryDigest25 | DistMonitor | DistMonitorName | DistHdrAtomCache |
-	SendSender | ExitPayload | BigSeqtraceLabels | Spawn | Alias
+	Fragments | SendSender | ExitPayload | BigSeqtraceLabels | Spawn | Alias
 
 var flagNames = [...]struct {
 	f    Flags

@@ -44,9 +44,8 @@ type HandshakeConfig struct {
 	Cookie string
 	// Flags we advertise. Zero means DefaultFlags (hidden). Add Published
 	// for a visible node. The set must include Mandatory26 (or the peer will
-	// refuse us) and must not include Fragments, which this package does
-	// not reassemble. Without DistHdrAtomCache every connection uses
-	// pass-through framing.
+	// refuse us). Without DistHdrAtomCache and Fragments every connection
+	// uses pass-through framing.
 	Flags Flags
 	// TLS selects 4-byte handshake framing (inet_tls_dist). It is implied
 	// when the conn is a *tls.Conn.
@@ -69,9 +68,6 @@ func (c *HandshakeConfig) validate(dial bool) error {
 	}
 	if !dial && f&NameMe != 0 {
 		return fmt.Errorf("%w: NameMe is only for the initiator", ErrConfig)
-	}
-	if f&Fragments != 0 {
-		return fmt.Errorf("%w: flag %v is not supported", ErrConfig, Fragments)
 	}
 	if missing := Mandatory26 &^ f.Expand(); missing != 0 {
 		return fmt.Errorf("%w: %w", ErrConfig, &MissingFlagsError{Missing: missing})

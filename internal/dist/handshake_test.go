@@ -337,7 +337,6 @@ func TestHandshakeConfigValidate(t *testing.T) {
 	c, _ := tcpPair(t)
 	for _, cfg := range []HandshakeConfig{
 		{Name: "bad", Cookie: "c"},
-		{Name: "a@h", Flags: DefaultFlags | Fragments},
 		{Name: "a@h", Flags: Mandatory25},
 		{Name: "a@h", Timeout: -1},
 	} {

@@ -14,8 +14,8 @@ func TestFlagConstants(t *testing.T) {
 	}{
 		{"Mandatory25", Mandatory25, 0x1070f94},
 		{"Mandatory26", Mandatory26, 0x403070f94},
-		{"DefaultFlags", DefaultFlags, 0xd075f2fbc},
-		{"DefaultFlags|Published", DefaultFlags | Published, 0xd075f2fbd},
+		{"DefaultFlags", DefaultFlags, 0xd07df2fbc},
+		{"DefaultFlags|Published", DefaultFlags | Published, 0xd07df2fbd},
 		{"Alias", Alias, 1 << 35},
 		{"NameMe", NameMe, 1 << 33},
 		{"MandatoryDigest25", MandatoryDigest25, 1 << 26},

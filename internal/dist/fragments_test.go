@@ -1,0 +1,180 @@
+package dist
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"github.com/distribute-go/distribute/etf"
+)
+
+// bigFrame is a header-mode REG_SEND of a binary of n bytes, storing
+// 'a@h' in slot 5, and its control tuple and message.
+func bigFrame(t testing.TB, n int) ([]byte, etf.Tuple, etf.Term) {
+	t.Helper()
+	ctrl := etf.Tuple{int64(OpRegSend), etf.Pid{Node: "a@h", ID: 1}, etf.Atom(""), etf.Atom("sink")}
+	msg := etf.Binary(bytes.Repeat([]byte{7}, n))
+	f, err := AppendHeader(nil, HeaderRef{Slot: 5, New: true, Atom: "a@h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err = etf.AppendTerm(f, ctrl); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = etf.AppendTerm(f, msg); err != nil {
+		t.Fatal(err)
+	}
+	return f, ctrl, msg
+}
+
+// TestReassembler: fragments of two sequences, interleaved, come back as
+// their whole messages, and the first fragment's cache entries take effect
+// at once.
+func TestReassembler(t *testing.T) {
+	var c HeaderCache
+	var r Reassembler
+	f1, ctrl, msg := bigFrame(t, 200_000)
+	f2, _, msg2 := bigFrame(t, 70_000)
+	a, err := AppendFragments(nil, f1, 0x11, 65536)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := AppendFragments(nil, f2, 0x22, 65536)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) != 4 || len(b) != 2 {
+		t.Fatalf("%d and %d fragments; want 4 and 2", len(a), len(b))
+	}
+	// a[0], b[0], a[1], b[1] (b completes), a[2], a[3] (a completes).
+	order := [][]byte{a[0], b[0], a[1], b[1], a[2], a[3]}
+	var got []etf.Term
+	for i, f := range order {
+		if i == 1 {
+			// a's first fragment stored 'a@h' in slot 5: a later frame may use it.
+			old, _ := AppendHeader(nil, HeaderRef{Slot: 5, Atom: "a@h"})
+			if refs, _, err := c.ReadHeader(old, nil); err != nil || refs[0] != "a@h" {
+				t.Fatalf("slot 5 after a's first fragment: %q, %v", refs, err)
+			}
+		}
+		refs, body, done, err := r.Add(&c, f)
+		if err != nil {
+			t.Fatalf("fragment %d: %v", i, err)
+		}
+		if !done {
+			continue
+		}
+		d := etf.Decoder{AtomRefs: refs}
+		gotCtrl, m, has, err := ParseBody(&d, body)
+		if err != nil || !has || !etf.Equal(gotCtrl, ctrl) {
+			t.Fatalf("fragment %d completes %v %v %v", i, gotCtrl, has, err)
+		}
+		got = append(got, m)
+	}
+	if len(got) != 2 || !etf.Equal(got[0], msg2) || !etf.Equal(got[1], msg) {
+		t.Fatalf("reassembled %d messages, or not the ones sent", len(got))
+	}
+	if s, n := r.Pending(); s != 0 || n != 0 {
+		t.Fatalf("pending %d sequences, %d bytes after both completed", s, n)
+	}
+	// A message in a single fragment completes at once.
+	one, _ := AppendFragments(nil, f2, 0x33, 1<<20)
+	if len(one) != 1 || one[0][1] != distFragHeader {
+		t.Fatalf("one fragment: %d", len(one))
+	}
+	if _, _, done, err := r.Add(&c, one[0]); err != nil || !done {
+		t.Fatalf("single fragment: done %v, %v", done, err)
+	}
+}
+
+// TestReassemblerBad: out-of-order, unknown, restarted and oversized
+// sequences are typed errors.
+func TestReassemblerBad(t *testing.T) {
+	f, _, _ := bigFrame(t, 10_000)
+	frags, _ := AppendFragments(nil, f, 9, 2048)
+	if len(frags) < 4 {
+		t.Fatalf("%d fragments", len(frags))
+	}
+	cont := func(seq, id uint64) []byte {
+		b := binary.BigEndian.AppendUint64([]byte{131, 70}, seq)
+		return binary.BigEndian.AppendUint64(b, id)
+	}
+	// A first fragment whose header refers to an empty cache slot.
+	badFirst := binary.BigEndian.AppendUint64([]byte{131, 69}, 3)
+	badFirst = append(binary.BigEndian.AppendUint64(badFirst, 2), 1, 0, 5)
+	cases := map[string]struct {
+		frames [][]byte
+		max    int
+		want   error
+	}{
+		"skipped fragment": {[][]byte{frags[0], frags[2]}, 0, ErrFragment},
+		"unknown sequence": {[][]byte{cont(1, 1)}, 0, ErrFragment},
+		"started twice":    {[][]byte{frags[0], frags[0]}, 0, ErrFragment},
+		"fragment id 0":    {[][]byte{cont(9, 0)}, 0, ErrFragment},
+		"too short":        {[][]byte{{131, 69, 0}}, 0, ErrBadFrame},
+		"bad header":       {[][]byte{badFirst}, 0, ErrAtomCache},
+		"above Max, first": {[][]byte{frags[0]}, 100, nil},
+		"above Max, later": {frags, 5000, nil},
+	}
+	for name, tc := range cases {
+		var c HeaderCache
+		r := Reassembler{Max: tc.max}
+		var err error
+		for _, f := range tc.frames {
+			if _, _, _, err = r.Add(&c, f); err != nil {
+				break
+			}
+		}
+		var tooLarge *FrameTooLargeError
+		switch {
+		case tc.max > 0:
+			if !errors.As(err, &tooLarge) {
+				t.Errorf("%s: %v; want *FrameTooLargeError", name, err)
+			}
+		case tc.want != nil:
+			if !errors.Is(err, tc.want) {
+				t.Errorf("%s: %v; want %v", name, err, tc.want)
+			}
+		}
+	}
+	// At most MaxFragmentSequences at once.
+	var c HeaderCache
+	var r Reassembler
+	var err error
+	for seq := uint64(0); seq <= MaxFragmentSequences && err == nil; seq++ {
+		s, _ := AppendFragments(nil, f, seq, 2048)
+		_, _, _, err = r.Add(&c, s[0])
+	}
+	if !errors.Is(err, ErrFragment) {
+		t.Fatalf("sequence %d: %v; want ErrFragment", MaxFragmentSequences+1, err)
+	}
+}
+
+// FuzzReassembler: any sequence of frames never panics, errors are typed,
+// and the bytes held never exceed Max.
+func FuzzReassembler(f *testing.F) {
+	frame, _, _ := bigFrame(f, 3000)
+	frags, _ := AppendFragments(nil, frame, 1, 1024)
+	f.Add(bytes.Join(frags, []byte{0xff, 0xfe}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c HeaderCache
+		r := Reassembler{Max: 4096}
+		for _, fr := range bytes.Split(data, []byte{0xff, 0xfe}) {
+			_, body, done, err := r.Add(&c, fr)
+			if err != nil {
+				var tooLarge *FrameTooLargeError
+				if !errors.Is(err, ErrFragment) && !errors.Is(err, ErrAtomCache) && !errors.Is(err, ErrBadFrame) && !errors.As(err, &tooLarge) {
+					t.Fatalf("untyped error %v", err)
+				}
+				return
+			}
+			if done && len(body) > len(data) {
+				t.Fatalf("a %d-byte body from %d bytes of input", len(body), len(data))
+			}
+			if _, held := r.Pending(); held > 4096 {
+				t.Fatalf("holds %d bytes, Max 4096", held)
+			}
+		}
+	})
+}
