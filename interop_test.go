@@ -460,26 +460,34 @@ func TestErlangCallsGoTimeoutAndDeath(t *testing.T) {
 	}
 }
 
+// erlPeer is erlPair with a Go process registered as name and the Go
+// node's connection to the erl node.
+func erlPeer(t *testing.T, name Atom) (*distributetest.ErlNode, *Node, *Process, *peer) {
+	t.Helper()
+	erl, g := erlPair(t)
+	p, err := g.NewProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Register(name, p.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := g.getPeer(testCtx(t), Atom(erl.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return erl, g, p, pr
+}
+
 // TestAtomCacheWithErlang: the connection to a BEAM node runs in
 // distribution header mode, and atoms survive its atom cache both ways:
 // more distinct atoms in one message than a header lists (255), the same
 // again once they are cached, 255-character UTF-8 atoms (a long-atom
 // header), and enough distinct atoms over many messages to reuse slots.
 func TestAtomCacheWithErlang(t *testing.T) {
-	erl, g := erlPair(t)
+	erl, g, p, peer := erlPeer(t, "atoms")
 	startErlEcho(t, erl)
-	p, err := g.NewProcess()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := testCtx(t)
-	if err := g.Register("atoms", p.Pid()); err != nil {
-		t.Fatal(err)
-	}
-	peer, err := g.getPeer(ctx, Atom(erl.Name))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if !peer.header {
 		t.Fatalf("connection to %s not in header mode (flags %v)", erl.Name, peer.flags)
 	}
@@ -526,19 +534,7 @@ func TestAtomCacheWithErlang(t *testing.T) {
 // messages between. Every message arrives whole and exact, in order per
 // sender.
 func TestFragmentsFromErlang(t *testing.T) {
-	erl, g := erlPair(t)
-	p, err := g.NewProcess()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := testCtx(t)
-	if err := g.Register("big", p.Pid()); err != nil {
-		t.Fatal(err)
-	}
-	peer, err := g.getPeer(ctx, Atom(erl.Name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	erl, g, p, peer := erlPeer(t, "big")
 	if peer.flags&dist.Fragments == 0 {
 		t.Fatalf("FRAGMENTS not negotiated with %s: %v", erl.Name, peer.flags)
 	}
