@@ -85,7 +85,7 @@ func appendFrame(dst []byte, p *peer, ctrl etf.Tuple, msg Term, hasMsg bool) ([]
 		msg = nil
 	}
 	appendFn := dist.AppendPassThrough
-	if p.header {
+	if p.flags.HeaderMode() {
 		appendFn = dist.AppendHeaderFrame
 	}
 	out, err := appendFn(dst, ctrl, msg)
@@ -104,25 +104,16 @@ func (n *Node) handleFrame(p *peer, dec *etf.Decoder, frame []byte) error {
 		hasMsg    bool
 		err       error
 	)
-	if p.header {
+	if p.hdr != nil {
 		// The header's atom cache refs resolve ATOM_CACHE_REF in the terms.
-		var body []byte
-		if len(frame) > 1 && frame[0] == etf.VersionByte && (frame[1] == bFragment || frame[1] == bFragmentCont) {
-			refs, b, done, err := p.frags.Add(p.rcache, frame)
-			if err != nil || !done {
-				if err != nil {
-					err = fmt.Errorf("%w: %w", ErrProtocol, err)
-				}
-				return err
-			}
-			dec.AtomRefs, body = refs, b
-		} else {
-			var off int
-			if p.refs, off, err = p.rcache.ReadHeader(frame, p.refs); err != nil {
-				return fmt.Errorf("%w: %w", ErrProtocol, err)
-			}
-			dec.AtomRefs, body = p.refs, frame[off:]
+		refs, body, done, rerr := p.hdr.Read(frame)
+		switch {
+		case rerr != nil:
+			return fmt.Errorf("%w: %w", ErrProtocol, rerr)
+		case !done:
+			return nil // a fragment of a message still incomplete
 		}
+		dec.AtomRefs = refs
 		if handled, err := n.fastDispatch(dec, body, false); handled {
 			return err
 		}

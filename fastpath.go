@@ -38,47 +38,62 @@ const (
 	refSelf   = 1
 	refPeer   = 2
 	bAtomRef  = etf.TagAtomCacheRef
-
-	bFragment     = 69 // 131, 69: first fragment of a message
-	bFragmentCont = 70 // 131, 70: a later fragment
 )
 
+// The headers of our message frames in header mode once the fixed entries
+// are stored (cachedHeader), and to a peer with Fragments but no atom
+// cache (noRefsHeader): 131, 68, 3, 0, 0, 0, 1, 2 and 131, 68, 0.
+var (
+	cachedHeader = mustHeader(dist.HeaderRef{Slot: slotEmpty}, dist.HeaderRef{Slot: slotSelf}, dist.HeaderRef{Slot: slotPeer})
+	noRefsHeader = mustHeader()
+)
+
+func mustHeader(refs ...dist.HeaderRef) []byte {
+	h, err := dist.AppendHeader(nil, refs...)
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
 // appendMessageFrame writes a SEND (2), SEND_SENDER (22) or REG_SEND (6)
-// frame for p: 112, 131 {Op, From or the empty atom, To or the empty atom, [Name]}, 131 Msg in
-// pass-through mode; in header mode 131, 68 and the three fixed atom
-// cache refs, then the terms without version bytes, with the empty atom
-// and the two node names as cache refs. stored reports whether the
-// header stores the fixed entries: after a successful Send of such a
-// frame, call p.cacheQueued.
+// frame for p. In pass-through mode: 112, 131 {Op, From or the empty
+// atom, To or the empty atom, [Name]}, 131 Msg. In header mode: 131, 68
+// and the three fixed atom cache refs (none when only Fragments was
+// negotiated), then the terms without version bytes, with the empty atom
+// and the two node names as cache refs. stored reports whether the header
+// stores the fixed entries: send such a frame with p.send.
 func (n *Node) appendMessageFrame(dst []byte, p *peer, op dist.Op, from Pid, to Pid, name Atom, msg Term) (frame []byte, stored bool, err error) {
-	appendTerm := etf.Append
+	appendTerm := etf.AppendTerm
+	refs := p.flags&dist.DistHdrAtomCache != 0
 	switch {
-	case p.cacheRefs:
-		stored = !p.cacheSent.Load()
+	case refs && p.cacheSent.Load():
+		dst = append(dst, cachedHeader...)
+	case refs:
+		stored = true
 		if dst, err = dist.AppendHeader(dst,
-			dist.HeaderRef{Slot: slotEmpty, New: stored, Atom: ""},
-			dist.HeaderRef{Slot: slotSelf, New: stored, Atom: n.name},
-			dist.HeaderRef{Slot: slotPeer, New: stored, Atom: p.name}); err != nil {
+			dist.HeaderRef{Slot: slotEmpty, New: true, Atom: ""},
+			dist.HeaderRef{Slot: slotSelf, New: true, Atom: n.name},
+			dist.HeaderRef{Slot: slotPeer, New: true, Atom: p.name}); err != nil {
 			return nil, false, fmt.Errorf("distribute: encode header: %w", err)
 		}
-		appendTerm = etf.AppendTerm
-	case p.header: // Fragments without the atom cache: a header with no refs
-		dst = append(dst, bVersion, 68, 0)
-		appendTerm = etf.AppendTerm
+	case p.flags.HeaderMode():
+		dst = append(dst, noRefsHeader...)
 	default:
 		dst = append(dst, bPassThrough, bVersion)
+		appendTerm = etf.Append
 	}
 	empty := func(b []byte) []byte {
-		if p.cacheRefs {
+		if refs {
 			return append(b, bAtomRef, refEmpty)
 		}
 		return append(b, bSmallAtomU8, 0)
 	}
 	pid := func(b []byte, pid Pid) ([]byte, error) {
 		switch {
-		case p.cacheRefs && pid.Node == n.name:
+		case refs && pid.Node == n.name:
 			return appendCachedPid(b, refSelf, pid), nil
-		case p.cacheRefs && pid.Node == p.name:
+		case refs && pid.Node == p.name:
 			return appendCachedPid(b, refPeer, pid), nil
 		}
 		return etf.AppendPid(b, pid)
@@ -117,12 +132,16 @@ func appendCachedPid(b []byte, ref byte, pid Pid) []byte {
 	return binary.BigEndian.AppendUint32(b, pid.Creation)
 }
 
-// cacheQueued records that a frame that stored the fixed atom cache
-// entries was queued: frames encoded from now on go out after it.
-func (p *peer) cacheQueued(stored bool) {
-	if stored {
+// send queues frames on p's connection (conn.Send). stored says they
+// store the fixed atom cache entries (appendMessageFrame): once they are
+// queued, frames encoded from then on go out after them and may refer to
+// the entries.
+func (p *peer) send(ctx context.Context, stored bool, frames ...[]byte) error {
+	err := p.conn.Send(ctx, frames...)
+	if err == nil && stored {
 		p.cacheSent.Store(true)
 	}
+	return err
 }
 
 // sendMessage encodes a message frame into a pooled buffer and queues it.
@@ -130,11 +149,7 @@ func (n *Node) sendMessage(ctx context.Context, p *peer, op dist.Op, from, to Pi
 	bp := framePool.Get().(*[]byte)
 	frame, stored, err := n.appendMessageFrame((*bp)[:0], p, op, from, to, name, msg)
 	if err == nil {
-		err = p.conn.Send(ctx, frame)
-		if err == nil {
-			p.cacheQueued(stored)
-		}
-		err = p.sendErr(err)
+		err = p.sendErr(p.send(ctx, stored, frame))
 	}
 	putFrame(bp, frame)
 	return err

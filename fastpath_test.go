@@ -66,7 +66,10 @@ func FuzzFastDispatch(f *testing.F) {
 	sender := &Node{name: "peer@localhost"}
 	from := Pid{Node: "peer@localhost", ID: 1, Creation: 7}
 	for _, header := range []bool{false, true} {
-		p := &peer{name: n.name, header: header, cacheRefs: header}
+		p := &peer{name: n.name}
+		if header {
+			p.flags = dist.DistHdrAtomCache | dist.Fragments
+		}
 		for _, op := range []dist.Op{dist.OpSend, dist.OpSendSender, dist.OpRegSend} {
 			for _, msg := range []Term{etf.Binary("hello"), etf.Tuple{Atom("a"), int64(1)}, etf.List{}} {
 				frame, _, err := sender.appendMessageFrame(nil, p, op, from, box.Pid(), "box", msg)
@@ -144,7 +147,7 @@ func TestMessageFramesMatchGeneralEncoding(t *testing.T) {
 		}
 	}
 	// A peer with only FRAGMENTS: header frames without cache refs.
-	frag := &peer{name: "b@h", header: true}
+	frag := &peer{name: "b@h", flags: dist.Fragments}
 	for _, tc := range cases {
 		got, stored, err := n.appendMessageFrame(nil, frag, tc.op, from, tc.to, "name", msg)
 		if err != nil || stored || string(got[:3]) != "\x83\x44\x00" {
@@ -156,7 +159,7 @@ func TestMessageFramesMatchGeneralEncoding(t *testing.T) {
 			t.Fatalf("fragments only, %v: %x decodes to %v %v %v", tc.op, got, ctrl, m, err)
 		}
 	}
-	hdr := &peer{name: "b@h", header: true, cacheRefs: true}
+	hdr := &peer{name: "b@h", flags: dist.DistHdrAtomCache | dist.Fragments}
 	var cache dist.HeaderCache // the receiver's
 	for round := range 2 {
 		for _, tc := range cases {
@@ -175,7 +178,7 @@ func TestMessageFramesMatchGeneralEncoding(t *testing.T) {
 				t.Fatalf("round %d %v: %x decodes to %v %v %v", round, tc.op, got, ctrl, m, err)
 			}
 		}
-		hdr.cacheQueued(true)
+		hdr.cacheSent.Store(true)
 	}
 }
 
@@ -184,12 +187,12 @@ func TestSendPathAllocations(t *testing.T) {
 	from := Pid{Node: "a@h", ID: 1, Creation: 3}
 	var msg Term = etf.Binary(make([]byte, 64))
 	buf := make([]byte, 0, 256)
-	for _, p := range []*peer{{name: "b@h"}, {name: "b@h", header: true}, {name: "b@h", header: true, cacheRefs: true}} {
+	for _, p := range []*peer{{name: "b@h"}, {name: "b@h", flags: dist.Fragments}, {name: "b@h", flags: dist.DistHdrAtomCache | dist.Fragments}} {
 		allocs := testing.AllocsPerRun(1000, func() {
 			n.appendMessageFrame(buf[:0], p, dist.OpRegSend, from, Pid{}, "sink", msg)
 		})
 		if allocs != 0 {
-			t.Fatalf("encoding a REG_SEND of a 64-byte binary (header mode %v) allocates %v times; want 0", p.header, allocs)
+			t.Fatalf("encoding a REG_SEND of a 64-byte binary (flags %v) allocates %v times; want 0", p.flags, allocs)
 		}
 	}
 }
@@ -198,7 +201,7 @@ func TestSendPathAllocations(t *testing.T) {
 // wire" example: the connection's first REG_SEND and a later one.
 func TestWireExample(t *testing.T) {
 	n := &Node{name: "a@h"}
-	p := &peer{name: "b@h", header: true, cacheRefs: true}
+	p := &peer{name: "b@h", flags: dist.DistHdrAtomCache | dist.Fragments}
 	from := Pid{Node: "a@h", ID: 1, Creation: 7}
 	msg := etf.Binary{0, 0, 0, 0, 0, 0, 0, 42}
 	body := "6804610658520100000001000000000000000752007707636f756e746572" + "6d00000008000000000000002a"
@@ -208,6 +211,8 @@ func TestWireExample(t *testing.T) {
 		if err != nil || fmt.Sprintf("%x", got) != want {
 			t.Fatalf("frame %d = %x, %v; want %s", i, got, err, want)
 		}
-		p.cacheQueued(stored)
+		if stored {
+			p.cacheSent.Store(true)
+		}
 	}
 }

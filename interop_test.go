@@ -488,7 +488,7 @@ func TestAtomCacheWithErlang(t *testing.T) {
 	erl, g, p, peer := erlPeer(t, "atoms")
 	startErlEcho(t, erl)
 	ctx := testCtx(t)
-	if !peer.header {
+	if peer.hdr == nil || peer.flags&dist.DistHdrAtomCache == 0 {
 		t.Fatalf("connection to %s not in header mode (flags %v)", erl.Name, peer.flags)
 	}
 	atoms := func(prefix string, from, to int) etf.List {
@@ -569,7 +569,7 @@ func TestFragmentsFromErlang(t *testing.T) {
 			t.Fatalf("got %.100s", etf.Format(m))
 		}
 	}
-	if seqs, held := peer.frags.Pending(); seqs != 0 || held != 0 {
+	if seqs, held := peer.hdr.Reassembler.Pending(); seqs != 0 || held != 0 {
 		t.Fatalf("%d sequences, %d bytes still held", seqs, held)
 	}
 }

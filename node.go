@@ -73,20 +73,12 @@ type peer struct {
 	since    time.Time
 	downOnce sync.Once // peerDown runs once
 
-	// header: the connection is in distribution header mode (both nodes
-	// have DistHdrAtomCache or Fragments); every frame then starts 131, 68
-	// (or 69, 70: fragments from the peer). cacheRefs: DistHdrAtomCache
-	// is negotiated, so our headers may list atom cache references.
-	header    bool
-	cacheRefs bool
 	// cacheSent: a frame storing our fixed atom cache entries (see
 	// appendMessageFrame) is queued, so later frames may refer to them.
 	cacheSent atomic.Bool
-	// The reader's side of the atom cache, its scratch refs, and the
-	// reassembly of fragmented messages.
-	rcache *dist.HeaderCache
-	refs   []etf.Atom
-	frags  dist.Reassembler
+	// hdr reads the peer's frames in header mode (flags.HeaderMode());
+	// nil in pass-through mode. The reader goroutine's only.
+	hdr *dist.HeaderReader
 }
 
 // dialAttempt is one connection attempt that callers wait on together.
@@ -407,17 +399,15 @@ func (n *Node) accept(c net.Conn) {
 // addPeer installs an established connection and starts its I/O.
 func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 	p := &peer{
-		name:      Atom(pr.Name),
-		creation:  pr.Creation,
-		flags:     pr.Flags,
-		visible:   pr.Visible,
-		since:     time.Now(),
-		header:    pr.Flags&(dist.DistHdrAtomCache|dist.Fragments) != 0,
-		cacheRefs: pr.Flags&dist.DistHdrAtomCache != 0,
+		name:     Atom(pr.Name),
+		creation: pr.Creation,
+		flags:    pr.Flags,
+		visible:  pr.Visible,
+		since:    time.Now(),
 	}
-	if p.header {
-		p.rcache = new(dist.HeaderCache)
-		p.frags.Max = n.cfg.MaxFrameSize
+	if pr.Flags.HeaderMode() {
+		p.hdr = &dist.HeaderReader{Fragments: pr.Flags&dist.Fragments != 0}
+		p.hdr.Reassembler.Max = n.cfg.MaxFrameSize
 	}
 	// One decoder per connection, used by its reader only: it keeps the
 	// atoms it has seen (node names, tags) so that they cost no allocation.

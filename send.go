@@ -274,11 +274,7 @@ func (n *Node) sendMonitored(ctx context.Context, peer *peer, from Pid, target m
 	}
 	frames, stored, err := n.appendMessageFrame(mon, peer, op, from, target.pid, target.name, msg)
 	if err == nil {
-		err = peer.conn.Send(ctx, frames[:len(mon)], frames[len(mon):])
-		if err == nil {
-			peer.cacheQueued(stored)
-		}
-		err = peer.sendErr(err)
+		err = peer.sendErr(peer.send(ctx, stored, frames[:len(mon)], frames[len(mon):]))
 	}
 	putFrame(bp, frames)
 	return err

@@ -197,7 +197,7 @@ func (p *Process) startTypedSend(ctx context.Context, d dest) (t typedSend, remo
 	// The frame ends with the message 109 0 0 0 0, an empty binary (after
 	// 131 in pass-through mode): the codec appends its bytes after it and
 	// finish patches the length.
-	if l := len(frame); l < 6 || frame[l-5] != etf.TagBinary || !peer.header && frame[l-6] != etf.VersionByte {
+	if l := len(frame); l < 6 || frame[l-5] != etf.TagBinary || !peer.flags.HeaderMode() && frame[l-6] != etf.VersionByte {
 		framePool.Put(bp)
 		return typedSend{}, false, fmt.Errorf("distribute: send to %s: unexpected frame layout", d)
 	}
@@ -221,10 +221,7 @@ func (t *typedSend) finish(ctx context.Context, frame []byte, encErr error) erro
 		return fmt.Errorf("distribute: send to %s: message of %d bytes: %w", t.to, size, etf.ErrTooLarge)
 	}
 	binary.BigEndian.PutUint32(frame[lenAt:], uint32(size))
-	err := t.peer.conn.Send(ctx, frame)
-	if err == nil {
-		t.peer.cacheQueued(t.stored)
-	}
+	err := t.peer.send(ctx, t.stored, frame)
 	if cap(frame) <= maxPooledFrame {
 		*t.bp = frame[:0]
 	}

@@ -278,7 +278,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		return binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
 	}
 	ctrlFrame := func(ctrl etf.Tuple) []byte {
-		b, err := appendFrame(nil, &peer{header: true}, ctrl, nil, false)
+		b, err := appendFrame(nil, &peer{flags: dist.DistHdrAtomCache}, ctrl, nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -65,11 +65,13 @@ type ConnConfig struct {
 	// ReadCoalesce: when the connection is only receiving (several reads
 	// in a row with data and nothing sent between them, the last within a
 	// millisecond: a one-way stream in) and a read finds the socket empty,
-	// the reader sleeps this long once before it waits on the socket. The stream's next
-	// messages then arrive in one read instead of each waking the reader's
-	// thread, which on a VM costs the sender more than the message itself.
-	// Adds up to ReadCoalesce of latency to a message that arrives during
-	// the sleep. Zero: no sleep; at most MaxReadCoalesce. Ignored on TLS.
+	// the reader sleeps this long once before it waits on the socket. The
+	// stream's next messages then arrive in one read instead of each
+	// waking the reader's thread, which on a VM costs the sender more than
+	// the message itself. Adds up to ReadCoalesce of latency to a message
+	// that arrives during the sleep; a sleep that gathers little pauses
+	// the sleeps (sparse traffic). Zero: no sleep; at most
+	// MaxReadCoalesce. Ignored on TLS.
 	ReadCoalesce time.Duration
 	// Handler receives every data frame (ticks are not passed) on the
 	// reader goroutine, in order. The frame is owned by the Conn and is
@@ -144,11 +146,13 @@ type Conn struct {
 		err    error
 		start  time.Time
 		lastIn time.Time // the last read that returned data
-		napped bool      // this dry spell's ReadCoalesce sleep is done
 		outAt  int64     // lastOut at the previous read that returned data
 		streak int       // reads with data in a row with no Send between them
 		naps   int       // ReadCoalesce sleeps taken (for tests)
-		judge  bool      // the next read with data shows what the sleep gathered
+		// judge: a ReadCoalesce sleep was taken and no read with data has
+		// followed yet (so this dry spell sleeps no more); that read
+		// shows what the sleep gathered.
+		judge bool
 		// After a sleep that gathered little (sparse traffic, where it only
 		// adds latency) sleeps stop until napOff; the pause doubles with
 		// each such sleep and resets after one that gathered a stream.
@@ -246,9 +250,8 @@ func (c *Conn) spinRead(p []byte) (int, error) {
 // polls again while within ReadSpin of the start and the connection sent
 // and received something within spinWindow (request/response traffic);
 // on a one-way stream in (coalesceStreak), it sleeps ReadCoalesce once
-// and reads again;
-// otherwise it lets the runtime park the reader until the socket is
-// readable.
+// and reads again; otherwise it lets the runtime park the reader until
+// the socket is readable.
 func (c *Conn) spinOnce(fd uintptr) bool {
 	for {
 		c.rd.n, c.rd.err = syscall.Read(int(fd), c.rd.buf)
@@ -263,8 +266,8 @@ func (c *Conn) spinOnce(fd uintptr) bool {
 				runtime.Gosched()
 				continue
 			}
-			if receiving && c.rd.streak >= coalesceStreak && !c.rd.napped && c.cfg.ReadCoalesce > 0 && !now.Before(c.rd.napOff) {
-				c.rd.napped, c.rd.judge = true, true
+			if receiving && c.rd.streak >= coalesceStreak && !c.rd.judge && c.cfg.ReadCoalesce > 0 && !now.Before(c.rd.napOff) {
+				c.rd.judge = true
 				c.rd.naps++
 				time.Sleep(c.cfg.ReadCoalesce)
 				continue
@@ -272,7 +275,6 @@ func (c *Conn) spinOnce(fd uintptr) bool {
 			c.rd.start = now // the next wake-up may poll again
 			return false
 		}
-		c.rd.napped = false
 		if c.rd.n > 0 {
 			c.rd.lastIn = time.Now()
 			if c.rd.judge {

@@ -61,6 +61,11 @@ const Mandatory26 = Mandatory25 | V4NC | UnlinkID
 const DefaultFlags = Mandatory26 | MandatoryDigest25 | DistMonitor | DistMonitorName | DistHdrAtomCache |
 	Fragments | SendSender | ExitPayload | BigSeqtraceLabels | Spawn | Alias
 
+// HeaderMode reports whether a connection with these negotiated flags
+// frames its data with a distribution header (131, 68, or fragments)
+// rather than pass-through (112): DistHdrAtomCache or Fragments is set.
+func (f Flags) HeaderMode() bool { return f&(DistHdrAtomCache|Fragments) != 0 }
+
 var flagNames = [...]struct {
 	f    Flags
 	name string

@@ -178,3 +178,32 @@ func FuzzReassembler(f *testing.F) {
 		}
 	})
 }
+
+// TestHeaderReader: a HeaderReader reassembles fragments only when
+// Fragments was negotiated; otherwise a fragment is ErrBadFrame. Whole
+// frames read as ReadHeader reads them.
+func TestHeaderReader(t *testing.T) {
+	f, ctrl, msg := bigFrame(t, 5000)
+	frags, _ := AppendFragments(nil, f, 1, 2048)
+	var without HeaderReader
+	if _, _, _, err := without.Read(frags[0]); !errors.Is(err, ErrBadFrame) {
+		t.Fatalf("a fragment without Fragments: %v; want ErrBadFrame", err)
+	}
+	for _, frames := range [][][]byte{{f}, frags} {
+		h := HeaderReader{Fragments: true}
+		for i, fr := range frames {
+			refs, body, done, err := h.Read(fr)
+			if err != nil || done != (i == len(frames)-1) {
+				t.Fatalf("frame %d of %d: done %v, %v", i, len(frames), done, err)
+			}
+			if !done {
+				continue
+			}
+			d := etf.Decoder{AtomRefs: refs}
+			gotCtrl, m, _, err := ParseBody(&d, body)
+			if err != nil || !etf.Equal(gotCtrl, ctrl) || !etf.Equal(m, msg) {
+				t.Fatalf("%d frames read back as %v, %v", len(frames), gotCtrl, err)
+			}
+		}
+	}
+}

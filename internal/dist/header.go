@@ -60,10 +60,10 @@ type HeaderCache struct {
 // of frame, stores its new entries, and returns the frame's atom
 // references appended to refs[:0] (never nil, so that a decoder given
 // them accepts ATOM_CACHE_REF) and the offset of the control term. A
-// fragment header (131, 69 or 70) fails with ErrBadFrame: fragments are
-// not negotiated. Other malformed headers fail with ErrAtomCache; the
-// cache is then unchanged or holds only well-formed new entries of the
-// frame.
+// fragment (131, 69 or 70) fails with ErrBadFrame: fragments go to a
+// Reassembler (HeaderReader routes them when Fragments was negotiated).
+// Other malformed headers fail with ErrAtomCache; the cache is then
+// unchanged or holds only well-formed new entries of the frame.
 func (c *HeaderCache) ReadHeader(frame []byte, refs []etf.Atom) ([]etf.Atom, int, error) {
 	refs = refs[:0]
 	if refs == nil {
@@ -123,9 +123,9 @@ func (c *HeaderCache) ReadHeader(frame []byte, refs []etf.Atom) ([]etf.Atom, int
 		if !utf8.Valid(text) || utf8.RuneCount(text) > etf.MaxAtomChars {
 			return nil, 0, fmt.Errorf("%w: ref %d: atom text is not UTF-8 of at most %d characters", ErrAtomCache, i, etf.MaxAtomChars)
 		}
-		a := etf.Atom(text)
-		if c.set[slot/64]&(1<<(slot%64)) == 0 || c.slots[slot] != a {
-			c.slots[slot] = a
+		// A slot stored again with the atom it holds keeps its string.
+		if c.set[slot/64]&(1<<(slot%64)) == 0 || string(c.slots[slot]) != string(text) {
+			c.slots[slot] = etf.Atom(text)
 			c.set[slot/64] |= 1 << (slot % 64)
 		}
 		refs = append(refs, c.slots[slot])
@@ -221,6 +221,33 @@ func AppendHeaderFrame(dst []byte, ctrl etf.Tuple, msg etf.Term) ([]byte, error)
 		}
 	}
 	return out, nil
+}
+
+// HeaderReader reads the frames of one connection in header mode: the
+// distribution header's atom cache and, when Fragments was negotiated,
+// the reassembly of fragmented messages. Set Fragments and Reassembler.Max
+// before the first Read. Not safe for concurrent use (a connection's
+// reader owns it).
+type HeaderReader struct {
+	Cache       HeaderCache
+	Fragments   bool // the peer may send 131, 69 / 131, 70 fragments
+	Reassembler Reassembler
+	refs        []etf.Atom
+}
+
+// Read takes a data frame and returns its atom cache references and its
+// body (Ctrl [Msg], without version bytes). done is false, with no error,
+// for a fragment of a message not yet complete. refs and body are valid
+// until the next Read. Errors are ReadHeader's and Reassembler.Add's.
+func (h *HeaderReader) Read(frame []byte) (refs []etf.Atom, body []byte, done bool, err error) {
+	if h.Fragments && len(frame) > 1 && frame[0] == versionByte && (frame[1] == distFragHeader || frame[1] == distFragCont) {
+		return h.Reassembler.Add(&h.Cache, frame)
+	}
+	var off int
+	if h.refs, off, err = h.Cache.ReadHeader(frame, h.refs); err != nil {
+		return nil, nil, false, err
+	}
+	return h.refs, frame[off:], true, nil
 }
 
 // ParseHeaderFrame decodes a header-mode data frame with d, resolving
