@@ -449,14 +449,8 @@ func TestErlangCallsGoTimeoutAndDeath(t *testing.T) {
 	}
 	// The forwarded message comes from another Erlang process than
 	// still_here, so it may arrive after it: wait for both logs.
-	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
 	for _, want := range []string{"message to a dead or unknown pid dropped", "message to unregistered name dropped"} {
-		for !strings.Contains(logs.String(), want) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no debug log %q", want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitFor(t, "debug log "+want, func() bool { return strings.Contains(logs.String(), want) })
 	}
 }
 
