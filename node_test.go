@@ -20,6 +20,10 @@ func TestMain(m *testing.M) {
 		runBenchSink(name, port)
 		return
 	}
+	if mode := os.Getenv("DISTRIBUTE_BENCH_TCPECHO"); mode != "" {
+		runTCPEcho(mode)
+		return
+	}
 	distributetest.VerifyTestMain(m)
 }
 

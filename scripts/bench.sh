@@ -19,7 +19,11 @@ done
 
 echo "== Go (go test -bench, count=$COUNT)"
 go test -run '^$' -count "$COUNT" -benchtime 2000000x -bench 'Throughput' . | tee "$OUT/go.txt"
+# PingPong beside the raw TCP floor (no protocol) of this machine
 go test -run '^$' -count "$COUNT" -benchtime 100000x -bench 'PingPong|IdleProcess|IdleHandler' . | tee -a "$OUT/go.txt"
+# the memory floor: a bare parked goroutine, in a process of its own (the
+# runtime never frees g structs, so later runs in one process report less)
+go test -run '^$' -count 1 -benchtime 100000x -bench 'IdleGoroutineFloor' . | tee -a "$OUT/go.txt"
 # the same message count as Erlang's throughput runs (N=1,000,000)
 go test -run '^$' -count "$COUNT" -benchtime 1000000x -bench 'GoToErlang|ErlangToGo' . | tee -a "$OUT/go.txt"
 go test -run '^$' -count "$COUNT" -benchtime 20000x -bench 'CallSequential' . | tee -a "$OUT/go.txt"

@@ -1,0 +1,271 @@
+package distribute
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The floor benchmarks measure what this machine and Go's runtime give
+// without any of this library, so that our numbers can be read against
+// them: a raw TCP ping-pong between two OS processes, and the memory of a
+// bare parked goroutine.
+
+// BenchmarkTCPPingPongFloor is a 64-byte ping-pong over loopback TCP
+// between this process and a child process, with no protocol at all: the
+// floor under BenchmarkPingPong. Both ends read the same way:
+//   - netpoll: as net.Conn does (the goroutine parks until the socket is
+//     readable);
+//   - spin: polling the socket for up to DefaultReadSpin first, the way a
+//     connection's reader does (ConnConfig.ReadSpin), in the goroutine
+//     that answers;
+//   - handoff: spin, in a reading goroutine that hands each frame through
+//     a channel to the goroutine that answers, the way a connection's
+//     reader hands messages to a process.
+func BenchmarkTCPPingPongFloor(b *testing.B) {
+	for _, mode := range []string{"netpoll", "spin", "handoff"} {
+		b.Run(mode, func(b *testing.B) {
+			c, err := net.Dial("tcp", startTCPEcho(b, mode))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			rd := floorConnReader(c, mode)
+			buf := make([]byte, 64)
+			for i := 0; i < 1000; i++ { // warm up
+				if err := floorRoundTrip(c, rd, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				if err := floorRoundTrip(c, rd, buf); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			reportLatency(b, lat)
+		})
+	}
+}
+
+// reportLatency reports the median and the 99th percentile of lat in µs,
+// and the share of round trips slower than twice the median.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	p50 := lat[len(lat)/2]
+	slow := len(lat) - sortSearchDur(lat, 2*p50)
+	b.ReportMetric(float64(p50.Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+	b.ReportMetric(100*float64(slow)/float64(len(lat)), "%>2×p50")
+}
+
+// sortSearchDur returns the index of the first element of the sorted lat
+// above d.
+func sortSearchDur(lat []time.Duration, d time.Duration) int {
+	i, _ := slices.BinarySearchFunc(lat, d, func(e, t time.Duration) int {
+		if e <= t {
+			return -1
+		}
+		return 1
+	})
+	return i
+}
+
+// handoffReader reads 64-byte frames in a goroutine of its own and hands
+// each to Read through a channel, the way a connection's reader hands
+// messages to processes.
+type handoffReader struct{ ch chan []byte }
+
+func newHandoffReader(r io.Reader) *handoffReader {
+	h := &handoffReader{ch: make(chan []byte, 16)}
+	go func() {
+		defer close(h.ch)
+		for {
+			buf := make([]byte, 64)
+			if _, err := io.ReadFull(r, buf); err != nil {
+				return
+			}
+			h.ch <- buf
+		}
+	}()
+	return h
+}
+
+func (h *handoffReader) Read(p []byte) (int, error) {
+	buf, ok := <-h.ch
+	if !ok {
+		return 0, io.EOF
+	}
+	return copy(p, buf), nil
+}
+
+func floorRoundTrip(c net.Conn, rd io.Reader, buf []byte) error {
+	if _, err := c.Write(buf); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(rd, buf)
+	return err
+}
+
+// floorConnReader returns c's reader for a BenchmarkTCPPingPongFloor mode.
+func floorConnReader(c net.Conn, mode string) io.Reader {
+	r := newFloorReader(c.(*net.TCPConn), mode != "netpoll")
+	if mode == "handoff" {
+		return newHandoffReader(r)
+	}
+	return r
+}
+
+// floorReader reads a TCP connection either through net.Conn (netpoll) or
+// by polling the raw socket with runtime.Gosched between tries for up to
+// DefaultReadSpin before it lets the runtime park it (spin).
+type floorReader struct {
+	nc    *net.TCPConn
+	raw   syscall.RawConn
+	spin  bool
+	buf   []byte
+	n     int
+	err   error
+	start time.Time
+	fn    func(fd uintptr) bool
+}
+
+func newFloorReader(nc *net.TCPConn, spin bool) *floorReader {
+	r := &floorReader{nc: nc, spin: spin}
+	if spin {
+		r.raw, _ = nc.SyscallConn()
+		r.fn = r.once
+	}
+	return r
+}
+
+func (r *floorReader) Read(p []byte) (int, error) {
+	if !r.spin {
+		return r.nc.Read(p)
+	}
+	r.buf, r.start = p, time.Now()
+	if err := r.raw.Read(r.fn); err != nil {
+		return 0, err
+	}
+	switch {
+	case r.err != nil:
+		return 0, r.err
+	case r.n == 0:
+		return 0, io.EOF
+	}
+	return r.n, nil
+}
+
+func (r *floorReader) once(fd uintptr) bool {
+	for {
+		r.n, r.err = syscall.Read(int(fd), r.buf)
+		switch r.err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if time.Since(r.start) < DefaultReadSpin {
+				runtime.Gosched()
+				continue
+			}
+			r.start = time.Now()
+			return false
+		}
+		return true
+	}
+}
+
+// startTCPEcho starts this test binary again as a TCP echo server for
+// 64-byte frames (DISTRIBUTE_BENCH_TCPECHO=mode, see runTCPEcho) and
+// returns its address; the child is killed at cleanup.
+func startTCPEcho(b *testing.B, mode string) string {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "DISTRIBUTE_BENCH_TCPECHO="+mode)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatalf("echo did not start: %q %v", line, err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// runTCPEcho is the child process of startTCPEcho: it prints its address
+// and echoes 64-byte frames on each connection, reading as mode says.
+func runTCPEcho(mode string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr())
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			os.Exit(1)
+		}
+		go func() {
+			defer c.Close()
+			rd := floorConnReader(c, mode)
+			buf := make([]byte, 64)
+			for {
+				if _, err := io.ReadFull(rd, buf); err != nil {
+					return
+				}
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// BenchmarkIdleGoroutineFloor is the memory of a bare goroutine parked in
+// a channel receive, with nothing of ours: the runtime's g, its 2 KB
+// starting stack and the waiting record. It is the floor under
+// BenchmarkIdleProcess (compare with Erlang's 2.7 KB per idle process).
+func BenchmarkIdleGoroutineFloor(b *testing.B) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-stop
+		}()
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	reportProcessMemory(b, &before, &after)
+	close(stop)
+	wg.Wait()
+}
