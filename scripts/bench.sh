@@ -13,7 +13,7 @@ export REPS=${REPS:-3}
 COUNT=${COUNT:-5}
 
 echo "== Erlang baseline ($ERL_BENCH, REPS=$REPS)"
-for t in throughput pingpong rpc connect; do
+for t in throughput pingpong rpc connect memory; do
   EPMD_PORT=4370 BENCH_OUT=$(mktemp -d) "$ERL_BENCH/run.sh" "$t" 2>&1 | tee "$OUT/erlang-$t.txt" | grep -Ei "median|msgs/s|µs|us|calls" || true
 done
 
