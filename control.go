@@ -72,7 +72,7 @@ func (n *Node) sendOnPeer(ctx context.Context, p *peer, ctrl etf.Tuple, msg Term
 	bp := framePool.Get().(*[]byte)
 	frame, err := appendFrame((*bp)[:0], p, ctrl, msg, hasMsg)
 	if err == nil {
-		err = p.sendErr(p.conn.Send(ctx, frame))
+		err = p.sendErr(p.send(ctx, false, frame))
 	}
 	putFrame(bp, frame)
 	return err
@@ -114,6 +114,9 @@ func (n *Node) handleFrame(p *peer, dec *etf.Decoder, frame []byte) error {
 			return nil // a fragment of a message still incomplete
 		}
 		dec.AtomRefs = refs
+		// A message put back together from fragments has a buffer of its
+		// own: its binaries may share it instead of being copied again.
+		dec.AliasBinaries = p.hdr.Owned
 		if handled, err := n.fastDispatch(dec, body, false); handled {
 			return err
 		}

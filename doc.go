@@ -131,8 +131,9 @@
 // Every message to another node is one distribution frame: a 4-byte
 // length, a distribution header, the control message and the message. Both
 // nodes of a connection advertise DIST_HDR_ATOM_CACHE and FRAGMENTS (every
-// BEAM node and every Go node does; a BEAM node splits messages above 64
-// KiB into fragments, which the receiving node reassembles), so the header
+// BEAM node and every Go node does; both split frames above 64 KiB into
+// fragments, which the receiving node reassembles, and other processes'
+// messages go out between them), so the header
 // lists atom cache references: each
 // connection direction has a 2048-slot cache that the sender fills, and
 // ATOM_CACHE_REF i (52 i) in the terms stands for the header's i-th atom.

@@ -135,13 +135,59 @@ func appendCachedPid(b []byte, ref byte, pid Pid) []byte {
 // send queues frames on p's connection (conn.Send). stored says they
 // store the fixed atom cache entries (appendMessageFrame): once they are
 // queued, frames encoded from then on go out after them and may refer to
-// the entries.
+// the entries. A frame longer than dist.FragmentSize goes out in
+// fragments when p has Fragments (see sendFragments).
 func (p *peer) send(ctx context.Context, stored bool, frames ...[]byte) error {
+	if p.flags&dist.Fragments != 0 {
+		for i, f := range frames {
+			if len(f) > dist.FragmentSize {
+				return p.sendFragments(ctx, stored, frames, i)
+			}
+		}
+	}
 	err := p.conn.Send(ctx, frames...)
 	if err == nil && stored {
 		p.cacheSent.Store(true)
 	}
 	return err
+}
+
+// sendFragments is send with frames[i], a large one, cut into fragments,
+// each queued on its own, so that other processes' frames can go out
+// between them instead of waiting for the whole message, as with ERTS.
+// Frames from one sender stay in order. Once the first fragment is queued
+// the rest go out whatever ctx does: the peer holds the sequence until it
+// is complete. The fragments are cut one at a time into one buffer, which
+// Send copies, so a large message is not copied whole again.
+func (p *peer) sendFragments(ctx context.Context, stored bool, frames [][]byte, i int) error {
+	if i > 0 {
+		if err := p.conn.Send(ctx, frames[:i]...); err != nil {
+			return err
+		}
+		ctx = context.WithoutCancel(ctx)
+	}
+	f, err := dist.NewFragmenter(frames[i], p.fragSeq.Add(1), dist.FragmentSize)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 0, dist.FragmentSize)
+	for {
+		frag, ok := f.Next(buf[:0])
+		if !ok {
+			break
+		}
+		if err := p.conn.Send(ctx, frag); err != nil {
+			return err
+		}
+		ctx = context.WithoutCancel(ctx)
+	}
+	if i+1 < len(frames) {
+		return p.send(ctx, stored, frames[i+1:]...)
+	}
+	if stored {
+		p.cacheSent.Store(true)
+	}
+	return nil
 }
 
 // sendMessage encodes a message frame into a pooled buffer and queues it.

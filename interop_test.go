@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -522,6 +523,82 @@ func TestAtomCacheWithErlang(t *testing.T) {
 	}
 }
 
+// bigAndSmall is what a sender S ('a' or 'b') sends in the fragment
+// tests: for I in 1..5, {S, I, a binary of 150000+I bytes S} and then
+// {S, I, small}.
+func bigAndSmall(s byte) []Term {
+	var out []Term
+	for i := 1; i <= 5; i++ {
+		out = append(out,
+			etf.Tuple{int64(s), int64(i), etf.Binary(bytes.Repeat([]byte{s}, 150000+i))},
+			etf.Tuple{int64(s), int64(i), Atom("small")})
+	}
+	return out
+}
+
+// checkBigAndSmall checks that got is what two bigAndSmall senders, 'a'
+// and 'b', sent: every message whole and exact, in order per sender.
+func checkBigAndSmall(t *testing.T, got []Term) {
+	t.Helper()
+	want := map[byte][]Term{'a': bigAndSmall('a'), 'b': bigAndSmall('b')}
+	for _, m := range got {
+		tup, ok := m.(etf.Tuple)
+		if !ok || len(tup) != 3 {
+			t.Fatalf("got %.100s", etf.Format(m))
+		}
+		s, _ := tup[0].(int64)
+		w := want[byte(s)]
+		if len(w) == 0 || !etf.Equal(m, w[0]) {
+			t.Fatalf("got %.100s; want the next of sender %c", etf.Format(m), byte(s))
+		}
+		want[byte(s)] = w[1:]
+	}
+	if len(want['a'])+len(want['b']) != 0 {
+		t.Fatalf("%d and %d messages missing", len(want['a']), len(want['b']))
+	}
+}
+
+// TestFragmentsToErlang: a Go node cuts messages above dist.FragmentSize
+// into fragments for a BEAM peer with FRAGMENTS. Two Go processes send
+// large binaries with small messages between, at once, and Erlang gets
+// every message whole and exact, in order per sender.
+func TestFragmentsToErlang(t *testing.T) {
+	erl, g, p, peer := erlPeer(t, "collector")
+	ctx := testCtx(t)
+	erl.Eval(t, `register(fragsink, spawn(fun() -> receive {From, N} -> From ! {collected, [receive M -> M end || _ <- lists:seq(1, N)]} end end)), ok`)
+	if err := p.SendName(ctx, "fragsink", Atom(erl.Name), etf.Tuple{p.Pid(), int64(20)}); err != nil {
+		t.Fatal(err)
+	}
+	before := peer.fragSeq.Load()
+	var wg sync.WaitGroup
+	for _, s := range []byte{'a', 'b'} {
+		sender, err := g.NewProcess()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, m := range bigAndSmall(s) {
+				if err := sender.SendName(ctx, "fragsink", Atom(erl.Name), m); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := peer.fragSeq.Load() - before; n != 10 {
+		t.Fatalf("%d messages went out in fragments; want the 10 large ones", n)
+	}
+	reply, ok := receiveWithin(t, p, nil).(etf.Tuple)
+	if !ok || len(reply) != 2 || reply[0] != Atom("collected") {
+		t.Fatalf("collector answered %.100s", etf.Format(reply))
+	}
+	got, _ := reply[1].(etf.List)
+	checkBigAndSmall(t, got)
+}
+
 // TestFragmentsFromErlang: Erlang splits messages above 64 KiB into
 // fragments for a peer with FRAGMENTS; two Erlang processes sending large
 // binaries at once interleave their fragment sequences, with small
@@ -540,29 +617,14 @@ func TestFragmentsFromErlang(t *testing.T) {
 	if frames := peer.conn.Stats().FramesIn - before; frames < 4 {
 		t.Fatalf("a 200 kB message came in %d frames; want 4 fragments", frames)
 	}
-	// Two senders, each: 5 large binaries with a small message after each.
+	// Two senders, each: 5 large binaries with a small message after each
+	// (bigAndSmall).
 	erl.Eval(t, fmt.Sprintf(`[spawn(fun() -> [begin {big, '%s'} ! {S, I, binary:copy(<<S>>, 150000 + I)}, {big, '%s'} ! {S, I, small} end || I <- lists:seq(1, 5)] end) || S <- [$a, $b]], ok`, g.Name(), g.Name()))
-	next := map[byte]int{'a': 1, 'b': 1}
+	var got []Term
 	for range 20 {
-		m, ok := receiveWithin(t, p, nil).(etf.Tuple)
-		if !ok || len(m) != 3 {
-			t.Fatalf("got %.100s", etf.Format(m))
-		}
-		s, i := byte(m[0].(int64)), int(m[1].(int64))
-		switch v := m[2].(type) {
-		case etf.Binary:
-			if i != next[s] || !bytes.Equal(v, bytes.Repeat([]byte{s}, 150000+i)) {
-				t.Fatalf("sender %c: binary %d (%d bytes); want %d", s, i, len(v), next[s])
-			}
-		case Atom:
-			if v != "small" || i != next[s] {
-				t.Fatalf("sender %c: %v %d; want small %d", s, v, i, next[s])
-			}
-			next[s]++
-		default:
-			t.Fatalf("got %.100s", etf.Format(m))
-		}
+		got = append(got, receiveWithin(t, p, nil))
 	}
+	checkBigAndSmall(t, got)
 	if seqs, held := peer.hdr.Reassembler.Pending(); seqs != 0 || held != 0 {
 		t.Fatalf("%d sequences, %d bytes still held", seqs, held)
 	}

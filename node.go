@@ -79,6 +79,8 @@ type peer struct {
 	// hdr reads the peer's frames in header mode (flags.HeaderMode());
 	// nil in pass-through mode. The reader goroutine's only.
 	hdr *dist.HeaderReader
+	// fragSeq numbers the fragment sequences sent to the peer.
+	fragSeq atomic.Uint64
 }
 
 // dialAttempt is one connection attempt that callers wait on together.

@@ -60,8 +60,8 @@
 // DIST_HDR_ATOM_CACHE and FRAGMENTS: when the peer has either too, every
 // data frame in both directions starts with a distribution header, 131, 68
 // (see HeaderCache, AppendHeader, ParseHeaderFrame), and with FRAGMENTS
-// the peer may split a message into 131, 69 and 131, 70 frames
-// (Reassembler); otherwise every frame is the pass-through form 112, 131
+// either side may split a message into 131, 69 and 131, 70 frames
+// (Fragmenter, Reassembler); otherwise every frame is the pass-through form 112, 131
 // Ctrl, [131 Msg] (AppendPassThrough, ParseFrame). The mode is fixed for
 // the connection: a frame of the other form is ErrBadFrame or
 // ErrHeaderMode.

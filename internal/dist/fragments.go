@@ -47,9 +47,14 @@ type fragSeq struct {
 // fragment's header. When the fragment completes its message, done is true
 // and refs and body are the message's atom cache references and its terms
 // (Ctrl [Msg], without version bytes), as ReadHeader and the rest of a 131,
-// 68 frame would give them; body is the Reassembler's and stays valid until
-// the next call. Errors are ErrFragment, ErrAtomCache, ErrBadFrame or a
-// *FrameTooLargeError; the connection should then close.
+// 68 frame would give them; body is valid until the next call and, for a
+// message in one fragment, only as long as frame. Errors are ErrFragment,
+// ErrAtomCache, ErrBadFrame or a *FrameTooLargeError; the connection
+// should then close.
+//
+// A sequence's buffer is made, when its first fragment comes, for as many
+// fragments as that one announces, each as long as it (ERTS cuts equal
+// fragments), so it is copied once; Max bounds the buffers' capacity.
 func (r *Reassembler) Add(c *HeaderCache, frame []byte) (refs []etf.Atom, body []byte, done bool, err error) {
 	if len(frame) < 18 || frame[0] != versionByte || (frame[1] != distFragHeader && frame[1] != distFragCont) {
 		return nil, nil, false, fmt.Errorf("%w: not a fragment (%d bytes)", ErrBadFrame, len(frame))
@@ -63,19 +68,16 @@ func (r *Reassembler) Add(c *HeaderCache, frame []byte) (refs []etf.Atom, body [
 	if limit <= 0 {
 		limit = DefaultMaxFrame
 	}
-	rest := frame[18:]
 	s := r.seqs[seq]
 	if frame[1] == distFragHeader {
 		if s != nil {
 			return nil, nil, false, fmt.Errorf("%w: sequence %#x started again", ErrFragment, seq)
 		}
-		// The header as a 131, 68 frame: N, flags, refs follow the ids.
-		hdr := append([]byte{versionByte, distHeader}, rest...)
-		refs, off, err := c.ReadHeader(hdr, nil)
+		refs, off, err := c.readRefs(frame, 18, make([]etf.Atom, 0, 8))
 		if err != nil {
 			return nil, nil, false, err
 		}
-		body := hdr[off:]
+		body := frame[off:]
 		if id == 1 {
 			return refs, body, true, nil // a message in one fragment
 		}
@@ -85,11 +87,17 @@ func (r *Reassembler) Add(c *HeaderCache, frame []byte) (refs []etf.Atom, body [
 		if r.held+len(body) > limit {
 			return nil, nil, false, &FrameTooLargeError{Len: uint64(r.held + len(body)), Max: uint64(limit)}
 		}
+		want := uint64(limit - r.held)
+		if each := uint64(len(frame) - 18); id-1 < want/max(each, 1) {
+			want = min(want, uint64(len(body))+(id-1)*each)
+		}
+		buf := make([]byte, len(body), int(want))
+		copy(buf, body)
 		if r.seqs == nil {
 			r.seqs = make(map[uint64]*fragSeq)
 		}
-		r.seqs[seq] = &fragSeq{next: id - 1, refs: refs, body: body}
-		r.held += len(body)
+		r.seqs[seq] = &fragSeq{next: id - 1, refs: refs, body: buf}
+		r.held += cap(buf)
 		return nil, nil, false, nil
 	}
 	if s == nil {
@@ -98,49 +106,151 @@ func (r *Reassembler) Add(c *HeaderCache, frame []byte) (refs []etf.Atom, body [
 	if id != s.next {
 		return nil, nil, false, fmt.Errorf("%w: sequence %#x: fragment %d, want %d", ErrFragment, seq, id, s.next)
 	}
-	if r.held+len(rest) > limit {
-		return nil, nil, false, &FrameTooLargeError{Len: uint64(r.held + len(rest)), Max: uint64(limit)}
+	rest := frame[18:]
+	if need := len(s.body) + len(rest); need > cap(s.body) {
+		// More than announced: grow, within Max.
+		room := limit - (r.held - cap(s.body))
+		if need > room {
+			return nil, nil, false, &FrameTooLargeError{Len: uint64(r.held - cap(s.body) + need), Max: uint64(limit)}
+		}
+		grown := make([]byte, len(s.body), min(max(need, 2*cap(s.body)), room))
+		copy(grown, s.body)
+		r.held += cap(grown) - cap(s.body)
+		s.body = grown
 	}
 	s.body = append(s.body, rest...)
-	r.held += len(rest)
 	if id > 1 {
 		s.next = id - 1
 		return nil, nil, false, nil
 	}
 	delete(r.seqs, seq)
-	r.held -= len(s.body)
+	r.held -= cap(s.body)
 	return s.refs, s.body, true, nil
 }
 
-// Pending reports how many sequences are incomplete and the bytes held.
+// Pending reports how many sequences are incomplete and the bytes held
+// (their buffers' capacity).
 func (r *Reassembler) Pending() (sequences, bytes int) { return len(r.seqs), r.held }
 
-// AppendFragments splits a header-mode frame (131, 68, ...) as a sender
-// with Fragments would: a first fragment carrying the header, Ctrl and up
-// to size bytes in all, then continuations of up to size-18 payload bytes.
-// It appends each fragment, as a frame payload, to dst. size must leave
-// the header and Ctrl whole in the first fragment, as the protocol wants.
-// For tests and tools: this package's senders write whole frames.
+// FragmentSize is the size of the fragments a sender cuts a large
+// message into, as ERTS does (ERTS_DIST_FRAGMENT_SIZE): a frame longer
+// than this goes out in fragments when the peer has Fragments.
+const FragmentSize = 64 << 10
+
+// fragmentHeader is the length of a fragment's own header: 131, 69 or 70,
+// SeqId, FragId.
+const fragmentHeader = 18
+
+// Fragmenter cuts a header-mode frame (131, 68, ...) into the fragments
+// of one sequence, as a sender with Fragments does: each at most size
+// bytes, except that the first always holds the distribution header and
+// the control term whole, as the protocol wants. Next appends them one at
+// a time, so a sender can let other frames go between them.
+type Fragmenter struct {
+	body  []byte // the frame without 131, 68: what the fragments carry
+	seq   uint64
+	first int // bytes of body in the first fragment
+	chunk int // bytes of body per continuation, the last may have fewer
+	next  uint64
+	sent  int // bytes of body already cut
+}
+
+// NewFragmenter prepares frame's fragments for sequence seq; size must be
+// more than the 18 bytes of a fragment's own header. Fragments reports
+// how many there are. An error is ErrBadFrame or ErrAtomCache: the frame
+// is not a well-formed header-mode frame.
+func NewFragmenter(frame []byte, seq uint64, size int) (*Fragmenter, error) {
+	if size <= fragmentHeader {
+		return nil, fmt.Errorf("%w: fragment size %d", ErrBadFrame, size)
+	}
+	end, err := controlEnd(frame)
+	if err != nil {
+		return nil, err
+	}
+	f := &Fragmenter{body: frame[2:], seq: seq, chunk: size - fragmentHeader}
+	f.first = min(len(f.body), max(f.chunk, end-2))
+	f.next = 1
+	if rest := len(f.body) - f.first; rest > 0 {
+		f.next += uint64((rest + f.chunk - 1) / f.chunk)
+	}
+	return f, nil
+}
+
+// Fragments returns the number of fragments not yet appended.
+func (f *Fragmenter) Fragments() int { return int(f.next) }
+
+// Next appends the next fragment to dst and returns it, or dst and false
+// when all have been appended.
+func (f *Fragmenter) Next(dst []byte) ([]byte, bool) {
+	if f.next == 0 {
+		return dst, false
+	}
+	tag, n := byte(distFragCont), min(f.chunk, len(f.body)-f.sent)
+	if f.sent == 0 {
+		tag, n = distFragHeader, f.first
+	}
+	dst = binary.BigEndian.AppendUint64(append(dst, versionByte, tag), f.seq)
+	dst = binary.BigEndian.AppendUint64(dst, f.next)
+	dst = append(dst, f.body[f.sent:f.sent+n]...)
+	f.sent += n
+	f.next--
+	return dst, true
+}
+
+// AppendFragments appends all of frame's fragments (see Fragmenter) to
+// dst, each a frame payload of its own.
 func AppendFragments(dst [][]byte, frame []byte, seq uint64, size int) ([][]byte, error) {
-	if len(frame) < 3 || frame[0] != versionByte || frame[1] != distHeader || size < 19 {
-		return dst, fmt.Errorf("%w: AppendFragments of a %d-byte frame, size %d", ErrBadFrame, len(frame), size)
+	f, err := NewFragmenter(frame, seq, size)
+	if err != nil {
+		return dst, err
 	}
-	body := frame[2:]
-	first := min(len(body), size-18)
-	n := 1
-	if rest := len(body) - first; rest > 0 {
-		n += (rest + size - 19) / (size - 18)
+	for {
+		b, ok := f.Next(nil)
+		if !ok {
+			return dst, nil
+		}
+		dst = append(dst, b)
 	}
-	out := binary.BigEndian.AppendUint64(append([]byte(nil), versionByte, distFragHeader), seq)
-	out = binary.BigEndian.AppendUint64(out, uint64(n))
-	dst = append(dst, append(out, body[:first]...))
-	body = body[first:]
-	for id := n - 1; id >= 1; id-- {
-		k := min(len(body), size-18)
-		out := binary.BigEndian.AppendUint64(append([]byte(nil), versionByte, distFragCont), seq)
-		out = binary.BigEndian.AppendUint64(out, uint64(id))
-		dst = append(dst, append(out, body[:k]...))
-		body = body[k:]
+}
+
+// controlEnd returns the offset in a header-mode frame just after its
+// control term: its header's length, walked without a cache, and the
+// control term's.
+func controlEnd(frame []byte) (int, error) {
+	if len(frame) < 3 || frame[0] != versionByte || frame[1] != distHeader {
+		return 0, fmt.Errorf("%w: not a header-mode frame", ErrBadFrame)
 	}
-	return dst, nil
+	n, pos := int(frame[2]), 3
+	if n > 0 {
+		flagLen := n/2 + 1
+		if len(frame) < pos+flagLen {
+			return 0, fmt.Errorf("%w: %d refs but %d bytes of flags", ErrAtomCache, n, len(frame)-pos)
+		}
+		flags := frame[pos : pos+flagLen]
+		pos += flagLen
+		long := nibble(flags, n)&headerLongAtoms != 0
+		for i := range n {
+			pos++ // the slot's low byte
+			if nibble(flags, i)&headerNewEntry == 0 {
+				continue
+			}
+			switch {
+			case long && pos+2 <= len(frame):
+				pos += 2 + int(binary.BigEndian.Uint16(frame[pos:]))
+			case !long && pos < len(frame):
+				pos += 1 + int(frame[pos])
+			default:
+				pos = len(frame) + 1
+			}
+		}
+		if pos > len(frame) {
+			return 0, fmt.Errorf("%w: header truncated", ErrAtomCache)
+		}
+	}
+	d := etf.Decoder{AtomRefs: make([]etf.Atom, n)}
+	_, clen, err := d.DecodeTerm(frame[pos:])
+	if err != nil {
+		return 0, fmt.Errorf("%w: control term: %w", ErrBadFrame, err)
+	}
+	return pos + clen, nil
 }

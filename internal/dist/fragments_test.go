@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/distribute-go/distribute/etf"
@@ -78,6 +79,15 @@ func TestReassembler(t *testing.T) {
 	if s, n := r.Pending(); s != 0 || n != 0 {
 		t.Fatalf("pending %d sequences, %d bytes after both completed", s, n)
 	}
+	// A sequence's buffer is made once, for the fragments its first one
+	// announces.
+	if _, _, _, err := r.Add(&c, a[0]); err != nil {
+		t.Fatal(err)
+	}
+	_, off, _ := new(HeaderCache).ReadHeader(f1, nil)
+	if _, n := r.Pending(); n < len(f1)-off || n > 4*(len(a[0])-18) {
+		t.Fatalf("holds %d bytes after the first of 4 fragments of %d; want room for the %d-byte message", n, len(a[0])-18, len(f1)-off)
+	}
 	// A message in a single fragment completes at once.
 	one, _ := AppendFragments(nil, f2, 0x33, 1<<20)
 	if len(one) != 1 || one[0][1] != distFragHeader {
@@ -85,6 +95,67 @@ func TestReassembler(t *testing.T) {
 	}
 	if _, _, done, err := r.Add(&c, one[0]); err != nil || !done {
 		t.Fatalf("single fragment: done %v, %v", done, err)
+	}
+}
+
+// TestFragmenter: a frame's fragments are at most size bytes, but the
+// first holds the header (new short and long entries, an old one) and the
+// control term whole even when they are longer; FragIds count down to 1;
+// and a Reassembler gives the frame back, whatever the size.
+func TestFragmenter(t *testing.T) {
+	long := etf.Atom(strings.Repeat("é", 200))
+	ctrl := etf.Tuple{int64(OpExit), etf.Pid{Node: "a@h", ID: 1}, etf.Pid{Node: "a@h", ID: 2}, etf.Binary(bytes.Repeat([]byte{1}, 300))}
+	msg := etf.Binary(bytes.Repeat([]byte{2}, 5000))
+	var c HeaderCache
+	store, _ := AppendHeader(nil, HeaderRef{Slot: 9, New: true, Atom: "old"})
+	if _, _, err := c.ReadHeader(store, nil); err != nil {
+		t.Fatal(err)
+	}
+	frame, err := AppendHeader(nil, HeaderRef{Slot: 5, New: true, Atom: long}, HeaderRef{Slot: 7, New: true, Atom: "a@h"}, HeaderRef{Slot: 9, Atom: "old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdrLen := len(frame)
+	if frame, err = etf.AppendTerm(frame, ctrl); err != nil {
+		t.Fatal(err)
+	}
+	ctrlEnd := len(frame)
+	if frame, err = etf.AppendTerm(frame, msg); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{19, 20, 64, 100, 1000, 4096, len(frame) + 16, 1 << 20} {
+		frags, err := AppendFragments(nil, frame, uint64(size), size)
+		if err != nil {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		if got := len(frags[0]) - 18; got < ctrlEnd-2 {
+			t.Fatalf("size %d: first fragment carries %d bytes, header and control need %d", size, got, ctrlEnd-2)
+		}
+		var r Reassembler
+		for i, f := range frags {
+			if i > 0 && len(f) > size {
+				t.Fatalf("size %d: fragment %d is %d bytes", size, i, len(f))
+			}
+			if id := binary.BigEndian.Uint64(f[10:]); id != uint64(len(frags)-i) || binary.BigEndian.Uint64(f[2:]) != uint64(size) {
+				t.Fatalf("size %d: fragment %d has id %d, sequence %d", size, i, id, binary.BigEndian.Uint64(f[2:]))
+			}
+			refs, body, done, err := r.Add(&c, f)
+			if err != nil || done != (i == len(frags)-1) {
+				t.Fatalf("size %d: fragment %d of %d: done %v, %v", size, i, len(frags), done, err)
+			}
+			if done && (!bytes.Equal(body, frame[hdrLen:]) || len(refs) != 3 || refs[0] != long || refs[1] != "a@h" || refs[2] != "old") {
+				t.Fatalf("size %d: reassembled %d bytes, refs %q", size, len(body), refs)
+			}
+		}
+	}
+	if _, err := AppendFragments(nil, frame, 1, 18); !errors.Is(err, ErrBadFrame) {
+		t.Fatalf("size 18: %v; want ErrBadFrame", err)
+	}
+	if _, err := AppendFragments(nil, frame[:hdrLen+3], 1, 64); !errors.Is(err, ErrBadFrame) {
+		t.Fatalf("truncated control: %v; want ErrBadFrame", err)
+	}
+	if _, err := AppendFragments(nil, frame[:hdrLen-10], 1, 64); !errors.Is(err, ErrAtomCache) {
+		t.Fatalf("truncated header: %v; want ErrAtomCache", err)
 	}
 }
 
@@ -138,9 +209,20 @@ func TestReassemblerBad(t *testing.T) {
 			}
 		}
 	}
+	// A first fragment announcing ever so many more: its buffer is made
+	// for what Max allows, not for what it announces.
+	huge := append([]byte(nil), frags[0]...)
+	binary.BigEndian.PutUint64(huge[10:], 1<<62)
+	r := Reassembler{Max: 5000}
+	if _, _, _, err := r.Add(new(HeaderCache), huge); err != nil {
+		t.Fatalf("first of 2^62 fragments: %v", err)
+	}
+	if _, held := r.Pending(); held != 5000 {
+		t.Fatalf("holds %d bytes for a sequence announcing 2^62 fragments; want Max, 5000", held)
+	}
 	// At most MaxFragmentSequences at once.
 	var c HeaderCache
-	var r Reassembler
+	r = Reassembler{}
 	var err error
 	for seq := uint64(0); seq <= MaxFragmentSequences && err == nil; seq++ {
 		s, _ := AppendFragments(nil, f, seq, 2048)

@@ -78,8 +78,17 @@ func (c *HeaderCache) ReadHeader(frame []byte, refs []etf.Atom) ([]etf.Atom, int
 		}
 		return nil, 0, fmt.Errorf("%w: does not start with 131, 68", ErrAtomCache)
 	}
-	n := int(frame[2])
-	pos := 3
+	return c.readRefs(frame, 2, refs)
+}
+
+// readRefs is ReadHeader from frame[at], the header's N byte (2 in a 131,
+// 68 frame, 18 in a first fragment); refs is empty and not nil.
+func (c *HeaderCache) readRefs(frame []byte, at int, refs []etf.Atom) ([]etf.Atom, int, error) {
+	if at >= len(frame) {
+		return nil, 0, fmt.Errorf("%w: no header", ErrAtomCache)
+	}
+	n := int(frame[at])
+	pos := at + 1
 	if n == 0 {
 		return refs, pos, nil
 	}
@@ -232,16 +241,24 @@ type HeaderReader struct {
 	Cache       HeaderCache
 	Fragments   bool // the peer may send 131, 69 / 131, 70 fragments
 	Reassembler Reassembler
-	refs        []etf.Atom
+	// Owned reports whether the body the last Read returned is a message
+	// put back together from fragments, in a buffer nothing reuses: its
+	// decoder may alias it (etf.Decoder.AliasBinaries) instead of copying.
+	Owned bool
+	refs  []etf.Atom
 }
 
 // Read takes a data frame and returns its atom cache references and its
 // body (Ctrl [Msg], without version bytes). done is false, with no error,
 // for a fragment of a message not yet complete. refs and body are valid
-// until the next Read. Errors are ReadHeader's and Reassembler.Add's.
+// until the next Read and, unless Owned, no longer than frame. Errors are
+// ReadHeader's and Reassembler.Add's.
 func (h *HeaderReader) Read(frame []byte) (refs []etf.Atom, body []byte, done bool, err error) {
+	h.Owned = false
 	if h.Fragments && len(frame) > 1 && frame[0] == versionByte && (frame[1] == distFragHeader || frame[1] == distFragCont) {
-		return h.Reassembler.Add(&h.Cache, frame)
+		refs, body, done, err = h.Reassembler.Add(&h.Cache, frame)
+		h.Owned = done && frame[1] == distFragCont
+		return refs, body, done, err
 	}
 	var off int
 	if h.refs, off, err = h.Cache.ReadHeader(frame, h.refs); err != nil {
