@@ -1,15 +1,12 @@
 package distribute
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -193,25 +190,8 @@ func (r *floorReader) once(fd uintptr) bool {
 // returns its address; the child is killed at cleanup.
 func startTCPEcho(b *testing.B, mode string) string {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "DISTRIBUTE_BENCH_TCPECHO="+mode)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		b.Fatalf("echo did not start: %q %v", line, err)
-	}
-	return strings.TrimSpace(line)
+	_, addr := startTestChild(b, "DISTRIBUTE_BENCH_TCPECHO="+mode)
+	return addr
 }
 
 // runTCPEcho is the child process of startTCPEcho: it prints its address

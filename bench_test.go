@@ -146,8 +146,21 @@ func killChildNode(t testing.TB, name Atom) {
 func startBenchSink(b testing.TB, epmdPort int) Atom {
 	b.Helper()
 	name := fmt.Sprintf("child%d_%d@localhost", os.Getpid(), nodeSeq.Add(1))
+	proc, line := startTestChild(b, "DISTRIBUTE_BENCH_SINK="+name, "DISTRIBUTE_BENCH_EPMD="+strconv.Itoa(epmdPort))
+	childProcs.Store(Atom(name), proc)
+	if line != "ready" {
+		b.Fatalf("sink did not start: %q", line)
+	}
+	return Atom(name)
+}
+
+// startTestChild runs this test binary again with env added (TestMain
+// gives the child its role), kills it at cleanup, and returns it and the
+// first line it prints, trimmed.
+func startTestChild(b testing.TB, env ...string) (*os.Process, string) {
+	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "DISTRIBUTE_BENCH_SINK="+name, "DISTRIBUTE_BENCH_EPMD="+strconv.Itoa(epmdPort))
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -156,16 +169,15 @@ func startBenchSink(b testing.TB, epmdPort int) Atom {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	childProcs.Store(Atom(name), cmd.Process)
 	b.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
 	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		b.Fatalf("sink did not start: %q %v", line, err)
+	if err != nil {
+		b.Fatalf("child %v did not start: %q %v", env, line, err)
 	}
-	return Atom(name)
+	return cmd.Process, strings.TrimSpace(line)
 }
 
 func benchThroughput(b *testing.B, size int) {
