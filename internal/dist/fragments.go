@@ -156,9 +156,9 @@ type Fragmenter struct {
 }
 
 // NewFragmenter prepares frame's fragments for sequence seq; size must be
-// more than the 18 bytes of a fragment's own header. Fragments reports
-// how many there are. An error is ErrBadFrame or ErrAtomCache: the frame
-// is not a well-formed header-mode frame.
+// more than the 18 bytes of a fragment's own header. An error is
+// ErrBadFrame or ErrAtomCache: the frame is not a well-formed header-mode
+// frame.
 func NewFragmenter(frame []byte, seq uint64, size int) (*Fragmenter, error) {
 	if size <= fragmentHeader {
 		return nil, fmt.Errorf("%w: fragment size %d", ErrBadFrame, size)
@@ -175,9 +175,6 @@ func NewFragmenter(frame []byte, seq uint64, size int) (*Fragmenter, error) {
 	}
 	return f, nil
 }
-
-// Fragments returns the number of fragments not yet appended.
-func (f *Fragmenter) Fragments() int { return int(f.next) }
 
 // Next appends the next fragment to dst and returns it, or dst and false
 // when all have been appended.

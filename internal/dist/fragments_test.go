@@ -289,3 +289,39 @@ func TestHeaderReader(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFragmenter: for any bytes and size, NewFragmenter fails with a typed
+// error, or its fragments are at most size bytes but for the first, count
+// down to 1, and carry the frame's bytes after 131, 68, in order.
+func FuzzFragmenter(f *testing.F) {
+	frame, _, _ := bigFrame(f, 300)
+	f.Add(frame, 64)
+	f.Add(frame[:20], 19)
+	f.Fuzz(func(t *testing.T, frame []byte, size int) {
+		size = 19 + abs(size)%4096
+		frags, err := AppendFragments(nil, frame, 5, size)
+		if err != nil {
+			if !errors.Is(err, ErrBadFrame) && !errors.Is(err, ErrAtomCache) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		var body []byte
+		for i, fr := range frags {
+			if i > 0 && len(fr) > size || len(fr) < 18 || binary.BigEndian.Uint64(fr[10:]) != uint64(len(frags)-i) {
+				t.Fatalf("fragment %d of %d: %d bytes, id %d, size %d", i, len(frags), len(fr), binary.BigEndian.Uint64(fr[10:]), size)
+			}
+			body = append(body, fr[18:]...)
+		}
+		if !bytes.Equal(body, frame[2:]) {
+			t.Fatalf("fragments carry %d bytes; the frame has %d after 131, 68", len(body), len(frame)-2)
+		}
+	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
