@@ -370,7 +370,7 @@ func (n *Node) nodeDown(node Atom) {
 // exitSignalNoLink applies a link exit whose link entry is already gone.
 func (p *Process) exitSignalNoLink(from Pid, reason Term) {
 	switch {
-	case p.trapExit.Load():
+	case p.hasFlag(flagTrapExit):
 		p.deliver(Exit{From: from, Reason: reason})
 	case reason == ReasonNormal:
 	default:

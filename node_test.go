@@ -149,3 +149,66 @@ func TestConfigBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoConnectOff: a process with AutoConnect off never sets up a
+// connection: to a node it is not connected to, a send fails with
+// ErrNodeDown, a monitor fires noconnection at once, a link and a call
+// fail, and the nodes stay apart; once connected, it sends as any other,
+// and with AutoConnect back on it connects again.
+func TestAutoConnectOff(t *testing.T) {
+	ctx := testCtx(t)
+	port := distributetest.FreePort(t)
+	a, b := startNode(t, port), startNode(t, port)
+	target, _ := b.NewProcess()
+	if err := b.Register("target", target.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := a.NewProcess()
+	if was := p.AutoConnect(false); !was {
+		t.Fatal("AutoConnect was off by default")
+	}
+	if err := p.Send(ctx, target.Pid(), Atom("x")); !errors.Is(err, ErrNodeDown) {
+		t.Fatalf("Send: %v; want ErrNodeDown", err)
+	}
+	if err := p.SendName(ctx, "target", b.Name(), Atom("x")); !errors.Is(err, ErrNodeDown) {
+		t.Fatalf("SendName: %v; want ErrNodeDown", err)
+	}
+	if err := p.Link(ctx, target.Pid()); !errors.Is(err, ErrNodeDown) {
+		t.Fatalf("Link: %v; want ErrNodeDown", err)
+	}
+	if _, err := p.Call(ctx, target.Pid(), Atom("x")); !errors.Is(err, ErrNodeDown) {
+		t.Fatalf("Call: %v; want ErrNodeDown", err)
+	}
+	ref, err := p.Monitor(ctx, target.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := p.Receive(ctx); err != nil || d != (Down{Ref: ref, Pid: target.Pid(), Reason: ReasonNoConnection}) {
+		t.Fatalf("monitor: %v, %v; want Down noconnection", d, err)
+	}
+	if a.IsConnected(b.Name()) || b.IsConnected(a.Name()) {
+		t.Fatal("a process with AutoConnect off connected the nodes")
+	}
+	// Connected by someone else: it sends as any process does.
+	if err := a.Connect(ctx, b.Name()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Send(ctx, target.Pid(), Atom("over")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := target.Receive(ctx); err != nil || m != Atom("over") {
+		t.Fatalf("target got %v, %v", m, err)
+	}
+	// Disconnected again, and with AutoConnect back on, it connects.
+	a.Disconnect(b.Name())
+	waitFor(t, "disconnect", func() bool { return !b.IsConnected(a.Name()) })
+	if was := p.AutoConnect(true); was {
+		t.Fatal("AutoConnect(true) reported it was on")
+	}
+	if err := p.Send(ctx, target.Pid(), Atom("again")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := target.Receive(ctx); err != nil || m != Atom("again") {
+		t.Fatalf("target got %v, %v", m, err)
+	}
+}

@@ -68,7 +68,8 @@ type Process struct {
 	pid  Pid
 	mbox mailbox
 
-	trapExit atomic.Bool
+	// flags holds flagTrapExit and flagNoConnect.
+	flags atomic.Uint32
 	// running tells whether the goroutine of a SpawnHandler process is
 	// active.
 	running atomic.Bool
@@ -238,7 +239,60 @@ func (p *Process) MailboxLen() int { return p.mbox.len() }
 // TrapExit turns exit signals into Exit messages (true) or lets them kill
 // the process (false, the default), as process_flag(trap_exit, ...) does.
 // It returns the previous setting.
-func (p *Process) TrapExit(on bool) bool { return p.trapExit.Swap(on) }
+func (p *Process) TrapExit(on bool) bool { return p.setFlag(flagTrapExit, on) }
+
+// AutoConnect sets whether what the process sends to a node this node is
+// not connected to sets up the connection first (true, the default, as
+// Erlang's dist_auto_connect), or fails at once (false), as a send with
+// Erlang's noconnect option does: a message is not sent and the error is
+// ErrNodeDown; a monitor or a call gets noconnection; Link returns that
+// error and makes no link. It returns the previous setting.
+//
+// A process that keeps state about other nodes (a name registry, a group
+// scope) turns it off, so that a message racing with a lost connection
+// does not set that connection up again behind the partition.
+func (p *Process) AutoConnect(on bool) bool { return !p.setFlag(flagNoConnect, !on) }
+
+// Process flags.
+const (
+	flagTrapExit  uint32 = 1 << iota // exit signals become messages
+	flagNoConnect                    // sends never set up a connection
+)
+
+// setFlag sets or clears flag and returns whether it was set.
+func (p *Process) setFlag(flag uint32, on bool) bool {
+	if on {
+		return p.flags.Or(flag)&flag != 0
+	}
+	return p.flags.And(^flag)&flag != 0
+}
+
+func (p *Process) hasFlag(flag uint32) bool { return p.flags.Load()&flag != 0 }
+
+// peerFor returns the connection to node for what p sends there: set up
+// if need be, unless p has AutoConnect off.
+func (p *Process) peerFor(ctx context.Context, node Atom) (*peer, error) {
+	if !p.hasFlag(flagNoConnect) {
+		return p.node.getPeer(ctx, node)
+	}
+	if pr := p.node.peerIfConnected(node); pr != nil {
+		select {
+		case <-pr.conn.Done():
+		default:
+			return pr, nil
+		}
+	}
+	return nil, fmt.Errorf("distribute: %s is not connected (AutoConnect off): %w", node, ErrNodeDown)
+}
+
+// sendControl is Node.sendControl for a signal from p (peerFor).
+func (p *Process) sendControl(ctx context.Context, node Atom, ctrl etf.Tuple, msg Term, hasMsg bool) error {
+	pr, err := p.peerFor(ctx, node)
+	if err != nil {
+		return err
+	}
+	return p.node.sendOnPeer(ctx, pr, ctrl, msg, hasMsg)
+}
 
 // Receive waits for the next message. It returns ErrClosed (wrapped) once
 // the process has exited, or ctx's error. Messages are Terms, Down, Exit,

@@ -27,7 +27,7 @@ func (p *Process) Send(ctx context.Context, to Pid, msg Term) error {
 		}
 		return nil
 	}
-	peer, err := n.getPeer(ctx, to.Node)
+	peer, err := p.peerFor(ctx, to.Node)
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func (p *Process) SendName(ctx context.Context, name, node Atom, msg Term) error
 		}
 		return nil
 	}
-	peer, err := n.getPeer(ctx, node)
+	peer, err := p.peerFor(ctx, node)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (p *Process) sendAlias(ctx context.Context, ref Ref, msg Term) error {
 		n.deliverToAlias(ref, msg)
 		return nil
 	}
-	return n.sendControl(ctx, ref.Node, etf.Tuple{int64(dist.OpAliasSend), p.pid, ref}, msg, true)
+	return p.sendControl(ctx, ref.Node, etf.Tuple{int64(dist.OpAliasSend), p.pid, ref}, msg, true)
 }
 
 // From identifies the caller of a gen_server call: reply to it with Reply.
@@ -181,7 +181,7 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 	if node := target.remoteNode(p.node.name); node != "" {
 		// Connect first: an unreachable node is an error at once, after a
 		// single connection attempt.
-		if _, err := p.node.getPeer(ctx, node); err != nil {
+		if _, err := p.peerFor(ctx, node); err != nil {
 			return nil, fmt.Errorf("distribute: call %s: %w", target, err)
 		}
 	}
@@ -189,7 +189,7 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 	var err error
 	var peer *peer
 	if node := target.remoteNode(p.node.name); node != "" {
-		peer, err = p.node.getPeer(ctx, node)
+		peer, err = p.peerFor(ctx, node)
 		if err == nil {
 			// The monitor is sent with the request, below.
 			mref, err = p.addMonitor(target)

@@ -51,7 +51,7 @@ func (p *Process) Exit(reason Term) {
 		if l.unlinkID != 0 {
 			continue // we were unlinking: the link is gone
 		}
-		n.sendExitSignal(ctx, p.pid, pid, reason, true)
+		n.sendLinkExit(ctx, p.pid, pid, reason)
 	}
 	for ref, w := range watchers {
 		n.sendDown(ctx, p.pid, w, ref, reason)
@@ -82,23 +82,25 @@ func (p *Process) Kill(ctx context.Context, pid Pid) error {
 // process that traps exits receives it as an Exit message; otherwise any
 // reason but normal ends it, and kill ends it even when it traps exits.
 func (p *Process) SendExit(ctx context.Context, pid Pid, reason Term) error {
-	return p.node.sendExitSignal(ctx, p.pid, pid, reason, false)
-}
-
-// sendExitSignal delivers an exit signal from one process to another,
-// local or remote. fromLink tells a link exit from an exit/2 signal.
-func (n *Node) sendExitSignal(ctx context.Context, from, to Pid, reason Term, fromLink bool) error {
-	if to.Node != n.name {
-		op := int64(dist.OpPayloadExit2)
-		if fromLink {
-			op = int64(dist.OpPayloadExit)
-		}
-		return n.sendControl(ctx, to.Node, etf.Tuple{op, from, to}, reason, true)
+	if pid.Node != p.node.name {
+		return p.sendControl(ctx, pid.Node, etf.Tuple{int64(dist.OpPayloadExit2), p.pid, pid}, reason, true)
 	}
-	if target := n.lookup(to); target != nil {
-		target.exitSignal(from, reason, fromLink)
+	if target := p.node.lookup(pid); target != nil {
+		target.exitSignal(p.pid, reason, false)
 	}
 	return nil
+}
+
+// sendLinkExit sends the exit signal of a link from a process that exits.
+// To another node it goes only over a connection that is up: when that is
+// gone, so is the link (noconnection), and dialing again would only
+// reconnect a node for a signal about a link it has dropped.
+func (n *Node) sendLinkExit(ctx context.Context, from, to Pid, reason Term) {
+	if to.Node != n.name {
+		n.sendControlNoConnect(ctx, to.Node, etf.Tuple{int64(dist.OpPayloadExit), from, to}, reason, true)
+	} else if target := n.lookup(to); target != nil {
+		target.exitSignal(from, reason, true)
+	}
 }
 
 // exitSignal applies an exit signal that reached this process.
@@ -117,7 +119,7 @@ func (p *Process) exitSignal(from Pid, reason Term, fromLink bool) {
 	switch {
 	case !fromLink && reason == ReasonKill:
 		p.Exit(ReasonKilled)
-	case p.trapExit.Load():
+	case p.hasFlag(flagTrapExit):
 		p.deliver(Exit{From: from, Reason: reason})
 	case reason == ReasonNormal && from != p.pid:
 		// normal exit signals are ignored by processes that do not trap
@@ -129,7 +131,8 @@ func (p *Process) exitSignal(from Pid, reason Term, fromLink bool) {
 // Link links the process to pid, as erlang:link/1: when either exits, the
 // other gets an exit signal with the reason. Linking to a local process that
 // does not exist returns an error wrapping ErrNoProc; for a remote one, the
-// noproc exit signal arrives later, as in Erlang.
+// noproc exit signal arrives later, as in Erlang. When pid's node cannot be
+// reached, the error wraps ErrNodeDown and no link is made.
 func (p *Process) Link(ctx context.Context, pid Pid) error {
 	if pid == p.pid {
 		return nil
@@ -148,7 +151,13 @@ func (p *Process) Link(ctx context.Context, pid Pid) error {
 
 	n := p.node
 	if pid.Node != n.name {
-		return n.sendControl(ctx, pid.Node, etf.Tuple{int64(dist.OpLink), p.pid, pid}, nil, false)
+		err := p.sendControl(ctx, pid.Node, etf.Tuple{int64(dist.OpLink), p.pid, pid}, nil, false)
+		if err != nil {
+			p.mu.Lock()
+			delete(p.rels().links, pid)
+			p.mu.Unlock()
+		}
+		return err
 	}
 	target := n.lookup(pid)
 	if target == nil || !target.addLink(p.pid) {
@@ -195,7 +204,7 @@ func (p *Process) Unlink(ctx context.Context, pid Pid) error {
 		return nil
 	}
 	if pid.Node != n.name {
-		return n.sendControl(ctx, pid.Node, etf.Tuple{int64(dist.OpUnlinkID), unlinkIDTerm(id), p.pid, pid}, nil, false)
+		return p.sendControl(ctx, pid.Node, etf.Tuple{int64(dist.OpUnlinkID), unlinkIDTerm(id), p.pid, pid}, nil, false)
 	}
 	if target := n.lookup(pid); target != nil {
 		target.mu.Lock()
@@ -228,7 +237,7 @@ func (p *Process) monitor(ctx context.Context, m monitorTarget) (Ref, error) {
 		return Ref{}, err
 	}
 	if remote := m.remoteNode(n.name); remote != "" {
-		if err := n.sendControl(ctx, remote, monitorCtrl(p.pid, m, ref), nil, false); err != nil {
+		if err := p.sendControl(ctx, remote, monitorCtrl(p.pid, m, ref), nil, false); err != nil {
 			// The connection could not be made: the monitor fires at once.
 			p.fireDown(ref, ReasonNoConnection)
 		}

@@ -217,7 +217,7 @@ func (p *Process) SpawnRequest(ctx context.Context, node, module, function Atom,
 	}
 	ctrl := etf.Tuple{int64(dist.OpSpawnRequest), ref, p.pid, p.pid,
 		etf.Tuple{module, function, int64(len(args))}, optList}
-	if err := n.sendControl(ctx, node, ctrl, etf.List(args), true); err != nil {
+	if err := p.sendControl(ctx, node, ctrl, etf.List(args), true); err != nil {
 		p.spawnFailed(ref, ReasonNoConnection)
 		return ref, nil
 	}

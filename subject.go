@@ -177,7 +177,7 @@ func (p *Process) startTypedSend(ctx context.Context, d dest) (t typedSend, remo
 	if d.tag != nil || node == "" || node == n.name {
 		return typedSend{}, false, nil
 	}
-	peer, err := n.getPeer(ctx, node)
+	peer, err := p.peerFor(ctx, node)
 	if err != nil {
 		return typedSend{}, false, err
 	}

@@ -157,6 +157,9 @@ func Start(ctx context.Context, node *distribute.Node, opts ...Option) (*Scope, 
 	if err != nil {
 		return nil, fmt.Errorf("groups: start scope %s: %w", o.scope, err)
 	}
+	// pg sends with noconnect: a scope never dials a peer that is gone,
+	// not even when a message races with the connection's loss.
+	proc.AutoConnect(false)
 	if err := node.Register(o.scope, proc.Pid()); err != nil {
 		proc.Exit(distribute.ReasonNormal)
 		return nil, fmt.Errorf("groups: start scope %s: %w", o.scope, err)
@@ -215,17 +218,11 @@ func (s *Scope) perform(ctx context.Context, effs []effect) {
 	for _, e := range effs {
 		switch e.op {
 		case effSend:
-			// pg sends with noconnect: never dial a peer that is gone.
-			if !s.node.IsConnected(e.to.Node) {
-				continue
-			}
+			// To a peer that is gone this fails: AutoConnect is off.
 			if err := s.proc.Send(ctx, e.to, e.msg); err != nil {
 				s.logger.Debug("groups: send to peer scope", "scope", s.name, "peer", e.to, "err", err)
 			}
 		case effSendName:
-			if !s.node.IsConnected(e.node) {
-				continue
-			}
 			if err := s.proc.SendName(ctx, s.name, e.node, e.msg); err != nil {
 				s.logger.Debug("groups: discover", "scope", s.name, "node", e.node, "err", err)
 			}

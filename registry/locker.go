@@ -208,9 +208,7 @@ func (l *locker) sendLockSet(h *him, isSet bool) {
 	if h.vsn < 8 {
 		msg = msg[:4]
 	}
-	if l.s.node.IsConnected(h.node) {
-		l.s.lockerP.SendName(l.s.ctx, ServerName, h.node, etf.Tuple{aGenCast, msg})
-	}
+	l.s.sendPlain(h.node, etf.Tuple{aGenCast, msg})
 }
 
 // waitLockSet waits for the peer's lock_set (lock_is_set/5).
@@ -298,10 +296,7 @@ func (l *locker) spontaneous(ctx context.Context, e lkLockSet) {
 	}
 	i := l.findPending(e.from.Node)
 	if i < 0 || l.pending[i].locker != e.from {
-		if l.s.node.IsConnected(e.from.Node) {
-			l.s.lockerP.SendName(ctx, ServerName, e.from.Node,
-				etf.Tuple{aGenCast, etf.Tuple{aLockSet, l.s.lockerP.Pid(), etf.False, etf.List{}}})
-		}
+		l.s.sendPlain(e.from.Node, etf.Tuple{aGenCast, etf.Tuple{aLockSet, l.s.lockerP.Pid(), etf.False, etf.List{}}})
 		return
 	}
 	h := l.pending[i]

@@ -171,7 +171,8 @@ type Server struct {
 	gns       *distribute.Process
 	lockerP   *distribute.Process
 	registrar *distribute.Process
-	regMu     sync.Mutex // serializes the registrar's transactions
+	plain     *distribute.Process // sends the noconnect messages (AutoConnect off)
+	regMu     sync.Mutex          // serializes the registrar's transactions
 	logger    *slog.Logger
 	resolver  Resolver
 	pop       bool
@@ -241,13 +242,19 @@ func Start(ctx context.Context, node *distribute.Node, opts ...Option) (*Server,
 		}
 		return nil, fmt.Errorf("registry: start: %w", err)
 	}
-	for range 3 {
+	for range 4 {
 		p, err := node.NewProcess()
 		if err != nil {
 			return fail(err)
 		}
 		procs = append(procs, p)
 	}
+	// The plain (noconnect) messages of global go out from a process that
+	// never sets up a connection: one racing with a lost connection
+	// (prevent_overlapping_partitions cuts some on purpose) must not undo
+	// the cut (casts go out this way too). Calls and monitors set one up,
+	// as global's do.
+	procs[3].AutoConnect(false)
 	if err := node.Register(ServerName, procs[0].Pid()); err != nil {
 		return fail(err)
 	}
@@ -258,6 +265,7 @@ func Start(ctx context.Context, node *distribute.Node, opts ...Option) (*Server,
 		gns:       procs[0],
 		lockerP:   procs[1],
 		registrar: procs[2],
+		plain:     procs[3],
 		logger:    o.logger,
 		resolver:  o.resolver,
 		pop:       o.pop,
@@ -343,6 +351,7 @@ func (s *Server) shutdown() {
 	s.gns.Exit(distribute.ReasonShutdown)
 	s.lockerP.Exit(distribute.ReasonShutdown)
 	s.registrar.Exit(distribute.ReasonShutdown) // ends a transaction's pending call
+	s.plain.Exit(distribute.ReasonShutdown)
 	s.node.Unregister(ServerName)
 }
 
@@ -404,12 +413,10 @@ func (s *Server) handle(m any) {
 
 func bad(what string) error { return fmt.Errorf("%w: %s", ErrBadMessage, what) }
 
-// send casts msg plainly to the gns of node, never dialing (noconnect).
+// sendPlain sends msg plainly to the gns of node, never dialing
+// (noconnect: s.plain has AutoConnect off).
 func (s *Server) sendPlain(node Atom, msg Term) {
-	if node != s.me && !s.node.IsConnected(node) {
-		return
-	}
-	if err := s.gns.SendName(s.ctx, ServerName, node, msg); err != nil {
+	if err := s.plain.SendName(s.ctx, ServerName, node, msg); err != nil {
 		s.logger.Debug("registry: send", "node", node, "err", err)
 	}
 }
@@ -1008,12 +1015,9 @@ func (s *Server) maybeFinish(n Atom) {
 		s.cancelAttempt(k, false)
 	}
 	msg := etf.Tuple{aGenCast, etf.Tuple{aNewNodes, s.me, ops, etf.List{}, newNodes, extra}}
-	lp := s.lockerP
-	s.locker.post(lkCancel{node: n, tag: a.myTag, fn: func(ctx context.Context) {
+	s.locker.post(lkCancel{node: n, tag: a.myTag, fn: func(context.Context) {
 		for _, k := range oldKnown {
-			if s.node.IsConnected(k) {
-				lp.SendName(ctx, ServerName, k, msg)
-			}
+			s.sendPlain(k, msg)
 		}
 	}})
 	s.mu.Lock()
