@@ -106,6 +106,12 @@
 // reason noconnection) and node monitors (NodeDown). A process that needs
 // to know makes a Call, or monitors its peer.
 //
+// Sending to a node this node is not connected to sets up the connection
+// first, as Erlang's auto-connect does. A process with AutoConnect off
+// (Erlang's noconnect) fails instead, with ErrNodeDown: the registry and
+// group scopes send that way, so that a message racing with a lost
+// connection never reconnects a node a partition has cut off.
+//
 // # Failures
 //
 // A peer that sends malformed frames, an unknown control message, an
