@@ -104,7 +104,7 @@ func TestFragmentsLetOthersThrough(t *testing.T) {
 // control message with a payload, through the general send path).
 func TestLargeMessagesBetweenGoNodes(t *testing.T) {
 	ctx := testCtx(t)
-	port := distributetest.FreePort(t)
+	port := distributetest.StartEpmd(t)
 	a, b := startNode(t, port), startNode(t, port)
 	rcv, _ := b.NewProcess()
 	server, err := b.Spawn(func(ctx context.Context, p *Process) error {

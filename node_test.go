@@ -157,7 +157,7 @@ func TestConfigBounds(t *testing.T) {
 // and with AutoConnect back on it connects again.
 func TestAutoConnectOff(t *testing.T) {
 	ctx := testCtx(t)
-	port := distributetest.FreePort(t)
+	port := distributetest.StartEpmd(t)
 	a, b := startNode(t, port), startNode(t, port)
 	target, _ := b.NewProcess()
 	if err := b.Register("target", target.Pid()); err != nil {
