@@ -152,8 +152,8 @@ func TestConfigBounds(t *testing.T) {
 
 // TestAutoConnectOff: a process with AutoConnect off never sets up a
 // connection: to a node it is not connected to, a send fails with
-// ErrNodeDown, a monitor fires noconnection at once, a link and a call
-// fail, and the nodes stay apart; once connected, it sends as any other,
+// ErrNodeDown, a monitor and a node monitor fire noconnection at once, a
+// link and a call fail, and the nodes stay apart; once connected, it sends as any other,
 // and with AutoConnect back on it connects again.
 func TestAutoConnectOff(t *testing.T) {
 	ctx := testCtx(t)
@@ -185,6 +185,10 @@ func TestAutoConnectOff(t *testing.T) {
 	}
 	if d, err := p.Receive(ctx); err != nil || d != (Down{Ref: ref, Pid: target.Pid(), Reason: ReasonNoConnection}) {
 		t.Fatalf("monitor: %v, %v; want Down noconnection", d, err)
+	}
+	p.MonitorNode(ctx, b.Name())
+	if m, err := p.Receive(ctx); err != nil || m != (NodeDown{Node: b.Name(), Reason: "noconnection"}) {
+		t.Fatalf("node monitor: %v, %v; want NodeDown noconnection", m, err)
 	}
 	if a.IsConnected(b.Name()) || b.IsConnected(a.Name()) {
 		t.Fatal("a process with AutoConnect off connected the nodes")

@@ -26,8 +26,8 @@ type nodeMonitors struct {
 }
 
 // MonitorNode asks for a NodeDown message when the connection to node goes
-// down, as erlang:monitor_node(Node, true). It connects if needed; if that
-// fails, the NodeDown arrives at once. Each call adds a monitor; each
+// down, as erlang:monitor_node(Node, true). It connects if needed (unless
+// AutoConnect is off); if that fails, the NodeDown arrives at once. Each call adds a monitor; each
 // DemonitorNode removes one.
 func (p *Process) MonitorNode(ctx context.Context, node Atom) {
 	n := p.node
@@ -42,7 +42,7 @@ func (p *Process) MonitorNode(ctx context.Context, node Atom) {
 	}
 	m[node]++
 	n.connMu.Unlock()
-	if _, err := n.getPeer(ctx, node); err != nil {
+	if _, err := p.peerFor(ctx, node); err != nil {
 		n.fireNodeDown(node, "noconnection")
 	}
 }
