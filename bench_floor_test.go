@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"sort"
 	"sync"
 	"syscall"
 	"testing"
@@ -64,22 +65,10 @@ func BenchmarkTCPPingPongFloor(b *testing.B) {
 func reportLatency(b *testing.B, lat []time.Duration) {
 	slices.Sort(lat)
 	p50 := lat[len(lat)/2]
-	slow := len(lat) - sortSearchDur(lat, 2*p50)
+	slow := len(lat) - sort.Search(len(lat), func(i int) bool { return lat[i] > 2*p50 })
 	b.ReportMetric(float64(p50.Nanoseconds())/1e3, "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
 	b.ReportMetric(100*float64(slow)/float64(len(lat)), "%>2×p50")
-}
-
-// sortSearchDur returns the index of the first element of the sorted lat
-// above d.
-func sortSearchDur(lat []time.Duration, d time.Duration) int {
-	i, _ := slices.BinarySearchFunc(lat, d, func(e, t time.Duration) int {
-		if e <= t {
-			return -1
-		}
-		return 1
-	})
-	return i
 }
 
 // handoffReader reads 64-byte frames in a goroutine of its own and hands

@@ -18,17 +18,6 @@ func protoErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrProtocol}, args...)...)
 }
 
-// sendControl sends a control message (and a payload when hasMsg) to node,
-// connecting first if needed. It blocks while the connection's send buffer
-// is full, until ctx ends.
-func (n *Node) sendControl(ctx context.Context, node Atom, ctrl etf.Tuple, msg Term, hasMsg bool) error {
-	p, err := n.getPeer(ctx, node)
-	if err != nil {
-		return err
-	}
-	return n.sendOnPeer(ctx, p, ctrl, msg, hasMsg)
-}
-
 // sendControlNoConnect sends only over an existing connection: signals
 // about a connection that is gone have nothing left to tell.
 func (n *Node) sendControlNoConnect(ctx context.Context, node Atom, ctrl etf.Tuple, msg Term, hasMsg bool) {

@@ -160,26 +160,23 @@ func (p *peer) send(ctx context.Context, stored bool, frames ...[]byte) error {
 // is complete. The fragments are cut one at a time into one buffer, which
 // Send copies, so a large message is not copied whole again.
 func (p *peer) sendFragments(ctx context.Context, stored bool, frames [][]byte, i int) error {
-	if i > 0 {
-		if err := p.conn.Send(ctx, frames[:i]...); err != nil {
-			return err
-		}
-		ctx = context.WithoutCancel(ctx)
-	}
 	f, err := dist.NewFragmenter(frames[i], p.fragSeq.Add(1), dist.FragmentSize)
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 0, dist.FragmentSize)
-	for {
-		frag, ok := f.Next(buf[:0])
-		if !ok {
+	first, _ := f.Next(make([]byte, 0, dist.FragmentSize))
+	if err := p.conn.Send(ctx, append(frames[:i:i], first)...); err != nil {
+		return err
+	}
+	ctx = context.WithoutCancel(ctx) // the rest goes out whatever ctx does
+	for buf := first; ; {
+		var ok bool
+		if buf, ok = f.Next(buf[:0]); !ok {
 			break
 		}
-		if err := p.conn.Send(ctx, frag); err != nil {
+		if err := p.conn.Send(ctx, buf); err != nil {
 			return err
 		}
-		ctx = context.WithoutCancel(ctx)
 	}
 	if i+1 < len(frames) {
 		return p.send(ctx, stored, frames[i+1:]...)

@@ -285,7 +285,9 @@ func (p *Process) peerFor(ctx context.Context, node Atom) (*peer, error) {
 	return nil, fmt.Errorf("distribute: %s is not connected (AutoConnect off): %w", node, ErrNodeDown)
 }
 
-// sendControl is Node.sendControl for a signal from p (peerFor).
+// sendControl sends a control message from p (and a payload when hasMsg)
+// to node, over peerFor's connection. It blocks while the connection's
+// send buffer is full, until ctx ends.
 func (p *Process) sendControl(ctx context.Context, node Atom, ctrl etf.Tuple, msg Term, hasMsg bool) error {
 	pr, err := p.peerFor(ctx, node)
 	if err != nil {

@@ -178,22 +178,17 @@ func (p *Process) call(ctx context.Context, target monitorTarget, request Term) 
 }
 
 func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term) (Term, error) {
-	if node := target.remoteNode(p.node.name); node != "" {
-		// Connect first: an unreachable node is an error at once, after a
-		// single connection attempt.
-		if _, err := p.peerFor(ctx, node); err != nil {
-			return nil, fmt.Errorf("distribute: call %s: %w", target, err)
-		}
-	}
 	var mref Ref
 	var err error
 	var peer *peer
 	if node := target.remoteNode(p.node.name); node != "" {
-		peer, err = p.peerFor(ctx, node)
-		if err == nil {
-			// The monitor is sent with the request, below.
-			mref, err = p.addMonitor(target)
+		// Connect first: an unreachable node is an error at once, after a
+		// single connection attempt.
+		if peer, err = p.peerFor(ctx, node); err != nil {
+			return nil, fmt.Errorf("distribute: call %s: %w", target, err)
 		}
+		// The monitor is sent with the request, below.
+		mref, err = p.addMonitor(target)
 	} else {
 		mref, err = p.monitor(ctx, target)
 	}
