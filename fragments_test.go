@@ -107,16 +107,11 @@ func TestLargeMessagesBetweenGoNodes(t *testing.T) {
 	port := distributetest.StartEpmd(t)
 	a, b := startNode(t, port), startNode(t, port)
 	rcv, _ := b.NewProcess()
-	server, err := b.Spawn(func(ctx context.Context, p *Process) error {
-		for {
-			m, err := p.Receive(ctx)
-			if err != nil {
-				return err
-			}
-			if from, req, ok := ParseCall(m); ok {
-				p.Reply(ctx, from, etf.Tuple{Atom("reply"), req, etf.Binary(bytes.Repeat([]byte{5}, 300_000))})
-			}
+	server, err := b.SpawnHandler(func(ctx context.Context, p *Process, m any) error {
+		if from, req, ok := ParseCall(m); ok {
+			p.Reply(ctx, from, etf.Tuple{Atom("reply"), req, etf.Binary(bytes.Repeat([]byte{5}, 300_000))})
 		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

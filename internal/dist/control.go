@@ -58,10 +58,9 @@ const (
 // Errors of control message and frame parsing.
 var (
 	// ErrHeaderMode: a frame in distribution-header form (131,68/69/70)
-	// given to ParseFrame (use ParseHeaderFrame on a connection whose
-	// negotiated flags include DistHdrAtomCache).
-	// We never negotiate DIST_HDR_ATOM_CACHE or FRAGMENTS, so a peer that
-	// sends one is broken; Erlang drops such a connection.
+	// given to ParseFrame. A connection in header mode (Flags.HeaderMode)
+	// reads its frames with a HeaderReader; on one in pass-through mode, a
+	// peer that sends such a frame is broken, and Erlang drops it.
 	ErrHeaderMode = errors.New("dist: distribution header frame on a pass-through connection")
 	// ErrBadFrame: a data frame that is not 112 followed by one or two terms.
 	ErrBadFrame = errors.New("dist: malformed data frame")

@@ -56,8 +56,8 @@ const Mandatory26 = Mandatory25 | V4NC | UnlinkID
 // DistHdrAtomCache and Fragments, a connection to a peer that has them too
 // (every BEAM node does) is in header mode: frames carry a distribution
 // header whose atom cache spares both sides the text of repeated atoms
-// (see HeaderCache), and the peer may split a large message into
-// fragments (see Reassembler). This package's senders never fragment.
+// (see HeaderCache), and either side may split a large message into
+// fragments (see Fragmenter, Reassembler).
 const DefaultFlags = Mandatory26 | MandatoryDigest25 | DistMonitor | DistMonitorName | DistHdrAtomCache |
 	Fragments | SendSender | ExitPayload | BigSeqtraceLabels | Spawn | Alias
 
