@@ -23,6 +23,13 @@
 //	global can resolve a name conflict on a Go pid)
 //	erlang:node/0, nodes/0, is_alive/0, registered/0, whereis/1
 //
+// Join's seeds need not be up: a node whose seeds do not answer starts
+// and keeps trying in the background (membership.Config.Seeds). DataDir
+// keeps the gossip port, so a node restarted under its name is taken back
+// at once. The global registry runs with Erlang's
+// prevent_overlapping_partitions unless NoPreventOverlappingPartitions is
+// set (see that field for the trade).
+//
 // Services use only the root package's exported API.
 package cluster
 
