@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -145,7 +146,8 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 // level, on the default LAN profile: three nodes (r2 and r3 join r1), r3
 // is killed with SIGKILL and restarted with the same flags, before or
 // after the others have declared the old incarnation dead; on the same
-// gossip address (--gossip) or on a new one (a re-created pod). In every
+// gossip address (--gossip, or the port kept in --data-dir) or on a new
+// one (a re-created pod). In every
 // case r3 must become a member again with its links up, and no healthy
 // link may be cut: r1–r2 never goes down, no connection is closed to
 // prevent overlapping partitions, the others see the new r3 come up at
@@ -171,8 +173,11 @@ func TestRestartUnderSameName(t *testing.T) {
 			r1 := startChurnProc(t, epmd, r1n)
 			r2 := startChurnProc(t, epmd, r2n, "--join", r1n)
 			r3args := []string{"--join", r1n}
-			if tc.sameAddress {
+			switch {
+			case tc.sameAddress && tc.afterDead:
 				r3args = append(r3args, "--gossip", fmt.Sprintf("127.0.0.1:%d", distributetest.FreePort(t)))
+			case tc.sameAddress:
+				r3args = append(r3args, "--data-dir", t.TempDir()) // the port kept there
 			}
 			r3 := startChurnProc(t, epmd, r3n, r3args...)
 			all := []*churnProc{r1, r2, r3}
@@ -287,4 +292,32 @@ func TestRestartUnderSameName(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNodeStartsWithoutSeed: a node whose --join seed does not answer
+// starts (it used to exit), is live but not ready, and joins once the
+// seed comes up; no outside order of starts is needed.
+func TestNodeStartsWithoutSeed(t *testing.T) {
+	epmd := distributetest.StartEpmd(t)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", distributetest.FreePort(t))
+	late := startChurnProc(t, epmd, "late@127.0.0.1", "--profile", "local", "--join", "seed@127.0.0.1", "--http", httpAddr)
+	status := func(path string) int {
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status("/healthz"); got != 200 {
+		t.Fatalf("/healthz before the seed is up: %d; want 200", got)
+	}
+	if got := status("/readyz"); got != 503 {
+		t.Fatalf("/readyz before the seed is up: %d; want 503", got)
+	}
+	seed := startChurnProc(t, epmd, "seed@127.0.0.1", "--profile", "local", "--join", "seed@127.0.0.1")
+	waitUntil(t, 60*time.Second, "both members alive to each other", func() bool {
+		return late.count(time.Time{}, "event member seed@127.0.0.1 alive ") > 0 && seed.count(time.Time{}, "event member late@127.0.0.1 alive ") > 0
+	})
+	waitUntil(t, 30*time.Second, "/readyz 200 once joined", func() bool { return status("/readyz") == 200 })
 }
