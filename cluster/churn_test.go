@@ -11,6 +11,8 @@ import (
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
 	"github.com/distribute-go/distribute/membership"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -116,12 +118,38 @@ func TestOverlappingPartitionsOption(t *testing.T) {
 		t.Run(fmt.Sprintf("off=%v", off), func(t *testing.T) {
 			port := distributetest.StartEpmd(t)
 			var cs []*Cluster
+			var readers []*sdkmetric.ManualReader
 			for i := range 3 {
+				r := sdkmetric.NewManualReader()
+				mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
+				t.Cleanup(func() { mp.Shutdown(context.Background()) })
+				readers = append(readers, r)
 				cs = append(cs, startWith(t, Config{
-					Node:                           distribute.Config{Name: fmt.Sprintf("pop%d_%v_%d@localhost", os.Getpid(), off, i), EpmdPort: port},
+					Node:                           distribute.Config{Name: fmt.Sprintf("pop%d_%v_%d@localhost", os.Getpid(), off, i), EpmdPort: port, MeterProvider: mp},
 					Profile:                        membership.Local(),
 					NoPreventOverlappingPartitions: off,
 				}))
+			}
+			// cuts is distribute.registry.partition_disconnects over the
+			// three nodes.
+			cuts := func() int64 {
+				var k int64
+				for _, r := range readers {
+					var rm metricdata.ResourceMetrics
+					if err := r.Collect(context.Background(), &rm); err != nil {
+						t.Fatal(err)
+					}
+					for _, sm := range rm.ScopeMetrics {
+						for _, m := range sm.Metrics {
+							if m.Name == "distribute.registry.partition_disconnects" {
+								for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+									k += p.Value
+								}
+							}
+						}
+					}
+				}
+				return k
 			}
 			a, b, c := cs[0], cs[1], cs[2]
 			ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(30*time.Second))
@@ -144,6 +172,7 @@ func TestOverlappingPartitionsOption(t *testing.T) {
 			a.Node().Disconnect(c.Node().Name())
 			if !off {
 				waitFor(t, 20*time.Second, "b drops a link (prevent_overlapping_partitions)", func() bool { return downs.total() > 0 })
+				waitFor(t, 10*time.Second, "the cut counted", func() bool { return cuts() > 0 })
 				return
 			}
 			// Membership reconnects a and c; their registries sync again,
@@ -165,8 +194,8 @@ func TestOverlappingPartitionsOption(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, 10*time.Second, "b knows the name", func() bool { _, ok := b.Registry().Whereis(distribute.Atom("after_blip")); return ok })
-			if k := downs.total(); k != 0 || len(b.Node().VisibleNodes()) != 2 {
-				t.Fatalf("b lost %d links (now connected to %v) after a blip between a and c, with prevent_overlapping_partitions off", k, b.Node().VisibleNodes())
+			if k := downs.total(); k != 0 || len(b.Node().VisibleNodes()) != 2 || cuts() != 0 {
+				t.Fatalf("b lost %d links (now connected to %v; %d counted cuts) after a blip between a and c, with prevent_overlapping_partitions off", k, b.Node().VisibleNodes(), cuts())
 			}
 		})
 	}
