@@ -3,6 +3,7 @@ package membership
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -447,4 +448,50 @@ func TestDataDirKeepsGossipPort(t *testing.T) {
 		m3.Stop(ctx)
 		t.Error("a junk port file accepted")
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestTwoProcessesOneNameWarned: a name claimed from a second address
+// while the first stays alive (two live processes with one name, a
+// misconfiguration) is logged at warning level once it outlasts the
+// detection bound.
+func TestTwoProcessesOneNameWarned(t *testing.T) {
+	ctx := context.Background()
+	var logs syncBuffer
+	a, err := Start(ctx, Config{Name: "dupa@localhost", Cookie: testCookie, Profile: Local(),
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(ctx)
+	var dups []*Membership
+	for range 2 {
+		d, err := Start(ctx, Config{Name: "dup@localhost", Cookie: testCookie, Profile: Local()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Stop(ctx)
+		dups = append(dups, d)
+		join(t, d, a.GossipAddr())
+	}
+	waitFor(t, 30*time.Second, "the warning", func() bool {
+		return strings.Contains(logs.String(), "two processes claim one member name")
+	})
 }

@@ -155,7 +155,7 @@ type Membership struct {
 	// claims are gossip addresses other processes claimed a member's name
 	// from while memberlist still held it at another address (a restart
 	// on a new port, a re-created pod).
-	claims   map[distribute.Atom]string
+	claims   map[distribute.Atom]claimRec
 	claiming atomic.Bool // a join of a claimant runs
 
 	stopOnce sync.Once
@@ -201,7 +201,7 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 		dialing:  make(map[distribute.Atom]bool),
 		lastDial: make(map[distribute.Atom]time.Time),
 		bound:    make(map[distribute.Atom]time.Time),
-		claims:   make(map[distribute.Atom]string),
+		claims:   make(map[distribute.Atom]claimRec),
 	}
 	stdlog := newStdLogger(m.logger)
 	nt, err := m.listen(host, port, stdlog)
@@ -661,16 +661,28 @@ func (m *Membership) claim(now time.Time) {
 	m.claimMu.Unlock()
 	var name distribute.Atom
 	var addr string
-	for n, a := range claims {
+	for n, c := range claims {
 		mb, ok := m.Member(n)
 		switch {
-		case ok && mb.Gossip == a && mb.State != StateDead && mb.State != StateLeft:
-			m.dropClaim(n, a) // moved
+		case ok && mb.Gossip == c.addr && mb.State != StateDead && mb.State != StateLeft:
+			m.dropClaim(n, c.addr) // moved
 			continue
 		case !ok, mb.State == StateLeft, mb.State == StateDead && now.Sub(mb.Since) > reclaim:
-			name, addr = n, a
+			name, addr = n, c.addr
 		default:
-			continue // the old address is alive, suspect, or not dead long enough
+			// The old address is alive, suspect, or not dead long
+			// enough. Still alive well past the detection bound: two
+			// live processes use one name.
+			if mb.State == StateAlive && !c.warned && now.Sub(c.since) > m.DetectionBound() {
+				m.logger.Warn("two processes claim one member name", "name", n, "gossip", mb.Gossip, "other", c.addr, "since", c.since)
+				m.claimMu.Lock()
+				if r, ok := m.claims[n]; ok && r.addr == c.addr {
+					r.warned = true
+					m.claims[n] = r
+				}
+				m.claimMu.Unlock()
+			}
+			continue
 		}
 		break
 	}
@@ -692,10 +704,17 @@ func (m *Membership) claim(now time.Time) {
 	}()
 }
 
+// claimRec is a claim on a member's name from another address.
+type claimRec struct {
+	addr   string
+	since  time.Time // first seen from addr
+	warned bool      // the two-processes warning was logged
+}
+
 // dropClaim forgets a claim unless it has changed meanwhile.
 func (m *Membership) dropClaim(name distribute.Atom, addr string) {
 	m.claimMu.Lock()
-	if m.claims[name] == addr {
+	if m.claims[name].addr == addr {
 		delete(m.claims, name)
 	}
 	m.claimMu.Unlock()
@@ -824,7 +843,7 @@ func (m *Membership) forget(name distribute.Atom) {
 func (m *Membership) claimOf(name distribute.Atom) string {
 	m.claimMu.Lock()
 	defer m.claimMu.Unlock()
-	return m.claims[name]
+	return m.claims[name].addr
 }
 
 // driveLinks connects alive members and disconnects a member at the
@@ -1105,8 +1124,11 @@ func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
 	if existing.Name == string(d.m.name) {
 		return // our own name, from our previous incarnation's address
 	}
+	name, addr := distribute.Atom(existing.Name), other.Address()
 	d.m.claimMu.Lock()
-	d.m.claims[distribute.Atom(existing.Name)] = other.Address()
+	if d.m.claims[name].addr != addr {
+		d.m.claims[name] = claimRec{addr: addr, since: time.Now()}
+	}
 	d.m.claimMu.Unlock()
 	d.m.poke()
 }
