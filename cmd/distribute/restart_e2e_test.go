@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -300,20 +301,23 @@ func TestRestartUnderSameName(t *testing.T) {
 func TestNodeStartsWithoutSeed(t *testing.T) {
 	epmd := distributetest.StartEpmd(t)
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", distributetest.FreePort(t))
-	late := startChurnProc(t, epmd, "late@127.0.0.1", "--profile", "local", "--join", "seed@127.0.0.1", "--http", httpAddr)
+	late := startChurnProc(t, epmd, "late@127.0.0.1", "--profile", "local", "--join", "seed@127.0.0.1", "--http", httpAddr,
+		"--cluster-size", "2", "--prevent-overlapping-partitions=false")
+	var body []byte
 	status := func(path string) int {
 		resp, err := http.Get("http://" + httpAddr + path)
 		if err != nil {
 			return 0
 		}
+		body, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
 		return resp.StatusCode
 	}
 	if got := status("/healthz"); got != 200 {
 		t.Fatalf("/healthz before the seed is up: %d; want 200", got)
 	}
-	if got := status("/readyz"); got != 503 {
-		t.Fatalf("/readyz before the seed is up: %d; want 503", got)
+	if got := status("/readyz"); got != 503 || !strings.Contains(string(body), `"state":"isolated"`) || !strings.Contains(string(body), `"total":2`) {
+		t.Fatalf("/readyz before the seed is up: %d %s; want 503, isolated, judged against --cluster-size 2", got, body)
 	}
 	seed := startChurnProc(t, epmd, "seed@127.0.0.1", "--profile", "local", "--join", "seed@127.0.0.1")
 	waitUntil(t, 60*time.Second, "both members alive to each other", func() bool {
