@@ -224,8 +224,14 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 }
 
 // resolveGossip asks node for its gossip address with distribute:info().
+// A node that answers without one (no distribute:info() yet: it is still
+// starting; or gossip undefined) gives an error wrapping
+// membership.ErrNoGossip.
 func (c *Cluster) resolveGossip(ctx context.Context, node distribute.Atom) (string, error) {
 	info, err := rpc.Call(ctx, c.node, node, "distribute", "info")
+	if errors.Is(err, rpc.ErrUndef) {
+		return "", fmt.Errorf("cluster: %s exports no distribute:info() yet: %w", node, membership.ErrNoGossip)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -236,7 +242,7 @@ func (c *Cluster) resolveGossip(ctx context.Context, node distribute.Atom) (stri
 	g, _ := m.Get(etf.Atom("gossip"))
 	addr, ok := g.(etf.Binary)
 	if !ok {
-		return "", fmt.Errorf("cluster: %s runs no membership (gossip is %s)", node, etf.Format(g))
+		return "", fmt.Errorf("cluster: %s runs no membership (gossip is %s): %w", node, etf.Format(g), membership.ErrNoGossip)
 	}
 	return string(addr), nil
 }

@@ -267,8 +267,10 @@ type Config struct {
 	LeaveTimeout time.Duration
 
 	// Resolve returns the gossip address of a node by its distribution
-	// name, for JoinNode. The cluster package wires it to
-	// distribute:info/0 over RPC. Default nil: JoinNode fails with
+	// name, for JoinNode and Seeds, and to tell a restarted node from the
+	// dead incarnation it replaces; when the node answers without one it
+	// returns an error wrapping ErrNoGossip. The cluster package wires it
+	// to distribute:info/0 over RPC. Default nil: JoinNode fails with
 	// ErrNoResolver.
 	Resolve func(ctx context.Context, node distribute.Atom) (gossipAddr string, err error)
 
@@ -287,6 +289,11 @@ var (
 	ErrJoin = errors.New("membership: join failed")
 	// ErrNoResolver is returned by JoinNode without Config.Resolve.
 	ErrNoResolver = errors.New("membership: no resolver for node names")
+	// ErrNoGossip is what a Resolve function wraps when the node answered
+	// but has no gossip address: it runs no membership, or not yet (a
+	// node still starting). It is a live process, so a member declared
+	// dead under its name is not this one (see Membership.Members).
+	ErrNoGossip = errors.New("membership: the node has no gossip address")
 )
 
 func (c Config) withDefaults() (Config, error) {

@@ -48,7 +48,8 @@
 // the node on it is asked its gossip address (Config.Resolve; the cluster
 // package asks distribute:info()): the dead member's address, an error or
 // no answer within TCPTimeout, and it is closed all the same; another
-// address, and it is a new process under the name, kept.
+// address, or an answer without one (ErrNoGossip: a node still starting),
+// and it is a new process under the name, kept.
 //
 // # Partitions and restarts
 //

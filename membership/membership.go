@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"log/slog"
@@ -949,8 +950,9 @@ func (m *Membership) bindConns(events <-chan distribute.NodeEvent) {
 // whose alive message memberlist refuses until the old address is dead).
 // The node on that connection is asked its gossip address (Resolve): the
 // dead member's address, no answer within TCPTimeout, or an error, and
-// the connection is closed; another address, and it is a live process
-// with the same name, left alone.
+// the connection is closed; another address, or an answer without one
+// (ErrNoGossip: a node still starting), and it is a live process with the
+// same name, left alone.
 func (m *Membership) disconnectIfSame(mb Member, since time.Time) {
 	defer m.wg.Done()
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Profile.TCPTimeout)
@@ -959,8 +961,8 @@ func (m *Membership) disconnectIfSame(mb Member, since time.Time) {
 	if m.ctx.Err() != nil {
 		return
 	}
-	if err == nil && addr != mb.Gossip {
-		m.logger.Info("a dead member's name is connected from a new process; not disconnected", "name", mb.Name, "dead_gossip", mb.Gossip, "new_gossip", addr)
+	if (err == nil && addr != mb.Gossip) || errors.Is(err, ErrNoGossip) {
+		m.logger.Info("a dead member's name is connected from a new process; not disconnected", "name", mb.Name, "dead_gossip", mb.Gossip, "new_gossip", addr, "err", err)
 		return
 	}
 	for _, c := range m.node.Connections() {
