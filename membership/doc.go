@@ -67,9 +67,11 @@
 //     in DataDir): memberlist takes it back at once. Its join's push/pull
 //     tells it what the cluster holds about it; if that is a higher
 //     incarnation, a suspicion or a death, it refutes, and the others
-//     accept the refutation. Bound: its first join's push/pull (at most
-//     TCPTimeout: LAN 10 s, Local 2 s) plus the refutation's
-//     dissemination and a StatusInterval.
+//     accept the refutation. Bound, from its start: its first join's
+//     push/pull (at most TCPTimeout) plus the refutation's dissemination
+//     ((RetransmitMult × ⌈log10(N+1)⌉ + 1) × GossipInterval) and a
+//     StatusInterval: for fewer than 10 members, LAN 10 + 1 + 0.5 s,
+//     Local 2 + 0.25 + 0.1 s.
 //   - On a new address (a re-created pod, a new port): memberlist refuses
 //     a name at a new address while the old one is alive or suspect, so
 //     the old incarnation must first be declared dead (the detection bound
