@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -118,17 +119,20 @@ func panel(b *strings.Builder, results []Result, m Metric, x0, y0 int) {
 	fmt.Fprintf(b, `<text x="%d" y="%d" font-weight="bold">%s</text>`+"\n", x0+8, y0+16, html.EscapeString(title))
 	// Axes and grid.
 	fmt.Fprintf(b, `<g stroke="#ccc" stroke-width="1">`+"\n")
-	for v := 0.0; v <= yMax+yStep/2; v += yStep {
+	for i := 0.0; i*yStep <= yMax+yStep/2; i++ {
+		v := i * yStep
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`+"\n", px(0), py(v), px(xMax), py(v))
 	}
 	b.WriteString("</g>\n")
 	fmt.Fprintf(b, `<g stroke="#333" stroke-width="1"><line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/><line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/></g>`+"\n",
 		px(0), py(0), px(xMax), py(0), px(0), py(0), px(0), py(yMax))
-	for v := 0.0; v <= yMax+yStep/2; v += yStep {
-		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`+"\n", px(0)-4, py(v)+4, format(v))
+	for i := 0.0; i*yStep <= yMax+yStep/2; i++ {
+		v := i * yStep
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`+"\n", px(0)-4, py(v)+4, tick(v, yStep))
 	}
-	for n := 0.0; n <= xMax+xStep/2; n += xStep {
-		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", px(n), py(0)+14, format(n))
+	for i := 0.0; i*xStep <= xMax+xStep/2; i++ {
+		n := i * xStep
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", px(n), py(0)+14, tick(n, xStep))
 	}
 	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">nodes (N)</text>`+"\n", px(xMax/2), py(0)+30)
 
@@ -169,6 +173,13 @@ func marker(b *strings.Builder, shape, color string, x, y float64) {
 		return
 	}
 	fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"/>`+"\n", x, y, color)
+}
+
+// tick prints an axis value v, a multiple of step, with the decimals
+// step needs.
+func tick(v, step float64) string {
+	decimals := max(0, int(-math.Floor(math.Log10(step))))
+	return strconv.FormatFloat(v, 'f', decimals, 64)
 }
 
 // niceStep rounds d up to 1, 2 or 5 times a power of ten.
