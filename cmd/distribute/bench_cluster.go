@@ -83,15 +83,15 @@ func newBenchClusterCmd() *cobra.Command {
 						os.RemoveAll(c.Dir)
 					}
 					r, err := scale.Run(ctx, c)
+					if ctx.Err() != nil {
+						break // an interrupted run is not a result
+					}
 					if r != nil {
 						results = append(results, *r)
 					}
 					if err != nil {
 						cfg.Logf("%v", err)
 						failed = append(failed, err)
-					}
-					if ctx.Err() != nil {
-						break
 					}
 				}
 				if ctx.Err() != nil {

@@ -223,14 +223,18 @@ func joinInts(v []int) string {
 }
 
 // Merge returns old with every result of add put in: one of the same Kind
-// and N is replaced. The result is sorted by Kind, then N.
+// and N is replaced, except that a failed result (Error set) never
+// replaces a complete one. The result is sorted by Kind, then N.
 func Merge(old, add []Result) []Result {
 	out := slices.Clone(old)
 	for _, r := range add {
 		i := slices.IndexFunc(out, func(o Result) bool { return o.Kind == r.Kind && o.Nodes == r.Nodes })
-		if i >= 0 {
+		switch {
+		case i >= 0 && r.Error != "" && out[i].Error == "":
+			// keep the complete result
+		case i >= 0:
 			out[i] = r
-		} else {
+		default:
 			out = append(out, r)
 		}
 	}
@@ -288,8 +292,7 @@ func WriteCSV(w io.Writer, results []Result) error {
 	return cw.Error()
 }
 
-// WriteResults merges results into dir's results.json (replacing any of
-// the same Kind and N), then writes results.json, results.csv and the
+// WriteResults merges results into dir's results.json (see Merge), then writes results.json, results.csv and the
 // plots (WritePlots) from the merged set, which it returns.
 func WriteResults(dir string, results []Result) ([]Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
