@@ -23,8 +23,10 @@ func newBenchClusterCmd() *cobra.Command {
 	var (
 		nodes      string
 		withErlang bool
+		erlangMax  int
 		cfg        scale.Config
 		out        string
+		logs       string
 	)
 	cmd := &cobra.Command{
 		Use:   "cluster --nodes N[,N...] [--erlang] [--idle D] [--out DIR]",
@@ -39,8 +41,7 @@ func newBenchClusterCmd() *cobra.Command {
 			"them all. With --erlang, the same with plain erl nodes (connect_all, pg, global)\n" +
 			"at each N, so each figure has a Go/Erlang ratio. Prints a table; with --out,\n" +
 			"writes results.json, results.csv and SVG plots of each cost against N there\n" +
-			"(merged with the results of earlier runs in DIR) and keeps each node's output\n" +
-			"under DIR/logs. Progress goes to stderr.",
+			"(merged with the results of earlier runs in DIR). Progress goes to stderr.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sizes, err := parseSizes(nodes)
@@ -76,10 +77,13 @@ func newBenchClusterCmd() *cobra.Command {
 			var failed []error
 			for _, n := range sizes {
 				for _, k := range kinds {
+					if k == scale.Erlang && erlangMax > 0 && n > erlangMax {
+						continue
+					}
 					c := cfg
 					c.Kind, c.Nodes = k, n
-					if out != "" {
-						c.Dir = filepath.Join(out, "logs", fmt.Sprintf("%s-%d", k, n))
+					if logs != "" {
+						c.Dir = filepath.Join(logs, fmt.Sprintf("%s-%d", k, n))
 						os.RemoveAll(c.Dir)
 					}
 					r, err := scale.Run(ctx, c)
@@ -111,7 +115,7 @@ func newBenchClusterCmd() *cobra.Command {
 				return remoteError(errors.New("bench cluster: interrupted; every node started was stopped"))
 			}
 			if len(failed) > 0 {
-				return remoteError(fmt.Errorf("bench cluster: %d of %d runs failed; first: %w", len(failed), len(sizes)*len(kinds), failed[0]))
+				return remoteError(fmt.Errorf("bench cluster: %d of %d runs failed; first: %w", len(failed), len(results), failed[0]))
 			}
 			return nil
 		},
@@ -119,9 +123,11 @@ func newBenchClusterCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&nodes, "nodes", "", "cluster sizes: N, or a comma-separated list (10,25,50,100) run one after the other (required)")
 	f.BoolVar(&withErlang, "erlang", false, "also run each size with plain Erlang nodes (needs erl)")
+	f.IntVar(&erlangMax, "erlang-max", 0, "with --erlang: only the sizes up to N (default all)")
 	f.DurationVar(&cfg.Idle, "idle", 60*time.Second, "the idle window over which CPU is measured")
 	f.DurationVar(&cfg.Settle, "settle", 5*time.Second, "the pause between convergence and the idle window")
-	f.StringVar(&out, "out", "", "write results.json, results.csv and SVG plots to DIR (merged with earlier runs there), and keep the nodes' logs in DIR/logs")
+	f.StringVar(&out, "out", "", "write results.json, results.csv and SVG plots to DIR (merged with earlier runs there)")
+	f.StringVar(&logs, "logs", "", "keep each run's node output and data in DIR/KIND-N (default: a temporary directory, removed)")
 	f.StringVar(&cfg.Profile, "profile", "lan", "the Go nodes' membership and Raft timings: lan or local")
 	f.IntVar(&cfg.Expect, "expect", 3, "Raft voters (every election node's --expect)")
 	f.IntVar(&cfg.ElectionNodes, "election-nodes", 0, "how many Go nodes (the first ones) run --election (default all)")
