@@ -292,8 +292,9 @@ func WriteCSV(w io.Writer, results []Result) error {
 	return cw.Error()
 }
 
-// WriteResults merges results into dir's results.json (see Merge), then writes results.json, results.csv and the
-// plots (WritePlots) from the merged set, which it returns.
+// WriteResults merges results into dir's results.json (see Merge), then
+// writes results.json, results.csv, table.txt (WriteTable) and the plots
+// (WritePlots) from the merged set, which it returns.
 func WriteResults(dir string, results []Result) ([]Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -319,6 +320,9 @@ func WriteResults(dir string, results []Result) ([]Result, error) {
 		return nil, err
 	}
 	if err := write("results.csv", WriteCSV); err != nil {
+		return nil, err
+	}
+	if err := write("table.txt", WriteTable); err != nil {
 		return nil, err
 	}
 	return all, WritePlots(dir, all)

@@ -108,6 +108,9 @@ func TestWriteResults(t *testing.T) {
 		!strings.HasPrefix(lines[2], "go,10,") || strings.Count(lines[2], ",") != len(Metrics)+4 {
 		t.Fatalf("results.csv:\n%s", csv)
 	}
+	if table, _ := os.ReadFile(filepath.Join(dir, "table.txt")); !strings.Contains(string(table), "N = 50") {
+		t.Errorf("table.txt lacks the merged N = 50:\n%s", table)
+	}
 	for _, name := range []string{"scale.svg", "scale-converge_s.svg", "scale-rss_mb.svg"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
