@@ -20,7 +20,9 @@ import (
 // pollInterval is the pause between two polls of a condition.
 const pollInterval = 20 * time.Millisecond
 
-// parallelism bounds the RPCs the harness has in flight at once.
+// parallelism bounds the RPCs the harness has in flight at once when it
+// reads every node (convergence, idle figures); waits for a change to
+// reach every node poll all nodes at once instead (pollEach).
 const parallelism = 32
 
 // call is an RPC to m, bounded by 10 s.
@@ -43,12 +45,12 @@ func (h *harness) control() etf.Atom {
 	return "scale_node"
 }
 
-// each runs f for every member of ms, at most parallelism at a time, and
+// each runs f for every member of ms, at most limit at a time, and
 // returns the first error.
-func each(ctx context.Context, ms []*member, f func(ctx context.Context, m *member) error) error {
+func each(ctx context.Context, ms []*member, limit int, f func(ctx context.Context, m *member) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sem := make(chan struct{}, parallelism)
+	sem := make(chan struct{}, max(limit, 1))
 	var wg sync.WaitGroup
 	var once sync.Once
 	var first error
@@ -77,7 +79,9 @@ func each(ctx context.Context, ms []*member, f func(ctx context.Context, m *memb
 }
 
 // pollEach waits until ok holds on every member, polling each on its own
-// until it does, and returns the time each first held, measured from t0.
+// goroutine (all at once, so no node waits for another's poll) until it
+// does, and returns the time each first held (when the reply that showed
+// it arrived), measured from t0.
 func (h *harness) pollEach(ctx context.Context, ms []*member, t0 time.Time, ok func(ctx context.Context, m *member) (bool, error)) ([]time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
@@ -86,7 +90,7 @@ func (h *harness) pollEach(ctx context.Context, ms []*member, t0 time.Time, ok f
 	for i, m := range ms {
 		idx[m] = i
 	}
-	err := each(ctx, ms, func(ctx context.Context, m *member) error {
+	err := each(ctx, ms, len(ms), func(ctx context.Context, m *member) error {
 		for {
 			yes, err := ok(ctx, m)
 			if err != nil {
@@ -162,7 +166,7 @@ func (h *harness) converge(ctx context.Context) error {
 	views := make([]nodeView, n)
 	last := ""
 	for {
-		err := each(ctx, h.members, func(ctx context.Context, m *member) error {
+		err := each(ctx, h.members, parallelism, func(ctx context.Context, m *member) error {
 			v, err := h.view(ctx, m)
 			views[m.index] = v
 			return err
@@ -260,7 +264,7 @@ func (h *harness) idle(ctx context.Context) error {
 	h.r.Metrics["fds"] = mean(fds)
 	h.r.Metrics["fds_max"] = slices.Max(fds)
 	tasks := make([]float64, len(h.members))
-	err := each(ctx, h.members, func(ctx context.Context, m *member) error {
+	err := each(ctx, h.members, parallelism, func(ctx context.Context, m *member) error {
 		var err error
 		if h.cfg.Kind == Go {
 			tasks[m.index], err = goroutines(ctx, m.http)
@@ -484,7 +488,7 @@ func (h *harness) broadcast(ctx context.Context) error {
 		}
 		took := make([]time.Duration, len(h.members))
 		wctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
-		err := each(wctx, h.members, func(ctx context.Context, m *member) error {
+		err := each(wctx, h.members, len(h.members), func(ctx context.Context, m *member) error {
 			at, err := m.waitLine(ctx, marks[m.index], equals(fmt.Sprintf("%s: {bcast,%d}", m.inbox, i)))
 			took[m.index] = at.Sub(t0)
 			return err
@@ -516,7 +520,7 @@ func (h *harness) kill(ctx context.Context) error {
 	dead := make([]time.Duration, len(others))
 	wctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
-	err := each(wctx, others, func(ctx context.Context, m *member) error {
+	err := each(wctx, others, len(others), func(ctx context.Context, m *member) error {
 		at, err := m.waitLine(ctx, marks[m.index], hasPrefix("event nodedown "+victim.name+" "))
 		if err != nil {
 			return err
