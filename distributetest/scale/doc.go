@@ -7,30 +7,32 @@
 //
 // # The cluster
 //
-// Go (Kind Go): N `distribute node` processes named g1@127.0.0.1 ...
-// gN@127.0.0.1, each with
+// Go (Kind Go): N `distribute node` processes named gK@127.0.0.1, K from
+// 1 to N zero-padded to one width (g01 ... g10), so that names sort in
+// start order, each with
 //
 //	--inbox bK --group all --http 127.0.0.1:PORT --profile lan
-//	--join g1@127.0.0.1                       (all but the first)
+//	--join G1                                 (all but the first, G1)
 //	--election --expect 3 --data-dir DIR      (the first ElectionNodes, default all)
 //
 // so every node runs membership (joined to the first node), the pg scope
 // (its inbox bK in group all), the global registry, RPC with the runtime
 // control exports, and /metrics. Election: every node runs it with
 // --expect 3 by default, so every node knows the leader; the first three
-// (by name) bootstrap as voters, and the others join the Raft
+// (the first by name) bootstrap as voters, and the others join the Raft
 // configuration as the election package's leader adds them (as voters
 // or, once voters are capped at Expect, as non-voters). With
 // ElectionNodes = 3 only the first three run an election and the others
 // none.
 //
-// Erlang (Kind Erlang): N `erl -noshell -name eK@127.0.0.1` nodes with
-// the defaults (connect_all true, net_ticktime 60, global), the pg scope
-// (-kernel start_pg true) and the module scale_node (ErlangModule, the
-// file scale_node.erl beside this one), which starts an inbox bK in
-// group all, prints `started`, `event nodeup` and `event nodedown` lines
-// as a Go node does, connects to e1 (global's connect_all makes the full
-// mesh) and answers the same runtime control functions.
+// Erlang (Kind Erlang): N `erl -noshell -name eK@127.0.0.1` nodes (K as
+// above) with the defaults (connect_all true, net_ticktime 60, global),
+// the pg scope (-kernel start_pg true) and the module scale_node
+// (ErlangModule, the file scale_node.erl beside this one), which starts
+// an inbox bK in group all, prints `started`, `event nodeup` and `event
+// nodedown` lines as a Go node does, connects to the first node (from
+// which global's connect_all makes the full mesh) and answers the same
+// runtime control functions.
 //
 // Both kinds register with one private epmd, served by the harness on a
 // free loopback port; nothing touches the system's epmd on 4369. Each

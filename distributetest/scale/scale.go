@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -312,13 +313,18 @@ func (h *harness) startNodes(ctx context.Context) error {
 			return err
 		}
 	}
+	// Numbers padded to one width, so that names sort as indexes do: the
+	// election's voters (the first Expect by name) are the first nodes,
+	// and the last node, the one killed, is not one of them.
+	width := len(strconv.Itoa(h.cfg.Nodes))
 	for i := range h.cfg.Nodes {
-		m := &member{index: i, inbox: fmt.Sprintf("b%d", i+1)}
+		k := fmt.Sprintf("%0*d", width, i+1)
+		m := &member{index: i, inbox: "b" + k}
 		if h.cfg.Kind == Go {
-			m.name = fmt.Sprintf("g%d@127.0.0.1", i+1)
+			m.name = "g" + k + "@127.0.0.1"
 			m.http = fmt.Sprintf("127.0.0.1:%d", httpPorts[i])
 		} else {
-			m.name = fmt.Sprintf("e%d@127.0.0.1", i+1)
+			m.name = "e" + k + "@127.0.0.1"
 		}
 		h.members = append(h.members, m)
 	}
@@ -432,8 +438,20 @@ func (h *harness) compileErlang(ctx context.Context) (string, error) {
 }
 
 // freePorts returns n distinct loopback ports that were free a moment
-// ago (all held open together, so none repeats).
+// ago (all held open together, so none repeats), chosen below the
+// kernel's ephemeral range: the nodes bind their distribution and gossip
+// ports from that range (port 0), so they can never take one of these
+// between this check and the node's own bind.
 func freePorts(n int) ([]int, error) {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
+		}
+	}
+	const from = 10000
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
@@ -441,13 +459,17 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	ports := make([]int, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		if low-from < 4*n || tries > 100*n {
+			return nil, fmt.Errorf("scale: no %d free ports between %d and %d (the ephemeral range starts at %d)", n, from, low, low)
+		}
+		p := from + mrand.IntN(low-from)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
-			return nil, err
+			continue // taken
 		}
 		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, p)
 	}
 	return ports, nil
 }
