@@ -54,8 +54,20 @@ func newBenchClusterCmd() *cobra.Command {
 			if cfg.Idle <= 0 {
 				return usageError("bench cluster: --idle must be positive")
 			}
-			if cfg.Expect < 1 || cfg.Names < 1 || cfg.Joins < 1 || cfg.Broadcasts < 1 || cfg.ElectionNodes < 0 {
+			if cfg.Expect < 0 || cfg.Names < 1 || cfg.Joins < 1 || cfg.Broadcasts < 1 || cfg.ElectionNodes < 0 {
 				return usageError("bench cluster: --expect, --names, --joins and --broadcasts must be positive")
+			}
+			for _, n := range sizes {
+				voters, electing := cfg.Expect, cfg.ElectionNodes
+				if voters == 0 {
+					voters = min(3, n)
+				}
+				if electing == 0 || electing > n {
+					electing = n
+				}
+				if voters > electing {
+					return usageError("bench cluster: N = %d: %d voters but %d election nodes", n, voters, electing)
+				}
 			}
 			kinds := []scale.Kind{scale.Go}
 			if withErlang {
@@ -129,7 +141,7 @@ func newBenchClusterCmd() *cobra.Command {
 	f.StringVar(&out, "out", "", "write results.json, results.csv and SVG plots to DIR (merged with earlier runs there)")
 	f.StringVar(&logs, "logs", "", "keep each run's node output and data in DIR/KIND-N (default: a temporary directory, removed)")
 	f.StringVar(&cfg.Profile, "profile", "lan", "the Go nodes' membership and Raft timings: lan or local")
-	f.IntVar(&cfg.Expect, "expect", 3, "Raft voters (every election node's --expect)")
+	f.IntVar(&cfg.Expect, "expect", 0, "Raft voters, every election node's --expect (default 3, or N when smaller)")
 	f.IntVar(&cfg.ElectionNodes, "election-nodes", 0, "how many Go nodes (the first ones) run --election (default all)")
 	f.IntVar(&cfg.Names, "names", 100, "global registrations measured")
 	f.IntVar(&cfg.Joins, "joins", 100, "pg joins measured")

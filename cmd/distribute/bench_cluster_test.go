@@ -57,6 +57,8 @@ func TestBenchClusterCommand(t *testing.T) {
 		{"bench", "cluster", "--nodes", "3,x"},
 		{"bench", "cluster", "--nodes", "3", "--profile", "wan"},
 		{"bench", "cluster", "--nodes", "3", "--idle", "0s"},
+		{"bench", "cluster", "--nodes", "3,10", "--expect", "5"},
+		{"bench", "cluster", "--nodes", "10", "--election-nodes", "2"},
 	} {
 		_, stderr, code := runCLI(t, "", bad...)
 		checkOneLineError(t, bad, stderr, code, 2)
