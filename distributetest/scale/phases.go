@@ -124,6 +124,7 @@ type nodeView struct {
 	alive   int // members alive (self included); Go only
 	visible int // len(nodes())
 	leader  etf.Term
+	err     error // the node did not answer this round
 }
 
 func (h *harness) view(ctx context.Context, m *member) (nodeView, error) {
@@ -158,7 +159,9 @@ func (h *harness) view(ctx context.Context, m *member) (nodeView, error) {
 // converge polls every node until each sees N alive members (Go),
 // N-1 visible nodes, and every election node names the same leader in
 // the same term. converge_s is measured from the first node's start to
-// the end of the first poll round in which all of that held.
+// the end of the first poll round in which all of that held. A node that
+// does not answer a round only keeps the cluster from converging (until
+// the Timeout).
 func (h *harness) converge(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
@@ -168,8 +171,9 @@ func (h *harness) converge(ctx context.Context) error {
 	for {
 		err := each(ctx, h.members, parallelism, func(ctx context.Context, m *member) error {
 			v, err := h.view(ctx, m)
+			v.err = err
 			views[m.index] = v
-			return err
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("%w (last view: %s)", err, last)
@@ -194,6 +198,10 @@ func (h *harness) describe(views []nodeView) string {
 	var leader etf.Term
 	for i, v := range views {
 		name := h.members[i].name
+		if v.err != nil {
+			missing = append(missing, v.err.Error())
+			continue
+		}
 		if v.visible != n-1 {
 			missing = append(missing, fmt.Sprintf("%s sees %d nodes", name, v.visible))
 		}
