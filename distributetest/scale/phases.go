@@ -179,6 +179,11 @@ func (h *harness) converge(ctx context.Context) error {
 			return fmt.Errorf("%w (last view: %s)", err, last)
 		}
 		done := time.Now()
+		for _, m := range h.members {
+			if m.exited() {
+				return fmt.Errorf("%w: %s (%s)", errExited, m.name, m.stderrTail())
+			}
+		}
 		last = h.describe(views)
 		if last == "" {
 			h.r.Metrics["converge_s"] = done.Sub(h.start).Seconds()
