@@ -56,7 +56,13 @@ func newNodeCmd() *cobra.Command {
 			"  NAME: TERM                    a message to an --inbox\n" +
 			"  event nodeup NODE\n" +
 			"  event nodedown NODE REASON\n" +
-			"  event leader NODE TERM        with --election: the leader this node knows, and its term",
+			"  event leader NODE TERM        with --election: the leader this node knows, and its term\n\n" +
+			"The inboxes can change names and groups at runtime, over RPC (each returns ok or\n" +
+			"{error, Reason}):\n" +
+			"  distribute:register_global(Name)    the inbox Name takes the global name Name\n" +
+			"  distribute:unregister_global(Name)  ... and gives it up\n" +
+			"  distribute:join(Group, Name)        the inbox Name joins Group (scope pg)\n" +
+			"  distribute:leave(Group, Name)       ... and leaves it",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
@@ -122,12 +128,14 @@ func newNodeCmd() *cobra.Command {
 				cl.Stop(context.Background())
 				return usageError("node: --group needs an --inbox to join the group")
 			}
+			pids := make(map[etf.Atom]distribute.Pid, len(inboxes))
 			for _, in := range inboxes {
 				pid, err := startInbox(n, distribute.Atom(in), out)
 				if err != nil {
 					cl.Stop(context.Background())
 					return usageError("node: --inbox %s: %v", in, err)
 				}
+				pids[etf.Atom(in)] = pid
 				for _, g := range globals {
 					if g != in {
 						continue
@@ -147,6 +155,10 @@ func newNodeCmd() *cobra.Command {
 						return remoteError(fmt.Errorf("node: --group %s: %v", g, err))
 					}
 				}
+			}
+			if err := registerControl(cl, pids); err != nil {
+				cl.Stop(context.Background())
+				return remoteError(err)
 			}
 			for _, peer := range connects {
 				wg.Add(1)
