@@ -27,8 +27,9 @@ import (
 //   - anything else (Down, Exit when trapping exits, other terms, and a
 //     *MessageError for a typed message that did not decode): given to
 //     HandleOther, or dropped when it is nil. A call whose request does not
-//     decode is answered {error, {bad_request, Text}}, so its caller gets
-//     ErrBadRequest at once.
+//     decode, or is not a binary, is answered {error, {bad_request, Text}},
+//     so its caller gets ErrBadRequest (or, from Erlang, that tuple) at
+//     once; HandleOther then gets the *MessageError.
 //
 // A handler that returns an error stops the actor: Terminate runs, then the
 // process exits with the error's reason (an *ExitError's Reason, or
@@ -285,7 +286,11 @@ func (c *actorCore) handle(ctx context.Context, self *Process, m any, gleamTag e
 		if from, req, ok := ParseCall(v); ok && c.call != nil {
 			b, ok := req.(etf.Binary)
 			if !ok {
-				break
+				// Not a typed request: answered at once, as one that does
+				// not decode, so the caller does not wait out its timeout.
+				bad := &MessageError{Message: v, Err: etf.ErrNotBinary}
+				self.Reply(ctx, from, badRequestReply(bad.Err))
+				return c.other(ctx, self, bad)
 			}
 			ctx := callContext(ctx, from)
 			reply, bad, err := c.call(ctx, self, b)
