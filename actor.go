@@ -262,6 +262,10 @@ func (c *actorCore) loop(ctx context.Context, self *Process) error {
 			return err // the process is exiting already
 		}
 		if err := c.handle(ctx, self, m, gleamTag); err != nil {
+			var rf *receiveFailed
+			if errors.As(err, &rf) {
+				return rf.err // exiting while suspended: no Terminate
+			}
 			return c.stop(ctx, self, err)
 		}
 	}

@@ -2,6 +2,7 @@ package distribute
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -77,8 +78,20 @@ func (p *Process) HandleSystem(ctx context.Context, msg any, state func() any) (
 	if !ok {
 		return false, nil
 	}
-	return true, p.handleSystem(ctx, from, req, sysServer{state: state})
+	err := p.handleSystem(ctx, from, req, sysServer{state: state})
+	var rf *receiveFailed
+	if errors.As(err, &rf) {
+		err = rf.err
+	}
+	return true, err
 }
+
+// receiveFailed is a receive error while suspended: the process is
+// exiting (or ctx ended), so no terminate callback runs for it.
+type receiveFailed struct{ err error }
+
+func (e *receiveFailed) Error() string { return e.err.Error() }
+func (e *receiveFailed) Unwrap() error { return e.err }
 
 // sysServer is what a process gives handleSystem.
 type sysServer struct {
@@ -112,7 +125,7 @@ func (p *Process) handleSystem(ctx context.Context, from From, req Term, s sysSe
 			return false
 		})
 		if err != nil {
-			return err
+			return &receiveFailed{err}
 		}
 		var ok bool
 		if from, req, ok = ParseSystem(m); !ok {

@@ -223,6 +223,29 @@ func TestSysRequests(t *testing.T) {
 	if r := h.Process().Reason(); r != Atom("shutdown") {
 		t.Fatalf("reason %s; want shutdown", etf.Format(r))
 	}
+
+	// Killed while suspended: the exit signal wins, and Terminate does not
+	// run (it never runs for an exit signal).
+	var terminated atomic.Bool
+	k := counterActor("")
+	k.Terminate = func(ctx context.Context, self *Process, sum int64, reason Term) { terminated.Store(true) }
+	kh, err := k.Start(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sysCall(t, p, kh.Pid(), Atom("suspend")); got != Atom("ok") {
+		t.Fatalf("suspend = %s", etf.Format(got))
+	}
+	if err := p.Kill(ctx, kh.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	<-kh.Done()
+	if r := kh.Process().Reason(); r != ReasonKilled {
+		t.Fatalf("reason %s; want killed", etf.Format(r))
+	}
+	if terminated.Load() {
+		t.Fatal("Terminate ran for an exit signal")
+	}
 }
 
 func TestStateTerm(t *testing.T) {
