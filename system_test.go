@@ -223,9 +223,14 @@ func TestSysRequests(t *testing.T) {
 	if r := h.Process().Reason(); r != Atom("shutdown") {
 		t.Fatalf("reason %s; want shutdown", etf.Format(r))
 	}
+}
 
-	// Killed while suspended: the exit signal wins, and Terminate does not
-	// run (it never runs for an exit signal).
+// Killed while suspended, an actor exits with the signal's reason and runs
+// no Terminate (it never runs for an exit signal).
+func TestSysKilledWhileSuspended(t *testing.T) {
+	n := startNode(t, distributetest.StartEpmd(t))
+	ctx := testCtx(t)
+	p, _ := n.NewProcess()
 	var terminated atomic.Bool
 	k := counterActor("")
 	k.Terminate = func(ctx context.Context, self *Process, sum int64, reason Term) { terminated.Store(true) }
@@ -242,6 +247,10 @@ func TestSysRequests(t *testing.T) {
 	<-kh.Done()
 	if r := kh.Process().Reason(); r != ReasonKilled {
 		t.Fatalf("reason %s; want killed", etf.Format(r))
+	}
+	// Stop waits for every process goroutine: Terminate had its chance.
+	if err := n.Stop(ctx); err != nil {
+		t.Fatal(err)
 	}
 	if terminated.Load() {
 		t.Fatal("Terminate ran for an exit signal")
