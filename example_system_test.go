@@ -49,3 +49,33 @@ func ExampleProcess_HandleSystem() {
 	fmt.Println(etf.Format(reply.(etf.Tuple)[1]))
 	// Output: 1
 }
+
+// The term sys:get_state shows for a Go state: its etf.ToTerm form, or a
+// placeholder naming its type when it has none.
+func ExampleStateTerm() {
+	type counter struct {
+		Name  string
+		Count int
+	}
+	fmt.Println(etf.Format(distribute.StateTerm(counter{Name: "hits", Count: 3})))
+	fmt.Println(etf.Format(distribute.StateTerm(make(chan int))))
+	// Output:
+	// #{count => 3,name => <<"hits">>}
+	// {go_state,<<"chan int">>}
+}
+
+// A hidden node (the default for a bare Node) has no visible connection,
+// yet knows which of its peers published themselves: those are the nodes
+// a pg scope or a global name server talks to. It needs an epmd, so it is
+// compiled, not run.
+func ExampleNode_PublishedNodes() {
+	ctx := context.Background()
+	node, err := distribute.Start(ctx, distribute.Config{Name: "watcher@localhost", Cookie: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node.Stop(ctx)
+	node.Connect(ctx, "app@localhost")
+	fmt.Println(node.VisibleNodes())   // [] : this node is hidden
+	fmt.Println(node.PublishedNodes()) // [app@localhost] when app is a visible node
+}
