@@ -76,6 +76,12 @@
 // an *ExitError, the deadline with ErrTimeout; and a reply that arrives
 // after the call ended is dropped, never left in the mailbox.
 //
+// OTP's sys requests ({system, From, Request}: sys:get_state,
+// sys:get_status, sys:suspend and resume, sys:terminate and so
+// gen_server:stop and GenServer.stop) are answered as a gen_server answers
+// them by every Actor, and by a receive loop that passes its messages to
+// Process.HandleSystem.
+//
 // # Spawn requests and node events
 //
 // Process.SpawnRequest asks a node to run Module:Function(Args) (Erlang's

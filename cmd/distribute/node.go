@@ -227,7 +227,7 @@ func newNodeCmd() *cobra.Command {
 	f.StringVar(&listen, "listen", "", "listen address HOST:PORT (default: the address NAME's host resolves to, port 0)")
 	f.BoolVar(&hidden, "hidden", false, "do not publish the node (default: visible, speaking Erlang's global protocol)")
 	f.StringArrayVar(&connects, "connect", nil, "connect to NODE at start and keep reconnecting (repeatable)")
-	f.StringArrayVar(&inboxes, "inbox", nil, "a process registered as NAME that prints what it receives and echoes calls (repeatable)")
+	f.StringArrayVar(&inboxes, "inbox", nil, "a process registered as NAME that prints what it receives, echoes calls and answers sys requests; gen_server:stop ends it (repeatable)")
 	f.StringArrayVar(&groupsIn, "group", nil, "the inboxes join process group G, scope pg (repeatable)")
 	f.StringArrayVar(&globals, "global", nil, "also register the inbox NAME cluster-wide, in the global registry (repeatable)")
 	f.StringArrayVar(&joins, "join", nil, "membership seed NODE; its gossip address comes from distribute:info() (repeatable)")
@@ -242,14 +242,27 @@ func newNodeCmd() *cobra.Command {
 }
 
 // startInbox spawns a process registered as name that prints every message
-// as "NAME: TERM" and answers gen_server calls with the request.
+// as "NAME: TERM" and answers gen_server calls with the request. It answers
+// OTP's sys requests as a gen_server does, with the state #{name => NAME,
+// received => COUNT}; sys:terminate (gen_server:stop) ends it.
 func startInbox(n *distribute.Node, name distribute.Atom, out *lineWriter) (distribute.Pid, error) {
 	p, err := n.Spawn(func(ctx context.Context, p *distribute.Process) error {
+		received := int64(0)
+		state := func() any {
+			return etf.Map{{Key: etf.Atom("name"), Value: name}, {Key: etf.Atom("received"), Value: received}}
+		}
 		for {
 			m, err := p.Receive(ctx)
 			if err != nil {
 				return nil
 			}
+			if ok, err := p.HandleSystem(ctx, m, state); ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			received++
 			if from, req, ok := distribute.ParseCall(m); ok {
 				out.printf("%s: %s", name, etf.Format(req))
 				p.Reply(ctx, from, req)
