@@ -1,6 +1,8 @@
 package distribute
 
 import (
+	"context"
+	"errors"
 	"os"
 	"runtime"
 	"testing"
@@ -103,4 +105,60 @@ func linkWhileKilled(t *testing.T, n, targetNode *Node, budget time.Duration) {
 		}
 	}
 	t.Logf("%d rounds, Link returned nil in %d", rounds, linkedRounds)
+}
+
+// TestSpawnLinkAndMonitorSeeEarlyExits: however soon the new process
+// exits, SpawnMonitor's Down and SpawnLink's exit signal carry its own
+// reason (Spawn then Monitor races: noproc when the worker won).
+func TestSpawnLinkAndMonitorSeeEarlyExits(t *testing.T) {
+	n := startLocalNode(t)
+	ctx := testCtx(t)
+	parent, err := n.NewProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parent.Exit(ReasonNormal)
+	parent.TrapExit(true)
+	quit := func(ctx context.Context, p *Process) error {
+		return &ExitError{Reason: Atom("done")}
+	}
+	for i := 0; i < 2000; i++ {
+		child, ref, err := parent.SpawnMonitor(quit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := parent.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := m.(Down); !ok || d.Ref != ref || d.Pid != child.Pid() || d.Reason != Atom("done") {
+			t.Fatalf("round %d: got %#v; want the Down of %v with reason done", i, m, child.Pid())
+		}
+		child, err = parent.SpawnLink(quit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err = parent.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, ok := m.(Exit); !ok || e.From != child.Pid() || e.Reason != Atom("done") {
+			t.Fatalf("round %d: got %#v; want the Exit of %v with reason done", i, m, child.Pid())
+		}
+		if linkedTo(parent, child.Pid()) {
+			t.Fatalf("round %d: still linked to %v after its exit signal", i, child.Pid())
+		}
+	}
+	// A parent that has exited spawns nothing.
+	parent.Exit(ReasonNormal)
+	before := len(n.Processes())
+	if _, err := parent.SpawnLink(quit); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SpawnLink from an exited process: %v; want ErrClosed", err)
+	}
+	if _, _, err := parent.SpawnMonitor(quit); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SpawnMonitor from an exited process: %v; want ErrClosed", err)
+	}
+	if after := len(n.Processes()); after != before {
+		t.Fatalf("%d processes after refused spawns; want %d", after, before)
+	}
 }
