@@ -120,7 +120,10 @@
 // connection; the node and every other connection go on. Errors are
 // sentinels (ErrNoProc, ErrNodeDown, ErrTimeout, ErrClosed, ErrBadCookie)
 // or typed (*ExitError), wrapped with %w: test them with errors.Is and
-// errors.As.
+// errors.As. When the ctx of a blocking call ends, its error wraps
+// ErrTimeout and context.DeadlineExceeded if the deadline passed, and
+// context.Canceled (not ErrTimeout) if ctx was canceled. After Stop,
+// sends fail with ErrClosed.
 //
 // # Who may block
 //
