@@ -16,7 +16,7 @@ import (
 // listenHTTP binds --http's address, before the node starts, so that an
 // address that cannot be served is a usage error found early.
 func listenHTTP(addr string) (net.Listener, error) {
-	if err := checkListenAddr("--http", addr); err != nil {
+	if err := checkListenAddr(addr); err != nil {
 		return nil, err
 	}
 	return net.Listen("tcp", addr)

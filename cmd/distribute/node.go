@@ -99,8 +99,8 @@ func newNodeCmd() *cobra.Command {
 				return err
 			}
 			if listen != "" {
-				if err := checkListenAddr("--listen", listen); err != nil {
-					return err
+				if err := checkListenAddr(listen); err != nil {
+					return usageError("node: --listen %q: %v", listen, err)
 				}
 			}
 			if err := checkTickTime(tickTime); err != nil {

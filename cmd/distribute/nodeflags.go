@@ -1,21 +1,22 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
 	"time"
 )
 
-// checkListenAddr checks a HOST:PORT flag value: a host (a name, an IP or
+// checkListenAddr checks a HOST:PORT value: a host (a name, an IP, or
 // empty for every interface) and a port number or service name.
-func checkListenAddr(flag, addr string) error {
+func checkListenAddr(addr string) error {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return usageError("node: %s %q: want HOST:PORT: %v", flag, addr, err)
+		return fmt.Errorf("want HOST:PORT: %w", err)
 	}
 	if _, err := net.LookupPort("tcp", port); err != nil {
-		return usageError("node: %s %q: bad port: %v", flag, addr, err)
+		return fmt.Errorf("bad port: %w", err)
 	}
 	return nil
 }
@@ -27,8 +28,8 @@ func checkEpmdListen(addr string, epmdPort int) error {
 	if addr == "" {
 		return nil
 	}
-	if err := checkListenAddr("--epmd-listen", addr); err != nil {
-		return err
+	if err := checkListenAddr(addr); err != nil {
+		return usageError("node: --epmd-listen %q: %v", addr, err)
 	}
 	_, port, _ := net.SplitHostPort(addr)
 	if p, err := strconv.Atoi(port); err != nil || p != epmdPort {
