@@ -112,7 +112,7 @@ func (h *ActorHandle[M, R]) Stop(ctx context.Context, reason Term) error {
 	case <-h.p.Done():
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("distribute: stop actor %v: %w: %w", h.p.pid, ErrTimeout, ctx.Err())
+		return fmt.Errorf("distribute: stop actor %v: %w", h.p.pid, ctxError(ctx))
 	}
 }
 
@@ -228,7 +228,7 @@ func (c *actorCore) start(ctx context.Context, n *Node) (*Process, error) {
 		return nil, fmt.Errorf("distribute: actor exited during init: %w", &ExitError{Reason: p.Reason()})
 	case <-ctx.Done():
 		p.Exit(ReasonKilled)
-		return nil, fmt.Errorf("distribute: actor init: %w: %w", ErrTimeout, ctx.Err())
+		return nil, fmt.Errorf("distribute: actor init: %w", ctxError(ctx))
 	}
 }
 
