@@ -78,6 +78,8 @@ type options struct {
 	// embeddedEpmd: no epmd is started; the node hosts its embedded one
 	// on the port.
 	embeddedEpmd bool
+	// epmdListen binds the embedded epmd to 127.0.0.1 (--epmd-listen).
+	epmdListen bool
 	// erlArgs are extra arguments of the healthy Erlang peer.
 	erlArgs []string
 }
@@ -129,6 +131,9 @@ func startTarget(t *testing.T, o options) *target {
 	args := []string{"node", "--name", tg.name, "--cookie", cookie,
 		"--epmd-port", strconv.Itoa(tg.epmdPort), "--inbox", "box",
 		"--http", fmt.Sprintf("127.0.0.1:%d", tg.httpPort), "--profile", "local"}
+	if o.epmdListen {
+		args = append(args, "--epmd-listen", fmt.Sprintf("127.0.0.1:%d", tg.epmdPort))
+	}
 	args = append(args, o.args...)
 	cmd := exec.Command(cliBinary, args...)
 	cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit, "GOGC=100", "GOTRACEBACK=all")

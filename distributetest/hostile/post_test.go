@@ -304,7 +304,7 @@ func TestHostileUnknownControlOps(t *testing.T) {
 
 // tickTime is the target's --tick-time in the cases about peers that do
 // not read: a queue that stays full that long disconnects the peer.
-const tickTime = 6 * time.Second
+const tickTime = 15 * time.Second
 
 // slowReaderOptions start a target with a short tick time, and the
 // Erlang peer with the same net_ticktime.
