@@ -85,10 +85,10 @@ func TestHostileEpmdJunk(t *testing.T) {
 	probes = append(probes,
 		[]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
 		append([]byte{0xff, 0xff}, randomBytes(300)...),
-		[]byte{0x04, 0x01, 'x'},   // 1025 bytes announced, 1 sent
-		[]byte{0, 10, 'z', 'a'},   // PORT_PLEASE2 cut short
-		epmdReq(0),                // unknown request
-		epmdReq('x', 0, 1),        // ALIVE2 cut short
+		[]byte{0x04, 0x01, 'x'}, // 1025 bytes announced, 1 sent
+		[]byte{0, 10, 'z', 'a'}, // PORT_PLEASE2 cut short
+		epmdReq(0),              // unknown request
+		epmdReq('x', 0, 1),      // ALIVE2 cut short
 		epmdReq(append([]byte{'z'}, make([]byte, 300)...)...),
 	)
 	for range 200 {

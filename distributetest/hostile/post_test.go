@@ -491,7 +491,7 @@ func TestHostileFragmentBomb(t *testing.T) {
 	for i := range 4 {
 		p := tg.connect(true)
 		ctrl, _ := etf.AppendTerm([]byte{0}, p.regSend("box")) // no atom cache refs
-		body := append(ctrl, 109, 0x40, 0, 0, 0)                 // a 1 GiB binary begins
+		body := append(ctrl, 109, 0x40, 0, 0, 0)               // a 1 GiB binary begins
 		body = append(body, randomBytes(60<<10)...)
 		if err := p.write(frame(fragment(true, uint64(i+1), 1<<62, body))); err != nil {
 			t.Fatal(err)
