@@ -376,47 +376,51 @@ func handshakeFailures(metrics string) float64 {
 // TestHostileNameSquat: a client without the cookie sends send_name with
 // the name of a node about to connect, and stops. Bound: a name is
 // reserved only once the digest checks, so the real node connects while
-// the squatter is still pending, and the squatter's late wrong reply
-// does not disturb it.
+// the squatter is still pending (whether its name sorts before the
+// target's, which the simultaneous-connect rule would answer nok, or
+// after), and the squatter's late wrong reply does not disturb it.
 func TestHostileNameSquat(t *testing.T) {
 	tg := startTarget(t, options{})
-	victim := newPeerName("victim")
 	w := tg.begin()
-	squat, err := dial(tg.distAddr())
-	if err != nil {
-		t.Fatal(err)
+	for i, victim := range []string{newPeerName("aaa_victim"), newPeerName("zzz_victim")} {
+		squat, err := dial(tg.distAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr := bufio.NewReader(squat)
+		if _, err := handshakeUpTo(squat, sr, "challenge", victim, "not-the-cookie", flagsPassThrough); err != nil {
+			t.Fatalf("squatter's handshake up to the challenge: %v", err)
+		}
+		p, err := tg.tryConnect(victim, false)
+		if err != nil {
+			t.Errorf("the real %s could not connect while a squatter without the cookie held its name: %v", victim, err)
+			squat.Close()
+			continue
+		}
+		// The squatter is still pending: the real node did not wait for
+		// it to time out.
+		squat.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := sr.ReadByte(); err == nil {
+			t.Errorf("the node sent the squatter more than the challenge")
+		} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+			t.Errorf("the squatter's connection had ended (%v) by the time the real %s connected: the real connect waited for it", err, victim)
+		}
+		// The squatter's wrong reply is refused.
+		reply := append([]byte{'r'}, binary.BigEndian.AppendUint32(nil, 1)...)
+		writeHS(squat, append(reply, make([]byte, 16)...))
+		if err := awaitClosed(squat, closeBound); err != nil {
+			t.Errorf("squatter with a wrong digest: %v", err)
+		}
+		squat.Close()
+		// The real connection still works.
+		req := binaryTerm([]byte("hello"))
+		if err := p.write(frame(p.call("box", i, req))); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.awaitEcho(req, distributetest.Scale(10*time.Second)); err != nil {
+			t.Errorf("the real %s's call after the squatter: %v", victim, err)
+		}
+		p.c.Close()
 	}
-	defer squat.Close()
-	sr := bufio.NewReader(squat)
-	if _, err := handshakeUpTo(squat, sr, "challenge", victim, "not-the-cookie", flagsPassThrough); err != nil {
-		t.Fatalf("squatter's handshake up to the challenge: %v", err)
-	}
-	p, err := tg.tryConnect(victim, false)
-	if err != nil {
-		t.Fatalf("the real %s could not connect while a squatter without the cookie held its name: %v", victim, err)
-	}
-	// The squatter is still pending: the real node did not wait for it
-	// to time out.
-	squat.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	if _, err := sr.ReadByte(); err == nil {
-		t.Errorf("the node sent the squatter more than the challenge")
-	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
-		t.Errorf("the squatter's connection had ended (%v) by the time the real node connected: the real connect waited for it", err)
-	}
-	// The squatter's wrong reply is refused.
-	reply := append([]byte{'r'}, binary.BigEndian.AppendUint32(nil, 1)...)
-	writeHS(squat, append(reply, make([]byte, 16)...))
-	if err := awaitClosed(squat, closeBound); err != nil {
-		t.Errorf("squatter with a wrong digest: %v", err)
-	}
-	// The real connection still works.
-	req := []byte{109, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'}
-	if err := p.write(frame(p.call("box", 1, req))); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.awaitEcho(req, distributetest.Scale(10*time.Second)); err != nil {
-		t.Errorf("the real node's call after the squatter: %v", err)
-	}
-	p.c.Close()
 	tg.finish(w, settled)
 }
