@@ -184,17 +184,33 @@ func startTarget(t *testing.T, o options) *target {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// The baseline: the largest of a few readings a second apart, once
-	// the Erlang peer's connection (and global's sync over it) is up.
-	for i := range 4 {
-		if i > 0 {
-			time.Sleep(300 * time.Millisecond)
-		}
+	// The baseline, once the Erlang peer's connection (and global's sync
+	// over it) is up and the node has settled: the largest of three
+	// readings 300 ms apart whose goroutine counts agree within 5.
+	var window []usage
+	deadline = time.Now().Add(distributetest.Scale(20 * time.Second))
+	for {
 		u, err := tg.sample()
 		if err != nil {
 			t.Fatalf("baseline: %v", err)
 		}
-		tg.base = maxUsage(tg.base, u)
+		window = append(window, u)
+		if len(window) > 3 {
+			window = window[1:]
+		}
+		if len(window) == 3 {
+			lo, hi := window[0].goroutines, window[0].goroutines
+			for _, w := range window {
+				lo, hi = min(lo, w.goroutines), max(hi, w.goroutines)
+			}
+			if hi-lo <= 5 || time.Now().After(deadline) {
+				break
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	for _, w := range window {
+		tg.base = maxUsage(tg.base, w)
 	}
 	return tg
 }

@@ -228,7 +228,7 @@ func TestHostileCompressedBomb(t *testing.T) {
 }
 
 // TestHostileAtomFlood: a list of 1.1 million booleans (over the old
-// per-term atom count, legal in OTP) and 200,000 distinct 200-character
+// per-term atom count, legal in OTP) and 100,000 distinct 200-character
 // atoms. Bound: both are decoded and echoed; distinct atoms cost nothing
 // once the message is gone (a Go atom is a collected string; the
 // decoder's atom table per connection is bounded).
@@ -250,16 +250,16 @@ func TestHostileAtomFlood(t *testing.T) {
 	}
 	p.c.Close()
 	p = tg.connect(false)
-	distinct := atomList(40_000, func(dst []byte, i int) []byte { return paddedAtom(dst, "atom_", i, 195) })
+	distinct := atomList(20_000, func(dst []byte, i int) []byte { return paddedAtom(dst, "atom_", i, 195) })
 	if err := p.write(frame(p.call("box", 2, distinct))); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.awaitEcho(distinct, distributetest.Scale(60*time.Second)); err != nil {
-		t.Errorf("a call with 40,000 distinct atoms: %v", err)
+		t.Errorf("a call with 20,000 distinct atoms: %v", err)
 	}
 	// More distinct atoms, to a name nobody holds: decoded and dropped.
 	for i := range 4 {
-		distinct := atomList(40_000, func(dst []byte, j int) []byte { return paddedAtom(dst, fmt.Sprintf("flood%d_", i), j, 190) })
+		distinct := atomList(20_000, func(dst []byte, j int) []byte { return paddedAtom(dst, fmt.Sprintf("flood%d_", i), j, 190) })
 		if err := p.write(frame(passThrough(p.regSend("nobody_here"), append([]byte{131}, distinct...)))); err != nil {
 			t.Fatal(err)
 		}
@@ -270,7 +270,7 @@ func TestHostileAtomFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := p.awaitEcho(req, distributetest.Scale(60*time.Second)); err != nil {
-		t.Errorf("a call after 200,000 distinct atoms: %v", err)
+		t.Errorf("a call after 100,000 distinct atoms: %v", err)
 	}
 	p.c.Close()
 	tg.finish(w, settled)
