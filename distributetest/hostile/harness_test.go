@@ -615,6 +615,7 @@ type sock struct {
 	proto         string // tcp or udp
 	local, remote netip.AddrPort
 	state         int // TCP state (10: LISTEN); 7 (closed) for an unconnected UDP socket
+	rxQueue       int // bytes received that the node has not read yet
 }
 
 // sockets lists the node's sockets: the socket inodes among its file
@@ -645,11 +646,14 @@ func (tg *target) sockets() []sock {
 				continue
 			}
 			st, _ := strconv.ParseInt(f[3], 16, 32)
+			_, rx, _ := strings.Cut(f[4], ":")
+			rxq, _ := strconv.ParseInt(rx, 16, 64)
 			out = append(out, sock{
-				proto:  strings.TrimSuffix(table, "6"),
-				local:  parseProcAddr(f[1]),
-				remote: parseProcAddr(f[2]),
-				state:  int(st),
+				proto:   strings.TrimSuffix(table, "6"),
+				local:   parseProcAddr(f[1]),
+				remote:  parseProcAddr(f[2]),
+				state:   int(st),
+				rxQueue: int(rxq),
 			})
 		}
 	}
@@ -685,6 +689,32 @@ func (tg *target) hasConnFrom(a net.Addr) bool {
 		}
 	}
 	return false
+}
+
+// waitRead waits until the node has read everything we sent on conns
+// (its sockets' receive queues are empty, and so are our send queues as
+// far as they reached it); false after timeout.
+func (tg *target) waitRead(conns []net.Conn, timeout time.Duration) bool {
+	ports := map[int]bool{}
+	for _, c := range conns {
+		ports[c.LocalAddr().(*net.TCPAddr).Port] = true
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		pending := 0
+		for _, s := range tg.sockets() {
+			if s.proto == "tcp" && ports[int(s.remote.Port())] {
+				pending += s.rxQueue
+			}
+		}
+		if pending == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitClosedByNode waits until the node no longer holds a connection

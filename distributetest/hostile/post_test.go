@@ -510,7 +510,13 @@ func TestHostileFragmentBomb(t *testing.T) {
 		}
 		bombs = append(bombs, p)
 	}
-	time.Sleep(500 * time.Millisecond) // not a synchronisation: a reading spread over the attack
+	var nc []net.Conn
+	for _, p := range bombs {
+		nc = append(nc, p.c)
+	}
+	if !tg.waitRead(nc, distributetest.Scale(30*time.Second)) {
+		t.Errorf("the node did not read the first fragments within 30 s")
+	}
 	if peak := w.peakNow(); peak.heap > tg.base.heap+64<<20 {
 		t.Errorf("4 first fragments announcing 2^62 fragments: the node's heap peaked at %.1f MiB (baseline %.1f MiB); reassembly must grow with what arrives",
 			mib(peak.heap), mib(tg.base.heap))

@@ -238,8 +238,14 @@ func TestHostileHugeLengthPrefixes(t *testing.T) {
 		}
 		held = append(held, p)
 	}
-	// Let the node read it all, then look at its heap.
-	time.Sleep(500 * time.Millisecond) // not a synchronisation: a reading spread over the attack
+	// Once the node has read it all, look at its heap.
+	var nc []net.Conn
+	for _, p := range held {
+		nc = append(nc, p.c)
+	}
+	if !tg.waitRead(nc, distributetest.Scale(30*time.Second)) {
+		t.Errorf("the node did not read the partial frames within 30 s")
+	}
 	peak := w.peakNow()
 	if limit := tg.base.heap + settled.heap; peak.heap > limit {
 		t.Errorf("%d frames announced at %d MiB with %d MiB sent each: heap peaked at %.1f MiB (baseline %.1f MiB); the buffers must grow with the bytes that arrive",
