@@ -69,9 +69,12 @@ type peer struct {
 	creation uint32
 	flags    dist.Flags
 	visible  bool
-	conn     *dist.Conn
-	since    time.Time
-	downOnce sync.Once // peerDown runs once
+	// published: the peer set PUBLISHED (a visible node), whether or not
+	// this node did.
+	published bool
+	conn      *dist.Conn
+	since     time.Time
+	downOnce  sync.Once // peerDown runs once
 
 	// cacheSent: a frame storing our fixed atom cache entries (see
 	// appendMessageFrame) is queued, so later frames may refer to them.
@@ -401,11 +404,12 @@ func (n *Node) accept(c net.Conn) {
 // addPeer installs an established connection and starts its I/O.
 func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 	p := &peer{
-		name:     Atom(pr.Name),
-		creation: pr.Creation,
-		flags:    pr.Flags,
-		visible:  pr.Visible,
-		since:    time.Now(),
+		name:      Atom(pr.Name),
+		creation:  pr.Creation,
+		flags:     pr.Flags,
+		visible:   pr.Visible,
+		published: pr.Published,
+		since:     time.Now(),
 	}
 	if pr.Flags.HeaderMode() {
 		p.hdr = &dist.HeaderReader{Fragments: pr.Flags&dist.Fragments != 0}
@@ -460,8 +464,8 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
 		p.conn.Close()
 	}
 	n.logger.Info("node up", "peer", p.name, "visible", p.visible)
-	n.events.publish(NodeEvent{Node: p.name, Up: true, Visible: p.visible})
-	n.fireNodeUp(p.name)
+	n.events.publish(NodeEvent{Node: p.name, Up: true, Visible: p.visible, Published: p.published})
+	n.fireNodeUp(p.name, p.published)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -486,7 +490,7 @@ func (n *Node) peerDownOnce(p *peer, err error) {
 	n.logger.Info("node down", "peer", p.name, "reason", reason)
 	n.nodeDown(p.name)
 	n.fireNodeDown(p.name, reason)
-	n.events.publish(NodeEvent{Node: p.name, Up: false, Visible: p.visible, Reason: reason})
+	n.events.publish(NodeEvent{Node: p.name, Up: false, Visible: p.visible, Published: p.published, Reason: reason})
 }
 
 // downReason names why a connection ended, in Erlang's words.
@@ -534,6 +538,24 @@ func (n *Node) VisibleNodes() []Atom {
 	var out []Atom
 	for name, p := range n.conns {
 		if p.visible {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// PublishedNodes returns the connected nodes that published themselves in
+// the handshake (Erlang's DFLAG_PUBLISHED): visible nodes, as opposed to
+// hidden nodes and C nodes (erl_call, ei). On a visible node these are
+// VisibleNodes; a hidden node has no visible connection, yet its peers
+// may be published. Services that speak to every visible node (pg, global)
+// never talk to the others.
+func (n *Node) PublishedNodes() []Atom {
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	var out []Atom
+	for name, p := range n.conns {
+		if p.published {
 			out = append(out, name)
 		}
 	}

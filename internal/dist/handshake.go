@@ -119,6 +119,9 @@ type Peer struct {
 	Creation uint32
 	// Visible is true when both sides set Published.
 	Visible bool
+	// Published is true when the peer set Published: it is a visible node,
+	// not a hidden node or a C node (erl_call, ei), whether or not we are.
+	Published bool
 	// AssignedName and AssignedCreation (Dial with NameMe only) are the name
 	// and creation the acceptor gave us; use them from now on.
 	AssignedName     string
@@ -429,6 +432,7 @@ func accept(ctx context.Context, conn net.Conn, cfg *HandshakeConfig) (*Peer, []
 		return nil, nil, err
 	}
 	peer.Visible = peer.Flags&Published != 0
+	peer.Published = sn.Flags&Published != 0
 	if err := h.send("challenge_ack", func(b []byte) []byte {
 		return AppendChallengeAck(b, ChallengeAck{Digest: Digest(reply.Challenge, cfg.Cookie)})
 	}); err != nil {
@@ -526,6 +530,7 @@ func dial(ctx context.Context, conn net.Conn, cfg *HandshakeConfig, peerName str
 		return nil, nil, err
 	}
 	peer.Visible = peer.Flags&Published != 0
+	peer.Published = ch.Flags&Published != 0
 	challenge, err := cfg.random32()
 	if err != nil {
 		return nil, nil, err
