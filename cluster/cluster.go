@@ -23,6 +23,13 @@
 //	global can resolve a name conflict on a Go pid)
 //	erlang:node/0, nodes/0, is_alive/0, registered/0, whereis/1
 //
+// Join's seeds need not be up: a node whose seeds do not answer starts
+// and keeps trying in the background (membership.Config.Seeds). DataDir
+// keeps the gossip port, so a node restarted under its name is taken back
+// at once. The global registry runs with Erlang's
+// prevent_overlapping_partitions unless NoPreventOverlappingPartitions is
+// set (see that field for the trade).
+//
 // Services use only the root package's exported API.
 package cluster
 
@@ -53,15 +60,47 @@ type Config struct {
 	NoMembership bool
 
 	// Gossip is the membership's gossip address "ip:port". Default: the
-	// node's listen IP, any free port.
+	// node's listen IP, and the port kept in DataDir, else any free port.
 	Gossip string
+
+	// DataDir keeps what a restarted node needs to come back as itself:
+	// the gossip port (membership.Config.DataDir), so a node restarted
+	// under its name is taken back by the others at once instead of after
+	// its old address has been declared dead. Default: Election.DataDir
+	// when election runs, else nothing is kept.
+	DataDir string
 
 	// Profile holds the SWIM timings. Default membership.LAN().
 	Profile membership.Profile
 
 	// Join lists seed nodes, by distribution name: their gossip address
-	// comes from distribute:info() over RPC. Default none.
+	// comes from distribute:info() over RPC. Start tries them once; when
+	// none answers, it returns anyway and membership keeps trying in the
+	// background with backoff (membership.Config.Seeds; Membership().Joining
+	// reports it, and health's readiness fails meanwhile). This node's own
+	// name is ignored, so every node may be given the same list. Default
+	// none.
 	Join []distribute.Atom
+
+	// Expected is how many nodes the cluster should have. Start does not
+	// use it: it is for the health checks (health.Config.Expected), which
+	// judge the cluster and its quorum against it rather than against the
+	// membership table, which forgets dead members. Default 0: unknown.
+	Expected int
+
+	// NoPreventOverlappingPartitions turns off Erlang's
+	// prevent_overlapping_partitions in the global registry. With it on
+	// (the default, as in OTP 25 and later) any unrequested nodedown (a
+	// tick timeout, a reset, membership disconnecting a member declared
+	// dead) makes every node that still sees the lost node drop it, so the
+	// cluster splits into fully connected partitions and global's names
+	// stay consistent; the price is that a blip between two nodes also
+	// cuts healthy links to them, and messages in flight on those links
+	// are lost. With it off a blip cuts only the link that failed, but
+	// nodes may see overlapping partitions (A sees B and C, B does not see
+	// C), where global can hold inconsistent names until the links heal.
+	// BEAM peers decide for themselves (their kernel parameter).
+	NoPreventOverlappingPartitions bool
 
 	// Election, when set, runs leader election (it needs membership).
 	// Start fills its Membership, and its TLS and Logger from Node when
@@ -77,6 +116,7 @@ type Config struct {
 
 // Cluster is a running node with its services.
 type Cluster struct {
+	expected   int
 	node       *distribute.Node
 	rpc        *rpc.Server
 	groups     *groups.Scope
@@ -95,7 +135,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	c := &Cluster{node: n}
+	c := &Cluster{node: n, expected: cfg.Expected}
 	if err := c.start(ctx, cfg); err != nil {
 		c.Stop(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -113,7 +153,8 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 	}
 	if cfg.Node.Visibility == distribute.Visible {
 		// The registry first: a visible peer's global expects us at once.
-		if c.registry, err = registry.Start(ctx, c.node, registry.WithLogger(cfg.Node.Logger)); err != nil {
+		if c.registry, err = registry.Start(ctx, c.node, registry.WithLogger(cfg.Node.Logger),
+			registry.WithPreventOverlappingPartitions(!cfg.NoPreventOverlappingPartitions)); err != nil {
 			return err
 		}
 		if err := c.rpc.Register("global", "resolve_it", 4, c.registry.ResolveIt); err != nil {
@@ -140,30 +181,28 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	if err := c.exportDistribute(); err != nil {
-		return err
-	}
 	if cfg.NoMembership {
 		if cfg.Election != nil {
 			return fmt.Errorf("%w: election needs membership", election.ErrConfig)
 		}
-		return nil
+		return c.exportDistribute()
+	}
+	dataDir := cfg.DataDir
+	if dataDir == "" && cfg.Election != nil {
+		dataDir = cfg.Election.DataDir
 	}
 	c.membership, err = membership.Start(ctx, membership.Config{
 		Node:       c.node,
 		Cookie:     cfg.Node.Cookie,
 		GossipAddr: cfg.Gossip,
+		DataDir:    dataDir,
 		Profile:    cfg.Profile,
+		Seeds:      cfg.Join,
 		Resolve:    c.resolveGossip,
 		Logger:     cfg.Node.Logger,
 	})
 	if err != nil {
 		return err
-	}
-	if len(cfg.Join) > 0 {
-		if _, err := c.membership.JoinNode(ctx, cfg.Join...); err != nil {
-			return err
-		}
 	}
 	if cfg.Election != nil {
 		ec := *cfg.Election
@@ -178,12 +217,21 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	return nil
+	// Last: distribute:info() and the others read the services set above
+	// (a peer asking meanwhile, as a joining node does, is told nothing
+	// and retries).
+	return c.exportDistribute()
 }
 
 // resolveGossip asks node for its gossip address with distribute:info().
+// A node that answers without one (no distribute:info() yet: it is still
+// starting; or gossip undefined) gives an error wrapping
+// membership.ErrNoGossip.
 func (c *Cluster) resolveGossip(ctx context.Context, node distribute.Atom) (string, error) {
 	info, err := rpc.Call(ctx, c.node, node, "distribute", "info")
+	if errors.Is(err, rpc.ErrUndef) {
+		return "", fmt.Errorf("cluster: %s exports no distribute:info() yet: %w", node, membership.ErrNoGossip)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -194,7 +242,7 @@ func (c *Cluster) resolveGossip(ctx context.Context, node distribute.Atom) (stri
 	g, _ := m.Get(etf.Atom("gossip"))
 	addr, ok := g.(etf.Binary)
 	if !ok {
-		return "", fmt.Errorf("cluster: %s runs no membership (gossip is %s)", node, etf.Format(g))
+		return "", fmt.Errorf("cluster: %s runs no membership (gossip is %s): %w", node, etf.Format(g), membership.ErrNoGossip)
 	}
 	return string(addr), nil
 }
@@ -323,6 +371,10 @@ func (c *Cluster) globalNames() etf.List {
 
 // Registry returns the global registry, or nil on a hidden node.
 func (c *Cluster) Registry() *registry.Server { return c.registry }
+
+// Expected returns Config.Expected: how many nodes the cluster should
+// have, for the health checks (0: unknown).
+func (c *Cluster) Expected() int { return c.expected }
 
 // Membership returns the SWIM membership, or nil with NoMembership.
 func (c *Cluster) Membership() *membership.Membership { return c.membership }

@@ -10,6 +10,7 @@ import (
 	"github.com/distribute-go/distribute/cluster"
 	"github.com/distribute-go/distribute/election"
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/health"
 	"github.com/distribute-go/distribute/membership"
 )
 
@@ -49,4 +50,30 @@ func Example() {
 	// Output:
 	// leader: clusterex@localhost
 	// info() raft is the Raft address: true
+}
+
+// A node meant to be restarted in place (a StatefulSet pod, a systemd
+// unit): its seeds need not be up yet (they are retried), DataDir keeps
+// its gossip port so the others take it back at once after a restart, and
+// health judges the cluster against the size it should have. With
+// NoPreventOverlappingPartitions a blip between two nodes cuts only their
+// link (see the field for the trade). Compiled, not run.
+func ExampleConfig_restartable() {
+	ctx := context.Background()
+	c, err := cluster.Start(ctx, cluster.Config{
+		Node:                           distribute.Config{Name: "app-0@app-0.app", Cookie: "secret"},
+		Join:                           []distribute.Atom{"app-0@app-0.app", "app-1@app-1.app", "app-2@app-2.app"},
+		DataDir:                        "/var/lib/app",
+		Expected:                       3,
+		NoPreventOverlappingPartitions: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Stop(ctx)
+	checks, err := health.New(health.Config{Node: c.Node(), Membership: c.Membership(), Expected: c.Expected()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = checks.Readyz() // 503 until a seed answers
 }

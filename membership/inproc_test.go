@@ -88,9 +88,7 @@ func TestInProcessJoinAndLeave(t *testing.T) {
 	ms := []*Membership{startMember(t, port, testCookie), startMember(t, port, testCookie), startMember(t, port, testCookie)}
 	ctx := context.Background()
 	for _, m := range ms[1:] {
-		if _, err := m.Join(ctx, ms[0].GossipAddr()); err != nil {
-			t.Fatal(err)
-		}
+		join(t, m, ms[0].GossipAddr())
 	}
 	for _, m := range ms {
 		waitFor(t, 10*time.Second, "3 alive at "+string(m.Name()), func() bool { return len(m.Alive()) == 3 })
@@ -103,9 +101,9 @@ func TestInProcessJoinAndLeave(t *testing.T) {
 			}
 		}
 	}
-	if l, _ := ms[0].Leader(); l != ms[2].Name() {
-		t.Errorf("leader %s; want %s", l, ms[2].Name())
-	}
+	// Leader is this member's view: a member suspected for a moment (a
+	// loaded machine) is not alive, so wait for the view to settle.
+	waitFor(t, 10*time.Second, "leader "+string(ms[2].Name()), func() bool { l, _ := ms[0].Leader(); return l == ms[2].Name() })
 	ms[2].Stop(ctx)
 	for _, m := range ms[:2] {
 		waitFor(t, 10*time.Second, "left", func() bool { return states(m)[ms[2].Name()] == StateLeft })
@@ -123,9 +121,7 @@ func TestDeadMemberDisconnected(t *testing.T) {
 	port := distributetest.StartEpmd(t)
 	a, b := startMember(t, port, testCookie), startMember(t, port, testCookie)
 	ctx := context.Background()
-	if _, err := b.Join(ctx, a.GossipAddr()); err != nil {
-		t.Fatal(err)
-	}
+	join(t, b, a.GossipAddr())
 	waitFor(t, 10*time.Second, "connected", func() bool { return a.node.IsConnected(b.Name()) })
 	target, err := b.node.NewProcess()
 	if err != nil {
@@ -210,9 +206,7 @@ func TestWatchAndLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Join(ctx, a.GossipAddr()); err != nil {
-		t.Fatal(err)
-	}
+	join(t, b, a.GossipAddr())
 	next := func(want State) Event {
 		t.Helper()
 		for {
@@ -317,12 +311,13 @@ func TestStopUnderTraffic(t *testing.T) {
 			ms[i] = m
 		}
 		for _, m := range ms[1:] {
-			if _, err := m.Join(ctx, ms[0].GossipAddr()); err != nil {
-				t.Fatal(err)
-			}
+			join(t, m, ms[0].GossipAddr())
 		}
+		// Converged: every member knows every other. (Not "all alive":
+		// with the Local profile a loaded machine makes members suspect
+		// each other for a while, which is gossip traffic all the same.)
 		for _, m := range ms {
-			waitFor(t, 20*time.Second, "all alive", func() bool { return len(m.Alive()) == len(ms) })
+			waitFor(t, 20*time.Second, "every member known", func() bool { return len(m.Members()) == len(ms) })
 		}
 		done := make(chan struct{})
 		go func() {
@@ -353,9 +348,7 @@ func TestSetRaftAddr(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Stop(ctx)
-	if _, err := b.Join(ctx, a.GossipAddr()); err != nil {
-		t.Fatal(err)
-	}
+	join(t, b, a.GossipAddr())
 	waitFor(t, 10*time.Second, "b's raft address at a", func() bool { mb, _ := a.Member("rb@localhost"); return mb.Raft == "127.0.0.1:1" })
 	if err := b.SetRaftAddr(ctx, "127.0.0.1:8300"); err != nil {
 		t.Fatal(err)
@@ -378,9 +371,7 @@ func TestRestartedOnNewPortRejoins(t *testing.T) {
 	port := distributetest.StartEpmd(t)
 	a, b := startMember(t, port, testCookie), startMember(t, port, testCookie)
 	ctx := context.Background()
-	if _, err := b.Join(ctx, a.GossipAddr()); err != nil {
-		t.Fatal(err)
-	}
+	join(t, b, a.GossipAddr())
 	waitFor(t, 10*time.Second, "b alive on a", func() bool { return states(a)[b.Name()] == StateAlive })
 	oldGossip := b.GossipAddr()
 	halt(b)
@@ -431,9 +422,7 @@ func TestPartitionLongerThanDeadTimeHeals(t *testing.T) {
 		return startMemberWith(t, port, testCookie, nil, func(c *Config) { c.Profile = prof })
 	}
 	a, b := start(), start()
-	if _, err := b.Join(context.Background(), a.GossipAddr()); err != nil {
-		t.Fatal(err)
-	}
+	join(t, b, a.GossipAddr())
 	alive := func(x, y *Membership) bool { return states(x)[y.Name()] == StateAlive }
 	waitFor(t, 10*time.Second, "a and b alive to each other", func() bool { return alive(a, b) && alive(b, a) })
 	partition(a, b, true)

@@ -38,6 +38,7 @@ func TestNodeFlagsCheckedBeforeStart(t *testing.T) {
 		{"--tick-time", "0s"},
 		{"--tick-time", "-5s"},
 		{"--tick-time", "soon"},
+		{"--cluster-size", "-1"},
 	} {
 		dir := t.TempDir()
 		args := append([]string{"node", "--name", "early@localhost", "--cookie", "c", "--epmd-port", strconv.Itoa(port),

@@ -29,7 +29,7 @@ func listenHTTP(addr string) (net.Listener, error) {
 // addressed to this server (see hostGuard). What runs in the background
 // for them ends with ctx.
 func serveHTTP(ctx context.Context, cl *cluster.Cluster, ln net.Listener, epmdPort int, tel *telemetry) (*http.Server, error) {
-	chk, err := health.New(health.Config{Node: cl.Node(), Membership: cl.Membership(), EpmdAddr: fmt.Sprintf("127.0.0.1:%d", epmdPort)})
+	chk, err := health.New(health.Config{Node: cl.Node(), Membership: cl.Membership(), EpmdAddr: fmt.Sprintf("127.0.0.1:%d", epmdPort), Expected: cl.Expected()})
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,8 @@ func newNodeCmd() *cobra.Command {
 		elect    bool
 		expect   int
 		dataDir  string
+		size     int
+		pop      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "node --name NAME [flags]",
@@ -99,6 +101,12 @@ func newNodeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if size < 0 {
+				return usageError("node: --cluster-size %d: want 0 or more", size)
+			}
+			if size == 0 && elect {
+				size = expect
+			}
 			// Every flag is checked before the node starts: a bad one is a
 			// usage error, and nothing has joined or been written.
 			if err := checkInboxFlags(inboxes, globals, groupsIn, hidden); err != nil {
@@ -135,7 +143,8 @@ func newNodeCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			ccfg := cluster.Config{Node: cfg, Gossip: gossip, Profile: prof, Election: ecfg}
+			ccfg := cluster.Config{Node: cfg, Gossip: gossip, DataDir: dataDir, Profile: prof, Election: ecfg,
+				Expected: size, NoPreventOverlappingPartitions: !pop}
 			for _, j := range joins {
 				ccfg.Join = append(ccfg.Join, distribute.Atom(j))
 			}
@@ -249,15 +258,17 @@ func newNodeCmd() *cobra.Command {
 	f.StringArrayVar(&inboxes, "inbox", nil, "a process registered as NAME that prints what it receives, echoes calls and answers sys requests; gen_server:stop ends it (repeatable)")
 	f.StringArrayVar(&groupsIn, "group", nil, "the inboxes join process group G, scope pg (repeatable)")
 	f.StringArrayVar(&globals, "global", nil, "also register the inbox NAME cluster-wide, in the global registry (repeatable)")
-	f.StringArrayVar(&joins, "join", nil, "membership seed NODE; its gossip address comes from distribute:info() (repeatable)")
+	f.StringArrayVar(&joins, "join", nil, "membership seed NODE; its gossip address comes from distribute:info(); a seed that does not answer is retried in the background, and /readyz fails until one does (repeatable)")
 	f.StringVar(&httpAddr, "http", "", "serve on HOST:PORT: the observer page /, /healthz, /readyz, /metrics (Prometheus), /election, /api/observer")
 	f.StringVar(&epmdAddr, "epmd-listen", "", "where the embedded epmd listens, HOST:PORT with the epmd port, when no epmd runs (default: every interface, as epmd)")
 	f.DurationVar(&tickTime, "tick-time", distribute.DefaultTickTime, "Erlang's net_ticktime: a silent peer is dropped after about this long; every node of a cluster should use the same")
-	f.StringVar(&gossip, "gossip", "", "gossip address IP:PORT (default: the listen IP, any free port)")
+	f.StringVar(&gossip, "gossip", "", "gossip address IP:PORT, kept across restarts so a restarted node keeps its address (default: the listen IP, and the port kept in --data-dir, else any free port)")
 	f.StringVar(&profile, "profile", "lan", "membership timings: lan (memberlist's LAN defaults) or local (fast, for loopback)")
 	f.BoolVar(&elect, "election", false, "take part in leader election (Raft; needs --expect and --data-dir; timings follow --profile)")
 	f.IntVar(&expect, "expect", 0, "with --election: the number of voters to bootstrap with")
-	f.StringVar(&dataDir, "data-dir", "", "with --election: the directory of the durable Raft state and port")
+	f.StringVar(&dataDir, "data-dir", "", "the node's durable state: the gossip port (so a restart keeps the gossip address), and with --election the Raft state")
+	f.IntVar(&size, "cluster-size", 0, "how many nodes the cluster should have; health (/readyz) judges the cluster and its quorum against it (default: --expect with --election, else the members known)")
+	f.BoolVar(&pop, "prevent-overlapping-partitions", true, "Erlang's prevent_overlapping_partitions: on a lost connection every node drops the lost node, so partitions are full meshes and global stays consistent, at the price of cutting healthy links on a blip; false cuts only the failed link")
 	c.addFlags(cmd, false)
 	return cmd
 }
