@@ -150,13 +150,26 @@ func TestNodeEventsForVisiblePeers(t *testing.T) {
 	n2 := startNodeProc(t, port, "ev2@localhost", "--join", n1.name, "--profile", "local")
 	n1.expect(t, "event nodeup ev2@localhost")
 	n2.expect(t, "event nodeup ev1@localhost")
+	// A hidden node reports the visible peers it connects to, and still
+	// not the hidden one-shot nodes.
+	n3 := startNodeProc(t, port, "ev3@localhost", "--hidden", "--connect", n1.name, "--profile", "local")
+	n3.expect(t, "event nodeup ev1@localhost")
+	if _, stderr, code := runCLI(t, "", cliArgs(port, "ping", n3.name)...); code != 0 {
+		t.Fatalf("ping ev3: %s", stderr)
+	}
+	// ev4 connects to ev3 after the ping: its nodeup comes after any event
+	// of the one-shot node on the same event stream.
+	startNodeProc(t, port, "ev4@localhost", "--connect", n3.name, "--profile", "local")
+	n3.expect(t, "event nodeup ev4@localhost")
 	// Events come in order: the one-shot nodes came and went before ev2.
-	n1.mu.Lock()
-	defer n1.mu.Unlock()
-	for _, l := range n1.all {
-		if strings.Contains(l, "distribute-cli-") {
-			t.Errorf("ev1 printed %q for a hidden one-shot node", l)
+	for _, n := range []*nodeProc{n1, n3} {
+		n.mu.Lock()
+		for _, l := range n.all {
+			if strings.Contains(l, "distribute-cli-") {
+				t.Errorf("%s printed %q for a hidden one-shot node", n.name, l)
+			}
 		}
+		n.mu.Unlock()
 	}
 }
 

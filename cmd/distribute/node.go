@@ -59,7 +59,7 @@ func newNodeCmd() *cobra.Command {
 		Long: "Run a node until SIGINT or SIGTERM, then stop gracefully.\n\n" +
 			"Prints `started NAME` once the node is reachable, then one line per event:\n" +
 			"  NAME: TERM                    a message to an --inbox\n" +
-			"  event nodeup NODE             a visible peer connected (every peer, on a --hidden node)\n" +
+			"  event nodeup NODE             a visible peer connected (hidden peers are not reported)\n" +
 			"  event nodedown NODE REASON    and lost\n" +
 			"  event member NODE alive|suspect|dead|left INCARNATION\n" +
 			"                                a membership change\n" +

@@ -5,13 +5,12 @@ import (
 )
 
 // nodeEvents prints the `event nodeup NODE` and `event nodedown NODE
-// REASON` lines of the node command: for visible peers only (the hidden
-// nodes of one-shot commands come and go unreported), or for every peer
-// on a hidden node, whose connections are all hidden. Peers connected
+// REASON` lines of the node command: for peers that published themselves
+// (visible nodes), whether or not this node is hidden; the hidden nodes of
+// one-shot commands and C nodes come and go unreported. Peers connected
 // while the node started (a --join seed) are reported too.
 type nodeEvents struct {
 	out *lineWriter
-	all bool
 	up  map[distribute.Atom]bool
 }
 
@@ -19,19 +18,17 @@ type nodeEvents struct {
 // Subscribe to n.WatchNodes before calling it: a peer that comes up in
 // between is in both, and printed once.
 func newNodeEvents(n *distribute.Node, out *lineWriter) *nodeEvents {
-	e := &nodeEvents{out: out, all: n.Hidden(), up: make(map[distribute.Atom]bool)}
-	for _, c := range n.Connections() {
-		if e.all || c.Visible {
-			e.up[c.Node] = true
-			out.printf("event nodeup %s", c.Node)
-		}
+	e := &nodeEvents{out: out, up: make(map[distribute.Atom]bool)}
+	for _, node := range n.PublishedNodes() {
+		e.up[node] = true
+		out.printf("event nodeup %s", node)
 	}
 	return e
 }
 
 // handle prints ev if it is news.
 func (e *nodeEvents) handle(ev distribute.NodeEvent) {
-	if !e.all && !ev.Visible {
+	if !ev.Published {
 		return
 	}
 	switch {
