@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 
 	"github.com/distribute-go/distribute/etf"
@@ -49,10 +50,16 @@ func putFrame(bp *[]byte, used []byte) {
 	framePool.Put(bp)
 }
 
-// sendErr says a connection refused frames.
+// sendErr says a connection refused frames: it is closed (ErrNodeDown),
+// or ctx ended while its send buffer was full (ErrTimeout: the connection
+// is up).
 func (p *peer) sendErr(err error) error {
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, net.ErrClosed):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("distribute: send to %s: %w: %w", p.name, ErrTimeout, err)
 	}
 	return fmt.Errorf("distribute: send to %s: %w: %w", p.name, ErrNodeDown, err)
 }

@@ -19,7 +19,10 @@ var (
 	// ErrNodeDown: the connection to the target's node is lost or cannot be
 	// made (noconnection).
 	ErrNodeDown = errors.New("distribute: node down")
-	// ErrTimeout: the deadline passed before an answer came.
+	// ErrTimeout: ctx ended before an answer came (Call), before a
+	// connection to the node was made, or while the connection's send
+	// buffer was full (Send): the node may well be up. The error wraps
+	// ctx's error too.
 	ErrTimeout = errors.New("distribute: timeout")
 	// ErrBadCookie: a handshake failed because the cookies differ (a
 	// connection error also wraps ErrNodeDown).

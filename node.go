@@ -179,6 +179,9 @@ func (n *Node) listen(ctx context.Context) error {
 	}
 	if err != nil {
 		ln.Close()
+		if errors.Is(err, epmd.ErrDuplicateName) {
+			return fmt.Errorf("distribute: epmd: %w: %w", ErrNameTaken, err)
+		}
 		return fmt.Errorf("distribute: epmd: %w", err)
 	}
 	n.keeper = keeper
@@ -597,7 +600,7 @@ func (n *Node) getPeer(ctx context.Context, node Atom) (*peer, error) {
 		}
 		return d.peer, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("distribute: connect %s: %w", node, ctx.Err())
+		return nil, fmt.Errorf("distribute: connect %s: %w: %w", node, ErrTimeout, ctx.Err())
 	}
 }
 
