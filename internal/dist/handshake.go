@@ -59,6 +59,13 @@ type HandshakeConfig struct {
 	IsAlive func(peer string) PeerState
 	// Rand is the source for challenges and assigned names. Nil means crypto/rand.
 	Rand io.Reader
+	// Authenticated (Accept only) is called once the peer's challenge
+	// reply proved it holds the cookie, before the challenge_ack goes out:
+	// the first point where the peer's name can be trusted (IsAlive is
+	// asked at send_name, before). A non-nil error ends the handshake
+	// (the connection closes without an ack) and Accept returns it. Nil:
+	// nothing to do.
+	Authenticated func(peer *Peer) error
 }
 
 func (c *HandshakeConfig) validate(dial bool) error {
@@ -429,6 +436,11 @@ func accept(ctx context.Context, conn net.Conn, cfg *HandshakeConfig) (*Peer, []
 		return nil, nil, err
 	}
 	peer.Visible = peer.Flags&Published != 0
+	if cfg.Authenticated != nil {
+		if err := cfg.Authenticated(peer); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := h.send("challenge_ack", func(b []byte) []byte {
 		return AppendChallengeAck(b, ChallengeAck{Digest: Digest(reply.Challenge, cfg.Cookie)})
 	}); err != nil {

@@ -43,7 +43,7 @@ func tlsHandshake(ctx context.Context, conn net.Conn, timeout time.Duration) err
 		if ctx.Err() == context.DeadlineExceeded {
 			return fmt.Errorf("%w: tls: %w", ErrHandshakeTimeout, err)
 		}
-		return fmt.Errorf("dist: tls handshake: %w", err)
+		return fmt.Errorf("%w: %w", ErrTLSHandshake, err)
 	}
 	return nil
 }
