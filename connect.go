@@ -120,7 +120,7 @@ func (n *Node) accept(c net.Conn, h *pendingHandshake) {
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, 4*n.cfg.HandshakeTimeout)
 	defer cancel()
-	var claimed Atom          // the peer's name, once its digest checked
+	var claimed Atom         // the peer's name, once its digest checked
 	var attempt *dialAttempt // what this connection completes, once claimed
 	hc := n.handshakeConfig()
 	hc.IsAlive = n.acceptState

@@ -390,4 +390,3 @@ func (n *Node) peerIfConnected(node Atom) *peer {
 	defer n.connMu.Unlock()
 	return n.conns[node]
 }
-
