@@ -277,6 +277,17 @@ func (h *hsConn) recv(step string) ([]byte, error) {
 		}
 		return nil, h.err(step, err)
 	}
+	if !h.four && looksLikeTLS(p) {
+		if step == "send_name" {
+			// A TLS client's ClientHello: answer in plain words, which its
+			// TLS stack reports as a peer that does not speak TLS, after
+			// reading what it sent (closing on unread bytes resets the
+			// connection, and the answer may be lost).
+			h.r.Discard(h.r.Buffered())
+			h.send("status", func(b []byte) []byte { return AppendStatus(b, Status{Text: StatusNotAllowed}) })
+		}
+		return nil, fmt.Errorf("%w: %s starts with a TLS record", ErrPeerTLS, step)
+	}
 	var n uint64
 	if h.four {
 		n = uint64(binary.BigEndian.Uint32(p))
