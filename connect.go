@@ -432,17 +432,10 @@ var errAbandoned = errors.New("distribute: dial abandoned for another connection
 func (n *Node) dial(ctx context.Context, node Atom, d *dialAttempt) {
 	defer n.hook(hookDialEnd, node)
 	err := n.dialOnce(ctx, node, d)
-	if err == nil {
-		return
+	if err == nil || n.dialOver(node, d) {
+		return // done, or another connection took the attempt over
 	}
-	n.connMu.Lock()
-	taken := d.taken
-	n.connMu.Unlock()
-	var st *dist.StatusError
-	switch {
-	case taken, errors.Is(err, errAbandoned):
-		return // the connection that took the attempt over ends it
-	case errors.As(err, &st) && (st.Status == dist.StatusNok || st.Status == dist.StatusAliveFalse):
+	if isSimultaneous(err) {
 		// Simultaneous connect: a connection the peer dialled wins; it
 		// completes d when it comes up.
 		select {
@@ -450,17 +443,27 @@ func (n *Node) dial(ctx context.Context, node Atom, d *dialAttempt) {
 			return
 		case <-ctx.Done():
 		}
-	default:
-		if !n.closed.Load() {
-			n.countHandshakeFailure(handshakeReason(err), directionOut)
+		if n.dialOver(node, d) {
+			return
 		}
 	}
+	n.failDial(node, d, fmt.Errorf("distribute: connect %s: %w: %w", node, ErrNodeDown, err))
+}
+
+// dialOver reports whether d's dial no longer decides d: an incoming
+// connection took it over, or another connection completed it.
+func (n *Node) dialOver(node Atom, d *dialAttempt) bool {
 	n.connMu.Lock()
-	taken = d.taken
-	n.connMu.Unlock()
-	if !taken {
-		n.failDial(node, d, fmt.Errorf("distribute: connect %s: %w: %w", node, ErrNodeDown, err))
-	}
+	defer n.connMu.Unlock()
+	return d.taken || n.dialing[node] != d
+}
+
+// isSimultaneous reports whether a handshake ended because another
+// connection between the two nodes stands or will: "nok", an "alive"
+// answered "false", or an incoming connection that yields to our dial.
+func isSimultaneous(err error) bool {
+	var st *dist.StatusError
+	return errors.Is(err, dist.ErrSimultaneous) || errors.As(err, &st) && st.Status == dist.StatusAliveFalse
 }
 
 func (n *Node) dialOnce(ctx context.Context, node Atom, d *dialAttempt) error {
@@ -489,6 +492,9 @@ func (n *Node) dialOnce(ctx context.Context, node Atom, d *dialAttempt) error {
 	pr, leftover, err := dist.Dial(ctx, c, n.handshakeConfig(), string(node))
 	if err != nil {
 		c.Close()
+		if !isSimultaneous(err) && !n.closed.Load() && !n.dialOver(node, d) {
+			n.countHandshakeFailure(handshakeReason(err), directionOut)
+		}
 		return err
 	}
 	if n.addPeer(c, pr, leftover, d, true) == nil {
@@ -601,8 +607,7 @@ func (r *rateLog) allow(now time.Time) (ok bool, suppressed int) {
 // "alive" answered "false", a connection that yields to ours) and a node
 // that stops are not failures.
 func (n *Node) incomingFailed(c net.Conn, h *pendingHandshake, err error) {
-	var st *dist.StatusError
-	if n.closed.Load() || errors.Is(err, dist.ErrSimultaneous) || errors.As(err, &st) && st.Status == dist.StatusAliveFalse {
+	if n.closed.Load() || isSimultaneous(err) {
 		n.logger.Debug("incoming connection closed", "remote", c.RemoteAddr().String(), "err", err)
 		return
 	}

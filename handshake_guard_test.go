@@ -125,6 +125,14 @@ func TestWrongCookieStorm(t *testing.T) {
 	if max := int(elapsed/time.Second) + 2; lines > max {
 		t.Fatalf("%d warning lines in %v; want at most one a second", lines, elapsed)
 	}
+	// This node's own failed dials count too, as direction out.
+	other := startNode(t, port, func(c *Config) { c.Cookie = "other" })
+	if err := a.Ping(ctx, other.Name()); !errors.Is(err, ErrBadCookie) {
+		t.Fatalf("dialling a node with another cookie: %v; want ErrBadCookie", err)
+	}
+	if v, _ := int64Point(collect(t, reader)[metricHandshakeFailures], attribute.String("reason", "bad_cookie"), attribute.String("direction", "out")); v != 1 {
+		t.Fatalf("%d outgoing bad_cookie failures counted; want 1", v)
+	}
 	// The next line reports the ones left out.
 	time.Sleep(handshakeLogInterval)
 	c, _ := net.Dial("tcp", a.ListenAddr().String())
