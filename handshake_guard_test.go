@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -221,6 +222,51 @@ func TestFakeSendNameDoesNotHoldTheName(t *testing.T) {
 					t.Fatal("the fake handshake ended first: the ping may have waited for it")
 				}
 			})
+		}
+	}
+}
+
+// TestHundredPeersAtOnce: 100 peers on one address handshake with a node
+// at the same moment (a host, or a NAT, full of nodes starting together):
+// the pending-handshake cap throttles none of them.
+func TestHundredPeersAtOnce(t *testing.T) {
+	const peers = 100
+	port := distributetest.StartEpmd(t)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { mp.Shutdown(context.Background()) })
+	a := startNode(t, port, func(c *Config) { c.MeterProvider = mp })
+	ctx := testCtx(t)
+	start := make(chan struct{})
+	errs := make(chan error, peers)
+	var wg sync.WaitGroup
+	for i := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", a.ListenAddr().String())
+			if err != nil {
+				errs <- err
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // connected until the end
+			<-start
+			_, _, err = dist.Dial(ctx, c, dist.HandshakeConfig{Name: fmt.Sprintf("crowd%d@localhost", i), Creation: 1, Cookie: a.cfg.Cookie}, string(a.Name()))
+			errs <- err
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	waitFor(t, "all connected", func() bool { return len(a.Nodes()) == peers || t.Failed() })
+	for _, reason := range handshakeReasons {
+		if n := handshakeFailures(t, reader, reason); n != 0 {
+			t.Errorf("%d handshakes failed with reason %s", n, reason)
 		}
 	}
 }
