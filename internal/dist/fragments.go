@@ -61,9 +61,8 @@ type fragSeq struct {
 // A sequence's buffer grows with the fragments that arrive, never with
 // what the first one announces: it starts at ReassemblyFactor times the
 // first fragment (or the announced total when smaller: ERTS cuts equal
-// fragments) and
-// doubles when full, so the capacity held stays within ReassemblyFactor
-// times the bytes received; Max bounds it too.
+// fragments) and doubles when full, so the capacity held stays within
+// ReassemblyFactor times the bytes received; Max bounds it too.
 func (r *Reassembler) Add(c *HeaderCache, frame []byte) (refs []etf.Atom, body []byte, done bool, err error) {
 	if len(frame) < 18 || frame[0] != versionByte || (frame[1] != distFragHeader && frame[1] != distFragCont) {
 		return nil, nil, false, fmt.Errorf("%w: not a fragment (%d bytes)", ErrBadFrame, len(frame))
