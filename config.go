@@ -69,7 +69,9 @@ type Config struct {
 
 	// EpmdListen is the address the embedded epmd binds when this node has
 	// to host one. Default ":<EpmdPort>", all interfaces, as epmd does, so
-	// nodes on other hosts can look this one up.
+	// nodes on other hosts can look this one up; like epmd it takes
+	// registrations from this host only. "127.0.0.1:<EpmdPort>" keeps it
+	// on loopback.
 	EpmdListen string
 
 	// ClientOnly makes a short-lived client node: it never registers with

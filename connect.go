@@ -216,11 +216,12 @@ func (n *Node) claim(ctx context.Context, name Atom) (*dialAttempt, error) {
 // stays and is returned.
 func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte, d *dialAttempt, dialled bool) *peer {
 	p := &peer{
-		name:     Atom(pr.Name),
-		creation: pr.Creation,
-		flags:    pr.Flags,
-		visible:  pr.Visible,
-		since:    time.Now(),
+		name:      Atom(pr.Name),
+		creation:  pr.Creation,
+		flags:     pr.Flags,
+		visible:   pr.Visible,
+		published: pr.Published,
+		since:     time.Now(),
 	}
 	if pr.Flags.HeaderMode() {
 		p.hdr = &dist.HeaderReader{Fragments: pr.Flags&dist.Fragments != 0}
@@ -302,8 +303,8 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte, d *dialAttemp
 		p.conn.Close()
 	}
 	n.logger.Info("node up", "peer", p.name, "visible", p.visible)
-	n.events.publish(NodeEvent{Node: p.name, Up: true, Visible: p.visible})
-	n.fireNodeUp(p.name)
+	n.events.publish(NodeEvent{Node: p.name, Up: true, Visible: p.visible, Published: p.published})
+	n.fireNodeUp(p.name, p.published)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -352,7 +353,7 @@ func (n *Node) peerDownOnce(p *peer, err error) {
 	n.logger.Info("node down", "peer", p.name, "reason", reason)
 	n.nodeDown(p.name)
 	n.fireNodeDown(p.name, reason)
-	n.events.publish(NodeEvent{Node: p.name, Up: false, Visible: p.visible, Reason: reason})
+	n.events.publish(NodeEvent{Node: p.name, Up: false, Visible: p.visible, Published: p.published, Reason: reason})
 	n.connMu.Lock()
 	delete(n.downs, p.name)
 	n.connMu.Unlock()
@@ -407,7 +408,7 @@ func (n *Node) getPeer(ctx context.Context, node Atom) (*peer, error) {
 		}
 		return d.peer, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("distribute: connect %s: %w: %w", node, ErrTimeout, ctx.Err())
+		return nil, fmt.Errorf("distribute: connect %s: %w", node, ctxError(ctx))
 	}
 }
 

@@ -66,15 +66,19 @@ func putFrame(bp *[]byte, used []byte) {
 }
 
 // sendErr says a connection refused frames: it is closed (ErrNodeDown),
-// or ctx ended while its send buffer was full (ErrTimeout: the connection
-// is up).
+// or ctx ended while its send buffer was full: past a deadline the error
+// wraps ErrTimeout and context.DeadlineExceeded, canceled it wraps
+// context.Canceled (see ErrTimeout); not ErrNodeDown, the connection is
+// up.
 func (p *peer) sendErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, net.ErrClosed):
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("distribute: send to %s: %w: %w", p.name, ErrTimeout, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("distribute: send to %s: %w", p.name, deadlineError{err})
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("distribute: send to %s: %w", p.name, err)
 	}
 	return fmt.Errorf("distribute: send to %s: %w: %w", p.name, ErrNodeDown, err)
 }

@@ -32,7 +32,8 @@
 //
 //	Node            a running node: Start, Stop, Connect, Ping, Spawn, Register, WatchNodes
 //	Config          the node's settings; only Name and Cookie are required
-//	Process         a pid and a mailbox: Send, Receive, Call, Link, Monitor, Exit
+//	Process         a pid and a mailbox: Send, Receive, Call, Link, Monitor, Exit,
+//	                SpawnLink and SpawnMonitor (a child linked or monitored from the start)
 //	Pid, Ref, Atom  Erlang's identifiers (aliases of the etf types); Term is any term
 //	Subject[T]      a typed address: a pid or a name, plus a codec.Codec[T]
 //	Actor[S, M, R]  a typed server process; ActorHandle is a started one
@@ -75,6 +76,12 @@
 // once (ErrNoProc), a lost node with ErrNodeDown, a target that exits with
 // an *ExitError, the deadline with ErrTimeout; and a reply that arrives
 // after the call ended is dropped, never left in the mailbox.
+//
+// OTP's sys requests ({system, From, Request}: sys:get_state,
+// sys:get_status, sys:suspend and resume, sys:terminate and so
+// gen_server:stop and GenServer.stop) are answered as a gen_server answers
+// them by every Actor, and by a receive loop that passes its messages to
+// Process.HandleSystem.
 //
 // # Spawn requests and node events
 //
@@ -120,7 +127,10 @@
 // sentinels (ErrNoProc, ErrNodeDown, ErrTimeout, ErrClosed, ErrBadCookie,
 // ErrTLSMismatch) or typed (*ExitError), wrapped with %w: test them with
 // errors.Is and errors.As. ErrNodeDown means the connection is lost or
-// cannot be made; ErrTimeout that ctx ended first, the node possibly up.
+// cannot be made. When the ctx of a blocking call ends, its error wraps
+// ErrTimeout and context.DeadlineExceeded if the deadline passed (the
+// peer may well be up, only slow), and context.Canceled (not ErrTimeout)
+// if ctx was canceled. After Stop, sends fail with ErrClosed.
 //
 // # Who may block
 //

@@ -1,6 +1,7 @@
 package distribute
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -19,10 +20,10 @@ var (
 	// ErrNodeDown: the connection to the target's node is lost or cannot be
 	// made (noconnection).
 	ErrNodeDown = errors.New("distribute: node down")
-	// ErrTimeout: ctx ended before an answer came (Call), before a
-	// connection to the node was made, or while the connection's send
-	// buffer was full (Send): the node may well be up. The error wraps
-	// ctx's error too.
+	// ErrTimeout: the deadline passed before an answer came. An operation
+	// whose ctx's deadline passes returns an error wrapping both ErrTimeout
+	// and context.DeadlineExceeded; one whose ctx is canceled returns one
+	// wrapping context.Canceled, and not ErrTimeout: nothing timed out.
 	ErrTimeout = errors.New("distribute: timeout")
 	// ErrBadCookie: a handshake failed because the cookies differ (a
 	// connection error also wraps ErrNodeDown).
@@ -60,3 +61,22 @@ func (e *ExitError) Is(target error) bool {
 	}
 	return false
 }
+
+// ctxError is the error of an operation that ctx ended (see ErrTimeout):
+// past a deadline it wraps ErrTimeout and context.DeadlineExceeded;
+// canceled, it is ctx's error. Wrap it with the operation: its text
+// carries no package prefix of its own.
+func ctxError(ctx context.Context) error {
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return deadlineError{err}
+	}
+	return err
+}
+
+// deadlineError is a deadline that passed: ErrTimeout and the context's
+// error in one.
+type deadlineError struct{ err error }
+
+func (e deadlineError) Error() string   { return "timeout: " + e.err.Error() }
+func (e deadlineError) Unwrap() []error { return []error{ErrTimeout, e.err} }

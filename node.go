@@ -79,9 +79,12 @@ type peer struct {
 	creation uint32
 	flags    dist.Flags
 	visible  bool
-	conn     *dist.Conn
-	since    time.Time
-	downOnce sync.Once // peerDown runs once
+	// published: the peer set PUBLISHED (a visible node), whether or not
+	// this node did.
+	published bool
+	conn      *dist.Conn
+	since     time.Time
+	downOnce  sync.Once // peerDown runs once
 
 	// cacheSent: a frame storing our fixed atom cache entries (see
 	// appendMessageFrame) is queued, so later frames may refer to them.
@@ -367,6 +370,24 @@ func (n *Node) VisibleNodes() []Atom {
 	var out []Atom
 	for name, p := range n.conns {
 		if p.visible {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// PublishedNodes returns the connected nodes that published themselves in
+// the handshake (Erlang's DFLAG_PUBLISHED): visible nodes, as opposed to
+// hidden nodes and C nodes (erl_call, ei). On a visible node these are
+// VisibleNodes; a hidden node has no visible connection, yet its peers
+// may be published. Services that speak to every visible node (pg, global)
+// never talk to the others.
+func (n *Node) PublishedNodes() []Atom {
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	var out []Atom
+	for name, p := range n.conns {
+		if p.published {
 			out = append(out, name)
 		}
 	}

@@ -73,5 +73,7 @@
 // This package must not import the root package (the root's own tests
 // import it); Go nodes in tests are started with package distribute
 // directly. The subpackage chaos runs `distribute node` processes in Linux
-// network namespaces and injects crashes, pauses and partitions.
+// network namespaces and injects crashes, pauses and partitions; the
+// subpackage scale runs N of them (or N plain Erlang nodes) on loopback
+// and measures what the cluster costs as N grows.
 package distributetest

@@ -293,7 +293,9 @@ func Assess(alive, suspect, dead, left, expected int) ClusterHealth {
 // 200 when it passes and 503 when not.
 func (c *Checker) Healthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		serve(w, r, c.Liveness(r.Context()))
+		if methodAllowed(w, r) {
+			serve(w, r, c.Liveness(r.Context()))
+		}
 	})
 }
 
@@ -301,16 +303,24 @@ func (c *Checker) Healthz() http.Handler {
 // 200 when it passes and 503 when not.
 func (c *Checker) Readyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		serve(w, r, c.Readiness(r.Context()))
+		if methodAllowed(w, r) {
+			serve(w, r, c.Readiness(r.Context()))
+		}
 	})
 }
 
-func serve(w http.ResponseWriter, r *http.Request, rep Report) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+// methodAllowed answers 405 to methods other than GET and HEAD, before
+// any check runs, and reports whether the request may go on.
+func methodAllowed(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
 	}
+	w.Header().Set("Allow", "GET, HEAD")
+	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	return false
+}
+
+func serve(w http.ResponseWriter, r *http.Request, rep Report) {
 	body, err := json.Marshal(rep)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)

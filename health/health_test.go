@@ -213,3 +213,47 @@ func TestHandlerMethods(t *testing.T) {
 		t.Errorf("New without Node: %v; want ErrConfig", err)
 	}
 }
+
+// TestHandlerRefusesMethodBeforeChecking: a POST gets 405 without the
+// checks running (here: no connection to the epmd they would query).
+func TestHandlerRefusesMethodBeforeChecking(t *testing.T) {
+	epmd := distributetest.StartEpmd(t)
+	a := start(t, epmd)
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// connected reports whether a check connected to ln: a connect
+	// completes in the kernel's backlog before the dialer's call returns,
+	// so it is there to accept once the handler has returned.
+	connected := func() bool {
+		ln.SetDeadline(time.Now().Add(50 * time.Millisecond))
+		c, err := ln.Accept()
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	chk, err := New(Config{Node: a.node, EpmdAddr: ln.Addr().String(), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []http.Handler{chk.Healthz(), chk.Readyz()} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", nil))
+		if rec.Code != http.StatusMethodNotAllowed {
+			t.Errorf("POST: %d; want 405", rec.Code)
+		}
+		if connected() {
+			t.Fatal("a POST ran the checks (the epmd check connected) before it was refused")
+		}
+	}
+	// The same handler with GET does run them: the probe above sees it.
+	rec := httptest.NewRecorder()
+	chk.Readyz().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if !connected() {
+		t.Fatal("GET /readyz did not run the epmd check")
+	}
+}

@@ -19,7 +19,7 @@
 // Names are terms. From Go, a name is an atom (distribute.Atom) or a
 // binary (etf.Binary; a Go string or []byte is taken as a binary), so user
 // input never creates atoms. Names registered by Erlang may be any term and
-// are looked up with the same term. Whereis, Lookup and RegisteredNames read
+// are looked up (Whereis) and unregistered (Unregister) with the same term. Whereis, Lookup and RegisteredNames read
 // the local table and never block; Register, Unregister, SetLock and Trans
 // take cluster locks and
 // block until every known node answered. ctx bounds the taking of a lock;

@@ -59,13 +59,13 @@ func observeLeader(ctx context.Context, cl *cluster.Cluster, out *lineWriter) fu
 //
 //	{"node":"n1@host","state":"leader","term":7,"leader":"n1@host","stable":true}
 //
-// or, when the node runs no election, 404 with {"enabled":false}.
+// or, when the node runs no election, 200 with {"enabled":false}: the
+// endpoint exists and says so (a 404 would look like a wrong URL).
 func registerElectionHTTP(mux *http.ServeMux, cl *cluster.Cluster) {
-	mux.HandleFunc("/election", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /election", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		e := cl.Election()
 		if e == nil {
-			w.WriteHeader(http.StatusNotFound)
 			w.Write([]byte(`{"enabled":false}` + "\n"))
 			return
 		}

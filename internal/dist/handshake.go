@@ -126,6 +126,9 @@ type Peer struct {
 	Creation uint32
 	// Visible is true when both sides set Published.
 	Visible bool
+	// Published is true when the peer set Published: it is a visible node,
+	// not a hidden node or a C node (erl_call, ei), whether or not we are.
+	Published bool
 	// AssignedName and AssignedCreation (Dial with NameMe only) are the name
 	// and creation the acceptor gave us; use them from now on.
 	AssignedName     string
@@ -447,6 +450,7 @@ func accept(ctx context.Context, conn net.Conn, cfg *HandshakeConfig) (*Peer, []
 		return nil, nil, err
 	}
 	peer.Visible = peer.Flags&Published != 0
+	peer.Published = sn.Flags&Published != 0
 	if cfg.Authenticated != nil {
 		if err := cfg.Authenticated(peer); err != nil {
 			return nil, nil, err
@@ -549,6 +553,7 @@ func dial(ctx context.Context, conn net.Conn, cfg *HandshakeConfig, peerName str
 		return nil, nil, err
 	}
 	peer.Visible = peer.Flags&Published != 0
+	peer.Published = ch.Flags&Published != 0
 	challenge, err := cfg.random32()
 	if err != nil {
 		return nil, nil, err
