@@ -124,6 +124,7 @@ func (n *Node) accept(c net.Conn, h *pendingHandshake) {
 	var attempt *dialAttempt // what this connection completes, once claimed
 	hc := n.handshakeConfig()
 	hc.IsAlive = n.acceptState
+	hc.Failed = func(err error) { n.incomingFailed(raw, h, err) }
 	hc.Authenticated = func(pr *dist.Peer) error {
 		n.handshakes.authenticated(h)
 		d, err := n.claim(ctx, Atom(pr.Name))
@@ -148,7 +149,6 @@ func (n *Node) accept(c net.Conn, h *pendingHandshake) {
 		if attempt != nil {
 			n.failDial(claimed, attempt, fmt.Errorf("distribute: connection from %s: %w: %w", claimed, ErrNodeDown, err))
 		}
-		n.incomingFailed(raw, h, err)
 		return
 	}
 	if pr.Replaced {

@@ -66,6 +66,11 @@ type HandshakeConfig struct {
 	// (the connection closes without an ack) and Accept returns it. Nil:
 	// nothing to do.
 	Authenticated func(peer *Peer) error
+	// Failed (Accept only), when set, is called with Accept's error just
+	// before the connection closes, so that what it records (a count, a
+	// log line) is there by the time the peer sees the close. Nil: nothing
+	// to do.
+	Failed func(err error)
 }
 
 func (c *HandshakeConfig) validate(dial bool) error {
@@ -341,6 +346,9 @@ func (h *hsConn) finish() ([]byte, error) {
 func Accept(ctx context.Context, conn net.Conn, cfg HandshakeConfig) (*Peer, []byte, error) {
 	p, left, err := accept(ctx, conn, &cfg)
 	if err != nil {
+		if cfg.Failed != nil {
+			cfg.Failed(err)
+		}
 		conn.Close()
 		return nil, nil, err
 	}
