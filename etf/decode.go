@@ -831,7 +831,12 @@ func (s *decodeState) mapTerm(start int) (Term, error) {
 				return nil, s.failf(start, tag, "duplicate map key")
 			}
 		}
-		m = p // hand out the pairs in key order
+		if len(m) <= textFlatMapLimit {
+			m = p // hand out the pairs in key order, as the BEAM keeps them
+		}
+		// A larger map keeps the order of the input: term_to_binary
+		// writes it in hash-trie order, which Format prints reversed, as
+		// ~0p does.
 	}
 	s.depth--
 	return m, nil

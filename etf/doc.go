@@ -136,8 +136,10 @@
 // integer in SMALL_BIG_EXT, a list whose tail is another LIST_EXT or a
 // STRING_EXT (merged into one List), ATOM_EXT Latin-1 atoms (converted to
 // UTF-8). Integers come back as int64 whenever they fit and as *big.Int
-// otherwise; STRING_EXT comes back as a CharList; maps come back with their
-// pairs in key order. Encode(Decode(b)) is therefore the canonical form of b.
+// otherwise; STRING_EXT comes back as a CharList; maps of up to 32 keys come
+// back with their pairs in key order, larger maps with their pairs in the
+// order of the input (the BEAM's hash order, which Format prints as ~0p
+// does). Encode(Decode(b)) is the canonical form of b.
 //
 // # Worked example
 //

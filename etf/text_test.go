@@ -530,11 +530,12 @@ func TestTextDecodedErl(t *testing.T) {
 			t.Fatalf("Decode(term %d): %v", i, err)
 		}
 		want := localIDs.Replace(texts[i])
+		// What distribute term decode prints: the decoded term, as is.
+		if got := Format(term); got != want {
+			t.Errorf("Format(Decode(term %d)) = %.200s; erl prints %.200s", i, got, want)
+		}
 		wire, isMap := wirePairs(t, b)
 		if !isMap {
-			if got := Format(term); got != want {
-				t.Errorf("Format(term %d) = %s; erl prints %s", i, got, want)
-			}
 			continue
 		}
 		// The pairs in the order term_to_binary wrote them (the decoder
