@@ -376,8 +376,8 @@ func (s *decodeState) term() (Term, error) {
 		if i := bytes.IndexByte(text, 0); i >= 0 {
 			text = text[:i]
 		}
-		f, err := strconv.ParseFloat(string(text), 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		f, ok := parseFloatExt(text)
+		if !ok {
 			return nil, s.failf(start, tag, "bad FLOAT_EXT text %q", text)
 		}
 		return f, nil
@@ -1068,4 +1068,49 @@ func rebuildFun(f Fun, uniq []byte, numFree uint64, oldIndex, oldUniq int64, pid
 	}
 	binary.BigEndian.PutUint32(b[1:5], uint32(len(b)-1))
 	return b, nil
+}
+
+// parseFloatExt reads the text of a FLOAT_EXT exactly as ERTS does (checked
+// against OTP 25's binary_to_term): [+-]Digits[.,]Digits, then optionally
+// [eE][+-]Digits, with ASCII digits only. A value that overflows is
+// refused; one that underflows is 0.0.
+func parseFloatExt(text []byte) (float64, bool) {
+	var buf [31]byte
+	b := append(buf[:0], text...)
+	i := 0
+	digits := func() bool {
+		j := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i > j
+	}
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		i++
+	}
+	if !digits() || i == len(b) || (b[i] != '.' && b[i] != ',') {
+		return 0, false
+	}
+	b[i] = '.'
+	i++
+	if !digits() {
+		return 0, false
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return 0, false
+		}
+	}
+	if i != len(b) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
 }

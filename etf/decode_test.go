@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/distribute-go/distribute/distributetest"
 	"github.com/distribute-go/distribute/etf"
 )
 
@@ -625,5 +627,82 @@ func TestAtomTable(t *testing.T) {
 	}
 	if n := small.Atoms.Len(); n > 4 {
 		t.Fatalf("cache holds %d atoms; bound 4", n)
+	}
+}
+
+// floatExtCases are FLOAT_EXT texts and what OTP 25's binary_to_term makes
+// of them ("" for badarg), as erl printed them (checked live by
+// TestDecodeFloatExtErl when erl is installed): [+-]digits[.,]digits,
+// then an optional exponent [eE][+-]digits, then NUL padding; a value
+// that overflows is refused, one that underflows is 0.0.
+var floatExtCases = []struct{ text, want string }{
+	{"1.5", "1.5"}, {"1", ""}, {"1.", ""}, {".5", ""}, {"+1.5", "1.5"}, {"-1.5", "-1.5"},
+	{"1.5e10", "1.5e10"}, {"1.5E+10", "1.5e10"}, {"1.5e-3", "0.0015"}, {"1,5", "1.5"},
+	{"0x1p3", ""}, {"1_0.5", ""}, {"1.0_5", ""}, {"inf", ""}, {"nan", ""}, {"Infinity", ""},
+	{" 1.5", ""}, {"1.5 ", ""}, {"1.5e", ""}, {"1e5", ""}, {"00001.5", "1.5"}, {"1.5e+", ""},
+	{"1.5x", ""}, {"1.5e1000", ""}, {"1.5e-1000", "0.0"}, {"-0.0", "-0.0"}, {"1.5\n", ""},
+	{"0.0e0", "0.0"}, {"1.5e05", "1.5e5"}, {"1.5e+0005", "1.5e5"},
+	{"9.99999999999999999999e+307", "1.0e308"}, {"+.5", ""}, {"-.5e1", ""}, {"1..5", ""},
+	{"", ""}, {"1.7976931348623159e308", ""}, {"4.9406564584124654e-324", "5.0e-324"},
+	{"1.0e-320", "1.0e-320"}, {"1.5d3", ""}, {"1.5E3", "1.5e3"}, {"0x1.8p1", ""}, {"1.5e1_0", ""},
+	{"١.5", ""}, {"1.5\x00junk", "1.5"},
+}
+
+// TestDecodeFloatExt: FLOAT_EXT reads exactly Erlang's float syntax, not
+// Go's (no hex floats, no underscores, no inf or nan).
+func TestDecodeFloatExt(t *testing.T) {
+	for _, tc := range floatExtCases {
+		b := append([]byte{131, etf.TagFloat}, padFloat(tc.text)...)
+		got, err := etf.Decode(b)
+		if tc.want == "" {
+			if !errors.Is(err, etf.ErrInvalid) {
+				t.Errorf("FLOAT_EXT %q = %v, %v; erl refuses it (want ErrInvalid)", tc.text, got, err)
+			}
+			continue
+		}
+		if err != nil || etf.Format(got) != tc.want {
+			t.Errorf("FLOAT_EXT %q = %v, %v; erl reads %s", tc.text, got, err, tc.want)
+		}
+	}
+	// 31 bytes of text and no NUL: the whole field is the text.
+	b := append([]byte{131, etf.TagFloat, '1', '.'}, bytes.Repeat([]byte{'1'}, 29)...)
+	if got, err := etf.Decode(b); err != nil || got != 1.1111111111111112 {
+		t.Errorf("FLOAT_EXT of 31 digits = %v, %v", got, err)
+	}
+}
+
+// TestDecodeFloatExtErl checks floatExtCases against a live erl.
+func TestDecodeFloatExtErl(t *testing.T) {
+	if _, err := exec.LookPath("erl"); err != nil {
+		t.Skip("erl not installed")
+	}
+	var script strings.Builder
+	script.WriteString("[io:format(\"~s~n\", [try binary_to_term(<<131, 99, T/binary, (binary:copy(<<0>>, 31 - byte_size(T)))/binary>>) of V -> io_lib:format(\"~w\", [V]) catch _:_ -> \"badarg\" end]) || T <- [")
+	for i, tc := range floatExtCases {
+		if i > 0 {
+			script.WriteByte(',')
+		}
+		script.WriteString("<<")
+		for j, c := range []byte(tc.text) {
+			if j > 0 {
+				script.WriteByte(',')
+			}
+			fmt.Fprintf(&script, "%d", c)
+		}
+		script.WriteString(">>")
+	}
+	script.WriteString("]]")
+	lines := strings.Fields(distributetest.EvalErl(t, script.String()))
+	if len(lines) != len(floatExtCases) {
+		t.Fatalf("erl printed %d lines for %d cases: %q", len(lines), len(floatExtCases), lines)
+	}
+	for i, tc := range floatExtCases {
+		want := tc.want
+		if want == "" {
+			want = "badarg"
+		}
+		if lines[i] != want {
+			t.Errorf("erl reads FLOAT_EXT %q as %s; the table says %s", tc.text, lines[i], want)
+		}
 	}
 }

@@ -96,7 +96,10 @@
 //	121  LOCAL_EXT            rejected (ErrUnsupported): private to one node
 //
 // Node is an atom in any atom encoding (including ATOM_CACHE_REF in header
-// mode). A BIT_BINARY_EXT whose Bits is 8 decodes to a Binary. Sign is 0 for positive and anything else for negative (as ERTS reads
+// mode). FLOAT_EXT text is read as ERTS reads it: [+-]Digits[.,]Digits,
+// then optionally [eE][+-]Digits, up to the first NUL (no hex floats, no
+// underscores, no inf or nan; a value that overflows is refused). A
+// BIT_BINARY_EXT whose Bits is 8 decodes to a Binary. Sign is 0 for positive and anything else for negative (as ERTS reads
 // it). Size in NEW_FUN_EXT counts itself and everything after it.
 //
 // # Canonical encoding
