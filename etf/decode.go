@@ -232,15 +232,18 @@ type decodeState struct {
 	pos      int
 	end      int // data[:end] may be read now (the end of a fun being decoded)
 	sizeEnd  int // the end of the term; before len(data) when MaxSize cut it
-	depth    int
+	depth    int // open frames
 	maxDepth int
 	atoms    int
-	maxAtoms int
+	maxAtoms int // 0: no cap
 	alias    bool
 	refs     []Atom
 	refsSeen int // ATOM_CACHE_REFs resolved so far
 	cache    *AtomTable
 	cmp      comparer // sorts each decoded map once, for the duplicate-key checks
+	inline   [inlineFrames]frame
+	chunks   [][]frame // frames deeper than inlineFrames
+	ci, cj   int       // the top frame in chunks, when depth > inlineFrames
 }
 
 func (s *decodeState) init(d *Decoder, data []byte, pos int, alias bool) {
@@ -315,12 +318,71 @@ func (s *decodeState) keep(b []byte) []byte {
 	return c
 }
 
-func (s *decodeState) enter(start int, tag byte) error {
-	s.depth++
-	if s.depth > s.maxDepth {
+// frame is a container the decoder is filling: a Tuple, a List (its
+// elements so far), a Map or a *funFrame, with the index of its next
+// element. Frames live in decodeState: the first inlineFrames in the
+// decodeState itself, deeper ones in chunks allocated as the depth grows,
+// never more than one (and at most maxFrameChunk frames) ahead.
+type frame struct {
+	box   Term
+	i     uint32 // next element (a map counts keys and values); listTail: the tail comes next
+	start uint32 // offset of the container's tag, for errors (cut to 32 bits)
+}
+
+// listTail in frame.i: the elements of the list are in and its tail,
+// which is not a list, comes next.
+const listTail = math.MaxUint32
+
+const (
+	inlineFrames  = 16
+	maxFrameChunk = 4096
+)
+
+func (s *decodeState) push(start int, tag byte, box Term) error {
+	d := s.depth
+	if d >= s.maxDepth {
 		return s.fail(start, tag, ErrTooDeep)
 	}
+	f := frame{box: box, start: uint32(start)}
+	if d < inlineFrames {
+		s.inline[d] = f
+		s.depth++
+		return nil
+	}
+	if d == inlineFrames {
+		s.ci, s.cj = 0, 0
+	} else if s.cj++; s.cj == len(s.chunks[s.ci]) {
+		s.ci, s.cj = s.ci+1, 0
+	}
+	if s.ci == len(s.chunks) {
+		s.chunks = append(s.chunks, make([]frame, min(inlineFrames<<(s.ci+1), maxFrameChunk)))
+	}
+	s.chunks[s.ci][s.cj] = f
+	s.depth++
 	return nil
+}
+
+// top returns the innermost open frame.
+func (s *decodeState) top() *frame {
+	if d := s.depth - 1; d < inlineFrames {
+		return &s.inline[d]
+	}
+	return &s.chunks[s.ci][s.cj]
+}
+
+// pop closes the innermost frame. The frame stays readable (through a
+// pointer from top) until the next push.
+func (s *decodeState) pop() {
+	s.depth--
+	if s.depth <= inlineFrames {
+		return // the top is inline, or nothing is open
+	}
+	if s.cj > 0 {
+		s.cj--
+	} else {
+		s.ci--
+		s.cj = len(s.chunks[s.ci]) - 1
+	}
 }
 
 // Terms for common atoms, boxed once so decoding them allocates nothing.
@@ -337,9 +399,187 @@ var (
 	termNormal    Term = Atom("normal")
 	termEmptyAtom Term = Atom("")
 	termEmptyList Term = List{}
+	// Empty tuples and maps are shared: with no capacity, nothing can
+	// write through them.
+	termEmptyTuple Term = Tuple{}
+	termEmptyMap   Term = Map{}
 )
 
+// term decodes one whole term. It does not recurse: tuples, lists, maps
+// and funs being filled are frames on the decoder's own stack (see push),
+// so nesting as deep as MaxDepth costs no goroutine stack.
 func (s *decodeState) term() (Term, error) {
+	base := s.depth
+	for {
+		v, opened, err := s.next()
+		if err != nil {
+			return nil, err
+		}
+		if opened {
+			continue // the next value is the container's first element
+		}
+		// Hand v to the containers it completes, innermost first.
+		for s.depth > base {
+			var done bool
+			if v, done, err = s.put(v); err != nil {
+				return nil, err
+			}
+			if !done {
+				break
+			}
+		}
+		if s.depth == base {
+			return v, nil
+		}
+	}
+}
+
+// next reads the term that starts at s.pos. A scalar (or an empty
+// container) comes back whole; a container with elements is pushed as a
+// frame and reported as opened, or, when it completes at once (a list of
+// no elements with a tail of characters), comes back whole too.
+func (s *decodeState) next() (v Term, opened bool, err error) {
+	start := s.pos
+	if start >= s.end {
+		return nil, false, s.short(start, 0)
+	}
+	tag := s.data[start]
+	switch tag {
+	case TagSmallTuple, TagLargeTuple:
+		s.pos++
+		var n uint64
+		if tag == TagSmallTuple {
+			if !s.has(1) {
+				return nil, false, s.short(start, tag)
+			}
+			n = uint64(s.u8())
+		} else {
+			if !s.has(4) {
+				return nil, false, s.short(start, tag)
+			}
+			n = uint64(s.u32())
+		}
+		if !s.has(n) { // every element takes at least one byte
+			return nil, false, s.short(start, tag)
+		}
+		if n == 0 {
+			return termEmptyTuple, false, nil
+		}
+		if err := s.push(start, tag, make(Tuple, n)); err != nil {
+			return nil, false, err
+		}
+		return nil, true, nil
+	case TagList:
+		s.pos++
+		if !s.has(4) {
+			return nil, false, s.short(start, tag)
+		}
+		n := uint64(s.u32())
+		// Every element and the tail take at least one byte each.
+		if !s.has(n + 1) {
+			return nil, false, s.short(start, tag)
+		}
+		var elems Term = List(nil) // boxing a nil slice allocates nothing
+		if n > 0 {
+			elems = make(List, n)
+		}
+		if err := s.push(start, tag, elems); err != nil {
+			return nil, false, err
+		}
+		if n > 0 {
+			return nil, true, nil
+		}
+		v, done, err := s.listEnd(s.top())
+		if err != nil || !done {
+			return nil, err == nil, err
+		}
+		return v, false, nil
+	case TagMap:
+		s.pos++
+		if !s.has(4) {
+			return nil, false, s.short(start, tag)
+		}
+		n := uint64(s.u32())
+		if !s.has(2 * n) {
+			return nil, false, s.short(start, tag)
+		}
+		if n == 0 {
+			return termEmptyMap, false, nil
+		}
+		if err := s.push(start, tag, make(Map, n)); err != nil {
+			return nil, false, err
+		}
+		return nil, true, nil
+	case TagNewFun:
+		s.pos++
+		return s.openFun(start)
+	}
+	v, err = s.scalar()
+	return v, false, err
+}
+
+// put stores v, a complete term, in the innermost open container. When
+// that completes the container, put pops it and returns it (done).
+func (s *decodeState) put(v Term) (Term, bool, error) {
+	f := s.top()
+	switch c := f.box.(type) {
+	case Tuple:
+		c[f.i] = v
+		f.i++
+		if int(f.i) < len(c) {
+			return nil, false, nil
+		}
+		s.pop()
+		return f.box, true, nil
+	case List:
+		if f.i == listTail {
+			s.pop()
+			if len(c) == 0 {
+				return v, true, nil // LIST_EXT of no elements is just its tail
+			}
+			return ImproperList{Elems: c, Tail: v}, true, nil
+		}
+		c[f.i] = v
+		f.i++
+		if int(f.i) < len(c) {
+			return nil, false, nil
+		}
+		return s.listEnd(f)
+	case Map:
+		if f.i&1 == 0 {
+			c[f.i/2].Key = v
+		} else {
+			c[f.i/2].Value = v
+		}
+		f.i++
+		if int(f.i) < 2*len(c) {
+			return nil, false, nil
+		}
+		if err := s.checkMap(int(f.start), c); err != nil {
+			return nil, false, err
+		}
+		s.pop()
+		return f.box, true, nil
+	case *funFrame:
+		if s.refs != nil {
+			c.free = append(c.free, v)
+		}
+		f.i++
+		if uint64(f.i) < c.numFree {
+			return nil, false, nil
+		}
+		s.pop()
+		t, err := s.closeFun(int(f.start), c)
+		return t, err == nil, err
+	}
+	panic("etf: unknown decoder frame")
+}
+
+// scalar decodes a term that holds no other terms (atoms, numbers,
+// binaries, pids, references, ports, exports, STRING_EXT); a container
+// here is an error. It is also what reads the fields inside exports and
+// funs, which must be scalars.
+func (s *decodeState) scalar() (Term, error) {
 	start := s.pos
 	if start >= s.end {
 		return nil, s.short(start, 0)
@@ -412,35 +652,6 @@ func (s *decodeState) term() (Term, error) {
 			return termNormal, nil
 		}
 		return a, nil
-	case TagSmallTuple, TagLargeTuple:
-		var n uint64
-		if tag == TagSmallTuple {
-			if !s.has(1) {
-				return nil, s.short(start, tag)
-			}
-			n = uint64(s.u8())
-		} else {
-			if !s.has(4) {
-				return nil, s.short(start, tag)
-			}
-			n = uint64(s.u32())
-		}
-		if !s.has(n) { // every element takes at least one byte
-			return nil, s.short(start, tag)
-		}
-		if err := s.enter(start, tag); err != nil {
-			return nil, err
-		}
-		tup := make(Tuple, n)
-		for i := range tup {
-			e, err := s.term()
-			if err != nil {
-				return nil, err
-			}
-			tup[i] = e
-		}
-		s.depth--
-		return tup, nil
 	case TagNil:
 		return termEmptyList, nil
 	case TagString:
@@ -455,8 +666,6 @@ func (s *decodeState) term() (Term, error) {
 			return termEmptyList, nil // a non-canonical []
 		}
 		return latin1CharList(s.bytes(n)), nil
-	case TagList:
-		return s.list(start)
 	case TagBinary:
 		if !s.has(4) {
 			return nil, s.short(start, tag)
@@ -468,8 +677,6 @@ func (s *decodeState) term() (Term, error) {
 		return Binary(s.keep(s.bytes(int(n)))), nil
 	case TagBitBinary:
 		return s.bitBinary(start)
-	case TagMap:
-		return s.mapTerm(start)
 	case TagNewPid, TagPid:
 		return s.pid(start, tag)
 	case TagNewerReference, TagNewReference, TagReference:
@@ -478,8 +685,8 @@ func (s *decodeState) term() (Term, error) {
 		return s.port(start, tag)
 	case TagExport:
 		return s.export(start)
-	case TagNewFun:
-		return s.fun(start)
+	case TagSmallTuple, TagLargeTuple, TagList, TagMap, TagNewFun:
+		return nil, s.failf(start, tag, "a container where only a number, atom or pid may be")
 	case TagFun:
 		return nil, s.fail(start, tag, fmt.Errorf("%w: FUN_EXT (117), not produced since OTP 23", ErrUnsupported))
 	case TagLocal:
@@ -610,7 +817,7 @@ func (s *decodeState) atom() (Atom, error) {
 
 func (s *decodeState) countAtom(start int, tag byte) error {
 	s.atoms++
-	if s.atoms > s.maxAtoms {
+	if s.maxAtoms > 0 && s.atoms > s.maxAtoms {
 		return s.fail(start, tag, ErrAtomBudget)
 	}
 	return nil
@@ -674,79 +881,67 @@ func latin1CharList(b []byte) CharList {
 	return CharList(b)
 }
 
-// list decodes LIST_EXT. A tail that is itself a list (a non-canonical
-// encoding) is merged into the elements, iteratively.
-func (s *decodeState) list(start int) (Term, error) {
-	const tag = TagList
-	if err := s.enter(start, tag); err != nil {
-		return nil, err
-	}
-	var elems List
+// listEnd runs when the elements of a LIST_EXT are all in: it reads what
+// follows them. NIL_EXT ends the list; another LIST_EXT (a non-canonical
+// tail that is a list) or a STRING_EXT adds its elements, iteratively;
+// anything else is the tail of an improper list, which the frame then
+// waits for (f.i = listTail). done reports a completed (and popped) list.
+func (s *decodeState) listEnd(f *frame) (Term, bool, error) {
 	for {
-		if !s.has(4) {
-			return nil, s.short(start, tag)
+		elems := f.box.(List)
+		start := s.pos
+		if start >= s.end {
+			return nil, false, s.short(start, 0)
 		}
-		n := uint64(s.u32())
-		// Every element and the tail take at least one byte each.
-		if !s.has(n + 1) {
-			return nil, s.short(start, tag)
-		}
-		if elems == nil {
-			elems = make(List, 0, n)
-		} else {
-			elems = growList(elems, n)
-		}
-		for i := uint64(0); i < n; i++ {
-			e, err := s.term()
-			if err != nil {
-				return nil, err
-			}
-			elems = append(elems, e)
-		}
-		if s.pos >= s.end {
-			return nil, s.short(s.pos, 0)
-		}
-		switch s.data[s.pos] {
+		switch s.data[start] {
 		case TagNil:
 			s.pos++
-			s.depth--
+			s.pop()
 			if len(elems) == 0 {
-				return termEmptyList, nil
+				return termEmptyList, true, nil
 			}
-			return elems, nil
+			return f.box, true, nil
 		case TagList:
-			start = s.pos
 			s.pos++
-			continue
+			if !s.has(4) {
+				return nil, false, s.short(start, TagList)
+			}
+			n := uint64(s.u32())
+			if !s.has(n + 1) {
+				return nil, false, s.short(start, TagList)
+			}
+			if n == 0 {
+				continue
+			}
+			l := growList(elems, n)
+			f.box = l[:len(elems)+int(n)]
+			f.start = uint32(start)
+			return nil, false, nil
 		case TagString:
-			tail, err := s.term()
+			tail, err := s.scalar()
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
-			if chars, ok := tail.(CharList); ok { // else the empty list
-				elems = growList(elems, uint64(len(chars)))
-				for _, r := range string(chars) {
-					elems = append(elems, int64(r))
-				}
+			s.pop()
+			chars, ok := tail.(CharList) // else the empty list
+			if !ok && len(elems) == 0 {
+				return termEmptyList, true, nil
 			}
-			s.depth--
-			if len(elems) == 0 {
-				return termEmptyList, nil
+			if !ok {
+				return f.box, true, nil
 			}
-			return elems, nil
+			elems = growList(elems, uint64(len(chars)))
+			for _, r := range string(chars) {
+				elems = append(elems, int64(r))
+			}
+			return elems, true, nil
 		}
-		tail, err := s.term()
-		if err != nil {
-			return nil, err
-		}
-		s.depth--
-		if len(elems) == 0 {
-			return tail, nil // LIST_EXT of no elements is just its tail
-		}
-		return ImproperList{Elems: elems, Tail: tail}, nil
+		f.i = listTail
+		return nil, false, nil
 	}
 }
 
+// growList returns l with room for n more elements.
 func growList(l List, n uint64) List {
 	if uint64(cap(l)-len(l)) >= n {
 		return l
@@ -791,55 +986,38 @@ func (s *decodeState) bitBinary(start int) (Term, error) {
 	return BitBinary{Bytes: s.keep(b), Bits: bits}, nil
 }
 
-func (s *decodeState) mapTerm(start int) (Term, error) {
-	const tag = TagMap
-	if !s.has(4) {
-		return nil, s.short(start, tag)
-	}
-	n := uint64(s.u32())
-	if !s.has(2 * n) {
-		return nil, s.short(start, tag)
-	}
-	if err := s.enter(start, tag); err != nil {
-		return nil, err
-	}
-	m := make(Map, n)
-	sorted := true
+// checkMap refuses duplicate keys and puts the pairs of a map of up to 32
+// keys in key order, as the BEAM keeps them; a larger map keeps the order
+// of the input (term_to_binary writes the BEAM's hash-trie order, which
+// Format prints reversed, as ~0p does).
+func (s *decodeState) checkMap(start int, m Map) error {
 	cm := &s.cmp
-	for i := range m {
-		k, err := s.term()
-		if err != nil {
-			return nil, err
+	sorted := true
+	for i := 1; i < len(m); i++ {
+		c := cm.compare(m[i-1].Key, m[i].Key, true)
+		if c == 0 {
+			return s.failf(start, TagMap, "duplicate map key")
 		}
-		v, err := s.term()
-		if err != nil {
-			return nil, err
-		}
-		m[i] = Pair{Key: k, Value: v}
-		if sorted && i > 0 {
-			c := cm.compare(m[i-1].Key, k, true)
-			if c == 0 {
-				return nil, s.failf(start, tag, "duplicate map key")
-			}
-			sorted = c < 0
+		if c > 0 {
+			sorted = false
+			break
 		}
 	}
-	if !sorted {
-		p := cm.sortedPairs(m)
-		for i := 1; i < len(p); i++ {
-			if cm.compare(p[i-1].Key, p[i].Key, true) == 0 {
-				return nil, s.failf(start, tag, "duplicate map key")
-			}
-		}
-		if len(m) <= textFlatMapLimit {
-			m = p // hand out the pairs in key order, as the BEAM keeps them
-		}
-		// A larger map keeps the order of the input: term_to_binary
-		// writes it in hash-trie order, which Format prints reversed, as
-		// ~0p does.
+	if sorted {
+		return nil
 	}
-	s.depth--
-	return m, nil
+	p := m
+	if len(m) > textFlatMapLimit {
+		p = make([]Pair, len(m)) // only to find duplicates
+		copy(p, m)
+	}
+	cm.sortPairs(p)
+	for i := 1; i < len(p); i++ {
+		if cm.compare(p[i-1].Key, p[i].Key, true) == 0 {
+			return s.failf(start, TagMap, "duplicate map key")
+		}
+	}
+	return nil
 }
 
 func (s *decodeState) pid(start int, tag byte) (Term, error) {
@@ -945,7 +1123,7 @@ func (s *decodeState) export(start int) (Term, error) {
 	if err != nil {
 		return nil, err
 	}
-	arity, err := s.term()
+	arity, err := s.scalar()
 	if err != nil {
 		return nil, err
 	}
@@ -956,94 +1134,108 @@ func (s *decodeState) export(start int) (Term, error) {
 	return Export{Module: mod, Function: fn, Arity: uint8(a)}, nil
 }
 
-// fun decodes NEW_FUN_EXT: every field is checked and the free variables
-// decoded (and dropped) so that the size is known to be right; the fun
-// itself is kept as its bytes.
+// funFrame is a NEW_FUN_EXT whose free variables are being decoded.
+type funFrame struct {
+	f          Fun
+	uniq       []byte
+	numFree    uint64
+	oldIndex   int64
+	oldUniq    int64
+	pid        Term
+	free       []Term // kept only to rebuild a fun that used atom cache refs
+	end        int    // the end of the fun
+	outerEnd   int    // s.end outside the fun
+	refsBefore int
+}
+
+// openFun reads the fixed fields of a NEW_FUN_EXT (s.pos is past the tag)
+// and opens it for its free variables, which are decoded (and dropped)
+// so that the size is known to be right; the fun itself is kept as its
+// bytes.
 //
 //	112, Size:32, Arity:8, Uniq:16 bytes, Index:32, NumFree:32,
 //	Module(atom), OldIndex(int), OldUniq(int), Pid, FreeVars...
-func (s *decodeState) fun(start int) (Term, error) {
+func (s *decodeState) openFun(start int) (Term, bool, error) {
 	const tag = TagNewFun
 	const fixed = 4 + 1 + 16 + 4 + 4
 	if !s.has(fixed) {
-		return nil, s.short(start, tag)
+		return nil, false, s.short(start, tag)
 	}
 	size := uint64(s.u32())
 	if size < fixed {
-		return nil, s.failf(start, tag, "fun size %d too small", size)
+		return nil, false, s.failf(start, tag, "fun size %d too small", size)
 	}
 	if !s.has(size - 4) {
-		return nil, s.short(start, tag)
+		return nil, false, s.short(start, tag)
 	}
-	if err := s.enter(start, tag); err != nil {
-		return nil, err
+	ff := &funFrame{end: start + 1 + int(size), outerEnd: s.end, refsBefore: s.refsSeen}
+	if err := s.push(start, tag, ff); err != nil {
+		return nil, false, err
 	}
-	end := start + 1 + int(size)
-	outerEnd := s.end
-	s.end = end // nothing in the fun may reach beyond its size
-	defer func() { s.end = outerEnd }()
-
-	f := Fun{Arity: s.u8()}
-	uniq := s.bytes(16)
-	f.Index = s.u32()
-	numFree := uint64(s.u32())
-	refsBefore := s.refsSeen
+	s.end = ff.end // nothing in the fun may reach beyond its size
+	ff.f.Arity = s.u8()
+	ff.uniq = s.bytes(16)
+	ff.f.Index = s.u32()
+	ff.numFree = uint64(s.u32())
 	var err error
-	if f.Module, err = s.atom(); err != nil {
-		return nil, err
+	if ff.f.Module, err = s.atom(); err != nil {
+		return nil, false, err
 	}
-	oldIndex, err := s.term()
+	oldIndex, err := s.scalar()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	oldUniq, err := s.term()
+	oldUniq, err := s.scalar()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	oi, ok1 := oldIndex.(int64)
 	ou, ok2 := oldUniq.(int64)
 	if !ok1 || !ok2 {
-		return nil, s.failf(start, tag, "fun OldIndex/OldUniq are not integers")
+		return nil, false, s.failf(start, tag, "fun OldIndex/OldUniq are not integers")
 	}
-	f.Uniq = uint32(ou)
-	pid, err := s.term()
-	if err != nil {
-		return nil, err
+	ff.oldIndex, ff.oldUniq = oi, ou
+	ff.f.Uniq = uint32(ou)
+	if ff.pid, err = s.scalar(); err != nil {
+		return nil, false, err
 	}
-	if _, ok := pid.(Pid); !ok {
-		return nil, s.failf(start, tag, "fun creator is not a pid")
+	if _, ok := ff.pid.(Pid); !ok {
+		return nil, false, s.failf(start, tag, "fun creator is not a pid")
 	}
-	if !s.has(numFree) {
-		return nil, s.short(start, tag)
+	if !s.has(ff.numFree) {
+		return nil, false, s.short(start, tag)
 	}
-	var free []Term
-	if s.refs != nil {
-		free = make([]Term, 0, numFree)
-	}
-	for i := uint64(0); i < numFree; i++ {
-		v, err := s.term()
-		if err != nil {
-			return nil, err
-		}
+	if ff.numFree > 0 {
 		if s.refs != nil {
-			free = append(free, v)
+			ff.free = make([]Term, 0, ff.numFree)
 		}
+		return nil, true, nil
 	}
-	if s.pos != end {
-		return nil, s.failf(start, tag, "fun size %d but its fields end at %d", size, s.pos-start-1)
+	s.pop()
+	t, err := s.closeFun(start, ff)
+	return t, false, err
+}
+
+// closeFun finishes a fun whose free variables are all decoded (and whose
+// frame is popped).
+func (s *decodeState) closeFun(start int, ff *funFrame) (Term, error) {
+	const tag = TagNewFun
+	if s.pos != ff.end {
+		return nil, s.failf(start, tag, "fun size %d but its fields end at %d", ff.end-start-1, s.pos-start-1)
 	}
-	s.depth--
-	if s.refsSeen != refsBefore {
+	s.end = ff.outerEnd
+	f := ff.f
+	if s.refsSeen != ff.refsBefore {
 		// Atom cache references mean nothing outside this frame: rebuild
 		// the fun with the atoms written out.
-		raw, err := rebuildFun(f, uniq, numFree, oi, ou, pid, free)
+		raw, err := rebuildFun(f, ff.uniq, ff.numFree, ff.oldIndex, ff.oldUniq, ff.pid, ff.free)
 		if err != nil {
 			return nil, s.failf(start, tag, "re-encoding fun: %v", err)
 		}
 		f.Raw = raw
 		return f, nil
 	}
-	f.Raw = s.keep(s.data[start:end:end])
+	f.Raw = s.keep(s.data[start:ff.end:ff.end])
 	return f, nil
 }
 
@@ -1058,11 +1250,11 @@ func rebuildFun(f Fun, uniq []byte, numFree uint64, oldIndex, oldUniq int64, pid
 	}
 	b = appendInt(b, oldIndex)
 	b = appendInt(b, oldUniq)
-	if b, err = appendTerm(b, pid, 0); err != nil {
+	if b, err = appendTerm(b, pid); err != nil {
 		return nil, err
 	}
 	for _, v := range free {
-		if b, err = appendTerm(b, v, 1); err != nil {
+		if b, err = appendTerm(b, v); err != nil {
 			return nil, err
 		}
 	}

@@ -21,7 +21,7 @@ func Encode(t Term) ([]byte, error) {
 // capacity may have been written to). It keeps no reference to t or dst.
 func Append(dst []byte, t Term) ([]byte, error) {
 	n := len(dst)
-	out, err := appendTerm(append(dst, VersionByte), t, 0)
+	out, err := appendTerm(append(dst, VersionByte), t)
 	if err != nil {
 		return dst[:n], err
 	}
@@ -33,7 +33,7 @@ func Append(dst []byte, t Term) ([]byte, error) {
 // unchanged.
 func AppendTerm(dst []byte, t Term) ([]byte, error) {
 	n := len(dst)
-	out, err := appendTerm(dst, t, 0)
+	out, err := appendTerm(dst, t)
 	if err != nil {
 		return dst[:n], err
 	}
@@ -43,10 +43,99 @@ func AppendTerm(dst []byte, t Term) ([]byte, error) {
 func appendU16(b []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(b, v) }
 func appendU32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }
 
-func appendTerm(b []byte, t Term, depth int) ([]byte, error) {
-	if depth > hardMaxDepth {
-		return b, encodeErr(t, ErrTooDeep, "")
+// encFrame is a tuple, list or map whose elements are being written: the
+// encoder keeps them on its own stack (encStack) instead of recursing, so
+// nesting costs no goroutine stack.
+type encFrame struct {
+	elems  []Term // tuple or list elements still to write
+	pairs  []Pair // map pairs still to write
+	tail   Term   // a list's tail (nil: []), written after its elements
+	list   bool
+	tailed bool // the tail has been handed out
+	value  bool // the value of pairs[0] comes next
+}
+
+// encStack holds the encoder's open frames: the first few inline, on the
+// caller's goroutine stack, deeper ones on the heap.
+type encStack struct {
+	n      int
+	inline [8]encFrame
+	more   []encFrame
+}
+
+func (st *encStack) push(f encFrame) {
+	if st.n < len(st.inline) {
+		st.inline[st.n] = f
+	} else {
+		st.more = append(st.more, f)
 	}
+	st.n++
+}
+
+func (st *encStack) top() *encFrame {
+	if st.n <= len(st.inline) {
+		return &st.inline[st.n-1]
+	}
+	return &st.more[st.n-1-len(st.inline)]
+}
+
+func (st *encStack) pop() {
+	st.n--
+	if st.n >= len(st.inline) {
+		st.more[len(st.more)-1] = encFrame{} // drop the references
+		st.more = st.more[:len(st.more)-1]
+	}
+}
+
+// appendTerm writes t. Nesting deeper than hardMaxDepth (a cyclic value, or
+// one no decoder accepts) fails with ErrTooDeep.
+func appendTerm(b []byte, t Term) ([]byte, error) {
+	var st encStack
+	var err error
+	for {
+		if b, err = appendOne(b, t, &st); err != nil {
+			return b, err
+		}
+		// The next term to write: the next element of the innermost open
+		// container, closing those that are done.
+		for {
+			if st.n == 0 {
+				return b, nil
+			}
+			f := st.top()
+			if len(f.elems) > 0 {
+				t = f.elems[0]
+				f.elems = f.elems[1:]
+				break
+			}
+			if len(f.pairs) > 0 {
+				if !f.value {
+					t, f.value = f.pairs[0].Key, true
+				} else {
+					t, f.value = f.pairs[0].Value, false
+					f.pairs = f.pairs[1:]
+				}
+				break
+			}
+			if f.list && !f.tailed {
+				f.tailed = true
+				if f.tail != nil {
+					t = f.tail
+					break
+				}
+				b = append(b, TagNil)
+			}
+			st.pop()
+		}
+	}
+}
+
+// full reports whether another container would nest too deeply.
+func (st *encStack) full() bool { return st.n >= hardMaxDepth }
+
+// appendOne writes a scalar, or the header of a container whose elements
+// it pushes on st for appendTerm to write.
+func appendOne(b []byte, t Term, st *encStack) ([]byte, error) {
 	switch v := t.(type) {
 	case Atom:
 		return appendAtom(b, v)
@@ -97,15 +186,15 @@ func appendTerm(b []byte, t Term, depth int) ([]byte, error) {
 	case CharList:
 		return appendCharList(b, v)
 	case List:
-		return appendList(b, v, nil, depth)
+		return appendList(b, v, nil, st)
 	case nil:
 		return append(b, TagNil), nil
 	case ImproperList:
-		return appendImproper(b, v, depth)
+		return appendImproper(b, v, st)
 	case Tuple:
-		return appendTuple(b, v, depth)
+		return appendTuple(b, v, st)
 	case Map:
-		return appendMap(b, v, depth)
+		return appendMap(b, v, st)
 	case Pid:
 		b = append(b, TagNewPid)
 		b, err := appendAtom(b, v.Node)
@@ -384,14 +473,15 @@ func smallByte(t Term) (byte, bool) {
 	return byte(v), true
 }
 
-// appendList writes a list of elems ending in tail (nil for []). Proper
-// lists of at most 65535 integers in 0..255 become STRING_EXT.
-func appendList(b []byte, elems []Term, tail Term, depth int) ([]byte, error) {
+// appendList writes the header of a list of elems ending in tail (nil for
+// []) and pushes its elements. Proper lists of at most 65535 integers in
+// 0..255 become STRING_EXT.
+func appendList(b []byte, elems []Term, tail Term, st *encStack) ([]byte, error) {
 	if len(elems) == 0 {
 		if tail == nil {
 			return append(b, TagNil), nil
 		}
-		return appendTerm(b, tail, depth)
+		return appendOne(b, tail, st)
 	}
 	if tail == nil && len(elems) <= MaxStringLen {
 		str := true
@@ -414,18 +504,12 @@ func appendList(b []byte, elems []Term, tail Term, depth int) ([]byte, error) {
 	if uint64(len(elems)) > math.MaxUint32 {
 		return b, encodeErr(List(elems), ErrTooLarge, "")
 	}
+	if st.full() {
+		return b, encodeErr(List(elems), ErrTooDeep, "")
+	}
+	st.push(encFrame{elems: elems, tail: tail, list: true})
 	b = append(b, TagList)
-	b = appendU32(b, uint32(len(elems)))
-	var err error
-	for _, e := range elems {
-		if b, err = appendTerm(b, e, depth+1); err != nil {
-			return b, err
-		}
-	}
-	if tail == nil {
-		return append(b, TagNil), nil
-	}
-	return appendTerm(b, tail, depth+1)
+	return appendU32(b, uint32(len(elems))), nil
 }
 
 // isEmptyList reports whether t is the empty list in any of its forms.
@@ -441,11 +525,11 @@ func isEmptyList(t Term) bool {
 	return false
 }
 
-func appendImproper(b []byte, v ImproperList, depth int) ([]byte, error) {
+func appendImproper(b []byte, v ImproperList, st *encStack) ([]byte, error) {
 	switch tail := v.Tail.(type) {
 	case List, CharList, ImproperList, nil:
 		if isEmptyList(tail) {
-			return appendList(b, v.Elems, nil, depth)
+			return appendList(b, v.Elems, nil, st)
 		}
 		// A list tail continues the list: write the canonical flat form.
 		elems := append([]Term(nil), v.Elems...)
@@ -477,12 +561,12 @@ func appendImproper(b []byte, v ImproperList, depth int) ([]byte, error) {
 			}
 			break
 		}
-		return appendList(b, elems, rest, depth)
+		return appendList(b, elems, rest, st)
 	}
-	return appendList(b, v.Elems, v.Tail, depth)
+	return appendList(b, v.Elems, v.Tail, st)
 }
 
-func appendTuple(b []byte, v Tuple, depth int) ([]byte, error) {
+func appendTuple(b []byte, v Tuple, st *encStack) ([]byte, error) {
 	if len(v) <= 255 {
 		b = append(b, TagSmallTuple, byte(len(v)))
 	} else {
@@ -492,18 +576,19 @@ func appendTuple(b []byte, v Tuple, depth int) ([]byte, error) {
 		b = append(b, TagLargeTuple)
 		b = appendU32(b, uint32(len(v)))
 	}
-	var err error
-	for _, e := range v {
-		if b, err = appendTerm(b, e, depth+1); err != nil {
-			return b, err
-		}
+	if len(v) == 0 {
+		return b, nil
 	}
+	if st.full() {
+		return b, encodeErr(v, ErrTooDeep, "")
+	}
+	st.push(encFrame{elems: v})
 	return b, nil
 }
 
 // appendMap writes the pairs in Erlang term order of the keys; a map whose
 // pairs are already in order is written without copying.
-func appendMap(b []byte, m Map, depth int) ([]byte, error) {
+func appendMap(b []byte, m Map, st *encStack) ([]byte, error) {
 	if uint64(len(m)) > math.MaxUint32 {
 		return b, encodeErr(m, ErrTooLarge, "")
 	}
@@ -526,14 +611,12 @@ func appendMap(b []byte, m Map, depth int) ([]byte, error) {
 	}
 	b = append(b, TagMap)
 	b = appendU32(b, uint32(len(pairs)))
-	var err error
-	for _, p := range pairs {
-		if b, err = appendTerm(b, p.Key, depth+1); err != nil {
-			return b, err
-		}
-		if b, err = appendTerm(b, p.Value, depth+1); err != nil {
-			return b, err
-		}
+	if len(pairs) == 0 {
+		return b, nil
 	}
+	if st.full() {
+		return b, encodeErr(m, ErrTooDeep, "")
+	}
+	st.push(encFrame{pairs: pairs})
 	return b, nil
 }
