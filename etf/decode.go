@@ -713,6 +713,9 @@ func (s *decodeState) bigInt(start int, tag byte) (Term, error) {
 	if !s.has(n + 1) {
 		return nil, s.short(start, tag)
 	}
+	if n > MaxBigBytes {
+		return nil, s.fail(start, tag, fmt.Errorf("%w: integer of %d bytes, beyond the %d the BEAM holds", ErrTooLarge, n, MaxBigBytes))
+	}
 	neg := s.u8() != 0 // ERTS reads any non-zero sign byte as negative
 	digits := s.bytes(int(n))
 	// Skip high zero bytes of a non-canonical encoding.

@@ -706,3 +706,26 @@ func TestDecodeFloatExtErl(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeBigLimit: integers up to OTP's largest (4 194 296 bytes of
+// digits, 2^25-64 bits; binary_to_term refuses one byte more) decode, larger
+// ones are ErrTooLarge before anything is allocated for them; the encoder
+// refuses them too.
+func TestDecodeBigLimit(t *testing.T) {
+	bigTerm := func(n int) []byte {
+		b := []byte{131, etf.TagLargeBig}
+		b = binary.BigEndian.AppendUint32(b, uint32(n))
+		b = append(b, 0)
+		return append(b, bytes.Repeat([]byte{0xFF}, n)...)
+	}
+	got, err := etf.Decode(bigTerm(etf.MaxBigBytes))
+	if v, ok := got.(*big.Int); err != nil || !ok || v.BitLen() != 8*etf.MaxBigBytes {
+		t.Fatalf("integer of %d bytes: %v", etf.MaxBigBytes, err)
+	}
+	if _, err := etf.Decode(bigTerm(etf.MaxBigBytes + 1)); !errors.Is(err, etf.ErrTooLarge) {
+		t.Fatalf("integer of %d bytes: %v; want ErrTooLarge", etf.MaxBigBytes+1, err)
+	}
+	if _, err := etf.Encode(new(big.Int).Lsh(big.NewInt(1), 8*etf.MaxBigBytes)); !errors.Is(err, etf.ErrTooLarge) {
+		t.Errorf("Encode of 2^(8*MaxBigBytes): %v; want ErrTooLarge", err)
+	}
+}

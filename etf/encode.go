@@ -163,6 +163,9 @@ func appendOne(b []byte, t Term, st *encStack) ([]byte, error) {
 		if v == nil {
 			return b, encodeErr(t, ErrInvalid, "nil *big.Int")
 		}
+		if v.BitLen() > 8*MaxBigBytes {
+			return b, encodeErr(t, ErrTooLarge, "integer beyond the BEAM's largest")
+		}
 		return appendBig(b, v), nil
 	case float64:
 		return appendFloat(b, v)

@@ -1,5 +1,11 @@
 package etf
 
+// MaxBigBytes is the most bytes of digits an integer may have (2^25-64
+// bits, about 10 million decimal digits), the largest the BEAM holds:
+// OTP's binary_to_term refuses one byte more, and so do the decoder
+// (ErrTooLarge) and the encoder.
+const MaxBigBytes = (1<<19 - 1) * 8
+
 // Default limits, used for every zero field of Limits.
 const (
 	// DefaultMaxSize bounds the bytes of one term (64 MiB), including the
