@@ -14,10 +14,13 @@ import (
 )
 
 // Decode decodes data, which must hold exactly one term starting with the
-// version byte 131, with the default Limits. Bytes after the term are an
-// error (ErrTrailingData). The result never aliases data.
+// version byte 131, with the default Limits. It is for stored blobs, such
+// as term_to_binary/2 output: it accepts a compressed term (charging its
+// declared uncompressed size against Limits.MaxSize before inflating it).
+// Bytes after the term are an error (ErrTrailingData). The result never
+// aliases data.
 func Decode(data []byte) (Term, error) {
-	var d Decoder
+	d := Decoder{Compressed: true}
 	t, n, err := d.Decode(data)
 	if err != nil {
 		return nil, err
@@ -49,6 +52,14 @@ type Decoder struct {
 	// their text again (node names in pids and refs, message tags). A
 	// Decoder with Atoms set may be used by one goroutine at a time.
 	Atoms *AtomTable
+	// Compressed lets Decode inflate a compressed term (tag 80 after the
+	// version byte), charging its declared uncompressed size against
+	// Limits.MaxSize before inflating it. Without it a compressed term
+	// fails with ErrCompressed: the distribution never carries one (OTP
+	// closes the connection), and a few kilobytes of it can ask for
+	// MaxSize of memory. Decode and Unmarshal, meant for stored blobs,
+	// set it.
+	Compressed bool
 }
 
 // AtomTable remembers the text of decoded atoms, up to a bound, so that a
@@ -103,6 +114,9 @@ func (d *Decoder) Decode(data []byte) (t Term, n int, err error) {
 		return nil, 0, &DecodeError{Offset: 0, Tag: data[0], Err: ErrBadVersion}
 	}
 	if len(data) > 1 && data[1] == TagCompressed {
+		if !d.Compressed {
+			return nil, 0, &DecodeError{Offset: 1, Tag: TagCompressed, Err: ErrCompressed}
+		}
 		return d.decodeCompressed(data)
 	}
 	var s decodeState

@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/big"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -350,11 +351,11 @@ func TestDecodeLimits(t *testing.T) {
 	zw.Close()
 	comp := append([]byte{131, 80}, binary.BigEndian.AppendUint32(nil, uint32(len(inner)))...)
 	comp = append(comp, zb.Bytes()...)
-	d = etf.Decoder{Limits: etf.Limits{MaxSize: 50_000}}
+	d = etf.Decoder{Limits: etf.Limits{MaxSize: 50_000}, Compressed: true}
 	if _, _, err := d.Decode(comp); !errors.Is(err, etf.ErrTooLarge) {
 		t.Errorf("compressed 100 kB with MaxSize 50 kB: %v; want ErrTooLarge", err)
 	}
-	got, n, err := (&etf.Decoder{}).Decode(append(comp, 1, 2, 3))
+	got, n, err := (&etf.Decoder{Compressed: true}).Decode(append(comp, 1, 2, 3))
 	if err != nil || n != len(comp) || len(got.(etf.Binary)) != 100_000 {
 		t.Errorf("compressed 100 kB: n=%d (want %d), %v", n, len(comp), err)
 	}
@@ -492,6 +493,10 @@ func TestDecodeAliasing(t *testing.T) {
 		t.Errorf("DecodeBinary(short body): %v; want ErrTruncated", err)
 	}
 	comp := storedGolden(t)["compressed_a20"]
+	if _, _, err := copying.DecodeBinary(comp); !errors.Is(err, etf.ErrCompressed) {
+		t.Errorf("DecodeBinary(compressed list) without Compressed: %v; want ErrCompressed", err)
+	}
+	copying.Compressed = true
 	if _, _, err := copying.DecodeBinary(comp); !errors.Is(err, etf.ErrNotBinary) {
 		t.Errorf("DecodeBinary(compressed list): %v; want ErrNotBinary", err)
 	}
@@ -727,5 +732,58 @@ func TestDecodeBigLimit(t *testing.T) {
 	}
 	if _, err := etf.Encode(new(big.Int).Lsh(big.NewInt(1), 8*etf.MaxBigBytes)); !errors.Is(err, etf.ErrTooLarge) {
 		t.Errorf("Encode of 2^(8*MaxBigBytes): %v; want ErrTooLarge", err)
+	}
+}
+
+// TestDecodeCompressedPolicy: a Decoder refuses a compressed term unless
+// Compressed is set (distribution connections never carry one); Decode and
+// Unmarshal, for stored blobs, accept it; DecodeTerm never does.
+func TestDecodeCompressedPolicy(t *testing.T) {
+	comp := storedGolden(t)["compressed_a20"]
+	var d etf.Decoder
+	_, _, err := d.Decode(comp)
+	var de *etf.DecodeError
+	if !errors.Is(err, etf.ErrCompressed) || !errors.As(err, &de) || de.Offset != 1 || de.Tag != etf.TagCompressed {
+		t.Errorf("zero Decoder: %v; want a *DecodeError at offset 1, tag 80, wrapping ErrCompressed", err)
+	}
+	if _, _, err := d.DecodeTerm(comp[1:]); err == nil {
+		t.Error("DecodeTerm accepted a compressed term")
+	}
+	want := make(etf.List, 20)
+	for i := range want {
+		want[i] = etf.Atom("a")
+	}
+	if got, err := etf.Decode(comp); err != nil || !etf.Equal(got, want) {
+		t.Errorf("Decode: %v, %v", got, err)
+	}
+	var atoms []etf.Atom
+	if err := etf.Unmarshal(comp, &atoms); err != nil || len(atoms) != 20 {
+		t.Errorf("Unmarshal: %v, %v", atoms, err)
+	}
+	d.Compressed = true
+	if got, _, err := d.Decode(comp); err != nil || !etf.Equal(got, want) {
+		t.Errorf("Decoder{Compressed: true}: %v, %v", got, err)
+	}
+}
+
+// TestDecodeCompressedChargesDeclaredSize: a compressed blob declaring more
+// than MaxSize is refused before anything is inflated or allocated for it.
+func TestDecodeCompressedChargesDeclaredSize(t *testing.T) {
+	var zb bytes.Buffer
+	zw := zlib.NewWriter(&zb)
+	inner, _ := etf.AppendTerm(nil, make([]byte, 4<<20)) // 4 MiB of zeros: a 4 kB blob
+	zw.Write(inner)
+	zw.Close()
+	comp := append([]byte{131, 80}, binary.BigEndian.AppendUint32(nil, uint32(len(inner)))...)
+	comp = append(comp, zb.Bytes()...)
+	d := etf.Decoder{Compressed: true, Limits: etf.Limits{MaxSize: 1 << 20}}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, _, err := d.Decode(comp); !errors.Is(err, etf.ErrTooLarge) {
+		t.Fatalf("%d-byte blob of 4 MiB with MaxSize 1 MiB: %v; want ErrTooLarge", len(comp), err)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+		t.Errorf("refusing it allocated %d bytes", n)
 	}
 }

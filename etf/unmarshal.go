@@ -84,10 +84,11 @@ func (e *InvalidUnmarshalError) Error() string {
 }
 
 // Unmarshal decodes data, which must hold exactly one term starting with
-// the version byte 131, and stores it in the value v points to as FromTerm
-// does. Decoding errors are *DecodeError (bytes after the term wrap
-// ErrTrailingData); storing errors are those of FromTerm. Binaries stored in
-// v are copies of data.
+// the version byte 131 (a compressed term included, as Decode accepts
+// it), and stores it in the value v points to as FromTerm does. Decoding
+// errors are *DecodeError (bytes after the term wrap ErrTrailingData);
+// storing errors are those of FromTerm. Binaries stored in v are copies of
+// data.
 //
 // Unmarshal into a *[]byte or *Binary of a binary term reads the bytes
 // directly, allocating only their copy.
@@ -96,7 +97,7 @@ func Unmarshal(data []byte, v any) error { return UnmarshalOptions{}.Unmarshal(d
 // Unmarshal decodes data into v; see the package-level Unmarshal. With
 // AliasBinaries, binaries stored in v share memory with data.
 func (o UnmarshalOptions) Unmarshal(data []byte, v any) error {
-	d := Decoder{Limits: o.Limits, AliasBinaries: o.AliasBinaries}
+	d := Decoder{Limits: o.Limits, AliasBinaries: o.AliasBinaries, Compressed: true}
 	if len(data) > 1 && data[0] == VersionByte && data[1] == TagBinary {
 		switch p := v.(type) {
 		case *[]byte:
