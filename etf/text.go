@@ -254,8 +254,22 @@ func (w *textWriter) run(t Term) {
 func (w *textWriter) one(t Term) {
 	dst := w.dst
 	if w.n >= hardMaxDepth {
-		w.dst = append(dst, textCut...) // a cyclic term
-		return
+		deeper := false
+		switch v := t.(type) {
+		case Tuple:
+			deeper = len(v) > 0
+		case List:
+			deeper = len(v) > 0
+		case Map:
+			deeper = len(v) > 0
+		case ImproperList:
+			deeper = true
+		}
+		if deeper {
+			// Deeper than any decoder accepts: a cyclic term.
+			w.dst = append(dst, textCut...)
+			return
+		}
 	}
 	switch v := normalize(t).(type) {
 	case Atom:

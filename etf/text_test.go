@@ -654,7 +654,7 @@ func TestParseTextErrors(t *testing.T) {
 		{"\"abc", ErrSyntax, 1, 1, "unterminated string"},
 		{"<<0:800000000>>", ErrTooLarge, 1, 3, "binary larger than"},
 		{"<<0:99999999999999999999>>", ErrTooLarge, 1, 5, "segment size too large"},
-		{strings.Repeat("[", 2000) + strings.Repeat("]", 2000), ErrTooDeep, 1, 1001, "nesting deeper"},
+		{strings.Repeat("[", 100_002) + strings.Repeat("]", 100_002), ErrTooDeep, 1, 100_001, "nesting deeper"},
 		{"\xff", ErrSyntax, 1, 1, "unexpected"},
 		{"'\xff'", ErrSyntax, 1, 2, "invalid UTF-8"},
 		{"1" + strings.Repeat("0", 400000), ErrTooLarge, 1, 1, "larger than 1048576 bits"},
