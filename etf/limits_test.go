@@ -118,16 +118,18 @@ func TestDefaultsDecodeErlOutput(t *testing.T) {
 func deepShapes() map[string]etf.Term {
 	const d = etf.DefaultMaxDepth
 	return map[string]etf.Term{
-		"lists":            nest(d, etf.OK, func(t etf.Term) etf.Term { return etf.List{t} }),
-		"tuples":           nest(d, etf.OK, func(t etf.Term) etf.Term { return etf.Tuple{t} }),
-		"map values":       nest(d, etf.OK, func(t etf.Term) etf.Term { return etf.Map{{Key: etf.OK, Value: t}} }),
-		"map keys":         nest(d, etf.OK, func(t etf.Term) etf.Term { return etf.Map{{Key: t, Value: etf.OK}} }),
-		"improper heads":   nest(d, etf.OK, func(t etf.Term) etf.Term { return etf.ImproperList{Elems: []etf.Term{t}, Tail: etf.OK} }),
-		"improper tails":   nest(d/2, etf.OK, func(t etf.Term) etf.Term { return etf.ImproperList{Elems: []etf.Term{etf.OK}, Tail: etf.Tuple{t}} }),
-		"lists of two":     nest(d, etf.List{}, func(t etf.Term) etf.Term { return etf.List{t, etf.Binary("x")} }),
-		"mixed":            nest(d/4, etf.OK, func(t etf.Term) etf.Term { return etf.Tuple{etf.List{etf.Map{{Key: int64(1), Value: etf.List{t}}}}} }),
-		"tuples of two":    nest(d, etf.OK, func(t etf.Term) etf.Term { return etf.Tuple{int64(1), t} }),
-		"maps of two keys": nest(d, etf.OK, func(t etf.Term) etf.Term { return etf.Map{{Key: etf.Atom("a"), Value: t}, {Key: etf.Atom("b"), Value: t}} }),
+		"lists":          nest(d, etf.OK, func(t etf.Term) etf.Term { return etf.List{t} }),
+		"tuples":         nest(d, etf.OK, func(t etf.Term) etf.Term { return etf.Tuple{t} }),
+		"map values":     nest(d, etf.OK, func(t etf.Term) etf.Term { return etf.Map{{Key: etf.OK, Value: t}} }),
+		"map keys":       nest(d, etf.OK, func(t etf.Term) etf.Term { return etf.Map{{Key: t, Value: etf.OK}} }),
+		"improper heads": nest(d, etf.OK, func(t etf.Term) etf.Term { return etf.ImproperList{Elems: []etf.Term{t}, Tail: etf.OK} }),
+		"improper tails": nest(d/2, etf.OK, func(t etf.Term) etf.Term { return etf.ImproperList{Elems: []etf.Term{etf.OK}, Tail: etf.Tuple{t}} }),
+		"lists of two":   nest(d, etf.List{}, func(t etf.Term) etf.Term { return etf.List{t, etf.Binary("x")} }),
+		"mixed":          nest(d/4, etf.OK, func(t etf.Term) etf.Term { return etf.Tuple{etf.List{etf.Map{{Key: int64(1), Value: etf.List{t}}}}} }),
+		"tuples of two":  nest(d, etf.OK, func(t etf.Term) etf.Term { return etf.Tuple{int64(1), t} }),
+		"maps of two keys": nest(d, etf.OK, func(t etf.Term) etf.Term {
+			return etf.Map{{Key: etf.Atom("a"), Value: t}, {Key: etf.Atom("b"), Value: t}}
+		}),
 	}
 }
 
