@@ -244,6 +244,7 @@ func inflateErr(err error) error {
 type decodeState struct {
 	data     []byte
 	pos      int
+	start    int // where the term starts
 	end      int // data[:end] may be read now (the end of a fun being decoded)
 	sizeEnd  int // the end of the term; before len(data) when MaxSize cut it
 	depth    int // open frames
@@ -252,7 +253,10 @@ type decodeState struct {
 	maxAtoms int // 0: no cap
 	alias    bool
 	refs     []Atom
-	refsSeen int // ATOM_CACHE_REFs resolved so far
+	funDepth int      // funs open
+	funRefs  []funRef // ATOM_CACHE_REFs inside the outermost open fun
+	funSpans []funSpan
+	expanded int // bytes of funs rebuilt with their atoms written out
 	cache    *AtomTable
 	cmp      comparer // sorts each decoded map once, for the duplicate-key checks
 	inline   [inlineFrames]frame
@@ -264,6 +268,7 @@ func (s *decodeState) init(d *Decoder, data []byte, pos int, alias bool) {
 	lim := d.Limits.withDefaults()
 	s.data = data
 	s.pos = pos
+	s.start = pos
 	s.end = len(data)
 	if uint64(s.end-pos) > uint64(lim.MaxSize) {
 		s.end = pos + lim.MaxSize
@@ -575,10 +580,7 @@ func (s *decodeState) put(v Term) (Term, bool, error) {
 		s.pop()
 		return f.box, true, nil
 	case *funFrame:
-		if s.refs != nil {
-			c.free = append(c.free, v)
-		}
-		f.i++
+		f.i++ // a free variable, checked and dropped
 		if uint64(f.i) < c.numFree {
 			return nil, false, nil
 		}
@@ -798,7 +800,9 @@ func (s *decodeState) atom() (Atom, error) {
 		if err := s.countAtom(start, tag); err != nil {
 			return "", err
 		}
-		s.refsSeen++
+		if s.funDepth > 0 {
+			s.funRefs = append(s.funRefs, funRef{pos: start, idx: uint8(i)})
+		}
 		return s.refs[i], nil
 	default:
 		s.pos = start
@@ -1153,16 +1157,24 @@ func (s *decodeState) export(start int) (Term, error) {
 
 // funFrame is a NEW_FUN_EXT whose free variables are being decoded.
 type funFrame struct {
-	f          Fun
-	uniq       []byte
-	numFree    uint64
-	oldIndex   int64
-	oldUniq    int64
-	pid        Term
-	free       []Term // kept only to rebuild a fun that used atom cache refs
-	end        int    // the end of the fun
-	outerEnd   int    // s.end outside the fun
-	refsBefore int
+	f        Fun
+	numFree  uint64
+	end      int // the end of the fun
+	outerEnd int // s.end outside the fun
+	span     int // its index in funSpans, when the decoder has AtomRefs
+}
+
+// funRef is an ATOM_CACHE_REF inside a fun, and funSpan a fun inside the
+// outermost one: what rebuilding that fun's bytes with the atoms written
+// out needs.
+type funRef struct {
+	pos int
+	idx uint8
+}
+
+type funSpan struct {
+	pos, end          int
+	refOpen, refClose int // its refs are funRefs[refOpen:refClose]
 }
 
 // openFun reads the fixed fields of a NEW_FUN_EXT (s.pos is past the tag)
@@ -1185,13 +1197,18 @@ func (s *decodeState) openFun(start int) (Term, bool, error) {
 	if !s.has(size - 4) {
 		return nil, false, s.short(start, tag)
 	}
-	ff := &funFrame{end: start + 1 + int(size), outerEnd: s.end, refsBefore: s.refsSeen}
+	ff := &funFrame{end: start + 1 + int(size), outerEnd: s.end}
 	if err := s.push(start, tag, ff); err != nil {
 		return nil, false, err
 	}
+	s.funDepth++
+	if s.refs != nil {
+		ff.span = len(s.funSpans)
+		s.funSpans = append(s.funSpans, funSpan{pos: start, end: ff.end, refOpen: len(s.funRefs)})
+	}
 	s.end = ff.end // nothing in the fun may reach beyond its size
 	ff.f.Arity = s.u8()
-	ff.uniq = s.bytes(16)
+	s.pos += 16 // Uniq
 	ff.f.Index = s.u32()
 	ff.numFree = uint64(s.u32())
 	var err error
@@ -1206,26 +1223,23 @@ func (s *decodeState) openFun(start int) (Term, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	oi, ok1 := oldIndex.(int64)
+	_, ok1 := oldIndex.(int64)
 	ou, ok2 := oldUniq.(int64)
 	if !ok1 || !ok2 {
 		return nil, false, s.failf(start, tag, "fun OldIndex/OldUniq are not integers")
 	}
-	ff.oldIndex, ff.oldUniq = oi, ou
 	ff.f.Uniq = uint32(ou)
-	if ff.pid, err = s.scalar(); err != nil {
+	pid, err := s.scalar()
+	if err != nil {
 		return nil, false, err
 	}
-	if _, ok := ff.pid.(Pid); !ok {
+	if _, ok := pid.(Pid); !ok {
 		return nil, false, s.failf(start, tag, "fun creator is not a pid")
 	}
 	if !s.has(ff.numFree) {
 		return nil, false, s.short(start, tag)
 	}
 	if ff.numFree > 0 {
-		if s.refs != nil {
-			ff.free = make([]Term, 0, ff.numFree)
-		}
 		return nil, true, nil
 	}
 	s.pop()
@@ -1234,49 +1248,98 @@ func (s *decodeState) openFun(start int) (Term, bool, error) {
 }
 
 // closeFun finishes a fun whose free variables are all decoded (and whose
-// frame is popped).
+// frame is popped). Only the outermost fun gets its bytes: a fun inside
+// another is a free variable, which is dropped, and copying its bytes
+// would make nested funs cost memory quadratic in their depth.
 func (s *decodeState) closeFun(start int, ff *funFrame) (Term, error) {
 	const tag = TagNewFun
 	if s.pos != ff.end {
 		return nil, s.failf(start, tag, "fun size %d but its fields end at %d", ff.end-start-1, s.pos-start-1)
 	}
 	s.end = ff.outerEnd
+	s.funDepth--
+	if s.refs != nil {
+		s.funSpans[ff.span].refClose = len(s.funRefs)
+	}
 	f := ff.f
-	if s.refsSeen != ff.refsBefore {
-		// Atom cache references mean nothing outside this frame: rebuild
-		// the fun with the atoms written out.
-		raw, err := rebuildFun(f, ff.uniq, ff.numFree, ff.oldIndex, ff.oldUniq, ff.pid, ff.free)
-		if err != nil {
-			return nil, s.failf(start, tag, "re-encoding fun: %v", err)
-		}
-		f.Raw = raw
+	if s.funDepth > 0 {
 		return f, nil
 	}
-	f.Raw = s.keep(s.data[start:ff.end:ff.end])
+	if len(s.funRefs) == 0 {
+		f.Raw = s.keep(s.data[start:ff.end:ff.end])
+		s.funSpans = s.funSpans[:0]
+		return f, nil
+	}
+	// Atom cache references mean nothing outside this frame: rebuild the
+	// fun with the atoms written out.
+	raw, err := s.expandFun(start, ff.end)
+	s.funRefs, s.funSpans = s.funRefs[:0], s.funSpans[:0]
+	if err != nil {
+		return nil, s.fail(start, tag, err)
+	}
+	f.Raw = raw
 	return f, nil
 }
 
-func rebuildFun(f Fun, uniq []byte, numFree uint64, oldIndex, oldUniq int64, pid Term, free []Term) ([]byte, error) {
-	b := []byte{TagNewFun, 0, 0, 0, 0, f.Arity}
-	b = append(b, uniq...)
-	b = appendU32(b, f.Index)
-	b = appendU32(b, uint32(numFree))
-	b, err := appendAtom(b, f.Module)
-	if err != nil {
-		return nil, err
+// expandFun returns the bytes of the fun at data[start:end] with every
+// ATOM_CACHE_REF in it replaced by its atom and the size of every fun in
+// it corrected, in one pass. The bytes so written count against the memory
+// bound of the decode: at most MemoryPerByte per byte of its input.
+func (s *decodeState) expandFun(start, end int) ([]byte, error) {
+	refs, spans := s.funRefs, s.funSpans
+	// grown[k] is how many bytes the first k references add.
+	grown := make([]int, len(refs)+1)
+	for k, r := range refs {
+		grown[k+1] = grown[k] + atomSize(s.refs[r.idx]) - 2
 	}
-	b = appendInt(b, oldIndex)
-	b = appendInt(b, oldUniq)
-	if b, err = appendTerm(b, pid); err != nil {
-		return nil, err
+	size := end - start + grown[len(refs)]
+	s.expanded += size
+	if s.expanded > MemoryPerByte*(s.sizeEnd-s.start) {
+		return nil, fmt.Errorf("%w: funs whose atom cache references expand to %d bytes, beyond %d per byte of input",
+			ErrTooLarge, s.expanded, MemoryPerByte)
 	}
-	for _, v := range free {
-		if b, err = appendTerm(b, v); err != nil {
-			return nil, err
+	out := make([]byte, 0, size)
+	pos, ri, fi := start, 0, 0
+	for pos < end {
+		next := end
+		if ri < len(refs) {
+			next = refs[ri].pos
+		}
+		if fi < len(spans) && spans[fi].pos < next {
+			next = spans[fi].pos
+		}
+		out = append(out, s.data[pos:next]...)
+		pos = next
+		switch {
+		case pos == end:
+		case fi < len(spans) && spans[fi].pos == pos:
+			sp := spans[fi]
+			newSize := sp.end - sp.pos - 1 + grown[sp.refClose] - grown[sp.refOpen]
+			if uint64(newSize) > math.MaxUint32 {
+				return nil, fmt.Errorf("%w: fun of %d bytes with its atoms written out", ErrTooLarge, newSize)
+			}
+			out = append(out, TagNewFun)
+			out = appendU32(out, uint32(newSize))
+			pos += 5
+			fi++
+		default:
+			var err error
+			if out, err = appendAtom(out, s.refs[refs[ri].idx]); err != nil {
+				return nil, err
+			}
+			pos += 2
+			ri++
 		}
 	}
-	binary.BigEndian.PutUint32(b[1:5], uint32(len(b)-1))
-	return b, nil
+	return out, nil
+}
+
+// atomSize is the size of the encoding appendAtom writes for a.
+func atomSize(a Atom) int {
+	if len(a) <= 255 {
+		return 2 + len(a)
+	}
+	return 3 + len(a)
 }
 
 // parseFloatExt reads the text of a FLOAT_EXT exactly as ERTS does (checked
