@@ -22,7 +22,7 @@ func listOf(n int, elem []byte) []byte {
 // with refs, their module and pid node are ATOM_CACHE_REF 0.
 func nestedFuns(depth int, refs bool) []byte {
 	body := append([]byte{0}, make([]byte, 16)...) // arity, uniq
-	body = append(body, 0, 0, 0, 0, 0, 0, 0, 1)      // index, numfree
+	body = append(body, 0, 0, 0, 0, 0, 0, 0, 1)    // index, numfree
 	atom := []byte{etf.TagSmallAtomUTF8, 1, 'm'}
 	if refs {
 		atom = []byte{etf.TagAtomCacheRef, 0}
