@@ -483,7 +483,11 @@ func (n *Node) peerDownOnce(p *peer, err error) {
 	}
 	n.connMu.Unlock()
 	reason := downReason(err)
-	n.logger.Info("node down", "peer", p.name, "reason", reason)
+	if limit := limitExceeded(err); limit != "" {
+		n.logger.Warn("node down: the peer went over a limit", "peer", p.name, "limit", limit, "reason", reason)
+	} else {
+		n.logger.Info("node down", "peer", p.name, "reason", reason)
+	}
 	n.nodeDown(p.name)
 	n.fireNodeDown(p.name, reason)
 	n.events.publish(NodeEvent{Node: p.name, Up: false, Visible: p.visible, Reason: reason})

@@ -150,7 +150,7 @@ func (d *Decoder) DecodeBinary(data []byte) ([]byte, int, error) {
 		size := binary.BigEndian.Uint32(data[2:6])
 		lim := d.Limits.withDefaults()
 		if uint64(size)+5 > uint64(lim.MaxSize) { // MaxSize counts the tag and length too
-			return nil, 0, &DecodeError{Offset: 1, Tag: TagBinary, Err: ErrTooLarge}
+			return nil, 0, &DecodeError{Offset: 1, Tag: TagBinary, Err: fmt.Errorf("%w: longer than %d bytes (Limits.MaxSize)", ErrTooLarge, lim.MaxSize)}
 		}
 		if uint64(size) > uint64(len(data)-6) {
 			return nil, 0, &DecodeError{Offset: 1, Tag: TagBinary, Err: ErrTruncated}
@@ -190,7 +190,7 @@ func (d *Decoder) decodeCompressed(data []byte) (Term, int, error) {
 	lim := d.Limits.withDefaults()
 	size := uint64(binary.BigEndian.Uint32(data[2:6]))
 	if size > uint64(lim.MaxSize) {
-		return nil, 0, &DecodeError{Offset: 1, Tag: TagCompressed, Err: ErrTooLarge}
+		return nil, 0, &DecodeError{Offset: 1, Tag: TagCompressed, Err: fmt.Errorf("%w: %d bytes uncompressed, more than %d (Limits.MaxSize)", ErrTooLarge, size, lim.MaxSize)}
 	}
 	compressed := data[hdr:]
 	if size > uint64(len(compressed))*maxDeflateRatio+64 {
@@ -295,7 +295,7 @@ func (s *decodeState) short(start int, tag byte) error {
 	case s.end < s.sizeEnd:
 		return s.failf(start, tag, "term runs past the end of the fun that holds it")
 	case s.end < len(s.data):
-		return s.fail(start, tag, ErrTooLarge)
+		return s.fail(start, tag, fmt.Errorf("%w: longer than %d bytes (Limits.MaxSize)", ErrTooLarge, s.sizeEnd-s.start))
 	}
 	return s.fail(start, tag, ErrTruncated)
 }
@@ -360,7 +360,7 @@ const (
 func (s *decodeState) push(start int, tag byte, box Term) error {
 	d := s.depth
 	if d >= s.maxDepth {
-		return s.fail(start, tag, ErrTooDeep)
+		return s.fail(start, tag, fmt.Errorf("%w: more than %d levels (Limits.MaxDepth)", ErrTooDeep, s.maxDepth))
 	}
 	f := frame{box: box, start: uint32(start)}
 	if d < inlineFrames {
@@ -839,7 +839,7 @@ func (s *decodeState) atom() (Atom, error) {
 func (s *decodeState) countAtom(start int, tag byte) error {
 	s.atoms++
 	if s.maxAtoms > 0 && s.atoms > s.maxAtoms {
-		return s.fail(start, tag, ErrAtomBudget)
+		return s.fail(start, tag, fmt.Errorf("%w: more than %d atoms (Limits.MaxAtoms)", ErrAtomBudget, s.maxAtoms))
 	}
 	return nil
 }
