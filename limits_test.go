@@ -2,8 +2,8 @@ package distribute
 
 import (
 	"bytes"
-	"context"
 	"compress/zlib"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
