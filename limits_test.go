@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,79 @@ func TestTermOverALimitClosesOnlyThatConnection(t *testing.T) {
 				return false
 			})
 		})
+	}
+}
+
+// junkInt is a 2 MiB integer: legal (the BEAM holds up to 4 MiB), and
+// slow to print in decimal (the conversion is superlinear).
+func junkInt() Term { return new(big.Int).Lsh(big.NewInt(1), 16<<20) }
+
+// TestJunkCallToNetKernelIsLoggedBounded: a call to net_kernel holding a
+// 2 MiB integer is logged (at debug) with its term cut to etf.LogTextMax
+// bytes, whose printing is bounded by that size, not by the integer's; a
+// ping that follows is answered. (Printed whole, the integer once delayed
+// every ping by 3.2 s; BenchmarkPingWithJunk measures it.)
+func TestJunkCallToNetKernelIsLoggedBounded(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	var logs logBuffer
+	target := startNode(t, port, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	friend := startNode(t, port)
+	p, err := friend.NewProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Exit(ReasonNormal)
+	ctx := testCtx(t)
+	call := etf.Tuple{Atom("$gen_call"), etf.Tuple{p.Pid(), Ref{Node: friend.Name(), Len: 3, ID: [etf.MaxRefWords]uint32{1, 2, 3}}}, etf.Tuple{Atom("junk"), junkInt()}}
+	if err := p.SendName(ctx, "net_kernel", target.Name(), call); err != nil {
+		t.Fatal(err)
+	}
+	if err := friend.Ping(ctx, target.Name()); err != nil {
+		t.Fatalf("ping after the junk call: %v", err)
+	}
+	waitFor(t, "the junk call in the log", func() bool { return strings.Contains(logs.String(), "net_kernel: unsupported call") })
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if len(line) > etf.LogTextMax+512 {
+			t.Errorf("a log line of %d bytes: %.200s...", len(line), line)
+		}
+	}
+}
+
+// BenchmarkPingWithJunk measures a ping answered while the node logs (at
+// debug) a call to net_kernel holding a 2 MiB integer.
+func BenchmarkPingWithJunk(b *testing.B) {
+	port := distributetest.StartEpmd(b)
+	newNode := func(logger *slog.Logger) *Node {
+		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+		defer cancel()
+		n, err := Start(ctx, Config{Name: fmt.Sprintf("go%d@localhost", nodeSeq.Add(1)), Cookie: "distributetest", EpmdPort: port, Logger: logger})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { n.Stop(context.Background()) })
+		return n
+	}
+	target := newNode(slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	friend := newNode(nil)
+	p, err := friend.NewProcess()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Exit(ReasonNormal)
+	ctx := context.Background()
+	call := etf.Tuple{Atom("$gen_call"), etf.Tuple{p.Pid(), Ref{Node: friend.Name(), Len: 3, ID: [etf.MaxRefWords]uint32{1, 2, 3}}}, etf.Tuple{Atom("junk"), junkInt()}}
+	if err := friend.Ping(ctx, target.Name()); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := p.SendName(ctx, "net_kernel", target.Name(), call); err != nil {
+			b.Fatal(err)
+		}
+		if err := friend.Ping(ctx, target.Name()); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
