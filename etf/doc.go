@@ -50,10 +50,11 @@
 //	131, 80, UncompressedSize:32, zlib(Tag, Body…)
 //
 // term_to_binary(T, [compressed]) produces it; the distribution never does.
-// This package decodes it (the declared size is checked against
-// Limits.MaxSize and against what the compressed bytes can possibly expand
-// to before anything is inflated, and must equal the inflated size) and
-// never produces it.
+// Decode and Unmarshal decode it, and a Decoder with Compressed set (the
+// declared size is checked against Limits.MaxSize and against what the
+// compressed bytes can possibly expand to before anything is inflated, and
+// must equal the inflated size); a Decoder without refuses it with
+// ErrCompressed. This package never produces it.
 //
 // All integers in the layouts below are big-endian and unsigned unless
 // marked signed; N:32 is a 4-byte length.
@@ -169,19 +170,30 @@
 // Decoding never trusts a length: a length is checked against the bytes
 // that remain before anything is allocated for it (every element takes at
 // least one byte), so LIST_EXT with 2^32-1 elements and five bytes left
-// fails with ErrTruncated at once. Decoded values take at most about twenty
-// times the memory of the input that describes them (an empty tuple is two
-// bytes of input and a 16-byte list slot plus a 24-byte header).
+// fails with ErrTruncated at once. A decoded term takes at most
+// MemoryPerByte (24) bytes of memory per byte of input (the worst case, a
+// one-element tuple nested in another, takes 40 bytes for 2: a 16-byte slot
+// and a 24-byte header), and decoding allocates at most twice that in all.
 // Limits bound the rest (zero fields mean the defaults):
 //
-//	MaxSize   64 MiB     bytes of one term, and the declared size of a compressed term
-//	MaxDepth  1000       nesting of tuples, lists, maps and funs (at most 100 000)
-//	MaxAtoms  1 048 576  atoms in one term, each occurrence counted
+//	MaxSize   64 MiB   bytes of one term, and the declared size of a compressed term
+//	MaxDepth  100 000  nesting of tuples, lists, maps and funs (also the most allowed)
+//	MaxAtoms  0        atoms in one term, each occurrence counted (0: not counted)
 //
-// Decoding recurses at most MaxDepth levels, so deeply nested input fails
-// with ErrTooDeep instead of exhausting the stack; a long chain of list
-// cells (each LIST_EXT's tail another LIST_EXT) is decoded iteratively and
-// is not deep. Untrusted input never makes the decoder panic.
+// An integer may have at most MaxBigBytes bytes of digits, as in the BEAM.
+// A Decoder refuses compressed terms unless Decoder.Compressed is set (the
+// distribution never carries one). No walker of terms in this package —
+// the decoder, the encoder, Compare and Equal, Format — recurses per level
+// of nesting: they keep their own stacks, so depth costs no goroutine
+// stack (ToTerm, FromTerm, Marshal and Unmarshal into Go types stop at
+// 10 000 levels; ParseText, for local text, recurses up to MaxDepth). A
+// long chain of list cells (each LIST_EXT's tail another LIST_EXT) is not
+// deep. Untrusted input never makes the decoder panic.
+//
+// Format prints a whole term, however large; FormatLimit prints at most n
+// bytes of it with work bounded by n, and LogValue hands a term to log/slog
+// that way, formatted only when the record is written: use them for terms
+// from peers in logs and errors.
 //
 // # Ownership of bytes
 //
@@ -203,7 +215,8 @@
 // Every decoding failure is a *DecodeError holding the offset and tag byte
 // of the term that failed and wrapping one of ErrTruncated, ErrBadVersion,
 // ErrUnknownTag, ErrUnsupported, ErrInvalid, ErrTooDeep, ErrTooLarge,
-// ErrAtomBudget, ErrTrailingData or ErrNotBinary; test them with errors.Is.
+// ErrAtomBudget, ErrCompressed, ErrTrailingData or ErrNotBinary; test them
+// with errors.Is.
 // Every encoding failure is an *EncodeError naming the Go type; it matches
 // ErrUnsupported, and also ErrInvalid (invalid atom text, bad BitBinary,
 // duplicate map key, nil *big.Int, malformed Fun.Raw), ErrTooLarge (a length
