@@ -353,7 +353,7 @@ type frame struct {
 const listTail = math.MaxUint32
 
 const (
-	inlineFrames  = 16
+	inlineFrames  = 8
 	maxFrameChunk = 4096
 )
 
@@ -435,7 +435,14 @@ func (s *decodeState) term() (Term, error) {
 			return nil, err
 		}
 		if opened {
-			continue // the next value is the container's first element
+			// Fill the new container while its elements are scalars.
+			var done bool
+			if v, done, err = s.fill(); err != nil {
+				return nil, err
+			}
+			if !done {
+				continue // its next element is a container
+			}
 		}
 		// Hand v to the containers it completes, innermost first.
 		for s.depth > base {
@@ -451,6 +458,79 @@ func (s *decodeState) term() (Term, error) {
 			return v, nil
 		}
 	}
+}
+
+// scalarTag marks the tags scalar decodes (everything but containers).
+var scalarTag = func() (t [256]bool) {
+	for i := range t {
+		t[i] = true
+	}
+	for _, c := range []byte{TagSmallTuple, TagLargeTuple, TagList, TagMap, TagNewFun} {
+		t[c] = false
+	}
+	return t
+}()
+
+// fill decodes the elements of the innermost container, a tuple, list or
+// map just opened, as long as they are scalars: the common case, without
+// the general loop. done reports that the container completed (and was
+// popped), returning it.
+func (s *decodeState) fill() (Term, bool, error) {
+	f := s.top()
+	switch c := f.box.(type) {
+	case Tuple:
+		for int(f.i) < len(c) {
+			if s.pos >= s.end || !scalarTag[s.data[s.pos]] {
+				return nil, false, nil
+			}
+			v, err := s.scalar()
+			if err != nil {
+				return nil, false, err
+			}
+			c[f.i] = v
+			f.i++
+		}
+		s.pop()
+		return f.box, true, nil
+	case List:
+		if f.i == listTail {
+			return nil, false, nil
+		}
+		for int(f.i) < len(c) {
+			if s.pos >= s.end || !scalarTag[s.data[s.pos]] {
+				return nil, false, nil
+			}
+			v, err := s.scalar()
+			if err != nil {
+				return nil, false, err
+			}
+			c[f.i] = v
+			f.i++
+		}
+		return s.listEnd(f)
+	case Map:
+		for int(f.i) < 2*len(c) {
+			if s.pos >= s.end || !scalarTag[s.data[s.pos]] {
+				return nil, false, nil
+			}
+			v, err := s.scalar()
+			if err != nil {
+				return nil, false, err
+			}
+			if f.i&1 == 0 {
+				c[f.i/2].Key = v
+			} else {
+				c[f.i/2].Value = v
+			}
+			f.i++
+		}
+		if err := s.checkMap(int(f.start), c); err != nil {
+			return nil, false, err
+		}
+		s.pop()
+		return f.box, true, nil
+	}
+	return nil, false, nil
 }
 
 // next reads the term that starts at s.pos. A scalar (or an empty

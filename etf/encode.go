@@ -59,6 +59,7 @@ type encFrame struct {
 // caller's goroutine stack, deeper ones on the heap.
 type encStack struct {
 	n      int
+	base   int // containers open above the first frame
 	inline [8]encFrame
 	more   []encFrame
 }
@@ -89,15 +90,52 @@ func (st *encStack) pop() {
 
 // appendTerm writes t. Nesting deeper than hardMaxDepth (a cyclic value, or
 // one no decoder accepts) fails with ErrTooDeep.
-func appendTerm(b []byte, t Term) ([]byte, error) {
-	var st encStack
+func appendTerm(b []byte, t Term) ([]byte, error) { return appendOne(b, t, nil, 0) }
+
+// recursionDepth is how deep the encoder recurses before it writes the
+// rest of a term from an explicit stack: shallow terms, the common case,
+// are written without one (it costs zeroing), and deep terms cost no more
+// goroutine stack than this many levels.
+const recursionDepth = 32
+
+// elemsElsewhere is the cold path of a container's elements: with st,
+// f is pushed for appendStack to write; without, the container is
+// recursionDepth levels down and appendDeep writes f from a stack of its
+// own. (Only the recursive path writes elements in line, which keeps the
+// common case free of frames.)
+func elemsElsewhere(b []byte, t Term, f encFrame, st *encStack, depth int) ([]byte, error) {
+	if st == nil {
+		return appendDeep(b, t, f, depth)
+	}
+	if st.full() {
+		return b, encodeErr(t, ErrTooDeep, "")
+	}
+	st.push(f)
+	return b, nil
+}
+
+// appendDeep writes the elements f describes of a container depth levels
+// down, and all it holds, from an explicit stack. (A function of its own:
+// the stack is zeroed only for deep terms.)
+//
+//go:noinline
+func appendDeep(b []byte, t Term, f encFrame, depth int) ([]byte, error) {
+	st := encStack{base: depth}
+	if st.full() {
+		return b, encodeErr(t, ErrTooDeep, "")
+	}
+	st.push(f)
+	return appendStack(b, &st)
+}
+
+// appendStack writes the elements of the containers open on st, keeping
+// the containers inside them on st too.
+func appendStack(b []byte, st *encStack) ([]byte, error) {
 	var err error
 	for {
-		if b, err = appendOne(b, t, &st); err != nil {
-			return b, err
-		}
 		// The next term to write: the next element of the innermost open
 		// container, closing those that are done.
+		var t Term
 		for {
 			if st.n == 0 {
 				return b, nil
@@ -127,15 +165,18 @@ func appendTerm(b []byte, t Term) ([]byte, error) {
 			}
 			st.pop()
 		}
+		if b, err = appendOne(b, t, st, 0); err != nil {
+			return b, err
+		}
 	}
 }
 
 // full reports whether another container would nest too deeply.
-func (st *encStack) full() bool { return st.n >= hardMaxDepth }
+func (st *encStack) full() bool { return st.base+st.n >= hardMaxDepth }
 
-// appendOne writes a scalar, or the header of a container whose elements
-// it pushes on st for appendTerm to write.
-func appendOne(b []byte, t Term, st *encStack) ([]byte, error) {
+// appendOne writes t, depth containers down: a scalar, or a container's
+// header and then, through appendElems, its elements.
+func appendOne(b []byte, t Term, st *encStack, depth int) ([]byte, error) {
 	switch v := t.(type) {
 	case Atom:
 		return appendAtom(b, v)
@@ -188,16 +229,16 @@ func appendOne(b []byte, t Term, st *encStack) ([]byte, error) {
 		return appendBitBinary(b, v)
 	case CharList:
 		return appendCharList(b, v)
+	case Tuple:
+		return appendTuple(b, v, st, depth)
 	case List:
-		return appendList(b, v, nil, st)
+		return appendList(b, v, nil, st, depth)
+	case Map:
+		return appendMap(b, v, st, depth)
+	case ImproperList:
+		return appendImproper(b, v, st, depth)
 	case nil:
 		return append(b, TagNil), nil
-	case ImproperList:
-		return appendImproper(b, v, st)
-	case Tuple:
-		return appendTuple(b, v, st)
-	case Map:
-		return appendMap(b, v, st)
 	case Pid:
 		b = append(b, TagNewPid)
 		b, err := appendAtom(b, v.Node)
@@ -476,15 +517,16 @@ func smallByte(t Term) (byte, bool) {
 	return byte(v), true
 }
 
-// appendList writes the header of a list of elems ending in tail (nil for
-// []) and pushes its elements. Proper lists of at most 65535 integers in
-// 0..255 become STRING_EXT.
-func appendList(b []byte, elems []Term, tail Term, st *encStack) ([]byte, error) {
+// appendList writes a list of elems ending in tail (nil for []), the
+// list depth containers down (see appendOne). Proper lists of at most
+// 65535 integers in 0..255 become STRING_EXT.
+func appendList(b []byte, elems []Term, tail Term, st *encStack, depth int) ([]byte, error) {
 	if len(elems) == 0 {
 		if tail == nil {
 			return append(b, TagNil), nil
 		}
-		return appendOne(b, tail, st)
+		// LIST_EXT of no elements is just its tail.
+		return appendOne(b, tail, st, depth)
 	}
 	if tail == nil && len(elems) <= MaxStringLen {
 		str := true
@@ -507,12 +549,21 @@ func appendList(b []byte, elems []Term, tail Term, st *encStack) ([]byte, error)
 	if uint64(len(elems)) > math.MaxUint32 {
 		return b, encodeErr(List(elems), ErrTooLarge, "")
 	}
-	if st.full() {
-		return b, encodeErr(List(elems), ErrTooDeep, "")
-	}
-	st.push(encFrame{elems: elems, tail: tail, list: true})
 	b = append(b, TagList)
-	return appendU32(b, uint32(len(elems))), nil
+	b = appendU32(b, uint32(len(elems)))
+	if st != nil || depth >= recursionDepth {
+		return elemsElsewhere(b, List(elems), encFrame{elems: elems, tail: tail, list: true}, st, depth)
+	}
+	var err error
+	for _, e := range elems {
+		if b, err = appendOne(b, e, nil, depth+1); err != nil {
+			return b, err
+		}
+	}
+	if tail == nil {
+		return append(b, TagNil), nil
+	}
+	return appendOne(b, tail, nil, depth+1)
 }
 
 // isEmptyList reports whether t is the empty list in any of its forms.
@@ -528,11 +579,11 @@ func isEmptyList(t Term) bool {
 	return false
 }
 
-func appendImproper(b []byte, v ImproperList, st *encStack) ([]byte, error) {
+func appendImproper(b []byte, v ImproperList, st *encStack, depth int) ([]byte, error) {
 	switch tail := v.Tail.(type) {
 	case List, CharList, ImproperList, nil:
 		if isEmptyList(tail) {
-			return appendList(b, v.Elems, nil, st)
+			return appendList(b, v.Elems, nil, st, depth)
 		}
 		// A list tail continues the list: write the canonical flat form.
 		elems := append([]Term(nil), v.Elems...)
@@ -564,12 +615,12 @@ func appendImproper(b []byte, v ImproperList, st *encStack) ([]byte, error) {
 			}
 			break
 		}
-		return appendList(b, elems, rest, st)
+		return appendList(b, elems, rest, st, depth)
 	}
-	return appendList(b, v.Elems, v.Tail, st)
+	return appendList(b, v.Elems, v.Tail, st, depth)
 }
 
-func appendTuple(b []byte, v Tuple, st *encStack) ([]byte, error) {
+func appendTuple(b []byte, v Tuple, st *encStack, depth int) ([]byte, error) {
 	if len(v) <= 255 {
 		b = append(b, TagSmallTuple, byte(len(v)))
 	} else {
@@ -582,16 +633,21 @@ func appendTuple(b []byte, v Tuple, st *encStack) ([]byte, error) {
 	if len(v) == 0 {
 		return b, nil
 	}
-	if st.full() {
-		return b, encodeErr(v, ErrTooDeep, "")
+	if st != nil || depth >= recursionDepth {
+		return elemsElsewhere(b, v, encFrame{elems: v}, st, depth)
 	}
-	st.push(encFrame{elems: v})
+	var err error
+	for _, e := range v {
+		if b, err = appendOne(b, e, nil, depth+1); err != nil {
+			return b, err
+		}
+	}
 	return b, nil
 }
 
 // appendMap writes the pairs in Erlang term order of the keys; a map whose
 // pairs are already in order is written without copying.
-func appendMap(b []byte, m Map, st *encStack) ([]byte, error) {
+func appendMap(b []byte, m Map, st *encStack, depth int) ([]byte, error) {
 	if uint64(len(m)) > math.MaxUint32 {
 		return b, encodeErr(m, ErrTooLarge, "")
 	}
@@ -617,9 +673,17 @@ func appendMap(b []byte, m Map, st *encStack) ([]byte, error) {
 	if len(pairs) == 0 {
 		return b, nil
 	}
-	if st.full() {
-		return b, encodeErr(m, ErrTooDeep, "")
+	if st != nil || depth >= recursionDepth {
+		return elemsElsewhere(b, m, encFrame{pairs: pairs}, st, depth)
 	}
-	st.push(encFrame{pairs: pairs})
+	var err error
+	for _, p := range pairs {
+		if b, err = appendOne(b, p.Key, nil, depth+1); err != nil {
+			return b, err
+		}
+		if b, err = appendOne(b, p.Value, nil, depth+1); err != nil {
+			return b, err
+		}
+	}
 	return b, nil
 }
