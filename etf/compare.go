@@ -197,24 +197,15 @@ func (st *cmpStack) pop() {
 func (cm *comparer) compare(a, b Term, exact bool) int {
 	// Most comparisons (map keys) are of terms that hold no others: they
 	// need no stack.
-	if !isContainer(a) && !isContainer(b) {
-		a, b = normalize(a), normalize(b)
-		if ca, cb := class(a), class(b); ca != cb {
-			return cmp.Compare(ca, cb)
-		} else if ca != classList {
-			return compareScalars(ca, a, b, exact)
-		}
+	a, b = normalize(a), normalize(b)
+	ca, cb := class(a), class(b)
+	switch {
+	case ca != cb:
+		return cmp.Compare(ca, cb)
+	case ca == classTuple || ca == classMap || ca == classList:
+		return cm.compareDeep(a, b, exact)
 	}
-	return cm.compareDeep(a, b, exact)
-}
-
-// isContainer reports whether t may hold other terms.
-func isContainer(t Term) bool {
-	switch t.(type) {
-	case Tuple, List, Map, ImproperList, CharList, Raw:
-		return true
-	}
-	return false
+	return compareScalars(ca, a, b, exact)
 }
 
 func (cm *comparer) compareDeep(a, b Term, exact bool) int {
