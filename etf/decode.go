@@ -337,13 +337,16 @@ func (s *decodeState) keep(b []byte) []byte {
 	return c
 }
 
-// frame is a container the decoder is filling: a Tuple, a List (its
-// elements so far), a Map or a *funFrame, with the index of its next
-// element. Frames live in decodeState: the first inlineFrames in the
-// decodeState itself, deeper ones in chunks allocated as the depth grows,
-// never more than one (and at most maxFrameChunk frames) ahead.
+// frame is a container the decoder is filling: a Tuple, a Map or a
+// *funFrame in box, or, with box nil, a list whose elements are in elems
+// (boxed only once known to be a proper list, so an improper one costs no
+// box it drops), with the index of its next element. Frames live in
+// decodeState: the first inlineFrames in the decodeState itself, deeper
+// ones in chunks allocated as the depth grows, never more than one (and at
+// most maxFrameChunk frames) ahead.
 type frame struct {
 	box   Term
+	elems List
 	i     uint32 // next element (a map counts keys and values); listTail: the tail comes next
 	start uint32 // offset of the container's tag, for errors (cut to 32 bits)
 }
@@ -357,12 +360,12 @@ const (
 	maxFrameChunk = 4096
 )
 
-func (s *decodeState) push(start int, tag byte, box Term) error {
+func (s *decodeState) push(start int, tag byte, box Term, elems List) error {
 	d := s.depth
 	if d >= s.maxDepth {
 		return s.fail(start, tag, fmt.Errorf("%w: more than %d levels (Limits.MaxDepth)", ErrTooDeep, s.maxDepth))
 	}
-	f := frame{box: box, start: uint32(start)}
+	f := frame{box: box, elems: elems, start: uint32(start)}
 	if d < inlineFrames {
 		s.inline[d] = f
 		s.depth++
@@ -492,11 +495,11 @@ func (s *decodeState) fill() (Term, bool, error) {
 		}
 		s.pop()
 		return f.box, true, nil
-	case List:
+	case nil: // a list
 		if f.i == listTail {
 			return nil, false, nil
 		}
-		for int(f.i) < len(c) {
+		for c := f.elems; int(f.i) < len(c); {
 			if s.pos >= s.end || !scalarTag[s.data[s.pos]] {
 				return nil, false, nil
 			}
@@ -564,7 +567,7 @@ func (s *decodeState) next() (v Term, opened bool, err error) {
 		if n == 0 {
 			return termEmptyTuple, false, nil
 		}
-		if err := s.push(start, tag, make(Tuple, n)); err != nil {
+		if err := s.push(start, tag, make(Tuple, n), nil); err != nil {
 			return nil, false, err
 		}
 		return nil, true, nil
@@ -578,11 +581,11 @@ func (s *decodeState) next() (v Term, opened bool, err error) {
 		if !s.has(n + 1) {
 			return nil, false, s.short(start, tag)
 		}
-		var elems Term = List(nil) // boxing a nil slice allocates nothing
+		var elems List
 		if n > 0 {
 			elems = make(List, n)
 		}
-		if err := s.push(start, tag, elems); err != nil {
+		if err := s.push(start, tag, nil, elems); err != nil {
 			return nil, false, err
 		}
 		if n > 0 {
@@ -605,7 +608,7 @@ func (s *decodeState) next() (v Term, opened bool, err error) {
 		if n == 0 {
 			return termEmptyMap, false, nil
 		}
-		if err := s.push(start, tag, make(Map, n)); err != nil {
+		if err := s.push(start, tag, make(Map, n), nil); err != nil {
 			return nil, false, err
 		}
 		return nil, true, nil
@@ -630,17 +633,18 @@ func (s *decodeState) put(v Term) (Term, bool, error) {
 		}
 		s.pop()
 		return f.box, true, nil
-	case List:
+	case nil: // a list
+		elems := f.elems
 		if f.i == listTail {
 			s.pop()
-			if len(c) == 0 {
+			if len(elems) == 0 {
 				return v, true, nil // LIST_EXT of no elements is just its tail
 			}
-			return ImproperList{Elems: c, Tail: v}, true, nil
+			return ImproperList{Elems: elems, Tail: v}, true, nil
 		}
-		c[f.i] = v
+		elems[f.i] = v
 		f.i++
-		if int(f.i) < len(c) {
+		if int(f.i) < len(elems) {
 			return nil, false, nil
 		}
 		return s.listEnd(f)
@@ -989,7 +993,7 @@ func latin1CharList(b []byte) CharList {
 // waits for (f.i = listTail). done reports a completed (and popped) list.
 func (s *decodeState) listEnd(f *frame) (Term, bool, error) {
 	for {
-		elems := f.box.(List)
+		elems := f.elems
 		start := s.pos
 		if start >= s.end {
 			return nil, false, s.short(start, 0)
@@ -1001,7 +1005,7 @@ func (s *decodeState) listEnd(f *frame) (Term, bool, error) {
 			if len(elems) == 0 {
 				return termEmptyList, true, nil
 			}
-			return f.box, true, nil
+			return elems, true, nil
 		case TagList:
 			s.pos++
 			if !s.has(4) {
@@ -1015,7 +1019,7 @@ func (s *decodeState) listEnd(f *frame) (Term, bool, error) {
 				continue
 			}
 			l := growList(elems, n)
-			f.box = l[:len(elems)+int(n)]
+			f.elems = l[:len(elems)+int(n)]
 			f.start = uint32(start)
 			return nil, false, nil
 		case TagString:
@@ -1029,7 +1033,7 @@ func (s *decodeState) listEnd(f *frame) (Term, bool, error) {
 				return termEmptyList, true, nil
 			}
 			if !ok {
-				return f.box, true, nil
+				return elems, true, nil
 			}
 			elems = growList(elems, uint64(len(chars)))
 			for _, r := range string(chars) {
@@ -1278,7 +1282,7 @@ func (s *decodeState) openFun(start int) (Term, bool, error) {
 		return nil, false, s.short(start, tag)
 	}
 	ff := &funFrame{end: start + 1 + int(size), outerEnd: s.end}
-	if err := s.push(start, tag, ff); err != nil {
+	if err := s.push(start, tag, ff, nil); err != nil {
 		return nil, false, err
 	}
 	s.funDepth++

@@ -34,7 +34,7 @@ const (
 // term a decode returns takes at most MemoryPerByte bytes of memory per
 // input byte (its worst case, a one-element tuple nested in another, is 40
 // bytes for 2 bytes of input), and the decode needs at most as much again
-// while it runs, for the containers it has open (24 bytes each, each at
+// while it runs, for the containers it has open (48 bytes each, each at
 // least 2 bytes of input) and for sorting maps.
 type Limits struct {
 	// MaxSize is the largest term accepted, in bytes from its tag to its
