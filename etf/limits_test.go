@@ -165,6 +165,22 @@ func TestDeepTermsEveryWalker(t *testing.T) {
 		if err := etf.Unmarshal(b, &v); err != nil || !etf.Equal(v, term) {
 			t.Fatalf("%s: Unmarshal into any: %v", name, err)
 		}
+		// Reflection into Go types stops at 10 000 levels with an error.
+		if _, err := etf.ToTerm(term); err == nil {
+			t.Fatalf("%s: ToTerm of 100 000 levels: no error", name)
+		}
+		if _, err := etf.Marshal(term); err == nil {
+			t.Fatalf("%s: Marshal of 100 000 levels: no error", name)
+		}
+		if name == "map values" {
+			type deepStruct struct {
+				Next *deepStruct `etf:"ok"`
+			}
+			var ds deepStruct
+			if err := etf.FromTerm(term, &ds); err == nil {
+				t.Fatalf("%s: FromTerm into a struct 100 000 deep: no error", name)
+			}
+		}
 		deeper := append([]byte{131, etf.TagSmallTuple, 1}, b[1:]...)
 		if _, err := etf.Decode(deeper); !errors.Is(err, etf.ErrTooDeep) {
 			t.Fatalf("%s: one level beyond DefaultMaxDepth: %v; want ErrTooDeep", name, err)
