@@ -64,7 +64,7 @@ func TestFrameReaderGrowsGeometrically(t *testing.T) {
 			t.Fatalf("truncated frame: %v; want io.ErrUnexpectedEOF", err)
 		}
 	})
-	if budget := uint64(4*sent + 256<<10); total > budget {
+	if budget := uint64(4*sent + 768<<10); total > budget {
 		t.Errorf("a %d MiB frame cut after %d KiB allocated %d KiB; budget %d KiB", n>>20, sent>>10, total>>10, budget>>10)
 	}
 }
