@@ -237,12 +237,12 @@ func (c *Cluster) resolveGossip(ctx context.Context, node distribute.Atom) (stri
 	}
 	m, ok := info.(etf.Map)
 	if !ok {
-		return "", fmt.Errorf("cluster: distribute:info() on %s returned %s", node, etf.Format(info))
+		return "", fmt.Errorf("cluster: distribute:info() on %s returned %s", node, etf.FormatLimit(info, etf.LogTextMax))
 	}
 	g, _ := m.Get(etf.Atom("gossip"))
 	addr, ok := g.(etf.Binary)
 	if !ok {
-		return "", fmt.Errorf("cluster: %s runs no membership (gossip is %s): %w", node, etf.Format(g), membership.ErrNoGossip)
+		return "", fmt.Errorf("cluster: %s runs no membership (gossip is %s): %w", node, etf.FormatLimit(g, etf.LogTextMax), membership.ErrNoGossip)
 	}
 	return string(addr), nil
 }

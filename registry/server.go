@@ -403,12 +403,12 @@ func (s *Server) handle(m any) {
 	}
 	if req, ok := distribute.ParseCast(m); ok {
 		if err := s.handleCast(req); err != nil {
-			s.logger.Debug("registry: dropped cast", "msg", etf.Format(req), "err", err)
+			s.logger.Debug("registry: dropped cast", "msg", etf.LogValue(req), "err", err)
 		}
 		return
 	}
 	if err := s.handleInfo(m); err != nil {
-		s.logger.Debug("registry: dropped message", "msg", fmt.Sprintf("%v", m), "err", err)
+		s.logger.Debug("registry: dropped message", "msg", etf.LogValue(m), "err", err)
 	}
 }
 
@@ -496,7 +496,7 @@ func (s *Server) handleCall(from distribute.From, req Term) {
 		}
 	}
 	// Erlang's gns logs unknown calls and never answers them.
-	s.logger.Debug("registry: unknown call", "from", from.Pid, "req", etf.Format(req))
+	s.logger.Debug("registry: unknown call", "from", from.Pid, "req", etf.LogValue(req))
 }
 
 func lockID(r etf.Tuple) (etf.Tuple, bool) {
