@@ -37,7 +37,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/election"
@@ -82,6 +84,19 @@ type Config struct {
 	// none.
 	Join []distribute.Atom
 
+	// Discover lists sources of peers (see Discovery): Start polls them
+	// once and adds what they find to Join's seeds, then a goroutine polls
+	// them every DiscoverInterval and joins the names that are not alive
+	// or suspect members. A name that disappears from the sources is left
+	// to SWIM: discovery never cuts a member off. It needs membership.
+	// Default none.
+	Discover []Discovery
+
+	// DiscoverInterval is how often Discover's sources are polled, and
+	// how long one source may take to answer. Default
+	// DefaultDiscoverInterval (5 s).
+	DiscoverInterval time.Duration
+
 	// Expected is how many nodes the cluster should have. Start does not
 	// use it: it is for the health checks (health.Config.Expected), which
 	// judge the cluster and its quorum against it rather than against the
@@ -123,6 +138,7 @@ type Cluster struct {
 	registry   *registry.Server
 	membership *membership.Membership
 	election   *election.Election
+	discoverer *discoverer
 }
 
 // Start starts the node and its services. It returns once the node is
@@ -181,6 +197,9 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	if err := checkDiscovery(&cfg); err != nil {
+		return err
+	}
 	if cfg.NoMembership {
 		if cfg.Election != nil {
 			return fmt.Errorf("%w: election needs membership", election.ErrConfig)
@@ -191,18 +210,26 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 	if dataDir == "" && cfg.Election != nil {
 		dataDir = cfg.Election.DataDir
 	}
+	seeds := cfg.Join
+	if len(cfg.Discover) > 0 {
+		c.discoverer = newDiscoverer(c.node.Name(), cfg.Discover, cfg.DiscoverInterval, loggerOf(cfg.Node.Logger))
+		seeds = append(slices.Clip(seeds), c.discoverer.poll(ctx)...)
+	}
 	c.membership, err = membership.Start(ctx, membership.Config{
 		Node:       c.node,
 		Cookie:     cfg.Node.Cookie,
 		GossipAddr: cfg.Gossip,
 		DataDir:    dataDir,
 		Profile:    cfg.Profile,
-		Seeds:      cfg.Join,
+		Seeds:      seeds,
 		Resolve:    c.resolveGossip,
 		Logger:     cfg.Node.Logger,
 	})
 	if err != nil {
 		return err
+	}
+	if c.discoverer != nil {
+		c.discoverer.start(c.membership)
 	}
 	if cfg.Election != nil {
 		ec := *cfg.Election
@@ -388,6 +415,9 @@ func (c *Cluster) Election() *election.Election { return c.election }
 // (see distribute.Node.Stop).
 func (c *Cluster) Stop(ctx context.Context) error {
 	var errs []error
+	if c.discoverer != nil {
+		c.discoverer.stop()
+	}
 	if c.election != nil {
 		errs = append(errs, c.election.Stop(ctx))
 	}
@@ -405,4 +435,31 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	}
 	errs = append(errs, c.node.Stop(ctx))
 	return errors.Join(errs...)
+}
+
+// checkDiscovery checks Discover and DiscoverInterval, and fills the
+// interval's default.
+func checkDiscovery(cfg *Config) error {
+	if cfg.DiscoverInterval < 0 {
+		return fmt.Errorf("%w: negative DiscoverInterval %v", ErrDiscovery, cfg.DiscoverInterval)
+	}
+	if cfg.DiscoverInterval == 0 {
+		cfg.DiscoverInterval = DefaultDiscoverInterval
+	}
+	if len(cfg.Discover) > 0 && cfg.NoMembership {
+		return fmt.Errorf("%w: Discover needs membership", ErrDiscovery)
+	}
+	for i, d := range cfg.Discover {
+		if d == nil {
+			return fmt.Errorf("%w: Discover[%d] is nil", ErrDiscovery, i)
+		}
+	}
+	return nil
+}
+
+func loggerOf(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
 }
