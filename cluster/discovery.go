@@ -277,7 +277,7 @@ type discoverer struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu      sync.Mutex // protects errs, last
+	mu   sync.Mutex // protects errs, last
 	errs map[int]string
 	last []distribute.Atom
 }
