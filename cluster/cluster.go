@@ -409,11 +409,26 @@ func (c *Cluster) Membership() *membership.Membership { return c.membership }
 // Election returns the leader election, or nil without Config.Election.
 func (c *Cluster) Election() *election.Election { return c.election }
 
-// Stop stops the services in reverse order (the election first, handing
-// leadership to another voter when this node leads; then membership
-// leaves, so a planned stop shows as left, not failed), then the node
-// (see distribute.Node.Stop).
-func (c *Cluster) Stop(ctx context.Context) error {
+// Drain is the first part of a graceful stop: it does what Stop does
+// first (leave, hand leadership over, unregister this node's global
+// names), then waits for the RPC calls in flight to finish, until ctx
+// ends (it returns ctx's error then). The node stays up and connected
+// meanwhile, serving what still arrives; call Stop after it. A graceful
+// stop with a grace period G is Drain with a ctx of G, then Stop.
+func (c *Cluster) Drain(ctx context.Context) error {
+	err := c.leave(ctx)
+	if c.rpc != nil {
+		err = errors.Join(err, c.rpc.Drain(ctx))
+	}
+	return err
+}
+
+// leave stops discovery, stops the election (handing leadership to
+// another voter when this node leads), leaves membership (the others mark
+// this node left, not dead) and unregisters the global names of this
+// node's processes, while the node stays connected. Each step is done
+// once; later calls do nothing more.
+func (c *Cluster) leave(ctx context.Context) error {
 	var errs []error
 	if c.discoverer != nil {
 		c.discoverer.stop()
@@ -424,6 +439,27 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	if c.membership != nil {
 		errs = append(errs, c.membership.Stop(ctx))
 	}
+	if c.registry != nil {
+		self := c.node.Name()
+		for _, name := range c.registry.RegisteredNames() {
+			if pid, ok := c.registry.Whereis(name); ok && pid.Node == self {
+				if err := c.registry.Unregister(ctx, name); err != nil && !errors.Is(err, registry.ErrNotRegistered) {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stop stops the services in reverse order: first what Drain does
+// without waiting for calls in flight (the election, handing leadership
+// to another voter when this node leads; membership, which leaves, so a
+// planned stop shows as left, not failed; this node's global names,
+// unregistered cluster-wide), then the rest, then the node (see
+// distribute.Node.Stop), which ends the calls still running.
+func (c *Cluster) Stop(ctx context.Context) error {
+	errs := []error{c.leave(ctx)}
 	if c.groups != nil {
 		errs = append(errs, c.groups.Stop(ctx))
 	}
