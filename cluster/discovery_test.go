@@ -231,3 +231,55 @@ func TestDiscoveryConfigChecked(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseDiscovery: any spec parses or fails with ErrDiscovery, and a
+// parsed one prints back as the spec.
+func FuzzParseDiscovery(f *testing.F) {
+	for _, s := range []string{"dns:app.test", "srv:_x._tcp.app.test.", "file:/p", "dns:", "x:y", "dns:a..b", "srv:-a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		d, err := ParseDiscovery(spec)
+		if err != nil {
+			if !errors.Is(err, ErrDiscovery) {
+				t.Fatalf("ParseDiscovery(%q): %v does not wrap ErrDiscovery", spec, err)
+			}
+			return
+		}
+		if got := fmt.Sprint(d); got != spec {
+			t.Fatalf("ParseDiscovery(%q) prints as %q", spec, got)
+		}
+	})
+}
+
+// FuzzFileDiscovery: any file content gives node names only, sorted and
+// once each, and the same ones on a second read.
+func FuzzFileDiscovery(f *testing.F) {
+	for _, s := range []string{"a@h\nb@h.x\n", "# c\n\n  a@h # x\r\n", "not a name\na@h", "\x00@\n@@\n"} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, content []byte) {
+		path := filepath.Join(dir, "peers")
+		if err := os.WriteFile(path, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		src := File{Path: path}
+		names, err := src.Discover(context.Background(), "me@h")
+		if err != nil && !errors.Is(err, ErrDiscovery) {
+			t.Fatalf("error %v does not wrap ErrDiscovery", err)
+		}
+		if !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != len(names) {
+			t.Fatalf("names %q: want sorted, once each", names)
+		}
+		for _, n := range names {
+			if _, _, _, err := distribute.ParseNodeName(string(n)); err != nil {
+				t.Fatalf("%q is not a node name: %v", n, err)
+			}
+		}
+		again, _ := src.Discover(context.Background(), "me@h")
+		if !slices.Equal(names, again) {
+			t.Fatalf("two reads: %q and %q", names, again)
+		}
+	})
+}
