@@ -24,7 +24,13 @@
 //	erlang:node/0, nodes/0, is_alive/0, registered/0, whereis/1
 //
 // Join's seeds need not be up: a node whose seeds do not answer starts
-// and keeps trying in the background (membership.Config.Seeds). DataDir
+// and keeps trying in the background (membership.Config.Seeds). Discover
+// adds sources of peers (Discovery: DNS A and SRV records, a file, a
+// static list), polled at Start (what they find are seeds too) and again
+// every DiscoverInterval, joining what is not a member; a peer that
+// disappears from them is left to SWIM. Drain is the graceful half of a
+// stop: leave, hand leadership over, unregister this node's global names,
+// and let the RPC calls in flight finish, before Stop. DataDir
 // keeps the gossip port, so a node restarted under its name is taken back
 // at once. The global registry runs with Erlang's
 // prevent_overlapping_partitions unless NoPreventOverlappingPartitions is

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,11 +142,20 @@ func stillUp(t *testing.T, erl *distributetest.ErlNode, g *churnProc) {
 // answer once the inbox can give it, then the node exits 0.
 func TestSIGTERMLetsCallsInFlightFinish(t *testing.T) {
 	erl := distributetest.StartErlNode(t, distributetest.ErlOptions{Name: "sterl@localhost", Cookie: testCookie})
-	g := startChurnProc(t, erl.EpmdPort, "stg@localhost", "--inbox", "box", "--global", "box", "--profile", "local", "--shutdown-grace", "2m")
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", distributetest.FreePort(t))
+	g := startChurnProc(t, erl.EpmdPort, "stg@localhost", "--inbox", "box", "--global", "box", "--profile", "local", "--shutdown-grace", "2m", "--http", httpAddr)
 	h := startChurnProc(t, erl.EpmdPort, "sth@localhost", "--join", "stg@localhost", "--profile", "local")
-	waitUntil(t, 30*time.Second, "sth to see stg alive", func() bool {
+	readyz := func() int {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			t.Fatalf("GET /readyz: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	waitUntil(t, 30*time.Second, "sth to see stg alive, and stg ready", func() bool {
 		s := h.memberStates("stg@localhost")
-		return len(s) > 0 && s[len(s)-1] == "alive"
+		return len(s) > 0 && s[len(s)-1] == "alive" && readyz() == http.StatusOK
 	})
 	read := suspendedCall(t, erl, "stg@localhost")
 	g.cmd.Process.Signal(syscall.SIGTERM)
@@ -158,6 +168,9 @@ func TestSIGTERMLetsCallsInFlightFinish(t *testing.T) {
 		return code == 0 && !strings.Contains(out, "box")
 	})
 	stillUp(t, erl, g)
+	if got := readyz(); got != http.StatusServiceUnavailable {
+		t.Errorf("GET /readyz on the stopping node = %d; want 503", got)
+	}
 	if got := erl.Eval(t, read); got != "no_reply_yet" {
 		t.Fatalf("the call in flight ended early: %s", got)
 	}
