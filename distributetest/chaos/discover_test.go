@@ -236,3 +236,68 @@ func TestDiscoverByDNS(t *testing.T) {
 	c.Logf("after the kill: %s leads term %d among %d nodes", c.nodes[leader].Name, term2, len(others))
 	c.CheckSafety(t)
 }
+
+// TestDiscoverBySRV: three voters named after host names (app@hK.disco.test,
+// as a StatefulSet's pods are through their headless service) find each
+// other through SRV records whose targets are those names, resolved, like
+// the nodes' own names, by the namespaces' system resolver; they elect a
+// leader; SIGTERM to the leader: it exits 0, the others see it left (not
+// dead) and elect another.
+func TestDiscoverBySRV(t *testing.T) {
+	t.Setenv("GODEBUG", "netdns=go") // see TestDiscoverByDNS
+	const srvName = "_epmd._tcp.app.disco.test"
+	c := New(t, Options{
+		Nodes: 3, Election: true, Alive: "app", NoJoin: true,
+		Host: func(i int) string { return fmt.Sprintf("h%d.disco.test", i+1) },
+		Args: []string{"--discover", "srv:" + srvName + ".", "--discover-interval", "500ms"},
+	})
+	dns := distributetest.StartDNS(t, net.JoinHostPort(c.BridgeIP(), "53"))
+	c.SetNameserver(c.BridgeIP())
+	var recs []distributetest.SRVRecord
+	for _, n := range c.Nodes() {
+		dns.SetAddrs(n.Host, n.IP)
+		recs = append(recs, distributetest.SRVRecord{Target: n.Host, Port: EpmdPort})
+	}
+	dns.SetSRV(srvName, recs...)
+	all := []int{0, 1, 2}
+	var wg sync.WaitGroup
+	errs := make([]error, len(all))
+	for _, i := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.start(i, false)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitAllAlive(t, c, all)
+	leader, term, err := c.WaitLeader(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := c.Term(leader); code != 0 {
+		t.Fatalf("%s exited %d after SIGTERM; want 0", c.nodes[leader].Name, code)
+	}
+	others := without(all, leader)
+	waitMemberState(t, c, others, c.nodes[leader].Name, "left")
+	next, term2, err := c.WaitLeader(others)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next == leader || term2 <= term {
+		t.Fatalf("after SIGTERM to %s (term %d): %s leads term %d", c.nodes[leader].Name, term, c.nodes[next].Name, term2)
+	}
+	for _, i := range others {
+		for _, l := range c.nodes[i].Lines() {
+			if l.Text == fmt.Sprintf("event member %s dead", c.nodes[leader].Name) || strings.HasPrefix(l.Text, fmt.Sprintf("event member %s dead ", c.nodes[leader].Name)) {
+				t.Errorf("%s saw %s dead after a graceful stop: %s", c.nodes[i].Name, c.nodes[leader].Name, l.Text)
+			}
+		}
+	}
+	c.CheckSafety(t)
+}

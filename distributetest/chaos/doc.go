@@ -47,7 +47,8 @@
 // ./cmd/distribute.
 //
 // Options.Alive names every node Alive@IP instead of nK@IP (as DNS A
-// discovery names peers), Options.NoJoin starts the nodes without --join
+// discovery names peers), Options.Host puts a host name in place of the
+// IP (the test makes it resolve), Options.NoJoin starts the nodes without --join
 // (they find each other by --discover in Options.Args), Options.Spare adds
 // namespaces with no node on the same bridge (Spare gives one's name and
 // IP, Command runs a process in a namespace: an Erlang node, an epmd).
@@ -150,6 +151,10 @@
 // nothing (after two more polls by every node it is alive everywhere, and
 // no nodedown was printed); the leader's record is removed and its node
 // killed: the others see it dead and elect another in a higher term.
+// TestDiscoverBySRV: three voters named app@hK.disco.test (host names, as
+// a StatefulSet's pods have) find each other through SRV records whose
+// targets are those names, elect; SIGTERM to the leader exits 0, the others
+// see it left, never dead, and elect another in a higher term.
 //
 // TestRandomFaults runs five voters through a seeded random sequence of
 // kills, SIGSTOP/SIGCONT pauses, partitions (sometimes leaving no

@@ -59,6 +59,11 @@ type Options struct {
 	// Alive@IP (as nodes found by DNS A records are named). Default: node
 	// i is n(i+1)@IP.
 	Alive string
+	// Host, when set, gives node i's host name instead of its IP
+	// address: node i is ALIVE@Host(i) (the test makes the name resolve
+	// to the node's IP, with a DNS server and SetNameserver, before the
+	// node starts).
+	Host func(i int) string
 	// NoJoin starts the nodes without --join: they find each other some
 	// other way (--discover in Args).
 	NoJoin bool
@@ -92,7 +97,8 @@ type Cluster struct {
 type Node struct {
 	c       *Cluster
 	Index   int
-	Name    string // nK@10.A.B.(K+1), K = Index+1
+	Name    string // nK@10.A.B.(K+1), K = Index+1 (see Options.Alive, Options.Host)
+	Host    string // the host part of Name
 	IP      string
 	NS      string // network namespace
 	DataDir string
@@ -179,6 +185,7 @@ func New(t testing.TB, opts Options) *Cluster {
 			c:       c,
 			Index:   i,
 			Name:    nodeName(opts, i, nw.ip(i)),
+			Host:    nodeHost(opts, i, nw.ip(i)),
 			IP:      nw.ip(i),
 			NS:      nw.ns[i],
 			DataDir: filepath.Join(c.dir, fmt.Sprintf("n%d-data", i+1)),
@@ -202,10 +209,19 @@ func New(t testing.TB, opts Options) *Cluster {
 
 // nodeName is node i's name.
 func nodeName(opts Options, i int, ip string) string {
+	alive := fmt.Sprintf("n%d", i+1)
 	if opts.Alive != "" {
-		return opts.Alive + "@" + ip
+		alive = opts.Alive
 	}
-	return fmt.Sprintf("n%d@%s", i+1, ip)
+	return alive + "@" + nodeHost(opts, i, ip)
+}
+
+// nodeHost is the host part of node i's name.
+func nodeHost(opts Options, i int, ip string) string {
+	if opts.Host != nil {
+		return opts.Host(i)
+	}
+	return ip
 }
 
 // BridgeIP is the bridge's address in the root namespace (10.A.B.1),
