@@ -48,8 +48,3 @@ const discoverHelp = "Peers come from --join (node names, retried until one answ
 	"              every poll\n" +
 	"The names found that are not alive members are joined; one that disappears is\n" +
 	"left to SWIM, never cut off. Lookups use the system resolver (/etc/resolv.conf)."
-
-// nameHelp is what node --help says about --name without a host.
-const nameHelp = "--name ALIVE without @HOST names the node ALIVE@IP, IP being this host's\n" +
-	"address: the first IPv4 address its host name resolves to that is not loopback\n" +
-	"(/etc/hosts first, as in a container), else the first of an interface that is up."

@@ -1,14 +1,7 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net"
-	"net/netip"
-	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -71,61 +64,4 @@ func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
 		return errs[0]
 	}
 	return nil
-}
-
-// expandName completes a --name without a host (just ALIVE) with this
-// host's IP address, as `hostname -i` finds it: a long name ALIVE@IP
-// that peers can reach, for containers without a shell to compute it. A
-// name with a host is returned as it is.
-func expandName(name string) (string, error) {
-	if name == "" || strings.Contains(name, "@") {
-		return name, nil
-	}
-	ip, err := hostIP()
-	if err != nil {
-		return "", usageError("node: --name %s: no host given, and %v", name, err)
-	}
-	return name + "@" + ip.String(), nil
-}
-
-// hostIP is this host's address for a name without a host: the first
-// IPv4 address its host name resolves to (through the system resolver,
-// so /etc/hosts first, as in a container) that is not loopback, else the
-// first IPv4 address, not loopback nor link-local, of an interface that
-// is up.
-func hostIP() (netip.Addr, error) {
-	if h, err := os.Hostname(); err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		ips, _ := net.DefaultResolver.LookupNetIP(ctx, "ip4", h)
-		cancel()
-		for _, ip := range ips {
-			if ip = ip.Unmap(); ip.Is4() && !ip.IsLoopback() && !ip.IsUnspecified() {
-				return ip, nil
-			}
-		}
-	}
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("listing interfaces: %w", err)
-	}
-	for _, iface := range ifaces {
-		if iface.Flags&net.FlagUp == 0 || iface.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, err := iface.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			ipn, ok := a.(*net.IPNet)
-			if !ok {
-				continue
-			}
-			ip, ok := netip.AddrFromSlice(ipn.IP)
-			if ip = ip.Unmap(); ok && ip.Is4() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() {
-				return ip, nil
-			}
-		}
-	}
-	return netip.Addr{}, errors.New("this host has no IPv4 address besides loopback (give --name ALIVE@HOST)")
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -192,25 +191,4 @@ func TestNodeHelpListsEnvironment(t *testing.T) {
 			t.Errorf("--%s's help does not name $%s: %q", f.Name, envName(f.Name), f.Usage)
 		}
 	})
-}
-
-// TestNodeNameWithoutHost: --name ALIVE takes this host's address as the
-// host: a long name that peers can reach.
-func TestNodeNameWithoutHost(t *testing.T) {
-	// No epmd on the port: the node hosts one on every interface, so
-	// that the name's address reaches it.
-	port := distributetest.FreePort(t)
-	_, line := startNodeEnv(t, nil, "--name", "hostless", "--cookie", testCookie, "--epmd-port", strconv.Itoa(port))
-	host, ok := strings.CutPrefix(line, "started hostless@")
-	if !ok {
-		t.Fatalf("first line %q; want started hostless@IP", line)
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || ip.To4() == nil || ip.IsLoopback() {
-		t.Fatalf("host %q: want a non-loopback IPv4 address", host)
-	}
-	out, stderr, code := runCLI(t, "", cliArgs(port, "ping", "hostless@"+host)...)
-	if code != 0 || out != "pong\n" {
-		t.Fatalf("ping hostless@%s: %q %q exit %d", host, out, stderr, code)
-	}
 }

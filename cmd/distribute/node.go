@@ -76,7 +76,7 @@ func newNodeCmd() *cobra.Command {
 			"  distribute:unregister_global(Name)  ... and gives it up\n" +
 			"  distribute:join(Group, Name)        the inbox Name joins Group (scope pg)\n" +
 			"  distribute:leave(Group, Name)       ... and leaves it\n\n" +
-			discoverHelp + "\n\n" + nameHelp + "\n\n" + stopHelp + "\n\n" + envHelp,
+			discoverHelp + "\n\n" + stopHelp + "\n\n" + envHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyEnv(cmd.Flags(), os.LookupEnv); err != nil {
@@ -84,10 +84,6 @@ func newNodeCmd() *cobra.Command {
 			}
 			if name == "" {
 				return usageError("node: --name is required")
-			}
-			var err error
-			if name, err = expandName(name); err != nil {
-				return err
 			}
 			if err := checkNodeName(name); err != nil {
 				return err
@@ -269,7 +265,7 @@ func newNodeCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&name, "name", "", "node name ALIVE@HOST, or ALIVE alone for ALIVE@IP with this host's address (required)")
+	f.StringVar(&name, "name", "", "node name ALIVE@HOST (required)")
 	f.StringVar(&listen, "listen", "", "listen address HOST:PORT (default: the address NAME's host resolves to, port 0)")
 	f.BoolVar(&hidden, "hidden", false, "do not publish the node (default: visible, speaking Erlang's global protocol)")
 	f.StringArrayVar(&connects, "connect", nil, "connect to NODE at start and keep reconnecting (repeatable)")
