@@ -101,6 +101,16 @@ type Config struct {
 	// net_setuptime). Default 7 s.
 	HandshakeTimeout time.Duration
 
+	// MaxPendingHandshakes caps the incoming connections whose peer has
+	// not yet proved the cookie (or sent nothing at all). When all are
+	// taken, the oldest pending handshake is closed to make room, so
+	// connections that never finish a handshake cost at most this many
+	// goroutines and cannot lock real peers out. A real peer's handshake
+	// takes a round trip or two: 256 serves 100 nodes on one host or
+	// behind one NAT connecting at once, with room to spare. Default
+	// DefaultMaxPendingHandshakes (256).
+	MaxPendingHandshakes int
+
 	// MaxFrameSize bounds one distribution frame (one message with its
 	// control term); a peer that announces more loses its connection.
 	// Default 128 MiB.
@@ -151,6 +161,8 @@ const (
 	DefaultSendBuffer       = 4 << 20
 	DefaultReadSpin         = 100 * time.Microsecond
 	DefaultReadCoalesce     = 250 * time.Microsecond
+
+	DefaultMaxPendingHandshakes = 256
 )
 
 // ErrBadName is returned for a node or process name that is not valid.
@@ -213,6 +225,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SendBuffer == 0 {
 		c.SendBuffer = DefaultSendBuffer
 	}
+	if c.MaxPendingHandshakes == 0 {
+		c.MaxPendingHandshakes = DefaultMaxPendingHandshakes
+	}
 	switch {
 	case c.ReadSpin == 0:
 		c.ReadSpin = DefaultReadSpin
@@ -225,7 +240,7 @@ func (c Config) withDefaults() (Config, error) {
 	case c.ReadCoalesce < 0:
 		c.ReadCoalesce = 0
 	}
-	if c.TickTime < 0 || c.HandshakeTimeout < 0 || c.MaxFrameSize < 0 || c.SendBuffer < 0 {
+	if c.TickTime < 0 || c.HandshakeTimeout < 0 || c.MaxFrameSize < 0 || c.SendBuffer < 0 || c.MaxPendingHandshakes < 0 {
 		return c, fmt.Errorf("%w: negative duration or size", ErrConfig)
 	}
 	if c.ReadCoalesce > dist.MaxReadCoalesce {

@@ -124,18 +124,25 @@
 // A peer that sends malformed frames, an unknown control message, an
 // oversized frame or term, or that stops answering ticks loses its
 // connection; the node and every other connection go on. Errors are
-// sentinels (ErrNoProc, ErrNodeDown, ErrTimeout, ErrClosed, ErrBadCookie)
-// or typed (*ExitError), wrapped with %w: test them with errors.Is and
-// errors.As. When the ctx of a blocking call ends, its error wraps
-// ErrTimeout and context.DeadlineExceeded if the deadline passed, and
-// context.Canceled (not ErrTimeout) if ctx was canceled. After Stop,
-// sends fail with ErrClosed.
+// sentinels (ErrNoProc, ErrNodeDown, ErrTimeout, ErrClosed, ErrBadCookie,
+// ErrTLSMismatch) or typed (*ExitError), wrapped with %w: test them with
+// errors.Is and errors.As. ErrNodeDown means the connection is lost or
+// cannot be made. When the ctx of a blocking call ends, its error wraps
+// ErrTimeout and context.DeadlineExceeded if the deadline passed (the
+// peer may well be up, only slow), and context.Canceled (not ErrTimeout)
+// if ctx was canceled. After Stop, sends fail with ErrClosed.
 //
 // # Who may block
 //
-// Everything that may wait takes a context.Context first. Send blocks only
-// while the connection's send buffer is full (Config.SendBuffer), like
-// Erlang's busy dist port, until ctx ends. Receive and Call block until a
+// Everything that may wait takes a context.Context first. Send blocks
+// while it connects to a node it is not connected to (up to
+// Config.HandshakeTimeout per handshake step), and while the connection's
+// send buffer is full (Config.SendBuffer), like Erlang's busy dist port;
+// both waits end with ctx. What the node owes a peer (the noproc EXIT or
+// DOWN answering its LINK or monitor, the exit signals and DOWNs of
+// exiting processes) never waits behind a full buffer: it may take as
+// much again as SendBuffer, in order, and a peer that leaves it full for
+// TickTime is disconnected. Receive and Call block until a
 // message, the deadline, or the process's exit. Handlers the node calls
 // (the net_kernel service, spawn and call handlers) run in their own
 // processes; a slow one never blocks a connection. Mailboxes are unbounded:
@@ -190,16 +197,19 @@
 // Every limit is a Config field with a documented default: MaxFrameSize
 // (128 MiB) bounds one frame, Limits (etf's: 64 MiB, depth 1000, 1 048 576
 // atoms per term) bounds each decoded term, SendBuffer (4 MiB) the bytes
-// queued to one peer, HandshakeTimeout (7 s) each handshake step, and
-// TickTime (60 s) a peer's silence. Errors from Start are ErrConfig (a bad
-// Config) or the listener's and epmd's; names that do not match
-// alive@host are ErrBadName.
+// queued to one peer, HandshakeTimeout (7 s) each handshake step,
+// MaxPendingHandshakes (256) the incoming handshakes not yet
+// authenticated, and TickTime (60 s) a peer's silence. Errors from Start
+// are ErrConfig (a bad Config), ErrNameTaken (epmd holds the name) or the
+// listener's and epmd's; names that do not match alive@host are
+// ErrBadName.
 //
 // # Logging, correlation ids and metrics
 //
 // Config.Logger (a *slog.Logger; nil discards) receives the node's logs:
-// node start, connections up and down with their reason, refused
-// incoming handshakes, panics in processes and handlers (with the stack),
+// node start, connections up and down with their reason, failed
+// incoming handshakes (at warning, at most one line a second, which says
+// how many were left out), panics in processes and handlers (with the stack),
 // supervisor restarts, and, at debug level, messages dropped because
 // their target is gone.
 //
@@ -221,9 +231,11 @@
 // (default: the global provider, a no-op until the program sets one):
 // distribute.messages.in/out and distribute.bytes.in/out per peer,
 // distribute.connections, distribute.processes, distribute.mailbox.messages
-// and distribute.mailbox.max, and the histogram distribute.call.duration
+// and distribute.mailbox.max, the histogram distribute.call.duration
 // by outcome (ok, timeout, noproc, nodedown, error; buckets 100 µs to
-// 10 s). Services make theirs with Node.Meter (distribute.rpc.duration,
+// 10 s), and the counter distribute.handshake.failures by reason
+// (bad_cookie, timeout, malformed, refused, tls, evicted, closed) and
+// direction (in, out). Services make theirs with Node.Meter (distribute.rpc.duration,
 // distribute.membership.changes, distribute.election.leader_changes). The
 // observable instruments are read only when the provider collects, never
 // on the message path; the mailbox gauges walk every process at each

@@ -31,6 +31,11 @@ var (
 	// ErrHandshake: a handshake was refused or broke off for another
 	// reason: a missing capability, a name in use, a timeout.
 	ErrHandshake = dist.ErrRefused
+	// ErrTLSMismatch: only one side of a connection speaks TLS (Config.TLS
+	// set on one node and not the other). The text says which: "peer
+	// speaks TLS" or "peer does not speak TLS". A connection error also
+	// wraps ErrNodeDown.
+	ErrTLSMismatch = dist.ErrTLSMismatch
 )
 
 // errDead is what a dead process's mailbox returns to its receiver.

@@ -12,9 +12,19 @@ import (
 // Send sends msg to the process to, on this node or another, as Pid ! Msg.
 // Like Erlang's send it gives no delivery receipt: a message to a process
 // that does not exist is dropped. It fails only when the message cannot be
-// handed to the connection (the node is unreachable, ctx ends while the
-// connection's send buffer is full, or msg cannot be encoded), or the node
-// is stopped (ErrClosed).
+// handed to the connection: the node is unreachable (ErrNodeDown), ctx
+// ends first (see below), msg cannot be encoded, or the node is stopped
+// (ErrClosed).
+//
+// Send blocks in two cases, both bounded by ctx: when to's node is not
+// connected, Send connects first (unless AutoConnect is off), which takes
+// up to Config.HandshakeTimeout per handshake step for a node that
+// accepts and does not answer (a stopped one); and while the
+// connection's send buffer is full (Config.SendBuffer), until the writer
+// makes room. When ctx's deadline passes first the error wraps ErrTimeout
+// and context.DeadlineExceeded (not ErrNodeDown: the node may well be
+// up); when ctx is canceled, context.Canceled. A connection attempt still
+// under way goes on for later senders.
 //
 // A local message is delivered as the same Go value, not a copy: do not
 // change it after sending.
