@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -57,10 +58,18 @@ func (nw *network) setNameserver(ip string) error {
 	conf := fmt.Sprintf("# written by the chaos harness\nnameserver %s\noptions timeout:1 attempts:3\n", ip)
 	for _, ns := range nw.ns {
 		dir := filepath.Join(netnsEtc, ns)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
+		var err error
+		// Another test binary's cleanup may remove an empty /etc/netns
+		// between the two steps: try again.
+		for range 3 {
+			if err = os.MkdirAll(dir, 0o755); err == nil {
+				err = os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(conf), 0o644)
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				break
+			}
 		}
-		if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(conf), 0o644); err != nil {
+		if err != nil {
 			return err
 		}
 	}
