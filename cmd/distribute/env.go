@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -16,7 +17,8 @@ func envName(flag string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// envHelp is what node --help says about the environment.
+// envHelp is what --help says about the environment (the root's and
+// node's).
 const envHelp = "Every flag can be set from the environment instead: DISTRIBUTE_ and the flag's\n" +
 	"name in capitals with _ for - (--name is DISTRIBUTE_NAME, --discover-interval\n" +
 	"DISTRIBUTE_DISCOVER_INTERVAL; each flag's line names its variable). A repeatable\n" +
@@ -64,4 +66,19 @@ func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
 		return errs[0]
 	}
 	return nil
+}
+
+// withoutNodeEnv returns env (os.Environ() when nil) without the
+// DISTRIBUTE_ variables, for the nodes a command starts as children.
+func withoutNodeEnv(env []string) []string {
+	if env == nil {
+		env = os.Environ()
+	}
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, envPrefix) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/distribute-go/distribute/distributetest"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -184,11 +186,43 @@ func TestNodeHelpListsEnvironment(t *testing.T) {
 			t.Errorf("node --help lacks %q:\n%s", want, out)
 		}
 	}
-	// Every flag's line names its variable.
-	cmd := newNodeCmd()
-	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if f.Name != "help" && !strings.Contains(f.Usage, "$"+envName(f.Name)) {
-			t.Errorf("--%s's help does not name $%s: %q", f.Name, envName(f.Name), f.Usage)
+}
+
+// TestEnvOnEveryCommand: every flag of every command names its variable
+// in its help line, and a one-shot command takes its flags from the
+// environment too.
+func TestEnvOnEveryCommand(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.Name != "help" && !strings.Contains(f.Usage, "$"+envName(f.Name)) {
+				t.Errorf("%s --%s: the help does not name $%s: %q", c.CommandPath(), f.Name, envName(f.Name), f.Usage)
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
 		}
-	})
+	}
+	walk(newRootCmd(nil, io.Discard, io.Discard))
+
+	port := distributetest.StartEpmd(t)
+	startNodeProc(t, port, "envping@localhost")
+	cmd := exec.Command(binary, "ping", "envping@localhost")
+	cmd.Env = append(os.Environ(), "DISTRIBUTE_COOKIE="+testCookie, "DISTRIBUTE_EPMD_PORT="+strconv.Itoa(port))
+	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "pong\n" {
+		t.Fatalf("ping configured by the environment: %q, %v", out, err)
+	}
+	cmd = exec.Command(binary, "ping", "envping@localhost", "--cookie", testCookie)
+	cmd.Env = append(os.Environ(), "DISTRIBUTE_TIMEOUT=soon")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	checkOneLineError(t, []string{"DISTRIBUTE_TIMEOUT=soon"}, errb.String(), code, exitUsage)
+	if !strings.Contains(errb.String(), "DISTRIBUTE_TIMEOUT") {
+		t.Errorf("stderr %q does not name DISTRIBUTE_TIMEOUT", errb.String())
+	}
 }

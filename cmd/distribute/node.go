@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -79,9 +78,6 @@ func newNodeCmd() *cobra.Command {
 			discoverHelp + "\n\n" + stopHelp + "\n\n" + envHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyEnv(cmd.Flags(), os.LookupEnv); err != nil {
-				return err
-			}
 			if name == "" {
 				return usageError("node: --name is required")
 			}
@@ -286,7 +282,6 @@ func newNodeCmd() *cobra.Command {
 	disc.addFlags(f)
 	f.DurationVar(&grace, "shutdown-grace", defaultShutdownGrace, "on SIGTERM or SIGINT, how long the graceful stop lets calls in flight finish after leaving the cluster, before the node stops (0: no wait)")
 	c.addFlags(cmd, false)
-	documentEnv(f)
 	return cmd
 }
 
