@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/dist"
 )
 
 // Pid identifies a process, on this node or another. Pid values are
@@ -285,15 +286,15 @@ func (p *Process) peerFor(ctx context.Context, node Atom) (*peer, error) {
 	return nil, fmt.Errorf("distribute: %s is not connected (AutoConnect off): %w", node, ErrNodeDown)
 }
 
-// sendControl sends a control message from p (and a payload when hasMsg)
-// to node, over peerFor's connection. It blocks while the connection's
-// send buffer is full, until ctx ends.
-func (p *Process) sendControl(ctx context.Context, node Atom, ctrl etf.Tuple, msg Term, hasMsg bool) error {
+// sendControl sends a control message from p to node, over peerFor's
+// connection. It blocks while the connection's send buffer is full,
+// until ctx ends.
+func (p *Process) sendControl(ctx context.Context, node Atom, m dist.Out) error {
 	pr, err := p.peerFor(ctx, node)
 	if err != nil {
 		return err
 	}
-	return p.node.sendOnPeer(ctx, pr, ctrl, msg, hasMsg)
+	return pr.sendErr(pr.w.Send(ctx, m))
 }
 
 // Receive waits for the next message. It returns ErrClosed (wrapped) once
