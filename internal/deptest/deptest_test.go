@@ -1,5 +1,7 @@
-// Package deptest keeps the dependency rules of DESIGN.md: etf and codec use
-// the standard library only, and lower layers never import higher ones.
+// Package deptest keeps the dependency rules of DESIGN.md (etf and codec use
+// the standard library only, lower layers never import higher ones) and the
+// ownership rules of the root package (wire bytes belong to internal/dist,
+// the mailbox's lock to mailbox.go).
 package deptest
 
 import (
