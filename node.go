@@ -43,6 +43,9 @@ type Node struct {
 	keeper *epmd.Keeper
 
 	procs *procTable
+	// remotes indexes the processes with links or monitors to each other
+	// node, for nodeDown (relations.go).
+	remotes remoteIndex
 
 	connMu  sync.Mutex // protects conns, dialing, incoming, downs
 	conns   map[Atom]*peer

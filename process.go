@@ -99,47 +99,6 @@ var closedChan = func() chan struct{} {
 	return c
 }()
 
-// procRels is what links a process to others. Its maps and slice are nil
-// until used.
-type procRels struct {
-	// links holds the pids this process is linked to. For remote links
-	// the value keeps the unlink id in flight (UNLINK_ID protocol).
-	links map[Pid]*link
-	// monitors are the monitors this process holds on others.
-	monitors map[Ref]monitorTarget
-	// watchers are the monitors others hold on this process.
-	watchers map[Ref]watcher
-	// aliases this process answers to.
-	aliases map[Ref]struct{}
-	// names it is registered under.
-	names []Atom
-}
-
-// noRels is the rels of a process that has none. It is shared and must
-// never be written: reading and deleting from its nil maps is all it is for.
-var noRels procRels
-
-// exitedLocked reports whether the process has exited; p.mu must be held.
-func (p *Process) exitedLocked() bool { return p.reason != nil }
-
-// rels returns the process's links, monitors, aliases and names for reading
-// or deleting from; p.mu must be held.
-func (p *Process) rels() *procRels {
-	if p.ext == nil {
-		return &noRels
-	}
-	return p.ext
-}
-
-// relsForUpdate returns them for adding to, made on first use; p.mu must be
-// held.
-func (p *Process) relsForUpdate() *procRels {
-	if p.ext == nil {
-		p.ext = new(procRels)
-	}
-	return p.ext
-}
-
 // link is one side's state of a link (the UNLINK_ID protocol of OTP 23+).
 type link struct {
 	// unlinkID is non-zero while an unlink we sent waits for its ack.

@@ -24,8 +24,10 @@ func (p *Process) Exit(reason Term) {
 	p.reason = reason
 	r := p.rels()
 	links, watchers, monitors, aliases, names := r.links, r.watchers, r.monitors, r.aliases, r.names
+	nodes := r.nodes
 	p.ext = nil
 	p.mu.Unlock()
+	p.node.remotes.remove(p, nodes)
 
 	p.mbox.close()
 	n := p.node
@@ -141,11 +143,7 @@ func (p *Process) Link(ctx context.Context, pid Pid) error {
 		p.mu.Unlock()
 		return errDead
 	}
-	r := p.relsForUpdate()
-	if r.links == nil {
-		r.links = make(map[Pid]*link)
-	}
-	r.links[pid] = &link{}
+	p.putLink(pid, &link{})
 	p.mu.Unlock()
 
 	n := p.node
@@ -195,12 +193,8 @@ func (p *Process) addLink(from Pid) bool {
 	if p.exitedLocked() {
 		return false
 	}
-	r := p.relsForUpdate()
-	if r.links == nil {
-		r.links = make(map[Pid]*link)
-	}
-	if _, ok := r.links[from]; !ok {
-		r.links[from] = &link{}
+	if _, ok := p.rels().links[from]; !ok {
+		p.putLink(from, &link{})
 	}
 	return true
 }
@@ -278,11 +272,7 @@ func (p *Process) addMonitor(m monitorTarget) (Ref, error) {
 	if p.exitedLocked() {
 		return Ref{}, errDead
 	}
-	r := p.relsForUpdate()
-	if r.monitors == nil {
-		r.monitors = make(map[Ref]monitorTarget)
-	}
-	r.monitors[ref] = m
+	p.putMonitor(ref, m)
 	return ref, nil
 }
 
@@ -327,11 +317,7 @@ func (p *Process) addWatcher(ref Ref, w watcher) bool {
 	if p.exitedLocked() {
 		return false
 	}
-	r := p.relsForUpdate()
-	if r.watchers == nil {
-		r.watchers = make(map[Ref]watcher)
-	}
-	r.watchers[ref] = w
+	p.putWatcher(ref, w)
 	return true
 }
 

@@ -199,12 +199,8 @@ func (p *Process) SpawnRequest(ctx context.Context, node, module, function Atom,
 			p.mu.Unlock()
 			return Ref{}, errDead
 		}
-		r := p.relsForUpdate()
-		if r.monitors == nil {
-			r.monitors = make(map[Ref]monitorTarget)
-		}
 		// The pid is not known yet: the node is, which is what noconnection needs.
-		r.monitors[ref] = monitorTarget{pid: Pid{Node: node}}
+		p.putMonitor(ref, monitorTarget{pid: Pid{Node: node}})
 		p.mu.Unlock()
 	}
 	if err := p.sendControl(ctx, node, dist.SpawnRequest(ref, p.pid, p.pid, module, function, args, optList)); err != nil {
@@ -250,14 +246,10 @@ func (n *Node) handleSpawnReply(c *dist.In) {
 	}
 	if m, ok := t.rels().monitors[ref]; ok {
 		m.pid = pid
-		t.rels().monitors[ref] = m
+		t.putMonitor(ref, m)
 	}
 	if c.Flags&1 != 0 {
-		r := t.relsForUpdate()
-		if r.links == nil {
-			r.links = make(map[Pid]*link)
-		}
-		r.links[pid] = &link{}
+		t.putLink(pid, &link{})
 	}
 	t.mu.Unlock()
 	t.deliver(SpawnReply{Ref: ref, Pid: pid})

@@ -135,3 +135,40 @@ func TestMailboxLockIsPrivate(t *testing.T) {
 		})
 	}
 }
+
+// TestRelationsInsertedInOneFile keeps the insertion of links, monitors
+// and watchers in relations.go (putLink, putMonitor, putWatcher), which
+// keeps the node's per-node index of remote relations: a link or monitor
+// added elsewhere would be missing from it, and a lost connection would
+// not reach it. (A syntax check: an assignment to an element of a field
+// named links, monitors or watchers.)
+func TestRelationsInsertedInOneFile(t *testing.T) {
+	fset, files := rootFiles(t)
+	if _, ok := files["relations.go"]; !ok {
+		t.Fatal("relations.go not found in the root package")
+	}
+	for name, f := range files {
+		if name == "relations.go" {
+			continue
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			as, ok := n.(*ast.AssignStmt)
+			if !ok {
+				return true
+			}
+			for _, lhs := range as.Lhs {
+				ix, ok := lhs.(*ast.IndexExpr)
+				if !ok {
+					continue
+				}
+				if sel, ok := ix.X.(*ast.SelectorExpr); ok {
+					switch sel.Sel.Name {
+					case "links", "monitors", "watchers":
+						t.Errorf("%s: %s adds to a process's %s; only relations.go may (put*)", fset.Position(lhs.Pos()), name, sel.Sel.Name)
+					}
+				}
+			}
+			return true
+		})
+	}
+}
