@@ -124,6 +124,7 @@ func TestRemotesIndexUnderChurn(t *testing.T) {
 	targets := make([]*Process, 8)
 	for i := range targets {
 		targets[i], _ = b.NewProcess()
+		targets[i].TrapExit(true) // they outlive every lost connection
 	}
 	budget := stressBudget(t, 3*time.Second)
 	stop := time.Now().Add(budget)
@@ -215,7 +216,9 @@ func TestRemotesIndexUnderChurn(t *testing.T) {
 			}
 		}
 	}
-	a.Disconnect(b.Name())
+	if !a.Disconnect(b.Name()) {
+		t.Fatal("not connected at the last loss")
+	}
 	for _, p := range live {
 		var exit, down bool
 		for !exit || !down {
