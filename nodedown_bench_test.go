@@ -60,6 +60,9 @@ func benchNodeDown(b *testing.B, procs, affected int) {
 		if err := a.Connect(ctx, peer.Name()); err != nil {
 			b.Fatal(err)
 		}
+		// The peer has installed the connection too: one it is still
+		// setting up when the next round dials would answer "nok".
+		waitUntil(b, "the peer to see the connection", func() bool { return peer.IsConnected(a.Name()) })
 		for i, p := range local {
 			if err := p.Link(ctx, remote[i].Pid()); err != nil {
 				b.Fatal(err)
@@ -102,13 +105,18 @@ func benchNodeDown(b *testing.B, procs, affected int) {
 			}
 		}
 		// The peer has handled the disconnect too before the next round.
-		deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
-		for peer.IsConnected(a.Name()) {
-			if time.Now().After(deadline) {
-				b.Fatal("the peer never saw the disconnect")
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitUntil(b, "the peer to see the disconnect", func() bool { return !peer.IsConnected(a.Name()) })
 		b.StartTimer()
+	}
+}
+
+// waitUntil polls cond until it holds, failing b after a generous deadline.
+func waitUntil(b *testing.B, what string, cond func() bool) {
+	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
