@@ -207,10 +207,6 @@ type Config struct {
 	// Node), port 0 (any free port).
 	GossipAddr string
 
-	// RaftAddr is carried in the member's meta for the election package.
-	// Default empty.
-	RaftAddr string
-
 	// Profile holds the SWIM timings. Default LAN().
 	Profile Profile
 
