@@ -13,6 +13,7 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/membership"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
@@ -114,9 +115,10 @@ type Election struct {
 	closed  bool
 	foreign map[distribute.Atom]foreignMember // members seen in another Raft cluster
 
-	goneSince  map[distribute.Atom]time.Time // manager goroutine only
-	published  string                        // manager only: the identity last put in the meta
-	conflicted bool                          // manager only: a conflict was reported
+	goneSince   map[distribute.Atom]time.Time // manager goroutine only
+	published   string                        // manager only: the identity last put in the meta
+	publishedOK bool                          // manager only: published is in the meta
+	conflicted  bool                          // manager only: a conflict was reported
 
 	// leaderChanges counts the (leader, term) changes this node saw
 	// (distribute.election.leader_changes), by whether it is the leader.
@@ -242,7 +244,7 @@ func (e *Election) poke() {
 // when the broadcast does not finish within the bound.
 func (e *Election) publishIdentity(ctx context.Context) {
 	id := e.fsm.identity()
-	if id == e.published && e.published != "" {
+	if e.publishedOK && id == e.published {
 		return
 	}
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -252,7 +254,7 @@ func (e *Election) publishIdentity(ctx context.Context) {
 		e.logger.Warn("cannot set the election in the membership meta", "error", err)
 		return
 	}
-	e.published = id
+	e.published, e.publishedOK = id, true
 }
 
 // foreignSeen is the transport's report of a Raft message from a member of
@@ -441,9 +443,9 @@ func (e *Election) IsLeader(ctx context.Context) (term uint64, err error) {
 	return t1, nil
 }
 
-// Resign hands leadership to the most up-to-date voter (Raft's leadership
-// transfer) and returns when the transfer is done. ErrNotLeader when this
-// node is not the leader.
+// Resign hands leadership to another voter (Raft's leadership transfer:
+// an alive voter, caught up first) and returns when the transfer is done.
+// ErrNotLeader when this node is not the leader.
 func (e *Election) Resign(ctx context.Context) error {
 	if e.isClosed() {
 		return ErrClosed
@@ -451,10 +453,28 @@ func (e *Election) Resign(ctx context.Context) error {
 	if e.raft.State() != raft.Leader {
 		return ErrNotLeader
 	}
-	if err := e.wait(ctx, e.raft.LeadershipTransfer()); err != nil {
+	if err := e.wait(ctx, e.transfer()); err != nil {
 		return fmt.Errorf("election: resign: %w", err)
 	}
 	return nil
+}
+
+// transfer starts a leadership transfer to an alive voter (by membership;
+// raft's own choice, the most up-to-date voter, may be one that is down),
+// or to raft's choice when membership knows no other alive voter.
+func (e *Election) transfer() raft.Future {
+	if f := e.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			n := distribute.Atom(s.ID)
+			if s.Suffrage != raft.Voter || n == e.name || !e.node.IsConnected(n) {
+				continue
+			}
+			if m, ok := e.cfg.Membership.Member(n); ok && m.State == membership.StateAlive {
+				return e.raft.LeadershipTransferToServer(s.ID, s.Address)
+			}
+		}
+	}
+	return e.raft.LeadershipTransfer()
 }
 
 func (e *Election) isClosed() bool {
@@ -496,8 +516,7 @@ func (e *Election) Stop(ctx context.Context) error { return e.stop(ctx, true) }
 func (e *Election) stop(ctx context.Context, transfer bool) error {
 	e.stopOnce.Do(func() {
 		if transfer && e.raft.State() == raft.Leader {
-			f := e.raft.LeadershipTransfer()
-			if err := e.wait(ctx, f); err != nil {
+			if err := e.wait(ctx, e.transfer()); err != nil {
 				e.logger.Warn("leadership transfer at stop failed", "error", err)
 			} else {
 				e.logger.Info("leadership transferred at stop")

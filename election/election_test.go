@@ -660,7 +660,10 @@ func TestRaftLogsRouted(t *testing.T) {
 	l.Error("failed to contact quorum of nodes, stepping down")
 	l.Named("transport").Info("accepted connection")
 	l.StandardLogger(nil).Print("[WARN] from a std logger")
-	want := []slog.Level{slog.LevelDebug, slog.LevelError, slog.LevelInfo, slog.LevelWarn}
+	// Routine at start (before bootstrap) and in every election: Info.
+	l.Warn("no known peers, aborting election")
+	l.Warn("heartbeat timeout reached, starting election", "last-leader-id", "y")
+	want := []slog.Level{slog.LevelDebug, slog.LevelError, slog.LevelInfo, slog.LevelWarn, slog.LevelInfo, slog.LevelInfo}
 	if !slices.Equal(levels, want) {
 		t.Fatalf("levels %v; want %v", levels, want)
 	}

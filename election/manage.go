@@ -246,7 +246,8 @@ func (e *Election) reconcile() {
 			continue
 		}
 		if m.Cluster != "" && m.Cluster != ours {
-			continue // another Raft cluster: checkConflicts reports it
+			e.logger.Debug("not adding a member of another Raft cluster", "node", m.Name, "their_cluster", m.Cluster)
+			continue // checkConflicts reports it
 		}
 		if m.Cluster == "" {
 			// A node with state but no identity may have bootstrapped a

@@ -16,7 +16,11 @@ import (
 // and the observer page at /. What runs in the background for them ends
 // with ctx.
 func serveHTTP(ctx context.Context, cl *cluster.Cluster, addr string, epmdPort int, tel *telemetry) (*http.Server, error) {
-	chk, err := health.New(health.Config{Node: cl.Node(), Membership: cl.Membership(), EpmdAddr: fmt.Sprintf("127.0.0.1:%d", epmdPort)})
+	hc := health.Config{Node: cl.Node(), Membership: cl.Membership(), EpmdAddr: fmt.Sprintf("127.0.0.1:%d", epmdPort)}
+	if e := cl.Election(); e != nil {
+		hc.Election = e.Conflict // a split brain makes the node unready
+	}
+	chk, err := health.New(hc)
 	if err != nil {
 		return nil, err
 	}
