@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
 	"math"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -651,5 +653,38 @@ func TestTransportRoundTrip(t *testing.T) {
 	}
 	if fast.Load() != 0 {
 		t.Fatalf("the heartbeat fast path was used %d times", fast.Load())
+	}
+}
+
+// The worked example of the package doc: a hello, byte for byte, and
+// what Erlang's binary_to_term makes of it.
+func TestWireGolden(t *testing.T) {
+	const want = "836803770b24726166745f68656c6c6f5877036240680000005100000000000000016d00000002dead"
+	h := hello{ReplyTo: distribute.Pid{Node: "b@h", ID: 81, Creation: 1}, Nonce: []byte{0xde, 0xad}}
+	b, err := etf.Encode(h.term())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(b); got != want {
+		t.Fatalf("hello encodes as %s; want %s", got, want)
+	}
+	term, err := etf.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := parseMessage(term)
+	if got, ok := msg.(hello); err != nil || !ok || got.ReplyTo != h.ReplyTo || !bytes.Equal(got.Nonce, h.Nonce) {
+		t.Fatalf("parse: %+v, %v", msg, err)
+	}
+	if _, err := exec.LookPath("erl"); err != nil && !distributetest.ErlRequired() {
+		t.Skip("erl not installed: the bytes are not checked against Erlang")
+	}
+	var lit []string
+	for _, c := range b {
+		lit = append(lit, strconv.Itoa(int(c)))
+	}
+	out := distributetest.EvalErl(t, "{T, P, N} = binary_to_term(<<"+strings.Join(lit, ",")+">>), io:format(\"~w ~w ~w ~w~n\", [T, node(P), N, is_pid(P)])")
+	if got := strings.TrimSpace(out); got != "'$raft_hello' b@h <<222,173>> true" {
+		t.Fatalf("erl reads %q", got)
 	}
 }

@@ -222,9 +222,9 @@ func newNodeCmd() *cobra.Command {
 	f.StringVar(&httpAddr, "http", "", "serve on HOST:PORT: the observer page /, /healthz, /readyz, /metrics (Prometheus), /election, /api/observer")
 	f.StringVar(&gossip, "gossip", "", "gossip address IP:PORT (default: the listen IP, any free port)")
 	f.StringVar(&profile, "profile", "lan", "membership timings: lan (memberlist's LAN defaults) or local (fast, for loopback)")
-	f.BoolVar(&elect, "election", false, "take part in leader election (Raft; needs --expect and --data-dir; timings follow --profile)")
-	f.IntVar(&expect, "expect", 0, "with --election: the number of voters to bootstrap with")
-	f.StringVar(&dataDir, "data-dir", "", "with --election: the directory of the durable Raft state and port")
+	f.BoolVar(&elect, "election", false, "take part in leader election (Raft over the distribution, no extra port; needs --expect and --data-dir; timings follow --profile)")
+	f.IntVar(&expect, "expect", 0, "with --election: the number of voters (the cluster bootstraps with the first N by name; further nodes join as non-voters)")
+	f.StringVar(&dataDir, "data-dir", "", "with --election: the directory of the durable Raft state (log, term, vote, cluster identity)")
 	c.addFlags(cmd, false)
 	return cmd
 }
