@@ -117,6 +117,7 @@ type member struct {
 	tls    *tls.Config // the distribution's, which Raft travels over
 	grace  time.Duration
 	timing Timing // default Local()
+	lan    bool   // membership.LAN() instead of Local()
 	meters metric.MeterProvider
 	log    *logRecorder
 	node   *distribute.Node
@@ -140,7 +141,11 @@ func (m *member) start(seeds ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := membership.Start(ctx, membership.Config{Node: n, Cookie: testCookie, Profile: membership.Local()})
+	profile := membership.Local()
+	if m.lan {
+		profile = membership.LAN()
+	}
+	ms, err := membership.Start(ctx, membership.Config{Node: n, Cookie: testCookie, Profile: profile})
 	if err != nil {
 		n.Stop(ctx)
 		t.Fatal(err)

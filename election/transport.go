@@ -65,11 +65,11 @@ type transport struct {
 
 	consumeCh chan raft.RPC
 
+	hooks transportHooks
+
 	// Set by the election once Raft runs; nil before.
-	term    atomic.Pointer[func() uint64]
-	leader  atomic.Pointer[func() distribute.Atom]
-	cluster func() string                              // this node's Raft cluster identity ("" unknown)
-	foreign func(node distribute.Atom, cluster string) // a message from another Raft cluster arrived
+	term   atomic.Pointer[func() uint64]
+	leader atomic.Pointer[func() distribute.Atom]
 
 	srv *distribute.Process // registered as RaftName: requests, chunks, hellos
 	cli *distribute.Process // the reply-to of our requests: replies, tokens
@@ -82,7 +82,9 @@ type transport struct {
 	closed   bool
 
 	// onCall, when set (tests), sees every RPC this node made.
-	onCall atomic.Pointer[func(kind rpcKind, node distribute.Atom, start time.Time, err error)]
+	// queued is how long the request waited to be handed to the
+	// connection (its send buffer full).
+	onCall atomic.Pointer[func(kind rpcKind, node distribute.Atom, start time.Time, queued time.Duration, err error)]
 
 	refused   [len(refusalReasons)]atomic.Int64
 	refusedM  metric.Int64Counter
@@ -113,16 +115,27 @@ type pendingHello struct {
 // to a node whose Raft process went down (or never ran).
 const reasonDown etf.Atom = "down"
 
+// transportHooks connect the transport to the election. cluster is
+// required; the others may be nil.
+type transportHooks struct {
+	// cluster returns this node's Raft cluster identity ("" unknown).
+	cluster func() string
+	// foreign learns that a message from another Raft cluster arrived.
+	foreign func(node distribute.Atom, cluster string)
+	// accepted learns that Raft accepted an AppendEntries or
+	// InstallSnapshot from node in term.
+	accepted func(node distribute.Atom, term uint64)
+}
+
 // newTransport starts the two processes and registers RaftName.
-func newTransport(node *distribute.Node, logger *slog.Logger, timeout time.Duration, cluster func() string, foreign func(distribute.Atom, string), meter metric.Meter) (*transport, error) {
+func newTransport(node *distribute.Node, logger *slog.Logger, timeout time.Duration, hooks transportHooks, meter metric.Meter) (*transport, error) {
 	t := &transport{
 		node:      node,
 		name:      node.Name(),
 		logger:    logger,
 		timeout:   timeout,
 		consumeCh: make(chan raft.RPC),
-		cluster:   cluster,
-		foreign:   foreign,
+		hooks:     hooks,
 		pending:   make(map[uint64]pendingCall),
 		tokens:    make(map[distribute.Atom][]byte),
 		hellos:    make(map[string]pendingHello),
@@ -310,17 +323,17 @@ func (t *transport) serveRequest(ctx context.Context, p *distribute.Process, r r
 		if reason == refusedSnapshot || reason == refusedMalformed {
 			return // no answer: the sender times out
 		}
-		t.sendReply(ctx, p, r.ReplyTo, reply{ID: r.ID, Cluster: t.cluster(), Reason: etf.Atom(reason), Text: msg})
+		t.sendReply(ctx, p, r.ReplyTo, reply{ID: r.ID, Cluster: t.hooks.cluster(), Reason: etf.Atom(reason), Text: msg})
 	}
 	if from == t.name || !hmac.Equal(r.Token, t.tokenFor(from)) {
 		refuse(refusedToken, "the token is not the one this node issued to the sending node")
 		return
 	}
-	ours := t.cluster()
+	ours := t.hooks.cluster()
 	if r.Cluster != "" && ours != "" && r.Cluster != ours {
 		refuse(refusedCluster, "the sender belongs to another Raft cluster", "their_cluster", r.Cluster, "our_cluster", ours)
-		if t.foreign != nil {
-			t.foreign(from, r.Cluster)
+		if t.hooks.foreign != nil {
+			t.hooks.foreign(from, r.Cluster)
 		}
 		return
 	}
@@ -371,7 +384,12 @@ func (t *transport) serveRequest(ctx context.Context, p *distribute.Process, r r
 	case <-ctx.Done():
 		return
 	}
-	out := reply{ID: r.ID, Cluster: t.cluster()}
+	if t.hooks.accepted != nil && res.Error == nil && (r.Kind == kindAppendEntries || r.Kind == kindInstallSnapshot) {
+		if term := termOf(cmd); termOf(res.Response) == term {
+			t.hooks.accepted(from, term)
+		}
+	}
+	out := reply{ID: r.ID, Cluster: t.hooks.cluster()}
 	if res.Error != nil {
 		out.Reason, out.Text = "raft_error", res.Error.Error()
 	} else if out.Payload, res.Error = encodePayload(res.Response); res.Error != nil {
@@ -521,9 +539,10 @@ func (t *transport) token(ctx context.Context, node distribute.Atom) ([]byte, er
 // for InstallSnapshot, is sent after the request in chunks.
 func (t *transport) call(target raft.ServerAddress, kind rpcKind, args, resp any, data io.Reader, size int64) (err error) {
 	node := distribute.Atom(target)
+	var queued time.Duration
 	if f := t.onCall.Load(); f != nil {
 		start := time.Now()
-		defer func() { (*f)(kind, node, start, err) }()
+		defer func() { (*f)(kind, node, start, queued, err) }()
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.timeout)
 	defer cancel()
@@ -552,10 +571,12 @@ func (t *transport) call(target raft.ServerAddress, kind rpcKind, args, resp any
 		delete(t.pending, id)
 		t.mu.Unlock()
 	}()
-	req := request{Kind: kind, ID: id, ReplyTo: t.cli.Pid(), Token: tok, Cluster: t.cluster(), Payload: payload}
+	req := request{Kind: kind, ID: id, ReplyTo: t.cli.Pid(), Token: tok, Cluster: t.hooks.cluster(), Payload: payload}
+	sent := time.Now()
 	if err := t.cli.SendName(ctx, RaftName, node, req.term()); err != nil {
 		return err
 	}
+	queued = time.Since(sent)
 	if data != nil {
 		if err := t.sendChunks(ctx, node, id, data, size); err != nil {
 			return err
@@ -570,10 +591,10 @@ func (t *transport) call(target raft.ServerAddress, kind rpcKind, args, resp any
 		}
 		return fmt.Errorf("election: %s to %s: %w", kind, node, ctx.Err())
 	}
-	if ours := t.cluster(); r.Cluster != "" && ours != "" && r.Cluster != ours {
+	if ours := t.hooks.cluster(); r.Cluster != "" && ours != "" && r.Cluster != ours {
 		t.refuse(refusedCluster, "an answer from another Raft cluster", "from", node, "their_cluster", r.Cluster, "our_cluster", ours)
-		if t.foreign != nil {
-			t.foreign(node, r.Cluster)
+		if t.hooks.foreign != nil {
+			t.hooks.foreign(node, r.Cluster)
 		}
 		return fmt.Errorf("election: %s belongs to another Raft cluster (%s)", node, r.Cluster)
 	}
