@@ -109,12 +109,11 @@ type Election struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu         sync.Mutex // protects cur, subs, closed, foreign, leaderSeen
-	cur        Change
-	leaderSeen Change // the last leader Raft accepted, and the term it accepted it in
-	subs       map[*sub]struct{}
-	closed     bool
-	foreign    map[distribute.Atom]foreignMember // members seen in another Raft cluster
+	mu      sync.Mutex // protects cur, subs, closed, foreign
+	cur     Change
+	subs    map[*sub]struct{}
+	closed  bool
+	foreign map[distribute.Atom]foreignMember // members seen in another Raft cluster
 
 	goneSince   map[distribute.Atom]time.Time // manager goroutine only
 	published   string                        // manager only: the identity last put in the meta
@@ -197,7 +196,7 @@ func (e *Election) open(ctx context.Context) error {
 	if e.fsm, err = newFSM(cfg.DataDir, e.hadState, e.identitySet); err != nil {
 		return err
 	}
-	hooks := transportHooks{cluster: e.fsm.identity, foreign: e.foreignSeen, accepted: e.leaderAccepted}
+	hooks := transportHooks{cluster: e.fsm.identity, foreign: e.foreignSeen}
 	e.trans, err = newTransport(e.node, e.logger, cfg.Timing.IOTimeout, hooks, e.node.Meter(meterName))
 	if err != nil {
 		return err
@@ -286,51 +285,14 @@ func (e *Election) Conflict() error {
 
 // observe runs in Raft's goroutine on every observation, before Raft
 // moves on: a leader change is published with the term it belongs to.
-// Raft sets a leader only once its term is the leader's, so the pair is
-// right.
 func (e *Election) observe(o *raft.Observation) bool {
 	if lo, ok := o.Data.(raft.LeaderObservation); ok {
-		c := Change{Leader: distribute.Atom(lo.LeaderID), Term: o.Raft.CurrentTerm()}
 		e.mu.Lock()
-		if c.Leader != "" {
-			e.leaderSeen = c
-		}
-		e.publishLocked(c)
+		e.publishLocked(Change{Leader: distribute.Atom(lo.LeaderID), Term: o.Raft.CurrentTerm()})
 		e.mu.Unlock()
 		e.poke() // a new leader chooses the cluster identity at once
 	}
 	return false
-}
-
-// leaderAccepted is the transport's report that Raft accepted an
-// AppendEntries or InstallSnapshot from leader in term: Raft then holds
-// that leader for that term (a leader that stays the same across terms
-// makes no LeaderObservation).
-func (e *Election) leaderAccepted(leader distribute.Atom, term uint64) {
-	e.mu.Lock()
-	e.leaderSeen = Change{Leader: leader, Term: term}
-	e.mu.Unlock()
-}
-
-// pairedLocked returns the leader id read from Raft if it is the leader
-// of term, "" otherwise. Raft raises its term when it grants a vote in a
-// new term but keeps the leader it knew until the new leader's first
-// message: read together, the two would name the old leader as the new
-// term's. So a leader read from Raft counts only when this node is it
-// and leads, or when it is the last leader Raft accepted, in that term.
-func (e *Election) pairedLocked(id distribute.Atom, term uint64, st raft.RaftState) distribute.Atom {
-	switch {
-	case id == "":
-		return ""
-	case id == e.name:
-		if st == raft.Leader {
-			return id
-		}
-		return ""
-	case e.leaderSeen == Change{Leader: id, Term: term}:
-		return id
-	}
-	return ""
 }
 
 // poll reads Raft's (leader, term) and publishes it when it moved.
@@ -339,10 +301,15 @@ func (e *Election) poll() Change {
 	defer e.mu.Unlock()
 	for range 3 {
 		t1 := e.raft.CurrentTerm()
-		st := e.raft.State()
 		_, id := e.raft.LeaderWithID()
-		if e.raft.CurrentTerm() == t1 {
-			e.publishLocked(Change{Leader: e.pairedLocked(distribute.Atom(id), t1, st), Term: t1})
+		// Raft clears the leader before it raises the term (setState, in
+		// its main loop: the heartbeat fast path, which did not, is never
+		// used), so a leader read between two equal terms is that term's,
+		// and (self, t1) is a real leadership; checking the state as well
+		// costs nothing and does not lean on that order.
+		selfNotLeader := raft.ServerID(e.name) == id && e.raft.State() != raft.Leader
+		if e.raft.CurrentTerm() == t1 && !selfNotLeader {
+			e.publishLocked(Change{Leader: distribute.Atom(id), Term: t1})
 			break
 		}
 	}
@@ -388,10 +355,7 @@ func (e *Election) Status() Status {
 	st := e.raft.State()
 	_, id := e.raft.LeaderWithID()
 	t2 := e.raft.CurrentTerm()
-	e.mu.Lock()
-	leader := e.pairedLocked(distribute.Atom(id), t2, st)
-	e.mu.Unlock()
-	return Status{Node: e.name, State: stateOf(st), Term: t2, Leader: leader, Stable: t1 == t2}
+	return Status{Node: e.name, State: stateOf(st), Term: t2, Leader: distribute.Atom(id), Stable: t1 == t2}
 }
 
 // Observe returns a channel of (leader, term) changes as this node sees

@@ -122,9 +122,6 @@ type transportHooks struct {
 	cluster func() string
 	// foreign learns that a message from another Raft cluster arrived.
 	foreign func(node distribute.Atom, cluster string)
-	// accepted learns that Raft accepted an AppendEntries or
-	// InstallSnapshot from node in term.
-	accepted func(node distribute.Atom, term uint64)
 }
 
 // newTransport starts the two processes and registers RaftName.
@@ -383,11 +380,6 @@ func (t *transport) serveRequest(ctx context.Context, p *distribute.Process, r r
 		return
 	case <-ctx.Done():
 		return
-	}
-	if t.hooks.accepted != nil && res.Error == nil && (r.Kind == kindAppendEntries || r.Kind == kindInstallSnapshot) {
-		if term := termOf(cmd); termOf(res.Response) == term {
-			t.hooks.accepted(from, term)
-		}
 	}
 	out := reply{ID: r.ID, Cluster: t.hooks.cluster()}
 	if res.Error != nil {
