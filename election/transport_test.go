@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -691,5 +692,83 @@ func TestWireGolden(t *testing.T) {
 	out := distributetest.EvalErl(t, "{T, P, N} = binary_to_term(<<"+strings.Join(lit, ",")+">>), io:format(\"~w ~w ~w ~w~n\", [T, node(P), N, is_pid(P)])")
 	if got := strings.TrimSpace(out); got != "'$raft_hello' b@h <<222,173>> true" {
 		t.Fatalf("erl reads %q", got)
+	}
+}
+
+// FuzzRaftPayload decodes bytes as every raft request and response the
+// transport accepts (the msgpack inside '$raft_rpc' and '$raft_reply'),
+// and re-encodes what decoded.
+func FuzzRaftPayload(f *testing.F) {
+	for _, v := range []any{
+		forgedAppend("a@h", 7),
+		&raft.AppendEntriesRequest{RPCHeader: header("a@h"), Term: 3, Entries: []*raft.Log{{Index: 5, Term: 3, Data: []byte("x"), AppendedAt: time.Unix(1700000000, 0)}}},
+		&raft.AppendEntriesResponse{RPCHeader: header("b@h"), Term: 3, Success: true},
+		&raft.RequestVoteRequest{RPCHeader: header("a@h"), Term: 4, LeadershipTransfer: true},
+		&raft.InstallSnapshotRequest{RPCHeader: header("a@h"), Term: 5, Size: 9, Configuration: []byte{1, 2}},
+	} {
+		b, err := encodePayload(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	kinds := []rpcKind{kindAppendEntries, kindRequestVote, kindRequestPreVote, kindTimeoutNow, kindInstallSnapshot}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, k := range kinds {
+			req, resp := newRequest(k)
+			for _, v := range []any{req, resp} {
+				if err := decodePayload(b, v); err != nil {
+					if !errors.Is(err, errWire) {
+						t.Fatalf("untyped error %v", err)
+					}
+					continue
+				}
+				if _, err := encodePayload(v); err != nil {
+					t.Fatalf("re-encode %T: %v", v, err)
+				}
+			}
+		}
+	})
+}
+
+// A payload cannot make the node reserve memory for data that did not
+// arrive: lengths and counts are checked against the bytes that remain,
+// containers are capped, and decoding allocates within a bounded multiple
+// of the payload.
+func TestPayloadLimits(t *testing.T) {
+	entries := func(n int, fill byte) []byte {
+		b := []byte{0x81, 0xa7, 'E', 'n', 't', 'r', 'i', 'e', 's', 0xdd, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+		for range n {
+			b = append(b, fill)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		ok   bool
+	}{
+		{"an array of 2^31 entries in 24 bytes", append([]byte{0x81, 0xa7, 'E', 'n', 't', 'r', 'i', 'e', 's', 0xdd, 0x7f, 0xff, 0xff, 0xff}, make([]byte, 10)...), false},
+		{"a binary of 2 GiB in 21 bytes", append([]byte{0x81, 0xa4, 'D', 'a', 't', 'a', 0xc6, 0x7f, 0xff, 0xff, 0xff}, make([]byte, 10)...), false},
+		{"a map of 2^32 pairs", append([]byte{0xdf, 0xff, 0xff, 0xff, 0xff}, make([]byte, 10)...), false},
+		{"1025 entries", entries(1025, 0xc0), false},
+		{"deep nesting", append(bytes.Repeat([]byte{0x91}, 40), 0xc0), false},
+		{"the reserved byte 0xc1", []byte{0xc1}, false},
+		{"trailing bytes", []byte{0x80, 0x00}, false},
+		{"1024 empty entries", entries(1024, 0x80), true},
+	} {
+		var v raft.AppendEntriesRequest
+		allocs := testing.AllocsPerRun(5, func() { v = raft.AppendEntriesRequest{}; decodePayload(tc.b, &v) })
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		err := decodePayload(tc.b, &v)
+		runtime.ReadMemStats(&m1)
+		bytesAlloc := m1.TotalAlloc - m0.TotalAlloc
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, errWire)) {
+			t.Errorf("%s: %v; want ok=%v", tc.name, err, tc.ok)
+		}
+		if limit := uint64(256 << 10); bytesAlloc > limit {
+			t.Errorf("%s: decoding %d bytes allocated %d bytes (%v allocations); want at most %d", tc.name, len(tc.b), bytesAlloc, allocs, limit)
+		}
 	}
 }

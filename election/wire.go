@@ -267,6 +267,9 @@ func encodePayload(v any) ([]byte, error) {
 // decodePayload decodes b into v, a pointer to a raft request or
 // response; trailing bytes are an error.
 func decodePayload(b []byte, v any) (err error) {
+	if err := checkMsgpack(b); err != nil {
+		return fmt.Errorf("payload of %T: %w", v, err)
+	}
 	d := codec.NewDecoderBytes(b, decHandle)
 	if err := d.Decode(v); err != nil {
 		return wireErr("payload of %T: %v", v, err)
@@ -324,4 +327,134 @@ func headerOf(v any) raft.RPCHeader {
 		return h.GetRPCHeader()
 	}
 	return raft.RPCHeader{}
+}
+
+// Payload bounds. raft's structs nest four deep (a request, its entries,
+// an entry, its fields), and an AppendEntries carries at most
+// MaxAppendEntries (64) entries.
+const (
+	maxMsgpackDepth = 16
+	maxMsgpackElems = 1024 // elements of one array, or keys and values of one map
+)
+
+// checkMsgpack walks one msgpack value in b without decoding it, and fails
+// when a length or a count claims more than the bytes that remain (each
+// element takes at least one byte), when a container holds more than
+// maxMsgpackElems elements or nests deeper than maxMsgpackDepth, or when
+// b holds more than the value. The decoder then never reserves memory for
+// data that did not arrive: what it builds is at most about 100 bytes per
+// byte of payload (an empty map, one byte, becomes a raft.Log), and at
+// most a few hundred KiB for any payload.
+func checkMsgpack(b []byte) error {
+	var stack []uint64 // elements still to read, per open container
+	pos := 0
+	need := func(n uint64) error {
+		if n > uint64(len(b)-pos) {
+			return wireErr("msgpack at %d: %d bytes claimed, %d left", pos, n, len(b)-pos)
+		}
+		return nil
+	}
+	readN := func(width int) (uint64, error) {
+		if err := need(uint64(width)); err != nil {
+			return 0, err
+		}
+		var v uint64
+		for i := 0; i < width; i++ {
+			v = v<<8 | uint64(b[pos+i])
+		}
+		pos += width
+		return v, nil
+	}
+	for {
+		if pos >= len(b) {
+			return wireErr("msgpack: truncated at %d", pos)
+		}
+		c := b[pos]
+		pos++
+		var skip, count uint64 // bytes to skip; elements of a container
+		var err error
+		container := false
+		switch {
+		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+		case c >= 0x80 && c <= 0x8f:
+			count, container = 2*uint64(c&0x0f), true
+		case c >= 0x90 && c <= 0x9f:
+			count, container = uint64(c&0x0f), true
+		case c >= 0xa0 && c <= 0xbf:
+			skip = uint64(c & 0x1f)
+		case c == 0xc4 || c == 0xd9:
+			skip, err = readN(1)
+		case c == 0xc5 || c == 0xda:
+			skip, err = readN(2)
+		case c == 0xc6 || c == 0xdb:
+			skip, err = readN(4)
+		case c == 0xc7:
+			skip, err = readN(1)
+			skip++ // the ext type
+		case c == 0xc8:
+			skip, err = readN(2)
+			skip++
+		case c == 0xc9:
+			skip, err = readN(4)
+			skip++
+		case c == 0xca, c == 0xce, c == 0xd2:
+			skip = 4
+		case c == 0xcb, c == 0xcf, c == 0xd3:
+			skip = 8
+		case c == 0xcc, c == 0xd0:
+			skip = 1
+		case c == 0xcd, c == 0xd1:
+			skip = 2
+		case c >= 0xd4 && c <= 0xd8:
+			skip = 1 + 1<<(c-0xd4)
+		case c == 0xdc:
+			count, err = readN(2)
+			container = true
+		case c == 0xdd:
+			count, err = readN(4)
+			container = true
+		case c == 0xde:
+			count, err = readN(2)
+			count, container = 2*count, true
+		case c == 0xdf:
+			count, err = readN(4)
+			count, container = 2*count, true
+		default:
+			return wireErr("msgpack at %d: byte %#x", pos-1, c)
+		}
+		if err != nil {
+			return err
+		}
+		if err := need(skip); err != nil {
+			return err
+		}
+		pos += int(skip)
+		if container && count > 0 {
+			if count > maxMsgpackElems {
+				return wireErr("msgpack at %d: %d elements, over %d", pos, count, maxMsgpackElems)
+			}
+			if err := need(count); err != nil {
+				return err
+			}
+			if len(stack) == maxMsgpackDepth {
+				return wireErr("msgpack at %d: nested deeper than %d", pos, maxMsgpackDepth)
+			}
+			stack = append(stack, count)
+			continue
+		}
+		// One value done: close the containers it completes.
+		for len(stack) > 0 {
+			stack[len(stack)-1]--
+			if stack[len(stack)-1] > 0 {
+				break
+			}
+			stack = stack[:len(stack)-1]
+		}
+		if len(stack) == 0 {
+			if pos != len(b) {
+				return wireErr("msgpack: %d bytes after the value", len(b)-pos)
+			}
+			return nil
+		}
+	}
 }
