@@ -147,11 +147,12 @@ func newTransport(node *distribute.Node, logger *slog.Logger, timeout time.Durat
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	var err error
 	if t.cli, err = node.SpawnHandler(t.handleReply); err != nil {
+		t.cancel()
 		return nil, fmt.Errorf("election: %w", err)
 	}
 	t.cli.AutoConnect(false)
 	if t.srv, err = node.Spawn(t.serve); err != nil {
-		t.cli.Exit(etf.Atom("shutdown"))
+		t.Close()
 		return nil, fmt.Errorf("election: %w", err)
 	}
 	t.srv.AutoConnect(false)
