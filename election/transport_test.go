@@ -772,3 +772,27 @@ func TestPayloadLimits(t *testing.T) {
 		}
 	}
 }
+
+// The transport never sets up a connection: with the nodes disconnected,
+// an RPC fails at once and they stay disconnected (membership, and
+// overlapping-partition prevention, decide connections, not Raft).
+func TestTransportNeverConnects(t *testing.T) {
+	a, b := startTransportPair(t)
+	if !a.node.Disconnect(b.name) {
+		t.Fatal("the nodes were not connected")
+	}
+	waitFor(t, 10*time.Second, "the disconnect", func() bool { return !a.node.IsConnected(b.name) && !b.node.IsConnected(a.name) })
+	hb := &raft.AppendEntriesRequest{RPCHeader: header(a.name), Term: 3, Leader: []byte(a.name)}
+	var resp raft.AppendEntriesResponse
+	err := a.AppendEntries(raft.ServerID(b.name), raft.ServerAddress(b.name), hb, &resp)
+	if !errors.Is(err, distribute.ErrNodeDown) {
+		t.Fatalf("AppendEntries to a disconnected node: %v; want ErrNodeDown", err)
+	}
+	var pv raft.RequestPreVoteResponse
+	if err := b.RequestPreVote(raft.ServerID(a.name), raft.ServerAddress(a.name), &raft.RequestPreVoteRequest{RPCHeader: header(b.name), Term: 4}, &pv); !errors.Is(err, distribute.ErrNodeDown) {
+		t.Fatalf("RequestPreVote to a disconnected node: %v; want ErrNodeDown", err)
+	}
+	if a.node.IsConnected(b.name) || b.node.IsConnected(a.name) {
+		t.Fatal("an RPC connected the nodes again")
+	}
+}
