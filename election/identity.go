@@ -92,20 +92,19 @@ func (f *fsm) identity() string {
 	return f.id
 }
 
-// set sets the identity unless one is set, and persists it.
+// set persists the identity and then sets it, unless one is set. Raft
+// calls Apply and Restore from one goroutine, so two sets never race;
+// readers see an identity only once it is on disk.
 func (f *fsm) set(id string) {
-	f.mu.Lock()
-	if f.id != "" {
-		f.mu.Unlock()
+	if f.identity() != "" {
 		return
 	}
+	// A failed write leaves the identity in memory and in the log: the
+	// next start reads it from the log once a leader commits.
+	_ = writeFileAtomic(filepath.Join(f.dir, identityFile), []byte(id+"\n"))
+	f.mu.Lock()
 	f.id = id
 	f.mu.Unlock()
-	if err := writeFileAtomic(filepath.Join(f.dir, identityFile), []byte(id+"\n")); err != nil {
-		// Still held in memory and in the log; the next start reads it
-		// from the log once a leader commits.
-		_ = err
-	}
 	if f.onSet != nil {
 		f.onSet(id)
 	}
