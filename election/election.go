@@ -241,14 +241,16 @@ func (e *Election) poke() {
 }
 
 // publishIdentity puts this node's cluster identity in its membership
-// meta (with the election flag) when it changed. The update spreads even
-// when the broadcast does not finish within the bound.
+// meta (with the election flag) when it changed. It waits for the
+// broadcast for at most Timing.Check (memberlist's wait cannot be
+// cancelled, and the manager must stay responsive, Stop included); the
+// update spreads anyway.
 func (e *Election) publishIdentity(ctx context.Context) {
 	id := e.fsm.identity()
 	if e.publishedOK && id == e.published {
 		return
 	}
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, e.cfg.Timing.Check)
 	defer cancel()
 	err := e.cfg.Membership.SetElection(sctx, id)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
