@@ -116,6 +116,7 @@ type Election struct {
 	foreign map[distribute.Atom]foreignMember // members seen in another Raft cluster
 
 	goneSince   map[distribute.Atom]time.Time // manager goroutine only
+	proposedAt  time.Time                     // manager only: when this node last proposed an identity
 	published   string                        // manager only: the identity last put in the meta
 	publishedOK bool                          // manager only: published is in the meta
 	conflicted  bool                          // manager only: a conflict was reported
@@ -531,8 +532,12 @@ func (e *Election) stop(ctx context.Context, transfer bool) error {
 		e.closed = true
 		e.mu.Unlock()
 		e.cancel()
-		e.stopErr = e.closeAll()
+		// The manager and every wait end while Raft still runs: a running
+		// Raft answers every future (within its timeouts, or when it loses
+		// leadership), while an entry committed but not yet applied when
+		// Raft shuts down is never answered.
 		e.wg.Wait()
+		e.stopErr = e.closeAll()
 		if e.store != nil {
 			if err := e.store.Close(); err != nil && e.stopErr == nil {
 				e.stopErr = err

@@ -143,28 +143,25 @@ func (e *Election) tryBootstrap(b *bootstrapper) bool {
 }
 
 // ensureIdentity runs on the leader: when its state machine holds no
-// cluster identity once every committed entry is applied (Barrier), it
-// commits a new random one. It reports whether the identity is known.
-// The first identity entry committed wins (fsm.set), so two leaders
-// racing here still leave one identity.
+// cluster identity once every entry up to this leader's own first one is
+// applied (an earlier leader's identity may be among them), it proposes a
+// new random one, and reports whether the identity is known. It never
+// waits on Raft: the proposal's result shows in the state machine (which
+// wakes the manager), and an identity still unknown after IOTimeout is
+// proposed again. The first identity entry committed wins (fsm.set), so
+// two proposals still leave one identity.
 func (e *Election) ensureIdentity() bool {
 	if e.fsm.identity() != "" {
 		return true
 	}
-	if err := e.raft.Barrier(e.cfg.Timing.IOTimeout).Error(); err != nil {
-		e.logger.Debug("barrier before choosing the cluster identity failed", "error", err)
+	if e.raft.AppliedIndex() < e.raft.LastIndex() || time.Since(e.proposedAt) < e.cfg.Timing.IOTimeout {
 		return false
-	}
-	if e.fsm.identity() != "" {
-		return true
 	}
 	id := newIdentity()
-	if err := e.raft.Apply([]byte(identityPrefix+id), e.cfg.Timing.IOTimeout).Error(); err != nil {
-		e.logger.Debug("committing the cluster identity failed", "error", err)
-		return false
-	}
-	e.logger.Info("cluster identity chosen", "cluster", e.fsm.identity())
-	return e.fsm.identity() != ""
+	e.raft.Apply([]byte(identityPrefix+id), e.cfg.Timing.IOTimeout) // not waited for: see above
+	e.proposedAt = time.Now()
+	e.logger.Info("proposed a cluster identity", "cluster", id)
+	return false
 }
 
 // conflictHold is how long a member seen in another Raft cluster counts
