@@ -24,11 +24,18 @@ import (
 //   - with GleamName set, {GleamName as a binary, Payload}: the message a
 //     Gleam distribute actor receives (see GleamActor), given to
 //     HandleMessage;
+//   - OTP's system messages ({system, From, Request}, from sys:get_state,
+//     sys:suspend, GenServer.stop and the like): answered as a gen_server
+//     answers them (see Process.HandleSystem), with the state as StateTerm
+//     renders it; while suspended the actor handles nothing else (a call
+//     waits), and Stop still stops it; a terminate request stops it as a
+//     handler's error does, with the requested reason;
 //   - anything else (Down, Exit when trapping exits, other terms, and a
 //     *MessageError for a typed message that did not decode): given to
 //     HandleOther, or dropped when it is nil. A call whose request does not
-//     decode is answered {error, {bad_request, Text}}, so its caller gets
-//     ErrBadRequest at once.
+//     decode, or is not a binary, is answered {error, {bad_request, Text}},
+//     so its caller gets ErrBadRequest (or, from Erlang, that tuple) at
+//     once; HandleOther then gets the *MessageError.
 //
 // A handler that returns an error stops the actor: Terminate runs, then the
 // process exits with the error's reason (an *ExitError's Reason, or
@@ -105,7 +112,7 @@ func (h *ActorHandle[M, R]) Stop(ctx context.Context, reason Term) error {
 	case <-h.p.Done():
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("distribute: stop actor %v: %w: %w", h.p.pid, ErrTimeout, ctx.Err())
+		return fmt.Errorf("distribute: stop actor %v: %w", h.p.pid, ctxError(ctx))
 	}
 }
 
@@ -153,6 +160,7 @@ func (a *Actor[S, M, R]) Start(ctx context.Context, n *Node) (*ActorHandle[M, R]
 				a.Terminate(ctx, self, state, reason)
 			}
 		},
+		state: func() any { return state },
 	}
 	if a.HandleCall != nil {
 		core.call = func(ctx context.Context, self *Process, b []byte) (reply []byte, bad *MessageError, err error) {
@@ -192,6 +200,8 @@ type actorCore struct {
 	call      func(ctx context.Context, self *Process, b []byte) (reply []byte, bad *MessageError, err error)
 	other     func(ctx context.Context, self *Process, m any) error
 	terminate func(ctx context.Context, self *Process, reason Term)
+	// state returns the state, for sys:get_state and sys:get_status.
+	state func() any
 }
 
 // start spawns the actor, registers it and runs init; it returns the
@@ -218,7 +228,7 @@ func (c *actorCore) start(ctx context.Context, n *Node) (*Process, error) {
 		return nil, fmt.Errorf("distribute: actor exited during init: %w", &ExitError{Reason: p.Reason()})
 	case <-ctx.Done():
 		p.Exit(ReasonKilled)
-		return nil, fmt.Errorf("distribute: actor init: %w: %w", ErrTimeout, ctx.Err())
+		return nil, fmt.Errorf("distribute: actor init: %w", ctxError(ctx))
 	}
 }
 
@@ -252,6 +262,10 @@ func (c *actorCore) loop(ctx context.Context, self *Process) error {
 			return err // the process is exiting already
 		}
 		if err := c.handle(ctx, self, m, gleamTag); err != nil {
+			var rf *receiveFailed
+			if errors.As(err, &rf) {
+				return rf.err // exiting while suspended: no Terminate
+			}
 			return c.stop(ctx, self, err)
 		}
 	}
@@ -282,10 +296,17 @@ func (c *actorCore) handle(ctx context.Context, self *Process, m any, gleamTag e
 	case actorStop:
 		return &actorStopped{reason: v.reason}
 	case etf.Tuple:
+		if from, req, ok := ParseSystem(v); ok {
+			return self.handleSystem(ctx, from, req, sysServer{state: c.state, wake: wakeOnStop})
+		}
 		if from, req, ok := ParseCall(v); ok && c.call != nil {
 			b, ok := req.(etf.Binary)
 			if !ok {
-				break
+				// Not a typed request: answered at once, as one that does
+				// not decode, so the caller does not wait out its timeout.
+				bad := &MessageError{Message: v, Err: etf.ErrNotBinary}
+				self.Reply(ctx, from, badRequestReply(bad.Err))
+				return c.other(ctx, self, bad)
 			}
 			ctx := callContext(ctx, from)
 			reply, bad, err := c.call(ctx, self, b)
@@ -313,6 +334,14 @@ func (c *actorCore) handle(ctx context.Context, self *Process, m any, gleamTag e
 		}
 	}
 	return c.other(ctx, self, m)
+}
+
+// wakeOnStop ends a suspended actor's wait for system messages on a Stop.
+func wakeOnStop(m any) (bool, error) {
+	if v, ok := m.(actorStop); ok {
+		return true, &actorStopped{reason: v.reason}
+	}
+	return false, nil
 }
 
 // typed handles a typed message; one that does not decode goes to other.

@@ -3,6 +3,7 @@ package distribute
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,6 +128,18 @@ func TestActorHandlerErrorAndOther(t *testing.T) {
 	if m := <-others; m != Atom("plain") {
 		t.Fatalf("HandleOther got %#v; want plain", m)
 	}
+	// A call with a request that is not a binary is answered at once with
+	// bad_request, and HandleOther gets it as a *MessageError.
+	reply, err := p.Call(ctx, h.Pid(), Atom("not_a_binary"))
+	if err != nil {
+		t.Fatalf("Call with an atom: %v", err)
+	}
+	if text, ok := badRequestOf(reply); !ok || !strings.Contains(text, "not a binary") {
+		t.Fatalf("Call with an atom = %s; want {error, {bad_request, Text}}", etf.Format(reply))
+	}
+	if m, ok := (<-others).(*MessageError); !ok || !errors.Is(m, etf.ErrNotBinary) {
+		t.Fatalf("HandleOther got %#v; want a *MessageError wrapping etf.ErrNotBinary", m)
+	}
 	if r, err := h.Call(ctx, p, "hi"); err != nil || r != "hi!" {
 		t.Fatalf("Call = %q, %v", r, err)
 	}
@@ -207,6 +220,17 @@ func TestTypedWithErlang(t *testing.T) {
 	got = erl.Eval(t, `gen_server:call({go_counter, '`+string(g.Name())+`'}, <<1,2,3>>)`)
 	if len(got) < 20 || got[:20] != "{error,{bad_request," {
 		t.Fatalf("bad request from Erlang = %s", got)
+	}
+	// So is a request that is not a binary at all, at once (the caller's
+	// timeout is far longer than the test waits for an answer).
+	got = erl.Eval(t, `gen_server:call({go_counter, '`+string(g.Name())+`'}, {add, 1}, 60000)`)
+	if !strings.HasPrefix(got, "{error,{bad_request,<<\"") {
+		t.Fatalf("non-binary request from Erlang = %s", got)
+	}
+	// The actor goes on.
+	got = erl.Eval(t, `gen_server:call({go_counter, '`+string(g.Name())+`'}, <<0:64/signed>>)`)
+	if got != "<<0,0,0,0,0,0,0,42>>" {
+		t.Fatalf("gen_server:call after a bad request = %s", got)
 	}
 
 	// Go calls an Erlang server that doubles an Int.

@@ -227,6 +227,10 @@ func BenchmarkThroughput64(b *testing.B) { benchThroughput(b, 64) }
 // 0.35 M msgs/s).
 func BenchmarkThroughput1K(b *testing.B) { benchThroughput(b, 1024) }
 
+// BenchmarkThroughput256K is the same with 256 KiB binaries: each goes
+// out in fragments (dist.FragmentSize) and is reassembled by the sink.
+func BenchmarkThroughput256K(b *testing.B) { benchThroughput(b, 256<<10) }
+
 // BenchmarkReconnect is connection setup to a running node: epmd lookup,
 // TCP connect, handshake and one net_kernel is_auth call, as Erlang's
 // net_adm:ping after disconnect_node (Erlang's baseline: about 3.3 ms).

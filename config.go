@@ -69,7 +69,9 @@ type Config struct {
 
 	// EpmdListen is the address the embedded epmd binds when this node has
 	// to host one. Default ":<EpmdPort>", all interfaces, as epmd does, so
-	// nodes on other hosts can look this one up.
+	// nodes on other hosts can look this one up; like epmd it takes
+	// registrations from this host only. "127.0.0.1:<EpmdPort>" keeps it
+	// on loopback.
 	EpmdListen string
 
 	// ClientOnly makes a short-lived client node: it never registers with
@@ -98,6 +100,16 @@ type Config struct {
 	// HandshakeTimeout bounds each step of a connection handshake (Erlang's
 	// net_setuptime). Default 7 s.
 	HandshakeTimeout time.Duration
+
+	// MaxPendingHandshakes caps the incoming connections whose peer has
+	// not yet proved the cookie (or sent nothing at all). When all are
+	// taken, the oldest pending handshake is closed to make room, so
+	// connections that never finish a handshake cost at most this many
+	// goroutines and cannot lock real peers out. A real peer's handshake
+	// takes a round trip or two: 256 serves 100 nodes on one host or
+	// behind one NAT connecting at once, with room to spare. Default
+	// DefaultMaxPendingHandshakes (256).
+	MaxPendingHandshakes int
 
 	// MaxFrameSize bounds one distribution frame (one message with its
 	// control term); a peer that announces more loses its connection.
@@ -133,7 +145,9 @@ type Config struct {
 	ReadCoalesce time.Duration
 
 	// Limits bound the decoding of every term received from peers
-	// (nesting depth, atoms, sizes). Default: etf's defaults.
+	// (size, nesting depth, atoms). Default: etf's defaults (64 MiB,
+	// 100 000 levels, atoms not counted). A term over a limit closes the
+	// connection it came on, logged at warning.
 	Limits etf.Limits
 
 	// tel is the node's metrics state, made by withDefaults.
@@ -149,6 +163,8 @@ const (
 	DefaultSendBuffer       = 4 << 20
 	DefaultReadSpin         = 100 * time.Microsecond
 	DefaultReadCoalesce     = 250 * time.Microsecond
+
+	DefaultMaxPendingHandshakes = 256
 )
 
 // ErrBadName is returned for a node or process name that is not valid.
@@ -211,6 +227,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SendBuffer == 0 {
 		c.SendBuffer = DefaultSendBuffer
 	}
+	if c.MaxPendingHandshakes == 0 {
+		c.MaxPendingHandshakes = DefaultMaxPendingHandshakes
+	}
 	switch {
 	case c.ReadSpin == 0:
 		c.ReadSpin = DefaultReadSpin
@@ -223,7 +242,7 @@ func (c Config) withDefaults() (Config, error) {
 	case c.ReadCoalesce < 0:
 		c.ReadCoalesce = 0
 	}
-	if c.TickTime < 0 || c.HandshakeTimeout < 0 || c.MaxFrameSize < 0 || c.SendBuffer < 0 {
+	if c.TickTime < 0 || c.HandshakeTimeout < 0 || c.MaxFrameSize < 0 || c.SendBuffer < 0 || c.MaxPendingHandshakes < 0 {
 		return c, fmt.Errorf("%w: negative duration or size", ErrConfig)
 	}
 	if c.ReadCoalesce > dist.MaxReadCoalesce {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 
 	"github.com/distribute-go/distribute/etf"
@@ -18,13 +19,63 @@ func protoErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrProtocol}, args...)...)
 }
 
-// sendControlNoConnect sends only over an existing connection: signals
-// about a connection that is gone have nothing left to tell.
+// errTermMax bounds the text of a peer's term inside an error (which
+// reaches logs, NodeEvent.Reason and the CLI's nodedown line).
+const errTermMax = 128
+
+// termText is the text of a peer's term for an error: cut to errTermMax
+// bytes, with work bounded by that, whatever the term.
+func termText(t Term) string { return etf.FormatLimit(t, errTermMax) }
+
+// limitExceeded names the limit a peer went over when err (why its
+// connection closed) says so, or returns "".
+func limitExceeded(err error) string {
+	var de *etf.DecodeError
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, dist.ErrFrameTooLarge):
+		return "MaxFrameSize"
+	case errors.Is(err, etf.ErrCompressed):
+		return "compressed"
+	case errors.Is(err, etf.ErrTooDeep):
+		return "MaxDepth"
+	case errors.Is(err, etf.ErrAtomBudget):
+		return "MaxAtoms"
+	case errors.As(err, &de) && errors.Is(err, etf.ErrTooLarge):
+		switch de.Tag {
+		case etf.TagSmallBig, etf.TagLargeBig:
+			return "MaxBigBytes"
+		case etf.TagNewFun:
+			return "MemoryPerByte"
+		}
+		return "MaxSize"
+	}
+	return ""
+}
+
+// sendControlNoConnect sends a signal (an exit signal of a link, a DOWN)
+// only over an existing connection: signals about a connection that is
+// gone have nothing left to tell. It goes through p.signal: it does not
+// wait behind a full send buffer, in order with what went before.
 func (n *Node) sendControlNoConnect(ctx context.Context, node Atom, ctrl etf.Tuple, msg Term, hasMsg bool) {
 	if p := n.peerIfConnected(node); p != nil {
-		if err := n.sendOnPeer(ctx, p, ctrl, msg, hasMsg); err != nil {
-			n.logger.Debug("signal not sent", "peer", node, "err", err)
-		}
+		n.signalPeer(ctx, p, ctrl, msg, hasMsg)
+	}
+}
+
+// signalPeer encodes a control message (and payload) and queues it on p
+// with p.signal. Errors are logged: the connection is gone, or it failed
+// because the peer stopped reading; either way nothing is left to tell.
+func (n *Node) signalPeer(ctx context.Context, p *peer, ctrl etf.Tuple, msg Term, hasMsg bool) {
+	bp := framePool.Get().(*[]byte)
+	frame, err := appendFrame((*bp)[:0], p, ctrl, msg, hasMsg)
+	if err == nil {
+		err = p.signal(ctx, frame)
+	}
+	putFrame(bp, frame)
+	if err != nil {
+		n.logger.Debug("signal not sent", "peer", p.name, "err", err)
 	}
 }
 
@@ -49,10 +100,20 @@ func putFrame(bp *[]byte, used []byte) {
 	framePool.Put(bp)
 }
 
-// sendErr says a connection refused frames.
+// sendErr says a connection refused frames: it is closed (ErrNodeDown),
+// or ctx ended while its send buffer was full: past a deadline the error
+// wraps ErrTimeout and context.DeadlineExceeded, canceled it wraps
+// context.Canceled (see ErrTimeout); not ErrNodeDown, the connection is
+// up.
 func (p *peer) sendErr(err error) error {
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, net.ErrClosed):
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("distribute: send to %s: %w", p.name, deadlineError{err})
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("distribute: send to %s: %w", p.name, err)
 	}
 	return fmt.Errorf("distribute: send to %s: %w: %w", p.name, ErrNodeDown, err)
 }
@@ -135,7 +196,7 @@ func (n *Node) handleFrame(p *peer, dec *etf.Decoder, frame []byte) error {
 func pidField(c dist.Control, v Term, what string) (Pid, error) {
 	pid, ok := v.(Pid)
 	if !ok {
-		return Pid{}, protoErr("%v: %s is %s, not a pid", c.Op, what, etf.Format(v))
+		return Pid{}, protoErr("%v: %s is %s, not a pid", c.Op, what, termText(v))
 	}
 	return pid, nil
 }
@@ -155,13 +216,13 @@ func (n *Node) dispatch(p *peer, c dist.Control, msg Term) error {
 	case dist.OpRegSend, dist.OpRegSendTT:
 		name, ok := c.To.(Atom)
 		if !ok {
-			return protoErr("%v: name is %s, not an atom", c.Op, etf.Format(c.To))
+			return protoErr("%v: name is %s, not an atom", c.Op, termText(c.To))
 		}
 		n.deliverToName(name, msg)
 	case dist.OpAliasSend, dist.OpAliasSendTT:
 		alias, ok := c.To.(Ref)
 		if !ok {
-			return protoErr("%v: alias is %s, not a reference", c.Op, etf.Format(c.To))
+			return protoErr("%v: alias is %s, not a reference", c.Op, termText(c.To))
 		}
 		n.deliverToAlias(alias, msg)
 	case dist.OpLink:
@@ -232,7 +293,7 @@ func (n *Node) dispatch(p *peer, c dist.Control, msg Term) error {
 		case Atom:
 			target, as = n.whereis(to), to
 		default:
-			return protoErr("%v: target %s is neither a pid nor an atom", c.Op, etf.Format(to))
+			return protoErr("%v: target %s is neither a pid nor an atom", c.Op, termText(to))
 		}
 		if c.Op == dist.OpDemonitorP {
 			if target != nil {
@@ -277,26 +338,15 @@ func fromTo(c dist.Control) (from, to Pid, err error) {
 	return
 }
 
-// reply sends a signal back to the peer a frame came from. It runs on the
-// reader goroutine, so it must not wait on a full send buffer: that could
-// deadlock two nodes that both wait to write.
+// reply sends a signal back to the peer a frame came from (a noproc EXIT
+// or DOWN, an UNLINK_ID_ACK, a refused SPAWN_REPLY). It runs on the
+// reader goroutine and goes through p.signal: it does not wait behind a
+// full send buffer, so two nodes that both wait to write do not
+// deadlock; only a peer that reads less than it asks for makes the
+// reader wait (and stop reading it), and loses its connection when its
+// queue stays full for the tick time.
 func (n *Node) reply(p *peer, ctrl etf.Tuple, msg Term, hasMsg bool) {
-	frame, err := appendFrame(nil, p, ctrl, msg, hasMsg)
-	if err != nil {
-		n.logger.Error("encode reply", "err", err)
-		return
-	}
-	// A canceled context makes Send queue the frame only if there is room.
-	done, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := p.conn.Send(done, frame); err == nil || !errors.Is(err, context.Canceled) {
-		return
-	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		p.conn.Send(n.ctx, frame)
-	}()
+	n.signalPeer(n.ctx, p, ctrl, msg, hasMsg)
 }
 
 // deliverToName delivers a REG_SEND to a local registered process.

@@ -32,7 +32,8 @@
 //
 //	Node            a running node: Start, Stop, Connect, Ping, Spawn, Register, WatchNodes
 //	Config          the node's settings; only Name and Cookie are required
-//	Process         a pid and a mailbox: Send, Receive, Call, Link, Monitor, Exit
+//	Process         a pid and a mailbox: Send, Receive, Call, Link, Monitor, Exit,
+//	                SpawnLink and SpawnMonitor (a child linked or monitored from the start)
 //	Pid, Ref, Atom  Erlang's identifiers (aliases of the etf types); Term is any term
 //	Subject[T]      a typed address: a pid or a name, plus a codec.Codec[T]
 //	Actor[S, M, R]  a typed server process; ActorHandle is a started one
@@ -76,6 +77,12 @@
 // an *ExitError, the deadline with ErrTimeout; and a reply that arrives
 // after the call ended is dropped, never left in the mailbox.
 //
+// OTP's sys requests ({system, From, Request}: sys:get_state,
+// sys:get_status, sys:suspend and resume, sys:terminate and so
+// gen_server:stop and GenServer.stop) are answered as a gen_server answers
+// them by every Actor, and by a receive loop that passes its messages to
+// Process.HandleSystem.
+//
 // # Spawn requests and node events
 //
 // Process.SpawnRequest asks a node to run Module:Function(Args) (Erlang's
@@ -117,15 +124,25 @@
 // A peer that sends malformed frames, an unknown control message, an
 // oversized frame or term, or that stops answering ticks loses its
 // connection; the node and every other connection go on. Errors are
-// sentinels (ErrNoProc, ErrNodeDown, ErrTimeout, ErrClosed, ErrBadCookie)
-// or typed (*ExitError), wrapped with %w: test them with errors.Is and
-// errors.As.
+// sentinels (ErrNoProc, ErrNodeDown, ErrTimeout, ErrClosed, ErrBadCookie,
+// ErrTLSMismatch) or typed (*ExitError), wrapped with %w: test them with
+// errors.Is and errors.As. ErrNodeDown means the connection is lost or
+// cannot be made. When the ctx of a blocking call ends, its error wraps
+// ErrTimeout and context.DeadlineExceeded if the deadline passed (the
+// peer may well be up, only slow), and context.Canceled (not ErrTimeout)
+// if ctx was canceled. After Stop, sends fail with ErrClosed.
 //
 // # Who may block
 //
-// Everything that may wait takes a context.Context first. Send blocks only
-// while the connection's send buffer is full (Config.SendBuffer), like
-// Erlang's busy dist port, until ctx ends. Receive and Call block until a
+// Everything that may wait takes a context.Context first. Send blocks
+// while it connects to a node it is not connected to (up to
+// Config.HandshakeTimeout per handshake step), and while the connection's
+// send buffer is full (Config.SendBuffer), like Erlang's busy dist port;
+// both waits end with ctx. What the node owes a peer (the noproc EXIT or
+// DOWN answering its LINK or monitor, the exit signals and DOWNs of
+// exiting processes) never waits behind a full buffer: it may take as
+// much again as SendBuffer, in order, and a peer that leaves it full for
+// TickTime is disconnected. Receive and Call block until a
 // message, the deadline, or the process's exit. Handlers the node calls
 // (the net_kernel service, spawn and call handlers) run in their own
 // processes; a slow one never blocks a connection. Mailboxes are unbounded:
@@ -178,18 +195,22 @@
 // # Limits
 //
 // Every limit is a Config field with a documented default: MaxFrameSize
-// (128 MiB) bounds one frame, Limits (etf's: 64 MiB, depth 1000, 1 048 576
-// atoms per term) bounds each decoded term, SendBuffer (4 MiB) the bytes
-// queued to one peer, HandshakeTimeout (7 s) each handshake step, and
-// TickTime (60 s) a peer's silence. Errors from Start are ErrConfig (a bad
-// Config) or the listener's and epmd's; names that do not match
-// alive@host are ErrBadName.
+// (128 MiB) bounds one frame, Limits (etf's: 64 MiB, depth 100 000, at most
+// 24 bytes of memory per input byte) bounds each decoded term, and a term
+// over a limit closes that peer's connection (logged at warning with the
+// peer and the limit); SendBuffer (4 MiB) the bytes queued to one peer,
+// HandshakeTimeout (7 s) each handshake step, MaxPendingHandshakes (256)
+// the incoming handshakes not yet authenticated, and TickTime (60 s) a
+// peer's silence. Errors from Start are ErrConfig (a bad Config),
+// ErrNameTaken (epmd holds the name) or the listener's and epmd's; names
+// that do not match alive@host are ErrBadName.
 //
 // # Logging, correlation ids and metrics
 //
 // Config.Logger (a *slog.Logger; nil discards) receives the node's logs:
-// node start, connections up and down with their reason, refused
-// incoming handshakes, panics in processes and handlers (with the stack),
+// node start, connections up and down with their reason, failed
+// incoming handshakes (at warning, at most one line a second, which says
+// how many were left out), panics in processes and handlers (with the stack),
 // supervisor restarts, and, at debug level, messages dropped because
 // their target is gone.
 //
@@ -211,9 +232,11 @@
 // (default: the global provider, a no-op until the program sets one):
 // distribute.messages.in/out and distribute.bytes.in/out per peer,
 // distribute.connections, distribute.processes, distribute.mailbox.messages
-// and distribute.mailbox.max, and the histogram distribute.call.duration
+// and distribute.mailbox.max, the histogram distribute.call.duration
 // by outcome (ok, timeout, noproc, nodedown, error; buckets 100 µs to
-// 10 s). Services make theirs with Node.Meter (distribute.rpc.duration,
+// 10 s), and the counter distribute.handshake.failures by reason
+// (bad_cookie, timeout, malformed, refused, tls, evicted, closed) and
+// direction (in, out). Services make theirs with Node.Meter (distribute.rpc.duration,
 // distribute.membership.changes, distribute.election.leader_changes). The
 // observable instruments are read only when the provider collects, never
 // on the message path; the mailbox gauges walk every process at each
@@ -239,6 +262,8 @@
 // The cookie authenticates a peer; it does not encrypt. Use Config.TLS on
 // any network you do not trust (it is Erlang's inet_tls_dist, so BEAM nodes
 // configured with -proto_dist inet_tls interoperate). Received terms are
-// decoded within Config.Limits (size, depth, atoms), so a peer cannot make
-// the node allocate without bound.
+// decoded within Config.Limits (size, depth, a memory bound per input byte;
+// compressed terms refused), so a peer cannot make the node allocate
+// without bound, and a peer's terms reach logs and errors cut to
+// etf.LogTextMax bytes.
 package distribute

@@ -1,6 +1,7 @@
 package distribute
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -19,7 +20,10 @@ var (
 	// ErrNodeDown: the connection to the target's node is lost or cannot be
 	// made (noconnection).
 	ErrNodeDown = errors.New("distribute: node down")
-	// ErrTimeout: the deadline passed before an answer came.
+	// ErrTimeout: the deadline passed before an answer came. An operation
+	// whose ctx's deadline passes returns an error wrapping both ErrTimeout
+	// and context.DeadlineExceeded; one whose ctx is canceled returns one
+	// wrapping context.Canceled, and not ErrTimeout: nothing timed out.
 	ErrTimeout = errors.New("distribute: timeout")
 	// ErrBadCookie: a handshake failed because the cookies differ (a
 	// connection error also wraps ErrNodeDown).
@@ -27,6 +31,11 @@ var (
 	// ErrHandshake: a handshake was refused or broke off for another
 	// reason: a missing capability, a name in use, a timeout.
 	ErrHandshake = dist.ErrRefused
+	// ErrTLSMismatch: only one side of a connection speaks TLS (Config.TLS
+	// set on one node and not the other). The text says which: "peer
+	// speaks TLS" or "peer does not speak TLS". A connection error also
+	// wraps ErrNodeDown.
+	ErrTLSMismatch = dist.ErrTLSMismatch
 )
 
 // errDead is what a dead process's mailbox returns to its receiver.
@@ -38,7 +47,7 @@ type ExitError struct {
 }
 
 func (e *ExitError) Error() string {
-	return "distribute: process exited: " + etf.Format(e.Reason)
+	return "distribute: process exited: " + etf.FormatLimit(e.Reason, etf.LogTextMax)
 }
 
 // Is makes errors.Is(err, ErrNoProc) true for the noproc reason and
@@ -52,3 +61,22 @@ func (e *ExitError) Is(target error) bool {
 	}
 	return false
 }
+
+// ctxError is the error of an operation that ctx ended (see ErrTimeout):
+// past a deadline it wraps ErrTimeout and context.DeadlineExceeded;
+// canceled, it is ctx's error. Wrap it with the operation: its text
+// carries no package prefix of its own.
+func ctxError(ctx context.Context) error {
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return deadlineError{err}
+	}
+	return err
+}
+
+// deadlineError is a deadline that passed: ErrTimeout and the context's
+// error in one.
+type deadlineError struct{ err error }
+
+func (e deadlineError) Error() string   { return "timeout: " + e.err.Error() }
+func (e deadlineError) Unwrap() []error { return []error{ErrTimeout, e.err} }

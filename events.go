@@ -12,6 +12,9 @@ type NodeEvent struct {
 	// Visible is true when both sides published themselves (Erlang's
 	// nodes() lists only visible peers; global and pg work with them).
 	Visible bool
+	// Published is true when the peer published itself (a visible node),
+	// whether or not this node did: see Node.PublishedNodes.
+	Published bool
 	// Reason is why a connection went down: connection_closed,
 	// net_tick_timeout, or an error text. Empty for Up events.
 	Reason string

@@ -51,11 +51,11 @@ func Example_readmeMonitor() {
 	}
 	defer node.Stop(ctx)
 
-	worker, _ := node.Spawn(func(ctx context.Context, p *distribute.Process) error {
+	watcher, _ := node.NewProcess()
+	// Monitored from the start: the Down comes however soon the worker exits.
+	watcher.SpawnMonitor(func(ctx context.Context, p *distribute.Process) error {
 		return &distribute.ExitError{Reason: etf.Atom("out_of_work")}
 	})
-	watcher, _ := node.NewProcess()
-	watcher.Monitor(ctx, worker.Pid())
 	m, _ := watcher.Receive(ctx)
 	fmt.Println(etf.Format(m.(distribute.Down).Reason))
 	// Output: out_of_work

@@ -2,6 +2,7 @@ package distribute_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 
@@ -63,4 +64,50 @@ func ExampleProcess_Monitor() {
 	m, _ := watcher.Receive(ctx)
 	fmt.Println(etf.Format(m.(distribute.Down).Reason))
 	// Output: done
+}
+
+// SpawnMonitor starts a worker that its caller monitors from the start: the
+// Down arrives even when the worker exits before SpawnMonitor returns.
+func ExampleProcess_SpawnMonitor() {
+	ctx := context.Background()
+	n, err := distribute.Start(ctx, distribute.Config{Name: "example_spawnmon@localhost", Cookie: "secret", ClientOnly: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer n.Stop(ctx)
+	watcher, _ := n.NewProcess()
+	_, ref, err := watcher.SpawnMonitor(func(ctx context.Context, p *distribute.Process) error {
+		return &distribute.ExitError{Reason: etf.Atom("out_of_work")}
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, _ := watcher.Receive(ctx)
+	d := m.(distribute.Down)
+	fmt.Println(d.Ref == ref, etf.Format(d.Reason))
+	// Output: true out_of_work
+}
+
+// SpawnLink starts a worker linked to its caller from the start. A caller
+// that traps exits gets the worker's exit as an Exit message; one that does
+// not would exit with it.
+func ExampleProcess_SpawnLink() {
+	ctx := context.Background()
+	n, err := distribute.Start(ctx, distribute.Config{Name: "example_spawnlink@localhost", Cookie: "secret", ClientOnly: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer n.Stop(ctx)
+	parent, _ := n.NewProcess()
+	parent.TrapExit(true)
+	worker, err := parent.SpawnLink(func(ctx context.Context, p *distribute.Process) error {
+		return errors.New("disk full")
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, _ := parent.Receive(ctx)
+	e := m.(distribute.Exit)
+	fmt.Println(e.From == worker.Pid(), etf.Format(e.Reason))
+	// Output: true {error,<<"disk full">>}
 }

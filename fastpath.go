@@ -152,6 +152,31 @@ func (p *peer) send(ctx context.Context, stored bool, frames ...[]byte) error {
 	return err
 }
 
+// signal queues frames the node owes the peer (dist.Conn.Signal): a reply
+// to its control messages or a signal of an exiting process. Never
+// dropped, never reordered, and never waiting behind a full send buffer
+// (see dist.Conn.Signal). A frame longer than dist.FragmentSize goes out
+// in fragments when p has Fragments.
+func (p *peer) signal(ctx context.Context, frame []byte) error {
+	if p.flags&dist.Fragments == 0 || len(frame) <= dist.FragmentSize {
+		return p.conn.Signal(ctx, frame)
+	}
+	f, err := dist.NewFragmenter(frame, p.fragSeq.Add(1), dist.FragmentSize)
+	if err != nil {
+		return err
+	}
+	ctx = context.WithoutCancel(ctx) // once the first is queued, the rest follow
+	for buf := make([]byte, 0, dist.FragmentSize); ; {
+		var ok bool
+		if buf, ok = f.Next(buf[:0]); !ok {
+			return nil
+		}
+		if err := p.conn.Signal(ctx, buf); err != nil {
+			return err
+		}
+	}
+}
+
 // sendFragments is send with frames[i], a large one, cut into fragments,
 // each queued on its own, so that other processes' frames can go out
 // between them instead of waiting for the whole message, as with ERTS.

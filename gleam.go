@@ -88,11 +88,11 @@ func decodeGleamSubject(src []byte) (GleamSubject, []byte, error) {
 	}
 	tup, ok := t.(etf.Tuple)
 	if !ok || len(tup) != 3 || tup[0] != atomSubject {
-		return fail(4, codec.ErrInvalid, "not {subject, Pid, Tag}: "+etf.Format(t))
+		return fail(4, codec.ErrInvalid, "not {subject, Pid, Tag}: "+etf.FormatLimit(t, etf.LogTextMax))
 	}
 	pid, ok := tup[1].(Pid)
 	if !ok {
-		return fail(4, codec.ErrInvalid, "subject owner is not a pid: "+etf.Format(tup[1]))
+		return fail(4, codec.ErrInvalid, "subject owner is not a pid: "+etf.FormatLimit(tup[1], etf.LogTextMax))
 	}
 	return GleamSubject{Pid: pid, Tag: tup[2]}, src[4+n:], nil
 }
@@ -117,8 +117,8 @@ func ReplySubject[T any](s GleamSubject, c codec.Codec[T]) Subject[T] {
 // reply, {Tag, Binary} through the reply subject, is decoded with resp.
 // The target is monitored: it returns at once with an error wrapping
 // ErrNoProc when the target does not exist, ErrNodeDown when its node is
-// lost, an *ExitError when it exits before replying, ErrTimeout when ctx
-// ends; a reply that does not decode is a *MessageError.
+// lost, an *ExitError when it exits before replying, ErrTimeout past
+// ctx's deadline (context.Canceled when ctx is canceled); a reply that does not decode is a *MessageError.
 //
 // The call runs in a short-lived process of from's node (the reply
 // subject's owner), so a reply that comes after GleamCall returned is
@@ -156,7 +156,7 @@ func GleamCall[Req, Resp any](ctx context.Context, n *Node, to Subject[Req], mak
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return zero, fmt.Errorf("distribute: gleam call %s: %w: %w", to.dest, ErrTimeout, ctx.Err())
+			return zero, fmt.Errorf("distribute: gleam call %s: %w", to.dest, ctxError(ctx))
 		}
 		return zero, err
 	}

@@ -28,6 +28,9 @@ const (
 	metricMailboxQueued = "distribute.mailbox.messages" // observable gauge, {message}: queued in all mailboxes
 	metricMailboxMax    = "distribute.mailbox.max"      // observable gauge, {message}: the longest mailbox
 	metricCallDuration  = "distribute.call.duration"    // histogram, s, attribute outcome
+	// counter, {handshake}, attributes reason (handshakeReasons) and
+	// direction (in: a peer dialled this node; out: this node dialled)
+	metricHandshakeFailures = "distribute.handshake.failures"
 )
 
 // Outcomes of a call, the values of distribute.call.duration's outcome
@@ -59,6 +62,10 @@ type telemetry struct {
 	// callOpts holds the record options of each outcome, made once so that
 	// recording a call allocates nothing of ours.
 	callOpts map[string][]metric.RecordOption
+
+	handshakeFailures metric.Int64Counter
+	// hsOpts holds the add options of each direction and reason.
+	hsOpts map[[2]string][]metric.AddOption
 
 	meters sync.Map // scope string -> metric.Meter
 }
@@ -106,6 +113,20 @@ func (t *telemetry) start(n *Node) {
 	t.callOpts = make(map[string][]metric.RecordOption)
 	for _, o := range []string{outcomeOK, outcomeTimeout, outcomeNoProc, outcomeNodeDown, outcomeError} {
 		t.callOpts[o] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))}
+	}
+	hf, err := t.meter.Int64Counter(metricHandshakeFailures,
+		metric.WithUnit("{handshake}"),
+		metric.WithDescription("Failed connection handshakes, by reason (bad_cookie, timeout, malformed, refused, tls, evicted, closed) and direction (in: a peer dialled this node, out: this node dialled)."))
+	if err != nil {
+		n.logError("metric "+metricHandshakeFailures, err)
+		hf = noop.Int64Counter{}
+	}
+	t.handshakeFailures = hf
+	t.hsOpts = make(map[[2]string][]metric.AddOption)
+	for _, dir := range []string{directionIn, directionOut} {
+		for _, r := range handshakeReasons {
+			t.hsOpts[[2]string{dir, r}] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r), attribute.String("direction", dir)))}
+		}
 	}
 	if n == nil || n.closed.Load() {
 		return
@@ -185,6 +206,12 @@ func (t *telemetry) observe(n *Node) error {
 // recordCall records one call's latency.
 func (t *telemetry) recordCall(ctx context.Context, d time.Duration, err error) {
 	t.callDuration.Record(ctx, d.Seconds(), t.callOpts[callOutcome(err)]...)
+}
+
+// countHandshakeFailure counts a failed handshake.
+func (n *Node) countHandshakeFailure(reason, direction string) {
+	t := n.telemetry()
+	t.handshakeFailures.Add(n.ctx, 1, t.hsOpts[[2]string{direction, reason}]...)
 }
 
 // callOutcome classifies a call's error.

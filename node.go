@@ -3,19 +3,16 @@ package distribute
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/distribute-go/distribute/etf"
 	"github.com/distribute-go/distribute/internal/dist"
 	"github.com/distribute-go/distribute/internal/epmd"
 )
@@ -47,12 +44,26 @@ type Node struct {
 
 	procs *procTable
 
-	connMu  sync.Mutex // protects conns, dialing, incoming
+	connMu  sync.Mutex // protects conns, dialing, incoming, downs
 	conns   map[Atom]*peer
 	dialing map[Atom]*dialAttempt
-	// incoming counts accepted handshakes past their "ok" status, per peer.
+	// incoming counts accepted handshakes whose digest checked, per peer,
+	// until they end.
 	incoming map[Atom]int
-	nodeMon  nodeMonitors
+	// downs holds, per peer, a channel closed when the down handling of
+	// its last connection (peerDownOnce) is over: a new connection to it
+	// is installed only then, so that the old one's nodedown cannot take
+	// links and monitors made over the new one.
+	downs   map[Atom]chan struct{}
+	nodeMon nodeMonitors
+
+	// handshakes caps the incoming handshakes not yet authenticated.
+	handshakes handshakeSlots
+	// hsLog rate-limits the warnings about failed incoming handshakes,
+	// limitLog those about peers dropped for going over a limit.
+	hsLog, limitLog rateLog
+
+	hooks atomic.Pointer[testHooks] // nil but in tests
 
 	spawn spawnHandler
 
@@ -69,9 +80,12 @@ type peer struct {
 	creation uint32
 	flags    dist.Flags
 	visible  bool
-	conn     *dist.Conn
-	since    time.Time
-	downOnce sync.Once // peerDown runs once
+	// published: the peer set PUBLISHED (a visible node), whether or not
+	// this node did.
+	published bool
+	conn      *dist.Conn
+	since     time.Time
+	downOnce  sync.Once // peerDown runs once
 
 	// cacheSent: a frame storing our fixed atom cache entries (see
 	// appendMessageFrame) is queued, so later frames may refer to them.
@@ -83,11 +97,38 @@ type peer struct {
 	fragSeq atomic.Uint64
 }
 
-// dialAttempt is one connection attempt that callers wait on together.
+// dialAttempt is one connection attempt that callers wait on together:
+// a dial, or an incoming connection whose digest checked. connMu protects
+// its fields until done is closed.
 type dialAttempt struct {
 	done chan struct{}
 	peer *peer
 	err  error
+	// cancel ends the dial goroutine's attempt (nil when there is none).
+	cancel context.CancelFunc
+	// taken: an authenticated incoming connection completes the attempt;
+	// the dial, if any, is abandoned (it neither installs its connection
+	// nor fails the attempt).
+	taken bool
+}
+
+// testHooks stop the node at chosen points in tests (nil in production),
+// indexed by the hook constants.
+type testHooks [numHooks]func(node Atom)
+
+const (
+	hookDialStart   = 0 // the dial goroutine, before its epmd lookup
+	hookDialEnd     = 1 // the dial goroutine, as it returns
+	hookPeerDown    = 2 // peerDownOnce, before nodeDown
+	hookInstallWait = 3 // addPeer waits for a peer down to end
+	numHooks        = 4
+)
+
+// hook runs test hook i, if set.
+func (n *Node) hook(i int, node Atom) {
+	if h := n.hooks.Load(); h != nil && h[i] != nil {
+		h[i](node)
+	}
 }
 
 // Start starts a node: it validates cfg, listens, registers with epmd
@@ -106,7 +147,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		conns:    make(map[Atom]*peer),
 		dialing:  make(map[Atom]*dialAttempt),
 		incoming: make(map[Atom]int),
+		downs:    make(map[Atom]chan struct{}),
 	}
+	n.handshakes.init(cfg.MaxPendingHandshakes)
 	n.flags = dist.DefaultFlags
 	if cfg.visible() {
 		n.flags |= dist.Published
@@ -179,6 +222,9 @@ func (n *Node) listen(ctx context.Context) error {
 	}
 	if err != nil {
 		ln.Close()
+		if errors.Is(err, epmd.ErrDuplicateName) {
+			return fmt.Errorf("distribute: epmd: %w: %w", ErrNameTaken, err)
+		}
 		return fmt.Errorf("distribute: epmd: %w", err)
 	}
 	n.keeper = keeper
@@ -280,215 +326,6 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 }
 
-func (n *Node) handshakeConfig() dist.HandshakeConfig {
-	return dist.HandshakeConfig{
-		Name:     n.cfg.Name,
-		Creation: n.creation,
-		Cookie:   n.cfg.Cookie,
-		Flags:    n.flags,
-		TLS:      n.cfg.TLS != nil,
-		Timeout:  n.cfg.HandshakeTimeout,
-		IsAlive:  n.peerState,
-	}
-}
-
-// peerState tells the handshake what we have towards a peer.
-func (n *Node) peerState(name string) dist.PeerState {
-	n.connMu.Lock()
-	defer n.connMu.Unlock()
-	switch {
-	case n.conns[Atom(name)] != nil, n.incoming[Atom(name)] > 0:
-		// An incoming handshake we accepted will stand: our dial yields.
-		return dist.PeerConnected
-	case n.dialing[Atom(name)] != nil:
-		return dist.PeerPending
-	}
-	return dist.PeerUnknown
-}
-
-func (n *Node) acceptLoop() {
-	defer n.wg.Done()
-	for {
-		c, err := n.ln.Accept()
-		if err != nil {
-			if n.closed.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			n.logger.Warn("accept failed", "err", err)
-			select {
-			case <-time.After(50 * time.Millisecond):
-			case <-n.ctx.Done():
-				return
-			}
-			continue
-		}
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.accept(c)
-		}()
-	}
-}
-
-// accept runs the acceptor side of the handshake on an incoming connection.
-func (n *Node) accept(c net.Conn) {
-	if n.cfg.TLS != nil {
-		c = tls.Server(c, n.cfg.TLS)
-	}
-	ctx, cancel := context.WithTimeout(n.ctx, 4*n.cfg.HandshakeTimeout)
-	defer cancel()
-	// When the handshake answers "ok", the peer is reserved as connecting,
-	// so that our own callers wait for this connection instead of dialling
-	// a second one (which would race it).
-	var reserved, counted Atom
-	var attempt *dialAttempt
-	hc := n.handshakeConfig()
-	hc.IsAlive = func(name string) dist.PeerState {
-		n.connMu.Lock()
-		defer n.connMu.Unlock()
-		state := dist.PeerUnknown
-		switch {
-		case n.conns[Atom(name)] != nil:
-			return dist.PeerConnected
-		case n.dialing[Atom(name)] != nil:
-			state = dist.PeerPending
-		}
-		if counted != "" {
-			return state
-		}
-		if state == dist.PeerUnknown && !n.closed.Load() {
-			reserved, attempt = Atom(name), &dialAttempt{done: make(chan struct{})}
-			n.dialing[reserved] = attempt
-		}
-		if state == dist.PeerUnknown || name > n.cfg.Name {
-			// We answer ok or ok_simultaneous: this connection is the one
-			// that will stand, and our own dial must yield to it.
-			counted = Atom(name)
-			n.incoming[counted]++
-		}
-		return state
-	}
-	pr, leftover, err := dist.Accept(ctx, c, hc)
-	if counted != "" {
-		defer func() {
-			n.connMu.Lock()
-			if n.incoming[counted]--; n.incoming[counted] <= 0 {
-				delete(n.incoming, counted)
-			}
-			n.connMu.Unlock()
-		}()
-	}
-	if attempt != nil && (err != nil || Atom(pr.Name) != reserved) {
-		n.failDial(reserved, attempt, fmt.Errorf("distribute: connection from %s: %w: %w", reserved, ErrNodeDown, err))
-	}
-	if err != nil {
-		c.Close()
-		n.logger.Info("incoming connection refused", "remote", c.RemoteAddr().String(), "err", err)
-		return
-	}
-	if pr.Replaced {
-		n.connMu.Lock()
-		old := n.conns[Atom(pr.Name)]
-		n.connMu.Unlock()
-		if old != nil {
-			old.conn.Close()
-			n.peerDown(old, old.conn.Err())
-		}
-	}
-	n.addPeer(c, pr, leftover)
-}
-
-// addPeer installs an established connection and starts its I/O.
-func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte) *peer {
-	p := &peer{
-		name:     Atom(pr.Name),
-		creation: pr.Creation,
-		flags:    pr.Flags,
-		visible:  pr.Visible,
-		since:    time.Now(),
-	}
-	if pr.Flags.HeaderMode() {
-		p.hdr = &dist.HeaderReader{Fragments: pr.Flags&dist.Fragments != 0}
-		p.hdr.Reassembler.Max = n.cfg.MaxFrameSize
-	}
-	// One decoder per connection, used by its reader only: it keeps the
-	// atoms it has seen (node names, tags) so that they cost no allocation.
-	dec := &etf.Decoder{Limits: n.cfg.Limits, Atoms: etf.NewAtomTable(1024)}
-	// The reader may deliver a frame before NewConn returns: the handler
-	// waits until p.conn is set (once; then it only reads a local bool).
-	ready := make(chan struct{})
-	isReady := false
-	conn, err := dist.NewConn(c, pr, leftover, dist.ConnConfig{
-		TickTime:     n.cfg.TickTime,
-		MaxFrame:     n.cfg.MaxFrameSize,
-		SendBuffer:   n.cfg.SendBuffer,
-		ReadSpin:     n.cfg.ReadSpin,
-		ReadCoalesce: n.cfg.ReadCoalesce,
-		Handler: func(frame []byte) error {
-			if !isReady {
-				<-ready
-				isReady = true
-			}
-			return n.handleFrame(p, dec, frame)
-		},
-	})
-	if err != nil {
-		c.Close()
-		n.logger.Error("connection setup", "peer", p.name, "err", err)
-		return nil
-	}
-	p.conn = conn
-	n.connMu.Lock()
-	if old := n.conns[p.name]; old != nil && !n.closed.Load() {
-		// Both directions completed at once; keep the first.
-		n.connMu.Unlock()
-		n.logger.Debug("duplicate connection dropped", "peer", p.name)
-		close(ready) // let a waiting handler run into the closed connection
-		p.conn.Close()
-		return old
-	}
-	n.conns[p.name] = p
-	if d := n.dialing[p.name]; d != nil {
-		delete(n.dialing, p.name)
-		d.peer = p
-		close(d.done)
-	}
-	n.connMu.Unlock()
-	// Only now may frames be handled: replies to them find the peer.
-	close(ready)
-	if n.closed.Load() {
-		p.conn.Close()
-	}
-	n.logger.Info("node up", "peer", p.name, "visible", p.visible)
-	n.events.publish(NodeEvent{Node: p.name, Up: true, Visible: p.visible})
-	n.fireNodeUp(p.name)
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		<-p.conn.Done()
-		n.peerDown(p, p.conn.Err())
-	}()
-	return p
-}
-
-// peerDown runs once a connection has closed; later calls do nothing.
-func (n *Node) peerDown(p *peer, err error) {
-	p.downOnce.Do(func() { n.peerDownOnce(p, err) })
-}
-
-func (n *Node) peerDownOnce(p *peer, err error) {
-	n.connMu.Lock()
-	if n.conns[p.name] == p {
-		delete(n.conns, p.name)
-	}
-	n.connMu.Unlock()
-	reason := downReason(err)
-	n.logger.Info("node down", "peer", p.name, "reason", reason)
-	n.nodeDown(p.name)
-	n.fireNodeDown(p.name, reason)
-	n.events.publish(NodeEvent{Node: p.name, Up: false, Visible: p.visible, Reason: reason})
-}
-
 // downReason names why a connection ended, in Erlang's words.
 func downReason(err error) string {
 	switch {
@@ -540,6 +377,24 @@ func (n *Node) VisibleNodes() []Atom {
 	return out
 }
 
+// PublishedNodes returns the connected nodes that published themselves in
+// the handshake (Erlang's DFLAG_PUBLISHED): visible nodes, as opposed to
+// hidden nodes and C nodes (erl_call, ei). On a visible node these are
+// VisibleNodes; a hidden node has no visible connection, yet its peers
+// may be published. Services that speak to every visible node (pg, global)
+// never talk to the others.
+func (n *Node) PublishedNodes() []Atom {
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	var out []Atom
+	for name, p := range n.conns {
+		if p.published {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // Nodes returns the nodes this node is connected to, visible and hidden.
 func (n *Node) Nodes() []Atom {
 	n.connMu.Lock()
@@ -551,123 +406,9 @@ func (n *Node) Nodes() []Atom {
 	return out
 }
 
-// getPeer returns the connection to node, connecting if needed. Concurrent
-// callers share one attempt; ctx bounds only this caller's wait.
-func (n *Node) getPeer(ctx context.Context, node Atom) (*peer, error) {
-	if node == n.name {
-		return nil, fmt.Errorf("distribute: connect to self %s: %w", node, ErrBadName)
-	}
-	n.connMu.Lock()
-	if p := n.conns[node]; p != nil {
-		select {
-		case <-p.conn.Done():
-			// Closed, and its down handling has not run yet: run it now,
-			// then connect anew.
-			n.connMu.Unlock()
-			n.peerDown(p, p.conn.Err())
-			return n.getPeer(ctx, node)
-		default:
-		}
-		n.connMu.Unlock()
-		return p, nil
-	}
-	if n.closed.Load() {
-		n.connMu.Unlock()
-		return nil, ErrClosed
-	}
-	d := n.dialing[node]
-	if d == nil {
-		if _, _, _, err := ParseNodeName(string(node)); err != nil {
-			n.connMu.Unlock()
-			return nil, err
-		}
-		d = &dialAttempt{done: make(chan struct{})}
-		n.dialing[node] = d
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.dial(node, d)
-		}()
-	}
-	n.connMu.Unlock()
-	select {
-	case <-d.done:
-		if d.err != nil {
-			return nil, d.err
-		}
-		return d.peer, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("distribute: connect %s: %w", node, ctx.Err())
-	}
-}
-
 // peerIfConnected returns the connection to node, or nil.
 func (n *Node) peerIfConnected(node Atom) *peer {
 	n.connMu.Lock()
 	defer n.connMu.Unlock()
 	return n.conns[node]
-}
-
-// failDial ends an attempt with err, unless a connection already completed it.
-func (n *Node) failDial(node Atom, d *dialAttempt, err error) {
-	n.connMu.Lock()
-	defer n.connMu.Unlock()
-	if n.dialing[node] != d {
-		return
-	}
-	delete(n.dialing, node)
-	d.err = err
-	close(d.done)
-}
-
-// dial makes an outgoing connection: epmd lookup, TCP (and TLS), handshake.
-func (n *Node) dial(node Atom, d *dialAttempt) {
-	ctx, cancel := context.WithTimeout(n.ctx, 4*n.cfg.HandshakeTimeout)
-	defer cancel()
-	err := n.dialOnce(ctx, node, d)
-	if err == nil {
-		return
-	}
-	var st *dist.StatusError
-	if errors.As(err, &st) && (st.Status == dist.StatusNok || st.Status == dist.StatusAliveFalse) {
-		// Simultaneous connect: a connection the peer dialled wins; it
-		// completes d when it comes up.
-		select {
-		case <-d.done:
-			return
-		case <-ctx.Done():
-		}
-	}
-	n.failDial(node, d, fmt.Errorf("distribute: connect %s: %w: %w", node, ErrNodeDown, err))
-}
-
-func (n *Node) dialOnce(ctx context.Context, node Atom, d *dialAttempt) error {
-	alive, host, long, _ := ParseNodeName(string(node))
-	_, _, ourLong, _ := ParseNodeName(n.cfg.Name)
-	if long != ourLong {
-		return fmt.Errorf("%w: %s uses %s names and we use the other style", ErrBadName, node, map[bool]string{true: "long", false: "short"}[long])
-	}
-	info, err := epmd.Lookup(ctx, host, n.cfg.EpmdPort, alive)
-	if err != nil {
-		return err
-	}
-	var dialer net.Dialer
-	c, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(int(info.Port))))
-	if err != nil {
-		return err
-	}
-	if n.cfg.TLS != nil {
-		tc := n.cfg.TLS.Clone()
-		if tc.ServerName == "" {
-			tc.ServerName = host
-		}
-		c = tls.Client(c, tc)
-	}
-	pr, leftover, err := dist.Dial(ctx, c, n.handshakeConfig(), string(node))
-	if err != nil {
-		c.Close()
-		return err
-	}
-	n.addPeer(c, pr, leftover)
-	return nil
 }

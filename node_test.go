@@ -132,6 +132,41 @@ func TestMonitorNode(t *testing.T) {
 	}
 }
 
+// A node learns whether each peer published itself (a visible node), even
+// when it is hidden itself and so no connection of its is visible.
+func TestPublishedPeers(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	hidden := startNode(t, port)
+	visible := startNode(t, port, func(c *Config) { c.Visibility = Visible })
+	other := startNode(t, port)
+	ctx := testCtx(t)
+	all, _ := hidden.NewProcess()
+	all.MonitorNodes(true)
+	events := hidden.WatchNodes(ctx)
+	for _, peer := range []*Node{visible, other} {
+		if err := hidden.Connect(ctx, peer.Name()); err != nil {
+			t.Fatal(err)
+		}
+		want := peer == visible
+		if got := receiveWithin(t, all, nil); got != (NodeUp{Node: peer.Name(), Published: want}) {
+			t.Fatalf("MonitorNodes got %#v; want NodeUp of %s published %v", got, peer.Name(), want)
+		}
+		if ev := <-events; ev.Node != peer.Name() || !ev.Up || ev.Visible || ev.Published != want {
+			t.Fatalf("WatchNodes got %+v; want up, hidden, published %v", ev, want)
+		}
+	}
+	if got := hidden.PublishedNodes(); len(got) != 1 || got[0] != visible.Name() {
+		t.Fatalf("PublishedNodes = %v; want [%s]", got, visible.Name())
+	}
+	if got := hidden.VisibleNodes(); len(got) != 0 {
+		t.Fatalf("VisibleNodes of a hidden node = %v; want none", got)
+	}
+	// The visible node sees a hidden peer: not published.
+	if got := visible.PublishedNodes(); len(got) != 0 {
+		t.Fatalf("PublishedNodes of the visible node = %v; want none", got)
+	}
+}
+
 // TestConfigBounds: Start refuses settings out of range with ErrConfig,
 // before it opens anything.
 func TestConfigBounds(t *testing.T) {

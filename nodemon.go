@@ -6,6 +6,10 @@ import "context"
 // receives when a connection to a node comes up.
 type NodeUp struct {
 	Node Atom
+	// Published is true when the peer published itself in the handshake
+	// (a visible node; not a hidden node or a C node such as erl_call),
+	// whether or not this node did: see Node.PublishedNodes.
+	Published bool
 }
 
 // NodeDown is the message a process receives when a node it monitors
@@ -80,7 +84,7 @@ func (p *Process) MonitorNodes(on bool) {
 }
 
 // fireNodeUp tells the MonitorNodes subscribers.
-func (n *Node) fireNodeUp(node Atom) {
+func (n *Node) fireNodeUp(node Atom, published bool) {
 	n.connMu.Lock()
 	subs := make([]*Process, 0, len(n.nodeMon.all))
 	for p := range n.nodeMon.all {
@@ -88,7 +92,7 @@ func (n *Node) fireNodeUp(node Atom) {
 	}
 	n.connMu.Unlock()
 	for _, p := range subs {
-		p.deliver(NodeUp{Node: node})
+		p.deliver(NodeUp{Node: node, Published: published})
 	}
 }
 

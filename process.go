@@ -297,8 +297,9 @@ func (p *Process) sendControl(ctx context.Context, node Atom, ctrl etf.Tuple, ms
 }
 
 // Receive waits for the next message. It returns ErrClosed (wrapped) once
-// the process has exited, or ctx's error. Messages are Terms, Down, Exit,
-// or whatever a local sender passed.
+// the process has exited; when ctx ends, an error wrapping ErrTimeout and
+// context.DeadlineExceeded past a deadline, context.Canceled on a cancel.
+// Messages are Terms, Down, Exit, or whatever a local sender passed.
 func (p *Process) Receive(ctx context.Context) (any, error) {
 	return p.ReceiveMatch(ctx, nil)
 }
@@ -314,12 +315,12 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, 
 	return m, nil
 }
 
-// receiveError wraps ctx's error for a receive that ctx ended. It is apart
-// from ReceiveMatch to keep the frame an idle process sits in small (see
-// TestIdleProcessStack).
+// receiveError wraps ctx's error for a receive that ctx ended (see
+// ErrTimeout). It is apart from ReceiveMatch to keep the frame an idle
+// process sits in small (see TestIdleProcessStack).
 func (p *Process) receiveError(ctx context.Context, err error) error {
 	if ctx.Err() != nil && err == ctx.Err() {
-		return fmt.Errorf("distribute: receive on %v: %w", p.pid, err)
+		return fmt.Errorf("distribute: receive on %v: %w", p.pid, ctxError(ctx))
 	}
 	return err
 }

@@ -69,6 +69,70 @@ func (n *Node) Spawn(fn func(ctx context.Context, p *Process) error) (*Process, 
 	if err != nil {
 		return nil, err
 	}
+	n.run(p, fn)
+	return p, nil
+}
+
+// SpawnLink starts fn in a new process linked to p, as Erlang's
+// spawn_link: the link exists before fn runs, so however soon the new
+// process exits, p gets its exit signal (Spawn then Link would get
+// ErrNoProc from a process that was already gone). It fails with an error
+// wrapping ErrClosed when p has exited or the node is stopped.
+func (p *Process) SpawnLink(fn func(ctx context.Context, p *Process) error) (*Process, error) {
+	child, err := p.node.newProcess()
+	if err != nil {
+		return nil, err
+	}
+	// Nobody can signal child before run starts it, and p's exit either
+	// comes first (no link made) or finds the link on both sides.
+	p.mu.Lock()
+	if p.exitedLocked() {
+		p.mu.Unlock()
+		child.Exit(ReasonNoProc)
+		return nil, errDead
+	}
+	r := p.relsForUpdate()
+	if r.links == nil {
+		r.links = make(map[Pid]*link)
+	}
+	r.links[child.pid] = &link{}
+	child.addLink(p.pid)
+	p.mu.Unlock()
+	p.node.run(child, fn)
+	return child, nil
+}
+
+// SpawnMonitor starts fn in a new process monitored by p, as Erlang's
+// spawn_monitor: the monitor exists before fn runs, so the Down with the
+// returned Ref arrives however soon the new process exits (Spawn then
+// Monitor would get a Down with reason noproc from a process that was
+// already gone). It fails with an error wrapping ErrClosed when p has
+// exited or the node is stopped.
+func (p *Process) SpawnMonitor(fn func(ctx context.Context, p *Process) error) (*Process, Ref, error) {
+	child, err := p.node.newProcess()
+	if err != nil {
+		return nil, Ref{}, err
+	}
+	ref := p.node.MakeRef()
+	p.mu.Lock()
+	if p.exitedLocked() {
+		p.mu.Unlock()
+		child.Exit(ReasonNoProc)
+		return nil, Ref{}, errDead
+	}
+	r := p.relsForUpdate()
+	if r.monitors == nil {
+		r.monitors = make(map[Ref]monitorTarget)
+	}
+	r.monitors[ref] = monitorTarget{pid: child.pid}
+	child.addWatcher(ref, watcher{by: p.pid})
+	p.mu.Unlock()
+	p.node.run(child, fn)
+	return child, ref, nil
+}
+
+// run starts fn in p's goroutine; p exits when fn returns.
+func (n *Node) run(p *Process, fn func(ctx context.Context, p *Process) error) {
 	n.wg.Add(1)
 	// The goroutine's closure holds p and fn only (p.node is n): 24 bytes.
 	go func() {
@@ -79,7 +143,6 @@ func (n *Node) Spawn(fn func(ctx context.Context, p *Process) error) (*Process, 
 		defer p.Exit(reasonGoexit)
 		p.Exit(runProcess(p, fn))
 	}()
-	return p, nil
 }
 
 func runProcess(p *Process, fn func(ctx context.Context, p *Process) error) (reason Term) {

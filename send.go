@@ -12,13 +12,27 @@ import (
 // Send sends msg to the process to, on this node or another, as Pid ! Msg.
 // Like Erlang's send it gives no delivery receipt: a message to a process
 // that does not exist is dropped. It fails only when the message cannot be
-// handed to the connection (the node is unreachable, ctx ends while the
-// connection's send buffer is full, or msg cannot be encoded).
+// handed to the connection: the node is unreachable (ErrNodeDown), ctx
+// ends first (see below), msg cannot be encoded, or the node is stopped
+// (ErrClosed).
+//
+// Send blocks in two cases, both bounded by ctx: when to's node is not
+// connected, Send connects first (unless AutoConnect is off), which takes
+// up to Config.HandshakeTimeout per handshake step for a node that
+// accepts and does not answer (a stopped one); and while the
+// connection's send buffer is full (Config.SendBuffer), until the writer
+// makes room. When ctx's deadline passes first the error wraps ErrTimeout
+// and context.DeadlineExceeded (not ErrNodeDown: the node may well be
+// up); when ctx is canceled, context.Canceled. A connection attempt still
+// under way goes on for later senders.
 //
 // A local message is delivered as the same Go value, not a copy: do not
 // change it after sending.
 func (p *Process) Send(ctx context.Context, to Pid, msg Term) error {
 	n := p.node
+	if n.closed.Load() {
+		return fmt.Errorf("distribute: send to %v: %w", to, ErrClosed)
+	}
 	if to.Node == n.name {
 		if to.Creation == n.creation {
 			if t := n.lookup(to); t != nil {
@@ -38,6 +52,9 @@ func (p *Process) Send(ctx context.Context, to Pid, msg Term) error {
 // when node is empty or its own name), as {Name, Node} ! Msg.
 func (p *Process) SendName(ctx context.Context, name, node Atom, msg Term) error {
 	n := p.node
+	if n.closed.Load() {
+		return fmt.Errorf("distribute: send to {%s,%s}: %w", name, node, ErrClosed)
+	}
 	if node == "" || node == n.name {
 		if t := n.whereis(name); t != nil {
 			t.deliver(msg)
@@ -137,6 +154,9 @@ func aliasOf(tag Term) (Ref, bool) {
 // to the caller's alias when the tag carries one, else to its pid.
 func (p *Process) Reply(ctx context.Context, from From, reply Term) error {
 	msg := etf.Tuple{from.Tag, reply}
+	if p.node.closed.Load() {
+		return fmt.Errorf("distribute: reply to %v: %w", from.Pid, ErrClosed)
+	}
 	if ref, ok := aliasOf(from.Tag); ok {
 		if ref.Node == p.node.name {
 			p.node.deliverToAlias(ref, msg)
@@ -153,8 +173,9 @@ func (p *Process) Reply(ctx context.Context, from From, reply Term) error {
 // as gen_server:call/3: the request is {'$gen_call', {Self, Tag}, Request}.
 // It returns at once with an error wrapping ErrNoProc when the target does
 // not exist, ErrNodeDown when its node is unreachable or lost, an
-// *ExitError when it exits before replying, and ErrTimeout (and ctx's
-// error) when ctx ends. A reply that arrives after Call returned is
+// *ExitError when it exits before replying, and, when ctx ends, ErrTimeout
+// with context.DeadlineExceeded past a deadline or context.Canceled on a
+// cancel. A reply that arrives after Call returned is
 // dropped: it never reaches the mailbox.
 func (p *Process) Call(ctx context.Context, to Pid, request Term) (Term, error) {
 	return p.call(ctx, monitorTarget{pid: to}, request)
@@ -185,6 +206,10 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 		// Connect first: an unreachable node is an error at once, after a
 		// single connection attempt.
 		if peer, err = p.peerFor(ctx, node); err != nil {
+			if ctx.Err() != nil {
+				// The deadline passed while connecting: a timeout too.
+				return nil, fmt.Errorf("distribute: call %s: %w", target, ctxError(ctx))
+			}
 			return nil, fmt.Errorf("distribute: call %s: %w", target, err)
 		}
 		// The monitor is sent with the request, below.
@@ -244,7 +269,7 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("distribute: call %s: %w: %w", target, ErrTimeout, ctx.Err())
+			return nil, fmt.Errorf("distribute: call %s: %w", target, ctxError(ctx))
 		}
 		return nil, err
 	}
@@ -316,7 +341,7 @@ func (n *Node) Ping(ctx context.Context, node Atom) error {
 		return fmt.Errorf("distribute: ping %s: %w", node, err)
 	}
 	if reply != Atom("yes") {
-		return fmt.Errorf("distribute: ping %s: net_kernel answered %s: %w", node, etf.Format(reply), ErrNodeDown)
+		return fmt.Errorf("distribute: ping %s: net_kernel answered %s: %w", node, etf.FormatLimit(reply, etf.LogTextMax), ErrNodeDown)
 	}
 	return nil
 }

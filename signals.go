@@ -156,8 +156,10 @@ func (p *Process) Link(ctx context.Context, pid Pid) error {
 			p.mu.Lock()
 			delete(p.rels().links, pid)
 			p.mu.Unlock()
+			return err
 		}
-		return err
+		p.linkRacedExit(pid)
+		return nil
 	}
 	target := n.lookup(pid)
 	if target == nil || !target.addLink(p.pid) {
@@ -166,7 +168,25 @@ func (p *Process) Link(ctx context.Context, pid Pid) error {
 		p.mu.Unlock()
 		return fmt.Errorf("distribute: link %v: %w", pid, ErrNoProc)
 	}
+	p.linkRacedExit(pid)
 	return nil
+}
+
+// linkRacedExit ends a Link that raced with p's own exit. Link records the
+// link on p's side first, then on the target's; an Exit in between sends
+// the link's exit signal before the target holds the link, and the target
+// drops it as stale, staying linked to a dead pid. So once the target has
+// the link (locally: recorded; remotely: the LINK queued on the
+// connection, which keeps order), a p that has exited by now sends the
+// signal again. A target that got the first one holds no link any more and
+// drops this one.
+func (p *Process) linkRacedExit(to Pid) {
+	p.mu.Lock()
+	reason := p.reason
+	p.mu.Unlock()
+	if reason != nil {
+		p.node.sendLinkExit(p.node.ctx, p.pid, to, reason)
+	}
 }
 
 // addLink records a link from another process; false if this one is dead.

@@ -173,7 +173,7 @@ type SpawnError struct {
 }
 
 func (e *SpawnError) Error() string {
-	return "distribute: spawn refused: " + etf.Format(e.Reason)
+	return "distribute: spawn refused: " + etf.FormatLimit(e.Reason, etf.LogTextMax)
 }
 
 // ErrSpawnRefused is matched by every *SpawnError.
@@ -239,16 +239,25 @@ func (n *Node) handleSpawnReply(c dist.Control) {
 	if !ok || !isRef {
 		return
 	}
+	pid, ok := c.Result.(Pid)
 	t := n.lookup(to)
 	if t == nil {
+		if ok {
+			n.abandonSpawn(to, pid, ref, c.Flags, ReasonNoProc)
+		}
 		return
 	}
-	pid, ok := c.Result.(Pid)
 	if !ok {
 		t.spawnFailed(ref, c.Result)
 		return
 	}
 	t.mu.Lock()
+	if t.exitedLocked() {
+		reason := t.reason
+		t.mu.Unlock()
+		n.abandonSpawn(to, pid, ref, c.Flags, reason)
+		return
+	}
 	if m, ok := t.rels().monitors[ref]; ok {
 		m.pid = pid
 		t.rels().monitors[ref] = m
@@ -262,4 +271,18 @@ func (n *Node) handleSpawnReply(c dist.Control) {
 	}
 	t.mu.Unlock()
 	t.deliver(SpawnReply{Ref: ref, Pid: pid})
+}
+
+// abandonSpawn undoes what a spawn reply set up for a requester that has
+// exited since it asked: the new process is linked to it (flag 1) and
+// monitored by it (flag 2), and nobody here will ever end either. The
+// link gets the requester's exit signal (noproc when its reason is gone
+// with it), as a link to a dead process does; the monitor is removed.
+func (n *Node) abandonSpawn(from, pid Pid, ref Ref, flags int64, reason Term) {
+	if flags&1 != 0 {
+		n.sendLinkExit(n.ctx, from, pid, reason)
+	}
+	if flags&2 != 0 {
+		n.sendDemonitor(n.ctx, from, monitorTarget{pid: pid}, ref)
+	}
 }

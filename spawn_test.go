@@ -70,3 +70,52 @@ func TestErlangSpawnsOnGo(t *testing.T) {
 		t.Fatalf("spawn_request with link = %s", got)
 	}
 }
+
+// TestSpawnReplyToExitedRequester: a requester that exits before its spawn
+// request is answered must not leave the new process linked to, or
+// monitored by, a dead pid: the link gets the requester's exit signal (so
+// the new process, which does not trap exits, ends) and the monitor goes.
+func TestSpawnReplyToExitedRequester(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	a := startNode(t, port)
+	b := startNode(t, port)
+	spawned := make(chan *Process, 2)
+	b.HandleSpawn(func(ctx context.Context, p *Process, req SpawnRequest) Term {
+		spawned <- p
+		<-ctx.Done()
+		return ReasonNormal
+	})
+	ctx := testCtx(t)
+	for _, opts := range []SpawnOptions{{Link: true}, {Monitor: true}} {
+		t.Run(fmt.Sprintf("link=%v,monitor=%v", opts.Link, opts.Monitor), func(t *testing.T) {
+			p, _ := a.NewProcess()
+			if _, err := p.SpawnRequest(ctx, b.Name(), "m", "f", nil, opts); err != nil {
+				t.Fatal(err)
+			}
+			p.Exit(Atom("gone"))
+			var q *Process
+			select {
+			case q = <-spawned:
+			case <-ctx.Done():
+				t.Fatal("no process spawned")
+			}
+			if opts.Link {
+				select {
+				case <-q.Done():
+				case <-ctx.Done():
+					t.Fatalf("the spawned process %v still runs, linked to %v, which exited before the reply", q.Pid(), p.Pid())
+				}
+				if r := q.Reason(); r != Atom("gone") && r != ReasonNoProc {
+					t.Fatalf("spawned process exited with %s; want gone or noproc", etf.Format(r))
+				}
+				return
+			}
+			waitFor(t, "the monitor of the exited requester to go", func() bool {
+				q.mu.Lock()
+				defer q.mu.Unlock()
+				return len(q.rels().watchers) == 0
+			})
+			q.Exit(ReasonNormal)
+		})
+	}
+}

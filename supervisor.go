@@ -143,7 +143,7 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 	case <-s.p.Done():
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("distribute: stop supervisor %v: %w: %w", s.p.pid, ErrTimeout, ctx.Err())
+		return fmt.Errorf("distribute: stop supervisor %v: %w", s.p.pid, ctxError(ctx))
 	}
 }
 
@@ -159,7 +159,7 @@ func (s *Supervisor) Children(ctx context.Context) ([]ChildInfo, error) {
 	case <-s.p.Done():
 		return nil, fmt.Errorf("distribute: supervisor %v: %w", s.p.pid, ErrNoProc)
 	case <-ctx.Done():
-		return nil, fmt.Errorf("distribute: supervisor %v: %w: %w", s.p.pid, ErrTimeout, ctx.Err())
+		return nil, fmt.Errorf("distribute: supervisor %v: %w", s.p.pid, ctxError(ctx))
 	}
 }
 
@@ -233,7 +233,7 @@ func StartSupervisor(ctx context.Context, n *Node, spec SupervisorSpec) (*Superv
 		return nil, fmt.Errorf("distribute: supervisor exited while starting: %w", &ExitError{Reason: p.Reason()})
 	case <-ctx.Done():
 		p.Exit(ReasonKilled) // its children die through their links
-		return nil, fmt.Errorf("distribute: start supervisor: %w: %w", ErrTimeout, ctx.Err())
+		return nil, fmt.Errorf("distribute: start supervisor: %w", ctxError(ctx))
 	}
 }
 
@@ -322,7 +322,7 @@ func (s *supervisor) childExited(ctx context.Context, c *supChild, reason Term) 
 	case restart == Transient && cleanExit(reason):
 		return nil
 	}
-	s.n.logger.Info("supervisor: child exited, restarting", "supervisor", s.p.pid, "child", c.spec.ID, "reason", etf.Format(reason))
+	s.n.logger.Info("supervisor: child exited, restarting", "supervisor", s.p.pid, "child", c.spec.ID, "reason", etf.LogValue(reason))
 	for {
 		if !s.addRestart() {
 			s.n.logger.Error("supervisor: reached max restart intensity", "supervisor", s.p.pid, "child", c.spec.ID)

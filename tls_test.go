@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/distribute-go/distribute/distributetest"
@@ -61,5 +63,45 @@ func TestTLSWithErlang(t *testing.T) {
 	g2 := startNode(t, erl.EpmdPort, func(c *Config) { c.TLS = ca.MutualTLS(ca.Issue(t, "localhost")) })
 	if err := g2.Ping(testCtx(t), Atom(erl.Name)); err != nil {
 		t.Fatalf("Go pings Erlang over inet_tls_dist: %v\n%s", err, erl.Output())
+	}
+}
+
+// TestTLSMismatchSaysSo: a plain node dialling a TLS node, and a TLS
+// node dialling a plain one, get an error wrapping ErrTLSMismatch that
+// says which side speaks TLS, as does the plain Go node dialling an
+// Erlang node on inet_tls_dist (it answered "handshake message too large:
+// status of 5379 bytes": its TLS alert read as a length).
+func TestTLSMismatchSaysSo(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	ca := distributetest.NewCA(t)
+	secure := startNode(t, port, func(c *Config) { c.TLS = ca.MutualTLS(ca.Issue(t, "localhost")) })
+	plain := startNode(t, port)
+	ctx := testCtx(t)
+	err := plain.Ping(ctx, secure.Name())
+	if !errors.Is(err, ErrTLSMismatch) || !errors.Is(err, ErrNodeDown) || !strings.Contains(err.Error(), "peer speaks TLS") {
+		t.Errorf("plain dials TLS: %v; want ErrTLSMismatch, peer speaks TLS", err)
+	}
+	err = secure.Ping(ctx, plain.Name())
+	if !errors.Is(err, ErrTLSMismatch) || !errors.Is(err, ErrNodeDown) || !strings.Contains(err.Error(), "peer does not speak TLS") {
+		t.Errorf("TLS dials plain: %v; want ErrTLSMismatch, peer does not speak TLS", err)
+	}
+	if _, err := exec.LookPath("erl"); err != nil && !distributetest.ErlRequired() {
+		t.Skip("erl not installed: the Erlang TLS node is skipped")
+	}
+	erlLeaf := ca.Issue(t, "localhost")
+	opts := filepath.Join(t.TempDir(), "ssl_dist.conf")
+	conf := fmt.Sprintf(`[{server, [{certfile, %q}, {keyfile, %q}, {cacertfile, %q}, {verify, verify_peer}, {fail_if_no_peer_cert, true}]},
+ {client, [{certfile, %q}, {keyfile, %q}, {cacertfile, %q}, {verify, verify_peer}]}].
+`, erlLeaf.CertFile, erlLeaf.KeyFile, ca.CertFile, erlLeaf.CertFile, erlLeaf.KeyFile, ca.CertFile)
+	if err := os.WriteFile(opts, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	erl := distributetest.StartErlNode(t, distributetest.ErlOptions{
+		Args: []string{"-proto_dist", "inet_tls", "-ssl_dist_optfile", opts},
+	})
+	g := startNode(t, erl.EpmdPort)
+	err = g.Ping(ctx, Atom(erl.Name))
+	if !errors.Is(err, ErrTLSMismatch) || !strings.Contains(err.Error(), "peer speaks TLS") {
+		t.Errorf("plain Go dials Erlang on inet_tls_dist: %v; want ErrTLSMismatch, peer speaks TLS", err)
 	}
 }

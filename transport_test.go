@@ -363,7 +363,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 			}
 		})
 	}
-	for _, want := range []string{"unknown control operation 99", "protocol violation", "incoming connection refused", "exceeds the limit", "distribution header frame",
+	for _, want := range []string{"unknown control operation 99", "protocol violation", "incoming handshake failed", "exceeds the limit", "distribution header frame",
 		"pass-through frame (112) on a connection in header mode", "holds no atom", "fragment id 0", "continuation of unknown sequence"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs do not mention %q:\n%s", want, logs.String())

@@ -19,7 +19,8 @@ var ErrBadRequest = errors.New("distribute: the server could not decode the requ
 // with resp. It is Process.Call with types: ctx's deadline bounds it; it
 // returns at once with an error wrapping ErrNoProc when the target does not
 // exist, ErrNodeDown when its node is unreachable or lost, an *ExitError
-// when it exits before replying, ErrTimeout when ctx ends; a reply that is
+// when it exits before replying, ErrTimeout past ctx's deadline
+// (context.Canceled when ctx is canceled); a reply that is
 // not a binary or does not decode is a *MessageError (errors.Is
 // ErrBadMessage, and codec.ErrTagMismatch / codec.ErrVersionMismatch for a
 // mismatched envelope); a request the server could not decode is

@@ -24,6 +24,19 @@
 //	global can resolve a name conflict on a Go pid)
 //	erlang:node/0, nodes/0, is_alive/0, registered/0, whereis/1
 //
+// Join's seeds need not be up: a node whose seeds do not answer starts
+// and keeps trying in the background (membership.Config.Seeds). Discover
+// adds sources of peers (Discovery: DNS A and SRV records, a file, a
+// static list), polled at Start (what they find are seeds too) and again
+// every DiscoverInterval, joining what is not a member; a peer that
+// disappears from them is left to SWIM. Drain is the graceful half of a
+// stop: leave, hand leadership over, unregister this node's global names,
+// and let the RPC calls in flight finish, before Stop. DataDir
+// keeps the gossip port, so a node restarted under its name is taken back
+// at once. The global registry runs with Erlang's
+// prevent_overlapping_partitions unless NoPreventOverlappingPartitions is
+// set (see that field for the trade).
+//
 // Services use only the root package's exported API.
 package cluster
 
@@ -31,7 +44,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/election"
@@ -54,15 +69,60 @@ type Config struct {
 	NoMembership bool
 
 	// Gossip is the membership's gossip address "ip:port". Default: the
-	// node's listen IP, any free port.
+	// node's listen IP, and the port kept in DataDir, else any free port.
 	Gossip string
+
+	// DataDir keeps what a restarted node needs to come back as itself:
+	// the gossip port (membership.Config.DataDir), so a node restarted
+	// under its name is taken back by the others at once instead of after
+	// its old address has been declared dead. Default: Election.DataDir
+	// when election runs, else nothing is kept.
+	DataDir string
 
 	// Profile holds the SWIM timings. Default membership.LAN().
 	Profile membership.Profile
 
 	// Join lists seed nodes, by distribution name: their gossip address
-	// comes from distribute:info() over RPC. Default none.
+	// comes from distribute:info() over RPC. Start tries them once; when
+	// none answers, it returns anyway and membership keeps trying in the
+	// background with backoff (membership.Config.Seeds; Membership().Joining
+	// reports it, and health's readiness fails meanwhile). This node's own
+	// name is ignored, so every node may be given the same list. Default
+	// none.
 	Join []distribute.Atom
+
+	// Discover lists sources of peers (see Discovery): Start polls them
+	// once and adds what they find to Join's seeds, then a goroutine polls
+	// them every DiscoverInterval and joins the names that are not alive
+	// or suspect members. A name that disappears from the sources is left
+	// to SWIM: discovery never cuts a member off. It needs membership.
+	// Default none.
+	Discover []Discovery
+
+	// DiscoverInterval is how often Discover's sources are polled, and
+	// how long one source may take to answer. Default
+	// DefaultDiscoverInterval (5 s).
+	DiscoverInterval time.Duration
+
+	// Expected is how many nodes the cluster should have. Start does not
+	// use it: it is for the health checks (health.Config.Expected), which
+	// judge the cluster and its quorum against it rather than against the
+	// membership table, which forgets dead members. Default 0: unknown.
+	Expected int
+
+	// NoPreventOverlappingPartitions turns off Erlang's
+	// prevent_overlapping_partitions in the global registry. With it on
+	// (the default, as in OTP 25 and later) any unrequested nodedown (a
+	// tick timeout, a reset, membership disconnecting a member declared
+	// dead) makes every node that still sees the lost node drop it, so the
+	// cluster splits into fully connected partitions and global's names
+	// stay consistent; the price is that a blip between two nodes also
+	// cuts healthy links to them, and messages in flight on those links
+	// are lost. With it off a blip cuts only the link that failed, but
+	// nodes may see overlapping partitions (A sees B and C, B does not see
+	// C), where global can hold inconsistent names until the links heal.
+	// BEAM peers decide for themselves (their kernel parameter).
+	NoPreventOverlappingPartitions bool
 
 	// Election, when set, runs leader election (it needs membership).
 	// Start fills its Membership, and its TLS and Logger from Node when
@@ -78,12 +138,14 @@ type Config struct {
 
 // Cluster is a running node with its services.
 type Cluster struct {
+	expected   int
 	node       *distribute.Node
 	rpc        *rpc.Server
 	groups     *groups.Scope
 	registry   *registry.Server
 	membership *membership.Membership
 	election   *election.Election
+	discoverer *discoverer
 }
 
 // Start starts the node and its services. It returns once the node is
@@ -96,7 +158,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	c := &Cluster{node: n}
+	c := &Cluster{node: n, expected: cfg.Expected}
 	if err := c.start(ctx, cfg); err != nil {
 		c.Stop(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -114,7 +176,8 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 	}
 	if cfg.Node.Visibility == distribute.Visible {
 		// The registry first: a visible peer's global expects us at once.
-		if c.registry, err = registry.Start(ctx, c.node, registry.WithLogger(cfg.Node.Logger)); err != nil {
+		if c.registry, err = registry.Start(ctx, c.node, registry.WithLogger(cfg.Node.Logger),
+			registry.WithPreventOverlappingPartitions(!cfg.NoPreventOverlappingPartitions)); err != nil {
 			return err
 		}
 		if err := c.rpc.Register("global", "resolve_it", 4, c.registry.ResolveIt); err != nil {
@@ -141,30 +204,39 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	if err := c.exportDistribute(); err != nil {
+	if err := checkDiscovery(&cfg); err != nil {
 		return err
 	}
 	if cfg.NoMembership {
 		if cfg.Election != nil {
 			return fmt.Errorf("%w: election needs membership", election.ErrConfig)
 		}
-		return nil
+		return c.exportDistribute()
+	}
+	dataDir := cfg.DataDir
+	if dataDir == "" && cfg.Election != nil {
+		dataDir = cfg.Election.DataDir
+	}
+	seeds := cfg.Join
+	if len(cfg.Discover) > 0 {
+		c.discoverer = newDiscoverer(c.node.Name(), cfg.Discover, cfg.DiscoverInterval, loggerOf(cfg.Node.Logger))
+		seeds = append(slices.Clip(seeds), c.discoverer.poll(ctx)...)
 	}
 	c.membership, err = membership.Start(ctx, membership.Config{
 		Node:       c.node,
 		Cookie:     cfg.Node.Cookie,
 		GossipAddr: cfg.Gossip,
+		DataDir:    dataDir,
 		Profile:    cfg.Profile,
+		Seeds:      seeds,
 		Resolve:    c.resolveGossip,
 		Logger:     cfg.Node.Logger,
 	})
 	if err != nil {
 		return err
 	}
-	if len(cfg.Join) > 0 {
-		if _, err := c.membership.JoinNode(ctx, cfg.Join...); err != nil {
-			return err
-		}
+	if c.discoverer != nil {
+		c.discoverer.start(c.membership)
 	}
 	if cfg.Election != nil {
 		ec := *cfg.Election
@@ -176,23 +248,32 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	return nil
+	// Last: distribute:info() and the others read the services set above
+	// (a peer asking meanwhile, as a joining node does, is told nothing
+	// and retries).
+	return c.exportDistribute()
 }
 
 // resolveGossip asks node for its gossip address with distribute:info().
+// A node that answers without one (no distribute:info() yet: it is still
+// starting; or gossip undefined) gives an error wrapping
+// membership.ErrNoGossip.
 func (c *Cluster) resolveGossip(ctx context.Context, node distribute.Atom) (string, error) {
 	info, err := rpc.Call(ctx, c.node, node, "distribute", "info")
+	if errors.Is(err, rpc.ErrUndef) {
+		return "", fmt.Errorf("cluster: %s exports no distribute:info() yet: %w", node, membership.ErrNoGossip)
+	}
 	if err != nil {
 		return "", err
 	}
 	m, ok := info.(etf.Map)
 	if !ok {
-		return "", fmt.Errorf("cluster: distribute:info() on %s returned %s", node, etf.Format(info))
+		return "", fmt.Errorf("cluster: distribute:info() on %s returned %s", node, etf.FormatLimit(info, etf.LogTextMax))
 	}
 	g, _ := m.Get(etf.Atom("gossip"))
 	addr, ok := g.(etf.Binary)
 	if !ok {
-		return "", fmt.Errorf("cluster: %s runs no membership (gossip is %s)", node, etf.Format(g))
+		return "", fmt.Errorf("cluster: %s runs no membership (gossip is %s): %w", node, etf.FormatLimit(g, etf.LogTextMax), membership.ErrNoGossip)
 	}
 	return string(addr), nil
 }
@@ -315,24 +396,67 @@ func (c *Cluster) globalNames() etf.List {
 // Registry returns the global registry, or nil on a hidden node.
 func (c *Cluster) Registry() *registry.Server { return c.registry }
 
+// Expected returns Config.Expected: how many nodes the cluster should
+// have, for the health checks (0: unknown).
+func (c *Cluster) Expected() int { return c.expected }
+
 // Membership returns the SWIM membership, or nil with NoMembership.
 func (c *Cluster) Membership() *membership.Membership { return c.membership }
 
 // Election returns the leader election, or nil without Config.Election.
 func (c *Cluster) Election() *election.Election { return c.election }
 
-// Stop stops the services in reverse order (the election first, handing
-// leadership to another voter when this node leads; then membership
-// leaves, so a planned stop shows as left, not failed), then the node
-// (see distribute.Node.Stop).
-func (c *Cluster) Stop(ctx context.Context) error {
+// Drain is the first part of a graceful stop: it does what Stop does
+// first (leave, hand leadership over, unregister this node's global
+// names), then waits for the RPC calls in flight to finish, until ctx
+// ends (it returns ctx's error then). The node stays up and connected
+// meanwhile, serving what still arrives; call Stop after it. A graceful
+// stop with a grace period G is Drain with a ctx of G, then Stop.
+func (c *Cluster) Drain(ctx context.Context) error {
+	err := c.leave(ctx)
+	if c.rpc != nil {
+		err = errors.Join(err, c.rpc.Drain(ctx))
+	}
+	return err
+}
+
+// leave stops discovery, stops the election (handing leadership to
+// another voter when this node leads), leaves membership (the others mark
+// this node left, not dead) and unregisters the global names of this
+// node's processes, while the node stays connected. Each step is done
+// once; later calls do nothing more.
+func (c *Cluster) leave(ctx context.Context) error {
 	var errs []error
+	if c.discoverer != nil {
+		c.discoverer.stop()
+	}
 	if c.election != nil {
 		errs = append(errs, c.election.Stop(ctx))
 	}
 	if c.membership != nil {
 		errs = append(errs, c.membership.Stop(ctx))
 	}
+	if c.registry != nil {
+		self := c.node.Name()
+		for _, name := range c.registry.RegisteredNames() {
+			if pid, ok := c.registry.Whereis(name); ok && pid.Node == self {
+				if err := c.registry.Unregister(ctx, name); err != nil && !errors.Is(err, registry.ErrNotRegistered) {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stop stops the services in reverse order: first what Drain does
+// without waiting for calls in flight (the election, handing leadership
+// to another voter when this node leads; membership, which leaves, so a
+// planned stop shows as left, not failed; this node's global names,
+// unregistered cluster-wide), then the rest, then the node (see
+// distribute.Node.Stop), which ends the calls still running.
+func (c *Cluster) Stop(ctx context.Context) error {
+	errs := []error{c.leave(ctx)}
 	if c.groups != nil {
 		errs = append(errs, c.groups.Stop(ctx))
 	}
@@ -344,4 +468,31 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	}
 	errs = append(errs, c.node.Stop(ctx))
 	return errors.Join(errs...)
+}
+
+// checkDiscovery checks Discover and DiscoverInterval, and fills the
+// interval's default.
+func checkDiscovery(cfg *Config) error {
+	if cfg.DiscoverInterval < 0 {
+		return fmt.Errorf("%w: negative DiscoverInterval %v", ErrDiscovery, cfg.DiscoverInterval)
+	}
+	if cfg.DiscoverInterval == 0 {
+		cfg.DiscoverInterval = DefaultDiscoverInterval
+	}
+	if len(cfg.Discover) > 0 && cfg.NoMembership {
+		return fmt.Errorf("%w: Discover needs membership", ErrDiscovery)
+	}
+	for i, d := range cfg.Discover {
+		if d == nil {
+			return fmt.Errorf("%w: Discover[%d] is nil", ErrDiscovery, i)
+		}
+	}
+	return nil
+}
+
+func loggerOf(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
 }

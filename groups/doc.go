@@ -58,13 +58,21 @@
 // leave for all its groups. When a peer scope's monitor fires (reason
 // noconnection when its node is lost), all its members are dropped.
 //
-// Erlang's pg discovers only visible nodes, and this module's nodes are
-// hidden by default, so the Go scope sends discover itself on every
-// connection (Erlang answers it; see erlang-distribution.md 7.4 and 7.6).
-// For the same reason a restarted Erlang scope (new pid, nothing known)
-// would never discover us: when a peer scope dies while its node stays
-// connected, this scope sends discover to {Scope, Node} again, with backoff
-// (5 ms doubling to 1 s, 14 tries), until a scope there answers.
+// A scope discovers only visible peers, as Erlang's pg: nodes that
+// published themselves in the handshake (distribute.NodeUp.Published,
+// Node.PublishedNodes). It never sends anything to a hidden node or a C
+// node (erl_call, ei) on its own, so two hidden Go nodes share no groups
+// and a hidden BEAM node's processes never hear from it; a scope on such a
+// node that sends discover itself is answered, as pg answers it. Erlang's
+// pg discovers only over visible connections, which a hidden Go node (the
+// default for a bare distribute.Node; cluster.Start makes nodes visible)
+// never has, so the Go scope sends discover to every visible peer on
+// connection, hidden itself or not (Erlang's pg answers a discover from
+// any node). For the same reason a restarted Erlang scope (new pid,
+// nothing known) would never discover us: when a peer scope dies while its
+// visible node stays connected, this scope sends discover to
+// {Scope, Node} again, with backoff (5 ms doubling to 1 s, 14 tries),
+// until a scope there answers.
 //
 // Worked example: the Go scope <go@h.1.0> (creation 7) discovers a peer.
 // The REG_SEND payload, as external term format:

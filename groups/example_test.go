@@ -26,6 +26,9 @@ func startExampleNode(ctx context.Context, name string, epmd int) *distribute.No
 	n, err := distribute.Start(ctx, distribute.Config{
 		Name: name, Cookie: "example",
 		EpmdPort: epmd, EpmdListen: fmt.Sprintf("127.0.0.1:%d", epmd),
+		// Scopes discover only visible peers, as OTP's pg (cluster.Start
+		// makes its nodes visible).
+		Visibility: distribute.Visible,
 	})
 	if err != nil {
 		panic(err)

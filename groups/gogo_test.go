@@ -15,8 +15,9 @@ import (
 func goPair(t testing.TB, opts ...Option) (a, b *distribute.Node, sa, sb *Scope) {
 	t.Helper()
 	port := distributetest.FreePort(t)
-	a = startNode(t, port)
-	b = startNode(t, port)
+	// Visible: scopes discover only visible peers, as OTP's pg.
+	a = startNode(t, port, visible)
+	b = startNode(t, port, visible)
 	sa = startScope(t, a, opts...)
 	sb = startScope(t, b, opts...)
 	if err := a.Connect(testCtx(t), b.Name()); err != nil {
@@ -175,7 +176,7 @@ func TestJunkFromPeersIsIgnored(t *testing.T) {
 
 func TestNamedScopesAreSeparate(t *testing.T) {
 	port := distributetest.FreePort(t)
-	a, b := startNode(t, port), startNode(t, port)
+	a, b := startNode(t, port, visible), startNode(t, port, visible)
 	x1, x2 := startScope(t, a, WithScope("x")), startScope(t, b, WithScope("x"))
 	y1 := startScope(t, a, WithScope("y"))
 	if err := a.Connect(testCtx(t), b.Name()); err != nil {

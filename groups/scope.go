@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -86,10 +87,10 @@ func WithScope(name Atom) Option { return func(o *options) { o.scope = name } }
 // discards.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
-// Rediscovery after a peer scope died while its node stayed connected (the
-// scope is being restarted): hidden nodes get no nodeup, and OTP's new scope
-// only discovers visible nodes, so we send discover again with backoff until
-// a scope on that node answers.
+// Rediscovery after a peer scope died while its visible node stayed
+// connected (the scope is being restarted): a hidden Go node gets no nodeup
+// on the peer's side, and OTP's new scope only discovers visible nodes, so
+// we send discover again with backoff until a scope on that node answers.
 const (
 	rediscoverFirst    = 5 * time.Millisecond
 	rediscoverMax      = time.Second
@@ -182,7 +183,9 @@ func Start(ctx context.Context, node *distribute.Node, opts ...Option) (*Scope, 
 	s.c.notify = s.notifyLocked
 	proc.MonitorNodes(true)
 	s.change(sctx, func(c *core) {
-		for _, n := range node.Nodes() {
+		// Only visible peers, as OTP's pg: never a hidden node or a C
+		// node (erl_call would take our discover for its rpc's answer).
+		for _, n := range node.PublishedNodes() {
 			c.discoverNode(n)
 		}
 	})
@@ -268,7 +271,9 @@ func (s *Scope) loop() {
 		case distribute.Down:
 			s.handleDown(v)
 		case distribute.NodeUp:
-			s.change(s.ctx, func(c *core) { c.discoverNode(v.Node) })
+			if v.Published {
+				s.change(s.ctx, func(c *core) { c.discoverNode(v.Node) })
+			}
 		case distribute.NodeDown:
 			// The peer scope's Down (noconnection) does the cleanup.
 			s.ioMu.Lock()
@@ -283,7 +288,7 @@ func (s *Scope) loop() {
 			ok := true
 			s.change(s.ctx, func(c *core) { ok = c.handle(m) })
 			if !ok {
-				s.logger.Debug("groups: ignored message", "scope", s.name, "msg", m)
+				s.logger.Debug("groups: ignored message", "scope", s.name, "msg", etf.LogValue(m))
 			}
 		}
 	}
@@ -305,8 +310,9 @@ func (s *Scope) handleDown(d distribute.Down) {
 			peerGone, again = true, !c.hasPeerOn(node)
 		}
 	})
-	// A scope that died while its node stays up is being restarted.
-	if peerGone && again && d.Reason != distribute.ReasonNoConnection && s.node.IsConnected(node) {
+	// A scope that died while its node stays up is being restarted. A
+	// hidden node's scope is not rediscovered: it discovers us itself.
+	if peerGone && again && d.Reason != distribute.ReasonNoConnection && slices.Contains(s.node.PublishedNodes(), node) {
 		s.ioMu.Lock()
 		if r := s.retries[node]; r != nil {
 			r.timer.Stop()

@@ -39,7 +39,8 @@
 //	membership  the membership loop refreshed its table within Timeout (liveness; with Membership)
 //	listener    the node listens; Detail is the address
 //	epmd        epmd at EpmdAddr maps the node's alive name to its listening port (unless EpmdAddr is "-")
-//	joined      membership has joined a cluster, or no other member is expected (with Membership)
+//	joined      membership has joined a cluster, or no other member is expected; never while it
+//	            still retries its seeds (with Membership)
 //	quorum      the Quorum hook holds (when set)
 //
 // # Cluster health
@@ -52,10 +53,18 @@
 //	isolated  no other member is alive although others are known or expected
 //
 // Members that left on purpose do not count. The total judged against is
-// the members known (alive, suspect or dead) or Config.Expected when
-// larger; a quorum is a strict majority of it alive (HasQuorum). Assess
-// computes the same from plain counts: Assess(2, 0, 1, 0, 0) is degraded
-// with a quorum (2 of 3), Assess(1, 0, 0, 0, 3) isolated without one.
+// Config.Expected, the size the cluster is configured to have (or the
+// alive and suspect members, when more); a quorum is a strict majority
+// of it alive (HasQuorum). Membership forgets dead members after its
+// Profile.ReapTime; since the total comes from the configuration, a
+// minority side of a long partition stays isolated or degraded without a
+// quorum after the dead are forgotten. Without Expected the total is the
+// members the table knows (alive, suspect or dead), so there the
+// minority would look healthy once the dead are reaped: set Expected in
+// production. Assess computes the same from plain counts:
+// Assess(2, 0, 1, 0, 0) is degraded with a quorum (2 of 3),
+// Assess(1, 0, 0, 0, 3) isolated without one, and so is
+// Assess(1, 0, 2, 0, 3), the same node before its dead were reaped.
 //
 // # Worked example
 //

@@ -33,9 +33,13 @@ type Config struct {
 	// registers). "-" skips the epmd check (a client-only node).
 	EpmdAddr string
 
-	// Expected is how many members the cluster should have. Default 0:
-	// the members known to the table (left ones excepted). With Expected
-	// above 1, a node alone is isolated and not ready.
+	// Expected is how many members the cluster should have: cluster
+	// health and the quorum are judged against it, whatever the table
+	// holds, so a minority side of a partition stays a minority after it
+	// has forgotten the dead (membership reaps them, Profile.ReapTime).
+	// With Expected above 1, a node alone is isolated and not ready.
+	// Default 0: the members the table knows (left ones excepted), which
+	// shrink as the dead are reaped.
 	Expected int
 
 	// Quorum reports whether the election knows a quorum (a leader with
@@ -153,10 +157,10 @@ func (c *Checker) live(ctx context.Context, r *Report) {
 
 // Readiness runs the liveness checks, then: the listener is open, epmd
 // maps the node's name to its listening port, membership has joined a
-// cluster (when it runs and more than one member is expected or known),
-// the Election hook reports nothing (when set), and the Quorum hook holds
-// (when set). The report carries the cluster
-// health.
+// cluster (when it runs: not while it still retries its seeds, nor alone
+// when more than one member is expected or known), the Election hook
+// reports nothing (when set), and the Quorum hook holds (when set). The
+// report carries the cluster health.
 func (c *Checker) Readiness(ctx context.Context) Report {
 	r := Report{OK: true, Node: string(c.cfg.Node.Name())}
 	c.live(ctx, &r)
@@ -185,6 +189,8 @@ func (c *Checker) Readiness(ctx context.Context) Report {
 	r.Cluster = &ch
 	if m := c.cfg.Membership; m != nil {
 		switch {
+		case m.Joining():
+			r.add("joined", false, "joining: no seed has answered yet")
 		case m.Joined():
 			r.add("joined", true, fmt.Sprintf("%d alive of %d", ch.Alive, ch.Total))
 		case c.cfg.Expected <= 1 && ch.Total <= 1:
@@ -253,8 +259,9 @@ type ClusterHealth struct {
 	Suspect int          `json:"suspect"`
 	Dead    int          `json:"dead"`
 	Left    int          `json:"left"`
-	// Total is the cluster size health is judged against: the members
-	// known (left ones excepted), or Config.Expected when larger.
+	// Total is the cluster size health is judged against: Config.Expected
+	// (or the alive and suspect members, when more), or without it the
+	// members known (left ones excepted).
 	Total int `json:"total"`
 	// Quorum is HasQuorum(Alive, Total).
 	Quorum bool `json:"quorum"`
@@ -287,15 +294,22 @@ func (c *Checker) Cluster() ClusterHealth {
 }
 
 // Assess computes a ClusterHealth from member counts (self included in
-// alive) and the expected cluster size (0: the known members).
+// alive) and the expected cluster size (0: the known members). With an
+// expected size the dead do not count toward the total: whether they are
+// still in the table or already forgotten changes nothing but the state
+// (degraded while a dead member is known).
 func Assess(alive, suspect, dead, left, expected int) ClusterHealth {
 	h := ClusterHealth{Alive: alive, Suspect: suspect, Dead: dead, Left: left}
-	h.Total = max(alive+suspect+dead, expected)
+	if expected > 0 {
+		h.Total = max(expected, alive+suspect)
+	} else {
+		h.Total = alive + suspect + dead
+	}
 	h.Quorum = HasQuorum(alive, h.Total)
 	switch {
 	case alive <= 1 && h.Total > 1:
 		h.State = Isolated
-	case alive < h.Total:
+	case alive < h.Total || suspect+dead > 0:
 		h.State = Degraded
 	default:
 		h.State = Healthy
@@ -307,7 +321,9 @@ func Assess(alive, suspect, dead, left, expected int) ClusterHealth {
 // 200 when it passes and 503 when not.
 func (c *Checker) Healthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		serve(w, r, c.Liveness(r.Context()))
+		if methodAllowed(w, r) {
+			serve(w, r, c.Liveness(r.Context()))
+		}
 	})
 }
 
@@ -315,16 +331,24 @@ func (c *Checker) Healthz() http.Handler {
 // 200 when it passes and 503 when not.
 func (c *Checker) Readyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		serve(w, r, c.Readiness(r.Context()))
+		if methodAllowed(w, r) {
+			serve(w, r, c.Readiness(r.Context()))
+		}
 	})
 }
 
-func serve(w http.ResponseWriter, r *http.Request, rep Report) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+// methodAllowed answers 405 to methods other than GET and HEAD, before
+// any check runs, and reports whether the request may go on.
+func methodAllowed(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
 	}
+	w.Header().Set("Allow", "GET, HEAD")
+	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	return false
+}
+
+func serve(w http.ResponseWriter, r *http.Request, rep Report) {
 	body, err := json.Marshal(rep)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)

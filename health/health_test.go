@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,10 +17,57 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/internal/nodetest"
 	"github.com/distribute-go/distribute/membership"
+	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		runChild()
+		return
+	}
+	goleak.VerifyTestMain(nodetest.Settled(m)) // memberlist probes in flight end on their own after Shutdown
+}
+
+// A child is this test binary re-executed as one member in its own OS
+// process (nodetest.StartChild), so a test can SIGKILL it: a crash, as
+// the others see it (dead, not left). It joins the gossip address in
+// childJoinEnv (retrying), prints "ready", and runs until stdin closes.
+const (
+	childEnv     = "HEALTH_TEST_CHILD"
+	childEpmdEnv = "HEALTH_TEST_EPMD"
+	childJoinEnv = "HEALTH_TEST_JOIN"
+)
+
+func runChild() {
+	ctx := context.Background()
+	epmd, _ := strconv.Atoi(os.Getenv(childEpmdEnv))
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(2)
+	}
+	n, err := distribute.Start(ctx, distribute.Config{Name: os.Getenv(childEnv), Cookie: cookie, EpmdPort: epmd, ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		fail(err)
+	}
+	m, err := membership.Start(ctx, membership.Config{Node: n, Cookie: cookie, Profile: membership.Local()})
+	if err != nil {
+		fail(err)
+	}
+	for {
+		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := m.Join(jctx, os.Getenv(childJoinEnv))
+		cancel()
+		if err == nil {
+			break
+		}
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	m.Stop(ctx)
+	n.Stop(ctx)
+}
 
 const cookie = "health-test-cookie"
 
@@ -32,12 +80,22 @@ type member struct {
 
 func start(t *testing.T, epmd int) member {
 	t.Helper()
+	return startWith(t, epmd, membership.Local())
+}
+
+func startWith(t *testing.T, epmd int, prof membership.Profile) member {
+	t.Helper()
+	return startNamed(t, epmd, fmt.Sprintf("h%d_%d@localhost", os.Getpid(), seq.Add(1)), prof)
+}
+
+func startNamed(t *testing.T, epmd int, name string, prof membership.Profile) member {
+	t.Helper()
 	ctx := context.Background()
-	n, err := distribute.Start(ctx, distribute.Config{Name: fmt.Sprintf("h%d_%d@localhost", os.Getpid(), seq.Add(1)), Cookie: cookie, EpmdPort: epmd, ListenAddr: "127.0.0.1:0"})
+	n, err := distribute.Start(ctx, distribute.Config{Name: name, Cookie: cookie, EpmdPort: epmd, ListenAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := membership.Start(ctx, membership.Config{Node: n, Cookie: cookie, Profile: membership.Local()})
+	m, err := membership.Start(ctx, membership.Config{Node: n, Cookie: cookie, Profile: prof})
 	if err != nil {
 		n.Stop(ctx)
 		t.Fatal(err)
@@ -47,6 +105,18 @@ func start(t *testing.T, epmd int) member {
 		n.Stop(ctx)
 	})
 	return member{n, m}
+}
+
+// joinRetry joins m to addr, retrying until a join succeeds (one push/pull
+// can miss its timeout on a loaded machine).
+func joinRetry(t *testing.T, m *membership.Membership, addr string) {
+	t.Helper()
+	waitFor(t, "a join", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+		defer cancel()
+		_, err := m.Join(ctx, addr)
+		return err == nil
+	})
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -106,9 +176,7 @@ func TestReadyLiveAndCluster(t *testing.T) {
 	}
 
 	for _, m := range []member{b, c} {
-		if _, err := m.mem.Join(ctx, a.mem.GossipAddr()); err != nil {
-			t.Fatal(err)
-		}
+		joinRetry(t, m.mem, a.mem.GossipAddr())
 	}
 	waitFor(t, "healthy", func() bool { return chk.Cluster().State == Healthy })
 	quorum.Store(true)
@@ -152,6 +220,14 @@ func TestAssess(t *testing.T) {
 		{1, 2, 2, 0, 0, Isolated, false},
 		{3, 0, 0, 2, 0, Healthy, true},
 		{3, 0, 0, 2, 5, Degraded, true},
+		// With an expected size, forgetting the dead changes no quorum.
+		{1, 0, 2, 0, 3, Isolated, false},
+		{2, 0, 1, 0, 3, Degraded, true},
+		{2, 0, 0, 0, 3, Degraded, true},
+		{2, 0, 3, 0, 5, Degraded, false},
+		{2, 0, 0, 0, 5, Degraded, false},
+		{3, 0, 1, 0, 3, Degraded, true},
+		{5, 0, 0, 0, 3, Healthy, true},
 	} {
 		h := Assess(tc.alive, tc.suspect, tc.dead, tc.left, tc.expected)
 		if h.State != tc.want || h.Quorum != tc.quorum {
@@ -211,5 +287,141 @@ func TestHandlerMethods(t *testing.T) {
 	}
 	if _, err := New(Config{}); !errors.Is(err, ErrConfig) {
 		t.Errorf("New without Node: %v; want ErrConfig", err)
+	}
+}
+
+// TestReapKeepsMinorityMinority: a node whose two peers died (or, as it
+// sees it, are on the other side of a partition) is isolated without a
+// quorum, before and after membership forgets them.
+func TestReapKeepsMinorityMinority(t *testing.T) {
+	epmd := distributetest.StartEpmd(t)
+	prof := membership.Local()
+	prof.GossipToTheDeadTime = 500 * time.Millisecond
+	prof.ReapTime = 300 * time.Millisecond
+	prof.ReconnectInterval = 0
+	a := startWith(t, epmd, prof)
+	chk, err := New(Config{Node: a.node, Membership: a.mem, EpmdAddr: epmdAddr(epmd), Expected: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kids []*nodetest.Child
+	for range 2 {
+		kids = append(kids, nodetest.StartChild(t,
+			childEnv+"="+fmt.Sprintf("hc%d_%d@localhost", os.Getpid(), seq.Add(1)),
+			childEpmdEnv+"="+strconv.Itoa(epmd),
+			childJoinEnv+"="+a.mem.GossipAddr()))
+	}
+	waitFor(t, "healthy", func() bool { h := chk.Cluster(); return h.State == Healthy && h.Alive == 3 })
+	for _, k := range kids {
+		k.Cmd.Process.Kill()
+	}
+	// From the kill until membership has forgotten both, every reading
+	// with one node alive is a minority of the configured 3. The peers
+	// die (and are reaped) at moments of their own, so the test does not
+	// wait for a reading with both dead at once: it checks every reading.
+	sawDead, checked := 0, 0
+	waitFor(t, "both dead and forgotten", func() bool {
+		h := chk.Cluster()
+		sawDead = max(sawDead, h.Dead)
+		if h.Alive == 1 {
+			checked++
+			if h.State != Isolated || h.Quorum || h.Total != 3 {
+				t.Fatalf("minority %+v (%d members known); want isolated, 1 alive of 3, no quorum", h, len(a.mem.Members()))
+			}
+		}
+		return len(a.mem.Members()) == 1
+	})
+	if h := chk.Cluster(); h.State != Isolated || h.Quorum || h.Total != 3 || h.Alive != 1 {
+		t.Errorf("minority after reaping %+v; want isolated, 1 alive of 3, no quorum", h)
+	}
+	t.Logf("%d readings with one node alive, all a minority; at most %d dead at once", checked, sawDead)
+	if _, r := get(t, chk.Readyz()); r.Cluster.State != Isolated || r.Cluster.Quorum {
+		t.Errorf("readyz's cluster on the minority: %+v", r.Cluster)
+	}
+}
+
+// TestNotReadyWhileJoining: a node whose seeds do not answer is live but
+// not ready, and ready once it has joined.
+func TestNotReadyWhileJoining(t *testing.T) {
+	epmd := distributetest.StartEpmd(t)
+	seedName := distribute.Atom(fmt.Sprintf("hseed%d_%d@localhost", os.Getpid(), seq.Add(1)))
+	var seed atomic.Pointer[membership.Membership]
+	ctx := context.Background()
+	n, err := distribute.Start(ctx, distribute.Config{Name: fmt.Sprintf("h%d_%d@localhost", os.Getpid(), seq.Add(1)), Cookie: cookie, EpmdPort: epmd, ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Stop(ctx) })
+	m, err := membership.Start(ctx, membership.Config{Node: n, Cookie: cookie, Profile: membership.Local(), Seeds: []distribute.Atom{seedName},
+		Resolve: func(ctx context.Context, node distribute.Atom) (string, error) {
+			if s := seed.Load(); s != nil && node == seedName {
+				return s.GossipAddr(), nil
+			}
+			return "", fmt.Errorf("%s is not up", node)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Stop(ctx) })
+	chk, err := New(Config{Node: n, Membership: m, EpmdAddr: epmdAddr(epmd)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, chk.Healthz()); code != 200 {
+		t.Errorf("healthz while joining: %d; want 200", code)
+	}
+	code, r := get(t, chk.Readyz())
+	if code != 503 {
+		t.Fatalf("readyz while joining: %d %+v; want 503", code, r)
+	}
+	if f := r.Failed(); len(f) != 1 || f[0].Name != "joined" {
+		t.Errorf("failed checks %+v; want joined only", f)
+	}
+	s := startNamed(t, epmd, string(seedName), membership.Local())
+	seed.Store(s.mem)
+	waitFor(t, "ready once joined", func() bool { code, _ := get(t, chk.Readyz()); return code == 200 })
+}
+
+// TestHandlerRefusesMethodBeforeChecking: a POST gets 405 without the
+// checks running (here: no connection to the epmd they would query).
+func TestHandlerRefusesMethodBeforeChecking(t *testing.T) {
+	epmd := distributetest.StartEpmd(t)
+	a := start(t, epmd)
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// connected reports whether a check connected to ln: a connect
+	// completes in the kernel's backlog before the dialer's call returns,
+	// so it is there to accept once the handler has returned.
+	connected := func() bool {
+		ln.SetDeadline(time.Now().Add(50 * time.Millisecond))
+		c, err := ln.Accept()
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	chk, err := New(Config{Node: a.node, EpmdAddr: ln.Addr().String(), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []http.Handler{chk.Healthz(), chk.Readyz()} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", nil))
+		if rec.Code != http.StatusMethodNotAllowed {
+			t.Errorf("POST: %d; want 405", rec.Code)
+		}
+		if connected() {
+			t.Fatal("a POST ran the checks (the epmd check connected) before it was refused")
+		}
+	}
+	// The same handler with GET does run them: the probe above sees it.
+	rec := httptest.NewRecorder()
+	chk.Readyz().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if !connected() {
+		t.Fatal("GET /readyz did not run the epmd check")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/distribute-go/distribute"
@@ -53,8 +54,12 @@ type Profile struct {
 	TCPTimeout time.Duration
 	// DeadNodeReclaimTime is how long a member must have been dead before
 	// its name may come back from another address or port (a node restarted
-	// after a crash, on a fresh gossip port). Zero: never, memberlist's
-	// default, under which such a node is refused for good.
+	// after a crash on a fresh gossip port, a re-created pod). A member
+	// that sees such a claim while the old address is still alive or
+	// suspect joins the claimant itself once the old one has been dead
+	// this long, so the name moves without waiting for the claimant's next
+	// push/pull. Zero: never, memberlist's default, under which such a
+	// node is refused for good.
 	DeadNodeReclaimTime time.Duration
 	// ReconnectInterval is how often a member tries to rejoin one dead
 	// member at its last gossip address, and ReconnectTimeout how long it
@@ -64,17 +69,30 @@ type Profile struct {
 	// does, as Serf's reconnector does. Zero ReconnectInterval: never.
 	ReconnectInterval time.Duration
 	ReconnectTimeout  time.Duration
+	// ReapTime is how long a dead or left member stays in the status
+	// table after its last change; then it is forgotten: it leaves
+	// Members, no rejoin is tried, and if it comes back it is new (its
+	// first Event has Prev 0). A member memberlist still gossips about
+	// is kept. Zero: never forgotten (the table grows with every name
+	// that ever joined).
+	ReapTime time.Duration
 }
 
 // LAN is memberlist.DefaultLANConfig's timings: probe every second,
-// suspicion 4 × log10(N) s to 24 × log10(N) s, suited to a real network; a dead
-// member's name may come back from a new address after 10 s.
+// suspicion 4 × log10(N) s to 24 × log10(N) s, suited to a real network.
+// A dead member's name may come back from a new address 2 s after it was
+// declared dead: long enough for the dead message to reach every member
+// of a cluster of up to 99 (RetransmitMult × ⌈log10(N+1)⌉ gossip rounds of
+// 200 ms), so they all move the name together; short next to detection.
+// Dead and left members are forgotten after 24 h, when rejoining them
+// stops (ReconnectTimeout), as Serf does.
 func LAN() Profile {
 	c := memberlist.DefaultLANConfig()
 	p := profileOf("lan", c)
-	p.DeadNodeReclaimTime = 10 * time.Second
+	p.DeadNodeReclaimTime = 2 * time.Second
 	p.ReconnectInterval = 10 * time.Second
 	p.ReconnectTimeout = 24 * time.Hour
+	p.ReapTime = 24 * time.Hour
 	return p
 }
 
@@ -82,7 +100,8 @@ func LAN() Profile {
 // 200 ms with a 100 ms timeout, suspicion 0.8 s to 2.4 s (N < 10). It
 // detects a dead node in about a tenth of LAN's time; on a loaded or real
 // network it suspects healthy members far too eagerly. A dead member's
-// name may come back from a new address after 1 s.
+// name may come back from a new address after 1 s; dead and left members
+// are forgotten after an hour.
 func Local() Profile {
 	c := memberlist.DefaultLANConfig()
 	c.ProbeInterval = 200 * time.Millisecond
@@ -97,6 +116,7 @@ func Local() Profile {
 	p.DeadNodeReclaimTime = time.Second
 	p.ReconnectInterval = time.Second
 	p.ReconnectTimeout = time.Hour
+	p.ReapTime = time.Hour
 	return p
 }
 
@@ -160,8 +180,8 @@ func (p Profile) validate() error {
 	if p.ProbeInterval <= 0 || p.ProbeTimeout <= 0 || p.GossipInterval <= 0 || p.PushPullInterval <= 0 || p.TCPTimeout <= 0 || p.GossipToTheDeadTime <= 0 {
 		return fmt.Errorf("%w: profile %q has a zero or negative interval", ErrConfig, p.Name)
 	}
-	if p.DeadNodeReclaimTime < 0 || p.ReconnectInterval < 0 || p.ReconnectTimeout < 0 {
-		return fmt.Errorf("%w: profile %q has a negative reclaim or reconnect time", ErrConfig, p.Name)
+	if p.DeadNodeReclaimTime < 0 || p.ReconnectInterval < 0 || p.ReconnectTimeout < 0 || p.ReapTime < 0 {
+		return fmt.Errorf("%w: profile %q has a negative reclaim, reconnect or reap time", ErrConfig, p.Name)
 	}
 	if p.SuspicionMult < 1 || p.SuspicionMaxTimeoutMult < 1 || p.GossipNodes < 1 || p.RetransmitMult < 1 || p.IndirectChecks < 0 || p.AwarenessMaxMultiplier < 1 {
 		return fmt.Errorf("%w: profile %q has a multiplier below 1", ErrConfig, p.Name)
@@ -204,8 +224,27 @@ type Config struct {
 
 	// GossipAddr is the "ip:port" gossip listens on (UDP and TCP, same
 	// port). Default: the IP of Node's listener (127.0.0.1 without a
-	// Node), port 0 (any free port).
+	// Node), port 0: the port kept in DataDir, else any free port.
 	GossipAddr string
+
+	// DataDir, when set, keeps the gossip port across restarts: with port
+	// 0 in GossipAddr, the member binds the port recorded in the file
+	// gossip-port there (any free port the first time, or when that one
+	// is taken, with a warning) and records the port it bound. A member
+	// restarted on its old address is taken back at once; on a new one
+	// only after the old address has been declared dead (see
+	// DeadNodeReclaimTime). Default empty: nothing is kept.
+	DataDir string
+
+	// Seeds are members to join, by distribution node name (resolved
+	// with Resolve, which they need). Start tries them once; when none
+	// answers, the member starts anyway and keeps trying in the
+	// background, with a backoff from ProbeInterval doubling to 30 ×
+	// ProbeInterval, until a join succeeds or another member joins it
+	// (Serf's retry_join). Joining reports whether it still tries. This
+	// member's own name is ignored, so every member may be given the
+	// same list. Default none.
+	Seeds []distribute.Atom
 
 	// Profile holds the SWIM timings. Default LAN().
 	Profile Profile
@@ -224,8 +263,10 @@ type Config struct {
 	LeaveTimeout time.Duration
 
 	// Resolve returns the gossip address of a node by its distribution
-	// name, for JoinNode. The cluster package wires it to
-	// distribute:info/0 over RPC. Default nil: JoinNode fails with
+	// name, for JoinNode and Seeds, and to tell a restarted node from the
+	// dead incarnation it replaces; when the node answers without one it
+	// returns an error wrapping ErrNoGossip. The cluster package wires it
+	// to distribute:info/0 over RPC. Default nil: JoinNode fails with
 	// ErrNoResolver.
 	Resolve func(ctx context.Context, node distribute.Atom) (gossipAddr string, err error)
 
@@ -244,6 +285,11 @@ var (
 	ErrJoin = errors.New("membership: join failed")
 	// ErrNoResolver is returned by JoinNode without Config.Resolve.
 	ErrNoResolver = errors.New("membership: no resolver for node names")
+	// ErrNoGossip is what a Resolve function wraps when the node answered
+	// but has no gossip address: it runs no membership, or not yet (a
+	// node still starting). It is a live process, so a member declared
+	// dead under its name is not this one (see Membership.Members).
+	ErrNoGossip = errors.New("membership: the node has no gossip address")
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -285,6 +331,16 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.StatusInterval < 0 || c.ConnectRetry < 0 || c.LeaveTimeout < 0 {
 		return c, fmt.Errorf("%w: negative duration", ErrConfig)
+	}
+	var seeds []distribute.Atom
+	for _, s := range c.Seeds {
+		if s != c.Name && !slices.Contains(seeds, s) {
+			seeds = append(seeds, s)
+		}
+	}
+	c.Seeds = seeds
+	if len(c.Seeds) > 0 && c.Resolve == nil {
+		return c, fmt.Errorf("%w: Seeds without Resolve", ErrConfig)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"sync/atomic"
 	"time"
 
 	"github.com/distribute-go/distribute"
@@ -43,4 +44,45 @@ func Example_readme() {
 		}
 	}
 	// Output: b@localhost alive
+}
+
+// Seeds need not be up: a member whose seeds do not answer starts anyway,
+// reports Joining, and keeps trying in the background until one answers.
+// Resolve turns a seed's node name into its gossip address (the cluster
+// package asks the node's distribute:info()).
+func ExampleConfig_seeds() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var seed atomic.Pointer[membership.Membership]
+	resolve := func(ctx context.Context, node distribute.Atom) (string, error) {
+		if s := seed.Load(); s != nil && node == "seed@localhost" {
+			return s.GossipAddr(), nil
+		}
+		return "", fmt.Errorf("%s is not up", node)
+	}
+	late, err := membership.Start(ctx, membership.Config{
+		Name: "late@localhost", Cookie: "secret", Profile: membership.Local(),
+		Seeds: []distribute.Atom{"seed@localhost"}, Resolve: resolve,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer late.Stop(context.Background())
+	fmt.Println("joining:", late.Joining())
+
+	s, err := membership.Start(ctx, membership.Config{Name: "seed@localhost", Cookie: "secret", Profile: membership.Local()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	seed.Store(s)
+	for e := range late.Watch(ctx) {
+		if e.Member.Name == "seed@localhost" && e.Member.State == membership.StateAlive {
+			fmt.Println(e.Member.Name, e.Member.State)
+			break
+		}
+	}
+	// Output:
+	// joining: true
+	// seed@localhost alive
 }

@@ -87,9 +87,7 @@ func TestInProcessJoinAndLeave(t *testing.T) {
 	ms := []*Membership{startMember(t, port, testCookie), startMember(t, port, testCookie), startMember(t, port, testCookie)}
 	ctx := context.Background()
 	for _, m := range ms[1:] {
-		if _, err := m.Join(ctx, ms[0].GossipAddr()); err != nil {
-			t.Fatal(err)
-		}
+		join(t, m, ms[0].GossipAddr())
 	}
 	for _, m := range ms {
 		waitFor(t, 10*time.Second, "3 alive at "+string(m.Name()), func() bool { return len(m.Alive()) == 3 })
@@ -102,9 +100,9 @@ func TestInProcessJoinAndLeave(t *testing.T) {
 			}
 		}
 	}
-	if l, _ := ms[0].Leader(); l != ms[2].Name() {
-		t.Errorf("leader %s; want %s", l, ms[2].Name())
-	}
+	// Leader is this member's view: a member suspected for a moment (a
+	// loaded machine) is not alive, so wait for the view to settle.
+	waitFor(t, 10*time.Second, "leader "+string(ms[2].Name()), func() bool { l, _ := ms[0].Leader(); return l == ms[2].Name() })
 	ms[2].Stop(ctx)
 	for _, m := range ms[:2] {
 		waitFor(t, 10*time.Second, "left", func() bool { return states(m)[ms[2].Name()] == StateLeft })
@@ -122,9 +120,7 @@ func TestDeadMemberDisconnected(t *testing.T) {
 	port := distributetest.StartEpmd(t)
 	a, b := startMember(t, port, testCookie), startMember(t, port, testCookie)
 	ctx := context.Background()
-	if _, err := b.Join(ctx, a.GossipAddr()); err != nil {
-		t.Fatal(err)
-	}
+	join(t, b, a.GossipAddr())
 	waitFor(t, 10*time.Second, "connected", func() bool { return a.node.IsConnected(b.Name()) })
 	target, err := b.node.NewProcess()
 	if err != nil {
@@ -209,9 +205,7 @@ func TestWatchAndLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Join(ctx, a.GossipAddr()); err != nil {
-		t.Fatal(err)
-	}
+	join(t, b, a.GossipAddr())
 	next := func(want State) Event {
 		t.Helper()
 		for {
@@ -315,12 +309,13 @@ func TestStopUnderTraffic(t *testing.T) {
 			ms[i] = m
 		}
 		for _, m := range ms[1:] {
-			if _, err := m.Join(ctx, ms[0].GossipAddr()); err != nil {
-				t.Fatal(err)
-			}
+			join(t, m, ms[0].GossipAddr())
 		}
+		// Converged: every member knows every other. (Not "all alive":
+		// with the Local profile a loaded machine makes members suspect
+		// each other for a while, which is gossip traffic all the same.)
 		for _, m := range ms {
-			waitFor(t, 20*time.Second, "all alive", func() bool { return len(m.Alive()) == len(ms) })
+			waitFor(t, 20*time.Second, "every member known", func() bool { return len(m.Members()) == len(ms) })
 		}
 		done := make(chan struct{})
 		go func() {
@@ -348,9 +343,7 @@ func TestRestartedOnNewPortRejoins(t *testing.T) {
 	port := distributetest.StartEpmd(t)
 	a, b := startMember(t, port, testCookie), startMember(t, port, testCookie)
 	ctx := context.Background()
-	if _, err := b.Join(ctx, a.GossipAddr()); err != nil {
-		t.Fatal(err)
-	}
+	join(t, b, a.GossipAddr())
 	waitFor(t, 10*time.Second, "b alive on a", func() bool { return states(a)[b.Name()] == StateAlive })
 	oldGossip := b.GossipAddr()
 	halt(b)
@@ -401,9 +394,7 @@ func TestPartitionLongerThanDeadTimeHeals(t *testing.T) {
 		return startMemberWith(t, port, testCookie, nil, func(c *Config) { c.Profile = prof })
 	}
 	a, b := start(), start()
-	if _, err := b.Join(context.Background(), a.GossipAddr()); err != nil {
-		t.Fatal(err)
-	}
+	join(t, b, a.GossipAddr())
 	alive := func(x, y *Membership) bool { return states(x)[y.Name()] == StateAlive }
 	waitFor(t, 10*time.Second, "a and b alive to each other", func() bool { return alive(a, b) && alive(b, a) })
 	partition(a, b, true)

@@ -33,6 +33,12 @@ func (w slogWriter) Write(p []byte) (int, error) {
 		}
 	}
 	line = strings.TrimPrefix(line, "memberlist: ")
+	if strings.HasPrefix(line, "Conflicting address for ") {
+		// A name claimed from a new address: a restart on a new port or
+		// a re-created pod, handled by claim (which warns when two live
+		// processes keep claiming one name).
+		level = slog.LevelInfo
+	}
 	w.logger.Log(context.Background(), level, line)
 	return len(p), nil
 }

@@ -4,7 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/internal/nodetest"
+	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
@@ -12,5 +13,6 @@ func TestMain(m *testing.M) {
 		runChild(name)
 		return
 	}
-	distributetest.VerifyTestMain(m)
+	// memberlist probes in flight end on their own after Shutdown.
+	goleak.VerifyTestMain(nodetest.Settled(m))
 }

@@ -2,8 +2,11 @@ package membership
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -128,6 +131,8 @@ type Membership struct {
 	nudge   chan struct{}
 	refresh chan chan struct{}
 	joined  atomic.Bool
+	// joining is set while Config.Seeds are being retried.
+	joining atomic.Bool
 
 	mu     sync.Mutex // protects table, subs, closed
 	table  map[distribute.Atom]Member
@@ -143,6 +148,20 @@ type Membership struct {
 	// lastReconnect (run goroutine only) is when the last one started.
 	reconnecting  atomic.Bool
 	lastReconnect time.Time
+
+	boundMu sync.Mutex // protects bound
+	// bound is, per alive member, when the distribution connection that
+	// belongs to the incarnation SWIM watches came up: the one up when
+	// the member turned alive (or took a new incarnation or address), else
+	// the first to come up after.
+	bound map[distribute.Atom]time.Time
+
+	claimMu sync.Mutex // protects claims
+	// claims are gossip addresses other processes claimed a member's name
+	// from while memberlist still held it at another address (a restart
+	// on a new port, a re-created pod).
+	claims   map[distribute.Atom]claimRec
+	claiming atomic.Bool // a join of a claimant runs
 
 	stopOnce sync.Once
 	stopErr  error
@@ -186,15 +205,13 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 		subs:     make(map[*sub]struct{}),
 		dialing:  make(map[distribute.Atom]bool),
 		lastDial: make(map[distribute.Atom]time.Time),
+		bound:    make(map[distribute.Atom]time.Time),
+		claims:   make(map[distribute.Atom]claimRec),
 	}
 	stdlog := newStdLogger(m.logger)
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
-		BindAddrs: []string{host},
-		BindPort:  port,
-		Logger:    stdlog,
-	})
+	nt, err := m.listen(host, port, stdlog)
 	if err != nil {
-		return nil, fmt.Errorf("membership: listen on %s: %w", cfg.GossipAddr, err)
+		return nil, err
 	}
 	m.tr = newSecureTransport(nt, aead, m.logger)
 	ip, aport, err := m.tr.FinalAdvertiseAddr("", 0)
@@ -243,7 +260,95 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 		return nil, err
 	}
 	m.logger.Info("membership started", "gossip", m.gossip, "profile", cfg.Profile.String())
+	if m.node != nil {
+		m.wg.Add(1)
+		go m.bindConns(m.node.WatchNodes(m.ctx))
+	}
+	if len(cfg.Seeds) > 0 {
+		m.joining.Store(true)
+		jctx, cancel := context.WithTimeout(ctx, cfg.Profile.TCPTimeout)
+		_, err := m.JoinNode(jctx, cfg.Seeds...)
+		cancel()
+		if err == nil {
+			m.joining.Store(false)
+		} else {
+			m.logger.Warn("no seed answered; retrying in the background", "seeds", cfg.Seeds, "err", err)
+			m.wg.Add(1)
+			go m.retryJoin()
+		}
+	}
 	return m, nil
+}
+
+// listen binds the gossip port: port, or with port 0 the one kept in
+// DataDir (a free one when there is none or it is taken), recorded there.
+func (m *Membership) listen(host string, port int, stdlog *log.Logger) (*memberlist.NetTransport, error) {
+	bind := func(port int) (*memberlist.NetTransport, error) {
+		return memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{host}, BindPort: port, Logger: stdlog})
+	}
+	dir := m.cfg.DataDir
+	if port != 0 || dir == "" {
+		nt, err := bind(port)
+		if err != nil {
+			return nil, fmt.Errorf("membership: listen on %s: %w", m.cfg.GossipAddr, err)
+		}
+		return nt, nil
+	}
+	kept, err := readPort(dir)
+	if err != nil {
+		return nil, err
+	}
+	var nt *memberlist.NetTransport
+	if kept != 0 {
+		if nt, err = bind(kept); err != nil {
+			m.logger.Warn("the kept gossip port is taken; listening on a new one", "port", kept, "err", err)
+		}
+	}
+	if nt == nil {
+		if nt, err = bind(0); err != nil {
+			return nil, fmt.Errorf("membership: listen on %s: %w", m.cfg.GossipAddr, err)
+		}
+	}
+	if got := nt.GetAutoBindPort(); got != kept {
+		if err := writePort(dir, got); err != nil {
+			nt.Shutdown()
+			return nil, err
+		}
+	}
+	return nt, nil
+}
+
+// retryJoin retries Config.Seeds with backoff until a join succeeds, or
+// another member joined this one, or the member stops.
+func (m *Membership) retryJoin() {
+	defer m.wg.Done()
+	defer m.joining.Store(false)
+	p := m.cfg.Profile
+	wait := p.ProbeInterval
+	for {
+		// ±20 % jitter, so members started together do not retry together.
+		d := time.Duration(float64(wait) * (0.8 + 0.4*rand.Float64()))
+		t := time.NewTimer(d)
+		select {
+		case <-m.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if m.joined.Load() {
+			m.logger.Info("joined: another member reached this one", "seeds", m.cfg.Seeds)
+			return
+		}
+		ctx, cancel := context.WithTimeout(m.ctx, p.TCPTimeout)
+		k, err := m.JoinNode(ctx, m.cfg.Seeds...)
+		cancel()
+		if err == nil {
+			m.logger.Info("joined through seeds", "seeds", m.cfg.Seeds, "reached", k)
+			return
+		}
+		m.logger.Debug("seeds did not answer", "seeds", m.cfg.Seeds, "err", err, "retry", wait)
+		wait = min(2*wait, 30*p.ProbeInterval)
+	}
 }
 
 // Name returns the member's name.
@@ -362,8 +467,13 @@ func (m *Membership) SetElection(ctx context.Context, cluster string) error {
 // they are still there.
 func (m *Membership) Joined() bool { return m.joined.Load() }
 
+// Joining reports whether the member is still trying to join
+// Config.Seeds: none has answered yet and no other member has joined it.
+func (m *Membership) Joining() bool { return m.joining.Load() && !m.joined.Load() }
+
 // Members returns the status table, self included, sorted by name. Dead
-// and left members stay in it until they come back.
+// and left members stay in it until they come back or are reaped
+// (Profile.ReapTime).
 func (m *Membership) Members() []Member {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -532,8 +642,89 @@ func (m *Membership) run() {
 		if done != nil {
 			close(done)
 		}
-		m.reconnect(time.Now())
+		now := time.Now()
+		m.reconnect(now)
+		m.claim(now)
 	}
+}
+
+// claim joins a process that claimed a member's name from another
+// address (NotifyConflict) once memberlist lets the name move: the old
+// address has left, or has been dead for DeadNodeReclaimTime, or is
+// forgotten. The join's push/pull carries the claimant's alive message,
+// which memberlist then accepts; without it the claimant would wait for
+// its own next push/pull (PushPullInterval, 30 s with LAN).
+func (m *Membership) claim(now time.Time) {
+	reclaim := m.cfg.Profile.DeadNodeReclaimTime
+	m.claimMu.Lock()
+	if reclaim <= 0 {
+		clear(m.claims)
+	}
+	if len(m.claims) == 0 || m.claiming.Load() {
+		m.claimMu.Unlock()
+		return
+	}
+	claims := maps.Clone(m.claims)
+	m.claimMu.Unlock()
+	var name distribute.Atom
+	var addr string
+	for n, c := range claims {
+		mb, ok := m.Member(n)
+		switch {
+		case ok && mb.Gossip == c.addr && mb.State != StateDead && mb.State != StateLeft:
+			m.dropClaim(n, c.addr) // moved
+			continue
+		case !ok, mb.State == StateLeft, mb.State == StateDead && now.Sub(mb.Since) > reclaim:
+			name, addr = n, c.addr
+		default:
+			// The old address is alive, suspect, or not dead long
+			// enough. Still alive well past the detection bound: two
+			// live processes use one name.
+			if mb.State == StateAlive && !c.warned && now.Sub(c.since) > m.DetectionBound() {
+				m.logger.Warn("two processes claim one member name", "name", n, "gossip", mb.Gossip, "other", c.addr, "since", c.since)
+				m.claimMu.Lock()
+				if r, ok := m.claims[n]; ok && r.addr == c.addr {
+					r.warned = true
+					m.claims[n] = r
+				}
+				m.claimMu.Unlock()
+			}
+			continue
+		}
+		break
+	}
+	if addr == "" {
+		return
+	}
+	m.dropClaim(name, addr)
+	m.claiming.Store(true)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer m.claiming.Store(false)
+		if _, err := m.ml.Join([]string{addr}); err != nil {
+			m.logger.Debug("join of a member's new address failed", "name", name, "gossip", addr, "err", err)
+			return
+		}
+		m.logger.Info("joined a member's new address", "name", name, "gossip", addr)
+		m.poke()
+	}()
+}
+
+// claimRec is a claim on a member's name from another address.
+type claimRec struct {
+	addr   string
+	since  time.Time // first seen from addr
+	warned bool      // the two-processes warning was logged
+}
+
+// dropClaim forgets a claim unless it has changed meanwhile.
+func (m *Membership) dropClaim(name distribute.Atom, addr string) {
+	m.claimMu.Lock()
+	if m.claims[name].addr == addr {
+		delete(m.claims, name)
+	}
+	m.claimMu.Unlock()
 }
 
 // reconnect tries, every ReconnectInterval, to rejoin one dead member
@@ -585,6 +776,7 @@ func (m *Membership) update() {
 	}
 	now := time.Now()
 	var events []Event
+	inRecs := make(map[distribute.Atom]bool, len(recs))
 	m.mu.Lock()
 	for _, r := range recs {
 		meta, err := ParseMeta(r.Meta)
@@ -597,6 +789,7 @@ func (m *Membership) update() {
 			continue
 		}
 		name := distribute.Atom(r.Name)
+		inRecs[name] = true
 		old, seen := m.table[name]
 		nm := Member{Name: name, Gossip: meta.Gossip, Election: meta.Election, Cluster: meta.Cluster, State: st, Incarnation: r.Incarnation, Since: old.Since, Self: name == m.name}
 		if !seen || old.State != st {
@@ -612,34 +805,179 @@ func (m *Membership) update() {
 			s.push(ev)
 		}
 	}
-	var alive, dead []distribute.Atom
-	for _, mb := range m.table {
-		if mb.Self {
-			continue
+	var reaped []distribute.Atom
+	if reap := m.cfg.Profile.ReapTime; reap > 0 {
+		for name, mb := range m.table {
+			if !mb.Self && !inRecs[name] && (mb.State == StateDead || mb.State == StateLeft) && now.Sub(mb.Since) >= reap {
+				delete(m.table, name)
+				reaped = append(reaped, name)
+			}
 		}
-		switch mb.State {
-		case StateAlive:
+	}
+	var alive []distribute.Atom
+	for _, mb := range m.table {
+		if !mb.Self && mb.State == StateAlive {
 			alive = append(alive, mb.Name)
 			m.joined.Store(true)
-		case StateDead:
-			dead = append(dead, mb.Name)
 		}
 	}
 	m.mu.Unlock()
 	for _, ev := range events {
 		m.logger.Info("member", "name", ev.Member.Name, "state", ev.Member.State.String(), "prev", ev.Prev.String(), "incarnation", ev.Member.Incarnation)
 	}
+	for _, name := range reaped {
+		m.logger.Info("member forgotten", "name", name, "after", m.cfg.Profile.ReapTime)
+		m.forget(name)
+	}
 	m.countChanges(events)
 	if m.node == nil {
 		return
 	}
-	for _, name := range dead {
-		if m.node.Disconnect(name) {
-			m.logger.Info("disconnected dead member", "name", name)
+	m.driveLinks(events, alive, now)
+}
+
+// forget drops what the member keeps about a reaped name.
+func (m *Membership) forget(name distribute.Atom) {
+	m.boundMu.Lock()
+	delete(m.bound, name)
+	m.boundMu.Unlock()
+	m.dialMu.Lock()
+	delete(m.lastDial, name)
+	m.dialMu.Unlock()
+	m.dropClaim(name, m.claimOf(name))
+}
+
+func (m *Membership) claimOf(name distribute.Atom) string {
+	m.claimMu.Lock()
+	defer m.claimMu.Unlock()
+	return m.claims[name].addr
+}
+
+// driveLinks connects alive members and disconnects a member at the
+// moment it is declared dead: only the connection that belongs to the
+// incarnation SWIM declared dead. A connection made later (a node
+// restarted under the name, a reconnect while the member stays dead) is
+// left alone, and nothing is cut again on later reads of the table.
+func (m *Membership) driveLinks(events []Event, alive []distribute.Atom, now time.Time) {
+	var died []Member
+	m.boundMu.Lock()
+	for _, ev := range events {
+		mb := ev.Member
+		if mb.Self {
+			continue
+		}
+		switch mb.State {
+		case StateDead:
+			if ev.Prev != StateDead {
+				died = append(died, mb)
+			}
+		case StateAlive:
+			// A new alive epoch (joined, refuted with a new incarnation,
+			// a new address): the connection up now belongs to it, or
+			// else the next to come up (bindConns).
+			delete(m.bound, mb.Name)
+			if since, ok := m.connSince(mb.Name); ok {
+				m.bound[mb.Name] = since
+			}
+		}
+	}
+	type cut struct {
+		mb    Member
+		since time.Time
+		now   bool
+	}
+	var cuts []cut
+	for _, mb := range died {
+		since, ok := m.connSince(mb.Name)
+		if !ok {
+			continue
+		}
+		b, isBound := m.bound[mb.Name]
+		cuts = append(cuts, cut{mb, since, (isBound && b.Equal(since)) || m.cfg.Resolve == nil})
+	}
+	for _, ev := range events {
+		if ev.Member.State == StateDead || ev.Member.State == StateLeft {
+			delete(m.bound, ev.Member.Name)
+		}
+	}
+	m.boundMu.Unlock()
+	for _, c := range cuts {
+		if !c.now {
+			m.wg.Add(1)
+			go m.disconnectIfSame(c.mb, c.since)
+			continue
+		}
+		if m.node.Disconnect(c.mb.Name) {
+			m.logger.Info("disconnected dead member", "name", c.mb.Name)
 		}
 	}
 	for _, name := range alive {
 		m.connect(name, now)
+	}
+}
+
+// connSince returns when the connection to name came up.
+func (m *Membership) connSince(name distribute.Atom) (time.Time, bool) {
+	if !m.node.IsConnected(name) {
+		return time.Time{}, false
+	}
+	for _, c := range m.node.Connections() {
+		if c.Node == name {
+			return c.Since, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// bindConns binds the first connection to come up to an alive member
+// that has none bound (see bound).
+func (m *Membership) bindConns(events <-chan distribute.NodeEvent) {
+	defer m.wg.Done()
+	for ev := range events {
+		if !ev.Up {
+			continue
+		}
+		if mb, ok := m.Member(ev.Node); !ok || mb.State != StateAlive {
+			continue
+		}
+		m.boundMu.Lock()
+		if _, ok := m.bound[ev.Node]; !ok {
+			if since, ok := m.connSince(ev.Node); ok {
+				m.bound[ev.Node] = since
+			}
+		}
+		m.boundMu.Unlock()
+	}
+}
+
+// disconnectIfSame handles a member declared dead while connected
+// through a connection made after its alive epoch began: it may be a new
+// process under the same name (a restart on another gossip address,
+// whose alive message memberlist refuses until the old address is dead).
+// The node on that connection is asked its gossip address (Resolve): the
+// dead member's address, no answer within TCPTimeout, or an error, and
+// the connection is closed; another address, or an answer without one
+// (ErrNoGossip: a node still starting), and it is a live process with the
+// same name, left alone.
+func (m *Membership) disconnectIfSame(mb Member, since time.Time) {
+	defer m.wg.Done()
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Profile.TCPTimeout)
+	addr, err := m.cfg.Resolve(ctx, mb.Name)
+	cancel()
+	if m.ctx.Err() != nil {
+		return
+	}
+	if (err == nil && addr != mb.Gossip) || errors.Is(err, ErrNoGossip) {
+		m.logger.Info("a dead member's name is connected from a new process; not disconnected", "name", mb.Name, "dead_gossip", mb.Gossip, "new_gossip", addr, "err", err)
+		return
+	}
+	for _, c := range m.node.Connections() {
+		if c.Node == mb.Name && c.Since.Equal(since) {
+			if m.node.Disconnect(mb.Name) {
+				m.logger.Info("disconnected dead member", "name", mb.Name, "resolve_err", err)
+			}
+			return
+		}
 	}
 }
 
@@ -787,6 +1125,18 @@ func (d *delegate) NotifyAlive(peer *memberlist.Node) error {
 	return nil
 }
 
+// NotifyConflict records a process that claims a member's name from
+// another address; claim joins it once the name may move.
 func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
-	d.m.logger.Warn("name conflict", "name", existing.Name, "existing", existing.Address(), "other", other.Address())
+	d.m.logger.Info("a member's name is claimed from a new address", "name", existing.Name, "existing", existing.Address(), "other", other.Address())
+	if existing.Name == string(d.m.name) {
+		return // our own name, from our previous incarnation's address
+	}
+	name, addr := distribute.Atom(existing.Name), other.Address()
+	d.m.claimMu.Lock()
+	if d.m.claims[name].addr != addr {
+		d.m.claims[name] = claimRec{addr: addr, since: time.Now()}
+	}
+	d.m.claimMu.Unlock()
+	d.m.poke()
 }

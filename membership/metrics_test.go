@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,19 +41,39 @@ func TestMembershipChangesMetric(t *testing.T) {
 	t.Cleanup(func() { mp.Shutdown(context.Background()) })
 	ctx := context.Background()
 	m := startMemberWith(t, port, testCookie, func(c *distribute.Config) { c.MeterProvider = mp }, nil)
+	// The counter counts what the table goes through: every state change
+	// a Watch reports. (On a loaded machine a member may be suspected and
+	// refute meanwhile; those changes count too.)
+	var mu sync.Mutex
+	seen := map[string]int64{}
+	events := m.Watch(t.Context())
+	go func() {
+		for ev := range events {
+			if ev.Member.State != ev.Prev {
+				mu.Lock()
+				seen[ev.Member.State.String()]++
+				mu.Unlock()
+			}
+		}
+	}()
 	other := startMember(t, port, testCookie)
-	if _, err := other.Join(ctx, m.GossipAddr()); err != nil {
-		t.Fatal(err)
-	}
+	join(t, other, m.GossipAddr())
 	// Self and the other member come up alive; the other then leaves.
-	waitFor(t, 10*time.Second, "two alive", func() bool { return changes(t, reader)["alive"] == 2 })
-	sctx, cancel := context.WithTimeout(ctx, distributetest.Scale(10*time.Second))
-	defer cancel()
-	if err := other.Stop(sctx); err != nil {
+	waitFor(t, 20*time.Second, "two alive", func() bool { return changes(t, reader)["alive"] >= 2 })
+	if err := other.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "a left", func() bool { return changes(t, reader)["left"] == 1 })
-	if got := changes(t, reader); got["alive"] != 2 || got["dead"] != 0 {
-		t.Errorf("changes = %v; want alive 2, left 1, no dead", got)
+	waitFor(t, 20*time.Second, "a left", func() bool { return changes(t, reader)["left"] == 1 })
+	// The Watch has seen the same changes (it may lag the counter).
+	waitFor(t, 10*time.Second, "the counter equal to the changes seen", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		got := changes(t, reader)
+		return len(got) == len(seen) && got["alive"] == seen["alive"] && got["suspect"] == seen["suspect"] && got["dead"] == seen["dead"] && got["left"] == seen["left"]
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if got := changes(t, reader); got["alive"] < 2 || got["left"] != 1 {
+		t.Errorf("changes = %v; want alive at least 2 (self, the other), left 1", got)
 	}
 }

@@ -76,18 +76,25 @@ func gossipOnly(t testing.TB, name string) *Membership {
 func TestSnapshotFromMemberlist(t *testing.T) {
 	a, b := gossipOnly(t, "snap_a@localhost"), gossipOnly(t, "snap_b@localhost")
 	ctx := context.Background()
-	if _, err := b.Join(ctx, a.GossipAddr()); err != nil {
-		t.Fatal(err)
-	}
+	join(t, b, a.GossipAddr())
 	var raw []byte
-	waitFor(t, 10*time.Second, "2 members in memberlist's table", func() bool {
+	// Both alive: on a loaded machine one may be suspect for a while.
+	waitFor(t, 20*time.Second, "2 alive members in memberlist's table", func() bool {
 		var err error
 		raw, err = a.tr.snapshotRaw(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		recs, err := parsePushPull(raw)
-		return err == nil && len(recs) == 2
+		if err != nil || len(recs) != 2 {
+			return false
+		}
+		for _, r := range recs {
+			if stateOf(r.State) != StateAlive {
+				return false
+			}
+		}
+		return true
 	})
 	recs, _ := parsePushPull(raw)
 	for _, r := range recs {

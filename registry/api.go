@@ -205,6 +205,18 @@ func checkName(name Term) (Term, error) {
 	return nil, ErrBadName
 }
 
+// unregisterName is checkName, and also accepts a name of another shape
+// than Go registers (a BEAM node may register any term) when it encodes.
+func unregisterName(name Term) (Term, error) {
+	if t, err := checkName(name); err == nil {
+		return t, nil
+	}
+	if _, err := etf.Append(nil, name); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadName, err)
+	}
+	return name, nil
+}
+
 // Register gives pid the cluster-wide name, as global:register_name/2: it
 // fails with ErrTaken when the name is registered or pid already has a
 // name. The method sent with the name is DefaultMethod.
@@ -247,9 +259,11 @@ func RegisterTyped[T any](ctx context.Context, s *Server, name Term, subject dis
 }
 
 // Unregister removes the name everywhere, as global:unregister_name/1. It
-// returns ErrNotRegistered if the name is not known here.
+// returns ErrNotRegistered if the name is not known here. Besides the atoms
+// and binaries Go registers, name may be any term a BEAM node registered
+// (a tuple such as {via_erl, 1}): Whereis finds those too.
 func (s *Server) Unregister(ctx context.Context, name Term) error {
-	name, err := checkName(name)
+	name, err := unregisterName(name)
 	if err != nil {
 		return err
 	}

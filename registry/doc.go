@@ -19,7 +19,7 @@
 // Names are terms. From Go, a name is an atom (distribute.Atom) or a
 // binary (etf.Binary; a Go string or []byte is taken as a binary), so user
 // input never creates atoms. Names registered by Erlang may be any term and
-// are looked up with the same term. Whereis, Lookup and RegisteredNames read
+// are looked up (Whereis) and unregistered (Unregister) with the same term. Whereis, Lookup and RegisteredNames read
 // the local table and never block; Register, Unregister, SetLock and Trans
 // take cluster locks and
 // block until every known node answered. ctx bounds the taking of a lock;
@@ -97,7 +97,9 @@
 // {lost_connection, Me, XCreation, OpId, N} to every known node; a
 // receiver passes it on once (deduplicated by {XCreation, OpId}) and sends
 // plain {remove_connection, Me} to the lost node, which disconnects. Every
-// partition is then a full mesh.
+// partition is then a full mesh. Each connection closed that way is logged
+// at warning level and counted in the OpenTelemetry counter
+// distribute.registry.partition_disconnects.
 //
 // # A worked example
 //

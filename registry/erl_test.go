@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -145,6 +146,24 @@ func TestErlangPair(t *testing.T) {
 	}
 	if got := erl.Eval(t, "gtest:where_node(e2)"); got != "undefined" {
 		t.Fatalf("e2 after Unregister: %s", got)
+	}
+	// So is a tuple name (Erlang registers any term; Go registers atoms and
+	// binaries): Whereis finds it and Unregister removes it.
+	erl.Eval(t, "gtest:reg({via_erl, 1})")
+	tname := etf.Tuple{distribute.Atom("via_erl"), int64(1)}
+	waitFor(t, "{via_erl, 1} on go", func() bool { _, ok := s.Whereis(tname); return ok })
+	if err := s.Unregister(ctx, tname); err != nil {
+		t.Fatalf("Unregister {via_erl, 1}: %v", err)
+	}
+	if _, ok := s.Whereis(tname); ok {
+		t.Fatal("{via_erl, 1} still registered on Go after Unregister")
+	}
+	if got := erl.Eval(t, "gtest:where_node({via_erl, 1})"); got != "undefined" {
+		t.Fatalf("{via_erl, 1} after Unregister: %s", got)
+	}
+	// A name nobody registered, of any shape, is ErrNotRegistered.
+	if err := s.Unregister(ctx, etf.Tuple{distribute.Atom("never"), int64(2)}); !errors.Is(err, ErrNotRegistered) {
+		t.Fatalf("Unregister of an unknown tuple name: %v; want ErrNotRegistered", err)
 	}
 	erlSync(t, erl)
 	_ = strings.TrimSpace

@@ -12,6 +12,7 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/etf"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Pid, Atom, Ref and Term are the root package's types.
@@ -402,12 +403,12 @@ func (s *Server) handle(m any) {
 	}
 	if req, ok := distribute.ParseCast(m); ok {
 		if err := s.handleCast(req); err != nil {
-			s.logger.Debug("registry: dropped cast", "msg", etf.Format(req), "err", err)
+			s.logger.Debug("registry: dropped cast", "msg", etf.LogValue(req), "err", err)
 		}
 		return
 	}
 	if err := s.handleInfo(m); err != nil {
-		s.logger.Debug("registry: dropped message", "msg", fmt.Sprintf("%v", m), "err", err)
+		s.logger.Debug("registry: dropped message", "msg", etf.LogValue(m), "err", err)
 	}
 }
 
@@ -495,7 +496,7 @@ func (s *Server) handleCall(from distribute.From, req Term) {
 		}
 	}
 	// Erlang's gns logs unknown calls and never answers them.
-	s.logger.Debug("registry: unknown call", "from", from.Pid, "req", etf.Format(req))
+	s.logger.Debug("registry: unknown call", "from", from.Pid, "req", etf.LogValue(req))
 }
 
 func lockID(r etf.Tuple) (etf.Tuple, bool) {
@@ -1345,12 +1346,28 @@ func (s *Server) handleInfo(m any) error {
 		if !isKnown || !s.pop {
 			return nil
 		}
-		s.logger.Warn("registry: disconnecting to prevent overlapping partitions", "node", r)
 		s.nodeGone(r, true)
-		s.node.Disconnect(r)
+		if s.node.Disconnect(r) {
+			s.logger.Warn("registry: disconnecting to prevent overlapping partitions", "node", r)
+			s.countPartitionCut()
+		}
 		return nil
 	}
 	return bad("unknown message")
+}
+
+// metricPartitionCuts counts the connections this node closed because a
+// peer asked it to (remove_connection) to prevent overlapping partitions.
+const metricPartitionCuts = "distribute.registry.partition_disconnects"
+
+// countPartitionCut adds one to distribute.registry.partition_disconnects
+// (looked up each time: cuts are rare).
+func (s *Server) countPartitionCut() {
+	c, err := s.node.Meter("github.com/distribute-go/distribute/registry").Int64Counter(metricPartitionCuts,
+		metric.WithUnit("{disconnect}"), metric.WithDescription("Connections closed to prevent overlapping partitions (a peer's remove_connection)."))
+	if err == nil {
+		c.Add(context.Background(), 1)
+	}
 }
 
 // nodeGone is handle_nodedown: forget the node; removing marks a

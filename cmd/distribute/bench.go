@@ -49,6 +49,7 @@ func newBenchCmd() *cobra.Command {
 	f.IntVar(&n, "messages", 500000, "messages per throughput run")
 	f.IntVar(&rounds, "round-trips", 20000, "round trips for latency and calls")
 	f.BoolVar(&noErlang, "no-erlang", false, "skip the Erlang peer even when erl is installed")
+	cmd.AddCommand(newBenchClusterCmd())
 	return cmd
 }
 

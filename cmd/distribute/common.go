@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -214,7 +215,11 @@ func (c *common) withTimeout(parent context.Context) (context.Context, context.C
 	return context.WithTimeout(parent, c.timeout)
 }
 
-// describe turns a library error into the one-line reason the CLI prints.
+// describe turns a library error into the reason the CLI prints after
+// what the command did: timeout, noproc, or the library's error text. The
+// library prefixes every error of its chain with its package name
+// ("distribute: ping X: distribute: call ...: distribute: node down"); the
+// CLI's line says "distribute:" once, so the text goes without them.
 func describe(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, distribute.ErrTimeout):
@@ -222,7 +227,17 @@ func describe(err error) string {
 	case errors.Is(err, distribute.ErrNoProc):
 		return "noproc"
 	}
-	return err.Error()
+	return strings.ReplaceAll(strings.TrimPrefix(err.Error(), pkgPrefix), ": "+pkgPrefix, ": ")
+}
+
+// pkgPrefix starts the library's errors and the CLI's error line.
+const pkgPrefix = "distribute: "
+
+// failed reports that op (what the command did, "ping a@h") got no result
+// because of err (exit 1). A library error that already starts with op
+// does not say it twice.
+func failed(op string, err error) error {
+	return remoteError(fmt.Errorf("%s: %s", op, strings.TrimPrefix(describe(err), op+": ")))
 }
 
 // stopNode stops a client node, bounded so the command always exits.

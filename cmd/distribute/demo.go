@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,11 +50,23 @@ func newDemoCmd() *cobra.Command {
 			if nodes < 2 || nodes > 9 {
 				return usageError("demo: --nodes %d: want 2 to 9", nodes)
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			// Ctrl-C (or SIGTERM) ends the walk-through and still stops
+			// every node it started and removes its files; a second one
+			// exits at once.
+			sigCtx, stopSignals := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stopSignals()
+			go func() {
+				<-sigCtx.Done()
+				stopSignals()
+			}()
+			ctx, cancel := context.WithTimeout(sigCtx, timeout)
 			defer cancel()
 			d := &demo{out: cmd.OutOrStdout(), nodes: nodes, erlang: !noErlang, epmdPort: epmdPort}
 			err := d.run(ctx)
 			d.cleanup()
+			if sigCtx.Err() != nil && cmd.Context().Err() == nil {
+				return remoteError(errors.New("demo: interrupted; every node it started is stopped"))
+			}
 			if err != nil {
 				return remoteError(fmt.Errorf("demo: %v", err))
 			}
@@ -430,6 +444,9 @@ func (d *demo) startChild(ctx context.Context, cmd *exec.Cmd, name distribute.At
 	}
 	cmd.Stderr = io.Discard
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The children are configured by their flags alone: the DISTRIBUTE_
+	// variables meant for a node of this environment must not reach them.
+	cmd.Env = withoutNodeEnv(cmd.Env)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}

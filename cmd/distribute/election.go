@@ -13,8 +13,8 @@ import (
 // config (nil without --election). Timings follow --profile.
 func electionConfig(on bool, expect int, dataDir, profile string) (*election.Config, error) {
 	if !on {
-		if expect != 0 || dataDir != "" {
-			return nil, usageError("node: --expect and --data-dir need --election")
+		if expect != 0 {
+			return nil, usageError("node: --expect needs --election")
 		}
 		return nil, nil
 	}
@@ -59,13 +59,13 @@ func observeLeader(ctx context.Context, cl *cluster.Cluster, out *lineWriter) fu
 //
 //	{"node":"n1@host","state":"leader","term":7,"leader":"n1@host","stable":true}
 //
-// or, when the node runs no election, 404 with {"enabled":false}.
+// or, when the node runs no election, 200 with {"enabled":false}: the
+// endpoint exists and says so (a 404 would look like a wrong URL).
 func registerElectionHTTP(mux *http.ServeMux, cl *cluster.Cluster) {
-	mux.HandleFunc("/election", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /election", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		e := cl.Election()
 		if e == nil {
-			w.WriteHeader(http.StatusNotFound)
 			w.Write([]byte(`{"enabled":false}` + "\n"))
 			return
 		}

@@ -62,7 +62,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		code = ee.code
 	}
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
-	fmt.Fprintf(stderr, "distribute: %s\n", msg)
+	fmt.Fprintf(stderr, "%s%s\n", pkgPrefix, strings.TrimPrefix(msg, pkgPrefix))
 	return code
 }
 
@@ -80,13 +80,29 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		return usageError("%s: %v (see %s --help)", c.CommandPath(), err, c.CommandPath())
 	})
 	root.AddCommand(newTermCmd(), newNodeCmd(), newPingCmd(), newNamesCmd(), newSendCmd(), newCallCmd(), newRPCCmd(), newDemoCmd(), newBenchCmd(), newBenchPeerCmd())
+	// Every flag of every command can come from the environment
+	// (DISTRIBUTE_ + its name): applied before the command runs, named in
+	// each flag's help line.
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		return applyEnv(c.Flags(), os.LookupEnv)
+	}
+	var document func(c *cobra.Command)
+	document = func(c *cobra.Command) {
+		documentEnv(c.Flags())
+		for _, sub := range c.Commands() {
+			document(sub)
+		}
+	}
+	document(root)
+	root.Long = "Erlang-style distributed computing for Go: nodes, processes, terms.\n\n" + envHelp
 	return root
 }
 
 // termArgsLast lets positional terms start with '-' (distribute term encode
 // -1): for the command args select, it moves every token that is a flag of
 // that command (with its value) before a "--", and every other token after
-// it, so pflag never reads a term as a flag.
+// it, so pflag never reads a term as a flag. A "--" the user typed is
+// dropped.
 func termArgsLast(root *cobra.Command, args []string) []string {
 	cmd, rest, err := root.Find(args)
 	if err != nil || cmd == root || cmd.Annotations["termArgs"] != "true" {
@@ -102,8 +118,10 @@ func termArgsLast(root *cobra.Command, args []string) []string {
 	for i := 0; i < len(rest); i++ {
 		tok := rest[i]
 		if tok == "--" {
-			positional = append(positional, rest[i+1:]...)
-			break
+			// Accepted and dropped: terms need no "--" before them, and
+			// no term starts with "--", so the command's flags may still
+			// follow it (call NODE NAME -- -1 --timeout 1s).
+			continue
 		}
 		name, hasValue := flagName(tok)
 		var f = fs.Lookup(name)

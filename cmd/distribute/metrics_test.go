@@ -141,7 +141,11 @@ func TestMetricsEndpoint(t *testing.T) {
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", distributetest.FreePort(t))
 	srvCtx, srvCancel := context.WithCancel(ctx)
 	defer srvCancel()
-	srv, err := serveHTTP(srvCtx, cl, httpAddr, port, tel)
+	ln, err := listenHTTP(httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := serveHTTP(srvCtx, cl, ln, port, tel)
 	if err != nil {
 		t.Fatal(err)
 	}

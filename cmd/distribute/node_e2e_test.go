@@ -46,6 +46,7 @@ func startNodeProc(t *testing.T, epmdPort int, name string, args ...string) *nod
 	np := &nodeProc{name: name, cmd: cmd, lines: make(chan string, 1024), done: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 64<<20) // an inbox line may hold a big term
 		for sc.Scan() {
 			np.mu.Lock()
 			np.all = append(np.all, sc.Text())

@@ -27,7 +27,7 @@ func newPingCmd() *cobra.Command {
 			defer stopNode(n)
 			if err := n.Ping(ctx, distribute.Atom(args[0])); err != nil {
 				fmt.Fprintln(cmd.OutOrStdout(), "pang")
-				return remoteError(fmt.Errorf("ping %s: %s", args[0], describe(err)))
+				return failed("ping "+args[0], err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "pong")
 			return nil
@@ -56,7 +56,7 @@ func newNamesCmd() *cobra.Command {
 			defer cancel()
 			names, err := epmd.Names(ctx, host, port)
 			if err != nil {
-				return remoteError(fmt.Errorf("names %s: epmd at port %d: %s", host, port, describe(err)))
+				return failed(fmt.Sprintf("names %s: epmd at port %d", host, port), err)
 			}
 			for _, e := range names {
 				fmt.Fprintf(cmd.OutOrStdout(), "name %s at port %d\n", e.Name, e.Port)
@@ -64,8 +64,13 @@ func newNamesCmd() *cobra.Command {
 			return nil
 		},
 	}
-	// The common flags are accepted for uniformity; names needs no cookie.
+	// names talks to epmd only: it needs no cookie, TLS or logs. Those
+	// flags are still accepted, as on every command, but help does not
+	// list them.
 	c.addFlags(cmd, true)
+	for _, f := range []string{"cookie", "tls-cert", "tls-key", "tls-ca", "log-level", "log-format"} {
+		cmd.Flags().MarkHidden(f)
+	}
 	return cmd
 }
 
@@ -135,7 +140,7 @@ func (c *common) withNamedTarget(cmd *cobra.Command, verb string, args []string,
 	}
 	node, name := distribute.Atom(args[0]), distribute.Atom(args[1])
 	if err := do(ctx, p, node, name, term); err != nil {
-		return remoteError(fmt.Errorf("%s %s on %s: %s", verb, name, node, describe(err)))
+		return failed(fmt.Sprintf("%s %s on %s", verb, name, node), err)
 	}
 	return nil
 }

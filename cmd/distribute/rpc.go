@@ -19,7 +19,8 @@ func newRPCCmd() *cobra.Command {
 		Long: "Call MOD:FUN(ARGS...) on NODE, as erpc:call does, and print the result.\n" +
 			"ARGS is an Erlang list of the arguments (default []), e.g. '[[1,2,3]]'.\n" +
 			"When the function raises, the command exits 1 and prints the reason the\n" +
-			"way rpc:call returns it, e.g. {badrpc,{'EXIT',{undef,[...]}}}.",
+			"way rpc:call returns it, e.g. {badrpc,{'EXIT',{undef,[...]}}}. A thrown value\n" +
+			"is what rpc:call returns, a result: it is printed and the command exits 0.",
 		Args:        minArgs(3),
 		Annotations: termArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -45,7 +46,13 @@ func newRPCCmd() *cobra.Command {
 			}
 			defer stopNode(n)
 			v, err := rpc.Call(ctx, n, distribute.Atom(args[0]), etf.Atom(args[1]), etf.Atom(args[2]), callArgs...)
-			if err != nil {
+			var e *rpc.Error
+			switch {
+			case errors.As(err, &e) && e.Class == rpc.ClassThrow:
+				// rpc:call returns a thrown value as its result
+				// (rpc:call(N, erlang, throw, [ball]) is ball).
+				v = e.Reason
+			case err != nil:
 				return remoteError(fmt.Errorf("rpc: %s", describeRPC(err)))
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), etf.Format(v))
@@ -75,13 +82,8 @@ func argList(t etf.Term) ([]etf.Term, bool) {
 }
 
 // describeRPC is the Erlang-shaped reason of a failed RPC: what rpc:call
-// returns ({badrpc, ...}); a throw, which rpc:call would return as a value,
-// prints as {throw, Value}.
+// returns ({badrpc, ...}).
 func describeRPC(err error) string {
-	var e *rpc.Error
-	if errors.As(err, &e) && e.Class == rpc.ClassThrow {
-		return etf.Format(etf.Tuple{etf.Atom("throw"), e.Reason})
-	}
 	if t, ok := rpc.BadRPC(err); ok {
 		return etf.Format(t)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -29,14 +30,14 @@ func newTermCmd() *cobra.Command {
 		Example:     `  distribute term encode '{hello, "world", <<1,2>>, #{a => 1.5}}'` + "\n  distribute term encode -1",
 		Annotations: termArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return eachInput(cmd, args, func(text string) (string, error) {
+			return eachInput(cmd, "term encode", args, func(text string) (string, error) {
 				t, err := etf.ParseText(text)
 				if err != nil {
-					return "", usageError("term encode: %v", err)
+					return "", err
 				}
 				b, err := etf.Encode(t)
 				if err != nil {
-					return "", usageError("term encode: %v", err)
+					return "", err
 				}
 				return hex.EncodeToString(b), nil
 			})
@@ -51,16 +52,16 @@ func newTermCmd() *cobra.Command {
 		Example:     "  distribute term decode 8368027701616101",
 		Annotations: termArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return eachInput(cmd, args, func(text string) (string, error) {
+			return eachInput(cmd, "term decode", args, func(text string) (string, error) {
 				clean := strings.Join(strings.Fields(text), "")
 				clean = strings.TrimPrefix(strings.TrimPrefix(clean, "0x"), "0X")
 				b, err := hex.DecodeString(clean)
 				if err != nil {
-					return "", usageError("term decode: not hex: %v", err)
+					return "", fmt.Errorf("not hex: %w", err)
 				}
 				t, err := etf.Decode(b)
 				if err != nil {
-					return "", usageError("term decode: %v", err)
+					return "", err
 				}
 				return etf.Format(t), nil
 			})
@@ -71,27 +72,28 @@ func newTermCmd() *cobra.Command {
 
 // eachInput applies conv to the arguments joined by spaces, or, without
 // arguments, to each non-blank line of standard input, printing each result
-// on its own line.
-func eachInput(cmd *cobra.Command, args []string, conv func(string) (string, error)) error {
+// on its own line. A conversion error is a usage error of verb, located on
+// its line of standard input.
+func eachInput(cmd *cobra.Command, verb string, args []string, conv func(string) (string, error)) error {
 	out := cmd.OutOrStdout()
 	if len(args) > 0 {
 		s, err := conv(strings.Join(args, " "))
 		if err != nil {
-			return err
+			return usageError("%s: %v", verb, err)
 		}
 		_, err = fmt.Fprintln(out, s)
 		return err
 	}
 	sc := bufio.NewScanner(cmd.InOrStdin())
 	sc.Buffer(make([]byte, 64*1024), 64*1024*1024)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
+	for line := 1; sc.Scan(); line++ {
+		text := sc.Text()
+		if strings.TrimSpace(text) == "" {
 			continue
 		}
-		s, err := conv(line)
+		s, err := conv(text)
 		if err != nil {
-			return err
+			return usageError("%s: standard input %s", verb, lineError(line, err))
 		}
 		if _, err := fmt.Fprintln(out, s); err != nil {
 			return err
@@ -101,4 +103,15 @@ func eachInput(cmd *cobra.Command, args []string, conv func(string) (string, err
 		return usageError("reading standard input: %v", err)
 	}
 	return nil
+}
+
+// lineError places err, about one line of input, on line: "line N: ...",
+// or "line N, column C: ..." for a term text error, whose own position
+// counts from the start of that line.
+func lineError(line int, err error) string {
+	var te *etf.TextError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("line %d, column %d: %s", line, te.Col, te.Msg)
+	}
+	return fmt.Sprintf("line %d: %v", line, err)
 }

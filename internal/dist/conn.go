@@ -73,6 +73,11 @@ type ConnConfig struct {
 	// the sleeps (sparse traffic). Zero: no sleep; at most
 	// MaxReadCoalesce. Ignored on TLS.
 	ReadCoalesce time.Duration
+	// SignalReserve is how far beyond SendBuffer Signal may fill the send
+	// queue without waiting, so that the replies and signals a node owes
+	// its peer (see Signal) do not wait behind a full buffer. Zero means
+	// as much as SendBuffer; negative, none.
+	SignalReserve int
 	// Handler receives every data frame (ticks are not passed) on the
 	// reader goroutine, in order. The frame is owned by the Conn and is
 	// valid only until Handler returns: copy what you keep. A non-nil
@@ -96,6 +101,12 @@ func (c *ConnConfig) withDefaults() (ConnConfig, error) {
 	}
 	if out.SendBuffer == 0 {
 		out.SendBuffer = DefaultSendBuffer
+	}
+	switch {
+	case out.SignalReserve == 0:
+		out.SignalReserve = out.SendBuffer
+	case out.SignalReserve < 0:
+		out.SignalReserve = 0
 	}
 	if out.TickTime < 4*time.Millisecond || out.MaxFrame < 0 || out.SendBuffer < 0 || out.ReadSpin < 0 || out.ReadCoalesce < 0 || out.ReadCoalesce > MaxReadCoalesce {
 		return out, fmt.Errorf("%w: TickTime %v, MaxFrame %d, SendBuffer %d, ReadSpin %v, ReadCoalesce %v", ErrConfig, out.TickTime, out.MaxFrame, out.SendBuffer, out.ReadSpin, out.ReadCoalesce)
@@ -380,11 +391,29 @@ func (c *Conn) Defer(ctx context.Context, frames ...[]byte) error {
 // DeferDelay bounds how long a deferred frame waits for a Send to carry it.
 const DeferDelay = 500 * time.Microsecond
 
-// send modes.
+// Signal is Send for the frames a node owes its peer and must never drop
+// nor reorder: replies to the peer's control messages (a noproc EXIT for
+// a LINK to a dead process, a DOWN for a MONITOR_P, an UNLINK_ID_ACK) and
+// the exit signals and DOWNs of local processes. It does not wait while
+// the send buffer is full: it may fill the queue up to SignalReserve bytes
+// beyond SendBuffer, so the reader goroutine answering the peer's frames,
+// and an exiting process, go on without a goroutine per frame. Past that
+// (a peer that asks for more than it reads) Signal waits for room, until
+// ctx ends or the queue has stayed that full for TickTime; then the
+// connection fails with ErrTickTimeout. So a connection holds at most
+// about 2 × (SendBuffer + SignalReserve) bytes: its queue and the batch
+// being written.
+func (c *Conn) Signal(ctx context.Context, frames ...[]byte) error {
+	return c.send(ctx, sendNow|sendSignal, frames)
+}
+
+// send modes: one of sendNow, sendQueue and sendDefer, with sendSignal
+// or not.
 const (
-	sendNow   = 0 // inline when the connection is idle, else queued
-	sendQueue = 1 // for the writer
-	sendDefer = 2 // for the next write, or the writer after DeferDelay
+	sendNow    = 0 // inline when the connection is idle, else queued
+	sendQueue  = 1 // for the writer
+	sendDefer  = 2 // for the next write, or the writer after DeferDelay
+	sendSignal = 4 // may use SignalReserve; a stall of TickTime fails the connection
 )
 
 func (c *Conn) send(ctx context.Context, mode int, frames [][]byte) error {
@@ -395,14 +424,21 @@ func (c *Conn) send(ctx context.Context, mode int, frames [][]byte) error {
 		}
 		need += 4 + len(frame)
 	}
+	limit := c.cfg.SendBuffer
+	if mode&sendSignal != 0 {
+		limit += c.cfg.SignalReserve
+		mode &^= sendSignal
+	}
+	var stalled *time.Timer
 	c.mu.Lock()
 	for {
 		if c.err != nil {
 			err := c.err
 			c.mu.Unlock()
+			stopTimer(stalled)
 			return fmt.Errorf("dist: send: %w (%w)", net.ErrClosed, err)
 		}
-		if len(c.pending) == 0 || len(c.pending)+need <= c.cfg.SendBuffer {
+		if len(c.pending) == 0 || len(c.pending)+need <= limit {
 			break
 		}
 		if c.space == nil {
@@ -410,13 +446,26 @@ func (c *Conn) send(ctx context.Context, mode int, frames [][]byte) error {
 		}
 		space := c.space
 		c.mu.Unlock()
+		var stall <-chan time.Time
+		if limit > c.cfg.SendBuffer {
+			if stalled == nil {
+				stalled = time.NewTimer(c.cfg.TickTime)
+			}
+			stall = stalled.C
+		}
 		select {
 		case <-space:
 		case <-ctx.Done():
+			stopTimer(stalled)
 			return ctx.Err()
+		case <-stall:
+			err := fmt.Errorf("%w: %s reads less than it asks for: its send queue stayed full for %v", ErrTickTimeout, c.peer.Name, c.cfg.TickTime)
+			c.fail(err)
+			return fmt.Errorf("dist: send: %w (%w)", net.ErrClosed, err)
 		}
 		c.mu.Lock()
 	}
+	stopTimer(stalled)
 	now := time.Now()
 	c.lastOut.Store(now.UnixNano())
 	if mode == sendNow && c.inline && (len(c.pending) == 0 || c.deferred) && !c.writing && now.Sub(c.lastSend) > inlineGap {
@@ -445,6 +494,12 @@ func (c *Conn) send(ctx context.Context, mode int, frames [][]byte) error {
 		c.wakeWriter()
 	}
 	return nil
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
 }
 
 func (c *Conn) wakeWriter() {

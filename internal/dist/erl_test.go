@@ -130,7 +130,7 @@ func TestErlGoDials(t *testing.T) {
 			if err != nil {
 				t.Fatalf("dial: %v\noutput:\n%s", err, n.Output())
 			}
-			if p.Name != tc.erl || p.Creation == 0 || p.Visible || p.Flags != DefaultFlags {
+			if p.Name != tc.erl || p.Creation == 0 || p.Visible || !p.Published || p.Flags != DefaultFlags {
 				t.Errorf("peer %+v (flags %v)", p, p.Flags)
 			}
 			conn, err := NewConn(nc, p, left, ConnConfig{})

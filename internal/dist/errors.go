@@ -36,6 +36,17 @@ var (
 	ErrTickTimeout = errors.New("dist: net_tick_timeout")
 	// ErrConfig: a configuration value is invalid.
 	ErrConfig = errors.New("dist: invalid config")
+	// ErrTLSHandshake: the TLS handshake before the distribution
+	// handshake failed (an untrusted certificate, a missing client
+	// certificate under mTLS, ...).
+	ErrTLSHandshake = errors.New("dist: TLS handshake failed")
+	// ErrTLSMismatch: one side speaks TLS and the other does not (see
+	// ErrPeerTLS and ErrPeerNotTLS, which wrap it).
+	ErrTLSMismatch = errors.New("dist: TLS on one side only")
+	// ErrPeerTLS: we speak plain TCP and the peer answered in TLS.
+	ErrPeerTLS = fmt.Errorf("%w: peer speaks TLS", ErrTLSMismatch)
+	// ErrPeerNotTLS: we speak TLS and the peer answered in plain TCP.
+	ErrPeerNotTLS = fmt.Errorf("%w: peer does not speak TLS", ErrTLSMismatch)
 )
 
 // MalformedError describes a handshake message that failed to parse.

@@ -23,6 +23,12 @@ import (
 // reassembles at once.
 const MaxFragmentSequences = 1024
 
+// ReassemblyFactor bounds the memory a Reassembler holds for incomplete
+// sequences: at most this many times the fragment bytes that arrived. A
+// message of up to this many fragments (512 KiB with ERTS's 64 KiB) is
+// reassembled in one buffer, copied once.
+const ReassemblyFactor = 8
+
 // ErrFragment: a fragment that does not continue a sequence in order, a
 // sequence started twice, or too many sequences at once.
 var ErrFragment = errors.New("dist: bad fragment")
@@ -52,9 +58,11 @@ type fragSeq struct {
 // ErrAtomCache, ErrBadFrame or a *FrameTooLargeError; the connection
 // should then close.
 //
-// A sequence's buffer is made, when its first fragment comes, for as many
-// fragments as that one announces, each as long as it (ERTS cuts equal
-// fragments), so it is copied once; Max bounds the buffers' capacity.
+// A sequence's buffer grows with the fragments that arrive, never with
+// what the first one announces: it starts at ReassemblyFactor times the
+// first fragment (or the announced total when smaller: ERTS cuts equal
+// fragments) and doubles when full, so the capacity held stays within
+// ReassemblyFactor times the bytes received; Max bounds it too.
 func (r *Reassembler) Add(c *HeaderCache, frame []byte) (refs []etf.Atom, body []byte, done bool, err error) {
 	if len(frame) < 18 || frame[0] != versionByte || (frame[1] != distFragHeader && frame[1] != distFragCont) {
 		return nil, nil, false, fmt.Errorf("%w: not a fragment (%d bytes)", ErrBadFrame, len(frame))
@@ -87,8 +95,9 @@ func (r *Reassembler) Add(c *HeaderCache, frame []byte) (refs []etf.Atom, body [
 		if r.held+len(body) > limit {
 			return nil, nil, false, &FrameTooLargeError{Len: uint64(r.held + len(body)), Max: uint64(limit)}
 		}
-		want := uint64(limit - r.held)
+		want := min(uint64(limit-r.held), ReassemblyFactor*uint64(len(body)))
 		if each := uint64(len(frame) - 18); id-1 < want/max(each, 1) {
+			// The announced total is smaller: reserve just that.
 			want = min(want, uint64(len(body))+(id-1)*each)
 		}
 		buf := make([]byte, len(body), int(want))
@@ -108,12 +117,20 @@ func (r *Reassembler) Add(c *HeaderCache, frame []byte) (refs []etf.Atom, body [
 	}
 	rest := frame[18:]
 	if need := len(s.body) + len(rest); need > cap(s.body) {
-		// More than announced: grow, within Max.
+		// Grow geometrically, within Max: twice the capacity is less than
+		// twice what is needed, so the buffer stays within
+		// ReassemblyFactor times what arrived. When the first fragment
+		// announced how many follow (ERTS cuts them equal), reserve no
+		// more than that.
 		room := limit - (r.held - cap(s.body))
 		if need > room {
 			return nil, nil, false, &FrameTooLargeError{Len: uint64(r.held - cap(s.body) + need), Max: uint64(limit)}
 		}
-		grown := make([]byte, len(s.body), min(max(need, 2*cap(s.body)), room))
+		size := max(need, 2*cap(s.body))
+		if left := uint64(len(rest)) * id; id <= uint64(room) && left <= uint64(room) && need-len(rest)+int(left) < size {
+			size = max(need, need-len(rest)+int(left))
+		}
+		grown := make([]byte, len(s.body), min(size, room))
 		copy(grown, s.body)
 		r.held += cap(grown) - cap(s.body)
 		s.body = grown

@@ -209,16 +209,29 @@ func TestReassemblerBad(t *testing.T) {
 			}
 		}
 	}
-	// A first fragment announcing ever so many more: its buffer is made
-	// for what Max allows, not for what it announces.
+	// A first fragment announcing ever so many more: its buffer grows
+	// with what arrives (at most ReassemblyFactor times it), not with
+	// what it announces.
 	huge := append([]byte(nil), frags[0]...)
 	binary.BigEndian.PutUint64(huge[10:], 1<<62)
 	r := Reassembler{Max: 5000}
 	if _, _, _, err := r.Add(new(HeaderCache), huge); err != nil {
 		t.Fatalf("first of 2^62 fragments: %v", err)
 	}
-	if _, held := r.Pending(); held != 5000 {
-		t.Fatalf("holds %d bytes for a sequence announcing 2^62 fragments; want Max, 5000", held)
+	if _, held := r.Pending(); held > ReassemblyFactor*(len(huge)-18) {
+		t.Fatalf("holds %d bytes for a sequence announcing 2^62 fragments after %d bytes; want at most %d", held, len(huge)-18, ReassemblyFactor*(len(huge)-18))
+	}
+	// The case: 43 bytes announcing 2^62 fragments, default Max.
+	tiny := binary.BigEndian.AppendUint64([]byte{131, 69}, 7)
+	tiny = binary.BigEndian.AppendUint64(tiny, 1<<62)
+	tiny = append(tiny, 0) // no atom cache refs
+	tiny = append(tiny, make([]byte, 43-len(tiny))...)
+	r = Reassembler{}
+	if _, _, _, err := r.Add(new(HeaderCache), tiny); err != nil {
+		t.Fatalf("43-byte first of 2^62 fragments: %v", err)
+	}
+	if _, held := r.Pending(); held > ReassemblyFactor*(43-18) {
+		t.Fatalf("holds %d bytes after a 43-byte first fragment announcing 2^62; want at most %d", held, ReassemblyFactor*(43-18))
 	}
 	// At most MaxFragmentSequences at once.
 	var c HeaderCache
@@ -234,7 +247,8 @@ func TestReassemblerBad(t *testing.T) {
 }
 
 // FuzzReassembler: any sequence of frames never panics, errors are typed,
-// and the bytes held never exceed Max.
+// and the bytes held never exceed Max nor ReassemblyFactor times the
+// fragment bytes that arrived.
 func FuzzReassembler(f *testing.F) {
 	frame, _, _ := bigFrame(f, 3000)
 	frags, _ := AppendFragments(nil, frame, 1, 1024)
@@ -242,7 +256,9 @@ func FuzzReassembler(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var c HeaderCache
 		r := Reassembler{Max: 4096}
+		arrived := 0 // fragment payload bytes given so far
 		for _, fr := range bytes.Split(data, []byte{0xff, 0xfe}) {
+			arrived += max(len(fr)-18, 0)
 			_, body, done, err := r.Add(&c, fr)
 			if err != nil {
 				var tooLarge *FrameTooLargeError
@@ -254,8 +270,8 @@ func FuzzReassembler(f *testing.F) {
 			if done && len(body) > len(data) {
 				t.Fatalf("a %d-byte body from %d bytes of input", len(body), len(data))
 			}
-			if _, held := r.Pending(); held > 4096 {
-				t.Fatalf("holds %d bytes, Max 4096", held)
+			if _, held := r.Pending(); held > 4096 || held > ReassemblyFactor*arrived {
+				t.Fatalf("holds %d bytes after %d arrived, Max 4096", held, arrived)
 			}
 		}
 	})

@@ -123,6 +123,7 @@ func FuzzAccept(f *testing.F) {
 	f.Add(append([]byte{0, 20}, goldenSendName...))
 	f.Add(append(append([]byte{0, 20}, goldenSendName...), 0, 21, 'r', 0, 0, 0, 1))
 	f.Add([]byte{0, 3, 'n', 0, 5})
+	f.Add([]byte{0x16, 3, 1, 0, 200, 1}) // a TLS ClientHello
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, s := net.Pipe()
 		defer c.Close()
@@ -136,7 +137,7 @@ func FuzzAccept(f *testing.F) {
 			}
 			return
 		}
-		for _, want := range []error{ErrMalformed, ErrBadName, ErrBadCookie, ErrMissingFlags, ErrRefused, ErrMessageTooLarge, ErrHandshakeTimeout, io.ErrUnexpectedEOF, io.EOF, io.ErrClosedPipe} {
+		for _, want := range []error{ErrMalformed, ErrBadName, ErrBadCookie, ErrMissingFlags, ErrRefused, ErrMessageTooLarge, ErrHandshakeTimeout, ErrTLSMismatch, io.ErrUnexpectedEOF, io.EOF, io.ErrClosedPipe} {
 			if errors.Is(err, want) {
 				return
 			}

@@ -59,6 +59,18 @@ type HandshakeConfig struct {
 	IsAlive func(peer string) PeerState
 	// Rand is the source for challenges and assigned names. Nil means crypto/rand.
 	Rand io.Reader
+	// Authenticated (Accept only) is called once the peer's challenge
+	// reply proved it holds the cookie, before the challenge_ack goes out:
+	// the first point where the peer's name can be trusted (IsAlive is
+	// asked at send_name, before). A non-nil error ends the handshake
+	// (the connection closes without an ack) and Accept returns it. Nil:
+	// nothing to do.
+	Authenticated func(peer *Peer) error
+	// Failed (Accept only), when set, is called with Accept's error just
+	// before the connection closes, so that what it records (a count, a
+	// log line) is there by the time the peer sees the close. Nil: nothing
+	// to do.
+	Failed func(err error)
 }
 
 func (c *HandshakeConfig) validate(dial bool) error {
@@ -119,6 +131,9 @@ type Peer struct {
 	Creation uint32
 	// Visible is true when both sides set Published.
 	Visible bool
+	// Published is true when the peer set Published: it is a visible node,
+	// not a hidden node or a C node (erl_call, ei), whether or not we are.
+	Published bool
 	// AssignedName and AssignedCreation (Dial with NameMe only) are the name
 	// and creation the acceptor gave us; use them from now on.
 	AssignedName     string
@@ -270,6 +285,17 @@ func (h *hsConn) recv(step string) ([]byte, error) {
 		}
 		return nil, h.err(step, err)
 	}
+	if !h.four && looksLikeTLS(p) {
+		if step == "send_name" {
+			// A TLS client's ClientHello: answer in plain words, which its
+			// TLS stack reports as a peer that does not speak TLS, after
+			// reading what it sent (closing on unread bytes resets the
+			// connection, and the answer may be lost).
+			h.r.Discard(h.r.Buffered())
+			h.send("status", func(b []byte) []byte { return AppendStatus(b, Status{Text: StatusNotAllowed}) })
+		}
+		return nil, fmt.Errorf("%w: %s starts with a TLS record", ErrPeerTLS, step)
+	}
 	var n uint64
 	if h.four {
 		n = uint64(binary.BigEndian.Uint32(p))
@@ -320,6 +346,9 @@ func (h *hsConn) finish() ([]byte, error) {
 func Accept(ctx context.Context, conn net.Conn, cfg HandshakeConfig) (*Peer, []byte, error) {
 	p, left, err := accept(ctx, conn, &cfg)
 	if err != nil {
+		if cfg.Failed != nil {
+			cfg.Failed(err)
+		}
 		conn.Close()
 		return nil, nil, err
 	}
@@ -429,6 +458,12 @@ func accept(ctx context.Context, conn net.Conn, cfg *HandshakeConfig) (*Peer, []
 		return nil, nil, err
 	}
 	peer.Visible = peer.Flags&Published != 0
+	peer.Published = sn.Flags&Published != 0
+	if cfg.Authenticated != nil {
+		if err := cfg.Authenticated(peer); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := h.send("challenge_ack", func(b []byte) []byte {
 		return AppendChallengeAck(b, ChallengeAck{Digest: Digest(reply.Challenge, cfg.Cookie)})
 	}); err != nil {
@@ -526,6 +561,7 @@ func dial(ctx context.Context, conn net.Conn, cfg *HandshakeConfig, peerName str
 		return nil, nil, err
 	}
 	peer.Visible = peer.Flags&Published != 0
+	peer.Published = ch.Flags&Published != 0
 	challenge, err := cfg.random32()
 	if err != nil {
 		return nil, nil, err

@@ -49,10 +49,15 @@ func TestHandshakeGoGo(t *testing.T) {
 	if a.peer.Name != "a@localhost" || a.peer.Creation != 11 || a.peer.Flags != DefaultFlags || a.peer.Visible {
 		t.Errorf("accept side peer %+v", a.peer)
 	}
+	// The hidden dialer learns that its peer published itself; the
+	// visible acceptor that its peer did not.
+	if !d.peer.Published || a.peer.Published {
+		t.Errorf("published: dial side sees %v, accept side %v; want true, false", d.peer.Published, a.peer.Published)
+	}
 	// Both visible: a visible connection.
 	dcfg.Flags = DefaultFlags | Published
 	d, a = handshakePair(t, dcfg, acfg, "b@localhost")
-	if d.err != nil || a.err != nil || !d.peer.Visible || !a.peer.Visible {
+	if d.err != nil || a.err != nil || !d.peer.Visible || !a.peer.Visible || !d.peer.Published || !a.peer.Published {
 		t.Fatalf("visible: %+v %v / %+v %v", d.peer, d.err, a.peer, a.err)
 	}
 }
