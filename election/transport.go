@@ -79,6 +79,7 @@ type transport struct {
 	tokens   map[distribute.Atom][]byte
 	hellos   map[string]pendingHello
 	monitors map[distribute.Atom]distribute.Ref // cli's monitor of each peer's RaftName
+	early    map[distribute.Ref]etf.Term        // DOWNs (their reasons) that came before their monitor was recorded
 	closed   bool
 
 	// onCall, when set (tests), sees every RPC this node made.
@@ -98,6 +99,9 @@ type transport struct {
 
 // errTokenTimeout is returned when a node sent no token in time.
 var errTokenTimeout = errors.New("election: no token from the peer")
+
+// maxEarlyDowns bounds the DOWNs kept for monitors still being recorded.
+const maxEarlyDowns = 64
 
 // pendingCall is an RPC waiting for its reply.
 type pendingCall struct {
@@ -137,6 +141,7 @@ func newTransport(node *distribute.Node, logger *slog.Logger, timeout time.Durat
 		tokens:    make(map[distribute.Atom][]byte),
 		hellos:    make(map[string]pendingHello),
 		monitors:  make(map[distribute.Atom]distribute.Ref),
+		early:     make(map[distribute.Ref]etf.Term),
 	}
 	if _, err := rand.Read(t.key[:]); err != nil {
 		return nil, err
@@ -201,6 +206,17 @@ func (t *transport) monitor(ctx context.Context, node distribute.Atom) error {
 		return err
 	}
 	t.mu.Lock()
+	if reason, ok := t.early[ref]; ok {
+		// The DOWN came before the ref was recorded: the process is
+		// already gone (noproc), or the node is not connected (the
+		// transport never connects).
+		delete(t.early, ref)
+		t.mu.Unlock()
+		if reason == distribute.ReasonNoConnection {
+			return fmt.Errorf("election: %s: %w", node, distribute.ErrNodeDown)
+		}
+		return fmt.Errorf("election: the Raft process of %s is down: %s", node, etf.Format(reason))
+	}
 	if _, ok := t.monitors[node]; ok {
 		t.mu.Unlock()
 		t.cli.Demonitor(ctx, ref) // another call set one up meanwhile
@@ -216,6 +232,13 @@ func (t *transport) monitor(ctx context.Context, node distribute.Atom) error {
 func (t *transport) downLocked(d distribute.Down) {
 	node := d.Node
 	if ref, ok := t.monitors[node]; !ok || ref != d.Ref {
+		// Perhaps the DOWN of a monitor being set up (monitor records
+		// its ref after MonitorName returns); kept for it, bounded:
+		// a stale DOWN of a ref replaced meanwhile is never claimed.
+		if len(t.early) >= maxEarlyDowns {
+			clear(t.early)
+		}
+		t.early[d.Ref] = d.Reason
 		return
 	}
 	delete(t.monitors, node)
@@ -329,10 +352,12 @@ func (t *transport) serveRequest(ctx context.Context, p *distribute.Process, r r
 	}
 	ours := t.hooks.cluster()
 	if r.Cluster != "" && ours != "" && r.Cluster != ours {
-		refuse(refusedCluster, "the sender belongs to another Raft cluster", "their_cluster", r.Cluster, "our_cluster", ours)
+		// The conflict is recorded before the answer leaves, so a sender
+		// that has its refusal finds the conflict reported here.
 		if t.hooks.foreign != nil {
 			t.hooks.foreign(from, r.Cluster)
 		}
+		refuse(refusedCluster, "the sender belongs to another Raft cluster", "their_cluster", r.Cluster, "our_cluster", ours)
 		return
 	}
 	cmd, _ := newRequest(r.Kind)
