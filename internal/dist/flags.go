@@ -8,7 +8,7 @@ import (
 )
 
 // Flags is the 64-bit capability word exchanged in the version-6 handshake
-// ('N' send_name and 'N' challenge). See erlang-distribution.md section 3.
+// ('N' send_name and 'N' challenge); the bits are OTP's DFLAG_* values.
 type Flags uint64
 
 // Capability flags, with their wire values (DFLAG_* in OTP's dist.hrl).
