@@ -147,8 +147,10 @@ func (e *MissingFlagsError) Error() string {
 	return fmt.Sprintf("dist: peer cannot handle %q", e.Missing.Names())
 }
 
-// Is reports whether target is ErrMissingFlags.
-func (e *MissingFlagsError) Is(target error) bool { return target == ErrMissingFlags }
+// Is reports whether target is ErrMissingFlags or ErrHandshake.
+func (e *MissingFlagsError) Is(target error) bool {
+	return target == ErrMissingFlags || target == ErrHandshake
+}
 
 // Negotiate computes the flags a connection uses: ours & expand(theirs).
 // It fails with a *MissingFlagsError when theirs (expanded) lacks any
