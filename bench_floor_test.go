@@ -60,14 +60,17 @@ func BenchmarkTCPPingPongFloor(b *testing.B) {
 	}
 }
 
-// reportLatency reports the median and the 99th percentile of lat in µs,
-// and the share of round trips slower than twice the median.
+// reportLatency reports the median and the 99th and 99.9th percentiles of
+// lat in µs (nearest rank: lat[n/2], lat[n*99/100], lat[n*999/1000] of the
+// sorted round trips, as bench/erlang computes Erlang's), and the share of
+// round trips slower than twice the median.
 func reportLatency(b *testing.B, lat []time.Duration) {
 	slices.Sort(lat)
 	p50 := lat[len(lat)/2]
 	slow := len(lat) - sort.Search(len(lat), func(i int) bool { return lat[i] > 2*p50 })
 	b.ReportMetric(float64(p50.Nanoseconds())/1e3, "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)*999/1000].Nanoseconds())/1e3, "p99.9-µs")
 	b.ReportMetric(100*float64(slow)/float64(len(lat)), "%>2×p50")
 }
 

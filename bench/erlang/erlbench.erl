@@ -15,7 +15,8 @@
 
 -export([main/0]).
 %% run on the peer node, through erpc
--export([sink_start/0, echo_start/0, server_start/0, idle_spawn/1]).
+-export([sink_start/0, echo_start/0, server_start/0, idle_spawn/1,
+         pg_watch/2, pg_members/3]).
 %% gen_server callbacks of the peer's call server
 -export([init/1, handle_call/3, handle_cast/2]).
 
@@ -49,6 +50,9 @@ run("calls", Peer) ->
     calls(Peer, env("CALL_N", 20000));
 run("connect", Peer) ->
     connect(Peer, env("CONNECT_N", 5));
+run("pg", Peer) ->
+    up(Peer),
+    pg_bench(Peer, env("PG_N", 1000), env("BCAST_N", 10000));
 run("memory", Peer) ->
     memory(Peer, env("PROC_N", 100000));
 run(Test, _) ->
@@ -180,10 +184,10 @@ pp_loop(Echo, Payload, K, Acc) ->
 latency(Native) ->
     S = list_to_tuple(lists:sort([erlang:convert_time_unit(D, native, nanosecond) || D <- Native])),
     N = tuple_size(S),
-    At = fun(Q) -> element(min(N, trunc(N * Q) + 1), S) / 1000 end,
-    P50 = At(0.5),
+    At = fun(Num, Den) -> element(min(N, N * Num div Den + 1), S) / 1000 end,
+    P50 = At(1, 2),
     Slow = length([D || D <- tuple_to_list(S), D / 1000 > 2 * P50]),
-    [{P50, "p50-µs"}, {At(0.99), "p99-µs"}, {At(0.999), "p99.9-µs"},
+    [{P50, "p50-µs"}, {At(99, 100), "p99-µs"}, {At(999, 1000), "p99.9-µs"},
      {100 * Slow / N, "%>2×p50"}, {element(N, S) / 1000, "max-µs"}].
 
 echo_start() ->
@@ -384,3 +388,104 @@ wait_down(Pid) ->
     receive {'DOWN', Ref, process, Pid, _} -> ok
     after 30000 -> error({not_stopped, Pid})
     end.
+
+%%--------------------------------------------------------------------
+%% pg (the default scope, on both nodes):
+%%   JoinVisibility: the time from pg:join of a process on this node until
+%%     a pg:monitor watcher on the peer is told of it (the timestamps of
+%%     both nodes come from the same host clock); the process leaves and
+%%     the leave is seen before the next join (BenchmarkJoinVisibility);
+%%   Broadcast100: a 64-byte binary sent from this node to each of 100
+%%     members, 34 here and 66 on the peer, K times; the clock stops when
+%%     every member has counted K (BenchmarkBroadcast100).
+%%--------------------------------------------------------------------
+pg_bench(Peer, N, K) ->
+    G = erlbench_join,
+    Watcher = erpc:call(Peer, ?MODULE, pg_watch, [G, self()]),
+    Member = self(),
+    [begin
+         Ns = [begin
+                   T0 = os:system_time(nanosecond),
+                   ok = pg:join(G, Member),
+                   Seen = receive {Watcher, join, T} -> T after 10000 -> error(pg_join_not_seen) end,
+                   ok = pg:leave(G, Member),
+                   receive {Watcher, leave, _} -> ok after 10000 -> error(pg_leave_not_seen) end,
+                   Seen - T0
+               end || _ <- lists:seq(1, N)],
+         Mean = lists:sum(Ns) / N,
+         line("JoinVisibility", N, [{Mean, "ns/op"}, {Mean / 1000, "µs/join-visible"}])
+     end || _ <- lists:seq(1, reps())],
+    exit(Watcher, kill),
+    B = erlbench_bcast,
+    Here = pg_members(B, 34, self()),
+    There = erpc:call(Peer, ?MODULE, pg_members, [B, 66, self()]),
+    Holders = [Here, There],
+    pg_await(B, 100, 1000),
+    Bin = binary:copy(<<$b>>, 64),
+    _ = bcast(B, Bin, 1000),   % warm-up
+    [begin
+         Secs = bcast(B, Bin, K),
+         line("Broadcast100", K, [{Secs * 1.0e9 / K, "ns/op"}, {100 * K / Secs, "deliveries/s"}])
+     end || _ <- lists:seq(1, reps())],
+    [H ! stop || H <- Holders],
+    ok.
+
+%% pg_watch(G, To), on the peer: a process that monitors group G and tells
+%% To of each join and leave, with the time it saw it.
+pg_watch(G, To) ->
+    Caller = self(),
+    W = spawn(fun() ->
+                      {Ref, _} = pg:monitor(G),
+                      Caller ! {self(), watching},
+                      pg_watch_loop(Ref, G, To)
+              end),
+    receive {W, watching} -> W after 5000 -> error(pg_watch_not_started) end.
+
+pg_watch_loop(Ref, G, To) ->
+    receive
+        {Ref, Kind, G, _Pids} ->
+            To ! {self(), Kind, os:system_time(nanosecond)},
+            pg_watch_loop(Ref, G, To)
+    end.
+
+%% pg_members(G, Count, Coord): spawns Count members of G that count the
+%% binaries of a broadcast ({bcast, K} first) and tell Coord when they have
+%% K; returns a holder that stops them on stop.
+pg_members(G, Count, Coord) ->
+    Caller = self(),
+    H = spawn(fun() ->
+                      Ms = [spawn(fun() -> member(Coord) end) || _ <- lists:seq(1, Count)],
+                      ok = pg:join(G, Ms),
+                      Caller ! {self(), joined},
+                      receive stop -> [exit(M, kill) || M <- Ms] end
+              end),
+    receive {H, joined} -> H after 5000 -> error(pg_members_not_started) end.
+
+member(Coord) ->
+    receive
+        {bcast, K} -> member_count(Coord, K), member(Coord)
+    end.
+
+member_count(Coord, 0) -> Coord ! {counted, self()};
+member_count(Coord, K) ->
+    receive B when is_binary(B) -> member_count(Coord, K - 1) end.
+
+pg_await(G, Want, 0) -> error({pg_members, length(pg:get_members(G)), Want});
+pg_await(G, Want, Tries) ->
+    case length(pg:get_members(G)) of
+        Want -> ok;
+        _ -> timer:sleep(10), pg_await(G, Want, Tries - 1)
+    end.
+
+bcast(G, Bin, K) ->
+    Ms = pg:get_members(G),
+    [M ! {bcast, K} || M <- Ms],
+    T0 = now_ns(),
+    bcast_n(G, Bin, K),
+    [receive {counted, M} -> ok after 600000 -> error(bcast_timeout) end || M <- Ms],
+    (now_ns() - T0) / 1.0e9.
+
+bcast_n(_, _, 0) -> ok;
+bcast_n(G, Bin, K) ->
+    [M ! Bin || M <- pg:get_members(G)],
+    bcast_n(G, Bin, K - 1).

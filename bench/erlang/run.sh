@@ -6,7 +6,7 @@
 #   bench/erlang/run.sh pingpong calls        some of them
 #   REPS=3 PP_N=20000 bench/erlang/run.sh     fewer repetitions, round trips
 #
-# Tests: throughput pingpong calls connect memory. Each runs between a
+# Tests: throughput pingpong calls connect pg memory. Each runs between a
 # fresh pair of nodes, a@127.0.0.1 (measuring) and b@127.0.0.1 (idle peer),
 # registered with an epmd of our own on a free loopback port. Everything
 # started here is stopped by pid and the temporary directory removed on
@@ -24,11 +24,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 
 TESTS=("$@")
-if [ ${#TESTS[@]} -eq 0 ]; then TESTS=(throughput pingpong calls connect memory); fi
+if [ ${#TESTS[@]} -eq 0 ]; then TESTS=(throughput pingpong calls connect pg memory); fi
 for t in "${TESTS[@]}"; do
   case $t in
-    throughput | pingpong | calls | connect | memory) ;;
-    *) echo "bench/erlang: unknown test '$t' (throughput pingpong calls connect memory)" >&2; exit 2 ;;
+    throughput | pingpong | calls | connect | pg | memory) ;;
+    *) echo "bench/erlang: unknown test '$t' (throughput pingpong calls connect pg memory)" >&2; exit 2 ;;
   esac
 done
 
@@ -81,7 +81,7 @@ EPMD_KEEP=("$EPMD_PID")
 
 COOKIE=erlbench_$RANDOM$RANDOM
 ERL_ARGS=(-setcookie "$COOKIE" -noshell -noinput -start_epmd false
-  -kernel inet_dist_use_interface '{127,0,0,1}' -pa "$WORK")
+  -kernel inet_dist_use_interface '{127,0,0,1}' -kernel start_pg true -pa "$WORK")
 
 # registered NAME: is NAME registered with our epmd?
 registered() { epmd -names 2>/dev/null | grep -q "^name $1 at port"; }
