@@ -126,6 +126,6 @@ END {
   only("net_kernel:connect_node after disconnect, µs", get("ErlangConnectNode", "ns/op", 1e-3))
   only("first ping to a freshly started node, µs", get("ErlangFreshNode", "ns/op", 1e-3))
   only("idle process, RSS growth, B", get("ErlangIdleProcess", "rss-B/process"))
-  only("a node's RSS, distributed, unconnected, KiB", get("ErlangNodeMemory", "rss-KiB"))
-  only("a node's RSS, idle with one connection, KiB", get("ErlangNodeMemory", "connected-rss-KiB"))
+  only("peer node RSS, distributed, unconnected, KiB", get("ErlangNodeMemory", "rss-KiB"))
+  only("peer node RSS, idle with one connection, KiB", get("ErlangNodeMemory", "connected-rss-KiB"))
 }' "$@"
