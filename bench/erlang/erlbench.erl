@@ -326,7 +326,8 @@ await_epmd(Name, Host, Tries) ->
 
 %%--------------------------------------------------------------------
 %% memory: the peer's RSS before and after this node connects, then N
-%% idle processes (each blocked in receive) spawned on it:
+%% idle processes (each blocked in receive) spawned on it, N more in each
+%% repetition:
 %%   B/process: erlang:memory(processes) grows by this per process (the
 %%     figure next to BenchmarkIdleProcess's B/process);
 %%   info-B/process: process_info(P, memory) of one of them;
@@ -346,14 +347,16 @@ memory(Peer, N) ->
     Total = erpc:call(Peer, erlang, memory, [total]) div 1024,
     line("NodeMemory", 1, [{Unconnected, "rss-KiB"}, {Connected, "connected-rss-KiB"},
                            {Total, "erlang-total-KiB"}, {rss_kib(os:getpid()), "caller-rss-KiB"}]),
-    [begin
-         {Holder, Before, Delta, One} = erpc:call(Peer, ?MODULE, idle_spawn, [N]),
-         After = rss_kib(PeerPid),
-         line("IdleProcess", N, [{Delta / N, "B/process"}, {One, "info-B/process"},
-                                 {(After - Before) * 1024 / N, "rss-B/process"}]),
-         Holder ! stop,
-         wait_down(Holder)
-     end || _ <- lists:seq(1, reps())],
+    %% each repetition adds N more; all stay until the end, so no
+    %% repetition reuses memory an earlier one freed
+    Holders = [begin
+                   {Holder, Before, Delta, One} = erpc:call(Peer, ?MODULE, idle_spawn, [N]),
+                   After = rss_kib(PeerPid),
+                   line("IdleProcess", N, [{Delta / N, "B/process"}, {One, "info-B/process"},
+                                           {(After - Before) * 1024 / N, "rss-B/process"}]),
+                   Holder
+               end || _ <- lists:seq(1, reps())],
+    [begin Holder ! stop, wait_down(Holder) end || Holder <- Holders],
     ok.
 
 rss_kib(OsPid) ->
