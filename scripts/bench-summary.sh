@@ -66,11 +66,11 @@ function pp(label, name,    n, slow) {
 }
 # row(label, ours, erlang): ours against Erlang, ratio ours/Erlang
 function row(label, a, b) {
-  printf "| %s | %s | %s | %s |\n", pad(label, 44), rpad(num(a), 10), rpad(num(b), 10), rpad(ratio(a, b), 6)
+  printf "| %s | %s | %s | %s |\n", pad(label, 46), rpad(num(a), 10), rpad(num(b), 10), rpad(ratio(a, b), 7)
 }
 # only(label, v): an Erlang-only measure
 function only(label, v) {
-  printf "| %s | %s |\n", pad(label, 44), rpad(num(v), 10)
+  printf "| %s | %s |\n", pad(label, 46), rpad(num(v), 10)
 }
 /^Benchmark/ && NF >= 4 {
   name = $1
@@ -100,10 +100,12 @@ END {
   print ""
   print "Ours against Erlang↔Erlang (medians; ratio = ours / Erlang)"
   print ""
-  printf "| %s | %s | %s | %s |\n", pad("", 44), rpad("ours", 10), rpad("Erlang", 10), rpad("ratio", 6)
-  print "|----------------------------------------------|------------|------------|--------|"
+  printf "| %s | %s | %s | %s |\n", pad("", 46), rpad("ours", 10), rpad("Erlang", 10), rpad("ratio", 7)
+  print "|------------------------------------------------|------------|------------|---------|"
   row("one-way 64 B, msgs/s, Go→Go", get("Throughput64", "msgs/s"), get("ErlangThroughput64", "msgs/s"))
   row("one-way 1 KiB, msgs/s, Go→Go", get("Throughput1K", "msgs/s"), get("ErlangThroughput1K", "msgs/s"))
+  row("  floor: raw TCP stream, 64 B writes, msgs/s", get("TCPStreamFloor/64", "msgs/s"), "")
+  row("  floor: raw TCP stream, 1 KiB writes, msgs/s", get("TCPStreamFloor/1024", "msgs/s"), "")
   row("one-way 64 B, msgs/s, Go→Erlang", get("GoToErlang64", "msgs/s"), get("ErlangThroughput64", "msgs/s"))
   row("one-way 64 B, msgs/s, Erlang→Go", get("ErlangToGo64", "msgs/s"), get("ErlangThroughput64", "msgs/s"))
   row("sequential gen_server calls/s", get("CallSequential", "calls/s"), get("ErlangCallGenServer", "calls/s"))
@@ -113,14 +115,16 @@ END {
   row("reconnect (ping after disconnect), µs", get("Reconnect", "ns/op", 1e-3), get("ErlangReconnect", "ns/op", 1e-3))
   row("idle process, B (Spawn)", get("IdleProcess", "B/process"), get("ErlangIdleProcess", "B/process"))
   row("idle process, B (SpawnHandler)", get("IdleHandlerProcess", "B/process"), get("ErlangIdleProcess", "B/process"))
-  row("  floor: a bare parked goroutine, B", get("IdleGoroutineFloor", "B/process"), get("ErlangIdleProcess", "B/process"))
+  row("  floor: a bare parked goroutine, B", get("IdleGoroutineFloor", "B/process"), "")
   row("pg join visible on the peer, µs", get("JoinVisibility", "µs/join-visible"), get("ErlangJoinVisibility", "µs/join-visible"))
   row("pg broadcast to 100 members, deliveries/s", get("Broadcast100", "deliveries/s"), get("ErlangBroadcast100", "deliveries/s"))
   print ""
+  print "floor: the machine and Go runtime without any protocol (no Erlang counterpart)."
+  print ""
   print "Erlang only (bench/erlang)"
   print ""
-  printf "| %s | %s |\n", pad("", 44), rpad("Erlang", 10)
-  print "|----------------------------------------------|------------|"
+  printf "| %s | %s |\n", pad("", 46), rpad("Erlang", 10)
+  print "|------------------------------------------------|------------|"
   only("rpc:call calls/s", get("ErlangCallRpc", "calls/s"))
   only("epmd port lookup, µs", get("ErlangEpmdLookup", "ns/op", 1e-3))
   only("net_kernel:connect_node after disconnect, µs", get("ErlangConnectNode", "ns/op", 1e-3))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Erlang baseline (bench/erlang: two erl nodes) and our benchmarks
 # in one run on this machine, then prints a summary of medians: ours beside
-# Erlang's and the raw TCP floors.
+# Erlang's and the raw TCP floors (ping-pong and stream).
 #   scripts/bench.sh                            all (long: see N_DIV)
 #   REPS=3 COUNT=5 scripts/bench.sh
 #   REPS=3 COUNT=3 N_DIV=20 scripts/bench.sh    quick: 1/20 of every count
@@ -28,6 +28,8 @@ bench/erlang/run.sh | tee "$OUT/erlang.txt"
 
 echo "== Go (go test -bench, count=$COUNT)"
 go test -run '^$' -count "$COUNT" -benchtime "$(x 2000000)" -bench 'Throughput' . | tee "$OUT/go.txt"
+# the raw TCP stream (no protocol) of this machine, the ceiling over it
+go test -run '^$' -count "$COUNT" -benchtime "$(x 2000000)" -bench 'TCPStreamFloor' . | tee -a "$OUT/go.txt"
 # PingPong beside the raw TCP floor (no protocol) of this machine
 go test -run '^$' -count "$COUNT" -benchtime "$(x 100000)" -bench 'PingPong|IdleProcess|IdleHandler' . | tee -a "$OUT/go.txt"
 # the memory floor: a bare parked goroutine, in a process of its own (the
