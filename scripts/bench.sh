@@ -27,7 +27,9 @@ echo "== Erlang baseline (bench/erlang, REPS=$REPS)"
 bench/erlang/run.sh | tee "$OUT/erlang.txt"
 
 echo "== Go (go test -bench, count=$COUNT)"
-go test -run '^$' -count "$COUNT" -benchtime "$(x 2000000)" -bench 'Throughput' . | tee "$OUT/go.txt"
+go test -run '^$' -count "$COUNT" -benchtime "$(x 2000000)" -bench 'Throughput(64|1K)$' . | tee "$OUT/go.txt"
+# 256 KiB messages (fragmented): 4,000 of them, 1 GiB per count
+go test -run '^$' -count "$COUNT" -benchtime "$(x 4000)" -bench 'Throughput256K$' . | tee -a "$OUT/go.txt"
 # the raw TCP stream (no protocol) of this machine, the ceiling over it
 go test -run '^$' -count "$COUNT" -benchtime "$(x 2000000)" -bench 'TCPStreamFloor' . | tee -a "$OUT/go.txt"
 # PingPong beside the raw TCP floor (no protocol) of this machine
