@@ -142,8 +142,12 @@ func TestLaterConnectionToDeadMemberKept(t *testing.T) {
 	join(t, b, a.GossipAddr())
 	waitFor(t, 20*time.Second, "connected", func() bool { return a.node.IsConnected(b.Name()) })
 	halt(b)
-	waitFor(t, 20*time.Second, "b dead and disconnected at a", func() bool {
-		return states(a)[b.Name()] == StateDead && !a.node.IsConnected(b.Name())
+	// b dials again only once it has seen a's cut itself (its nodedown),
+	// as a node does: until its reader meets the closed socket, b's
+	// connection is up to b, and Connect returns it without dialing (as
+	// net_kernel:connect_node/1 does), so nothing would reach a.
+	waitFor(t, 20*time.Second, "b dead and disconnected at a, and the cut seen at b", func() bool {
+		return states(a)[b.Name()] == StateDead && !a.node.IsConnected(b.Name()) && !b.node.IsConnected(a.Name())
 	})
 	ev := watchNodes(t, a.node)
 	if err := b.node.Connect(context.Background(), a.Name()); err != nil {
