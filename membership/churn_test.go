@@ -260,7 +260,7 @@ func TestRestartSameAddressKeepsLinks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := Start(ctx, Config{Node: n1, Cookie: testCookie, Profile: Local(), Logger: testLogger(t)})
+			b, err := Start(ctx, Config{Node: n1, Cookie: testCookie, GossipAddr: restartableAddr(t), Profile: Local(), Logger: testLogger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
