@@ -47,6 +47,12 @@ type Config struct {
 	// does not check it.
 	Quorum func() bool
 
+	// Election reports a condition of the election that makes the node
+	// unready: election.(*Election).Conflict, non-nil while members of
+	// another Raft cluster are in sight (a split brain an operator must
+	// resolve). Default nil: not checked.
+	Election func() error
+
 	// Timeout bounds each check that waits (epmd lookup, membership
 	// refresh). Default 2 s.
 	Timeout time.Duration
@@ -152,8 +158,9 @@ func (c *Checker) live(ctx context.Context, r *Report) {
 // Readiness runs the liveness checks, then: the listener is open, epmd
 // maps the node's name to its listening port, membership has joined a
 // cluster (when it runs: not while it still retries its seeds, nor alone
-// when more than one member is expected or known), and the Quorum hook
-// holds (when set). The report carries the cluster health.
+// when more than one member is expected or known), the Election hook
+// reports nothing (when set), and the Quorum hook holds (when set). The
+// report carries the cluster health.
 func (c *Checker) Readiness(ctx context.Context) Report {
 	r := Report{OK: true, Node: string(c.cfg.Node.Name())}
 	c.live(ctx, &r)
@@ -190,6 +197,13 @@ func (c *Checker) Readiness(ctx context.Context) Report {
 			r.add("joined", true, "alone, and no other member is expected")
 		default:
 			r.add("joined", false, "not joined to a cluster")
+		}
+	}
+	if c.cfg.Election != nil {
+		if err := c.cfg.Election(); err != nil {
+			r.add("election", false, err.Error())
+		} else {
+			r.add("election", true, "")
 		}
 	}
 	if c.cfg.Quorum != nil {

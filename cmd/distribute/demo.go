@@ -245,7 +245,7 @@ func (d *demo) run(ctx context.Context) error {
 		d.ok("%s: lists:reverse([1,2,3]) = %s", erl, etf.Format(got))
 	}
 
-	d.step("leader election (Raft, over its own transport): the Go nodes elect one leader")
+	d.step("leader election (Raft, carried over the distribution): the Go nodes elect one leader")
 	leader, term, err := d.waitLeader(ctx, goNodes, 0, "")
 	if err != nil {
 		return err
