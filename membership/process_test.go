@@ -38,9 +38,7 @@ func TestProcessCluster(t *testing.T) {
 		ch := c.start(name, gossip, c.cookie)
 		c.children = append(c.children, ch)
 		if i > 0 {
-			if r := ch.call(t, "join "+c.children[0].gossip); !strings.HasPrefix(r, "ok") {
-				t.Fatalf("%s join: %s", name, r)
-			}
+			ch.join(t, c.children[0].gossip)
 		}
 	}
 	kids := c.children
@@ -152,9 +150,7 @@ func TestProcessCluster(t *testing.T) {
 		// Restart: same name, same gossip address.
 		re := c.start(victim.name, victim.gossip, c.cookie)
 		kids[4] = re
-		if r := re.call(t, "join "+kids[0].gossip); !strings.HasPrefix(r, "ok") {
-			t.Fatalf("rejoin: %s", r)
-		}
+		re.join(t, kids[0].gossip)
 		everyOther("restarted member alive and connected", 20*time.Second, nil, func(i int, st childStatus) bool {
 			if st.alive() != 5 {
 				return false
