@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,6 +63,40 @@ func startMemberWith(t testing.TB, epmdPort int, cookie string, nodeCfg func(*di
 		n.Stop(ctx)
 	})
 	return m
+}
+
+// restartableAddr returns a loopback gossip address for a member that a
+// test restarts on the same address: its port is free for TCP and UDP
+// and lies below the kernel's ephemeral range. A port got with :0 comes
+// from that range, and once its member dies the kernel may hand it to
+// any connect or bind(0) on the machine before the restart binds it
+// again (a loaded run failed so: "bind: address already in use").
+func restartableAddr(t testing.TB) string {
+	t.Helper()
+	low := 32768 // Linux's default start of the ephemeral range
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 2048 {
+				low = n
+			}
+		}
+	}
+	for range 200 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(low/2+rand.IntN(low/2)))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return addr
+	}
+	t.Fatalf("no free port below %d", low)
+	return ""
 }
 
 // waitFor polls cond until it holds or the (scaled) deadline passes.
