@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,24 +11,21 @@ import (
 )
 
 // checkInvariants reports a broken table: every name and lock holder has
-// its monitor recorded, and no lock is empty.
+// its monitor recorded (in the core, and as a ref in the server), and no
+// lock is empty.
 func (s *Server) checkInvariants() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, e := range s.names {
-		if u, ok := s.mons[e.ref]; !ok || !u.isName || u.name != k {
-			return "name without its monitor: " + etf.Format(e.name)
+	if err := checkCore(s.c); err != nil {
+		return err.Error()
+	}
+	for id := range s.c.mons {
+		if ref, ok := s.refs[id]; !ok || s.ids[ref] != id {
+			return fmt.Sprintf("monitor %d without its ref", id)
 		}
 	}
-	for k, l := range s.locks {
-		if len(l.holders) == 0 {
-			return "empty lock " + etf.Format(l.resource)
-		}
-		for _, h := range l.holders {
-			if u, ok := s.mons[h.ref]; !ok || u.resource != k {
-				return "lock holder without its monitor"
-			}
-		}
+	if len(s.refs) != len(s.c.mons) || len(s.ids) != len(s.refs) {
+		return fmt.Sprintf("%d refs and %d ids for %d monitors", len(s.refs), len(s.ids), len(s.c.mons))
 	}
 	return ""
 }

@@ -1,0 +1,69 @@
+package registry
+
+import (
+	"fmt"
+
+	"github.com/distribute-go/distribute/etf"
+)
+
+// checkCore verifies the core's internal consistency: every name and lock
+// holder has its own monitor, every monitor watches exactly one of them,
+// no lock is empty or held twice by one pid, every row is under its key,
+// and this node is never a peer.
+func checkCore(c *core) error {
+	used := make(map[monID]bool, len(c.mons))
+	for k, e := range c.names {
+		if keyOf(e.name) != k {
+			return fmt.Errorf("name %s under the wrong key", etf.Format(e.name))
+		}
+		if u, ok := c.mons[e.mon]; !ok || !u.isName || u.name != k {
+			return fmt.Errorf("name %s without its monitor", etf.Format(e.name))
+		}
+		if used[e.mon] {
+			return fmt.Errorf("monitor %d used twice", e.mon)
+		}
+		used[e.mon] = true
+	}
+	for k, l := range c.locks {
+		if keyOf(l.resource) != k {
+			return fmt.Errorf("lock %s under the wrong key", etf.Format(l.resource))
+		}
+		if len(l.holders) == 0 {
+			return fmt.Errorf("empty lock %s", etf.Format(l.resource))
+		}
+		pids := make(map[Pid]bool, len(l.holders))
+		for _, h := range l.holders {
+			if pids[h.pid] {
+				return fmt.Errorf("lock %s held twice by %v", etf.Format(l.resource), h.pid)
+			}
+			pids[h.pid] = true
+			if u, ok := c.mons[h.mon]; !ok || u.isName || u.resource != k {
+				return fmt.Errorf("holder %v of %s without its monitor", h.pid, etf.Format(l.resource))
+			}
+			if used[h.mon] {
+				return fmt.Errorf("monitor %d used twice", h.mon)
+			}
+			used[h.mon] = true
+		}
+	}
+	if len(used) != len(c.mons) {
+		return fmt.Errorf("%d monitors for %d names and holders", len(c.mons), len(used))
+	}
+	for id := range c.mons {
+		if id > c.monSeq {
+			return fmt.Errorf("monitor %d beyond the last id %d", id, c.monSeq)
+		}
+	}
+	if c.known[c.me] != 0 || c.attempts[c.me] != nil || c.synced[c.me] {
+		return fmt.Errorf("this node is its own peer")
+	}
+	for n, v := range c.known {
+		if v < 1 {
+			return fmt.Errorf("known node %s with version %d", n, v)
+		}
+	}
+	if len(c.lost) > maxLost {
+		return fmt.Errorf("%d lost_connection records", len(c.lost))
+	}
+	return nil
+}
