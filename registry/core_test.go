@@ -67,3 +67,58 @@ func checkCore(c *core) error {
 	}
 	return nil
 }
+
+// monTracker follows the monitors a core asked for through its effects,
+// as the server does, knowing nothing of the core's tables.
+type monTracker struct {
+	active map[monID]Pid
+	dead   map[Pid]bool
+}
+
+func newMonTracker() *monTracker {
+	return &monTracker{active: make(map[monID]Pid), dead: make(map[Pid]bool)}
+}
+
+// apply records the monitor effects and returns the DOWNs due at once: a
+// monitor of a dead pid fires immediately.
+func (tr *monTracker) apply(effs []effect) (downs []monID, err error) {
+	for _, e := range effs {
+		switch e := e.(type) {
+		case monitorEff:
+			if _, dup := tr.active[e.id]; dup {
+				return nil, fmt.Errorf("monitor id %d reused", e.id)
+			}
+			tr.active[e.id] = e.pid
+			if tr.dead[e.pid] {
+				downs = append(downs, e.id)
+			}
+		case demonitorEff:
+			if _, ok := tr.active[e.id]; !ok {
+				return nil, fmt.Errorf("demonitor of unknown monitor %d", e.id)
+			}
+			delete(tr.active, e.id)
+		}
+	}
+	return downs, nil
+}
+
+// agrees checks the monitors the core holds are exactly the active ones,
+// each on the pid of its name or lock holder.
+func (tr *monTracker) agrees(c *core) error {
+	if len(tr.active) != len(c.mons) {
+		return fmt.Errorf("%d active monitors, the core holds %d", len(tr.active), len(c.mons))
+	}
+	for _, e := range c.names {
+		if p, ok := tr.active[e.mon]; !ok || p != e.pid {
+			return fmt.Errorf("name %s: monitor %d watches %v, not %v", etf.Format(e.name), e.mon, p, e.pid)
+		}
+	}
+	for _, l := range c.locks {
+		for _, h := range l.holders {
+			if p, ok := tr.active[h.mon]; !ok || p != h.pid {
+				return fmt.Errorf("lock %s: monitor %d watches %v, not %v", etf.Format(l.resource), h.mon, p, h.pid)
+			}
+		}
+	}
+	return nil
+}
