@@ -602,3 +602,101 @@ func runTableModel(t *testing.T, seed uint64, pop bool) {
 		}
 	}
 }
+
+// TestCoreMergeAgainstModel merges two partitions through the whole
+// connect protocol of the cores (init_connect to resolved, new_nodes to
+// the old partition, in_sync), scheduled in random orders by the sim: at
+// the end every node knows every other, no lock is held, and every node's
+// table is what the merge model says.
+func TestCoreMergeAgainstModel(t *testing.T) {
+	all := []Atom{"a@h", "b@h", "c@h", "d@h"}
+	for seed := range uint64(400) {
+		r := rand.New(rand.NewPCG(seed, 5))
+		// Split the first 2–4 nodes in two non-empty partitions.
+		nodes := all[:2+r.IntN(3)]
+		var p1, p2 []Atom
+		for i, n := range nodes {
+			if i == 0 || i != 1 && r.IntN(2) == 0 {
+				p1 = append(p1, n)
+			} else {
+				p2 = append(p2, n)
+			}
+		}
+		s := newSim(seed, nodes...)
+		s.decide = func(his, mine entry) (Pid, bool) {
+			switch decision(seed, his.name) {
+			case keepHis:
+				return his.pid, true
+			case keepMine:
+				return mine.pid, true
+			case keepNone:
+				return Pid{}, true
+			}
+			return Pid{}, false
+		}
+		tables := make([]map[string]entry, 2)
+		for i, part := range [][]Atom{p1, p2} {
+			for _, a := range part {
+				for _, b := range part {
+					s.connect(a, b)
+				}
+			}
+			if err := s.run(100000); err != nil {
+				t.Fatalf("seed %d: forming %v: %v", seed, part, err)
+			}
+			var pids []Pid
+			for _, n := range part {
+				pids = append(pids, Pid{Node: n, ID: 10}, Pid{Node: n, ID: 11})
+			}
+			tables[i] = randomTable(r, part[0], pids)
+			// Registered as the registrar does: on every node of the
+			// partition.
+			for _, e := range tables[i] {
+				for _, n := range part {
+					s.call(n, registrarPidOf(part[0]), etf.Tuple{aRegister, e.name, e.pid, e.method})
+				}
+			}
+			if err := s.run(100000); err != nil {
+				t.Fatalf("seed %d: registering in %v: %v", seed, part, err)
+			}
+		}
+		x, y := p1[r.IntN(len(p1))], p2[r.IntN(len(p2))]
+		s.connect(x, y)
+		if err := s.run(100000); err != nil {
+			t.Fatalf("seed %d: %v+%v through %s-%s: %v", seed, p1, p2, x, y, err)
+		}
+		got, err := s.settled(nodes)
+		if err != nil {
+			t.Fatalf("seed %d: %v+%v through %s-%s: %v", seed, p1, p2, x, y, err)
+		}
+
+		// The model: the partition of the lower node of the pair decides.
+		mine, his := tables[0], tables[1]
+		if y < x {
+			mine, his = his, mine
+		}
+		want := map[string]Pid{}
+		for k, e := range mine {
+			want[k] = e.pid
+		}
+		for k, e := range his {
+			m, ok := mine[k]
+			switch {
+			case !ok, m.pid == e.pid:
+				want[k] = e.pid
+			default:
+				switch decision(seed, e.name) {
+				case keepHis, rpcFails:
+					want[k] = e.pid
+				case keepMine:
+					want[k] = m.pid
+				case keepNone:
+					delete(want, k)
+				}
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("seed %d: %v+%v through %s-%s:\ngot  %v\nwant %v", seed, p1, p2, x, y, got, want)
+		}
+	}
+}
