@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -22,12 +23,17 @@ type sim struct {
 	order []Atom
 	conn  map[[2]Atom]bool
 	wire  map[[2]Atom][]Term // (from, to) → messages in flight
-	// upFirst holds (to, from) until to has handled its nodeup of from:
-	// as OTP guarantees, nothing from a new connection comes first.
-	upFirst map[[2]Atom]bool
-	dead    map[Pid]bool
-	decide  func(his, mine entry) (Pid, bool)
-	err     error // the first broken rule
+	// upFirst counts the nodeups of from that to has not handled: as
+	// OTP guarantees, nothing from a new connection comes before its
+	// nodeup (nor before the nodedown of the one before).
+	upFirst map[[2]Atom]int
+	// failed holds the connects whose lock could not be taken, until the
+	// next delivery changes something (the real locker retries later).
+	failed map[[2]Atom]bool
+	dead   map[Pid]bool
+	decide func(his, mine entry) (Pid, bool)
+	err    error                // the first broken rule
+	trace  func(string, ...any) // if set, follows every delivery
 }
 
 type simNode struct {
@@ -82,7 +88,8 @@ func newSim(seed uint64, names ...Atom) *sim {
 		nodes:   make(map[Atom]*simNode),
 		conn:    make(map[[2]Atom]bool),
 		wire:    make(map[[2]Atom][]Term),
-		upFirst: make(map[[2]Atom]bool),
+		upFirst: make(map[[2]Atom]int),
+		failed:  make(map[[2]Atom]bool),
 		dead:    make(map[Pid]bool),
 	}
 	for _, n := range names {
@@ -116,9 +123,12 @@ func (s *sim) connect(a, b Atom) {
 	if a == b || s.connected(a, b) || s.nodes[a] == nil || s.nodes[b] == nil {
 		return
 	}
+	if s.trace != nil {
+		s.trace("   connection %s-%s up", a, b)
+	}
 	s.conn[pair(a, b)] = true
-	s.upFirst[[2]Atom{a, b}] = true
-	s.upFirst[[2]Atom{b, a}] = true
+	s.upFirst[[2]Atom{a, b}]++
+	s.upFirst[[2]Atom{b, a}]++
 	s.nodes[a].local = append(s.nodes[a].local, simUp{b})
 	s.nodes[b].local = append(s.nodes[b].local, simUp{a})
 }
@@ -229,6 +239,7 @@ func (s *sim) perform(sn *simNode, effs []effect) {
 			ops, resolved := mergeNames(sn.name, e.node, e.his, e.mine, s.decide)
 			sn.local = append(sn.local, simOps{node: e.node, tag: e.tag, ops: ops, resolved: resolved})
 		case stopResolveEff:
+			// A stale answer stays queued: the core drops it by its tag.
 		case disconnectEff:
 			s.disconnect(sn.name, e.node)
 		case warnEff:
@@ -309,17 +320,17 @@ func (s *sim) endSession(sn *simNode) {
 	}
 }
 
-// lockNodes takes id from node's locker on nodes (those connected), all
-// or none.
-func (s *sim) lockNodes(node Atom, id etf.Tuple, nodes []Atom) ([]Atom, bool) {
+// lockNodes takes id for owner (a process of node) on nodes (those
+// connected to node), all or none.
+func (s *sim) lockNodes(node Atom, owner Pid, id etf.Tuple, nodes []Atom) ([]Atom, bool) {
 	var got []Atom
 	for _, n := range nodes {
 		if !s.connected(node, n) {
 			continue
 		}
-		if s.call(n, lockerPidOf(node), etf.Tuple{aSetLock, id}) != etf.True {
+		if s.call(n, owner, etf.Tuple{aSetLock, id}) != etf.True {
 			for _, g := range got {
-				s.call(g, lockerPidOf(node), etf.Tuple{aDelLock, id})
+				s.call(g, owner, etf.Tuple{aDelLock, id})
 			}
 			return nil, false
 		}
@@ -342,23 +353,13 @@ func (s *sim) lockPairs() [][2]Atom {
 			if a > b || y == nil || y.lk.session != nil || !s.connected(a, b) {
 				continue
 			}
-			if _, ok := y.lk.pending[a]; ok && x.c.known[b] == 0 {
+			if _, ok := y.lk.pending[a]; ok && x.c.known[b] == 0 && !s.failed[[2]Atom{a, b}] {
 				out = append(out, [2]Atom{a, b})
 			}
 		}
 	}
-	slices.SortFunc(out, func(p, q [2]Atom) int { return compareAtoms(p[0]+"/"+p[1], q[0]+"/"+q[1]) })
+	slices.SortFunc(out, func(p, q [2]Atom) int { return cmp.Or(cmp.Compare(p[0], q[0]), cmp.Compare(p[1], q[1])) })
 	return out
-}
-
-func compareAtoms(a, b Atom) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // tryLock takes the lock of the connect a–b on both sides, as the two
@@ -372,15 +373,17 @@ func (s *sim) tryLock(a, b Atom) {
 		la, lb = lb, la
 	}
 	id := etf.Tuple{globalResource, etf.List{la, lb}}
-	nodesA, ok := s.lockNodes(a, id, append([]Atom{a, b}, x.c.knownAtoms()...))
+	nodesA, ok := s.lockNodes(a, lockerPidOf(a), id, append([]Atom{a, b}, x.c.knownAtoms()...))
 	if !ok {
+		s.failed[[2]Atom{a, b}] = true
 		return
 	}
-	nodesB, ok := s.lockNodes(b, id, append([]Atom{b}, y.c.knownAtoms()...))
+	nodesB, ok := s.lockNodes(b, lockerPidOf(b), id, append([]Atom{b}, y.c.knownAtoms()...))
 	if !ok {
 		for _, n := range nodesA {
 			s.call(n, lockerPidOf(a), etf.Tuple{aDelLock, id})
 		}
+		s.failed[[2]Atom{a, b}] = true
 		return
 	}
 	x.lk.session = &simSession{peer: b, id: id, nodes: nodesA}
@@ -391,10 +394,14 @@ func (s *sim) tryLock(a, b Atom) {
 
 // deliver hands one local event or message to node's core.
 func (s *sim) deliver(sn *simNode, ev any) {
+	clear(s.failed)
+	if s.trace != nil {
+		s.trace("%s <- %s", sn.name, fmtEv(ev))
+	}
 	c := sn.c
 	switch v := ev.(type) {
 	case simUp:
-		delete(s.upFirst, [2]Atom{sn.name, v.node})
+		s.upFirst[[2]Atom{sn.name, v.node}]--
 		c.nodeUp(v.node)
 	case simCall:
 		c.call(v.from, v.req)
@@ -435,7 +442,7 @@ func (s *sim) step() bool {
 	var acts []action
 	for _, n := range s.order {
 		for _, m := range s.order {
-			if len(s.wire[[2]Atom{n, m}]) > 0 && !s.upFirst[[2]Atom{m, n}] {
+			if len(s.wire[[2]Atom{n, m}]) > 0 && s.upFirst[[2]Atom{m, n}] == 0 {
 				acts = append(acts, action{0, [2]Atom{n, m}})
 			}
 		}
@@ -515,4 +522,63 @@ func (s *sim) settled(group []Atom) (map[string]Pid, error) {
 		}
 	}
 	return table, nil
+}
+
+// register is the registrar's transaction at node x, done at once: take
+// {global, Registrar} on x and its known nodes, register name (unless it
+// or pid is taken) on each, release. A busy lock gives up.
+func (s *sim) register(x Atom, name Term, pid Pid, unregister bool) {
+	reg := registrarPidOf(x)
+	id := etf.Tuple{globalResource, reg}
+	got, ok := s.lockNodes(x, reg, id, append([]Atom{x}, s.nodes[x].c.knownAtoms()...))
+	if !ok {
+		return
+	}
+	c := s.nodes[x].c
+	_, taken := c.lookup(name)
+	taken = taken || !unregister && c.hasName(pid)
+	for _, n := range got {
+		switch {
+		case unregister && taken:
+			s.call(n, reg, etf.Tuple{aUnregister, name})
+		case !unregister && !taken:
+			s.call(n, reg, etf.Tuple{aRegister, name, pid, DefaultMethod})
+		}
+	}
+	for _, n := range got {
+		s.call(n, reg, etf.Tuple{aDelLock, id})
+	}
+}
+
+// heal connects every pair and runs until nothing is left, again while
+// prevent_overlapping_partitions cut some connection.
+func (s *sim) heal(maxSteps int) error {
+	for range 20 {
+		for _, a := range s.order {
+			for _, b := range s.order {
+				s.connect(a, b)
+			}
+		}
+		if err := s.run(maxSteps); err != nil {
+			return err
+		}
+		all := true
+		for _, a := range s.order {
+			for _, b := range s.order {
+				all = all && s.connected(a, b)
+			}
+		}
+		if all {
+			return nil
+		}
+	}
+	return fmt.Errorf("connections keep being cut")
+}
+
+func fmtEv(ev any) string {
+	switch v := ev.(type) {
+	case etf.Tuple, etf.List, Atom:
+		return etf.Format(v)
+	}
+	return fmt.Sprintf("%T%+v", ev, ev)
 }
