@@ -2,6 +2,9 @@ package registry
 
 import (
 	"fmt"
+	"slices"
+	"strings"
+	"testing"
 
 	"github.com/distribute-go/distribute/etf"
 )
@@ -121,4 +124,88 @@ func (tr *monTracker) agrees(c *core) error {
 		}
 	}
 	return nil
+}
+
+// TestCoreConnectShapes drives one core through a whole connect with a
+// peer, as a real one answers, and pins every effect: the messages are
+// the terms OTP 25's global sends (the tag in init_connect_ack, lock_set,
+// exchange and resolved is the receiver's).
+func TestCoreConnectShapes(t *testing.T) {
+	a, b := Atom("a@h"), Atom("b@h")
+	la, lb := lockerPidOf(a), lockerPidOf(b)
+	c := newCore(a, la, true, 7, func(Atom) bool { return true })
+	mine, his := Pid{Node: a, ID: 10}, Pid{Node: b, ID: 10}
+	var got []string
+	take := func(what string) {
+		got = append(got, "-- "+what)
+		for _, e := range c.takeEffects() {
+			got = append(got, e.String())
+		}
+	}
+	c.call(registrarPidOf(a), etf.Tuple{aRegister, Atom("x"), mine, DefaultMethod})
+	take("register x")
+	c.nodeUp(b)
+	take("nodeup")
+	const hisTag = int64(1000)
+	myTag := c.tagSeq
+	if err := c.handleCast(etf.Tuple{aInitConnect, etf.Tuple{int64(8), hisTag}, b, etf.Tuple{aLocker, aNoLongerAPid, etf.Map{}, lb}}); err != nil {
+		t.Fatal(err)
+	}
+	take("his init_connect")
+	if err := c.handleInfo(etf.Tuple{aInitConnectAck, b, myTag, hisTag}); err != nil {
+		t.Fatal(err)
+	}
+	take("his ack")
+	if err := c.handleCast(etf.Tuple{aLockSet, lb, etf.True, etf.List{}, myTag}); err != nil {
+		t.Fatal(err)
+	}
+	take("his lock_set")
+	id := etf.Tuple{globalResource, etf.List{la, lb}}
+	c.lockIsSet(b, myTag, id)
+	take("lock is set")
+	if err := c.handleCast(etf.Tuple{aExchange, b, etf.List{etf.Tuple{Atom("y"), his, DefaultMethod}}, etf.List{}, myTag}); err != nil {
+		t.Fatal(err)
+	}
+	take("his exchange")
+	c.exchangeOps(b, myTag, etf.List{insertOp(Atom("y"), his, DefaultMethod)}, etf.List{})
+	take("my ops")
+	if err := c.handleCast(etf.Tuple{aResolved, b, etf.List{}, etf.List{etf.Tuple{Atom("c@h"), int64(8)}}, aUnused, etf.List{}, myTag}); err != nil {
+		t.Fatal(err)
+	}
+	take("his resolved")
+
+	f := etf.Format
+	tag := f(myTag)
+	want := []string{
+		"-- register x",
+		"monitor 1 " + f(mine),
+		"-- nodeup",
+		"send b@h {'$gen_cast',{init_connect,{8," + tag + "},a@h,{locker,no_longer_a_pid,#{}," + f(la) + "}}}",
+		"-- his init_connect",
+		fmt.Sprintf("locker %+v", lkHis{h: him{node: b, locker: lb, vsn: 8, myTag: myTag, hisTag: hisTag}}),
+		"send b@h {init_connect_ack,a@h,1000," + tag + "}",
+		"-- his ack",
+		"-- his lock_set",
+		fmt.Sprintf("locker %+v", lkLockSet{from: lb, isSet: true, tag: myTag}),
+		"-- lock is set",
+		"send b@h {'$gen_cast',{exchange,a@h,[{x," + f(mine) + ",fun global:random_exit_name/3}],[],1000}}",
+		"-- his exchange",
+		"resolve b@h " + tag + " (1 against 1 names)",
+		"-- my ops",
+		"send b@h {'$gen_cast',{resolved,a@h,[],[],unused,[],1000}}",
+		"-- his resolved",
+		"stop resolve b@h",
+		"sync [c@h]",
+		"monitor 2 " + f(his),
+		fmt.Sprintf("locker %+v", lkCancel{node: b, tag: myTag, then: []sendEff{}}),
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("effects:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if k := c.knownAtoms(); !slices.Equal(k, []Atom{"b@h", "c@h"}) || !c.synced[b] || len(c.attempts) != 0 {
+		t.Fatalf("after the connect: known %v, synced %v, attempts %v", k, c.synced, c.attempts)
+	}
+	if e, ok := c.lookup(Atom("y")); !ok || e.pid != his {
+		t.Fatalf("y = %v %v, want %v", e.pid, ok, his)
+	}
 }
