@@ -110,11 +110,6 @@ func WithPreventOverlappingPartitions(on bool) Option {
 // global_name_server on its node, speaking Erlang's global protocol with
 // every visible node. Start one per node; all methods are safe for
 // concurrent use.
-//
-// The protocol's state lives in a core (core.go, connect.go) that does no
-// I/O; the server runs the gns process loop, feeds each message to the
-// core and performs the effects it returns (sends, monitors, locker
-// events, resolvers, connects).
 type Server struct {
 	node      *distribute.Node
 	me        Atom
@@ -127,8 +122,11 @@ type Server struct {
 	resolver  Resolver
 	locker    *locker
 
-	mu        sync.Mutex // protects the fields below
-	c         *core      // changed only by the gns goroutine
+	mu sync.Mutex // protects the fields below
+	// c is the protocol's state, a core without I/O: the gns loop feeds
+	// it each message and performs the effects it returns. Only the gns
+	// goroutine changes it.
+	c         *core
 	refs      map[monID]Ref
 	ids       map[Ref]monID // the core's monitors, both ways
 	changed   chan struct{}
