@@ -145,7 +145,9 @@ type Config struct {
 	ReadCoalesce time.Duration
 
 	// Limits bound the decoding of every term received from peers
-	// (nesting depth, atoms, sizes). Default: etf's defaults.
+	// (size, nesting depth, atoms). Default: etf's defaults (64 MiB,
+	// 100 000 levels, atoms not counted). A term over a limit closes the
+	// connection it came on, logged at warning.
 	Limits etf.Limits
 
 	// tel is the node's metrics state, made by withDefaults.

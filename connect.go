@@ -350,7 +350,17 @@ func (n *Node) peerDownOnce(p *peer, err error) {
 	n.connMu.Unlock()
 	n.hook(hookPeerDown, p.name)
 	reason := downReason(err)
-	n.logger.Info("node down", "peer", p.name, "reason", reason)
+	if limit := limitExceeded(err); limit != "" {
+		// Rate-limited: an authenticated peer that reconnects and sends
+		// the same bad term again must not flood the log.
+		if ok, suppressed := n.limitLog.allow(time.Now()); ok {
+			n.logger.Warn("node down: the peer went over a limit", "peer", p.name, "limit", limit, "reason", reason, "suppressed", suppressed)
+		} else {
+			n.logger.Info("node down", "peer", p.name, "reason", reason)
+		}
+	} else {
+		n.logger.Info("node down", "peer", p.name, "reason", reason)
+	}
 	n.nodeDown(p.name)
 	n.fireNodeDown(p.name, reason)
 	n.events.publish(NodeEvent{Node: p.name, Up: false, Visible: p.visible, Published: p.published, Reason: reason})
@@ -578,13 +588,15 @@ func (s *handshakeSlots) release(h *pendingHandshake) {
 	<-s.slots
 }
 
-// handshakeLogInterval: failed incoming handshakes are logged at warning
-// at most once per interval; the next line says how many were left out.
+// handshakeLogInterval: failed incoming handshakes, and peers dropped for
+// going over a limit, are logged at warning at most once per interval
+// each; the next line says how many were left out.
 const handshakeLogInterval = time.Second
 
-// rateLog lets one log line through per handshakeLogInterval and counts
-// the others.
+// rateLog lets one log line through per interval (every, or
+// handshakeLogInterval when zero) and counts the others.
 type rateLog struct {
+	every      time.Duration
 	mu         sync.Mutex // protects the fields below
 	last       time.Time
 	suppressed int
@@ -595,7 +607,11 @@ type rateLog struct {
 func (r *rateLog) allow(now time.Time) (ok bool, suppressed int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.last.IsZero() && now.Sub(r.last) < handshakeLogInterval {
+	every := r.every
+	if every == 0 {
+		every = handshakeLogInterval
+	}
+	if !r.last.IsZero() && now.Sub(r.last) < every {
 		r.suppressed++
 		return false, 0
 	}

@@ -19,6 +19,41 @@ func protoErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrProtocol}, args...)...)
 }
 
+// errTermMax bounds the text of a peer's term inside an error (which
+// reaches logs, NodeEvent.Reason and the CLI's nodedown line).
+const errTermMax = 128
+
+// termText is the text of a peer's term for an error: cut to errTermMax
+// bytes, with work bounded by that, whatever the term.
+func termText(t Term) string { return etf.FormatLimit(t, errTermMax) }
+
+// limitExceeded names the limit a peer went over when err (why its
+// connection closed) says so, or returns "".
+func limitExceeded(err error) string {
+	var de *etf.DecodeError
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, dist.ErrFrameTooLarge):
+		return "MaxFrameSize"
+	case errors.Is(err, etf.ErrCompressed):
+		return "compressed"
+	case errors.Is(err, etf.ErrTooDeep):
+		return "MaxDepth"
+	case errors.Is(err, etf.ErrAtomBudget):
+		return "MaxAtoms"
+	case errors.As(err, &de) && errors.Is(err, etf.ErrTooLarge):
+		switch de.Tag {
+		case etf.TagSmallBig, etf.TagLargeBig:
+			return "MaxBigBytes"
+		case etf.TagNewFun:
+			return "MemoryPerByte"
+		}
+		return "MaxSize"
+	}
+	return ""
+}
+
 // sendControlNoConnect sends a signal (an exit signal of a link, a DOWN)
 // only over an existing connection: signals about a connection that is
 // gone have nothing left to tell. It goes through p.signal: it does not
@@ -161,7 +196,7 @@ func (n *Node) handleFrame(p *peer, dec *etf.Decoder, frame []byte) error {
 func pidField(c dist.Control, v Term, what string) (Pid, error) {
 	pid, ok := v.(Pid)
 	if !ok {
-		return Pid{}, protoErr("%v: %s is %s, not a pid", c.Op, what, etf.Format(v))
+		return Pid{}, protoErr("%v: %s is %s, not a pid", c.Op, what, termText(v))
 	}
 	return pid, nil
 }
@@ -181,13 +216,13 @@ func (n *Node) dispatch(p *peer, c dist.Control, msg Term) error {
 	case dist.OpRegSend, dist.OpRegSendTT:
 		name, ok := c.To.(Atom)
 		if !ok {
-			return protoErr("%v: name is %s, not an atom", c.Op, etf.Format(c.To))
+			return protoErr("%v: name is %s, not an atom", c.Op, termText(c.To))
 		}
 		n.deliverToName(name, msg)
 	case dist.OpAliasSend, dist.OpAliasSendTT:
 		alias, ok := c.To.(Ref)
 		if !ok {
-			return protoErr("%v: alias is %s, not a reference", c.Op, etf.Format(c.To))
+			return protoErr("%v: alias is %s, not a reference", c.Op, termText(c.To))
 		}
 		n.deliverToAlias(alias, msg)
 	case dist.OpLink:
@@ -258,7 +293,7 @@ func (n *Node) dispatch(p *peer, c dist.Control, msg Term) error {
 		case Atom:
 			target, as = n.whereis(to), to
 		default:
-			return protoErr("%v: target %s is neither a pid nor an atom", c.Op, etf.Format(to))
+			return protoErr("%v: target %s is neither a pid nor an atom", c.Op, termText(to))
 		}
 		if c.Op == dist.OpDemonitorP {
 			if target != nil {

@@ -195,14 +195,15 @@
 // # Limits
 //
 // Every limit is a Config field with a documented default: MaxFrameSize
-// (128 MiB) bounds one frame, Limits (etf's: 64 MiB, depth 1000, 1 048 576
-// atoms per term) bounds each decoded term, SendBuffer (4 MiB) the bytes
-// queued to one peer, HandshakeTimeout (7 s) each handshake step,
-// MaxPendingHandshakes (256) the incoming handshakes not yet
-// authenticated, and TickTime (60 s) a peer's silence. Errors from Start
-// are ErrConfig (a bad Config), ErrNameTaken (epmd holds the name) or the
-// listener's and epmd's; names that do not match alive@host are
-// ErrBadName.
+// (128 MiB) bounds one frame, Limits (etf's: 64 MiB, depth 100 000, at most
+// 24 bytes of memory per input byte) bounds each decoded term, and a term
+// over a limit closes that peer's connection (logged at warning with the
+// peer and the limit); SendBuffer (4 MiB) the bytes queued to one peer,
+// HandshakeTimeout (7 s) each handshake step, MaxPendingHandshakes (256)
+// the incoming handshakes not yet authenticated, and TickTime (60 s) a
+// peer's silence. Errors from Start are ErrConfig (a bad Config),
+// ErrNameTaken (epmd holds the name) or the listener's and epmd's; names
+// that do not match alive@host are ErrBadName.
 //
 // # Logging, correlation ids and metrics
 //
@@ -261,6 +262,8 @@
 // The cookie authenticates a peer; it does not encrypt. Use Config.TLS on
 // any network you do not trust (it is Erlang's inet_tls_dist, so BEAM nodes
 // configured with -proto_dist inet_tls interoperate). Received terms are
-// decoded within Config.Limits (size, depth, atoms), so a peer cannot make
-// the node allocate without bound.
+// decoded within Config.Limits (size, depth, a memory bound per input byte;
+// compressed terms refused), so a peer cannot make the node allocate
+// without bound, and a peer's terms reach logs and errors cut to
+// etf.LogTextMax bytes.
 package distribute

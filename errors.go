@@ -47,7 +47,7 @@ type ExitError struct {
 }
 
 func (e *ExitError) Error() string {
-	return "distribute: process exited: " + etf.Format(e.Reason)
+	return "distribute: process exited: " + etf.FormatLimit(e.Reason, etf.LogTextMax)
 }
 
 // Is makes errors.Is(err, ErrNoProc) true for the noproc reason and

@@ -88,11 +88,11 @@ func decodeGleamSubject(src []byte) (GleamSubject, []byte, error) {
 	}
 	tup, ok := t.(etf.Tuple)
 	if !ok || len(tup) != 3 || tup[0] != atomSubject {
-		return fail(4, codec.ErrInvalid, "not {subject, Pid, Tag}: "+etf.Format(t))
+		return fail(4, codec.ErrInvalid, "not {subject, Pid, Tag}: "+etf.FormatLimit(t, etf.LogTextMax))
 	}
 	pid, ok := tup[1].(Pid)
 	if !ok {
-		return fail(4, codec.ErrInvalid, "subject owner is not a pid: "+etf.Format(tup[1]))
+		return fail(4, codec.ErrInvalid, "subject owner is not a pid: "+etf.FormatLimit(tup[1], etf.LogTextMax))
 	}
 	return GleamSubject{Pid: pid, Tag: tup[2]}, src[4+n:], nil
 }

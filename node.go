@@ -59,8 +59,9 @@ type Node struct {
 
 	// handshakes caps the incoming handshakes not yet authenticated.
 	handshakes handshakeSlots
-	// hsLog rate-limits the warnings about failed incoming handshakes.
-	hsLog rateLog
+	// hsLog rate-limits the warnings about failed incoming handshakes,
+	// limitLog those about peers dropped for going over a limit.
+	hsLog, limitLog rateLog
 
 	hooks atomic.Pointer[testHooks] // nil but in tests
 

@@ -341,7 +341,7 @@ func (n *Node) Ping(ctx context.Context, node Atom) error {
 		return fmt.Errorf("distribute: ping %s: %w", node, err)
 	}
 	if reply != Atom("yes") {
-		return fmt.Errorf("distribute: ping %s: net_kernel answered %s: %w", node, etf.Format(reply), ErrNodeDown)
+		return fmt.Errorf("distribute: ping %s: net_kernel answered %s: %w", node, etf.FormatLimit(reply, etf.LogTextMax), ErrNodeDown)
 	}
 	return nil
 }

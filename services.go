@@ -31,6 +31,6 @@ func (n *Node) netKernel(ctx context.Context, p *Process) error {
 			p.Reply(ctx, from, Atom("yes"))
 			continue
 		}
-		n.logger.Debug("net_kernel: unsupported call", "request", etf.Format(req))
+		n.logger.Debug("net_kernel: unsupported call", "request", etf.LogValue(req))
 	}
 }

@@ -173,7 +173,7 @@ type SpawnError struct {
 }
 
 func (e *SpawnError) Error() string {
-	return "distribute: spawn refused: " + etf.Format(e.Reason)
+	return "distribute: spawn refused: " + etf.FormatLimit(e.Reason, etf.LogTextMax)
 }
 
 // ErrSpawnRefused is matched by every *SpawnError.

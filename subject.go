@@ -119,7 +119,7 @@ func (d dest) String() string {
 		to = etf.Format(d.pid)
 	}
 	if d.tag != nil {
-		to += " tag " + etf.Format(d.tag)
+		to += " tag " + etf.FormatLimit(d.tag, etf.LogTextMax)
 	}
 	return to
 }

@@ -322,7 +322,7 @@ func (s *supervisor) childExited(ctx context.Context, c *supChild, reason Term) 
 	case restart == Transient && cleanExit(reason):
 		return nil
 	}
-	s.n.logger.Info("supervisor: child exited, restarting", "supervisor", s.p.pid, "child", c.spec.ID, "reason", etf.Format(reason))
+	s.n.logger.Info("supervisor: child exited, restarting", "supervisor", s.p.pid, "child", c.spec.ID, "reason", etf.LogValue(reason))
 	for {
 		if !s.addRestart() {
 			s.n.logger.Error("supervisor: reached max restart intensity", "supervisor", s.p.pid, "child", c.spec.ID)

@@ -24,7 +24,13 @@
 //	erlang:node/0, nodes/0, is_alive/0, registered/0, whereis/1
 //
 // Join's seeds need not be up: a node whose seeds do not answer starts
-// and keeps trying in the background (membership.Config.Seeds). DataDir
+// and keeps trying in the background (membership.Config.Seeds). Discover
+// adds sources of peers (Discovery: DNS A and SRV records, a file, a
+// static list), polled at Start (what they find are seeds too) and again
+// every DiscoverInterval, joining what is not a member; a peer that
+// disappears from them is left to SWIM. Drain is the graceful half of a
+// stop: leave, hand leadership over, unregister this node's global names,
+// and let the RPC calls in flight finish, before Stop. DataDir
 // keeps the gossip port, so a node restarted under its name is taken back
 // at once. The global registry runs with Erlang's
 // prevent_overlapping_partitions unless NoPreventOverlappingPartitions is
@@ -37,7 +43,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/election"
@@ -82,6 +90,19 @@ type Config struct {
 	// none.
 	Join []distribute.Atom
 
+	// Discover lists sources of peers (see Discovery): Start polls them
+	// once and adds what they find to Join's seeds, then a goroutine polls
+	// them every DiscoverInterval and joins the names that are not alive
+	// or suspect members. A name that disappears from the sources is left
+	// to SWIM: discovery never cuts a member off. It needs membership.
+	// Default none.
+	Discover []Discovery
+
+	// DiscoverInterval is how often Discover's sources are polled, and
+	// how long one source may take to answer. Default
+	// DefaultDiscoverInterval (5 s).
+	DiscoverInterval time.Duration
+
 	// Expected is how many nodes the cluster should have. Start does not
 	// use it: it is for the health checks (health.Config.Expected), which
 	// judge the cluster and its quorum against it rather than against the
@@ -123,6 +144,7 @@ type Cluster struct {
 	registry   *registry.Server
 	membership *membership.Membership
 	election   *election.Election
+	discoverer *discoverer
 }
 
 // Start starts the node and its services. It returns once the node is
@@ -181,6 +203,9 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	if err := checkDiscovery(&cfg); err != nil {
+		return err
+	}
 	if cfg.NoMembership {
 		if cfg.Election != nil {
 			return fmt.Errorf("%w: election needs membership", election.ErrConfig)
@@ -191,18 +216,26 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 	if dataDir == "" && cfg.Election != nil {
 		dataDir = cfg.Election.DataDir
 	}
+	seeds := cfg.Join
+	if len(cfg.Discover) > 0 {
+		c.discoverer = newDiscoverer(c.node.Name(), cfg.Discover, cfg.DiscoverInterval, loggerOf(cfg.Node.Logger))
+		seeds = append(slices.Clip(seeds), c.discoverer.poll(ctx)...)
+	}
 	c.membership, err = membership.Start(ctx, membership.Config{
 		Node:       c.node,
 		Cookie:     cfg.Node.Cookie,
 		GossipAddr: cfg.Gossip,
 		DataDir:    dataDir,
 		Profile:    cfg.Profile,
-		Seeds:      cfg.Join,
+		Seeds:      seeds,
 		Resolve:    c.resolveGossip,
 		Logger:     cfg.Node.Logger,
 	})
 	if err != nil {
 		return err
+	}
+	if c.discoverer != nil {
+		c.discoverer.start(c.membership)
 	}
 	if cfg.Election != nil {
 		ec := *cfg.Election
@@ -237,12 +270,12 @@ func (c *Cluster) resolveGossip(ctx context.Context, node distribute.Atom) (stri
 	}
 	m, ok := info.(etf.Map)
 	if !ok {
-		return "", fmt.Errorf("cluster: distribute:info() on %s returned %s", node, etf.Format(info))
+		return "", fmt.Errorf("cluster: distribute:info() on %s returned %s", node, etf.FormatLimit(info, etf.LogTextMax))
 	}
 	g, _ := m.Get(etf.Atom("gossip"))
 	addr, ok := g.(etf.Binary)
 	if !ok {
-		return "", fmt.Errorf("cluster: %s runs no membership (gossip is %s): %w", node, etf.Format(g), membership.ErrNoGossip)
+		return "", fmt.Errorf("cluster: %s runs no membership (gossip is %s): %w", node, etf.FormatLimit(g, etf.LogTextMax), membership.ErrNoGossip)
 	}
 	return string(addr), nil
 }
@@ -382,18 +415,57 @@ func (c *Cluster) Membership() *membership.Membership { return c.membership }
 // Election returns the leader election, or nil without Config.Election.
 func (c *Cluster) Election() *election.Election { return c.election }
 
-// Stop stops the services in reverse order (the election first, handing
-// leadership to another voter when this node leads; then membership
-// leaves, so a planned stop shows as left, not failed), then the node
-// (see distribute.Node.Stop).
-func (c *Cluster) Stop(ctx context.Context) error {
+// Drain is the first part of a graceful stop: it does what Stop does
+// first (leave, hand leadership over, unregister this node's global
+// names), then waits for the RPC calls in flight to finish, until ctx
+// ends (it returns ctx's error then). The node stays up and connected
+// meanwhile, serving what still arrives; call Stop after it. A graceful
+// stop with a grace period G is Drain with a ctx of G, then Stop.
+func (c *Cluster) Drain(ctx context.Context) error {
+	err := c.leave(ctx)
+	if c.rpc != nil {
+		err = errors.Join(err, c.rpc.Drain(ctx))
+	}
+	return err
+}
+
+// leave stops discovery, stops the election (handing leadership to
+// another voter when this node leads), leaves membership (the others mark
+// this node left, not dead) and unregisters the global names of this
+// node's processes, while the node stays connected. Each step is done
+// once; later calls do nothing more.
+func (c *Cluster) leave(ctx context.Context) error {
 	var errs []error
+	if c.discoverer != nil {
+		c.discoverer.stop()
+	}
 	if c.election != nil {
 		errs = append(errs, c.election.Stop(ctx))
 	}
 	if c.membership != nil {
 		errs = append(errs, c.membership.Stop(ctx))
 	}
+	if c.registry != nil {
+		self := c.node.Name()
+		for _, name := range c.registry.RegisteredNames() {
+			if pid, ok := c.registry.Whereis(name); ok && pid.Node == self {
+				if err := c.registry.Unregister(ctx, name); err != nil && !errors.Is(err, registry.ErrNotRegistered) {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stop stops the services in reverse order: first what Drain does
+// without waiting for calls in flight (the election, handing leadership
+// to another voter when this node leads; membership, which leaves, so a
+// planned stop shows as left, not failed; this node's global names,
+// unregistered cluster-wide), then the rest, then the node (see
+// distribute.Node.Stop), which ends the calls still running.
+func (c *Cluster) Stop(ctx context.Context) error {
+	errs := []error{c.leave(ctx)}
 	if c.groups != nil {
 		errs = append(errs, c.groups.Stop(ctx))
 	}
@@ -405,4 +477,31 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	}
 	errs = append(errs, c.node.Stop(ctx))
 	return errors.Join(errs...)
+}
+
+// checkDiscovery checks Discover and DiscoverInterval, and fills the
+// interval's default.
+func checkDiscovery(cfg *Config) error {
+	if cfg.DiscoverInterval < 0 {
+		return fmt.Errorf("%w: negative DiscoverInterval %v", ErrDiscovery, cfg.DiscoverInterval)
+	}
+	if cfg.DiscoverInterval == 0 {
+		cfg.DiscoverInterval = DefaultDiscoverInterval
+	}
+	if len(cfg.Discover) > 0 && cfg.NoMembership {
+		return fmt.Errorf("%w: Discover needs membership", ErrDiscovery)
+	}
+	for i, d := range cfg.Discover {
+		if d == nil {
+			return fmt.Errorf("%w: Discover[%d] is nil", ErrDiscovery, i)
+		}
+	}
+	return nil
+}
+
+func loggerOf(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/cluster"
@@ -76,4 +79,65 @@ func ExampleConfig_restartable() {
 		log.Fatal(err)
 	}
 	_ = checks.Readyz() // 503 until a seed answers
+}
+
+// Nodes that find each other by DNS, as on Kubernetes: each is named
+// after its pod IP, and every address of the headless service's name is
+// a peer with the same alive part. The sources are polled every
+// DiscoverInterval; a peer that disappears from DNS is left to SWIM.
+// Compiled, not run.
+func ExampleConfig_discover() {
+	ctx := context.Background()
+	c, err := cluster.Start(ctx, cluster.Config{
+		Node: distribute.Config{Name: "app@" + os.Getenv("POD_IP"), Cookie: os.Getenv("DISTRIBUTE_COOKIE")},
+		Discover: []cluster.Discovery{
+			cluster.DNS{Name: "app.default.svc.cluster.local."},
+			cluster.File{Path: "/etc/app/extra-peers"},
+		},
+		Expected: 3,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Stop(ctx)
+}
+
+// ParseDiscovery reads the CLI's --discover values.
+func ExampleParseDiscovery() {
+	for _, spec := range []string{"dns:app.default.svc.cluster.local.", "srv:_epmd._tcp.app.default.svc.cluster.local.", "file:/etc/app/peers", "consul:app"} {
+		d, err := cluster.ParseDiscovery(spec)
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Printf("%T %v\n", d, d)
+	}
+	// Output:
+	// cluster.DNS dns:app.default.svc.cluster.local.
+	// cluster.SRV srv:_epmd._tcp.app.default.svc.cluster.local.
+	// cluster.File file:/etc/app/peers
+	// cluster: discovery: "consul:app": unknown kind "consul": want dns:NAME, srv:NAME or file:PATH
+}
+
+// A graceful stop, as `distribute node` does on SIGTERM: Drain leaves the
+// cluster (the others see this node left), hands leadership over,
+// unregisters its global names and waits for the RPC calls in flight, for
+// up to a grace period; then Stop. Compiled, not run.
+func ExampleCluster_Drain() {
+	ctx := context.Background()
+	c, err := cluster.Start(ctx, cluster.Config{Node: distribute.Config{Name: "app@10.0.0.7", Cookie: "secret"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	<-sigs
+	grace, cancel := context.WithTimeout(ctx, 20*time.Second)
+	if err := c.Drain(grace); err != nil {
+		log.Print(err) // calls still running when the grace ended
+	}
+	cancel()
+	stop, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c.Stop(stop)
 }

@@ -43,6 +43,10 @@
 //	               what they printed
 //	StartEpmd      a real epmd on a free loopback port, killed by pid at the end
 //	FreePort       a loopback TCP port that was free a moment ago
+//	StartDNS       a DNS server (UDP and TCP, github.com/miekg/dns) answering A, AAAA
+//	               and SRV questions from records the test sets and changes while it
+//	               runs; it counts each client's questions, and Resolver gives a Go
+//	               resolver that asks it
 //	NewCA          a throwaway CA (valid a day): Issue makes a leaf for host names and
 //	               IPs (PEM, files, and a tls.Certificate); MutualTLS a tls.Config
 //	               for a node under mTLS, both roles

@@ -557,7 +557,7 @@ func (e *Election) askStatus(ctx context.Context, node distribute.Atom) (bool, e
 	}
 	t, ok := r.(etf.Tuple)
 	if !ok || len(t) != 3 || t[0] != atomRaftStatus {
-		return false, fmt.Errorf("election: %s answered raft_status with %s", node, etf.Format(r))
+		return false, fmt.Errorf("election: %s answered raft_status with %s", node, etf.FormatLimit(r, etf.LogTextMax))
 	}
 	return t[1] == etf.True, nil
 }

@@ -154,13 +154,142 @@ func compare(a, b Term, exact bool) int {
 	return c.compare(a, b, exact)
 }
 
+// cmpFrame is a pair of tuples, lists or maps being compared element by
+// element: compare keeps them on its own stack (cmpStack) instead of
+// recursing, so nesting costs no goroutine stack.
+type cmpFrame struct {
+	x, y   listIter // tuple or list elements (and list tails)
+	xp, yp []Pair   // map pairs in key order
+	i      int      // next map step: keys 0..n-1, then values n..2n-1
+	exact  bool
+}
+
+type cmpStack struct {
+	n      int
+	inline [4]cmpFrame
+	more   []cmpFrame
+}
+
+func (st *cmpStack) push(f cmpFrame) {
+	if st.n < len(st.inline) {
+		st.inline[st.n] = f
+	} else {
+		st.more = append(st.more, f)
+	}
+	st.n++
+}
+
+func (st *cmpStack) top() *cmpFrame {
+	if st.n <= len(st.inline) {
+		return &st.inline[st.n-1]
+	}
+	return &st.more[st.n-1-len(st.inline)]
+}
+
+func (st *cmpStack) pop() {
+	st.n--
+	if st.n >= len(st.inline) {
+		st.more[len(st.more)-1] = cmpFrame{}
+		st.more = st.more[:len(st.more)-1]
+	}
+}
+
 func (cm *comparer) compare(a, b Term, exact bool) int {
+	// Most comparisons (map keys) are of terms that hold no others: they
+	// need no stack.
 	a, b = normalize(a), normalize(b)
 	ca, cb := class(a), class(b)
-	if ca != cb {
+	switch {
+	case ca != cb:
 		return cmp.Compare(ca, cb)
+	case ca == classTuple || ca == classMap || ca == classList:
+		return cm.compareDeep(a, b, exact)
 	}
-	switch ca {
+	return compareScalars(ca, a, b, exact)
+}
+
+func (cm *comparer) compareDeep(a, b Term, exact bool) int {
+	var st cmpStack
+	for {
+		a, b = normalize(a), normalize(b)
+		ca, cb := class(a), class(b)
+		if ca != cb {
+			return cmp.Compare(ca, cb)
+		}
+		switch ca {
+		case classTuple:
+			x, y := a.(Tuple), b.(Tuple)
+			if c := cmp.Compare(len(x), len(y)); c != 0 {
+				return c
+			}
+			st.push(cmpFrame{x: listIter{elems: x}, y: listIter{elems: y}, exact: exact})
+		case classMap:
+			x, y := a.(Map), b.(Map)
+			if c := cmp.Compare(len(x), len(y)); c != 0 {
+				return c
+			}
+			st.push(cmpFrame{xp: cm.sortedPairs(x), yp: cm.sortedPairs(y), exact: exact})
+		case classList:
+			st.push(cmpFrame{x: newListIter(a), y: newListIter(b), exact: exact})
+		default:
+			if c := compareScalars(ca, a, b, exact); c != 0 {
+				return c
+			}
+		}
+		// The next pair to compare, from the innermost open frame.
+	next:
+		for {
+			if st.n == 0 {
+				return 0
+			}
+			f := st.top()
+			if f.xp != nil {
+				n := len(f.xp)
+				switch {
+				case f.i < n:
+					a, b, exact = f.xp[f.i].Key, f.yp[f.i].Key, true
+				case f.i < 2*n:
+					a, b, exact = f.xp[f.i-n].Value, f.yp[f.i-n].Value, f.exact
+				default:
+					st.pop()
+					continue
+				}
+				f.i++
+				break next
+			}
+			xe, xok := f.x.next()
+			ye, yok := f.y.next()
+			exact = f.exact
+			switch {
+			case xok && yok:
+				a, b = xe, ye
+			case !xok && !yok:
+				// Both ran out of elements: their tails decide ([] for a
+				// proper list; a tuple has none).
+				a, b = emptyIfNil(f.x.tail), emptyIfNil(f.y.tail)
+				st.pop()
+			case !xok:
+				// x ended, y goes on: x's tail (not a list, or []) against
+				// the rest of y, a non-empty list.
+				return cmp.Compare(class(normalize(emptyIfNil(f.x.tail))), classList)
+			default:
+				return cmp.Compare(classList, class(normalize(emptyIfNil(f.y.tail))))
+			}
+			break next
+		}
+	}
+}
+
+func emptyIfNil(t Term) Term {
+	if t == nil {
+		return List(nil)
+	}
+	return t
+}
+
+// compareScalars compares two terms of class c that hold no other terms.
+func compareScalars(c int, a, b Term, exact bool) int {
+	switch c {
 	case classNumber:
 		return compareNumbers(a, b, exact)
 	case classAtom:
@@ -192,27 +321,10 @@ func (cm *comparer) compare(a, b Term, exact bool) int {
 			return c
 		}
 		return cmp.Compare(x.Creation, y.Creation)
-	case classTuple:
-		x, y := a.(Tuple), b.(Tuple)
-		if c := cmp.Compare(len(x), len(y)); c != 0 {
-			return c
-		}
-		for i := range x {
-			if c := cm.compare(x[i], y[i], exact); c != 0 {
-				return c
-			}
-		}
-		return 0
-	case classMap:
-		return cm.compareMaps(a.(Map), b.(Map), exact)
-	case classNil:
-		return 0
-	case classList:
-		return cm.compareLists(a, b, exact)
 	case classBits:
 		return compareBits(a, b)
 	}
-	return 0
+	return 0 // classNil, classOther
 }
 
 func compareNumbers(a, b Term, exact bool) int {
@@ -351,25 +463,9 @@ func (cm *comparer) sortPairs(s []Pair) {
 	slicesSortPairs(s, func(a, b Pair) int { return cm.compare(a.Key, b.Key, true) })
 }
 
-func (cm *comparer) compareMaps(x, y Map, exact bool) int {
-	if c := cmp.Compare(len(x), len(y)); c != 0 {
-		return c
-	}
-	xs, ys := cm.sortedPairs(x), cm.sortedPairs(y)
-	for i := range xs {
-		if c := cm.compare(xs[i].Key, ys[i].Key, true); c != 0 {
-			return c
-		}
-	}
-	for i := range xs {
-		if c := cm.compare(xs[i].Value, ys[i].Value, exact); c != 0 {
-			return c
-		}
-	}
-	return 0
-}
-
-// listIter walks the elements of any list term, then its tail.
+// listIter walks the elements of a tuple or of any list term, following
+// tails that are themselves lists, then leaves the final tail (nil for
+// []) in tail.
 type listIter struct {
 	elems []Term
 	chars string
@@ -390,63 +486,28 @@ func newListIter(t Term) listIter {
 
 // next returns the next element; ok is false at the end of the elements.
 func (it *listIter) next() (Term, bool) {
-	if len(it.elems) > 0 {
-		e := it.elems[0]
-		it.elems = it.elems[1:]
-		return e, true
-	}
-	if len(it.chars) > 0 {
-		r, n := utf8.DecodeRuneInString(it.chars)
-		it.chars = it.chars[n:]
-		return int64(r), true
-	}
-	return nil, false
-}
-
-func (cm *comparer) compareLists(a, b Term, exact bool) int {
-	x, y := newListIter(a), newListIter(b)
 	for {
-		xe, xok := x.next()
-		ye, yok := y.next()
-		switch {
-		case !xok && !yok:
-			return cm.compareTails(x.tail, y.tail, exact)
-		case !xok:
-			// x ended: its tail against the rest of y.
-			return cm.compareTails(x.tail, restList(ye, &y), exact)
-		case !yok:
-			return cm.compareTails(restList(xe, &x), y.tail, exact)
+		if len(it.elems) > 0 {
+			e := it.elems[0]
+			it.elems = it.elems[1:]
+			return e, true
 		}
-		if c := cm.compare(xe, ye, exact); c != 0 {
-			return c
+		if len(it.chars) > 0 {
+			r, n := utf8.DecodeRuneInString(it.chars)
+			it.chars = it.chars[n:]
+			return int64(r), true
+		}
+		switch v := it.tail.(type) {
+		case List:
+			it.elems, it.tail = v, nil
+		case CharList:
+			it.chars, it.tail = string(v), nil
+		case ImproperList:
+			it.elems, it.tail = v.Elems, v.Tail
+		default:
+			return nil, false
 		}
 	}
-}
-
-// restList rebuilds the remainder of a list whose next element is first.
-func restList(first Term, it *listIter) Term {
-	elems := []Term{first}
-	for {
-		e, ok := it.next()
-		if !ok {
-			break
-		}
-		elems = append(elems, e)
-	}
-	if it.tail == nil {
-		return List(elems)
-	}
-	return ImproperList{Elems: elems, Tail: it.tail}
-}
-
-func (cm *comparer) compareTails(x, y Term, exact bool) int {
-	if x == nil {
-		x = List(nil)
-	}
-	if y == nil {
-		y = List(nil)
-	}
-	return cm.compare(x, y, exact)
 }
 
 func compareBits(a, b Term) int {

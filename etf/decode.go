@@ -14,10 +14,13 @@ import (
 )
 
 // Decode decodes data, which must hold exactly one term starting with the
-// version byte 131, with the default Limits. Bytes after the term are an
-// error (ErrTrailingData). The result never aliases data.
+// version byte 131, with the default Limits. It is for stored blobs, such
+// as term_to_binary/2 output: it accepts a compressed term (charging its
+// declared uncompressed size against Limits.MaxSize before inflating it).
+// Bytes after the term are an error (ErrTrailingData). The result never
+// aliases data.
 func Decode(data []byte) (Term, error) {
-	var d Decoder
+	d := Decoder{Compressed: true}
 	t, n, err := d.Decode(data)
 	if err != nil {
 		return nil, err
@@ -49,6 +52,14 @@ type Decoder struct {
 	// their text again (node names in pids and refs, message tags). A
 	// Decoder with Atoms set may be used by one goroutine at a time.
 	Atoms *AtomTable
+	// Compressed lets Decode inflate a compressed term (tag 80 after the
+	// version byte), charging its declared uncompressed size against
+	// Limits.MaxSize before inflating it. Without it a compressed term
+	// fails with ErrCompressed: the distribution never carries one (OTP
+	// closes the connection), and a few kilobytes of it can ask for
+	// MaxSize of memory. Decode and Unmarshal, meant for stored blobs,
+	// set it.
+	Compressed bool
 }
 
 // AtomTable remembers the text of decoded atoms, up to a bound, so that a
@@ -103,6 +114,9 @@ func (d *Decoder) Decode(data []byte) (t Term, n int, err error) {
 		return nil, 0, &DecodeError{Offset: 0, Tag: data[0], Err: ErrBadVersion}
 	}
 	if len(data) > 1 && data[1] == TagCompressed {
+		if !d.Compressed {
+			return nil, 0, &DecodeError{Offset: 1, Tag: TagCompressed, Err: ErrCompressed}
+		}
 		return d.decodeCompressed(data)
 	}
 	var s decodeState
@@ -136,7 +150,7 @@ func (d *Decoder) DecodeBinary(data []byte) ([]byte, int, error) {
 		size := binary.BigEndian.Uint32(data[2:6])
 		lim := d.Limits.withDefaults()
 		if uint64(size)+5 > uint64(lim.MaxSize) { // MaxSize counts the tag and length too
-			return nil, 0, &DecodeError{Offset: 1, Tag: TagBinary, Err: ErrTooLarge}
+			return nil, 0, &DecodeError{Offset: 1, Tag: TagBinary, Err: fmt.Errorf("%w: longer than %d bytes (Limits.MaxSize)", ErrTooLarge, lim.MaxSize)}
 		}
 		if uint64(size) > uint64(len(data)-6) {
 			return nil, 0, &DecodeError{Offset: 1, Tag: TagBinary, Err: ErrTruncated}
@@ -176,7 +190,7 @@ func (d *Decoder) decodeCompressed(data []byte) (Term, int, error) {
 	lim := d.Limits.withDefaults()
 	size := uint64(binary.BigEndian.Uint32(data[2:6]))
 	if size > uint64(lim.MaxSize) {
-		return nil, 0, &DecodeError{Offset: 1, Tag: TagCompressed, Err: ErrTooLarge}
+		return nil, 0, &DecodeError{Offset: 1, Tag: TagCompressed, Err: fmt.Errorf("%w: %d bytes uncompressed, more than %d (Limits.MaxSize)", ErrTooLarge, size, lim.MaxSize)}
 	}
 	compressed := data[hdr:]
 	if size > uint64(len(compressed))*maxDeflateRatio+64 {
@@ -230,23 +244,31 @@ func inflateErr(err error) error {
 type decodeState struct {
 	data     []byte
 	pos      int
+	start    int // where the term starts
 	end      int // data[:end] may be read now (the end of a fun being decoded)
 	sizeEnd  int // the end of the term; before len(data) when MaxSize cut it
-	depth    int
+	depth    int // open frames
 	maxDepth int
 	atoms    int
-	maxAtoms int
+	maxAtoms int // 0: no cap
 	alias    bool
 	refs     []Atom
-	refsSeen int // ATOM_CACHE_REFs resolved so far
+	funDepth int      // funs open
+	funRefs  []funRef // ATOM_CACHE_REFs inside the outermost open fun
+	funSpans []funSpan
+	expanded int // bytes of funs rebuilt with their atoms written out
 	cache    *AtomTable
 	cmp      comparer // sorts each decoded map once, for the duplicate-key checks
+	inline   [inlineFrames]frame
+	chunks   [][]frame // frames deeper than inlineFrames
+	ci, cj   int       // the top frame in chunks, when depth > inlineFrames
 }
 
 func (s *decodeState) init(d *Decoder, data []byte, pos int, alias bool) {
 	lim := d.Limits.withDefaults()
 	s.data = data
 	s.pos = pos
+	s.start = pos
 	s.end = len(data)
 	if uint64(s.end-pos) > uint64(lim.MaxSize) {
 		s.end = pos + lim.MaxSize
@@ -273,7 +295,7 @@ func (s *decodeState) short(start int, tag byte) error {
 	case s.end < s.sizeEnd:
 		return s.failf(start, tag, "term runs past the end of the fun that holds it")
 	case s.end < len(s.data):
-		return s.fail(start, tag, ErrTooLarge)
+		return s.fail(start, tag, fmt.Errorf("%w: longer than %d bytes (Limits.MaxSize)", ErrTooLarge, s.sizeEnd-s.start))
 	}
 	return s.fail(start, tag, ErrTruncated)
 }
@@ -315,12 +337,74 @@ func (s *decodeState) keep(b []byte) []byte {
 	return c
 }
 
-func (s *decodeState) enter(start int, tag byte) error {
-	s.depth++
-	if s.depth > s.maxDepth {
-		return s.fail(start, tag, ErrTooDeep)
+// frame is a container the decoder is filling: a Tuple, a Map or a
+// *funFrame in box, or, with box nil, a list whose elements are in elems
+// (boxed only once known to be a proper list, so an improper one costs no
+// box it drops), with the index of its next element. Frames live in
+// decodeState: the first inlineFrames in the decodeState itself, deeper
+// ones in chunks allocated as the depth grows, never more than one (and at
+// most maxFrameChunk frames) ahead.
+type frame struct {
+	box   Term
+	elems List
+	i     uint32 // next element (a map counts keys and values); listTail: the tail comes next
+	start uint32 // offset of the container's tag, for errors (cut to 32 bits)
+}
+
+// listTail in frame.i: the elements of the list are in and its tail,
+// which is not a list, comes next.
+const listTail = math.MaxUint32
+
+const (
+	inlineFrames  = 8
+	maxFrameChunk = 4096
+)
+
+func (s *decodeState) push(start int, tag byte, box Term, elems List) error {
+	d := s.depth
+	if d >= s.maxDepth {
+		return s.fail(start, tag, fmt.Errorf("%w: more than %d levels (Limits.MaxDepth)", ErrTooDeep, s.maxDepth))
 	}
+	f := frame{box: box, elems: elems, start: uint32(start)}
+	if d < inlineFrames {
+		s.inline[d] = f
+		s.depth++
+		return nil
+	}
+	if d == inlineFrames {
+		s.ci, s.cj = 0, 0
+	} else if s.cj++; s.cj == len(s.chunks[s.ci]) {
+		s.ci, s.cj = s.ci+1, 0
+	}
+	if s.ci == len(s.chunks) {
+		s.chunks = append(s.chunks, make([]frame, min(inlineFrames<<(s.ci+1), maxFrameChunk)))
+	}
+	s.chunks[s.ci][s.cj] = f
+	s.depth++
 	return nil
+}
+
+// top returns the innermost open frame.
+func (s *decodeState) top() *frame {
+	if d := s.depth - 1; d < inlineFrames {
+		return &s.inline[d]
+	}
+	return &s.chunks[s.ci][s.cj]
+}
+
+// pop closes the innermost frame. The frame stays readable (through a
+// pointer from top) until the next push.
+func (s *decodeState) pop() {
+	s.depth--
+	if s.depth <= inlineFrames {
+		return // the top is inline, or nothing is open
+	}
+	if s.cj > 0 {
+		s.cj--
+	} else {
+		s.ci--
+		s.cj = len(s.chunks[s.ci]) - 1
+	}
 }
 
 // Terms for common atoms, boxed once so decoding them allocates nothing.
@@ -337,9 +421,265 @@ var (
 	termNormal    Term = Atom("normal")
 	termEmptyAtom Term = Atom("")
 	termEmptyList Term = List{}
+	// Empty tuples and maps are shared: with no capacity, nothing can
+	// write through them.
+	termEmptyTuple Term = Tuple{}
+	termEmptyMap   Term = Map{}
 )
 
+// term decodes one whole term. It does not recurse: tuples, lists, maps
+// and funs being filled are frames on the decoder's own stack (see push),
+// so nesting as deep as MaxDepth costs no goroutine stack.
 func (s *decodeState) term() (Term, error) {
+	base := s.depth
+	for {
+		v, opened, err := s.next()
+		if err != nil {
+			return nil, err
+		}
+		if opened {
+			// Fill the new container while its elements are scalars.
+			var done bool
+			if v, done, err = s.fill(); err != nil {
+				return nil, err
+			}
+			if !done {
+				continue // its next element is a container
+			}
+		}
+		// Hand v to the containers it completes, innermost first.
+		for s.depth > base {
+			var done bool
+			if v, done, err = s.put(v); err != nil {
+				return nil, err
+			}
+			if !done {
+				break
+			}
+		}
+		if s.depth == base {
+			return v, nil
+		}
+	}
+}
+
+// scalarTag marks the tags scalar decodes (everything but containers).
+var scalarTag = func() (t [256]bool) {
+	for i := range t {
+		t[i] = true
+	}
+	for _, c := range []byte{TagSmallTuple, TagLargeTuple, TagList, TagMap, TagNewFun} {
+		t[c] = false
+	}
+	return t
+}()
+
+// fill decodes the elements of the innermost container, a tuple, list or
+// map just opened, as long as they are scalars: the common case, without
+// the general loop. done reports that the container completed (and was
+// popped), returning it.
+func (s *decodeState) fill() (Term, bool, error) {
+	f := s.top()
+	switch c := f.box.(type) {
+	case Tuple:
+		for int(f.i) < len(c) {
+			if s.pos >= s.end || !scalarTag[s.data[s.pos]] {
+				return nil, false, nil
+			}
+			v, err := s.scalar()
+			if err != nil {
+				return nil, false, err
+			}
+			c[f.i] = v
+			f.i++
+		}
+		s.pop()
+		return f.box, true, nil
+	case nil: // a list
+		if f.i == listTail {
+			return nil, false, nil
+		}
+		for c := f.elems; int(f.i) < len(c); {
+			if s.pos >= s.end || !scalarTag[s.data[s.pos]] {
+				return nil, false, nil
+			}
+			v, err := s.scalar()
+			if err != nil {
+				return nil, false, err
+			}
+			c[f.i] = v
+			f.i++
+		}
+		return s.listEnd(f)
+	case Map:
+		for int(f.i) < 2*len(c) {
+			if s.pos >= s.end || !scalarTag[s.data[s.pos]] {
+				return nil, false, nil
+			}
+			v, err := s.scalar()
+			if err != nil {
+				return nil, false, err
+			}
+			if f.i&1 == 0 {
+				c[f.i/2].Key = v
+			} else {
+				c[f.i/2].Value = v
+			}
+			f.i++
+		}
+		if err := s.checkMap(int(f.start), c); err != nil {
+			return nil, false, err
+		}
+		s.pop()
+		return f.box, true, nil
+	}
+	return nil, false, nil
+}
+
+// next reads the term that starts at s.pos. A scalar (or an empty
+// container) comes back whole; a container with elements is pushed as a
+// frame and reported as opened, or, when it completes at once (a list of
+// no elements with a tail of characters), comes back whole too.
+func (s *decodeState) next() (v Term, opened bool, err error) {
+	start := s.pos
+	if start >= s.end {
+		return nil, false, s.short(start, 0)
+	}
+	tag := s.data[start]
+	switch tag {
+	case TagSmallTuple, TagLargeTuple:
+		s.pos++
+		var n uint64
+		if tag == TagSmallTuple {
+			if !s.has(1) {
+				return nil, false, s.short(start, tag)
+			}
+			n = uint64(s.u8())
+		} else {
+			if !s.has(4) {
+				return nil, false, s.short(start, tag)
+			}
+			n = uint64(s.u32())
+		}
+		if !s.has(n) { // every element takes at least one byte
+			return nil, false, s.short(start, tag)
+		}
+		if n == 0 {
+			return termEmptyTuple, false, nil
+		}
+		if err := s.push(start, tag, make(Tuple, n), nil); err != nil {
+			return nil, false, err
+		}
+		return nil, true, nil
+	case TagList:
+		s.pos++
+		if !s.has(4) {
+			return nil, false, s.short(start, tag)
+		}
+		n := uint64(s.u32())
+		// Every element and the tail take at least one byte each.
+		if !s.has(n + 1) {
+			return nil, false, s.short(start, tag)
+		}
+		var elems List
+		if n > 0 {
+			elems = make(List, n)
+		}
+		if err := s.push(start, tag, nil, elems); err != nil {
+			return nil, false, err
+		}
+		if n > 0 {
+			return nil, true, nil
+		}
+		v, done, err := s.listEnd(s.top())
+		if err != nil || !done {
+			return nil, err == nil, err
+		}
+		return v, false, nil
+	case TagMap:
+		s.pos++
+		if !s.has(4) {
+			return nil, false, s.short(start, tag)
+		}
+		n := uint64(s.u32())
+		if !s.has(2 * n) {
+			return nil, false, s.short(start, tag)
+		}
+		if n == 0 {
+			return termEmptyMap, false, nil
+		}
+		if err := s.push(start, tag, make(Map, n), nil); err != nil {
+			return nil, false, err
+		}
+		return nil, true, nil
+	case TagNewFun:
+		s.pos++
+		return s.openFun(start)
+	}
+	v, err = s.scalar()
+	return v, false, err
+}
+
+// put stores v, a complete term, in the innermost open container. When
+// that completes the container, put pops it and returns it (done).
+func (s *decodeState) put(v Term) (Term, bool, error) {
+	f := s.top()
+	switch c := f.box.(type) {
+	case Tuple:
+		c[f.i] = v
+		f.i++
+		if int(f.i) < len(c) {
+			return nil, false, nil
+		}
+		s.pop()
+		return f.box, true, nil
+	case nil: // a list
+		elems := f.elems
+		if f.i == listTail {
+			s.pop()
+			if len(elems) == 0 {
+				return v, true, nil // LIST_EXT of no elements is just its tail
+			}
+			return ImproperList{Elems: elems, Tail: v}, true, nil
+		}
+		elems[f.i] = v
+		f.i++
+		if int(f.i) < len(elems) {
+			return nil, false, nil
+		}
+		return s.listEnd(f)
+	case Map:
+		if f.i&1 == 0 {
+			c[f.i/2].Key = v
+		} else {
+			c[f.i/2].Value = v
+		}
+		f.i++
+		if int(f.i) < 2*len(c) {
+			return nil, false, nil
+		}
+		if err := s.checkMap(int(f.start), c); err != nil {
+			return nil, false, err
+		}
+		s.pop()
+		return f.box, true, nil
+	case *funFrame:
+		f.i++ // a free variable, checked and dropped
+		if uint64(f.i) < c.numFree {
+			return nil, false, nil
+		}
+		s.pop()
+		t, err := s.closeFun(int(f.start), c)
+		return t, err == nil, err
+	}
+	panic("etf: unknown decoder frame")
+}
+
+// scalar decodes a term that holds no other terms (atoms, numbers,
+// binaries, pids, references, ports, exports, STRING_EXT); a container
+// here is an error. It is also what reads the fields inside exports and
+// funs, which must be scalars.
+func (s *decodeState) scalar() (Term, error) {
 	start := s.pos
 	if start >= s.end {
 		return nil, s.short(start, 0)
@@ -376,8 +716,8 @@ func (s *decodeState) term() (Term, error) {
 		if i := bytes.IndexByte(text, 0); i >= 0 {
 			text = text[:i]
 		}
-		f, err := strconv.ParseFloat(string(text), 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		f, ok := parseFloatExt(text)
+		if !ok {
 			return nil, s.failf(start, tag, "bad FLOAT_EXT text %q", text)
 		}
 		return f, nil
@@ -412,35 +752,6 @@ func (s *decodeState) term() (Term, error) {
 			return termNormal, nil
 		}
 		return a, nil
-	case TagSmallTuple, TagLargeTuple:
-		var n uint64
-		if tag == TagSmallTuple {
-			if !s.has(1) {
-				return nil, s.short(start, tag)
-			}
-			n = uint64(s.u8())
-		} else {
-			if !s.has(4) {
-				return nil, s.short(start, tag)
-			}
-			n = uint64(s.u32())
-		}
-		if !s.has(n) { // every element takes at least one byte
-			return nil, s.short(start, tag)
-		}
-		if err := s.enter(start, tag); err != nil {
-			return nil, err
-		}
-		tup := make(Tuple, n)
-		for i := range tup {
-			e, err := s.term()
-			if err != nil {
-				return nil, err
-			}
-			tup[i] = e
-		}
-		s.depth--
-		return tup, nil
 	case TagNil:
 		return termEmptyList, nil
 	case TagString:
@@ -455,8 +766,6 @@ func (s *decodeState) term() (Term, error) {
 			return termEmptyList, nil // a non-canonical []
 		}
 		return latin1CharList(s.bytes(n)), nil
-	case TagList:
-		return s.list(start)
 	case TagBinary:
 		if !s.has(4) {
 			return nil, s.short(start, tag)
@@ -468,8 +777,6 @@ func (s *decodeState) term() (Term, error) {
 		return Binary(s.keep(s.bytes(int(n)))), nil
 	case TagBitBinary:
 		return s.bitBinary(start)
-	case TagMap:
-		return s.mapTerm(start)
 	case TagNewPid, TagPid:
 		return s.pid(start, tag)
 	case TagNewerReference, TagNewReference, TagReference:
@@ -478,8 +785,8 @@ func (s *decodeState) term() (Term, error) {
 		return s.port(start, tag)
 	case TagExport:
 		return s.export(start)
-	case TagNewFun:
-		return s.fun(start)
+	case TagSmallTuple, TagLargeTuple, TagList, TagMap, TagNewFun:
+		return nil, s.failf(start, tag, "a container where only a number, atom or pid may be")
 	case TagFun:
 		return nil, s.fail(start, tag, fmt.Errorf("%w: FUN_EXT (117), not produced since OTP 23", ErrUnsupported))
 	case TagLocal:
@@ -505,6 +812,9 @@ func (s *decodeState) bigInt(start int, tag byte) (Term, error) {
 	}
 	if !s.has(n + 1) {
 		return nil, s.short(start, tag)
+	}
+	if n > MaxBigBytes {
+		return nil, s.fail(start, tag, fmt.Errorf("%w: integer of %d bytes, beyond the %d the BEAM holds", ErrTooLarge, n, MaxBigBytes))
 	}
 	neg := s.u8() != 0 // ERTS reads any non-zero sign byte as negative
 	digits := s.bytes(int(n))
@@ -574,7 +884,9 @@ func (s *decodeState) atom() (Atom, error) {
 		if err := s.countAtom(start, tag); err != nil {
 			return "", err
 		}
-		s.refsSeen++
+		if s.funDepth > 0 {
+			s.funRefs = append(s.funRefs, funRef{pos: start, idx: uint8(i)})
+		}
 		return s.refs[i], nil
 	default:
 		s.pos = start
@@ -610,8 +922,8 @@ func (s *decodeState) atom() (Atom, error) {
 
 func (s *decodeState) countAtom(start int, tag byte) error {
 	s.atoms++
-	if s.atoms > s.maxAtoms {
-		return s.fail(start, tag, ErrAtomBudget)
+	if s.maxAtoms > 0 && s.atoms > s.maxAtoms {
+		return s.fail(start, tag, fmt.Errorf("%w: more than %d atoms (Limits.MaxAtoms)", ErrAtomBudget, s.maxAtoms))
 	}
 	return nil
 }
@@ -674,79 +986,67 @@ func latin1CharList(b []byte) CharList {
 	return CharList(b)
 }
 
-// list decodes LIST_EXT. A tail that is itself a list (a non-canonical
-// encoding) is merged into the elements, iteratively.
-func (s *decodeState) list(start int) (Term, error) {
-	const tag = TagList
-	if err := s.enter(start, tag); err != nil {
-		return nil, err
-	}
-	var elems List
+// listEnd runs when the elements of a LIST_EXT are all in: it reads what
+// follows them. NIL_EXT ends the list; another LIST_EXT (a non-canonical
+// tail that is a list) or a STRING_EXT adds its elements, iteratively;
+// anything else is the tail of an improper list, which the frame then
+// waits for (f.i = listTail). done reports a completed (and popped) list.
+func (s *decodeState) listEnd(f *frame) (Term, bool, error) {
 	for {
-		if !s.has(4) {
-			return nil, s.short(start, tag)
+		elems := f.elems
+		start := s.pos
+		if start >= s.end {
+			return nil, false, s.short(start, 0)
 		}
-		n := uint64(s.u32())
-		// Every element and the tail take at least one byte each.
-		if !s.has(n + 1) {
-			return nil, s.short(start, tag)
-		}
-		if elems == nil {
-			elems = make(List, 0, n)
-		} else {
-			elems = growList(elems, n)
-		}
-		for i := uint64(0); i < n; i++ {
-			e, err := s.term()
-			if err != nil {
-				return nil, err
-			}
-			elems = append(elems, e)
-		}
-		if s.pos >= s.end {
-			return nil, s.short(s.pos, 0)
-		}
-		switch s.data[s.pos] {
+		switch s.data[start] {
 		case TagNil:
 			s.pos++
-			s.depth--
+			s.pop()
 			if len(elems) == 0 {
-				return termEmptyList, nil
+				return termEmptyList, true, nil
 			}
-			return elems, nil
+			return elems, true, nil
 		case TagList:
-			start = s.pos
 			s.pos++
-			continue
+			if !s.has(4) {
+				return nil, false, s.short(start, TagList)
+			}
+			n := uint64(s.u32())
+			if !s.has(n + 1) {
+				return nil, false, s.short(start, TagList)
+			}
+			if n == 0 {
+				continue
+			}
+			l := growList(elems, n)
+			f.elems = l[:len(elems)+int(n)]
+			f.start = uint32(start)
+			return nil, false, nil
 		case TagString:
-			tail, err := s.term()
+			tail, err := s.scalar()
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
-			if chars, ok := tail.(CharList); ok { // else the empty list
-				elems = growList(elems, uint64(len(chars)))
-				for _, r := range string(chars) {
-					elems = append(elems, int64(r))
-				}
+			s.pop()
+			chars, ok := tail.(CharList) // else the empty list
+			if !ok && len(elems) == 0 {
+				return termEmptyList, true, nil
 			}
-			s.depth--
-			if len(elems) == 0 {
-				return termEmptyList, nil
+			if !ok {
+				return elems, true, nil
 			}
-			return elems, nil
+			elems = growList(elems, uint64(len(chars)))
+			for _, r := range string(chars) {
+				elems = append(elems, int64(r))
+			}
+			return elems, true, nil
 		}
-		tail, err := s.term()
-		if err != nil {
-			return nil, err
-		}
-		s.depth--
-		if len(elems) == 0 {
-			return tail, nil // LIST_EXT of no elements is just its tail
-		}
-		return ImproperList{Elems: elems, Tail: tail}, nil
+		f.i = listTail
+		return nil, false, nil
 	}
 }
 
+// growList returns l with room for n more elements.
 func growList(l List, n uint64) List {
 	if uint64(cap(l)-len(l)) >= n {
 		return l
@@ -791,50 +1091,38 @@ func (s *decodeState) bitBinary(start int) (Term, error) {
 	return BitBinary{Bytes: s.keep(b), Bits: bits}, nil
 }
 
-func (s *decodeState) mapTerm(start int) (Term, error) {
-	const tag = TagMap
-	if !s.has(4) {
-		return nil, s.short(start, tag)
-	}
-	n := uint64(s.u32())
-	if !s.has(2 * n) {
-		return nil, s.short(start, tag)
-	}
-	if err := s.enter(start, tag); err != nil {
-		return nil, err
-	}
-	m := make(Map, n)
-	sorted := true
+// checkMap refuses duplicate keys and puts the pairs of a map of up to 32
+// keys in key order, as the BEAM keeps them; a larger map keeps the order
+// of the input (term_to_binary writes the BEAM's hash-trie order, which
+// Format prints reversed, as ~0p does).
+func (s *decodeState) checkMap(start int, m Map) error {
 	cm := &s.cmp
-	for i := range m {
-		k, err := s.term()
-		if err != nil {
-			return nil, err
+	sorted := true
+	for i := 1; i < len(m); i++ {
+		c := cm.compare(m[i-1].Key, m[i].Key, true)
+		if c == 0 {
+			return s.failf(start, TagMap, "duplicate map key")
 		}
-		v, err := s.term()
-		if err != nil {
-			return nil, err
-		}
-		m[i] = Pair{Key: k, Value: v}
-		if sorted && i > 0 {
-			c := cm.compare(m[i-1].Key, k, true)
-			if c == 0 {
-				return nil, s.failf(start, tag, "duplicate map key")
-			}
-			sorted = c < 0
+		if c > 0 {
+			sorted = false
+			break
 		}
 	}
-	if !sorted {
-		p := cm.sortedPairs(m)
-		for i := 1; i < len(p); i++ {
-			if cm.compare(p[i-1].Key, p[i].Key, true) == 0 {
-				return nil, s.failf(start, tag, "duplicate map key")
-			}
-		}
-		m = p // hand out the pairs in key order
+	if sorted {
+		return nil
 	}
-	s.depth--
-	return m, nil
+	p := m
+	if len(m) > textFlatMapLimit {
+		p = make([]Pair, len(m)) // only to find duplicates
+		copy(p, m)
+	}
+	cm.sortPairs(p)
+	for i := 1; i < len(p); i++ {
+		if cm.compare(p[i-1].Key, p[i].Key, true) == 0 {
+			return s.failf(start, TagMap, "duplicate map key")
+		}
+	}
+	return nil
 }
 
 func (s *decodeState) pid(start int, tag byte) (Term, error) {
@@ -940,7 +1228,7 @@ func (s *decodeState) export(start int) (Term, error) {
 	if err != nil {
 		return nil, err
 	}
-	arity, err := s.term()
+	arity, err := s.scalar()
 	if err != nil {
 		return nil, err
 	}
@@ -951,116 +1239,234 @@ func (s *decodeState) export(start int) (Term, error) {
 	return Export{Module: mod, Function: fn, Arity: uint8(a)}, nil
 }
 
-// fun decodes NEW_FUN_EXT: every field is checked and the free variables
-// decoded (and dropped) so that the size is known to be right; the fun
-// itself is kept as its bytes.
+// funFrame is a NEW_FUN_EXT whose free variables are being decoded.
+type funFrame struct {
+	f        Fun
+	numFree  uint64
+	end      int // the end of the fun
+	outerEnd int // s.end outside the fun
+	span     int // its index in funSpans, when the decoder has AtomRefs
+}
+
+// funRef is an ATOM_CACHE_REF inside a fun, and funSpan a fun inside the
+// outermost one: what rebuilding that fun's bytes with the atoms written
+// out needs.
+type funRef struct {
+	pos int
+	idx uint8
+}
+
+type funSpan struct {
+	pos, end          int
+	refOpen, refClose int // its refs are funRefs[refOpen:refClose]
+}
+
+// openFun reads the fixed fields of a NEW_FUN_EXT (s.pos is past the tag)
+// and opens it for its free variables, which are decoded (and dropped)
+// so that the size is known to be right; the fun itself is kept as its
+// bytes.
 //
 //	112, Size:32, Arity:8, Uniq:16 bytes, Index:32, NumFree:32,
 //	Module(atom), OldIndex(int), OldUniq(int), Pid, FreeVars...
-func (s *decodeState) fun(start int) (Term, error) {
+func (s *decodeState) openFun(start int) (Term, bool, error) {
 	const tag = TagNewFun
 	const fixed = 4 + 1 + 16 + 4 + 4
 	if !s.has(fixed) {
-		return nil, s.short(start, tag)
+		return nil, false, s.short(start, tag)
 	}
 	size := uint64(s.u32())
 	if size < fixed {
-		return nil, s.failf(start, tag, "fun size %d too small", size)
+		return nil, false, s.failf(start, tag, "fun size %d too small", size)
 	}
 	if !s.has(size - 4) {
-		return nil, s.short(start, tag)
+		return nil, false, s.short(start, tag)
 	}
-	if err := s.enter(start, tag); err != nil {
-		return nil, err
+	ff := &funFrame{end: start + 1 + int(size), outerEnd: s.end}
+	if err := s.push(start, tag, ff, nil); err != nil {
+		return nil, false, err
 	}
-	end := start + 1 + int(size)
-	outerEnd := s.end
-	s.end = end // nothing in the fun may reach beyond its size
-	defer func() { s.end = outerEnd }()
-
-	f := Fun{Arity: s.u8()}
-	uniq := s.bytes(16)
-	f.Index = s.u32()
-	numFree := uint64(s.u32())
-	refsBefore := s.refsSeen
+	s.funDepth++
+	if s.refs != nil {
+		ff.span = len(s.funSpans)
+		s.funSpans = append(s.funSpans, funSpan{pos: start, end: ff.end, refOpen: len(s.funRefs)})
+	}
+	s.end = ff.end // nothing in the fun may reach beyond its size
+	ff.f.Arity = s.u8()
+	s.pos += 16 // Uniq
+	ff.f.Index = s.u32()
+	ff.numFree = uint64(s.u32())
 	var err error
-	if f.Module, err = s.atom(); err != nil {
-		return nil, err
+	if ff.f.Module, err = s.atom(); err != nil {
+		return nil, false, err
 	}
-	oldIndex, err := s.term()
+	oldIndex, err := s.scalar()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	oldUniq, err := s.term()
+	oldUniq, err := s.scalar()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	oi, ok1 := oldIndex.(int64)
+	_, ok1 := oldIndex.(int64)
 	ou, ok2 := oldUniq.(int64)
 	if !ok1 || !ok2 {
-		return nil, s.failf(start, tag, "fun OldIndex/OldUniq are not integers")
+		return nil, false, s.failf(start, tag, "fun OldIndex/OldUniq are not integers")
 	}
-	f.Uniq = uint32(ou)
-	pid, err := s.term()
+	ff.f.Uniq = uint32(ou)
+	pid, err := s.scalar()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if _, ok := pid.(Pid); !ok {
-		return nil, s.failf(start, tag, "fun creator is not a pid")
+		return nil, false, s.failf(start, tag, "fun creator is not a pid")
 	}
-	if !s.has(numFree) {
-		return nil, s.short(start, tag)
+	if !s.has(ff.numFree) {
+		return nil, false, s.short(start, tag)
 	}
-	var free []Term
+	if ff.numFree > 0 {
+		return nil, true, nil
+	}
+	s.pop()
+	t, err := s.closeFun(start, ff)
+	return t, false, err
+}
+
+// closeFun finishes a fun whose free variables are all decoded (and whose
+// frame is popped). Only the outermost fun gets its bytes: a fun inside
+// another is a free variable, which is dropped, and copying its bytes
+// would make nested funs cost memory quadratic in their depth.
+func (s *decodeState) closeFun(start int, ff *funFrame) (Term, error) {
+	const tag = TagNewFun
+	if s.pos != ff.end {
+		return nil, s.failf(start, tag, "fun size %d but its fields end at %d", ff.end-start-1, s.pos-start-1)
+	}
+	s.end = ff.outerEnd
+	s.funDepth--
 	if s.refs != nil {
-		free = make([]Term, 0, numFree)
+		s.funSpans[ff.span].refClose = len(s.funRefs)
 	}
-	for i := uint64(0); i < numFree; i++ {
-		v, err := s.term()
-		if err != nil {
-			return nil, err
-		}
-		if s.refs != nil {
-			free = append(free, v)
-		}
-	}
-	if s.pos != end {
-		return nil, s.failf(start, tag, "fun size %d but its fields end at %d", size, s.pos-start-1)
-	}
-	s.depth--
-	if s.refsSeen != refsBefore {
-		// Atom cache references mean nothing outside this frame: rebuild
-		// the fun with the atoms written out.
-		raw, err := rebuildFun(f, uniq, numFree, oi, ou, pid, free)
-		if err != nil {
-			return nil, s.failf(start, tag, "re-encoding fun: %v", err)
-		}
-		f.Raw = raw
+	f := ff.f
+	if s.funDepth > 0 {
 		return f, nil
 	}
-	f.Raw = s.keep(s.data[start:end:end])
+	if len(s.funRefs) == 0 {
+		f.Raw = s.keep(s.data[start:ff.end:ff.end])
+		s.funSpans = s.funSpans[:0]
+		return f, nil
+	}
+	// Atom cache references mean nothing outside this frame: rebuild the
+	// fun with the atoms written out.
+	raw, err := s.expandFun(start, ff.end)
+	s.funRefs, s.funSpans = s.funRefs[:0], s.funSpans[:0]
+	if err != nil {
+		return nil, s.fail(start, tag, err)
+	}
+	f.Raw = raw
 	return f, nil
 }
 
-func rebuildFun(f Fun, uniq []byte, numFree uint64, oldIndex, oldUniq int64, pid Term, free []Term) ([]byte, error) {
-	b := []byte{TagNewFun, 0, 0, 0, 0, f.Arity}
-	b = append(b, uniq...)
-	b = appendU32(b, f.Index)
-	b = appendU32(b, uint32(numFree))
-	b, err := appendAtom(b, f.Module)
-	if err != nil {
-		return nil, err
+// expandFun returns the bytes of the fun at data[start:end] with every
+// ATOM_CACHE_REF in it replaced by its atom and the size of every fun in
+// it corrected, in one pass. The bytes so written count against the memory
+// bound of the decode: at most MemoryPerByte per byte of its input.
+func (s *decodeState) expandFun(start, end int) ([]byte, error) {
+	refs, spans := s.funRefs, s.funSpans
+	// grown[k] is how many bytes the first k references add.
+	grown := make([]int, len(refs)+1)
+	for k, r := range refs {
+		grown[k+1] = grown[k] + atomSize(s.refs[r.idx]) - 2
 	}
-	b = appendInt(b, oldIndex)
-	b = appendInt(b, oldUniq)
-	if b, err = appendTerm(b, pid, 0); err != nil {
-		return nil, err
+	size := end - start + grown[len(refs)]
+	s.expanded += size
+	if s.expanded > MemoryPerByte*(s.sizeEnd-s.start) {
+		return nil, fmt.Errorf("%w: funs whose atom cache references expand to %d bytes, beyond %d per byte of input",
+			ErrTooLarge, s.expanded, MemoryPerByte)
 	}
-	for _, v := range free {
-		if b, err = appendTerm(b, v, 1); err != nil {
-			return nil, err
+	out := make([]byte, 0, size)
+	pos, ri, fi := start, 0, 0
+	for pos < end {
+		next := end
+		if ri < len(refs) {
+			next = refs[ri].pos
+		}
+		if fi < len(spans) && spans[fi].pos < next {
+			next = spans[fi].pos
+		}
+		out = append(out, s.data[pos:next]...)
+		pos = next
+		switch {
+		case pos == end:
+		case fi < len(spans) && spans[fi].pos == pos:
+			sp := spans[fi]
+			newSize := sp.end - sp.pos - 1 + grown[sp.refClose] - grown[sp.refOpen]
+			if uint64(newSize) > math.MaxUint32 {
+				return nil, fmt.Errorf("%w: fun of %d bytes with its atoms written out", ErrTooLarge, newSize)
+			}
+			out = append(out, TagNewFun)
+			out = appendU32(out, uint32(newSize))
+			pos += 5
+			fi++
+		default:
+			var err error
+			if out, err = appendAtom(out, s.refs[refs[ri].idx]); err != nil {
+				return nil, err
+			}
+			pos += 2
+			ri++
 		}
 	}
-	binary.BigEndian.PutUint32(b[1:5], uint32(len(b)-1))
-	return b, nil
+	return out, nil
+}
+
+// atomSize is the size of the encoding appendAtom writes for a.
+func atomSize(a Atom) int {
+	if len(a) <= 255 {
+		return 2 + len(a)
+	}
+	return 3 + len(a)
+}
+
+// parseFloatExt reads the text of a FLOAT_EXT exactly as ERTS does (checked
+// against OTP 25's binary_to_term): [+-]Digits[.,]Digits, then optionally
+// [eE][+-]Digits, with ASCII digits only. A value that overflows is
+// refused; one that underflows is 0.0.
+func parseFloatExt(text []byte) (float64, bool) {
+	var buf [31]byte
+	b := append(buf[:0], text...)
+	i := 0
+	digits := func() bool {
+		j := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i > j
+	}
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		i++
+	}
+	if !digits() || i == len(b) || (b[i] != '.' && b[i] != ',') {
+		return 0, false
+	}
+	b[i] = '.'
+	i++
+	if !digits() {
+		return 0, false
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return 0, false
+		}
+	}
+	if i != len(b) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
 }

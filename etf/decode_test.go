@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/distribute-go/distribute/distributetest"
 	"github.com/distribute-go/distribute/etf"
 )
 
@@ -348,11 +351,11 @@ func TestDecodeLimits(t *testing.T) {
 	zw.Close()
 	comp := append([]byte{131, 80}, binary.BigEndian.AppendUint32(nil, uint32(len(inner)))...)
 	comp = append(comp, zb.Bytes()...)
-	d = etf.Decoder{Limits: etf.Limits{MaxSize: 50_000}}
+	d = etf.Decoder{Limits: etf.Limits{MaxSize: 50_000}, Compressed: true}
 	if _, _, err := d.Decode(comp); !errors.Is(err, etf.ErrTooLarge) {
 		t.Errorf("compressed 100 kB with MaxSize 50 kB: %v; want ErrTooLarge", err)
 	}
-	got, n, err := (&etf.Decoder{}).Decode(append(comp, 1, 2, 3))
+	got, n, err := (&etf.Decoder{Compressed: true}).Decode(append(comp, 1, 2, 3))
 	if err != nil || n != len(comp) || len(got.(etf.Binary)) != 100_000 {
 		t.Errorf("compressed 100 kB: n=%d (want %d), %v", n, len(comp), err)
 	}
@@ -490,6 +493,10 @@ func TestDecodeAliasing(t *testing.T) {
 		t.Errorf("DecodeBinary(short body): %v; want ErrTruncated", err)
 	}
 	comp := storedGolden(t)["compressed_a20"]
+	if _, _, err := copying.DecodeBinary(comp); !errors.Is(err, etf.ErrCompressed) {
+		t.Errorf("DecodeBinary(compressed list) without Compressed: %v; want ErrCompressed", err)
+	}
+	copying.Compressed = true
 	if _, _, err := copying.DecodeBinary(comp); !errors.Is(err, etf.ErrNotBinary) {
 		t.Errorf("DecodeBinary(compressed list): %v; want ErrNotBinary", err)
 	}
@@ -625,5 +632,158 @@ func TestAtomTable(t *testing.T) {
 	}
 	if n := small.Atoms.Len(); n > 4 {
 		t.Fatalf("cache holds %d atoms; bound 4", n)
+	}
+}
+
+// floatExtCases are FLOAT_EXT texts and what OTP 25's binary_to_term makes
+// of them ("" for badarg), as erl printed them (checked live by
+// TestDecodeFloatExtErl when erl is installed): [+-]digits[.,]digits,
+// then an optional exponent [eE][+-]digits, then NUL padding; a value
+// that overflows is refused, one that underflows is 0.0.
+var floatExtCases = []struct{ text, want string }{
+	{"1.5", "1.5"}, {"1", ""}, {"1.", ""}, {".5", ""}, {"+1.5", "1.5"}, {"-1.5", "-1.5"},
+	{"1.5e10", "1.5e10"}, {"1.5E+10", "1.5e10"}, {"1.5e-3", "0.0015"}, {"1,5", "1.5"},
+	{"0x1p3", ""}, {"1_0.5", ""}, {"1.0_5", ""}, {"inf", ""}, {"nan", ""}, {"Infinity", ""},
+	{" 1.5", ""}, {"1.5 ", ""}, {"1.5e", ""}, {"1e5", ""}, {"00001.5", "1.5"}, {"1.5e+", ""},
+	{"1.5x", ""}, {"1.5e1000", ""}, {"1.5e-1000", "0.0"}, {"-0.0", "-0.0"}, {"1.5\n", ""},
+	{"0.0e0", "0.0"}, {"1.5e05", "1.5e5"}, {"1.5e+0005", "1.5e5"},
+	{"9.99999999999999999999e+307", "1.0e308"}, {"+.5", ""}, {"-.5e1", ""}, {"1..5", ""},
+	{"", ""}, {"1.7976931348623159e308", ""}, {"4.9406564584124654e-324", "5.0e-324"},
+	{"1.0e-320", "1.0e-320"}, {"1.5d3", ""}, {"1.5E3", "1.5e3"}, {"0x1.8p1", ""}, {"1.5e1_0", ""},
+	{"١.5", ""}, {"1.5\x00junk", "1.5"},
+}
+
+// TestDecodeFloatExt: FLOAT_EXT reads exactly Erlang's float syntax, not
+// Go's (no hex floats, no underscores, no inf or nan).
+func TestDecodeFloatExt(t *testing.T) {
+	for _, tc := range floatExtCases {
+		b := append([]byte{131, etf.TagFloat}, padFloat(tc.text)...)
+		got, err := etf.Decode(b)
+		if tc.want == "" {
+			if !errors.Is(err, etf.ErrInvalid) {
+				t.Errorf("FLOAT_EXT %q = %v, %v; erl refuses it (want ErrInvalid)", tc.text, got, err)
+			}
+			continue
+		}
+		if err != nil || etf.Format(got) != tc.want {
+			t.Errorf("FLOAT_EXT %q = %v, %v; erl reads %s", tc.text, got, err, tc.want)
+		}
+	}
+	// 31 bytes of text and no NUL: the whole field is the text.
+	b := append([]byte{131, etf.TagFloat, '1', '.'}, bytes.Repeat([]byte{'1'}, 29)...)
+	if got, err := etf.Decode(b); err != nil || got != 1.1111111111111112 {
+		t.Errorf("FLOAT_EXT of 31 digits = %v, %v", got, err)
+	}
+}
+
+// TestDecodeFloatExtErl checks floatExtCases against a live erl.
+func TestDecodeFloatExtErl(t *testing.T) {
+	if _, err := exec.LookPath("erl"); err != nil {
+		t.Skip("erl not installed")
+	}
+	var script strings.Builder
+	script.WriteString("[io:format(\"~s~n\", [try binary_to_term(<<131, 99, T/binary, (binary:copy(<<0>>, 31 - byte_size(T)))/binary>>) of V -> io_lib:format(\"~w\", [V]) catch _:_ -> \"badarg\" end]) || T <- [")
+	for i, tc := range floatExtCases {
+		if i > 0 {
+			script.WriteByte(',')
+		}
+		script.WriteString("<<")
+		for j, c := range []byte(tc.text) {
+			if j > 0 {
+				script.WriteByte(',')
+			}
+			fmt.Fprintf(&script, "%d", c)
+		}
+		script.WriteString(">>")
+	}
+	script.WriteString("]]")
+	lines := strings.Fields(distributetest.EvalErl(t, script.String()))
+	if len(lines) != len(floatExtCases) {
+		t.Fatalf("erl printed %d lines for %d cases: %q", len(lines), len(floatExtCases), lines)
+	}
+	for i, tc := range floatExtCases {
+		want := tc.want
+		if want == "" {
+			want = "badarg"
+		}
+		if lines[i] != want {
+			t.Errorf("erl reads FLOAT_EXT %q as %s; the table says %s", tc.text, lines[i], want)
+		}
+	}
+}
+
+// TestDecodeBigLimit: integers up to OTP's largest (4 194 296 bytes of
+// digits, 2^25-64 bits; binary_to_term refuses one byte more) decode, larger
+// ones are ErrTooLarge before anything is allocated for them; the encoder
+// refuses them too.
+func TestDecodeBigLimit(t *testing.T) {
+	bigTerm := func(n int) []byte {
+		b := []byte{131, etf.TagLargeBig}
+		b = binary.BigEndian.AppendUint32(b, uint32(n))
+		b = append(b, 0)
+		return append(b, bytes.Repeat([]byte{0xFF}, n)...)
+	}
+	got, err := etf.Decode(bigTerm(etf.MaxBigBytes))
+	if v, ok := got.(*big.Int); err != nil || !ok || v.BitLen() != 8*etf.MaxBigBytes {
+		t.Fatalf("integer of %d bytes: %v", etf.MaxBigBytes, err)
+	}
+	if _, err := etf.Decode(bigTerm(etf.MaxBigBytes + 1)); !errors.Is(err, etf.ErrTooLarge) {
+		t.Fatalf("integer of %d bytes: %v; want ErrTooLarge", etf.MaxBigBytes+1, err)
+	}
+	if _, err := etf.Encode(new(big.Int).Lsh(big.NewInt(1), 8*etf.MaxBigBytes)); !errors.Is(err, etf.ErrTooLarge) {
+		t.Errorf("Encode of 2^(8*MaxBigBytes): %v; want ErrTooLarge", err)
+	}
+}
+
+// TestDecodeCompressedPolicy: a Decoder refuses a compressed term unless
+// Compressed is set (distribution connections never carry one); Decode and
+// Unmarshal, for stored blobs, accept it; DecodeTerm never does.
+func TestDecodeCompressedPolicy(t *testing.T) {
+	comp := storedGolden(t)["compressed_a20"]
+	var d etf.Decoder
+	_, _, err := d.Decode(comp)
+	var de *etf.DecodeError
+	if !errors.Is(err, etf.ErrCompressed) || !errors.As(err, &de) || de.Offset != 1 || de.Tag != etf.TagCompressed {
+		t.Errorf("zero Decoder: %v; want a *DecodeError at offset 1, tag 80, wrapping ErrCompressed", err)
+	}
+	if _, _, err := d.DecodeTerm(comp[1:]); err == nil {
+		t.Error("DecodeTerm accepted a compressed term")
+	}
+	want := make(etf.List, 20)
+	for i := range want {
+		want[i] = etf.Atom("a")
+	}
+	if got, err := etf.Decode(comp); err != nil || !etf.Equal(got, want) {
+		t.Errorf("Decode: %v, %v", got, err)
+	}
+	var atoms []etf.Atom
+	if err := etf.Unmarshal(comp, &atoms); err != nil || len(atoms) != 20 {
+		t.Errorf("Unmarshal: %v, %v", atoms, err)
+	}
+	d.Compressed = true
+	if got, _, err := d.Decode(comp); err != nil || !etf.Equal(got, want) {
+		t.Errorf("Decoder{Compressed: true}: %v, %v", got, err)
+	}
+}
+
+// TestDecodeCompressedChargesDeclaredSize: a compressed blob declaring more
+// than MaxSize is refused before anything is inflated or allocated for it.
+func TestDecodeCompressedChargesDeclaredSize(t *testing.T) {
+	var zb bytes.Buffer
+	zw := zlib.NewWriter(&zb)
+	inner, _ := etf.AppendTerm(nil, make([]byte, 4<<20)) // 4 MiB of zeros: a 4 kB blob
+	zw.Write(inner)
+	zw.Close()
+	comp := append([]byte{131, 80}, binary.BigEndian.AppendUint32(nil, uint32(len(inner)))...)
+	comp = append(comp, zb.Bytes()...)
+	d := etf.Decoder{Compressed: true, Limits: etf.Limits{MaxSize: 1 << 20}}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, _, err := d.Decode(comp); !errors.Is(err, etf.ErrTooLarge) {
+		t.Fatalf("%d-byte blob of 4 MiB with MaxSize 1 MiB: %v; want ErrTooLarge", len(comp), err)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+		t.Errorf("refusing it allocated %d bytes", n)
 	}
 }

@@ -50,10 +50,11 @@
 //	131, 80, UncompressedSize:32, zlib(Tag, Body…)
 //
 // term_to_binary(T, [compressed]) produces it; the distribution never does.
-// This package decodes it (the declared size is checked against
-// Limits.MaxSize and against what the compressed bytes can possibly expand
-// to before anything is inflated, and must equal the inflated size) and
-// never produces it.
+// Decode and Unmarshal decode it, and a Decoder with Compressed set (the
+// declared size is checked against Limits.MaxSize and against what the
+// compressed bytes can possibly expand to before anything is inflated, and
+// must equal the inflated size); a Decoder without refuses it with
+// ErrCompressed. This package never produces it.
 //
 // All integers in the layouts below are big-endian and unsigned unless
 // marked signed; N:32 is a 4-byte length.
@@ -96,7 +97,10 @@
 //	121  LOCAL_EXT            rejected (ErrUnsupported): private to one node
 //
 // Node is an atom in any atom encoding (including ATOM_CACHE_REF in header
-// mode). A BIT_BINARY_EXT whose Bits is 8 decodes to a Binary. Sign is 0 for positive and anything else for negative (as ERTS reads
+// mode). FLOAT_EXT text is read as ERTS reads it: [+-]Digits[.,]Digits,
+// then optionally [eE][+-]Digits, up to the first NUL (no hex floats, no
+// underscores, no inf or nan; a value that overflows is refused). A
+// BIT_BINARY_EXT whose Bits is 8 decodes to a Binary. Sign is 0 for positive and anything else for negative (as ERTS reads
 // it). Size in NEW_FUN_EXT counts itself and everything after it.
 //
 // # Canonical encoding
@@ -136,8 +140,10 @@
 // integer in SMALL_BIG_EXT, a list whose tail is another LIST_EXT or a
 // STRING_EXT (merged into one List), ATOM_EXT Latin-1 atoms (converted to
 // UTF-8). Integers come back as int64 whenever they fit and as *big.Int
-// otherwise; STRING_EXT comes back as a CharList; maps come back with their
-// pairs in key order. Encode(Decode(b)) is therefore the canonical form of b.
+// otherwise; STRING_EXT comes back as a CharList; maps of up to 32 keys come
+// back with their pairs in key order, larger maps with their pairs in the
+// order of the input (the BEAM's hash order, which Format prints as ~0p
+// does). Encode(Decode(b)) is the canonical form of b.
 //
 // # Worked example
 //
@@ -164,19 +170,30 @@
 // Decoding never trusts a length: a length is checked against the bytes
 // that remain before anything is allocated for it (every element takes at
 // least one byte), so LIST_EXT with 2^32-1 elements and five bytes left
-// fails with ErrTruncated at once. Decoded values take at most about twenty
-// times the memory of the input that describes them (an empty tuple is two
-// bytes of input and a 16-byte list slot plus a 24-byte header).
+// fails with ErrTruncated at once. A decoded term takes at most
+// MemoryPerByte (24) bytes of memory per byte of input (the worst case, a
+// one-element tuple nested in another, takes 40 bytes for 2: a 16-byte slot
+// and a 24-byte header), and decoding allocates at most twice that in all.
 // Limits bound the rest (zero fields mean the defaults):
 //
-//	MaxSize   64 MiB     bytes of one term, and the declared size of a compressed term
-//	MaxDepth  1000       nesting of tuples, lists, maps and funs (at most 100 000)
-//	MaxAtoms  1 048 576  atoms in one term, each occurrence counted
+//	MaxSize   64 MiB   bytes of one term, and the declared size of a compressed term
+//	MaxDepth  100 000  nesting of tuples, lists, maps and funs (also the most allowed)
+//	MaxAtoms  0        atoms in one term, each occurrence counted (0: not counted)
 //
-// Decoding recurses at most MaxDepth levels, so deeply nested input fails
-// with ErrTooDeep instead of exhausting the stack; a long chain of list
-// cells (each LIST_EXT's tail another LIST_EXT) is decoded iteratively and
-// is not deep. Untrusted input never makes the decoder panic.
+// An integer may have at most MaxBigBytes bytes of digits, as in the BEAM.
+// A Decoder refuses compressed terms unless Decoder.Compressed is set (the
+// distribution never carries one). No walker of terms in this package —
+// the decoder, the encoder, Compare and Equal, Format — recurses per level
+// of nesting: they keep their own stacks, so depth costs no goroutine
+// stack (ToTerm, FromTerm, Marshal and Unmarshal into Go types stop at
+// 10 000 levels; ParseText, for local text, recurses up to MaxDepth). A
+// long chain of list cells (each LIST_EXT's tail another LIST_EXT) is not
+// deep. Untrusted input never makes the decoder panic.
+//
+// Format prints a whole term, however large; FormatLimit prints at most n
+// bytes of it with work bounded by n, and LogValue hands a term to log/slog
+// that way, formatted only when the record is written: use them for terms
+// from peers in logs and errors.
 //
 // # Ownership of bytes
 //
@@ -198,7 +215,8 @@
 // Every decoding failure is a *DecodeError holding the offset and tag byte
 // of the term that failed and wrapping one of ErrTruncated, ErrBadVersion,
 // ErrUnknownTag, ErrUnsupported, ErrInvalid, ErrTooDeep, ErrTooLarge,
-// ErrAtomBudget, ErrTrailingData or ErrNotBinary; test them with errors.Is.
+// ErrAtomBudget, ErrCompressed, ErrTrailingData or ErrNotBinary; test them
+// with errors.Is.
 // Every encoding failure is an *EncodeError naming the Go type; it matches
 // ErrUnsupported, and also ErrInvalid (invalid atom text, bad BitBinary,
 // duplicate map key, nil *big.Int, malformed Fun.Raw), ErrTooLarge (a length

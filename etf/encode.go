@@ -21,7 +21,7 @@ func Encode(t Term) ([]byte, error) {
 // capacity may have been written to). It keeps no reference to t or dst.
 func Append(dst []byte, t Term) ([]byte, error) {
 	n := len(dst)
-	out, err := appendTerm(append(dst, VersionByte), t, 0)
+	out, err := appendTerm(append(dst, VersionByte), t)
 	if err != nil {
 		return dst[:n], err
 	}
@@ -33,7 +33,7 @@ func Append(dst []byte, t Term) ([]byte, error) {
 // unchanged.
 func AppendTerm(dst []byte, t Term) ([]byte, error) {
 	n := len(dst)
-	out, err := appendTerm(dst, t, 0)
+	out, err := appendTerm(dst, t)
 	if err != nil {
 		return dst[:n], err
 	}
@@ -43,10 +43,140 @@ func AppendTerm(dst []byte, t Term) ([]byte, error) {
 func appendU16(b []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(b, v) }
 func appendU32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }
 
-func appendTerm(b []byte, t Term, depth int) ([]byte, error) {
-	if depth > hardMaxDepth {
+// encFrame is a tuple, list or map whose elements are being written: the
+// encoder keeps them on its own stack (encStack) instead of recursing, so
+// nesting costs no goroutine stack.
+type encFrame struct {
+	elems  []Term // tuple or list elements still to write
+	pairs  []Pair // map pairs still to write
+	tail   Term   // a list's tail (nil: []), written after its elements
+	list   bool
+	tailed bool // the tail has been handed out
+	value  bool // the value of pairs[0] comes next
+}
+
+// encStack holds the encoder's open frames: the first few inline, on the
+// caller's goroutine stack, deeper ones on the heap.
+type encStack struct {
+	n      int
+	base   int // containers open above the first frame
+	inline [8]encFrame
+	more   []encFrame
+}
+
+func (st *encStack) push(f encFrame) {
+	if st.n < len(st.inline) {
+		st.inline[st.n] = f
+	} else {
+		st.more = append(st.more, f)
+	}
+	st.n++
+}
+
+func (st *encStack) top() *encFrame {
+	if st.n <= len(st.inline) {
+		return &st.inline[st.n-1]
+	}
+	return &st.more[st.n-1-len(st.inline)]
+}
+
+func (st *encStack) pop() {
+	st.n--
+	if st.n >= len(st.inline) {
+		st.more[len(st.more)-1] = encFrame{} // drop the references
+		st.more = st.more[:len(st.more)-1]
+	}
+}
+
+// appendTerm writes t. Nesting deeper than hardMaxDepth (a cyclic value, or
+// one no decoder accepts) fails with ErrTooDeep.
+func appendTerm(b []byte, t Term) ([]byte, error) { return appendOne(b, t, nil, 0) }
+
+// recursionDepth is how deep the encoder recurses before it writes the
+// rest of a term from an explicit stack: shallow terms, the common case,
+// are written without one (it costs zeroing), and deep terms cost no more
+// goroutine stack than this many levels.
+const recursionDepth = 32
+
+// elemsElsewhere is the cold path of a container's elements: with st,
+// f is pushed for appendStack to write; without, the container is
+// recursionDepth levels down and appendDeep writes f from a stack of its
+// own. (Only the recursive path writes elements in line, which keeps the
+// common case free of frames.)
+func elemsElsewhere(b []byte, t Term, f encFrame, st *encStack, depth int) ([]byte, error) {
+	if st == nil {
+		return appendDeep(b, t, f, depth)
+	}
+	if st.full() {
 		return b, encodeErr(t, ErrTooDeep, "")
 	}
+	st.push(f)
+	return b, nil
+}
+
+// appendDeep writes the elements f describes of a container depth levels
+// down, and all it holds, from an explicit stack. (A function of its own:
+// the stack is zeroed only for deep terms.)
+//
+//go:noinline
+func appendDeep(b []byte, t Term, f encFrame, depth int) ([]byte, error) {
+	st := encStack{base: depth}
+	if st.full() {
+		return b, encodeErr(t, ErrTooDeep, "")
+	}
+	st.push(f)
+	return appendStack(b, &st)
+}
+
+// appendStack writes the elements of the containers open on st, keeping
+// the containers inside them on st too.
+func appendStack(b []byte, st *encStack) ([]byte, error) {
+	var err error
+	for {
+		// The next term to write: the next element of the innermost open
+		// container, closing those that are done.
+		var t Term
+		for {
+			if st.n == 0 {
+				return b, nil
+			}
+			f := st.top()
+			if len(f.elems) > 0 {
+				t = f.elems[0]
+				f.elems = f.elems[1:]
+				break
+			}
+			if len(f.pairs) > 0 {
+				if !f.value {
+					t, f.value = f.pairs[0].Key, true
+				} else {
+					t, f.value = f.pairs[0].Value, false
+					f.pairs = f.pairs[1:]
+				}
+				break
+			}
+			if f.list && !f.tailed {
+				f.tailed = true
+				if f.tail != nil {
+					t = f.tail
+					break
+				}
+				b = append(b, TagNil)
+			}
+			st.pop()
+		}
+		if b, err = appendOne(b, t, st, 0); err != nil {
+			return b, err
+		}
+	}
+}
+
+// full reports whether another container would nest too deeply.
+func (st *encStack) full() bool { return st.base+st.n >= hardMaxDepth }
+
+// appendOne writes t, depth containers down: a scalar, or a container's
+// header and then, through appendElems, its elements.
+func appendOne(b []byte, t Term, st *encStack, depth int) ([]byte, error) {
 	switch v := t.(type) {
 	case Atom:
 		return appendAtom(b, v)
@@ -74,6 +204,9 @@ func appendTerm(b []byte, t Term, depth int) ([]byte, error) {
 		if v == nil {
 			return b, encodeErr(t, ErrInvalid, "nil *big.Int")
 		}
+		if v.BitLen() > 8*MaxBigBytes {
+			return b, encodeErr(t, ErrTooLarge, "integer beyond the BEAM's largest")
+		}
 		return appendBig(b, v), nil
 	case float64:
 		return appendFloat(b, v)
@@ -96,16 +229,16 @@ func appendTerm(b []byte, t Term, depth int) ([]byte, error) {
 		return appendBitBinary(b, v)
 	case CharList:
 		return appendCharList(b, v)
+	case Tuple:
+		return appendTuple(b, v, st, depth)
 	case List:
-		return appendList(b, v, nil, depth)
+		return appendList(b, v, nil, st, depth)
+	case Map:
+		return appendMap(b, v, st, depth)
+	case ImproperList:
+		return appendImproper(b, v, st, depth)
 	case nil:
 		return append(b, TagNil), nil
-	case ImproperList:
-		return appendImproper(b, v, depth)
-	case Tuple:
-		return appendTuple(b, v, depth)
-	case Map:
-		return appendMap(b, v, depth)
 	case Pid:
 		b = append(b, TagNewPid)
 		b, err := appendAtom(b, v.Node)
@@ -384,14 +517,16 @@ func smallByte(t Term) (byte, bool) {
 	return byte(v), true
 }
 
-// appendList writes a list of elems ending in tail (nil for []). Proper
-// lists of at most 65535 integers in 0..255 become STRING_EXT.
-func appendList(b []byte, elems []Term, tail Term, depth int) ([]byte, error) {
+// appendList writes a list of elems ending in tail (nil for []), the
+// list depth containers down (see appendOne). Proper lists of at most
+// 65535 integers in 0..255 become STRING_EXT.
+func appendList(b []byte, elems []Term, tail Term, st *encStack, depth int) ([]byte, error) {
 	if len(elems) == 0 {
 		if tail == nil {
 			return append(b, TagNil), nil
 		}
-		return appendTerm(b, tail, depth)
+		// LIST_EXT of no elements is just its tail.
+		return appendOne(b, tail, st, depth)
 	}
 	if tail == nil && len(elems) <= MaxStringLen {
 		str := true
@@ -416,16 +551,19 @@ func appendList(b []byte, elems []Term, tail Term, depth int) ([]byte, error) {
 	}
 	b = append(b, TagList)
 	b = appendU32(b, uint32(len(elems)))
+	if st != nil || depth >= recursionDepth {
+		return elemsElsewhere(b, List(elems), encFrame{elems: elems, tail: tail, list: true}, st, depth)
+	}
 	var err error
 	for _, e := range elems {
-		if b, err = appendTerm(b, e, depth+1); err != nil {
+		if b, err = appendOne(b, e, nil, depth+1); err != nil {
 			return b, err
 		}
 	}
 	if tail == nil {
 		return append(b, TagNil), nil
 	}
-	return appendTerm(b, tail, depth+1)
+	return appendOne(b, tail, nil, depth+1)
 }
 
 // isEmptyList reports whether t is the empty list in any of its forms.
@@ -441,11 +579,11 @@ func isEmptyList(t Term) bool {
 	return false
 }
 
-func appendImproper(b []byte, v ImproperList, depth int) ([]byte, error) {
+func appendImproper(b []byte, v ImproperList, st *encStack, depth int) ([]byte, error) {
 	switch tail := v.Tail.(type) {
 	case List, CharList, ImproperList, nil:
 		if isEmptyList(tail) {
-			return appendList(b, v.Elems, nil, depth)
+			return appendList(b, v.Elems, nil, st, depth)
 		}
 		// A list tail continues the list: write the canonical flat form.
 		elems := append([]Term(nil), v.Elems...)
@@ -477,12 +615,12 @@ func appendImproper(b []byte, v ImproperList, depth int) ([]byte, error) {
 			}
 			break
 		}
-		return appendList(b, elems, rest, depth)
+		return appendList(b, elems, rest, st, depth)
 	}
-	return appendList(b, v.Elems, v.Tail, depth)
+	return appendList(b, v.Elems, v.Tail, st, depth)
 }
 
-func appendTuple(b []byte, v Tuple, depth int) ([]byte, error) {
+func appendTuple(b []byte, v Tuple, st *encStack, depth int) ([]byte, error) {
 	if len(v) <= 255 {
 		b = append(b, TagSmallTuple, byte(len(v)))
 	} else {
@@ -492,9 +630,15 @@ func appendTuple(b []byte, v Tuple, depth int) ([]byte, error) {
 		b = append(b, TagLargeTuple)
 		b = appendU32(b, uint32(len(v)))
 	}
+	if len(v) == 0 {
+		return b, nil
+	}
+	if st != nil || depth >= recursionDepth {
+		return elemsElsewhere(b, v, encFrame{elems: v}, st, depth)
+	}
 	var err error
 	for _, e := range v {
-		if b, err = appendTerm(b, e, depth+1); err != nil {
+		if b, err = appendOne(b, e, nil, depth+1); err != nil {
 			return b, err
 		}
 	}
@@ -503,7 +647,7 @@ func appendTuple(b []byte, v Tuple, depth int) ([]byte, error) {
 
 // appendMap writes the pairs in Erlang term order of the keys; a map whose
 // pairs are already in order is written without copying.
-func appendMap(b []byte, m Map, depth int) ([]byte, error) {
+func appendMap(b []byte, m Map, st *encStack, depth int) ([]byte, error) {
 	if uint64(len(m)) > math.MaxUint32 {
 		return b, encodeErr(m, ErrTooLarge, "")
 	}
@@ -526,12 +670,18 @@ func appendMap(b []byte, m Map, depth int) ([]byte, error) {
 	}
 	b = append(b, TagMap)
 	b = appendU32(b, uint32(len(pairs)))
+	if len(pairs) == 0 {
+		return b, nil
+	}
+	if st != nil || depth >= recursionDepth {
+		return elemsElsewhere(b, m, encFrame{pairs: pairs}, st, depth)
+	}
 	var err error
 	for _, p := range pairs {
-		if b, err = appendTerm(b, p.Key, depth+1); err != nil {
+		if b, err = appendOne(b, p.Key, nil, depth+1); err != nil {
 			return b, err
 		}
-		if b, err = appendTerm(b, p.Value, depth+1); err != nil {
+		if b, err = appendOne(b, p.Value, nil, depth+1); err != nil {
 			return b, err
 		}
 	}

@@ -29,6 +29,9 @@ var (
 	ErrTooLarge = errors.New("etf: term too large")
 	// ErrAtomBudget: more atoms than Limits.MaxAtoms.
 	ErrAtomBudget = errors.New("etf: atom budget exceeded")
+	// ErrCompressed: a compressed term (tag 80) given to a Decoder without
+	// Decoder.Compressed, as on a distribution connection.
+	ErrCompressed = errors.New("etf: compressed term refused")
 	// ErrTrailingData: bytes left after the term where none were expected.
 	ErrTrailingData = errors.New("etf: trailing data after term")
 	// ErrNotBinary: DecodeBinary found a term that is not a binary.

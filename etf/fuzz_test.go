@@ -53,9 +53,9 @@ func checkDecodeRoundTrip(t *testing.T, data []byte) {
 	}()
 	// An atom cache changes no result: decoding twice through one (the
 	// second time from the cache) gives what a plain decoder gives.
-	plain := etf.Decoder{Limits: etf.Limits{MaxSize: 1 << 20}}
+	plain := etf.Decoder{Limits: etf.Limits{MaxSize: 1 << 20}, Compressed: true}
 	want, wantN, wantErr := plain.Decode(data)
-	cached := etf.Decoder{Limits: etf.Limits{MaxSize: 1 << 20}, Atoms: etf.NewAtomTable(8)}
+	cached := etf.Decoder{Limits: etf.Limits{MaxSize: 1 << 20}, Atoms: etf.NewAtomTable(8), Compressed: true}
 	for range 2 {
 		got, n, err := cached.Decode(data)
 		if (err == nil) != (wantErr == nil) || n != wantN || (err == nil && !etf.Equal(got, want)) {
@@ -63,7 +63,7 @@ func checkDecodeRoundTrip(t *testing.T, data []byte) {
 		}
 	}
 	for _, alias := range []bool{false, true} {
-		d := etf.Decoder{AliasBinaries: alias, Limits: etf.Limits{MaxSize: 1 << 20}}
+		d := etf.Decoder{AliasBinaries: alias, Limits: etf.Limits{MaxSize: 1 << 20}, Compressed: true}
 		term, n, err := d.Decode(data)
 		if err != nil {
 			var de *etf.DecodeError

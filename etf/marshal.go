@@ -435,6 +435,7 @@ var (
 	binaryType    = reflect.TypeFor[Binary]()
 	bigIntPtrType = reflect.TypeFor[*big.Int]()
 	termType      = reflect.TypeFor[Term]()
+	stringType    = reflect.TypeFor[string]()
 )
 
 func (e *marshalState) callMarshaler(m Marshaler, t reflect.Type) (Term, error) {

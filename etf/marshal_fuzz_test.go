@@ -132,3 +132,57 @@ func FuzzFromTerm(f *testing.F) {
 		}
 	})
 }
+
+// fuzzNested is a nested struct whose fields hold maps with interface keys,
+// the shape that once panicked on Elixir's string keys.
+type fuzzNested struct {
+	Name  string
+	Attrs map[any]any
+	Kids  []fuzzNested
+	Next  *fuzzNested
+	Pairs map[string][]any
+	Keyed map[struct{ K any }]int
+}
+
+// FuzzUnmarshalAny decodes arbitrary bytes into the generic Go shapes —
+// map[any]any, []any, any, map[Term]Term — and into nested structs. It
+// must never panic; every failure must be a typed error; what any receives
+// is the decoded term itself.
+func FuzzUnmarshalAny(f *testing.F) {
+	for _, t := range []Term{
+		Map{{Binary("name"), Binary("x")}, {Binary("n"), int64(1)}},
+		Map{{Tuple{OK, int64(1)}, OK}, {List{OK}, Error}, {Map{}, Undefined}},
+		Map{{Atom("attrs"), Map{{Binary("k"), List{Binary("v")}}}}, {Atom("kids"), List{Map{{Atom("name"), Binary("k")}}}}},
+		Map{{Atom("keyed"), Map{{Map{{Atom("k"), Binary("b")}}, int64(1)}}}},
+		List{Binary("a"), Tuple{}, Map{{BitBinary{Bytes: []byte{1}, Bits: 1}, int64(2)}}},
+		Map{{Atom("next"), Map{{Atom("next"), Map{{Atom("attrs"), Map{{Tuple{}, int64(1)}}}}}}}},
+	} {
+		b, err := Encode(t)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var (
+			m  map[any]any
+			mt map[Term]Term
+			s  []any
+			a  any
+			n  fuzzNested
+			ns []fuzzNested
+		)
+		for _, target := range []any{&m, &mt, &s, &a, &n, &ns} {
+			err := Unmarshal(data, target)
+			if err == nil {
+				continue
+			}
+			if !isType[*DecodeError](err) && !isType[*UnmarshalTypeError](err) {
+				t.Fatalf("into %T: untyped error %T: %v", target, err, err)
+			}
+		}
+		if want, err := Decode(data); err == nil && !Equal(a, want) {
+			t.Fatalf("into any: %v; want %v", a, want)
+		}
+	})
+}

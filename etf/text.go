@@ -1,8 +1,8 @@
 package etf
 
 import (
-	"cmp"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/big"
 	"slices"
@@ -47,41 +47,279 @@ import (
 //     forms are for display and ParseText does not read them back.
 
 // Format returns the text of t as OTP 25's io_lib:format("~0p", [t]) prints
-// it, encoded as UTF-8, on one line.
+// it, encoded as UTF-8, on one line. Its length is that of the whole term:
+// to print a term that may come from a peer (in a log line or an error),
+// use FormatLimit or LogValue.
 func Format(t Term) string { return string(AppendText(nil, t)) }
 
 // AppendText appends the text of t (see Format) to dst and returns the
 // extended slice.
-func AppendText(dst []byte, t Term) []byte {
+func AppendText(dst []byte, t Term) []byte { return appendText(dst, t, -1) }
+
+// FormatLimit returns the text of t as Format prints it, cut to at most
+// n bytes: a text that does not fit ends with "..." (within the n bytes).
+// Its work is bounded by n, not by the size of t: it reads no more of
+// t than it prints (a binary or list, to decide whether it prints as
+// "text", is read up to n bytes or elements ahead, so one longer than that
+// whose only unprintable elements come later prints as "text..." where
+// Format prints numbers), and an integer too long to fit is cut without
+// computing its digits. FormatLimit is what to
+// use for a term from a peer in a log line or an error.
+func FormatLimit(t Term, n int) string {
+	return string(AppendTextLimit(make([]byte, 0, min(max(n, 0), 64)), t, n))
+}
+
+// AppendTextLimit appends the text of t to dst as FormatLimit prints it,
+// at most n bytes of it.
+func AppendTextLimit(dst []byte, t Term, n int) []byte {
+	return appendText(dst, t, max(n, 0))
+}
+
+// LogTextMax is how many bytes of a term LogValue prints.
+const LogTextMax = 512
+
+// LogValue returns t as a slog.LogValuer: a handler formats it, cut to
+// LogTextMax bytes (see FormatLimit), only when it writes the record, so
+// logging a term at a disabled level costs nothing. It also prints itself
+// that way with fmt.
+func LogValue(t Term) slog.LogValuer { return logText{t} }
+
+type logText struct{ t Term }
+
+func (l logText) LogValue() slog.Value { return slog.StringValue(FormatLimit(l.t, LogTextMax)) }
+func (l logText) String() string       { return FormatLimit(l.t, LogTextMax) }
+
+// textCut is what a cut text ends with.
+const textCut = "..."
+
+// textWriter prints terms without recursing: the tuples, lists and maps
+// being printed are frames on its own stack.
+type textWriter struct {
+	dst   []byte
+	limit int  // the largest len(dst); -1 for no limit
+	cut   bool // the text reached the limit and ends with textCut
+	start int  // len(dst) before the text
+	n     int
+	stack [8]textFrame
+	more  []textFrame
+}
+
+// textFrame is a tuple, list or map being printed.
+type textFrame struct {
+	kind  byte // '{', '[' or '#'
+	i     int  // elements (map pairs) printed so far
+	it    listIter
+	pairs []Pair
+	rev   bool // print pairs from last to first
+	val   bool // the value of the current pair comes next
+}
+
+func (w *textWriter) push(f textFrame) {
+	if w.n < len(w.stack) {
+		w.stack[w.n] = f
+	} else {
+		w.more = append(w.more, f)
+	}
+	w.n++
+}
+
+func (w *textWriter) top() *textFrame {
+	if w.n <= len(w.stack) {
+		return &w.stack[w.n-1]
+	}
+	return &w.more[w.n-1-len(w.stack)]
+}
+
+func (w *textWriter) pop() {
+	w.n--
+	if w.n >= len(w.stack) {
+		w.more[len(w.more)-1] = textFrame{}
+		w.more = w.more[:len(w.more)-1]
+	}
+}
+
+// room reports how many more bytes fit before the limit.
+func (w *textWriter) room() int {
+	if w.limit < 0 {
+		return math.MaxInt
+	}
+	return max(w.limit-len(w.dst), 0)
+}
+
+// check cuts the text once it passes the limit, and reports whether it is
+// cut.
+func (w *textWriter) check() bool {
+	if w.cut || w.limit < 0 || len(w.dst) <= w.limit {
+		return w.cut
+	}
+	keep := max(w.limit-len(textCut), w.start)
+	// Cut on a UTF-8 character boundary.
+	for keep > w.start && !utf8.RuneStart(w.dst[keep]) {
+		keep--
+	}
+	w.dst = append(w.dst[:keep], textCut[:min(len(textCut), w.limit-keep)]...)
+	w.cut = true
+	return true
+}
+
+// cutHere ends the text here, with textCut (within the limit).
+func (w *textWriter) cutHere() {
+	w.dst = append(w.dst, textCut...)
+	if !w.check() {
+		w.cut = true
+	}
+}
+
+func appendText(dst []byte, t Term, limit int) []byte {
+	w := textWriter{dst: dst, limit: -1}
+	if limit >= 0 {
+		w.limit = len(dst) + limit
+	}
+	w.start = len(dst)
+	w.run(t)
+	return w.dst
+}
+
+func (w *textWriter) run(t Term) {
+	for {
+		w.one(t)
+		if w.check() || w.cut {
+			return
+		}
+		// The next term to print, closing the containers that are done.
+	next:
+		for {
+			if w.n == 0 {
+				return
+			}
+			f := w.top()
+			switch f.kind {
+			case '{':
+				e, ok := f.it.next()
+				if ok {
+					if f.i > 0 {
+						w.dst = append(w.dst, ',')
+					}
+					f.i++
+					t = e
+					break next
+				}
+				w.dst = append(w.dst, '}')
+			case '[':
+				e, ok := f.it.next()
+				if ok {
+					if f.i > 0 {
+						w.dst = append(w.dst, ',')
+					}
+					f.i++
+					t = e
+					break next
+				}
+				if f.it.tail != nil && !isEmptyList(f.it.tail) {
+					w.dst = append(w.dst, '|')
+					t, f.it.tail = f.it.tail, nil
+					break next
+				}
+				w.dst = append(w.dst, ']')
+			case '#':
+				if f.i < len(f.pairs) {
+					k := f.i
+					if f.rev {
+						k = len(f.pairs) - 1 - f.i
+					}
+					if !f.val {
+						if f.i > 0 {
+							w.dst = append(w.dst, ',')
+						}
+						t, f.val = f.pairs[k].Key, true
+					} else {
+						w.dst = append(w.dst, " => "...)
+						t, f.val = f.pairs[k].Value, false
+						f.i++
+					}
+					break next
+				}
+				w.dst = append(w.dst, '}')
+			}
+			w.pop()
+			if w.check() {
+				return
+			}
+		}
+	}
+}
+
+// one prints a term that holds no others, or opens a container, printing
+// its opening bracket and pushing a frame for its elements.
+func (w *textWriter) one(t Term) {
+	dst := w.dst
+	if w.n >= hardMaxDepth {
+		deeper := false
+		switch v := t.(type) {
+		case Tuple:
+			deeper = len(v) > 0
+		case List:
+			deeper = len(v) > 0
+		case Map:
+			deeper = len(v) > 0
+		case ImproperList:
+			deeper = true
+		}
+		if deeper {
+			// Deeper than any decoder accepts: a cyclic term.
+			w.dst = append(dst, textCut...)
+			return
+		}
+	}
 	switch v := normalize(t).(type) {
 	case Atom:
-		return textAppendAtom(dst, string(v))
+		dst = textAppendAtom(dst, string(v))
 	case int64:
-		return strconv.AppendInt(dst, v, 10)
+		dst = strconv.AppendInt(dst, v, 10)
 	case *big.Int:
-		if v == nil {
-			return append(dst, '0')
+		switch {
+		case v == nil:
+			dst = append(dst, '0')
+		case w.limit >= 0 && float64(v.BitLen())*math.Log10(2) > float64(w.room()+1):
+			// Its digits would not fit: cut here rather than compute
+			// them (decimal conversion is superlinear).
+			w.dst = dst
+			w.cutHere()
+			return
+		default:
+			dst = v.Append(dst, 10)
 		}
-		return v.Append(dst, 10)
 	case float64:
-		return textAppendFloat(dst, v)
+		dst = textAppendFloat(dst, v)
 	case Binary:
-		return textAppendBinary(dst, v)
+		dst = textAppendBinary(dst, v, w.room())
 	case BitBinary:
-		return textAppendBitBinary(dst, v)
+		dst = textAppendBitBinary(dst, v, w.room())
 	case CharList, List, ImproperList:
-		return textAppendList(dst, v)
+		w.dst = dst
+		w.list(v)
+		return
 	case Tuple:
 		dst = append(dst, '{')
-		for i, e := range v {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = AppendText(dst, e)
+		if len(v) == 0 {
+			dst = append(dst, '}')
+		} else {
+			w.push(textFrame{kind: '{', it: listIter{elems: v}})
 		}
-		return append(dst, '}')
 	case Map:
-		return textAppendMap(dst, v)
+		dst = append(dst, "#{"...)
+		if len(v) == 0 {
+			dst = append(dst, '}')
+			break
+		}
+		f := textFrame{kind: '#', pairs: v}
+		if len(v) > textFlatMapLimit {
+			f.rev = true
+		} else if !slices.IsSortedFunc(f.pairs, textPairOrder) {
+			f.pairs = slices.Clone(f.pairs)
+			slices.SortStableFunc(f.pairs, textPairOrder)
+		}
+		w.push(f)
 	case Pid:
 		dst = append(dst, '<')
 		dst = append(dst, v.Node...)
@@ -89,7 +327,7 @@ func AppendText(dst []byte, t Term) []byte {
 		dst = strconv.AppendUint(dst, uint64(v.ID), 10)
 		dst = append(dst, '.')
 		dst = strconv.AppendUint(dst, uint64(v.Serial), 10)
-		return append(dst, '>')
+		dst = append(dst, '>')
 	case Ref:
 		dst = append(dst, "#Ref<"...)
 		dst = append(dst, v.Node...)
@@ -98,20 +336,20 @@ func AppendText(dst []byte, t Term) []byte {
 			dst = append(dst, '.')
 			dst = strconv.AppendUint(dst, uint64(v.ID[i]), 10)
 		}
-		return append(dst, '>')
+		dst = append(dst, '>')
 	case Port:
 		dst = append(dst, "#Port<"...)
 		dst = append(dst, v.Node...)
 		dst = append(dst, '.')
 		dst = strconv.AppendUint(dst, v.ID, 10)
-		return append(dst, '>')
+		dst = append(dst, '>')
 	case Export:
 		dst = append(dst, "fun "...)
 		dst = textAppendAtom(dst, string(v.Module))
 		dst = append(dst, ':')
 		dst = textAppendAtom(dst, string(v.Function))
 		dst = append(dst, '/')
-		return strconv.AppendUint(dst, uint64(v.Arity), 10)
+		dst = strconv.AppendUint(dst, uint64(v.Arity), 10)
 	case Fun:
 		dst = append(dst, "#Fun<"...)
 		dst = append(dst, v.Module...)
@@ -119,12 +357,102 @@ func AppendText(dst []byte, t Term) []byte {
 		dst = strconv.AppendUint(dst, uint64(v.Index), 10)
 		dst = append(dst, '.')
 		dst = strconv.AppendUint(dst, uint64(v.Uniq), 10)
-		return append(dst, '>')
+		dst = append(dst, '>')
+	default:
+		// Not a term: say what it is rather than print nothing.
+		dst = append(dst, "#Invalid<"...)
+		dst = append(dst, textTypeName(t)...)
+		dst = append(dst, '>')
 	}
-	// Not a term: say what it is rather than print nothing.
-	dst = append(dst, "#Invalid<"...)
-	dst = append(dst, textTypeName(t)...)
-	return append(dst, '>')
+	w.dst = dst
+}
+
+// textPairOrder orders map pairs as the BEAM's flatmaps keep them.
+func textPairOrder(a, b Pair) int { return textMapKeyCompare(a.Key, b.Key) }
+
+// list prints a list: as "text" when every element is a printable
+// character and the list is proper, else element by element.
+func (w *textWriter) list(t Term) {
+	// How far ahead to look for a non-printable element: everything,
+	// or as much as can be printed.
+	ahead := w.room()
+	if ahead < math.MaxInt {
+		ahead++
+	}
+	if s, ok := t.(CharList); ok && utf8.ValidString(string(s)) {
+		if s == "" {
+			w.dst = append(w.dst, "[]"...)
+			return
+		}
+		n, printable := 0, true
+		for _, r := range string(s) {
+			if n++; n > ahead {
+				break
+			}
+			if !textIsPrintable(r) {
+				printable = false
+				break
+			}
+		}
+		if printable {
+			w.quoted(listIter{chars: string(s)})
+			return
+		}
+	}
+	it := newListIter(t)
+	probe, n, printable := it, 0, true
+	for {
+		e, ok := probe.next()
+		if !ok {
+			printable = n > 0 && isEmptyList(probe.tail)
+			break
+		}
+		if n++; n > ahead {
+			break // printable as far as it can be printed
+		}
+		c, isInt := normalize(e).(int64)
+		if !isInt || !textIsPrintable(rune(min(max(c, -1), math.MaxInt32))) {
+			printable = false
+			break
+		}
+	}
+	if printable {
+		w.quoted(it)
+		return
+	}
+	if n == 0 && isEmptyList(probe.tail) {
+		w.dst = append(w.dst, "[]"...)
+		return
+	}
+	if n == 0 {
+		// No elements, only a tail that is not a list: print the tail.
+		w.one(probe.tail)
+		return
+	}
+	w.dst = append(w.dst, '[')
+	w.push(textFrame{kind: '[', it: it})
+}
+
+// quoted prints the characters of a printable list as "text".
+func (w *textWriter) quoted(it listIter) {
+	w.dst = append(w.dst, '"')
+	for {
+		e, ok := it.next()
+		if !ok {
+			break
+		}
+		c, ok := normalize(e).(int64)
+		if !ok {
+			// Past what the probe read, so past the limit.
+			w.cutHere()
+			return
+		}
+		w.dst = textAppendQuotedChar(w.dst, rune(c), '"')
+		if w.check() {
+			return
+		}
+	}
+	w.dst = append(w.dst, '"')
 }
 
 func textTypeName(t Term) string { return fmt.Sprintf("%T", t) }
@@ -242,7 +570,12 @@ func textIsPrintable(c rune) bool {
 	return (c >= 32 && c <= 126) || (c >= 160 && c <= 255) || (c >= '\b' && c <= '\r') || c == 27
 }
 
-func textAppendBinary(dst []byte, b Binary) []byte {
+// textAppendBinary prints b; with room less than its text, only the first
+// room bytes of it are read (the text is cut there).
+func textAppendBinary(dst []byte, b Binary, room int) []byte {
+	if len(b) > room {
+		b = b[:room+1]
+	}
 	printable := len(b) > 0
 	for _, c := range b {
 		if !textIsPrintable(rune(c)) {
@@ -268,13 +601,16 @@ func textAppendBinary(dst []byte, b Binary) []byte {
 	return append(dst, ">>"...)
 }
 
-func textAppendBitBinary(dst []byte, b BitBinary) []byte {
+func textAppendBitBinary(dst []byte, b BitBinary, room int) []byte {
 	if b.Bits == 0 || b.Bits >= 8 || len(b.Bytes) == 0 {
-		return textAppendBinary(dst, b.Bytes)
+		return textAppendBinary(dst, b.Bytes, room)
 	}
 	dst = append(dst, "<<"...)
 	last := len(b.Bytes) - 1
-	for _, c := range b.Bytes[:last] {
+	for i, c := range b.Bytes[:last] {
+		if i > room {
+			return dst // cut by the caller
+		}
 		dst = strconv.AppendUint(dst, uint64(c), 10)
 		dst = append(dst, ',')
 	}
@@ -322,171 +658,15 @@ func textIsListTerm(t Term) bool {
 	return false
 }
 
-func textAppendList(dst []byte, t Term) []byte {
-	if s, ok := t.(CharList); ok && utf8.ValidString(string(s)) {
-		if s == "" {
-			return append(dst, "[]"...)
-		}
-		printable := true
-		for _, r := range string(s) {
-			if !textIsPrintable(r) {
-				printable = false
-				break
-			}
-		}
-		if printable {
-			dst = append(dst, '"')
-			for _, r := range string(s) {
-				dst = textAppendQuotedChar(dst, r, '"')
-			}
-			return append(dst, '"')
-		}
-	}
-	elems, tail := textFlattenList(t)
-	if tail == nil && len(elems) > 0 {
-		printable := true
-		for _, e := range elems {
-			c, ok := normalize(e).(int64)
-			if !ok || !textIsPrintable(rune(min(max(c, -1), math.MaxInt32))) {
-				printable = false
-				break
-			}
-		}
-		if printable {
-			dst = append(dst, '"')
-			for _, e := range elems {
-				dst = textAppendQuotedChar(dst, rune(normalize(e).(int64)), '"')
-			}
-			return append(dst, '"')
-		}
-	}
-	dst = append(dst, '[')
-	for i, e := range elems {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = AppendText(dst, e)
-	}
-	if tail != nil {
-		dst = append(dst, '|')
-		dst = AppendText(dst, tail)
-	}
-	return append(dst, ']')
-}
-
 // textFlatMapLimit is the largest map the BEAM keeps as a sorted flatmap
 // (MAP_SMALL_MAP_LIMIT); larger maps are hash array mapped tries.
 const textFlatMapLimit = 32
 
-func textAppendMap(dst []byte, m Map) []byte {
-	pairs := []Pair(m)
-	byKey := func(a, b Pair) int { return textMapKeyCompare(a.Key, b.Key) }
-	switch {
-	case len(m) > textFlatMapLimit:
-		pairs = slices.Clone(pairs)
-		slices.Reverse(pairs)
-	case !slices.IsSortedFunc(pairs, byKey):
-		pairs = slices.Clone(pairs)
-		slices.SortStableFunc(pairs, byKey)
-	}
-	dst = append(dst, "#{"...)
-	for i, p := range pairs {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = AppendText(dst, p.Key)
-		dst = append(dst, " => "...)
-		dst = AppendText(dst, p.Value)
-	}
-	return append(dst, '}')
-}
-
 // textMapKeyCompare orders map keys as the BEAM's flatmaps keep them: Erlang
 // term order, except that every integer sorts before every float, at any
-// depth. It is 0 exactly when the keys are equal by =:=.
-func textMapKeyCompare(a, b Term) int {
-	a, b = normalize(a), normalize(b)
-	ca, cb := class(a), class(b)
-	if ca != cb {
-		return cmp.Compare(ca, cb)
-	}
-	switch ca {
-	case classNumber:
-		_, af := a.(float64)
-		_, bf := b.(float64)
-		if af != bf {
-			if af {
-				return 1
-			}
-			return -1
-		}
-		return Compare(a, b)
-	case classTuple:
-		x, y := a.(Tuple), b.(Tuple)
-		if c := cmp.Compare(len(x), len(y)); c != 0 {
-			return c
-		}
-		for i := range x {
-			if c := textMapKeyCompare(x[i], y[i]); c != 0 {
-				return c
-			}
-		}
-		return 0
-	case classList:
-		xe, xt := textFlattenList(a)
-		ye, yt := textFlattenList(b)
-		for i := 0; i < len(xe) && i < len(ye); i++ {
-			if c := textMapKeyCompare(xe[i], ye[i]); c != 0 {
-				return c
-			}
-		}
-		// One list ran out of elements: compare what follows, the tail of
-		// the shorter against the rest of the longer.
-		switch {
-		case len(xe) == len(ye):
-			return textMapKeyCompare(textEmptyIfNil(xt), textEmptyIfNil(yt))
-		case len(xe) < len(ye):
-			return textMapKeyCompare(textEmptyIfNil(xt), textRestTerm(ye[len(xe):], yt))
-		default:
-			return textMapKeyCompare(textRestTerm(xe[len(ye):], xt), textEmptyIfNil(yt))
-		}
-	case classMap:
-		x, y := a.(Map), b.(Map)
-		if c := cmp.Compare(len(x), len(y)); c != 0 {
-			return c
-		}
-		xs, ys := slices.Clone(x), slices.Clone(y)
-		keyOrder := func(p, q Pair) int { return textMapKeyCompare(p.Key, q.Key) }
-		slices.SortFunc(xs, keyOrder)
-		slices.SortFunc(ys, keyOrder)
-		for i := range xs {
-			if c := textMapKeyCompare(xs[i].Key, ys[i].Key); c != 0 {
-				return c
-			}
-		}
-		for i := range xs {
-			if c := textMapKeyCompare(xs[i].Value, ys[i].Value); c != 0 {
-				return c
-			}
-		}
-		return 0
-	}
-	return Compare(a, b)
-}
-
-func textEmptyIfNil(t Term) Term {
-	if t == nil {
-		return List(nil)
-	}
-	return t
-}
-
-func textRestTerm(elems []Term, tail Term) Term {
-	if tail == nil {
-		return List(elems)
-	}
-	return ImproperList{Elems: elems, Tail: tail}
-}
+// depth, which is the order of exact comparison. It is 0 exactly when the
+// keys are equal by =:=.
+func textMapKeyCompare(a, b Term) int { return compare(a, b, true) }
 
 // textTwoTo53 is 2^53: from here on every float is an integer and io_lib prints
 // integral floats in exponent form.

@@ -2,19 +2,23 @@ package etf
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/big"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/distribute-go/distribute/distributetest"
 )
@@ -530,11 +534,12 @@ func TestTextDecodedErl(t *testing.T) {
 			t.Fatalf("Decode(term %d): %v", i, err)
 		}
 		want := localIDs.Replace(texts[i])
+		// What distribute term decode prints: the decoded term, as is.
+		if got := Format(term); got != want {
+			t.Errorf("Format(Decode(term %d)) = %.200s; erl prints %.200s", i, got, want)
+		}
 		wire, isMap := wirePairs(t, b)
 		if !isMap {
-			if got := Format(term); got != want {
-				t.Errorf("Format(term %d) = %s; erl prints %s", i, got, want)
-			}
 			continue
 		}
 		// The pairs in the order term_to_binary wrote them (the decoder
@@ -649,7 +654,7 @@ func TestParseTextErrors(t *testing.T) {
 		{"\"abc", ErrSyntax, 1, 1, "unterminated string"},
 		{"<<0:800000000>>", ErrTooLarge, 1, 3, "binary larger than"},
 		{"<<0:99999999999999999999>>", ErrTooLarge, 1, 5, "segment size too large"},
-		{strings.Repeat("[", 2000) + strings.Repeat("]", 2000), ErrTooDeep, 1, 1001, "nesting deeper"},
+		{strings.Repeat("[", 100_002) + strings.Repeat("]", 100_002), ErrTooDeep, 1, 100_001, "nesting deeper"},
 		{"\xff", ErrSyntax, 1, 1, "unexpected"},
 		{"'\xff'", ErrSyntax, 1, 2, "invalid UTF-8"},
 		{"1" + strings.Repeat("0", 400000), ErrTooLarge, 1, 1, "larger than 1048576 bits"},
@@ -893,4 +898,124 @@ func ExampleParseText() {
 	// Output:
 	// {ok,[255,97,-1.5e3|tail],<<195,169,5:3>>,#{"k" => 'V'}}
 	// etf: term text: line 2, column 3: variable X in a term (quote it to make an atom: 'X') true
+}
+
+// TestFormatLimit: FormatLimit prints what Format prints when it fits, and
+// otherwise at most max bytes ending in "...", a prefix of Format's text.
+func TestFormatLimit(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 3000 {
+		term := randTerm(r, 4)
+		full := Format(term)
+		for _, n := range []int{0, 2, 3, 5, 17, 64, len(full) - 1, len(full), len(full) + 1} {
+			if n < 0 {
+				continue
+			}
+			got := FormatLimit(term, n)
+			switch {
+			case len(full) <= n:
+				if got != full {
+					t.Fatalf("#%d FormatLimit(%s, %d) = %q; want all of it", i, full, n, got)
+				}
+			case n < 3:
+				if got != "..."[:n] {
+					t.Fatalf("#%d FormatLimit(%s, %d) = %q; want %q", i, full, n, got, "..."[:n])
+				}
+			case len(got) > n || !utf8.ValidString(got) || !strings.HasSuffix(got, "..."):
+				t.Fatalf("#%d FormatLimit(%s, %d) = %q: over the limit, invalid UTF-8 or not cut with ...", i, full, n, got)
+			case !strings.HasPrefix(full, strings.TrimSuffix(got, "...")):
+				// Only allowed difference: a list or binary longer than
+				// the limit, printable as far as FormatLimit read it,
+				// printed as "text" where Format finds a later element
+				// that is not printable and prints numbers.
+				c := 0
+				for c < len(got) && c < len(full) && got[c] == full[c] {
+					c++
+				}
+				if got[c] != '"' || (full[c] != '[' && (full[c] < '0' || full[c] > '9')) {
+					t.Fatalf("#%d FormatLimit(%s, %d) = %q: not a prefix", i, full, n, got)
+				}
+			}
+		}
+	}
+	// Appending keeps what dst held.
+	if got := string(AppendTextLimit([]byte("x="), Tuple{OK, CharList("hello")}, 8)); got != `x={ok,"...` {
+		t.Errorf("AppendTextLimit = %q", got)
+	}
+}
+
+// TestFormatLimitBoundedWork: the work of FormatLimit depends on its limit,
+// not on the term: a 2 MiB integer, a 64 MiB binary or char list and a
+// term nested 100 000 deep print their first bytes with a few allocations
+// of a few kilobytes at most.
+func TestFormatLimitBoundedWork(t *testing.T) {
+	huge := new(big.Int).Lsh(big.NewInt(3), 16<<20) // 2 MiB of digits
+	bin := make(Binary, 64<<20)
+	for i := range bin {
+		bin[i] = 'a'
+	}
+	chars := CharList(bin)
+	var deep Term = OK
+	for range 100_000 {
+		deep = List{Tuple{deep}}
+	}
+	long := make(List, 1<<20)
+	for i := range long {
+		long[i] = int64('a')
+	}
+	long[len(long)-1] = Tuple{}
+	for _, tc := range []struct {
+		name string
+		t    Term
+		want string
+	}{
+		{"2 MiB integer", Tuple{Atom("badarith"), huge}, "{badarith,..."},
+		{"64 MiB binary", bin, `<<"` + strings.Repeat("a", 64-6) + "..."},
+		{"64 MiB char list", chars, `"` + strings.Repeat("a", 64-4) + "..."},
+		{"nested 100 000 deep", deep, strings.Repeat("[{", 30) + "[..."},
+		{"long list", long, `"` + strings.Repeat("a", 64-4) + "..."},
+		{"many tuples", Tuple(long), "{" + strings.Repeat("97,", 20) + "..."},
+	} {
+		var got string
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		allocs := testing.AllocsPerRun(5, func() { got = FormatLimit(tc.t, 64) })
+		runtime.ReadMemStats(&after)
+		if got != tc.want {
+			t.Errorf("%s: FormatLimit = %q; want %q", tc.name, got, tc.want)
+		}
+		// 6 calls (AllocsPerRun warms up once); each may allocate its
+		// 64-byte result and, for nested terms, a frame per level printed.
+		if bytes := (after.TotalAlloc - before.TotalAlloc) / 6; allocs > 16 || bytes > 64<<10 {
+			t.Errorf("%s: FormatLimit allocated %v times, %d bytes per call", tc.name, allocs, bytes)
+		}
+	}
+}
+
+// TestLogValue: LogValue prints a term only when a handler writes it, cut
+// to LogTextMax bytes.
+func TestLogValue(t *testing.T) {
+	big := make(Binary, 1<<20)
+	var buf bytes.Buffer
+	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})
+	log := slog.New(h)
+	// At a disabled level nothing is formatted: printing this term would
+	// allocate over a megabyte.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 10 {
+		log.Debug("off", "term", LogValue(List{big, big}))
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 10<<10 {
+		t.Errorf("10 debug lines, disabled, allocated %d bytes", n)
+	}
+	log.Info("on", "term", LogValue(big))
+	line := buf.String()
+	if len(line) > LogTextMax+100 || !strings.Contains(line, "<<0,0,0") || !strings.Contains(line, "...") {
+		t.Errorf("logged %d bytes: %.200q", len(line), line)
+	}
+	if s := fmt.Sprint(LogValue(Tuple{OK})); s != "{ok}" {
+		t.Errorf("fmt prints LogValue as %q", s)
+	}
 }

@@ -156,10 +156,29 @@ func (p *textParser) expect(tok string) error {
 
 func (p *textParser) enter(off int) error {
 	p.depth++
-	if p.depth > p.lim.MaxDepth {
+	// An empty [], {} or #{} adds no level, as in the binary format.
+	if p.depth > p.lim.MaxDepth && !(p.depth == p.lim.MaxDepth+1 && p.emptyAt(off)) {
 		return p.fail(off, ErrTooDeep, fmt.Sprintf("nesting deeper than %d", p.lim.MaxDepth))
 	}
 	return nil
+}
+
+// emptyAt reports whether the text at off is an empty [], {} or #{}.
+func (p *textParser) emptyAt(off int) bool {
+	rest := p.s[off:]
+	var close byte
+	switch {
+	case strings.HasPrefix(rest, "["):
+		close, rest = ']', rest[1:]
+	case strings.HasPrefix(rest, "{"):
+		close, rest = '}', rest[1:]
+	case strings.HasPrefix(rest, "#{"):
+		close, rest = '}', rest[2:]
+	default:
+		return false
+	}
+	rest = strings.TrimLeft(rest, " \t\r\n")
+	return len(rest) > 0 && rest[0] == close
 }
 
 // term parses one term.
@@ -281,7 +300,7 @@ func (p *textParser) atom(off int, a string) (Term, error) {
 		return nil, p.errorf(off, "atom longer than %d characters", textMaxAtomChars)
 	}
 	p.atoms++
-	if p.atoms > p.lim.MaxAtoms {
+	if p.lim.MaxAtoms > 0 && p.atoms > p.lim.MaxAtoms {
 		return nil, p.fail(off, ErrAtomBudget, fmt.Sprintf("more than %d atoms", p.lim.MaxAtoms))
 	}
 	return Atom(a), nil
@@ -945,10 +964,8 @@ func (p *textParser) binary() (Term, error) {
 	if !strings.HasPrefix(p.s[p.pos:], "<<") {
 		return nil, p.errorf(start, "unexpected %s", p.describe(start))
 	}
-	if err := p.enter(start); err != nil {
-		return nil, err
-	}
-	defer func() { p.depth-- }()
+	// A binary adds no level (its segments nest only through
+	// parentheses, which do).
 	p.pos += 2
 	var w textBits
 	p.skipSpace()

@@ -33,6 +33,12 @@ type UnmarshalOptions struct {
 	AliasBinaries bool
 }
 
+// ErrUnhashableKey is wrapped by an *UnmarshalTypeError when a map key
+// holds a term that no Go map can use as a key (a tuple, a list, a map, a
+// bit string or a fun stored in an interface). Decode such maps into Map
+// (or Term) instead.
+var ErrUnhashableKey = errors.New("etf: map key has no Go hash (use etf.Map)")
+
 // ErrRange is wrapped by an *UnmarshalTypeError when a number does not fit
 // the Go type it is stored in.
 var ErrRange = errors.New("etf: number out of range")
@@ -78,10 +84,11 @@ func (e *InvalidUnmarshalError) Error() string {
 }
 
 // Unmarshal decodes data, which must hold exactly one term starting with
-// the version byte 131, and stores it in the value v points to as FromTerm
-// does. Decoding errors are *DecodeError (bytes after the term wrap
-// ErrTrailingData); storing errors are those of FromTerm. Binaries stored in
-// v are copies of data.
+// the version byte 131 (a compressed term included, as Decode accepts
+// it), and stores it in the value v points to as FromTerm does. Decoding
+// errors are *DecodeError (bytes after the term wrap ErrTrailingData);
+// storing errors are those of FromTerm. Binaries stored in v are copies of
+// data.
 //
 // Unmarshal into a *[]byte or *Binary of a binary term reads the bytes
 // directly, allocating only their copy.
@@ -90,7 +97,7 @@ func Unmarshal(data []byte, v any) error { return UnmarshalOptions{}.Unmarshal(d
 // Unmarshal decodes data into v; see the package-level Unmarshal. With
 // AliasBinaries, binaries stored in v share memory with data.
 func (o UnmarshalOptions) Unmarshal(data []byte, v any) error {
-	d := Decoder{Limits: o.Limits, AliasBinaries: o.AliasBinaries}
+	d := Decoder{Limits: o.Limits, AliasBinaries: o.AliasBinaries, Compressed: true}
 	if len(data) > 1 && data[0] == VersionByte && data[1] == TagBinary {
 		switch p := v.(type) {
 		case *[]byte:
@@ -146,7 +153,10 @@ func decodeWholeBinary(d *Decoder, data []byte) ([]byte, error) {
 //	[]byte                      a binary, or a list of integers 0..255
 //	slices                      a list (an empty list gives an empty, non-nil slice)
 //	arrays                      a list of exactly the array's length (or a binary, for bytes)
-//	maps                        a map, keys and values converted
+//	maps                        a map, keys and values converted; into an interface key
+//	                            type a binary key becomes a string (Go cannot hash a
+//	                            Binary), and a tuple, list, map, bit string or fun key
+//	                            is an error wrapping ErrUnhashableKey
 //	structs                     a map with atom (or binary) keys, a record tuple or an
 //	                            Elixir struct, as the struct's tags say; unknown keys are
 //	                            ignored and missing ones leave the field unchanged
@@ -579,8 +589,19 @@ func (d *unmarshalState) mapValue(t Term, v reflect.Value) error {
 	kt, et := typ.Key(), typ.Elem()
 	for _, p := range m {
 		k := reflect.New(kt).Elem()
-		if err := d.assign(p.Key, k, fieldInfo{}); err != nil {
+		if b, ok := p.Key.(Binary); ok && kt.Kind() == reflect.Interface && stringType.Implements(kt) {
+			// A Binary cannot be a Go map key: a binary key (every
+			// Elixir string key) is stored as a string, which Marshal
+			// turns back into the same binary.
+			k.Set(reflect.ValueOf(string(b)))
+		} else if err := d.assign(p.Key, k, fieldInfo{}); err != nil {
 			return withPath(err, "[key "+keyText(p.Key)+"]")
+		}
+		if !k.Comparable() {
+			// A tuple, list, map, bit string or fun in an interface
+			// (or in a struct field of one) has no Go hash.
+			return &UnmarshalTypeError{Kind: kindOf(p.Key), Type: kt, Field: "[key " + keyText(p.Key) + "]",
+				Err: ErrUnhashableKey}
 		}
 		e := reflect.New(et).Elem()
 		if err := d.assign(p.Value, e, fieldInfo{}); err != nil {

@@ -680,3 +680,61 @@ func BenchmarkUnmarshalBinary(b *testing.B) {
 		})
 	}
 }
+
+// TestUnmarshalUnhashableKeys: a map key Go cannot hash (a binary, as every
+// Elixir map with string keys has, a tuple, a list, a map) into a map whose
+// key type is an interface never panics. A binary key becomes a string;
+// the others are an *UnmarshalTypeError naming the key.
+func TestUnmarshalUnhashableKeys(t *testing.T) {
+	// %{"name" => "x", "n" => 1}, as Elixir sends it.
+	elixir := Map{{Binary("n"), int64(1)}, {Binary("name"), Binary("x")}}
+	var m map[any]any
+	if err := FromTerm(elixir, &m); err != nil {
+		t.Fatalf("string-key map into map[any]any: %v", err)
+	}
+	if want := (map[any]any{"n": int64(1), "name": Binary("x")}); !reflect.DeepEqual(m, want) {
+		t.Fatalf("got %#v; want %#v", m, want)
+	}
+	data, err := Encode(elixir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mt map[Term]Term
+	if err := Unmarshal(data, &mt); err != nil || !reflect.DeepEqual(mt, map[Term]Term{"n": int64(1), "name": Binary("x")}) {
+		t.Fatalf("Unmarshal into map[Term]Term: %#v, %v", mt, err)
+	}
+	// Round trip: a map[any]any with string keys marshals to binary keys
+	// and comes back the same.
+	back, err := Marshal(map[any]any{"k": int64(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rt map[any]any
+	if err := Unmarshal(back, &rt); err != nil || !reflect.DeepEqual(rt, map[any]any{"k": int64(2)}) {
+		t.Fatalf("round trip: %#v, %v", rt, err)
+	}
+
+	type keyed struct{ K any }
+	for _, key := range []Term{
+		Tuple{OK, int64(1)}, List{int64(1), Tuple{}}, Map{{OK, OK}},
+		ImproperList{Elems: []Term{OK}, Tail: OK}, BitBinary{Bytes: []byte{1}, Bits: 3},
+	} {
+		term := Map{{key, int64(1)}}
+		var into map[any]any
+		err := FromTerm(term, &into)
+		var te *UnmarshalTypeError
+		if !errors.As(err, &te) || !strings.HasPrefix(te.Field, "[key ") {
+			t.Errorf("key %s into map[any]any: error %v; want *UnmarshalTypeError at the key", Format(key), err)
+		}
+		var sk map[keyed]int
+		if err := FromTerm(Map{{Map{{Atom("k"), key}}, int64(1)}}, &sk); !errors.As(err, &te) {
+			t.Errorf("key holding %s into map[struct{K any}]int: error %v; want *UnmarshalTypeError", Format(key), err)
+		}
+		var st fmt.Stringer
+		var ms map[fmt.Stringer]int
+		_ = st
+		if err := FromTerm(term, &ms); !errors.As(err, &te) {
+			t.Errorf("key %s into map[fmt.Stringer]int: error %v; want *UnmarshalTypeError", Format(key), err)
+		}
+	}
+}

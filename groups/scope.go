@@ -288,7 +288,7 @@ func (s *Scope) loop() {
 			ok := true
 			s.change(s.ctx, func(c *core) { ok = c.handle(m) })
 			if !ok {
-				s.logger.Debug("groups: ignored message", "scope", s.name, "msg", m)
+				s.logger.Debug("groups: ignored message", "scope", s.name, "msg", etf.LogValue(m))
 			}
 		}
 	}

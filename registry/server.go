@@ -356,12 +356,12 @@ func (s *Server) handle(m any) {
 	var err error
 	if req, ok := distribute.ParseCast(m); ok {
 		if s.step(func(c *core) { err = c.handleCast(req) }); err != nil {
-			s.logger.Debug("registry: dropped cast", "msg", etf.Format(req), "err", err)
+			s.logger.Debug("registry: dropped cast", "msg", etf.LogValue(req), "err", err)
 		}
 		return
 	}
 	if s.step(func(c *core) { err = c.handleInfo(m) }); err != nil {
-		s.logger.Debug("registry: dropped message", "msg", fmt.Sprintf("%v", m), "err", err)
+		s.logger.Debug("registry: dropped message", "msg", etf.LogValue(m), "err", err)
 	}
 }
 
@@ -377,7 +377,7 @@ func (s *Server) handleCall(from distribute.From, req Term) {
 	s.step(func(c *core) { reply, answered = c.call(from.Pid, req) })
 	if !answered {
 		// Erlang's gns logs unknown calls and never answers them.
-		s.logger.Debug("registry: unknown call", "from", from.Pid, "req", etf.Format(req))
+		s.logger.Debug("registry: unknown call", "from", from.Pid, "req", etf.LogValue(req))
 		return
 	}
 	if err := s.gns.Reply(s.ctx, from, reply); err != nil {

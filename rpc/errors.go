@@ -69,9 +69,9 @@ func Raise(reason etf.Term) *Error { return &Error{Class: ClassError, Reason: re
 
 func (e *Error) Error() string {
 	if e.Signal {
-		return "rpc: exit: {signal," + etf.Format(e.Reason) + "}"
+		return "rpc: exit: {signal," + etf.FormatLimit(e.Reason, etf.LogTextMax) + "}"
 	}
-	return "rpc: " + string(e.Class) + ": " + etf.Format(e.Exception())
+	return "rpc: " + string(e.Class) + ": " + etf.FormatLimit(e.Exception(), etf.LogTextMax)
 }
 
 // Is makes errors.Is(err, ErrRaised) true, ErrUndef for error:undef and
@@ -137,7 +137,7 @@ type CallError struct {
 }
 
 func (e *CallError) Error() string {
-	s := fmt.Sprintf("rpc: call to %s: {erpc,%s}", e.Node, etf.Format(e.Reason))
+	s := fmt.Sprintf("rpc: call to %s: {erpc,%s}", e.Node, etf.FormatLimit(e.Reason, etf.LogTextMax))
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}

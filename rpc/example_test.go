@@ -65,3 +65,25 @@ func ExampleCall() {
 		fmt.Println(etf.Format(v)) // [3,2,1]
 	}
 }
+
+// Before a node stops, let the calls it serves finish: Drain waits until
+// no exported function runs (Running says how many do), for up to a
+// grace period. Compiled, not run.
+func ExampleServer_Drain() {
+	ctx := context.Background()
+	node, err := distribute.Start(ctx, distribute.Config{Name: "app@localhost", Cookie: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := rpc.NewServer(node)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// ... serve, then stop:
+	grace, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.Drain(grace); err != nil {
+		log.Printf("stopping with %d calls still running: %v", s.Running(), err)
+	}
+	node.Stop(ctx)
+}

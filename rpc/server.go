@@ -44,6 +44,10 @@ type Server struct {
 
 	mu    sync.RWMutex
 	funcs map[funcKey]Handler
+
+	runMu   sync.Mutex    // protects running, idle
+	running int           // handlers running
+	idle    chan struct{} // closed when running drops to 0; nil while it is 0
 }
 
 var (
@@ -117,6 +121,53 @@ func (s *Server) Register(module, function etf.Atom, arity int, h Handler) error
 	return nil
 }
 
+// Running returns how many exported functions are running now (calls,
+// casts and spawns being served).
+func (s *Server) Running() int {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	return s.running
+}
+
+// Drain waits until no exported function runs, or ctx ends (it returns
+// ctx's error). Calls that start meanwhile are waited for too: Drain does
+// not refuse them. A node stopping gracefully calls it after it has left
+// its cluster (cluster.Cluster.Drain), so that the calls in flight finish
+// before the node stops and ends them.
+func (s *Server) Drain(ctx context.Context) error {
+	for {
+		s.runMu.Lock()
+		idle := s.idle
+		s.runMu.Unlock()
+		if idle == nil {
+			return nil
+		}
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return fmt.Errorf("rpc: drain: %d still running: %w", s.Running(), ctx.Err())
+		}
+	}
+}
+
+func (s *Server) begin() {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	s.running++
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+}
+
+func (s *Server) end() {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if s.running--; s.running == 0 {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
 // Unregister removes an export. It reports whether it existed.
 func (s *Server) Unregister(module, function etf.Atom, arity int) bool {
 	k := funcKey{module, function, arity}
@@ -165,6 +216,8 @@ func (s *Server) apply(ctx context.Context, m, f, a etf.Term) outcome {
 }
 
 func (s *Server) run(ctx context.Context, h Handler, module, function etf.Atom, args []etf.Term) (o outcome) {
+	s.begin()
+	defer s.end()
 	defer func() {
 		if r := recover(); r != nil {
 			o = outcome{class: ClassError,

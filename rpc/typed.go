@@ -50,7 +50,7 @@ func CallTyped[Req, Resp any](ctx context.Context, local *distribute.Node, node,
 	}
 	b, ok := res.(etf.Binary)
 	if !ok {
-		return zero, fmt.Errorf("rpc: %s:%s on %s returned %s, not a binary", module, function, node, etf.Format(res))
+		return zero, fmt.Errorf("rpc: %s:%s on %s returned %s, not a binary", module, function, node, etf.FormatLimit(res, etf.LogTextMax))
 	}
 	resp, err := codec.Decode(out, b)
 	if err != nil {

@@ -39,6 +39,10 @@ func TestNodeFlagsCheckedBeforeStart(t *testing.T) {
 		{"--tick-time", "-5s"},
 		{"--tick-time", "soon"},
 		{"--cluster-size", "-1"},
+		{"--discover", "consul:app"},
+		{"--discover", "dns:"},
+		{"--discover-interval", "0s"},
+		{"--shutdown-grace", "-1s"},
 	} {
 		dir := t.TempDir()
 		args := append([]string{"node", "--name", "early@localhost", "--cookie", "c", "--epmd-port", strconv.Itoa(port),

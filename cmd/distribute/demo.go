@@ -444,6 +444,9 @@ func (d *demo) startChild(ctx context.Context, cmd *exec.Cmd, name distribute.At
 	}
 	cmd.Stderr = io.Discard
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The children are configured by their flags alone: the DISTRIBUTE_
+	// variables meant for a node of this environment must not reach them.
+	cmd.Env = withoutNodeEnv(cmd.Env)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}

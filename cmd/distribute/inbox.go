@@ -100,6 +100,10 @@ func (r *replier) drain(node distribute.Atom) {
 	}
 }
 
+// wait waits until the replies handed off so far are sent (or given up).
+// Only the inbox calls reply and wait, from its own goroutine.
+func (r *replier) wait() { r.wg.Wait() }
+
 // stop abandons the replies still waiting and waits for the goroutines
 // the replier started.
 func (r *replier) stop() {

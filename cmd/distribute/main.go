@@ -80,6 +80,21 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		return usageError("%s: %v (see %s --help)", c.CommandPath(), err, c.CommandPath())
 	})
 	root.AddCommand(newTermCmd(), newNodeCmd(), newPingCmd(), newNamesCmd(), newSendCmd(), newCallCmd(), newRPCCmd(), newDemoCmd(), newBenchCmd(), newBenchPeerCmd())
+	// Every flag of every command can come from the environment
+	// (DISTRIBUTE_ + its name): applied before the command runs, named in
+	// each flag's help line.
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		return applyEnv(c.Flags(), os.LookupEnv)
+	}
+	var document func(c *cobra.Command)
+	document = func(c *cobra.Command) {
+		documentEnv(c.Flags())
+		for _, sub := range c.Commands() {
+			document(sub)
+		}
+	}
+	document(root)
+	root.Long = "Erlang-style distributed computing for Go: nodes, processes, terms.\n\n" + envHelp
 	return root
 }
 

@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/distribute-go/distribute"
@@ -52,6 +50,8 @@ func newNodeCmd() *cobra.Command {
 		dataDir  string
 		size     int
 		pop      bool
+		disc     discoveryFlags
+		grace    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "node --name NAME [flags]",
@@ -74,7 +74,8 @@ func newNodeCmd() *cobra.Command {
 			"  distribute:register_global(Name)    the inbox Name takes the global name Name\n" +
 			"  distribute:unregister_global(Name)  ... and gives it up\n" +
 			"  distribute:join(Group, Name)        the inbox Name joins Group (scope pg)\n" +
-			"  distribute:leave(Group, Name)       ... and leaves it",
+			"  distribute:leave(Group, Name)       ... and leaves it\n\n" +
+			discoverHelp + "\n\n" + stopHelp + "\n\n" + envHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
@@ -82,6 +83,13 @@ func newNodeCmd() *cobra.Command {
 			}
 			if err := checkNodeName(name); err != nil {
 				return err
+			}
+			sources, err := disc.sources()
+			if err != nil {
+				return err
+			}
+			if grace < 0 {
+				return usageError("node: --shutdown-grace %v: want 0 or more", grace)
 			}
 			for _, peer := range append(append([]string{}, connects...), joins...) {
 				if err := checkNodeName(peer); err != nil {
@@ -140,11 +148,12 @@ func newNodeCmd() *cobra.Command {
 				}
 				defer httpLn.Close()
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
+			ctx, finished := onSignals(cmd.Context(), cmd.ErrOrStderr())
+			defer finished()
 			startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			ccfg := cluster.Config{Node: cfg, Gossip: gossip, DataDir: dataDir, Profile: prof, Election: ecfg,
-				Expected: size, NoPreventOverlappingPartitions: !pop}
+				Expected: size, NoPreventOverlappingPartitions: !pop,
+				Discover: sources, DiscoverInterval: disc.interval}
 			for _, j := range joins {
 				ccfg.Join = append(ccfg.Join, distribute.Atom(j))
 			}
@@ -239,7 +248,8 @@ func newNodeCmd() *cobra.Command {
 				break
 			}
 			wg.Wait()
-			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			drain(cl, pids, grace, cfg.Logger)
+			stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 			defer cancel()
 			if httpSrv != nil {
 				httpSrv.Shutdown(stopCtx)
@@ -251,7 +261,7 @@ func newNodeCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&name, "name", "", "node name alive@host (required)")
+	f.StringVar(&name, "name", "", "node name ALIVE@HOST (required)")
 	f.StringVar(&listen, "listen", "", "listen address HOST:PORT (default: the address NAME's host resolves to, port 0)")
 	f.BoolVar(&hidden, "hidden", false, "do not publish the node (default: visible, speaking Erlang's global protocol)")
 	f.StringArrayVar(&connects, "connect", nil, "connect to NODE at start and keep reconnecting (repeatable)")
@@ -269,6 +279,8 @@ func newNodeCmd() *cobra.Command {
 	f.StringVar(&dataDir, "data-dir", "", "the node's durable state: the gossip port (so a restart keeps the gossip address), and with --election the Raft state")
 	f.IntVar(&size, "cluster-size", 0, "how many nodes the cluster should have; health (/readyz) judges the cluster and its quorum against it (default: --expect with --election, else the members known)")
 	f.BoolVar(&pop, "prevent-overlapping-partitions", true, "Erlang's prevent_overlapping_partitions: on a lost connection every node drops the lost node, so partitions are full meshes and global stays consistent, at the price of cutting healthy links on a blip; false cuts only the failed link")
+	disc.addFlags(f)
+	f.DurationVar(&grace, "shutdown-grace", defaultShutdownGrace, "on SIGTERM or SIGINT, how long the graceful stop lets calls in flight finish after leaving the cluster, before the node stops (0: no wait)")
 	c.addFlags(cmd, false)
 	return cmd
 }
@@ -291,6 +303,13 @@ func startInbox(n *distribute.Node, name distribute.Atom, out *lineWriter, log *
 			m, err := p.Receive(ctx)
 			if err != nil {
 				return nil
+			}
+			if f, ok := m.(inboxFlush); ok {
+				// The node stops: what came before is handled; once the
+				// replies are out, say so (see drain).
+				replies.wait()
+				close(f.done)
+				continue
 			}
 			if ok, err := p.HandleSystem(ctx, m, state); ok {
 				if err != nil {

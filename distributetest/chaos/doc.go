@@ -46,6 +46,17 @@
 // command is built once per test binary (Binary) from the module's
 // ./cmd/distribute.
 //
+// Options.Alive names every node Alive@IP instead of nK@IP (as DNS A
+// discovery names peers), Options.Host puts a host name in place of the
+// IP (the test makes it resolve), Options.NoJoin starts the nodes without --join
+// (they find each other by --discover in Options.Args), Options.Spare adds
+// namespaces with no node on the same bridge (Spare gives one's name and
+// IP, Command runs a process in a namespace: an Erlang node, an epmd).
+// SetNameserver points every namespace's system resolver at an address,
+// through /etc/netns/NS/resolv.conf, which `ip netns exec` bind-mounts over
+// /etc/resolv.conf (the cleanup removes it); BridgeIP is the address a
+// server in the root namespace, a test's DNS server, listens on.
+//
 // Faults: Kill (SIGKILL), Term (SIGTERM, graceful), Stop and Cont
 // (SIGSTOP, SIGCONT), Restart (a crash, then a start with the same data
 // dir), RestartWiped (a crash, the data dir deleted, a start), Wipe (of
@@ -127,6 +138,23 @@
 // a higher term without bootstrapping anew; a wiped follower, a wiped
 // leader, and a wiped majority (leader included) never claim and follow
 // the node(s) with state.
+//
+// TestDiscoverByDNS: five nodes named app@IP, started together with no
+// seed, find each other through a DNS server the test runs on the bridge
+// (github.com/miekg/dns; the A records of one name, as a Kubernetes
+// headless service gives them), asked by each namespace's system resolver
+// (GODEBUG=netdns=go, so Go's resolver reads the namespace's resolv.conf),
+// form one cluster and elect a leader; a sixth record is added and its
+// node joins; an Erlang node in a spare namespace, with its own epmd, joins
+// by DNS too (an -eval with inet_res:lookup/3 and net_kernel:connect_node/1)
+// and sees every Go node; a record removed while its node runs cuts
+// nothing (after two more polls by every node it is alive everywhere, and
+// no nodedown was printed); the leader's record is removed and its node
+// killed: the others see it dead and elect another in a higher term.
+// TestDiscoverBySRV: three voters named app@hK.disco.test (host names, as
+// a StatefulSet's pods have) find each other through SRV records whose
+// targets are those names, elect; SIGTERM to the leader exits 0, the others
+// see it left, never dead, and elect another in a higher term.
 //
 // TestRandomFaults runs five voters through a seeded random sequence of
 // kills, SIGSTOP/SIGCONT pauses, partitions (sometimes leaving no

@@ -55,6 +55,22 @@ type Options struct {
 	// Quiet keeps the harness's actions out of the test log (they stay
 	// in the event log printed when the test fails).
 	Quiet bool
+	// Alive, when set, is the alive part of every node's name: node i is
+	// Alive@IP (as nodes found by DNS A records are named). Default: node
+	// i is n(i+1)@IP.
+	Alive string
+	// Host, when set, gives node i's host name instead of its IP
+	// address: node i is ALIVE@Host(i) (the test makes the name resolve
+	// to the node's IP, with a DNS server and SetNameserver, before the
+	// node starts).
+	Host func(i int) string
+	// NoJoin starts the nodes without --join: they find each other some
+	// other way (--discover in Args).
+	NoJoin bool
+	// Spare is how many namespaces to create besides the nodes', on the
+	// same bridge, for other processes (an Erlang node): see Spare and
+	// Command.
+	Spare int
 }
 
 // Cluster is N `distribute node` processes, each in its own network
@@ -81,7 +97,8 @@ type Cluster struct {
 type Node struct {
 	c       *Cluster
 	Index   int
-	Name    string // nK@10.A.B.(K+1), K = Index+1
+	Name    string // nK@10.A.B.(K+1), K = Index+1 (see Options.Alive, Options.Host)
+	Host    string // the host part of Name
 	IP      string
 	NS      string // network namespace
 	DataDir string
@@ -145,7 +162,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		opts.Binary = Binary(t)
 	}
 	dir := t.TempDir()
-	nw, err := newNetwork(opts.Nodes)
+	nw, err := newNetwork(opts.Nodes + opts.Spare)
 	if err != nil {
 		skipOrFail(t, err)
 	}
@@ -167,7 +184,8 @@ func New(t testing.TB, opts Options) *Cluster {
 		n := &Node{
 			c:       c,
 			Index:   i,
-			Name:    fmt.Sprintf("n%d@%s", i+1, nw.ip(i)),
+			Name:    nodeName(opts, i, nw.ip(i)),
+			Host:    nodeHost(opts, i, nw.ip(i)),
 			IP:      nw.ip(i),
 			NS:      nw.ns[i],
 			DataDir: filepath.Join(c.dir, fmt.Sprintf("n%d-data", i+1)),
@@ -187,6 +205,59 @@ func New(t testing.TB, opts Options) *Cluster {
 		}
 	}
 	return c
+}
+
+// nodeName is node i's name.
+func nodeName(opts Options, i int, ip string) string {
+	alive := fmt.Sprintf("n%d", i+1)
+	if opts.Alive != "" {
+		alive = opts.Alive
+	}
+	return alive + "@" + nodeHost(opts, i, ip)
+}
+
+// nodeHost is the host part of node i's name.
+func nodeHost(opts Options, i int, ip string) string {
+	if opts.Host != nil {
+		return opts.Host(i)
+	}
+	return ip
+}
+
+// BridgeIP is the bridge's address in the root namespace (10.A.B.1),
+// which every namespace reaches: a server the test runs there (a DNS
+// server) listens on it.
+func (c *Cluster) BridgeIP() string { return c.net.bridgeIP() }
+
+// SetNameserver makes ip the DNS server of every namespace's system
+// resolver (/etc/netns/NS/resolv.conf, bind-mounted over /etc/resolv.conf
+// by `ip netns exec`). Call it before starting the processes that should
+// use it; the cleanup removes the files.
+func (c *Cluster) SetNameserver(ip string) {
+	c.t.Helper()
+	if err := c.net.setNameserver(ip); err != nil {
+		c.t.Fatal(err)
+	}
+	c.Logf("nameserver %s in every namespace", ip)
+}
+
+// Spare returns spare namespace k (0 ≤ k < Options.Spare) and its IP.
+func (c *Cluster) Spare(k int) (ns, ip string) {
+	if k < 0 || k >= c.opts.Spare {
+		c.t.Fatalf("chaos: Spare(%d): %d spare namespaces", k, c.opts.Spare)
+	}
+	i := c.opts.Nodes + k
+	return c.net.ns[i], c.net.ip(i)
+}
+
+// Command returns a command that runs name with args inside namespace ns
+// (`ip netns exec NS NAME ARGS...`, which execs, so the process's pid is
+// the command's). It dies with the test binary (Pdeathsig); the caller
+// starts it and kills it, by pid, before the cleanup deletes the network.
+func (c *Cluster) Command(ns, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(ipPath, append([]string{"netns", "exec", ns, name}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
 }
 
 // RequireNetns skips the test when network namespaces cannot be used
@@ -574,7 +645,7 @@ func (c *Cluster) start(i int, wipe bool) error {
 	}
 	var seeds []string
 	for j, m := range c.nodes {
-		if j != i && c.Live(j) && c.Connected(i, j) {
+		if !c.opts.NoJoin && j != i && c.Live(j) && c.Connected(i, j) {
 			seeds = append(seeds, m.Name)
 			args = append(args, "--join", m.Name)
 		}

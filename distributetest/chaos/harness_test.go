@@ -167,7 +167,8 @@ func TestHarnessCleanupRemovesEverything(t *testing.T) {
 	var bridge string
 	var pids []int
 	t.Run("cluster", func(t *testing.T) {
-		c := New(t, Options{Nodes: 2})
+		c := New(t, Options{Nodes: 2, Spare: 1})
+		c.SetNameserver(c.BridgeIP())
 		c.StartAll()
 		nss = append(nss, c.net.ns...)
 		bridge = c.net.bridge
@@ -189,6 +190,9 @@ func TestHarnessCleanupRemovesEverything(t *testing.T) {
 		}
 		if _, err := os.Stat("/run/netns/" + ns); err == nil {
 			t.Errorf("/run/netns/%s left behind", ns)
+		}
+		if _, err := os.Stat(filepath.Join(netnsEtc, ns)); err == nil {
+			t.Errorf("%s/%s (SetNameserver's resolv.conf) left behind", netnsEtc, ns)
 		}
 	}
 	if err := runIP("", "link", "show", bridge); err == nil {

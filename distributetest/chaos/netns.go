@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -39,6 +40,47 @@ type network struct {
 
 	mu         sync.Mutex
 	blackholes map[int][]string // namespace index → blackholed /32 destinations
+	resolv     bool             // setNameserver wrote /etc/netns/NS/resolv.conf
+}
+
+// netnsEtc is where `ip netns exec NS` finds files to bind-mount over
+// /etc inside the namespace (iproute2's convention).
+const netnsEtc = "/etc/netns"
+
+// setNameserver points the system resolver of every namespace at ip:
+// /etc/netns/NS/resolv.conf, which `ip netns exec` bind-mounts over
+// /etc/resolv.conf for the processes it starts (so it must be written
+// before they start). close removes the files.
+func (nw *network) setNameserver(ip string) error {
+	nw.mu.Lock()
+	nw.resolv = true
+	nw.mu.Unlock()
+	conf := fmt.Sprintf("# written by the chaos harness\nnameserver %s\noptions timeout:1 attempts:3\n", ip)
+	for _, ns := range nw.ns {
+		dir := filepath.Join(netnsEtc, ns)
+		var err error
+		// Another test binary's cleanup may remove an empty /etc/netns
+		// between the two steps: try again.
+		for range 3 {
+			if err = os.MkdirAll(dir, 0o755); err == nil {
+				err = os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(conf), 0o644)
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeNetnsEtc removes /etc/netns/NS, and /etc/netns when that leaves
+// it empty.
+func removeNetnsEtc(ns string) {
+	os.RemoveAll(filepath.Join(netnsEtc, ns))
+	os.Remove(netnsEtc) // fails, harmlessly, when other namespaces have files there
 }
 
 // runIP runs ip with args (and stdin when not empty) and returns an error
@@ -220,6 +262,9 @@ func (nw *network) close() error {
 		if err := runIP("", "netns", "del", ns); err != nil && !strings.Contains(err.Error(), "No such file") {
 			errs = append(errs, err)
 		}
+		if nw.resolv {
+			removeNetnsEtc(ns)
+		}
 		// Usually gone with the namespace; make sure.
 		runIP("", "link", "del", nw.hostVeth[i])
 	}
@@ -304,6 +349,7 @@ func sweepLeftovers() {
 				}
 			}
 			runIP("", "netns", "del", ns)
+			removeNetnsEtc(ns)
 		}
 		runIP("", "link", "del", e.Name())
 		os.Remove(path)

@@ -11,9 +11,9 @@ import (
 // DefaultMaxFrame is the default largest accepted frame (128 MiB).
 const DefaultMaxFrame = 128 << 20
 
-// frameChunk bounds how much the reader allocates ahead of the bytes that
-// actually arrived, so a peer announcing a huge (but allowed) frame and
-// then stalling costs at most this much memory.
+// frameChunk is the first buffer a large frame is read into; it then
+// doubles as bytes arrive, so a peer announcing a huge (but allowed) frame
+// and then stalling costs at most about twice what it sent.
 const frameChunk = 64 << 10
 
 // AppendFrame appends the 4-byte length and payload to dst. An empty
@@ -67,19 +67,27 @@ func (fr *FrameReader) ReadFrame() ([]byte, error) {
 		}
 		return fr.buf, nil
 	}
-	// Grow with the data actually received, a chunk at a time.
-	fr.buf = fr.buf[:0]
-	for uint64(len(fr.buf)) < n {
-		step := n - uint64(len(fr.buf))
-		if step > frameChunk {
-			step = frameChunk
+	// Grow with the data actually received: the buffer starts at one
+	// chunk and doubles each time the bytes that arrived fill it, so a
+	// frame of n bytes costs about 2n in all (the buffers it outgrows are
+	// garbage) and a peer that stalls has made it allocate at most about
+	// twice what it sent.
+	buf := fr.buf[:0]
+	for uint64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			c := max(2*uint64(cap(buf)), frameChunk)
+			g := make([]byte, len(buf), min(c, n))
+			copy(g, buf)
+			buf = g
 		}
-		off := len(fr.buf)
-		fr.buf = append(fr.buf, make([]byte, step)...)
-		if _, err := io.ReadFull(fr.r, fr.buf[off:]); err != nil {
+		off := len(buf)
+		buf = buf[:cap(buf)]
+		if _, err := io.ReadFull(fr.r, buf[off:]); err != nil {
+			fr.buf = buf[:0]
 			return nil, eofUnexpected(err)
 		}
 	}
+	fr.buf = buf
 	return fr.buf, nil
 }
 
