@@ -193,10 +193,15 @@ func newCore(me Atom, lockerPid Pid, pop bool, xcre int64, connected func(Atom) 
 }
 
 // takeEffects returns the pending effects and clears them.
-func (c *core) takeEffects() []effect {
-	out := c.out
-	c.out = nil
-	return out
+func (c *core) takeEffects() []effect { return c.appendEffects(nil) }
+
+// appendEffects appends the pending effects to dst and clears them; the
+// core keeps its buffer for the next step.
+func (c *core) appendEffects(dst []effect) []effect {
+	dst = append(dst, c.out...)
+	clear(c.out)
+	c.out = c.out[:0]
+	return dst
 }
 
 // takeChanged reports whether anything Sync waits on may have changed

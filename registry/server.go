@@ -136,6 +136,8 @@ type Server struct {
 	// resolving holds the cancel of each running resolver, by node; only
 	// the gns goroutine uses it.
 	resolving map[Atom]context.CancelFunc
+	// effs is step's buffer of effects; only the gns goroutine uses it.
+	effs []effect
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -309,10 +311,11 @@ func (s *Server) loop() {
 func (s *Server) step(f func(c *core)) {
 	s.mu.Lock()
 	f(s.c)
-	effs := s.c.takeEffects()
+	s.effs = s.c.appendEffects(s.effs[:0])
 	changed := s.c.takeChanged()
 	s.mu.Unlock()
-	s.perform(effs)
+	s.perform(s.effs)
+	clear(s.effs)
 	if changed {
 		s.mu.Lock()
 		s.notifyLocked()
