@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -247,20 +248,42 @@ func TestHasQuorum(t *testing.T) {
 	}
 }
 
-func TestLookupPort(t *testing.T) {
+// The epmd check asks the node's own epmd by default (the node's
+// Config.EpmdPort, not $ERL_EPMD_PORT's or 4369's), and fails with a
+// reason against an epmd that does not know the name.
+func TestEpmdCheck(t *testing.T) {
 	epmd := distributetest.StartEpmd(t)
 	a := start(t, epmd)
 	ctx := context.Background()
-	alive := string(a.node.Name())[:len(a.node.Name())-len("@localhost")]
-	got, err := LookupPort(ctx, epmdAddr(epmd), alive)
-	if err != nil {
-		t.Fatal(err)
+	epmdCheck := func(cfg Config) Check {
+		t.Helper()
+		chk, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range chk.Readiness(ctx).Checks {
+			if c.Name == "epmd" {
+				return c
+			}
+		}
+		t.Fatalf("no epmd check in the readiness report of %+v", cfg)
+		return Check{}
 	}
-	if want := a.node.ListenAddr().(*net.TCPAddr).Port; got != want {
-		t.Fatalf("epmd says %s listens on %d; want %d", alive, got, want)
+	port := a.node.ListenAddr().(*net.TCPAddr).Port
+	for _, addr := range []string{"", epmdAddr(epmd)} {
+		if c := epmdCheck(Config{Node: a.node, EpmdAddr: addr}); !c.OK || !strings.HasSuffix(c.Detail, "-> "+strconv.Itoa(port)) {
+			t.Errorf("EpmdAddr %q: %+v; want ok, the node's port %d", addr, c, port)
+		}
 	}
-	if _, err := LookupPort(ctx, epmdAddr(epmd), "nobody"); !errors.Is(err, ErrNotRegistered) {
-		t.Errorf("unknown name: %v; want ErrNotRegistered", err)
+	other := distributetest.StartEpmd(t)
+	if c := epmdCheck(Config{Node: a.node, EpmdAddr: epmdAddr(other)}); c.OK || !strings.Contains(c.Detail, "does not know the name") {
+		t.Errorf("an epmd without the name: %+v; want failed, the name unknown", c)
+	}
+	if got, ok, err := a.node.EpmdPort(ctx, epmdAddr(other)); got != 0 || ok || err != nil {
+		t.Errorf("EpmdPort at an epmd without the name = %d, %v, %v; want 0, false, nil", got, ok, err)
+	}
+	if _, _, err := a.node.EpmdPort(ctx, "127.0.0.1"); err == nil {
+		t.Error("EpmdPort accepted an address without a port")
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -269,7 +268,6 @@ func TestConfigErrors(t *testing.T) {
 		{Name: "a@h", Cookie: "c", GossipAddr: "127.0.0.1:99999"},
 		{Name: "a@h", Cookie: "c", Profile: Profile{Name: "zero", ProbeInterval: time.Second}},
 		{Name: "a@h", Cookie: "c", ConnectRetry: -1},
-		{Name: "a@h", Cookie: "c", RaftAddr: strings.Repeat("r", 300)},
 	} {
 		m, err := Start(ctx, c)
 		if err == nil {
@@ -333,32 +331,6 @@ func TestStopUnderTraffic(t *testing.T) {
 		case <-time.After(distributetest.Scale(30 * time.Second)):
 			t.Fatalf("round %d: members did not stop", round)
 		}
-	}
-}
-
-func TestSetRaftAddr(t *testing.T) {
-	ctx := context.Background()
-	a, err := Start(ctx, Config{Name: "ra@localhost", Cookie: testCookie, Profile: Local()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Stop(ctx)
-	b, err := Start(ctx, Config{Name: "rb@localhost", Cookie: testCookie, Profile: Local(), RaftAddr: "127.0.0.1:1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Stop(ctx)
-	join(t, b, a.GossipAddr())
-	waitFor(t, 10*time.Second, "b's raft address at a", func() bool { mb, _ := a.Member("rb@localhost"); return mb.Raft == "127.0.0.1:1" })
-	if err := b.SetRaftAddr(ctx, "127.0.0.1:8300"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 10*time.Second, "new raft address at a", func() bool { mb, _ := a.Member("rb@localhost"); return mb.Raft == "127.0.0.1:8300" })
-	if err := b.SetRaftAddr(ctx, strings.Repeat("x", 300)); !errors.Is(err, ErrMeta) {
-		t.Errorf("oversized address: %v; want ErrMeta", err)
-	}
-	if mb, _ := b.Member("rb@localhost"); mb.Raft != "127.0.0.1:8300" {
-		t.Errorf("after a refused update, own raft address %q", mb.Raft)
 	}
 }
 

@@ -483,3 +483,52 @@ func TestFuncAdapters(t *testing.T) {
 		t.Fatalf("CallAs[string] of an int: %v; want a conversion error", err)
 	}
 }
+
+// A call to the local node runs its handler in a process of the node,
+// as a remote call would: stopping the node ends the handler (its ctx
+// ends) and the call, even when the caller's ctx never ends.
+func TestLocalCallEndsWithNode(t *testing.T) {
+	epmd := distributetest.StartEpmd(t)
+	n := startNode(t, epmd)
+	s := serve(t, n, nil)
+	started, ended := make(chan struct{}), make(chan struct{})
+	if err := s.Register("local", "wait", 0, func(ctx context.Context, _ []etf.Term) (etf.Term, error) {
+		close(started)
+		<-ctx.Done()
+		close(ended)
+		return nil, ctx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() {
+		_, err := rpc.Call(context.Background(), n, n.Name(), "local", "wait")
+		res <- err
+	}()
+	deadline := time.After(distributetest.Scale(10 * time.Second))
+	select {
+	case <-started:
+	case <-deadline:
+		t.Fatal("the handler never started")
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- n.Stop(context.Background()) }()
+	select {
+	case <-ended:
+	case <-deadline:
+		t.Fatal("the handler's ctx did not end with the node")
+	}
+	select {
+	case err := <-res:
+		if err == nil {
+			t.Error("a call whose handler the node's stop ended returned no error")
+		}
+	case <-deadline:
+		t.Fatal("the local call did not return after the node stopped")
+	}
+	select {
+	case <-stopped:
+	case <-deadline:
+		t.Fatal("the node's Stop did not return")
+	}
+}

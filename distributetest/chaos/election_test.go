@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/distribute-go/distribute/distributetest"
 )
 
 var (
@@ -106,6 +108,16 @@ func TestElectionKillAndPartition(t *testing.T) {
 	if l4 == l3 || t4 <= t3 {
 		t.Fatalf("majority after partition: leader %s term %d; want another node than %s in a term above %d", c.Node(l4).Name, t4, c.Node(l3).Name, t3)
 	}
+	// Pre-vote: the cut-off node asks for pre-votes, gets none, and keeps
+	// its term. Watched for several election timeouts, during which it
+	// would raise its term at each one without pre-vote.
+	window := distributetest.Scale(3 * time.Second)
+	for end := time.Now().Add(window); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if m, err := c.Status(l3); err == nil && m.Term != s.Term {
+			t.Fatalf("%s, cut off, moved from term %d to %d: a partitioned minority's term must stay flat (pre-vote)", c.Node(l3).Name, s.Term, m.Term)
+		}
+	}
+	c.Logf("%s stayed at term %d for %v while cut off", c.Node(l3).Name, s.Term, window)
 
 	c.Heal()
 	_, t5 := mustLeader(t, c, all(c)...)

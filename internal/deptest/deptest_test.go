@@ -1,5 +1,7 @@
-// Package deptest keeps the dependency rules of DESIGN.md: etf and codec use
-// the standard library only, and lower layers never import higher ones.
+// Package deptest keeps the project's dependency rules: etf and codec use
+// the standard library only, and lower layers never import higher ones
+// (the wire and term layers, then the root package, then the cluster
+// services, then cluster and the command).
 package deptest
 
 import (
