@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
@@ -57,7 +56,7 @@ func TestSplitBrainDetected(t *testing.T) {
 	if _, err := y[0].ms.Join(context.Background(), x[0].ms.GossipAddr()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "every node to report the conflict with both nodes of the other side", func() bool {
+	distributetest.WaitFor(t, "every node to report the conflict with both nodes of the other side", func() bool {
 		for _, m := range all {
 			var ce *ConflictError
 			if !errors.As(m.el.Conflict(), &ce) || len(ce.Nodes) != 2 {
@@ -84,7 +83,7 @@ func TestSplitBrainDetected(t *testing.T) {
 	// Neither leader takes the other side in: each refuses at every
 	// reconcile round.
 	for _, l := range []*member{xl, yl} {
-		waitFor(t, 10*time.Second, l.name+" to refuse the other side twice", func() bool {
+		distributetest.WaitFor(t, l.name+" to refuse the other side twice", func() bool {
 			return l.log.count("not adding a member of another Raft cluster") >= 4
 		})
 	}
@@ -107,7 +106,7 @@ func TestSplitBrainDetected(t *testing.T) {
 	for _, m := range y {
 		m.start(x[0].ms.GossipAddr())
 	}
-	waitFor(t, 30*time.Second, "the wiped nodes to join the other cluster", func() bool {
+	distributetest.WaitFor(t, "the wiped nodes to join the other cluster", func() bool {
 		for _, m := range all {
 			if m.el.Cluster() != xid || m.el.Conflict() != nil {
 				return false

@@ -225,17 +225,6 @@ func startClusterWith(t *testing.T, n, expect int, setup func(*member)) []*membe
 	return ms
 }
 
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(distributetest.Scale(d))
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", distributetest.Scale(d), what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // agreed waits until every running member of ms names the same leader
 // with the same term, the leader says it is leader, and the term is above
 // minTerm; it returns the leader's member and the term.
@@ -243,7 +232,7 @@ func agreed(t testing.TB, ms []*member, minTerm uint64) (*member, uint64) {
 	t.Helper()
 	var leader *member
 	var term uint64
-	waitFor(t, 20*time.Second, "one leader all members agree on", func() bool {
+	distributetest.WaitFor(t, "one leader all members agree on", func() bool {
 		leader, term = nil, 0
 		var name distribute.Atom
 		for _, m := range ms {
@@ -275,7 +264,7 @@ func agreed(t testing.TB, ms []*member, minTerm uint64) (*member, uint64) {
 func sameCluster(t testing.TB, ms []*member) string {
 	t.Helper()
 	var id string
-	waitFor(t, 20*time.Second, "one cluster identity all members know", func() bool {
+	distributetest.WaitFor(t, "one cluster identity all members know", func() bool {
 		id = ""
 		for _, m := range ms {
 			if m.down {
@@ -479,7 +468,7 @@ func TestWipedDataDirRejoinsWithoutBootstrap(t *testing.T) {
 		t.Fatal("a node with a wiped data dir bootstrapped")
 	}
 	// The leader's log brings the configuration back.
-	waitFor(t, 20*time.Second, "the rejoined node to have the 3-server configuration", func() bool {
+	distributetest.WaitFor(t, "the rejoined node to have the 3-server configuration", func() bool {
 		return len(servers(t, f)) == 3
 	})
 	if n := f.log.count("bootstrapped"); n != 0 {
@@ -510,7 +499,7 @@ func TestNoBootstrapWhilePeerHasState(t *testing.T) {
 	// Either it asks and finds a peer with state, or the old leader, not
 	// yet stepped down, reached it first with its log (then it has state
 	// without having bootstrapped); the check below tells the two apart.
-	waitFor(t, 20*time.Second, "the newcomer to find a peer with state", func() bool {
+	distributetest.WaitFor(t, "the newcomer to find a peer with state", func() bool {
 		return nc.log.count("bootstrap: a peer has Raft state") > 0 || nc.el.hasState()
 	})
 	if nc.log.count("bootstrapped") != 0 {
@@ -519,7 +508,7 @@ func TestNoBootstrapWhilePeerHasState(t *testing.T) {
 	ms[1].start(ms[0].ms.GossipAddr())
 	all := append([]*member{nc}, ms...)
 	agreed(t, all, 0)
-	waitFor(t, 20*time.Second, "the leader to add the newcomer as a voter", func() bool {
+	distributetest.WaitFor(t, "the leader to add the newcomer as a voter", func() bool {
 		cf := nc.el.raft.GetConfiguration()
 		if cf.Error() != nil {
 			return false
@@ -616,7 +605,7 @@ func TestLeaderAddsAndRemovesVoters(t *testing.T) {
 	// A follower may know the leader (a heartbeat) before the entries
 	// that carry the configuration reach it.
 	for _, m := range ms {
-		waitFor(t, 10*time.Second, m.name+" to hold the 3-server configuration", func() bool { return len(servers(t, m)) == 3 })
+		distributetest.WaitFor(t, m.name+" to hold the 3-server configuration", func() bool { return len(servers(t, m)) == 3 })
 	}
 	// A fourth member (last by name, so outside the bootstrap set) is
 	// added as a voter.
@@ -624,7 +613,7 @@ func TestLeaderAddsAndRemovesVoters(t *testing.T) {
 	d.start(leader.ms.GossipAddr())
 	t.Cleanup(func() { d.stop(false) })
 	all := append(slices.Clone(ms), d)
-	waitFor(t, 20*time.Second, "the leader to add the fourth member", func() bool {
+	distributetest.WaitFor(t, "the leader to add the fourth member", func() bool {
 		return slices.Contains(servers(t, leader), d.name)
 	})
 	if d.log.count("bootstrapped") != 0 {
@@ -641,13 +630,13 @@ func TestLeaderAddsAndRemovesVoters(t *testing.T) {
 	}
 	victim := rest[0]
 	victim.stop(false)
-	waitFor(t, 20*time.Second, "the leader to remove the voter that left", func() bool {
+	distributetest.WaitFor(t, "the leader to remove the voter that left", func() bool {
 		return !slices.Contains(servers(t, leader), victim.name)
 	})
 	// At Expect voters, a gone voter is kept.
 	victim2 := rest[1]
 	victim2.stop(false)
-	waitFor(t, 20*time.Second, "the leader to keep a gone voter at Expect", func() bool {
+	distributetest.WaitFor(t, "the leader to keep a gone voter at Expect", func() bool {
 		return leader.log.count("keeping a gone voter") > 0
 	})
 	if got := servers(t, leader); len(got) != 3 || !slices.Contains(got, victim2.name) {

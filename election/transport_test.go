@@ -164,7 +164,7 @@ func TestForgedRaftMessagesRefused(t *testing.T) {
 	// the leader, not the forger).
 	n = before(refusedToken)
 	y.send(target, distribute.Pid{Node: lname, ID: 1, Creation: 1}, tok, cluster, forgedAppend(lname, term+1))
-	waitFor(t, 10*time.Second, "the forged reply-to to be refused", func() bool { return f.el.trans.refusedCount(refusedToken) == n+1 })
+	distributetest.WaitFor(t, "the forged reply-to to be refused", func() bool { return f.el.trans.refusedCount(refusedToken) == n+1 })
 
 	// 3. No token at all, in the forger's own name.
 	n = before(refusedToken)
@@ -208,7 +208,7 @@ func TestForgedRaftMessagesRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "the junk to be counted", func() bool { return f.el.trans.refusedCount(refusedMalformed) == n+3 })
+	distributetest.WaitFor(t, "the junk to be counted", func() bool { return f.el.trans.refusedCount(refusedMalformed) == n+3 })
 
 	// The terms moved by elections at most (none jumped), and the fencing
 	// token never went back.
@@ -225,7 +225,7 @@ func TestForgedRaftMessagesRefused(t *testing.T) {
 		}
 	}
 	// Once the foreign sender is out of sight, the conflict ends.
-	waitFor(t, 20*time.Second, "the conflict to expire", func() bool { return f.el.Conflict() == nil })
+	distributetest.WaitFor(t, "the conflict to expire", func() bool { return f.el.Conflict() == nil })
 	l, term2 := agreed(t, ms, 0)
 	if got, err := l.el.IsLeader(ctx); err != nil || got != term2 || got < term {
 		t.Errorf("IsLeader after the forgeries: %d, %v; want %d (≥ %d)", got, err, term2, term)
@@ -299,7 +299,7 @@ func TestHeartbeatsDuringBigMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 60*time.Second, "the big messages to arrive", func() bool { return got.Load() == count })
+	distributetest.WaitForWithin(t, 60*time.Second, "the big messages to arrive", func() bool { return got.Load() == count })
 	end := time.Now()
 
 	mu.Lock()
@@ -781,7 +781,7 @@ func TestTransportNeverConnects(t *testing.T) {
 	if !a.node.Disconnect(b.name) {
 		t.Fatal("the nodes were not connected")
 	}
-	waitFor(t, 10*time.Second, "the disconnect", func() bool { return !a.node.IsConnected(b.name) && !b.node.IsConnected(a.name) })
+	distributetest.WaitFor(t, "the disconnect", func() bool { return !a.node.IsConnected(b.name) && !b.node.IsConnected(a.name) })
 	hb := &raft.AppendEntriesRequest{RPCHeader: header(a.name), Term: 3, Leader: []byte(a.name)}
 	var resp raft.AppendEntriesResponse
 	err := a.AppendEntries(raft.ServerID(b.name), raft.ServerAddress(b.name), hb, &resp)

@@ -53,7 +53,7 @@ func TestVotersCappedAtExpect(t *testing.T) {
 	ms := startClusterWith(t, 5, 3, func(m *member) { m.grace = time.Millisecond })
 	leader, _ := agreed(t, ms, 0)
 	sameCluster(t, ms)
-	waitFor(t, 30*time.Second, "five servers: three voters, two non-voters", func() bool {
+	distributetest.WaitFor(t, "five servers: three voters, two non-voters", func() bool {
 		conf := suffrages(t, leader)
 		voters := 0
 		for _, v := range conf {
@@ -80,7 +80,7 @@ func TestVotersCappedAtExpect(t *testing.T) {
 		}
 	}
 	victim.stop(false)
-	waitFor(t, 30*time.Second, "the gone voter replaced by a non-voter", func() bool {
+	distributetest.WaitFor(t, "the gone voter replaced by a non-voter", func() bool {
 		conf := suffrages(t, leader)
 		voters := 0
 		for n, v := range conf {
@@ -106,7 +106,7 @@ func TestVotersCappedAtExpect(t *testing.T) {
 		t.Fatalf("no non-voter left: %s", describe(conf))
 	}
 	nv.stop(false)
-	waitFor(t, 30*time.Second, "the gone non-voter removed", func() bool {
+	distributetest.WaitFor(t, "the gone non-voter removed", func() bool {
 		conf := suffrages(t, leader)
 		_, in := conf[nv.name]
 		return !in && len(conf) == 3
@@ -120,7 +120,7 @@ func TestVotersCappedAtExpect(t *testing.T) {
 func TestVotersBeyondExpectDemoted(t *testing.T) {
 	ms := startCluster(t, 4, 4)
 	leader, term := agreed(t, ms, 0)
-	waitFor(t, 20*time.Second, "four voters", func() bool {
+	distributetest.WaitFor(t, "four voters", func() bool {
 		conf := suffrages(t, leader)
 		return len(conf) == 4 && !slices.Contains(mapValues(conf), false)
 	})
@@ -136,7 +136,7 @@ func TestVotersBeyondExpectDemoted(t *testing.T) {
 		m.start(seeds...)
 	}
 	leader, _ = agreed(t, ms, term)
-	waitFor(t, 30*time.Second, "two voters and two non-voters", func() bool {
+	distributetest.WaitFor(t, "two voters and two non-voters", func() bool {
 		conf := suffrages(t, leader)
 		voters := 0
 		for _, v := range conf {
@@ -196,7 +196,7 @@ func TestOldDataDirStarts(t *testing.T) {
 	if err := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: raft.ServerID(name), Address: raft.ServerAddress(name)}}}).Error(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the old-layout node to lead", func() bool { return r.State() == raft.Leader })
+	distributetest.WaitFor(t, "the old-layout node to lead", func() bool { return r.State() == raft.Leader })
 	oldTerm := r.CurrentTerm()
 	if err := r.Shutdown().Error(); err != nil {
 		t.Fatal(err)

@@ -90,7 +90,7 @@ func BenchmarkBroadcast100(b *testing.B) {
 	}
 	spawnCounters(a, sa, 34)
 	spawnCounters(bn, sb, 66)
-	waitFor(b, "100 members", func() bool { return len(sa.Members(Atom("bcast"))) == 100 })
+	distributetest.WaitFor(b, "100 members", func() bool { return len(sa.Members(Atom("bcast"))) == 100 })
 	msg := etf.Binary(make([]byte, 64))
 	want := int64(100 * b.N)
 	target.Store(want)

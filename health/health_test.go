@@ -112,23 +112,12 @@ func startNamed(t *testing.T, epmd int, name string, prof membership.Profile) me
 // can miss its timeout on a loaded machine).
 func joinRetry(t *testing.T, m *membership.Membership, addr string) {
 	t.Helper()
-	waitFor(t, "a join", func() bool {
+	distributetest.WaitFor(t, "a join", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
 		defer cancel()
 		_, err := m.Join(ctx, addr)
 		return err == nil
 	})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(distributetest.Scale(20 * time.Second))
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func epmdAddr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
@@ -179,7 +168,7 @@ func TestReadyLiveAndCluster(t *testing.T) {
 	for _, m := range []member{b, c} {
 		joinRetry(t, m.mem, a.mem.GossipAddr())
 	}
-	waitFor(t, "healthy", func() bool { return chk.Cluster().State == Healthy })
+	distributetest.WaitFor(t, "healthy", func() bool { return chk.Cluster().State == Healthy })
 	quorum.Store(true)
 	code, r = get(t, chk.Readyz())
 	if code != 200 || !r.OK {
@@ -192,7 +181,7 @@ func TestReadyLiveAndCluster(t *testing.T) {
 	// A graceful stop is left: not counted as a failure, but with 3
 	// expected members, 2 alive is degraded.
 	c.mem.Stop(ctx)
-	waitFor(t, "left member excluded", func() bool { h := chk.Cluster(); return h.Left == 1 && h.Alive == 2 })
+	distributetest.WaitFor(t, "left member excluded", func() bool { h := chk.Cluster(); return h.Left == 1 && h.Alive == 2 })
 	if h := chk.Cluster(); h.State != Degraded || !h.Quorum {
 		t.Errorf("after a leave: %+v; want degraded with quorum", h)
 	}
@@ -334,7 +323,7 @@ func TestReapKeepsMinorityMinority(t *testing.T) {
 			childEpmdEnv+"="+strconv.Itoa(epmd),
 			childJoinEnv+"="+a.mem.GossipAddr()))
 	}
-	waitFor(t, "healthy", func() bool { h := chk.Cluster(); return h.State == Healthy && h.Alive == 3 })
+	distributetest.WaitFor(t, "healthy", func() bool { h := chk.Cluster(); return h.State == Healthy && h.Alive == 3 })
 	for _, k := range kids {
 		k.Cmd.Process.Kill()
 	}
@@ -343,7 +332,7 @@ func TestReapKeepsMinorityMinority(t *testing.T) {
 	// die (and are reaped) at moments of their own, so the test does not
 	// wait for a reading with both dead at once: it checks every reading.
 	sawDead, checked := 0, 0
-	waitFor(t, "both dead and forgotten", func() bool {
+	distributetest.WaitFor(t, "both dead and forgotten", func() bool {
 		h := chk.Cluster()
 		sawDead = max(sawDead, h.Dead)
 		if h.Alive == 1 {
@@ -402,7 +391,7 @@ func TestNotReadyWhileJoining(t *testing.T) {
 	}
 	s := startNamed(t, epmd, string(seedName), membership.Local())
 	seed.Store(s.mem)
-	waitFor(t, "ready once joined", func() bool { code, _ := get(t, chk.Readyz()); return code == 200 })
+	distributetest.WaitFor(t, "ready once joined", func() bool { code, _ := get(t, chk.Readyz()); return code == 200 })
 }
 
 // TestHandlerRefusesMethodBeforeChecking: a POST gets 405 without the

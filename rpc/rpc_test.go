@@ -225,20 +225,9 @@ func TestCallTimeoutLeavesNothing(t *testing.T) {
 	}
 	// After the remote function finished (its process is gone from b),
 	// a new call gets its own answer, not the stale one.
-	waitFor(t, func() bool { return len(b.Processes()) <= 2 })
+	distributetest.WaitFor(t, "the call's process on b to end", func() bool { return len(b.Processes()) <= 2 })
 	if v, err := rpc.Call(ctx, a, b.Name(), "rpctest", "echo", int64(2)); err != nil || v != int64(2) {
 		t.Fatalf("echo after timeout = %v, %v", v, err)
-	}
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -265,7 +254,7 @@ func TestCallNodeDown(t *testing.T) {
 		_, err := rpc.Call(ctx, a, b.Name(), "rpctest", "sleep", int64(30000))
 		errc <- err
 	}()
-	waitFor(t, func() bool { return len(b.Processes()) > 2 }) // the call runs on b
+	distributetest.WaitFor(t, "the call to run on b", func() bool { return len(b.Processes()) > 2 })
 	a.Disconnect(b.Name())
 	select {
 	case err := <-errc:

@@ -64,7 +64,9 @@ func (e *MalformedError) Error() string {
 }
 
 // Is reports whether target is ErrMalformed or ErrHandshake.
-func (e *MalformedError) Is(target error) bool { return target == ErrMalformed || target == ErrHandshake }
+func (e *MalformedError) Is(target error) bool {
+	return target == ErrMalformed || target == ErrHandshake
+}
 
 func malformed(msg, reason string) error { return &MalformedError{Msg: msg, Reason: reason} }
 
