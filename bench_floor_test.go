@@ -1,6 +1,8 @@
 package distribute
 
 import (
+	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -16,8 +18,8 @@ import (
 
 // The floor benchmarks measure what this machine and Go's runtime give
 // without any of this library, so that our numbers can be read against
-// them: a raw TCP ping-pong between two OS processes, and the memory of a
-// bare parked goroutine.
+// them: a raw TCP ping-pong and a raw TCP stream between two OS processes,
+// and the memory of a bare parked goroutine.
 
 // BenchmarkTCPPingPongFloor is a 64-byte ping-pong over loopback TCP
 // between this process and a child process, with no protocol at all: the
@@ -60,14 +62,17 @@ func BenchmarkTCPPingPongFloor(b *testing.B) {
 	}
 }
 
-// reportLatency reports the median and the 99th percentile of lat in µs,
-// and the share of round trips slower than twice the median.
+// reportLatency reports the median and the 99th and 99.9th percentiles of
+// lat in µs (nearest rank: lat[n/2], lat[n*99/100], lat[n*999/1000] of the
+// sorted round trips, as bench/erlang computes Erlang's), and the share of
+// round trips slower than twice the median.
 func reportLatency(b *testing.B, lat []time.Duration) {
 	slices.Sort(lat)
 	p50 := lat[len(lat)/2]
 	slow := len(lat) - sort.Search(len(lat), func(i int) bool { return lat[i] > 2*p50 })
 	b.ReportMetric(float64(p50.Nanoseconds())/1e3, "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)*999/1000].Nanoseconds())/1e3, "p99.9-µs")
 	b.ReportMetric(100*float64(slow)/float64(len(lat)), "%>2×p50")
 }
 
@@ -174,6 +179,45 @@ func (r *floorReader) once(fd uintptr) bool {
 	}
 }
 
+// BenchmarkTCPStreamFloor is one-way loopback TCP from this process to a
+// child process that discards what it reads, with no protocol at all: the
+// ceiling over BenchmarkThroughput64/1K. Each op is one write of 64 B or
+// 1 KiB through a 64 KiB bufio.Writer; the clock stops when the child has
+// read all b.N of them and its one-byte answer is back.
+func BenchmarkTCPStreamFloor(b *testing.B) {
+	for _, size := range []int{64, 1024} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			c, err := net.Dial("tcp", startTCPEcho(b, "sink"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			w := bufio.NewWriterSize(c, 64<<10)
+			chunk := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			start := time.Now()
+			if err := binary.Write(w, binary.BigEndian, int64(b.N*size)); err != nil {
+				b.Fatal(err)
+			}
+			for i := 0; i < b.N; i++ {
+				if _, err := w.Write(chunk); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := w.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, chunk[:1]); err != nil {
+				b.Fatal(err)
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+		})
+	}
+}
+
 // startTCPEcho starts this test binary again as a TCP echo server for
 // 64-byte frames (DISTRIBUTE_BENCH_TCPECHO=mode, see runTCPEcho) and
 // returns its address; the child is killed at cleanup.
@@ -184,7 +228,9 @@ func startTCPEcho(b *testing.B, mode string) string {
 }
 
 // runTCPEcho is the child process of startTCPEcho: it prints its address
-// and echoes 64-byte frames on each connection, reading as mode says.
+// and echoes 64-byte frames on each connection, reading as mode says; in
+// mode "sink" it reads an 8-byte big-endian length, discards that many
+// bytes and answers with one byte.
 func runTCPEcho(mode string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -199,6 +245,16 @@ func runTCPEcho(mode string) {
 		}
 		go func() {
 			defer c.Close()
+			if mode == "sink" {
+				var n int64
+				if binary.Read(c, binary.BigEndian, &n) != nil {
+					return
+				}
+				if _, err := io.CopyN(io.Discard, c, n); err == nil {
+					c.Write([]byte{1})
+				}
+				return
+			}
 			rd := floorConnReader(c, mode)
 			buf := make([]byte, 64)
 			for {

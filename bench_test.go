@@ -18,9 +18,10 @@ import (
 )
 
 // The throughput benchmarks measure one-way messages between two Go nodes
-// in separate OS processes, the way shared/bench/erlang measures Erlang:
-// a sender does {sink, Node} ! Binary N times and the clock stops when the
-// sink has counted N binaries and its reply is back.
+// in separate OS processes, the way bench/erlang measures Erlang between
+// two erl nodes (BenchmarkErlangThroughput64/1K): a sender does
+// {sink, Node} ! Binary N times and the clock stops when the sink has
+// counted N binaries and its reply is back.
 //
 // The sink runs in a child process: this test binary re-executed with
 // DISTRIBUTE_BENCH_SINK set (see TestMain in node_test.go).

@@ -131,3 +131,17 @@ func TestSendTimeoutOnFullBufferIsNotNodeDown(t *testing.T) {
 		t.Fatal("the connection went down")
 	}
 }
+
+// TestHandshakeTimeoutIsErrHandshake: a peer that accepts and never
+// answers the handshake makes Connect fail after HandshakeTimeout with an
+// error wrapping ErrHandshake (as documented) and ErrNodeDown, not
+// ErrTimeout: the caller's ctx did not end.
+func TestHandshakeTimeoutIsErrHandshake(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	silentNode(t, port, "mute")
+	a := startNode(t, port, func(c *Config) { c.HandshakeTimeout = 200 * time.Millisecond })
+	err := a.Connect(testCtx(t), "mute@localhost")
+	if !errors.Is(err, ErrHandshake) || !errors.Is(err, ErrNodeDown) || errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Connect to a node that never answers the handshake: %v; want ErrHandshake and ErrNodeDown, not a ctx timeout", err)
+	}
+}

@@ -29,8 +29,10 @@ var (
 	// connection error also wraps ErrNodeDown).
 	ErrBadCookie = dist.ErrBadCookie
 	// ErrHandshake: a handshake was refused or broke off for another
-	// reason: a missing capability, a name in use, a timeout.
-	ErrHandshake = dist.ErrRefused
+	// reason than the cookie or TLS: a missing capability, a name in use,
+	// a malformed or oversized message, a step that took longer than
+	// Config.HandshakeTimeout. A connection error also wraps ErrNodeDown.
+	ErrHandshake = dist.ErrHandshake
 	// ErrTLSMismatch: only one side of a connection speaks TLS (Config.TLS
 	// set on one node and not the other). The text says which: "peer
 	// speaks TLS" or "peer does not speak TLS". A connection error also

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -412,4 +413,33 @@ func (n *Node) peerIfConnected(node Atom) *peer {
 	n.connMu.Lock()
 	defer n.connMu.Unlock()
 	return n.conns[node]
+}
+
+// EpmdPort asks epmd which port it maps this node's name to: the epmd
+// the node registered with (127.0.0.1 and Config.EpmdPort) when addr is
+// "", else the one at addr ("host:port"). It reports ok false, with a
+// nil error, when epmd answers but does not know the name; readiness
+// checks compare the port with ListenAddr's.
+func (n *Node) EpmdPort(ctx context.Context, addr string) (port int, ok bool, err error) {
+	host, p := "127.0.0.1", n.cfg.EpmdPort
+	if addr != "" {
+		h, ps, err := net.SplitHostPort(addr)
+		if err != nil {
+			return 0, false, fmt.Errorf("distribute: epmd address %q: %w", addr, err)
+		}
+		pn, err := strconv.Atoi(ps)
+		if err != nil || pn <= 0 || pn > 65535 {
+			return 0, false, fmt.Errorf("distribute: epmd address %q: bad port", addr)
+		}
+		host, p = h, pn
+	}
+	alive, _, _, _ := ParseNodeName(n.cfg.Name)
+	info, err := epmd.Lookup(ctx, host, p, alive)
+	if errors.Is(err, epmd.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("distribute: epmd at %s: %w", net.JoinHostPort(host, strconv.Itoa(p)), err)
+	}
+	return info.Port, true, nil
 }

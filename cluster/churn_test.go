@@ -15,17 +15,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(distributetest.Scale(d))
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", distributetest.Scale(d), what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func startWith(t *testing.T, cfg Config) *Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(20*time.Second))
@@ -68,10 +57,10 @@ func TestStartWithoutSeed(t *testing.T) {
 	if a.Membership().Joining() {
 		t.Error("the seed waits for itself")
 	}
-	waitFor(t, 30*time.Second, "both alive to each other", func() bool {
+	distributetest.WaitFor(t, "both alive to each other", func() bool {
 		return alive(a, b.Node().Name()) && alive(b, seed)
 	})
-	waitFor(t, 10*time.Second, "Joining over", func() bool { return !b.Membership().Joining() })
+	distributetest.WaitFor(t, "Joining over", func() bool { return !b.Membership().Joining() })
 }
 
 // nodeDowns counts a node's nodedown events by peer.
@@ -155,12 +144,12 @@ func TestOverlappingPartitionsOption(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(30*time.Second))
 			defer cancel()
 			for _, x := range []*Cluster{b, c} {
-				waitFor(t, 30*time.Second, "a join", func() bool {
+				distributetest.WaitFor(t, "a join", func() bool {
 					_, err := x.Membership().Join(ctx, a.Membership().GossipAddr())
 					return err == nil
 				})
 			}
-			waitFor(t, 30*time.Second, "a full mesh, the registries in sync", func() bool {
+			distributetest.WaitFor(t, "a full mesh, the registries in sync", func() bool {
 				for _, x := range cs {
 					if len(x.Node().VisibleNodes()) != 2 || len(x.Registry().Known()) != 2 {
 						return false
@@ -171,14 +160,14 @@ func TestOverlappingPartitionsOption(t *testing.T) {
 			downs := watchDowns(t, b.Node())
 			a.Node().Disconnect(c.Node().Name())
 			if !off {
-				waitFor(t, 20*time.Second, "b drops a link (prevent_overlapping_partitions)", func() bool { return downs.total() > 0 })
-				waitFor(t, 10*time.Second, "the cut counted", func() bool { return cuts() > 0 })
+				distributetest.WaitFor(t, "b drops a link (prevent_overlapping_partitions)", func() bool { return downs.total() > 0 })
+				distributetest.WaitFor(t, "the cut counted", func() bool { return cuts() > 0 })
 				return
 			}
 			// Membership reconnects a and c; their registries sync again,
 			// and a registration through all three goes through b, after
 			// any lost_connection a or c could have sent it.
-			waitFor(t, 30*time.Second, "a and c reconnected and in sync", func() bool {
+			distributetest.WaitFor(t, "a and c reconnected and in sync", func() bool {
 				return a.Node().IsConnected(c.Node().Name()) && len(a.Registry().Known()) == 2 && len(c.Registry().Known()) == 2
 			})
 			for _, x := range cs {
@@ -193,7 +182,7 @@ func TestOverlappingPartitionsOption(t *testing.T) {
 			if err := a.Registry().Register(ctx, distribute.Atom("after_blip"), p.Pid()); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, "b knows the name", func() bool { _, ok := b.Registry().Whereis(distribute.Atom("after_blip")); return ok })
+			distributetest.WaitFor(t, "b knows the name", func() bool { _, ok := b.Registry().Whereis(distribute.Atom("after_blip")); return ok })
 			if k := downs.total(); k != 0 || len(b.Node().VisibleNodes()) != 2 || cuts() != 0 {
 				t.Fatalf("b lost %d links (now connected to %v; %d counted cuts) after a blip between a and c, with prevent_overlapping_partitions off", k, b.Node().VisibleNodes(), cuts())
 			}

@@ -4,8 +4,9 @@
 // over it.
 //
 // With Config.Election the node also takes part in leader election (the
-// election package: Raft on its own port, its address published in the
-// membership meta and in distribute:info()'s raft field).
+// election package: Raft over the distribution, so the cookie and TLS
+// protect it and no port of its own is opened; the membership meta and
+// distribute:info()'s election field say the node runs it).
 //
 // A node started here runs SWIM membership (the membership package: members
 // are connected in a full mesh, a dead one is disconnected), serves RPC (the rpc package: Erlang's rpc:call,
@@ -13,7 +14,7 @@
 // scope pg (the groups package), and exports over RPC, so that
 // rpc:call(GoNode, distribute, info, []) works from Erlang too:
 //
-//	distribute:info()       #{name, creation, hidden, version, gossip, raft}
+//	distribute:info()       #{name, creation, hidden, version, gossip, election}
 //	distribute:registered() local names
 //	distribute:groups()     [{Group, [Pid]}] of the pg scope
 //	distribute:members()    [{Node, alive|suspect|dead|left, Incarnation}]
@@ -199,7 +200,7 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 		}
 	}
 	if !cfg.NoGroups {
-		if c.groups, err = groups.Start(ctx, c.node); err != nil {
+		if c.groups, err = groups.Start(ctx, c.node, groups.WithLogger(cfg.Node.Logger)); err != nil {
 			return err
 		}
 	}
@@ -240,9 +241,6 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 	if cfg.Election != nil {
 		ec := *cfg.Election
 		ec.Membership = c.membership
-		if ec.TLS == nil {
-			ec.TLS = cfg.Node.TLS
-		}
 		if ec.Logger == nil {
 			ec.Logger = cfg.Node.Logger
 		}
@@ -311,8 +309,9 @@ func (c *Cluster) exportDistribute() error {
 }
 
 // Info is what distribute:info/0 returns: #{name, creation, hidden,
-// version, gossip, raft}. gossip and raft are undefined until membership
-// and election run.
+// version, gossip, election}. gossip is undefined without membership;
+// election is true when the node runs the election (its Raft traffic
+// travels over the distribution: there is no Raft address to give).
 func (c *Cluster) Info() etf.Map {
 	n := c.node
 	return etf.Map{
@@ -321,16 +320,8 @@ func (c *Cluster) Info() etf.Map {
 		{Key: etf.Atom("hidden"), Value: etf.Bool(n.Hidden())},
 		{Key: etf.Atom("version"), Value: etf.Binary(distribute.Version)},
 		{Key: etf.Atom("gossip"), Value: c.gossipTerm()},
-		{Key: etf.Atom("raft"), Value: c.raftTerm()},
+		{Key: etf.Atom("election"), Value: etf.Bool(c.election != nil)},
 	}
-}
-
-// raftTerm is info()'s raft field: the Raft address, or undefined.
-func (c *Cluster) raftTerm() etf.Term {
-	if c.election == nil {
-		return etf.Undefined
-	}
-	return etf.Binary(c.election.Addr())
 }
 
 // leaderTerm is distribute:leader/0: {ok, Node, Term} when this node

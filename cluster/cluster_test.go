@@ -1,9 +1,12 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,6 +92,53 @@ func TestJoinByNodeName(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("distribute:members() on join1 = %v, %v", etf.Format(got), err)
 		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer a logger and a test may share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Every service a Cluster starts logs through the node's logger: junk
+// sent to the pg scope is logged there, not on slog's default logger.
+func TestServicesLogThroughNodeLogger(t *testing.T) {
+	epmd := distributetest.StartEpmd(t)
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+	defer cancel()
+	c, err := Start(ctx, Config{NoMembership: true, Node: distribute.Config{Name: "logs@localhost", Cookie: "distributetest", EpmdPort: epmd, Logger: logger}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(context.Background())
+	p, err := c.Node().NewProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SendName(ctx, "pg", "", etf.Tuple{etf.Atom("junk_for_the_scope"), int64(1)}); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(buf.String(), "junk_for_the_scope") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the pg scope's log line never reached the node's logger; it has:\n%s", buf.String())
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }

@@ -177,13 +177,13 @@ func TestDiscoveryJoinsWhatItFinds(t *testing.T) {
 	}
 	a := startWith(t, Config{Node: distribute.Config{Name: string(aName), EpmdPort: port}, Profile: membership.Local()})
 	writeFile(t, path, string(aName))
-	waitFor(t, 30*time.Second, "b to join a, which appeared in its file", func() bool {
+	distributetest.WaitFor(t, "b to join a, which appeared in its file", func() bool {
 		return alive(b, aName) && alive(a, b.Node().Name())
 	})
 
 	writeFile(t, path)
 	polls := src.n.Load()
-	waitFor(t, 30*time.Second, "five polls of the emptied file", func() bool { return src.n.Load() >= polls+5 })
+	distributetest.WaitFor(t, "five polls of the emptied file", func() bool { return src.n.Load() >= polls+5 })
 	if !alive(b, aName) || !b.Node().IsConnected(aName) {
 		t.Fatalf("a left b's discovery and was cut: member %v, connected %v", alive(b, aName), b.Node().IsConnected(aName))
 	}
@@ -206,10 +206,10 @@ func TestDiscoverySeedsReadiness(t *testing.T) {
 		t.Fatal("Joining false while the discovered peer is not up")
 	}
 	c := startWith(t, Config{Node: distribute.Config{Name: string(cName), EpmdPort: port}, Profile: membership.Local()})
-	waitFor(t, 30*time.Second, "b and c alive to each other", func() bool {
+	distributetest.WaitFor(t, "b and c alive to each other", func() bool {
 		return alive(b, cName) && alive(c, b.Node().Name())
 	})
-	waitFor(t, 10*time.Second, "Joining over", func() bool { return !b.Membership().Joining() })
+	distributetest.WaitFor(t, "Joining over", func() bool { return !b.Membership().Joining() })
 }
 
 func TestDiscoveryConfigChecked(t *testing.T) {

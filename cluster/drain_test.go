@@ -54,7 +54,7 @@ func TestDrainLetsCallsInFlightFinish(t *testing.T) {
 	b := startWith(t, Config{Node: distribute.Config{Name: fmt.Sprintf("drb%d@localhost", pid), EpmdPort: port}, Profile: membership.Local(),
 		Join: []distribute.Atom{a.Node().Name()}})
 	aName := a.Node().Name()
-	waitFor(t, 20*time.Second, "a and b alive to each other", func() bool { return alive(a, b.Node().Name()) && alive(b, aName) })
+	distributetest.WaitFor(t, "a and b alive to each other", func() bool { return alive(a, b.Node().Name()) && alive(b, aName) })
 
 	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(60*time.Second))
 	defer cancel()
@@ -66,7 +66,7 @@ func TestDrainLetsCallsInFlightFinish(t *testing.T) {
 	if err := a.Registry().Register(ctx, etf.Atom("drained"), p.Pid()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "b to see the global name", func() bool { _, ok := b.Registry().Whereis(etf.Atom("drained")); return ok })
+	distributetest.WaitFor(t, "b to see the global name", func() bool { _, ok := b.Registry().Whereis(etf.Atom("drained")); return ok })
 
 	started, release := slowExport(t, a)
 	type result struct {
@@ -82,7 +82,7 @@ func TestDrainLetsCallsInFlightFinish(t *testing.T) {
 
 	drained := make(chan error, 1)
 	go func() { drained <- a.Drain(ctx) }()
-	waitFor(t, 20*time.Second, "b to see a left and its global name gone", func() bool {
+	distributetest.WaitFor(t, "b to see a left and its global name gone", func() bool {
 		_, named := b.Registry().Whereis(etf.Atom("drained"))
 		return memberState(b, aName) == membership.StateLeft && !named
 	})

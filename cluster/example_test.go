@@ -19,8 +19,9 @@ import (
 
 // Start a cluster node with membership and leader election. Alone, with
 // Expect 1, it bootstraps and leads; with Join and Expect 3 on three
-// nodes, they elect one leader among them. Its distribute:info() carries
-// the Raft address, and distribute:leader() answers {ok, Node, Term}.
+// nodes, they elect one leader among them. Its distribute:info() says it
+// runs the election (election => true), and distribute:leader() answers
+// {ok, Node, Term}.
 func Example() {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "cluster-example")
@@ -48,11 +49,11 @@ func Example() {
 	cancel()
 	leader, _, _ := c.Election().Leader()
 	fmt.Println("leader:", leader)
-	raft, _ := c.Info().Get(etf.Atom("raft"))
-	fmt.Println("info() raft is the Raft address:", etf.Format(raft) == etf.Format(etf.Binary(c.Election().Addr())))
+	el, _ := c.Info().Get(etf.Atom("election"))
+	fmt.Println("info() election:", etf.Format(el))
 	// Output:
 	// leader: clusterex@localhost
-	// info() raft is the Raft address: true
+	// info() election: true
 }
 
 // A node meant to be restarted in place (a StatefulSet pod, a systemd

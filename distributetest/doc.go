@@ -53,6 +53,8 @@
 //	VerifyTestMain, VerifyNoLeaks
 //	               goroutine leak checks (goleak) for a package and for one test
 //	Scale          a liveness deadline times DISTRIBUTE_TEST_TIMEOUT_SCALE
+//	WaitFor        poll a condition until it holds, failing the test after a
+//	               generous scaled deadline (WaitForWithin: a deadline of its own)
 //
 // # Environment
 //

@@ -70,3 +70,16 @@ func ExampleScale() {
 	// 15s
 	// 2.5s
 }
+
+// WaitFor waits on a condition, never on time: here, until a node sees
+// the connection another made. The deadline only bounds a failing test.
+// Compiled, not run, like Example_interopTest.
+func ExampleWaitFor() {
+	testConnect := func(t *testing.T, a, b *distribute.Node) {
+		if err := a.Connect(context.Background(), b.Name()); err != nil {
+			t.Fatal(err)
+		}
+		distributetest.WaitFor(t, "b to see a's connection", func() bool { return b.IsConnected(a.Name()) })
+	}
+	_ = testConnect
+}

@@ -1,7 +1,6 @@
 package election
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,31 +13,29 @@ import (
 // Config configures an election member. Expect, DataDir and Membership
 // are required; every other field documents its zero-value default.
 type Config struct {
-	// Expect is the number of voters the cluster bootstraps with, and the
-	// floor below which the leader never removes voters. Required, ≥ 1.
+	// Expect is the number of voters: the cluster bootstraps with the
+	// first Expect election members by name, and the leader keeps Expect
+	// voters, adding further members as non-voters (they follow the log
+	// but do not vote, so quorum traffic stays the same however many
+	// nodes run the election). A voter gone for RemoveGrace is replaced
+	// by an alive non-voter; with no non-voter to promote it is kept, so
+	// the configuration never falls below Expect voters. Required, ≥ 1.
 	Expect int
 
 	// DataDir holds the durable Raft state: the bolt log and stable store
-	// (raft.db), snapshots, and the persisted Raft port (raft-port), so a
-	// restarted node comes back on the same address with its term and
-	// vote. Required. Wiping it makes the node a newcomer: it never
-	// bootstraps a second cluster, it waits for the leader to take it in.
+	// (raft.db), snapshots, and the cluster identity (cluster-id), so a
+	// restarted node comes back with its term, its vote and its cluster.
+	// Required. Wiping it makes the node a newcomer: it never bootstraps
+	// a second cluster, it waits for the leader to take it in. (A data dir
+	// of a version whose Raft had a TCP port also holds raft-port, now
+	// unused.)
 	DataDir string
 
-	// Bind is the "ip:port" Raft listens on. Default: the node's listen
-	// IP, and the port persisted in DataDir (a free port on first start).
-	Bind string
-
-	// Membership gives the Raft address of every member by node name (the
-	// Raft field of its meta) and who is alive. Election publishes its own
-	// Raft address there (SetRaftAddr) once it listens. Required.
+	// Membership says which members are alive and run the election (the
+	// Election flag of their meta) and which Raft cluster each belongs to.
+	// Election sets this node's flag (SetElection) when it starts.
+	// Required.
 	Membership *membership.Membership
-
-	// TLS, when set, runs the Raft traffic over TLS with this config, as
-	// the distribution does (distribute.Config.TLS): it serves accepted
-	// connections and, cloned with ServerName set to the peer's host part
-	// unless ServerName is set, dials. Default nil: plain TCP.
-	TLS *tls.Config
 
 	// Timing holds Raft's timeouts. Default (zero): LAN().
 	Timing Timing
@@ -79,9 +76,11 @@ type Timing struct {
 	// election members by name) must stay the same before a node
 	// bootstraps with it, so that every node decides on the same set.
 	Settle time.Duration
-	// ConnectTimeout bounds dialling a peer's Raft port.
+	// ConnectTimeout bounds a call to a peer's status process (the
+	// raft_status call of a bootstrap, or of a leader about to add a
+	// newcomer).
 	ConnectTimeout time.Duration
-	// IOTimeout is the deadline of one Raft RPC on the wire.
+	// IOTimeout is the deadline of one Raft RPC, token request included.
 	IOTimeout time.Duration
 }
 
@@ -173,11 +172,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RemoveGrace == 0 {
 		c.RemoveGrace = DefaultRemoveGrace
-	}
-	if c.Bind != "" {
-		if _, _, err := net.SplitHostPort(c.Bind); err != nil {
-			return c, fmt.Errorf("%w: Bind %q: %v", ErrConfig, c.Bind, err)
-		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -4,18 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/membership"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
@@ -83,8 +81,9 @@ type Change struct {
 
 // StatusName is the name under which each election registers a process
 // answering the gen_server call raft_status with {raft_status, HasState,
-// Term}: bootstrapping nodes ask their peers with it, so that a node never
-// bootstraps when a reachable peer has Raft state.
+// Term, Cluster}: bootstrapping nodes ask their peers with it, so that a
+// node never bootstraps when a reachable peer has Raft state, and the
+// leader asks a newcomer without a cluster identity before it adds it.
 const StatusName distribute.Atom = "distribute_election"
 
 var atomRaftStatus = etf.Atom("raft_status")
@@ -95,27 +94,32 @@ type Election struct {
 	cfg    Config
 	node   *distribute.Node
 	name   distribute.Atom
-	addr   string
 	logger *slog.Logger
 
 	raft     *raft.Raft
-	trans    *raft.NetworkTransport
+	trans    *transport
 	store    *raftboltdb.BoltStore
+	fsm      *fsm
 	observer *raft.Observer
-	res      *resolver
 	status   *distribute.Process
 	hadState bool
+	wake     chan struct{} // wakes the manager: the identity was set, or the leader changed
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex // protects cur, subs, closed
-	cur    Change
-	subs   map[*sub]struct{}
-	closed bool
+	mu      sync.Mutex // protects cur, subs, closed, foreign
+	cur     Change
+	subs    map[*sub]struct{}
+	closed  bool
+	foreign map[distribute.Atom]foreignMember // members seen in another Raft cluster
 
-	goneSince map[distribute.Atom]time.Time // manager goroutine only
+	goneSince   map[distribute.Atom]time.Time // manager goroutine only
+	proposedAt  time.Time                     // manager only: when this node last proposed an identity
+	published   string                        // manager only: the identity last put in the meta
+	publishedOK bool                          // manager only: published is in the meta
+	conflicted  bool                          // manager only: a conflict was reported
 
 	// leaderChanges counts the (leader, term) changes this node saw
 	// (distribute.election.leader_changes), by whether it is the leader.
@@ -126,11 +130,12 @@ type Election struct {
 }
 
 // Start starts Raft on node: it opens (or creates) the durable state in
-// cfg.DataDir, listens on the Raft port, publishes that address in the
+// cfg.DataDir, registers the Raft process (RaftName) and the status
+// process (StatusName), marks this member as running the election in the
 // membership meta, and from then on bootstraps (see the package doc for
 // the rules) and, when leader, keeps the voter set in line with
-// membership. It returns without waiting for a leader: use Observe or
-// Leader.
+// membership. It opens no port: Raft travels over the distribution. It
+// returns without waiting for a leader: use Observe or Leader.
 func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Election, error) {
 	if node == nil {
 		return nil, fmt.Errorf("%w: node is nil", ErrConfig)
@@ -145,9 +150,11 @@ func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Election, e
 		name:      node.Name(),
 		logger:    cfg.Logger.With("component", "election"),
 		subs:      make(map[*sub]struct{}),
+		foreign:   make(map[distribute.Atom]foreignMember),
 		goneSince: make(map[distribute.Atom]time.Time),
+		wake:      make(chan struct{}, 1),
 	}
-	e.leaderChanges, _ = node.Meter("github.com/distribute-go/distribute/election").Int64Counter("distribute.election.leader_changes",
+	e.leaderChanges, _ = node.Meter(meterName).Int64Counter("distribute.election.leader_changes",
 		metric.WithUnit("{change}"),
 		metric.WithDescription("Leader changes this node saw (a new leader or a new term), by whether the new leader is this node."))
 	if err := e.open(ctx); err != nil {
@@ -160,36 +167,19 @@ func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Election, e
 	return e, nil
 }
 
-// open sets up the stores, the transport, Raft and the status process.
+// meterName is the election's OpenTelemetry meter.
+const meterName = "github.com/distribute-go/distribute/election"
+
+// open sets up the stores, the transport, Raft and the status process. A
+// data dir from a version whose Raft had a TCP port holds the file
+// raft-port: it is left alone, and the rest is read as before.
 func (e *Election) open(ctx context.Context) error {
 	cfg := e.cfg
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("election: data dir: %w", err)
 	}
-	ln, err := e.listen()
-	if err != nil {
-		return err
-	}
-	e.addr = ln.Addr().String()
-	_, port, _ := net.SplitHostPort(e.addr)
-	p, _ := strconv.Atoi(port)
-	if err := writePort(cfg.DataDir, p); err != nil {
-		ln.Close()
-		return fmt.Errorf("election: persist port: %w", err)
-	}
 	hl := newHCLog(cfg.Logger)
-	e.res = newResolver(e.name, e.addr, cfg.Membership)
-	layer := &streamLayer{Listener: ln, name: e.name, res: e.res, tls: cfg.TLS, connect: cfg.Timing.ConnectTimeout}
-	if cfg.TLS != nil {
-		layer.Listener = tlsListener(ln, cfg.TLS)
-	}
-	e.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		ServerAddressProvider: e.res,
-		Logger:                hl.Named("transport"),
-		Stream:                layer,
-		MaxPool:               3,
-		Timeout:               cfg.Timing.IOTimeout,
-	})
+	var err error
 	e.store, err = raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(cfg.DataDir, "raft.db"),
 		BoltOptions: &bbolt.Options{Timeout: time.Second},
@@ -204,6 +194,14 @@ func (e *Election) open(ctx context.Context) error {
 	if e.hadState, err = raft.HasExistingState(e.store, e.store, snaps); err != nil {
 		return fmt.Errorf("election: read state: %w", err)
 	}
+	if e.fsm, err = newFSM(cfg.DataDir, e.hadState, e.identitySet); err != nil {
+		return err
+	}
+	hooks := transportHooks{cluster: e.fsm.identity, foreign: e.foreignSeen}
+	e.trans, err = newTransport(e.node, e.logger, cfg.Timing.IOTimeout, hooks, e.node.Meter(meterName))
+	if err != nil {
+		return err
+	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(e.name)
 	rc.HeartbeatTimeout = cfg.Timing.HeartbeatTimeout
@@ -213,9 +211,11 @@ func (e *Election) open(ctx context.Context) error {
 	rc.Logger = hl
 	// A removed server stays up, so the leader can add it back.
 	rc.ShutdownOnRemove = false
-	if e.raft, err = raft.NewRaft(rc, fsm{}, e.store, e.store, snaps, e.trans); err != nil {
+	if e.raft, err = raft.NewRaft(rc, e.fsm, e.store, e.store, snaps, e.trans); err != nil {
 		return fmt.Errorf("election: %w", err)
 	}
+	r := e.raft
+	e.trans.setRaft(r.CurrentTerm, func() distribute.Atom { _, id := r.LeaderWithID(); return distribute.Atom(id) })
 	e.observer = raft.NewObserver(make(chan raft.Observation), false, e.observe)
 	e.raft.RegisterObserver(e.observer)
 	if e.status, err = e.node.SpawnHandler(e.handleStatus); err != nil {
@@ -224,53 +224,66 @@ func (e *Election) open(ctx context.Context) error {
 	if err := e.node.Register(StatusName, e.status.Pid()); err != nil {
 		return fmt.Errorf("election: register %s: %w", StatusName, err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := cfg.Membership.SetRaftAddr(sctx, e.addr); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("election: %w", err)
-	}
-	e.logger.Info("raft started", "addr", e.addr, "existing_state", e.hadState, "expect", cfg.Expect, "timing", cfg.Timing.String())
+	e.publishIdentity(ctx)
+	e.logger.Info("raft started", "existing_state", e.hadState, "cluster", e.fsm.identity(), "expect", cfg.Expect, "timing", cfg.Timing.String())
 	return nil
 }
 
-// listen opens the Raft listener: Bind, or the node's IP with the port
-// persisted in DataDir (any free port the first time). When the persisted
-// port is taken (another socket got it while this node was down), it
-// retries for Timing.ConnectTimeout, then takes a new port: peers find it
-// in the membership meta, as servers are addressed by name.
-func (e *Election) listen() (net.Listener, error) {
-	if e.cfg.Bind != "" {
-		ln, err := net.Listen("tcp", e.cfg.Bind)
-		if err != nil {
-			return nil, fmt.Errorf("election: listen: %w", err)
-		}
-		return ln, nil
+// identitySet runs in Raft's FSM goroutine when the cluster identity is
+// set: the manager publishes it in the membership meta.
+func (e *Election) identitySet(string) { e.poke() }
+
+// poke wakes the manager.
+func (e *Election) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
 	}
-	ip := "127.0.0.1"
-	if a, ok := e.node.ListenAddr().(*net.TCPAddr); ok && a != nil && !a.IP.IsUnspecified() {
-		ip = a.IP.String()
+}
+
+// publishIdentity puts this node's cluster identity in its membership
+// meta (with the election flag) when it changed. It waits for the
+// broadcast for at most Timing.Check (memberlist's wait cannot be
+// cancelled, and the manager must stay responsive, Stop included); the
+// update spreads anyway.
+func (e *Election) publishIdentity(ctx context.Context) {
+	id := e.fsm.identity()
+	if e.publishedOK && id == e.published {
+		return
 	}
-	port, err := readPort(e.cfg.DataDir)
-	if err != nil {
-		return nil, err
+	sctx, cancel := context.WithTimeout(ctx, e.cfg.Timing.Check)
+	defer cancel()
+	err := e.cfg.Membership.SetElection(sctx, id)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		e.logger.Warn("cannot set the election in the membership meta", "error", err)
+		return
 	}
-	bind := net.JoinHostPort(ip, strconv.Itoa(port))
-	deadline := time.Now().Add(e.cfg.Timing.ConnectTimeout)
-	for {
-		ln, err := net.Listen("tcp", bind)
-		if err == nil {
-			return ln, nil
-		}
-		if port == 0 || !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("election: listen: %w", err)
-		}
-		if time.Now().After(deadline) {
-			e.logger.Warn("the persisted Raft port is taken; listening on a new one", "port", port, "error", err)
-			port, bind = 0, net.JoinHostPort(ip, "0")
-			continue
-		}
-		time.Sleep(50 * time.Millisecond)
+	e.published, e.publishedOK = id, true
+}
+
+// foreignSeen is the transport's report of a Raft message from a member of
+// another Raft cluster.
+func (e *Election) foreignSeen(node distribute.Atom, cluster string) {
+	e.mu.Lock()
+	e.foreign[node] = foreignMember{cluster: cluster, seen: time.Now().UnixNano()}
+	e.mu.Unlock()
+}
+
+// Conflict returns a *ConflictError (wrapping ErrConflict) while members
+// of another Raft cluster are in sight: election nodes that bootstrapped
+// a cluster of their own before they could reach this one (membership
+// meta carries each member's cluster identity; Raft messages carry the
+// sender's). Meanwhile IsLeader fails on both sides, neither side's
+// leader takes the other's members in, and each refuses the other's Raft
+// messages. It returns nil otherwise. Readiness checks should fail while
+// it is not nil (the CLI's /readyz does).
+func (e *Election) Conflict() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := conflictOf(e.fsm.identity(), e.foreign, time.Now(), e.conflictHold()); c != nil {
+		return c
 	}
+	return nil
 }
 
 // observe runs in Raft's goroutine on every observation, before Raft
@@ -280,6 +293,7 @@ func (e *Election) observe(o *raft.Observation) bool {
 		e.mu.Lock()
 		e.publishLocked(Change{Leader: distribute.Atom(lo.LeaderID), Term: o.Raft.CurrentTerm()})
 		e.mu.Unlock()
+		e.poke() // a new leader chooses the cluster identity at once
 	}
 	return false
 }
@@ -291,9 +305,11 @@ func (e *Election) poll() Change {
 	for range 3 {
 		t1 := e.raft.CurrentTerm()
 		_, id := e.raft.LeaderWithID()
-		// Raft clears the leader before it raises the term, so (self, t1)
-		// read here is a real leadership; checking the state as well costs
-		// nothing and does not lean on that order.
+		// Raft clears the leader before it raises the term (setState, in
+		// its main loop: the heartbeat fast path, which did not, is never
+		// used), so a leader read between two equal terms is that term's,
+		// and (self, t1) is a real leadership; checking the state as well
+		// costs nothing and does not lean on that order.
 		selfNotLeader := raft.ServerID(e.name) == id && e.raft.State() != raft.Leader
 		if e.raft.CurrentTerm() == t1 && !selfNotLeader {
 			e.publishLocked(Change{Leader: distribute.Atom(id), Term: t1})
@@ -321,8 +337,10 @@ func (e *Election) publishLocked(c Change) {
 // Node returns this node's name (its Raft server ID).
 func (e *Election) Node() distribute.Atom { return e.name }
 
-// Addr returns the Raft address "ip:port".
-func (e *Election) Addr() string { return e.addr }
+// Cluster returns the identity of the Raft cluster this node belongs
+// to: 32 hex digits chosen by the cluster's first leader and replicated
+// in its log, "" until this node knows it.
+func (e *Election) Cluster() string { return e.fsm.identity() }
 
 // Leader returns the leader this node knows and its term. ok is false
 // when no leader is known. The term is the fencing token: a leader's
@@ -402,11 +420,15 @@ func (e *Election) Observe(ctx context.Context) <-chan Change {
 // quorum (Raft's VerifyLeader), and returns its term: the fencing token to
 // attach to the writes it makes as leader. It returns an error wrapping
 // ErrNotLeader when this node is not the leader, lost leadership, or its
-// term moved during the check; ctx's error when ctx ends first; ErrClosed
-// after Stop.
+// term moved during the check, and also ErrConflict while another Raft
+// cluster is in sight (see Conflict); ctx's error when ctx ends first;
+// ErrClosed after Stop.
 func (e *Election) IsLeader(ctx context.Context) (term uint64, err error) {
 	if e.isClosed() {
 		return 0, ErrClosed
+	}
+	if err := e.Conflict(); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrNotLeader, err)
 	}
 	t1 := e.raft.CurrentTerm()
 	if e.raft.State() != raft.Leader {
@@ -421,12 +443,15 @@ func (e *Election) IsLeader(ctx context.Context) (term uint64, err error) {
 	if e.raft.CurrentTerm() != t1 || e.raft.State() != raft.Leader {
 		return 0, ErrNotLeader
 	}
+	if err := e.Conflict(); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrNotLeader, err)
+	}
 	return t1, nil
 }
 
-// Resign hands leadership to the most up-to-date voter (Raft's leadership
-// transfer) and returns when the transfer is done. ErrNotLeader when this
-// node is not the leader.
+// Resign hands leadership to another voter (Raft's leadership transfer:
+// an alive voter, caught up first) and returns when the transfer is done.
+// ErrNotLeader when this node is not the leader.
 func (e *Election) Resign(ctx context.Context) error {
 	if e.isClosed() {
 		return ErrClosed
@@ -434,10 +459,28 @@ func (e *Election) Resign(ctx context.Context) error {
 	if e.raft.State() != raft.Leader {
 		return ErrNotLeader
 	}
-	if err := e.wait(ctx, e.raft.LeadershipTransfer()); err != nil {
+	if err := e.wait(ctx, e.transfer()); err != nil {
 		return fmt.Errorf("election: resign: %w", err)
 	}
 	return nil
+}
+
+// transfer starts a leadership transfer to an alive voter (by membership;
+// raft's own choice, the most up-to-date voter, may be one that is down),
+// or to raft's choice when membership knows no other alive voter.
+func (e *Election) transfer() raft.Future {
+	if f := e.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			n := distribute.Atom(s.ID)
+			if s.Suffrage != raft.Voter || n == e.name || !e.node.IsConnected(n) {
+				continue
+			}
+			if m, ok := e.cfg.Membership.Member(n); ok && m.State == membership.StateAlive {
+				return e.raft.LeadershipTransferToServer(s.ID, s.Address)
+			}
+		}
+	}
+	return e.raft.LeadershipTransfer()
 }
 
 func (e *Election) isClosed() bool {
@@ -479,8 +522,7 @@ func (e *Election) Stop(ctx context.Context) error { return e.stop(ctx, true) }
 func (e *Election) stop(ctx context.Context, transfer bool) error {
 	e.stopOnce.Do(func() {
 		if transfer && e.raft.State() == raft.Leader {
-			f := e.raft.LeadershipTransfer()
-			if err := e.wait(ctx, f); err != nil {
+			if err := e.wait(ctx, e.transfer()); err != nil {
 				e.logger.Warn("leadership transfer at stop failed", "error", err)
 			} else {
 				e.logger.Info("leadership transferred at stop")
@@ -490,8 +532,12 @@ func (e *Election) stop(ctx context.Context, transfer bool) error {
 		e.closed = true
 		e.mu.Unlock()
 		e.cancel()
-		e.stopErr = e.closeAll()
+		// The manager and every wait end while Raft still runs: a running
+		// Raft answers every future (within its timeouts, or when it loses
+		// leadership), while an entry committed but not yet applied when
+		// Raft shuts down is never answered.
 		e.wg.Wait()
+		e.stopErr = e.closeAll()
 		if e.store != nil {
 			if err := e.store.Close(); err != nil && e.stopErr == nil {
 				e.stopErr = err
@@ -510,14 +556,17 @@ func (e *Election) closeAll() error {
 		e.node.Unregister(StatusName)
 		e.status.Exit(etf.Atom("shutdown"))
 	}
+	if e.trans != nil {
+		// First: the RPCs under way fail at once, so Raft's goroutines
+		// end without waiting for their timeouts (Raft's Shutdown closes
+		// the transport again, a no-op).
+		errs = append(errs, e.trans.Close())
+	}
 	if e.raft != nil {
 		if e.observer != nil {
 			e.raft.DeregisterObserver(e.observer)
 		}
 		errs = append(errs, e.raft.Shutdown().Error())
-	}
-	if e.trans != nil {
-		errs = append(errs, e.trans.Close())
 	}
 	if e.ctx == nil && e.store != nil { // failed Start
 		errs = append(errs, e.store.Close())
@@ -531,24 +580,27 @@ func (e *Election) hasState() bool {
 	return e.hadState || e.raft.LastIndex() > 0 || e.raft.CurrentTerm() > 0
 }
 
-// handleStatus answers the raft_status call of bootstrapping peers.
+// handleStatus answers the raft_status call of bootstrapping peers and of
+// a leader about to add this node.
 func (e *Election) handleStatus(ctx context.Context, p *distribute.Process, msg any) error {
 	from, req, ok := distribute.ParseCall(msg)
 	if !ok || req != atomRaftStatus {
 		return nil
 	}
-	reply := etf.Tuple{atomRaftStatus, etf.Bool(e.hasState()), int64(e.raft.CurrentTerm())}
+	reply := etf.Tuple{atomRaftStatus, etf.Bool(e.hasState()), int64(e.raft.CurrentTerm()), etf.Binary(e.fsm.identity())}
 	p.Reply(ctx, from, reply)
 	return nil
 }
 
-// askStatus asks node's election whether it has Raft state.
+// askStatus asks node's election whether it has Raft state. Like the
+// transport, it never sets up a connection.
 func (e *Election) askStatus(ctx context.Context, node distribute.Atom) (bool, error) {
 	p, err := e.node.NewProcess()
 	if err != nil {
 		return false, err
 	}
 	defer p.Exit(etf.Atom("normal"))
+	p.AutoConnect(false)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timing.ConnectTimeout)
 	defer cancel()
 	r, err := p.CallName(ctx, StatusName, node, atomRaftStatus)
@@ -556,24 +608,11 @@ func (e *Election) askStatus(ctx context.Context, node distribute.Atom) (bool, e
 		return false, err
 	}
 	t, ok := r.(etf.Tuple)
-	if !ok || len(t) != 3 || t[0] != atomRaftStatus {
+	if !ok || (len(t) != 3 && len(t) != 4) || t[0] != atomRaftStatus {
 		return false, fmt.Errorf("election: %s answered raft_status with %s", node, etf.FormatLimit(r, etf.LogTextMax))
 	}
 	return t[1] == etf.True, nil
 }
-
-// fsm is a state machine with no state: the election replicates nothing
-// but Raft's own configuration.
-type fsm struct{}
-
-func (fsm) Apply(*raft.Log) any                 { return nil }
-func (fsm) Snapshot() (raft.FSMSnapshot, error) { return snapshot{}, nil }
-func (fsm) Restore(rc io.ReadCloser) error      { return rc.Close() }
-
-type snapshot struct{}
-
-func (snapshot) Persist(s raft.SnapshotSink) error { return s.Close() }
-func (snapshot) Release()                          {}
 
 // sub is one Observe subscriber's unbounded queue.
 type sub struct {

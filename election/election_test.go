@@ -114,8 +114,10 @@ type member struct {
 	dir    string
 	expect int
 	epmd   int
-	tls    *tls.Config
+	tls    *tls.Config // the distribution's, which Raft travels over
 	grace  time.Duration
+	timing Timing // default Local()
+	lan    bool   // membership.LAN() instead of Local()
 	meters metric.MeterProvider
 	log    *logRecorder
 	node   *distribute.Node
@@ -135,11 +137,15 @@ func (m *member) start(seeds ...string) {
 	ctx := context.Background()
 	m.log = newRecorder(m.name)
 	logger := slog.New(m.log)
-	n, err := distribute.Start(ctx, distribute.Config{Name: m.name, Cookie: testCookie, EpmdPort: m.epmd, ListenAddr: "127.0.0.1:0", MeterProvider: m.meters})
+	n, err := distribute.Start(ctx, distribute.Config{Name: m.name, Cookie: testCookie, EpmdPort: m.epmd, ListenAddr: "127.0.0.1:0", MeterProvider: m.meters, TLS: m.tls})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := membership.Start(ctx, membership.Config{Node: n, Cookie: testCookie, Profile: membership.Local()})
+	profile := membership.Local()
+	if m.lan {
+		profile = membership.LAN()
+	}
+	ms, err := membership.Start(ctx, membership.Config{Node: n, Cookie: testCookie, Profile: profile})
 	if err != nil {
 		n.Stop(ctx)
 		t.Fatal(err)
@@ -151,7 +157,11 @@ func (m *member) start(seeds ...string) {
 			t.Fatal(err)
 		}
 	}
-	el, err := Start(ctx, n, Config{Expect: m.expect, DataDir: m.dir, Membership: ms, Timing: Local(), Logger: logger, TLS: m.tls, RemoveGrace: m.grace})
+	timing := Local()
+	if m.timing != (Timing{}) {
+		timing = m.timing
+	}
+	el, err := Start(ctx, n, Config{Expect: m.expect, DataDir: m.dir, Membership: ms, Timing: timing, Logger: logger, RemoveGrace: m.grace})
 	if err != nil {
 		ms.Stop(ctx)
 		n.Stop(ctx)
@@ -215,17 +225,6 @@ func startClusterWith(t *testing.T, n, expect int, setup func(*member)) []*membe
 	return ms
 }
 
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(distributetest.Scale(d))
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", distributetest.Scale(d), what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // agreed waits until every running member of ms names the same leader
 // with the same term, the leader says it is leader, and the term is above
 // minTerm; it returns the leader's member and the term.
@@ -233,7 +232,7 @@ func agreed(t testing.TB, ms []*member, minTerm uint64) (*member, uint64) {
 	t.Helper()
 	var leader *member
 	var term uint64
-	waitFor(t, 20*time.Second, "one leader all members agree on", func() bool {
+	distributetest.WaitFor(t, "one leader all members agree on", func() bool {
 		leader, term = nil, 0
 		var name distribute.Atom
 		for _, m := range ms {
@@ -260,6 +259,28 @@ func agreed(t testing.TB, ms []*member, minTerm uint64) (*member, uint64) {
 	return leader, term
 }
 
+// sameCluster waits until every running member of ms knows the same
+// cluster identity, and returns it.
+func sameCluster(t testing.TB, ms []*member) string {
+	t.Helper()
+	var id string
+	distributetest.WaitFor(t, "one cluster identity all members know", func() bool {
+		id = ""
+		for _, m := range ms {
+			if m.down {
+				continue
+			}
+			c := m.el.Cluster()
+			if c == "" || (id != "" && c != id) {
+				return false
+			}
+			id = c
+		}
+		return id != ""
+	})
+	return id
+}
+
 // onlyLeader checks that exactly one running member is in state Leader.
 func onlyLeader(t testing.TB, ms []*member, want *member) {
 	t.Helper()
@@ -279,6 +300,7 @@ func TestThreeVotersElectAndFailOver(t *testing.T) {
 	ctx := context.Background()
 	leader, term := agreed(t, ms, 0)
 	onlyLeader(t, ms, leader)
+	cluster := sameCluster(t, ms)
 	for _, m := range ms {
 		if n := m.log.count("bootstrapped"); n > 1 {
 			t.Errorf("%s bootstrapped %d times", m.name, n)
@@ -306,7 +328,6 @@ func TestThreeVotersElectAndFailOver(t *testing.T) {
 	if c := <-ch; c.Leader != distribute.Atom(leader.name) || c.Term != term {
 		t.Fatalf("first Observe value %+v; want %s term %d", c, leader.name, term)
 	}
-	oldAddr := leader.el.Addr()
 	leader.stop(false)
 	next, term2 := agreed(t, ms, term)
 	if next == leader {
@@ -329,13 +350,11 @@ func TestThreeVotersElectAndFailOver(t *testing.T) {
 	for range ch {
 	}
 
-	// The crashed node restarts with its data dir: same Raft port, its
-	// term kept, and it rejoins.
+	// The crashed node restarts with its data dir: its term and cluster
+	// identity kept, and it rejoins.
 	leader.start(next.ms.GossipAddr())
-	// The persisted port, unless another socket took it meanwhile (then a
-	// new one, said in the log, and the cluster still finds the node).
-	if leader.el.Addr() != oldAddr && leader.log.count("the persisted Raft port is taken") == 0 {
-		t.Errorf("restarted on %s; want the persisted %s", leader.el.Addr(), oldAddr)
+	if got := leader.el.Cluster(); got != cluster || got == "" {
+		t.Errorf("restarted in cluster %q; was %q", got, cluster)
 	}
 	if st := leader.el.Status(); st.Term < term {
 		t.Errorf("restarted with term %d; want at least %d (persisted)", st.Term, term)
@@ -449,7 +468,7 @@ func TestWipedDataDirRejoinsWithoutBootstrap(t *testing.T) {
 		t.Fatal("a node with a wiped data dir bootstrapped")
 	}
 	// The leader's log brings the configuration back.
-	waitFor(t, 20*time.Second, "the rejoined node to have the 3-server configuration", func() bool {
+	distributetest.WaitFor(t, "the rejoined node to have the 3-server configuration", func() bool {
 		return len(servers(t, f)) == 3
 	})
 	if n := f.log.count("bootstrapped"); n != 0 {
@@ -480,7 +499,7 @@ func TestNoBootstrapWhilePeerHasState(t *testing.T) {
 	// Either it asks and finds a peer with state, or the old leader, not
 	// yet stepped down, reached it first with its log (then it has state
 	// without having bootstrapped); the check below tells the two apart.
-	waitFor(t, 20*time.Second, "the newcomer to find a peer with state", func() bool {
+	distributetest.WaitFor(t, "the newcomer to find a peer with state", func() bool {
 		return nc.log.count("bootstrap: a peer has Raft state") > 0 || nc.el.hasState()
 	})
 	if nc.log.count("bootstrapped") != 0 {
@@ -489,7 +508,7 @@ func TestNoBootstrapWhilePeerHasState(t *testing.T) {
 	ms[1].start(ms[0].ms.GossipAddr())
 	all := append([]*member{nc}, ms...)
 	agreed(t, all, 0)
-	waitFor(t, 20*time.Second, "the leader to add the newcomer as a voter", func() bool {
+	distributetest.WaitFor(t, "the leader to add the newcomer as a voter", func() bool {
 		cf := nc.el.raft.GetConfiguration()
 		if cf.Error() != nil {
 			return false
@@ -533,7 +552,6 @@ func TestConfigErrors(t *testing.T) {
 		{"no membership", n, Config{Expect: 1, DataDir: dir}},
 		{"lease above heartbeat", n, Config{Expect: 1, DataDir: dir, Membership: ms, Timing: bad}},
 		{"negative grace", n, Config{Expect: 1, DataDir: dir, Membership: ms, RemoveGrace: -1}},
-		{"bad bind", n, Config{Expect: 1, DataDir: dir, Membership: ms, Bind: "nonsense"}},
 	} {
 		e, err := Start(ctx, tc.node, tc.cfg)
 		if !errors.Is(err, ErrConfig) {
@@ -542,14 +560,6 @@ func TestConfigErrors(t *testing.T) {
 		if e != nil {
 			e.Stop(ctx)
 		}
-	}
-	// A data dir whose port file is garbage is an error, not a panic.
-	if err := os.WriteFile(dir+"/"+portFile, []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if e, err := Start(ctx, n, Config{Expect: 1, DataDir: dir, Membership: ms, Timing: Local()}); err == nil {
-		e.Stop(ctx)
-		t.Fatal("Start with a corrupt port file succeeded")
 	}
 }
 
@@ -561,33 +571,15 @@ func TestStateString(t *testing.T) {
 	}
 }
 
-func TestTLSTransport(t *testing.T) {
+// With TLS on the distribution, Raft travels over it: the cluster elects
+// with no port of its own.
+func TestRaftOverTLSDistribution(t *testing.T) {
 	ca := distributetest.NewCA(t)
 	leaf := ca.Issue(t, "localhost", "127.0.0.1")
 	ms := startClusterWith(t, 3, 3, func(m *member) { m.tls = ca.MutualTLS(leaf) })
 	leader, term := agreed(t, ms, 0)
 	if got, err := leader.el.IsLeader(context.Background()); err != nil || got != term {
 		t.Fatalf("IsLeader over TLS: %d, %v", got, err)
-	}
-	// The Raft port speaks TLS: a handshake with the CA's certificate
-	// succeeds, one without a client certificate is refused.
-	cfg := ca.MutualTLS(leaf)
-	cfg.ServerName = "localhost"
-	c, err := tls.Dial("tcp", ms[1].el.Addr(), cfg)
-	if err != nil {
-		t.Fatalf("TLS handshake with the Raft port: %v", err)
-	}
-	c.Close()
-	noCert := &tls.Config{RootCAs: cfg.RootCAs, ServerName: "localhost"}
-	c, err = tls.Dial("tcp", ms[1].el.Addr(), noCert)
-	if err == nil {
-		// TLS 1.3 reports the missing client certificate on the first read.
-		c.SetReadDeadline(time.Now().Add(distributetest.Scale(5 * time.Second)))
-		_, err = c.Read(make([]byte, 1))
-		c.Close()
-	}
-	if err == nil {
-		t.Fatal("the Raft port accepted a client without a certificate")
 	}
 }
 
@@ -613,7 +605,7 @@ func TestLeaderAddsAndRemovesVoters(t *testing.T) {
 	// A follower may know the leader (a heartbeat) before the entries
 	// that carry the configuration reach it.
 	for _, m := range ms {
-		waitFor(t, 10*time.Second, m.name+" to hold the 3-server configuration", func() bool { return len(servers(t, m)) == 3 })
+		distributetest.WaitFor(t, m.name+" to hold the 3-server configuration", func() bool { return len(servers(t, m)) == 3 })
 	}
 	// A fourth member (last by name, so outside the bootstrap set) is
 	// added as a voter.
@@ -621,7 +613,7 @@ func TestLeaderAddsAndRemovesVoters(t *testing.T) {
 	d.start(leader.ms.GossipAddr())
 	t.Cleanup(func() { d.stop(false) })
 	all := append(slices.Clone(ms), d)
-	waitFor(t, 20*time.Second, "the leader to add the fourth member", func() bool {
+	distributetest.WaitFor(t, "the leader to add the fourth member", func() bool {
 		return slices.Contains(servers(t, leader), d.name)
 	})
 	if d.log.count("bootstrapped") != 0 {
@@ -638,13 +630,13 @@ func TestLeaderAddsAndRemovesVoters(t *testing.T) {
 	}
 	victim := rest[0]
 	victim.stop(false)
-	waitFor(t, 20*time.Second, "the leader to remove the voter that left", func() bool {
+	distributetest.WaitFor(t, "the leader to remove the voter that left", func() bool {
 		return !slices.Contains(servers(t, leader), victim.name)
 	})
 	// At Expect voters, a gone voter is kept.
 	victim2 := rest[1]
 	victim2.stop(false)
-	waitFor(t, 20*time.Second, "the leader to keep a gone voter at Expect", func() bool {
+	distributetest.WaitFor(t, "the leader to keep a gone voter at Expect", func() bool {
 		return leader.log.count("keeping a gone voter") > 0
 	})
 	if got := servers(t, leader); len(got) != 3 || !slices.Contains(got, victim2.name) {
@@ -662,7 +654,10 @@ func TestRaftLogsRouted(t *testing.T) {
 	l.Error("failed to contact quorum of nodes, stepping down")
 	l.Named("transport").Info("accepted connection")
 	l.StandardLogger(nil).Print("[WARN] from a std logger")
-	want := []slog.Level{slog.LevelDebug, slog.LevelError, slog.LevelInfo, slog.LevelWarn}
+	// Routine at start (before bootstrap) and in every election: Info.
+	l.Warn("no known peers, aborting election")
+	l.Warn("heartbeat timeout reached, starting election", "last-leader-id", "y")
+	want := []slog.Level{slog.LevelDebug, slog.LevelError, slog.LevelInfo, slog.LevelWarn, slog.LevelInfo, slog.LevelInfo}
 	if !slices.Equal(levels, want) {
 		t.Fatalf("levels %v; want %v", levels, want)
 	}

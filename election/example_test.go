@@ -6,6 +6,7 @@ import (
 	"log"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/election"
@@ -75,4 +76,40 @@ func Example_fencing() {
 	// leader write: <nil>
 	// stale write rejected: true
 	// value: from the leader
+}
+
+// Conflict is nil while no member of another Raft cluster is in sight;
+// wire it to a readiness check (the CLI's /readyz does, through
+// health.Config.Election). Cluster is the identity the first leader
+// committed: every member of this Raft cluster holds the same.
+func ExampleElection_Conflict() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "election-example")
+	defer os.RemoveAll(dir)
+
+	node, err := distribute.Start(ctx, distribute.Config{Name: "conflict@localhost", Cookie: "example", ListenAddr: "127.0.0.1:0", EpmdPort: 24377, EpmdListen: "127.0.0.1:24377"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node.Stop(ctx)
+	ms, err := membership.Start(ctx, membership.Config{Node: node, Cookie: "example", Profile: membership.Local()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ms.Stop(ctx)
+	e, err := election.Start(ctx, node, election.Config{Expect: 1, DataDir: dir, Membership: ms, Timing: election.Local()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Stop(ctx)
+
+	ready := func() error { return e.Conflict() } // a readiness check
+	for e.Cluster() == "" {
+		time.Sleep(10 * time.Millisecond) // until the first leader commits the identity
+	}
+	fmt.Println("ready:", ready() == nil)
+	fmt.Println("cluster identity:", len(e.Cluster()), "hex digits")
+	// Output:
+	// ready: true
+	// cluster identity: 32 hex digits
 }

@@ -37,27 +37,45 @@ func slogLevel(l hclog.Level) slog.Level {
 	return slog.LevelInfo
 }
 
-// routine lists Raft messages that repeat while a peer is down (several a
-// second, for as long as it stays in the configuration): expected in a
-// cluster that loses members, so they log at Debug, not Error or Warn.
-var routine = []string{
-	"failed to heartbeat to",
-	"failed to appendEntries to",
-	"failed to contact",
-	"failed to make requestVote RPC",
+// quiet lists Raft messages logged at Warn or Error that are routine in a
+// cluster: the transport failures that repeat while a peer is down
+// (several a second, for as long as it stays in the configuration) go to
+// Debug; the steps of an election, a start before bootstrap, a follower
+// catching up, go to Info. None of them needs an operator: the election's
+// own `leader` changes and warnings say what matters.
+var quiet = map[string]hclog.Level{
+	"failed to heartbeat to":                              hclog.Debug,
+	"failed to appendEntries to":                          hclog.Debug,
+	"failed to contact":                                   hclog.Debug,
+	"failed to make requestVote RPC":                      hclog.Debug,
+	"failed to send snapshot to":                          hclog.Debug,
+	"no known peers, aborting election":                   hclog.Info,
+	"not part of stable configuration, aborting election": hclog.Info,
+	"heartbeat timeout reached, starting election":        hclog.Info,
+	"heartbeat timeout reached, not part of a stable configuration or a non-voter, not triggering a leader election": hclog.Info,
+	"Election timeout reached, restarting election":                                                                  hclog.Info,
+	"new leader elected, stepping down":                                                                              hclog.Info,
+	"peer has newer term, stopping replication":                                                                      hclog.Info,
+	"appendEntries rejected, sending older logs":                                                                     hclog.Info,
+	"failed to get previous log":                                                                                     hclog.Info,
+	"previous log term mis-match":                                                                                    hclog.Info,
+	"duplicate requestVote from":                                                                                     hclog.Info,
+	"rejecting vote request since we have a leader":                                                                  hclog.Info,
+	"rejecting vote request since our last term is greater":                                                          hclog.Info,
+	"rejecting vote request since our last index is greater":                                                         hclog.Info,
+	"rejecting vote request since node is not a voter":                                                               hclog.Info,
+	"rejecting pre-vote request since we have a leader":                                                              hclog.Info,
+	"rejecting pre-vote request since our last term is greater":                                                      hclog.Info,
+	"rejecting pre-vote request since our last index is greater":                                                     hclog.Info,
+	"rejecting pre-vote request since node is not a voter":                                                           hclog.Info,
 }
 
 func (h *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Off || level < h.level {
 		return
 	}
-	if level > hclog.Debug {
-		for _, r := range routine {
-			if msg == r {
-				level = hclog.Debug
-				break
-			}
-		}
+	if q, ok := quiet[msg]; ok && level > q {
+		level = q
 	}
 	lv := slogLevel(level)
 	ctx := context.Background()

@@ -1,9 +1,7 @@
 package election
 
 import (
-	"crypto/tls"
 	"errors"
-	"net"
 	"slices"
 	"time"
 
@@ -12,12 +10,12 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-func tlsListener(ln net.Listener, cfg *tls.Config) net.Listener { return tls.NewListener(ln, cfg) }
-
 // run is the manager goroutine: it publishes (leader, term) changes Raft
-// made without an observation, bootstraps, and on the leader reconciles
-// the voters with membership. It wakes on every membership change and
-// every Timing.Check.
+// made without an observation, bootstraps, keeps the cluster identity in
+// the membership meta, watches for another Raft cluster, and on the
+// leader chooses the cluster identity and reconciles the voters with
+// membership. It wakes on every membership change, when the identity is
+// set, and every Timing.Check.
 func (e *Election) run() {
 	defer e.wg.Done()
 	t := time.NewTicker(e.cfg.Timing.Check)
@@ -26,15 +24,18 @@ func (e *Election) run() {
 	boot := &bootstrapper{done: e.hadState}
 	for {
 		e.poll()
+		e.publishIdentity(e.ctx)
+		e.checkConflicts()
 		if !boot.done {
 			boot.done = e.tryBootstrap(boot)
-		} else if e.raft.State() == raft.Leader {
+		} else if e.raft.State() == raft.Leader && e.ensureIdentity() {
 			e.reconcile()
 		}
 		select {
 		case <-e.ctx.Done():
 			return
 		case <-t.C:
+		case <-e.wake:
 		case _, ok := <-members:
 			if !ok {
 				members = nil
@@ -50,13 +51,32 @@ type bootstrapper struct {
 	since time.Time         // when set was first seen
 }
 
-// voters returns the alive election members (Raft meta set), by name.
+// electionMembers returns the alive members that run the election, by
+// name.
+func (e *Election) electionMembers() []membership.Member {
+	var out []membership.Member
+	for _, m := range e.cfg.Membership.Alive() {
+		if m.Election {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b membership.Member) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// voters returns the names of the alive election members, sorted.
 func (e *Election) voters() []distribute.Atom {
 	var out []distribute.Atom
-	for _, m := range e.cfg.Membership.Alive() {
-		if m.Raft != "" {
-			out = append(out, m.Name)
-		}
+	for _, m := range e.electionMembers() {
+		out = append(out, m.Name)
 	}
 	return out
 }
@@ -122,37 +142,157 @@ func (e *Election) tryBootstrap(b *bootstrapper) bool {
 	return true
 }
 
-// reconcile runs on the leader: it adds alive election members that are
-// not in the configuration as voters, and removes a voter that has been
-// dead or left for RemoveGrace, never going below Expect voters. Servers
-// are addressed by node name, so a member that came back on another port
-// needs no change: the resolver reads its new address from membership.
+// ensureIdentity runs on the leader: when its state machine holds no
+// cluster identity once every entry up to this leader's own first one is
+// applied (an earlier leader's identity may be among them), it proposes a
+// new random one, and reports whether the identity is known. It never
+// waits on Raft: the proposal's result shows in the state machine (which
+// wakes the manager), and an identity still unknown after IOTimeout is
+// proposed again. The first identity entry committed wins (fsm.set), so
+// two proposals still leave one identity.
+func (e *Election) ensureIdentity() bool {
+	if e.fsm.identity() != "" {
+		return true
+	}
+	if e.raft.AppliedIndex() < e.raft.LastIndex() || time.Since(e.proposedAt) < e.cfg.Timing.IOTimeout {
+		return false
+	}
+	id := newIdentity()
+	e.raft.Apply([]byte(identityPrefix+id), e.cfg.Timing.IOTimeout) // not waited for: see above
+	e.proposedAt = time.Now()
+	e.logger.Info("proposed a cluster identity", "cluster", id)
+	return false
+}
+
+// conflictHold is how long a member seen in another Raft cluster counts
+// as a conflict after it was last seen (membership meta is looked at every
+// Timing.Check, Raft messages arrive every heartbeat).
+func (e *Election) conflictHold() time.Duration {
+	return 3 * max(e.cfg.Timing.Check, e.cfg.Timing.HeartbeatTimeout)
+}
+
+// checkConflicts records the alive members whose meta names another Raft
+// cluster, forgets those not seen for conflictHold, and reports a
+// conflict loudly when it appears (error log) and when it ends.
+func (e *Election) checkConflicts() {
+	ours := e.fsm.identity()
+	now := time.Now()
+	e.mu.Lock()
+	if ours != "" {
+		for _, m := range e.electionMembers() {
+			if m.Cluster != "" && m.Cluster != ours && m.Name != e.name {
+				e.foreign[m.Name] = foreignMember{cluster: m.Cluster, seen: now.UnixNano()}
+			}
+		}
+	}
+	c := conflictOf(ours, e.foreign, now, e.conflictHold())
+	for n, f := range e.foreign {
+		if now.Sub(time.Unix(0, f.seen)) > e.conflictHold() {
+			delete(e.foreign, n)
+		}
+	}
+	e.mu.Unlock()
+	switch {
+	case c != nil && !e.conflicted:
+		e.conflicted = true
+		e.logger.Error("split brain: members of another Raft cluster are in sight; IsLeader fails until it is resolved",
+			"our_cluster", ours, "nodes", c.Nodes, "their_clusters", c.Others,
+			"resolve", "stop the nodes of the smaller side, delete their data dirs, start them again")
+	case c == nil && e.conflicted:
+		e.conflicted = false
+		e.logger.Warn("no member of another Raft cluster is in sight any more", "our_cluster", ours)
+	}
+}
+
+// reconcile runs on the leader once the cluster identity is known. It
+// adds alive election members that are not in the configuration (voters
+// up to Expect, non-voters beyond), never a member of another Raft
+// cluster nor one with Raft state but no identity; removes a server that
+// has been dead or left for RemoveGrace, promoting an alive non-voter in
+// place of a voter, and keeping a gone voter when there is none to
+// promote (the configuration never falls below Expect voters); promotes
+// non-voters while there are fewer than Expect voters; and demotes voters
+// beyond Expect (a cluster configured before the cap). Servers are
+// addressed by node name, so a member that came back elsewhere needs no
+// change.
 func (e *Election) reconcile() {
 	f := e.raft.GetConfiguration()
 	if f.Error() != nil {
 		return
 	}
+	ours := e.fsm.identity()
 	servers := f.Configuration().Servers
-	in := make(map[distribute.Atom]bool, len(servers))
+	suffrage := make(map[distribute.Atom]raft.ServerSuffrage, len(servers))
 	voters := 0
 	for _, s := range servers {
-		in[distribute.Atom(s.ID)] = true
+		suffrage[distribute.Atom(s.ID)] = s.Suffrage
 		if s.Suffrage == raft.Voter {
 			voters++
 		}
 	}
-	for _, n := range e.voters() {
-		if in[n] || e.ctx.Err() != nil {
+	alive := e.electionMembers()
+	isAlive := make(map[distribute.Atom]bool, len(alive))
+	for _, m := range alive {
+		isAlive[m.Name] = true
+	}
+	timeout := e.cfg.Timing.IOTimeout
+
+	// Add the newcomers.
+	for _, m := range alive {
+		if _, in := suffrage[m.Name]; in || m.Name == e.name || e.ctx.Err() != nil {
 			continue
 		}
-		err := e.raft.AddVoter(raft.ServerID(n), raft.ServerAddress(n), 0, e.cfg.Timing.IOTimeout).Error()
-		if err != nil {
-			e.logger.Warn("add voter failed", "node", n, "error", err)
+		if m.Cluster != "" && m.Cluster != ours {
+			e.logger.Debug("not adding a member of another Raft cluster", "node", m.Name, "their_cluster", m.Cluster)
+			continue // checkConflicts reports it
+		}
+		if m.Cluster == "" {
+			// A node with state but no identity may have bootstrapped a
+			// cluster of its own a moment ago: take only newcomers.
+			has, err := e.askStatus(e.ctx, m.Name)
+			if err != nil || has {
+				e.logger.Debug("not adding a member with Raft state of unknown cluster", "node", m.Name, "has_state", has, "error", err)
+				continue
+			}
+		}
+		if voters < e.cfg.Expect {
+			if err := e.raft.AddVoter(raft.ServerID(m.Name), raft.ServerAddress(m.Name), 0, timeout).Error(); err != nil {
+				e.logger.Warn("add voter failed", "node", m.Name, "error", err)
+				return
+			}
+			e.logger.Info("added voter", "node", m.Name)
+			suffrage[m.Name] = raft.Voter
+			voters++
+			continue
+		}
+		if err := e.raft.AddNonvoter(raft.ServerID(m.Name), raft.ServerAddress(m.Name), 0, timeout).Error(); err != nil {
+			e.logger.Warn("add non-voter failed", "node", m.Name, "error", err)
 			return
 		}
-		e.logger.Info("added voter", "node", n)
-		voters++
+		e.logger.Info("added non-voter", "node", m.Name)
+		suffrage[m.Name] = raft.Nonvoter
 	}
+
+	// promote turns an alive non-voter into a voter; false when there is
+	// none.
+	promote := func() bool {
+		for _, m := range alive {
+			if suffrage[m.Name] != raft.Nonvoter || e.ctx.Err() != nil {
+				continue
+			}
+			if err := e.raft.AddVoter(raft.ServerID(m.Name), raft.ServerAddress(m.Name), 0, timeout).Error(); err != nil {
+				e.logger.Warn("promote non-voter failed", "node", m.Name, "error", err)
+				return false
+			}
+			e.logger.Info("promoted non-voter", "node", m.Name)
+			suffrage[m.Name] = raft.Voter
+			voters++
+			return true
+		}
+		return false
+	}
+
+	// Remove the servers gone for RemoveGrace.
 	now := time.Now()
 	for _, s := range servers {
 		n := distribute.Atom(s.ID)
@@ -175,17 +315,60 @@ func (e *Election) reconcile() {
 		if now.Sub(since) < e.cfg.RemoveGrace || e.ctx.Err() != nil {
 			continue
 		}
-		if s.Suffrage == raft.Voter && voters <= e.cfg.Expect {
-			e.logger.Debug("keeping a gone voter: the configuration is at Expect voters", "node", n, "gone_since", since)
+		if s.Suffrage == raft.Voter && voters <= e.cfg.Expect && !promote() {
+			e.logger.Debug("keeping a gone voter: the configuration is at Expect voters and no non-voter can replace it", "node", n, "gone_since", since)
 			continue
 		}
-		if err := e.raft.RemoveServer(s.ID, 0, e.cfg.Timing.IOTimeout).Error(); err != nil {
+		if err := e.raft.RemoveServer(s.ID, 0, timeout).Error(); err != nil {
 			e.logger.Warn("remove server failed", "node", n, "error", err)
 			return
 		}
 		e.logger.Info("removed server gone for longer than RemoveGrace", "node", n, "gone_since", since)
 		delete(e.goneSince, n)
-		if s.Suffrage == raft.Voter {
+		if suffrage[n] == raft.Voter {
+			voters--
+		}
+		delete(suffrage, n)
+	}
+
+	// Fill up to Expect voters.
+	for voters < e.cfg.Expect && promote() {
+	}
+
+	// Demote voters beyond Expect: gone ones first, then the last by name;
+	// never this node (the leader).
+	if voters > e.cfg.Expect {
+		var cands []distribute.Atom
+		for n, s := range suffrage {
+			if s == raft.Voter && n != e.name {
+				cands = append(cands, n)
+			}
+		}
+		slices.SortFunc(cands, func(a, b distribute.Atom) int {
+			if isAlive[a] != isAlive[b] {
+				if isAlive[a] {
+					return 1
+				}
+				return -1
+			}
+			switch {
+			case a > b:
+				return -1
+			case a < b:
+				return 1
+			}
+			return 0
+		})
+		for _, n := range cands {
+			if voters <= e.cfg.Expect || e.ctx.Err() != nil {
+				break
+			}
+			if err := e.raft.DemoteVoter(raft.ServerID(n), 0, timeout).Error(); err != nil {
+				e.logger.Warn("demote voter failed", "node", n, "error", err)
+				return
+			}
+			e.logger.Info("demoted voter beyond Expect", "node", n)
+			suffrage[n] = raft.Nonvoter
 			voters--
 		}
 	}

@@ -70,7 +70,7 @@ func connectScope(t *testing.T, node *distribute.Node, s *Scope, erl *distribute
 	if err := node.Connect(testCtx(t), Atom(erl.Name)); err != nil {
 		t.Fatalf("connect %s: %v", erl.Name, err)
 	}
-	waitFor(t, "peer scope on "+erl.Name, func() bool { return hasPeerOn(s, Atom(erl.Name)) })
+	distributetest.WaitFor(t, "peer scope on "+erl.Name, func() bool { return hasPeerOn(s, Atom(erl.Name)) })
 }
 
 func TestErlangMembershipBothWays(t *testing.T) {
@@ -88,14 +88,14 @@ func TestErlangMembershipBothWays(t *testing.T) {
 	if err := s.Join(ctx, Atom("g1"), p.Pid()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "erl sees the go member", func() bool {
+	distributetest.WaitFor(t, "erl sees the go member", func() bool {
 		return erlMemberNodes(t, erl, "pg", "g1") == "["+gq+"]"
 	})
 	// Erlang joins: Go lists the Erlang pid.
 	if got := erl.Eval(t, `is_pid(gtest:start_idle(pg, g1, m1))`); got != "true" {
 		t.Fatalf("start_idle: %s", got)
 	}
-	waitFor(t, "go sees the erl member", func() bool { return countOn(s.Members(Atom("g1")), erlNode) == 1 })
+	distributetest.WaitFor(t, "go sees the erl member", func() bool { return countOn(s.Members(Atom("g1")), erlNode) == 1 })
 	if got := s.LocalMembers(Atom("g1")); len(got) != 1 || got[0] != p.Pid() {
 		t.Fatalf("LocalMembers = %v, want [%v]", got, p.Pid())
 	}
@@ -107,7 +107,7 @@ func TestErlangMembershipBothWays(t *testing.T) {
 	if err := s.Leave(ctx, Atom("g1"), p.Pid()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "erl drops the go member", func() bool {
+	distributetest.WaitFor(t, "erl drops the go member", func() bool {
 		return erlMemberNodes(t, erl, "pg", "g1") == "["+erl.Name+"]"
 	})
 	if err := s.Leave(ctx, Atom("g1"), p.Pid()); err == nil {
@@ -117,7 +117,7 @@ func TestErlangMembershipBothWays(t *testing.T) {
 	if got := erl.Eval(t, `pg:leave(g1, whereis(m1))`); got != "ok" {
 		t.Fatalf("pg:leave: %s", got)
 	}
-	waitFor(t, "go drops the erl member", func() bool { return len(s.Members(Atom("g1"))) == 0 })
+	distributetest.WaitFor(t, "go drops the erl member", func() bool { return len(s.Members(Atom("g1"))) == 0 })
 	if len(s.WhichGroups()) != 0 {
 		t.Fatalf("WhichGroups = %v, want none", s.WhichGroups())
 	}
@@ -128,16 +128,16 @@ func TestErlangMembershipBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	erl.Eval(t, `gtest:start_idle(pg, g2, m2)`)
-	waitFor(t, "both members on go", func() bool { return len(s.Members(Atom("g2"))) == 2 })
-	waitFor(t, "both members on erl", func() bool {
+	distributetest.WaitFor(t, "both members on go", func() bool { return len(s.Members(Atom("g2"))) == 2 })
+	distributetest.WaitFor(t, "both members on erl", func() bool {
 		return len(erlMemberNodes(t, erl, "pg", "g2")) > 2 && strings.Count(erlMemberNodes(t, erl, "pg", "g2"), ",") == 1
 	})
 	q.Exit(distribute.ReasonNormal)
-	waitFor(t, "erl drops the exited go member", func() bool {
+	distributetest.WaitFor(t, "erl drops the exited go member", func() bool {
 		return erlMemberNodes(t, erl, "pg", "g2") == "["+erl.Name+"]"
 	})
 	erl.Eval(t, `exit(whereis(m2), kill)`)
-	waitFor(t, "go drops the killed erl member", func() bool { return len(s.Members(Atom("g2"))) == 0 })
+	distributetest.WaitFor(t, "go drops the killed erl member", func() bool { return len(s.Members(Atom("g2"))) == 0 })
 
 	// A Go node lost: Erlang drops its members (scope DOWN, noconnection).
 	g2 := startNode(t, erl.EpmdPort)
@@ -148,10 +148,10 @@ func TestErlangMembershipBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	g2q := quoteAtom(g2.Name())
-	waitFor(t, "erl sees g2's member", func() bool { return erlMemberNodes(t, erl, "pg", "g3") == "["+g2q+"]" })
+	distributetest.WaitFor(t, "erl sees g2's member", func() bool { return erlMemberNodes(t, erl, "pg", "g3") == "["+g2q+"]" })
 	g2.Disconnect(erlNode)
-	waitFor(t, "erl drops the lost node's member", func() bool { return erlMemberNodes(t, erl, "pg", "g3") == "[]" })
-	waitFor(t, "g2 drops erl's scope", func() bool { return !hasPeerOn(s2, erlNode) })
+	distributetest.WaitFor(t, "erl drops the lost node's member", func() bool { return erlMemberNodes(t, erl, "pg", "g3") == "[]" })
+	distributetest.WaitFor(t, "g2 drops erl's scope", func() bool { return !hasPeerOn(s2, erlNode) })
 
 	// A Go scope that stops: Erlang drops its members.
 	g3 := startNode(t, erl.EpmdPort)
@@ -161,11 +161,11 @@ func TestErlangMembershipBothWays(t *testing.T) {
 	if err := s3.Join(ctx, Atom("g5"), r3.Pid()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "erl sees g3's member", func() bool { return erlMemberNodes(t, erl, "pg", "g5") == "["+quoteAtom(g3.Name())+"]" })
+	distributetest.WaitFor(t, "erl sees g3's member", func() bool { return erlMemberNodes(t, erl, "pg", "g5") == "["+quoteAtom(g3.Name())+"]" })
 	if err := s3.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "erl drops the stopped scope's member", func() bool { return erlMemberNodes(t, erl, "pg", "g5") == "[]" })
+	distributetest.WaitFor(t, "erl drops the stopped scope's member", func() bool { return erlMemberNodes(t, erl, "pg", "g5") == "[]" })
 
 	// Erlang's scope never crashed on anything we sent.
 	if got := erl.Eval(t, `whereis(pg)`); got != pgPid {
@@ -175,7 +175,7 @@ func TestErlangMembershipBothWays(t *testing.T) {
 
 	// The Erlang node lost: Go drops its members.
 	erl.Eval(t, `gtest:start_idle(pg, g4, m4)`)
-	waitFor(t, "go sees g4", func() bool { return countOn(s.Members(Atom("g4")), erlNode) == 1 })
+	distributetest.WaitFor(t, "go sees g4", func() bool { return countOn(s.Members(Atom("g4")), erlNode) == 1 })
 	_, changes, err := s.Subscribe(ctx, Atom("g4"))
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +183,7 @@ func TestErlangMembershipBothWays(t *testing.T) {
 	if err := erl.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "go drops the killed node's members", func() bool { return len(s.Members(Atom("g4"))) == 0 })
+	distributetest.WaitFor(t, "go drops the killed node's members", func() bool { return len(s.Members(Atom("g4"))) == 0 })
 	select {
 	case c := <-changes:
 		if c.Kind != Left || len(c.Pids) != 1 || c.Pids[0].Node != erlNode || c.Group != Atom("g4") {
@@ -211,27 +211,27 @@ func TestErlangScopeRestartResyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	erl.Eval(t, `gtest:start_idle(pg, rg, m1)`)
-	waitFor(t, "go sees erl's member", func() bool { return countOn(s.Members(Atom("rg")), erlNode) == 1 })
-	waitFor(t, "erl sees go's member", func() bool { return strings.Contains(erlMemberNodes(t, erl, "pg", "rg"), gq) })
+	distributetest.WaitFor(t, "go sees erl's member", func() bool { return countOn(s.Members(Atom("rg")), erlNode) == 1 })
+	distributetest.WaitFor(t, "erl sees go's member", func() bool { return strings.Contains(erlMemberNodes(t, erl, "pg", "rg"), gq) })
 	oldPeer := s.Peers()
 
 	old := erl.Eval(t, `P = whereis(pg), exit(P, kill), P`)
 	// The restarted scope knows nothing; ours must discover it again.
-	waitFor(t, "a new erl scope is a peer", func() bool {
+	distributetest.WaitFor(t, "a new erl scope is a peer", func() bool {
 		ps := s.Peers()
 		return len(ps) == 1 && ps[0] != oldPeer[0]
 	})
 	if countOn(s.Members(Atom("rg")), erlNode) != 0 {
 		t.Fatalf("members of the killed scope remain: %v", s.Members(Atom("rg")))
 	}
-	waitFor(t, "the new erl scope lists go's member", func() bool {
+	distributetest.WaitFor(t, "the new erl scope lists go's member", func() bool {
 		return erlMemberNodes(t, erl, "pg", "rg") == "["+gq+"]"
 	})
 	if got := erl.Eval(t, `whereis(pg) =/= list_to_pid("`+old+`")`); got != "true" {
 		t.Fatalf("pg was not restarted: %s", got)
 	}
 	erl.Eval(t, `gtest:start_idle(pg, rg2, m2)`)
-	waitFor(t, "go sees a join on the new scope", func() bool { return countOn(s.Members(Atom("rg2")), erlNode) == 1 })
+	distributetest.WaitFor(t, "go sees a join on the new scope", func() bool { return countOn(s.Members(Atom("rg2")), erlNode) == 1 })
 }
 
 func TestErlangNamedScope(t *testing.T) {
@@ -243,13 +243,13 @@ func TestErlangNamedScope(t *testing.T) {
 	s := startScope(t, g, WithScope("myscope"))
 	def := startScope(t, g)
 	connectScope(t, g, s, erl)
-	waitFor(t, "default scope peer", func() bool { return hasPeerOn(def, Atom(erl.Name)) })
+	distributetest.WaitFor(t, "default scope peer", func() bool { return hasPeerOn(def, Atom(erl.Name)) })
 	ctx := testCtx(t)
 	p := newProc(t, g)
 	if err := s.Join(ctx, etf.Binary("bin group"), p.Pid()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "erl sees the member in myscope", func() bool {
+	distributetest.WaitFor(t, "erl sees the member in myscope", func() bool {
 		return erlMemberNodes(t, erl, "myscope", `<<"bin group">>`) == "["+quoteAtom(g.Name())+"]"
 	})
 	if got := erl.Eval(t, `pg:get_members(<<"bin group">>)`); got != "[]" {
@@ -257,7 +257,7 @@ func TestErlangNamedScope(t *testing.T) {
 	}
 	erl.Eval(t, `gtest:start_idle(myscope, {tuple, "group", 1}, m1)`)
 	group, _ := etf.ParseText(`{tuple, "group", 1}`)
-	waitFor(t, "go sees the tuple group", func() bool { return len(s.Members(group)) == 1 })
+	distributetest.WaitFor(t, "go sees the tuple group", func() bool { return len(s.Members(group)) == 1 })
 	if len(def.Members(group)) != 0 {
 		t.Fatal("default scope has the named scope's member")
 	}
@@ -307,7 +307,7 @@ func TestErlangBroadcast100(t *testing.T) {
 			t.Fatalf("start_members on %s: %s", erl.Name, got)
 		}
 	}
-	waitFor(t, "100 members", func() bool { return len(s.Members(group)) == 100 })
+	distributetest.WaitFor(t, "100 members", func() bool { return len(s.Members(group)) == 100 })
 	members := s.Members(group)
 
 	counts := make([]map[Pid]int, 2)
@@ -375,7 +375,7 @@ func TestErlangVisibleGoNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	erl.Eval(t, `gtest:start_idle(pg, vis, m1)`)
-	waitFor(t, "both sides see both members", func() bool {
+	distributetest.WaitFor(t, "both sides see both members", func() bool {
 		return len(s.Members(Atom("vis"))) == 2 && strings.Count(erlMemberNodes(t, erl, "pg", "vis"), ",") == 1
 	})
 	if n := len(s.Peers()); n != 1 {

@@ -23,7 +23,7 @@ func goPair(t testing.TB, opts ...Option) (a, b *distribute.Node, sa, sb *Scope)
 	if err := a.Connect(testCtx(t), b.Name()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "scopes discover each other", func() bool {
+	distributetest.WaitFor(t, "scopes discover each other", func() bool {
 		return hasPeerOn(sa, b.Name()) && hasPeerOn(sb, a.Name())
 	})
 	return a, b, sa, sb
@@ -69,7 +69,7 @@ func TestGoToGo(t *testing.T) {
 	if err := sb.Join(ctx, g, q.Pid()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a sees b's member", func() bool { return hasPid(sa.Members(g), q.Pid()) })
+	distributetest.WaitFor(t, "a sees b's member", func() bool { return hasPid(sa.Members(g), q.Pid()) })
 	if c := nextChange(t, changes); c.Kind != Joined || len(c.Pids) != 1 || c.Pids[0] != q.Pid() {
 		t.Fatalf("change = %+v", c)
 	}
@@ -85,7 +85,7 @@ func TestGoToGo(t *testing.T) {
 	if c := nextChange(t, changes); c.Kind != Left || len(c.Pids) != 1 || c.Pids[0] != p2.Pid() {
 		t.Fatalf("change = %+v", c)
 	}
-	waitFor(t, "a drops its exited member", func() bool { return len(sa.LocalMembers(g)) == 0 })
+	distributetest.WaitFor(t, "a drops its exited member", func() bool { return len(sa.LocalMembers(g)) == 0 })
 
 	// Errors of the API.
 	if err := sa.Join(ctx, g, q.Pid()); !errors.Is(err, ErrNotLocal) {
@@ -102,9 +102,9 @@ func TestGoToGo(t *testing.T) {
 	r := newProc(t, a)
 	sa.Join(ctx, "twice", r.Pid())
 	sa.Join(ctx, "twice", r.Pid())
-	waitFor(t, "b sees both joins", func() bool { return len(sb.Members("twice")) == 2 })
+	distributetest.WaitFor(t, "b sees both joins", func() bool { return len(sb.Members("twice")) == 2 })
 	sa.Leave(ctx, "twice", r.Pid())
-	waitFor(t, "b sees one leave", func() bool { return len(sb.Members("twice")) == 1 })
+	distributetest.WaitFor(t, "b sees one leave", func() bool { return len(sb.Members("twice")) == 1 })
 	if got := sb.WhichGroups(); len(got) != 2 {
 		t.Fatalf("WhichGroups = %v", got)
 	}
@@ -119,15 +119,15 @@ func TestGoToGo(t *testing.T) {
 	if err := sa.Join(ctx, g, r.Pid()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Join after Stop: %v", err)
 	}
-	waitFor(t, "b drops a's members", func() bool { return len(sb.Members("twice")) == 0 && !hasPeerOn(sb, a.Name()) })
+	distributetest.WaitFor(t, "b drops a's members", func() bool { return len(sb.Members("twice")) == 0 && !hasPeerOn(sb, a.Name()) })
 
 	// A new scope on a resyncs with b.
 	sa2 := startScope(t, a)
-	waitFor(t, "new scope on a is synced", func() bool {
+	distributetest.WaitFor(t, "new scope on a is synced", func() bool {
 		return hasPid(sa2.Members(g), q.Pid()) && hasPeerOn(sb, a.Name())
 	})
 	sa2.Join(ctx, g, r.Pid())
-	waitFor(t, "b sees the new scope's member", func() bool { return hasPid(sb.Members(g), r.Pid()) })
+	distributetest.WaitFor(t, "b sees the new scope's member", func() bool { return hasPid(sb.Members(g), r.Pid()) })
 
 	// Node loss.
 	ctxStop, cancel := context.WithTimeout(ctx, distributetest.Scale(10*time.Second))
@@ -135,7 +135,7 @@ func TestGoToGo(t *testing.T) {
 	if err := b.Stop(ctxStop); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a drops the lost node's members", func() bool { return len(sa2.Members(g)) == 1 && !hasPeerOn(sa2, b.Name()) })
+	distributetest.WaitFor(t, "a drops the lost node's members", func() bool { return len(sa2.Members(g)) == 1 && !hasPeerOn(sa2, b.Name()) })
 	select {
 	case <-sb.Done():
 	case <-ctx.Done():
@@ -153,7 +153,7 @@ func TestJunkFromPeersIsIgnored(t *testing.T) {
 	if err := sb.Join(ctx, Atom("g"), p.Pid()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a sees the member", func() bool { return len(sa.Members(Atom("g"))) == 1 })
+	distributetest.WaitFor(t, "a sees the member", func() bool { return len(sa.Members(Atom("g"))) == 1 })
 	sender := newProc(t, b)
 	for _, seed := range fuzzSeeds(t) {
 		term, err := etf.Decode(seed)
@@ -168,7 +168,7 @@ func TestJunkFromPeersIsIgnored(t *testing.T) {
 	// The scope is still alive and serving: a join after the junk arrives.
 	q := newProc(t, b)
 	sb.Join(ctx, Atom("after"), q.Pid())
-	waitFor(t, "a sees a join after the junk", func() bool { return hasPid(sa.Members(Atom("after")), q.Pid()) })
+	distributetest.WaitFor(t, "a sees a join after the junk", func() bool { return hasPid(sa.Members(Atom("after")), q.Pid()) })
 	if !hasPid(sa.Members(Atom("g")), p.Pid()) {
 		t.Fatal("junk removed a member")
 	}
@@ -185,7 +185,7 @@ func TestNamedScopesAreSeparate(t *testing.T) {
 	ctx := testCtx(t)
 	p := newProc(t, b)
 	x2.Join(ctx, Atom("g"), p.Pid())
-	waitFor(t, "scope x on a sees it", func() bool { return len(x1.Members(Atom("g"))) == 1 })
+	distributetest.WaitFor(t, "scope x on a sees it", func() bool { return len(x1.Members(Atom("g"))) == 1 })
 	if len(y1.Members(Atom("g"))) != 0 {
 		t.Fatal("scope y sees scope x's member")
 	}
@@ -196,7 +196,7 @@ func TestSubscribeAll(t *testing.T) {
 	ctx := testCtx(t)
 	p := newProc(t, a)
 	sa.Join(ctx, Atom("g1"), p.Pid())
-	waitFor(t, "b sees g1", func() bool { return len(sb.Members(Atom("g1"))) == 1 })
+	distributetest.WaitFor(t, "b sees g1", func() bool { return len(sb.Members(Atom("g1"))) == 1 })
 	sctx, cancel := context.WithCancel(ctx)
 	snap, ch, err := sb.SubscribeAll(sctx)
 	if err != nil || len(snap) != 1 || snap[0].Group != Atom("g1") || len(snap[0].Members) != 1 {

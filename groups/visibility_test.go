@@ -90,8 +90,8 @@ func TestHiddenScopeDiscoversVisiblePeer(t *testing.T) {
 	if err := s2.Join(ctx, Atom("g"), p2.Pid()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the visible scope to see both hidden members", func() bool { return len(sv.Members(Atom("g"))) == 2 })
-	waitFor(t, "each hidden scope to know the visible one", func() bool {
+	distributetest.WaitFor(t, "the visible scope to see both hidden members", func() bool { return len(sv.Members(Atom("g"))) == 2 })
+	distributetest.WaitFor(t, "each hidden scope to know the visible one", func() bool {
 		return fmt.Sprint(s1.Peers()) == fmt.Sprint([]Pid{sv.Pid()}) && fmt.Sprint(s2.Peers()) == fmt.Sprint([]Pid{sv.Pid()})
 	})
 	// The hidden scopes never discovered each other: each sees its own

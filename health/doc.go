@@ -82,11 +82,10 @@
 //
 // # Errors and blocking
 //
-// New fails with an error wrapping ErrConfig (no Node, a bad
-// $ERL_EPMD_PORT, a negative Timeout or Expected). A check never returns
+// New fails with an error wrapping ErrConfig (no Node, a negative
+// Timeout or Expected). A check never returns
 // an error: its failure is a Check with OK false and a Detail. Checks
 // that wait (the membership refresh, the epmd lookup) are each bounded by
 // Config.Timeout (default 2 s) and by the probe's ctx (the HTTP
-// request's). LookupPort, the epmd query behind the epmd check, returns
-// ErrNotRegistered when epmd does not know the name.
+// request's). The epmd check asks through Node.EpmdPort.
 package health

@@ -2,14 +2,11 @@ package health
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -28,9 +25,9 @@ type Config struct {
 	// checks, and cluster health comes from the distribution connections.
 	Membership *membership.Membership
 
-	// EpmdAddr is the epmd the node registers with, "host:port". Default
-	// 127.0.0.1 and $ERL_EPMD_PORT, else 4369 (where distribute.Node
-	// registers). "-" skips the epmd check (a client-only node).
+	// EpmdAddr is the epmd to check, "host:port". Default: the one the
+	// node registered with (127.0.0.1 and its Config.EpmdPort). "-"
+	// skips the epmd check (a client-only node).
 	EpmdAddr string
 
 	// Expected is how many members the cluster should have: cluster
@@ -46,6 +43,12 @@ type Config struct {
 	// a majority). Default nil: election is not running and readiness
 	// does not check it.
 	Quorum func() bool
+
+	// Election reports a condition of the election that makes the node
+	// unready: election.(*Election).Conflict, non-nil while members of
+	// another Raft cluster are in sight (a split brain an operator must
+	// resolve). Default nil: not checked.
+	Election func() error
 
 	// Timeout bounds each check that waits (epmd lookup, membership
 	// refresh). Default 2 s.
@@ -68,17 +71,6 @@ type Checker struct {
 func New(cfg Config) (*Checker, error) {
 	if cfg.Node == nil {
 		return nil, fmt.Errorf("%w: no Node", ErrConfig)
-	}
-	if cfg.EpmdAddr == "" {
-		port := 4369
-		if s := os.Getenv("ERL_EPMD_PORT"); s != "" {
-			p, err := strconv.Atoi(s)
-			if err != nil || p <= 0 || p > 65535 {
-				return nil, fmt.Errorf("%w: ERL_EPMD_PORT=%q", ErrConfig, s)
-			}
-			port = p
-		}
-		cfg.EpmdAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
@@ -152,8 +144,9 @@ func (c *Checker) live(ctx context.Context, r *Report) {
 // Readiness runs the liveness checks, then: the listener is open, epmd
 // maps the node's name to its listening port, membership has joined a
 // cluster (when it runs: not while it still retries its seeds, nor alone
-// when more than one member is expected or known), and the Quorum hook
-// holds (when set). The report carries the cluster health.
+// when more than one member is expected or known), the Election hook
+// reports nothing (when set), and the Quorum hook holds (when set). The
+// report carries the cluster health.
 func (c *Checker) Readiness(ctx context.Context) Report {
 	r := Report{OK: true, Node: string(c.cfg.Node.Name())}
 	c.live(ctx, &r)
@@ -167,13 +160,19 @@ func (c *Checker) Readiness(ctx context.Context) Report {
 	if c.cfg.EpmdAddr != "-" {
 		alive, _, _ := strings.Cut(string(c.cfg.Node.Name()), "@")
 		ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-		got, err := LookupPort(ctx, c.cfg.EpmdAddr, alive)
+		got, known, err := c.cfg.Node.EpmdPort(ctx, c.cfg.EpmdAddr)
 		cancel()
+		where := c.cfg.EpmdAddr
+		if where == "" {
+			where = "the node's epmd"
+		}
 		switch {
 		case err != nil:
 			r.add("epmd", false, err.Error())
+		case !known:
+			r.add("epmd", false, fmt.Sprintf("%s does not know the name %s", where, alive))
 		case got != port:
-			r.add("epmd", false, fmt.Sprintf("epmd at %s maps %s to port %d; the node listens on %d", c.cfg.EpmdAddr, alive, got, port))
+			r.add("epmd", false, fmt.Sprintf("%s maps %s to port %d; the node listens on %d", where, alive, got, port))
 		default:
 			r.add("epmd", true, fmt.Sprintf("%s -> %d", alive, got))
 		}
@@ -190,6 +189,13 @@ func (c *Checker) Readiness(ctx context.Context) Report {
 			r.add("joined", true, "alone, and no other member is expected")
 		default:
 			r.add("joined", false, "not joined to a cluster")
+		}
+	}
+	if c.cfg.Election != nil {
+		if err := c.cfg.Election(); err != nil {
+			r.add("election", false, err.Error())
+		} else {
+			r.add("election", true, "")
 		}
 	}
 	if c.cfg.Quorum != nil {
@@ -352,53 +358,4 @@ func serve(w http.ResponseWriter, r *http.Request, rep Report) {
 	if r.Method == http.MethodGet {
 		w.Write(body)
 	}
-}
-
-// epmd PORT_PLEASE2 (erlang-distribution.md, epmd section).
-const (
-	epmdPortPlease2Req  = 122 // 'z'
-	epmdPort2Resp       = 119 // 'w'
-	epmdMaxNameLen      = 255
-	epmdPort2RespPrefix = 4 // 'w', result, port u16
-)
-
-// ErrNotRegistered is returned by LookupPort when epmd does not know the
-// name.
-var ErrNotRegistered = errors.New("health: name not registered with epmd")
-
-// LookupPort asks the epmd at addr which port the node alive listens on
-// (PORT_PLEASE2_REQ).
-func LookupPort(ctx context.Context, addr, alive string) (int, error) {
-	if alive == "" || len(alive) > epmdMaxNameLen {
-		return 0, fmt.Errorf("health: epmd lookup: bad name %q", alive)
-	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return 0, fmt.Errorf("health: epmd %s: %w", addr, err)
-	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	req := binary.BigEndian.AppendUint16(nil, uint16(1+len(alive)))
-	req = append(req, epmdPortPlease2Req)
-	req = append(req, alive...)
-	if _, err := c.Write(req); err != nil {
-		return 0, fmt.Errorf("health: epmd %s: %w", addr, err)
-	}
-	var resp [epmdPort2RespPrefix]byte
-	if _, err := io.ReadFull(c, resp[:2]); err != nil {
-		return 0, fmt.Errorf("health: epmd %s: %w", addr, err)
-	}
-	if resp[0] != epmdPort2Resp {
-		return 0, fmt.Errorf("health: epmd %s: unexpected response tag %d", addr, resp[0])
-	}
-	if resp[1] != 0 {
-		return 0, fmt.Errorf("%w: %s at %s (result %d)", ErrNotRegistered, alive, addr, resp[1])
-	}
-	if _, err := io.ReadFull(c, resp[2:]); err != nil {
-		return 0, fmt.Errorf("health: epmd %s: %w", addr, err)
-	}
-	return int(binary.BigEndian.Uint16(resp[2:])), nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,23 +112,12 @@ func startNamed(t *testing.T, epmd int, name string, prof membership.Profile) me
 // can miss its timeout on a loaded machine).
 func joinRetry(t *testing.T, m *membership.Membership, addr string) {
 	t.Helper()
-	waitFor(t, "a join", func() bool {
+	distributetest.WaitFor(t, "a join", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
 		defer cancel()
 		_, err := m.Join(ctx, addr)
 		return err == nil
 	})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(distributetest.Scale(20 * time.Second))
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func epmdAddr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
@@ -178,7 +168,7 @@ func TestReadyLiveAndCluster(t *testing.T) {
 	for _, m := range []member{b, c} {
 		joinRetry(t, m.mem, a.mem.GossipAddr())
 	}
-	waitFor(t, "healthy", func() bool { return chk.Cluster().State == Healthy })
+	distributetest.WaitFor(t, "healthy", func() bool { return chk.Cluster().State == Healthy })
 	quorum.Store(true)
 	code, r = get(t, chk.Readyz())
 	if code != 200 || !r.OK {
@@ -191,7 +181,7 @@ func TestReadyLiveAndCluster(t *testing.T) {
 	// A graceful stop is left: not counted as a failure, but with 3
 	// expected members, 2 alive is degraded.
 	c.mem.Stop(ctx)
-	waitFor(t, "left member excluded", func() bool { h := chk.Cluster(); return h.Left == 1 && h.Alive == 2 })
+	distributetest.WaitFor(t, "left member excluded", func() bool { h := chk.Cluster(); return h.Left == 1 && h.Alive == 2 })
 	if h := chk.Cluster(); h.State != Degraded || !h.Quorum {
 		t.Errorf("after a leave: %+v; want degraded with quorum", h)
 	}
@@ -247,20 +237,42 @@ func TestHasQuorum(t *testing.T) {
 	}
 }
 
-func TestLookupPort(t *testing.T) {
+// The epmd check asks the node's own epmd by default (the node's
+// Config.EpmdPort, not $ERL_EPMD_PORT's or 4369's), and fails with a
+// reason against an epmd that does not know the name.
+func TestEpmdCheck(t *testing.T) {
 	epmd := distributetest.StartEpmd(t)
 	a := start(t, epmd)
 	ctx := context.Background()
-	alive := string(a.node.Name())[:len(a.node.Name())-len("@localhost")]
-	got, err := LookupPort(ctx, epmdAddr(epmd), alive)
-	if err != nil {
-		t.Fatal(err)
+	epmdCheck := func(cfg Config) Check {
+		t.Helper()
+		chk, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range chk.Readiness(ctx).Checks {
+			if c.Name == "epmd" {
+				return c
+			}
+		}
+		t.Fatalf("no epmd check in the readiness report of %+v", cfg)
+		return Check{}
 	}
-	if want := a.node.ListenAddr().(*net.TCPAddr).Port; got != want {
-		t.Fatalf("epmd says %s listens on %d; want %d", alive, got, want)
+	port := a.node.ListenAddr().(*net.TCPAddr).Port
+	for _, addr := range []string{"", epmdAddr(epmd)} {
+		if c := epmdCheck(Config{Node: a.node, EpmdAddr: addr}); !c.OK || !strings.HasSuffix(c.Detail, "-> "+strconv.Itoa(port)) {
+			t.Errorf("EpmdAddr %q: %+v; want ok, the node's port %d", addr, c, port)
+		}
 	}
-	if _, err := LookupPort(ctx, epmdAddr(epmd), "nobody"); !errors.Is(err, ErrNotRegistered) {
-		t.Errorf("unknown name: %v; want ErrNotRegistered", err)
+	other := distributetest.StartEpmd(t)
+	if c := epmdCheck(Config{Node: a.node, EpmdAddr: epmdAddr(other)}); c.OK || !strings.Contains(c.Detail, "does not know the name") {
+		t.Errorf("an epmd without the name: %+v; want failed, the name unknown", c)
+	}
+	if got, ok, err := a.node.EpmdPort(ctx, epmdAddr(other)); got != 0 || ok || err != nil {
+		t.Errorf("EpmdPort at an epmd without the name = %d, %v, %v; want 0, false, nil", got, ok, err)
+	}
+	if _, _, err := a.node.EpmdPort(ctx, "127.0.0.1"); err == nil {
+		t.Error("EpmdPort accepted an address without a port")
 	}
 }
 
@@ -311,7 +323,7 @@ func TestReapKeepsMinorityMinority(t *testing.T) {
 			childEpmdEnv+"="+strconv.Itoa(epmd),
 			childJoinEnv+"="+a.mem.GossipAddr()))
 	}
-	waitFor(t, "healthy", func() bool { h := chk.Cluster(); return h.State == Healthy && h.Alive == 3 })
+	distributetest.WaitFor(t, "healthy", func() bool { h := chk.Cluster(); return h.State == Healthy && h.Alive == 3 })
 	for _, k := range kids {
 		k.Cmd.Process.Kill()
 	}
@@ -320,7 +332,7 @@ func TestReapKeepsMinorityMinority(t *testing.T) {
 	// die (and are reaped) at moments of their own, so the test does not
 	// wait for a reading with both dead at once: it checks every reading.
 	sawDead, checked := 0, 0
-	waitFor(t, "both dead and forgotten", func() bool {
+	distributetest.WaitFor(t, "both dead and forgotten", func() bool {
 		h := chk.Cluster()
 		sawDead = max(sawDead, h.Dead)
 		if h.Alive == 1 {
@@ -379,7 +391,7 @@ func TestNotReadyWhileJoining(t *testing.T) {
 	}
 	s := startNamed(t, epmd, string(seedName), membership.Local())
 	seed.Store(s.mem)
-	waitFor(t, "ready once joined", func() bool { code, _ := get(t, chk.Readyz()); return code == 200 })
+	distributetest.WaitFor(t, "ready once joined", func() bool { code, _ := get(t, chk.Readyz()); return code == 200 })
 }
 
 // TestHandlerRefusesMethodBeforeChecking: a POST gets 405 without the

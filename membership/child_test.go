@@ -220,6 +220,20 @@ func (ch *child) call(t testing.TB, cmd string) string {
 	return strings.TrimSpace(line)
 }
 
+// join makes the child join the member at addr, retrying as join does:
+// on a loaded machine one push/pull can miss the profile's TCPTimeout
+// (a loaded run failed so: "read tcp ...: i/o timeout").
+func (ch *child) join(t testing.TB, addr string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, fmt.Sprintf("%s to join %s", ch.name, addr), func() bool {
+		r := ch.call(t, "join "+addr)
+		if !strings.HasPrefix(r, "ok") {
+			t.Logf("%s join %s: %s (retrying)", ch.name, addr, r)
+		}
+		return strings.HasPrefix(r, "ok")
+	})
+}
+
 func (ch *child) status(t testing.TB) childStatus {
 	t.Helper()
 	var st childStatus

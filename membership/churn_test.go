@@ -102,10 +102,13 @@ func watchNodes(t testing.TB, n *distribute.Node) *nodeEvents {
 }
 
 // count returns how many up and down events name had.
-func (ne *nodeEvents) count(name distribute.Atom) (up, down int) {
+func (ne *nodeEvents) count(name distribute.Atom) (up, down int) { return ne.countFrom(name, 0) }
+
+// countFrom is count over the events from the from-th on (see mark).
+func (ne *nodeEvents) countFrom(name distribute.Atom, from int) (up, down int) {
 	ne.mu.Lock()
 	defer ne.mu.Unlock()
-	for _, ev := range ne.evs {
+	for _, ev := range ne.evs[min(from, len(ne.evs)):] {
 		if ev.Node != name {
 			continue
 		}
@@ -116,6 +119,19 @@ func (ne *nodeEvents) count(name distribute.Atom) (up, down int) {
 		}
 	}
 	return up, down
+}
+
+// lastDown reports whether the last event received for name is a down,
+// and how many events have been received in all (a mark for countFrom).
+func (ne *nodeEvents) lastDown(name distribute.Atom) (down bool, mark int) {
+	ne.mu.Lock()
+	defer ne.mu.Unlock()
+	for i := len(ne.evs) - 1; i >= 0; i-- {
+		if ne.evs[i].Node == name {
+			return !ne.evs[i].Up, len(ne.evs)
+		}
+	}
+	return false, len(ne.evs)
 }
 
 // refreshN makes m read memberlist's table n times: n runs of the code
@@ -141,17 +157,32 @@ func TestLaterConnectionToDeadMemberKept(t *testing.T) {
 	a, b := startMember(t, port, testCookie), startMember(t, port, testCookie)
 	join(t, b, a.GossipAddr())
 	waitFor(t, 20*time.Second, "connected", func() bool { return a.node.IsConnected(b.Name()) })
-	halt(b)
-	waitFor(t, 20*time.Second, "b dead and disconnected at a", func() bool {
-		return states(a)[b.Name()] == StateDead && !a.node.IsConnected(b.Name())
-	})
 	ev := watchNodes(t, a.node)
+	halt(b)
+	// The cut is over when a has published its nodedown, which comes
+	// after IsConnected turns false and reaches the watcher later still:
+	// wait for it, and count only what follows. And b dials again only
+	// once it has seen the cut itself, as a node does: until its reader
+	// meets the closed socket the connection is up to b, and Connect
+	// returns it without dialing (as net_kernel:connect_node/1 does).
+	var mark int
+	waitFor(t, 20*time.Second, "b dead and cut at a, a's nodedown received, the cut seen at b", func() bool {
+		var down bool
+		down, mark = ev.lastDown(b.Name())
+		return states(a)[b.Name()] == StateDead && !a.node.IsConnected(b.Name()) && down && !b.node.IsConnected(a.Name())
+	})
 	if err := b.node.Connect(context.Background(), a.Name()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "a sees b's new connection", func() bool { return a.node.IsConnected(b.Name()) })
+	// The nodeup is published after IsConnected turns true: wait for it.
+	waitFor(t, 10*time.Second, "a sees b's new connection", func() bool {
+		up, _ := ev.countFrom(b.Name(), mark)
+		return up > 0 && a.node.IsConnected(b.Name())
+	})
 	refreshN(t, a, 10)
-	if up, down := ev.count(b.Name()); up != 1 || down != 0 || !a.node.IsConnected(b.Name()) {
+	// A cut here drops the connection before Disconnect returns, so
+	// IsConnected sees it even if its nodedown is still on the way.
+	if up, down := ev.countFrom(b.Name(), mark); up != 1 || down != 0 || !a.node.IsConnected(b.Name()) {
 		t.Fatalf("b's later connection: %d up, %d down, connected %v; want it kept", up, down, a.node.IsConnected(b.Name()))
 	}
 }
@@ -229,7 +260,7 @@ func TestRestartSameAddressKeepsLinks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := Start(ctx, Config{Node: n1, Cookie: testCookie, Profile: Local(), Logger: testLogger(t)})
+			b, err := Start(ctx, Config{Node: n1, Cookie: testCookie, GossipAddr: restartableAddr(t), Profile: Local(), Logger: testLogger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -246,10 +246,6 @@ type Config struct {
 	// same list. Default none.
 	Seeds []distribute.Atom
 
-	// RaftAddr is carried in the member's meta for the election package.
-	// Default empty.
-	RaftAddr string
-
 	// Profile holds the SWIM timings. Default LAN().
 	Profile Profile
 

@@ -19,7 +19,8 @@
 //
 // The main types: Membership (a running member), Config, Profile (SWIM
 // timings: LAN for networks, Local for loopback tests), Member (one row:
-// Name, Gossip and Raft addresses, State, Incarnation, Since, Self),
+// Name, gossip address, Election and Cluster, State, Incarnation, Since,
+// Self),
 // Event (a row that changed, with its previous State), Stats (gossip
 // traffic and the packets dropped because they did not authenticate), and
 // Meta, the node meta carried in gossip (see below).
@@ -165,13 +166,20 @@
 //	01                      version 1
 //	01 len name             distribution node name "alive@host" (required)
 //	02 len addr             gossip address "ip:port"
-//	03 len addr             Raft address "ip:port" (when election runs)
+//	03 len addr             (older versions: a Raft address; skipped)
+//	04 len id               present when the member runs the election:
+//	                        its Raft cluster identity, possibly empty
 //
 // Unknown tags are skipped; a repeated or truncated field, another
 // version, or a meta over 512 bytes is a *MetaError. Example, node a@h
 // gossiping on 127.0.0.1:7946:
 //
 //	01 01 03 61 40 68 02 0e 31 32 37 2e 30 2e 30 2e 31 3a 37 39 34 36
+//
+// The same node running the election in the Raft cluster "c1" (ids are
+// 32 hex digits in practice) adds
+//
+//	04 02 63 31
 //
 // # Gossip encryption
 //
@@ -217,7 +225,7 @@
 // Resolve, a DataDir whose gossip-port file holds no port) or with the
 // bind error of the gossip port; seeds that do not answer are no error. Join wraps ErrJoin when no given member
 // answered; JoinNode returns ErrNoResolver without Config.Resolve, or the
-// resolver's error; Join, JoinNode, SetRaftAddr and Refresh return
+// resolver's error; Join, JoinNode, SetElection and Refresh return
 // ErrClosed (which wraps net.ErrClosed) after Stop. Gossip that does not
 // authenticate (ErrAuth) or a malformed stream frame (ErrFrame) is dropped
 // (a stream ends there) and counted in Stats.Dropped; bad node meta is a *MetaError (ErrMeta);

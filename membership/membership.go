@@ -71,10 +71,14 @@ func stateOf(s int) State {
 type Member struct {
 	// Name is the member's distribution node name.
 	Name distribute.Atom
-	// Gossip and Raft are the addresses from the member's meta.
+	// Gossip is the member's gossip address, from its meta.
 	Gossip string
-	Raft   string
-	State  State
+	// Election is true when the member runs the election package, and
+	// Cluster is the Raft cluster identity it announced ("" while it knows
+	// none), from its meta (SetElection).
+	Election bool
+	Cluster  string
+	State    State
 	// Incarnation is the member's SWIM incarnation: it rises each time the
 	// member refutes a suspicion of itself.
 	Incarnation uint32
@@ -114,7 +118,7 @@ type Membership struct {
 	node   *distribute.Node
 	logger *slog.Logger
 	meta   atomic.Pointer[[]byte] // this member's encoded Meta
-	metaMu sync.Mutex             // serializes SetRaftAddr
+	metaMu sync.Mutex             // serializes SetElection
 	gossip string
 
 	ml *memberlist.Memberlist
@@ -216,7 +220,7 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 		return nil, fmt.Errorf("membership: advertise address: %w", err)
 	}
 	m.gossip = net.JoinHostPort(ip.String(), strconv.Itoa(aport))
-	meta, err := AppendMeta(nil, Meta{Node: string(cfg.Name), Gossip: m.gossip, Raft: cfg.RaftAddr})
+	meta, err := AppendMeta(nil, Meta{Node: string(cfg.Name), Gossip: m.gossip})
 	m.meta.Store(&meta)
 	if err != nil {
 		m.tr.Shutdown()
@@ -424,16 +428,18 @@ func (m *Membership) JoinNode(ctx context.Context, nodes ...distribute.Atom) (in
 	return m.Join(ctx, addrs...)
 }
 
-// SetRaftAddr changes the Raft address in this member's meta and gossips
-// it; it returns when the update has been sent to the cluster, or ctx
-// ends (the update still spreads).
-func (m *Membership) SetRaftAddr(ctx context.Context, addr string) error {
+// SetElection marks this member, in its meta, as running the election,
+// with cluster the Raft cluster identity it belongs to ("" while it knows
+// none), and gossips it; it returns when the update has been sent to the
+// cluster, or ctx ends (the update still spreads). The election package
+// calls it.
+func (m *Membership) SetElection(ctx context.Context, cluster string) error {
 	if m.isClosed() {
 		return ErrClosed
 	}
 	m.metaMu.Lock()
 	defer m.metaMu.Unlock()
-	meta, err := AppendMeta(nil, Meta{Node: string(m.name), Gossip: m.gossip, Raft: addr})
+	meta, err := AppendMeta(nil, Meta{Node: string(m.name), Gossip: m.gossip, Election: true, Cluster: cluster})
 	if err != nil {
 		return err
 	}
@@ -446,10 +452,10 @@ func (m *Membership) SetRaftAddr(ctx context.Context, addr string) error {
 		// memberlist's timeout is untyped: the meta is set and spreads.
 		if strings.Contains(err.Error(), "timeout waiting for update broadcast") {
 			m.poke()
-			return fmt.Errorf("membership: set raft address: %w", context.DeadlineExceeded)
+			return fmt.Errorf("membership: set election meta: %w", context.DeadlineExceeded)
 		}
 		m.meta.Store(old)
-		return fmt.Errorf("membership: set raft address: %w", err)
+		return fmt.Errorf("membership: set election meta: %w", err)
 	}
 	m.poke()
 	return nil
@@ -785,11 +791,11 @@ func (m *Membership) update() {
 		name := distribute.Atom(r.Name)
 		inRecs[name] = true
 		old, seen := m.table[name]
-		nm := Member{Name: name, Gossip: meta.Gossip, Raft: meta.Raft, State: st, Incarnation: r.Incarnation, Since: old.Since, Self: name == m.name}
+		nm := Member{Name: name, Gossip: meta.Gossip, Election: meta.Election, Cluster: meta.Cluster, State: st, Incarnation: r.Incarnation, Since: old.Since, Self: name == m.name}
 		if !seen || old.State != st {
 			nm.Since = now
 		}
-		if !seen || old.State != st || old.Incarnation != nm.Incarnation || old.Gossip != nm.Gossip || old.Raft != nm.Raft {
+		if !seen || old.State != st || old.Incarnation != nm.Incarnation || old.Gossip != nm.Gossip || old.Election != nm.Election || old.Cluster != nm.Cluster {
 			events = append(events, Event{Member: nm, Prev: old.State})
 			m.table[name] = nm
 		}

@@ -6,16 +6,23 @@ import (
 )
 
 // Meta is what a member tells the others about itself, carried in
-// memberlist's node meta: its distribution node name and the addresses of
-// its services. See the package documentation for the byte layout.
+// memberlist's node meta: its distribution node name, its gossip address,
+// and whether it takes part in the election. See the package
+// documentation for the byte layout.
 type Meta struct {
 	// Node is the distribution node name "alive@host". Required.
 	Node string
 	// Gossip is the member's gossip address "host:port".
 	Gossip string
-	// Raft is the member's Raft address "host:port", empty when the member
-	// takes no part in election.
-	Raft string
+	// Election is true when the member runs the election package. Its
+	// Raft traffic travels over the distribution, addressed by node name,
+	// so no Raft address is carried.
+	Election bool
+	// Cluster is the identity of the Raft cluster the member's election
+	// belongs to, empty while it knows none (and always without
+	// Election). Two members with different non-empty identities belong
+	// to two Raft clusters that were bootstrapped apart.
+	Cluster string
 }
 
 // Meta encoding constants (wire values; never renumber).
@@ -25,7 +32,13 @@ const (
 
 	metaTagNode   = 0x01
 	metaTagGossip = 0x02
-	metaTagRaft   = 0x03
+	// metaTagRaft (0x03) carried a Raft address "ip:port" until Raft moved
+	// onto the distribution; a meta from an older member may still hold
+	// it: it is skipped like any unknown tag. Never reuse 0x03.
+	metaTagRaft = 0x03
+	// metaTagElection is present when the member runs the election; its
+	// value is the Raft cluster identity, possibly empty.
+	metaTagElection = 0x04
 
 	// MaxMetaSize is memberlist's limit on node meta (memberlist.MetaMaxSize).
 	MaxMetaSize = 512
@@ -48,19 +61,23 @@ func (e *MetaError) Error() string {
 func (e *MetaError) Is(target error) bool { return target == ErrMeta }
 
 // AppendMeta appends the encoding of m to dst. A field longer than 255
-// bytes, an empty Node, or a total over MaxMetaSize is an error wrapping
-// ErrMeta.
+// bytes, an empty Node, a Cluster without Election, or a total over
+// MaxMetaSize is an error wrapping ErrMeta.
 func AppendMeta(dst []byte, m Meta) ([]byte, error) {
 	if m.Node == "" {
 		return dst, fmt.Errorf("%w: empty node name", ErrMeta)
 	}
+	if m.Cluster != "" && !m.Election {
+		return dst, fmt.Errorf("%w: a cluster identity without Election", ErrMeta)
+	}
 	start := len(dst)
 	dst = append(dst, MetaVersion)
 	for _, f := range [...]struct {
-		tag byte
-		v   string
-	}{{metaTagNode, m.Node}, {metaTagGossip, m.Gossip}, {metaTagRaft, m.Raft}} {
-		if f.v == "" {
+		tag     byte
+		v       string
+		present bool
+	}{{metaTagNode, m.Node, true}, {metaTagGossip, m.Gossip, m.Gossip != ""}, {metaTagElection, m.Cluster, m.Election}} {
+		if !f.present {
 			continue
 		}
 		if len(f.v) > 255 {
@@ -110,8 +127,8 @@ func ParseMeta(b []byte) (Meta, error) {
 			m.Node = v
 		case metaTagGossip:
 			m.Gossip = v
-		case metaTagRaft:
-			m.Raft = v
+		case metaTagElection:
+			m.Election, m.Cluster = true, v
 		}
 		off += 2 + n
 	}
@@ -123,8 +140,8 @@ func ParseMeta(b []byte) (Meta, error) {
 
 func (m Meta) String() string {
 	s := fmt.Sprintf("meta{node=%s gossip=%s", m.Node, m.Gossip)
-	if m.Raft != "" {
-		s += " raft=" + m.Raft
+	if m.Election {
+		s += " election cluster=" + m.Cluster
 	}
 	return s + "}"
 }

@@ -24,11 +24,44 @@ func TestMetaGolden(t *testing.T) {
 	}
 }
 
+// A member running the election carries tag 04 with its Raft cluster
+// identity, empty until it knows one (doc.go's second example).
+func TestMetaElectionGolden(t *testing.T) {
+	for _, tc := range []struct {
+		m   Meta
+		hex string
+	}{
+		{Meta{Node: "a@h", Election: true}, "0101036140680400"},
+		{Meta{Node: "a@h", Election: true, Cluster: "c1"}, "01010361406804026331"},
+	} {
+		got, err := AppendMeta(nil, tc.m)
+		if err != nil || hex.EncodeToString(got) != tc.hex {
+			t.Errorf("AppendMeta(%v) = %x, %v; want %s", tc.m, got, err, tc.hex)
+		}
+		b, _ := hex.DecodeString(tc.hex)
+		if m, err := ParseMeta(b); err != nil || m != tc.m {
+			t.Errorf("ParseMeta(%s) = %+v, %v; want %+v", tc.hex, m, err, tc.m)
+		}
+	}
+}
+
+// A meta from a member of an older version carries a Raft address (tag
+// 03): it decodes, the address is ignored, and the member does not count
+// as running the election (its Raft spoke TCP, not the distribution).
+func TestMetaOldRaftAddress(t *testing.T) {
+	b, _ := hex.DecodeString("010103614068020e3132372e302e302e313a37393436" + "030e3132372e302e302e313a38333030")
+	m, err := ParseMeta(b)
+	if err != nil || m != (Meta{Node: "a@h", Gossip: "127.0.0.1:7946"}) {
+		t.Fatalf("ParseMeta(old meta) = %+v, %v; want node and gossip only", m, err)
+	}
+}
+
 func TestMetaRoundTrip(t *testing.T) {
 	for _, m := range []Meta{
 		{Node: "a@h"},
-		{Node: "node1@host.example.com", Gossip: "10.0.0.1:7946", Raft: "10.0.0.1:8300"},
-		{Node: strings.Repeat("n", 200) + "@h", Gossip: strings.Repeat("g", 255), Raft: ""},
+		{Node: "a@h", Election: true},
+		{Node: "node1@host.example.com", Gossip: "10.0.0.1:7946", Election: true, Cluster: "7f3c9a1e5b2d4c6f8a0b1c2d3e4f5a6b"},
+		{Node: strings.Repeat("n", 200) + "@h", Gossip: strings.Repeat("g", 255)},
 	} {
 		b, err := AppendMeta([]byte("prefix"), m)
 		if err != nil {
@@ -51,7 +84,10 @@ func TestMetaErrors(t *testing.T) {
 	if _, err := AppendMeta(nil, Meta{Node: strings.Repeat("x", 256)}); !errors.Is(err, ErrMeta) {
 		t.Errorf("long node: %v", err)
 	}
-	if b, err := AppendMeta([]byte{9}, Meta{Node: "a@h", Gossip: strings.Repeat("g", 255), Raft: strings.Repeat("r", 255)}); !errors.Is(err, ErrMeta) || !bytes.Equal(b, []byte{9}) {
+	if _, err := AppendMeta(nil, Meta{Node: "a@h", Cluster: "c"}); !errors.Is(err, ErrMeta) {
+		t.Errorf("cluster without election: %v", err)
+	}
+	if b, err := AppendMeta([]byte{9}, Meta{Node: "a@h", Gossip: strings.Repeat("g", 255), Election: true, Cluster: strings.Repeat("r", 255)}); !errors.Is(err, ErrMeta) || !bytes.Equal(b, []byte{9}) {
 		t.Errorf("over 512 bytes: %x, %v; want dst unchanged and ErrMeta", b, err)
 	}
 	for _, tc := range []struct {
@@ -95,6 +131,7 @@ func FuzzMeta(f *testing.F) {
 	g, _ := hex.DecodeString("010103614068020e3132372e302e302e313a37393436")
 	f.Add(g)
 	f.Add([]byte{1, 9, 2, 'x', 'y', 1, 3, 'a', '@', 'h', 3, 0})
+	f.Add([]byte{1, 1, 3, 'a', '@', 'h', 4, 2, 'c', '1'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseMeta(b)
 		if err != nil {
@@ -115,7 +152,7 @@ func FuzzMeta(f *testing.F) {
 }
 
 func BenchmarkParseMeta(b *testing.B) {
-	enc, _ := AppendMeta(nil, Meta{Node: "node1@host.example.com", Gossip: "10.0.0.1:7946", Raft: "10.0.0.1:8300"})
+	enc, _ := AppendMeta(nil, Meta{Node: "node1@host.example.com", Gossip: "10.0.0.1:7946", Election: true, Cluster: "7f3c9a1e5b2d4c6f8a0b1c2d3e4f5a6b"})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := ParseMeta(enc); err != nil {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"github.com/distribute-go/distribute"
+	"os/exec"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -194,4 +196,75 @@ func FuzzParsePushPull(f *testing.F) {
 			t.Fatalf("decode(encode(%+v)) = %+v", recs, again)
 		}
 	})
+}
+
+// snapshotVersion is the memberlist release whose push/pull format
+// parsePushPull reads (its pushPullHeader and pushNodeState, encoded by
+// go-msgpack). The format is memberlist's private wire format: a new
+// release may change it without notice, so an upgrade fails here until
+// TestSnapshotFromMemberlist and TestSnapshotStatesFromMemberlist have
+// been checked against it and this constant moved.
+const snapshotVersion = "v0.6.0"
+
+func TestSnapshotFormatPinned(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}{{with .Replace}} => {{.Path}} {{.Version}}{{end}}", "github.com/hashicorp/memberlist").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -m memberlist: %v\n%s", err, out)
+	}
+	if v := strings.TrimSpace(string(out)); v != snapshotVersion {
+		t.Fatalf("memberlist %s is built in; parsePushPull reads the push/pull format of %s: check it against the new release, then move snapshotVersion", v, snapshotVersion)
+	}
+}
+
+// TestSnapshotStatesFromMemberlist: the states the status table relies on
+// (suspect, dead, and left after a Leave) come out of the real
+// memberlist's table as parsePushPull reads them.
+func TestSnapshotStatesFromMemberlist(t *testing.T) {
+	a, b, c := gossipOnly(t, "st_a@localhost"), gossipOnly(t, "st_b@localhost"), gossipOnly(t, "st_c@localhost")
+	ctx := context.Background()
+	join(t, b, a.GossipAddr())
+	join(t, c, a.GossipAddr())
+	stateAtA := func(name string) (int, bool) {
+		raw, err := a.tr.snapshotRaw(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := parsePushPull(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.Name == name {
+				return r.State, true
+			}
+		}
+		return 0, false
+	}
+	waitFor(t, 20*time.Second, "b and c alive in a's table", func() bool {
+		sb, okb := stateAtA("st_b@localhost")
+		sc, okc := stateAtA("st_c@localhost")
+		return okb && okc && stateOf(sb) == StateAlive && stateOf(sc) == StateAlive
+	})
+	if err := b.Stop(ctx); err != nil { // leaves
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "b left in a's table", func() bool {
+		s, ok := stateAtA("st_b@localhost")
+		return ok && stateOf(s) == StateLeft
+	})
+	// c stops answering without a Leave: suspect, then dead.
+	if err := c.stop(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[State]bool{}
+	waitFor(t, 30*time.Second, "c dead in a's table", func() bool {
+		s, ok := stateAtA("st_c@localhost")
+		if ok {
+			seen[stateOf(s)] = true
+		}
+		return ok && stateOf(s) == StateDead
+	})
+	if !seen[StateSuspect] {
+		t.Log("c went from alive to dead between two reads, not seen as suspect")
+	}
 }

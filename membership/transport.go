@@ -185,7 +185,10 @@ var pushPullRequest = []byte{
 // (alive, suspect, dead, left) and incarnation, by handing it an
 // in-memory stream carrying an empty push/pull request. This is the only
 // race-free way to read suspicion and incarnations from memberlist v0.6:
-// its Members() hides both (Node.State is never set there).
+// its Members() hides both (Node.State is never set there). The format is
+// memberlist's private one: the tests pin the release it was checked
+// against (TestSnapshotFormatPinned) and read every state from the real
+// memberlist (TestSnapshotStatesFromMemberlist).
 func (t *secureTransport) snapshot(ctx context.Context) ([]nodeRecord, error) {
 	b, err := t.snapshotRaw(ctx)
 	if err != nil {

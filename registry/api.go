@@ -279,22 +279,13 @@ func (s *Server) Unregister(ctx context.Context, name Term) error {
 func (s *Server) lookupEntry(name Term) (entry, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.names[keyOf(name)]
-	if e == nil {
-		return entry{}, false
-	}
-	return *e, true
+	return s.c.lookup(name)
 }
 
 func (s *Server) hasName(pid Pid) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, e := range s.names {
-		if e.pid == pid {
-			return true
-		}
-	}
-	return false
+	return s.c.hasName(pid)
 }
 
 // Whereis returns the pid registered under name, as
@@ -319,7 +310,7 @@ func (s *Server) Whereis(name Term) (Pid, bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.names[string(k)]; e != nil {
+	if e := s.c.names[string(k)]; e != nil {
 		return e.pid, true
 	}
 	return Pid{}, false
@@ -339,8 +330,8 @@ func Lookup[T any](s *Server, name Term, c codec.Codec[T]) (distribute.Subject[T
 func (s *Server) RegisteredNames() []Term {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Term, 0, len(s.names))
-	for _, e := range s.names {
+	out := make([]Term, 0, len(s.c.names))
+	for _, e := range s.c.names {
 		out = append(out, e.name)
 	}
 	slices.SortFunc(out, etf.Compare)
@@ -373,7 +364,7 @@ func (s *Server) Sync(ctx context.Context) error {
 		ch := s.changed
 		done := true
 		for _, n := range targets {
-			if !s.synced[n] && s.node.IsConnected(n) {
+			if !s.c.synced[n] && s.node.IsConnected(n) {
 				done = false
 				break
 			}

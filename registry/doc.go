@@ -128,6 +128,50 @@
 // new_nodes only from known or connecting ones, and at most 4096
 // lost_connection records are kept.
 //
+// # Where things live
+//
+// The protocol's state is a deterministic core that does no I/O: events
+// go in, effects (the I/O to do, in order) come out.
+//
+//   - core.go: the core's type and tables: names (by a key of the name
+//     term), locks and their holders, and the monitors both need, named by
+//     the core's own monitor ids; the calls register, unregister,
+//     set_lock, del_lock and get_*; a monitor's DOWN; the loss of a node's
+//     names and locks. The effects: plain sends, monitor and demonitor,
+//     locker events, resolver start and stop, sync_others, disconnect, a
+//     warning.
+//   - connect.go: the core's connect protocol: one attempt per peer from
+//     nodeup or init_connect to resolved, the casts (lock_set, exchange,
+//     resolved, new_nodes, in_sync) and plain messages (init_connect_ack,
+//     cancel_connect), and node loss with prevent_overlapping_partitions
+//     (lost_connection, remove_connection).
+//   - server.go: the Server and its gns process loop. Each message of the
+//     gns mailbox is one step: the core changes under the Server's mutex,
+//     then the gns goroutine performs the effects before it takes the next
+//     message. It maps the core's monitor ids to monitor refs, runs the
+//     resolvers and sync_others in goroutines (their answers come back as
+//     messages) and wakes Sync.
+//   - locker.go: the locker, one goroutine whose multi_calls take each
+//     connect's cluster lock; the core posts events to it, and it answers
+//     the gns with lock_is_set.
+//   - resolve.go: the conflict resolution of a merge (mergeNames, the
+//     pure part, and the resolvers that run methods locally or by rpc).
+//   - api.go: the public calls; the registrar's transactions are
+//     multi_calls to every server, this one included, so a name changes
+//     here only through the gns loop.
+//
+// Locks: the Server's mutex protects the core and the monitor maps; only
+// the gns goroutine changes them, and readers (Whereis, Known, Sync, the
+// locker's checks) take it briefly. The registrar's mutex serializes its
+// transactions and is taken before the Server's mutex, never while it is
+// held; the locker's mutex protects only its event queue.
+//
+// The core is checked against dumb models (a table model for calls,
+// exits and node losses, and a merge model run through the whole connect
+// protocol of several cores in a simulated cluster) and fuzzed (junk
+// messages; random cluster histories after which every node must agree
+// on every name).
+//
 // # Limits
 //
 // Global groups are not supported (do not configure them on the Erlang

@@ -25,7 +25,7 @@ type (
 	lkCancel struct {
 		node Atom
 		tag  Term
-		fn   func(ctx context.Context)
+		then []sendEff // sent before the lock is released
 	}
 	lkLockSet struct {
 		from  Pid
@@ -157,9 +157,7 @@ func (l *locker) run(ctx context.Context) {
 			if i := l.findPending(e.node); i >= 0 && (e.tag == nil || etf.Equal(l.pending[i].myTag, e.tag)) {
 				l.pending = slices.Delete(l.pending, i, i+1)
 			}
-			if e.fn != nil {
-				e.fn(ctx)
-			}
+			l.s.sendAll(e.then)
 		case lkForget:
 			if i := l.findPending(e.node); i >= 0 {
 				l.pending = slices.Delete(l.pending, i, i+1)
@@ -232,9 +230,7 @@ func (l *locker) waitLockSet(ctx context.Context, h *him, id etf.Tuple, nodes []
 		case lkCancel:
 			if e.node == h.node {
 				l.removePending(h)
-				if e.fn != nil {
-					e.fn(ctx)
-				}
+				l.s.sendAll(e.then)
 				l.delLock(ctx, id, nodes)
 				return false
 			}
@@ -263,9 +259,7 @@ func (l *locker) waitCancel(ctx context.Context, h *him, id etf.Tuple, nodes []A
 		case lkCancel:
 			if e.node == h.node {
 				l.removePending(h)
-				if e.fn != nil {
-					e.fn(ctx)
-				}
+				l.s.sendAll(e.then)
 				l.delLock(ctx, id, nodes)
 				return true
 			}
@@ -280,6 +274,13 @@ func (l *locker) waitCancel(ctx context.Context, h *him, id etf.Tuple, nodes []A
 		default:
 			l.backlog = append(l.backlog, ev)
 		}
+	}
+}
+
+// sendAll sends msgs plainly, in order.
+func (s *Server) sendAll(msgs []sendEff) {
+	for _, m := range msgs {
+		s.sendPlain(m.node, m.msg)
 	}
 }
 

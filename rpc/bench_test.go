@@ -15,8 +15,8 @@ import (
 )
 
 // Sequential calls of a function returning its argument; Erlang's
-// erpc:call between two erl nodes does about 11–12k calls/s on the
-// reference machine (shared/bench/erlang, test d).
+// erpc:call between two erl nodes is measured beside it by bench/erlang
+// (BenchmarkErlangCallErpc; run both with scripts/bench.sh).
 func benchCalls(b *testing.B, local *distribute.Node, node etf.Atom) {
 	ctx := context.Background()
 	if _, err := rpc.Call(ctx, local, node, "rpctest", "echo", int64(1)); err != nil {
@@ -81,8 +81,8 @@ func BenchmarkErlangCallsGo(b *testing.B) {
 }
 
 // The reference: erpc:call between two erl nodes on this machine, now,
-// timed by Erlang (erlang:node/0 on the remote node, as in the shared
-// Erlang benchmark).
+// timed by Erlang (erlang:node/0 on the remote node, as bench/erlang's
+// BenchmarkErlangCallErpc calls it).
 func BenchmarkErlangCallsErlang(b *testing.B) {
 	e1 := distributetest.StartErlNode(b, distributetest.ErlOptions{})
 	e2 := distributetest.StartErlNode(b, distributetest.ErlOptions{EpmdPort: e1.EpmdPort})

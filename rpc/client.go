@@ -142,25 +142,53 @@ func callResult(node etf.Atom, resRef etf.Term, reason etf.Term) (etf.Term, erro
 	return nil, &Error{Class: ClassExit, Reason: reason, Signal: true}
 }
 
-// callLocal runs a call to the local node on its Server.
+// callLocal runs a call to the local node on its Server, in a process
+// of its own as a remote call would be: the handler's ctx ends when the
+// caller's does, and when the node stops (which waits for it).
 func callLocal(ctx context.Context, local *distribute.Node, module, function etf.Atom, args []etf.Term) (etf.Term, error) {
 	s := localServer(local)
 	if s == nil {
 		return nil, &CallError{Node: local.Name(), Reason: etf.Atom("notsup")}
 	}
 	done := make(chan outcome, 1)
-	hctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { done <- s.apply(hctx, module, function, etf.List(args)) }()
+	w, err := local.Spawn(func(pctx context.Context, _ *distribute.Process) error {
+		// The caller's values (its correlation id) and deadline; ended
+		// by the caller's ctx or the process's, whichever ends first.
+		hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		if dl, ok := ctx.Deadline(); ok {
+			cancel()
+			hctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), dl)
+		}
+		defer cancel()
+		defer context.AfterFunc(ctx, cancel)()
+		defer context.AfterFunc(pctx, cancel)()
+		done <- s.apply(hctx, module, function, etf.List(args))
+		return nil
+	})
+	if err != nil { // the node stops
+		return nil, &CallError{Node: local.Name(), Reason: etf.Atom("noconnection"), Err: err}
+	}
 	select {
 	case o := <-done:
-		if o.class == classReturn {
-			return o.value, nil
+		return o.result()
+	case <-w.Done():
+		select {
+		case o := <-done: // it returned just before it ended
+			return o.result()
+		default: // the node stopped and ended it
+			return nil, &CallError{Node: local.Name(), Reason: etf.Atom("noconnection"), Err: distribute.ErrClosed}
 		}
-		return nil, &Error{Class: o.class, Reason: o.value, Stack: o.stack}
 	case <-ctx.Done():
 		return nil, ctxError(ctx, local.Name(), ctx.Err())
 	}
+}
+
+// result is what a call that ran to o returns.
+func (o outcome) result() (etf.Term, error) {
+	if o.class == classReturn {
+		return o.value, nil
+	}
+	return nil, &Error{Class: o.class, Reason: o.value, Stack: o.stack}
 }
 
 // Cast runs module:function(args...) on node without waiting for it, as

@@ -175,7 +175,7 @@ func TestGoCallsErlang(t *testing.T) {
 	if err := rpc.Cast(ctx, g, en, "persistent_term", "put", etf.Atom("cast_marker"), etf.Atom("yes")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return erl.Eval(t, "persistent_term:get(cast_marker, no)") == "yes" })
+	distributetest.WaitFor(t, "the cast to run on erl", func() bool { return erl.Eval(t, "persistent_term:get(cast_marker, no)") == "yes" })
 }
 
 // A short deadline on a long timer:sleep: the timeout error comes
@@ -264,7 +264,7 @@ func TestGoCallsErlangNodeLost(t *testing.T) {
 		errc <- err
 	}()
 	// The call is under way once erl runs a process in timer:sleep.
-	waitFor(t, func() bool {
+	distributetest.WaitFor(t, "erl to run the call in timer:sleep", func() bool {
 		return erl.Eval(t, `length([P || P <- processes(), {current_function, {timer, sleep, 1}} == process_info(P, current_function)])`) == "1"
 	})
 	if err := erl.Signal(syscall.SIGKILL); err != nil {

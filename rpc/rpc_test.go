@@ -225,20 +225,9 @@ func TestCallTimeoutLeavesNothing(t *testing.T) {
 	}
 	// After the remote function finished (its process is gone from b),
 	// a new call gets its own answer, not the stale one.
-	waitFor(t, func() bool { return len(b.Processes()) <= 2 })
+	distributetest.WaitFor(t, "the call's process on b to end", func() bool { return len(b.Processes()) <= 2 })
 	if v, err := rpc.Call(ctx, a, b.Name(), "rpctest", "echo", int64(2)); err != nil || v != int64(2) {
 		t.Fatalf("echo after timeout = %v, %v", v, err)
-	}
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -265,7 +254,7 @@ func TestCallNodeDown(t *testing.T) {
 		_, err := rpc.Call(ctx, a, b.Name(), "rpctest", "sleep", int64(30000))
 		errc <- err
 	}()
-	waitFor(t, func() bool { return len(b.Processes()) > 2 }) // the call runs on b
+	distributetest.WaitFor(t, "the call to run on b", func() bool { return len(b.Processes()) > 2 })
 	a.Disconnect(b.Name())
 	select {
 	case err := <-errc:
@@ -481,5 +470,54 @@ func TestFuncAdapters(t *testing.T) {
 	}
 	if _, err := rpc.CallAs[string](ctx, a, b.Name(), "calc", "add", int64(1), int64(1)); err == nil || errors.Is(err, rpc.ErrRaised) {
 		t.Fatalf("CallAs[string] of an int: %v; want a conversion error", err)
+	}
+}
+
+// A call to the local node runs its handler in a process of the node,
+// as a remote call would: stopping the node ends the handler (its ctx
+// ends) and the call, even when the caller's ctx never ends.
+func TestLocalCallEndsWithNode(t *testing.T) {
+	epmd := distributetest.StartEpmd(t)
+	n := startNode(t, epmd)
+	s := serve(t, n, nil)
+	started, ended := make(chan struct{}), make(chan struct{})
+	if err := s.Register("local", "wait", 0, func(ctx context.Context, _ []etf.Term) (etf.Term, error) {
+		close(started)
+		<-ctx.Done()
+		close(ended)
+		return nil, ctx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() {
+		_, err := rpc.Call(context.Background(), n, n.Name(), "local", "wait")
+		res <- err
+	}()
+	deadline := time.After(distributetest.Scale(10 * time.Second))
+	select {
+	case <-started:
+	case <-deadline:
+		t.Fatal("the handler never started")
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- n.Stop(context.Background()) }()
+	select {
+	case <-ended:
+	case <-deadline:
+		t.Fatal("the handler's ctx did not end with the node")
+	}
+	select {
+	case err := <-res:
+		if err == nil {
+			t.Error("a call whose handler the node's stop ended returned no error")
+		}
+	case <-deadline:
+		t.Fatal("the local call did not return after the node stopped")
+	}
+	select {
+	case <-stopped:
+	case <-deadline:
+		t.Fatal("the node's Stop did not return")
 	}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // exitCase is one run of the command as a user types it, and what the
-// contract (CLI.md "Exit codes and errors") says comes out.
+// CLI's contract says comes out: 0 success, 1 no result from the remote
+// side, 2 usage or input error.
 type exitCase struct {
 	what   string
 	args   []string

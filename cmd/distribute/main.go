@@ -1,7 +1,7 @@
 // Command distribute runs, pings and talks to Erlang-distribution nodes, Go and
 // BEAM alike, and converts terms between Erlang text and the External Term
-// Format. Its names, flags, outputs and exit codes are a stable contract
-// (docs: CLI.md in the project's shared docs).
+// Format. Its names, flags, outputs and exit codes are a stable contract,
+// checked by the tests of this package.
 //
 // Exit codes: 0 success; 1 the remote side gave no result (pang, unreachable,
 // refused, timeout, noproc, an RPC that raised); 2 usage or input error.

@@ -248,8 +248,9 @@ func TestDemo(t *testing.T) {
 			if !strings.Contains(s, "summary: ") || !strings.Contains(s, "all ok") {
 				t.Fatalf("demo output has no summary:\n%s", s)
 			}
-			// The walk-through: a leader agreed on, then a new one after the kill.
-			for _, want := range []string{"distribute:leader() is {ok,", "new leader ", "dead after ", "every node resolves the global name"} {
+			// The walk-through: a typed round trip, a leader agreed on, then a new
+			// one after the kill.
+			for _, want := range []string{"echoed {From:demo Seq:7 Loud:true}; as version 3:", "version mismatch", "distribute:leader() is {ok,", "new leader ", "dead after ", "every node resolves the global name"} {
 				if !strings.Contains(s, want) {
 					t.Fatalf("demo output lacks %q:\n%s", want, s)
 				}

@@ -78,8 +78,18 @@
 // recorded but never counted. Every stdout line `event leader NODE TERM`
 // where NODE is the node itself is a leadership claim too. The Recorder
 // keeps every observation (observations.log) and every claim, and reports
-// a violation the moment two different nodes claim the same term; the
-// cleanup fails the test on any violation (CheckSafety fails it at once).
+// a violation the moment
+//   - two different nodes claim the same term;
+//   - a node's term goes back: per node and per source (its /election
+//     reads; its `event leader` lines), a term lower than one the node gave
+//     before, the lower read sent after the higher one was answered (reads
+//     that overlap in time may come back in either order); a node whose
+//     data dir is wiped starts over;
+//   - a term is paired with two different leaders: by the stable reads and
+//     the `event leader NODE TERM` lines (any NODE) of all nodes.
+//
+// The cleanup fails the test on any violation (CheckSafety fails it at
+// once).
 //
 // Liveness: Settle finds the live nodes connected to each other; when they
 // are a majority (Quorum = Nodes/2+1) it waits up to Options.Bound
@@ -126,12 +136,14 @@
 // each fault's effect (dead members across a partition, ping failing
 // across the blackhole and working within a side, suspect on SIGSTOP,
 // alive after SIGCONT and after a restart), the recorder flagging two
-// claims of one term, and a cleanup that leaves no process, namespace or
+// claims of one term, a term going back and a term with two leaders, and
+// a cleanup that leaves no process, namespace or
 // bridge behind.
 //
 // The election tests: three voters agree on a leader; SIGKILL of the
 // leader elects another in a higher term; a leader partitioned into a
-// minority steps down while the majority elects in a higher term; after
+// minority steps down and keeps its term (pre-vote: watched for 3 s)
+// while the majority elects in a higher term; after
 // the heal there is one leader. SIGTERM to the leader exits 0 and hands
 // leadership over (a new leader in a higher term). A voter restarted with its data dir reads
 // its term at once (not 0, not lower); a full crash and restart elects in

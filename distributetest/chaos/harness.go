@@ -491,6 +491,7 @@ func (c *Cluster) Wipe(i int) {
 	if err := os.RemoveAll(n.DataDir); err != nil {
 		c.t.Fatal(err)
 	}
+	c.rec.forgetNode(n.Name)
 }
 
 // Partition splits the network: each group is a set of node indexes, and
@@ -633,6 +634,7 @@ func (c *Cluster) start(i int, wipe bool) error {
 		if err := os.RemoveAll(n.DataDir); err != nil {
 			return err
 		}
+		c.rec.forgetNode(n.Name)
 	}
 	if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
 		return err
@@ -761,9 +763,12 @@ func (n *Node) addLine(start int, text string) {
 	if text == "started "+n.Name && p != nil && p.start == start {
 		p.once.Do(func() { close(p.started) })
 	}
-	if f := strings.Fields(text); len(f) == 4 && f[0] == "event" && f[1] == "leader" && f[2] == n.Name {
+	if f := strings.Fields(text); len(f) == 4 && f[0] == "event" && f[1] == "leader" {
 		if term, err := strconv.ParseUint(f[3], 10, 64); err == nil {
-			n.c.rec.claim(n.Name, term, "stdout", now)
+			n.c.rec.leaderLine(n.Name, f[2], term, now)
+			if f[2] == n.Name {
+				n.c.rec.claim(n.Name, term, "stdout", now)
+			}
 		}
 	}
 }

@@ -30,7 +30,7 @@ func TestRecorderFlagsTwoLeadersInOneTerm(t *testing.T) {
 	// An unstable read is not a claim.
 	r.observe(Observation{Time: now, Node: "c", Source: "http", Status: Status{Node: "c", State: "leader", Term: 2, Leader: "c", Stable: false}})
 	// A follower naming a leader is not a claim.
-	r.observe(Observation{Time: now, Node: "c", Source: "http", Status: Status{Node: "c", State: "follower", Term: 2, Leader: "a", Stable: true}})
+	r.observe(Observation{Time: now, Node: "c", Source: "http", Status: Status{Node: "c", State: "follower", Term: 1, Leader: "a", Stable: true}})
 	if v := r.Violations(); len(v) != 0 {
 		t.Fatalf("violations %v; want none", v)
 	}
@@ -41,6 +41,51 @@ func TestRecorderFlagsTwoLeadersInOneTerm(t *testing.T) {
 	}
 	if got := len(r.Claims()); got != 3 {
 		t.Fatalf("%d claims; want 3", got)
+	}
+}
+
+// The recorder flags a node's term going back (per source, reads that
+// overlap in time excepted, a wiped node excepted) and a term paired with
+// two leaders (stable reads and `event leader` lines of any node).
+func TestRecorderFlagsTermGoingBackAndTwoLeaderPairs(t *testing.T) {
+	r, err := newRecorder(filepath.Join(t.TempDir(), "obs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	read := func(node string, asked, answered int, term uint64, leader string, stable bool) {
+		r.observe(Observation{Time: at(answered), Asked: at(asked), Node: node, Source: "http", Status: Status{Node: node, State: "follower", Term: term, Leader: leader, Stable: stable}})
+	}
+	read("a", 0, 10, 7, "b", true)
+	// Overlapping reads may come back in either order: no violation.
+	read("a", 5, 20, 6, "", true)
+	// The same term from another source, and a lower one from another
+	// node: no violation.
+	r.leaderLine("a", "b", 7, at(30))
+	read("c", 30, 40, 3, "", true)
+	// An unstable read naming another leader is not a pair.
+	read("c", 40, 50, 7, "c", false)
+	if v := r.Violations(); len(v) != 0 {
+		t.Fatalf("violations %v; want none", v)
+	}
+	// a's term read after the read of 7 was answered: back.
+	read("a", 60, 70, 4, "", true)
+	// Term 7 named with another leader, by c's event line.
+	r.leaderLine("c", "c", 7, at(80))
+	// A wiped node starts over: no violation.
+	r.forgetNode("a")
+	read("a", 200_000, 200_010, 0, "", true)
+	v := r.Violations()
+	if len(v) != 2 || !strings.Contains(v[0], "a's term went back from 7") || !strings.Contains(v[1], "term 7 paired with two leaders: b") {
+		t.Fatalf("violations %q; want a's term going back and term 7 with two leaders", v)
+	}
+	// Reset (a whole new cluster) forgets the pairs.
+	r.Reset()
+	r.leaderLine("b", "b", 7, at(300_000))
+	if got := len(r.Violations()); got != 2 {
+		t.Fatalf("%d violations after Reset; want the same 2", got)
 	}
 }
 

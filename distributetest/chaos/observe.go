@@ -24,7 +24,8 @@ type Status struct {
 
 // Observation is one recorded view of a node.
 type Observation struct {
-	Time   time.Time
+	Time   time.Time // when the answer came
+	Asked  time.Time // when the read was sent (zero for stdout lines)
 	Node   string
 	Source string // "http" (GET /election) or "stdout" (event leader line)
 	Status
@@ -40,17 +41,37 @@ type Claim struct {
 
 // Recorder keeps every observation (in a file) and every leadership
 // claim, and reports a safety violation as soon as two nodes claim the
-// same term. It is safe for concurrent use.
+// same term, a node's term goes back (per node and source: its /election
+// reads, its `event leader` lines), or two observations pair one term
+// with two different leaders. It is safe for concurrent use.
 type Recorder struct {
 	path string
 
 	mu         sync.Mutex
 	file       *os.File
 	claims     map[uint64]map[string]Claim
+	terms      map[string]seen      // by node and source: the last term read
+	pairs      map[uint64]seen      // by term: the first leader named for it
+	forgot     map[string]time.Time // by node: when its data dir was wiped
 	violations []string
 	events     []string
 	count      int
 	notify     chan struct{} // closed and replaced on every new claim
+}
+
+// seen is one observation kept for the term and pair checks: the node
+// held Term (and Leader) at some moment between Asked and Time.
+type seen struct {
+	Node   string // who said it
+	Source string
+	Term   uint64
+	Leader string
+	Asked  time.Time
+	Time   time.Time
+}
+
+func (s seen) String() string {
+	return fmt.Sprintf("%s via %s at %s", s.Node, s.Source, s.Time.Format("15:04:05.000"))
 }
 
 func newRecorder(path string) (*Recorder, error) {
@@ -58,7 +79,7 @@ func newRecorder(path string) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Recorder{path: path, file: f, claims: map[uint64]map[string]Claim{}, notify: make(chan struct{})}, nil
+	return &Recorder{path: path, file: f, claims: map[uint64]map[string]Claim{}, terms: map[string]seen{}, pairs: map[uint64]seen{}, forgot: map[string]time.Time{}, notify: make(chan struct{})}, nil
 }
 
 func (r *Recorder) close() {
@@ -84,16 +105,85 @@ func (r *Recorder) Events() []string {
 }
 
 // observe records a stable or unstable read; a stable read of a leader is
-// a claim.
+// a claim. Every read's term is checked against the node's last one; a
+// stable read naming a leader is checked against the pairs seen.
 func (r *Recorder) observe(o Observation) {
 	r.mu.Lock()
 	r.count++
 	fmt.Fprintf(r.file, "%s %s %s state=%s term=%d leader=%s stable=%v\n",
 		o.Time.Format("15:04:05.000000"), o.Node, o.Source, o.State, o.Term, o.Leader, o.Stable)
+	s := seen{Node: o.Node, Source: o.Source, Term: o.Term, Leader: o.Leader, Asked: o.Asked, Time: o.Time}
+	if s.Asked.IsZero() {
+		s.Asked = s.Time
+	}
+	r.termLocked(s)
+	if o.Stable {
+		r.pairLocked(s)
+	}
 	r.mu.Unlock()
 	if o.Stable && o.State == "leader" && o.Node != "" {
 		r.claim(o.Node, o.Term, o.Source, o.Time)
 	}
+}
+
+// leaderLine records a node's `event leader LEADER TERM` line: the
+// node's term, and a (leader, term) pair.
+func (r *Recorder) leaderLine(node, leader string, term uint64, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := seen{Node: node, Source: "stdout", Term: term, Leader: leader, Asked: at, Time: at}
+	r.termLocked(s)
+	r.pairLocked(s)
+}
+
+// termLocked flags a term lower than one the same node gave earlier
+// through the same source: reads that overlap in time (the poller's and
+// a test's) may come back in either order, so a lower term counts only
+// when it was asked for after the higher one was answered.
+func (r *Recorder) termLocked(s seen) {
+	if s.Asked.Before(r.forgot[s.Node]) {
+		return // read from the process before the wipe
+	}
+	key := s.Node + " " + s.Source
+	last, ok := r.terms[key]
+	if ok && s.Term < last.Term && s.Asked.After(last.Time) {
+		r.violations = append(r.violations, fmt.Sprintf(
+			"%s's term went back from %d (%s) to %d (%s)", s.Node, last.Term, last, s.Term, s))
+	}
+	if !ok || s.Term > last.Term {
+		r.terms[key] = s
+	}
+}
+
+// pairLocked flags a term named with two different leaders.
+func (r *Recorder) pairLocked(s seen) {
+	if s.Leader == "" {
+		return
+	}
+	first, ok := r.pairs[s.Term]
+	if !ok {
+		r.pairs[s.Term] = s
+		return
+	}
+	if first.Leader != s.Leader {
+		r.violations = append(r.violations, fmt.Sprintf(
+			"term %d paired with two leaders: %s (%s) and %s (%s)", s.Term, first.Leader, first, s.Leader, s))
+		r.pairs[s.Term] = s // report each further flip once
+	}
+}
+
+// forgetNode forgets node's last terms: its data dir was wiped, and it
+// starts over from term 0.
+func (r *Recorder) forgetNode(node string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key := range r.terms {
+		if strings.HasPrefix(key, node+" ") {
+			delete(r.terms, key)
+		}
+	}
+	r.forgot[node] = time.Now()
+	fmt.Fprintf(r.file, "%s FORGET %s (data dir wiped: its terms start over)\n", time.Now().Format("15:04:05.000000"), node)
 }
 
 // claim records that node claimed leadership of term.
@@ -152,17 +242,21 @@ func (r *Recorder) WaitClaim(d time.Duration, match func(Claim) bool) (Claim, bo
 	}
 }
 
-// Reset forgets the claims (not the violations): call it when every
-// node's data dir was wiped, since a new cluster starts its terms over.
+// Reset forgets the claims, terms and pairs (not the violations): call it
+// when every node's data dir was wiped, since a new cluster starts its
+// terms over.
 func (r *Recorder) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.claims = map[uint64]map[string]Claim{}
+	r.terms = map[string]seen{}
+	r.pairs = map[uint64]seen{}
 	fmt.Fprintf(r.file, "%s RESET (a new cluster: claims forgotten)\n", time.Now().Format("15:04:05.000000"))
 }
 
 // Violations returns the safety violations seen so far: terms claimed by
-// two different nodes.
+// two different nodes, terms that went back, terms paired with two
+// leaders.
 func (r *Recorder) Violations() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -217,6 +311,7 @@ func (c *Cluster) poll(n *Node) {
 func (c *Cluster) Status(i int) (Status, error) { return c.status(c.nodes[i]) }
 
 func (c *Cluster) status(n *Node) (Status, error) {
+	asked := time.Now()
 	req, err := http.NewRequestWithContext(c.ctx, http.MethodGet, "http://"+n.HTTP+"/election", nil)
 	if err != nil {
 		return Status{}, err
@@ -240,7 +335,7 @@ func (c *Cluster) status(n *Node) (Status, error) {
 	if s.Node != n.Name {
 		return Status{}, fmt.Errorf("chaos: GET %s/election: node %q, want %q", n.HTTP, s.Node, n.Name)
 	}
-	c.rec.observe(Observation{Time: time.Now(), Node: n.Name, Source: "http", Status: s})
+	c.rec.observe(Observation{Time: time.Now(), Asked: asked, Node: n.Name, Source: "http", Status: s})
 	return s, nil
 }
 
@@ -344,7 +439,8 @@ func (c *Cluster) Settle() (int, uint64, error) {
 }
 
 // CheckSafety fails t if two nodes ever claimed leadership of the same
-// term (from /election reads or `event leader` lines).
+// term (from /election reads or `event leader` lines), a node's term
+// went back, or a term was paired with two leaders.
 func (c *Cluster) CheckSafety(t testing.TB) {
 	t.Helper()
 	if v := c.rec.Violations(); len(v) > 0 {

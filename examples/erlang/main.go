@@ -3,7 +3,7 @@
 //
 // Start the Erlang node first, from this directory:
 //
-//	erlc echo.erl && erl -sname erl -setcookie example -eval 'echo:start()'
+//	erlc echo.erl && erl -sname erl@localhost -setcookie example -eval 'echo:start()'
 //
 // then, in another terminal:
 //
@@ -45,7 +45,7 @@ func main() {
 	me, _ := node.NewProcess()
 	reply, err := me.CallName(ctx, "echo", "erl@localhost", etf.Tuple{etf.Atom("hi"), etf.Binary("from Go")})
 	if err != nil {
-		log.Fatalf("call the Erlang echo server: %v (is `erl -sname erl -setcookie example` running echo:start()?)", err)
+		log.Fatalf("call the Erlang echo server: %v (is `erl -sname erl@localhost -setcookie example` running echo:start()?)", err)
 	}
 	fmt.Println("Erlang replied:", etf.Format(reply))
 	fmt.Println("serving greeter on go@localhost; Ctrl-C to stop")

@@ -9,7 +9,7 @@ import (
 )
 
 // Op is a control message operation code, the first element of the
-// control tuple (erlang-distribution.md section 5).
+// control tuple, as OTP's dist.hrl numbers them.
 type Op int
 
 // Control message operations.

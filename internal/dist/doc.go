@@ -3,9 +3,9 @@
 // handshake in both roles, 4-byte framing with ticks, the per-connection
 // reader/writer, TLS wrapping (inet_tls_dist), the distribution header's
 // atom cache, fragment reassembly, and pass-through control
-// messages. The facts were checked against OTP 25 and 27 (the sources
-// and captures of real nodes); this comment is the specification of what
-// the code does.
+// messages. The facts were checked against real OTP 25 and 27 nodes (the
+// interop tests keep checking them); this comment is the specification of
+// what the code does.
 //
 // # Handshake
 //

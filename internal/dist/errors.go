@@ -14,23 +14,27 @@ var (
 	// the connection right after our challenge reply (what Erlang does when
 	// our digest is wrong).
 	ErrBadCookie = errors.New("dist: bad cookie")
+	// ErrHandshake: the handshake failed for another reason than the
+	// cookie or TLS: ErrMissingFlags, ErrMalformed, ErrWrongPeer,
+	// ErrRefused, ErrHandshakeTimeout and ErrMessageTooLarge match it.
+	ErrHandshake = errors.New("dist: handshake failed")
 	// ErrMissingFlags: the peer lacks a mandatory capability (see MissingFlagsError).
-	ErrMissingFlags = errors.New("dist: missing mandatory flags")
+	ErrMissingFlags error = handshakeError("dist: missing mandatory flags")
 	// ErrMalformed: a handshake message could not be parsed (see MalformedError).
-	ErrMalformed = errors.New("dist: malformed handshake message")
+	ErrMalformed error = handshakeError("dist: malformed handshake message")
 	// ErrBadName: a node name is empty, too long or not of the form alive@host.
 	ErrBadName = errors.New("dist: bad node name")
 	// ErrWrongPeer: the acceptor's challenge carries a different name than the one dialled.
-	ErrWrongPeer = errors.New("dist: peer name differs from the dialled name")
+	ErrWrongPeer error = handshakeError("dist: peer name differs from the dialled name")
 	// ErrRefused: the handshake status was not ok (see StatusError).
-	ErrRefused = errors.New("dist: handshake refused")
+	ErrRefused error = handshakeError("dist: handshake refused")
 	// ErrSimultaneous: a simultaneous connect was resolved in favour of the
 	// other attempt; the connection that returns it is abandoned.
 	ErrSimultaneous = errors.New("dist: simultaneous connect lost")
 	// ErrHandshakeTimeout: a handshake step took longer than HandshakeConfig.Timeout.
-	ErrHandshakeTimeout = errors.New("dist: handshake timeout")
+	ErrHandshakeTimeout error = handshakeError("dist: handshake timeout")
 	// ErrMessageTooLarge: a handshake message exceeds MaxHandshakeMessage.
-	ErrMessageTooLarge = errors.New("dist: handshake message too large")
+	ErrMessageTooLarge error = handshakeError("dist: handshake message too large")
 	// ErrFrameTooLarge: a frame exceeds the configured maximum (see FrameTooLargeError).
 	ErrFrameTooLarge = errors.New("dist: frame too large")
 	// ErrTickTimeout: nothing was received from the peer for about TickTime
@@ -61,8 +65,10 @@ func (e *MalformedError) Error() string {
 	return fmt.Sprintf("dist: malformed %s: %s", e.Msg, e.Reason)
 }
 
-// Is reports whether target is ErrMalformed.
-func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }
+// Is reports whether target is ErrMalformed or ErrHandshake.
+func (e *MalformedError) Is(target error) bool {
+	return target == ErrMalformed || target == ErrHandshake
+}
 
 func malformed(msg, reason string) error { return &MalformedError{Msg: msg, Reason: reason} }
 
@@ -76,9 +82,10 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return "dist: handshake refused with status " + e.Status }
 
-// Is reports whether target is ErrRefused (always) or ErrSimultaneous (for "nok").
+// Is reports whether target is ErrRefused or ErrHandshake (always), or
+// ErrSimultaneous (for "nok").
 func (e *StatusError) Is(target error) bool {
-	return target == ErrRefused || (target == ErrSimultaneous && e.Status == StatusNok)
+	return target == ErrRefused || target == ErrHandshake || (target == ErrSimultaneous && e.Status == StatusNok)
 }
 
 // FrameTooLargeError reports a frame length above the configured maximum.
@@ -135,3 +142,11 @@ func LimitOf(err error) Limit {
 	}
 	return NoLimit
 }
+
+// handshakeError is a handshake sentinel that also matches ErrHandshake.
+type handshakeError string
+
+func (e handshakeError) Error() string { return string(e) }
+
+// Is reports whether target is ErrHandshake.
+func (e handshakeError) Is(target error) bool { return target == ErrHandshake }

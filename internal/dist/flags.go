@@ -8,7 +8,7 @@ import (
 )
 
 // Flags is the 64-bit capability word exchanged in the version-6 handshake
-// ('N' send_name and 'N' challenge). See erlang-distribution.md section 3.
+// ('N' send_name and 'N' challenge); the bits are OTP's DFLAG_* values.
 type Flags uint64
 
 // Capability flags, with their wire values (DFLAG_* in OTP's dist.hrl).
@@ -147,8 +147,10 @@ func (e *MissingFlagsError) Error() string {
 	return fmt.Sprintf("dist: peer cannot handle %q", e.Missing.Names())
 }
 
-// Is reports whether target is ErrMissingFlags.
-func (e *MissingFlagsError) Is(target error) bool { return target == ErrMissingFlags }
+// Is reports whether target is ErrMissingFlags or ErrHandshake.
+func (e *MissingFlagsError) Is(target error) bool {
+	return target == ErrMissingFlags || target == ErrHandshake
+}
 
 // Negotiate computes the flags a connection uses: ours & expand(theirs).
 // It fails with a *MissingFlagsError when theirs (expanded) lacks any

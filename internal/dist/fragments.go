@@ -8,7 +8,7 @@ import (
 	"github.com/distribute-go/distribute/etf"
 )
 
-// Fragments (erlang-distribution.md section 4.3). When both nodes have
+// Fragments. When both nodes have
 // Fragments, a sender may split a large message into frames
 //
 //	131, 69, SeqId:64, FragId:64, N, Flags, refs..., Ctrl, first payload bytes

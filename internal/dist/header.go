@@ -8,7 +8,7 @@ import (
 	"github.com/distribute-go/distribute/etf"
 )
 
-// Distribution header mode (erlang-distribution.md section 4.3). When both
+// Distribution header mode. When both
 // nodes advertise DistHdrAtomCache, every data frame in both directions is
 //
 //	131, 68, N:8, [Flags: N/2+1 bytes, N cache refs], Ctrl, [Msg]

@@ -3,8 +3,8 @@
 // fallback when no epmd answers, and a Keeper that keeps a node registered
 // across the death of whichever process hosts epmd.
 //
-// The facts below were checked against OTP 25.2.3 (Debian erlang-nox) on this
-// machine; see docs/erlang-distribution.md section 1.
+// The facts below were checked against OTP 25.2.3 (Debian's erlang-nox) and
+// OTP 27; the interop tests run them against a real epmd.
 //
 // # Transport
 //
