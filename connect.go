@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/distribute-go/distribute/etf"
 	"github.com/distribute-go/distribute/internal/dist"
 	"github.com/distribute-go/distribute/internal/epmd"
 )
@@ -223,13 +222,7 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte, d *dialAttemp
 		published: pr.Published,
 		since:     time.Now(),
 	}
-	if pr.Flags.HeaderMode() {
-		p.hdr = &dist.HeaderReader{Fragments: pr.Flags&dist.Fragments != 0}
-		p.hdr.Reassembler.Max = n.cfg.MaxFrameSize
-	}
-	// One decoder per connection, used by its reader only: it keeps the
-	// atoms it has seen (node names, tags) so that they cost no allocation.
-	dec := &etf.Decoder{Limits: n.cfg.Limits, Atoms: etf.NewAtomTable(1024)}
+	p.r = dist.NewReader(dist.ReaderConfig{Flags: pr.Flags, Local: n.name, Limits: n.cfg.Limits, MaxFrame: n.cfg.MaxFrameSize})
 	// The reader may deliver a frame before NewConn returns: the handler
 	// waits until p.conn is set (once; then it only reads a local bool).
 	ready := make(chan struct{})
@@ -245,7 +238,7 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte, d *dialAttemp
 				<-ready
 				isReady = true
 			}
-			return n.handleFrame(p, dec, frame)
+			return n.handleFrame(p, frame)
 		},
 	})
 	if err != nil {
@@ -254,6 +247,7 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte, d *dialAttemp
 		return nil
 	}
 	p.conn = conn
+	p.w = dist.NewWriter(conn, pr.Flags, n.name, p.name)
 	drop := func() {
 		close(ready) // let a waiting handler run into the closed connection
 		p.conn.Close()

@@ -34,11 +34,8 @@ func FuzzHandleFrame(f *testing.F) {
 	}
 	f.Cleanup(func() { conn.Close(); far.Close() })
 	// The connection as it is read in each framing mode.
-	plain := &peer{name: "peer@localhost", creation: 7, conn: conn}
-	header := &peer{name: "peer@localhost", creation: 7, conn: conn,
-		flags: dist.DistHdrAtomCache | dist.Fragments,
-		hdr:   &dist.HeaderReader{Fragments: true}}
-	header.hdr.Reassembler.Max = n.cfg.MaxFrameSize
+	plain := testPeer(n, "peer@localhost", 7, 0, conn)
+	header := testPeer(n, "peer@localhost", 7, dist.DistHdrAtomCache|dist.Fragments, conn)
 	newBox := func() {
 		box, _ = n.NewProcess()
 		box.TrapExit(true)
@@ -94,7 +91,7 @@ func FuzzHandleFrame(f *testing.F) {
 				f.Fatal(err)
 			}
 			f.Add(frame)
-			if err := n.handleFrame(p, &etf.Decoder{}, frame); err != nil {
+			if err := n.handleFrame(p, frame); err != nil {
 				f.Fatalf("seed %s: %v", etf.Format(s.ctrl), err)
 			}
 		}
@@ -124,8 +121,7 @@ func FuzzHandleFrame(f *testing.F) {
 		if len(frame) > 0 && frame[0] == 112 {
 			p = plain
 		}
-		dec := &etf.Decoder{Limits: n.cfg.Limits}
-		if err := n.handleFrame(p, dec, frame); err != nil && !errors.Is(err, ErrProtocol) {
+		if err := n.handleFrame(p, frame); err != nil && !errors.Is(err, ErrProtocol) {
 			t.Fatalf("handleFrame(%x): untyped error %v", frame, err)
 		}
 		if !box.Alive() { // an exit signal 'kill' ends even a trapping process

@@ -140,9 +140,10 @@
 // send buffer is full (Config.SendBuffer), like Erlang's busy dist port;
 // both waits end with ctx. What the node owes a peer (the noproc EXIT or
 // DOWN answering its LINK or monitor, the exit signals and DOWNs of
-// exiting processes) never waits behind a full buffer: it may take as
-// much again as SendBuffer, in order, and a peer that leaves it full for
-// TickTime is disconnected. Receive and Call block until a
+// exiting processes, the demonitor of a process that ends a remote
+// monitor or exits, net_kernel's answers) never waits behind a full
+// buffer: it may take as much again as SendBuffer, in order, and a peer
+// that leaves it full for TickTime is disconnected. Receive and Call block until a
 // message, the deadline, or the process's exit. Handlers the node calls
 // (the net_kernel service, spawn and call handlers) run in their own
 // processes; a slow one never blocks a connection. Mailboxes are unbounded:
@@ -256,6 +257,45 @@
 // operation works. A visible node must speak Erlang's global protocol, or
 // global:sync/0 blocks on its Erlang peers: cluster.Start runs the registry
 // package and makes its nodes visible.
+//
+// # Where things live
+//
+// For readers of the source. The wire bytes are internal/dist's: per
+// connection, a dist.Writer owns what the node sends (the negotiated
+// flags, both node names, the atom cache slots it has stored, fragment
+// sequence numbers) and a dist.Reader what it receives (the header's atom
+// cache, fragments being reassembled, the decoder). Control messages are
+// made by dist's typed builders (dist.Send, dist.Link, dist.PayloadExit,
+// ...), one per operation; no file of this package writes a tag byte or
+// a control tuple (internal/deptest checks it). This package keeps
+// processes, their lookup and delivery:
+//
+//	connect.go    connections: dialing, accepting, the peers table (Node.connMu)
+//	control.go    dispatch of a received control message (dist.In) to processes
+//	procs.go      the process table: pids, names, aliases (procTable.mu)
+//	relations.go  links, monitors and watchers of a process (Process.mu), and the
+//	              per-node index of processes with relations to another node
+//	              (remoteIndex.mu) that makes a lost connection visit only them
+//	signals.go    exit signals, links, monitors: what a process sends and does on exit
+//	mailbox.go    the mailbox and its lock (mailbox.mu, used in this file only)
+//
+// A frame out: Process.Send finds the peer (connecting if needed), makes
+// the message with a builder and hands it to the peer's Writer, which
+// encodes it into a pooled buffer (atom cache references, a typed
+// payload appended by the codec in place, fragments above 64 KiB) and
+// queues it on the dist.Conn; the Conn's writer goroutine writes what is
+// queued in one batch. A frame in: the Conn's reader goroutine reads it
+// and calls the node, whose peer's Reader parses the header, puts
+// fragments back together, reads the control message (a fast path for
+// SEND and REG_SEND) and checks its fields' types; Node.dispatch looks up
+// the target and pushes onto its mailbox.
+//
+// Lock order (a lock may be taken while holding those before it, never
+// after): procTable.mu, then a Process.mu (a parent's before the mu of
+// the child SpawnLink and SpawnMonitor create), then remoteIndex.mu.
+// mailbox.mu is a leaf, taken alone. Node.connMu is never held while a
+// process lock is taken, and no lock of this package is held while a
+// frame is queued on a connection (a queue may wait for room).
 //
 // # Security
 //

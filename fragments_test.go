@@ -27,19 +27,12 @@ func TestFragmentsLetOthersThrough(t *testing.T) {
 	}
 	defer far.Close()
 	defer conn.Close()
-	p := &peer{name: "peer@localhost", creation: 7, conn: conn, flags: dist.DistHdrAtomCache | dist.Fragments}
+	w := dist.NewWriter(conn, dist.DistHdrAtomCache|dist.Fragments, "me@localhost", "peer@localhost")
+	from := Pid{Node: "me@localhost", ID: 1, Creation: 3}
 	to := Pid{Node: "peer@localhost", ID: 1, Creation: 7}
 	payload := etf.Binary(bytes.Repeat([]byte{9}, 1<<20))
-	big, err := appendFrame(nil, p, etf.Tuple{int64(dist.OpSend), Atom(""), to}, payload, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	small, err := appendFrame(nil, p, etf.Tuple{int64(dist.OpSend), Atom(""), to}, Atom("small"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
 	bigDone := make(chan error, 1)
-	go func() { bigDone <- p.send(ctx, false, big) }()
+	go func() { bigDone <- w.Send(ctx, dist.Send(from, to, payload)) }()
 	// The first fragment is being written: the large send has begun.
 	var head [4 + 18]byte
 	if _, err := io.ReadFull(far, head[:]); err != nil {
@@ -49,7 +42,7 @@ func TestFragmentsLetOthersThrough(t *testing.T) {
 		t.Fatalf("first frame starts %v; want a first fragment (131, 69)", head[4:6])
 	}
 	want := binary.BigEndian.Uint64(head[4+10:]) // fragments in all
-	if err := p.send(ctx, false, small); err != nil {
+	if err := w.Send(ctx, dist.Send(from, to, Atom("small"))); err != nil {
 		t.Fatal(err)
 	}
 	// Read the rest: the first fragment, then frames until the last one.
@@ -76,21 +69,27 @@ func TestFragmentsLetOthersThrough(t *testing.T) {
 	}
 	// The small message is among the fragments, and they rebuild the
 	// large one.
-	var c dist.HeaderCache
-	var r dist.Reassembler
+	r := dist.HeaderReader{Fragments: true}
 	smallAt, fragments := -1, 0
 	for i, f := range frames {
-		if bytes.Equal(f, small) {
+		refs, body, done, err := r.Read(f)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if f[1] == 68 { // not a fragment
+			d := etf.Decoder{AtomRefs: refs}
+			if _, m, _, err := dist.ParseBody(&d, body); err != nil || m != Atom("small") {
+				t.Fatalf("frame %d is %.40s (%v); want the small message", i, etf.Format(m), err)
+			}
 			smallAt = i
 			continue
 		}
 		fragments++
-		_, body, done, err := r.Add(&c, f)
-		if err != nil {
-			t.Fatalf("frame %d: %v", i, err)
-		}
-		if done && !bytes.Equal(body, big[3:]) {
-			t.Fatalf("the fragments rebuild %d bytes, not the message", len(body))
+		if done {
+			d := etf.Decoder{AtomRefs: refs}
+			if _, m, _, err := dist.ParseBody(&d, body); err != nil || !etf.Equal(m, payload) {
+				t.Fatalf("the fragments rebuild %d bytes, not the message (%v)", len(body), err)
+			}
 		}
 	}
 	if smallAt < 1 || smallAt == len(frames)-1 || uint64(fragments) != want {
@@ -151,7 +150,7 @@ func TestLargeMessagesBetweenGoNodes(t *testing.T) {
 	if toB == nil || toA == nil {
 		t.Fatal("not connected")
 	}
-	if n, m := toB.fragSeq.Load(), toA.fragSeq.Load(); n != 3 || m != 1 {
+	if n, m := toB.w.Sequences(), toA.w.Sequences(); n != 3 || m != 1 {
 		t.Fatalf("%d and %d messages went out in fragments; want 3 and 1", n, m)
 	}
 }

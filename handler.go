@@ -61,9 +61,7 @@ func (p *Process) activate() {
 func (p *Process) drain() (reason Term, stop bool) {
 	ctx := p.Context()
 	for {
-		p.mbox.mu.Lock()
-		m, ok := p.mbox.takeLocked(nil)
-		p.mbox.mu.Unlock()
+		m, ok := p.mbox.take(nil)
 		if !ok {
 			return nil, false
 		}

@@ -483,7 +483,7 @@ func TestAtomCacheWithErlang(t *testing.T) {
 	erl, g, p, peer := erlPeer(t, "atoms")
 	startErlEcho(t, erl)
 	ctx := testCtx(t)
-	if peer.hdr == nil || peer.flags&dist.DistHdrAtomCache == 0 {
+	if !peer.r.HeaderMode() || peer.flags&dist.DistHdrAtomCache == 0 {
 		t.Fatalf("connection to %s not in header mode (flags %v)", erl.Name, peer.flags)
 	}
 	atoms := func(prefix string, from, to int) etf.List {
@@ -569,7 +569,7 @@ func TestFragmentsToErlang(t *testing.T) {
 	if err := p.SendName(ctx, "fragsink", Atom(erl.Name), etf.Tuple{p.Pid(), int64(20)}); err != nil {
 		t.Fatal(err)
 	}
-	before := peer.fragSeq.Load()
+	before := peer.w.Sequences()
 	var wg sync.WaitGroup
 	for _, s := range []byte{'a', 'b'} {
 		sender, err := g.NewProcess()
@@ -588,7 +588,7 @@ func TestFragmentsToErlang(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := peer.fragSeq.Load() - before; n != 10 {
+	if n := peer.w.Sequences() - before; n != 10 {
 		t.Fatalf("%d messages went out in fragments; want the 10 large ones", n)
 	}
 	reply, ok := receiveWithin(t, p, nil).(etf.Tuple)
@@ -625,7 +625,7 @@ func TestFragmentsFromErlang(t *testing.T) {
 		got = append(got, receiveWithin(t, p, nil))
 	}
 	checkBigAndSmall(t, got)
-	if seqs, held := peer.hdr.Reassembler.Pending(); seqs != 0 || held != 0 {
+	if seqs, held := peer.r.Reassembly(); seqs != 0 || held != 0 {
 		t.Fatalf("%d sequences, %d bytes still held", seqs, held)
 	}
 }

@@ -10,7 +10,9 @@ import (
 // never dropped while the mailbox is open; after close, pushes are dropped
 // (the process is dead, as in Erlang) and receives fail.
 type mailbox struct {
-	mu     sync.Mutex // protects items, head, closed
+	// mu protects items, head and closed. It is private to this file:
+	// other files use the methods (a lint test, internal/deptest, checks).
+	mu     sync.Mutex
 	items  []any
 	head   int // items[:head] are consumed
 	closed bool
@@ -49,6 +51,14 @@ func (mb *mailbox) len() int {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	return len(mb.items) - mb.head
+}
+
+// take removes and returns the first message match accepts (any message
+// if match is nil), without waiting: false when there is none.
+func (mb *mailbox) take(match func(any) bool) (any, bool) {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	return mb.takeLocked(match)
 }
 
 // takeLocked removes and returns the first message match accepts (any

@@ -44,6 +44,9 @@ type Node struct {
 	keeper *epmd.Keeper
 
 	procs *procTable
+	// remotes indexes the processes with links or monitors to each other
+	// node, for nodeDown (relations.go).
+	remotes remoteIndex
 
 	connMu  sync.Mutex // protects conns, dialing, incoming, downs
 	conns   map[Atom]*peer
@@ -88,14 +91,12 @@ type peer struct {
 	since     time.Time
 	downOnce  sync.Once // peerDown runs once
 
-	// cacheSent: a frame storing our fixed atom cache entries (see
-	// appendMessageFrame) is queued, so later frames may refer to them.
-	cacheSent atomic.Bool
-	// hdr reads the peer's frames in header mode (flags.HeaderMode());
-	// nil in pass-through mode. The reader goroutine's only.
-	hdr *dist.HeaderReader
-	// fragSeq numbers the fragment sequences sent to the peer.
-	fragSeq atomic.Uint64
+	// w encodes and queues what the node sends the peer: every byte of
+	// it (framing, atom cache, fragments) is the writer's.
+	w *dist.Writer
+	// r reads the peer's frames into control messages; the connection's
+	// reader goroutine's only.
+	r *dist.Reader
 }
 
 // dialAttempt is one connection attempt that callers wait on together:

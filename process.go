@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/dist"
 )
 
 // Pid identifies a process, on this node or another. Pid values are
@@ -97,47 +98,6 @@ var closedChan = func() chan struct{} {
 	close(c)
 	return c
 }()
-
-// procRels is what links a process to others. Its maps and slice are nil
-// until used.
-type procRels struct {
-	// links holds the pids this process is linked to. For remote links
-	// the value keeps the unlink id in flight (UNLINK_ID protocol).
-	links map[Pid]*link
-	// monitors are the monitors this process holds on others.
-	monitors map[Ref]monitorTarget
-	// watchers are the monitors others hold on this process.
-	watchers map[Ref]watcher
-	// aliases this process answers to.
-	aliases map[Ref]struct{}
-	// names it is registered under.
-	names []Atom
-}
-
-// noRels is the rels of a process that has none. It is shared and must
-// never be written: reading and deleting from its nil maps is all it is for.
-var noRels procRels
-
-// exitedLocked reports whether the process has exited; p.mu must be held.
-func (p *Process) exitedLocked() bool { return p.reason != nil }
-
-// rels returns the process's links, monitors, aliases and names for reading
-// or deleting from; p.mu must be held.
-func (p *Process) rels() *procRels {
-	if p.ext == nil {
-		return &noRels
-	}
-	return p.ext
-}
-
-// relsForUpdate returns them for adding to, made on first use; p.mu must be
-// held.
-func (p *Process) relsForUpdate() *procRels {
-	if p.ext == nil {
-		p.ext = new(procRels)
-	}
-	return p.ext
-}
 
 // link is one side's state of a link (the UNLINK_ID protocol of OTP 23+).
 type link struct {
@@ -285,15 +245,15 @@ func (p *Process) peerFor(ctx context.Context, node Atom) (*peer, error) {
 	return nil, fmt.Errorf("distribute: %s is not connected (AutoConnect off): %w", node, ErrNodeDown)
 }
 
-// sendControl sends a control message from p (and a payload when hasMsg)
-// to node, over peerFor's connection. It blocks while the connection's
-// send buffer is full, until ctx ends.
-func (p *Process) sendControl(ctx context.Context, node Atom, ctrl etf.Tuple, msg Term, hasMsg bool) error {
+// sendControl sends a control message from p to node, over peerFor's
+// connection. It blocks while the connection's send buffer is full,
+// until ctx ends.
+func (p *Process) sendControl(ctx context.Context, node Atom, m dist.Out) error {
 	pr, err := p.peerFor(ctx, node)
 	if err != nil {
 		return err
 	}
-	return p.node.sendOnPeer(ctx, pr, ctrl, msg, hasMsg)
+	return pr.sendErr(pr.w.Send(ctx, m))
 }
 
 // Receive waits for the next message. It returns ErrClosed (wrapped) once

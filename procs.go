@@ -91,11 +91,7 @@ func (p *Process) SpawnLink(fn func(ctx context.Context, p *Process) error) (*Pr
 		child.Exit(ReasonNoProc)
 		return nil, errDead
 	}
-	r := p.relsForUpdate()
-	if r.links == nil {
-		r.links = make(map[Pid]*link)
-	}
-	r.links[child.pid] = &link{}
+	p.putLink(child.pid, &link{})
 	child.addLink(p.pid)
 	p.mu.Unlock()
 	p.node.run(child, fn)
@@ -120,11 +116,7 @@ func (p *Process) SpawnMonitor(fn func(ctx context.Context, p *Process) error) (
 		child.Exit(ReasonNoProc)
 		return nil, Ref{}, errDead
 	}
-	r := p.relsForUpdate()
-	if r.monitors == nil {
-		r.monitors = make(map[Ref]monitorTarget)
-	}
-	r.monitors[ref] = monitorTarget{pid: child.pid}
+	p.putMonitor(ref, monitorTarget{pid: child.pid})
 	child.addWatcher(ref, watcher{by: p.pid})
 	p.mu.Unlock()
 	p.node.run(child, fn)

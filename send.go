@@ -45,7 +45,7 @@ func (p *Process) Send(ctx context.Context, to Pid, msg Term) error {
 	if err != nil {
 		return err
 	}
-	return n.sendMessage(ctx, peer, peer.pidSendOp(), p.pid, to, "", msg)
+	return peer.sendErr(peer.w.Send(ctx, dist.Send(p.pid, to, msg)))
 }
 
 // SendName sends msg to the process registered as name on node (this node
@@ -65,7 +65,7 @@ func (p *Process) SendName(ctx context.Context, name, node Atom, msg Term) error
 	if err != nil {
 		return err
 	}
-	return n.sendMessage(ctx, peer, dist.OpRegSend, p.pid, Pid{}, name, msg)
+	return peer.sendErr(peer.w.Send(ctx, dist.RegSend(p.pid, name, msg)))
 }
 
 // sendAlias sends msg to an alias: a process on this node or another that
@@ -76,7 +76,7 @@ func (p *Process) sendAlias(ctx context.Context, ref Ref, msg Term) error {
 		n.deliverToAlias(ref, msg)
 		return nil
 	}
-	return p.sendControl(ctx, ref.Node, etf.Tuple{int64(dist.OpAliasSend), p.pid, ref}, msg, true)
+	return p.sendControl(ctx, ref.Node, dist.AliasSend(p.pid, ref, msg))
 }
 
 // From identifies the caller of a gen_server call: reply to it with Reply.
@@ -169,6 +169,28 @@ func (p *Process) Reply(ctx context.Context, from From, reply Term) error {
 	return p.Send(ctx, from.Pid, msg)
 }
 
+// replySignal is Reply for the node's own services (net_kernel): a reply
+// to another node goes through the connection's signal queue
+// (dist.Writer.Signal), as the node's other answers to its peers do, so
+// that a peer flooding calls without reading cannot stall the service
+// behind its full send buffer. Only an existing connection carries it.
+func (p *Process) replySignal(ctx context.Context, from From, reply Term) {
+	n := p.node
+	msg := etf.Tuple{from.Tag, reply}
+	ref, isAlias := aliasOf(from.Tag)
+	if isAlias && ref.Node != n.name {
+		if pr := n.peerIfConnected(ref.Node); pr != nil && pr.flags&dist.Alias != 0 {
+			n.signalOn(ctx, pr, dist.AliasSend(p.pid, ref, msg))
+			return
+		}
+	}
+	if isAlias && ref.Node == n.name || from.Pid.Node == n.name {
+		p.Reply(ctx, from, reply) // delivered here: never waits
+		return
+	}
+	n.signal(ctx, from.Pid.Node, dist.Send(p.pid, from.Pid, msg))
+}
+
 // Call makes a gen_server call to the process to and waits for the reply,
 // as gen_server:call/3: the request is {'$gen_call', {Self, Tag}, Request}.
 // It returns at once with an error wrapping ErrNoProc when the target does
@@ -241,9 +263,7 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 		p.mu.Unlock()
 		p.Demonitor(context.WithoutCancel(ctx), mref)
 		// A reply that raced with the end of the call is dropped.
-		p.mbox.mu.Lock()
-		p.mbox.takeLocked(func(m any) bool { return isReplyTo(m, mref) })
-		p.mbox.mu.Unlock()
+		p.mbox.take(func(m any) bool { return isReplyTo(m, mref) })
 	}()
 
 	msg := etf.Tuple{atomGenCall, etf.Tuple{p.pid, callTag(ctx, mref)}, request}
@@ -282,22 +302,11 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 // sendMonitored sends MONITOR_P for mref and then msg to target in one
 // write on peer's connection (a call's monitor and request).
 func (n *Node) sendMonitored(ctx context.Context, peer *peer, from Pid, target monitorTarget, mref Ref, msg Term) error {
-	bp := framePool.Get().(*[]byte)
-	mon, err := appendFrame((*bp)[:0], peer, monitorCtrl(from, target, mref), nil, false)
-	if err != nil {
-		framePool.Put(bp)
-		return err
-	}
-	op := dist.OpRegSend
+	m := dist.RegSend(from, target.name, msg)
 	if target.name == "" {
-		op = peer.pidSendOp()
+		m = dist.Send(from, target.pid, msg)
 	}
-	frames, stored, err := n.appendMessageFrame(mon, peer, op, from, target.pid, target.name, msg)
-	if err == nil {
-		err = peer.sendErr(peer.send(ctx, stored, frames[:len(mon)], frames[len(mon):]))
-	}
-	putFrame(bp, frames)
-	return err
+	return peer.sendErr(peer.w.SendPair(ctx, monitorCtrl(from, target, mref), m))
 }
 
 // isReplyTo reports whether m is {[alias|ref], Reply}.

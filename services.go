@@ -28,7 +28,7 @@ func (n *Node) netKernel(ctx context.Context, p *Process) error {
 			continue
 		}
 		if t, ok := req.(etf.Tuple); ok && len(t) == 2 && t[0] == Atom("is_auth") {
-			p.Reply(ctx, from, Atom("yes"))
+			p.replySignal(ctx, from, Atom("yes"))
 			continue
 		}
 		n.logger.Debug("net_kernel: unsupported call", "request", etf.LogValue(req))

@@ -3,7 +3,6 @@ package distribute
 import (
 	"context"
 	"fmt"
-	"math/big"
 
 	"github.com/distribute-go/distribute/etf"
 	"github.com/distribute-go/distribute/internal/dist"
@@ -25,8 +24,10 @@ func (p *Process) Exit(reason Term) {
 	p.reason = reason
 	r := p.rels()
 	links, watchers, monitors, aliases, names := r.links, r.watchers, r.monitors, r.aliases, r.names
+	nodes := r.nodes
 	p.ext = nil
 	p.mu.Unlock()
+	p.node.remotes.remove(p, nodes)
 
 	p.mbox.close()
 	n := p.node
@@ -83,7 +84,7 @@ func (p *Process) Kill(ctx context.Context, pid Pid) error {
 // reason but normal ends it, and kill ends it even when it traps exits.
 func (p *Process) SendExit(ctx context.Context, pid Pid, reason Term) error {
 	if pid.Node != p.node.name {
-		return p.sendControl(ctx, pid.Node, etf.Tuple{int64(dist.OpPayloadExit2), p.pid, pid}, reason, true)
+		return p.sendControl(ctx, pid.Node, dist.PayloadExit2(p.pid, pid, reason))
 	}
 	if target := p.node.lookup(pid); target != nil {
 		target.exitSignal(p.pid, reason, false)
@@ -97,7 +98,7 @@ func (p *Process) SendExit(ctx context.Context, pid Pid, reason Term) error {
 // reconnect a node for a signal about a link it has dropped.
 func (n *Node) sendLinkExit(ctx context.Context, from, to Pid, reason Term) {
 	if to.Node != n.name {
-		n.sendControlNoConnect(ctx, to.Node, etf.Tuple{int64(dist.OpPayloadExit), from, to}, reason, true)
+		n.signal(ctx, to.Node, dist.PayloadExit(from, to, reason))
 	} else if target := n.lookup(to); target != nil {
 		target.exitSignal(from, reason, true)
 	}
@@ -142,16 +143,12 @@ func (p *Process) Link(ctx context.Context, pid Pid) error {
 		p.mu.Unlock()
 		return errDead
 	}
-	r := p.relsForUpdate()
-	if r.links == nil {
-		r.links = make(map[Pid]*link)
-	}
-	r.links[pid] = &link{}
+	p.putLink(pid, &link{})
 	p.mu.Unlock()
 
 	n := p.node
 	if pid.Node != n.name {
-		err := p.sendControl(ctx, pid.Node, etf.Tuple{int64(dist.OpLink), p.pid, pid}, nil, false)
+		err := p.sendControl(ctx, pid.Node, dist.Link(p.pid, pid))
 		if err != nil {
 			p.mu.Lock()
 			delete(p.rels().links, pid)
@@ -196,12 +193,8 @@ func (p *Process) addLink(from Pid) bool {
 	if p.exitedLocked() {
 		return false
 	}
-	r := p.relsForUpdate()
-	if r.links == nil {
-		r.links = make(map[Pid]*link)
-	}
-	if _, ok := r.links[from]; !ok {
-		r.links[from] = &link{}
+	if _, ok := p.rels().links[from]; !ok {
+		p.putLink(from, &link{})
 	}
 	return true
 }
@@ -224,7 +217,7 @@ func (p *Process) Unlink(ctx context.Context, pid Pid) error {
 		return nil
 	}
 	if pid.Node != n.name {
-		return p.sendControl(ctx, pid.Node, etf.Tuple{int64(dist.OpUnlinkID), unlinkIDTerm(id), p.pid, pid}, nil, false)
+		return p.sendControl(ctx, pid.Node, dist.Unlink(id, p.pid, pid))
 	}
 	if target := n.lookup(pid); target != nil {
 		target.mu.Lock()
@@ -257,7 +250,7 @@ func (p *Process) monitor(ctx context.Context, m monitorTarget) (Ref, error) {
 		return Ref{}, err
 	}
 	if remote := m.remoteNode(n.name); remote != "" {
-		if err := p.sendControl(ctx, remote, monitorCtrl(p.pid, m, ref), nil, false); err != nil {
+		if err := p.sendControl(ctx, remote, monitorCtrl(p.pid, m, ref)); err != nil {
 			// The connection could not be made: the monitor fires at once.
 			p.fireDown(ref, ReasonNoConnection)
 		}
@@ -279,21 +272,22 @@ func (p *Process) addMonitor(m monitorTarget) (Ref, error) {
 	if p.exitedLocked() {
 		return Ref{}, errDead
 	}
-	r := p.relsForUpdate()
-	if r.monitors == nil {
-		r.monitors = make(map[Ref]monitorTarget)
-	}
-	r.monitors[ref] = m
+	p.putMonitor(ref, m)
 	return ref, nil
 }
 
 // monitorCtrl is the MONITOR_P control message for a remote monitor.
-func monitorCtrl(from Pid, m monitorTarget, ref Ref) etf.Tuple {
-	var to Term = m.pid
+func monitorCtrl(from Pid, m monitorTarget, ref Ref) dist.Out {
+	return dist.MonitorP(from, m.term(), ref)
+}
+
+// term is the monitored process as MONITOR_P and DEMONITOR_P carry it:
+// its pid, or its name for a monitor by name.
+func (m monitorTarget) term() Term {
 	if m.name != "" {
-		to = m.name
+		return m.name
 	}
-	return etf.Tuple{int64(dist.OpMonitorP), from, to, ref}
+	return m.pid
 }
 
 func (m monitorTarget) remoteNode(local Atom) Atom {
@@ -323,11 +317,7 @@ func (p *Process) addWatcher(ref Ref, w watcher) bool {
 	if p.exitedLocked() {
 		return false
 	}
-	r := p.relsForUpdate()
-	if r.watchers == nil {
-		r.watchers = make(map[Ref]watcher)
-	}
-	r.watchers[ref] = w
+	p.putWatcher(ref, w)
 	return true
 }
 
@@ -373,33 +363,28 @@ func (p *Process) Demonitor(ctx context.Context, ref Ref) error {
 
 // flushDown drops a queued Down for ref, if any.
 func (p *Process) flushDown(ref Ref) {
-	p.mbox.mu.Lock()
-	defer p.mbox.mu.Unlock()
-	p.mbox.takeLocked(func(m any) bool {
+	p.mbox.take(func(m any) bool {
 		d, ok := m.(Down)
 		return ok && d.Ref == ref
 	})
 }
 
+// sendDemonitor ends a remote monitor from (a process that exits, or
+// ends the monitor) held on m. It is a signal the node owes the peer: it
+// never waits behind a full send buffer, whether from a live process or
+// an exiting one; deferred, as nobody waits for it, so it goes out with
+// the next write. Best effort: if the connection is gone, so is the
+// remote monitor.
 func (n *Node) sendDemonitor(ctx context.Context, from Pid, m monitorTarget, ref Ref) {
-	var to Term = m.pid
 	remote := m.pid.Node
 	if m.name != "" {
-		to, remote = m.name, m.node
+		remote = m.node
 	}
-	// Best effort: if the connection is gone, so is the remote monitor.
-	// Deferred: nobody waits for it; it goes out with the next write.
 	p := n.peerIfConnected(remote)
 	if p == nil {
 		return
 	}
-	bp := framePool.Get().(*[]byte)
-	frame, err := appendFrame((*bp)[:0], p, etf.Tuple{int64(dist.OpDemonitorP), from, to, ref}, nil, false)
-	if err == nil {
-		err = p.conn.Defer(ctx, frame)
-	}
-	putFrame(bp, frame)
-	if err != nil {
+	if err := p.w.SignalDeferred(ctx, dist.DemonitorP(from, m.term(), ref)); err != nil {
 		n.logger.Debug("demonitor not sent", "peer", remote, "err", err)
 	}
 }
@@ -411,7 +396,7 @@ func (n *Node) sendDown(ctx context.Context, from Pid, w watcher, ref Ref, reaso
 		if w.as != "" {
 			fromProc = w.as
 		}
-		n.sendControlNoConnect(ctx, w.by.Node, etf.Tuple{int64(dist.OpPayloadMonitorPExit), fromProc, w.by, ref}, reason, true)
+		n.signal(ctx, w.by.Node, dist.PayloadMonitorPExit(fromProc, w.by, ref, reason))
 		return
 	}
 	if p := n.lookup(w.by); p != nil {
@@ -426,12 +411,4 @@ func (n *Node) MakeRef() Ref {
 		Node: n.name, Creation: n.creation, Len: 3,
 		ID: [etf.MaxRefWords]uint32{uint32(c) & 0x3ffff, uint32(c >> 18), n.refSalt},
 	}
-}
-
-// unlinkIDTerm encodes an unlink id as a canonical integer term.
-func unlinkIDTerm(id uint64) Term {
-	if id <= 1<<63-1 {
-		return int64(id)
-	}
-	return etf.Int(new(big.Int).SetUint64(id))
 }

@@ -48,34 +48,31 @@ func (n *Node) HandleSpawn(h SpawnHandler) {
 // handleSpawnRequest answers a SPAWN_REQUEST: it creates the process, sets
 // up the requested link and monitor, replies with the pid, then runs the
 // handler in the process.
-func (n *Node) handleSpawnRequest(p *peer, c dist.Control, args Term) error {
-	from, err := pidField(c, c.From, "requester")
-	if err != nil {
-		return err
-	}
+func (n *Node) handleSpawnRequest(p *peer, in *dist.In) {
+	from, args := in.FromPid, in.Payload
 	refuse := func(reason Atom) {
-		n.reply(p, etf.Tuple{int64(dist.OpSpawnReply), c.ID, from, int64(0), reason}, nil, false)
+		n.reply(p, dist.SpawnReply(in.ID, from, 0, reason))
 	}
 	hp := n.spawn.h.Load()
 	if hp == nil {
 		refuse("notsup")
-		return nil
+		return
 	}
 	req := SpawnRequest{From: from}
 	var ok1, ok2 bool
-	req.Module, ok1 = c.MFA[0].(Atom)
-	req.Function, ok2 = c.MFA[1].(Atom)
-	arity, ok3 := c.MFA[2].(int64)
+	req.Module, ok1 = in.MFA[0].(Atom)
+	req.Function, ok2 = in.MFA[1].(Atom)
+	arity, ok3 := in.MFA[2].(int64)
 	argList, ok4 := listElems(args)
 	if !ok1 || !ok2 || !ok3 || !ok4 || int64(len(argList)) != arity {
 		refuse("badarg")
-		return nil
+		return
 	}
 	req.Args = argList
-	opts, ok := listElems(c.Opts)
+	opts, ok := listElems(in.Opts)
 	if !ok {
 		refuse("badopt")
-		return nil
+		return
 	}
 	for _, o := range opts {
 		switch o {
@@ -88,15 +85,15 @@ func (n *Node) handleSpawnRequest(p *peer, c dist.Control, args Term) error {
 			// Go process; Erlang accepts them, so do we.
 		}
 	}
-	ref, isRef := c.ID.(Ref)
+	ref, isRef := in.ID.(Ref)
 	if req.Monitor && !isRef {
 		refuse("badarg")
-		return nil
+		return
 	}
 	proc, err := n.newProcess()
 	if err != nil {
 		refuse("notalive")
-		return nil
+		return
 	}
 	flags := int64(0)
 	if req.Link {
@@ -107,21 +104,19 @@ func (n *Node) handleSpawnRequest(p *peer, c dist.Control, args Term) error {
 		proc.addWatcher(ref, watcher{by: from})
 		flags |= 2
 	}
-	handler := *hp
+	handler, id := *hp, in.ID
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		// The reply goes out before anything the new process sends. It is
 		// deferred: a short call's result (its exit, a DOWN) carries it in
 		// the same write; a longer one sends it within dist.DeferDelay.
-		frame, err := appendFrame(nil, p, etf.Tuple{int64(dist.OpSpawnReply), c.ID, from, flags, proc.pid}, nil, false)
-		if err == nil {
-			p.conn.Defer(n.ctx, frame)
+		if err := p.w.SignalDeferred(n.ctx, dist.SpawnReply(id, from, flags, proc.pid)); err != nil {
+			n.logger.Debug("spawn reply not sent", "peer", p.name, "err", err)
 		}
 		defer proc.Exit(reasonGoexit) // after a runtime.Goexit; else a no-op
 		proc.Exit(runSpawned(proc, handler, req))
 	}()
-	return nil
 }
 
 func runSpawned(p *Process, h SpawnHandler, req SpawnRequest) (reason Term) {
@@ -204,20 +199,11 @@ func (p *Process) SpawnRequest(ctx context.Context, node, module, function Atom,
 			p.mu.Unlock()
 			return Ref{}, errDead
 		}
-		r := p.relsForUpdate()
-		if r.monitors == nil {
-			r.monitors = make(map[Ref]monitorTarget)
-		}
 		// The pid is not known yet: the node is, which is what noconnection needs.
-		r.monitors[ref] = monitorTarget{pid: Pid{Node: node}}
+		p.putMonitor(ref, monitorTarget{pid: Pid{Node: node}})
 		p.mu.Unlock()
 	}
-	if optList == nil {
-		optList = etf.List{}
-	}
-	ctrl := etf.Tuple{int64(dist.OpSpawnRequest), ref, p.pid, p.pid,
-		etf.Tuple{module, function, int64(len(args))}, optList}
-	if err := p.sendControl(ctx, node, ctrl, etf.List(args), true); err != nil {
+	if err := p.sendControl(ctx, node, dist.SpawnRequest(ref, p.pid, p.pid, module, function, args, optList)); err != nil {
 		p.spawnFailed(ref, ReasonNoConnection)
 		return ref, nil
 	}
@@ -233,7 +219,7 @@ func (p *Process) spawnFailed(ref Ref, reason Term) {
 }
 
 // handleSpawnReply delivers the answer to a spawn request this node made.
-func (n *Node) handleSpawnReply(c dist.Control) {
+func (n *Node) handleSpawnReply(c *dist.In) {
 	to, ok := c.To.(Pid)
 	ref, isRef := c.ID.(Ref)
 	if !ok || !isRef {
@@ -260,14 +246,10 @@ func (n *Node) handleSpawnReply(c dist.Control) {
 	}
 	if m, ok := t.rels().monitors[ref]; ok {
 		m.pid = pid
-		t.rels().monitors[ref] = m
+		t.putMonitor(ref, m)
 	}
 	if c.Flags&1 != 0 {
-		r := t.relsForUpdate()
-		if r.links == nil {
-			r.links = make(map[Pid]*link)
-		}
-		r.links[pid] = &link{}
+		t.putLink(pid, &link{})
 	}
 	t.mu.Unlock()
 	t.deliver(SpawnReply{Ref: ref, Pid: pid})

@@ -2,10 +2,9 @@ package distribute
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
+	"sync"
 
 	"github.com/distribute-go/distribute/codec"
 	"github.com/distribute-go/distribute/etf"
@@ -137,7 +136,7 @@ func (s Subject[T]) Send(ctx context.Context, from *Process, v T) error {
 	if s.codec == nil {
 		return fmt.Errorf("distribute: send to a zero Subject: %w", ErrBadName)
 	}
-	out, remote, err := from.startTypedSend(ctx, s.dest)
+	pr, m, remote, err := from.remoteMessage(ctx, s.dest)
 	if err != nil {
 		return err
 	}
@@ -148,87 +147,31 @@ func (s Subject[T]) Send(ctx context.Context, from *Process, v T) error {
 		}
 		return from.sendBinary(ctx, s.dest, b)
 	}
-	frame, err := s.codec.Append(out.frame, v)
-	return out.finish(ctx, frame, err)
+	// The connection's writer frames the binary around what the codec
+	// appends: no copy, no length to patch here.
+	c := s.codec
+	return pr.sendErr(pr.w.SendBinary(ctx, m, func(dst []byte) ([]byte, error) { return c.Append(dst, v) }))
 }
 
-// typedSend is a frame being built for a typed message to another node.
-type typedSend struct {
-	to     string // the destination, for errors
-	peer   *peer
-	bp     *[]byte
-	frame  []byte // ends with the empty binary [131] 109 0 0 0 0
-	stored bool   // the frame stores the peer's atom cache entries
-}
-
-// emptyBinary is the message a frame is built around before the codec
-// writes the bytes in place. A nil slice in an interface does not allocate.
-var emptyBinary Term = etf.Binary(nil)
-
-// startTypedSend prepares the frame of a typed message to d: remote is
-// false (and there is no error) when d is local or tagged, for sendBinary
-// to handle.
-func (p *Process) startTypedSend(ctx context.Context, d dest) (t typedSend, remote bool, err error) {
+// remoteMessage prepares a typed message to d on another node: the
+// connection and the message without its payload. remote is false (and
+// there is no error) when d is local or tagged, for sendBinary to handle.
+func (p *Process) remoteMessage(ctx context.Context, d dest) (pr *peer, m dist.Out, remote bool, err error) {
 	n := p.node
 	node := d.node
 	if d.name == "" {
 		node = d.pid.Node
 	}
 	if d.tag != nil || node == "" || node == n.name {
-		return typedSend{}, false, nil
+		return nil, dist.Out{}, false, nil
 	}
-	peer, err := p.peerFor(ctx, node)
-	if err != nil {
-		return typedSend{}, false, err
+	if pr, err = p.peerFor(ctx, node); err != nil {
+		return nil, dist.Out{}, false, err
 	}
-	op := dist.OpRegSend
-	if d.name == "" {
-		op = dist.OpSend
-		if peer.flags&dist.SendSender != 0 {
-			op = dist.OpSendSender
-		}
+	if d.name != "" {
+		return pr, dist.RegSend(p.pid, d.name, nil), true, nil
 	}
-	bp := framePool.Get().(*[]byte)
-	frame, stored, err := n.appendMessageFrame((*bp)[:0], peer, op, p.pid, d.pid, d.name, emptyBinary)
-	if err != nil {
-		framePool.Put(bp)
-		return typedSend{}, false, err
-	}
-	// The frame ends with the message 109 0 0 0 0, an empty binary (after
-	// 131 in pass-through mode): the codec appends its bytes after it and
-	// finish patches the length.
-	if l := len(frame); l < 6 || frame[l-5] != etf.TagBinary || !peer.flags.HeaderMode() && frame[l-6] != etf.VersionByte {
-		framePool.Put(bp)
-		return typedSend{}, false, fmt.Errorf("distribute: send to %s: unexpected frame layout", d)
-	}
-	to := string(d.name)
-	if to == "" {
-		to = string(d.pid.Node)
-	}
-	return typedSend{to: to, peer: peer, bp: bp, frame: frame, stored: stored}, true, nil
-}
-
-// finish patches the binary's length into frame (what the codec appended
-// to t.frame) and sends it; encErr is the codec's error, if any.
-func (t *typedSend) finish(ctx context.Context, frame []byte, encErr error) error {
-	defer framePool.Put(t.bp)
-	if encErr != nil {
-		return fmt.Errorf("distribute: send to %s: %w", t.to, encErr)
-	}
-	lenAt := len(t.frame) - 4
-	size := len(frame) - len(t.frame)
-	if uint64(size) > math.MaxUint32 {
-		return fmt.Errorf("distribute: send to %s: message of %d bytes: %w", t.to, size, etf.ErrTooLarge)
-	}
-	binary.BigEndian.PutUint32(frame[lenAt:], uint32(size))
-	err := t.peer.send(ctx, t.stored, frame)
-	if cap(frame) <= maxPooledFrame {
-		*t.bp = frame[:0]
-	}
-	if err != nil {
-		return fmt.Errorf("distribute: send to %s: %w: %w", t.peer.name, ErrNodeDown, err)
-	}
-	return nil
+	return pr, dist.Send(p.pid, d.pid, nil), true, nil
 }
 
 // sendBinary sends b to d as a binary, or as {Tag, Binary} for a tagged
@@ -346,19 +289,25 @@ func tagEqual(a, b Term) bool {
 	return etf.Equal(a, b)
 }
 
+// scratchPool recycles encodeExact's buffers.
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxScratch keeps one huge message from pinning a huge buffer.
+const maxScratch = 64 << 10
+
 // encodeExact encodes v into a pooled scratch buffer and returns an
 // exact-size copy: one allocation per message whatever its size (appending
 // to a nil slice would grow it several times).
 func encodeExact[T any](c codec.Codec[T], v T) ([]byte, error) {
-	bp := framePool.Get().(*[]byte)
-	defer framePool.Put(bp)
+	bp := scratchPool.Get().(*[]byte)
+	defer scratchPool.Put(bp)
 	buf, err := c.Append((*bp)[:0], v)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]byte, len(buf))
 	copy(out, buf)
-	if cap(buf) <= maxPooledFrame {
+	if cap(buf) <= maxScratch {
 		*bp = buf[:0]
 	}
 	return out, nil

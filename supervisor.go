@@ -432,12 +432,10 @@ func (s *supervisor) terminate(ctx context.Context, c *supChild) {
 	ref, _ := s.p.Monitor(sctx, pid)
 	s.p.Unlink(sctx, pid)
 	// An exit that raced with the unlink is not a crash to act on.
-	s.p.mbox.mu.Lock()
-	s.p.mbox.takeLocked(func(m any) bool {
+	s.p.mbox.take(func(m any) bool {
 		e, ok := m.(Exit)
 		return ok && e.From == pid
 	})
-	s.p.mbox.mu.Unlock()
 	wait := c.spec.Shutdown
 	if wait == 0 {
 		wait = DefaultShutdown

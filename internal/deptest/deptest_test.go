@@ -1,7 +1,9 @@
-// Package deptest keeps the project's dependency rules: etf and codec use
-// the standard library only, and lower layers never import higher ones
-// (the wire and term layers, then the root package, then the cluster
-// services, then cluster and the command).
+// Package deptest keeps the project's dependency rules (etf and codec use
+// the standard library only; lower layers never import higher ones: the
+// wire and term layers, then the root package, then the cluster services,
+// then cluster and the command) and the ownership rules of the root
+// package (wire bytes belong to internal/dist, the mailbox's lock to
+// mailbox.go).
 package deptest
 
 import (

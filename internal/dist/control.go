@@ -104,39 +104,53 @@ type opInfo struct {
 	name    string
 	fields  []field // after the op
 	payload bool    // a second term (message, reason or argument list) follows
+	// checks are the types a Reader requires of From and To (ERTS drops
+	// the connection on the same mistakes); ParseControl takes any term.
+	checks checks
 }
 
+// checks are the field types a Reader requires of an operation.
+type checks uint8
+
+const (
+	fromPid checks = 1 << iota // From is a pid
+	toPid                      // To is a pid
+	toProc                     // To is a pid or an atom (a process by name)
+	toName                     // To is an atom
+	toAlias                    // To is a reference
+)
+
 var ops = map[Op]opInfo{
-	OpLink:                {"LINK", []field{fFrom, fTo}, false},
-	OpSend:                {"SEND", []field{fUnused, fTo}, true},
-	OpExit:                {"EXIT", []field{fFrom, fTo, fReason}, false},
-	OpUnlink:              {"UNLINK", []field{fFrom, fTo}, false},
-	OpNodeLink:            {"NODE_LINK", nil, false},
-	OpRegSend:             {"REG_SEND", []field{fFrom, fUnused, fTo}, true},
-	OpGroupLeader:         {"GROUP_LEADER", []field{fFrom, fTo}, false},
-	OpExit2:               {"EXIT2", []field{fFrom, fTo, fReason}, false},
-	OpSendTT:              {"SEND_TT", []field{fUnused, fTo, fToken}, true},
-	OpExitTT:              {"EXIT_TT", []field{fFrom, fTo, fToken, fReason}, false},
-	OpRegSendTT:           {"REG_SEND_TT", []field{fFrom, fUnused, fTo, fToken}, true},
-	OpExit2TT:             {"EXIT2_TT", []field{fFrom, fTo, fToken, fReason}, false},
-	OpMonitorP:            {"MONITOR_P", []field{fFrom, fTo, fRef}, false},
-	OpDemonitorP:          {"DEMONITOR_P", []field{fFrom, fTo, fRef}, false},
-	OpMonitorPExit:        {"MONITOR_P_EXIT", []field{fFrom, fTo, fRef, fReason}, false},
-	OpSendSender:          {"SEND_SENDER", []field{fFrom, fTo}, true},
-	OpSendSenderTT:        {"SEND_SENDER_TT", []field{fFrom, fTo, fToken}, true},
-	OpPayloadExit:         {"PAYLOAD_EXIT", []field{fFrom, fTo}, true},
-	OpPayloadExitTT:       {"PAYLOAD_EXIT_TT", []field{fFrom, fTo, fToken}, true},
-	OpPayloadExit2:        {"PAYLOAD_EXIT2", []field{fFrom, fTo}, true},
-	OpPayloadExit2TT:      {"PAYLOAD_EXIT2_TT", []field{fFrom, fTo, fToken}, true},
-	OpPayloadMonitorPExit: {"PAYLOAD_MONITOR_P_EXIT", []field{fFrom, fTo, fRef}, true},
-	OpSpawnRequest:        {"SPAWN_REQUEST", []field{fID, fFrom, fGroupLeader, fMFA, fOpts}, true},
-	OpSpawnRequestTT:      {"SPAWN_REQUEST_TT", []field{fID, fFrom, fGroupLeader, fMFA, fOpts, fToken}, true},
-	OpSpawnReply:          {"SPAWN_REPLY", []field{fID, fTo, fFlags, fResult}, false},
-	OpSpawnReplyTT:        {"SPAWN_REPLY_TT", []field{fID, fTo, fFlags, fResult, fToken}, false},
-	OpAliasSend:           {"ALIAS_SEND", []field{fFrom, fTo}, true},
-	OpAliasSendTT:         {"ALIAS_SEND_TT", []field{fFrom, fTo, fToken}, true},
-	OpUnlinkID:            {"UNLINK_ID", []field{fID, fFrom, fTo}, false},
-	OpUnlinkIDAck:         {"UNLINK_ID_ACK", []field{fID, fFrom, fTo}, false},
+	OpLink:                {"LINK", []field{fFrom, fTo}, false, fromPid | toPid},
+	OpSend:                {"SEND", []field{fUnused, fTo}, true, toPid},
+	OpExit:                {"EXIT", []field{fFrom, fTo, fReason}, false, fromPid | toPid},
+	OpUnlink:              {"UNLINK", []field{fFrom, fTo}, false, fromPid | toPid},
+	OpNodeLink:            {"NODE_LINK", nil, false, 0},
+	OpRegSend:             {"REG_SEND", []field{fFrom, fUnused, fTo}, true, fromPid | toName},
+	OpGroupLeader:         {"GROUP_LEADER", []field{fFrom, fTo}, false, 0},
+	OpExit2:               {"EXIT2", []field{fFrom, fTo, fReason}, false, fromPid | toPid},
+	OpSendTT:              {"SEND_TT", []field{fUnused, fTo, fToken}, true, toPid},
+	OpExitTT:              {"EXIT_TT", []field{fFrom, fTo, fToken, fReason}, false, fromPid | toPid},
+	OpRegSendTT:           {"REG_SEND_TT", []field{fFrom, fUnused, fTo, fToken}, true, fromPid | toName},
+	OpExit2TT:             {"EXIT2_TT", []field{fFrom, fTo, fToken, fReason}, false, fromPid | toPid},
+	OpMonitorP:            {"MONITOR_P", []field{fFrom, fTo, fRef}, false, fromPid | toProc},
+	OpDemonitorP:          {"DEMONITOR_P", []field{fFrom, fTo, fRef}, false, fromPid | toProc},
+	OpMonitorPExit:        {"MONITOR_P_EXIT", []field{fFrom, fTo, fRef, fReason}, false, toPid},
+	OpSendSender:          {"SEND_SENDER", []field{fFrom, fTo}, true, toPid},
+	OpSendSenderTT:        {"SEND_SENDER_TT", []field{fFrom, fTo, fToken}, true, toPid},
+	OpPayloadExit:         {"PAYLOAD_EXIT", []field{fFrom, fTo}, true, fromPid | toPid},
+	OpPayloadExitTT:       {"PAYLOAD_EXIT_TT", []field{fFrom, fTo, fToken}, true, fromPid | toPid},
+	OpPayloadExit2:        {"PAYLOAD_EXIT2", []field{fFrom, fTo}, true, fromPid | toPid},
+	OpPayloadExit2TT:      {"PAYLOAD_EXIT2_TT", []field{fFrom, fTo, fToken}, true, fromPid | toPid},
+	OpPayloadMonitorPExit: {"PAYLOAD_MONITOR_P_EXIT", []field{fFrom, fTo, fRef}, true, toPid},
+	OpSpawnRequest:        {"SPAWN_REQUEST", []field{fID, fFrom, fGroupLeader, fMFA, fOpts}, true, fromPid},
+	OpSpawnRequestTT:      {"SPAWN_REQUEST_TT", []field{fID, fFrom, fGroupLeader, fMFA, fOpts, fToken}, true, fromPid},
+	OpSpawnReply:          {"SPAWN_REPLY", []field{fID, fTo, fFlags, fResult}, false, 0},
+	OpSpawnReplyTT:        {"SPAWN_REPLY_TT", []field{fID, fTo, fFlags, fResult, fToken}, false, 0},
+	OpAliasSend:           {"ALIAS_SEND", []field{fFrom, fTo}, true, toAlias},
+	OpAliasSendTT:         {"ALIAS_SEND_TT", []field{fFrom, fTo, fToken}, true, toAlias},
+	OpUnlinkID:            {"UNLINK_ID", []field{fID, fFrom, fTo}, false, fromPid | toPid},
+	OpUnlinkIDAck:         {"UNLINK_ID_ACK", []field{fID, fFrom, fTo}, false, fromPid | toPid},
 }
 
 // String returns OTP's name of the operation ("REG_SEND"), or "OP_<n>".

@@ -105,6 +105,26 @@
 // the I/O error. Queued frames are dropped on close. Stats returns the
 // frame, byte and tick counters.
 //
+// # Writer and Reader
+//
+// A node sends through the Writer of a connection (NewWriter) and reads
+// through its Reader (NewReader); nothing above this package writes or
+// parses frame bytes. A control message to send is an Out, made by the
+// builder of its operation (Send, RegSend, AliasSend, Link, Unlink,
+// PayloadExit, MonitorP, SpawnRequest, ...), which lays the typed fields
+// out as the ops table describes. The Writer frames it for the
+// connection: pass-through, or a distribution header with the fixed atom
+// cache slots (empty atom, our name, the peer's) in header mode, and
+// fragments above FragmentSize when the peer has FRAGMENTS. SendBinary
+// lets a caller append a binary payload's bytes in place; the Writer
+// writes its tag and length. Send waits for room in the send buffer;
+// Signal and SignalDeferred (what the node owes its peer) never wait
+// behind a full one. The Reader turns a frame into an In: the control
+// message with the fields its operation requires typed and checked (a
+// LINK between two pids, a REG_SEND to an atom, ...), its payload, or an
+// error that closes the connection. Adding a control message is one
+// entry in ops, one builder and one case in the node's dispatch.
+//
 // # TLS
 //
 // inet_tls_dist runs the same protocol inside TLS from the first byte,

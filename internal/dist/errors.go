@@ -3,6 +3,8 @@ package dist
 import (
 	"errors"
 	"fmt"
+
+	"github.com/distribute-go/distribute/etf"
 )
 
 // Sentinel errors. Every error returned by this package wraps one of them
@@ -98,6 +100,48 @@ func (e *FrameTooLargeError) Error() string {
 
 // Is reports whether target is ErrFrameTooLarge.
 func (e *FrameTooLargeError) Is(target error) bool { return target == ErrFrameTooLarge }
+
+// Limit is a limit a peer's frame went over (see LimitOf).
+type Limit int
+
+// The limits LimitOf tells apart.
+const (
+	NoLimit         Limit = 0 // the error is not about a limit
+	LimitFrame      Limit = 1 // a frame longer than ConnConfig.MaxFrame (or the reassembly bound)
+	LimitCompressed Limit = 2 // a compressed term, which the distribution never carries
+	LimitDepth      Limit = 3 // etf.Limits.MaxDepth
+	LimitAtoms      Limit = 4 // etf.Limits.MaxAtoms
+	LimitBigBytes   Limit = 5 // a bignum longer than etf allows
+	LimitMemory     Limit = 6 // a fun whose decoding would take more than etf.MemoryPerByte per byte
+	LimitSize       Limit = 7 // etf.Limits.MaxSize, or the memory bound of any other term
+)
+
+// LimitOf names the limit err (why a connection closed: a Reader's or a
+// Conn's error) says the peer went over, or NoLimit.
+func LimitOf(err error) Limit {
+	var de *etf.DecodeError
+	switch {
+	case err == nil:
+		return NoLimit
+	case errors.Is(err, ErrFrameTooLarge):
+		return LimitFrame
+	case errors.Is(err, etf.ErrCompressed):
+		return LimitCompressed
+	case errors.Is(err, etf.ErrTooDeep):
+		return LimitDepth
+	case errors.Is(err, etf.ErrAtomBudget):
+		return LimitAtoms
+	case errors.As(err, &de) && errors.Is(err, etf.ErrTooLarge):
+		switch de.Tag {
+		case etf.TagSmallBig, etf.TagLargeBig:
+			return LimitBigBytes
+		case etf.TagNewFun:
+			return LimitMemory
+		}
+		return LimitSize
+	}
+	return NoLimit
+}
 
 // handshakeError is a handshake sentinel that also matches ErrHandshake.
 type handshakeError string

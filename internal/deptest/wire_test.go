@@ -1,0 +1,174 @@
+package deptest
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// rootDir is the module root: the package distribute.
+const rootDir = "../.."
+
+// rootFiles parses the root package's source files, tests excluded (a
+// test may play a peer and write frames by hand).
+func rootFiles(t *testing.T) (*token.FileSet, map[string]*ast.File) {
+	t.Helper()
+	fset := token.NewFileSet()
+	names, err := filepath.Glob(filepath.Join(rootDir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := make(map[string]*ast.File)
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[filepath.Base(name)] = f
+	}
+	if len(files) == 0 {
+		t.Fatalf("no Go files in %s", rootDir)
+	}
+	return fset, files
+}
+
+// qualified reports whether e is pkg.Name with Name starting with prefix.
+func qualified(e ast.Expr, pkg, prefix string) bool {
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok {
+		return false
+	}
+	id, ok := sel.X.(*ast.Ident)
+	return ok && id.Name == pkg && strings.HasPrefix(sel.Sel.Name, prefix)
+}
+
+// mentions reports whether a pkg.Name with Name starting with prefix
+// appears anywhere in n.
+func mentions(n ast.Node, pkg, prefix string) bool {
+	found := false
+	ast.Inspect(n, func(n ast.Node) bool {
+		if e, ok := n.(ast.Expr); ok && qualified(e, pkg, prefix) {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// isTupleType reports whether e names the tuple type: etf.Tuple, or the
+// root's alias Tuple.
+func isTupleType(e ast.Expr) bool {
+	if id, ok := e.(*ast.Ident); ok {
+		return id.Name == "Tuple"
+	}
+	return qualified(e, "etf", "Tuple")
+}
+
+// TestRootWritesNoWireBytes keeps the wire bytes in internal/dist: no
+// source file of the root package mentions an ETF tag (etf.Tag…, the
+// version byte), calls dist's frame or header encoders, or builds a
+// control message by hand (a tuple holding a dist.Op…, a dist.Control
+// literal); the root sends control messages through dist's typed
+// builders (dist.Link, dist.PayloadExit, ...) and a dist.Writer.
+func TestRootWritesNoWireBytes(t *testing.T) {
+	fset, files := rootFiles(t)
+	for name, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.SelectorExpr:
+				switch {
+				case qualified(n, "etf", "Tag"), qualified(n, "etf", "VersionByte"):
+					t.Errorf("%s: %s mentions an ETF tag byte; encoding belongs to internal/dist and etf", fset.Position(n.Pos()), name)
+				case qualified(n, "dist", "AppendPassThrough"), qualified(n, "dist", "AppendHeader"),
+					qualified(n, "dist", "AppendFrame"):
+					t.Errorf("%s: %s writes a frame itself; a dist.Writer frames what the node sends", fset.Position(n.Pos()), name)
+				}
+			case *ast.CompositeLit:
+				switch {
+				case qualified(n.Type, "dist", "Control"):
+					t.Errorf("%s: %s builds a dist.Control by hand; use the operation's builder (dist.Link, ...)", fset.Position(n.Pos()), name)
+					return false
+				case isTupleType(n.Type) && mentions(n, "dist", "Op"):
+					t.Errorf("%s: %s builds a control tuple by hand; use the operation's builder (dist.Link, ...)", fset.Position(n.Pos()), name)
+					return false
+				}
+			}
+			return true
+		})
+	}
+}
+
+// TestMailboxLockIsPrivate keeps the mailbox's lock inside mailbox.go:
+// other files of the root package use the mailbox's methods. (A syntax
+// check: it looks for .mu on a field or variable named mbox or mb.)
+func TestMailboxLockIsPrivate(t *testing.T) {
+	fset, files := rootFiles(t)
+	if _, ok := files["mailbox.go"]; !ok {
+		t.Fatal("mailbox.go not found in the root package")
+	}
+	for name, f := range files {
+		if name == "mailbox.go" {
+			continue
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok || sel.Sel.Name != "mu" {
+				return true
+			}
+			var owner string
+			switch x := sel.X.(type) {
+			case *ast.Ident:
+				owner = x.Name
+			case *ast.SelectorExpr:
+				owner = x.Sel.Name
+			}
+			if owner == "mbox" || owner == "mb" {
+				t.Errorf("%s: %s takes the mailbox's lock; only mailbox.go may", fset.Position(sel.Pos()), name)
+			}
+			return true
+		})
+	}
+}
+
+// TestRelationsInsertedInOneFile keeps the insertion of links, monitors
+// and watchers in relations.go (putLink, putMonitor, putWatcher), which
+// keeps the node's per-node index of remote relations: a link or monitor
+// added elsewhere would be missing from it, and a lost connection would
+// not reach it. (A syntax check: an assignment to an element of a field
+// named links, monitors or watchers.)
+func TestRelationsInsertedInOneFile(t *testing.T) {
+	fset, files := rootFiles(t)
+	if _, ok := files["relations.go"]; !ok {
+		t.Fatal("relations.go not found in the root package")
+	}
+	for name, f := range files {
+		if name == "relations.go" {
+			continue
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			as, ok := n.(*ast.AssignStmt)
+			if !ok {
+				return true
+			}
+			for _, lhs := range as.Lhs {
+				ix, ok := lhs.(*ast.IndexExpr)
+				if !ok {
+					continue
+				}
+				if sel, ok := ix.X.(*ast.SelectorExpr); ok {
+					switch sel.Sel.Name {
+					case "links", "monitors", "watchers":
+						t.Errorf("%s: %s adds to a process's %s; only relations.go may (put*)", fset.Position(lhs.Pos()), name, sel.Sel.Name)
+					}
+				}
+			}
+			return true
+		})
+	}
+}

@@ -1,0 +1,115 @@
+package dist
+
+import (
+	"testing"
+
+	"github.com/distribute-go/distribute/etf"
+)
+
+// generalRead runs the general (non-fast) path's parsing on frame (in
+// header mode if it starts 131, 68), as a Reader of a node named local
+// does, and returns what it read.
+func generalRead(frame []byte) (In, bool) {
+	var d etf.Decoder
+	parse := ParseFrame
+	if len(frame) > 1 && frame[0] == 131 && frame[1] == 68 {
+		parse = func(d *etf.Decoder, f []byte) (etf.Tuple, etf.Term, bool, error) {
+			return ParseHeaderFrame(d, new(HeaderCache), f)
+		}
+	}
+	ctrl, msg, has, err := parse(&d, frame)
+	if err != nil || !has {
+		return In{}, false
+	}
+	c, err := ParseControl(ctrl)
+	if err != nil || !c.Op.HasPayload() {
+		return In{}, false
+	}
+	in := In{Control: c, Payload: msg}
+	if in.check() != nil {
+		return In{}, false
+	}
+	return in, true
+}
+
+// FuzzReaderFastPath checks the reader's fast path (message frames read
+// byte by byte) against the general parser, in both framing modes:
+// whatever it accepts, the general path accepts too and reads the same
+// operation, destination and message; it never panics.
+func FuzzReaderFastPath(f *testing.F) {
+	// Frames as the peer would write them to "fuzz@localhost".
+	from := etf.Pid{Node: "peer@localhost", ID: 1, Creation: 7}
+	box := etf.Pid{Node: "fuzz@localhost", ID: 3, Serial: 1, Creation: 9}
+	for _, flags := range []Flags{0, SendSender, SendSender | DistHdrAtomCache | Fragments} {
+		w := NewWriter(nil, flags, "peer@localhost", "fuzz@localhost")
+		for _, msg := range []etf.Term{etf.Binary("hello"), etf.Tuple{etf.Atom("a"), int64(1)}, etf.List{}} {
+			for _, m := range []Out{Send(from, box, msg), RegSend(from, "box", msg)} {
+				frame, _, err := w.appendFrame(nil, &m)
+				if err != nil {
+					f.Fatal(err)
+				}
+				f.Add(frame)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		r := NewReader(ReaderConfig{Local: "fuzz@localhost"})
+		var in In
+		var ok bool
+		var err error
+		switch {
+		case len(frame) > 0 && frame[0] == 112:
+			ok, err = r.fast(frame[1:], true, &in)
+		case len(frame) > 1 && frame[0] == 131 && frame[1] == 68:
+			refs, off, herr := new(HeaderCache).ReadHeader(frame, nil)
+			if herr != nil {
+				return
+			}
+			r.dec.AtomRefs = refs
+			ok, err = r.fast(frame[off:], false, &in)
+		}
+		if !ok || err != nil {
+			return
+		}
+		want, wok := generalRead(frame)
+		if !wok {
+			t.Fatalf("the fast path read %v to %v/%q, the general path nothing, for %x", in.Op, in.ToPid, in.ToName, frame)
+		}
+		if in.Op != want.Op || in.ToPid != want.ToPid || in.ToName != want.ToName || !etf.Equal(in.Payload, want.Payload) {
+			t.Fatalf("fast path read %v to %v/%q: %s; general path %v to %v/%q: %s",
+				in.Op, in.ToPid, in.ToName, etf.Format(in.Payload), want.Op, want.ToPid, want.ToName, etf.Format(want.Payload))
+		}
+	})
+}
+
+// TestReaderInternsNames: the registered names the fast path reads cost
+// no allocation once seen, and the interned names stay bounded.
+func TestReaderInternsNames(t *testing.T) {
+	w := NewWriter(nil, 0, "peer@h", "me@h")
+	from := etf.Pid{Node: "peer@h", ID: 1, Creation: 7}
+	m := RegSend(from, "counter", int64(1))
+	frame, _, err := w.appendFrame(nil, &m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(ReaderConfig{Local: "me@h"})
+	var in In
+	allocs := testing.AllocsPerRun(1000, func() {
+		if done, err := r.Read(frame, &in); !done || err != nil || in.ToName != "counter" {
+			t.Fatalf("read %+v, %v", in, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("reading a REG_SEND of a small integer allocates %v times; want 0", allocs)
+	}
+	for i := range 2 * maxNames {
+		m := RegSend(from, etf.Atom("name"+string(rune('a'+i%26))+string(rune('a'+i/26))), int64(1))
+		frame, _, _ := w.appendFrame(nil, &m)
+		if _, err := r.Read(frame, &in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(r.names) > maxNames {
+		t.Errorf("%d names interned; at most %d", len(r.names), maxNames)
+	}
+}
