@@ -90,7 +90,7 @@ func TestWrongCookieStorm(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { mp.Shutdown(context.Background()) })
-	var logs logBuffer
+	var logs distributetest.LogBuffer
 	a := startNode(t, port, func(c *Config) {
 		c.MeterProvider = mp
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))

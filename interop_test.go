@@ -407,7 +407,7 @@ func TestStopSignalsShutdownToErlang(t *testing.T) {
 }
 
 func TestErlangCallsGoTimeoutAndDeath(t *testing.T) {
-	var logs logBuffer
+	var logs distributetest.LogBuffer
 	erl := distributetest.StartErlNode(t, distributetest.ErlOptions{})
 	g := startNode(t, erl.EpmdPort, func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

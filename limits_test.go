@@ -55,7 +55,7 @@ func TestLegalBEAMTermsThroughGoEcho(t *testing.T) {
 // serves others.
 func TestTermOverALimitClosesOnlyThatConnection(t *testing.T) {
 	port := distributetest.StartEpmd(t)
-	var logs logBuffer
+	var logs distributetest.LogBuffer
 	target := startNode(t, port, func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		c.MaxFrameSize = 8 << 20
@@ -150,7 +150,7 @@ func junkInt() Term { return new(big.Int).Lsh(big.NewInt(1), 16<<20) }
 // every ping by 3.2 s; BenchmarkPingWithJunk measures it.)
 func TestJunkCallToNetKernelIsLoggedBounded(t *testing.T) {
 	port := distributetest.StartEpmd(t)
-	var logs logBuffer
+	var logs distributetest.LogBuffer
 	target := startNode(t, port, func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -1,7 +1,6 @@
 package distribute
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -221,24 +220,6 @@ func TestRestartedNodeIsReachableAgain(t *testing.T) {
 	}
 }
 
-// logBuffer collects a node's logs for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // handshakeAs dials node's listener and completes a handshake as a fake
 // peer named name, returning the raw connection for hand-made frames. The
 // connection is in header mode (dist.DefaultFlags has DistHdrAtomCache).
@@ -266,7 +247,7 @@ func handshakeWith(t *testing.T, target *Node, name string, flags dist.Flags) ne
 
 func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 	port := distributetest.StartEpmd(t)
-	var logs logBuffer
+	var logs distributetest.LogBuffer
 	target := startNode(t, port, func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c.HandshakeTimeout = 500 * time.Millisecond

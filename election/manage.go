@@ -1,6 +1,7 @@
 package election
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"time"
@@ -60,15 +61,7 @@ func (e *Election) electionMembers() []membership.Member {
 			out = append(out, m)
 		}
 	}
-	slices.SortFunc(out, func(a, b membership.Member) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b membership.Member) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -494,31 +494,13 @@ func TestDataDirKeepsGossipPort(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestTwoProcessesOneNameWarned: a name claimed from a second address
 // while the first stays alive (two live processes with one name, a
 // misconfiguration) is logged at warning level once it outlasts the
 // detection bound.
 func TestTwoProcessesOneNameWarned(t *testing.T) {
 	ctx := context.Background()
-	var logs syncBuffer
+	var logs distributetest.LogBuffer
 	a, err := Start(ctx, Config{Name: "dupa@localhost", Cookie: testCookie, Profile: Local(),
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {

@@ -1,35 +1,15 @@
 package registry
 
 import (
-	"bytes"
 	"log/slog"
 	"math/big"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
 	"github.com/distribute-go/distribute/etf"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestJunkCastIsLoggedBounded: a cast to global_name_server holding a 2 MiB
 // integer (legal, slow to print in decimal) is logged at debug with its
@@ -39,7 +19,7 @@ func (b *syncBuffer) String() string {
 func TestJunkCastIsLoggedBounded(t *testing.T) {
 	port := distributetest.StartEpmd(t)
 	a, b := startNode(t, port), startNode(t, port)
-	var logs syncBuffer
+	var logs distributetest.LogBuffer
 	startServer(t, a, WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	sb := startServer(t, b)
 	p := newProc(t, b)
