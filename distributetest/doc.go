@@ -55,6 +55,7 @@
 //	Scale          a liveness deadline times DISTRIBUTE_TEST_TIMEOUT_SCALE
 //	WaitFor        poll a condition until it holds, failing the test after a
 //	               generous scaled deadline (WaitForWithin: a deadline of its own)
+//	LogBuffer      a buffer a logger writes into while the test reads it
 //
 // # Environment
 //
