@@ -56,3 +56,34 @@ func TestInternalLayers(t *testing.T) {
 		}
 	}
 }
+
+// imports lists the packages pkg's non-test files import directly.
+func imports(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+// The services sit on the root's public API: the root depends on no
+// service, and no service reaches into an internal package (what they
+// need of the wire or of epmd, the root offers).
+func TestServicesOnThePublicAPI(t *testing.T) {
+	services := []string{"rpc", "groups", "registry", "membership", "election", "health", "cluster"}
+	for _, d := range deps(t, module) {
+		for _, s := range services {
+			if d == module+"/"+s {
+				t.Errorf("the root package depends on the service %s", d)
+			}
+		}
+	}
+	for _, s := range services {
+		for _, imp := range imports(t, module+"/"+s) {
+			if strings.HasPrefix(imp, module+"/internal/") {
+				t.Errorf("%s imports %s; services use the root's API, not internal packages", s, imp)
+			}
+		}
+	}
+}
