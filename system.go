@@ -47,7 +47,8 @@ func ParseSystem(msg any) (from From, request Term, ok bool) {
 //
 // The requests and their answers (the reply to the caller's From):
 //
-//	get_state              the state
+//	get_state              the state; {ok, State} to a caller on OTP 26.1 or later,
+//	                       whose sys expects it (see okWrappedState)
 //	get_status             {status, Pid, {module, gen_server}, [PDict, running | suspended,
 //	                        Parent, [], [{header, "Status for generic server " ++ Name},
 //	                        {data, [{"Status", running | suspended}, {"Parent", Parent},
@@ -106,7 +107,7 @@ type sysServer struct {
 func (p *Process) handleSystem(ctx context.Context, from From, req Term, s sysServer) error {
 	suspended := false
 	for {
-		reply, next, stop := p.systemReply(req, s, suspended)
+		reply, next, stop := p.systemReply(from, req, s, suspended)
 		p.Reply(ctx, from, reply)
 		if stop != nil {
 			return stop
@@ -137,11 +138,14 @@ func (p *Process) handleSystem(ctx context.Context, from From, req Term, s sysSe
 
 // systemReply computes the reply to req and what follows: whether the
 // process is suspended after it, and the error that ends it (terminate).
-func (p *Process) systemReply(req Term, s sysServer, suspended bool) (reply Term, nowSuspended bool, stop error) {
+func (p *Process) systemReply(from From, req Term, s sysServer, suspended bool) (reply Term, nowSuspended bool, stop error) {
 	switch r := req.(type) {
 	case Atom:
 		switch r {
 		case "get_state":
+			if okWrappedState(from) {
+				return etf.Tuple{atomOK, p.systemState(s)}, suspended, nil
+			}
 			return p.systemState(s), suspended, nil
 		case "get_status":
 			return p.systemStatus(s, suspended), suspended, nil
@@ -191,6 +195,19 @@ func systemDebug(what Term) (Term, bool) {
 }
 
 // systemState renders the process's state.
+// okWrappedState reports whether the caller's sys:get_state expects the
+// state as {ok, State}: OTP 26.1 changed both sides (the process answers
+// {ok, State}, and sys:get_state matches it, so that a state {error, _}
+// is not taken for an error), while OTP 25 answers and expects the bare
+// state. The caller's release is not on the wire; its call tag tells
+// them apart: gen:call's tag is [alias|Ref], and OTP 26 and later make
+// alias refs of 5 words where OTP 25 makes 3 (checked on OTP 25.2 and
+// 27.2). A caller on OTP 26.0 is taken for a new one.
+func okWrappedState(from From) bool {
+	ref, ok := aliasOf(from.Tag)
+	return ok && ref.Len >= 5
+}
+
 func (p *Process) systemState(s sysServer) Term {
 	if s.state == nil {
 		return Atom("undefined")

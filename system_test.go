@@ -274,3 +274,26 @@ func TestStateTerm(t *testing.T) {
 		}
 	}
 }
+
+// The caller's release decides get_state's answer: OTP 26.1 and later
+// (5-word alias refs in the call tag) get {ok, State}, OTP 25 (3-word
+// refs) and plain-ref tags the bare state. The interop tests check both
+// against real erl (the OTP 27 lane runs them again).
+func TestOkWrappedStateByCallTag(t *testing.T) {
+	ref := func(words uint8) Ref { return Ref{Node: "e@h", Creation: 1, Len: words} }
+	alias := func(words uint8) Term { return etf.ImproperList{Elems: []Term{Atom("alias")}, Tail: ref(words)} }
+	for _, tc := range []struct {
+		tag  Term
+		want bool
+	}{
+		{alias(5), true},
+		{alias(3), false},
+		{ref(3), false},
+		{ref(5), false}, // a plain ref: no gen:call alias, an old or a hand-made caller
+		{etf.Atom("x"), false},
+	} {
+		if got := okWrappedState(From{Tag: tc.tag}); got != tc.want {
+			t.Errorf("okWrappedState(tag %s) = %v; want %v", etf.Format(tc.tag), got, tc.want)
+		}
+	}
+}
