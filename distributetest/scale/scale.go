@@ -416,7 +416,12 @@ func (h *harness) erlCommand(m *member, ebin string) *exec.Cmd {
 // compileErlang compiles scale_node.erl into DIR/ebin with one erl run,
 // which also reports the OTP release.
 func (h *harness) compileErlang(ctx context.Context) (string, error) {
-	ebin := filepath.Join(h.dir, "ebin")
+	// Absolute: each node runs in h.dir, so a relative directory (the
+	// CLI's --logs scale-logs/...) would be looked up inside itself.
+	ebin, err := filepath.Abs(filepath.Join(h.dir, "ebin"))
+	if err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(ebin, 0o755); err != nil {
 		return "", err
 	}

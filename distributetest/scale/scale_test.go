@@ -192,3 +192,21 @@ func BenchmarkCluster(b *testing.B) {
 		}
 	}
 }
+
+// TestErlangRelativeDir: an Erlang run in a relative directory (what the
+// CLI's --logs scale-logs/... gives) finds its compiled scale_node: each
+// node runs inside that directory, so a relative code path pointed
+// nowhere and every node died with undef.
+func TestErlangRelativeDir(t *testing.T) {
+	distributetest.RequireErl(t)
+	s := settings(t)
+	t.Chdir(t.TempDir())
+	cfg := s.cfg
+	cfg.Kind, cfg.Nodes, cfg.Dir = Erlang, 2, "run"
+	cfg.Names, cfg.Joins, cfg.Broadcasts, cfg.Idle = 2, 2, 1, time.Second
+	cfg.Timeout = distributetest.Scale(time.Minute)
+	if _, err := Run(context.Background(), cfg); err != nil {
+		logNodeOutput(t, cfg.Dir)
+		t.Fatal(err)
+	}
+}
