@@ -154,6 +154,11 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Node.Visibility == distribute.DefaultVisibility {
 		cfg.Node.Visibility = distribute.Visible
 	}
+	// A bad discovery setting fails before anything starts (no node, no
+	// epmd registration that a retry with the same name would meet).
+	if err := checkDiscovery(&cfg); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	n, err := distribute.Start(ctx, cfg.Node)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -203,9 +208,6 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 		if c.groups, err = groups.Start(ctx, c.node, groups.WithLogger(cfg.Node.Logger)); err != nil {
 			return err
 		}
-	}
-	if err := checkDiscovery(&cfg); err != nil {
-		return err
 	}
 	if cfg.NoMembership {
 		if cfg.Election != nil {
