@@ -11,14 +11,15 @@ import (
 
 // Measure a 10-node Go cluster and the same with Erlang nodes, print the
 // table and keep the results and plots in a directory. Binary is a built
-// `distribute` command (go build -o /tmp/distribute ./cmd/distribute).
+// `distribute` command, built first (go build ./cmd/distribute, from the
+// module root).
 func Example() {
 	var results []scale.Result
 	for _, kind := range []scale.Kind{scale.Go, scale.Erlang} {
 		r, err := scale.Run(context.Background(), scale.Config{
 			Kind:   kind,
 			Nodes:  10,
-			Binary: "/tmp/distribute",
+			Binary: "./distribute",
 			Idle:   10 * time.Second,
 			Logf:   log.Printf,
 		})
