@@ -96,8 +96,14 @@ var (
 // ParseCall recognizes a gen_server call message
 // {'$gen_call', {Pid, Tag}, Request}.
 func ParseCall(msg any) (from From, request Term, ok bool) {
+	return parseFromRequest(msg, atomGenCall)
+}
+
+// parseFromRequest recognizes {tag, {Pid, Tag}, Request}, the shape of
+// gen_server calls and of sys's system messages.
+func parseFromRequest(msg any, tag Atom) (from From, request Term, ok bool) {
 	t, ok := msg.(etf.Tuple)
-	if !ok || len(t) != 3 || t[0] != atomGenCall {
+	if !ok || len(t) != 3 || t[0] != tag {
 		return From{}, nil, false
 	}
 	f, ok := t[1].(etf.Tuple)

@@ -21,19 +21,7 @@ var (
 // sys:terminate/2, and so gen_server:stop/1 and Elixir's GenServer.stop/1).
 // Answer it with HandleSystem.
 func ParseSystem(msg any) (from From, request Term, ok bool) {
-	t, ok := msg.(etf.Tuple)
-	if !ok || len(t) != 3 || t[0] != atomSystem {
-		return From{}, nil, false
-	}
-	f, ok := t[1].(etf.Tuple)
-	if !ok || len(f) != 2 {
-		return From{}, nil, false
-	}
-	pid, ok := f[0].(Pid)
-	if !ok {
-		return From{}, nil, false
-	}
-	return From{Pid: pid, Tag: f[1]}, t[2], true
+	return parseFromRequest(msg, atomSystem)
 }
 
 // HandleSystem answers msg, when it is a system message (ParseSystem), as
