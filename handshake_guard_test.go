@@ -122,7 +122,7 @@ func TestWrongCookieStorm(t *testing.T) {
 		t.Fatalf("%d bad_cookie failures counted once the %d attempts were refused", n, attempts)
 	}
 	elapsed := time.Since(start)
-	lines := strings.Count(logs.String(), "incoming handshake failed")
+	lines := logs.Count("incoming handshake failed")
 	t.Logf("%d wrong-cookie attempts in %v: %d warning lines", attempts, elapsed.Round(time.Millisecond), lines)
 	if lines == 0 || !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "bad cookie") || !strings.Contains(logs.String(), "mallory@localhost") {
 		t.Fatalf("no warning about the wrong cookie:\n%s", logs.String())
