@@ -80,6 +80,7 @@ type transport struct {
 	hellos   map[string]pendingHello
 	monitors map[distribute.Atom]distribute.Ref // cli's monitor of each peer's RaftName
 	early    map[distribute.Ref]etf.Term        // DOWNs (their reasons) that came before their monitor was recorded
+	lost     map[distribute.Atom]etf.Term       // the reason of each peer's last DOWN, until a new monitor
 	closed   bool
 
 	// onCall, when set (tests), sees every RPC this node made.
@@ -142,6 +143,7 @@ func newTransport(node *distribute.Node, logger *slog.Logger, timeout time.Durat
 		hellos:    make(map[string]pendingHello),
 		monitors:  make(map[distribute.Atom]distribute.Ref),
 		early:     make(map[distribute.Ref]etf.Term),
+		lost:      make(map[distribute.Atom]etf.Term),
 	}
 	if _, err := rand.Read(t.key[:]); err != nil {
 		return nil, err
@@ -212,10 +214,7 @@ func (t *transport) monitor(ctx context.Context, node distribute.Atom) error {
 		// transport never connects).
 		delete(t.early, ref)
 		t.mu.Unlock()
-		if reason == distribute.ReasonNoConnection {
-			return fmt.Errorf("election: %s: %w", node, distribute.ErrNodeDown)
-		}
-		return fmt.Errorf("election: the Raft process of %s is down: %s", node, etf.Format(reason))
+		return downError(node, reason)
 	}
 	if _, ok := t.monitors[node]; ok {
 		t.mu.Unlock()
@@ -223,8 +222,28 @@ func (t *transport) monitor(ctx context.Context, node distribute.Atom) error {
 		return nil
 	}
 	t.monitors[node] = ref
+	delete(t.lost, node)
 	t.mu.Unlock()
 	return nil
+}
+
+// downError is the error of an RPC to node, whose Raft process went
+// down for reason: ErrNodeDown when the connection is lost (or was never
+// there: the transport does not connect).
+func downError(node distribute.Atom, reason etf.Term) error {
+	if reason == distribute.ReasonNoConnection {
+		return fmt.Errorf("election: %s: %w", node, distribute.ErrNodeDown)
+	}
+	return fmt.Errorf("election: the Raft process of %s is down: %s", node, etf.Format(reason))
+}
+
+// lostLocked is the error of an RPC to node, whose monitor is gone.
+func (t *transport) lostLocked(node distribute.Atom) error {
+	reason, ok := t.lost[node]
+	if !ok {
+		reason = etf.Atom("unknown")
+	}
+	return downError(node, reason)
 }
 
 // downLocked handles the DOWN of a monitor: the node's RPCs under way
@@ -243,10 +262,14 @@ func (t *transport) downLocked(d distribute.Down) {
 	}
 	delete(t.monitors, node)
 	delete(t.tokens, node)
+	if len(t.lost) >= maxEarlyDowns {
+		clear(t.lost)
+	}
+	t.lost[node] = d.Reason
 	for id, pc := range t.pending {
 		if pc.node == node {
 			delete(t.pending, id)
-			pc.ch <- reply{ID: id, Reason: reasonDown, Text: "the Raft process is down: " + etf.Format(d.Reason)}
+			pc.ch <- reply{ID: id, Reason: reasonDown, Text: "the Raft process is down: " + etf.Format(d.Reason), down: d.Reason}
 		}
 	}
 	for nonce, ph := range t.hellos {
@@ -523,8 +546,9 @@ func (t *transport) token(ctx context.Context, node distribute.Atom) ([]byte, er
 	nonce := make([]byte, 16)
 	rand.Read(nonce)
 	if _, ok := t.monitors[node]; !ok {
+		err := t.lostLocked(node)
 		t.mu.Unlock()
-		return nil, fmt.Errorf("election: the Raft process of %s is down", node)
+		return nil, err
 	}
 	ch := make(chan []byte, 1)
 	t.hellos[string(nonce)] = pendingHello{node: node, ch: ch}
@@ -540,7 +564,10 @@ func (t *transport) token(ctx context.Context, node distribute.Atom) ([]byte, er
 	select {
 	case tok := <-ch:
 		if tok == nil {
-			return nil, fmt.Errorf("election: the Raft process of %s is down", node)
+			t.mu.Lock()
+			err := t.lostLocked(node)
+			t.mu.Unlock()
+			return nil, err
 		}
 		t.mu.Lock()
 		t.tokens[node] = tok
@@ -579,8 +606,9 @@ func (t *transport) call(target raft.ServerAddress, kind rpcKind, args, resp any
 	ch := make(chan reply, 1)
 	t.mu.Lock()
 	if _, ok := t.monitors[node]; !ok {
+		err := t.lostLocked(node)
 		t.mu.Unlock()
-		return fmt.Errorf("election: %s to %s: the Raft process there is down", kind, node)
+		return fmt.Errorf("election: %s: %w", kind, err)
 	}
 	t.pending[id] = pendingCall{node: node, ch: ch}
 	t.mu.Unlock()
@@ -615,6 +643,9 @@ func (t *transport) call(target raft.ServerAddress, kind rpcKind, args, resp any
 			t.hooks.foreign(node, r.Cluster)
 		}
 		return fmt.Errorf("election: %s belongs to another Raft cluster (%s)", node, r.Cluster)
+	}
+	if r.Reason == reasonDown && r.down != nil {
+		return fmt.Errorf("election: %s: %w", kind, downError(node, r.down))
 	}
 	if r.Reason != "" {
 		if r.Reason == refusedToken {

@@ -796,3 +796,28 @@ func TestTransportNeverConnects(t *testing.T) {
 		t.Fatal("an RPC connected the nodes again")
 	}
 }
+
+// TestTransportDownBetweenSteps: the connection's DOWN may be handled
+// between an RPC's monitor check and its token, or while its answer is
+// awaited. Each of those RPCs fails with ErrNodeDown, as one that starts
+// after the DOWN does (CI once met the first window under load).
+func TestTransportDownBetweenSteps(t *testing.T) {
+	a, b := startTransportPair(t)
+	ctx := context.Background()
+	if err := a.monitor(ctx, b.name); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	ref := a.monitors[b.name]
+	ch := make(chan reply, 1)
+	a.pending[1] = pendingCall{node: b.name, ch: ch}
+	a.downLocked(distribute.Down{Ref: ref, Node: b.name, Reason: distribute.ReasonNoConnection})
+	a.mu.Unlock()
+	if _, err := a.token(ctx, b.name); !errors.Is(err, distribute.ErrNodeDown) {
+		t.Errorf("the token after the DOWN: %v; want ErrNodeDown", err)
+	}
+	r := <-ch
+	if r.Reason != reasonDown || r.down != distribute.ReasonNoConnection {
+		t.Errorf("the answer made up for the RPC under way: %+v", r)
+	}
+}

@@ -88,6 +88,8 @@ type reply struct {
 	Payload []byte   // with no Reason
 	Reason  etf.Atom // an error: refusal reasons below, or raft_error
 	Text    string
+
+	down etf.Term // not on the wire: the DOWN reason of a reply made up locally (reasonDown)
 }
 
 func (r reply) term() etf.Tuple {
