@@ -2,6 +2,7 @@ package distribute
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -35,7 +38,8 @@ import (
 func BenchmarkTCPPingPongFloor(b *testing.B) {
 	for _, mode := range []string{"netpoll", "spin", "handoff"} {
 		b.Run(mode, func(b *testing.B) {
-			c, err := net.Dial("tcp", startTCPEcho(b, mode))
+			addr, echo := startTCPEcho(b, mode)
+			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -48,6 +52,7 @@ func BenchmarkTCPPingPongFloor(b *testing.B) {
 				}
 			}
 			lat := make([]time.Duration, 0, b.N)
+			cpu := startCPU(b, echo.Pid)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				t0 := time.Now()
@@ -57,16 +62,19 @@ func BenchmarkTCPPingPongFloor(b *testing.B) {
 				lat = append(lat, time.Since(t0))
 			}
 			b.StopTimer()
-			reportLatency(b, lat)
+			reportLatency(b, lat, cpu())
 		})
 	}
 }
 
 // reportLatency reports the median and the 99th and 99.9th percentiles of
 // lat in µs (nearest rank: lat[n/2], lat[n*99/100], lat[n*999/1000] of the
-// sorted round trips, as bench/erlang computes Erlang's), and the share of
-// round trips slower than twice the median.
-func reportLatency(b *testing.B, lat []time.Duration) {
+// sorted round trips, as bench/erlang computes Erlang's), the share of
+// round trips slower than twice the median, and cpu, the CPU time both
+// ends used over the round trips, per round trip: a design that buys
+// latency by spinning shows its cost there.
+func reportLatency(b *testing.B, lat []time.Duration, cpu time.Duration) {
+	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(len(lat)), "cpu-µs/rt")
 	slices.Sort(lat)
 	p50 := lat[len(lat)/2]
 	slow := len(lat) - sort.Search(len(lat), func(i int) bool { return lat[i] > 2*p50 })
@@ -74,6 +82,42 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
 	b.ReportMetric(float64(lat[len(lat)*999/1000].Nanoseconds())/1e3, "p99.9-µs")
 	b.ReportMetric(100*float64(slow)/float64(len(lat)), "%>2×p50")
+}
+
+// startCPU starts counting the CPU time (user and system, every thread)
+// of this process and of the process peer; the function it returns gives
+// the sum used since. The peer's comes from /proc in clock ticks of 10 ms
+// (USER_HZ is 100 on Linux), so a run needs seconds of round trips to be
+// read to a percent.
+func startCPU(b *testing.B, peer int) func() time.Duration {
+	b.Helper()
+	self0, peer0 := processCPU(), procCPU(b, peer)
+	return func() time.Duration {
+		return processCPU() - self0 + procCPU(b, peer) - peer0
+	}
+}
+
+// procCPU returns the CPU time process pid has used, from /proc/pid/stat
+// (utime and stime, fields 14 and 15).
+func procCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatalf("the CPU time of process %d: %v", pid, err)
+	}
+	// The command name (field 2) may hold spaces: count from its ')'.
+	i := bytes.LastIndexByte(data, ')')
+	f := strings.Fields(string(data[i+1:]))
+	if i < 0 || len(f) < 13 {
+		b.Fatalf("the CPU time of process %d: /proc/%d/stat is %q", pid, pid, data)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("the CPU time of process %d: /proc/%d/stat is %q", pid, pid, data)
+	}
+	const tick = 10 * time.Millisecond
+	return time.Duration(utime+stime) * tick
 }
 
 // handoffReader reads 64-byte frames in a goroutine of its own and hands
@@ -187,7 +231,8 @@ func (r *floorReader) once(fd uintptr) bool {
 func BenchmarkTCPStreamFloor(b *testing.B) {
 	for _, size := range []int{64, 1024} {
 		b.Run(fmt.Sprint(size), func(b *testing.B) {
-			c, err := net.Dial("tcp", startTCPEcho(b, "sink"))
+			addr, _ := startTCPEcho(b, "sink")
+			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -221,10 +266,10 @@ func BenchmarkTCPStreamFloor(b *testing.B) {
 // startTCPEcho starts this test binary again as a TCP echo server for
 // 64-byte frames (DISTRIBUTE_BENCH_TCPECHO=mode, see runTCPEcho) and
 // returns its address; the child is killed at cleanup.
-func startTCPEcho(b *testing.B, mode string) string {
+func startTCPEcho(b *testing.B, mode string) (string, *os.Process) {
 	b.Helper()
-	_, addr := startTestChild(b, "DISTRIBUTE_BENCH_TCPECHO="+mode)
-	return addr
+	proc, addr := startTestChild(b, "DISTRIBUTE_BENCH_TCPECHO="+mode)
+	return addr, proc
 }
 
 // runTCPEcho is the child process of startTCPEcho: it prints its address

@@ -30,6 +30,8 @@ func BenchmarkPingPong(b *testing.B) {
 	p.SendName(ctx, "echo", child, msg) // connect and warm up
 	p.Receive(ctx)
 	lat := make([]time.Duration, 0, b.N)
+	pid, _ := childProcs.Load(child)
+	cpu := startCPU(b, pid.(*os.Process).Pid)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -43,7 +45,7 @@ func BenchmarkPingPong(b *testing.B) {
 		lat = append(lat, time.Since(t0))
 	}
 	b.StopTimer()
-	reportLatency(b, lat)
+	reportLatency(b, lat, cpu())
 }
 
 // BenchmarkCallSequential is gen_server calls one after another to a

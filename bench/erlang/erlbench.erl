@@ -153,7 +153,8 @@ sink_count(From, N, Bytes) ->
 
 %%--------------------------------------------------------------------
 %% ping-pong: {self(), 64-byte binary} to an echo process on the peer,
-%% which sends the binary back; one round trip at a time, each timed.
+%% which sends the binary back; one round trip at a time, each timed, and
+%% the CPU time both nodes used over the run, per round trip.
 %% Percentiles are nearest rank over the sorted round trips, the same
 %% definition as the Go benchmarks' reportLatency: p50 = lat[n/2],
 %% p99 = lat[n*99/100], p99.9 = lat[n*999/1000] (0-based).
@@ -164,10 +165,12 @@ pingpong(Peer, N) ->
     _ = pp_loop(Echo, Payload, 5000, []),   % warm-up
     [begin
          garbage_collect(),
+         Cpu0 = cpu_ms(Peer),
          T0 = now_ns(),
          Lat = pp_loop(Echo, Payload, N, []),
          Elapsed = now_ns() - T0,
-         line("PingPong", N, [{Elapsed / N, "ns/op"} | latency(Lat)])
+         Cpu = cpu_ms(Peer) - Cpu0,
+         line("PingPong", N, [{Elapsed / N, "ns/op"}, {1000 * Cpu / N, "cpu-µs/rt"} | latency(Lat)])
      end || _ <- lists:seq(1, reps())],
     exit(Echo, kill),
     ok.
@@ -179,6 +182,14 @@ pp_loop(Echo, Payload, K, Acc) ->
     receive Payload -> ok end,
     T1 = erlang:monotonic_time(),
     pp_loop(Echo, Payload, K - 1, [T1 - T0 | Acc]).
+
+%% cpu_ms(Peer) -> the CPU time, in ms, both nodes (this one and Peer) have
+%% used: every thread of each runtime, busy-waiting schedulers included, so
+%% that it compares with the Go benchmarks' cpu-µs/rt.
+cpu_ms(Peer) ->
+    {Here, _} = erlang:statistics(runtime),
+    {There, _} = erpc:call(Peer, erlang, statistics, [runtime]),
+    Here + There.
 
 %% latency(NativeDurations) -> the percentile metrics, in µs.
 latency(Native) ->
