@@ -114,6 +114,7 @@ END {
   row("sequential RPC calls/s (erpc protocol)", get("CallGoToGoProcesses", "calls/s"), get("ErlangCallErpc", "calls/s"))
   row("sequential RPC calls/s, Go→Erlang", get("CallGoToErlang", "calls/s"), get("ErlangCallErpc", "calls/s"))
   row("sequential erpc calls/s, Erlang→Go", get("ErlangCallsGo", "calls/s"), get("ErlangCallErpc", "calls/s"))
+  row("1,000 calls waiting, CPU % of a core (2 nodes)", get("IdleBlockedCalls", "cpu-%"), get("ErlangIdleBlockedCalls", "cpu-%"))
   row("reconnect (ping after disconnect), µs", get("Reconnect", "ns/op", 1e-3), get("ErlangReconnect", "ns/op", 1e-3))
   row("idle process, B (Spawn)", get("IdleProcess", "B/process"), get("ErlangIdleProcess", "B/process"))
   row("idle process, B (SpawnHandler)", get("IdleHandlerProcess", "B/process"), get("ErlangIdleProcess", "B/process"))

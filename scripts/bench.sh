@@ -40,6 +40,8 @@ go test -run '^$' -count 1 -benchtime "$(x 100000)" -bench 'IdleGoroutineFloor' 
 # the same message count as Erlang's throughput runs (N=1,000,000)
 go test -run '^$' -count "$COUNT" -benchtime "$(x 1000000)" -bench 'GoToErlang|ErlangToGo' . | tee -a "$OUT/go.txt"
 go test -run '^$' -count "$COUNT" -benchtime "$(x 20000)" -bench 'CallSequential' . | tee -a "$OUT/go.txt"
+# what waiting costs: 1,000 processes blocked in calls nobody answers, 2 s
+go test -run '^$' -count "$COUNT" -benchtime 200x -bench 'IdleBlockedCalls' . | tee -a "$OUT/go.txt"
 # a million idle processes, once (about 3-4.5 GB for Spawn)
 go test -run '^$' -count 1 -benchtime "$(x 1000000)" -bench 'IdleProcess$|IdleHandlerProcess' . | tee -a "$OUT/go.txt"
 go test -run '^$' -count "$COUNT" -benchtime "$(x 200)" -bench 'Reconnect' . | tee -a "$OUT/go.txt"

@@ -228,7 +228,35 @@ calls(Peer, N) ->
           end || _ <- lists:seq(1, reps())]
      end || {Name, F} <- Kinds],
     gen_server:stop(Server),
+    idle_calls(Peer),
     ok.
+
+%% idle_calls: 1,000 processes here wait in gen_server:call to a process
+%% on the peer that never answers (it sleeps; the calls queue up there);
+%% the CPU time both nodes use over 2 s of that, in percent of one core:
+%% what waiting costs when nothing arrives (Go: BenchmarkIdleBlockedCalls).
+idle_calls(Peer) ->
+    Hole = erpc:call(Peer, erlang, spawn, [timer, sleep, [infinity]]),
+    Callers = [spawn(fun() -> catch gen_server:call(Hole, wait, infinity) end)
+               || _ <- lists:seq(1, 1000)],
+    wait_queued(Peer, Hole, 1000),
+    [begin
+         Cpu0 = cpu_ms(Peer),
+         T0 = now_ns(),
+         timer:sleep(2000),
+         Cpu = cpu_ms(Peer) - Cpu0,
+         Ms = (now_ns() - T0) / 1.0e6,
+         line("IdleBlockedCalls", 200, [{Ms * 1.0e6 / 200, "ns/op"}, {100 * Cpu / Ms, "cpu-%"}])
+     end || _ <- lists:seq(1, reps())],
+    [exit(C, kill) || C <- Callers],
+    erpc:call(Peer, erlang, exit, [Hole, kill]),
+    ok.
+
+wait_queued(Peer, Pid, N) ->
+    case erpc:call(Peer, erlang, process_info, [Pid, message_queue_len]) of
+        {message_queue_len, Len} when Len >= N -> ok;
+        _ -> timer:sleep(10), wait_queued(Peer, Pid, N)
+    end.
 
 call_n(_, 0) -> ok;
 call_n(F, K) -> F(), call_n(F, K - 1).

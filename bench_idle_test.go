@@ -1,0 +1,75 @@
+package distribute
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distribute-go/distribute/distributetest"
+)
+
+// BenchmarkIdleBlockedCalls is the CPU a node spends while 1,000 of its
+// processes wait in calls to a process on another node that never
+// answers (both nodes in this OS process, on real TCP): what waiting
+// costs when nothing arrives. Each op is 10 ms of that idleness; it
+// reports the CPU used over the wall time, in percent of one core, for
+// both nodes together. A design that shortens the reply path by
+// spinning readers or waiting callers shows its cost here.
+func BenchmarkIdleBlockedCalls(b *testing.B) {
+	const callers = 1000
+	port := distributetest.StartEpmd(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := func(role string) *Node {
+		n, err := Start(ctx, Config{Name: fmt.Sprintf("idle%s%d@localhost", role, os.Getpid()), Cookie: benchCookie, EpmdPort: port})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { n.Stop(context.Background()) })
+		return n
+	}
+	a, hole := start("a"), start("b")
+	var got atomic.Int64
+	sink, err := hole.Spawn(func(ctx context.Context, p *Process) error {
+		for {
+			if _, err := p.Receive(ctx); err != nil {
+				return err
+			}
+			got.Add(1)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	errs := make(chan error, callers)
+	for range callers {
+		if _, err := a.Spawn(func(ctx context.Context, p *Process) error {
+			_, err := p.Call(ctx, sink.Pid(), Atom("wait"))
+			errs <- err
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for got.Load() < callers {
+		select {
+		case err := <-errs:
+			b.Fatalf("a call ended before the measure: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	b.ResetTimer()
+	wall, cpu := time.Now(), processCPU()
+	for range b.N {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.ReportMetric(100*float64(processCPU()-cpu)/float64(time.Since(wall)), "cpu-%")
+	select {
+	case err := <-errs:
+		b.Fatalf("a call ended during the measure: %v", err)
+	default:
+	}
+}
