@@ -100,7 +100,7 @@ func TestTLSMismatchSaysSo(t *testing.T) {
 		Args: []string{"-proto_dist", "inet_tls", "-ssl_dist_optfile", opts},
 	})
 	g := startNode(t, erl.EpmdPort)
-	err = g.Ping(ctx, Atom(erl.Name))
+	err = g.Ping(testCtx(t), Atom(erl.Name)) // a deadline of its own: erl may have been slow to start
 	if !errors.Is(err, ErrTLSMismatch) || !strings.Contains(err.Error(), "peer speaks TLS") {
 		t.Errorf("plain Go dials Erlang on inet_tls_dist: %v; want ErrTLSMismatch, peer speaks TLS", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -242,6 +243,12 @@ func StartErlNode(t testing.TB, opts ErlOptions) *ErlNode {
 	}
 	if opts.Hidden {
 		args = append(args, "-hidden")
+	}
+	if !slices.Contains(opts.Args, "net_setuptime") {
+		// Erlang gives a connection's setup 7 s by default; a TLS
+		// handshake on a loaded machine can take longer, and the test
+		// then fails for the machine's sake, not ours.
+		args = append(args, "-kernel", "net_setuptime", strconv.Itoa(int(min(Scale(30*time.Second), 120*time.Second)/time.Second)))
 	}
 	args = append(args, opts.Args...)
 	args = append(args, "-eval", evalLoop)
