@@ -270,13 +270,18 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 		p.mu.Lock()
 		delete(p.rels().aliases, mref)
 		p.mu.Unlock()
-		p.demonitor(context.WithoutCancel(ctx), mref, false)
+		dctx := ctx
+		if ctx.Done() != nil {
+			// The demonitor goes out even when ctx has ended.
+			dctx = context.WithoutCancel(ctx)
+		}
+		p.demonitor(dctx, mref, false)
 		// A reply or a DOWN that raced with the end of the call is
 		// dropped; only what came after the mark can be either.
 		p.mbox.dropAfterMark(func(m any) bool { return isCallAnswer(m, mref) })
 	}()
 
-	msg := etf.Tuple{atomGenCall, etf.Tuple{p.pid, callTag(ctx, mref)}, request}
+	var msg Term = callRequest(ctx, p.pid, mref, request)
 	switch {
 	case peer != nil:
 		err = p.node.sendMonitored(ctx, peer, p.pid, target, mref, msg)
