@@ -94,11 +94,39 @@ func callContext(ctx context.Context, from From) context.Context {
 // carries a correlation id. OTP's gen:reply/2 (OTP 25 and later) sends the
 // reply to the alias for both shapes and treats the rest as opaque.
 func callTag(ctx context.Context, ref Ref) Term {
-	tag := etf.ImproperList{Elems: []Term{atomAlias}, Tail: ref}
+	return callRequest(ctx, Pid{}, ref, nil)[1].(etf.Tuple)[1]
+}
+
+// The atoms of a call's request, boxed once: converting a string
+// variable to an interface allocates.
+var (
+	termGenCall Term = atomGenCall
+	termAlias   Term = atomAlias
+)
+
+// callMsg holds the backing arrays of a call's request message, so that
+// they cost one allocation, not one each (see callRequest).
+type callMsg struct {
+	msg   [3]Term // {'$gen_call', From, Request}
+	from  [2]Term // {Pid, Tag}
+	alias [1]Term // [alias | Ref]
+	outer [1]Term // [[alias | Ref] | Correlation]
+}
+
+// callRequest is the request message of a call from the process from
+// whose reply goes to the alias ref: {'$gen_call', {From, Tag}, Request}
+// with callTag's tag.
+func callRequest(ctx context.Context, from Pid, ref Ref, request Term) etf.Tuple {
+	c := new(callMsg)
+	c.alias[0] = termAlias
+	var tag Term = etf.ImproperList{Elems: c.alias[:], Tail: ref}
 	if ct := correlationTerm(ctx); ct != nil {
-		return etf.ImproperList{Elems: []Term{tag}, Tail: ct}
+		c.outer[0] = tag
+		tag = etf.ImproperList{Elems: c.outer[:], Tail: ct}
 	}
-	return tag
+	c.from = [2]Term{from, tag}
+	c.msg = [3]Term{termGenCall, etf.Tuple(c.from[:]), request}
+	return etf.Tuple(c.msg[:])
 }
 
 // LogHandler wraps h so that every record logged with a context carrying

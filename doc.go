@@ -75,7 +75,10 @@
 // tag is [alias | Ref]) and monitor the target: a missing target fails at
 // once (ErrNoProc), a lost node with ErrNodeDown, a target that exits with
 // an *ExitError, the deadline with ErrTimeout; and a reply that arrives
-// after the call ended is dropped, never left in the mailbox.
+// after the call ended is dropped, never left in the mailbox. A call
+// looks only at the messages that arrived after it began (as BEAM's
+// receive markers do for a fresh reference), so its cost does not grow
+// with what else waits in the caller's mailbox.
 //
 // OTP's sys requests ({system, From, Request}: sys:get_state,
 // sys:get_status, sys:suspend and resume, sys:terminate and so

@@ -10,11 +10,16 @@ import (
 // never dropped while the mailbox is open; after close, pushes are dropped
 // (the process is dead, as in Erlang) and receives fail.
 type mailbox struct {
-	// mu protects items, head and closed. It is private to this file:
-	// other files use the methods (a lint test, internal/deptest, checks).
-	mu     sync.Mutex
-	items  []any
-	head   int // items[:head] are consumed
+	// mu protects items, head, mark and closed. It is private to this
+	// file: other files use the methods (a lint test, internal/deptest,
+	// checks).
+	mu    sync.Mutex
+	items []any
+	head  int // items[:head] are consumed
+	// mark is the index in items of the first message that arrived after
+	// setMark, kept up to date as messages are taken and the slice is
+	// compacted; -1 when no mark is set. See setMark.
+	mark   int
 	closed bool
 
 	// ready holds a token while the queue may have changed since the
@@ -28,7 +33,57 @@ func newMailbox() *mailbox {
 	return mb
 }
 
-func (mb *mailbox) init() { mb.ready = make(chan struct{}, 1) }
+func (mb *mailbox) init() {
+	mb.ready = make(chan struct{}, 1)
+	mb.mark = -1
+}
+
+// setMark marks the end of the queue, as BEAM's receive marker does for
+// a fresh reference: a receive that can only match messages that arrive
+// after this point (a reply to a ref made after it, a DOWN for a monitor
+// set up after it) passes afterMark to wait or take and scans only those,
+// instead of every message already queued. There is one mark; setting it
+// again moves it. Only the receiver sets and clears it.
+func (mb *mailbox) setMark() {
+	mb.mu.Lock()
+	mb.mark = len(mb.items)
+	mb.mu.Unlock()
+}
+
+// clearMark removes the mark.
+func (mb *mailbox) clearMark() {
+	mb.mu.Lock()
+	mb.mark = -1
+	mb.mu.Unlock()
+}
+
+// dropAfterMark removes every message after the mark that match accepts
+// and clears the mark: the end of a call, whose late reply or DOWN is
+// dropped (see Process.doCall).
+func (mb *mailbox) dropAfterMark(match func(any) bool) {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	for from := mb.startLocked(true); ; {
+		var ok bool
+		// After a take the messages before its index are still
+		// rejected, but a compaction may have moved them: start over
+		// from the mark, which moves with them.
+		if _, ok, _ = mb.takeLocked(match, from); !ok {
+			break
+		}
+		from = mb.startLocked(true)
+	}
+	mb.mark = -1
+}
+
+// startLocked returns the index a scan starts at: the head, or the mark
+// when afterMark is set and there is one.
+func (mb *mailbox) startLocked(afterMark bool) int {
+	if afterMark && mb.mark > mb.head {
+		return mb.mark
+	}
+	return mb.head
+}
 
 // push appends m and reports whether the mailbox was open.
 func (mb *mailbox) push(m any) bool {
@@ -58,13 +113,16 @@ func (mb *mailbox) len() int {
 func (mb *mailbox) take(match func(any) bool) (any, bool) {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	return mb.takeLocked(match)
+	m, ok, _ := mb.takeLocked(match, mb.head)
+	return m, ok
 }
 
-// takeLocked removes and returns the first message match accepts (any
-// message if match is nil).
-func (mb *mailbox) takeLocked(match func(any) bool) (any, bool) {
-	for i := mb.head; i < len(mb.items); i++ {
+// takeLocked removes and returns the first message at or after index from
+// (never before the head) that match accepts (any message if match is
+// nil). When there is none it returns the index a later scan with the
+// same match may start at: what is queued now has been looked at.
+func (mb *mailbox) takeLocked(match func(any) bool, from int) (m any, ok bool, next int) {
+	for i := max(from, mb.head); i < len(mb.items); i++ {
 		m := mb.items[i]
 		if match != nil && !match(m) {
 			continue
@@ -76,11 +134,14 @@ func (mb *mailbox) takeLocked(match func(any) bool) (any, bool) {
 			copy(mb.items[i:], mb.items[i+1:])
 			mb.items[len(mb.items)-1] = nil
 			mb.items = mb.items[:len(mb.items)-1]
+			if i < mb.mark {
+				mb.mark--
+			}
 		}
 		mb.compactLocked()
-		return m, true
+		return m, true, 0
 	}
-	return nil, false
+	return nil, false, len(mb.items)
 }
 
 // compactLocked reclaims the consumed prefix once it dominates the slice.
@@ -88,12 +149,21 @@ func (mb *mailbox) compactLocked() {
 	switch {
 	case mb.head == len(mb.items):
 		mb.items = mb.items[:0]
-		mb.head = 0
+		mb.shiftLocked(mb.head)
 	case mb.head > 32 && mb.head*2 > len(mb.items):
 		n := copy(mb.items, mb.items[mb.head:])
 		clear(mb.items[n:])
 		mb.items = mb.items[:n]
-		mb.head = 0
+		mb.shiftLocked(mb.head)
+	}
+}
+
+// shiftLocked moves the head and the mark back by n, after the slice was
+// moved down by n.
+func (mb *mailbox) shiftLocked(n int) {
+	mb.head -= n
+	if mb.mark >= 0 {
+		mb.mark = max(mb.mark-n, 0)
 	}
 }
 
@@ -101,7 +171,7 @@ func (mb *mailbox) compactLocked() {
 // removes it and returns it. Messages match rejects stay queued, in order.
 // It returns errDead once the mailbox is closed, or ctx's error.
 func (mb *mailbox) receive(ctx context.Context, match func(any) bool) (any, error) {
-	return mb.wait(ctx, nil, match)
+	return mb.wait(ctx, nil, match, false)
 }
 
 // wait is receive for the mailbox of process own (nil: no process). When
@@ -110,12 +180,25 @@ func (mb *mailbox) receive(ctx context.Context, match func(any) bool) (any, erro
 // costs an idle process one waiting record (sudog) instead of two, and a
 // smaller stack than a select. The channel to watch is worked out only
 // when the receive has to wait.
-func (mb *mailbox) wait(ctx context.Context, own *Process, match func(any) bool) (any, error) {
+//
+// A message match rejected once is not shown to it again: each wake
+// scans only what arrived since the last scan (match must answer the same
+// for the same message, as a receive pattern does), so a receive waiting
+// behind N queued messages costs O(N) once, not per arrival. With
+// afterMark the first scan starts at the mark (see setMark).
+func (mb *mailbox) wait(ctx context.Context, own *Process, match func(any) bool, afterMark bool) (any, error) {
 	var done <-chan struct{}
 	first := true
+	from := -1
 	for {
 		mb.mu.Lock()
-		m, ok := mb.takeLocked(match)
+		if from < 0 {
+			from = mb.startLocked(afterMark)
+		}
+		// Only this receiver removes messages or moves the slice, so
+		// while it waits, the indexes of what it has scanned hold.
+		m, ok, next := mb.takeLocked(match, from)
+		from = next
 		closed := mb.closed
 		mb.mu.Unlock()
 		if ok {
@@ -155,7 +238,7 @@ func (mb *mailbox) close() int {
 	mb.mu.Lock()
 	n := len(mb.items) - mb.head
 	mb.closed = true
-	mb.items, mb.head = nil, 0
+	mb.items, mb.head, mb.mark = nil, 0, -1
 	mb.mu.Unlock()
 	select {
 	case mb.ready <- struct{}{}:

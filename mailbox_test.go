@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -129,5 +131,186 @@ func BenchmarkMailboxPushReceive(b *testing.B) {
 	for b.Loop() {
 		mb.push(msg)
 		mb.receive(ctx, nil)
+	}
+}
+
+// TestMailboxMarkModel is TestMailboxModel with receive markers: a dumb
+// model numbers every message, remembers the number at setMark, and an
+// after-mark receive looks only at messages numbered from it.
+func TestMailboxMarkModel(t *testing.T) {
+	ctx := context.Background()
+	for seed := uint64(0); seed < 300; seed++ {
+		r := rand.New(rand.NewPCG(seed, 2))
+		mb := newMailbox()
+		var model []int // message values, which are their numbers
+		next, mark := 0, -1
+		first := func(mod int, afterMark bool) (int, int) {
+			for i, v := range model {
+				if v%mod == 0 && (!afterMark || mark < 0 || v >= mark) {
+					return v, i
+				}
+			}
+			return -1, -1
+		}
+		for op := 0; op < 600; op++ {
+			switch r.IntN(8) {
+			case 0, 1, 2:
+				mb.push(next)
+				model = append(model, next)
+				next++
+			case 3:
+				mb.setMark()
+				mark = next
+			case 4:
+				mb.clearMark()
+				mark = -1
+			case 5, 6:
+				mod := 1 + r.IntN(4)
+				afterMark := r.IntN(2) == 0
+				want, wi := first(mod, afterMark)
+				if wi < 0 {
+					continue
+				}
+				got, err := mb.wait(ctx, nil, func(m any) bool { return m.(int)%mod == 0 }, afterMark)
+				if err != nil || got.(int) != want {
+					t.Fatalf("seed %d op %d: wait mod %d afterMark %v = %v, %v; want %d", seed, op, mod, afterMark, got, err, want)
+				}
+				model = append(model[:wi], model[wi+1:]...)
+			case 7:
+				mod := 1 + r.IntN(4)
+				mb.dropAfterMark(func(m any) bool { return m.(int)%mod == 0 })
+				kept := model[:0]
+				for _, v := range model {
+					if v%mod != 0 || mark >= 0 && v < mark {
+						kept = append(kept, v)
+					}
+				}
+				model, mark = kept, -1
+			}
+			if mb.len() != len(model) {
+				t.Fatalf("seed %d op %d: len %d; want %d", seed, op, mb.len(), len(model))
+			}
+		}
+		for _, want := range model {
+			got, err := mb.receive(ctx, nil)
+			if err != nil || got.(int) != want {
+				t.Fatalf("seed %d drain: got %v, %v; want %d", seed, got, err, want)
+			}
+		}
+	}
+}
+
+// TestMailboxSelectiveReceiveKeepsOrder checks that a selective receive
+// finds matching messages queued before it began, first one first, and
+// leaves the others queued in their order.
+func TestMailboxSelectiveReceiveKeepsOrder(t *testing.T) {
+	ctx := testCtx(t)
+	mb := newMailbox()
+	for _, m := range []string{"a1", "b1", "a2", "b2", "a3"} {
+		mb.push(m)
+	}
+	isB := func(m any) bool { return m.(string)[0] == 'b' }
+	for _, want := range []string{"b1", "b2"} {
+		if got, err := mb.receive(ctx, isB); err != nil || got != want {
+			t.Fatalf("receive b = %v, %v; want %s", got, err, want)
+		}
+	}
+	// A receive that waits: b3 comes after more non-matching messages.
+	got := make(chan any, 1)
+	go func() {
+		m, err := mb.receive(ctx, isB)
+		if err != nil {
+			m = err
+		}
+		got <- m
+	}()
+	mb.push("a4")
+	mb.push("b3")
+	mb.push("b4")
+	if m := <-got; m != "b3" {
+		t.Fatalf("waiting receive got %v; want b3", m)
+	}
+	for _, want := range []string{"a1", "a2", "a3", "a4", "b4"} {
+		if m, err := mb.receive(ctx, nil); err != nil || m != want {
+			t.Fatalf("drain got %v, %v; want %s", m, err, want)
+		}
+	}
+}
+
+// TestMailboxWaitScansOnlyArrivals checks that a receive waiting behind
+// queued messages it does not match looks at each message once, not at
+// the whole queue on every arrival: a count of match calls, not a time.
+func TestMailboxWaitScansOnlyArrivals(t *testing.T) {
+	ctx := testCtx(t)
+	mb := newMailbox()
+	const queued, arrivals = 1000, 50
+	for i := 0; i < queued; i++ {
+		mb.push(i)
+	}
+	var calls atomic.Int64
+	got := make(chan any, 1)
+	go func() {
+		m, err := mb.receive(ctx, func(m any) bool {
+			calls.Add(1)
+			return m == "wanted"
+		})
+		if err != nil {
+			m = err
+		}
+		got <- m
+	}()
+	// Let the receive scan the queue and wait, then send it messages it
+	// rejects one at a time, each a wake.
+	waitCalls := func(n int64) {
+		for calls.Load() < n {
+			if ctx.Err() != nil {
+				t.Fatalf("match called %d times; want %d", calls.Load(), n)
+			}
+			runtime.Gosched()
+		}
+	}
+	waitCalls(queued)
+	for i := 0; i < arrivals; i++ {
+		mb.push(-1)
+		waitCalls(int64(queued + i + 1))
+	}
+	mb.push("wanted")
+	if m := <-got; m != "wanted" {
+		t.Fatalf("got %v; want wanted", m)
+	}
+	if got, want := calls.Load(), int64(queued+arrivals+1); got != want {
+		t.Fatalf("match called %d times; want %d (each message once)", got, want)
+	}
+}
+
+// TestMailboxAfterMarkSkipsQueued checks that a receive after a mark
+// never looks at what was queued before it (a call's reply cannot be
+// there), and still finds what came after, in order.
+func TestMailboxAfterMarkSkipsQueued(t *testing.T) {
+	ctx := testCtx(t)
+	mb := newMailbox()
+	for i := 0; i < 100; i++ {
+		mb.push(i)
+	}
+	mb.setMark()
+	mb.push("r1")
+	mb.push("r2")
+	var looked []any
+	m, err := mb.wait(ctx, nil, func(m any) bool {
+		looked = append(looked, m)
+		return m == "r2"
+	}, true)
+	if err != nil || m != "r2" {
+		t.Fatalf("got %v, %v; want r2", m, err)
+	}
+	if len(looked) != 2 || looked[0] != "r1" {
+		t.Fatalf("match looked at %v; want [r1 r2]", looked)
+	}
+	mb.dropAfterMark(func(m any) bool { return m == "r1" })
+	if n := mb.len(); n != 100 {
+		t.Fatalf("len %d after dropAfterMark; want 100", n)
+	}
+	if m, _ := mb.receive(ctx, nil); m != 0 {
+		t.Fatalf("head %v; want 0", m)
 	}
 }

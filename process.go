@@ -266,9 +266,13 @@ func (p *Process) Receive(ctx context.Context) (any, error) {
 
 // ReceiveMatch is selective receive: it waits for the first message for
 // which match returns true (nil matches any) and leaves the others queued
-// in their order.
+// in their order. While it waits, match sees each message once: a message
+// it rejected is not offered again in the same receive (so a receive
+// waiting behind N queued messages costs O(N) once, not per arrival), and
+// match must answer the same for the same message, as a receive pattern
+// does.
 func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, error) {
-	m, err := p.mbox.wait(ctx, p, match)
+	m, err := p.mbox.wait(ctx, p, match, false)
 	if err != nil {
 		return nil, p.receiveError(ctx, err)
 	}

@@ -241,11 +241,14 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 			return nil, fmt.Errorf("distribute: call %s: %w", target, err)
 		}
 		// The monitor is sent with the request, below.
+		p.mbox.setMark()
 		mref, err = p.addMonitor(target)
 	} else {
+		p.mbox.setMark()
 		mref, err = p.monitor(ctx, target)
 	}
 	if err != nil {
+		p.mbox.clearMark()
 		return nil, err
 	}
 	// The monitor's ref doubles as the alias the reply goes to (OTP 24+).
@@ -267,12 +270,18 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 		p.mu.Lock()
 		delete(p.rels().aliases, mref)
 		p.mu.Unlock()
-		p.Demonitor(context.WithoutCancel(ctx), mref)
-		// A reply that raced with the end of the call is dropped.
-		p.mbox.take(func(m any) bool { return isReplyTo(m, mref) })
+		dctx := ctx
+		if ctx.Done() != nil {
+			// The demonitor goes out even when ctx has ended.
+			dctx = context.WithoutCancel(ctx)
+		}
+		p.demonitor(dctx, mref, false)
+		// A reply or a DOWN that raced with the end of the call is
+		// dropped; only what came after the mark can be either.
+		p.mbox.dropAfterMark(func(m any) bool { return isCallAnswer(m, mref) })
 	}()
 
-	msg := etf.Tuple{atomGenCall, etf.Tuple{p.pid, callTag(ctx, mref)}, request}
+	var msg Term = callRequest(ctx, p.pid, mref, request)
 	switch {
 	case peer != nil:
 		err = p.node.sendMonitored(ctx, peer, p.pid, target, mref, msg)
@@ -287,12 +296,7 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 		}
 		return nil, err
 	}
-	m, err := p.ReceiveMatch(ctx, func(m any) bool {
-		if d, ok := m.(Down); ok {
-			return d.Ref == mref
-		}
-		return isReplyTo(m, mref)
-	})
+	m, err := p.mbox.wait(ctx, p, func(m any) bool { return isCallAnswer(m, mref) }, true)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("distribute: call %s: %w", target, ctxError(ctx))
@@ -313,6 +317,15 @@ func (n *Node) sendMonitored(ctx context.Context, peer *peer, from Pid, target m
 		m = dist.Send(from, target.pid, msg)
 	}
 	return peer.sendErr(peer.w.SendPair(ctx, monitorCtrl(from, target, mref), m))
+}
+
+// isCallAnswer reports whether m ends the call whose monitor and alias
+// are ref: its reply or the monitor's Down.
+func isCallAnswer(m any, ref Ref) bool {
+	if d, ok := m.(Down); ok {
+		return d.Ref == ref
+	}
+	return isReplyTo(m, ref)
 }
 
 // isReplyTo reports whether m is {[alias|ref], Reply}.

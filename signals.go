@@ -340,25 +340,33 @@ func (p *Process) fireDown(ref Ref, reason Term) {
 // Demonitor ends a monitor. A Down for it that was not yet received is
 // removed from the mailbox, as erlang:demonitor(Ref, [flush]) does.
 func (p *Process) Demonitor(ctx context.Context, ref Ref) error {
+	p.demonitor(ctx, ref, true)
+	return nil
+}
+
+// demonitor is Demonitor; with flush false it leaves a queued Down for
+// the caller to drop (a call drops it with its late reply).
+func (p *Process) demonitor(ctx context.Context, ref Ref, flush bool) {
 	p.mu.Lock()
 	m, ok := p.rels().monitors[ref]
 	delete(p.rels().monitors, ref)
 	p.mu.Unlock()
-	p.flushDown(ref)
+	if flush {
+		p.flushDown(ref)
+	}
 	if !ok {
-		return nil
+		return
 	}
 	n := p.node
 	if m.remoteNode(n.name) != "" {
 		n.sendDemonitor(ctx, p.pid, m, ref)
-		return nil
+		return
 	}
 	if target := n.monitorTargetProcess(m); target != nil {
 		target.mu.Lock()
 		delete(target.rels().watchers, ref)
 		target.mu.Unlock()
 	}
-	return nil
 }
 
 // flushDown drops a queued Down for ref, if any.

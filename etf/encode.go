@@ -249,21 +249,7 @@ func appendOne(b []byte, t Term, st *encStack, depth int) ([]byte, error) {
 		b = appendU32(b, v.Serial)
 		return appendU32(b, v.Creation), nil
 	case Ref:
-		if v.Len == 0 || v.Len > MaxRefWords {
-			// OTP 25 crashes (segfault) on a reference of 0 words.
-			return b, encodeErr(t, ErrInvalid, "a reference has 1 to 5 words")
-		}
-		b = append(b, TagNewerReference)
-		b = appendU16(b, uint16(v.Len))
-		b, err := appendAtom(b, v.Node)
-		if err != nil {
-			return b, err
-		}
-		b = appendU32(b, v.Creation)
-		for _, w := range v.ID[:v.Len] {
-			b = appendU32(b, w)
-		}
-		return b, nil
+		return appendRef(b, v)
 	case Port:
 		// Like term_to_binary, NEW_PORT_EXT only for IDs of up to 28 bits.
 		v4 := v.ID > maxV3PortID

@@ -34,6 +34,9 @@ type Out struct {
 	// the connection's atom cache: from, to and name are their fields.
 	from, to etf.Pid
 	name     etf.Atom
+	// MONITOR_P and DEMONITOR_P, the two a call sends, are written byte
+	// by byte too (see monitorOut): from, to or name, and ref.
+	ref etf.Ref
 	// ctrl is the control tuple of every other operation.
 	ctrl    etf.Tuple
 	payload etf.Term
@@ -104,13 +107,29 @@ func PayloadExit2(from, to etf.Pid, reason etf.Term) Out {
 // MonitorP starts a monitor, ref, held by from on to, a pid or (for a
 // monitor by name) an atom: MONITOR_P {19, From, To, Ref}.
 func MonitorP(from etf.Pid, to etf.Term, ref etf.Ref) Out {
-	return control(Control{Op: OpMonitorP, From: from, To: to, Ref: ref}, nil)
+	return monitorOut(OpMonitorP, from, to, ref)
 }
 
 // DemonitorP ends the monitor ref that from holds on to, a pid or an
 // atom as MonitorP had it: DEMONITOR_P {20, From, To, Ref}.
 func DemonitorP(from etf.Pid, to etf.Term, ref etf.Ref) Out {
-	return control(Control{Op: OpDemonitorP, From: from, To: to, Ref: ref}, nil)
+	return monitorOut(OpDemonitorP, from, to, ref)
+}
+
+// monitorOut is the Out of MONITOR_P or DEMONITOR_P (op): for a pid or a
+// named target it keeps the fields, which the Writer writes without
+// building the control tuple (no allocation: one call sends both); for
+// anything else, the tuple.
+func monitorOut(op Op, from etf.Pid, to etf.Term, ref etf.Ref) Out {
+	switch v := to.(type) {
+	case etf.Pid:
+		return Out{op: op, from: from, to: v, ref: ref}
+	case etf.Atom:
+		if v != "" {
+			return Out{op: op, from: from, name: v, ref: ref}
+		}
+	}
+	return control(Control{Op: op, From: from, To: to, Ref: ref}, nil)
 }
 
 // PayloadMonitorPExit fires the monitor ref that to holds on from (the

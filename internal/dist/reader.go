@@ -206,7 +206,7 @@ func (in *In) check() error {
 	return nil
 }
 
-// fast reads SEND, SEND_SENDER and REG_SEND frames without decoding the
+// fast reads SEND, SEND_SENDER, REG_SEND and ALIAS_SEND frames without decoding the
 // control tuple into terms. body is the frame from its control term on:
 // with version bytes (versioned, pass-through mode) or without them, its
 // atoms possibly ATOM_CACHE_REFs to r.dec.AtomRefs (header mode). It
@@ -250,6 +250,15 @@ func (r *Reader) fast(body []byte, versioned bool, in *In) (ok bool, err error) 
 			in.ToName = r.name(text)
 		} else {
 			in.ToName = ref
+		}
+	case op == OpAliasSend && arity == 3:
+		// A reply to one of our calls: {33, From, Alias}.
+		if pos = skipFrom(body, pos, false, refs); pos < 0 {
+			return false, nil
+		}
+		var ok bool
+		if in.Alias, pos, ok = r.localRef(body, pos, refs); !ok {
+			return false, nil
 		}
 	default:
 		return false, nil
@@ -333,6 +342,32 @@ func skipFrom(b []byte, pos int, emptyAtom bool, refs []etf.Atom) int {
 		return next + 12
 	}
 	return -1
+}
+
+// localRef reads a NEWER_REFERENCE_EXT of 1 to etf.MaxRefWords words
+// made by the local node. ok is false for bytes it does not recognize,
+// including references of other nodes.
+func (r *Reader) localRef(b []byte, pos int, refs []etf.Atom) (ref etf.Ref, next int, ok bool) {
+	if pos+3 > len(b) || b[pos] != etf.TagNewerReference {
+		return etf.Ref{}, 0, false
+	}
+	n := int(binary.BigEndian.Uint16(b[pos+1:]))
+	if n == 0 || n > etf.MaxRefWords {
+		return etf.Ref{}, 0, false
+	}
+	text, node, at := readAtom(b, pos+3, refs)
+	if at < 0 || at+4+4*n > len(b) {
+		return etf.Ref{}, 0, false
+	}
+	if text != nil && string(text) != string(r.local) || text == nil && node != r.local {
+		return etf.Ref{}, 0, false
+	}
+	ref = etf.Ref{Node: r.local, Creation: binary.BigEndian.Uint32(b[at:]), Len: uint8(n)}
+	at += 4
+	for i := range n {
+		ref.ID[i] = binary.BigEndian.Uint32(b[at+4*i:])
+	}
+	return ref, at + 4*n, true
 }
 
 // localPid reads a NEW_PID_EXT that names a process of the local node.

@@ -40,10 +40,12 @@ func FuzzReaderFastPath(f *testing.F) {
 	// Frames as the peer would write them to "fuzz@localhost".
 	from := etf.Pid{Node: "peer@localhost", ID: 1, Creation: 7}
 	box := etf.Pid{Node: "fuzz@localhost", ID: 3, Serial: 1, Creation: 9}
+	alias := etf.Ref{Node: "fuzz@localhost", Creation: 9, Len: 3, ID: [etf.MaxRefWords]uint32{1, 2, 3}}
+	other := etf.Ref{Node: "peer@localhost", Creation: 7, Len: 1, ID: [etf.MaxRefWords]uint32{4}}
 	for _, flags := range []Flags{0, SendSender, SendSender | DistHdrAtomCache | Fragments} {
 		w := NewWriter(nil, flags, "peer@localhost", "fuzz@localhost")
 		for _, msg := range []etf.Term{etf.Binary("hello"), etf.Tuple{etf.Atom("a"), int64(1)}, etf.List{}} {
-			for _, m := range []Out{Send(from, box, msg), RegSend(from, "box", msg)} {
+			for _, m := range []Out{Send(from, box, msg), RegSend(from, "box", msg), AliasSend(from, alias, msg), AliasSend(from, other, msg)} {
 				frame, _, err := w.appendFrame(nil, &m)
 				if err != nil {
 					f.Fatal(err)
@@ -75,9 +77,9 @@ func FuzzReaderFastPath(f *testing.F) {
 		if !wok {
 			t.Fatalf("the fast path read %v to %v/%q, the general path nothing, for %x", in.Op, in.ToPid, in.ToName, frame)
 		}
-		if in.Op != want.Op || in.ToPid != want.ToPid || in.ToName != want.ToName || !etf.Equal(in.Payload, want.Payload) {
-			t.Fatalf("fast path read %v to %v/%q: %s; general path %v to %v/%q: %s",
-				in.Op, in.ToPid, in.ToName, etf.Format(in.Payload), want.Op, want.ToPid, want.ToName, etf.Format(want.Payload))
+		if in.Op != want.Op || in.ToPid != want.ToPid || in.ToName != want.ToName || in.Alias != want.Alias || !etf.Equal(in.Payload, want.Payload) {
+			t.Fatalf("fast path read %v to %v/%q/%v: %s; general path %v to %v/%q/%v: %s",
+				in.Op, in.ToPid, in.ToName, in.Alias, etf.Format(in.Payload), want.Op, want.ToPid, want.ToName, want.Alias, etf.Format(want.Payload))
 		}
 	})
 }
@@ -111,5 +113,37 @@ func TestReaderInternsNames(t *testing.T) {
 	}
 	if len(r.names) > maxNames {
 		t.Errorf("%d names interned; at most %d", len(r.names), maxNames)
+	}
+}
+
+// TestReaderAliasSendFast: an ALIAS_SEND to a local alias (a call's
+// reply) is read without decoding its control tuple: no allocation for a
+// small integer, in both framings; one to another node's alias takes the
+// general path and reads the same.
+func TestReaderAliasSendFast(t *testing.T) {
+	from := etf.Pid{Node: "peer@h", ID: 1, Creation: 7}
+	alias := etf.Ref{Node: "me@h", Creation: 9, Len: 3, ID: [etf.MaxRefWords]uint32{1, 2, 3}}
+	other := etf.Ref{Node: "peer@h", Creation: 7, Len: 5, ID: [etf.MaxRefWords]uint32{1, 2, 3, 4, 5}}
+	for _, flags := range []Flags{SendSender, SendSender | DistHdrAtomCache | Fragments} {
+		w := NewWriter(nil, flags, "peer@h", "me@h")
+		r := NewReader(ReaderConfig{Flags: flags, Local: "me@h"})
+		for _, ref := range []etf.Ref{alias, other} {
+			m := AliasSend(from, ref, int64(1))
+			frame, _, err := w.appendFrame(nil, &m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var in In
+			if done, err := r.Read(frame, &in); !done || err != nil || in.Op != OpAliasSend || in.Alias != ref || in.Payload != int64(1) {
+				t.Fatalf("%v: read %+v, %v, %v; want ALIAS_SEND to %v", flags, in, done, err, ref)
+			}
+			if ref != alias {
+				continue
+			}
+			allocs := testing.AllocsPerRun(1000, func() { r.Read(frame, &in) })
+			if allocs != 0 {
+				t.Errorf("%v: reading an ALIAS_SEND of a small integer allocates %v times; want 0", flags, allocs)
+			}
+		}
 	}
 }

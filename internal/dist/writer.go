@@ -181,7 +181,12 @@ func (w *Writer) appendFrameBinary(dst []byte, m *Out, bin binaryFunc) (frame []
 	} else {
 		dst = append(dst, versionByte, distHeader, 0)
 	}
-	if dst, err = etf.AppendTerm(dst, m.ctrl); err != nil {
+	if m.ctrl == nil {
+		dst, err = appendMonitor(dst, m)
+	} else {
+		dst, err = etf.AppendTerm(dst, m.ctrl)
+	}
+	if err != nil {
 		return dst[:n], false, fmt.Errorf("%w: %v control: %w", ErrEncode, m.op, err)
 	}
 	if m.op.HasPayload() {
@@ -258,6 +263,27 @@ func (w *Writer) appendMessage(dst []byte, m *Out, bin binaryFunc) (frame []byte
 		return dst[:start], false, err
 	}
 	return dst, stores, nil
+}
+
+// appendMonitor writes the control tuple of a MONITOR_P or DEMONITOR_P
+// made without one (see monitorOut): {Op, From, To, Ref}, To the pid
+// m.to or the atom m.name, with the bytes AppendTerm writes for the
+// tuple, but without building it.
+func appendMonitor(dst []byte, m *Out) ([]byte, error) {
+	dst = append(dst, etf.TagSmallTuple, 4, etf.TagSmallInteger, byte(m.op))
+	dst, err := etf.AppendPid(dst, m.from)
+	if err != nil {
+		return dst, err
+	}
+	if m.name != "" {
+		dst, err = etf.AppendAtom(dst, m.name)
+	} else {
+		dst, err = etf.AppendPid(dst, m.to)
+	}
+	if err != nil {
+		return dst, err
+	}
+	return etf.AppendRef(dst, m.ref)
 }
 
 // appendCachedPid writes NEW_PID_EXT with its node as ATOM_CACHE_REF ref.

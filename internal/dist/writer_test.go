@@ -145,6 +145,7 @@ func TestBuilders(t *testing.T) {
 		{MonitorP(a, b, ref), etf.Tuple{int64(19), a, b, ref}, nil, In{FromPid: a, ToPid: b}},
 		{MonitorP(a, etf.Atom("srv"), ref), etf.Tuple{int64(19), a, etf.Atom("srv"), ref}, nil, In{FromPid: a, ToName: "srv"}},
 		{DemonitorP(a, etf.Atom("srv"), ref), etf.Tuple{int64(20), a, etf.Atom("srv"), ref}, nil, In{FromPid: a, ToName: "srv"}},
+		{DemonitorP(a, b, ref), etf.Tuple{int64(20), a, b, ref}, nil, In{FromPid: a, ToPid: b}},
 		{PayloadMonitorPExit(etf.Atom("srv"), a, ref, etf.Atom("noproc")), etf.Tuple{int64(28), etf.Atom("srv"), a, ref}, etf.Atom("noproc"), In{ToPid: a}},
 		{SpawnRequest(ref, a, a, "m", "f", []etf.Term{int64(1)}, etf.List{etf.Atom("monitor")}),
 			etf.Tuple{int64(29), ref, a, a, etf.Tuple{etf.Atom("m"), etf.Atom("f"), int64(1)}, etf.List{etf.Atom("monitor")}}, etf.List{int64(1)}, In{FromPid: a}},
