@@ -79,8 +79,8 @@ type Process struct {
 
 	mu sync.Mutex // protects the fields below
 	// ext holds the links, monitors, aliases and names, made on first use
-	// (most processes never have any) and dropped at exit. Read it with
-	// rels, change it through relsForUpdate.
+	// (most processes never have any) and dropped at exit. Only
+	// relations.go reads or changes it.
 	ext *procRels
 	// reason is the exit reason, nil while the process lives (see
 	// exitedLocked).

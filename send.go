@@ -253,20 +253,12 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 	n.procs.mu.Lock()
 	n.procs.alias[mref] = p
 	n.procs.mu.Unlock()
-	p.mu.Lock()
-	r := p.relsForUpdate()
-	if r.aliases == nil {
-		r.aliases = make(map[Ref]struct{})
-	}
-	r.aliases[mref] = struct{}{}
-	p.mu.Unlock()
+	p.addAlias(mref)
 	defer func() {
 		n.procs.mu.Lock()
 		delete(n.procs.alias, mref)
 		n.procs.mu.Unlock()
-		p.mu.Lock()
-		delete(p.rels().aliases, mref)
-		p.mu.Unlock()
+		p.dropAlias(mref)
 		p.Demonitor(context.WithoutCancel(ctx), mref)
 		// A reply that raced with the end of the call is dropped.
 		p.mbox.take(func(m any) bool { return isReplyTo(m, mref) })
