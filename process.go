@@ -110,6 +110,9 @@ type monitorTarget struct {
 	pid  Pid  // set for a monitor by pid
 	name Atom // set with node for a monitor by name
 	node Atom
+	// firing: the monitor fired and its Down is being delivered; it
+	// leaves the table once the Down is in the mailbox (fireMonitor).
+	firing bool
 }
 
 // watcher is a monitor another process holds on this one.

@@ -2,6 +2,7 @@ package distribute
 
 import (
 	"context"
+	"runtime"
 	"sync"
 )
 
@@ -16,7 +17,7 @@ import (
 // Each change takes the locks it needs itself (a method documented as
 // "p.mu must be held" is part of a caller's larger step under that lock)
 // and returns what it owes others as effects: exit signals, Downs,
-// demonitors, messages to deliver. The caller applies them with
+// demonitors, Downs to fire. The caller applies them with
 // Node.apply once it holds no lock, so that no lock is ever held while a
 // frame is queued on a connection or a mailbox is pushed to.
 //
@@ -93,24 +94,20 @@ func (p *Process) relsForUpdate() *procRels {
 type sigKind uint8
 
 const (
-	sigLinkExit  sigKind = iota + 1 // from's link exit signal to the process to, with reason
-	sigDown                         // from's Down to its watcher to (which named it as), for ref, with reason
-	sigDemonitor                    // from ends the monitor ref it held on mon
-	sigDeliver                      // msg goes into proc's mailbox
+	sigDemonitor sigKind = iota + 1 // from ends the monitor ref it held on mon
 	sigLinkGone                     // proc gets from's exit signal (reason) for a link already removed
+	sigFire                         // proc's monitor ref fires with reason (fireMonitor)
 )
 
 // signal is one thing a change of the tables owes; the fields used depend
 // on kind.
 type signal struct {
-	kind     sigKind
-	from, to Pid
-	as       Atom
-	ref      Ref
-	reason   Term
-	mon      monitorTarget
-	proc     *Process
-	msg      any
+	kind   sigKind
+	from   Pid
+	ref    Ref
+	reason Term
+	mon    monitorTarget
+	proc   *Process
 }
 
 // effects are the signals a change of the tables owes, for the caller to
@@ -157,8 +154,10 @@ func (n *Node) apply(ctx context.Context, e *effects) {
 			n.sendDown(ctx, from, w, ref, reason)
 		}
 		for ref, m := range r.monitors {
-			if m.name == "" && m.pid.ID == 0 && m.pid.Node != n.name {
-				continue // a spawn request not answered yet: no remote monitor to end
+			if m.firing || m.name == "" && m.pid.ID == 0 && m.pid.Node != n.name {
+				// Fired already, or a spawn request not answered yet: no
+				// monitor left to end.
+				continue
 			}
 			n.endMonitor(ctx, from, m, ref)
 		}
@@ -167,16 +166,12 @@ func (n *Node) apply(ctx context.Context, e *effects) {
 
 func (n *Node) applySignal(ctx context.Context, s *signal) {
 	switch s.kind {
-	case sigLinkExit:
-		n.sendLinkExit(ctx, s.from, s.to, s.reason)
-	case sigDown:
-		n.sendDown(ctx, s.from, watcher{by: s.to, as: s.as}, s.ref, s.reason)
 	case sigDemonitor:
 		n.endMonitor(ctx, s.from, s.mon, s.ref)
-	case sigDeliver:
-		s.proc.deliver(s.msg)
 	case sigLinkGone:
 		s.proc.exitSignalNoLink(s.from, s.reason)
+	case sigFire:
+		s.proc.fireMonitor(s.ref, s.reason)
 	}
 }
 
@@ -397,41 +392,74 @@ func (p *Process) dropWatcher(ref Ref) {
 	p.mu.Unlock()
 }
 
-// monitorFired ends the monitor ref p holds, which fired with reason:
-// it owes p the Down (nothing when the monitor is already gone).
-func (p *Process) monitorFired(ref Ref, reason Term) effects {
+// fireMonitor ends the monitor ref p holds, which fired with reason, and
+// delivers its Down (nothing when the monitor is gone, or another fire
+// of it is delivering). It is an effect itself, called with no lock
+// held: the Down goes into the mailbox while the monitor is still in the
+// table, marked firing, and the monitor leaves it only then. So a
+// Demonitor that finds the monitor gone knows its Down, if any, is in
+// the mailbox for its flush (see demonitor), and the mailbox's lock is
+// never taken under p.mu.
+func (p *Process) fireMonitor(ref Ref, reason Term) {
 	p.mu.Lock()
-	m, ok := p.rels().monitors[ref]
-	delete(p.rels().monitors, ref)
-	p.mu.Unlock()
-	var e effects
-	if ok {
-		e.add(downOf(p, ref, m, reason))
+	r := p.rels()
+	m, ok := r.monitors[ref]
+	if !ok || m.firing {
+		p.mu.Unlock()
+		return
 	}
-	return e
-}
-
-// downOf is the delivery of the Down of p's monitor ref on m.
-func downOf(p *Process, ref Ref, m monitorTarget, reason Term) signal {
+	m.firing = true
+	r.monitors[ref] = m
+	p.mu.Unlock()
 	d := Down{Ref: ref, Pid: m.pid, Reason: reason}
 	if m.name != "" {
 		d.Name, d.Node = m.name, m.node
 	}
-	return signal{kind: sigDeliver, proc: p, msg: d}
+	p.deliver(d)
+	p.mu.Lock()
+	delete(p.rels().monitors, ref)
+	p.mu.Unlock()
 }
 
 // demonitor ends the monitor ref p holds, as Demonitor asks: it owes the
 // target the monitor's end (nothing when the monitor is already gone).
+// When the monitor is firing it waits for the Down to be delivered, so
+// that the caller's flush (flushDown, after this) removes it.
 func (p *Process) demonitor(ref Ref) effects {
-	p.mu.Lock()
-	m, ok := p.rels().monitors[ref]
-	delete(p.rels().monitors, ref)
-	p.mu.Unlock()
 	var e effects
-	if ok {
-		e.add(signal{kind: sigDemonitor, from: p.pid, mon: m, ref: ref})
+	for {
+		p.mu.Lock()
+		m, ok := p.rels().monitors[ref]
+		if ok && m.firing {
+			// A Down on its way into the mailbox: a push away.
+			p.mu.Unlock()
+			runtime.Gosched()
+			continue
+		}
+		delete(p.rels().monitors, ref)
+		p.mu.Unlock()
+		if ok {
+			e.add(signal{kind: sigDemonitor, from: p.pid, mon: m, ref: ref})
+		}
+		return e
 	}
-	return e
+}
+
+// monitorRacedExit ends a monitor that raced with p's own exit, as
+// linkRacedExit does a link: monitor records the monitor on p's side
+// first, then on the target's; an Exit in between ends it on the target
+// before the target holds it, and the target keeps a monitor of a dead
+// process. So once the target has it (locally: recorded; remotely: the
+// MONITOR_P queued on the connection, which keeps order), a p that has
+// exited by now ends it again. Ending a monitor the target no longer
+// holds does nothing.
+func (p *Process) monitorRacedExit(m monitorTarget, ref Ref) {
+	p.mu.Lock()
+	exited := p.exitedLocked()
+	p.mu.Unlock()
+	if exited {
+		p.node.endMonitor(p.node.ctx, p.pid, m, ref)
+	}
 }
 
 // dropMonitor forgets the monitor ref p holds, owing nothing (a spawn
@@ -612,7 +640,8 @@ func (n *Node) nodeDown(node Atom) {
 
 // lostNode takes what p had with node out of its tables, the connection
 // to node being lost: it owes p a Down (noconnection) per monitor on a
-// process there and a link exit signal (noconnection) per link.
+// process there (fired by fireMonitor, which takes the monitor out) and
+// a link exit signal (noconnection) per link.
 func (p *Process) lostNode(node Atom) effects {
 	local := p.node.name
 	var e effects
@@ -627,8 +656,7 @@ func (p *Process) lostNode(node Atom) effects {
 	}
 	for ref, m := range r.monitors {
 		if m.remoteNode(local) == node {
-			delete(r.monitors, ref)
-			e.add(downOf(p, ref, m, ReasonNoConnection))
+			e.add(signal{kind: sigFire, proc: p, ref: ref, reason: ReasonNoConnection})
 		}
 	}
 	for pid, l := range r.links {

@@ -279,6 +279,9 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 		}
 		return nil, err
 	}
+	if peer != nil {
+		p.monitorRacedExit(target, mref)
+	}
 	m, err := p.ReceiveMatch(ctx, func(m any) bool {
 		if d, ok := m.(Down); ok {
 			return d.Ref == mref

@@ -194,12 +194,16 @@ func (p *Process) monitor(ctx context.Context, m monitorTarget) (Ref, error) {
 		if err := p.sendControl(ctx, remote, monitorCtrl(p.pid, m, ref)); err != nil {
 			// The connection could not be made: the monitor fires at once.
 			p.fireDown(ref, ReasonNoConnection)
+		} else {
+			p.monitorRacedExit(m, ref)
 		}
 		return ref, nil
 	}
 	target := n.monitorTargetProcess(m)
 	if target == nil || !target.addWatcher(ref, watcher{by: p.pid, as: m.name}) {
 		p.fireDown(ref, ReasonNoProc)
+	} else {
+		p.monitorRacedExit(m, ref)
 	}
 	return ref, nil
 }
@@ -240,10 +244,7 @@ func (n *Node) monitorTargetProcess(m monitorTarget) *Process {
 }
 
 // fireDown ends the monitor ref held by p and delivers its Down.
-func (p *Process) fireDown(ref Ref, reason Term) {
-	e := p.monitorFired(ref, reason)
-	p.node.apply(p.node.ctx, &e)
-}
+func (p *Process) fireDown(ref Ref, reason Term) { p.fireMonitor(ref, reason) }
 
 // Demonitor ends a monitor. A Down for it that was not yet received is
 // removed from the mailbox, as erlang:demonitor(Ref, [flush]) does.
