@@ -16,33 +16,16 @@ import (
 //
 // Each change takes the locks it needs itself (a method documented as
 // "p.mu must be held" is part of a caller's larger step under that lock)
-// and returns what it owes others as effects: exit signals, Downs,
-// demonitors, Downs to fire. The caller applies them with
-// Node.apply once it holds no lock, so that no lock is ever held while a
-// frame is queued on a connection or a mailbox is pushed to.
+// and returns what it owes as effects: an exited process's link exit
+// signals, Downs and demonitors, the end of a monitor, the monitors and
+// links a lost connection fires. The caller applies them with Node.apply
+// once it holds no lock, so that no lock is ever held while a frame is
+// queued on a connection or a mailbox is pushed to. (fireMonitor, which
+// delivers a Down, is itself such an effect: it runs with no lock held.)
 //
-// Lock order: a lock may be taken while holding those before it, never
-// after.
-//
-//	procTable.mu      the process table (pids, names, aliases), procs.go
-//	Process.mu        one process's tables; a parent's before the mu of the
-//	                  child SpawnLink and SpawnMonitor create, never two
-//	                  unrelated processes' at once
-//	remoteIndex.mu    the per-node index; nodeDown takes a node's set out
-//	                  under it, releases it, and only then locks each process
-//
-// Leaves, taken with none of the above held (nor each other):
-//
-//	mailbox.mu        the mailbox's queue, mailbox.go only
-//	Node.connMu       the connection tables (conns, dialing, incoming,
-//	                  downs) and the node monitors, connect.go and nodemon.go
-//	dist.Conn.mu      a connection's send queue, internal/dist; reached
-//	                  through a dist.Writer only
-//	eventHub.mu, then eventSub.mu   the node event subscribers, events.go
-//
-// handshakeSlots.mu, rateLog.mu and the Writer's and Reader's own state
-// are leaves too. Nothing holds a lock while it queues a frame: a queue
-// may wait for room.
+// The lock order of the package (Process.mu, remoteIndex.mu, the mailbox,
+// the connection and node tables) is written once, in the package
+// documentation's "Where things live" (doc.go).
 
 // procRels is what links a process to others. Its maps and slice are nil
 // until used.
