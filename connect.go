@@ -69,13 +69,23 @@ func (n *Node) peerState(name string) dist.PeerState {
 // acceptState tells an incoming handshake, at its send_name, what we have
 // towards the name the peer claims. It reserves nothing: the peer has not
 // proved the cookie yet.
+//
+// An attempt an incoming connection has taken over (claim) is no dial of
+// ours: that connection proved the cookie and is being installed. A peer
+// that dials again meanwhile holds no connection to us any more (it
+// dropped that one and redialed at once), so it is answered as a
+// connection we hold: "alive", which the peer answers "true", and the new
+// connection replaces the old (see addPeer). Answering it as our own dial
+// would send "nok" when our name is greater, and the peer would wait for
+// a connection from us that never comes.
 func (n *Node) acceptState(name string) dist.PeerState {
 	n.connMu.Lock()
 	defer n.connMu.Unlock()
+	d := n.dialing[Atom(name)]
 	switch {
-	case n.conns[Atom(name)] != nil:
+	case n.conns[Atom(name)] != nil, d != nil && d.taken:
 		return dist.PeerConnected
-	case n.dialing[Atom(name)] != nil:
+	case d != nil:
 		return dist.PeerPending
 	}
 	return dist.PeerUnknown
@@ -280,6 +290,16 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte, d *dialAttemp
 			n.connMu.Lock()
 			continue
 		default:
+		}
+		if pr.Replaced && !dialled {
+			// The peer answered "alive" with "true": it holds no
+			// connection to us, so the one we hold (installed while this
+			// one's handshake ran) is stale.
+			n.connMu.Unlock()
+			old.conn.Close()
+			n.peerDown(old, old.conn.Err())
+			n.connMu.Lock()
+			continue
 		}
 		// Both directions completed at once; keep the first.
 		n.completeDialLocked(p.name, old)

@@ -114,18 +114,12 @@ func (n *Node) dispatch(p *peer, in *dist.In) error {
 		}
 	case dist.OpUnlink:
 		if t := n.lookup(in.ToPid); t != nil {
-			t.mu.Lock()
-			delete(t.rels().links, in.FromPid)
-			t.mu.Unlock()
+			t.dropLink(in.FromPid)
 		}
 	case dist.OpUnlinkID:
 		from, to := in.FromPid, in.ToPid
 		if t := n.lookup(to); t != nil {
-			t.mu.Lock()
-			if l, ok := t.rels().links[from]; ok && l.unlinkID == 0 {
-				delete(t.rels().links, from)
-			}
-			t.mu.Unlock()
+			t.unlinkRequested(from)
 		}
 		// Acknowledge even for a dead process: the peer waits for it.
 		n.reply(p, dist.UnlinkIDAck(in.ID, to, from))
@@ -133,11 +127,7 @@ func (n *Node) dispatch(p *peer, in *dist.In) error {
 		from := in.FromPid
 		id, ok := dist.UnlinkIDValue(in.ID)
 		if t := n.lookup(in.ToPid); t != nil && ok {
-			t.mu.Lock()
-			if l, ok := t.rels().links[from]; ok && l.unlinkID != 0 && l.unlinkID == id {
-				delete(t.rels().links, from)
-			}
-			t.mu.Unlock()
+			t.unlinkAcked(from, id)
 		}
 	case dist.OpExit, dist.OpExitTT, dist.OpPayloadExit, dist.OpPayloadExitTT:
 		if t := n.lookup(in.ToPid); t != nil {
@@ -157,9 +147,7 @@ func (n *Node) dispatch(p *peer, in *dist.In) error {
 		}
 		if in.Op == dist.OpDemonitorP {
 			if target != nil {
-				target.mu.Lock()
-				delete(target.rels().watchers, in.Ref)
-				target.mu.Unlock()
+				target.dropWatcher(in.Ref)
 			}
 			return nil
 		}

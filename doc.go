@@ -276,10 +276,16 @@
 //	connect.go    connections: dialing, accepting, the peers table (Node.connMu)
 //	control.go    dispatch of a received control message (dist.In) to processes
 //	procs.go      the process table: pids, names, aliases (procTable.mu)
-//	relations.go  links, monitors and watchers of a process (Process.mu), and the
-//	              per-node index of processes with relations to another node
-//	              (remoteIndex.mu) that makes a lost connection visit only them
-//	signals.go    exit signals, links, monitors: what a process sends and does on exit
+//	relations.go  every process's relation tables: links, monitors it holds,
+//	              monitors held on it (watchers), aliases, names (Process.mu);
+//	              each change is a method there that takes its locks and
+//	              returns the signals it owes (exit signals, Downs,
+//	              demonitors), sent once no lock is held; and the per-node
+//	              index of processes with relations to another node
+//	              (remoteIndex.mu) that makes a lost connection visit only
+//	              them (internal/deptest keeps the tables in this file)
+//	signals.go    Link, Monitor, Exit, Kill and the rest: what a process
+//	              asks for, and the exit signals, Downs and demonitors it sends
 //	mailbox.go    the mailbox and its lock (mailbox.mu, used in this file only)
 //
 // A frame out: Process.Send finds the peer (connecting if needed), makes
@@ -287,18 +293,33 @@
 // encodes it into a pooled buffer (atom cache references, a typed
 // payload appended by the codec in place, fragments above 64 KiB) and
 // queues it on the dist.Conn; the Conn's writer goroutine writes what is
-// queued in one batch. A frame in: the Conn's reader goroutine reads it
+// queued in one batch (or the sender writes it itself when the
+// connection is idle). Signals the node owes a peer (exit signals,
+// Downs, replies to its control messages) go through Writer.Signal,
+// which may use a reserve beyond the send buffer, so they never wait
+// behind a full one. A frame in: the Conn's reader goroutine reads it
 // and calls the node, whose peer's Reader parses the header, puts
 // fragments back together, reads the control message (a fast path for
 // SEND and REG_SEND) and checks its fields' types; Node.dispatch looks up
-// the target and pushes onto its mailbox.
+// the target and pushes onto its mailbox, or asks relations.go to change
+// the target's tables (a LINK, an UNLINK_ID, a MONITOR_P, ...) and sends
+// what that owes.
 //
 // Lock order (a lock may be taken while holding those before it, never
-// after): procTable.mu, then a Process.mu (a parent's before the mu of
-// the child SpawnLink and SpawnMonitor create), then remoteIndex.mu.
-// mailbox.mu is a leaf, taken alone. Node.connMu is never held while a
-// process lock is taken, and no lock of this package is held while a
-// frame is queued on a connection (a queue may wait for room).
+// after): procTable.mu (the process table), then a Process.mu (one
+// process's relation tables and exit reason; a parent's before the mu of
+// the child SpawnLink and SpawnMonitor create, never two unrelated
+// processes' at once), then remoteIndex.mu (a lost connection takes its
+// node's set out under it and locks each process only after). The other
+// locks are leaves, taken with none of those held and holding no other:
+// mailbox.mu (a fired monitor's Down is pushed after its Process.mu is
+// released; ReceiveMatch's match function runs under mailbox.mu),
+// Node.connMu (the connection tables and the node monitors; the
+// handshake's callbacks take it), a dist.Conn's queue lock (internal/dist,
+// reached through a dist.Writer), the node event hub's lock and then a
+// subscriber's, and the handshake slots' and log limiters' locks. No lock
+// is held while a frame is queued on a connection (a queue may wait for
+// room).
 //
 // # Security
 //

@@ -79,8 +79,8 @@ type Process struct {
 
 	mu sync.Mutex // protects the fields below
 	// ext holds the links, monitors, aliases and names, made on first use
-	// (most processes never have any) and dropped at exit. Read it with
-	// rels, change it through relsForUpdate.
+	// (most processes never have any) and dropped at exit. Only
+	// relations.go reads or changes it.
 	ext *procRels
 	// reason is the exit reason, nil while the process lives (see
 	// exitedLocked).
@@ -110,6 +110,9 @@ type monitorTarget struct {
 	pid  Pid  // set for a monitor by pid
 	name Atom // set with node for a monitor by name
 	node Atom
+	// firing: the monitor fired and its Down is being delivered; it
+	// leaves the table once the Down is in the mailbox (fireMonitor).
+	firing bool
 }
 
 // watcher is a monitor another process holds on this one.

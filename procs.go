@@ -83,17 +83,10 @@ func (p *Process) SpawnLink(fn func(ctx context.Context, p *Process) error) (*Pr
 	if err != nil {
 		return nil, err
 	}
-	// Nobody can signal child before run starts it, and p's exit either
-	// comes first (no link made) or finds the link on both sides.
-	p.mu.Lock()
-	if p.exitedLocked() {
-		p.mu.Unlock()
+	if err := p.linkChild(child); err != nil {
 		child.Exit(ReasonNoProc)
-		return nil, errDead
+		return nil, err
 	}
-	p.putLink(child.pid, &link{})
-	child.addLink(p.pid)
-	p.mu.Unlock()
 	p.node.run(child, fn)
 	return child, nil
 }
@@ -110,15 +103,10 @@ func (p *Process) SpawnMonitor(fn func(ctx context.Context, p *Process) error) (
 		return nil, Ref{}, err
 	}
 	ref := p.node.MakeRef()
-	p.mu.Lock()
-	if p.exitedLocked() {
-		p.mu.Unlock()
+	if err := p.monitorChild(child, ref); err != nil {
 		child.Exit(ReasonNoProc)
-		return nil, Ref{}, errDead
+		return nil, Ref{}, err
 	}
-	p.putMonitor(ref, monitorTarget{pid: child.pid})
-	child.addWatcher(ref, watcher{by: p.pid})
-	p.mu.Unlock()
 	p.node.run(child, fn)
 	return child, ref, nil
 }
@@ -223,11 +211,9 @@ func (n *Node) Register(name Atom, pid Pid) error {
 	if p.exitedLocked() {
 		return fmt.Errorf("distribute: register %s: %w", name, ErrNoProc)
 	}
-	if len(p.rels().names) > 0 {
-		return fmt.Errorf("distribute: register %s: %v is already %s: %w", name, pid, p.rels().names[0], ErrNameTaken)
+	if has, ok := p.addNameLocked(name); !ok {
+		return fmt.Errorf("distribute: register %s: %v is already %s: %w", name, pid, has, ErrNameTaken)
 	}
-	r := p.relsForUpdate()
-	r.names = append(r.names, name)
 	t.names[name] = p
 	return nil
 }
@@ -242,11 +228,7 @@ func (n *Node) Unregister(name Atom) bool {
 	if p == nil {
 		return false
 	}
-	p.mu.Lock()
-	if p.ext != nil {
-		p.ext.names = removeAtom(p.ext.names, name)
-	}
-	p.mu.Unlock()
+	p.dropName(name)
 	return true
 }
 

@@ -256,26 +256,19 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 	n.procs.mu.Lock()
 	n.procs.alias[mref] = p
 	n.procs.mu.Unlock()
-	p.mu.Lock()
-	r := p.relsForUpdate()
-	if r.aliases == nil {
-		r.aliases = make(map[Ref]struct{})
-	}
-	r.aliases[mref] = struct{}{}
-	p.mu.Unlock()
+	p.addAlias(mref)
 	defer func() {
 		n.procs.mu.Lock()
 		delete(n.procs.alias, mref)
 		n.procs.mu.Unlock()
-		p.mu.Lock()
-		delete(p.rels().aliases, mref)
-		p.mu.Unlock()
+		p.dropAlias(mref)
 		dctx := ctx
 		if ctx.Done() != nil {
 			// The demonitor goes out even when ctx has ended.
 			dctx = context.WithoutCancel(ctx)
 		}
-		p.demonitor(dctx, mref, false)
+		e := p.demonitor(mref)
+		p.node.apply(dctx, &e)
 		// A reply or a DOWN that raced with the end of the call is
 		// dropped; only what came after the mark can be either.
 		p.mbox.dropAfterMark(func(m any) bool { return isCallAnswer(m, mref) })
@@ -295,6 +288,9 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 			p.fireDown(mref, ReasonNoConnection)
 		}
 		return nil, err
+	}
+	if peer != nil {
+		p.monitorRacedExit(target, mref)
 	}
 	m, err := p.mbox.wait(ctx, p, func(m any) bool { return isCallAnswer(m, mref) }, true)
 	if err != nil {

@@ -16,19 +16,10 @@ func (p *Process) Exit(reason Term) {
 	if reason == nil {
 		reason = ReasonNormal
 	}
-	p.mu.Lock()
-	if p.exitedLocked() {
-		p.mu.Unlock()
+	names, aliases, owed, ok := p.exitRels(reason)
+	if !ok {
 		return
 	}
-	p.reason = reason
-	r := p.rels()
-	links, watchers, monitors, aliases, names := r.links, r.watchers, r.monitors, r.aliases, r.names
-	nodes := r.nodes
-	p.ext = nil
-	p.mu.Unlock()
-	p.node.remotes.remove(p, nodes)
-
 	p.mbox.close()
 	n := p.node
 	n.forgetNodeMonitors(p)
@@ -47,30 +38,9 @@ func (p *Process) Exit(reason Term) {
 	// Done: the name is free again, so a restart under it may follow.
 	p.closeDone()
 
-	ctx := n.ctx
-	for pid, l := range links {
-		if l.unlinkID != 0 {
-			continue // we were unlinking: the link is gone
-		}
-		n.sendLinkExit(ctx, p.pid, pid, reason)
-	}
-	for ref, w := range watchers {
-		n.sendDown(ctx, p.pid, w, ref, reason)
-	}
-	for ref, m := range monitors {
-		if m.name == "" && m.pid.ID == 0 && m.pid.Node != n.name {
-			continue // a spawn request not answered yet: no remote monitor to end
-		}
-		if m.node != "" && m.node != n.name || m.pid.Node != "" && m.pid.Node != n.name {
-			n.sendDemonitor(ctx, p.pid, m, ref)
-			continue
-		}
-		if target := n.monitorTargetProcess(m); target != nil {
-			target.mu.Lock()
-			delete(target.rels().watchers, ref)
-			target.mu.Unlock()
-		}
-	}
+	// Linked processes get exit signals, watchers Downs, and the
+	// monitors p held end.
+	n.apply(n.ctx, &owed)
 }
 
 // Kill sends pid the untrappable exit signal kill, as exit(Pid, kill): the
@@ -106,16 +76,8 @@ func (n *Node) sendLinkExit(ctx context.Context, from, to Pid, reason Term) {
 
 // exitSignal applies an exit signal that reached this process.
 func (p *Process) exitSignal(from Pid, reason Term, fromLink bool) {
-	if fromLink {
-		p.mu.Lock()
-		l, linked := p.rels().links[from]
-		if linked && l.unlinkID == 0 {
-			delete(p.rels().links, from)
-		}
-		p.mu.Unlock()
-		if !linked || l.unlinkID != 0 {
-			return // no active link: the signal is stale
-		}
+	if fromLink && !p.takeLink(from) {
+		return // no active link: the signal is stale
 	}
 	switch {
 	case !fromLink && reason == ReasonKill:
@@ -138,21 +100,14 @@ func (p *Process) Link(ctx context.Context, pid Pid) error {
 	if pid == p.pid {
 		return nil
 	}
-	p.mu.Lock()
-	if p.exitedLocked() {
-		p.mu.Unlock()
-		return errDead
+	if err := p.linkOwn(pid); err != nil {
+		return err
 	}
-	p.putLink(pid, &link{})
-	p.mu.Unlock()
-
 	n := p.node
 	if pid.Node != n.name {
 		err := p.sendControl(ctx, pid.Node, dist.Link(p.pid, pid))
 		if err != nil {
-			p.mu.Lock()
-			delete(p.rels().links, pid)
-			p.mu.Unlock()
+			p.dropLink(pid)
 			return err
 		}
 		p.linkRacedExit(pid)
@@ -160,13 +115,23 @@ func (p *Process) Link(ctx context.Context, pid Pid) error {
 	}
 	target := n.lookup(pid)
 	if target == nil || !target.addLink(p.pid) {
-		p.mu.Lock()
-		delete(p.rels().links, pid)
-		p.mu.Unlock()
+		p.dropLink(pid)
 		return fmt.Errorf("distribute: link %v: %w", pid, ErrNoProc)
 	}
 	p.linkRacedExit(pid)
 	return nil
+}
+
+// exitSignalNoLink applies a link exit whose link entry is already gone
+// (a lost connection removed it).
+func (p *Process) exitSignalNoLink(from Pid, reason Term) {
+	switch {
+	case p.hasFlag(flagTrapExit):
+		p.deliver(Exit{From: from, Reason: reason})
+	case reason == ReasonNormal:
+	default:
+		p.Exit(reason)
+	}
 }
 
 // linkRacedExit ends a Link that raced with p's own exit. Link records the
@@ -186,33 +151,11 @@ func (p *Process) linkRacedExit(to Pid) {
 	}
 }
 
-// addLink records a link from another process; false if this one is dead.
-func (p *Process) addLink(from Pid) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.exitedLocked() {
-		return false
-	}
-	if _, ok := p.rels().links[from]; !ok {
-		p.putLink(from, &link{})
-	}
-	return true
-}
-
 // Unlink removes the link to pid, as erlang:unlink/1. Exit signals from pid
 // that were already in flight are ignored.
 func (p *Process) Unlink(ctx context.Context, pid Pid) error {
 	n := p.node
-	p.mu.Lock()
-	_, linked := p.rels().links[pid]
-	var id uint64
-	if linked && pid.Node != n.name {
-		id = n.nextUnlinkID.Add(1)
-		p.rels().links[pid].unlinkID = id
-	} else {
-		delete(p.rels().links, pid)
-	}
-	p.mu.Unlock()
+	linked, id := p.startUnlink(pid)
 	if !linked {
 		return nil
 	}
@@ -220,9 +163,7 @@ func (p *Process) Unlink(ctx context.Context, pid Pid) error {
 		return p.sendControl(ctx, pid.Node, dist.Unlink(id, p.pid, pid))
 	}
 	if target := n.lookup(pid); target != nil {
-		target.mu.Lock()
-		delete(target.rels().links, p.pid)
-		target.mu.Unlock()
+		target.dropLink(p.pid)
 	}
 	return nil
 }
@@ -253,26 +194,17 @@ func (p *Process) monitor(ctx context.Context, m monitorTarget) (Ref, error) {
 		if err := p.sendControl(ctx, remote, monitorCtrl(p.pid, m, ref)); err != nil {
 			// The connection could not be made: the monitor fires at once.
 			p.fireDown(ref, ReasonNoConnection)
+		} else {
+			p.monitorRacedExit(m, ref)
 		}
 		return ref, nil
 	}
 	target := n.monitorTargetProcess(m)
 	if target == nil || !target.addWatcher(ref, watcher{by: p.pid, as: m.name}) {
 		p.fireDown(ref, ReasonNoProc)
+	} else {
+		p.monitorRacedExit(m, ref)
 	}
-	return ref, nil
-}
-
-// addMonitor records a monitor held by p and returns its ref; the caller
-// tells the target.
-func (p *Process) addMonitor(m monitorTarget) (Ref, error) {
-	ref := p.node.MakeRef()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.exitedLocked() {
-		return Ref{}, errDead
-	}
-	p.putMonitor(ref, m)
 	return ref, nil
 }
 
@@ -311,62 +243,16 @@ func (n *Node) monitorTargetProcess(m monitorTarget) *Process {
 	return n.lookup(m.pid)
 }
 
-func (p *Process) addWatcher(ref Ref, w watcher) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.exitedLocked() {
-		return false
-	}
-	p.putWatcher(ref, w)
-	return true
-}
-
 // fireDown ends the monitor ref held by p and delivers its Down.
-func (p *Process) fireDown(ref Ref, reason Term) {
-	p.mu.Lock()
-	m, ok := p.rels().monitors[ref]
-	delete(p.rels().monitors, ref)
-	p.mu.Unlock()
-	if !ok {
-		return
-	}
-	d := Down{Ref: ref, Pid: m.pid, Reason: reason}
-	if m.name != "" {
-		d.Name, d.Node = m.name, m.node
-	}
-	p.deliver(d)
-}
+func (p *Process) fireDown(ref Ref, reason Term) { p.fireMonitor(ref, reason) }
 
 // Demonitor ends a monitor. A Down for it that was not yet received is
 // removed from the mailbox, as erlang:demonitor(Ref, [flush]) does.
 func (p *Process) Demonitor(ctx context.Context, ref Ref) error {
-	p.demonitor(ctx, ref, true)
+	e := p.demonitor(ref)
+	p.flushDown(ref)
+	p.node.apply(ctx, &e)
 	return nil
-}
-
-// demonitor is Demonitor; with flush false it leaves a queued Down for
-// the caller to drop (a call drops it with its late reply).
-func (p *Process) demonitor(ctx context.Context, ref Ref, flush bool) {
-	p.mu.Lock()
-	m, ok := p.rels().monitors[ref]
-	delete(p.rels().monitors, ref)
-	p.mu.Unlock()
-	if flush {
-		p.flushDown(ref)
-	}
-	if !ok {
-		return
-	}
-	n := p.node
-	if m.remoteNode(n.name) != "" {
-		n.sendDemonitor(ctx, p.pid, m, ref)
-		return
-	}
-	if target := n.monitorTargetProcess(m); target != nil {
-		target.mu.Lock()
-		delete(target.rels().watchers, ref)
-		target.mu.Unlock()
-	}
 }
 
 // flushDown drops a queued Down for ref, if any.

@@ -140,3 +140,73 @@ func TestReconnectDuringNodeDown(t *testing.T) {
 		t.Fatalf("exit %+v; want reason boom", e)
 	}
 }
+
+// TestQuickRedialIsAccepted: a connects to b, drops the connection and
+// dials again while b has not finished installing the connection it
+// accepted (its install waits for the down handling of the one before).
+// b's name is greater, so an attempt of b's own in flight would make it
+// answer a's send_name "nok"; but b is not dialing: the leftover of the
+// accepted connection must not count as a dial of b's. a's new
+// connection comes up at once and stays up once b catches up.
+func TestQuickRedialIsAccepted(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	a := startNode(t, port, func(c *Config) { c.Name = "redial_a@localhost" })
+	b := startNode(t, port, func(c *Config) { c.Name = "redial_b@localhost" })
+	ctx := testCtx(t)
+	if err := a.Connect(ctx, b.Name()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b sees a", func() bool { return b.IsConnected(a.Name()) })
+	// b's down handling of the first connection is held: the next
+	// connection b accepts waits to be installed.
+	entered, release := make(chan struct{}), make(chan struct{})
+	waiting := make(chan struct{}, 4)
+	var first atomic.Bool
+	b.hooks.Store(&testHooks{
+		hookPeerDown: func(node Atom) {
+			if first.CompareAndSwap(false, true) {
+				close(entered)
+				<-release
+			}
+		},
+		hookInstallWait: func(node Atom) { waiting <- struct{}{} },
+	})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the nodes stop
+	a.Disconnect(b.Name())
+	<-entered
+	// The second connection: up at a, waiting at b.
+	if err := a.Connect(ctx, b.Name()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-waiting:
+	case <-time.After(distributetest.Scale(10 * time.Second)):
+		t.Fatal("b never got to install the second connection")
+	}
+	// a drops it and dials again at once.
+	a.Disconnect(b.Name())
+	cctx, cancel := context.WithTimeout(ctx, distributetest.Scale(5*time.Second))
+	err := a.Connect(cctx, b.Name())
+	cancel()
+	if err != nil {
+		t.Fatalf("the quick redial: %v; b's half-installed accepted connection must not answer as a dial of b's", err)
+	}
+	unblock()
+	// b catches up: the pair ends connected, on the newest connection.
+	waitFor(t, "both see the third connection", func() bool { return a.IsConnected(b.Name()) && b.IsConnected(a.Name()) })
+	p, _ := b.NewProcess()
+	q, _ := a.NewProcess()
+	if err := q.Send(ctx, p.Pid(), Atom("hello")); err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, distributetest.Scale(10*time.Second))
+	defer rcancel()
+	if m, err := p.Receive(rctx); err != nil || m != Atom("hello") {
+		t.Fatalf("over the new connection: %v, %v", m, err)
+	}
+	if !a.IsConnected(b.Name()) || !b.IsConnected(a.Name()) {
+		t.Fatal("the connection dropped after b caught up")
+	}
+}

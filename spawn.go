@@ -194,14 +194,10 @@ func (p *Process) SpawnRequest(ctx context.Context, node, module, function Atom,
 	}
 	if opts.Monitor {
 		optList = append(optList, Atom("monitor"))
-		p.mu.Lock()
-		if p.exitedLocked() {
-			p.mu.Unlock()
-			return Ref{}, errDead
-		}
 		// The pid is not known yet: the node is, which is what noconnection needs.
-		p.putMonitor(ref, monitorTarget{pid: Pid{Node: node}})
-		p.mu.Unlock()
+		if err := p.addMonitorRef(ref, monitorTarget{pid: Pid{Node: node}}); err != nil {
+			return Ref{}, err
+		}
 	}
 	if err := p.sendControl(ctx, node, dist.SpawnRequest(ref, p.pid, p.pid, module, function, args, optList)); err != nil {
 		p.spawnFailed(ref, ReasonNoConnection)
@@ -212,9 +208,7 @@ func (p *Process) SpawnRequest(ctx context.Context, node, module, function Atom,
 
 // spawnFailed ends a spawn request that got no process.
 func (p *Process) spawnFailed(ref Ref, reason Term) {
-	p.mu.Lock()
-	delete(p.rels().monitors, ref)
-	p.mu.Unlock()
+	p.dropMonitor(ref)
 	p.deliver(SpawnReply{Ref: ref, Err: &SpawnError{Reason: reason}})
 }
 
@@ -237,21 +231,10 @@ func (n *Node) handleSpawnReply(c *dist.In) {
 		t.spawnFailed(ref, c.Result)
 		return
 	}
-	t.mu.Lock()
-	if t.exitedLocked() {
-		reason := t.reason
-		t.mu.Unlock()
+	if reason := t.spawnReplied(ref, pid, c.Flags&1 != 0); reason != nil {
 		n.abandonSpawn(to, pid, ref, c.Flags, reason)
 		return
 	}
-	if m, ok := t.rels().monitors[ref]; ok {
-		m.pid = pid
-		t.putMonitor(ref, m)
-	}
-	if c.Flags&1 != 0 {
-		t.putLink(pid, &link{})
-	}
-	t.mu.Unlock()
 	t.deliver(SpawnReply{Ref: ref, Pid: pid})
 }
 

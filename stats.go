@@ -56,7 +56,5 @@ func (n *Node) Connections() []ConnectionStats {
 
 // Names returns the names the process is registered under on its node.
 func (p *Process) Names() []Atom {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.rels().names)
+	return p.namesCopy()
 }

@@ -3,7 +3,7 @@
 // wire and term layers, then the root package, then the cluster services,
 // then cluster and the command) and the ownership rules of the root
 // package (wire bytes belong to internal/dist, the mailbox's lock to
-// mailbox.go).
+// mailbox.go, a process's relation tables to relations.go).
 package deptest
 
 import (

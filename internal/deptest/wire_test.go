@@ -136,13 +136,16 @@ func TestMailboxLockIsPrivate(t *testing.T) {
 	}
 }
 
-// TestRelationsInsertedInOneFile keeps the insertion of links, monitors
-// and watchers in relations.go (putLink, putMonitor, putWatcher), which
-// keeps the node's per-node index of remote relations: a link or monitor
-// added elsewhere would be missing from it, and a lost connection would
-// not reach it. (A syntax check: an assignment to an element of a field
-// named links, monitors or watchers.)
-func TestRelationsInsertedInOneFile(t *testing.T) {
+// TestRelationTablesInOneFile keeps a process's relation tables in
+// relations.go: no other source file of the root package reads or
+// changes a process's links, monitors, watchers or aliases, nor gets at
+// the tables (the Process field ext, rels, relsForUpdate). They call
+// relations.go's methods, which take their locks and return the signals
+// owed (effects), and which keep the node's per-node index of remote
+// relations: a link or monitor added elsewhere would be missing from it,
+// and a lost connection would not reach it. (A syntax check: a selector
+// of one of those names.)
+func TestRelationTablesInOneFile(t *testing.T) {
 	fset, files := rootFiles(t)
 	if _, ok := files["relations.go"]; !ok {
 		t.Fatal("relations.go not found in the root package")
@@ -152,21 +155,13 @@ func TestRelationsInsertedInOneFile(t *testing.T) {
 			continue
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
-			as, ok := n.(*ast.AssignStmt)
+			sel, ok := n.(*ast.SelectorExpr)
 			if !ok {
 				return true
 			}
-			for _, lhs := range as.Lhs {
-				ix, ok := lhs.(*ast.IndexExpr)
-				if !ok {
-					continue
-				}
-				if sel, ok := ix.X.(*ast.SelectorExpr); ok {
-					switch sel.Sel.Name {
-					case "links", "monitors", "watchers":
-						t.Errorf("%s: %s adds to a process's %s; only relations.go may (put*)", fset.Position(lhs.Pos()), name, sel.Sel.Name)
-					}
-				}
+			switch sel.Sel.Name {
+			case "links", "monitors", "watchers", "aliases", "ext", "rels", "relsForUpdate":
+				t.Errorf("%s: %s touches a process's relation tables (.%s); only relations.go may (call its methods)", fset.Position(sel.Pos()), name, sel.Sel.Name)
 			}
 			return true
 		})

@@ -425,7 +425,8 @@ func (c *Conn) send(ctx context.Context, mode int, frames [][]byte) error {
 		need += 4 + len(frame)
 	}
 	limit := c.cfg.SendBuffer
-	if mode&sendSignal != 0 {
+	signal := mode&sendSignal != 0
+	if signal {
 		limit += c.cfg.SignalReserve
 		mode &^= sendSignal
 	}
@@ -447,7 +448,7 @@ func (c *Conn) send(ctx context.Context, mode int, frames [][]byte) error {
 		space := c.space
 		c.mu.Unlock()
 		var stall <-chan time.Time
-		if limit > c.cfg.SendBuffer {
+		if signal {
 			if stalled == nil {
 				stalled = time.NewTimer(c.cfg.TickTime)
 			}
@@ -455,6 +456,11 @@ func (c *Conn) send(ctx context.Context, mode int, frames [][]byte) error {
 		}
 		select {
 		case <-space:
+			// The queue was taken: the peer reads. What counts is a
+			// queue that stays full, not how long this Signal waited in
+			// all behind others that took the room first.
+			stopTimer(stalled)
+			stalled = nil
 		case <-ctx.Done():
 			stopTimer(stalled)
 			return ctx.Err()

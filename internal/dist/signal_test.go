@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,5 +123,92 @@ func TestConnSignalStall(t *testing.T) {
 	}
 	if el := time.Since(start); el < tick*4/2 {
 		t.Errorf("failed after %v, before half the tick time %v", el, tick*4)
+	}
+}
+
+// TestConnSignalSlowReader: a peer that reads, slowly but steadily,
+// while more signals wait for room than its reads let through in a tick
+// time. The queue never stays full for TickTime (each read lets the
+// writer take a batch), so no signal fails and the connection stays up;
+// a Signal that waited longer in all, behind others that took the room
+// first, is no reason to fail it.
+func TestConnSignalSlowReader(t *testing.T) {
+	c, s := tcpPair(t)
+	// Small socket buffers: each read of the peer's lets a blocked write
+	// go on (a large one wakes the writer only after a large part of it
+	// is read, which at this rate takes longer than the tick time).
+	if err := c.(*net.TCPConn).SetWriteBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.(*net.TCPConn).SetReadBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	tick := distributetest.Scale(time.Second)
+	conn, err := NewConn(c, &Peer{Name: "b@h"}, nil, ConnConfig{SendBuffer: 8 << 10, TickTime: tick})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stop := make(chan struct{})
+	var peer sync.WaitGroup
+	defer peer.Wait()
+	defer close(stop)
+	// The peer ticks, so our side hears from it.
+	peer.Add(1)
+	go func() {
+		defer peer.Done()
+		tk := time.NewTicker(tick / 8)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				if _, err := s.Write([]byte{0, 0, 0, 0}); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	// Fill the socket buffers and the send queue.
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := conn.Send(ctx, make([]byte, 8<<10))
+		cancel()
+		if err != nil {
+			break
+		}
+	}
+	// The peer reads 16 KiB every tick/20: about 320 KiB per tick time.
+	peer.Add(1)
+	go func() {
+		defer peer.Done()
+		buf := make([]byte, 16<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(tick / 20):
+			}
+			if _, err := io.ReadFull(s, buf); err != nil {
+				return
+			}
+		}
+	}()
+	// 400 signals of 1000 bytes wait at once: more than a tick time of
+	// reads lets through (on loopback, with these buffers, the reads
+	// take a few tick times).
+	const signals = 400
+	errs := make(chan error, signals)
+	for range signals {
+		go func() { errs <- conn.Signal(context.Background(), make([]byte, 1000)) }()
+	}
+	for range signals {
+		if err := <-errs; err != nil {
+			t.Fatalf("Signal to a peer that reads: %v", err)
+		}
+	}
+	if err := conn.Err(); err != nil {
+		t.Fatalf("connection failed: %v", err)
 	}
 }
