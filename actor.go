@@ -225,6 +225,16 @@ func (c *actorCore) start(ctx context.Context, n *Node) (*Process, error) {
 		}
 		return p, nil
 	case <-p.Done():
+		// Init may have told how it went before the exit: when both
+		// are ready, select picks either, and its word wins.
+		select {
+		case err := <-initDone:
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		default:
+		}
 		return nil, fmt.Errorf("distribute: actor exited during init: %w", &ExitError{Reason: p.Reason()})
 	case <-ctx.Done():
 		p.Exit(ReasonKilled)

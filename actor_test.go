@@ -250,3 +250,23 @@ func TestTypedWithErlang(t *testing.T) {
 		t.Fatalf("typed receive from Erlang = %d, %v", v, err)
 	}
 }
+
+// TestActorStartNameTakenEveryTime: a Start under a taken name fails with
+// ErrNameTaken every time, not sometimes "exited during init" (the actor
+// exits right after it says so, and Start once chose between the two at
+// random; GOMAXPROCS=1 under -race showed it).
+func TestActorStartNameTakenEveryTime(t *testing.T) {
+	n := startNode(t, distributetest.StartEpmd(t))
+	ctx := testCtx(t)
+	a := counterActor("taken")
+	h, err := a.Start(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop(ctx, nil)
+	for i := range 300 {
+		if _, err := a.Start(ctx, n); !errors.Is(err, ErrNameTaken) {
+			t.Fatalf("Start %d under a taken name: %v; want ErrNameTaken", i, err)
+		}
+	}
+}
