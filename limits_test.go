@@ -41,7 +41,13 @@ func TestLegalBEAMTermsThroughGoEcho(t *testing.T) {
 		// T} and the reply's {Tag, T} add a level to MaxDepth's 100 000.
 		`lists:foldl(fun(_, A) -> {A} end, ok, lists:seq(1, 99999))`,
 	} {
-		got := erl.Eval(t, fmt.Sprintf(`begin T = %s, T =:= gen_server:call({echo_limits, '%s'}, T, 60000) end`, term, g.Name()))
+		// Megabytes each way, decoded and encoded under -race: on a
+		// loaded machine that takes a while, so the call and the wait
+		// for its answer get minutes, not Eval's default 30 s.
+		got, err := erl.EvalErr(fmt.Sprintf(`begin T = %s, T =:= gen_server:call({echo_limits, '%s'}, T, infinity) end`, term, g.Name()), distributetest.Scale(3*time.Minute))
+		if err != nil {
+			t.Fatalf("echo of %s: %v", term, err)
+		}
 		if got != "true" {
 			t.Errorf("echo of %s: %.300s", term, got)
 		}
