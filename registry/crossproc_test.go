@@ -15,7 +15,7 @@ import (
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
 	"github.com/distribute-go/distribute/etf"
-	"github.com/distribute-go/distribute/internal/nodetest"
+	"github.com/distribute-go/distribute/distributetest/gonode"
 )
 
 // A Go-only cluster across OS processes: the children are this test binary
@@ -114,7 +114,7 @@ func (c *child) do(t *testing.T, cmd string) string {
 func startChild(t *testing.T, port int) *child {
 	t.Helper()
 	name := distribute.Atom(fmt.Sprintf("rgchild%d_%d@localhost", os.Getpid(), nodeSeq.Add(1)))
-	ch := nodetest.StartChild(t, "REGISTRY_TEST_CHILD="+string(name), "REGISTRY_TEST_EPMD="+strconv.Itoa(port))
+	ch := gonode.StartChild(t, "REGISTRY_TEST_CHILD="+string(name), "REGISTRY_TEST_EPMD="+strconv.Itoa(port))
 	return &child{name: name, in: ch.In, out: ch.Out}
 }
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
-	"github.com/distribute-go/distribute/internal/nodetest"
+	"github.com/distribute-go/distribute/distributetest/gonode"
 )
 
 func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
@@ -20,7 +20,7 @@ var nodeSeq atomic.Int64
 // embedded one when none runs there), stopped when the test ends.
 func startNode(t testing.TB, epmdPort int) *distribute.Node {
 	t.Helper()
-	return nodetest.Start(t, epmdPort, "rg", func(c *distribute.Config) { c.Visibility = distribute.Visible })
+	return gonode.Start(t, epmdPort, "rg", func(c *distribute.Config) { c.Visibility = distribute.Visible })
 }
 
 // startServer starts a global name server on node, stopped at the end.
