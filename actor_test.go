@@ -3,6 +3,7 @@ package distribute
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -200,9 +201,16 @@ func TestActorInitFails(t *testing.T) {
 }
 
 // An Erlang process calls a Go actor with gen_server:call and a binary,
-// and a Go process calls an Erlang process that handles binaries.
+// and a Go process calls an Erlang process that handles binaries (the
+// doubler of testdata/gleam_shapes.erl).
 func TestTypedWithErlang(t *testing.T) {
-	erl, g := gleamPair(t)
+	erl := distributetest.StartErlNode(t, distributetest.ErlOptions{})
+	src, err := os.ReadFile("testdata/gleam_shapes.erl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	erl.LoadModule(t, string(src))
+	g := startNode(t, erl.EpmdPort)
 	ctx := testCtx(t)
 	if _, err := counterActor("go_counter").Start(ctx, g); err != nil {
 		t.Fatal(err)

@@ -250,7 +250,7 @@
 //
 // A process that receives calls itself (ReceiveCall, or Receive and
 // ParseCall) gets the caller's id with From.CorrelationID. Casts, plain
-// sends and GleamCall carry no id, calls from Erlang bring none, and an id
+// sends and gleam.Call carry no id, calls from Erlang bring none, and an id
 // longer than MaxCorrelationID stays local.
 //
 // # Visibility

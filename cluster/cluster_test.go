@@ -10,8 +10,8 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
-	"github.com/distribute-go/distribute/etf"
 	"github.com/distribute-go/distribute/distributetest/gonode"
+	"github.com/distribute-go/distribute/etf"
 	"github.com/distribute-go/distribute/rpc"
 	"go.uber.org/goleak"
 )
