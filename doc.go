@@ -130,7 +130,9 @@
 // sentinels (ErrNoProc, ErrNodeDown, ErrTimeout, ErrClosed, ErrBadCookie,
 // ErrTLSMismatch) or typed (*ExitError), wrapped with %w: test them with
 // errors.Is and errors.As. ErrNodeDown means the connection is lost or
-// cannot be made. When the ctx of a blocking call ends, its error wraps
+// cannot be made; why a connection was lost is NodeDown.Err and
+// NodeEvent.Err, which wrap ErrNodeDown and the cause (ErrTickTimeout for
+// a silent peer, ErrFrameTooLarge for an oversized frame, ...). When the ctx of a blocking call ends, its error wraps
 // ErrTimeout and context.DeadlineExceeded if the deadline passed (the
 // peer may well be up, only slow), and context.Canceled (not ErrTimeout)
 // if ctx was canceled. After Stop, sends fail with ErrClosed.
