@@ -61,7 +61,7 @@ func TestIdleConnectionsAreBounded(t *testing.T) {
 	}
 	// The node's accept loop catches up with the backlog.
 	waitFor(t, "the idle connections accepted", func() bool {
-		return handshakeFailures(t, reader, "evicted") >= idle-DefaultMaxPendingHandshakes-100
+		return handshakeFailures(t, reader, "evicted") >= idle-defaultMaxPendingHandshakes-100
 	})
 	peakG = max(peakG, runtime.NumGoroutine())
 	if err := friend.Ping(ctx, a.Name()); err != nil {
@@ -69,8 +69,8 @@ func TestIdleConnectionsAreBounded(t *testing.T) {
 	}
 	peakG = max(peakG, runtime.NumGoroutine())
 	t.Logf("%d idle connections: peak %d goroutines (base %d); %d evicted", idle, peakG, baseG, handshakeFailures(t, reader, "evicted"))
-	if peakG > baseG+DefaultMaxPendingHandshakes+100 {
-		t.Errorf("peak of %d goroutines with %d idle connections; base %d, cap %d", peakG, idle, baseG, DefaultMaxPendingHandshakes)
+	if peakG > baseG+defaultMaxPendingHandshakes+100 {
+		t.Errorf("peak of %d goroutines with %d idle connections; base %d, cap %d", peakG, idle, baseG, defaultMaxPendingHandshakes)
 	}
 }
 

@@ -53,6 +53,7 @@ func rootExported(t *testing.T) []string {
 
 func TestRootExportedCount(t *testing.T) {
 	names := rootExported(t)
+	t.Logf("the root package exports %d top-level identifiers (at most %d)", len(names), maxRootExported)
 	if len(names) > maxRootExported {
 		t.Errorf("the root package exports %d top-level identifiers; want at most %d:", len(names), maxRootExported)
 		for _, n := range names {
