@@ -118,4 +118,3 @@ func TestNodeDownErrClosed(t *testing.T) {
 		t.Errorf("NodeDown of an unreachable node: %+v; want noconnection matching ErrNodeDown", d)
 	}
 }
-
