@@ -181,7 +181,7 @@ func TestActorInitFails(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Reason != Atom("no_config") {
 		t.Fatalf("Start: %v; want the init error", err)
 	}
-	waitFor(t, "the name of the failed actor freed", func() bool { _, ok := n.Whereis("fails"); return !ok })
+	distributetest.WaitFor(t, "the name of the failed actor freed", func() bool { _, ok := n.Whereis("fails"); return !ok })
 	// Init that outlives Start's ctx: the actor is killed.
 	block := &Actor[int, int64, int64]{
 		Msg: codec.Int,

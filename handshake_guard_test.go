@@ -60,7 +60,7 @@ func TestIdleConnectionsAreBounded(t *testing.T) {
 		}
 	}
 	// The node's accept loop catches up with the backlog.
-	waitFor(t, "the idle connections accepted", func() bool {
+	distributetest.WaitFor(t, "the idle connections accepted", func() bool {
 		return handshakeFailures(t, reader, "evicted") >= idle-defaultMaxPendingHandshakes-100
 	})
 	peakG = max(peakG, runtime.NumGoroutine())
@@ -142,7 +142,7 @@ func TestWrongCookieStorm(t *testing.T) {
 	time.Sleep(handshakeLogInterval)
 	c, _ := net.Dial("tcp", a.ListenAddr().String())
 	dist.Dial(ctx, c, dist.HandshakeConfig{Name: "mallory@localhost", Creation: 1, Cookie: "guess"}, string(a.Name()))
-	waitFor(t, "the summary line", func() bool { return strings.Contains(logs.String(), "suppressed=") })
+	distributetest.WaitFor(t, "the summary line", func() bool { return strings.Contains(logs.String(), "suppressed=") })
 }
 
 // fakeSendName connects to target and sends a send_name as name, with a
@@ -206,7 +206,7 @@ func TestFakeSendNameDoesNotHoldTheName(t *testing.T) {
 		for _, dir := range []string{"peer dials", "node dials"} {
 			t.Run(string(real.Name())+" "+dir, func(t *testing.T) {
 				a.Disconnect(real.Name())
-				waitFor(t, "disconnected", func() bool { return !a.IsConnected(real.Name()) && !real.IsConnected(a.Name()) })
+				distributetest.WaitFor(t, "disconnected", func() bool { return !a.IsConnected(real.Name()) && !real.IsConnected(a.Name()) })
 				status, fake := fakeSendName(t, a, string(real.Name()))
 				if status != dist.StatusOK {
 					t.Fatalf("fake send_name: status %q; want ok", status)
@@ -267,7 +267,7 @@ func TestHundredPeersAtOnce(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	waitFor(t, "all connected", func() bool { return len(a.Nodes()) == peers || t.Failed() })
+	distributetest.WaitFor(t, "all connected", func() bool { return len(a.Nodes()) == peers || t.Failed() })
 	for _, reason := range handshakeReasons {
 		if n := handshakeFailures(t, reader, reason); n != 0 {
 			t.Errorf("%d handshakes failed with reason %s", n, reason)

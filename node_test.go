@@ -242,7 +242,7 @@ func TestAutoConnectOff(t *testing.T) {
 	}
 	// Disconnected again, and with AutoConnect back on, it connects.
 	a.Disconnect(b.Name())
-	waitFor(t, "disconnect", func() bool { return !b.IsConnected(a.Name()) })
+	distributetest.WaitFor(t, "disconnect", func() bool { return !b.IsConnected(a.Name()) })
 	if was := p.AutoConnect(true); was {
 		t.Fatal("AutoConnect(true) reported it was on")
 	}

@@ -57,22 +57,6 @@ func newProc(t testing.TB, n *distribute.Node) *distribute.Process {
 	return p
 }
 
-// waitFor polls cond until it holds, failing after a generous deadline.
-// An optional detail func describes the last failed check.
-func waitFor(t testing.TB, what string, cond func() bool, detail ...func() string) {
-	t.Helper()
-	deadline := time.Now().Add(distributetest.Scale(30 * time.Second))
-	for !cond() {
-		if time.Now().After(deadline) {
-			if len(detail) > 0 {
-				t.Fatalf("timed out waiting for %s: %s", what, detail[0]())
-			}
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func syncAll(t testing.TB, servers ...*Server) {
 	t.Helper()
 	for _, s := range servers {
