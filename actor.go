@@ -225,6 +225,15 @@ func (c *actorCore) start(ctx context.Context, n *Node) (*Process, error) {
 		}
 		return p, nil
 	case <-p.Done():
+		// An init that failed sent its error before the process exited:
+		// when both are ready, the select may pick either.
+		select {
+		case err := <-initDone:
+			if err != nil {
+				return nil, err
+			}
+		default:
+		}
 		return nil, fmt.Errorf("distribute: actor exited during init: %w", &ExitError{Reason: p.Reason()})
 	case <-ctx.Done():
 		p.Exit(ReasonKilled)

@@ -261,6 +261,15 @@ func Start(ctx context.Context, n *distribute.Node, spec Spec) (*Supervisor, err
 		}
 		return &Supervisor{p: p}, nil
 	case <-p.Done():
+		// A start that failed sent its error before the process exited:
+		// when both are ready, the select may pick either.
+		select {
+		case err := <-initDone:
+			if err != nil {
+				return nil, err
+			}
+		default:
+		}
 		return nil, fmt.Errorf("supervisor: exited while starting: %w", &distribute.ExitError{Reason: p.Reason()})
 	case <-ctx.Done():
 		p.Exit(distribute.ReasonKilled) // its children die through their links
