@@ -22,7 +22,7 @@ import (
 //     gen_server:call from Erlang): decoded with Msg and given to
 //     HandleCall, whose R is encoded with Reply and sent back;
 //   - with GleamName set, {GleamName as a binary, Payload}: the message a
-//     Gleam distribute actor receives (see GleamActor), given to
+//     Gleam distribute actor receives (see package gleam), given to
 //     HandleMessage;
 //   - OTP's system messages ({system, From, Request}, from sys:get_state,
 //     sys:suspend, GenServer.stop and the like): answered as a gen_server

@@ -3,6 +3,7 @@ package distribute
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -180,7 +181,7 @@ func TestActorInitFails(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Reason != Atom("no_config") {
 		t.Fatalf("Start: %v; want the init error", err)
 	}
-	waitFor(t, "the name of the failed actor freed", func() bool { _, ok := n.Whereis("fails"); return !ok })
+	distributetest.WaitFor(t, "the name of the failed actor freed", func() bool { _, ok := n.Whereis("fails"); return !ok })
 	// Init that outlives Start's ctx: the actor is killed.
 	block := &Actor[int, int64, int64]{
 		Msg: codec.Int,
@@ -200,9 +201,16 @@ func TestActorInitFails(t *testing.T) {
 }
 
 // An Erlang process calls a Go actor with gen_server:call and a binary,
-// and a Go process calls an Erlang process that handles binaries.
+// and a Go process calls an Erlang process that handles binaries (the
+// doubler of testdata/gleam_shapes.erl).
 func TestTypedWithErlang(t *testing.T) {
-	erl, g := gleamPair(t)
+	erl := distributetest.StartErlNode(t, distributetest.ErlOptions{})
+	src, err := os.ReadFile("testdata/gleam_shapes.erl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	erl.LoadModule(t, string(src))
+	g := startNode(t, erl.EpmdPort)
 	ctx := testCtx(t)
 	if _, err := counterActor("go_counter").Start(ctx, g); err != nil {
 		t.Fatal(err)

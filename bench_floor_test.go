@@ -29,7 +29,7 @@ import (
 // floor under BenchmarkPingPong. Both ends read the same way:
 //   - netpoll: as net.Conn does (the goroutine parks until the socket is
 //     readable);
-//   - spin: polling the socket for up to DefaultReadSpin first, the way a
+//   - spin: polling the socket for up to defaultReadSpin first, the way a
 //     connection's reader does (ConnConfig.ReadSpin), in the goroutine
 //     that answers;
 //   - handoff: spin, in a reading goroutine that hands each frame through
@@ -167,7 +167,7 @@ func floorConnReader(c net.Conn, mode string) io.Reader {
 
 // floorReader reads a TCP connection either through net.Conn (netpoll) or
 // by polling the raw socket with runtime.Gosched between tries for up to
-// DefaultReadSpin before it lets the runtime park it (spin).
+// defaultReadSpin before it lets the runtime park it (spin).
 type floorReader struct {
 	nc    *net.TCPConn
 	raw   syscall.RawConn
@@ -212,7 +212,7 @@ func (r *floorReader) once(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if time.Since(r.start) < DefaultReadSpin {
+			if time.Since(r.start) < defaultReadSpin {
 				runtime.Gosched()
 				continue
 			}

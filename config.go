@@ -22,12 +22,11 @@ import (
 // else (send, link, monitor, call, rpc).
 type Visibility int
 
+// The zero Visibility is the default: hidden for a bare Node, which runs
+// no global registry (a visible node without one makes Erlang's
+// global:sync/0 block); cluster.Start, which runs the registry package,
+// makes it Visible.
 const (
-	// DefaultVisibility is hidden for a bare Node, which runs no global
-	// registry (a visible node without one makes Erlang's global:sync/0
-	// block). cluster.Start, which runs the registry package, makes it
-	// Visible.
-	DefaultVisibility Visibility = 0
 	// Hidden: never published (like erl -hidden and C nodes).
 	Hidden Visibility = 1
 	// Visible: published. Erlang peers then expect this node to speak the
@@ -51,8 +50,8 @@ type Config struct {
 	// Default: the address Name's host resolves to, port 0 (any free port).
 	ListenAddr string
 
-	// Visibility: DefaultVisibility (hidden for a bare node, visible under
-	// cluster.Start), Hidden or Visible.
+	// Visibility: Hidden or Visible. Default (zero): hidden for a bare
+	// node, visible under cluster.Start.
 	Visibility Visibility
 
 	// TLS, when set, runs the distribution over TLS as Erlang's
@@ -107,8 +106,7 @@ type Config struct {
 	// connections that never finish a handshake cost at most this many
 	// goroutines and cannot lock real peers out. A real peer's handshake
 	// takes a round trip or two: 256 serves 100 nodes on one host or
-	// behind one NAT connecting at once, with room to spare. Default
-	// DefaultMaxPendingHandshakes (256).
+	// behind one NAT connecting at once, with room to spare. Default 256.
 	MaxPendingHandshakes int
 
 	// MaxFrameSize bounds one distribution frame (one message with its
@@ -127,8 +125,8 @@ type Config struct {
 	// read without a thread wake-up, which on machines whose idle CPUs wake
 	// slowly (virtual machines above all) cuts a request/response round
 	// trip several times; it costs up to ReadSpin of CPU per connection
-	// after each burst of traffic. Not used on TLS. Default
-	// DefaultReadSpin; negative: no polling.
+	// after each burst of traffic. Not used on TLS. Default 100 µs;
+	// negative: no polling.
 	ReadSpin time.Duration
 	// ReadCoalesce is how long a connection's reader waits, once, when it
 	// finds the socket empty in the middle of a one-way stream in (several
@@ -140,8 +138,8 @@ type Config struct {
 	// arrives during the wait is delivered up to ReadCoalesce later (the
 	// Go runtime rounds short sleeps of an idle process up to about 1 ms);
 	// request/response traffic, which sends between reads, never waits.
-	// Not used on TLS. Default DefaultReadCoalesce; negative: no waiting;
-	// at most 10 ms.
+	// Not used on TLS. Default 250 µs; negative: no waiting; at most
+	// 10 ms.
 	ReadCoalesce time.Duration
 
 	// Limits bound the decoding of every term received from peers
@@ -154,17 +152,16 @@ type Config struct {
 	tel *telemetry
 }
 
-// Defaults.
+// The defaults of Config's fields, each documented on its field.
 const (
-	DefaultEpmdPort         = 4369
-	DefaultTickTime         = 60 * time.Second
-	DefaultHandshakeTimeout = 7 * time.Second
-	DefaultMaxFrameSize     = 128 << 20
-	DefaultSendBuffer       = 4 << 20
-	DefaultReadSpin         = 100 * time.Microsecond
-	DefaultReadCoalesce     = 250 * time.Microsecond
-
-	DefaultMaxPendingHandshakes = 256
+	defaultEpmdPort             = 4369
+	defaultTickTime             = 60 * time.Second
+	defaultHandshakeTimeout     = 7 * time.Second
+	defaultMaxFrameSize         = 128 << 20
+	defaultSendBuffer           = 4 << 20
+	defaultReadSpin             = 100 * time.Microsecond
+	defaultReadCoalesce         = 250 * time.Microsecond
+	defaultMaxPendingHandshakes = 256
 )
 
 // ErrBadName is returned for a node or process name that is not valid.
@@ -194,12 +191,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: empty cookie", ErrConfig)
 	}
 	switch c.Visibility {
-	case DefaultVisibility, Hidden, Visible:
+	case 0, Hidden, Visible:
 	default:
 		return c, fmt.Errorf("%w: unknown visibility %d", ErrConfig, c.Visibility)
 	}
 	if c.EpmdPort == 0 {
-		c.EpmdPort = DefaultEpmdPort
+		c.EpmdPort = defaultEpmdPort
 		if s := os.Getenv("ERL_EPMD_PORT"); s != "" {
 			p, err := strconv.Atoi(s)
 			if err != nil || p <= 0 || p > 65535 {
@@ -216,29 +213,29 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.tel = newTelemetry(c.MeterProvider)
 	if c.TickTime == 0 {
-		c.TickTime = DefaultTickTime
+		c.TickTime = defaultTickTime
 	}
 	if c.HandshakeTimeout == 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
+		c.HandshakeTimeout = defaultHandshakeTimeout
 	}
 	if c.MaxFrameSize == 0 {
-		c.MaxFrameSize = DefaultMaxFrameSize
+		c.MaxFrameSize = defaultMaxFrameSize
 	}
 	if c.SendBuffer == 0 {
-		c.SendBuffer = DefaultSendBuffer
+		c.SendBuffer = defaultSendBuffer
 	}
 	if c.MaxPendingHandshakes == 0 {
-		c.MaxPendingHandshakes = DefaultMaxPendingHandshakes
+		c.MaxPendingHandshakes = defaultMaxPendingHandshakes
 	}
 	switch {
 	case c.ReadSpin == 0:
-		c.ReadSpin = DefaultReadSpin
+		c.ReadSpin = defaultReadSpin
 	case c.ReadSpin < 0:
 		c.ReadSpin = 0
 	}
 	switch {
 	case c.ReadCoalesce == 0:
-		c.ReadCoalesce = DefaultReadCoalesce
+		c.ReadCoalesce = defaultReadCoalesce
 	case c.ReadCoalesce < 0:
 		c.ReadCoalesce = 0
 	}

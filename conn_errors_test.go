@@ -110,7 +110,7 @@ func TestSendTimeoutOnFullBufferIsNotNodeDown(t *testing.T) {
 	a := startNode(t, port, func(c *Config) { c.SendBuffer = 64 << 10 })
 	c := handshakeAs(t, a, "sluggard@localhost") // never reads
 	_ = c
-	waitFor(t, "connected", func() bool { return a.IsConnected("sluggard@localhost") })
+	distributetest.WaitFor(t, "connected", func() bool { return a.IsConnected("sluggard@localhost") })
 	p, _ := a.NewProcess()
 	to := Pid{Node: "sluggard@localhost", ID: 1, Creation: 1}
 	msg := etf.Binary(make([]byte, 32<<10)) // below dist.FragmentSize: ctx bounds it

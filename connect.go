@@ -376,8 +376,9 @@ func (n *Node) peerDownOnce(p *peer, err error) {
 		n.logger.Info("node down", "peer", p.name, "reason", reason)
 	}
 	n.nodeDown(p.name)
-	n.fireNodeDown(p.name, reason)
-	n.events.publish(NodeEvent{Node: p.name, Up: false, Visible: p.visible, Published: p.published, Reason: reason})
+	derr := downErr(p.name, err)
+	n.fireNodeDown(p.name, reason, derr)
+	n.events.publish(NodeEvent{Node: p.name, Up: false, Visible: p.visible, Published: p.published, Reason: reason, Err: derr})
 	n.connMu.Lock()
 	delete(n.downs, p.name)
 	n.connMu.Unlock()

@@ -32,18 +32,21 @@
 //
 //	Node            a running node: Start, Stop, Connect, Ping, Spawn, Register, WatchNodes
 //	Config          the node's settings; only Name and Cookie are required
-//	Process         a pid and a mailbox: Send, Receive, Call, Link, Monitor, Exit,
+//	Process         a pid and a mailbox: Send, Receive, ReceiveMatch and TryReceive
+//	                (selective receive, waiting or not), Call, Link, Monitor, Exit,
 //	                SpawnLink and SpawnMonitor (a child linked or monitored from the start)
 //	Pid, Ref, Atom  Erlang's identifiers (aliases of the etf types); Term is any term
 //	Subject[T]      a typed address: a pid or a name, plus a codec.Codec[T]
 //	Actor[S, M, R]  a typed server process; ActorHandle is a started one
-//	Supervisor      restarts children (processes, actors, supervisors)
 //	Down, Exit, NodeUp, NodeDown
 //	                the messages monitors, trapped exits and node monitors deliver
 //
 // The services are separate packages built on this one's exported API:
-// rpc, groups (pg), registry (global), membership (SWIM), health, and
-// cluster, which starts a node with all of them.
+// rpc, groups (pg), registry (global), membership (SWIM), election (Raft),
+// health, and cluster, which starts a node with all of them. Package
+// supervisor restarts processes and actors as Erlang's supervisors do;
+// package gleam speaks the message shapes of the Gleam distribute
+// library (v4).
 //
 // # Messages and terms
 //
@@ -59,11 +62,11 @@
 // an Erlang binary, so a BEAM process sees a binary) and Receive[T] decodes
 // it, with a typed *MessageError, never a crash, for a message of another
 // type or version. Call[Req, Resp] is a typed gen_server call. An Actor
-// holds state and handles typed messages and calls; StartSupervisor
+// holds state and handles typed messages and calls; package supervisor
 // restarts actors and processes one-for-one or one-for-all within a
-// restart intensity. GleamCall and GleamActor speak the message shapes of
-// the Gleam distribute library (v4), so Go and Gleam actors call each
-// other. See Example_typed.
+// restart intensity, and package gleam speaks the message shapes of the
+// Gleam distribute library (v4), so Go and Gleam actors call each other.
+// See Example_typed.
 //
 // # Calls
 //
@@ -130,7 +133,9 @@
 // sentinels (ErrNoProc, ErrNodeDown, ErrTimeout, ErrClosed, ErrBadCookie,
 // ErrTLSMismatch) or typed (*ExitError), wrapped with %w: test them with
 // errors.Is and errors.As. ErrNodeDown means the connection is lost or
-// cannot be made. When the ctx of a blocking call ends, its error wraps
+// cannot be made; why a connection was lost is NodeDown.Err and
+// NodeEvent.Err, which wrap ErrNodeDown and the cause (ErrTickTimeout for
+// a silent peer, ErrFrameTooLarge for an oversized frame, ...). When the ctx of a blocking call ends, its error wraps
 // ErrTimeout and context.DeadlineExceeded if the deadline passed (the
 // peer may well be up, only slow), and context.Canceled (not ErrTimeout)
 // if ctx was canceled. After Stop, sends fail with ErrClosed.
@@ -250,7 +255,7 @@
 //
 // A process that receives calls itself (ReceiveCall, or Receive and
 // ParseCall) gets the caller's id with From.CorrelationID. Casts, plain
-// sends and GleamCall carry no id, calls from Erlang bring none, and an id
+// sends and gleam.Call carry no id, calls from Erlang bring none, and an id
 // longer than MaxCorrelationID stays local.
 //
 // # Visibility

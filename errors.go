@@ -38,7 +38,25 @@ var (
 	// speaks TLS" or "peer does not speak TLS". A connection error also
 	// wraps ErrNodeDown.
 	ErrTLSMismatch = dist.ErrTLSMismatch
+	// ErrTickTimeout: a connection was dropped because the peer went
+	// silent for about Config.TickTime (Erlang's net_tick_timeout), or
+	// read nothing of what this node sent for that long. NodeDown.Err and
+	// NodeEvent.Err wrap it, with ErrNodeDown.
+	ErrTickTimeout = dist.ErrTickTimeout
+	// ErrFrameTooLarge: a frame over Config.MaxFrameSize, announced by a
+	// peer (which loses its connection: NodeDown.Err and NodeEvent.Err
+	// wrap it, with ErrNodeDown) or too large to send.
+	ErrFrameTooLarge = dist.ErrFrameTooLarge
 )
+
+// downErr is the error of a connection to node that ended with err
+// (nil: closed without one): ErrNodeDown, and err for errors.Is.
+func downErr(node Atom, err error) error {
+	if err == nil {
+		return fmt.Errorf("distribute: connection to %s: %w", node, ErrNodeDown)
+	}
+	return fmt.Errorf("distribute: connection to %s: %w: %w", node, ErrNodeDown, err)
+}
 
 // errDead is what a dead process's mailbox returns to its receiver.
 var errDead = fmt.Errorf("distribute: process exited: %w", ErrClosed)

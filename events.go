@@ -18,6 +18,10 @@ type NodeEvent struct {
 	// Reason is why a connection went down: connection_closed,
 	// net_tick_timeout, or an error text. Empty for Up events.
 	Reason string
+	// Err is why a connection went down, for errors.Is: it wraps
+	// ErrNodeDown, and ErrTickTimeout, ErrFrameTooLarge and the like when
+	// that is the cause. Nil for Up events.
+	Err error
 }
 
 // eventHub fans node events out to subscribers. Each subscriber has an

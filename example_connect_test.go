@@ -38,3 +38,28 @@ func ExampleErrTLSMismatch() {
 		log.Printf("peer unreachable: %v", err)
 	}
 }
+
+// Why a connection was lost: NodeEvent.Err (and NodeDown.Err, for node
+// monitors) wraps ErrNodeDown and the cause, here a peer that went silent
+// for the tick time or one that sent an oversized frame. Compiled, not
+// run (TestNodeDownErrTickTimeout and TestNodeDownErrFrameTooLarge
+// provoke both).
+func ExampleErrTickTimeout() {
+	ctx := context.Background()
+	node, err := distribute.Start(ctx, distribute.Config{Name: "app@localhost", Cookie: "secret", TickTime: 10 * time.Second})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node.Stop(ctx)
+	for ev := range node.WatchNodes(ctx) {
+		switch {
+		case ev.Up:
+		case errors.Is(ev.Err, distribute.ErrTickTimeout):
+			log.Printf("%s went silent (frozen, or the network dropped it): %v", ev.Node, ev.Err)
+		case errors.Is(ev.Err, distribute.ErrFrameTooLarge):
+			log.Printf("%s sent a frame over Config.MaxFrameSize: %v", ev.Node, ev.Err)
+		default:
+			log.Printf("%s disconnected: %s", ev.Node, ev.Reason)
+		}
+	}
+}

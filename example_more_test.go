@@ -87,33 +87,6 @@ func Example_readmeActor() {
 	// Output: 42 <nil>
 }
 
-// README "Supervisors": a supervisor restarts a crashed child.
-func Example_readmeSupervisor() {
-	ctx := context.Background()
-	node, err := distribute.Start(ctx, distribute.Config{Name: "readme_sup@localhost", Cookie: "secret", ClientOnly: true})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer node.Stop(ctx)
-
-	sup, err := distribute.StartSupervisor(ctx, node, distribute.SupervisorSpec{
-		Strategy: distribute.OneForOne,
-		Children: []distribute.ChildSpec{
-			distribute.ProcessChild("worker", func(ctx context.Context, p *distribute.Process) error {
-				<-ctx.Done() // work until stopped
-				return nil
-			}),
-		},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer sup.Stop(ctx)
-	children, _ := sup.Children(ctx)
-	fmt.Println(len(children), children[0].ID)
-	// Output: 1 worker
-}
-
 // README "TLS": the distribution over TLS with mutual authentication, as
 // Erlang's inet_tls_dist (files as the CLI's --tls-cert, --tls-key,
 // --tls-ca take them). Compiled, not run.
@@ -141,36 +114,4 @@ func Example_readmeTLS() {
 		log.Fatal(err)
 	}
 	defer node.Stop(context.Background())
-}
-
-// README "Gleam interop": call an actor of the Gleam distribute library
-// (v4). The request carries a reply subject; the reply comes back through
-// it. Here the actor is a Go one speaking the same shapes (GleamName).
-func Example_readmeGleam() {
-	ctx := context.Background()
-	node, err := distribute.Start(ctx, distribute.Config{Name: "readme_gleam@localhost", Cookie: "secret", ClientOnly: true})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer node.Stop(ctx)
-
-	// A Gleam actor `greeter` whose messages are tuple2(subject(), string()).
-	type greet = codec.Pair[distribute.GleamSubject, string]
-	greetCodec := codec.Tuple2(distribute.GleamSubjectCodec, codec.String)
-	h, _ := (&distribute.Actor[struct{}, greet, struct{}]{
-		GleamName: "greeter", Msg: greetCodec,
-		HandleMessage: func(ctx context.Context, self *distribute.Process, s struct{}, g greet) (struct{}, error) {
-			return s, distribute.ReplySubject(g.First, codec.String).Send(ctx, self, "hello, "+g.Second)
-		},
-	}).Start(ctx, node)
-
-	// The caller's side, the same against a real Gleam node (find the pid
-	// with a global lookup of "greeter": registry.Server.Whereis).
-	pid := h.Pid()
-	to := distribute.GleamActor(pid, "greeter", greetCodec) // pid: a global lookup of "greeter"
-	reply, err := distribute.GleamCall(ctx, node, to, func(r distribute.GleamSubject) greet {
-		return greet{First: r, Second: "go"}
-	}, codec.String)
-	fmt.Println(reply, err)
-	// Output: hello, go <nil>
 }

@@ -111,3 +111,30 @@ func ExampleProcess_SpawnLink() {
 	fmt.Println(e.From == worker.Pid(), etf.Format(e.Reason))
 	// Output: true {error,<<"disk full">>}
 }
+
+// TryReceive polls the mailbox: it takes a matching message if one is
+// queued and never waits, here to drop an Exit that raced with an Unlink.
+func ExampleProcess_TryReceive() {
+	ctx := context.Background()
+	n, err := distribute.Start(ctx, distribute.Config{Name: "example_try@localhost", Cookie: "secret", ClientOnly: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer n.Stop(ctx)
+	p, _ := n.NewProcess()
+	defer p.Exit(distribute.ReasonNormal)
+	p.Send(ctx, p.Pid(), etf.Atom("hello"))
+	p.Send(ctx, p.Pid(), distribute.Exit{From: p.Pid(), Reason: distribute.ReasonNormal})
+
+	isExit := func(m any) bool { _, ok := m.(distribute.Exit); return ok }
+	_, ok := p.TryReceive(isExit)
+	fmt.Println("took an exit:", ok)
+	_, ok = p.TryReceive(isExit)
+	fmt.Println("took another:", ok)
+	m, _ := p.TryReceive(nil)
+	fmt.Println("left queued:", m)
+	// Output:
+	// took an exit: true
+	// took another: false
+	// left queued: hello
+}

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/codec"
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/supervisor"
 )
 
 // localNode starts a node for the single-node examples: no epmd, no
@@ -86,8 +85,8 @@ func Example_typed() {
 			return n * n, s, nil
 		},
 	}
-	sup, err := distribute.StartSupervisor(ctx, a, distribute.SupervisorSpec{Children: []distribute.ChildSpec{
-		distribute.ActorChild("w1", square), distribute.ActorChild("w2", square), distribute.ActorChild("w3", square),
+	sup, err := supervisor.Start(ctx, a, supervisor.Spec{Children: []supervisor.ChildSpec{
+		supervisor.ActorChild("w1", square), supervisor.ActorChild("w2", square), supervisor.ActorChild("w3", square),
 	}})
 	if err != nil {
 		log.Fatal(err)
@@ -252,90 +251,4 @@ func ExampleActor() {
 	// popped b
 	// terminate with 1 left: done
 	// down: done
-}
-
-// A supervisor restarts a crashed child; too many restarts in the period
-// stop it, with a reason its monitors see.
-func ExampleStartSupervisor() {
-	n := localNode("example_sup")
-	defer n.Stop(context.Background())
-	ctx := context.Background()
-	starts := make(chan string, 16)
-	worker := func(id string) distribute.ChildSpec {
-		return distribute.ActorChild(id, &distribute.Actor[struct{}, string, string]{
-			Msg: codec.String,
-			Init: func(ctx context.Context, self *distribute.Process) (struct{}, error) {
-				starts <- id
-				return struct{}{}, nil
-			},
-			HandleMessage: func(ctx context.Context, self *distribute.Process, s struct{}, m string) (struct{}, error) {
-				return s, errors.New(m) // any message crashes it
-			},
-		})
-	}
-	sup, err := distribute.StartSupervisor(ctx, n, distribute.SupervisorSpec{
-		Strategy:    distribute.OneForOne,
-		MaxRestarts: 1,
-		Period:      time.Minute,
-		Children:    []distribute.ChildSpec{worker("db"), worker("web")},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println("started:", <-starts, <-starts)
-
-	me, _ := n.NewProcess()
-	ref, _ := me.Monitor(ctx, sup.Pid())
-	crash := func(id string) {
-		children, _ := sup.Children(ctx)
-		i := slices.IndexFunc(children, func(c distribute.ChildInfo) bool { return c.ID == id })
-		distribute.NewSubject(children[i].Pid, codec.String).Send(ctx, me, "boom")
-	}
-	crash("web")
-	fmt.Println("restarted:", <-starts)
-	crash("web") // the second restart within a minute is one too many
-	m, _ := me.ReceiveMatch(ctx, func(m any) bool { d, ok := m.(distribute.Down); return ok && d.Ref == ref })
-	fmt.Println("supervisor down:", etf.Format(m.(distribute.Down).Reason))
-	// Output:
-	// started: db web
-	// restarted: web
-	// supervisor down: {shutdown,reached_max_restart_intensity}
-}
-
-// A Go actor answers calls in the Gleam distribute library's shapes: it is
-// addressed as {<<"greeter">>, Payload}, the request carries a reply
-// subject ({subject, Pid, Tag} behind a u32 length), and the reply goes back
-// as {Tag, Binary}. GleamCall makes such a call, to a Gleam actor or, here,
-// to the Go one.
-func ExampleGleamCall() {
-	n := localNode("example_gleam")
-	defer n.Stop(context.Background())
-	ctx := context.Background()
-	type greet struct {
-		ReplyTo distribute.GleamSubject
-		Who     string
-	}
-	greetCodec := codec.Tagged("greet", 1, codec.Struct(
-		codec.Field("reply_to", func(g *greet) *distribute.GleamSubject { return &g.ReplyTo }, distribute.GleamSubjectCodec),
-		codec.Field("who", func(g *greet) *string { return &g.Who }, codec.String),
-	))
-	greeting := codec.Tagged("greeting", 1, codec.String)
-
-	greeter := &distribute.Actor[struct{}, greet, struct{}]{
-		GleamName: "greeter",
-		Msg:       greetCodec,
-		HandleMessage: func(ctx context.Context, self *distribute.Process, s struct{}, g greet) (struct{}, error) {
-			return s, distribute.ReplySubject(g.ReplyTo, greeting).Send(ctx, self, "hello, "+g.Who)
-		},
-	}
-	h, err := greeter.Start(ctx, n)
-	if err != nil {
-		log.Fatal(err)
-	}
-	to := distribute.GleamActor(h.Pid(), "greeter", greetCodec)
-	reply, err := distribute.GleamCall(ctx, n, to, func(r distribute.GleamSubject) greet {
-		return greet{ReplyTo: r, Who: "gleam"}
-	}, greeting)
-	fmt.Println(reply, err)
-	// Output: hello, gleam <nil>
 }

@@ -40,7 +40,6 @@ func TestIdleConnectionsAreBounded(t *testing.T) {
 		c.HandshakeTimeout = distributetest.Scale(60 * time.Second) // the idle ones never time out here
 	})
 	friend := startNode(t, port)
-	ctx := testCtx(t)
 	baseG := runtime.NumGoroutine()
 	var conns []net.Conn
 	defer func() {
@@ -63,16 +62,17 @@ func TestIdleConnectionsAreBounded(t *testing.T) {
 	// 10,000 accepts on a loaded machine: a deadline far above the quiet
 	// machine's second or two.
 	distributetest.WaitForWithin(t, 2*time.Minute, "the idle connections accepted", func() bool {
-		return handshakeFailures(t, reader, "evicted") >= idle-DefaultMaxPendingHandshakes-100
+		return handshakeFailures(t, reader, "evicted") >= idle-defaultMaxPendingHandshakes-100
 	})
 	peakG = max(peakG, runtime.NumGoroutine())
-	if err := friend.Ping(ctx, a.Name()); err != nil {
+	// A deadline of its own: the flood may have used most of ctx's.
+	if err := friend.Ping(testCtx(t), a.Name()); err != nil {
 		t.Fatalf("a real peer during the idle flood: %v", err)
 	}
 	peakG = max(peakG, runtime.NumGoroutine())
 	t.Logf("%d idle connections: peak %d goroutines (base %d); %d evicted", idle, peakG, baseG, handshakeFailures(t, reader, "evicted"))
-	if peakG > baseG+DefaultMaxPendingHandshakes+100 {
-		t.Errorf("peak of %d goroutines with %d idle connections; base %d, cap %d", peakG, idle, baseG, DefaultMaxPendingHandshakes)
+	if peakG > baseG+defaultMaxPendingHandshakes+100 {
+		t.Errorf("peak of %d goroutines with %d idle connections; base %d, cap %d", peakG, idle, baseG, defaultMaxPendingHandshakes)
 	}
 }
 
@@ -144,7 +144,7 @@ func TestWrongCookieStorm(t *testing.T) {
 	time.Sleep(handshakeLogInterval)
 	c, _ := net.Dial("tcp", a.ListenAddr().String())
 	dist.Dial(ctx, c, dist.HandshakeConfig{Name: "mallory@localhost", Creation: 1, Cookie: "guess"}, string(a.Name()))
-	waitFor(t, "the summary line", func() bool { return strings.Contains(logs.String(), "suppressed=") })
+	distributetest.WaitFor(t, "the summary line", func() bool { return strings.Contains(logs.String(), "suppressed=") })
 }
 
 // fakeSendName connects to target and sends a send_name as name, with a
@@ -208,7 +208,7 @@ func TestFakeSendNameDoesNotHoldTheName(t *testing.T) {
 		for _, dir := range []string{"peer dials", "node dials"} {
 			t.Run(string(real.Name())+" "+dir, func(t *testing.T) {
 				a.Disconnect(real.Name())
-				waitFor(t, "disconnected", func() bool { return !a.IsConnected(real.Name()) && !real.IsConnected(a.Name()) })
+				distributetest.WaitFor(t, "disconnected", func() bool { return !a.IsConnected(real.Name()) && !real.IsConnected(a.Name()) })
 				status, fake := fakeSendName(t, a, string(real.Name()))
 				if status != dist.StatusOK {
 					t.Fatalf("fake send_name: status %q; want ok", status)
@@ -269,7 +269,7 @@ func TestHundredPeersAtOnce(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	waitFor(t, "all connected", func() bool { return len(a.Nodes()) == peers || t.Failed() })
+	distributetest.WaitFor(t, "all connected", func() bool { return len(a.Nodes()) == peers || t.Failed() })
 	for _, reason := range handshakeReasons {
 		if n := handshakeFailures(t, reader, reason); n != 0 {
 			t.Errorf("%d handshakes failed with reason %s", n, reason)

@@ -135,7 +135,7 @@ func TestErlangMonitorsGoProcess(t *testing.T) {
 	// An Erlang process monitors the Go process by name and reports the DOWN.
 	erl.Eval(t, fmt.Sprintf(`register(mon, spawn(fun() -> R = monitor(process, {watched, '%s'}), receive {'DOWN', R, process, Obj, Why} -> receive {get, F} -> F ! {down, Obj, Why} end end end))`, g.Name()))
 	// Wait until the monitor is in place on our side.
-	waitFor(t, "monitor from Erlang", func() bool {
+	distributetest.WaitFor(t, "monitor from Erlang", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return len(p.rels().watchers) == 1
@@ -258,7 +258,7 @@ func TestUnlinkWithErlang(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The unlink is acknowledged (UNLINK_ID_ACK) and the link is gone.
-	waitFor(t, "unlink ack", func() bool {
+	distributetest.WaitFor(t, "unlink ack", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return len(p.rels().links) == 0
@@ -267,7 +267,7 @@ func TestUnlinkWithErlang(t *testing.T) {
 		t.Fatalf("Erlang side links = %s; want []", got)
 	}
 	p.Send(ctx, partner, etf.Tuple{Atom("die"), Atom("boom")})
-	waitFor(t, "partner exit", func() bool { return erl.Eval(t, `whereis(partner)`) == "undefined" })
+	distributetest.WaitFor(t, "partner exit", func() bool { return erl.Eval(t, `whereis(partner)`) == "undefined" })
 	if !p.Alive() {
 		t.Fatal("unlinked process died with its former partner")
 	}
@@ -370,18 +370,6 @@ func TestGoCallsErlangGenServer(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after a generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestStopSignalsShutdownToErlang(t *testing.T) {
 	erl, g := erlPair(t)
 	p, _ := g.NewProcess()
@@ -393,7 +381,7 @@ func TestStopSignalsShutdownToErlang(t *testing.T) {
 	erlPid := receiveWithin(t, p, nil).(etf.Tuple)[1].(Pid)
 	p.Send(ctx, erlPid, etf.Tuple{Atom("go"), p.Pid()})
 	receiveWithin(t, p, func(m any) bool { return m == Atom("ready") })
-	waitFor(t, "link and monitor from Erlang", func() bool {
+	distributetest.WaitFor(t, "link and monitor from Erlang", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return len(p.rels().links) == 1 && len(p.rels().watchers) == 1
@@ -451,7 +439,7 @@ func TestErlangCallsGoTimeoutAndDeath(t *testing.T) {
 	// The forwarded message comes from another Erlang process than
 	// still_here, so it may arrive after it: wait for both logs.
 	for _, want := range []string{"message to a dead or unknown pid dropped", "message to unregistered name dropped"} {
-		waitFor(t, "debug log "+want, func() bool { return strings.Contains(logs.String(), want) })
+		distributetest.WaitFor(t, "debug log "+want, func() bool { return strings.Contains(logs.String(), want) })
 	}
 }
 

@@ -133,7 +133,7 @@ func TestTermOverALimitClosesOnlyThatConnection(t *testing.T) {
 			if err := friend.Ping(testCtx(t), target.Name()); err != nil {
 				t.Fatalf("after %s: %v", tc.name, err)
 			}
-			waitFor(t, "the warning", func() bool {
+			distributetest.WaitFor(t, "the warning", func() bool {
 				for _, line := range strings.Split(logs.String(), "\n") {
 					if strings.Contains(line, "level=WARN") && strings.Contains(line, name) && strings.Contains(line, "limit="+tc.limit) {
 						return true
@@ -174,7 +174,7 @@ func TestJunkCallToNetKernelIsLoggedBounded(t *testing.T) {
 	if err := friend.Ping(ctx, target.Name()); err != nil {
 		t.Fatalf("ping after the junk call: %v", err)
 	}
-	waitFor(t, "the junk call in the log", func() bool { return strings.Contains(logs.String(), "net_kernel: unsupported call") })
+	distributetest.WaitFor(t, "the junk call in the log", func() bool { return strings.Contains(logs.String(), "net_kernel: unsupported call") })
 	for _, line := range strings.Split(logs.String(), "\n") {
 		if len(line) > etf.LogTextMax+512 {
 			t.Errorf("a log line of %d bytes: %.200s...", len(line), line)

@@ -314,3 +314,39 @@ func TestMailboxAfterMarkSkipsQueued(t *testing.T) {
 		t.Fatalf("head %v; want 0", m)
 	}
 }
+
+// TryReceive takes the first message match accepts without waiting,
+// leaves the others queued in order, and reports false when none matches
+// or the process has exited.
+func TestProcessTryReceive(t *testing.T) {
+	n := startNode(t, 0, func(c *Config) { c.ClientOnly = true })
+	p, err := n.NewProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := p.TryReceive(nil); ok {
+		t.Fatalf("empty mailbox: got %v; want nothing", m)
+	}
+	for _, m := range []Term{Atom("a"), int64(1), Atom("b"), int64(2)} {
+		if err := p.Send(testCtx(t), p.Pid(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	isInt := func(m any) bool { _, ok := m.(int64); return ok }
+	if m, ok := p.TryReceive(isInt); !ok || m != int64(1) {
+		t.Fatalf("got %v, %v; want 1, true", m, ok)
+	}
+	if m, ok := p.TryReceive(func(m any) bool { return m == Atom("zzz") }); ok {
+		t.Fatalf("no match: got %v", m)
+	}
+	if m, ok := p.TryReceive(nil); !ok || m != Atom("a") {
+		t.Fatalf("got %v, %v; want a, true (the order kept)", m, ok)
+	}
+	if got := p.MailboxLen(); got != 2 {
+		t.Fatalf("mailbox holds %d; want 2", got)
+	}
+	p.Exit(ReasonNormal)
+	if m, ok := p.TryReceive(nil); ok {
+		t.Fatalf("exited process: got %v; want nothing", m)
+	}
+}

@@ -222,8 +222,10 @@ func TestAutoConnectOff(t *testing.T) {
 		t.Fatalf("monitor: %v, %v; want Down noconnection", d, err)
 	}
 	p.MonitorNode(ctx, b.Name())
-	if m, err := p.Receive(ctx); err != nil || m != (NodeDown{Node: b.Name(), Reason: "noconnection"}) {
-		t.Fatalf("node monitor: %v, %v; want NodeDown noconnection", m, err)
+	if m, err := p.Receive(ctx); err != nil {
+		t.Fatalf("node monitor: %v", err)
+	} else if d, ok := m.(NodeDown); !ok || d.Node != b.Name() || d.Reason != "noconnection" || !errors.Is(d.Err, ErrNodeDown) {
+		t.Fatalf("node monitor: %#v; want NodeDown noconnection matching ErrNodeDown", m)
 	}
 	if a.IsConnected(b.Name()) || b.IsConnected(a.Name()) {
 		t.Fatal("a process with AutoConnect off connected the nodes")
@@ -240,7 +242,7 @@ func TestAutoConnectOff(t *testing.T) {
 	}
 	// Disconnected again, and with AutoConnect back on, it connects.
 	a.Disconnect(b.Name())
-	waitFor(t, "disconnect", func() bool { return !b.IsConnected(a.Name()) })
+	distributetest.WaitFor(t, "disconnect", func() bool { return !b.IsConnected(a.Name()) })
 	if was := p.AutoConnect(true); was {
 		t.Fatal("AutoConnect(true) reported it was on")
 	}

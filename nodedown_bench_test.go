@@ -62,7 +62,7 @@ func benchNodeDown(b *testing.B, procs, affected int) {
 		}
 		// The peer has installed the connection too: one it is still
 		// setting up when the next round dials would answer "nok".
-		waitUntil(b, "the peer to see the connection", func() bool { return peer.IsConnected(a.Name()) })
+		distributetest.WaitFor(b, "the peer to see the connection", func() bool { return peer.IsConnected(a.Name()) })
 		for i, p := range local {
 			if err := p.Link(ctx, remote[i].Pid()); err != nil {
 				b.Fatal(err)
@@ -105,18 +105,7 @@ func benchNodeDown(b *testing.B, procs, affected int) {
 			}
 		}
 		// The peer has handled the disconnect too before the next round.
-		waitUntil(b, "the peer to see the disconnect", func() bool { return !peer.IsConnected(a.Name()) })
+		distributetest.WaitFor(b, "the peer to see the disconnect", func() bool { return !peer.IsConnected(a.Name()) })
 		b.StartTimer()
-	}
-}
-
-// waitUntil polls cond until it holds, failing b after a generous deadline.
-func waitUntil(b *testing.B, what string, cond func() bool) {
-	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -1,6 +1,10 @@
 package distribute
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+)
 
 // NodeUp is the message a process that monitors all nodes (MonitorNodes)
 // receives when a connection to a node comes up.
@@ -16,8 +20,15 @@ type NodeUp struct {
 // (MonitorNode, MonitorNodes) is disconnected, or cannot be reached when
 // MonitorNode is called: Erlang's {nodedown, Node}.
 type NodeDown struct {
-	Node   Atom
+	Node Atom
+	// Reason is why, in Erlang's words: connection_closed,
+	// net_tick_timeout, noconnection (MonitorNode could not connect), or an
+	// error text.
 	Reason string
+	// Err is why, for errors.Is: it always wraps ErrNodeDown, and wraps
+	// ErrTickTimeout, ErrFrameTooLarge, ErrHandshake, ErrBadCookie and the
+	// like when that is the cause.
+	Err error
 }
 
 // nodeMonitors are the processes watching connections.
@@ -47,7 +58,10 @@ func (p *Process) MonitorNode(ctx context.Context, node Atom) {
 	m[node]++
 	n.connMu.Unlock()
 	if _, err := p.peerFor(ctx, node); err != nil {
-		n.fireNodeDown(node, "noconnection")
+		if !errors.Is(err, ErrNodeDown) {
+			err = fmt.Errorf("distribute: monitor node %s: %w: %w", node, ErrNodeDown, err)
+		}
+		n.fireNodeDown(node, "noconnection", err)
 	}
 }
 
@@ -98,7 +112,8 @@ func (n *Node) fireNodeUp(node Atom, published bool) {
 
 // fireNodeDown delivers NodeDown to the subscribers and ends every
 // MonitorNode monitor of node (Erlang's monitor_node fires once).
-func (n *Node) fireNodeDown(node Atom, reason string) {
+// err is why, wrapping ErrNodeDown.
+func (n *Node) fireNodeDown(node Atom, reason string, err error) {
 	type delivery struct {
 		p     *Process
 		count int
@@ -120,7 +135,7 @@ func (n *Node) fireNodeDown(node Atom, reason string) {
 	n.connMu.Unlock()
 	for _, d := range ds {
 		for i := 0; i < d.count; i++ {
-			d.p.deliver(NodeDown{Node: node, Reason: reason})
+			d.p.deliver(NodeDown{Node: node, Reason: reason, Err: err})
 		}
 	}
 }

@@ -282,6 +282,15 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, 
 	return m, nil
 }
 
+// TryReceive is selective receive without waiting: it removes and returns
+// the first queued message for which match returns true (nil matches any)
+// and reports true, or reports false at once when no queued message
+// matches or the process has exited. The others stay queued in their
+// order. Like Receive, one goroutine at a time may call it.
+func (p *Process) TryReceive(match func(any) bool) (any, bool) {
+	return p.mbox.take(match)
+}
+
 // receiveError wraps ctx's error for a receive that ctx ended (see
 // ErrTimeout). It is apart from ReceiveMatch to keep the frame an idle
 // process sits in small (see TestIdleProcessStack).

@@ -65,7 +65,7 @@ func TestNodeDownFollowsTheRemotesIndex(t *testing.T) {
 		if err := a.Connect(ctx, b.Name()); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "b to see the connection", func() bool { return b.IsConnected(a.Name()) })
+		distributetest.WaitFor(t, "b to see the connection", func() bool { return b.IsConnected(a.Name()) })
 		if err := linker.Link(ctx, target.Pid()); err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func TestNodeDownFollowsTheRemotesIndex(t *testing.T) {
 				t.Fatalf("round %d: %v has a relation with %s but is not in the index", round, p.Pid(), b.Name())
 			}
 		}
-		waitFor(t, "the watched process to be indexed", func() bool { return indexedUnder(a, b.Name(), watched) })
+		distributetest.WaitFor(t, "the watched process to be indexed", func() bool { return indexedUnder(a, b.Name(), watched) })
 		leaver.Exit(ReasonNormal)
 		if indexedUnder(a, b.Name(), leaver) {
 			t.Fatalf("round %d: an exited process stays in the index", round)
@@ -98,7 +98,7 @@ func TestNodeDownFollowsTheRemotesIndex(t *testing.T) {
 		}
 		receiveNoConnection(t, linker, "the linked process")
 		receiveNoConnection(t, monitor, "the monitoring process")
-		waitFor(t, "the watcher from the lost node to be forgotten", func() bool {
+		distributetest.WaitFor(t, "the watcher from the lost node to be forgotten", func() bool {
 			watched.mu.Lock()
 			defer watched.mu.Unlock()
 			return len(watched.rels().watchers) == 0
@@ -106,7 +106,7 @@ func TestNodeDownFollowsTheRemotesIndex(t *testing.T) {
 		if got := a.remotes.len(); got != 0 {
 			t.Fatalf("round %d: the index lists processes under %d nodes after the loss; want 0", round, got)
 		}
-		waitFor(t, "b to see the disconnect", func() bool { return !b.IsConnected(a.Name()) })
+		distributetest.WaitFor(t, "b to see the disconnect", func() bool { return !b.IsConnected(a.Name()) })
 		for target.MailboxLen() > 0 {
 			target.Receive(ctx)
 		}

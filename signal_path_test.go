@@ -92,7 +92,7 @@ func TestExitingProcessDoesNotWaitForAFullSendBuffer(t *testing.T) {
 	flags := dist.DefaultFlags
 	c := handshakeWith(t, a, "raw@localhost", flags)
 	remote := Pid{Node: "raw@localhost", ID: 7, Creation: 1}
-	waitFor(t, "the raw peer to be connected", func() bool { return a.peerIfConnected("raw@localhost") != nil })
+	distributetest.WaitFor(t, "the raw peer to be connected", func() bool { return a.peerIfConnected("raw@localhost") != nil })
 
 	watcher, err := a.NewProcess()
 	if err != nil {

@@ -35,9 +35,9 @@ func TestLosingDialIsAbandoned(t *testing.T) {
 	if err := b.Connect(ctx, a.Name()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a sees b", func() bool { return a.IsConnected(b.Name()) })
+	distributetest.WaitFor(t, "a sees b", func() bool { return a.IsConnected(b.Name()) })
 	a.Disconnect(b.Name())
-	waitFor(t, "both see the disconnect", func() bool { return !a.IsConnected(b.Name()) && !b.IsConnected(a.Name()) })
+	distributetest.WaitFor(t, "both see the disconnect", func() bool { return !a.IsConnected(b.Name()) && !b.IsConnected(a.Name()) })
 	unblock()
 	select {
 	case <-ended:
@@ -108,7 +108,7 @@ func TestReconnectDuringNodeDown(t *testing.T) {
 	// Either a installs the new connection and takes the LINK before the
 	// old connection's nodedown (the race), or the new connection waits
 	// for it.
-	waitFor(t, "the reconnect", func() bool {
+	distributetest.WaitFor(t, "the reconnect", func() bool {
 		select {
 		case <-waiting:
 			return true
@@ -126,7 +126,7 @@ func TestReconnectDuringNodeDown(t *testing.T) {
 			break
 		}
 	}
-	waitFor(t, "the link made over the new connection, at a", linkAtA)
+	distributetest.WaitFor(t, "the link made over the new connection, at a", linkAtA)
 	linker.Exit(Atom("boom"))
 	m, err := func() (any, error) {
 		c, cancel := context.WithTimeout(ctx, distributetest.Scale(10*time.Second))
@@ -156,7 +156,7 @@ func TestQuickRedialIsAccepted(t *testing.T) {
 	if err := a.Connect(ctx, b.Name()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "b sees a", func() bool { return b.IsConnected(a.Name()) })
+	distributetest.WaitFor(t, "b sees a", func() bool { return b.IsConnected(a.Name()) })
 	// b's down handling of the first connection is held: the next
 	// connection b accepts waits to be installed.
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -195,7 +195,7 @@ func TestQuickRedialIsAccepted(t *testing.T) {
 	}
 	unblock()
 	// b catches up: the pair ends connected, on the newest connection.
-	waitFor(t, "both see the third connection", func() bool { return a.IsConnected(b.Name()) && b.IsConnected(a.Name()) })
+	distributetest.WaitFor(t, "both see the third connection", func() bool { return a.IsConnected(b.Name()) && b.IsConnected(a.Name()) })
 	p, _ := b.NewProcess()
 	q, _ := a.NewProcess()
 	if err := q.Send(ctx, p.Pid(), Atom("hello")); err != nil {

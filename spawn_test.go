@@ -110,7 +110,7 @@ func TestSpawnReplyToExitedRequester(t *testing.T) {
 				}
 				return
 			}
-			waitFor(t, "the monitor of the exited requester to go", func() bool {
+			distributetest.WaitFor(t, "the monitor of the exited requester to go", func() bool {
 				q.mu.Lock()
 				defer q.mu.Unlock()
 				return len(q.rels().watchers) == 0

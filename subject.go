@@ -56,7 +56,7 @@ func (e *MessageError) Is(target error) bool { return target == ErrBadMessage }
 //
 // A Subject with a tag (WithTag) sends {Tag, Binary} instead of a bare
 // binary: the shape of a gleam_erlang Subject, which Gleam's distribute
-// library uses for its actors and reply subjects (see GleamActor).
+// library uses for its actors and reply subjects (see package gleam).
 type Subject[T any] struct {
 	dest  dest
 	codec codec.Codec[T]

@@ -23,14 +23,46 @@ import (
 type note struct {
 	Text    string
 	N       int64
-	ReplyTo GleamSubject
+	ReplyTo replyTo
+}
+
+// replyTo is where a reply goes: a pid and the tag the reply carries, as
+// the pair {Pid, Tag} (package gleam's Subject has this role in the Gleam
+// shapes; the root's tests cannot import it).
+type replyTo struct {
+	Pid Pid
+	Tag Term
+}
+
+var replyToCodec = codec.New("reply to",
+	func(dst []byte, r replyTo) ([]byte, error) { return etf.Append(dst, etf.Tuple{r.Pid, r.Tag}) },
+	func(src []byte) (replyTo, []byte, error) {
+		var d etf.Decoder
+		v, used, err := d.Decode(src)
+		if err != nil {
+			return replyTo{}, nil, err
+		}
+		t, ok := v.(etf.Tuple)
+		if !ok || len(t) != 2 {
+			return replyTo{}, nil, fmt.Errorf("not {Pid, Tag}: %w", codec.ErrInvalid)
+		}
+		pid, ok := t[0].(Pid)
+		if !ok {
+			return replyTo{}, nil, fmt.Errorf("not a pid: %w", codec.ErrInvalid)
+		}
+		return replyTo{Pid: pid, Tag: t[1]}, src[used:], nil
+	})
+
+// replySubject is the subject r stands for.
+func replySubject[T any](r replyTo, c codec.Codec[T]) Subject[T] {
+	return NewSubject(r.Pid, c).WithTag(r.Tag)
 }
 
 func noteCodec(version uint32) codec.Codec[note] {
 	return codec.Tagged("note", version, codec.Struct(
 		codec.Field("text", func(n *note) *string { return &n.Text }, codec.String),
 		codec.Field("n", func(n *note) *int64 { return &n.N }, codec.Int),
-		codec.Field("reply_to", func(n *note) *GleamSubject { return &n.ReplyTo }, GleamSubjectCodec),
+		codec.Field("reply_to", func(n *note) *replyTo { return &n.ReplyTo }, replyToCodec),
 	))
 }
 
@@ -119,7 +151,7 @@ func TestTypedReceiveMismatch(t *testing.T) {
 	b, _ := n.NewProcess()
 	defer a.Exit(ReasonNormal)
 	defer b.Exit(ReasonNormal)
-	reply := GleamSubject{Pid: a.Pid(), Tag: n.MakeRef()}
+	reply := replyTo{Pid: a.Pid(), Tag: n.MakeRef()}
 
 	NewSubject(b.Pid(), noteV2).Send(ctx, a, note{Text: "newer", N: 2, ReplyTo: reply})
 	NewSubject(b.Pid(), textV1).Send(ctx, a, "another type")
@@ -181,14 +213,14 @@ func TestTypedChildNode(t *testing.T) {
 		Name: "typed_relay",
 		Msg:  noteV1,
 		HandleMessage: func(ctx context.Context, self *Process, s struct{}, m note) (struct{}, error) {
-			out := note{Text: strings.ToUpper(m.Text), N: m.N + 1, ReplyTo: GleamSubject{Pid: self.Pid(), Tag: Atom("relay")}}
+			out := note{Text: strings.ToUpper(m.Text), N: m.N + 1, ReplyTo: replyTo{Pid: self.Pid(), Tag: Atom("relay")}}
 			switch {
 			case m.Text == "v2":
-				return s, ReplySubject(m.ReplyTo, noteV2).Send(ctx, self, out)
+				return s, replySubject(m.ReplyTo, noteV2).Send(ctx, self, out)
 			case m.ReplyTo.Tag == Atom("bare"):
 				return s, NewSubject(m.ReplyTo.Pid, noteV1).Send(ctx, self, out)
 			}
-			return s, ReplySubject(m.ReplyTo, noteV1).Send(ctx, self, out)
+			return s, replySubject(m.ReplyTo, noteV1).Send(ctx, self, out)
 		},
 	}
 	if _, err := relay.Start(ctx, n); err != nil {
@@ -279,16 +311,16 @@ func TestTypedAcrossProcesses(t *testing.T) {
 
 	// Send to a name on the child; the reply comes back through our subject.
 	relay := NamedSubject("typed_relay", child, noteV1)
-	mine := GleamSubject{Pid: p.Pid(), Tag: n.MakeRef()}
+	mine := replyTo{Pid: p.Pid(), Tag: n.MakeRef()}
 	if err := relay.Send(ctx, p, note{Text: "hello", N: 41, ReplyTo: mine}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReplySubject(mine, noteV1).Receive(ctx, p)
+	got, err := replySubject(mine, noteV1).Receive(ctx, p)
 	if err != nil || got.Text != "HELLO" || got.N != 42 || got.ReplyTo.Tag != Atom("relay") {
 		t.Fatalf("relay reply %+v, %v", got, err)
 	}
 	// An untagged reply, received with the plain typed receive.
-	if err := relay.Send(ctx, p, note{Text: "bare", N: 1, ReplyTo: GleamSubject{Pid: p.Pid(), Tag: Atom("bare")}}); err != nil {
+	if err := relay.Send(ctx, p, note{Text: "bare", N: 1, ReplyTo: replyTo{Pid: p.Pid(), Tag: Atom("bare")}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := Receive(ctx, p, noteV1); err != nil || got.Text != "BARE" || got.N != 2 {
@@ -296,7 +328,7 @@ func TestTypedAcrossProcesses(t *testing.T) {
 	}
 	// A version 2 reply to a version 1 reader is a typed mismatch.
 	relay.Send(ctx, p, note{Text: "v2", ReplyTo: mine})
-	_, err = ReplySubject(mine, noteV1).Receive(ctx, p)
+	_, err = replySubject(mine, noteV1).Receive(ctx, p)
 	var vm *codec.VersionMismatchError
 	if !errors.As(err, &vm) || vm.Want != 1 || vm.Got != 2 {
 		t.Fatalf("v2 reply: %v; want VersionMismatchError", err)

@@ -77,7 +77,7 @@ func TestSysWithErlang(t *testing.T) {
 	if got := eval(`register(caller, spawn(fun() -> R = gen_server:call(SRV, <<1:64/signed>>, 60000), receive {get, F} -> F ! {result, R} end end))`); got != "true" {
 		t.Fatalf("spawn caller: %s", got)
 	}
-	waitFor(t, "the call to reach the suspended actor", func() bool { return h.Process().MailboxLen() == 1 })
+	distributetest.WaitFor(t, "the call to reach the suspended actor", func() bool { return h.Process().MailboxLen() == 1 })
 	if got := eval(`sys:get_state(SRV, 5000)`); got != "5" {
 		t.Fatalf("sys:get_state while suspended = %s; want 5 (the call must wait)", got)
 	}

@@ -66,7 +66,7 @@ func TestEmbeddedEpmdFailover(t *testing.T) {
 	// creation (pids made before stay valid).
 	var names []epmd.NameEntry
 	var err error
-	waitFor(t, "survivors re-registered", func() bool {
+	distributetest.WaitFor(t, "survivors re-registered", func() bool {
 		names, err = epmd.Names(ctx, "127.0.0.1", port)
 		if err != nil || len(names) != 2 {
 			t.Logf("names %v, %v", names, err)
@@ -210,7 +210,7 @@ func TestRestartedNodeIsReachableAgain(t *testing.T) {
 	if err := b.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a sees b down", func() bool { return !a.IsConnected("restarted@localhost") })
+	distributetest.WaitFor(t, "a sees b down", func() bool { return !a.IsConnected("restarted@localhost") })
 	b2 := startNode(t, port, func(c *Config) { c.Name = "restarted@localhost" })
 	if b2.Creation() == oldCreation {
 		t.Fatalf("restarted node kept creation %d; want a new one", oldCreation)

@@ -28,14 +28,14 @@ var ErrBadRequest = errors.New("distribute: the server could not decode the requ
 //
 // An Erlang gen_server answers it when its handle_call takes a binary and
 // replies a binary: gen_server:call(Pid, <<Bytes/binary>>) is the same
-// message. A tagged (Gleam) subject is not a gen_server: use GleamCall.
+// message. A tagged (Gleam) subject is not a gen_server: use gleam.Call.
 func Call[Req, Resp any](ctx context.Context, from *Process, to Subject[Req], req Req, resp codec.Codec[Resp]) (Resp, error) {
 	var zero Resp
 	if to.codec == nil {
 		return zero, fmt.Errorf("distribute: call to a zero Subject: %w", ErrBadName)
 	}
 	if to.dest.tag != nil {
-		return zero, fmt.Errorf("distribute: call %s: a tagged subject takes GleamCall: %w", to.dest, errors.ErrUnsupported)
+		return zero, fmt.Errorf("distribute: call %s: a tagged subject takes gleam.Call: %w", to.dest, errors.ErrUnsupported)
 	}
 	b, err := encodeExact(to.codec, req)
 	if err != nil {

@@ -132,8 +132,8 @@ type Config struct {
 }
 
 // A cluster node speaks Erlang's global protocol (the registry package), so
-// unlike a bare distribute.Node it is visible by default: Node.Visibility
-// DefaultVisibility means Visible here. A Hidden cluster node runs no
+// unlike a bare distribute.Node it is visible by default: the zero
+// Node.Visibility means Visible here. A Hidden cluster node runs no
 // registry (global ignores hidden nodes).
 
 // Cluster is a running node with its services.
@@ -151,7 +151,7 @@ type Cluster struct {
 // Start starts the node and its services. It returns once the node is
 // reachable by peers; on error, what was started is stopped.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
-	if cfg.Node.Visibility == distribute.DefaultVisibility {
+	if cfg.Node.Visibility == 0 {
 		cfg.Node.Visibility = distribute.Visible
 	}
 	// A bad discovery setting fails before anything starts (no node, no

@@ -10,14 +10,14 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/distributetest/gonode"
 	"github.com/distribute-go/distribute/etf"
-	"github.com/distribute-go/distribute/internal/nodetest"
 	"github.com/distribute-go/distribute/rpc"
 	"go.uber.org/goleak"
 )
 
 // memberlist probes in flight end on their own after Shutdown.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(nodetest.Settled(m)) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(gonode.Settled(m)) }
 
 func startCluster(t *testing.T, epmdPort int, name string) *Cluster {
 	t.Helper()

@@ -37,7 +37,7 @@
 //
 //	distribute/codec              string() int() float() bool() bitarray() nil() list(c)
 //	                              String   Int   Float   Bool   Bytes      Nil   List(c)
-//	                              subject()    distribute.GleamSubjectCodec (root package)
+//	                              subject()    gleam.SubjectCodec (package gleam)
 //	                              map(c, wrap, unwrap)           Convert(c, to, from)
 //	                              encode, decode                 Encode, Decode
 //	                              sized decoders                 the Codec's Decode method

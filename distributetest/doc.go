@@ -78,8 +78,10 @@
 // benchmarks.
 //
 // This package must not import the root package (the root's own tests
-// import it); Go nodes in tests are started with package distribute
-// directly. The subpackage chaos runs `distribute node` processes in Linux
+// import it). Go nodes are started by the subpackage gonode: N nodes in
+// the test's process on a private epmd (gonode.Start, gonode.StartN), or a
+// node in an OS process of its own (gonode.StartChild), each stopped at
+// cleanup. The subpackage chaos runs `distribute node` processes in Linux
 // network namespaces and injects crashes, pauses and partitions; the
 // subpackage scale runs N of them (or N plain Erlang nodes) on loopback
 // and measures what the cluster costs as N grows.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
-	"github.com/distribute-go/distribute/internal/nodetest"
+	"github.com/distribute-go/distribute/distributetest/gonode"
 )
 
 func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
@@ -21,7 +21,7 @@ var nodeSeq atomic.Int64
 // one when none runs there) and stops it when the test ends.
 func startNode(t testing.TB, epmdPort int, mutate ...func(*distribute.Config)) *distribute.Node {
 	t.Helper()
-	return nodetest.Start(t, epmdPort, "gg", mutate...)
+	return gonode.Start(t, epmdPort, "gg", mutate...)
 }
 
 // startScope starts a scope on node, stopped when the test ends.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
-	"github.com/distribute-go/distribute/internal/nodetest"
+	"github.com/distribute-go/distribute/distributetest/gonode"
 	"github.com/distribute-go/distribute/membership"
 	"go.uber.org/goleak"
 )
@@ -28,11 +28,11 @@ func TestMain(m *testing.M) {
 		runChild()
 		return
 	}
-	goleak.VerifyTestMain(nodetest.Settled(m)) // memberlist probes in flight end on their own after Shutdown
+	goleak.VerifyTestMain(gonode.Settled(m)) // memberlist probes in flight end on their own after Shutdown
 }
 
 // A child is this test binary re-executed as one member in its own OS
-// process (nodetest.StartChild), so a test can SIGKILL it: a crash, as
+// process (gonode.StartChild), so a test can SIGKILL it: a crash, as
 // the others see it (dead, not left). It joins the gossip address in
 // childJoinEnv (retrying), prints "ready", and runs until stdin closes.
 const (
@@ -316,9 +316,9 @@ func TestReapKeepsMinorityMinority(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var kids []*nodetest.Child
+	var kids []*gonode.Child
 	for range 2 {
-		kids = append(kids, nodetest.StartChild(t,
+		kids = append(kids, gonode.StartChild(t,
 			childEnv+"="+fmt.Sprintf("hc%d_%d@localhost", os.Getpid(), seq.Add(1)),
 			childEpmdEnv+"="+strconv.Itoa(epmd),
 			childJoinEnv+"="+a.mem.GossipAddr()))

@@ -225,7 +225,7 @@ func (ch *child) call(t testing.TB, cmd string) string {
 // (a loaded run failed so: "read tcp ...: i/o timeout").
 func (ch *child) join(t testing.TB, addr string) {
 	t.Helper()
-	waitFor(t, 30*time.Second, fmt.Sprintf("%s to join %s", ch.name, addr), func() bool {
+	distributetest.WaitForWithin(t, 30*time.Second, fmt.Sprintf("%s to join %s", ch.name, addr), func() bool {
 		r := ch.call(t, "join "+addr)
 		if !strings.HasPrefix(r, "ok") {
 			t.Logf("%s join %s: %s (retrying)", ch.name, addr, r)

@@ -23,7 +23,7 @@ import (
 func join(t testing.TB, m *Membership, addr string) {
 	t.Helper()
 	var last error
-	waitFor(t, 30*time.Second, "a join to "+addr, func() bool {
+	distributetest.WaitForWithin(t, 30*time.Second, "a join to "+addr, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
 		defer cancel()
 		_, last = m.Join(ctx, addr)
@@ -156,7 +156,7 @@ func TestLaterConnectionToDeadMemberKept(t *testing.T) {
 	port := distributetest.StartEpmd(t)
 	a, b := startMember(t, port, testCookie), startMember(t, port, testCookie)
 	join(t, b, a.GossipAddr())
-	waitFor(t, 20*time.Second, "connected", func() bool { return a.node.IsConnected(b.Name()) })
+	distributetest.WaitForWithin(t, 20*time.Second, "connected", func() bool { return a.node.IsConnected(b.Name()) })
 	ev := watchNodes(t, a.node)
 	halt(b)
 	// The cut is over when a has published its nodedown, which comes
@@ -166,7 +166,7 @@ func TestLaterConnectionToDeadMemberKept(t *testing.T) {
 	// meets the closed socket the connection is up to b, and Connect
 	// returns it without dialing (as net_kernel:connect_node/1 does).
 	var mark int
-	waitFor(t, 20*time.Second, "b dead and cut at a, a's nodedown received, the cut seen at b", func() bool {
+	distributetest.WaitForWithin(t, 20*time.Second, "b dead and cut at a, a's nodedown received, the cut seen at b", func() bool {
 		var down bool
 		down, mark = ev.lastDown(b.Name())
 		return states(a)[b.Name()] == StateDead && !a.node.IsConnected(b.Name()) && down && !b.node.IsConnected(a.Name())
@@ -175,7 +175,7 @@ func TestLaterConnectionToDeadMemberKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The nodeup is published after IsConnected turns true: wait for it.
-	waitFor(t, 10*time.Second, "a sees b's new connection", func() bool {
+	distributetest.WaitForWithin(t, 10*time.Second, "a sees b's new connection", func() bool {
 		up, _ := ev.countFrom(b.Name(), mark)
 		return up > 0 && a.node.IsConnected(b.Name())
 	})
@@ -203,7 +203,7 @@ func TestReapForgetsDeadAndLeft(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		b := startMemberWith(t, port, testCookie, nil, withProf)
 		join(t, b, a.GossipAddr())
-		waitFor(t, 20*time.Second, "b alive at a", func() bool { return states(a)[b.Name()] == StateAlive })
+		distributetest.WaitForWithin(t, 20*time.Second, "b alive at a", func() bool { return states(a)[b.Name()] == StateAlive })
 		if i%2 == 0 {
 			halt(b) // a crash: dead
 		} else if err := b.Stop(context.Background()); err != nil { // left
@@ -211,7 +211,7 @@ func TestReapForgetsDeadAndLeft(t *testing.T) {
 		}
 		gone = append(gone, b)
 	}
-	waitFor(t, 30*time.Second, "every gone member forgotten", func() bool {
+	distributetest.WaitForWithin(t, 30*time.Second, "every gone member forgotten", func() bool {
 		return len(a.Members()) == 1
 	})
 	// One comes back under its name: a new member to the table.
@@ -267,7 +267,7 @@ func TestRestartSameAddressKeepsLinks(t *testing.T) {
 			join(t, c, a.GossipAddr())
 			join(t, b, a.GossipAddr())
 			for _, m := range []*Membership{a, c} {
-				waitFor(t, 20*time.Second, "full mesh", func() bool { return len(m.Alive()) == 3 && m.node.IsConnected(b.Name()) })
+				distributetest.WaitForWithin(t, 20*time.Second, "full mesh", func() bool { return len(m.Alive()) == 3 && m.node.IsConnected(b.Name()) })
 			}
 			evA, evC := watchNodes(t, a.node), watchNodes(t, c.node)
 			gossip := b.GossipAddr()
@@ -278,7 +278,7 @@ func TestRestartSameAddressKeepsLinks(t *testing.T) {
 			}
 			if afterDead {
 				for _, m := range []*Membership{a, c} {
-					waitFor(t, 20*time.Second, "the old incarnation dead", func() bool { return states(m)[b.Name()] == StateDead })
+					distributetest.WaitForWithin(t, 20*time.Second, "the old incarnation dead", func() bool { return states(m)[b.Name()] == StateDead })
 				}
 			}
 			restarted := time.Now()
@@ -294,7 +294,7 @@ func TestRestartSameAddressKeepsLinks(t *testing.T) {
 			t.Cleanup(func() { b2.Stop(ctx) })
 			join(t, b2, a.GossipAddr())
 			for _, m := range []*Membership{a, c} {
-				waitFor(t, 20*time.Second, "the restarted node alive and connected", func() bool {
+				distributetest.WaitForWithin(t, 20*time.Second, "the restarted node alive and connected", func() bool {
 					return states(m)[b2.Name()] == StateAlive && m.node.IsConnected(b2.Name())
 				})
 			}
@@ -351,7 +351,7 @@ func TestRestartNewAddressBeforeDeadKeepsLinks(t *testing.T) {
 	join(t, c, a.GossipAddr())
 	join(t, b, a.GossipAddr())
 	for _, m := range []*Membership{a, c} {
-		waitFor(t, 20*time.Second, "full mesh", func() bool { return len(m.Alive()) == 3 && m.node.IsConnected(b.Name()) })
+		distributetest.WaitForWithin(t, 20*time.Second, "full mesh", func() bool { return len(m.Alive()) == 3 && m.node.IsConnected(b.Name()) })
 	}
 	evA, evC := watchNodes(t, a.node), watchNodes(t, c.node)
 	halt(b)
@@ -381,14 +381,14 @@ func TestRestartNewAddressBeforeDeadKeepsLinks(t *testing.T) {
 	// the resolver without a gossip address, as a node still starting
 	// does (the cluster package: no distribute:info() yet).
 	for _, m := range []*Membership{a, c} {
-		waitFor(t, 30*time.Second, "the old incarnation dead", func() bool {
+		distributetest.WaitForWithin(t, 30*time.Second, "the old incarnation dead", func() bool {
 			mb, ok := m.Member(b2.Name())
 			return ok && (mb.State == StateDead || mb.Gossip == b2.GossipAddr())
 		})
 	}
 	serveGossipAddr(t, b2)
 	for _, m := range []*Membership{a, c} {
-		waitFor(t, 30*time.Second, "the restarted node alive at its new address", func() bool {
+		distributetest.WaitForWithin(t, 30*time.Second, "the restarted node alive at its new address", func() bool {
 			mb, ok := m.Member(b2.Name())
 			return ok && mb.State == StateAlive && mb.Gossip == b2.GossipAddr()
 		})
@@ -429,10 +429,10 @@ func TestSeedsRetriedInBackground(t *testing.T) {
 	}
 	s := startMemberWith(t, port, testCookie, func(c *distribute.Config) { c.Name = string(seedName) }, nil)
 	seed.Store(seedName, s)
-	waitFor(t, 30*time.Second, "the member joined through its seed", func() bool {
+	distributetest.WaitForWithin(t, 30*time.Second, "the member joined through its seed", func() bool {
 		return states(a)[seedName] == StateAlive && states(s)[a.Name()] == StateAlive
 	})
-	waitFor(t, 10*time.Second, "Joining over", func() bool { return !a.Joining() && a.Joined() })
+	distributetest.WaitForWithin(t, 10*time.Second, "Joining over", func() bool { return !a.Joining() && a.Joined() })
 }
 
 // TestSeedsSelfIgnored: a member listed among its own seeds does not
@@ -517,7 +517,7 @@ func TestTwoProcessesOneNameWarned(t *testing.T) {
 		dups = append(dups, d)
 		join(t, d, a.GossipAddr())
 	}
-	waitFor(t, 30*time.Second, "the warning", func() bool {
+	distributetest.WaitForWithin(t, 30*time.Second, "the warning", func() bool {
 		return strings.Contains(logs.String(), "two processes claim one member name")
 	})
 }

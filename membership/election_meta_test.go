@@ -3,6 +3,7 @@ package membership
 import (
 	"context"
 	"errors"
+	"github.com/distribute-go/distribute/distributetest"
 	"testing"
 	"time"
 )
@@ -24,7 +25,7 @@ func TestSetElection(t *testing.T) {
 	if _, err := b.Join(ctx, a.GossipAddr()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "b alive at a", func() bool { mb, ok := a.Member("eb@localhost"); return ok && mb.State == StateAlive })
+	distributetest.WaitForWithin(t, 10*time.Second, "b alive at a", func() bool { mb, ok := a.Member("eb@localhost"); return ok && mb.State == StateAlive })
 	if mb, _ := a.Member("eb@localhost"); mb.Election || mb.Cluster != "" {
 		t.Fatalf("before SetElection a sees %+v", mb)
 	}
@@ -33,11 +34,11 @@ func TestSetElection(t *testing.T) {
 	if err := b.SetElection(ctx, ""); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "b's election flag at a", func() bool { mb, _ := a.Member("eb@localhost"); return mb.Election && mb.Cluster == "" })
+	distributetest.WaitForWithin(t, 10*time.Second, "b's election flag at a", func() bool { mb, _ := a.Member("eb@localhost"); return mb.Election && mb.Cluster == "" })
 	if err := b.SetElection(ctx, "c1"); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "b's cluster identity at a", func() bool { mb, _ := a.Member("eb@localhost"); return mb.Election && mb.Cluster == "c1" })
+	distributetest.WaitForWithin(t, 10*time.Second, "b's cluster identity at a", func() bool { mb, _ := a.Member("eb@localhost"); return mb.Election && mb.Cluster == "c1" })
 	if mb, _ := b.Member("eb@localhost"); !mb.Election || mb.Cluster != "c1" || !mb.Self {
 		t.Errorf("b's own row %+v", mb)
 	}

@@ -99,18 +99,6 @@ func restartableAddr(t testing.TB) string {
 	return ""
 }
 
-// waitFor polls cond until it holds or the (scaled) deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(distributetest.Scale(d))
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", distributetest.Scale(d), what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func states(m *Membership) map[distribute.Atom]State {
 	out := make(map[distribute.Atom]State)
 	for _, mb := range m.Members() {
@@ -127,22 +115,22 @@ func TestInProcessJoinAndLeave(t *testing.T) {
 		join(t, m, ms[0].GossipAddr())
 	}
 	for _, m := range ms {
-		waitFor(t, 10*time.Second, "3 alive at "+string(m.Name()), func() bool { return len(m.Alive()) == 3 })
+		distributetest.WaitForWithin(t, 10*time.Second, "3 alive at "+string(m.Name()), func() bool { return len(m.Alive()) == 3 })
 	}
 	// full mesh
 	for _, m := range ms {
 		for _, o := range ms {
 			if o != m {
-				waitFor(t, 10*time.Second, "connected", func() bool { return m.node.IsConnected(o.Name()) })
+				distributetest.WaitForWithin(t, 10*time.Second, "connected", func() bool { return m.node.IsConnected(o.Name()) })
 			}
 		}
 	}
 	// Leader is this member's view: a member suspected for a moment (a
 	// loaded machine) is not alive, so wait for the view to settle.
-	waitFor(t, 10*time.Second, "leader "+string(ms[2].Name()), func() bool { l, _ := ms[0].Leader(); return l == ms[2].Name() })
+	distributetest.WaitForWithin(t, 10*time.Second, "leader "+string(ms[2].Name()), func() bool { l, _ := ms[0].Leader(); return l == ms[2].Name() })
 	ms[2].Stop(ctx)
 	for _, m := range ms[:2] {
-		waitFor(t, 10*time.Second, "left", func() bool { return states(m)[ms[2].Name()] == StateLeft })
+		distributetest.WaitForWithin(t, 10*time.Second, "left", func() bool { return states(m)[ms[2].Name()] == StateLeft })
 	}
 }
 
@@ -158,7 +146,7 @@ func TestDeadMemberDisconnected(t *testing.T) {
 	a, b := startMember(t, port, testCookie), startMember(t, port, testCookie)
 	ctx := context.Background()
 	join(t, b, a.GossipAddr())
-	waitFor(t, 10*time.Second, "connected", func() bool { return a.node.IsConnected(b.Name()) })
+	distributetest.WaitForWithin(t, 10*time.Second, "connected", func() bool { return a.node.IsConnected(b.Name()) })
 	target, err := b.node.NewProcess()
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +204,7 @@ func TestJoinNodeWithResolver(t *testing.T) {
 	if k, err := b.JoinNode(ctx, "nobody@localhost", a.Name()); err != nil || k != 1 {
 		t.Fatalf("JoinNode = %d, %v", k, err)
 	}
-	waitFor(t, 10*time.Second, "2 alive", func() bool { return len(a.Alive()) == 2 && len(b.Alive()) == 2 })
+	distributetest.WaitForWithin(t, 10*time.Second, "2 alive", func() bool { return len(a.Alive()) == 2 && len(b.Alive()) == 2 })
 	if len(asked) != 3 {
 		t.Errorf("resolver asked %v; want 3 lookups", asked)
 	}
@@ -352,7 +340,7 @@ func TestStopUnderTraffic(t *testing.T) {
 		// with the Local profile a loaded machine makes members suspect
 		// each other for a while, which is gossip traffic all the same.)
 		for _, m := range ms {
-			waitFor(t, 20*time.Second, "every member known", func() bool { return len(m.Members()) == len(ms) })
+			distributetest.WaitForWithin(t, 20*time.Second, "every member known", func() bool { return len(m.Members()) == len(ms) })
 		}
 		done := make(chan struct{})
 		go func() {
@@ -381,10 +369,10 @@ func TestRestartedOnNewPortRejoins(t *testing.T) {
 	a, b := startMember(t, port, testCookie), startMember(t, port, testCookie)
 	ctx := context.Background()
 	join(t, b, a.GossipAddr())
-	waitFor(t, 10*time.Second, "b alive on a", func() bool { return states(a)[b.Name()] == StateAlive })
+	distributetest.WaitForWithin(t, 10*time.Second, "b alive on a", func() bool { return states(a)[b.Name()] == StateAlive })
 	oldGossip := b.GossipAddr()
 	halt(b)
-	waitFor(t, 20*time.Second, "b dead on a", func() bool { return states(a)[b.Name()] == StateDead })
+	distributetest.WaitForWithin(t, 20*time.Second, "b dead on a", func() bool { return states(a)[b.Name()] == StateDead })
 	b2, err := Start(ctx, Config{Node: b.node, Cookie: testCookie, Profile: Local(), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -394,14 +382,14 @@ func TestRestartedOnNewPortRejoins(t *testing.T) {
 		t.Fatalf("restarted on the same gossip address %s", oldGossip)
 	}
 	// Joins are refused while the name is reclaimable only later: retry.
-	waitFor(t, 20*time.Second, "the restarted member alive on a, at its new address", func() bool {
+	distributetest.WaitForWithin(t, 20*time.Second, "the restarted member alive on a, at its new address", func() bool {
 		if mb, ok := a.Member(b.Name()); ok && mb.State == StateAlive && mb.Gossip == b2.GossipAddr() {
 			return true
 		}
 		b2.Join(ctx, a.GossipAddr())
 		return false
 	})
-	waitFor(t, 10*time.Second, "a alive on the restarted member", func() bool { return states(b2)[a.Name()] == StateAlive })
+	distributetest.WaitForWithin(t, 10*time.Second, "a alive on the restarted member", func() bool { return states(b2)[a.Name()] == StateAlive })
 }
 
 // partition cuts gossip between a and b both ways (in process).
@@ -433,17 +421,17 @@ func TestPartitionLongerThanDeadTimeHeals(t *testing.T) {
 	a, b := start(), start()
 	join(t, b, a.GossipAddr())
 	alive := func(x, y *Membership) bool { return states(x)[y.Name()] == StateAlive }
-	waitFor(t, 10*time.Second, "a and b alive to each other", func() bool { return alive(a, b) && alive(b, a) })
+	distributetest.WaitForWithin(t, 10*time.Second, "a and b alive to each other", func() bool { return alive(a, b) && alive(b, a) })
 	partition(a, b, true)
 	dead := func(x, y *Membership) bool { return states(x)[y.Name()] == StateDead }
-	waitFor(t, 20*time.Second, "a and b dead to each other", func() bool { return dead(a, b) && dead(b, a) })
+	distributetest.WaitForWithin(t, 20*time.Second, "a and b dead to each other", func() bool { return dead(a, b) && dead(b, a) })
 	// Long enough for memberlist to forget the dead on both sides, while
 	// the reconnect attempts keep failing.
 	forgotten := time.Now().Add(3 * prof.GossipToTheDeadTime)
-	waitFor(t, 10*time.Second, "the dead time to pass", func() bool { return time.Now().After(forgotten) })
+	distributetest.WaitForWithin(t, 10*time.Second, "the dead time to pass", func() bool { return time.Now().After(forgotten) })
 	if !dead(a, b) || !dead(b, a) {
 		t.Fatalf("merged through a partition: a sees %v, b sees %v", states(a), states(b))
 	}
 	partition(a, b, false)
-	waitFor(t, 20*time.Second, "a and b alive to each other after the heal", func() bool { return alive(a, b) && alive(b, a) })
+	distributetest.WaitForWithin(t, 20*time.Second, "a and b alive to each other after the heal", func() bool { return alive(a, b) && alive(b, a) })
 }

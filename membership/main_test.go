@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/distribute-go/distribute/internal/nodetest"
+	"github.com/distribute-go/distribute/distributetest/gonode"
 	"go.uber.org/goleak"
 )
 
@@ -14,5 +14,5 @@ func TestMain(m *testing.M) {
 		return
 	}
 	// memberlist probes in flight end on their own after Shutdown.
-	goleak.VerifyTestMain(nodetest.Settled(m))
+	goleak.VerifyTestMain(gonode.Settled(m))
 }

@@ -59,17 +59,17 @@ func TestMembershipChangesMetric(t *testing.T) {
 	other := startMember(t, port, testCookie)
 	join(t, other, m.GossipAddr())
 	// Self and the other member come up alive; the other then leaves.
-	waitFor(t, 20*time.Second, "two alive", func() bool { return changes(t, reader)["alive"] >= 2 })
+	distributetest.WaitForWithin(t, 20*time.Second, "two alive", func() bool { return changes(t, reader)["alive"] >= 2 })
 	// A leave reaches a member that holds the leaver dead (a false
 	// death on a loaded machine, not yet refuted) as nothing: memberlist
 	// keeps it dead. Leave while the other is alive here.
-	waitFor(t, 20*time.Second, "the other alive before it leaves", func() bool { return states(m)[other.Name()] == StateAlive })
+	distributetest.WaitForWithin(t, 20*time.Second, "the other alive before it leaves", func() bool { return states(m)[other.Name()] == StateAlive })
 	if err := other.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "a left", func() bool { return changes(t, reader)["left"] == 1 })
+	distributetest.WaitForWithin(t, 20*time.Second, "a left", func() bool { return changes(t, reader)["left"] == 1 })
 	// The Watch has seen the same changes (it may lag the counter).
-	waitFor(t, 10*time.Second, "the counter equal to the changes seen", func() bool {
+	distributetest.WaitForWithin(t, 10*time.Second, "the counter equal to the changes seen", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		got := changes(t, reader)

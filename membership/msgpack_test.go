@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/distributetest"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -81,7 +82,7 @@ func TestSnapshotFromMemberlist(t *testing.T) {
 	join(t, b, a.GossipAddr())
 	var raw []byte
 	// Both alive: on a loaded machine one may be suspect for a while.
-	waitFor(t, 20*time.Second, "2 alive members in memberlist's table", func() bool {
+	distributetest.WaitForWithin(t, 20*time.Second, "2 alive members in memberlist's table", func() bool {
 		var err error
 		raw, err = a.tr.snapshotRaw(ctx)
 		if err != nil {
@@ -240,7 +241,7 @@ func TestSnapshotStatesFromMemberlist(t *testing.T) {
 		}
 		return 0, false
 	}
-	waitFor(t, 20*time.Second, "b and c alive in a's table", func() bool {
+	distributetest.WaitForWithin(t, 20*time.Second, "b and c alive in a's table", func() bool {
 		sb, okb := stateAtA("st_b@localhost")
 		sc, okc := stateAtA("st_c@localhost")
 		return okb && okc && stateOf(sb) == StateAlive && stateOf(sc) == StateAlive
@@ -248,7 +249,7 @@ func TestSnapshotStatesFromMemberlist(t *testing.T) {
 	if err := b.Stop(ctx); err != nil { // leaves
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "b left in a's table", func() bool {
+	distributetest.WaitForWithin(t, 20*time.Second, "b left in a's table", func() bool {
 		s, ok := stateAtA("st_b@localhost")
 		return ok && stateOf(s) == StateLeft
 	})
@@ -257,7 +258,7 @@ func TestSnapshotStatesFromMemberlist(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[State]bool{}
-	waitFor(t, 30*time.Second, "c dead in a's table", func() bool {
+	distributetest.WaitForWithin(t, 30*time.Second, "c dead in a's table", func() bool {
 		s, ok := stateAtA("st_c@localhost")
 		if ok {
 			seen[stateOf(s)] = true

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/distributetest"
 )
 
 // TestProcessCluster is the scenario with every member in its own
@@ -51,7 +52,7 @@ func TestProcessCluster(t *testing.T) {
 			if slices.Contains(skip, i) {
 				continue
 			}
-			waitFor(t, d, fmt.Sprintf("%s at %s", what, ch.name), func() bool { return cond(i, ch.status(t)) })
+			distributetest.WaitForWithin(t, d, fmt.Sprintf("%s at %s", what, ch.name), func() bool { return cond(i, ch.status(t)) })
 		}
 	}
 
@@ -93,7 +94,7 @@ func TestProcessCluster(t *testing.T) {
 			tc.Write(payload)
 			tc.Close()
 		}
-		waitFor(t, 10*time.Second, "junk counted as dropped", func() bool { return target.status(t).Dropped >= before+50+2 })
+		distributetest.WaitForWithin(t, 10*time.Second, "junk counted as dropped", func() bool { return target.status(t).Dropped >= before+50+2 })
 		// The member goes on: still alive everywhere, and still joinable (the
 		// restart below joins through it).
 		everyOther("5 alive after junk", 10*time.Second, nil, func(_ int, st childStatus) bool { return st.alive() == 5 })

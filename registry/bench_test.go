@@ -78,7 +78,7 @@ func goTrio(b *testing.B) (*distribute.Node, *Server) {
 			b.Fatal(err)
 		}
 	}
-	waitFor(b, "mesh", func() bool { return len(fs.Known()) == 2 })
+	distributetest.WaitFor(b, "mesh", func() bool { return len(fs.Known()) == 2 })
 	syncAll(b, fs)
 	return first, fs
 }
@@ -93,7 +93,7 @@ func mixedTrio(b *testing.B) (*distribute.Node, *Server) {
 			b.Fatal(err)
 		}
 	}
-	waitFor(b, "mesh", func() bool { return len(s.Known()) == 2 })
+	distributetest.WaitFor(b, "mesh", func() bool { return len(s.Known()) == 2 })
 	syncAll(b, s)
 	return g, s
 }

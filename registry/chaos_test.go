@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/distributetest"
 )
 
 // TestChurn: rounds of a random split, registrations racing on every node
@@ -31,7 +32,7 @@ func TestChurn(t *testing.T) {
 		i, j := r.IntN(4), r.IntN(4)
 		if i != j {
 			nodes[i].Disconnect(nodes[j].Name())
-			waitFor(t, "partitions settle", func() bool { return partitioned(nodes, servers) })
+			distributetest.WaitFor(t, "partitions settle", func() bool { return partitioned(nodes, servers) })
 		}
 		var wg sync.WaitGroup
 		for k, s := range servers {
@@ -67,7 +68,7 @@ func TestChurn(t *testing.T) {
 			// until all agree, then the owner must be alive.
 			var pid distribute.Pid
 			var ok bool
-			waitFor(t, fmt.Sprintf("agreement on %v", n), func() bool {
+			distributetest.WaitFor(t, fmt.Sprintf("agreement on %v", n), func() bool {
 				pid, ok = servers[0].Whereis(n)
 				for _, s := range servers[1:] {
 					if p2, ok2 := s.Whereis(n); p2 != pid || ok2 != ok {

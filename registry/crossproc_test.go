@@ -14,8 +14,8 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/distributetest/gonode"
 	"github.com/distribute-go/distribute/etf"
-	"github.com/distribute-go/distribute/internal/nodetest"
 )
 
 // A Go-only cluster across OS processes: the children are this test binary
@@ -114,7 +114,7 @@ func (c *child) do(t *testing.T, cmd string) string {
 func startChild(t *testing.T, port int) *child {
 	t.Helper()
 	name := distribute.Atom(fmt.Sprintf("rgchild%d_%d@localhost", os.Getpid(), nodeSeq.Add(1)))
-	ch := nodetest.StartChild(t, "REGISTRY_TEST_CHILD="+string(name), "REGISTRY_TEST_EPMD="+strconv.Itoa(port))
+	ch := gonode.StartChild(t, "REGISTRY_TEST_CHILD="+string(name), "REGISTRY_TEST_EPMD="+strconv.Itoa(port))
 	return &child{name: name, in: ch.In, out: ch.Out}
 }
 
@@ -134,9 +134,9 @@ func TestGoClusterAcrossProcesses(t *testing.T) {
 		}
 		prev = k.name
 	}
-	waitFor(t, "mesh", func() bool { return len(s.Known()) == 4 })
+	distributetest.WaitFor(t, "mesh", func() bool { return len(s.Known()) == 4 })
 	for _, k := range kids {
-		waitFor(t, "child mesh", func() bool { return k.do(t, "known") == "4" })
+		distributetest.WaitFor(t, "child mesh", func() bool { return k.do(t, "known") == "4" })
 		if got := k.do(t, "sync"); got != "ok" {
 			t.Fatalf("sync: %s", got)
 		}
@@ -167,9 +167,9 @@ func TestGoClusterAcrossProcesses(t *testing.T) {
 	}
 	// An exit in one process removes the name in all five.
 	kids[2].do(t, "exit k2")
-	waitFor(t, "k2 gone", func() bool { _, ok := s.Whereis(distribute.Atom("k2")); return !ok })
+	distributetest.WaitFor(t, "k2 gone", func() bool { _, ok := s.Whereis(distribute.Atom("k2")); return !ok })
 	for _, k := range kids {
-		waitFor(t, "k2 gone in child", func() bool { return k.do(t, "where k2") == "undefined" })
+		distributetest.WaitFor(t, "k2 gone in child", func() bool { return k.do(t, "where k2") == "undefined" })
 	}
 	// All four children register one name at once: exactly one wins.
 	var wg sync.WaitGroup

@@ -131,16 +131,16 @@ func TestErlangPair(t *testing.T) {
 	}
 	// A Go process exit removes its name everywhere.
 	p.Exit(distribute.ReasonNormal)
-	waitFor(t, "gname gone on go", func() bool { _, ok := s.Whereis(distribute.Atom("gname")); return !ok })
-	waitFor(t, "gname gone on erl", func() bool { return erl.Eval(t, "gtest:where_node(gname)") == "undefined" })
+	distributetest.WaitFor(t, "gname gone on go", func() bool { _, ok := s.Whereis(distribute.Atom("gname")); return !ok })
+	distributetest.WaitFor(t, "gname gone on erl", func() bool { return erl.Eval(t, "gtest:where_node(gname)") == "undefined" })
 	// An Erlang process killed: gone on Go.
 	if got := erl.Eval(t, "gtest:kill(ename)"); got != "ok" {
 		t.Fatalf("kill: %s", got)
 	}
-	waitFor(t, "ename gone on go", func() bool { _, ok := s.Whereis(distribute.Atom("ename")); return !ok })
+	distributetest.WaitFor(t, "ename gone on go", func() bool { _, ok := s.Whereis(distribute.Atom("ename")); return !ok })
 	// Unregister from Go of an Erlang-registered name.
 	erl.Eval(t, "gtest:reg(e2)")
-	waitFor(t, "e2 on go", func() bool { _, ok := s.Whereis(distribute.Atom("e2")); return ok })
+	distributetest.WaitFor(t, "e2 on go", func() bool { _, ok := s.Whereis(distribute.Atom("e2")); return ok })
 	if err := s.Unregister(ctx, distribute.Atom("e2")); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestErlangPair(t *testing.T) {
 	// binaries): Whereis finds it and Unregister removes it.
 	erl.Eval(t, "gtest:reg({via_erl, 1})")
 	tname := etf.Tuple{distribute.Atom("via_erl"), int64(1)}
-	waitFor(t, "{via_erl, 1} on go", func() bool { _, ok := s.Whereis(tname); return ok })
+	distributetest.WaitFor(t, "{via_erl, 1} on go", func() bool { _, ok := s.Whereis(tname); return ok })
 	if err := s.Unregister(ctx, tname); err != nil {
 		t.Fatalf("Unregister {via_erl, 1}: %v", err)
 	}

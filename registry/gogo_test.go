@@ -33,7 +33,7 @@ func meshed(t *testing.T, nodes []*distribute.Node, servers []*Server) {
 	fullMesh(t, nodes, nil)
 	syncAll(t, servers...)
 	for _, s := range servers {
-		waitFor(t, "known", func() bool { return len(s.Known()) == len(nodes)-1 })
+		distributetest.WaitFor(t, "known", func() bool { return len(s.Known()) == len(nodes)-1 })
 	}
 }
 
@@ -80,7 +80,7 @@ func TestGoCluster(t *testing.T) {
 	// Exit removes everywhere.
 	procs[4].Exit(distribute.ReasonNormal)
 	for _, s := range servers {
-		waitFor(t, "n4 gone", func() bool { _, ok := s.Whereis(distribute.Atom("n4")); return !ok })
+		distributetest.WaitFor(t, "n4 gone", func() bool { _, ok := s.Whereis(distribute.Atom("n4")); return !ok })
 	}
 	// All five register one name at once: one owner.
 	for round := range 3 {
@@ -172,7 +172,7 @@ func TestSplitMerge(t *testing.T) {
 	if !ok || w != pa.Pid() {
 		t.Fatalf("same = %v %v, want %v (lower node)", w, ok, pa.Pid())
 	}
-	waitFor(t, "loser killed", func() bool { return !pb.Alive() })
+	distributetest.WaitFor(t, "loser killed", func() bool { return !pb.Alive() })
 	if got := calls.Load(); got != 1 {
 		t.Fatalf("resolver ran %d times", got)
 	}
@@ -182,7 +182,7 @@ func TestSplitMerge(t *testing.T) {
 	// peers are connected to each other, and each server knows exactly its
 	// connected peers.
 	n(0).Disconnect(n(3).Name())
-	waitFor(t, "non-overlapping partitions", func() bool { return partitioned(nodes, servers) })
+	distributetest.WaitFor(t, "non-overlapping partitions", func() bool { return partitioned(nodes, servers) })
 	if n(0).IsConnected(n(3).Name()) {
 		t.Fatal("0 and 3 reconnected")
 	}
@@ -204,7 +204,7 @@ func TestSplitMerge(t *testing.T) {
 	if !ok || w != p0.Pid() {
 		t.Fatalf("again = %v %v, want node 0's %v", w, ok, p0.Pid())
 	}
-	waitFor(t, "loser killed", func() bool { return !p3.Alive() })
+	distributetest.WaitFor(t, "loser killed", func() bool { return !p3.Alive() })
 	agreeGo(t, servers, "same")
 }
 

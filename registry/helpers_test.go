@@ -9,7 +9,7 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
-	"github.com/distribute-go/distribute/internal/nodetest"
+	"github.com/distribute-go/distribute/distributetest/gonode"
 )
 
 func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
@@ -20,7 +20,7 @@ var nodeSeq atomic.Int64
 // embedded one when none runs there), stopped when the test ends.
 func startNode(t testing.TB, epmdPort int) *distribute.Node {
 	t.Helper()
-	return nodetest.Start(t, epmdPort, "rg", func(c *distribute.Config) { c.Visibility = distribute.Visible })
+	return gonode.Start(t, epmdPort, "rg", func(c *distribute.Config) { c.Visibility = distribute.Visible })
 }
 
 // startServer starts a global name server on node, stopped at the end.
@@ -55,22 +55,6 @@ func newProc(t testing.TB, n *distribute.Node) *distribute.Process {
 	}
 	t.Cleanup(func() { p.Exit(distribute.ReasonNormal) })
 	return p
-}
-
-// waitFor polls cond until it holds, failing after a generous deadline.
-// An optional detail func describes the last failed check.
-func waitFor(t testing.TB, what string, cond func() bool, detail ...func() string) {
-	t.Helper()
-	deadline := time.Now().Add(distributetest.Scale(30 * time.Second))
-	for !cond() {
-		if time.Now().After(deadline) {
-			if len(detail) > 0 {
-				t.Fatalf("timed out waiting for %s: %s", what, detail[0]())
-			}
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func syncAll(t testing.TB, servers ...*Server) {

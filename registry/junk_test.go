@@ -31,7 +31,7 @@ func TestJunkCastIsLoggedBounded(t *testing.T) {
 	if err := sb.Register(testCtx(t), "after_junk", p.Pid()); err != nil {
 		t.Fatalf("register after the junk cast: %v", err)
 	}
-	waitFor(t, "the junk cast in the log", func() bool { return strings.Contains(logs.String(), "registry: dropped cast") })
+	distributetest.WaitFor(t, "the junk cast in the log", func() bool { return strings.Contains(logs.String(), "registry: dropped cast") })
 	for _, line := range strings.Split(logs.String(), "\n") {
 		if len(line) > etf.LogTextMax+512 {
 			t.Errorf("a log line of %d bytes: %.200s...", len(line), line)

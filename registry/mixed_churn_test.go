@@ -47,7 +47,7 @@ func TestMixedChurn(t *testing.T) {
 			} else {
 				erls[a-2].Eval(t, fmt.Sprintf("erlang:disconnect_node(%s)", quoteAtom(names[b])))
 			}
-			waitFor(t, "partitions settle", func() bool { return mixedPartitioned(t, gos, servers, erls) })
+			distributetest.WaitFor(t, "partitions settle", func() bool { return mixedPartitioned(t, gos, servers, erls) })
 		}
 		var wg sync.WaitGroup
 		for k := range 4 {

@@ -17,10 +17,10 @@ func fullMesh(t *testing.T, gos []*distribute.Node, erls []*distributetest.ErlNo
 	t.Helper()
 	total := len(gos) + len(erls)
 	for _, g := range gos {
-		waitFor(t, string(g.Name())+" meshed", func() bool { return len(g.VisibleNodes()) == total-1 })
+		distributetest.WaitFor(t, string(g.Name())+" meshed", func() bool { return len(g.VisibleNodes()) == total-1 })
 	}
 	for _, e := range erls {
-		waitFor(t, e.Name+" meshed", func() bool { return e.Eval(t, "length(nodes())") == fmt.Sprint(total-1) })
+		distributetest.WaitFor(t, e.Name+" meshed", func() bool { return e.Eval(t, "length(nodes())") == fmt.Sprint(total-1) })
 	}
 }
 
@@ -39,7 +39,12 @@ func agreeTerm(t *testing.T, servers []*Server, erls []*distributetest.ErlNode, 
 	var want distribute.Pid
 	var ok bool
 	var why string
-	waitFor(t, fmt.Sprintf("agreement on %v", name), func() bool {
+	defer func() {
+		if t.Failed() {
+			t.Logf("the last check: %s", why)
+		}
+	}()
+	distributetest.WaitFor(t, fmt.Sprintf("agreement on %v", name), func() bool {
 		want, ok = servers[0].Whereis(name)
 		for _, s := range servers[1:] {
 			if got, ok2 := s.Whereis(name); got != want || ok2 != ok {
@@ -54,7 +59,7 @@ func agreeTerm(t *testing.T, servers []*Server, erls []*distributetest.ErlNode, 
 			}
 		}
 		return true
-	}, func() string { return why })
+	})
 	return want, ok
 }
 
@@ -121,7 +126,7 @@ func TestMixedCluster(t *testing.T) {
 		t.Fatalf("shared won by %v, want %v", winner, wantWin)
 	}
 	if lose == pa.Pid() {
-		waitFor(t, "loser killed", func() bool { return !pa.Alive() })
+		distributetest.WaitFor(t, "loser killed", func() bool { return !pa.Alive() })
 		if pa.Reason() != distribute.ReasonKilled {
 			t.Fatalf("loser reason %v", pa.Reason())
 		}
@@ -149,10 +154,10 @@ func TestMixedCluster(t *testing.T) {
 	// A Go process exits: the name is gone everywhere.
 	p3.Exit(distribute.ReasonNormal)
 	for _, s := range servers {
-		waitFor(t, "from_go gone", func() bool { _, ok := s.Whereis(distribute.Atom("from_go")); return !ok })
+		distributetest.WaitFor(t, "from_go gone", func() bool { _, ok := s.Whereis(distribute.Atom("from_go")); return !ok })
 	}
 	for _, e := range erls {
-		waitFor(t, "from_go gone on erl", func() bool { return e.Eval(t, "gtest:where_node(from_go)") == "undefined" })
+		distributetest.WaitFor(t, "from_go gone on erl", func() bool { return e.Eval(t, "gtest:where_node(from_go)") == "undefined" })
 	}
 
 	// Concurrent registration of one name from Go and Erlang: one owner.

@@ -81,7 +81,7 @@ func TestMixedPreventOverlappingPartitions(t *testing.T) {
 	if got := e1.Eval(t, fmt.Sprintf("erlang:disconnect_node(%s)", quoteAtom(g1.Name()))); got != "true" {
 		t.Fatalf("disconnect_node: %s", got)
 	}
-	waitFor(t, "non-overlapping partitions", func() bool { return mixedPartitioned(t, gos, servers, erls) })
+	distributetest.WaitFor(t, "non-overlapping partitions", func() bool { return mixedPartitioned(t, gos, servers, erls) })
 	if slices.Contains(erlNodes(t, e1), g1.Name()) {
 		t.Fatal("e1 and g1 reconnected")
 	}
@@ -129,7 +129,7 @@ func TestMixedWithoutPOP(t *testing.T) {
 	if got := e1.Eval(t, fmt.Sprintf("erlang:disconnect_node(%s)", quoteAtom(g1.Name()))); got != "true" {
 		t.Fatal(got)
 	}
-	waitFor(t, "g1 sees e1 gone", func() bool { return !g1.IsConnected(distribute.Atom(e1.Name)) && len(s1.Known()) == 1 })
+	distributetest.WaitFor(t, "g1 sees e1 gone", func() bool { return !g1.IsConnected(distribute.Atom(e1.Name)) && len(s1.Known()) == 1 })
 	if !g1.IsConnected(distribute.Atom(e2.Name)) {
 		t.Fatal("g1–e2 was cut without POP")
 	}

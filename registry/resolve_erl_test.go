@@ -75,7 +75,7 @@ func TestGoResolvesConflicts(t *testing.T) {
 	if w, _ := agreeOn(t, servers, erls, q, "c1"); w != p1.Pid() {
 		t.Fatalf("c1 = %v, want %v", w, p1.Pid())
 	}
-	waitFor(t, "eb's c1 killed", func() bool {
+	distributetest.WaitFor(t, "eb's c1 killed", func() bool {
 		return eb.Eval(t, fmt.Sprintf("is_process_alive(list_to_pid(%q))", erlPidText(eb, ebPids["c1"]))) == "false"
 	})
 	// c2: Go's kept, eb's notified (and alive).

@@ -10,8 +10,8 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/distributetest/gonode"
 	"github.com/distribute-go/distribute/etf"
-	"github.com/distribute-go/distribute/internal/nodetest"
 	"github.com/distribute-go/distribute/rpc"
 )
 
@@ -48,7 +48,7 @@ func (childTB) Fatalf(f string, args ...any) { fmt.Printf(f+"\n", args...); os.E
 func startChild(t testing.TB, port int) etf.Atom {
 	t.Helper()
 	name := fmt.Sprintf("rpcchild%d_%d@localhost", os.Getpid(), nodeSeq.Add(1))
-	nodetest.StartChild(t, "RPC_TEST_CHILD="+name, "RPC_TEST_EPMD="+strconv.Itoa(port))
+	gonode.StartChild(t, "RPC_TEST_CHILD="+name, "RPC_TEST_EPMD="+strconv.Itoa(port))
 	return etf.Atom(name)
 }
 

@@ -14,8 +14,8 @@ import (
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/codec"
 	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/distributetest/gonode"
 	"github.com/distribute-go/distribute/etf"
-	"github.com/distribute-go/distribute/internal/nodetest"
 	"github.com/distribute-go/distribute/rpc"
 )
 
@@ -37,7 +37,7 @@ const cookie = "distributetest"
 
 func startNode(t testing.TB, epmdPort int) *distribute.Node {
 	t.Helper()
-	return nodetest.Start(t, epmdPort, "rpc")
+	return gonode.Start(t, epmdPort, "rpc")
 }
 
 func testCtx(t testing.TB) context.Context {

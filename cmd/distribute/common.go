@@ -121,7 +121,7 @@ func (c *common) resolveEpmdPort() (int, error) {
 		}
 		return p, nil
 	}
-	return distribute.DefaultEpmdPort, nil
+	return 4369, nil // epmd's port
 }
 
 // tlsConfig builds the TLS configuration from the flags, or nil.

@@ -271,7 +271,7 @@ func newNodeCmd() *cobra.Command {
 	f.StringArrayVar(&joins, "join", nil, "membership seed NODE; its gossip address comes from distribute:info(); a seed that does not answer is retried in the background, and /readyz fails until one does (repeatable)")
 	f.StringVar(&httpAddr, "http", "", "serve on HOST:PORT: the observer page /, /healthz, /readyz, /metrics (Prometheus), /election, /api/observer")
 	f.StringVar(&epmdAddr, "epmd-listen", "", "where the embedded epmd listens, HOST:PORT with the epmd port, when no epmd runs (default: every interface, as epmd)")
-	f.DurationVar(&tickTime, "tick-time", distribute.DefaultTickTime, "Erlang's net_ticktime: a silent peer is dropped after about this long; every node of a cluster should use the same")
+	f.DurationVar(&tickTime, "tick-time", 60*time.Second, "Erlang's net_ticktime: a silent peer is dropped after about this long; every node of a cluster should use the same")
 	f.StringVar(&gossip, "gossip", "", "gossip address IP:PORT, kept across restarts so a restarted node keeps its address (default: the listen IP, and the port kept in --data-dir, else any free port)")
 	f.StringVar(&profile, "profile", "lan", "membership timings: lan (memberlist's LAN defaults) or local (fast, for loopback)")
 	f.BoolVar(&elect, "election", false, "take part in leader election (Raft over the distribution, no extra port; needs --expect and --data-dir; timings follow --profile)")

@@ -67,7 +67,7 @@ func startChurnProc(t *testing.T, epmdPort int, name string, args ...string) *ch
 		p.cmd.Process.Kill()
 		<-p.done
 	})
-	waitUntil(t, 30*time.Second, name+" started", func() bool {
+	distributetest.WaitForWithin(t, 30*time.Second, name+" started", func() bool {
 		select {
 		case <-p.done:
 			t.Fatalf("%s exited: %s", name, p.errText())
@@ -132,17 +132,6 @@ func upAgain(p *churnProc, node string, from time.Time) time.Time {
 	return from
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(distributetest.Scale(d))
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", distributetest.Scale(d), what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestRestartUnderSameName is the churn issue's reproduction, at CLI
 // level, on the default LAN profile: three nodes (r2 and r3 join r1), r3
 // is killed with SIGKILL and restarted with the same flags, before or
@@ -198,7 +187,7 @@ func TestRestartUnderSameName(t *testing.T) {
 					if o == p {
 						continue
 					}
-					waitUntil(t, 60*time.Second, p.name+" sees "+o.name+" alive and connected", func() bool {
+					distributetest.WaitForWithin(t, 60*time.Second, p.name+" sees "+o.name+" alive and connected", func() bool {
 						return p.count(time.Time{}, "event member "+o.name+" alive ") > 0 && connected(p, o.name)
 					})
 				}
@@ -208,7 +197,7 @@ func TestRestartUnderSameName(t *testing.T) {
 			<-r3.done
 			if tc.afterDead {
 				for _, p := range []*churnProc{r1, r2} {
-					waitUntil(t, 90*time.Second, p.name+" sees the old r3 dead", func() bool {
+					distributetest.WaitForWithin(t, 90*time.Second, p.name+" sees the old r3 dead", func() bool {
 						return p.count(killed, "event member "+r3n+" dead ") > 0
 					})
 				}
@@ -231,11 +220,11 @@ func TestRestartUnderSameName(t *testing.T) {
 			}
 			var took []string
 			for _, p := range []*churnProc{r1, r2} {
-				waitUntil(t, 120*time.Second, r3n+" a member again at "+p.name, func() bool { return again(p) })
+				distributetest.WaitForWithin(t, 120*time.Second, r3n+" a member again at "+p.name, func() bool { return again(p) })
 				took = append(took, fmt.Sprintf("%s after %v", p.name, time.Since(restarted).Round(100*time.Millisecond)))
 			}
 			for _, o := range []string{r1n, r2n} {
-				waitUntil(t, 60*time.Second, "the new r3 sees "+o+" alive and connected", func() bool {
+				distributetest.WaitForWithin(t, 60*time.Second, "the new r3 sees "+o+" alive and connected", func() bool {
 					return r3.count(time.Time{}, "event member "+o+" alive ") > 0 && connected(r3, o)
 				})
 			}
@@ -246,7 +235,7 @@ func TestRestartUnderSameName(t *testing.T) {
 			old3 := all[2]
 			all = []*churnProc{r1, r2, r3}
 			for _, p := range all {
-				waitUntil(t, 60*time.Second, p.name+"'s members all alive, a full mesh", func() bool {
+				distributetest.WaitForWithin(t, 60*time.Second, p.name+"'s members all alive, a full mesh", func() bool {
 					out, _, code := runCLI(t, "", cliArgs(epmd, "rpc", p.name, "distribute", "members")...)
 					if code != 0 || strings.Count(out, ",alive,") != 3 {
 						return false
@@ -320,8 +309,8 @@ func TestNodeStartsWithoutSeed(t *testing.T) {
 		t.Fatalf("/readyz before the seed is up: %d %s; want 503, isolated, judged against --cluster-size 2", got, body)
 	}
 	seed := startChurnProc(t, epmd, "seed@127.0.0.1", "--profile", "local", "--join", "seed@127.0.0.1")
-	waitUntil(t, 60*time.Second, "both members alive to each other", func() bool {
+	distributetest.WaitForWithin(t, 60*time.Second, "both members alive to each other", func() bool {
 		return late.count(time.Time{}, "event member seed@127.0.0.1 alive ") > 0 && seed.count(time.Time{}, "event member late@127.0.0.1 alive ") > 0
 	})
-	waitUntil(t, 30*time.Second, "/readyz 200 once joined", func() bool { return status("/readyz") == 200 })
+	distributetest.WaitForWithin(t, 30*time.Second, "/readyz 200 once joined", func() bool { return status("/readyz") == 200 })
 }

@@ -61,7 +61,7 @@ func TestSIGTERMLeaderHandsOverAndLeaves(t *testing.T) {
 	}
 	var leader string
 	var term int
-	waitUntil(t, 30*time.Second, "a leader known to all three", func() bool {
+	distributetest.WaitForWithin(t, 30*time.Second, "a leader known to all three", func() bool {
 		var seen []string
 		for _, p := range procs {
 			l, ok := p.last(time.Time{}, "event leader ")
@@ -91,7 +91,7 @@ func TestSIGTERMLeaderHandsOverAndLeaves(t *testing.T) {
 		t.Fatalf("the leader exited %d after SIGTERM; want 0; stderr:\n%s", code, lp.errText())
 	}
 	for _, o := range others {
-		waitUntil(t, 30*time.Second, o.name+" to see "+leader+" left and a new leader", func() bool {
+		distributetest.WaitForWithin(t, 30*time.Second, o.name+" to see "+leader+" left and a new leader", func() bool {
 			l, ok := o.last(sent, "event leader ")
 			if !ok {
 				return false
@@ -153,13 +153,13 @@ func TestSIGTERMLetsCallsInFlightFinish(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	waitUntil(t, 30*time.Second, "sth to see stg alive, and stg ready", func() bool {
+	distributetest.WaitForWithin(t, 30*time.Second, "sth to see stg alive, and stg ready", func() bool {
 		s := h.memberStates("stg@localhost")
 		return len(s) > 0 && s[len(s)-1] == "alive" && readyz() == http.StatusOK
 	})
 	read := suspendedCall(t, erl, "stg@localhost")
 	g.cmd.Process.Signal(syscall.SIGTERM)
-	waitUntil(t, 30*time.Second, "sth to see stg left and the global name box gone", func() bool {
+	distributetest.WaitForWithin(t, 30*time.Second, "sth to see stg left and the global name box gone", func() bool {
 		s := h.memberStates("stg@localhost")
 		if len(s) == 0 || s[len(s)-1] != "left" {
 			return false
@@ -191,13 +191,13 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	erl := distributetest.StartErlNode(t, distributetest.ErlOptions{Name: "sserl@localhost", Cookie: testCookie})
 	g := startChurnProc(t, erl.EpmdPort, "ssg@localhost", "--inbox", "box", "--profile", "local", "--shutdown-grace", "10m")
 	h := startChurnProc(t, erl.EpmdPort, "ssh@localhost", "--join", "ssg@localhost", "--profile", "local")
-	waitUntil(t, 30*time.Second, "ssh to see ssg alive", func() bool {
+	distributetest.WaitForWithin(t, 30*time.Second, "ssh to see ssg alive", func() bool {
 		s := h.memberStates("ssg@localhost")
 		return len(s) > 0 && s[len(s)-1] == "alive"
 	})
 	suspendedCall(t, erl, "ssg@localhost")
 	g.cmd.Process.Signal(syscall.SIGTERM)
-	waitUntil(t, 30*time.Second, "ssh to see ssg left", func() bool {
+	distributetest.WaitForWithin(t, 30*time.Second, "ssh to see ssg left", func() bool {
 		s := h.memberStates("ssg@localhost")
 		return len(s) > 0 && s[len(s)-1] == "left"
 	})

@@ -67,11 +67,12 @@ func imports(t *testing.T, pkg string) []string {
 	return strings.Fields(string(out))
 }
 
-// The services sit on the root's public API: the root depends on no
-// service, and no service reaches into an internal package (what they
-// need of the wire or of epmd, the root offers).
+// The services (and supervisor, gleam, and the test kit's Go-node
+// starter) sit on the root's public API: the root depends on none of
+// them, and none reaches into an internal package (what they need of the
+// wire or of epmd, the root offers).
 func TestServicesOnThePublicAPI(t *testing.T) {
-	services := []string{"rpc", "groups", "registry", "membership", "election", "health", "cluster"}
+	services := []string{"rpc", "groups", "registry", "membership", "election", "health", "cluster", "supervisor", "gleam", "distributetest/gonode"}
 	for _, d := range deps(t, module) {
 		for _, s := range services {
 			if d == module+"/"+s {

@@ -74,7 +74,7 @@ func conformance(t *testing.T, port int) {
 		t.Errorf("Close: %v", err)
 	}
 	<-reg.Done()
-	waitFor(t, 10*time.Second, "gotest unregistered", func() bool {
+	distributetest.WaitForWithin(t, 10*time.Second, "gotest unregistered", func() bool {
 		_, err := Lookup(ctx, "127.0.0.1", port, "gotest")
 		return errors.Is(err, ErrNotFound)
 	})
@@ -92,7 +92,7 @@ func conformance(t *testing.T, port int) {
 	if _, err := Lookup(ctx, "127.0.0.1", port, "nosuchnode"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown Lookup: got %v; want ErrNotFound", err)
 	}
-	waitFor(t, 10*time.Second, "names empty", func() bool {
+	distributetest.WaitForWithin(t, 10*time.Second, "names empty", func() bool {
 		names, err := Names(ctx, "127.0.0.1", port)
 		return err == nil && len(names) == 0
 	})

@@ -48,7 +48,7 @@ func TestErlNodesWithEmbeddedServer(t *testing.T) {
 
 	// A stopped node loses its registration.
 	e2.Stop(t)
-	waitFor(t, 20*time.Second, "epmdt2 unregistered", func() bool {
+	distributetest.WaitForWithin(t, 20*time.Second, "epmdt2 unregistered", func() bool {
 		for _, n := range s.Names() {
 			if n.Name == "epmdt2" {
 				return false

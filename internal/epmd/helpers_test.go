@@ -12,18 +12,6 @@ import (
 
 func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
 
-// waitFor polls cond until it holds or d (scaled) passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(distributetest.Scale(d))
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", distributetest.Scale(d), what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(30*time.Second))
 	t.Cleanup(cancel)

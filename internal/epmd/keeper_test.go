@@ -63,7 +63,7 @@ func TestKeeperUsesRunningEpmd(t *testing.T) {
 	if err := k.Stop(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "unregistered after Stop", func() bool {
+	distributetest.WaitForWithin(t, 10*time.Second, "unregistered after Stop", func() bool {
 		_, err := Lookup(testCtx(t), "127.0.0.1", port, "kept")
 		return errors.Is(err, ErrNotFound)
 	})
@@ -123,7 +123,7 @@ func TestKeeperReregistersWhenEpmdReturns(t *testing.T) {
 	k := startKeeper(t, KeeperConfig{Port: port, Name: "r", ListenPort: 1, NoHost: true, RetryInterval: 50 * time.Millisecond})
 	cr := k.Creation()
 	s1.Close()
-	waitFor(t, 10*time.Second, "registration dropped", func() bool { return !k.Registered() })
+	distributetest.WaitForWithin(t, 10*time.Second, "registration dropped", func() bool { return !k.Registered() })
 
 	s2, err := Listen(context.Background(), hostPort(port))
 	if err != nil {
@@ -132,7 +132,7 @@ func TestKeeperReregistersWhenEpmdReturns(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- s2.Serve(context.Background()) }()
 	defer func() { s2.Close(); <-served }()
-	waitFor(t, 10*time.Second, "re-registered with the new epmd", func() bool {
+	distributetest.WaitForWithin(t, 10*time.Second, "re-registered with the new epmd", func() bool {
 		return k.Registered() && slices.Equal(s2.Names(), []NameEntry{{"r", 1}})
 	})
 	if k.Creation() != cr {
@@ -210,7 +210,7 @@ func TestKeeperFailover(t *testing.T) {
 	if err := host.Stop(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "a survivor hosting and all survivors registered", func() bool {
+	distributetest.WaitForWithin(t, 15*time.Second, "a survivor hosting and all survivors registered", func() bool {
 		if len(hosts(survivors)) != 1 {
 			return false
 		}
@@ -233,7 +233,7 @@ func TestKeeperFailover(t *testing.T) {
 		last = survivors[1]
 	}
 	newHost.Stop(testCtx(t))
-	waitFor(t, 15*time.Second, "the last keeper hosting and registered", func() bool {
+	distributetest.WaitForWithin(t, 15*time.Second, "the last keeper hosting and registered", func() bool {
 		return last.Hosting() && last.Registered() && slices.Equal(namesAt(port), []string{last.cfg.Name})
 	})
 	if last.Creation() != creations[last] {
@@ -256,7 +256,7 @@ func TestKeeperFailoverWithErl(t *testing.T) {
 		t.Fatalf("names = %v", got)
 	}
 	k1.Stop(testCtx(t))
-	waitFor(t, 20*time.Second, "k2 hosting with kb and kerl registered", func() bool {
+	distributetest.WaitForWithin(t, 20*time.Second, "k2 hosting with kb and kerl registered", func() bool {
 		return k2.Hosting() && slices.Equal(namesAt(port), []string{"kb", "kerl"})
 	})
 	if got := e.Eval(t, "net_adm:names()"); !strings.Contains(got, `{"kb",2002}`) {

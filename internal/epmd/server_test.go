@@ -61,7 +61,7 @@ func TestServerCreations(t *testing.T) {
 		}
 		prev = c
 		r.Close()
-		waitFor(t, 5*time.Second, "unregistered", func() bool { return len(s.Names()) == 0 })
+		distributetest.WaitForWithin(t, 5*time.Second, "unregistered", func() bool { return len(s.Names()) == 0 })
 	}
 }
 
@@ -129,7 +129,7 @@ func TestServerKillStopDump(t *testing.T) {
 		t.Errorf("after STOP: %v", err)
 	}
 	r.Close()
-	waitFor(t, 5*time.Second, "unregistered", func() bool { return len(s.Names()) == 0 })
+	distributetest.WaitForWithin(t, 5*time.Second, "unregistered", func() bool { return len(s.Names()) == 0 })
 	if ans, err := c.Kill(ctx, "127.0.0.1", s.Port()); err != nil || ans != KillOK {
 		t.Errorf("Kill: %q %v; want %q", ans, err, KillOK)
 	}
@@ -236,7 +236,7 @@ func TestServerMaxConns(t *testing.T) {
 		t.Errorf("Lookup over MaxConns succeeded")
 	}
 	r1.Close()
-	waitFor(t, 5*time.Second, "a free connection slot", func() bool {
+	distributetest.WaitForWithin(t, 5*time.Second, "a free connection slot", func() bool {
 		_, err := Lookup(ctx, "127.0.0.1", s.Port(), "two")
 		return err == nil
 	})

@@ -1,11 +1,34 @@
-package distribute
+// Package supervisor runs supervision trees as Erlang's supervisor does:
+// a supervisor is a process that starts its children in order, links to
+// them, traps exits, restarts a child that exits as its strategy and the
+// child's restart type say, and stops its children in reverse order when
+// it stops. Too many restarts within a period stop the supervisor itself
+// (its children first), so a fault climbs the tree instead of looping.
+//
+// Children are processes (ProcessChild), typed actors (ActorChild) or
+// other supervisors (SupervisorChild), all on the supervisor's node:
+//
+//	sup, err := supervisor.Start(ctx, node, supervisor.Spec{
+//		Strategy: supervisor.OneForOne,
+//		Children: []supervisor.ChildSpec{
+//			supervisor.ProcessChild("worker", work),
+//			supervisor.ActorChild("cache", cache),
+//		},
+//	})
+//	if err != nil { ... }
+//	defer sup.Stop(ctx)
+//
+// The package is built on the distribute package's public API only.
+package supervisor
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/etf"
 )
 
@@ -43,7 +66,7 @@ type ChildSpec struct {
 	// Start starts the child on n and returns its process once it runs.
 	// ctx is canceled when the supervisor exits. The supervisor links to
 	// the process; it must be a process of n.
-	Start func(ctx context.Context, n *Node) (*Process, error)
+	Start func(ctx context.Context, n *distribute.Node) (*distribute.Process, error)
 	// Restart is the restart type; zero means Permanent.
 	Restart RestartType
 	// Shutdown is how long the supervisor waits, after sending the child
@@ -57,8 +80,8 @@ type ChildSpec struct {
 const DefaultShutdown = 5 * time.Second
 
 // ActorChild is the child spec of an actor: each (re)start runs a.Start.
-func ActorChild[S, M, R any](id string, a *Actor[S, M, R]) ChildSpec {
-	return ChildSpec{ID: id, Start: func(ctx context.Context, n *Node) (*Process, error) {
+func ActorChild[S, M, R any](id string, a *distribute.Actor[S, M, R]) ChildSpec {
+	return ChildSpec{ID: id, Start: func(ctx context.Context, n *distribute.Node) (*distribute.Process, error) {
 		h, err := a.Start(ctx, n)
 		if err != nil {
 			return nil, err
@@ -68,18 +91,18 @@ func ActorChild[S, M, R any](id string, a *Actor[S, M, R]) ChildSpec {
 }
 
 // ProcessChild is the child spec of a plain process running fn (see
-// Node.Spawn for how its return becomes the exit reason).
-func ProcessChild(id string, fn func(ctx context.Context, p *Process) error) ChildSpec {
-	return ChildSpec{ID: id, Start: func(ctx context.Context, n *Node) (*Process, error) {
+// distribute.Node.Spawn for how its return becomes the exit reason).
+func ProcessChild(id string, fn func(ctx context.Context, p *distribute.Process) error) ChildSpec {
+	return ChildSpec{ID: id, Start: func(ctx context.Context, n *distribute.Node) (*distribute.Process, error) {
 		return n.Spawn(fn)
 	}}
 }
 
 // SupervisorChild is the child spec of a supervisor, for supervision
 // trees. Its Shutdown is an hour: it stops its own children first.
-func SupervisorChild(id string, spec SupervisorSpec) ChildSpec {
-	return ChildSpec{ID: id, Shutdown: time.Hour, Start: func(ctx context.Context, n *Node) (*Process, error) {
-		s, err := StartSupervisor(ctx, n, spec)
+func SupervisorChild(id string, spec Spec) ChildSpec {
+	return ChildSpec{ID: id, Shutdown: time.Hour, Start: func(ctx context.Context, n *distribute.Node) (*distribute.Process, error) {
+		s, err := Start(ctx, n, spec)
 		if err != nil {
 			return nil, err
 		}
@@ -87,10 +110,10 @@ func SupervisorChild(id string, spec SupervisorSpec) ChildSpec {
 	}}
 }
 
-// SupervisorSpec describes a supervisor.
-type SupervisorSpec struct {
+// Spec describes a supervisor.
+type Spec struct {
 	// Name, if set, registers the supervisor under it.
-	Name Atom
+	Name distribute.Atom
 	// Strategy; zero means OneForOne.
 	Strategy Strategy
 	// MaxRestarts and Period are the restart intensity: more than
@@ -102,19 +125,23 @@ type SupervisorSpec struct {
 	Period      time.Duration
 	// Children are started in this order and stopped in the reverse.
 	Children []ChildSpec
+	// Logger receives the supervisor's logs: a child that exited and is
+	// restarted (Info), a restart that failed, the restart intensity
+	// reached (Error). Default nil: discard.
+	Logger *slog.Logger
 }
 
 // ReasonMaxRestarts is the exit reason of a supervisor whose children
 // restarted more often than its intensity allows:
 // {shutdown, reached_max_restart_intensity}.
-var ReasonMaxRestarts Term = etf.Tuple{ReasonShutdown, Atom("reached_max_restart_intensity")}
+var ReasonMaxRestarts distribute.Term = etf.Tuple{distribute.ReasonShutdown, etf.Atom("reached_max_restart_intensity")}
 
 // Supervisor is a running supervisor: a process that starts its children,
 // links to them, traps exits, restarts children as its strategy says, and
 // stops them in reverse order when it stops. An exit signal from any other
 // process (its own supervisor's shutdown, say) stops it with that reason.
 type Supervisor struct {
-	p *Process
+	p *distribute.Process
 }
 
 // ChildInfo describes a child of a running supervisor.
@@ -122,14 +149,14 @@ type ChildInfo struct {
 	ID string
 	// Pid is the running child, the zero Pid when it is not running (a
 	// transient child that exited normally).
-	Pid Pid
+	Pid distribute.Pid
 }
 
 // Process returns the supervisor's process.
-func (s *Supervisor) Process() *Process { return s.p }
+func (s *Supervisor) Process() *distribute.Process { return s.p }
 
 // Pid returns the supervisor's pid.
-func (s *Supervisor) Pid() Pid { return s.p.pid }
+func (s *Supervisor) Pid() distribute.Pid { return s.p.Pid() }
 
 // Done is closed when the supervisor has exited.
 func (s *Supervisor) Done() <-chan struct{} { return s.p.Done() }
@@ -138,28 +165,29 @@ func (s *Supervisor) Done() <-chan struct{} { return s.p.Done() }
 // reason shutdown; it waits until ctx ends. Stopping a supervisor that has
 // exited returns nil.
 func (s *Supervisor) Stop(ctx context.Context) error {
-	s.p.deliver(supStop{})
+	s.p.Send(ctx, s.p.Pid(), supStop{})
 	select {
 	case <-s.p.Done():
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("distribute: stop supervisor %v: %w", s.p.pid, ctxError(ctx))
+		return fmt.Errorf("supervisor: stop %v: %w", s.p.Pid(), ctxError(ctx))
 	}
 }
 
 // Children returns the supervisor's children in start order.
 func (s *Supervisor) Children(ctx context.Context) ([]ChildInfo, error) {
 	reply := make(chan []ChildInfo, 1)
-	if !s.p.deliver(supWhich{reply: reply}) {
-		return nil, fmt.Errorf("distribute: supervisor %v: %w", s.p.pid, ErrNoProc)
+	if !s.p.Alive() {
+		return nil, fmt.Errorf("supervisor: %v: %w", s.p.Pid(), distribute.ErrNoProc)
 	}
+	s.p.Send(ctx, s.p.Pid(), supWhich{reply: reply})
 	select {
 	case c := <-reply:
 		return c, nil
 	case <-s.p.Done():
-		return nil, fmt.Errorf("distribute: supervisor %v: %w", s.p.pid, ErrNoProc)
+		return nil, fmt.Errorf("supervisor: %v: %w", s.p.Pid(), distribute.ErrNoProc)
 	case <-ctx.Done():
-		return nil, fmt.Errorf("distribute: supervisor %v: %w", s.p.pid, ctxError(ctx))
+		return nil, fmt.Errorf("supervisor: %v: %w", s.p.Pid(), ctxError(ctx))
 	}
 }
 
@@ -172,18 +200,21 @@ type (
 // StartSupervisor starts a supervisor on n and returns once every child has
 // started, in order. If a child fails to start, the ones started are
 // stopped in reverse order and the error is returned.
-func StartSupervisor(ctx context.Context, n *Node, spec SupervisorSpec) (*Supervisor, error) {
+func Start(ctx context.Context, n *distribute.Node, spec Spec) (*Supervisor, error) {
 	seen := make(map[string]bool, len(spec.Children))
 	for _, c := range spec.Children {
 		if c.Start == nil {
-			return nil, fmt.Errorf("distribute: supervisor child %q has no Start", c.ID)
+			return nil, fmt.Errorf("supervisor: child %q has no Start", c.ID)
 		}
 		if seen[c.ID] {
-			return nil, fmt.Errorf("distribute: supervisor child id %q used twice", c.ID)
+			return nil, fmt.Errorf("supervisor: child id %q used twice", c.ID)
 		}
 		seen[c.ID] = true
 	}
-	s := &supervisor{spec: spec, n: n, intensity: spec.MaxRestarts, period: spec.Period}
+	s := &supervisor{spec: spec, n: n, log: spec.Logger, intensity: spec.MaxRestarts, period: spec.Period}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	switch {
 	case s.intensity == 0:
 		s.intensity = 1
@@ -200,20 +231,20 @@ func StartSupervisor(ctx context.Context, n *Node, spec SupervisorSpec) (*Superv
 		s.children = append(s.children, &supChild{spec: c})
 	}
 	initDone := make(chan error, 1)
-	p, err := n.Spawn(func(ctx context.Context, self *Process) error {
+	p, err := n.Spawn(func(ctx context.Context, self *distribute.Process) error {
 		s.p = self
 		self.TrapExit(true)
 		if spec.Name != "" {
-			if err := n.Register(spec.Name, self.pid); err != nil {
+			if err := n.Register(spec.Name, self.Pid()); err != nil {
 				initDone <- err
-				return &ExitError{Reason: etf.Tuple{Atom("already_started"), etf.Binary(err.Error())}}
+				return &distribute.ExitError{Reason: etf.Tuple{etf.Atom("already_started"), etf.Binary(err.Error())}}
 			}
 		}
 		for _, c := range s.children {
 			if err := s.startChild(ctx, c); err != nil {
 				s.terminateAll(ctx)
-				initDone <- fmt.Errorf("distribute: supervisor: start child %q: %w", c.spec.ID, err)
-				return &ExitError{Reason: etf.Tuple{ReasonShutdown, etf.Tuple{Atom("failed_to_start_child"), etf.Binary(c.spec.ID), etf.Binary(err.Error())}}}
+				initDone <- fmt.Errorf("supervisor: start child %q: %w", c.spec.ID, err)
+				return &distribute.ExitError{Reason: etf.Tuple{distribute.ReasonShutdown, etf.Tuple{etf.Atom("failed_to_start_child"), etf.Binary(c.spec.ID), etf.Binary(err.Error())}}}
 			}
 		}
 		initDone <- nil
@@ -230,18 +261,39 @@ func StartSupervisor(ctx context.Context, n *Node, spec SupervisorSpec) (*Superv
 		}
 		return &Supervisor{p: p}, nil
 	case <-p.Done():
-		return nil, fmt.Errorf("distribute: supervisor exited while starting: %w", &ExitError{Reason: p.Reason()})
+		// A start that failed sent its error before the process exited:
+		// when both are ready, the select may pick either.
+		select {
+		case err := <-initDone:
+			if err != nil {
+				return nil, err
+			}
+		default:
+		}
+		return nil, fmt.Errorf("supervisor: exited while starting: %w", &distribute.ExitError{Reason: p.Reason()})
 	case <-ctx.Done():
-		p.Exit(ReasonKilled) // its children die through their links
-		return nil, fmt.Errorf("distribute: start supervisor: %w", ctxError(ctx))
+		p.Exit(distribute.ReasonKilled) // its children die through their links
+		return nil, fmt.Errorf("supervisor: start: %w", ctxError(ctx))
 	}
+}
+
+// ctxError is the error of an operation ctx ended: past a deadline it
+// wraps distribute.ErrTimeout and context.DeadlineExceeded; canceled, it
+// is context.Canceled.
+func ctxError(ctx context.Context) error {
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", distribute.ErrTimeout, err)
+	}
+	return err
 }
 
 // supervisor is the state of a running supervisor, owned by its process.
 type supervisor struct {
-	spec      SupervisorSpec
-	n         *Node
-	p         *Process
+	spec      Spec
+	n         *distribute.Node
+	p         *distribute.Process
+	log       *slog.Logger
 	intensity int
 	period    time.Duration
 	children  []*supChild
@@ -250,7 +302,7 @@ type supervisor struct {
 
 type supChild struct {
 	spec ChildSpec
-	proc *Process // nil when not running
+	proc *distribute.Process // nil when not running
 }
 
 func (s *supervisor) loop(ctx context.Context) error {
@@ -262,25 +314,25 @@ func (s *supervisor) loop(ctx context.Context) error {
 		switch m := m.(type) {
 		case supStop:
 			s.terminateAll(ctx)
-			return &ExitError{Reason: ReasonShutdown}
+			return &distribute.ExitError{Reason: distribute.ReasonShutdown}
 		case supWhich:
 			info := make([]ChildInfo, len(s.children))
 			for i, c := range s.children {
 				info[i].ID = c.spec.ID
 				if c.proc != nil {
-					info[i].Pid = c.proc.pid
+					info[i].Pid = c.proc.Pid()
 				}
 			}
 			m.reply <- info
-		case Exit:
+		case distribute.Exit:
 			c := s.childOf(m.From)
 			if c == nil {
-				if m.Reason == ReasonNormal {
+				if m.Reason == distribute.ReasonNormal {
 					continue
 				}
 				// Its own supervisor (or anyone) told it to stop.
 				s.terminateAll(ctx)
-				return &ExitError{Reason: m.Reason}
+				return &distribute.ExitError{Reason: m.Reason}
 			}
 			c.proc = nil
 			if err := s.childExited(ctx, c, m.Reason); err != nil {
@@ -290,9 +342,9 @@ func (s *supervisor) loop(ctx context.Context) error {
 	}
 }
 
-func (s *supervisor) childOf(pid Pid) *supChild {
+func (s *supervisor) childOf(pid distribute.Pid) *supChild {
 	for _, c := range s.children {
-		if c.proc != nil && c.proc.pid == pid {
+		if c.proc != nil && c.proc.Pid() == pid {
 			return c
 		}
 	}
@@ -300,17 +352,17 @@ func (s *supervisor) childOf(pid Pid) *supChild {
 }
 
 // cleanExit reports the reasons a transient child is not restarted for.
-func cleanExit(reason Term) bool {
-	if reason == ReasonNormal || reason == ReasonShutdown {
+func cleanExit(reason distribute.Term) bool {
+	if reason == distribute.ReasonNormal || reason == distribute.ReasonShutdown {
 		return true
 	}
 	t, ok := reason.(etf.Tuple)
-	return ok && len(t) == 2 && t[0] == ReasonShutdown
+	return ok && len(t) == 2 && t[0] == distribute.ReasonShutdown
 }
 
 // childExited applies the restart strategy to a child that exited; an
 // error stops the supervisor.
-func (s *supervisor) childExited(ctx context.Context, c *supChild, reason Term) error {
+func (s *supervisor) childExited(ctx context.Context, c *supChild, reason distribute.Term) error {
 	restart := c.spec.Restart
 	if restart == 0 {
 		restart = Permanent
@@ -322,12 +374,12 @@ func (s *supervisor) childExited(ctx context.Context, c *supChild, reason Term) 
 	case restart == Transient && cleanExit(reason):
 		return nil
 	}
-	s.n.logger.Info("supervisor: child exited, restarting", "supervisor", s.p.pid, "child", c.spec.ID, "reason", etf.LogValue(reason))
+	s.log.Info("supervisor: child exited, restarting", "supervisor", s.p.Pid(), "child", c.spec.ID, "reason", etf.LogValue(reason))
 	for {
 		if !s.addRestart() {
-			s.n.logger.Error("supervisor: reached max restart intensity", "supervisor", s.p.pid, "child", c.spec.ID)
+			s.log.Error("supervisor: reached max restart intensity", "supervisor", s.p.Pid(), "child", c.spec.ID)
 			s.terminateAll(ctx)
-			return &ExitError{Reason: ReasonMaxRestarts}
+			return &distribute.ExitError{Reason: ReasonMaxRestarts}
 		}
 		var err error
 		if s.spec.Strategy == OneForAll {
@@ -341,7 +393,7 @@ func (s *supervisor) childExited(ctx context.Context, c *supChild, reason Term) 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		s.n.logger.Error("supervisor: restart failed", "supervisor", s.p.pid, "child", c.spec.ID, "err", err)
+		s.log.Error("supervisor: restart failed", "supervisor", s.p.Pid(), "child", c.spec.ID, "err", err)
 	}
 }
 
@@ -396,14 +448,14 @@ func (s *supervisor) startChild(ctx context.Context, c *supChild) error {
 	if err != nil {
 		return err
 	}
-	if proc == nil || proc.node != s.n {
-		return errors.New("distribute: ChildSpec.Start must return a process of the supervisor's node")
+	if proc == nil || proc.Node() != s.n {
+		return errors.New("supervisor: ChildSpec.Start must return a process of the supervisor's node")
 	}
 	c.proc = proc
-	if err := s.p.Link(ctx, proc.pid); err != nil {
-		if errors.Is(err, ErrNoProc) {
+	if err := s.p.Link(ctx, proc.Pid()); err != nil {
+		if errors.Is(err, distribute.ErrNoProc) {
 			// Already gone: deliver its exit as the link would have.
-			s.p.deliver(Exit{From: proc.pid, Reason: proc.Reason()})
+			s.p.Send(ctx, s.p.Pid(), distribute.Exit{From: proc.Pid(), Reason: proc.Reason()})
 			return nil
 		}
 		return err
@@ -424,7 +476,7 @@ func (s *supervisor) terminateAll(ctx context.Context) {
 // exit signal shutdown (or kill), wait for the Down up to the shutdown
 // time, then kill.
 func (s *supervisor) terminate(ctx context.Context, c *supChild) {
-	pid := c.proc.pid
+	pid := c.proc.Pid()
 	c.proc = nil
 	// The process's own ctx may be canceled when the node stops: signals
 	// still go out on the node's context.
@@ -432,8 +484,8 @@ func (s *supervisor) terminate(ctx context.Context, c *supChild) {
 	ref, _ := s.p.Monitor(sctx, pid)
 	s.p.Unlink(sctx, pid)
 	// An exit that raced with the unlink is not a crash to act on.
-	s.p.mbox.take(func(m any) bool {
-		e, ok := m.(Exit)
+	s.p.TryReceive(func(m any) bool {
+		e, ok := m.(distribute.Exit)
 		return ok && e.From == pid
 	})
 	wait := c.spec.Shutdown
@@ -441,15 +493,15 @@ func (s *supervisor) terminate(ctx context.Context, c *supChild) {
 		wait = DefaultShutdown
 	}
 	isDown := func(m any) bool {
-		d, ok := m.(Down)
+		d, ok := m.(distribute.Down)
 		return ok && d.Ref == ref
 	}
 	if wait > 0 {
-		s.p.SendExit(sctx, pid, ReasonShutdown)
+		s.p.SendExit(sctx, pid, distribute.ReasonShutdown)
 		wctx, cancel := context.WithTimeout(sctx, wait)
 		_, err := s.p.ReceiveMatch(wctx, isDown)
 		cancel()
-		if err == nil || errors.Is(err, errDead) {
+		if err == nil || errors.Is(err, distribute.ErrClosed) {
 			return
 		}
 	}

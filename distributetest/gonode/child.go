@@ -1,4 +1,4 @@
-package nodetest
+package gonode
 
 import (
 	"bufio"
@@ -12,8 +12,12 @@ import (
 	"github.com/distribute-go/distribute/distributetest"
 )
 
-// Child is the running test binary started again as a child process,
-// which reads its role from env and talks over its stdin and stdout.
+// Child is the running test binary started again as a child process, to
+// run a Go node in an OS process of its own. The child reads its role
+// from the environment StartChild adds (the test's TestMain looks for it
+// and runs the role instead of the tests), prints "ready" once it serves,
+// talks to the test over its stdin and stdout, and exits when its stdin
+// closes.
 type Child struct {
 	In  io.WriteCloser
 	Out *bufio.Reader

@@ -1,4 +1,4 @@
-package nodetest
+package gonode
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package distribute
+package supervisor_test
 
 import (
 	"context"
@@ -7,33 +7,77 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/codec"
 	"github.com/distribute-go/distribute/distributetest"
+	"github.com/distribute-go/distribute/distributetest/gonode"
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/supervisor"
 )
+
+func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
+
+func startNode(t *testing.T, epmdPort int) *distribute.Node {
+	t.Helper()
+	return gonode.Start(t, epmdPort, "sup")
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(20*time.Second))
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// receiveWithin receives the first message match accepts, failing the
+// test after a scaled 10 s.
+func receiveWithin(t *testing.T, p *distribute.Process, match func(any) bool) any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+	defer cancel()
+	m, err := p.ReceiveMatch(ctx, match)
+	if err != nil {
+		t.Fatalf("receive on %v: %v", p.Pid(), err)
+	}
+	return m
+}
+
+// counterActor adds the Ints it gets and answers a call with the sum.
+func counterActor(name distribute.Atom) *distribute.Actor[int64, int64, int64] {
+	return &distribute.Actor[int64, int64, int64]{
+		Name:  name,
+		Msg:   codec.Int,
+		Reply: codec.Int,
+		HandleMessage: func(ctx context.Context, self *distribute.Process, sum int64, v int64) (int64, error) {
+			return sum + v, nil
+		},
+		HandleCall: func(ctx context.Context, self *distribute.Process, sum int64, v int64) (int64, int64, error) {
+			return sum + v, sum + v, nil
+		},
+	}
+}
 
 // worker is a child, an actor, that reports "start ID" from its Init and
 // "stop ID" when an exit signal (shutdown) reaches it (it traps exits),
 // exits with an error on the message crash and normally on quit.
-func worker(id string, events chan<- string) ChildSpec {
-	return ActorChild(id, &Actor[struct{}, int64, int64]{
+func worker(id string, events chan<- string) supervisor.ChildSpec {
+	return supervisor.ActorChild(id, &distribute.Actor[struct{}, int64, int64]{
 		Msg: codec.Int,
-		Init: func(ctx context.Context, self *Process) (struct{}, error) {
+		Init: func(ctx context.Context, self *distribute.Process) (struct{}, error) {
 			self.TrapExit(true)
 			events <- "start " + id
 			return struct{}{}, nil
 		},
-		HandleOther: func(ctx context.Context, self *Process, s struct{}, m any) (struct{}, error) {
+		HandleOther: func(ctx context.Context, self *distribute.Process, s struct{}, m any) (struct{}, error) {
 			switch m := m.(type) {
-			case Exit:
+			case distribute.Exit:
 				events <- "stop " + id
-				return s, &ExitError{Reason: m.Reason}
-			case Atom:
+				return s, &distribute.ExitError{Reason: m.Reason}
+			case distribute.Atom:
 				switch m {
 				case "crash":
 					return s, errors.New("asked to crash")
 				case "quit":
-					return s, &ExitError{Reason: ReasonNormal}
+					return s, &distribute.ExitError{Reason: distribute.ReasonNormal}
 				}
 			}
 			return s, nil
@@ -57,7 +101,7 @@ func expectEvents(t *testing.T, events <-chan string, want ...string) {
 	}
 }
 
-func childPid(t *testing.T, s *Supervisor, id string) Pid {
+func childPid(t *testing.T, s *supervisor.Supervisor, id string) distribute.Pid {
 	t.Helper()
 	children, err := s.Children(testCtx(t))
 	if err != nil {
@@ -69,7 +113,7 @@ func childPid(t *testing.T, s *Supervisor, id string) Pid {
 		}
 	}
 	t.Fatalf("no child %q in %v", id, children)
-	return Pid{}
+	return distribute.Pid{}
 }
 
 func TestSupervisorOneForOne(t *testing.T) {
@@ -77,14 +121,14 @@ func TestSupervisorOneForOne(t *testing.T) {
 	n := startNode(t, distributetest.StartEpmd(t))
 	ctx := testCtx(t)
 	p, _ := n.NewProcess()
-	defer p.Exit(ReasonNormal)
+	defer p.Exit(distribute.ReasonNormal)
 	events := make(chan string, 64)
-	s, err := StartSupervisor(ctx, n, SupervisorSpec{
+	s, err := supervisor.Start(ctx, n, supervisor.Spec{
 		Name:        "sup1",
-		Strategy:    OneForOne,
+		Strategy:    supervisor.OneForOne,
 		MaxRestarts: 5,
 		Period:      time.Minute,
-		Children:    []ChildSpec{worker("a", events), worker("b", events), worker("c", events)},
+		Children:    []supervisor.ChildSpec{worker("a", events), worker("b", events), worker("c", events)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -94,9 +138,9 @@ func TestSupervisorOneForOne(t *testing.T) {
 		t.Fatal("supervisor not registered")
 	}
 	a, b, c := childPid(t, s, "a"), childPid(t, s, "b"), childPid(t, s, "c")
-	p.Send(ctx, b, Atom("crash"))
+	p.Send(ctx, b, distribute.Atom("crash"))
 	expectEvents(t, events, "start b")
-	if b2 := childPid(t, s, "b"); b2 == b || b2 == (Pid{}) {
+	if b2 := childPid(t, s, "b"); b2 == b || b2 == (distribute.Pid{}) {
 		t.Fatalf("b not restarted: %v -> %v", b, b2)
 	}
 	if childPid(t, s, "a") != a || childPid(t, s, "c") != c {
@@ -112,8 +156,8 @@ func TestSupervisorOneForOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectEvents(t, events, "stop c", "stop b", "stop a")
-	if d := receiveWithin(t, p, nil).(Down); d.Ref != ref || d.Reason != ReasonShutdown {
-		t.Fatalf("supervisor Down %#v; want shutdown", d)
+	if d := receiveWithin(t, p, nil).(distribute.Down); d.Ref != ref || d.Reason != distribute.ReasonShutdown {
+		t.Fatalf("supervisor distribute.Down %#v; want shutdown", d)
 	}
 	if _, ok := n.Whereis("sup1"); ok {
 		t.Fatal("name outlived the supervisor")
@@ -121,7 +165,7 @@ func TestSupervisorOneForOne(t *testing.T) {
 	if err := s.Stop(ctx); err != nil {
 		t.Fatalf("second Stop: %v", err)
 	}
-	if _, err := s.Children(ctx); !errors.Is(err, ErrNoProc) {
+	if _, err := s.Children(ctx); !errors.Is(err, distribute.ErrNoProc) {
 		t.Fatalf("Children of a stopped supervisor: %v", err)
 	}
 }
@@ -131,15 +175,15 @@ func TestSupervisorOneForAll(t *testing.T) {
 	n := startNode(t, distributetest.StartEpmd(t))
 	ctx := testCtx(t)
 	p, _ := n.NewProcess()
-	defer p.Exit(ReasonNormal)
+	defer p.Exit(distribute.ReasonNormal)
 	events := make(chan string, 64)
 	temp := worker("temp", events)
-	temp.Restart = Temporary
-	s, err := StartSupervisor(ctx, n, SupervisorSpec{
-		Strategy:    OneForAll,
+	temp.Restart = supervisor.Temporary
+	s, err := supervisor.Start(ctx, n, supervisor.Spec{
+		Strategy:    supervisor.OneForAll,
 		MaxRestarts: 5,
 		Period:      time.Minute,
-		Children:    []ChildSpec{worker("a", events), worker("b", events), temp, worker("c", events)},
+		Children:    []supervisor.ChildSpec{worker("a", events), worker("b", events), temp, worker("c", events)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +191,7 @@ func TestSupervisorOneForAll(t *testing.T) {
 	defer s.Stop(ctx)
 	expectEvents(t, events, "start a", "start b", "start temp", "start c")
 	a := childPid(t, s, "a")
-	p.Send(ctx, childPid(t, s, "b"), Atom("crash"))
+	p.Send(ctx, childPid(t, s, "b"), distribute.Atom("crash"))
 	// The others stop in reverse order, then all start in order; the
 	// temporary child is not restarted.
 	expectEvents(t, events, "stop c", "stop temp", "stop a", "start a", "start b", "start c")
@@ -165,13 +209,13 @@ func TestSupervisorIntensity(t *testing.T) {
 	n := startNode(t, distributetest.StartEpmd(t))
 	ctx := testCtx(t)
 	p, _ := n.NewProcess()
-	defer p.Exit(ReasonNormal)
+	defer p.Exit(distribute.ReasonNormal)
 	base := len(n.Processes()) // the node's services and p
 	events := make(chan string, 64)
-	s, err := StartSupervisor(ctx, n, SupervisorSpec{
+	s, err := supervisor.Start(ctx, n, supervisor.Spec{
 		MaxRestarts: 2,
 		Period:      time.Minute,
-		Children:    []ChildSpec{worker("steady", events), worker("flaky", events)},
+		Children:    []supervisor.ChildSpec{worker("steady", events), worker("flaky", events)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -180,15 +224,15 @@ func TestSupervisorIntensity(t *testing.T) {
 	ref, _ := p.Monitor(ctx, s.Pid())
 	// Two crashes are within the intensity.
 	for i := 0; i < 2; i++ {
-		p.Send(ctx, childPid(t, s, "flaky"), Atom("crash"))
+		p.Send(ctx, childPid(t, s, "flaky"), distribute.Atom("crash"))
 		expectEvents(t, events, "start flaky")
 	}
 	// The third stops the supervisor, its other children first.
-	p.Send(ctx, childPid(t, s, "flaky"), Atom("crash"))
+	p.Send(ctx, childPid(t, s, "flaky"), distribute.Atom("crash"))
 	expectEvents(t, events, "stop steady")
-	d := receiveWithin(t, p, nil).(Down)
-	if d.Ref != ref || !etf.Equal(d.Reason, ReasonMaxRestarts) {
-		t.Fatalf("supervisor Down %s; want %s", etf.Format(d.Reason), etf.Format(ReasonMaxRestarts))
+	d := receiveWithin(t, p, nil).(distribute.Down)
+	if d.Ref != ref || !etf.Equal(d.Reason, supervisor.ReasonMaxRestarts) {
+		t.Fatalf("supervisor distribute.Down %s; want %s", etf.Format(d.Reason), etf.Format(supervisor.ReasonMaxRestarts))
 	}
 	select {
 	case e := <-events:
@@ -196,7 +240,7 @@ func TestSupervisorIntensity(t *testing.T) {
 	default:
 	}
 	// (Done closes before the node forgets a process: wait for that.)
-	waitFor(t, fmt.Sprintf("%d processes", base), func() bool { return len(n.Processes()) == base })
+	distributetest.WaitFor(t, fmt.Sprintf("%d processes", base), func() bool { return len(n.Processes()) == base })
 }
 
 func TestSupervisorRestartTypes(t *testing.T) {
@@ -204,14 +248,14 @@ func TestSupervisorRestartTypes(t *testing.T) {
 	n := startNode(t, distributetest.StartEpmd(t))
 	ctx := testCtx(t)
 	p, _ := n.NewProcess()
-	defer p.Exit(ReasonNormal)
+	defer p.Exit(distribute.ReasonNormal)
 	events := make(chan string, 64)
 	trans, temp := worker("trans", events), worker("temp", events)
-	trans.Restart, temp.Restart = Transient, Temporary
-	s, err := StartSupervisor(ctx, n, SupervisorSpec{
+	trans.Restart, temp.Restart = supervisor.Transient, supervisor.Temporary
+	s, err := supervisor.Start(ctx, n, supervisor.Spec{
 		MaxRestarts: 10,
 		Period:      time.Minute,
-		Children:    []ChildSpec{trans, temp, worker("perm", events)},
+		Children:    []supervisor.ChildSpec{trans, temp, worker("perm", events)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -219,19 +263,19 @@ func TestSupervisorRestartTypes(t *testing.T) {
 	defer s.Stop(ctx)
 	expectEvents(t, events, "start trans", "start temp", "start perm")
 	// Transient: a crash restarts it, a normal exit does not.
-	p.Send(ctx, childPid(t, s, "trans"), Atom("crash"))
+	p.Send(ctx, childPid(t, s, "trans"), distribute.Atom("crash"))
 	expectEvents(t, events, "start trans")
-	p.Send(ctx, childPid(t, s, "trans"), Atom("quit"))
+	p.Send(ctx, childPid(t, s, "trans"), distribute.Atom("quit"))
 	// Permanent: even a normal exit restarts it.
-	p.Send(ctx, childPid(t, s, "perm"), Atom("quit"))
+	p.Send(ctx, childPid(t, s, "perm"), distribute.Atom("quit"))
 	expectEvents(t, events, "start perm")
 	// Temporary: a crash forgets it.
-	p.Send(ctx, childPid(t, s, "temp"), Atom("crash"))
+	p.Send(ctx, childPid(t, s, "temp"), distribute.Atom("crash"))
 	// Children is answered after the supervisor handled the exits above.
 	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
 	for {
 		children, _ := s.Children(ctx)
-		if len(children) == 2 && children[0].ID == "trans" && children[0].Pid == (Pid{}) && children[1].ID == "perm" && children[1].Pid != (Pid{}) {
+		if len(children) == 2 && children[0].ID == "trans" && children[0].Pid == (distribute.Pid{}) && children[1].ID == "perm" && children[1].Pid != (distribute.Pid{}) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -247,25 +291,25 @@ func TestSupervisorStartFailureAndTree(t *testing.T) {
 	ctx := testCtx(t)
 	base := len(n.Processes()) // the node's services
 	events := make(chan string, 64)
-	broken := ChildSpec{ID: "broken", Start: func(ctx context.Context, n *Node) (*Process, error) {
+	broken := supervisor.ChildSpec{ID: "broken", Start: func(ctx context.Context, n *distribute.Node) (*distribute.Process, error) {
 		return nil, errors.New("no database")
 	}}
-	_, err := StartSupervisor(ctx, n, SupervisorSpec{Children: []ChildSpec{worker("a", events), broken, worker("never", events)}})
+	_, err := supervisor.Start(ctx, n, supervisor.Spec{Children: []supervisor.ChildSpec{worker("a", events), broken, worker("never", events)}})
 	if err == nil {
 		t.Fatal("StartSupervisor with a broken child succeeded")
 	}
 	expectEvents(t, events, "start a", "stop a")
-	waitFor(t, fmt.Sprintf("%d processes after a failed start", base), func() bool { return len(n.Processes()) == base })
-	if _, err := StartSupervisor(ctx, n, SupervisorSpec{Children: []ChildSpec{worker("x", events), worker("x", events)}}); err == nil {
+	distributetest.WaitFor(t, fmt.Sprintf("%d processes after a failed start", base), func() bool { return len(n.Processes()) == base })
+	if _, err := supervisor.Start(ctx, n, supervisor.Spec{Children: []supervisor.ChildSpec{worker("x", events), worker("x", events)}}); err == nil {
 		t.Fatal("duplicate child ids accepted")
 	}
 
 	// A tree: an actor and a nested supervisor; stopping the root stops
 	// everything in reverse order, depth first.
-	counter := ActorChild("counter", counterActor("tree_counter"))
-	s, err := StartSupervisor(ctx, n, SupervisorSpec{Children: []ChildSpec{
+	counter := supervisor.ActorChild("counter", counterActor("tree_counter"))
+	s, err := supervisor.Start(ctx, n, supervisor.Spec{Children: []supervisor.ChildSpec{
 		counter,
-		SupervisorChild("inner", SupervisorSpec{Children: []ChildSpec{worker("i1", events), worker("i2", events)}}),
+		supervisor.SupervisorChild("inner", supervisor.Spec{Children: []supervisor.ChildSpec{worker("i1", events), worker("i2", events)}}),
 		worker("last", events),
 	}})
 	if err != nil {
@@ -273,22 +317,22 @@ func TestSupervisorStartFailureAndTree(t *testing.T) {
 	}
 	expectEvents(t, events, "start i1", "start i2", "start last")
 	p, _ := n.NewProcess()
-	defer p.Exit(ReasonNormal)
-	if sum, err := Call(ctx, p, NamedSubject("tree_counter", "", codec.Int), 7, codec.Int); err != nil || sum != 7 {
+	defer p.Exit(distribute.ReasonNormal)
+	if sum, err := distribute.Call(ctx, p, distribute.NamedSubject("tree_counter", "", codec.Int), 7, codec.Int); err != nil || sum != 7 {
 		t.Fatalf("Call the supervised actor = %d, %v", sum, err)
 	}
 	// The supervised actor restarts with fresh state after a kill.
 	old, _ := n.Whereis("tree_counter")
 	p.Kill(ctx, old)
-	waitFor(t, "the actor restarted", func() bool { pid, ok := n.Whereis("tree_counter"); return ok && pid != old })
-	if sum, err := Call(ctx, p, NamedSubject("tree_counter", "", codec.Int), 1, codec.Int); err != nil || sum != 1 {
+	distributetest.WaitFor(t, "the actor restarted", func() bool { pid, ok := n.Whereis("tree_counter"); return ok && pid != old })
+	if sum, err := distribute.Call(ctx, p, distribute.NamedSubject("tree_counter", "", codec.Int), 1, codec.Int); err != nil || sum != 1 {
 		t.Fatalf("Call the restarted actor = %d, %v", sum, err)
 	}
 	if err := s.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	expectEvents(t, events, "stop last", "stop i2", "stop i1")
-	waitFor(t, fmt.Sprintf("%d processes", base+1), func() bool { return len(n.Processes()) == base+1 })
+	distributetest.WaitFor(t, fmt.Sprintf("%d processes", base+1), func() bool { return len(n.Processes()) == base+1 })
 }
 
 // Stopping the node with a supervision tree running leaks nothing.
@@ -298,11 +342,11 @@ func TestSupervisorNodeStop(t *testing.T) {
 	n := startNode(t, port)
 	ctx := testCtx(t)
 	events := make(chan string, 64)
-	specs := []ChildSpec{}
+	specs := []supervisor.ChildSpec{}
 	for i := 0; i < 4; i++ {
 		specs = append(specs, worker(fmt.Sprint("w", i), events))
 	}
-	s, err := StartSupervisor(ctx, n, SupervisorSpec{MaxRestarts: 100, Children: specs})
+	s, err := supervisor.Start(ctx, n, supervisor.Spec{MaxRestarts: 100, Children: specs})
 	if err != nil {
 		t.Fatal(err)
 	}
