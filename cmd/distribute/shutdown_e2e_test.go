@@ -117,7 +117,14 @@ func suspendedCall(t *testing.T, erl *distributetest.ErlNode, node string) strin
 	if got := erl.Eval(t, fmt.Sprintf("sys:suspend({box, '%s'})", node)); got != "ok" {
 		t.Fatalf("sys:suspend = %s", got)
 	}
-	erl.Eval(t, fmt.Sprintf(`begin Self = self(), spawn(fun() -> Self ! {call_reply, catch gen_server:call({box, '%s'}, in_flight, infinity)} end), ok end`, node))
+	// The call must be in the box's mailbox before the test goes on (a
+	// SIGTERM's flush that overtook it would end the node first): once
+	// the caller waits, its request is on the connection, and a ping's
+	// answer on that same connection comes after the node has read it.
+	got := erl.Eval(t, fmt.Sprintf(`begin Self = self(), P = spawn(fun() -> Self ! {call_reply, catch gen_server:call({box, '%s'}, in_flight, infinity)} end), W = fun Wait(0) -> gave_up; Wait(K) -> case process_info(P, status) of {status, waiting} -> ok; _ -> timer:sleep(5), Wait(K - 1) end end, ok = W(6000), net_adm:ping('%s') end`, node, node))
+	if got != "pong" {
+		t.Fatalf("the call to box on %s is not under way: %s", node, got)
+	}
 	return "receive {call_reply, R} -> R after 0 -> no_reply_yet end"
 }
 
