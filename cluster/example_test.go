@@ -41,7 +41,7 @@ func Example() {
 	defer c.Stop(ctx)
 
 	wctx, cancel := context.WithCancel(ctx)
-	for ch := range c.Election().Observe(wctx) {
+	for ch := range c.Election().Watch(wctx) {
 		if ch.Leader == c.Node().Name() {
 			break
 		}

@@ -57,7 +57,7 @@ func Example_fencing() {
 
 	// Wait until this node leads.
 	wctx, cancel := context.WithCancel(ctx)
-	for c := range e.Observe(wctx) {
+	for c := range e.Watch(wctx) {
 		if c.Leader == node.Name() {
 			break
 		}
