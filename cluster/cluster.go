@@ -205,7 +205,7 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 		}
 	}
 	if !cfg.NoGroups {
-		if c.groups, err = groups.Start(ctx, c.node, groups.WithLogger(cfg.Node.Logger)); err != nil {
+		if c.groups, err = groups.Start(ctx, c.node, groups.Config{Logger: cfg.Node.Logger}); err != nil {
 			return err
 		}
 	}

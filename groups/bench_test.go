@@ -23,10 +23,7 @@ func BenchmarkJoinVisibility(b *testing.B) {
 	// B's subscription is told under the same lock that updates its
 	// table: when the change arrives, B's Members shows it. (Polling
 	// Members in a loop would starve the network poller instead.)
-	_, changes, err := sb.Subscribe(ctx, g)
-	if err != nil {
-		b.Fatal(err)
-	}
+	changes := sb.Watch(ctx, g)
 	wait := func(kind ChangeKind) {
 		select {
 		case c := <-changes:

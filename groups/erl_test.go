@@ -176,9 +176,9 @@ func TestErlangMembershipBothWays(t *testing.T) {
 	// The Erlang node lost: Go drops its members.
 	erl.Eval(t, `gtest:start_idle(pg, g4, m4)`)
 	distributetest.WaitFor(t, "go sees g4", func() bool { return countOn(s.Members(Atom("g4")), erlNode) == 1 })
-	_, changes, err := s.Subscribe(ctx, Atom("g4"))
-	if err != nil {
-		t.Fatal(err)
+	changes := s.Watch(ctx, Atom("g4"))
+	if c := <-changes; c.Kind != Joined || len(c.Pids) != 1 {
+		t.Fatalf("first change = %+v, want g4's erl member", c)
 	}
 	if err := erl.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -240,7 +240,7 @@ func TestErlangNamedScope(t *testing.T) {
 		t.Fatalf("pg:start(myscope): %s", got)
 	}
 	g := startNode(t, erl.EpmdPort)
-	s := startScope(t, g, WithScope("myscope"))
+	s := startScope(t, g, Config{Scope: "myscope"})
 	def := startScope(t, g)
 	connectScope(t, g, s, erl)
 	distributetest.WaitFor(t, "default scope peer", func() bool { return hasPeerOn(def, Atom(erl.Name)) })

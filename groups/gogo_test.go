@@ -12,14 +12,14 @@ import (
 )
 
 // goPair starts two Go nodes with a scope each and connects them.
-func goPair(t testing.TB, opts ...Option) (a, b *distribute.Node, sa, sb *Scope) {
+func goPair(t testing.TB, cfg ...Config) (a, b *distribute.Node, sa, sb *Scope) {
 	t.Helper()
 	port := distributetest.FreePort(t)
 	// Visible: scopes discover only visible peers, as OTP's pg.
 	a = startNode(t, port, visible)
 	b = startNode(t, port, visible)
-	sa = startScope(t, a, opts...)
-	sb = startScope(t, b, opts...)
+	sa = startScope(t, a, cfg...)
+	sb = startScope(t, b, cfg...)
 	if err := a.Connect(testCtx(t), b.Name()); err != nil {
 		t.Fatal(err)
 	}
@@ -48,10 +48,7 @@ func TestGoToGo(t *testing.T) {
 	ctx := testCtx(t)
 	const g = Atom("workers")
 
-	members, changes, err := sb.Subscribe(ctx, g)
-	if err != nil || len(members) != 0 {
-		t.Fatalf("Subscribe: %v %v", members, err)
-	}
+	changes := sb.Watch(ctx, g) // no members yet: no first change
 	p1, p2 := newProc(t, a), newProc(t, a)
 	if err := sa.Join(ctx, g, p1.Pid(), p2.Pid()); err != nil {
 		t.Fatal(err)
@@ -94,7 +91,7 @@ func TestGoToGo(t *testing.T) {
 	if err := sa.Leave(ctx, g, p1.Pid()); !errors.Is(err, ErrNotJoined) {
 		t.Fatalf("Leave of a non-member: %v, want ErrNotJoined", err)
 	}
-	if _, err := Start(ctx, a); !errors.Is(err, distribute.ErrNameTaken) {
+	if _, err := Start(ctx, a, Config{}); !errors.Is(err, distribute.ErrNameTaken) {
 		t.Fatalf("second default scope: %v, want ErrNameTaken", err)
 	}
 
@@ -177,8 +174,8 @@ func TestJunkFromPeersIsIgnored(t *testing.T) {
 func TestNamedScopesAreSeparate(t *testing.T) {
 	port := distributetest.FreePort(t)
 	a, b := startNode(t, port, visible), startNode(t, port, visible)
-	x1, x2 := startScope(t, a, WithScope("x")), startScope(t, b, WithScope("x"))
-	y1 := startScope(t, a, WithScope("y"))
+	x1, x2 := startScope(t, a, Config{Scope: "x"}), startScope(t, b, Config{Scope: "x"})
+	y1 := startScope(t, a, Config{Scope: "y"})
 	if err := a.Connect(testCtx(t), b.Name()); err != nil {
 		t.Fatal(err)
 	}
@@ -191,18 +188,19 @@ func TestNamedScopesAreSeparate(t *testing.T) {
 	}
 }
 
-func TestSubscribeAll(t *testing.T) {
+func TestWatchAll(t *testing.T) {
 	a, _, sa, sb := goPair(t)
 	ctx := testCtx(t)
 	p := newProc(t, a)
 	sa.Join(ctx, Atom("g1"), p.Pid())
 	distributetest.WaitFor(t, "b sees g1", func() bool { return len(sb.Members(Atom("g1"))) == 1 })
 	sctx, cancel := context.WithCancel(ctx)
-	snap, ch, err := sb.SubscribeAll(sctx)
-	if err != nil || len(snap) != 1 || snap[0].Group != Atom("g1") || len(snap[0].Members) != 1 {
-		t.Fatalf("SubscribeAll = %v, %v", snap, err)
+	ch := sb.Watch(sctx)
+	if c := nextChange(t, ch); c.Kind != Joined || c.Group != Atom("g1") || len(c.Pids) != 1 || c.Pids[0] != p.Pid() {
+		t.Fatalf("first change = %+v, want g1's member now", c)
 	}
-	// Many changes queue while nobody reads; none is lost.
+	// Many changes queue while nobody reads; none is lost (fewer than
+	// the cut-off bound).
 	for i := range 500 {
 		sa.Join(ctx, int64(i), p.Pid())
 	}

@@ -25,9 +25,13 @@ func startNode(t testing.TB, epmdPort int, mutate ...func(*distribute.Config)) *
 }
 
 // startScope starts a scope on node, stopped when the test ends.
-func startScope(t testing.TB, node *distribute.Node, opts ...Option) *Scope {
+func startScope(t testing.TB, node *distribute.Node, cfg ...Config) *Scope {
 	t.Helper()
-	s, err := Start(testCtx(t), node, opts...)
+	var c Config
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	s, err := Start(testCtx(t), node, c)
 	if err != nil {
 		t.Fatalf("groups.Start: %v", err)
 	}

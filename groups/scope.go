@@ -11,6 +11,7 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/fanout"
 )
 
 // Pid, Atom and Term are the root package's (and etf's) types.
@@ -64,28 +65,16 @@ type Change struct {
 	Pids  []Pid
 }
 
-// GroupMembers is a group and its members at one moment.
-type GroupMembers struct {
-	Group   Term
-	Members []Pid
+// Config configures a scope. The zero Config runs the default scope pg
+// and logs nothing.
+type Config struct {
+	// Scope is the scope to run: Erlang's pg:start_link(Scope); peers
+	// only see each other within the same scope name. Default: pg
+	// (DefaultScope).
+	Scope distribute.Atom
+	// Logger receives protocol oddities (ignored junk). Default: none.
+	Logger *slog.Logger
 }
-
-// Option configures Start.
-type Option func(*options)
-
-type options struct {
-	scope  Atom
-	logger *slog.Logger
-}
-
-// WithScope runs the named scope instead of the default scope pg: it is
-// Erlang's pg:start_link(Scope), and peers only see each other within the
-// same scope name.
-func WithScope(name Atom) Option { return func(o *options) { o.scope = name } }
-
-// WithLogger sets the logger for protocol oddities (ignored junk); nil
-// discards.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // Rediscovery after a peer scope died while its visible node stayed
 // connected (the scope is being restarted): a hidden Go node gets no nodeup
@@ -116,15 +105,14 @@ type Scope struct {
 	peerRefs  map[Pid]distribute.Ref
 	retries   map[Atom]*retry
 
-	mu      sync.RWMutex // protects c, subs and stopped
+	mu      sync.RWMutex // protects c and stopped; held for writing to publish to fan
 	c       *core
-	subs    map[*subscriber]struct{}
+	fan     *fanout.Fanout[Change] // Watch's subscribers
 	stopped bool
 
 	ctx      context.Context // canceled by Stop or when the scope process ends
 	cancel   context.CancelFunc
 	loopDone chan struct{}
-	subWG    sync.WaitGroup
 	stopOnce sync.Once
 }
 
@@ -137,45 +125,42 @@ type retry struct {
 // rediscover is the timer's message to the scope process.
 type rediscover struct{ node Atom }
 
-// Start starts the default scope pg on node (or the one named by
-// WithScope), registers it under its name and discovers the scopes on
-// every node connected now or later. Stop ends it.
-func Start(ctx context.Context, node *distribute.Node, opts ...Option) (*Scope, error) {
-	o := options{scope: DefaultScope}
-	for _, f := range opts {
-		f(&o)
+// Start starts the scope cfg.Scope (pg by default) on node, registers it
+// under its name and discovers the scopes on every node connected now or
+// later. Stop ends it.
+func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Scope, error) {
+	o := cfg
+	if o.Scope == "" {
+		o.Scope = DefaultScope
 	}
-	if o.scope == "" {
-		return nil, fmt.Errorf("groups: empty scope name: %w", distribute.ErrBadName)
-	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	proc, err := node.NewProcess()
 	if err != nil {
-		return nil, fmt.Errorf("groups: start scope %s: %w", o.scope, err)
+		return nil, fmt.Errorf("groups: start scope %s: %w", o.Scope, err)
 	}
 	// pg sends with noconnect: a scope never dials a peer that is gone,
 	// not even when a message races with the connection's loss.
 	proc.AutoConnect(false)
-	if err := node.Register(o.scope, proc.Pid()); err != nil {
+	if err := node.Register(o.Scope, proc.Pid()); err != nil {
 		proc.Exit(distribute.ReasonNormal)
-		return nil, fmt.Errorf("groups: start scope %s: %w", o.scope, err)
+		return nil, fmt.Errorf("groups: start scope %s: %w", o.Scope, err)
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &Scope{
 		node:      node,
-		name:      o.scope,
+		name:      o.Scope,
 		proc:      proc,
-		logger:    o.logger,
+		logger:    o.Logger,
 		localRefs: make(map[Pid]distribute.Ref),
 		peerRefs:  make(map[Pid]distribute.Ref),
 		retries:   make(map[Atom]*retry),
-		c:         newCore(o.scope, proc.Pid()),
-		subs:      make(map[*subscriber]struct{}),
+		c:         newCore(o.Scope, proc.Pid()),
+		fan:       fanout.New[Change](0),
 		ctx:       sctx,
 		cancel:    cancel,
 		loopDone:  make(chan struct{}),
@@ -191,11 +176,6 @@ func Start(ctx context.Context, node *distribute.Node, opts ...Option) (*Scope, 
 	})
 	go s.loop()
 	return s, nil
-}
-
-// StartScope is Start with WithScope(scope).
-func StartScope(ctx context.Context, node *distribute.Node, scope Atom, opts ...Option) (*Scope, error) {
-	return Start(ctx, node, append(opts, WithScope(scope))...)
 }
 
 // Name returns the scope name.
@@ -261,6 +241,7 @@ func (s *Scope) perform(ctx context.Context, effs []effect) {
 // and node notifications until the process ends.
 func (s *Scope) loop() {
 	defer close(s.loopDone)
+	defer s.fan.Close()
 	defer s.shutdown()
 	for {
 		m, err := s.proc.Receive(s.ctx)
@@ -404,7 +385,6 @@ func (s *Scope) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	s.subWG.Wait()
 	return nil
 }
 

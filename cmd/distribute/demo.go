@@ -285,7 +285,7 @@ func (d *demo) run(ctx context.Context) error {
 	d.ok("every node resolves the global name inbox to a pid on %s", goNodes[0])
 
 	d.step("process groups: every Go node's inbox joined group demo; one broadcast reaches each once")
-	scope, err := groups.Start(ctx, d.ctl)
+	scope, err := groups.Start(ctx, d.ctl, groups.Config{})
 	if err != nil {
 		return err
 	}
