@@ -181,8 +181,8 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 	}
 	if cfg.Node.Visibility == distribute.Visible {
 		// The registry first: a visible peer's global expects us at once.
-		if c.registry, err = registry.Start(ctx, c.node, registry.WithLogger(cfg.Node.Logger),
-			registry.WithPreventOverlappingPartitions(!cfg.NoPreventOverlappingPartitions)); err != nil {
+		if c.registry, err = registry.Start(ctx, c.node, registry.Config{Logger: cfg.Node.Logger,
+			NoPreventOverlappingPartitions: cfg.NoPreventOverlappingPartitions}); err != nil {
 			return err
 		}
 		if err := c.rpc.Register("global", "resolve_it", 4, c.registry.ResolveIt); err != nil {

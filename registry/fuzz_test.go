@@ -76,7 +76,7 @@ func FuzzIncoming(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s, err := Start(context.Background(), node)
+	s, err := Start(context.Background(), node, Config{})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -82,28 +82,21 @@ var (
 	ErrBadMessage = errors.New("registry: malformed global message")
 )
 
-// Option configures Start.
-type Option func(*options)
-
-type options struct {
-	logger   *slog.Logger
-	resolver Resolver
-	pop      bool
-}
-
-// WithLogger sets the logger for protocol oddities; nil discards.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
-
-// WithResolver sets the conflict resolver used for names whose method is
-// Erlang's default (random_exit_name, as a local fun of module global or
-// the export fun global:random_exit_name/3) when the conflict must be
-// decided on this node. Nil keeps RandomExitName.
-func WithResolver(r Resolver) Option { return func(o *options) { o.resolver = r } }
-
-// WithPreventOverlappingPartitions switches Erlang's
-// prevent_overlapping_partitions (default on, as in OTP 25) on or off.
-func WithPreventOverlappingPartitions(on bool) Option {
-	return func(o *options) { o.pop = on }
+// Config configures a global name server. The zero Config is OTP 25's
+// global: prevent_overlapping_partitions on, conflicts resolved with
+// RandomExitName, and no logging.
+type Config struct {
+	// Logger receives protocol oddities. Default: none.
+	Logger *slog.Logger
+	// Resolver resolves the conflicts of names whose method is Erlang's
+	// default (random_exit_name, as a local fun of module global or the
+	// export fun global:random_exit_name/3) when the conflict must be
+	// decided on this node. Default: RandomExitName.
+	Resolver Resolver
+	// NoPreventOverlappingPartitions switches Erlang's
+	// prevent_overlapping_partitions off (it is on by default, as in
+	// OTP 25).
+	NoPreventOverlappingPartitions bool
 }
 
 // Server is a running global name server: the process registered as
@@ -163,16 +156,12 @@ type (
 // Start starts the global name server on node, registered as
 // global_name_server. The node should be Visible: global only sees visible
 // nodes. Stop ends it.
-func Start(ctx context.Context, node *distribute.Node, opts ...Option) (*Server, error) {
-	o := options{pop: true}
-	for _, f := range opts {
-		f(&o)
+func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-	}
-	if o.resolver == nil {
-		o.resolver = RandomExitName
+	if cfg.Resolver == nil {
+		cfg.Resolver = RandomExitName
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -209,9 +198,9 @@ func Start(ctx context.Context, node *distribute.Node, opts ...Option) (*Server,
 		lockerP:   procs[1],
 		registrar: procs[2],
 		plain:     procs[3],
-		logger:    o.logger,
-		resolver:  o.resolver,
-		c:         newCore(node.Name(), procs[1].Pid(), o.pop, xcre, node.IsConnected),
+		logger:    cfg.Logger,
+		resolver:  cfg.Resolver,
+		c:         newCore(node.Name(), procs[1].Pid(), !cfg.NoPreventOverlappingPartitions, xcre, node.IsConnected),
 		refs:      make(map[monID]Ref),
 		ids:       make(map[Ref]monID),
 		changed:   make(chan struct{}),
