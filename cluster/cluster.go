@@ -173,7 +173,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 
 func (c *Cluster) start(ctx context.Context, cfg Config) error {
 	var err error
-	if c.rpc, err = rpc.NewServer(c.node); err != nil {
+	if c.rpc, err = rpc.Start(ctx, c.node, rpc.Config{}); err != nil {
 		return err
 	}
 	if err := c.rpc.ExportErlang(); err != nil {
@@ -261,7 +261,7 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 // starting; or gossip undefined) gives an error wrapping
 // membership.ErrNoGossip.
 func (c *Cluster) resolveGossip(ctx context.Context, node distribute.Atom) (string, error) {
-	info, err := rpc.Call(ctx, c.node, node, "distribute", "info")
+	info, err := c.rpc.Client().Call(ctx, node, "distribute", "info")
 	if errors.Is(err, rpc.ErrUndef) {
 		return "", fmt.Errorf("cluster: %s exports no distribute:info() yet: %w", node, membership.ErrNoGossip)
 	}
@@ -466,7 +466,7 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		errs = append(errs, c.registry.Stop(ctx))
 	}
 	if c.rpc != nil {
-		c.rpc.Close()
+		errs = append(errs, c.rpc.Stop(ctx))
 	}
 	errs = append(errs, c.node.Stop(ctx))
 	return errors.Join(errs...)
