@@ -224,8 +224,7 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 		c.discoverer = newDiscoverer(c.node.Name(), cfg.Discover, cfg.DiscoverInterval, loggerOf(cfg.Node.Logger))
 		seeds = append(slices.Clip(seeds), c.discoverer.poll(ctx)...)
 	}
-	c.membership, err = membership.Start(ctx, membership.Config{
-		Node:       c.node,
+	c.membership, err = membership.Start(ctx, c.node, membership.Config{
 		Cookie:     cfg.Node.Cookie,
 		GossipAddr: cfg.Gossip,
 		DataDir:    dataDir,

@@ -145,7 +145,7 @@ func (m *member) start(seeds ...string) {
 	if m.lan {
 		profile = membership.LAN()
 	}
-	ms, err := membership.Start(ctx, membership.Config{Node: n, Cookie: testCookie, Profile: profile})
+	ms, err := membership.Start(ctx, n, membership.Config{Cookie: testCookie, Profile: profile})
 	if err != nil {
 		n.Stop(ctx)
 		t.Fatal(err)
@@ -533,7 +533,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Stop(ctx)
-	ms, err := membership.Start(ctx, membership.Config{Node: n, Cookie: testCookie, Profile: membership.Local()})
+	ms, err := membership.Start(ctx, n, membership.Config{Cookie: testCookie, Profile: membership.Local()})
 	if err != nil {
 		t.Fatal(err)
 	}

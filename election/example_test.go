@@ -44,7 +44,7 @@ func Example_fencing() {
 		log.Fatal(err)
 	}
 	defer node.Stop(ctx)
-	ms, err := membership.Start(ctx, membership.Config{Node: node, Cookie: "example", Profile: membership.Local()})
+	ms, err := membership.Start(ctx, node, membership.Config{Cookie: "example", Profile: membership.Local()})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func ExampleElection_Conflict() {
 		log.Fatal(err)
 	}
 	defer node.Stop(ctx)
-	ms, err := membership.Start(ctx, membership.Config{Node: node, Cookie: "example", Profile: membership.Local()})
+	ms, err := membership.Start(ctx, node, membership.Config{Cookie: "example", Profile: membership.Local()})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func runChild() {
 	if err != nil {
 		fail(err)
 	}
-	m, err := membership.Start(ctx, membership.Config{Node: n, Cookie: cookie, Profile: membership.Local()})
+	m, err := membership.Start(ctx, n, membership.Config{Cookie: cookie, Profile: membership.Local()})
 	if err != nil {
 		fail(err)
 	}
@@ -96,7 +96,7 @@ func startNamed(t *testing.T, epmd int, name string, prof membership.Profile) me
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := membership.Start(ctx, membership.Config{Node: n, Cookie: cookie, Profile: prof})
+	m, err := membership.Start(ctx, n, membership.Config{Cookie: cookie, Profile: prof})
 	if err != nil {
 		n.Stop(ctx)
 		t.Fatal(err)
@@ -364,7 +364,7 @@ func TestNotReadyWhileJoining(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Stop(ctx) })
-	m, err := membership.Start(ctx, membership.Config{Node: n, Cookie: cookie, Profile: membership.Local(), Seeds: []distribute.Atom{seedName},
+	m, err := membership.Start(ctx, n, membership.Config{Cookie: cookie, Profile: membership.Local(), Seeds: []distribute.Atom{seedName},
 		Resolve: func(ctx context.Context, node distribute.Atom) (string, error) {
 			if s := seed.Load(); s != nil && node == seedName {
 				return s.GossipAddr(), nil

@@ -170,8 +170,11 @@ type Membership struct {
 
 // Start starts a member: it binds the gossip port and starts memberlist.
 // The member is alone until Join or JoinNode, or until another member
-// joins it.
-func Start(ctx context.Context, cfg Config) (*Membership, error) {
+// joins it. node is the distribution node membership drives: alive
+// members are connected to it (full mesh), dead ones disconnected. A nil
+// node runs gossip only (then cfg.Name is required). Stop ends it.
+func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Membership, error) {
+	cfg.node = node
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -198,7 +201,7 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 	m := &Membership{
 		cfg:      cfg,
 		name:     cfg.Name,
-		node:     cfg.Node,
+		node:     cfg.node,
 		logger:   cfg.Logger.With("member", string(cfg.Name)),
 		nudge:    make(chan struct{}, 1),
 		refresh:  make(chan chan struct{}),
