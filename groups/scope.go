@@ -14,15 +14,8 @@ import (
 	"github.com/distribute-go/distribute/internal/fanout"
 )
 
-// Pid, Atom and Term are the root package's (and etf's) types.
-type (
-	Pid  = distribute.Pid
-	Atom = distribute.Atom
-	Term = distribute.Term
-)
-
 // DefaultScope is the name of OTP's default pg scope.
-const DefaultScope Atom = "pg"
+const DefaultScope distribute.Atom = "pg"
 
 // Errors.
 var (
@@ -61,8 +54,8 @@ func (k ChangeKind) String() string {
 // ({Ref, join|leave, Group, Pids}). A pid that joined twice leaves twice.
 type Change struct {
 	Kind  ChangeKind
-	Group Term
-	Pids  []Pid
+	Group distribute.Term
+	Pids  []distribute.Pid
 }
 
 // Config configures a scope. The zero Config runs the default scope pg
@@ -93,7 +86,7 @@ const (
 // All methods are safe for concurrent use.
 type Scope struct {
 	node   *distribute.Node
-	name   Atom
+	name   distribute.Atom
 	proc   *distribute.Process
 	logger *slog.Logger
 
@@ -101,9 +94,9 @@ type Scope struct {
 	// of one change reach each peer before those of the next. It protects
 	// localRefs, peerRefs and retries.
 	ioMu      sync.Mutex
-	localRefs map[Pid]distribute.Ref
-	peerRefs  map[Pid]distribute.Ref
-	retries   map[Atom]*retry
+	localRefs map[distribute.Pid]distribute.Ref
+	peerRefs  map[distribute.Pid]distribute.Ref
+	retries   map[distribute.Atom]*retry
 
 	mu      sync.RWMutex // protects c and stopped; held for writing to publish to fan
 	c       *core
@@ -123,7 +116,7 @@ type retry struct {
 }
 
 // rediscover is the timer's message to the scope process.
-type rediscover struct{ node Atom }
+type rediscover struct{ node distribute.Atom }
 
 // Start starts the scope cfg.Scope (pg by default) on node, registers it
 // under its name and discovers the scopes on every node connected now or
@@ -156,9 +149,9 @@ func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Scope, erro
 		name:      o.Scope,
 		proc:      proc,
 		logger:    o.Logger,
-		localRefs: make(map[Pid]distribute.Ref),
-		peerRefs:  make(map[Pid]distribute.Ref),
-		retries:   make(map[Atom]*retry),
+		localRefs: make(map[distribute.Pid]distribute.Ref),
+		peerRefs:  make(map[distribute.Pid]distribute.Ref),
+		retries:   make(map[distribute.Atom]*retry),
 		c:         newCore(o.Scope, proc.Pid()),
 		fan:       fanout.New[Change](0),
 		ctx:       sctx,
@@ -179,10 +172,10 @@ func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Scope, erro
 }
 
 // Name returns the scope name.
-func (s *Scope) Name() Atom { return s.name }
+func (s *Scope) Name() distribute.Atom { return s.name }
 
 // Pid returns the scope process's pid.
-func (s *Scope) Pid() Pid { return s.proc.Pid() }
+func (s *Scope) Pid() distribute.Pid { return s.proc.Pid() }
 
 // change runs f on the core under the locks, then performs the effects it
 // queued, in order, before another change can start.
@@ -306,7 +299,7 @@ func (s *Scope) handleDown(d distribute.Down) {
 }
 
 // scheduleLocked arms r's next attempt; ioMu is held.
-func (s *Scope) scheduleLocked(node Atom, r *retry) {
+func (s *Scope) scheduleLocked(node distribute.Atom, r *retry) {
 	d := rediscoverFirst << r.attempt
 	if d > rediscoverMax || d <= 0 {
 		d = rediscoverMax
@@ -316,7 +309,7 @@ func (s *Scope) scheduleLocked(node Atom, r *retry) {
 	})
 }
 
-func (s *Scope) handleRediscover(node Atom) {
+func (s *Scope) handleRediscover(node distribute.Atom) {
 	s.ioMu.Lock()
 	r := s.retries[node]
 	s.ioMu.Unlock()
@@ -399,7 +392,7 @@ func (s *Scope) leaveAllLocked(c *core) {
 		}
 	}
 	for _, k := range keys {
-		c.leave(k, append([]Pid(nil), c.groups[k].local...))
+		c.leave(k, append([]distribute.Pid(nil), c.groups[k].local...))
 	}
 }
 
@@ -415,7 +408,7 @@ func (s *Scope) closedErr() error {
 }
 
 // localPids checks that every pid is on this node.
-func (s *Scope) localPids(pids []Pid) error {
+func (s *Scope) localPids(pids []distribute.Pid) error {
 	for _, p := range pids {
 		if p.Node != s.node.Name() || p.Creation != s.node.Creation() {
 			return fmt.Errorf("groups: %v: %w", p, ErrNotLocal)
@@ -425,7 +418,7 @@ func (s *Scope) localPids(pids []Pid) error {
 }
 
 // groupTerm converts a Go group value to its term and key.
-func groupTerm(group any) (Term, string, error) {
+func groupTerm(group any) (distribute.Term, string, error) {
 	t, err := etf.ToTerm(group)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrBadGroup, err)
@@ -441,7 +434,7 @@ func groupTerm(group any) (Term, string, error) {
 // per call, so a pid that joins twice must leave twice. Members on every
 // node see them once the join message arrived. ctx bounds the sends to
 // peers. A process that exits leaves all its groups.
-func (s *Scope) Join(ctx context.Context, group any, pids ...Pid) error {
+func (s *Scope) Join(ctx context.Context, group any, pids ...distribute.Pid) error {
 	if err := s.localPids(pids); err != nil {
 		return err
 	}
@@ -459,7 +452,7 @@ func (s *Scope) Join(ctx context.Context, group any, pids ...Pid) error {
 		s.mu.Unlock()
 		return err
 	}
-	s.c.join(key, t, append([]Pid(nil), pids...))
+	s.c.join(key, t, append([]distribute.Pid(nil), pids...))
 	effs := s.c.takeEffects()
 	s.mu.Unlock()
 	s.perform(ctx, effs)
@@ -468,7 +461,7 @@ func (s *Scope) Join(ctx context.Context, group any, pids ...Pid) error {
 
 // Leave removes one membership of each pid in group, as pg:leave. It
 // returns ErrNotJoined when none of them was a member.
-func (s *Scope) Leave(ctx context.Context, group any, pids ...Pid) error {
+func (s *Scope) Leave(ctx context.Context, group any, pids ...distribute.Pid) error {
 	if err := s.localPids(pids); err != nil {
 		return err
 	}
@@ -496,7 +489,7 @@ func (s *Scope) Leave(ctx context.Context, group any, pids ...Pid) error {
 // Members returns every member of group on every node of the scope, in
 // no particular order; a pid that joined twice is listed twice, as in
 // pg:get_members/2. An unknown or invalid group has no members.
-func (s *Scope) Members(group any) []Pid {
+func (s *Scope) Members(group any) []distribute.Pid {
 	var buf [64]byte
 	key, ok := lookupKey(&buf, group)
 	if !ok {
@@ -505,14 +498,14 @@ func (s *Scope) Members(group any) []Pid {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if g := s.c.groups[string(key)]; g != nil {
-		return append([]Pid(nil), g.all...)
+		return append([]distribute.Pid(nil), g.all...)
 	}
 	return nil
 }
 
 // LocalMembers returns the members of group on this node, as
 // pg:get_local_members/2.
-func (s *Scope) LocalMembers(group any) []Pid {
+func (s *Scope) LocalMembers(group any) []distribute.Pid {
 	var buf [64]byte
 	key, ok := lookupKey(&buf, group)
 	if !ok {
@@ -521,7 +514,7 @@ func (s *Scope) LocalMembers(group any) []Pid {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if g := s.c.groups[string(key)]; g != nil && len(g.local) > 0 {
-		return append([]Pid(nil), g.local...)
+		return append([]distribute.Pid(nil), g.local...)
 	}
 	return nil
 }
@@ -529,7 +522,7 @@ func (s *Scope) LocalMembers(group any) []Pid {
 // lookupKey returns the key of a Go group value in buf (which must not be
 // kept): the common atom case is encoded in place without allocating.
 func lookupKey(buf *[64]byte, group any) ([]byte, bool) {
-	if a, ok := group.(Atom); ok && len(a) < 60 {
+	if a, ok := group.(distribute.Atom); ok && len(a) < 60 {
 		b, err := etf.AppendAtom(append(buf[:0], etf.VersionByte), a)
 		return b, err == nil
 	}
@@ -539,10 +532,10 @@ func lookupKey(buf *[64]byte, group any) ([]byte, bool) {
 
 // WhichGroups returns every group with at least one member on any node,
 // as pg:which_groups/1.
-func (s *Scope) WhichGroups() []Term {
+func (s *Scope) WhichGroups() []distribute.Term {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]Term, 0, len(s.c.groups))
+	out := make([]distribute.Term, 0, len(s.c.groups))
 	for _, g := range s.c.groups {
 		out = append(out, g.name)
 	}
@@ -550,10 +543,10 @@ func (s *Scope) WhichGroups() []Term {
 }
 
 // Peers returns the pids of the peer scopes this scope knows.
-func (s *Scope) Peers() []Pid {
+func (s *Scope) Peers() []distribute.Pid {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]Pid, 0, len(s.c.peers))
+	out := make([]distribute.Pid, 0, len(s.c.peers))
 	for p := range s.c.peers {
 		out = append(out, p)
 	}
