@@ -16,7 +16,7 @@ const MaxCorrelationID = 256
 type correlationKey struct{}
 
 // WithCorrelationID returns a copy of ctx carrying the correlation id id.
-// Calls (Process.Call, CallName, the typed Call) and RPCs (rpc.Call) made
+// Calls (Process.Call, CallName, the typed Call) and RPCs (rpc.Client.Call) made
 // with that context carry the id to the other side, where the handler's
 // context has it: a Handler's, an Actor's HandleCall's, an rpc.Handler's
 // (and From.CorrelationID gives it to a process that receives calls

@@ -325,7 +325,7 @@ func ExampleLogHandler() {
 func ExampleWithCorrelationID() {
 	ctx := WithCorrelationID(context.Background(), "req-42")
 	// A call made with ctx (p.Call(ctx, ...), Call(ctx, p, subject, ...),
-	// rpc.Call(ctx, ...)) carries the id; the handler on the other node
+	// rpc.Client.Call(ctx, ...)) carries the id; the handler on the other node
 	// finds it in its own ctx.
 	id, ok := CorrelationID(ctx)
 	fmt.Println(id, ok)

@@ -224,7 +224,7 @@
 // their target is gone.
 //
 // WithCorrelationID puts an id in a context; calls (Process.Call,
-// CallName, Call) and RPCs (rpc.Call) made with it carry the id to the
+// CallName, Call) and RPCs (rpc.Client.Call) made with it carry the id to the
 // other node, where the handler's context has it again, and LogHandler
 // adds it to every record logged with such a context:
 //

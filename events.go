@@ -2,7 +2,8 @@ package distribute
 
 import (
 	"context"
-	"sync"
+
+	"github.com/distribute-go/distribute/internal/fanout"
 )
 
 // NodeEvent says a connection to a node came up or went down.
@@ -24,96 +25,27 @@ type NodeEvent struct {
 	Err error
 }
 
-// eventHub fans node events out to subscribers. Each subscriber has an
-// unbounded queue, so a slow subscriber never blocks the node and never
-// loses an event.
+// eventHub fans node events out to the WatchNodes subscribers (see
+// internal/fanout for the policy).
 type eventHub struct {
-	mu     sync.Mutex // protects subs, closed
-	subs   map[*eventSub]struct{}
-	closed bool
+	fan *fanout.Fanout[NodeEvent]
 }
 
-type eventSub struct {
-	mu    sync.Mutex // protects queue
-	queue []NodeEvent
-	wake  chan struct{}
-}
+func (h *eventHub) init() { h.fan = fanout.New[NodeEvent](0) }
 
-func (h *eventHub) init() { h.subs = make(map[*eventSub]struct{}) }
+func (h *eventHub) publish(ev NodeEvent) { h.fan.Publish(ev) }
 
-func (h *eventHub) publish(ev NodeEvent) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for s := range h.subs {
-		s.mu.Lock()
-		s.queue = append(s.queue, ev)
-		s.mu.Unlock()
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (h *eventHub) close() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.closed = true
-	for s := range h.subs {
-		close(s.wake)
-		delete(h.subs, s)
-	}
-}
+func (h *eventHub) close() { h.fan.Close() }
 
 // WatchNodes returns a channel of node up and down events, in order, from
-// now until ctx ends or the node stops; then the channel is closed. Events
-// queue without bound while the reader is slow; none is dropped.
+// now until ctx ends or the node stops; then the channel is closed. It
+// never blocks the node: events queue for a slow reader, and a reader
+// 4096 events behind is cut off (it receives what is queued, then its
+// channel is closed; call WatchNodes again and read Nodes to go
+// on).
 func (n *Node) WatchNodes(ctx context.Context) <-chan NodeEvent {
-	out := make(chan NodeEvent)
-	s := &eventSub{wake: make(chan struct{}, 1)}
-	h := &n.events
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		close(out)
-		return out
-	}
-	h.subs[s] = struct{}{}
-	h.mu.Unlock()
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		defer close(out)
-		defer func() {
-			h.mu.Lock()
-			delete(h.subs, s)
-			h.mu.Unlock()
-		}()
-		for {
-			s.mu.Lock()
-			q := s.queue
-			s.queue = nil
-			s.mu.Unlock()
-			for _, ev := range q {
-				select {
-				case out <- ev:
-				case <-ctx.Done():
-					return
-				case <-n.ctx.Done():
-					return
-				}
-			}
-			select {
-			case _, ok := <-s.wake:
-				if !ok {
-					return
-				}
-			case <-ctx.Done():
-				return
-			case <-n.ctx.Done():
-				return
-			}
-		}
-	}()
-	return out
+	wctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(n.ctx, cancel) // the node stops
+	context.AfterFunc(wctx, func() { stop() })
+	return n.events.fan.Subscribe(wctx, nil, nil)
 }

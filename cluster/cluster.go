@@ -173,7 +173,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 
 func (c *Cluster) start(ctx context.Context, cfg Config) error {
 	var err error
-	if c.rpc, err = rpc.NewServer(c.node); err != nil {
+	if c.rpc, err = rpc.Start(ctx, c.node, rpc.Config{}); err != nil {
 		return err
 	}
 	if err := c.rpc.ExportErlang(); err != nil {
@@ -181,8 +181,8 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 	}
 	if cfg.Node.Visibility == distribute.Visible {
 		// The registry first: a visible peer's global expects us at once.
-		if c.registry, err = registry.Start(ctx, c.node, registry.WithLogger(cfg.Node.Logger),
-			registry.WithPreventOverlappingPartitions(!cfg.NoPreventOverlappingPartitions)); err != nil {
+		if c.registry, err = registry.Start(ctx, c.node, registry.Config{Logger: cfg.Node.Logger,
+			NoPreventOverlappingPartitions: cfg.NoPreventOverlappingPartitions}); err != nil {
 			return err
 		}
 		if err := c.rpc.Register("global", "resolve_it", 4, c.registry.ResolveIt); err != nil {
@@ -205,7 +205,7 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 		}
 	}
 	if !cfg.NoGroups {
-		if c.groups, err = groups.Start(ctx, c.node, groups.WithLogger(cfg.Node.Logger)); err != nil {
+		if c.groups, err = groups.Start(ctx, c.node, groups.Config{Logger: cfg.Node.Logger}); err != nil {
 			return err
 		}
 	}
@@ -224,8 +224,7 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 		c.discoverer = newDiscoverer(c.node.Name(), cfg.Discover, cfg.DiscoverInterval, loggerOf(cfg.Node.Logger))
 		seeds = append(slices.Clip(seeds), c.discoverer.poll(ctx)...)
 	}
-	c.membership, err = membership.Start(ctx, membership.Config{
-		Node:       c.node,
+	c.membership, err = membership.Start(ctx, c.node, membership.Config{
 		Cookie:     cfg.Node.Cookie,
 		GossipAddr: cfg.Gossip,
 		DataDir:    dataDir,
@@ -261,7 +260,7 @@ func (c *Cluster) start(ctx context.Context, cfg Config) error {
 // starting; or gossip undefined) gives an error wrapping
 // membership.ErrNoGossip.
 func (c *Cluster) resolveGossip(ctx context.Context, node distribute.Atom) (string, error) {
-	info, err := rpc.Call(ctx, c.node, node, "distribute", "info")
+	info, err := c.rpc.Client().Call(ctx, node, "distribute", "info")
 	if errors.Is(err, rpc.ErrUndef) {
 		return "", fmt.Errorf("cluster: %s exports no distribute:info() yet: %w", node, membership.ErrNoGossip)
 	}
@@ -466,7 +465,7 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		errs = append(errs, c.registry.Stop(ctx))
 	}
 	if c.rpc != nil {
-		c.rpc.Close()
+		errs = append(errs, c.rpc.Stop(ctx))
 	}
 	errs = append(errs, c.node.Stop(ctx))
 	return errors.Join(errs...)

@@ -58,7 +58,7 @@ func TestExportsFromErlang(t *testing.T) {
 	}
 	// From Go, through the same protocol.
 	other := startCluster(t, erl.EpmdPort, "clus2@localhost")
-	info, err := rpc.Call(ctx, other.Node(), n.Name(), "distribute", "info")
+	info, err := rpc.NewClient(other.Node()).Call(ctx, n.Name(), "distribute", "info")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestJoinByNodeName(t *testing.T) {
 	defer b.Stop(context.Background())
 	// Both tables list both members alive; distribute:members() says so.
 	for {
-		got, err := rpc.Call(ctx, b.Node(), a.Node().Name(), "distribute", "members")
+		got, err := rpc.NewClient(b.Node()).Call(ctx, a.Node().Name(), "distribute", "members")
 		if err == nil && strings.Contains(etf.Format(got), "{join2@localhost,alive,") && strings.Contains(etf.Format(got), "{join1@localhost,alive,") {
 			break
 		}

@@ -75,7 +75,7 @@ func TestDrainLetsCallsInFlightFinish(t *testing.T) {
 	}
 	res := make(chan result, 1)
 	go func() {
-		v, err := rpc.Call(ctx, b.Node(), aName, "test", "slow")
+		v, err := rpc.NewClient(b.Node()).Call(ctx, aName, "test", "slow")
 		res <- result{v, err}
 	}()
 	<-started
@@ -120,7 +120,7 @@ func TestDrainDeadline(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := rpc.Call(ctx, b.Node(), a.Node().Name(), "test", "slow")
+		_, err := rpc.NewClient(b.Node()).Call(ctx, a.Node().Name(), "test", "slow")
 		errc <- err
 	}()
 	<-started

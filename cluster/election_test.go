@@ -51,7 +51,7 @@ func TestElectionExports(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(30*time.Second))
 	defer cancel()
 
-	if got, err := rpc.Call(ctx, a.Node(), plain.Node().Name(), "distribute", "leader"); err != nil || got != etf.Atom("none") {
+	if got, err := rpc.NewClient(a.Node()).Call(ctx, plain.Node().Name(), "distribute", "leader"); err != nil || got != etf.Atom("none") {
 		t.Fatalf("distribute:leader() without election = %v, %v; want none", got, err)
 	}
 	if plain.Election() != nil {
@@ -63,7 +63,7 @@ func TestElectionExports(t *testing.T) {
 	for {
 		var got []string
 		for _, n := range []*Cluster{a, b, c} {
-			r, err := rpc.Call(ctx, plain.Node(), n.Node().Name(), "distribute", "leader")
+			r, err := rpc.NewClient(plain.Node()).Call(ctx, n.Node().Name(), "distribute", "leader")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +95,7 @@ func TestElectionExports(t *testing.T) {
 	}
 	// info() says whether the node runs the election, and has no raft
 	// key: there is no Raft address any more.
-	info, err := rpc.Call(ctx, plain.Node(), b.Node().Name(), "distribute", "info")
+	info, err := rpc.NewClient(plain.Node()).Call(ctx, b.Node().Name(), "distribute", "info")
 	if err != nil {
 		t.Fatal(err)
 	}

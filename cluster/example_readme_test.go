@@ -21,9 +21,9 @@ func Example_readmeElection() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	leader, term, ok := c.Election().Leader()   // this node's view
-	term, err = c.Election().IsLeader(ctx)      // confirmed with a quorum, or ErrNotLeader
-	for ch := range c.Election().Observe(ctx) { /* ch.Leader, ch.Term */
+	leader, term, ok := c.Election().Leader() // this node's view
+	term, err = c.Election().IsLeader(ctx)    // confirmed with a quorum, or ErrNotLeader
+	for ch := range c.Election().Watch(ctx) { /* ch.Leader, ch.Term */
 		_ = ch
 	}
 	_, _, _, _ = leader, term, ok, err

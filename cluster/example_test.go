@@ -41,7 +41,7 @@ func Example() {
 	defer c.Stop(ctx)
 
 	wctx, cancel := context.WithCancel(ctx)
-	for ch := range c.Election().Observe(wctx) {
+	for ch := range c.Election().Watch(wctx) {
 		if ch.Leader == c.Node().Name() {
 			break
 		}
@@ -75,7 +75,7 @@ func ExampleConfig_restartable() {
 		log.Fatal(err)
 	}
 	defer c.Stop(ctx)
-	checks, err := health.New(health.Config{Node: c.Node(), Membership: c.Membership(), Expected: c.Expected()})
+	checks, err := health.Start(ctx, c.Node(), health.Config{Membership: c.Membership(), Expected: c.Expected()})
 	if err != nil {
 		log.Fatal(err)
 	}

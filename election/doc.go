@@ -20,7 +20,7 @@
 //
 // The token never goes backwards: a node's term only grows (Raft's
 // heartbeat fast path, which set it outside Raft's main loop, is never
-// used: see Transport), Leader and Observe never report a term lower than
+// used: see Transport), Leader and Watch never report a term lower than
 // one they reported, and a Raft message whose term is more than 2^32
 // above this node's is refused (a forged Term = MaxUint64 would wrap the
 // term to 0 at the next election).
@@ -190,7 +190,7 @@
 //
 // # Observing
 //
-// Leader and Status read Raft's view now; Observe streams every (leader,
+// Leader and Status read Raft's view now; Watch streams every (leader,
 // term) change this node sees, including the moment it becomes leader
 // itself (recorded in Raft's goroutine as it happens, so a short
 // leadership is not missed). The CLI prints these as

@@ -13,6 +13,7 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/etf"
+	"github.com/distribute-go/distribute/internal/fanout"
 	"github.com/distribute-go/distribute/membership"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -109,9 +110,9 @@ type Election struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex // protects cur, subs, closed, foreign
+	mu      sync.Mutex // protects cur, closed, foreign; held to publish to fan
 	cur     Change
-	subs    map[*sub]struct{}
+	fan     *fanout.Fanout[Change] // Watch's subscribers
 	closed  bool
 	foreign map[distribute.Atom]foreignMember // members seen in another Raft cluster
 
@@ -135,7 +136,7 @@ type Election struct {
 // membership meta, and from then on bootstraps (see the package doc for
 // the rules) and, when leader, keeps the voter set in line with
 // membership. It opens no port: Raft travels over the distribution. It
-// returns without waiting for a leader: use Observe or Leader.
+// returns without waiting for a leader: use Watch or Leader.
 func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Election, error) {
 	if node == nil {
 		return nil, fmt.Errorf("%w: node is nil", ErrConfig)
@@ -149,7 +150,7 @@ func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Election, e
 		node:      node,
 		name:      node.Name(),
 		logger:    cfg.Logger.With("component", "election"),
-		subs:      make(map[*sub]struct{}),
+		fan:       fanout.New[Change](0),
 		foreign:   make(map[distribute.Atom]foreignMember),
 		goneSince: make(map[distribute.Atom]time.Time),
 		wake:      make(chan struct{}, 1),
@@ -329,9 +330,7 @@ func (e *Election) publishLocked(c Change) {
 	if c.Leader != "" && e.leaderChanges != nil {
 		e.leaderChanges.Add(context.Background(), 1, metric.WithAttributes(attribute.Bool("self", c.Leader == e.name)))
 	}
-	for s := range e.subs {
-		s.push(c)
-	}
+	e.fan.Publish(c)
 }
 
 // Node returns this node's name (its Raft server ID).
@@ -361,59 +360,18 @@ func (e *Election) Status() Status {
 	return Status{Node: e.name, State: stateOf(st), Term: t2, Leader: distribute.Atom(id), Stable: t1 == t2}
 }
 
-// Observe returns a channel of (leader, term) changes as this node sees
-// them: the current value first, then every change, in order (none is
-// dropped: they queue while the reader is slow). A node that becomes
-// leader sees a Change naming itself with its term. The channel is closed
-// when ctx ends or the election stops.
-func (e *Election) Observe(ctx context.Context) <-chan Change {
-	out := make(chan Change)
-	cur := e.poll()
-	s := &sub{wake: make(chan struct{}, 1)}
+// Watch returns a channel of (leader, term) changes as this node sees
+// them: the current value first, then every change, in order. A node
+// that becomes leader sees a Change naming itself with its term. The
+// channel is closed when ctx ends or the election stops. Watch never
+// blocks the election: changes queue for a slow reader, and a reader
+// 4096 changes behind is cut off (it receives what is queued, then its
+// channel is closed; Watch again to go on).
+func (e *Election) Watch(ctx context.Context) <-chan Change {
+	e.poll()
 	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		close(out)
-		return out
-	}
-	s.queue = append(s.queue, cur)
-	e.subs[s] = struct{}{}
-	e.wg.Add(1)
-	e.mu.Unlock()
-	// A push may have filled wake already (it runs once s is in subs):
-	// a blocking send here would wait for a reader not started yet.
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-	go func() {
-		defer e.wg.Done()
-		defer close(out)
-		defer func() {
-			e.mu.Lock()
-			delete(e.subs, s)
-			e.mu.Unlock()
-		}()
-		for {
-			select {
-			case <-s.wake:
-			case <-ctx.Done():
-				return
-			case <-e.ctx.Done():
-				return
-			}
-			for _, c := range s.take() {
-				select {
-				case out <- c:
-				case <-ctx.Done():
-					return
-				case <-e.ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out
+	defer e.mu.Unlock()
+	return e.fan.Subscribe(ctx, []Change{e.cur}, nil)
 }
 
 // IsLeader reports whether this node is the leader, confirmed with a
@@ -532,6 +490,7 @@ func (e *Election) stop(ctx context.Context, transfer bool) error {
 		e.closed = true
 		e.mu.Unlock()
 		e.cancel()
+		e.fan.Close()
 		// The manager and every wait end while Raft still runs: a running
 		// Raft answers every future (within its timeouts, or when it loses
 		// leadership), while an entry committed but not yet applied when
@@ -612,29 +571,4 @@ func (e *Election) askStatus(ctx context.Context, node distribute.Atom) (bool, e
 		return false, fmt.Errorf("election: %s answered raft_status with %s", node, etf.FormatLimit(r, etf.LogTextMax))
 	}
 	return t[1] == etf.True, nil
-}
-
-// sub is one Observe subscriber's unbounded queue.
-type sub struct {
-	mu    sync.Mutex // protects queue
-	queue []Change
-	wake  chan struct{}
-}
-
-func (s *sub) push(c Change) {
-	s.mu.Lock()
-	s.queue = append(s.queue, c)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (s *sub) take() []Change {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q := s.queue
-	s.queue = nil
-	return q
 }

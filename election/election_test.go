@@ -145,7 +145,7 @@ func (m *member) start(seeds ...string) {
 	if m.lan {
 		profile = membership.LAN()
 	}
-	ms, err := membership.Start(ctx, membership.Config{Node: n, Cookie: testCookie, Profile: profile})
+	ms, err := membership.Start(ctx, n, membership.Config{Cookie: testCookie, Profile: profile})
 	if err != nil {
 		n.Stop(ctx)
 		t.Fatal(err)
@@ -321,12 +321,12 @@ func TestThreeVotersElectAndFailOver(t *testing.T) {
 		t.Fatalf("IsLeader on a follower: %v; want ErrNotLeader", err)
 	}
 
-	// The follower's Observe sees the current value first, then the new
+	// The follower's Watch sees the current value first, then the new
 	// leader after the old one crashes.
 	octx, cancel := context.WithCancel(ctx)
-	ch := follower.el.Observe(octx)
+	ch := follower.el.Watch(octx)
 	if c := <-ch; c.Leader != distribute.Atom(leader.name) || c.Term != term {
-		t.Fatalf("first Observe value %+v; want %s term %d", c, leader.name, term)
+		t.Fatalf("first Watch value %+v; want %s term %d", c, leader.name, term)
 	}
 	leader.stop(false)
 	next, term2 := agreed(t, ms, term)
@@ -339,11 +339,11 @@ func TestThreeVotersElectAndFailOver(t *testing.T) {
 		select {
 		case c := <-ch:
 			if c.Term < term {
-				t.Fatalf("Observe went back in term: %+v after term %d", c, term)
+				t.Fatalf("Watch went back in term: %+v after term %d", c, term)
 			}
 			seen = c.Leader == distribute.Atom(next.name) && c.Term == term2
 		case <-deadline:
-			t.Fatal("Observe did not deliver the new leader")
+			t.Fatal("Watch did not deliver the new leader")
 		}
 	}
 	cancel()
@@ -396,7 +396,7 @@ func TestResign(t *testing.T) {
 	defer cancel()
 	chans := map[*member]<-chan Change{}
 	for _, m := range ms {
-		chans[m] = m.el.Observe(octx)
+		chans[m] = m.el.Watch(octx)
 	}
 	if err := leader.el.Resign(ctx); err != nil {
 		t.Fatal(err)
@@ -411,7 +411,7 @@ func TestResign(t *testing.T) {
 		case c := <-chans[next]:
 			seen = c == Change{Leader: distribute.Atom(next.name), Term: term2}
 		case <-deadline:
-			t.Fatal("the new leader's Observe did not name itself")
+			t.Fatal("the new leader's Watch did not name itself")
 		}
 	}
 	cancel()
@@ -442,8 +442,8 @@ func TestSingleVoter(t *testing.T) {
 	if st := ms[0].el.Status(); st.State != Shutdown {
 		t.Fatalf("Status after Stop: %+v; want state shutdown", st)
 	}
-	if _, ok := <-ms[0].el.Observe(context.Background()); ok {
-		t.Fatal("Observe after Stop delivered a value")
+	if _, ok := <-ms[0].el.Watch(context.Background()); ok {
+		t.Fatal("Watch after Stop delivered a value")
 	}
 }
 
@@ -533,7 +533,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Stop(ctx)
-	ms, err := membership.Start(ctx, membership.Config{Node: n, Cookie: testCookie, Profile: membership.Local()})
+	ms, err := membership.Start(ctx, n, membership.Config{Cookie: testCookie, Profile: membership.Local()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func Example_fencing() {
 		log.Fatal(err)
 	}
 	defer node.Stop(ctx)
-	ms, err := membership.Start(ctx, membership.Config{Node: node, Cookie: "example", Profile: membership.Local()})
+	ms, err := membership.Start(ctx, node, membership.Config{Cookie: "example", Profile: membership.Local()})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func Example_fencing() {
 
 	// Wait until this node leads.
 	wctx, cancel := context.WithCancel(ctx)
-	for c := range e.Observe(wctx) {
+	for c := range e.Watch(wctx) {
 		if c.Leader == node.Name() {
 			break
 		}
@@ -92,7 +92,7 @@ func ExampleElection_Conflict() {
 		log.Fatal(err)
 	}
 	defer node.Stop(ctx)
-	ms, err := membership.Start(ctx, membership.Config{Node: node, Cookie: "example", Profile: membership.Local()})
+	ms, err := membership.Start(ctx, node, membership.Config{Cookie: "example", Profile: membership.Local()})
 	if err != nil {
 		log.Fatal(err)
 	}

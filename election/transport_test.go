@@ -135,7 +135,7 @@ func TestForgedRaftMessagesRefused(t *testing.T) {
 	// Every change f observes from now on: the term must never go back.
 	octx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	changes := f.el.Observe(octx)
+	changes := f.el.Watch(octx)
 	var seen []Change
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -221,7 +221,7 @@ func TestForgedRaftMessagesRefused(t *testing.T) {
 	wg.Wait()
 	for i := 1; i < len(seen); i++ {
 		if seen[i].Term < seen[i-1].Term {
-			t.Errorf("Observe went back: %+v after %+v", seen[i], seen[i-1])
+			t.Errorf("Watch went back: %+v after %+v", seen[i], seen[i-1])
 		}
 	}
 	// Once the foreign sender is out of sight, the conflict ends.
@@ -333,7 +333,7 @@ func TestHeartbeatsDuringBigMessages(t *testing.T) {
 // TestTermNeverDecreases: under repeated leadership transfers, every
 // node's term (Status, read as the chaos harness does) never decreases,
 // and no term is paired with two different leaders by any node (Leader,
-// Observe). Raft's heartbeat fast path broke both (hashicorp/raft#695),
+// Watch). Raft's heartbeat fast path broke both (hashicorp/raft#695),
 // seen with SIGSTOP in the chaos harness, which checks the same on real
 // processes; in one process the race is rarely hit, so
 // TestHeartbeatsGoThroughConsumer checks that the fast path is never used.
@@ -384,7 +384,7 @@ func TestTermNeverDecreases(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 		}()
-		ch := m.el.Observe(ctx)
+		ch := m.el.Watch(ctx)
 		go func() {
 			defer wg.Done()
 			var last uint64
@@ -398,11 +398,11 @@ func TestTermNeverDecreases(t *testing.T) {
 					}
 					if c.Term < last {
 						mu.Lock()
-						problems = append(problems, m.name+": Observe term "+strconvU(c.Term)+" after "+strconvU(last))
+						problems = append(problems, m.name+": Watch term "+strconvU(c.Term)+" after "+strconvU(last))
 						mu.Unlock()
 					}
 					last = c.Term
-					record(m.name+" Observe", c.Leader, c.Term)
+					record(m.name+" Watch", c.Leader, c.Term)
 				}
 			}
 		}()

@@ -19,14 +19,11 @@ func BenchmarkJoinVisibility(b *testing.B) {
 	a, _, sa, sb := goPair(b)
 	ctx := testCtx(b)
 	p := newProc(b, a)
-	g := Atom("bench")
+	g := distribute.Atom("bench")
 	// B's subscription is told under the same lock that updates its
 	// table: when the change arrives, B's Members shows it. (Polling
 	// Members in a loop would starve the network poller instead.)
-	_, changes, err := sb.Subscribe(ctx, g)
-	if err != nil {
-		b.Fatal(err)
-	}
+	changes := sb.Watch(ctx, g)
 	wait := func(kind ChangeKind) {
 		select {
 		case c := <-changes:
@@ -66,7 +63,7 @@ func BenchmarkBroadcast100(b *testing.B) {
 	target.Store(-1)
 	allIn := make(chan struct{})
 	spawnCounters := func(n *distribute.Node, s *Scope, count int) {
-		pids := make([]Pid, count)
+		pids := make([]distribute.Pid, count)
 		for i := range pids {
 			p, err := n.Spawn(func(ctx context.Context, p *distribute.Process) error {
 				for {
@@ -84,13 +81,13 @@ func BenchmarkBroadcast100(b *testing.B) {
 			b.Cleanup(func() { p.Exit(distribute.ReasonNormal) })
 			pids[i] = p.Pid()
 		}
-		if err := s.Join(ctx, Atom("bcast"), pids...); err != nil {
+		if err := s.Join(ctx, distribute.Atom("bcast"), pids...); err != nil {
 			b.Fatal(err)
 		}
 	}
 	spawnCounters(a, sa, 34)
 	spawnCounters(bn, sb, 66)
-	distributetest.WaitFor(b, "100 members", func() bool { return len(sa.Members(Atom("bcast"))) == 100 })
+	distributetest.WaitFor(b, "100 members", func() bool { return len(sa.Members(distribute.Atom("bcast"))) == 100 })
 	msg := etf.Binary(make([]byte, 64))
 	want := int64(100 * b.N)
 	target.Store(want)
@@ -98,7 +95,7 @@ func BenchmarkBroadcast100(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for range b.N {
-		if res, err := sa.Broadcast(ctx, Atom("bcast"), msg); err != nil || res.Sent != 100 {
+		if res, err := sa.Broadcast(ctx, distribute.Atom("bcast"), msg); err != nil || res.Sent != 100 {
 			b.Fatalf("Broadcast: %+v %v", res, err)
 		}
 	}
@@ -122,14 +119,14 @@ func BenchmarkMembers(b *testing.B) {
 	n := startNode(b, distributetest.FreePort(b))
 	s := startScope(b, n)
 	ctx := testCtx(b)
-	pids := make([]Pid, 100)
+	pids := make([]distribute.Pid, 100)
 	for i := range pids {
 		pids[i] = newProc(b, n).Pid()
 	}
-	if err := s.Join(ctx, Atom("g"), pids...); err != nil {
+	if err := s.Join(ctx, distribute.Atom("g"), pids...); err != nil {
 		b.Fatal(err)
 	}
-	var g any = Atom("g")
+	var g any = distribute.Atom("g")
 	b.ReportAllocs()
 	for b.Loop() {
 		if len(s.Members(g)) != 100 {

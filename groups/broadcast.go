@@ -11,7 +11,7 @@ import (
 
 // MemberError is the failure to send a broadcast to one member.
 type MemberError struct {
-	Pid Pid
+	Pid distribute.Pid
 	Err error
 }
 
@@ -89,7 +89,7 @@ func (s *Scope) BroadcastFrom(ctx context.Context, from *distribute.Process, gro
 
 // broadcastMembers returns a copy of group's members and whether some pid
 // is in it more than once.
-func (s *Scope) broadcastMembers(group any) ([]Pid, bool) {
+func (s *Scope) broadcastMembers(group any) ([]distribute.Pid, bool) {
 	var buf [64]byte
 	key, ok := lookupKey(&buf, group)
 	if !ok {
@@ -98,14 +98,14 @@ func (s *Scope) broadcastMembers(group any) ([]Pid, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if g := s.c.groups[string(key)]; g != nil {
-		return append([]Pid(nil), g.all...), g.dups > 0
+		return append([]distribute.Pid(nil), g.all...), g.dups > 0
 	}
 	return nil, false
 }
 
 // dedup removes repeated pids (a pid that joined twice), keeping the first
 // of each in place. It reuses members.
-func dedup(members []Pid) []Pid {
+func dedup(members []distribute.Pid) []distribute.Pid {
 	if len(members) < 2 {
 		return members
 	}
@@ -122,7 +122,7 @@ func dedup(members []Pid) []Pid {
 		}
 		return out
 	}
-	seen := make(map[Pid]struct{}, len(members))
+	seen := make(map[distribute.Pid]struct{}, len(members))
 	out := members[:0]
 	for _, p := range members {
 		if _, ok := seen[p]; !ok {

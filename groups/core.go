@@ -1,6 +1,8 @@
 package groups
 
 import (
+	"github.com/distribute-go/distribute"
+
 	"maps"
 
 	"github.com/distribute-go/distribute/etf"
@@ -8,11 +10,11 @@ import (
 
 // Protocol atoms of OTP's pg scope (see doc.go).
 const (
-	atomDiscover Atom = "discover"
-	atomSync     Atom = "sync"
-	atomJoin     Atom = "join"
-	atomLeave    Atom = "leave"
-	atomGenCast  Atom = "$gen_cast"
+	atomDiscover distribute.Atom = "discover"
+	atomSync     distribute.Atom = "sync"
+	atomJoin     distribute.Atom = "join"
+	atomLeave    distribute.Atom = "leave"
+	atomGenCast  distribute.Atom = "$gen_cast"
 )
 
 // effectOp is what the scope process must do after the core changed.
@@ -28,28 +30,28 @@ const (
 // effect is one piece of I/O the core asks for. The core itself does none.
 type effect struct {
 	op   effectOp
-	to   Pid
-	node Atom
-	msg  Term
+	to   distribute.Pid
+	node distribute.Atom
+	msg  distribute.Term
 }
 
 // group is one group's row of the table: every member, and the local ones.
 // A pid appears once per join, as in pg.
 type group struct {
-	name  Term
-	all   []Pid
-	local []Pid
+	name  distribute.Term
+	all   []distribute.Pid
+	local []distribute.Pid
 	// counts holds how often each pid is in all; dups is the number of
 	// entries of all beyond the first of their pid, so a broadcast knows
 	// without a search whether it must skip repeats.
-	counts map[Pid]int32
+	counts map[distribute.Pid]int32
 	dups   int
 }
 
 // add appends pids to the row (to all, and to local when local is set).
-func (g *group) add(pids []Pid, local bool) {
+func (g *group) add(pids []distribute.Pid, local bool) {
 	if g.counts == nil {
-		g.counts = make(map[Pid]int32, len(pids))
+		g.counts = make(map[distribute.Pid]int32, len(pids))
 	}
 	for _, p := range pids {
 		n := g.counts[p]
@@ -66,7 +68,7 @@ func (g *group) add(pids []Pid, local bool) {
 
 // remove deletes one occurrence of p from all (and from local when local
 // is set).
-func (g *group) remove(p Pid, local bool) {
+func (g *group) remove(p distribute.Pid, local bool) {
 	var ok bool
 	if g.all, ok = removeOne(g.all, p); ok {
 		switch n := g.counts[p]; {
@@ -91,7 +93,7 @@ type localMember struct {
 // peerScope is a discovered scope process on another node, with the members
 // it announced (group key → pids).
 type peerScope struct {
-	groups map[string][]Pid
+	groups map[string][]distribute.Pid
 }
 
 // core is the deterministic state machine of a scope: the group table, the
@@ -100,22 +102,22 @@ type peerScope struct {
 // through notify. One goroutine at a time drives it (the Scope holds its
 // lock); it never panics on any input.
 type core struct {
-	scope  Atom
-	self   Pid
+	scope  distribute.Atom
+	self   distribute.Pid
 	groups map[string]*group
-	local  map[Pid]*localMember
-	peers  map[Pid]*peerScope
+	local  map[distribute.Pid]*localMember
+	peers  map[distribute.Pid]*peerScope
 	out    []effect
 	notify func(key string, c Change)
 }
 
-func newCore(scope Atom, self Pid) *core {
+func newCore(scope distribute.Atom, self distribute.Pid) *core {
 	return &core{
 		scope:  scope,
 		self:   self,
 		groups: make(map[string]*group),
-		local:  make(map[Pid]*localMember),
-		peers:  make(map[Pid]*peerScope),
+		local:  make(map[distribute.Pid]*localMember),
+		peers:  make(map[distribute.Pid]*peerScope),
 	}
 }
 
@@ -128,21 +130,21 @@ func (c *core) takeEffects() []effect {
 
 func (c *core) emit(e effect) { c.out = append(c.out, e) }
 
-func (c *core) changed(key string, name Term, kind ChangeKind, pids []Pid) {
+func (c *core) changed(key string, name distribute.Term, kind ChangeKind, pids []distribute.Pid) {
 	if c.notify != nil && len(pids) > 0 {
-		c.notify(key, Change{Kind: kind, Group: name, Pids: append([]Pid(nil), pids...)})
+		c.notify(key, Change{Kind: kind, Group: name, Pids: append([]distribute.Pid(nil), pids...)})
 	}
 }
 
 // broadcast queues msg to every known peer scope.
-func (c *core) broadcast(msg Term) {
+func (c *core) broadcast(msg distribute.Term) {
 	for p := range c.peers {
 		c.emit(effect{op: effSend, to: p, msg: msg})
 	}
 }
 
 // pidOrPids is pg's PidOrPids: the bare pid for one, a list otherwise.
-func pidOrPids(pids []Pid) Term {
+func pidOrPids(pids []distribute.Pid) distribute.Term {
 	if len(pids) == 1 {
 		return pids[0]
 	}
@@ -154,7 +156,7 @@ func pidOrPids(pids []Pid) Term {
 }
 
 // row returns the table row of key, creating it.
-func (c *core) row(key string, name Term) *group {
+func (c *core) row(key string, name distribute.Term) *group {
 	g := c.groups[key]
 	if g == nil {
 		g = &group{name: name}
@@ -164,8 +166,8 @@ func (c *core) row(key string, name Term) *group {
 }
 
 // removeMany is remove for each of pids, in one pass over the row.
-func (g *group) removeMany(pids []Pid, local bool) {
-	want := make(map[Pid]int32, len(pids))
+func (g *group) removeMany(pids []distribute.Pid, local bool) {
+	want := make(map[distribute.Pid]int32, len(pids))
 	for _, p := range pids {
 		want[p]++
 	}
@@ -195,7 +197,7 @@ func (g *group) removeMany(pids []Pid, local bool) {
 
 // filterFirst removes from s the first want[p] occurrences of each p,
 // keeping the order of the rest. It consumes want.
-func filterFirst(s []Pid, want map[Pid]int32) []Pid {
+func filterFirst(s []distribute.Pid, want map[distribute.Pid]int32) []distribute.Pid {
 	out := s[:0]
 	for _, p := range s {
 		if n := want[p]; n > 0 {
@@ -210,7 +212,7 @@ func filterFirst(s []Pid, want map[Pid]int32) []Pid {
 
 // removeOne deletes the first occurrence of p from s, reporting whether it
 // was there.
-func removeOne(s []Pid, p Pid) ([]Pid, bool) {
+func removeOne(s []distribute.Pid, p distribute.Pid) ([]distribute.Pid, bool) {
 	for i, x := range s {
 		if x == p {
 			copy(s[i:], s[i+1:])
@@ -226,7 +228,7 @@ const bulkRemove = 8
 
 // dropFromRow removes one occurrence of each pid from the row of key (and
 // from its local column when local), deleting an empty row.
-func (c *core) dropFromRow(key string, pids []Pid, local bool) {
+func (c *core) dropFromRow(key string, pids []distribute.Pid, local bool) {
 	g := c.groups[key]
 	if g == nil {
 		return
@@ -244,7 +246,7 @@ func (c *core) dropFromRow(key string, pids []Pid, local bool) {
 }
 
 // join adds local pids to a group and announces them to the peers.
-func (c *core) join(key string, name Term, pids []Pid) {
+func (c *core) join(key string, name distribute.Term, pids []distribute.Pid) {
 	if len(pids) == 0 {
 		return
 	}
@@ -265,13 +267,13 @@ func (c *core) join(key string, name Term, pids []Pid) {
 
 // leave removes one membership of each local pid in a group and returns
 // the pids that were members.
-func (c *core) leave(key string, pids []Pid) []Pid {
+func (c *core) leave(key string, pids []distribute.Pid) []distribute.Pid {
 	g := c.groups[key]
 	if g == nil {
 		return nil
 	}
 	name := g.name
-	var removed []Pid
+	var removed []distribute.Pid
 	for _, p := range pids {
 		m := c.local[p]
 		if m == nil {
@@ -307,7 +309,7 @@ func indexString(s []string, x string) int {
 }
 
 // localDown removes a local member that exited from all its groups.
-func (c *core) localDown(p Pid) {
+func (c *core) localDown(p distribute.Pid) {
 	m := c.local[p]
 	if m == nil {
 		return
@@ -320,14 +322,14 @@ func (c *core) localDown(p Pid) {
 			continue
 		}
 		names = append(names, g.name)
-		c.dropFromRow(key, []Pid{p}, true)
-		c.changed(key, g.name, Left, []Pid{p})
+		c.dropFromRow(key, []distribute.Pid{p}, true)
+		c.changed(key, g.name, Left, []distribute.Pid{p})
 	}
 	c.broadcast(etf.Tuple{atomLeave, c.self, p, names})
 }
 
 // localSync is the sync message telling a peer all our local members.
-func (c *core) localSync() Term {
+func (c *core) localSync() distribute.Term {
 	groups := make(etf.List, 0, len(c.groups))
 	for _, g := range c.groups {
 		if len(g.local) == 0 {
@@ -343,7 +345,7 @@ func (c *core) localSync() Term {
 }
 
 // discoverAll queues {discover, Self} to the scope on node.
-func (c *core) discoverNode(node Atom) {
+func (c *core) discoverNode(node distribute.Atom) {
 	if node == c.self.Node {
 		return
 	}
@@ -351,7 +353,7 @@ func (c *core) discoverNode(node Atom) {
 }
 
 // peerDown forgets a peer scope and all its members.
-func (c *core) peerDown(peer Pid) {
+func (c *core) peerDown(peer distribute.Pid) {
 	ps := c.peers[peer]
 	if ps == nil {
 		return
@@ -364,7 +366,7 @@ func (c *core) peerDown(peer Pid) {
 	}
 }
 
-func (c *core) nameOf(key string) Term {
+func (c *core) nameOf(key string) distribute.Term {
 	if g := c.groups[key]; g != nil {
 		return g.name
 	}
@@ -372,7 +374,7 @@ func (c *core) nameOf(key string) Term {
 }
 
 // hasPeerOn reports whether a peer scope on node is known.
-func (c *core) hasPeerOn(node Atom) bool {
+func (c *core) hasPeerOn(node distribute.Atom) bool {
 	for p := range c.peers {
 		if p.Node == node {
 			return true
@@ -382,27 +384,27 @@ func (c *core) hasPeerOn(node Atom) bool {
 }
 
 // validPeer reports whether t is a pid that may be a peer scope.
-func (c *core) validPeer(t Term) (Pid, bool) {
-	p, ok := t.(Pid)
+func (c *core) validPeer(t distribute.Term) (distribute.Pid, bool) {
+	p, ok := t.(distribute.Pid)
 	if !ok || p.Node == c.self.Node || p.Node == "" {
-		return Pid{}, false
+		return distribute.Pid{}, false
 	}
 	return p, true
 }
 
 // memberPids parses pg's PidOrPids from peer: a pid or a proper list of
 // pids, all on the peer's node.
-func memberPids(t Term, peer Pid) ([]Pid, bool) {
+func memberPids(t distribute.Term, peer distribute.Pid) ([]distribute.Pid, bool) {
 	switch v := t.(type) {
-	case Pid:
+	case distribute.Pid:
 		if v.Node != peer.Node {
 			return nil, false
 		}
-		return []Pid{v}, true
+		return []distribute.Pid{v}, true
 	case etf.List:
-		pids := make([]Pid, len(v))
+		pids := make([]distribute.Pid, len(v))
 		for i, e := range v {
-			p, ok := e.(Pid)
+			p, ok := e.(distribute.Pid)
 			if !ok || p.Node != peer.Node {
 				return nil, false
 			}
@@ -416,12 +418,12 @@ func memberPids(t Term, peer Pid) ([]Pid, bool) {
 // handle processes one message from the network. Anything that is not
 // exactly pg's protocol is ignored (OTP's scope would crash; we must not).
 // It reports whether the message was understood.
-func (c *core) handle(msg Term) bool {
+func (c *core) handle(msg distribute.Term) bool {
 	t, ok := msg.(etf.Tuple)
 	if !ok || len(t) < 2 {
 		return false
 	}
-	tag, _ := t[0].(Atom)
+	tag, _ := t[0].(distribute.Atom)
 	switch {
 	case tag == atomDiscover && (len(t) == 2 || len(t) == 3):
 		// {discover, Peer} and OTP 26+'s {discover, Peer, ProtocolVersion}.
@@ -491,11 +493,11 @@ func (c *core) handle(msg Term) bool {
 // syncEntry is one {Group, [Pid]} of a sync message.
 type syncEntry struct {
 	key  string
-	name Term
-	pids []Pid
+	name distribute.Term
+	pids []distribute.Pid
 }
 
-func parseSync(t Term, peer Pid) ([]syncEntry, bool) {
+func parseSync(t distribute.Term, peer distribute.Pid) ([]syncEntry, bool) {
 	l, ok := t.(etf.List)
 	if !ok {
 		return nil, false
@@ -524,17 +526,17 @@ func parseSync(t Term, peer Pid) ([]syncEntry, bool) {
 
 // discover answers a peer scope's discover: our sync, then, for a peer we
 // did not know, a monitor and our own discover.
-func (c *core) discover(peer Pid) {
+func (c *core) discover(peer distribute.Pid) {
 	c.emit(effect{op: effSend, to: peer, msg: c.localSync()})
 	if _, known := c.peers[peer]; known {
 		return
 	}
-	c.peers[peer] = &peerScope{groups: make(map[string][]Pid)}
+	c.peers[peer] = &peerScope{groups: make(map[string][]distribute.Pid)}
 	c.emit(effect{op: effMonitor, to: peer})
 	c.emit(effect{op: effSend, to: peer, msg: etf.Tuple{atomDiscover, c.self}})
 }
 
-func (c *core) remoteJoin(peer Pid, key string, name Term, pids []Pid) {
+func (c *core) remoteJoin(peer distribute.Pid, key string, name distribute.Term, pids []distribute.Pid) {
 	ps := c.peers[peer]
 	if ps == nil || len(pids) == 0 {
 		return // not (yet) in the overlay: pg ignores it too
@@ -545,14 +547,14 @@ func (c *core) remoteJoin(peer Pid, key string, name Term, pids []Pid) {
 	c.changed(key, g.name, Joined, pids)
 }
 
-func (c *core) remoteLeave(peer Pid, pids []Pid, keys []string) {
+func (c *core) remoteLeave(peer distribute.Pid, pids []distribute.Pid, keys []string) {
 	ps := c.peers[peer]
 	if ps == nil {
 		return
 	}
 	for _, key := range keys {
 		have := ps.groups[key]
-		var removed []Pid
+		var removed []distribute.Pid
 		for _, p := range pids {
 			var ok bool
 			if have, ok = removeOne(have, p); ok {
@@ -574,15 +576,15 @@ func (c *core) remoteLeave(peer Pid, pids []Pid, keys []string) {
 }
 
 // sync replaces everything known about peer's members with entries.
-func (c *core) sync(peer Pid, entries []syncEntry) {
+func (c *core) sync(peer distribute.Pid, entries []syncEntry) {
 	ps := c.peers[peer]
 	if ps == nil {
-		ps = &peerScope{groups: make(map[string][]Pid)}
+		ps = &peerScope{groups: make(map[string][]distribute.Pid)}
 		c.peers[peer] = ps
 		c.emit(effect{op: effMonitor, to: peer})
 	}
-	next := make(map[string][]Pid, len(entries))
-	names := make(map[string]Term, len(entries))
+	next := make(map[string][]distribute.Pid, len(entries))
+	names := make(map[string]distribute.Term, len(entries))
 	for _, e := range entries {
 		next[e.key] = append(next[e.key], e.pids...)
 		if _, ok := names[e.key]; !ok {
@@ -590,7 +592,7 @@ func (c *core) sync(peer Pid, entries []syncEntry) {
 		}
 	}
 	old := ps.groups
-	ps.groups = make(map[string][]Pid, len(next))
+	ps.groups = make(map[string][]distribute.Pid, len(next))
 	for key, pids := range next {
 		if len(pids) > 0 {
 			ps.groups[key] = pids
@@ -615,16 +617,16 @@ func (c *core) sync(peer Pid, entries []syncEntry) {
 }
 
 // minus is the multiset difference a -- b.
-func minus(a, b []Pid) []Pid {
+func minus(a, b []distribute.Pid) []distribute.Pid {
 	if len(b) == 0 {
-		return append([]Pid(nil), a...)
+		return append([]distribute.Pid(nil), a...)
 	}
 	if len(b) >= bulkRemove {
-		rest := make(map[Pid]int32, len(b))
+		rest := make(map[distribute.Pid]int32, len(b))
 		for _, p := range b {
 			rest[p]++
 		}
-		var out []Pid
+		var out []distribute.Pid
 		for _, p := range a {
 			if n := rest[p]; n > 0 {
 				rest[p] = n - 1
@@ -634,8 +636,8 @@ func minus(a, b []Pid) []Pid {
 		}
 		return out
 	}
-	rest := append([]Pid(nil), b...)
-	var out []Pid
+	rest := append([]distribute.Pid(nil), b...)
+	var out []distribute.Pid
 	for _, p := range a {
 		var ok bool
 		if rest, ok = removeOne(rest, p); !ok {
@@ -648,7 +650,7 @@ func minus(a, b []Pid) []Pid {
 // groupKey is the map key of a group term: its external term format, which
 // the encoder writes canonically (map keys sorted, integers and lists in
 // their shortest form), so equal terms have equal keys.
-func groupKey(t Term) (string, error) {
+func groupKey(t distribute.Term) (string, error) {
 	var buf [64]byte
 	b, err := etf.Append(buf[:0], t)
 	if err != nil {

@@ -1,6 +1,8 @@
 package groups
 
 import (
+	"github.com/distribute-go/distribute"
+
 	"cmp"
 	"fmt"
 	"math/rand/v2"
@@ -11,7 +13,7 @@ import (
 )
 
 // pidCmp orders pids totally, for multiset comparison.
-func pidCmp(a, b Pid) int {
+func pidCmp(a, b distribute.Pid) int {
 	return cmp.Or(
 		cmp.Compare(a.Node, b.Node),
 		cmp.Compare(a.ID, b.ID),
@@ -20,13 +22,13 @@ func pidCmp(a, b Pid) int {
 	)
 }
 
-func sortedPids(p []Pid) []Pid {
+func sortedPids(p []distribute.Pid) []distribute.Pid {
 	s := slices.Clone(p)
 	slices.SortFunc(s, pidCmp)
 	return s
 }
 
-func sameMultiset(a, b []Pid) bool {
+func sameMultiset(a, b []distribute.Pid) bool {
 	return slices.Equal(sortedPids(a), sortedPids(b))
 }
 
@@ -34,8 +36,8 @@ func sameMultiset(a, b []Pid) bool {
 // union of its local column and every peer's list, the local column
 // matches the local members' groups, and nothing empty is kept.
 func checkCore(c *core) error {
-	want := make(map[string][]Pid)
-	local := make(map[string][]Pid)
+	want := make(map[string][]distribute.Pid)
+	local := make(map[string][]distribute.Pid)
 	for p, m := range c.local {
 		if len(m.groups) == 0 {
 			return fmt.Errorf("local member %v with no groups", p)
@@ -63,7 +65,7 @@ func checkCore(c *core) error {
 		if !sameMultiset(g.local, local[k]) {
 			return fmt.Errorf("row %s: local %v, want %v", etf.Format(g.name), g.local, local[k])
 		}
-		counts := make(map[Pid]int32)
+		counts := make(map[distribute.Pid]int32)
 		dups := 0
 		for _, p := range g.all {
 			if counts[p] > 0 {
@@ -89,13 +91,13 @@ func checkCore(c *core) error {
 // model is the dumb reference: lists of (group, pid) memberships per
 // origin.
 type membership struct {
-	group Atom
-	pid   Pid
+	group distribute.Atom
+	pid   distribute.Pid
 }
 
 type model struct {
 	local []membership
-	peers map[Pid][]membership // known peers
+	peers map[distribute.Pid][]membership // known peers
 }
 
 func removeMembership(l []membership, m membership) ([]membership, bool) {
@@ -107,7 +109,7 @@ func removeMembership(l []membership, m membership) ([]membership, bool) {
 	return l, false
 }
 
-func (m *model) members(g Atom) (all, local []Pid) {
+func (m *model) members(g distribute.Atom) (all, local []distribute.Pid) {
 	for _, x := range m.local {
 		if x.group == g {
 			all = append(all, x.pid)
@@ -125,7 +127,7 @@ func (m *model) members(g Atom) (all, local []Pid) {
 }
 
 // pidsTerm is pg's PidOrPids.
-func pidsTerm(pids []Pid, asList bool) Term {
+func pidsTerm(pids []distribute.Pid, asList bool) distribute.Term {
 	if !asList && len(pids) == 1 {
 		return pids[0]
 	}
@@ -149,13 +151,13 @@ func TestCoreAgainstModel(t *testing.T) {
 
 func runModel(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 77))
-	self := Pid{Node: "a@h", ID: 1}
+	self := distribute.Pid{Node: "a@h", ID: 1}
 	c := newCore(DefaultScope, self)
-	obsPid := Pid{Node: "o@h", ID: 1}
+	obsPid := distribute.Pid{Node: "o@h", ID: 1}
 	obs := newCore(DefaultScope, obsPid)
 
 	// Replaying the notifications must give the same table.
-	mirror := make(map[string][]Pid)
+	mirror := make(map[string][]distribute.Pid)
 	c.notify = func(key string, ch Change) {
 		switch ch.Kind {
 		case Joined:
@@ -170,19 +172,19 @@ func runModel(t *testing.T, seed uint64) {
 		}
 	}
 
-	m := &model{peers: make(map[Pid][]membership)}
-	groups := []Atom{"g0", "g1", "g2"}
-	localPids := []Pid{{Node: "a@h", ID: 10}, {Node: "a@h", ID: 11}, {Node: "a@h", ID: 12}}
-	peers := []Pid{{Node: "b@h", ID: 1}, {Node: "b@h", ID: 2}, {Node: "c@h", ID: 1}}
-	pidsOf := func(peer Pid) []Pid {
-		return []Pid{{Node: peer.Node, ID: 100}, {Node: peer.Node, ID: 101}}
+	m := &model{peers: make(map[distribute.Pid][]membership)}
+	groups := []distribute.Atom{"g0", "g1", "g2"}
+	localPids := []distribute.Pid{{Node: "a@h", ID: 10}, {Node: "a@h", ID: 11}, {Node: "a@h", ID: 12}}
+	peers := []distribute.Pid{{Node: "b@h", ID: 1}, {Node: "b@h", ID: 2}, {Node: "c@h", ID: 1}}
+	pidsOf := func(peer distribute.Pid) []distribute.Pid {
+		return []distribute.Pid{{Node: peer.Node, ID: 100}, {Node: peer.Node, ID: 101}}
 	}
-	pick := func(from []Pid) []Pid {
+	pick := func(from []distribute.Pid) []distribute.Pid {
 		n := 1 + rng.IntN(3)
 		if rng.IntN(5) == 0 {
 			n = 1 + rng.IntN(12) // big enough for the one-pass removals
 		}
-		out := make([]Pid, n)
+		out := make([]distribute.Pid, n)
 		for i := range out {
 			out[i] = from[rng.IntN(len(from))]
 		}
@@ -241,9 +243,9 @@ func runModel(t *testing.T, seed uint64) {
 			op = "discover"
 			peer := peers[rng.IntN(len(peers))]
 			if rng.IntN(2) == 0 {
-				c.handle(etf.Tuple{Atom("discover"), peer})
+				c.handle(etf.Tuple{distribute.Atom("discover"), peer})
 			} else {
-				c.handle(etf.Tuple{Atom("discover"), peer, int64(1)})
+				c.handle(etf.Tuple{distribute.Atom("discover"), peer, int64(1)})
 			}
 			if _, ok := m.peers[peer]; !ok {
 				m.peers[peer] = nil
@@ -266,13 +268,13 @@ func runModel(t *testing.T, seed uint64) {
 			if list == nil {
 				list = etf.List{}
 			}
-			c.handle(etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, list}})
+			c.handle(etf.Tuple{distribute.Atom("$gen_cast"), etf.Tuple{distribute.Atom("sync"), peer, list}})
 			m.peers[peer] = ms
 		case 6, 7:
 			op = "remoteJoin"
 			peer := peers[rng.IntN(len(peers))]
 			pids := pick(pidsOf(peer))
-			c.handle(etf.Tuple{Atom("join"), peer, g, pidsTerm(pids, rng.IntN(2) == 0)})
+			c.handle(etf.Tuple{distribute.Atom("join"), peer, g, pidsTerm(pids, rng.IntN(2) == 0)})
 			if l, ok := m.peers[peer]; ok {
 				for _, p := range pids {
 					l = append(l, membership{g, p})
@@ -287,11 +289,11 @@ func runModel(t *testing.T, seed uint64) {
 			if rng.IntN(2) == 0 {
 				gs = append(gs, groups[rng.IntN(len(groups))])
 			}
-			c.handle(etf.Tuple{Atom("leave"), peer, pidsTerm(pids, rng.IntN(2) == 0), gs})
+			c.handle(etf.Tuple{distribute.Atom("leave"), peer, pidsTerm(pids, rng.IntN(2) == 0), gs})
 			if l, ok := m.peers[peer]; ok {
 				for _, gt := range gs {
 					for _, p := range pids {
-						l, _ = removeMembership(l, membership{gt.(Atom), p})
+						l, _ = removeMembership(l, membership{gt.(distribute.Atom), p})
 					}
 				}
 				m.peers[peer] = l
@@ -304,7 +306,7 @@ func runModel(t *testing.T, seed uint64) {
 		}
 		if step == 0 || rng.IntN(4) == 0 {
 			// The observer discovers us now and then.
-			c.handle(etf.Tuple{Atom("discover"), obsPid})
+			c.handle(etf.Tuple{distribute.Atom("discover"), obsPid})
 			if _, ok := m.peers[obsPid]; !ok {
 				m.peers[obsPid] = nil
 			}
@@ -316,7 +318,7 @@ func runModel(t *testing.T, seed uint64) {
 		for _, g := range groups {
 			key, _ := groupKey(g)
 			wantAll, wantLocal := m.members(g)
-			var all, local []Pid
+			var all, local []distribute.Pid
 			if row := c.groups[key]; row != nil {
 				all, local = row.all, row.local
 			}
@@ -329,7 +331,7 @@ func runModel(t *testing.T, seed uint64) {
 			}
 			// The observer sees exactly our local members (once it knows us).
 			if _, known := obs.peers[self]; known {
-				var seen []Pid
+				var seen []distribute.Pid
 				if row := obs.groups[key]; row != nil {
 					seen = row.all
 				}
@@ -344,41 +346,41 @@ func runModel(t *testing.T, seed uint64) {
 // TestCoreIgnoresJunk feeds messages that are close to the protocol but
 // wrong: none may change the state or be reported as understood.
 func TestCoreIgnoresJunk(t *testing.T) {
-	self := Pid{Node: "a@h", ID: 1}
-	peer := Pid{Node: "b@h", ID: 1}
+	self := distribute.Pid{Node: "a@h", ID: 1}
+	peer := distribute.Pid{Node: "b@h", ID: 1}
 	c := newCore(DefaultScope, self)
-	if !c.handle(etf.Tuple{Atom("discover"), peer}) {
+	if !c.handle(etf.Tuple{distribute.Atom("discover"), peer}) {
 		t.Fatal("discover not understood")
 	}
 	c.takeEffects()
-	other := Pid{Node: "c@h", ID: 5}
-	junk := []Term{
-		nil, Atom("discover"), etf.Tuple{}, etf.Tuple{Atom("discover")},
-		etf.Tuple{Atom("discover"), Atom("x")},
-		etf.Tuple{Atom("discover"), self}, // ourselves
-		etf.Tuple{Atom("discover"), Pid{Node: "a@h", ID: 9}},
-		etf.Tuple{Atom("discover"), peer, 1, 2},
-		etf.Tuple{Atom("join"), peer, Atom("g")},
-		etf.Tuple{Atom("join"), peer, Atom("g"), other},               // pid of another node
-		etf.Tuple{Atom("join"), peer, Atom("g"), etf.List{Atom("x")}}, // not pids
-		etf.Tuple{Atom("join"), peer, Atom("g"), etf.ImproperList{Elems: []Term{Pid{Node: "b@h", ID: 2}}, Tail: Atom("t")}},
-		etf.Tuple{Atom("join"), Atom("peer"), Atom("g"), Pid{Node: "b@h", ID: 2}},
-		etf.Tuple{Atom("join"), peer, Atom("g"), Pid{Node: "b@h", ID: 2}, 5},
-		etf.Tuple{Atom("leave"), peer, Pid{Node: "b@h", ID: 2}, Atom("g")}, // groups not a list
-		etf.Tuple{Atom("leave"), peer, Atom("x"), etf.List{Atom("g")}},
-		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, Atom("x")}},
-		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, etf.List{Atom("x")}}},
-		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, etf.List{etf.Tuple{Atom("g"), Pid{Node: "b@h", ID: 2}}}}},
-		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, etf.List{etf.Tuple{Atom("g"), etf.List{other}}}}},
-		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), Atom("p"), etf.List{}}},
-		etf.Tuple{Atom("$gen_cast"), Atom("sync")},
-		etf.Tuple{Atom("$gen_call"), etf.Tuple{peer, Atom("tag")}, Atom("x")},
-		etf.Tuple{Atom("join"), peer, etf.Tuple{Atom("bad"), "not a term? no: a string is a binary"}, etf.List{}},
+	other := distribute.Pid{Node: "c@h", ID: 5}
+	junk := []distribute.Term{
+		nil, distribute.Atom("discover"), etf.Tuple{}, etf.Tuple{distribute.Atom("discover")},
+		etf.Tuple{distribute.Atom("discover"), distribute.Atom("x")},
+		etf.Tuple{distribute.Atom("discover"), self}, // ourselves
+		etf.Tuple{distribute.Atom("discover"), distribute.Pid{Node: "a@h", ID: 9}},
+		etf.Tuple{distribute.Atom("discover"), peer, 1, 2},
+		etf.Tuple{distribute.Atom("join"), peer, distribute.Atom("g")},
+		etf.Tuple{distribute.Atom("join"), peer, distribute.Atom("g"), other},                          // pid of another node
+		etf.Tuple{distribute.Atom("join"), peer, distribute.Atom("g"), etf.List{distribute.Atom("x")}}, // not pids
+		etf.Tuple{distribute.Atom("join"), peer, distribute.Atom("g"), etf.ImproperList{Elems: []distribute.Term{distribute.Pid{Node: "b@h", ID: 2}}, Tail: distribute.Atom("t")}},
+		etf.Tuple{distribute.Atom("join"), distribute.Atom("peer"), distribute.Atom("g"), distribute.Pid{Node: "b@h", ID: 2}},
+		etf.Tuple{distribute.Atom("join"), peer, distribute.Atom("g"), distribute.Pid{Node: "b@h", ID: 2}, 5},
+		etf.Tuple{distribute.Atom("leave"), peer, distribute.Pid{Node: "b@h", ID: 2}, distribute.Atom("g")}, // groups not a list
+		etf.Tuple{distribute.Atom("leave"), peer, distribute.Atom("x"), etf.List{distribute.Atom("g")}},
+		etf.Tuple{distribute.Atom("$gen_cast"), etf.Tuple{distribute.Atom("sync"), peer, distribute.Atom("x")}},
+		etf.Tuple{distribute.Atom("$gen_cast"), etf.Tuple{distribute.Atom("sync"), peer, etf.List{distribute.Atom("x")}}},
+		etf.Tuple{distribute.Atom("$gen_cast"), etf.Tuple{distribute.Atom("sync"), peer, etf.List{etf.Tuple{distribute.Atom("g"), distribute.Pid{Node: "b@h", ID: 2}}}}},
+		etf.Tuple{distribute.Atom("$gen_cast"), etf.Tuple{distribute.Atom("sync"), peer, etf.List{etf.Tuple{distribute.Atom("g"), etf.List{other}}}}},
+		etf.Tuple{distribute.Atom("$gen_cast"), etf.Tuple{distribute.Atom("sync"), distribute.Atom("p"), etf.List{}}},
+		etf.Tuple{distribute.Atom("$gen_cast"), distribute.Atom("sync")},
+		etf.Tuple{distribute.Atom("$gen_call"), etf.Tuple{peer, distribute.Atom("tag")}, distribute.Atom("x")},
+		etf.Tuple{distribute.Atom("join"), peer, etf.Tuple{distribute.Atom("bad"), "not a term? no: a string is a binary"}, etf.List{}},
 	}
 	for _, j := range junk {
 		if c.handle(j) {
 			// The last one is valid (an empty join); everything else must be rejected.
-			if tup, ok := j.(etf.Tuple); ok && len(tup) == 4 && tup[0] == Atom("join") {
+			if tup, ok := j.(etf.Tuple); ok && len(tup) == 4 && tup[0] == distribute.Atom("join") {
 				if l, ok := tup[3].(etf.List); ok && len(l) == 0 {
 					continue
 				}
@@ -396,8 +398,8 @@ func TestCoreIgnoresJunk(t *testing.T) {
 		t.Fatalf("junk caused effects: %v", effs)
 	}
 	// A join or leave from a scope that never discovered us is ignored.
-	stranger := Pid{Node: "d@h", ID: 1}
-	c.handle(etf.Tuple{Atom("join"), stranger, Atom("g"), Pid{Node: "d@h", ID: 2}})
+	stranger := distribute.Pid{Node: "d@h", ID: 1}
+	c.handle(etf.Tuple{distribute.Atom("join"), stranger, distribute.Atom("g"), distribute.Pid{Node: "d@h", ID: 2}})
 	if len(c.groups) != 0 {
 		t.Fatal("join from an unknown scope accepted")
 	}
@@ -405,16 +407,16 @@ func TestCoreIgnoresJunk(t *testing.T) {
 
 // TestCoreMessagesAreOTPShapes pins the exact terms the core sends.
 func TestCoreMessagesAreOTPShapes(t *testing.T) {
-	self := Pid{Node: "a@h", ID: 1}
-	peer := Pid{Node: "b@h", ID: 1}
+	self := distribute.Pid{Node: "a@h", ID: 1}
+	peer := distribute.Pid{Node: "b@h", ID: 1}
 	c := newCore(DefaultScope, self)
 	c.discoverNode("b@h")
-	c.handle(etf.Tuple{Atom("discover"), peer, int64(2)}) // OTP 27's form
-	k, _ := groupKey(Atom("g"))
-	p1, p2 := Pid{Node: "a@h", ID: 7}, Pid{Node: "a@h", ID: 8}
-	c.join(k, Atom("g"), []Pid{p1})
-	c.join(k, Atom("g"), []Pid{p1, p2})
-	c.leave(k, []Pid{p1})
+	c.handle(etf.Tuple{distribute.Atom("discover"), peer, int64(2)}) // OTP 27's form
+	k, _ := groupKey(distribute.Atom("g"))
+	p1, p2 := distribute.Pid{Node: "a@h", ID: 7}, distribute.Pid{Node: "a@h", ID: 8}
+	c.join(k, distribute.Atom("g"), []distribute.Pid{p1})
+	c.join(k, distribute.Atom("g"), []distribute.Pid{p1, p2})
+	c.leave(k, []distribute.Pid{p1})
 	c.localDown(p1)
 	var got []string
 	for _, e := range c.takeEffects() {
@@ -429,7 +431,7 @@ func TestCoreMessagesAreOTPShapes(t *testing.T) {
 			got = append(got, fmt.Sprintf("demonitor %v", e.to))
 		}
 	}
-	pf := func(p Pid) string { return etf.Format(p) }
+	pf := func(p distribute.Pid) string { return etf.Format(p) }
 	want := []string{
 		"sendname b@h {discover," + pf(self) + "}",
 		"send " + pf(peer) + " {'$gen_cast',{sync," + pf(self) + ",[]}}",
@@ -445,7 +447,7 @@ func TestCoreMessagesAreOTPShapes(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("effects:\n%s\nwant:\n%s", fmt.Sprint(got), fmt.Sprint(want))
 	}
-	if row := c.groups[k]; row == nil || !sameMultiset(row.all, []Pid{p2}) {
+	if row := c.groups[k]; row == nil || !sameMultiset(row.all, []distribute.Pid{p2}) {
 		t.Fatalf("row = %+v, want [p2]", row)
 	}
 	if _, still := c.local[p1]; still {
@@ -455,13 +457,13 @@ func TestCoreMessagesAreOTPShapes(t *testing.T) {
 
 // TestDocHexExample pins the worked example of doc.go.
 func TestDocHexExample(t *testing.T) {
-	self := Pid{Node: "go@h", ID: 1, Creation: 7}
-	member := Pid{Node: "go@h", ID: 5, Creation: 7}
+	self := distribute.Pid{Node: "go@h", ID: 1, Creation: 7}
+	member := distribute.Pid{Node: "go@h", ID: 5, Creation: 7}
 	c := newCore(DefaultScope, self)
 	c.discoverNode("erl@h")
-	c.peers[Pid{Node: "erl@h", ID: 9}] = &peerScope{groups: map[string][]Pid{}}
-	k, _ := groupKey(Atom("g"))
-	c.join(k, Atom("g"), []Pid{member})
+	c.peers[distribute.Pid{Node: "erl@h", ID: 9}] = &peerScope{groups: map[string][]distribute.Pid{}}
+	k, _ := groupKey(distribute.Atom("g"))
+	c.join(k, distribute.Atom("g"), []distribute.Pid{member})
 	var got []string
 	for _, e := range c.takeEffects() {
 		if e.op == effSend || e.op == effSendName {
@@ -485,9 +487,9 @@ func TestDocHexExample(t *testing.T) {
 // read path is the key the table is built with.
 func TestLookupKeyMatchesGroupKey(t *testing.T) {
 	for _, g := range []any{
-		Atom("g"), Atom(""), Atom("héllo wörld"), Atom("a_rather_long_atom_name_that_is_still_under_sixty_bytes_xx"),
-		Atom("an atom that is longer than sixty bytes, which takes the general path"),
-		"binary", etf.Binary("binary"), int64(5), 5, etf.Tuple{Atom("a"), int64(1)}, etf.CharList("chars"),
+		distribute.Atom("g"), distribute.Atom(""), distribute.Atom("héllo wörld"), distribute.Atom("a_rather_long_atom_name_that_is_still_under_sixty_bytes_xx"),
+		distribute.Atom("an atom that is longer than sixty bytes, which takes the general path"),
+		"binary", etf.Binary("binary"), int64(5), 5, etf.Tuple{distribute.Atom("a"), int64(1)}, etf.CharList("chars"),
 	} {
 		var buf [64]byte
 		got, ok := lookupKey(&buf, g)

@@ -4,21 +4,20 @@
 // the same groups, and pg:get_members/1 on an Erlang node lists Go members
 // while Members on a Go node lists Erlang ones.
 //
-//	s, err := groups.Start(ctx, node)             // the default scope pg
+//	s, err := groups.Start(ctx, node, groups.Config{}) // the default scope pg
 //	s.Join(ctx, etf.Atom("workers"), p.Pid())     // pg:join(workers, Pid)
 //	s.Members(etf.Atom("workers"))                // pg:get_members(workers)
 //	s.Broadcast(ctx, etf.Atom("workers"), msg)    // one message to each member
 //
 // On Erlang the default scope runs only with -kernel start_pg true (or in
 // an application that starts it); a named scope is pg:start_link(Name) there
-// and WithScope(Name) here.
+// and Config{Scope: Name} here.
 //
 // The main types: Scope (a running scope: Join, Leave, Members,
-// LocalMembers, WhichGroups, Subscribe, SubscribeAll, Broadcast, Stop),
-// Change (one join or leave a subscription reports, Kind Joined or Left),
-// GroupMembers (a group and its pids, for SubscribeAll),
-// BroadcastResult with its *MemberError list, and the options WithScope
-// and WithLogger.
+// LocalMembers, WhichGroups, Watch, Broadcast, Stop), Config (the scope
+// name and a logger; the zero Config runs pg), Change (one join or leave
+// Watch reports, Kind Joined or Left) and BroadcastResult with its
+// *MemberError list.
 //
 // # Groups
 //
@@ -98,10 +97,12 @@
 //
 // # Subscriptions
 //
-// Subscribe (pg:monitor/2) and SubscribeAll (pg:monitor_scope/1) return
-// the current members and a channel of every later Change, in order. The
-// queue behind the channel is unbounded, so a slow reader loses nothing
-// and never slows the scope; the channel closes when ctx ends or the scope
+// Watch(ctx, group) (pg:monitor/2) and Watch(ctx) (pg:monitor_scope/1)
+// return a channel that first carries the current members (one Joined
+// change per group that has any), then every later Change, in order. A
+// slow reader never slows the scope: changes queue for it, and a reader
+// 4096 changes behind is cut off (it receives what is queued, then its
+// channel closes). The channel also closes when ctx ends or the scope
 // stops. Unlike OTP, a sync that changes a peer's members is reported as
 // precise leave and join changes.
 //

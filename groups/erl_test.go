@@ -67,10 +67,10 @@ func checkNoScopeCrash(t *testing.T, erl *distributetest.ErlNode) {
 // each other.
 func connectScope(t *testing.T, node *distribute.Node, s *Scope, erl *distributetest.ErlNode) {
 	t.Helper()
-	if err := node.Connect(testCtx(t), Atom(erl.Name)); err != nil {
+	if err := node.Connect(testCtx(t), distribute.Atom(erl.Name)); err != nil {
 		t.Fatalf("connect %s: %v", erl.Name, err)
 	}
-	distributetest.WaitFor(t, "peer scope on "+erl.Name, func() bool { return hasPeerOn(s, Atom(erl.Name)) })
+	distributetest.WaitFor(t, "peer scope on "+erl.Name, func() bool { return hasPeerOn(s, distribute.Atom(erl.Name)) })
 }
 
 func TestErlangMembershipBothWays(t *testing.T) {
@@ -80,12 +80,12 @@ func TestErlangMembershipBothWays(t *testing.T) {
 	connectScope(t, g, s, erl)
 	ctx := testCtx(t)
 	gq := quoteAtom(g.Name())
-	erlNode := Atom(erl.Name)
+	erlNode := distribute.Atom(erl.Name)
 	pgPid := erl.Eval(t, `whereis(pg)`)
 
 	// Go joins: Erlang's pg lists the Go pid.
 	p := newProc(t, g)
-	if err := s.Join(ctx, Atom("g1"), p.Pid()); err != nil {
+	if err := s.Join(ctx, distribute.Atom("g1"), p.Pid()); err != nil {
 		t.Fatal(err)
 	}
 	distributetest.WaitFor(t, "erl sees the go member", func() bool {
@@ -95,8 +95,8 @@ func TestErlangMembershipBothWays(t *testing.T) {
 	if got := erl.Eval(t, `is_pid(gtest:start_idle(pg, g1, m1))`); got != "true" {
 		t.Fatalf("start_idle: %s", got)
 	}
-	distributetest.WaitFor(t, "go sees the erl member", func() bool { return countOn(s.Members(Atom("g1")), erlNode) == 1 })
-	if got := s.LocalMembers(Atom("g1")); len(got) != 1 || got[0] != p.Pid() {
+	distributetest.WaitFor(t, "go sees the erl member", func() bool { return countOn(s.Members(distribute.Atom("g1")), erlNode) == 1 })
+	if got := s.LocalMembers(distribute.Atom("g1")); len(got) != 1 || got[0] != p.Pid() {
 		t.Fatalf("LocalMembers = %v, want [%v]", got, p.Pid())
 	}
 	if got := erl.Eval(t, `[node(P) || P <- pg:get_local_members(g1)]`); got != "["+erl.Name+"]" {
@@ -104,31 +104,31 @@ func TestErlangMembershipBothWays(t *testing.T) {
 	}
 
 	// Go leaves: gone on Erlang, the Erlang member stays.
-	if err := s.Leave(ctx, Atom("g1"), p.Pid()); err != nil {
+	if err := s.Leave(ctx, distribute.Atom("g1"), p.Pid()); err != nil {
 		t.Fatal(err)
 	}
 	distributetest.WaitFor(t, "erl drops the go member", func() bool {
 		return erlMemberNodes(t, erl, "pg", "g1") == "["+erl.Name+"]"
 	})
-	if err := s.Leave(ctx, Atom("g1"), p.Pid()); err == nil {
+	if err := s.Leave(ctx, distribute.Atom("g1"), p.Pid()); err == nil {
 		t.Fatal("second Leave: want ErrNotJoined")
 	}
 	// Erlang leaves: gone on Go.
 	if got := erl.Eval(t, `pg:leave(g1, whereis(m1))`); got != "ok" {
 		t.Fatalf("pg:leave: %s", got)
 	}
-	distributetest.WaitFor(t, "go drops the erl member", func() bool { return len(s.Members(Atom("g1"))) == 0 })
+	distributetest.WaitFor(t, "go drops the erl member", func() bool { return len(s.Members(distribute.Atom("g1"))) == 0 })
 	if len(s.WhichGroups()) != 0 {
 		t.Fatalf("WhichGroups = %v, want none", s.WhichGroups())
 	}
 
 	// Member exit, both ways: a Go process that exits, an Erlang process killed.
 	q := newProc(t, g)
-	if err := s.Join(ctx, Atom("g2"), q.Pid()); err != nil {
+	if err := s.Join(ctx, distribute.Atom("g2"), q.Pid()); err != nil {
 		t.Fatal(err)
 	}
 	erl.Eval(t, `gtest:start_idle(pg, g2, m2)`)
-	distributetest.WaitFor(t, "both members on go", func() bool { return len(s.Members(Atom("g2"))) == 2 })
+	distributetest.WaitFor(t, "both members on go", func() bool { return len(s.Members(distribute.Atom("g2"))) == 2 })
 	distributetest.WaitFor(t, "both members on erl", func() bool {
 		return len(erlMemberNodes(t, erl, "pg", "g2")) > 2 && strings.Count(erlMemberNodes(t, erl, "pg", "g2"), ",") == 1
 	})
@@ -137,14 +137,14 @@ func TestErlangMembershipBothWays(t *testing.T) {
 		return erlMemberNodes(t, erl, "pg", "g2") == "["+erl.Name+"]"
 	})
 	erl.Eval(t, `exit(whereis(m2), kill)`)
-	distributetest.WaitFor(t, "go drops the killed erl member", func() bool { return len(s.Members(Atom("g2"))) == 0 })
+	distributetest.WaitFor(t, "go drops the killed erl member", func() bool { return len(s.Members(distribute.Atom("g2"))) == 0 })
 
 	// A Go node lost: Erlang drops its members (scope DOWN, noconnection).
 	g2 := startNode(t, erl.EpmdPort)
 	s2 := startScope(t, g2)
 	connectScope(t, g2, s2, erl)
 	r := newProc(t, g2)
-	if err := s2.Join(ctx, Atom("g3"), r.Pid()); err != nil {
+	if err := s2.Join(ctx, distribute.Atom("g3"), r.Pid()); err != nil {
 		t.Fatal(err)
 	}
 	g2q := quoteAtom(g2.Name())
@@ -158,7 +158,7 @@ func TestErlangMembershipBothWays(t *testing.T) {
 	s3 := startScope(t, g3)
 	connectScope(t, g3, s3, erl)
 	r3 := newProc(t, g3)
-	if err := s3.Join(ctx, Atom("g5"), r3.Pid()); err != nil {
+	if err := s3.Join(ctx, distribute.Atom("g5"), r3.Pid()); err != nil {
 		t.Fatal(err)
 	}
 	distributetest.WaitFor(t, "erl sees g3's member", func() bool { return erlMemberNodes(t, erl, "pg", "g5") == "["+quoteAtom(g3.Name())+"]" })
@@ -175,18 +175,18 @@ func TestErlangMembershipBothWays(t *testing.T) {
 
 	// The Erlang node lost: Go drops its members.
 	erl.Eval(t, `gtest:start_idle(pg, g4, m4)`)
-	distributetest.WaitFor(t, "go sees g4", func() bool { return countOn(s.Members(Atom("g4")), erlNode) == 1 })
-	_, changes, err := s.Subscribe(ctx, Atom("g4"))
-	if err != nil {
-		t.Fatal(err)
+	distributetest.WaitFor(t, "go sees g4", func() bool { return countOn(s.Members(distribute.Atom("g4")), erlNode) == 1 })
+	changes := s.Watch(ctx, distribute.Atom("g4"))
+	if c := <-changes; c.Kind != Joined || len(c.Pids) != 1 {
+		t.Fatalf("first change = %+v, want g4's erl member", c)
 	}
 	if err := erl.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	distributetest.WaitFor(t, "go drops the killed node's members", func() bool { return len(s.Members(Atom("g4"))) == 0 })
+	distributetest.WaitFor(t, "go drops the killed node's members", func() bool { return len(s.Members(distribute.Atom("g4"))) == 0 })
 	select {
 	case c := <-changes:
-		if c.Kind != Left || len(c.Pids) != 1 || c.Pids[0].Node != erlNode || c.Group != Atom("g4") {
+		if c.Kind != Left || len(c.Pids) != 1 || c.Pids[0].Node != erlNode || c.Group != distribute.Atom("g4") {
 			t.Fatalf("change = %+v, want the leave of the erl member", c)
 		}
 	case <-ctx.Done():
@@ -203,15 +203,15 @@ func TestErlangScopeRestartResyncs(t *testing.T) {
 	s := startScope(t, g)
 	connectScope(t, g, s, erl)
 	ctx := testCtx(t)
-	erlNode := Atom(erl.Name)
+	erlNode := distribute.Atom(erl.Name)
 	gq := quoteAtom(g.Name())
 
 	p := newProc(t, g)
-	if err := s.Join(ctx, Atom("rg"), p.Pid()); err != nil {
+	if err := s.Join(ctx, distribute.Atom("rg"), p.Pid()); err != nil {
 		t.Fatal(err)
 	}
 	erl.Eval(t, `gtest:start_idle(pg, rg, m1)`)
-	distributetest.WaitFor(t, "go sees erl's member", func() bool { return countOn(s.Members(Atom("rg")), erlNode) == 1 })
+	distributetest.WaitFor(t, "go sees erl's member", func() bool { return countOn(s.Members(distribute.Atom("rg")), erlNode) == 1 })
 	distributetest.WaitFor(t, "erl sees go's member", func() bool { return strings.Contains(erlMemberNodes(t, erl, "pg", "rg"), gq) })
 	oldPeer := s.Peers()
 
@@ -221,8 +221,8 @@ func TestErlangScopeRestartResyncs(t *testing.T) {
 		ps := s.Peers()
 		return len(ps) == 1 && ps[0] != oldPeer[0]
 	})
-	if countOn(s.Members(Atom("rg")), erlNode) != 0 {
-		t.Fatalf("members of the killed scope remain: %v", s.Members(Atom("rg")))
+	if countOn(s.Members(distribute.Atom("rg")), erlNode) != 0 {
+		t.Fatalf("members of the killed scope remain: %v", s.Members(distribute.Atom("rg")))
 	}
 	distributetest.WaitFor(t, "the new erl scope lists go's member", func() bool {
 		return erlMemberNodes(t, erl, "pg", "rg") == "["+gq+"]"
@@ -231,7 +231,7 @@ func TestErlangScopeRestartResyncs(t *testing.T) {
 		t.Fatalf("pg was not restarted: %s", got)
 	}
 	erl.Eval(t, `gtest:start_idle(pg, rg2, m2)`)
-	distributetest.WaitFor(t, "go sees a join on the new scope", func() bool { return countOn(s.Members(Atom("rg2")), erlNode) == 1 })
+	distributetest.WaitFor(t, "go sees a join on the new scope", func() bool { return countOn(s.Members(distribute.Atom("rg2")), erlNode) == 1 })
 }
 
 func TestErlangNamedScope(t *testing.T) {
@@ -240,10 +240,10 @@ func TestErlangNamedScope(t *testing.T) {
 		t.Fatalf("pg:start(myscope): %s", got)
 	}
 	g := startNode(t, erl.EpmdPort)
-	s := startScope(t, g, WithScope("myscope"))
+	s := startScope(t, g, Config{Scope: "myscope"})
 	def := startScope(t, g)
 	connectScope(t, g, s, erl)
-	distributetest.WaitFor(t, "default scope peer", func() bool { return hasPeerOn(def, Atom(erl.Name)) })
+	distributetest.WaitFor(t, "default scope peer", func() bool { return hasPeerOn(def, distribute.Atom(erl.Name)) })
 	ctx := testCtx(t)
 	p := newProc(t, g)
 	if err := s.Join(ctx, etf.Binary("bin group"), p.Pid()); err != nil {
@@ -280,8 +280,8 @@ func TestErlangBroadcast100(t *testing.T) {
 	if err := g.Register("collector", collector.Pid()); err != nil {
 		t.Fatal(err)
 	}
-	const group = Atom("bcast")
-	goMembers := make([]Pid, 34)
+	const group = distribute.Atom("bcast")
+	goMembers := make([]distribute.Pid, 34)
 	for i := range goMembers {
 		m, err := g.Spawn(func(ctx context.Context, p *distribute.Process) error {
 			for {
@@ -289,7 +289,7 @@ func TestErlangBroadcast100(t *testing.T) {
 				if err != nil {
 					return nil
 				}
-				collector.Send(ctx, collector.Pid(), etf.Tuple{Atom("got"), p.Pid(), msg})
+				collector.Send(ctx, collector.Pid(), etf.Tuple{distribute.Atom("got"), p.Pid(), msg})
 			}
 		})
 		if err != nil {
@@ -310,13 +310,13 @@ func TestErlangBroadcast100(t *testing.T) {
 	distributetest.WaitFor(t, "100 members", func() bool { return len(s.Members(group)) == 100 })
 	members := s.Members(group)
 
-	counts := make([]map[Pid]int, 2)
+	counts := make([]map[distribute.Pid]int, 2)
 	for round := range 2 {
-		res, err := s.Broadcast(ctx, group, etf.Tuple{Atom("round"), int64(round)})
+		res, err := s.Broadcast(ctx, group, etf.Tuple{distribute.Atom("round"), int64(round)})
 		if err != nil || res.Sent != 100 {
 			t.Fatalf("Broadcast round %d: sent %d, err %v", round, res.Sent, err)
 		}
-		counts[round] = make(map[Pid]int)
+		counts[round] = make(map[distribute.Pid]int)
 	}
 	got := 0
 	for got < 200 {
@@ -327,12 +327,12 @@ func TestErlangBroadcast100(t *testing.T) {
 			t.Fatalf("after %d deliveries: %v", got, err)
 		}
 		tup, ok := m.(etf.Tuple)
-		if !ok || len(tup) != 3 || tup[0] != Atom("got") {
+		if !ok || len(tup) != 3 || tup[0] != distribute.Atom("got") {
 			t.Fatalf("collector got %v", m)
 		}
-		from := tup[1].(Pid)
+		from := tup[1].(distribute.Pid)
 		r, ok := tup[2].(etf.Tuple)
-		if !ok || len(r) != 2 || r[0] != Atom("round") {
+		if !ok || len(r) != 2 || r[0] != distribute.Atom("round") {
 			t.Fatalf("member %v got %v", from, tup[2])
 		}
 		counts[r[1].(int64)][from]++
@@ -371,12 +371,12 @@ func TestErlangVisibleGoNode(t *testing.T) {
 		t.Fatalf("erl nodes() = %s, want the visible Go node", got)
 	}
 	p := newProc(t, g)
-	if err := s.Join(ctx, Atom("vis"), p.Pid()); err != nil {
+	if err := s.Join(ctx, distribute.Atom("vis"), p.Pid()); err != nil {
 		t.Fatal(err)
 	}
 	erl.Eval(t, `gtest:start_idle(pg, vis, m1)`)
 	distributetest.WaitFor(t, "both sides see both members", func() bool {
-		return len(s.Members(Atom("vis"))) == 2 && strings.Count(erlMemberNodes(t, erl, "pg", "vis"), ",") == 1
+		return len(s.Members(distribute.Atom("vis"))) == 2 && strings.Count(erlMemberNodes(t, erl, "pg", "vis"), ",") == 1
 	})
 	if n := len(s.Peers()); n != 1 {
 		t.Fatalf("%d peer scopes, want 1", n)

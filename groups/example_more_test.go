@@ -21,7 +21,7 @@ func Example_readme() {
 	}
 	defer node.Stop(ctx)
 
-	scope, err := groups.Start(ctx, node) // scope pg
+	scope, err := groups.Start(ctx, node, groups.Config{}) // scope pg
 	if err != nil {
 		log.Fatal(err)
 	}

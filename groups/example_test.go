@@ -47,13 +47,13 @@ func Example() {
 	b := startExampleNode(ctx, "exb@localhost", epmd)
 	defer b.Stop(context.Background())
 
-	sa, _ := groups.Start(ctx, a) // the default scope, pg
+	sa, _ := groups.Start(ctx, a, groups.Config{}) // the default scope, pg
 	defer sa.Stop(context.Background())
-	sb, _ := groups.Start(ctx, b)
+	sb, _ := groups.Start(ctx, b, groups.Config{})
 	defer sb.Stop(context.Background())
 
 	// Watch the group on b before anything joins.
-	_, changes, _ := sb.Subscribe(ctx, etf.Atom("workers"))
+	changes := sb.Watch(ctx, etf.Atom("workers"))
 	a.Connect(ctx, b.Name())
 
 	w, _ := a.NewProcess()
@@ -74,12 +74,12 @@ func Example() {
 }
 
 // Named scopes are separate: pg:start_link(chat) on Erlang.
-func ExampleStartScope() {
+func ExampleStart_scope() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n := startExampleNode(ctx, "exc@localhost", freePort())
 	defer n.Stop(context.Background())
-	chat, _ := groups.StartScope(ctx, n, "chat")
+	chat, _ := groups.Start(ctx, n, groups.Config{Scope: "chat"})
 	defer chat.Stop(context.Background())
 	p, _ := n.NewProcess()
 	defer p.Exit(distribute.ReasonNormal)

@@ -1,6 +1,8 @@
 package groups
 
 import (
+	"github.com/distribute-go/distribute"
+
 	"testing"
 
 	"github.com/distribute-go/distribute/etf"
@@ -8,18 +10,18 @@ import (
 
 // fuzzSeeds are valid protocol messages (and near misses) as encoded terms.
 func fuzzSeeds(t testing.TB) [][]byte {
-	peer := Pid{Node: "b@h", ID: 1}
-	m := Pid{Node: "b@h", ID: 2}
-	terms := []Term{
-		etf.Tuple{Atom("discover"), peer},
-		etf.Tuple{Atom("discover"), peer, int64(1)},
-		etf.Tuple{Atom("join"), peer, Atom("g"), m},
-		etf.Tuple{Atom("join"), peer, etf.Binary("g"), etf.List{m, m}},
-		etf.Tuple{Atom("leave"), peer, m, etf.List{Atom("g")}},
-		etf.Tuple{Atom("leave"), peer, etf.List{m}, etf.List{Atom("g"), Atom("h")}},
-		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, etf.List{etf.Tuple{Atom("g"), etf.List{m}}}}},
-		etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), peer, etf.List{}}},
-		etf.Tuple{Atom("join"), Pid{Node: "c@h", ID: 1}, Atom("g"), m},
+	peer := distribute.Pid{Node: "b@h", ID: 1}
+	m := distribute.Pid{Node: "b@h", ID: 2}
+	terms := []distribute.Term{
+		etf.Tuple{distribute.Atom("discover"), peer},
+		etf.Tuple{distribute.Atom("discover"), peer, int64(1)},
+		etf.Tuple{distribute.Atom("join"), peer, distribute.Atom("g"), m},
+		etf.Tuple{distribute.Atom("join"), peer, etf.Binary("g"), etf.List{m, m}},
+		etf.Tuple{distribute.Atom("leave"), peer, m, etf.List{distribute.Atom("g")}},
+		etf.Tuple{distribute.Atom("leave"), peer, etf.List{m}, etf.List{distribute.Atom("g"), distribute.Atom("h")}},
+		etf.Tuple{distribute.Atom("$gen_cast"), etf.Tuple{distribute.Atom("sync"), peer, etf.List{etf.Tuple{distribute.Atom("g"), etf.List{m}}}}},
+		etf.Tuple{distribute.Atom("$gen_cast"), etf.Tuple{distribute.Atom("sync"), peer, etf.List{}}},
+		etf.Tuple{distribute.Atom("join"), distribute.Pid{Node: "c@h", ID: 1}, distribute.Atom("g"), m},
 	}
 	var out [][]byte
 	var all []byte
@@ -42,13 +44,13 @@ func FuzzCoreHandle(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		self := Pid{Node: "a@h", ID: 1}
+		self := distribute.Pid{Node: "a@h", ID: 1}
 		c := newCore(DefaultScope, self)
-		k, _ := groupKey(Atom("g"))
-		c.join(k, Atom("g"), []Pid{{Node: "a@h", ID: 5}})
-		c.handle(etf.Tuple{Atom("discover"), Pid{Node: "b@h", ID: 1}})
-		obs := newCore(DefaultScope, Pid{Node: "z@h", ID: 1})
-		obs.peers[self] = &peerScope{groups: make(map[string][]Pid)}
+		k, _ := groupKey(distribute.Atom("g"))
+		c.join(k, distribute.Atom("g"), []distribute.Pid{{Node: "a@h", ID: 5}})
+		c.handle(etf.Tuple{distribute.Atom("discover"), distribute.Pid{Node: "b@h", ID: 1}})
+		obs := newCore(DefaultScope, distribute.Pid{Node: "z@h", ID: 1})
+		obs.peers[self] = &peerScope{groups: make(map[string][]distribute.Pid)}
 		var d etf.Decoder
 		for steps := 0; len(data) > 0 && steps < 64; steps++ {
 			term, n, err := d.Decode(data)

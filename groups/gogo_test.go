@@ -12,14 +12,14 @@ import (
 )
 
 // goPair starts two Go nodes with a scope each and connects them.
-func goPair(t testing.TB, opts ...Option) (a, b *distribute.Node, sa, sb *Scope) {
+func goPair(t testing.TB, cfg ...Config) (a, b *distribute.Node, sa, sb *Scope) {
 	t.Helper()
 	port := distributetest.FreePort(t)
 	// Visible: scopes discover only visible peers, as OTP's pg.
 	a = startNode(t, port, visible)
 	b = startNode(t, port, visible)
-	sa = startScope(t, a, opts...)
-	sb = startScope(t, b, opts...)
+	sa = startScope(t, a, cfg...)
+	sb = startScope(t, b, cfg...)
 	if err := a.Connect(testCtx(t), b.Name()); err != nil {
 		t.Fatal(err)
 	}
@@ -46,20 +46,17 @@ func nextChange(t *testing.T, ch <-chan Change) Change {
 func TestGoToGo(t *testing.T) {
 	a, b, sa, sb := goPair(t)
 	ctx := testCtx(t)
-	const g = Atom("workers")
+	const g = distribute.Atom("workers")
 
-	members, changes, err := sb.Subscribe(ctx, g)
-	if err != nil || len(members) != 0 {
-		t.Fatalf("Subscribe: %v %v", members, err)
-	}
+	changes := sb.Watch(ctx, g) // no members yet: no first change
 	p1, p2 := newProc(t, a), newProc(t, a)
 	if err := sa.Join(ctx, g, p1.Pid(), p2.Pid()); err != nil {
 		t.Fatal(err)
 	}
-	if c := nextChange(t, changes); c.Kind != Joined || c.Group != g || !sameMultiset(c.Pids, []Pid{p1.Pid(), p2.Pid()}) {
+	if c := nextChange(t, changes); c.Kind != Joined || c.Group != g || !sameMultiset(c.Pids, []distribute.Pid{p1.Pid(), p2.Pid()}) {
 		t.Fatalf("change = %+v", c)
 	}
-	if got := sb.Members(g); !sameMultiset(got, []Pid{p1.Pid(), p2.Pid()}) {
+	if got := sb.Members(g); !sameMultiset(got, []distribute.Pid{p1.Pid(), p2.Pid()}) {
 		t.Fatalf("b: Members = %v", got)
 	}
 	if got := sb.LocalMembers(g); len(got) != 0 {
@@ -94,7 +91,7 @@ func TestGoToGo(t *testing.T) {
 	if err := sa.Leave(ctx, g, p1.Pid()); !errors.Is(err, ErrNotJoined) {
 		t.Fatalf("Leave of a non-member: %v, want ErrNotJoined", err)
 	}
-	if _, err := Start(ctx, a); !errors.Is(err, distribute.ErrNameTaken) {
+	if _, err := Start(ctx, a, Config{}); !errors.Is(err, distribute.ErrNameTaken) {
 		t.Fatalf("second default scope: %v, want ErrNameTaken", err)
 	}
 
@@ -150,10 +147,10 @@ func TestJunkFromPeersIsIgnored(t *testing.T) {
 	a, b, sa, sb := goPair(t)
 	ctx := testCtx(t)
 	p := newProc(t, b)
-	if err := sb.Join(ctx, Atom("g"), p.Pid()); err != nil {
+	if err := sb.Join(ctx, distribute.Atom("g"), p.Pid()); err != nil {
 		t.Fatal(err)
 	}
-	distributetest.WaitFor(t, "a sees the member", func() bool { return len(sa.Members(Atom("g"))) == 1 })
+	distributetest.WaitFor(t, "a sees the member", func() bool { return len(sa.Members(distribute.Atom("g"))) == 1 })
 	sender := newProc(t, b)
 	for _, seed := range fuzzSeeds(t) {
 		term, err := etf.Decode(seed)
@@ -162,14 +159,14 @@ func TestJunkFromPeersIsIgnored(t *testing.T) {
 		}
 		sender.SendName(ctx, DefaultScope, a.Name(), term)
 	}
-	for _, junk := range []Term{Atom("x"), etf.Tuple{Atom("join")}, etf.Tuple{Atom("$gen_call"), Atom("x"), Atom("y")}, int64(5), etf.List{}} {
+	for _, junk := range []distribute.Term{distribute.Atom("x"), etf.Tuple{distribute.Atom("join")}, etf.Tuple{distribute.Atom("$gen_call"), distribute.Atom("x"), distribute.Atom("y")}, int64(5), etf.List{}} {
 		sender.SendName(ctx, DefaultScope, a.Name(), junk)
 	}
 	// The scope is still alive and serving: a join after the junk arrives.
 	q := newProc(t, b)
-	sb.Join(ctx, Atom("after"), q.Pid())
-	distributetest.WaitFor(t, "a sees a join after the junk", func() bool { return hasPid(sa.Members(Atom("after")), q.Pid()) })
-	if !hasPid(sa.Members(Atom("g")), p.Pid()) {
+	sb.Join(ctx, distribute.Atom("after"), q.Pid())
+	distributetest.WaitFor(t, "a sees a join after the junk", func() bool { return hasPid(sa.Members(distribute.Atom("after")), q.Pid()) })
+	if !hasPid(sa.Members(distribute.Atom("g")), p.Pid()) {
 		t.Fatal("junk removed a member")
 	}
 }
@@ -177,32 +174,33 @@ func TestJunkFromPeersIsIgnored(t *testing.T) {
 func TestNamedScopesAreSeparate(t *testing.T) {
 	port := distributetest.FreePort(t)
 	a, b := startNode(t, port, visible), startNode(t, port, visible)
-	x1, x2 := startScope(t, a, WithScope("x")), startScope(t, b, WithScope("x"))
-	y1 := startScope(t, a, WithScope("y"))
+	x1, x2 := startScope(t, a, Config{Scope: "x"}), startScope(t, b, Config{Scope: "x"})
+	y1 := startScope(t, a, Config{Scope: "y"})
 	if err := a.Connect(testCtx(t), b.Name()); err != nil {
 		t.Fatal(err)
 	}
 	ctx := testCtx(t)
 	p := newProc(t, b)
-	x2.Join(ctx, Atom("g"), p.Pid())
-	distributetest.WaitFor(t, "scope x on a sees it", func() bool { return len(x1.Members(Atom("g"))) == 1 })
-	if len(y1.Members(Atom("g"))) != 0 {
+	x2.Join(ctx, distribute.Atom("g"), p.Pid())
+	distributetest.WaitFor(t, "scope x on a sees it", func() bool { return len(x1.Members(distribute.Atom("g"))) == 1 })
+	if len(y1.Members(distribute.Atom("g"))) != 0 {
 		t.Fatal("scope y sees scope x's member")
 	}
 }
 
-func TestSubscribeAll(t *testing.T) {
+func TestWatchAll(t *testing.T) {
 	a, _, sa, sb := goPair(t)
 	ctx := testCtx(t)
 	p := newProc(t, a)
-	sa.Join(ctx, Atom("g1"), p.Pid())
-	distributetest.WaitFor(t, "b sees g1", func() bool { return len(sb.Members(Atom("g1"))) == 1 })
+	sa.Join(ctx, distribute.Atom("g1"), p.Pid())
+	distributetest.WaitFor(t, "b sees g1", func() bool { return len(sb.Members(distribute.Atom("g1"))) == 1 })
 	sctx, cancel := context.WithCancel(ctx)
-	snap, ch, err := sb.SubscribeAll(sctx)
-	if err != nil || len(snap) != 1 || snap[0].Group != Atom("g1") || len(snap[0].Members) != 1 {
-		t.Fatalf("SubscribeAll = %v, %v", snap, err)
+	ch := sb.Watch(sctx)
+	if c := nextChange(t, ch); c.Kind != Joined || c.Group != distribute.Atom("g1") || len(c.Pids) != 1 || c.Pids[0] != p.Pid() {
+		t.Fatalf("first change = %+v, want g1's member now", c)
 	}
-	// Many changes queue while nobody reads; none is lost.
+	// Many changes queue while nobody reads; none is lost (fewer than
+	// the cut-off bound).
 	for i := range 500 {
 		sa.Join(ctx, int64(i), p.Pid())
 	}
@@ -224,20 +222,20 @@ func TestBroadcastReportsFailures(t *testing.T) {
 	s := startScope(t, a)
 	ctx := testCtx(t)
 	ok1, ok2 := newProc(t, a), newProc(t, a)
-	s.Join(ctx, Atom("b"), ok1.Pid(), ok2.Pid())
+	s.Join(ctx, distribute.Atom("b"), ok1.Pid(), ok2.Pid())
 	// A peer scope on a node that does not exist announces a member.
-	ghost := Pid{Node: "ghost@localhost", ID: 1}
-	lost := Pid{Node: "ghost@localhost", ID: 2}
+	ghost := distribute.Pid{Node: "ghost@localhost", ID: 1}
+	lost := distribute.Pid{Node: "ghost@localhost", ID: 2}
 	s.mu.Lock()
-	s.c.handle(etf.Tuple{Atom("$gen_cast"), etf.Tuple{Atom("sync"), ghost, etf.List{etf.Tuple{Atom("b"), etf.List{lost}}}}})
+	s.c.handle(etf.Tuple{distribute.Atom("$gen_cast"), etf.Tuple{distribute.Atom("sync"), ghost, etf.List{etf.Tuple{distribute.Atom("b"), etf.List{lost}}}}})
 	s.c.takeEffects()
 	s.mu.Unlock()
-	if n := len(s.Members(Atom("b"))); n != 3 {
+	if n := len(s.Members(distribute.Atom("b"))); n != 3 {
 		t.Fatalf("%d members, want 3", n)
 	}
 	dctx, cancel := context.WithTimeout(ctx, distributetest.Scale(5*time.Second))
 	defer cancel()
-	res, err := s.Broadcast(dctx, Atom("b"), struct {
+	res, err := s.Broadcast(dctx, distribute.Atom("b"), struct {
 		Hello string `etf:"hello"`
 	}{"world"})
 	if err == nil || res.Sent != 2 || len(res.Failed) != 1 || res.Failed[0].Pid != lost {
@@ -252,7 +250,7 @@ func TestBroadcastReportsFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (etf.Map{{Key: Atom("hello"), Value: etf.Binary("world")}}); !etf.Equal(m, want) {
+		if want := (etf.Map{{Key: distribute.Atom("hello"), Value: etf.Binary("world")}}); !etf.Equal(m, want) {
 			t.Fatalf("member got %v, want %v", etf.Format(m), etf.Format(want))
 		}
 	}

@@ -25,9 +25,13 @@ func startNode(t testing.TB, epmdPort int, mutate ...func(*distribute.Config)) *
 }
 
 // startScope starts a scope on node, stopped when the test ends.
-func startScope(t testing.TB, node *distribute.Node, opts ...Option) *Scope {
+func startScope(t testing.TB, node *distribute.Node, cfg ...Config) *Scope {
 	t.Helper()
-	s, err := Start(testCtx(t), node, opts...)
+	var c Config
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	s, err := Start(testCtx(t), node, c)
 	if err != nil {
 		t.Fatalf("groups.Start: %v", err)
 	}
@@ -57,7 +61,7 @@ func newProc(t testing.TB, n *distribute.Node) *distribute.Process {
 	return p
 }
 
-func hasPid(pids []Pid, p Pid) bool {
+func hasPid(pids []distribute.Pid, p distribute.Pid) bool {
 	for _, q := range pids {
 		if q == p {
 			return true
@@ -66,7 +70,7 @@ func hasPid(pids []Pid, p Pid) bool {
 	return false
 }
 
-func countOn(pids []Pid, node Atom) int {
+func countOn(pids []distribute.Pid, node distribute.Atom) int {
 	n := 0
 	for _, p := range pids {
 		if p.Node == node {
@@ -77,7 +81,7 @@ func countOn(pids []Pid, node Atom) int {
 }
 
 // hasPeerOn reports whether s knows a peer scope on node.
-func hasPeerOn(s *Scope, node Atom) bool {
+func hasPeerOn(s *Scope, node distribute.Atom) bool {
 	for _, p := range s.Peers() {
 		if p.Node == node {
 			return true
@@ -94,7 +98,7 @@ func erlMemberNodes(t testing.TB, erl *distributetest.ErlNode, scope, group stri
 }
 
 // quoteAtom prints a node name atom as ~0p does (quoted only when needed).
-func quoteAtom(a Atom) string {
+func quoteAtom(a distribute.Atom) string {
 	for i, r := range string(a) {
 		ok := r == '_' || r == '@' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
 		if !ok || (i == 0 && !(r >= 'a' && r <= 'z')) {

@@ -11,17 +11,11 @@ import (
 
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/etf"
-)
-
-// Pid, Atom and Term are the root package's (and etf's) types.
-type (
-	Pid  = distribute.Pid
-	Atom = distribute.Atom
-	Term = distribute.Term
+	"github.com/distribute-go/distribute/internal/fanout"
 )
 
 // DefaultScope is the name of OTP's default pg scope.
-const DefaultScope Atom = "pg"
+const DefaultScope distribute.Atom = "pg"
 
 // Errors.
 var (
@@ -60,32 +54,20 @@ func (k ChangeKind) String() string {
 // ({Ref, join|leave, Group, Pids}). A pid that joined twice leaves twice.
 type Change struct {
 	Kind  ChangeKind
-	Group Term
-	Pids  []Pid
+	Group distribute.Term
+	Pids  []distribute.Pid
 }
 
-// GroupMembers is a group and its members at one moment.
-type GroupMembers struct {
-	Group   Term
-	Members []Pid
+// Config configures a scope. The zero Config runs the default scope pg
+// and logs nothing.
+type Config struct {
+	// Scope is the scope to run: Erlang's pg:start_link(Scope); peers
+	// only see each other within the same scope name. Default: pg
+	// (DefaultScope).
+	Scope distribute.Atom
+	// Logger receives protocol oddities (ignored junk). Default: none.
+	Logger *slog.Logger
 }
-
-// Option configures Start.
-type Option func(*options)
-
-type options struct {
-	scope  Atom
-	logger *slog.Logger
-}
-
-// WithScope runs the named scope instead of the default scope pg: it is
-// Erlang's pg:start_link(Scope), and peers only see each other within the
-// same scope name.
-func WithScope(name Atom) Option { return func(o *options) { o.scope = name } }
-
-// WithLogger sets the logger for protocol oddities (ignored junk); nil
-// discards.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // Rediscovery after a peer scope died while its visible node stayed
 // connected (the scope is being restarted): a hidden Go node gets no nodeup
@@ -104,7 +86,7 @@ const (
 // All methods are safe for concurrent use.
 type Scope struct {
 	node   *distribute.Node
-	name   Atom
+	name   distribute.Atom
 	proc   *distribute.Process
 	logger *slog.Logger
 
@@ -112,19 +94,18 @@ type Scope struct {
 	// of one change reach each peer before those of the next. It protects
 	// localRefs, peerRefs and retries.
 	ioMu      sync.Mutex
-	localRefs map[Pid]distribute.Ref
-	peerRefs  map[Pid]distribute.Ref
-	retries   map[Atom]*retry
+	localRefs map[distribute.Pid]distribute.Ref
+	peerRefs  map[distribute.Pid]distribute.Ref
+	retries   map[distribute.Atom]*retry
 
-	mu      sync.RWMutex // protects c, subs and stopped
+	mu      sync.RWMutex // protects c and stopped; held for writing to publish to fan
 	c       *core
-	subs    map[*subscriber]struct{}
+	fan     *fanout.Fanout[Change] // Watch's subscribers
 	stopped bool
 
 	ctx      context.Context // canceled by Stop or when the scope process ends
 	cancel   context.CancelFunc
 	loopDone chan struct{}
-	subWG    sync.WaitGroup
 	stopOnce sync.Once
 }
 
@@ -135,47 +116,44 @@ type retry struct {
 }
 
 // rediscover is the timer's message to the scope process.
-type rediscover struct{ node Atom }
+type rediscover struct{ node distribute.Atom }
 
-// Start starts the default scope pg on node (or the one named by
-// WithScope), registers it under its name and discovers the scopes on
-// every node connected now or later. Stop ends it.
-func Start(ctx context.Context, node *distribute.Node, opts ...Option) (*Scope, error) {
-	o := options{scope: DefaultScope}
-	for _, f := range opts {
-		f(&o)
+// Start starts the scope cfg.Scope (pg by default) on node, registers it
+// under its name and discovers the scopes on every node connected now or
+// later. Stop ends it.
+func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Scope, error) {
+	o := cfg
+	if o.Scope == "" {
+		o.Scope = DefaultScope
 	}
-	if o.scope == "" {
-		return nil, fmt.Errorf("groups: empty scope name: %w", distribute.ErrBadName)
-	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	proc, err := node.NewProcess()
 	if err != nil {
-		return nil, fmt.Errorf("groups: start scope %s: %w", o.scope, err)
+		return nil, fmt.Errorf("groups: start scope %s: %w", o.Scope, err)
 	}
 	// pg sends with noconnect: a scope never dials a peer that is gone,
 	// not even when a message races with the connection's loss.
 	proc.AutoConnect(false)
-	if err := node.Register(o.scope, proc.Pid()); err != nil {
+	if err := node.Register(o.Scope, proc.Pid()); err != nil {
 		proc.Exit(distribute.ReasonNormal)
-		return nil, fmt.Errorf("groups: start scope %s: %w", o.scope, err)
+		return nil, fmt.Errorf("groups: start scope %s: %w", o.Scope, err)
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &Scope{
 		node:      node,
-		name:      o.scope,
+		name:      o.Scope,
 		proc:      proc,
-		logger:    o.logger,
-		localRefs: make(map[Pid]distribute.Ref),
-		peerRefs:  make(map[Pid]distribute.Ref),
-		retries:   make(map[Atom]*retry),
-		c:         newCore(o.scope, proc.Pid()),
-		subs:      make(map[*subscriber]struct{}),
+		logger:    o.Logger,
+		localRefs: make(map[distribute.Pid]distribute.Ref),
+		peerRefs:  make(map[distribute.Pid]distribute.Ref),
+		retries:   make(map[distribute.Atom]*retry),
+		c:         newCore(o.Scope, proc.Pid()),
+		fan:       fanout.New[Change](0),
 		ctx:       sctx,
 		cancel:    cancel,
 		loopDone:  make(chan struct{}),
@@ -193,16 +171,11 @@ func Start(ctx context.Context, node *distribute.Node, opts ...Option) (*Scope, 
 	return s, nil
 }
 
-// StartScope is Start with WithScope(scope).
-func StartScope(ctx context.Context, node *distribute.Node, scope Atom, opts ...Option) (*Scope, error) {
-	return Start(ctx, node, append(opts, WithScope(scope))...)
-}
-
 // Name returns the scope name.
-func (s *Scope) Name() Atom { return s.name }
+func (s *Scope) Name() distribute.Atom { return s.name }
 
 // Pid returns the scope process's pid.
-func (s *Scope) Pid() Pid { return s.proc.Pid() }
+func (s *Scope) Pid() distribute.Pid { return s.proc.Pid() }
 
 // change runs f on the core under the locks, then performs the effects it
 // queued, in order, before another change can start.
@@ -261,6 +234,7 @@ func (s *Scope) perform(ctx context.Context, effs []effect) {
 // and node notifications until the process ends.
 func (s *Scope) loop() {
 	defer close(s.loopDone)
+	defer s.fan.Close()
 	defer s.shutdown()
 	for {
 		m, err := s.proc.Receive(s.ctx)
@@ -325,7 +299,7 @@ func (s *Scope) handleDown(d distribute.Down) {
 }
 
 // scheduleLocked arms r's next attempt; ioMu is held.
-func (s *Scope) scheduleLocked(node Atom, r *retry) {
+func (s *Scope) scheduleLocked(node distribute.Atom, r *retry) {
 	d := rediscoverFirst << r.attempt
 	if d > rediscoverMax || d <= 0 {
 		d = rediscoverMax
@@ -335,7 +309,7 @@ func (s *Scope) scheduleLocked(node Atom, r *retry) {
 	})
 }
 
-func (s *Scope) handleRediscover(node Atom) {
+func (s *Scope) handleRediscover(node distribute.Atom) {
 	s.ioMu.Lock()
 	r := s.retries[node]
 	s.ioMu.Unlock()
@@ -404,7 +378,6 @@ func (s *Scope) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	s.subWG.Wait()
 	return nil
 }
 
@@ -419,7 +392,7 @@ func (s *Scope) leaveAllLocked(c *core) {
 		}
 	}
 	for _, k := range keys {
-		c.leave(k, append([]Pid(nil), c.groups[k].local...))
+		c.leave(k, append([]distribute.Pid(nil), c.groups[k].local...))
 	}
 }
 
@@ -435,7 +408,7 @@ func (s *Scope) closedErr() error {
 }
 
 // localPids checks that every pid is on this node.
-func (s *Scope) localPids(pids []Pid) error {
+func (s *Scope) localPids(pids []distribute.Pid) error {
 	for _, p := range pids {
 		if p.Node != s.node.Name() || p.Creation != s.node.Creation() {
 			return fmt.Errorf("groups: %v: %w", p, ErrNotLocal)
@@ -445,7 +418,7 @@ func (s *Scope) localPids(pids []Pid) error {
 }
 
 // groupTerm converts a Go group value to its term and key.
-func groupTerm(group any) (Term, string, error) {
+func groupTerm(group any) (distribute.Term, string, error) {
 	t, err := etf.ToTerm(group)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrBadGroup, err)
@@ -461,7 +434,7 @@ func groupTerm(group any) (Term, string, error) {
 // per call, so a pid that joins twice must leave twice. Members on every
 // node see them once the join message arrived. ctx bounds the sends to
 // peers. A process that exits leaves all its groups.
-func (s *Scope) Join(ctx context.Context, group any, pids ...Pid) error {
+func (s *Scope) Join(ctx context.Context, group any, pids ...distribute.Pid) error {
 	if err := s.localPids(pids); err != nil {
 		return err
 	}
@@ -479,7 +452,7 @@ func (s *Scope) Join(ctx context.Context, group any, pids ...Pid) error {
 		s.mu.Unlock()
 		return err
 	}
-	s.c.join(key, t, append([]Pid(nil), pids...))
+	s.c.join(key, t, append([]distribute.Pid(nil), pids...))
 	effs := s.c.takeEffects()
 	s.mu.Unlock()
 	s.perform(ctx, effs)
@@ -488,7 +461,7 @@ func (s *Scope) Join(ctx context.Context, group any, pids ...Pid) error {
 
 // Leave removes one membership of each pid in group, as pg:leave. It
 // returns ErrNotJoined when none of them was a member.
-func (s *Scope) Leave(ctx context.Context, group any, pids ...Pid) error {
+func (s *Scope) Leave(ctx context.Context, group any, pids ...distribute.Pid) error {
 	if err := s.localPids(pids); err != nil {
 		return err
 	}
@@ -516,7 +489,7 @@ func (s *Scope) Leave(ctx context.Context, group any, pids ...Pid) error {
 // Members returns every member of group on every node of the scope, in
 // no particular order; a pid that joined twice is listed twice, as in
 // pg:get_members/2. An unknown or invalid group has no members.
-func (s *Scope) Members(group any) []Pid {
+func (s *Scope) Members(group any) []distribute.Pid {
 	var buf [64]byte
 	key, ok := lookupKey(&buf, group)
 	if !ok {
@@ -525,14 +498,14 @@ func (s *Scope) Members(group any) []Pid {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if g := s.c.groups[string(key)]; g != nil {
-		return append([]Pid(nil), g.all...)
+		return append([]distribute.Pid(nil), g.all...)
 	}
 	return nil
 }
 
 // LocalMembers returns the members of group on this node, as
 // pg:get_local_members/2.
-func (s *Scope) LocalMembers(group any) []Pid {
+func (s *Scope) LocalMembers(group any) []distribute.Pid {
 	var buf [64]byte
 	key, ok := lookupKey(&buf, group)
 	if !ok {
@@ -541,7 +514,7 @@ func (s *Scope) LocalMembers(group any) []Pid {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if g := s.c.groups[string(key)]; g != nil && len(g.local) > 0 {
-		return append([]Pid(nil), g.local...)
+		return append([]distribute.Pid(nil), g.local...)
 	}
 	return nil
 }
@@ -549,7 +522,7 @@ func (s *Scope) LocalMembers(group any) []Pid {
 // lookupKey returns the key of a Go group value in buf (which must not be
 // kept): the common atom case is encoded in place without allocating.
 func lookupKey(buf *[64]byte, group any) ([]byte, bool) {
-	if a, ok := group.(Atom); ok && len(a) < 60 {
+	if a, ok := group.(distribute.Atom); ok && len(a) < 60 {
 		b, err := etf.AppendAtom(append(buf[:0], etf.VersionByte), a)
 		return b, err == nil
 	}
@@ -559,10 +532,10 @@ func lookupKey(buf *[64]byte, group any) ([]byte, bool) {
 
 // WhichGroups returns every group with at least one member on any node,
 // as pg:which_groups/1.
-func (s *Scope) WhichGroups() []Term {
+func (s *Scope) WhichGroups() []distribute.Term {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]Term, 0, len(s.c.groups))
+	out := make([]distribute.Term, 0, len(s.c.groups))
 	for _, g := range s.c.groups {
 		out = append(out, g.name)
 	}
@@ -570,10 +543,10 @@ func (s *Scope) WhichGroups() []Term {
 }
 
 // Peers returns the pids of the peer scopes this scope knows.
-func (s *Scope) Peers() []Pid {
+func (s *Scope) Peers() []distribute.Pid {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]Pid, 0, len(s.c.peers))
+	out := make([]distribute.Pid, 0, len(s.c.peers))
 	for p := range s.c.peers {
 		out = append(out, p)
 	}

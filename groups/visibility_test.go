@@ -13,14 +13,14 @@ import (
 func visible(c *distribute.Config) { c.Visibility = distribute.Visible }
 
 // isSyncFrom matches the sync a scope sends in answer to a discover.
-func isSyncFrom(scope Pid) func(any) bool {
+func isSyncFrom(scope distribute.Pid) func(any) bool {
 	return func(m any) bool {
 		cast, ok := m.(etf.Tuple)
-		if !ok || len(cast) != 2 || cast[0] != Atom("$gen_cast") {
+		if !ok || len(cast) != 2 || cast[0] != distribute.Atom("$gen_cast") {
 			return false
 		}
 		sync, ok := cast[1].(etf.Tuple)
-		return ok && len(sync) == 3 && sync[0] == Atom("sync") && sync[1] == scope
+		return ok && len(sync) == 3 && sync[0] == distribute.Atom("sync") && sync[1] == scope
 	}
 }
 
@@ -54,7 +54,7 @@ func TestNoDiscoverOfHiddenNode(t *testing.T) {
 	// order): its sync to the probe travels behind any discover it sent to
 	// the hidden node's pg, on the same connection.
 	probe := newProc(t, hidden)
-	if err := probe.SendName(ctx, "pg", vis.Name(), etf.Tuple{Atom("discover"), probe.Pid()}); err != nil {
+	if err := probe.SendName(ctx, "pg", vis.Name(), etf.Tuple{distribute.Atom("discover"), probe.Pid()}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := probe.ReceiveMatch(ctx, isSyncFrom(s.Pid())); err != nil {
@@ -84,22 +84,22 @@ func TestHiddenScopeDiscoversVisiblePeer(t *testing.T) {
 		}
 	}
 	p1, p2 := newProc(t, h1), newProc(t, h2)
-	if err := s1.Join(ctx, Atom("g"), p1.Pid()); err != nil {
+	if err := s1.Join(ctx, distribute.Atom("g"), p1.Pid()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s2.Join(ctx, Atom("g"), p2.Pid()); err != nil {
+	if err := s2.Join(ctx, distribute.Atom("g"), p2.Pid()); err != nil {
 		t.Fatal(err)
 	}
-	distributetest.WaitFor(t, "the visible scope to see both hidden members", func() bool { return len(sv.Members(Atom("g"))) == 2 })
+	distributetest.WaitFor(t, "the visible scope to see both hidden members", func() bool { return len(sv.Members(distribute.Atom("g"))) == 2 })
 	distributetest.WaitFor(t, "each hidden scope to know the visible one", func() bool {
-		return fmt.Sprint(s1.Peers()) == fmt.Sprint([]Pid{sv.Pid()}) && fmt.Sprint(s2.Peers()) == fmt.Sprint([]Pid{sv.Pid()})
+		return fmt.Sprint(s1.Peers()) == fmt.Sprint([]distribute.Pid{sv.Pid()}) && fmt.Sprint(s2.Peers()) == fmt.Sprint([]distribute.Pid{sv.Pid()})
 	})
 	// The hidden scopes never discovered each other: each sees its own
 	// member only (the visible scope relays nothing, as pg does not).
-	if got := s1.Members(Atom("g")); len(got) != 1 || got[0] != p1.Pid() {
+	if got := s1.Members(distribute.Atom("g")); len(got) != 1 || got[0] != p1.Pid() {
 		t.Fatalf("h1's scope members %v; want only %v", got, p1.Pid())
 	}
-	if got := s2.Members(Atom("g")); len(got) != 1 || got[0] != p2.Pid() {
+	if got := s2.Members(distribute.Atom("g")); len(got) != 1 || got[0] != p2.Pid() {
 		t.Fatalf("h2's scope members %v; want only %v", got, p2.Pid())
 	}
 }
@@ -118,7 +118,7 @@ func TestNoDiscoverOfHiddenErlang(t *testing.T) {
 		t.Fatalf("connect: %s", got)
 	}
 	for ev := range events {
-		if ev.Node == Atom(erl.Name) && ev.Up {
+		if ev.Node == distribute.Atom(erl.Name) && ev.Up {
 			break
 		}
 	}

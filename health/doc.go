@@ -12,15 +12,14 @@
 // Cluster directly:
 //
 //	c, err := cluster.Start(ctx, cluster.Config{Node: distribute.Config{Name: "app@host", Cookie: cookie}})
-//	checks, err := health.New(health.Config{
-//		Node:       c.Node(),
+//	checks, err := health.Start(ctx, c.Node(), health.Config{
 //		Membership: c.Membership(), // nil without membership
 //		Expected:   3,              // the size health is judged against
 //	})
 //	mux.Handle("/healthz", checks.Healthz())
 //	mux.Handle("/readyz", checks.Readyz())
 //
-// The main types: Checker (the checks), Config (the node, its membership,
+// The main types: Checker (the checks), Config (its membership,
 // the epmd to check, the expected size, a quorum hook, the timeout),
 // Report (the outcome of a probe: OK, the node, each Check, and, for
 // readiness, the ClusterHealth), ClusterHealth (member counts, the total

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -15,7 +16,7 @@ func TestElectionHookMakesUnready(t *testing.T) {
 	epmd := distributetest.StartEpmd(t)
 	a := start(t, epmd)
 	var conflict atomic.Pointer[error]
-	chk, err := New(Config{Node: a.node, Membership: a.mem, EpmdAddr: epmdAddr(epmd), Election: func() error {
+	chk, err := Start(context.Background(), a.node, Config{Membership: a.mem, EpmdAddr: epmdAddr(epmd), Election: func() error {
 		if e := conflict.Load(); e != nil {
 			return *e
 		}

@@ -26,7 +26,7 @@ func Example_readme() {
 		log.Fatal(err)
 	}
 	defer c.Stop(ctx)
-	checks, _ := health.New(health.Config{Node: c.Node(), Membership: c.Membership(), Expected: 3})
+	checks, _ := health.Start(ctx, c.Node(), health.Config{Membership: c.Membership(), Expected: 3})
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", checks.Healthz()) // 200 live, 503 not
 	mux.Handle("/readyz", checks.Readyz())   // 200 ready, 503 not
@@ -62,7 +62,7 @@ func ExampleChecker_Readiness() {
 		log.Fatal(err)
 	}
 	defer node.Stop(ctx)
-	checks, err := health.New(health.Config{Node: node, EpmdAddr: "-"})
+	checks, err := health.Start(ctx, node, health.Config{EpmdAddr: "-"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func ExampleChecker_Readyz() {
 		log.Fatal(err)
 	}
 	defer node.Stop(ctx)
-	checks, err := health.New(health.Config{Node: node, EpmdAddr: "-"})
+	checks, err := health.Start(ctx, node, health.Config{EpmdAddr: "-"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -15,12 +15,10 @@ import (
 	"github.com/distribute-go/distribute/membership"
 )
 
-// Config configures a Checker. Node is required; every other field
-// documents its zero-value default.
+// Config configures a Checker. Every field documents its zero-value
+// default: the zero Config checks the node and its epmd, and judges
+// cluster health from the distribution connections.
 type Config struct {
-	// Node is the node checked. Required.
-	Node *distribute.Node
-
 	// Membership is the node's membership. Default nil: no membership
 	// checks, and cluster health comes from the distribution connections.
 	Membership *membership.Membership
@@ -64,13 +62,19 @@ var ErrConfig = errors.New("health: invalid config")
 // Checker runs the checks. Safe for concurrent use; it starts no
 // goroutine.
 type Checker struct {
-	cfg Config
+	node *distribute.Node
+	cfg  Config
 }
 
-// New returns a Checker.
-func New(cfg Config) (*Checker, error) {
-	if cfg.Node == nil {
-		return nil, fmt.Errorf("%w: no Node", ErrConfig)
+// Start returns a Checker of node. It starts nothing (the checks run when
+// asked), so ctx is only checked; it fails with ErrConfig when node is nil
+// or cfg has a negative count or timeout.
+func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Checker, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if node == nil {
+		return nil, fmt.Errorf("%w: no node", ErrConfig)
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
@@ -78,8 +82,12 @@ func New(cfg Config) (*Checker, error) {
 	if cfg.Timeout < 0 || cfg.Expected < 0 {
 		return nil, fmt.Errorf("%w: negative timeout or expected count", ErrConfig)
 	}
-	return &Checker{cfg: cfg}, nil
+	return &Checker{node: node, cfg: cfg}, nil
 }
+
+// Stop ends the Checker. It has nothing running, so it only returns nil:
+// it is here so that every service stops the same way.
+func (c *Checker) Stop(ctx context.Context) error { return nil }
 
 // Check is the outcome of one check.
 type Check struct {
@@ -118,13 +126,13 @@ func (r *Report) add(name string, ok bool, detail string) {
 // Liveness checks that the node runs (net_kernel is registered) and that
 // the membership loop answers within Timeout.
 func (c *Checker) Liveness(ctx context.Context) Report {
-	r := Report{OK: true, Node: string(c.cfg.Node.Name())}
+	r := Report{OK: true, Node: string(c.node.Name())}
 	c.live(ctx, &r)
 	return r
 }
 
 func (c *Checker) live(ctx context.Context, r *Report) {
-	if _, ok := c.cfg.Node.Whereis("net_kernel"); ok {
+	if _, ok := c.node.Whereis("net_kernel"); ok {
 		r.add("node", true, "")
 	} else {
 		r.add("node", false, "net_kernel is not running: the node is stopped")
@@ -148,19 +156,19 @@ func (c *Checker) live(ctx context.Context, r *Report) {
 // reports nothing (when set), and the Quorum hook holds (when set). The
 // report carries the cluster health.
 func (c *Checker) Readiness(ctx context.Context) Report {
-	r := Report{OK: true, Node: string(c.cfg.Node.Name())}
+	r := Report{OK: true, Node: string(c.node.Name())}
 	c.live(ctx, &r)
 	var port int
-	if a, ok := c.cfg.Node.ListenAddr().(*net.TCPAddr); ok && a != nil {
+	if a, ok := c.node.ListenAddr().(*net.TCPAddr); ok && a != nil {
 		port = a.Port
 		r.add("listener", true, a.String())
 	} else {
 		r.add("listener", false, "the node does not listen (client-only)")
 	}
 	if c.cfg.EpmdAddr != "-" {
-		alive, _, _ := strings.Cut(string(c.cfg.Node.Name()), "@")
+		alive, _, _ := strings.Cut(string(c.node.Name()), "@")
 		ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-		got, known, err := c.cfg.Node.EpmdPort(ctx, c.cfg.EpmdAddr)
+		got, known, err := c.node.EpmdPort(ctx, c.cfg.EpmdAddr)
 		cancel()
 		where := c.cfg.EpmdAddr
 		if where == "" {
@@ -280,7 +288,7 @@ func (c *Checker) Cluster() ClusterHealth {
 			}
 		}
 	} else {
-		h.Alive = 1 + len(c.cfg.Node.Nodes())
+		h.Alive = 1 + len(c.node.Nodes())
 	}
 	return Assess(h.Alive, h.Suspect, h.Dead, h.Left, c.cfg.Expected)
 }

@@ -52,7 +52,7 @@ func runChild() {
 	if err != nil {
 		fail(err)
 	}
-	m, err := membership.Start(ctx, membership.Config{Node: n, Cookie: cookie, Profile: membership.Local()})
+	m, err := membership.Start(ctx, n, membership.Config{Cookie: cookie, Profile: membership.Local()})
 	if err != nil {
 		fail(err)
 	}
@@ -96,7 +96,7 @@ func startNamed(t *testing.T, epmd int, name string, prof membership.Profile) me
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := membership.Start(ctx, membership.Config{Node: n, Cookie: cookie, Profile: prof})
+	m, err := membership.Start(ctx, n, membership.Config{Cookie: cookie, Profile: prof})
 	if err != nil {
 		n.Stop(ctx)
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func TestReadyLiveAndCluster(t *testing.T) {
 	epmd := distributetest.StartEpmd(t)
 	a, b, c := start(t, epmd), start(t, epmd), start(t, epmd)
 	quorum := atomic.Bool{}
-	chk, err := New(Config{Node: a.node, Membership: a.mem, EpmdAddr: epmdAddr(epmd), Expected: 3, Quorum: quorum.Load})
+	chk, err := Start(context.Background(), a.node, Config{Membership: a.mem, EpmdAddr: epmdAddr(epmd), Expected: 3, Quorum: quorum.Load})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestEpmdCheck(t *testing.T) {
 	ctx := context.Background()
 	epmdCheck := func(cfg Config) Check {
 		t.Helper()
-		chk, err := New(cfg)
+		chk, err := Start(ctx, a.node, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,12 +260,12 @@ func TestEpmdCheck(t *testing.T) {
 	}
 	port := a.node.ListenAddr().(*net.TCPAddr).Port
 	for _, addr := range []string{"", epmdAddr(epmd)} {
-		if c := epmdCheck(Config{Node: a.node, EpmdAddr: addr}); !c.OK || !strings.HasSuffix(c.Detail, "-> "+strconv.Itoa(port)) {
+		if c := epmdCheck(Config{EpmdAddr: addr}); !c.OK || !strings.HasSuffix(c.Detail, "-> "+strconv.Itoa(port)) {
 			t.Errorf("EpmdAddr %q: %+v; want ok, the node's port %d", addr, c, port)
 		}
 	}
 	other := distributetest.StartEpmd(t)
-	if c := epmdCheck(Config{Node: a.node, EpmdAddr: epmdAddr(other)}); c.OK || !strings.Contains(c.Detail, "does not know the name") {
+	if c := epmdCheck(Config{EpmdAddr: epmdAddr(other)}); c.OK || !strings.Contains(c.Detail, "does not know the name") {
 		t.Errorf("an epmd without the name: %+v; want failed, the name unknown", c)
 	}
 	if got, ok, err := a.node.EpmdPort(ctx, epmdAddr(other)); got != 0 || ok || err != nil {
@@ -279,7 +279,7 @@ func TestEpmdCheck(t *testing.T) {
 func TestHandlerMethods(t *testing.T) {
 	epmd := distributetest.StartEpmd(t)
 	a := start(t, epmd)
-	chk, err := New(Config{Node: a.node, EpmdAddr: epmdAddr(epmd)})
+	chk, err := Start(context.Background(), a.node, Config{EpmdAddr: epmdAddr(epmd)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,8 +297,8 @@ func TestHandlerMethods(t *testing.T) {
 	if code, r := get(t, chk.Readyz()); code != 200 || r.Cluster.State != Healthy || r.Cluster.Alive != 1 {
 		t.Errorf("readyz without membership: %d %+v", code, r.Cluster)
 	}
-	if _, err := New(Config{}); !errors.Is(err, ErrConfig) {
-		t.Errorf("New without Node: %v; want ErrConfig", err)
+	if _, err := Start(context.Background(), nil, Config{}); !errors.Is(err, ErrConfig) {
+		t.Errorf("Start without a node: %v; want ErrConfig", err)
 	}
 }
 
@@ -312,7 +312,7 @@ func TestReapKeepsMinorityMinority(t *testing.T) {
 	prof.ReapTime = 300 * time.Millisecond
 	prof.ReconnectInterval = 0
 	a := startWith(t, epmd, prof)
-	chk, err := New(Config{Node: a.node, Membership: a.mem, EpmdAddr: epmdAddr(epmd), Expected: 3})
+	chk, err := Start(context.Background(), a.node, Config{Membership: a.mem, EpmdAddr: epmdAddr(epmd), Expected: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +364,7 @@ func TestNotReadyWhileJoining(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Stop(ctx) })
-	m, err := membership.Start(ctx, membership.Config{Node: n, Cookie: cookie, Profile: membership.Local(), Seeds: []distribute.Atom{seedName},
+	m, err := membership.Start(ctx, n, membership.Config{Cookie: cookie, Profile: membership.Local(), Seeds: []distribute.Atom{seedName},
 		Resolve: func(ctx context.Context, node distribute.Atom) (string, error) {
 			if s := seed.Load(); s != nil && node == seedName {
 				return s.GossipAddr(), nil
@@ -375,7 +375,7 @@ func TestNotReadyWhileJoining(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Stop(ctx) })
-	chk, err := New(Config{Node: n, Membership: m, EpmdAddr: epmdAddr(epmd)})
+	chk, err := Start(context.Background(), n, Config{Membership: m, EpmdAddr: epmdAddr(epmd)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +416,7 @@ func TestHandlerRefusesMethodBeforeChecking(t *testing.T) {
 		c.Close()
 		return true
 	}
-	chk, err := New(Config{Node: a.node, EpmdAddr: ln.Addr().String(), Timeout: time.Second})
+	chk, err := Start(context.Background(), a.node, Config{EpmdAddr: ln.Addr().String(), Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func startGossip(b *testing.B, n int, p Profile) []*Membership {
 	ms := make([]*Membership, n)
 	for i := range ms {
 		benchSeq++
-		m, err := Start(context.Background(), Config{Name: distribute.Atom(fmt.Sprintf("b%d_%d@localhost", benchSeq, i)), Cookie: testCookie, Profile: p})
+		m, err := Start(context.Background(), nil, Config{Name: distribute.Atom(fmt.Sprintf("b%d_%d@localhost", benchSeq, i)), Cookie: testCookie, Profile: p})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -80,7 +80,7 @@ func runChild(name string) {
 		fail(err)
 	}
 	var logger = testLogger(nil)
-	m, err := Start(ctx, Config{Node: n, Cookie: cookie, GossipAddr: os.Getenv(childGossipEnv), Profile: profileByName(os.Getenv(childProfileEnv)), Logger: logger})
+	m, err := Start(ctx, n, Config{Cookie: cookie, GossipAddr: os.Getenv(childGossipEnv), Profile: profileByName(os.Getenv(childProfileEnv)), Logger: logger})
 	if err != nil {
 		fail(err)
 	}

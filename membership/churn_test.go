@@ -260,7 +260,7 @@ func TestRestartSameAddressKeepsLinks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := Start(ctx, Config{Node: n1, Cookie: testCookie, GossipAddr: restartableAddr(t), Profile: Local(), Logger: testLogger(t)})
+			b, err := Start(ctx, n1, Config{Cookie: testCookie, GossipAddr: restartableAddr(t), Profile: Local(), Logger: testLogger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -287,7 +287,7 @@ func TestRestartSameAddressKeepsLinks(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { n2.Stop(ctx) })
-			b2, err := Start(ctx, Config{Node: n2, Cookie: testCookie, GossipAddr: gossip, Profile: Local(), Logger: testLogger(t)})
+			b2, err := Start(ctx, n2, Config{Cookie: testCookie, GossipAddr: gossip, Profile: Local(), Logger: testLogger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -341,7 +341,7 @@ func TestRestartNewAddressBeforeDeadKeepsLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Start(ctx, Config{Node: n1, Cookie: testCookie, Profile: prof, Resolve: resolverOn(&n1), Logger: testLogger(t)})
+	b, err := Start(ctx, n1, Config{Cookie: testCookie, Profile: prof, Resolve: resolverOn(&n1), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +364,7 @@ func TestRestartNewAddressBeforeDeadKeepsLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n2.Stop(ctx) })
-	b2, err := Start(ctx, Config{Node: n2, Cookie: testCookie, Profile: prof, Resolve: resolverOn(&n2), Logger: testLogger(t)})
+	b2, err := Start(ctx, n2, Config{Cookie: testCookie, Profile: prof, Resolve: resolverOn(&n2), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +439,7 @@ func TestSeedsRetriedInBackground(t *testing.T) {
 // wait for itself; alone with only itself as seed it is not joining.
 func TestSeedsSelfIgnored(t *testing.T) {
 	ctx := context.Background()
-	m, err := Start(ctx, Config{Name: "selfseed@localhost", Cookie: testCookie, Profile: Local(), Seeds: []distribute.Atom{"selfseed@localhost"},
+	m, err := Start(ctx, nil, Config{Name: "selfseed@localhost", Cookie: testCookie, Profile: Local(), Seeds: []distribute.Atom{"selfseed@localhost"},
 		Resolve: func(context.Context, distribute.Atom) (string, error) { return "", fmt.Errorf("unused") }})
 	if err != nil {
 		t.Fatal(err)
@@ -448,7 +448,7 @@ func TestSeedsSelfIgnored(t *testing.T) {
 	if m.Joining() {
 		t.Error("joining with only itself as seed")
 	}
-	if _, err := Start(ctx, Config{Name: "noresolve@localhost", Cookie: testCookie, Seeds: []distribute.Atom{"x@localhost"}}); err == nil {
+	if _, err := Start(ctx, nil, Config{Name: "noresolve@localhost", Cookie: testCookie, Seeds: []distribute.Atom{"x@localhost"}}); err == nil {
 		t.Error("Seeds without Resolve accepted")
 	}
 }
@@ -460,7 +460,7 @@ func TestDataDirKeepsGossipPort(t *testing.T) {
 	dir := t.TempDir()
 	start := func() *Membership {
 		t.Helper()
-		m, err := Start(ctx, Config{Name: "dd@localhost", Cookie: testCookie, Profile: Local(), DataDir: dir})
+		m, err := Start(ctx, nil, Config{Name: "dd@localhost", Cookie: testCookie, Profile: Local(), DataDir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -474,7 +474,7 @@ func TestDataDirKeepsGossipPort(t *testing.T) {
 		t.Errorf("restarted on %s; want the kept %s", m.GossipAddr(), first)
 	}
 	// The port is taken (m still holds it): a new port, recorded.
-	m2, err := Start(ctx, Config{Name: "dd2@localhost", Cookie: testCookie, Profile: Local(), DataDir: dir})
+	m2, err := Start(ctx, nil, Config{Name: "dd2@localhost", Cookie: testCookie, Profile: Local(), DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +488,7 @@ func TestDataDirKeepsGossipPort(t *testing.T) {
 	m.Stop(ctx)
 	m2.Stop(ctx)
 	os.WriteFile(filepath.Join(dir, portFile), []byte("junk"), 0o644)
-	if m3, err := Start(ctx, Config{Name: "dd3@localhost", Cookie: testCookie, Profile: Local(), DataDir: dir}); err == nil {
+	if m3, err := Start(ctx, nil, Config{Name: "dd3@localhost", Cookie: testCookie, Profile: Local(), DataDir: dir}); err == nil {
 		m3.Stop(ctx)
 		t.Error("a junk port file accepted")
 	}
@@ -501,7 +501,7 @@ func TestDataDirKeepsGossipPort(t *testing.T) {
 func TestTwoProcessesOneNameWarned(t *testing.T) {
 	ctx := context.Background()
 	var logs distributetest.LogBuffer
-	a, err := Start(ctx, Config{Name: "dupa@localhost", Cookie: testCookie, Profile: Local(),
+	a, err := Start(ctx, nil, Config{Name: "dupa@localhost", Cookie: testCookie, Profile: Local(),
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
@@ -509,7 +509,7 @@ func TestTwoProcessesOneNameWarned(t *testing.T) {
 	defer a.Stop(ctx)
 	var dups []*Membership
 	for range 2 {
-		d, err := Start(ctx, Config{Name: "dup@localhost", Cookie: testCookie, Profile: Local()})
+		d, err := Start(ctx, nil, Config{Name: "dup@localhost", Cookie: testCookie, Profile: Local()})
 		if err != nil {
 			t.Fatal(err)
 		}

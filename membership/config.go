@@ -206,16 +206,14 @@ func (p Profile) apply(c *memberlist.Config) {
 	c.DeadNodeReclaimTime = p.DeadNodeReclaimTime
 }
 
-// Config configures a member. Cookie and one of Node or Name are required;
-// every other field documents its zero-value default.
+// Config configures a member. Cookie is required, and Name when Start
+// has no node; every other field documents its zero-value default.
 type Config struct {
-	// Node is the distribution node membership drives: alive members are
-	// connected to it (full mesh), dead ones disconnected. Default nil:
-	// gossip only (then Name is required).
-	Node *distribute.Node
+	// node is Start's node argument.
+	node *distribute.Node
 
 	// Name is the member's name, its distribution node name. Default
-	// Node.Name().
+	// the name of Start's node.
 	Name distribute.Atom
 
 	// Cookie is the cluster's cookie; the gossip key is derived from it
@@ -293,22 +291,22 @@ var (
 )
 
 func (c Config) withDefaults() (Config, error) {
-	if c.Name == "" && c.Node != nil {
-		c.Name = c.Node.Name()
+	if c.Name == "" && c.node != nil {
+		c.Name = c.node.Name()
 	}
 	if c.Name == "" {
 		return c, fmt.Errorf("%w: no Name and no Node", ErrConfig)
 	}
-	if c.Node != nil && c.Name != c.Node.Name() {
-		return c, fmt.Errorf("%w: Name %s differs from Node's name %s", ErrConfig, c.Name, c.Node.Name())
+	if c.node != nil && c.Name != c.node.Name() {
+		return c, fmt.Errorf("%w: Name %s differs from Node's name %s", ErrConfig, c.Name, c.node.Name())
 	}
 	if c.Cookie == "" {
 		return c, fmt.Errorf("%w: empty cookie", ErrConfig)
 	}
 	if c.GossipAddr == "" {
 		ip := "127.0.0.1"
-		if c.Node != nil {
-			if a, ok := c.Node.ListenAddr().(*net.TCPAddr); ok && a != nil && !a.IP.IsUnspecified() {
+		if c.node != nil {
+			if a, ok := c.node.ListenAddr().(*net.TCPAddr); ok && a != nil && !a.IP.IsUnspecified() {
 				ip = a.IP.String()
 			}
 		}

@@ -9,7 +9,7 @@
 // Members, Alive, Member and Watch read it; Leader names the alive member
 // with the largest name.
 //
-//	m, err := membership.Start(ctx, membership.Config{Node: node, Cookie: cookie})
+//	m, err := membership.Start(ctx, node, membership.Config{Cookie: cookie})
 //	if err != nil { ... }
 //	defer m.Stop(ctx) // leaves: the others see StateLeft, not StateDead
 //	_, err = m.Join(ctx, "10.0.0.1:7946")

@@ -12,12 +12,12 @@ import (
 // member's meta; the others see both in the member's row.
 func TestSetElection(t *testing.T) {
 	ctx := context.Background()
-	a, err := Start(ctx, Config{Name: "ea@localhost", Cookie: testCookie, Profile: Local()})
+	a, err := Start(ctx, nil, Config{Name: "ea@localhost", Cookie: testCookie, Profile: Local()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Stop(ctx)
-	b, err := Start(ctx, Config{Name: "eb@localhost", Cookie: testCookie, Profile: Local()})
+	b, err := Start(ctx, nil, Config{Name: "eb@localhost", Cookie: testCookie, Profile: Local()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func Example_readme() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := func(name string) *membership.Membership {
-		m, err := membership.Start(ctx, membership.Config{
+		m, err := membership.Start(ctx, nil, membership.Config{
 			Name: distribute.Atom(name), Cookie: "secret", GossipAddr: "127.0.0.1:0", Profile: membership.Local(),
 		})
 		if err != nil {
@@ -60,7 +60,7 @@ func ExampleConfig_seeds() {
 		}
 		return "", fmt.Errorf("%s is not up", node)
 	}
-	late, err := membership.Start(ctx, membership.Config{
+	late, err := membership.Start(ctx, nil, membership.Config{
 		Name: "late@localhost", Cookie: "secret", Profile: membership.Local(),
 		Seeds: []distribute.Atom{"seed@localhost"}, Resolve: resolve,
 	})
@@ -70,7 +70,7 @@ func ExampleConfig_seeds() {
 	defer late.Stop(context.Background())
 	fmt.Println("joining:", late.Joining())
 
-	s, err := membership.Start(ctx, membership.Config{Name: "seed@localhost", Cookie: "secret", Profile: membership.Local()})
+	s, err := membership.Start(ctx, nil, membership.Config{Name: "seed@localhost", Cookie: "secret", Profile: membership.Local()})
 	if err != nil {
 		log.Fatal(err)
 	}

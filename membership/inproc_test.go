@@ -49,11 +49,11 @@ func startMemberWith(t testing.TB, epmdPort int, cookie string, nodeCfg func(*di
 	if err != nil {
 		t.Fatal(err)
 	}
-	mc := Config{Node: n, Cookie: cookie, Profile: Local(), Logger: testLogger(t)}
+	mc := Config{Cookie: cookie, Profile: Local(), Logger: testLogger(t)}
 	if cfg != nil {
 		cfg(&mc)
 	}
-	m, err := Start(ctx, mc)
+	m, err := Start(ctx, n, mc)
 	if err != nil {
 		n.Stop(ctx)
 		t.Fatal(err)
@@ -187,7 +187,7 @@ func TestJoinNodeWithResolver(t *testing.T) {
 	}
 	defer n.Stop(ctx)
 	var asked []distribute.Atom
-	b, err := Start(ctx, Config{Node: n, Cookie: testCookie, Profile: Local(), Resolve: func(ctx context.Context, node distribute.Atom) (string, error) {
+	b, err := Start(ctx, n, Config{Cookie: testCookie, Profile: Local(), Resolve: func(ctx context.Context, node distribute.Atom) (string, error) {
 		asked = append(asked, node)
 		if node == a.Name() {
 			return a.GossipAddr(), nil
@@ -216,7 +216,7 @@ func TestJoinNodeWithResolver(t *testing.T) {
 func TestWatchAndLifecycle(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, err := Start(ctx, Config{Name: "wa@localhost", Cookie: testCookie, Profile: Local()})
+	a, err := Start(ctx, nil, Config{Name: "wa@localhost", Cookie: testCookie, Profile: Local()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestWatchAndLifecycle(t *testing.T) {
 	if first.Member.Name != "wa@localhost" || !first.Member.Self || first.Member.State != StateAlive || first.Prev != 0 {
 		t.Fatalf("first event %+v; want self alive", first)
 	}
-	b, err := Start(ctx, Config{Name: "wb@localhost", Cookie: testCookie, Profile: Local()})
+	b, err := Start(ctx, nil, Config{Name: "wb@localhost", Cookie: testCookie, Profile: Local()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestConfigErrors(t *testing.T) {
 		{Name: "a@h", Cookie: "c", Profile: Profile{Name: "zero", ProbeInterval: time.Second}},
 		{Name: "a@h", Cookie: "c", ConnectRetry: -1},
 	} {
-		m, err := Start(ctx, c)
+		m, err := Start(ctx, nil, c)
 		if err == nil {
 			m.Stop(ctx)
 			t.Errorf("Start(%+v) succeeded", c)
@@ -304,7 +304,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("Start(%+v) = %v; want ErrConfig or ErrMeta", c, err)
 		}
 	}
-	a, err := Start(ctx, Config{Name: "c@localhost", Cookie: "c", Profile: Local()})
+	a, err := Start(ctx, nil, Config{Name: "c@localhost", Cookie: "c", Profile: Local()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("Join() = %v; want ErrJoin", err)
 	}
 	// The gossip port is taken.
-	if b, err := Start(ctx, Config{Name: "d@localhost", Cookie: "c", GossipAddr: a.GossipAddr()}); err == nil {
+	if b, err := Start(ctx, nil, Config{Name: "d@localhost", Cookie: "c", GossipAddr: a.GossipAddr()}); err == nil {
 		b.Stop(ctx)
 		t.Error("Start on a used port succeeded")
 	}
@@ -327,7 +327,7 @@ func TestStopUnderTraffic(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		ms := make([]*Membership, 20)
 		for i := range ms {
-			m, err := Start(ctx, Config{Name: distribute.Atom(fmt.Sprintf("st%d_%d@localhost", round, i)), Cookie: testCookie, Profile: Local()})
+			m, err := Start(ctx, nil, Config{Name: distribute.Atom(fmt.Sprintf("st%d_%d@localhost", round, i)), Cookie: testCookie, Profile: Local()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -373,7 +373,7 @@ func TestRestartedOnNewPortRejoins(t *testing.T) {
 	oldGossip := b.GossipAddr()
 	halt(b)
 	distributetest.WaitForWithin(t, 20*time.Second, "b dead on a", func() bool { return states(a)[b.Name()] == StateDead })
-	b2, err := Start(ctx, Config{Node: b.node, Cookie: testCookie, Profile: Local(), Logger: testLogger(t)})
+	b2, err := Start(ctx, b.node, Config{Cookie: testCookie, Profile: Local(), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/distribute-go/distribute"
+	"github.com/distribute-go/distribute/internal/fanout"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -134,9 +135,9 @@ type Membership struct {
 	// joining is set while Config.Seeds are being retried.
 	joining atomic.Bool
 
-	mu     sync.Mutex // protects table, subs, closed
+	mu     sync.Mutex // protects table, closed; held to publish to fan
 	table  map[distribute.Atom]Member
-	subs   map[*sub]struct{}
+	fan    *fanout.Fanout[Event] // Watch's subscribers
 	closed bool
 
 	dialMu  sync.Mutex // protects dialing, lastDial
@@ -169,8 +170,11 @@ type Membership struct {
 
 // Start starts a member: it binds the gossip port and starts memberlist.
 // The member is alone until Join or JoinNode, or until another member
-// joins it.
-func Start(ctx context.Context, cfg Config) (*Membership, error) {
+// joins it. node is the distribution node membership drives: alive
+// members are connected to it (full mesh), dead ones disconnected. A nil
+// node runs gossip only (then cfg.Name is required). Stop ends it.
+func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Membership, error) {
+	cfg.node = node
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -197,12 +201,12 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 	m := &Membership{
 		cfg:      cfg,
 		name:     cfg.Name,
-		node:     cfg.Node,
+		node:     cfg.node,
 		logger:   cfg.Logger.With("member", string(cfg.Name)),
 		nudge:    make(chan struct{}, 1),
 		refresh:  make(chan chan struct{}),
 		table:    make(map[distribute.Atom]Member),
-		subs:     make(map[*sub]struct{}),
+		fan:      fanout.New[Event](0),
 		dialing:  make(map[distribute.Atom]bool),
 		lastDial: make(map[distribute.Atom]time.Time),
 		bound:    make(map[distribute.Atom]time.Time),
@@ -594,6 +598,7 @@ func (m *Membership) stop(ctx context.Context, leave bool) error {
 			m.stopErr = fmt.Errorf("membership: shutdown: %w", err)
 		}
 		m.cancel()
+		m.fan.Close()
 	})
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
@@ -602,11 +607,7 @@ func (m *Membership) stop(ctx context.Context, leave bool) error {
 	case <-ctx.Done():
 		return fmt.Errorf("membership: stop %s: %w", m.name, ctx.Err())
 	}
-	m.mu.Lock()
-	for s := range m.subs {
-		delete(m.subs, s)
-	}
-	m.mu.Unlock()
+	m.fan.Close()
 	return m.stopErr
 }
 
@@ -801,9 +802,7 @@ func (m *Membership) update() {
 		}
 	}
 	for _, ev := range events {
-		for s := range m.subs {
-			s.push(ev)
-		}
+		m.fan.Publish(ev)
 	}
 	var reaped []distribute.Atom
 	if reap := m.cfg.Profile.ReapTime; reap > 0 {
@@ -1014,82 +1013,27 @@ func (m *Membership) connect(name distribute.Atom, now time.Time) {
 
 // Watch returns a channel of table changes: first one event per member
 // in the table now (Prev 0), then every change, in order, until ctx ends
-// or the member stops; then the channel is closed. Events queue without
-// bound while the reader is slow; none is dropped.
+// or the member stops; then the channel is closed. Watch never blocks
+// the member: events queue for a slow reader, and a reader 4096 events
+// behind is cut off (it receives what is queued, then its channel is
+// closed; Watch again for a fresh table).
 func (m *Membership) Watch(ctx context.Context) <-chan Event {
-	out := make(chan Event)
-	s := &sub{wake: make(chan struct{}, 1)}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.closed {
-		m.mu.Unlock()
-		close(out)
-		return out
+		return closedEvents()
 	}
+	var initial []Event
 	for _, mb := range m.sortedLocked(func(Member) bool { return true }) {
-		s.queue = append(s.queue, Event{Member: mb})
+		initial = append(initial, Event{Member: mb})
 	}
-	m.subs[s] = struct{}{}
-	m.mu.Unlock()
-	// A push may have filled wake already (it runs once s is in subs):
-	// a blocking send here would wait for a reader not started yet.
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		defer close(out)
-		defer func() {
-			m.mu.Lock()
-			delete(m.subs, s)
-			m.mu.Unlock()
-		}()
-		for {
-			select {
-			case <-s.wake:
-			case <-ctx.Done():
-				return
-			case <-m.ctx.Done():
-				return
-			}
-			for _, ev := range s.take() {
-				select {
-				case out <- ev:
-				case <-ctx.Done():
-					return
-				case <-m.ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out
+	return m.fan.Subscribe(ctx, initial, nil)
 }
 
-// sub is one Watch subscriber's unbounded queue.
-type sub struct {
-	mu    sync.Mutex // protects queue
-	queue []Event
-	wake  chan struct{}
-}
-
-func (s *sub) push(ev Event) {
-	s.mu.Lock()
-	s.queue = append(s.queue, ev)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (s *sub) take() []Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q := s.queue
-	s.queue = nil
-	return q
+func closedEvents() <-chan Event {
+	ch := make(chan Event)
+	close(ch)
+	return ch
 }
 
 // delegate receives memberlist's callbacks. They run on memberlist's

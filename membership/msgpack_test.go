@@ -66,7 +66,7 @@ func appendPushPull(recs []nodeRecord) []byte {
 
 func gossipOnly(t testing.TB, name string) *Membership {
 	t.Helper()
-	m, err := Start(context.Background(), Config{Name: distribute.Atom(name), Cookie: testCookie, Profile: Local()})
+	m, err := Start(context.Background(), nil, Config{Name: distribute.Atom(name), Cookie: testCookie, Profile: Local()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,18 +14,18 @@ import (
 
 // DefaultMethod is the conflict method of names registered from Go:
 // fun global:random_exit_name/3, as an external fun.
-var DefaultMethod Term = etf.Export{Module: "global", Function: "random_exit_name", Arity: 3}
+var DefaultMethod distribute.Term = etf.Export{Module: "global", Function: "random_exit_name", Arity: 3}
 
 // multiCall is gen_server:multi_call(Nodes, global_name_server, Req) made
 // from p, as OTP does it: a monitor of {global_name_server, Node} and a
 // request {'$gen_call', {Self, {Tag, Node}}, Req} to every node at once,
 // then the replies {{Tag, Node}, Reply} or DOWNs. It returns the replies
 // of the nodes that answered (the others are multi_call's BadNodes).
-func multiCall(ctx context.Context, p *distribute.Process, nodes []Atom, req Term) map[Atom]Term {
-	out := make(map[Atom]Term, len(nodes))
+func multiCall(ctx context.Context, p *distribute.Process, nodes []distribute.Atom, req distribute.Term) map[distribute.Atom]distribute.Term {
+	out := make(map[distribute.Atom]distribute.Term, len(nodes))
 	tag := p.Node().MakeRef()
-	mons := make(map[Ref]Atom, len(nodes))
-	pending := make(map[Atom]Ref, len(nodes))
+	mons := make(map[distribute.Ref]distribute.Atom, len(nodes))
+	pending := make(map[distribute.Atom]distribute.Ref, len(nodes))
 	for _, n := range nodes {
 		if _, dup := pending[n]; dup {
 			continue
@@ -56,7 +56,7 @@ func multiCall(ctx context.Context, p *distribute.Process, nodes []Atom, req Ter
 				if !ok || len(t) != 2 || t[0] != tag {
 					return false
 				}
-				n, ok := t[1].(Atom)
+				n, ok := t[1].(distribute.Atom)
 				_, waiting := pending[n]
 				return ok && waiting
 			}
@@ -71,7 +71,7 @@ func multiCall(ctx context.Context, p *distribute.Process, nodes []Atom, req Ter
 			delete(mons, v.Ref)
 			delete(pending, n)
 		case etf.Tuple:
-			n := v[0].(etf.Tuple)[1].(Atom)
+			n := v[0].(etf.Tuple)[1].(distribute.Atom)
 			out[n] = v[1]
 			mref := pending[n]
 			delete(pending, n)
@@ -86,11 +86,11 @@ func multiCall(ctx context.Context, p *distribute.Process, nodes []Atom, req Ter
 }
 
 // aGenCall is gen_server's call envelope.
-const aGenCall Atom = "$gen_call"
+const aGenCall distribute.Atom = "$gen_call"
 
 // setLockOnNodes takes id on nodes from p; on any false it releases what it
 // took and returns false (set_lock_on_nodes + check_replies).
-func setLockOnNodes(ctx context.Context, s *Server, p *distribute.Process, id etf.Tuple, nodes []Atom) bool {
+func setLockOnNodes(ctx context.Context, s *Server, p *distribute.Process, id etf.Tuple, nodes []distribute.Atom) bool {
 	if len(nodes) == 0 {
 		return true
 	}
@@ -98,7 +98,7 @@ func setLockOnNodes(ctx context.Context, s *Server, p *distribute.Process, id et
 		return false
 	}
 	replies := multiCall(ctx, p, nodes, etf.Tuple{aSetLock, id})
-	var trues []Atom
+	var trues []distribute.Atom
 	ok := true
 	for _, n := range nodes {
 		r, answered := replies[n]
@@ -117,7 +117,7 @@ func setLockOnNodes(ctx context.Context, s *Server, p *distribute.Process, id et
 	return ok
 }
 
-func delLockOnNodes(ctx context.Context, p *distribute.Process, id etf.Tuple, nodes []Atom) {
+func delLockOnNodes(ctx context.Context, p *distribute.Process, id etf.Tuple, nodes []distribute.Atom) {
 	if len(nodes) > 0 {
 		multiCall(context.WithoutCancel(ctx), p, nodes, etf.Tuple{aDelLock, id})
 	}
@@ -151,7 +151,7 @@ func (s *Server) running() error {
 
 // transAllKnown is the registrar's trans_all_known: take {global,
 // Registrar} on the boss, then on every known node, run fn, release.
-func (s *Server) transAllKnown(ctx context.Context, fn func(ctx context.Context, nodes []Atom) error) error {
+func (s *Server) transAllKnown(ctx context.Context, fn func(ctx context.Context, nodes []distribute.Atom) error) error {
 	s.regMu.Lock()
 	defer s.regMu.Unlock()
 	if err := s.running(); err != nil {
@@ -161,21 +161,21 @@ func (s *Server) transAllKnown(ctx context.Context, fn func(ctx context.Context,
 	id := etf.Tuple{globalResource, p.Pid()}
 	for times := 0; ; times++ {
 		known := s.knownAtoms()
-		nodes := append([]Atom{s.me}, known...)
+		nodes := append([]distribute.Atom{s.me}, known...)
 		boss := slices.Max(nodes)
-		if setLockOnNodes(ctx, s, p, id, []Atom{boss}) {
+		if setLockOnNodes(ctx, s, p, id, []distribute.Atom{boss}) {
 			if setLockOnNodes(ctx, s, p, id, nodes) {
 				if ctx.Err() == nil && len(without(s.knownAtoms(), known...)) == 0 {
 					// Holding the lock, the transaction completes even if
 					// ctx ends: a half-done register would split the tables.
 					err := fn(context.WithoutCancel(ctx), nodes)
 					delLockOnNodes(ctx, p, id, without(nodes, boss))
-					delLockOnNodes(ctx, p, id, []Atom{boss})
+					delLockOnNodes(ctx, p, id, []distribute.Atom{boss})
 					return err
 				}
 				delLockOnNodes(ctx, p, id, without(nodes, boss))
 			}
-			delLockOnNodes(ctx, p, id, []Atom{boss})
+			delLockOnNodes(ctx, p, id, []distribute.Atom{boss})
 		}
 		if err := randomSleep(ctx, times); err != nil {
 			return fmt.Errorf("registry: lock: %w", err)
@@ -188,9 +188,9 @@ func (s *Server) transAllKnown(ctx context.Context, fn func(ctx context.Context,
 
 // checkName accepts the names Go may register: atoms and binaries (a Go
 // string is taken as a binary, so user input never creates atoms).
-func checkName(name Term) (Term, error) {
+func checkName(name distribute.Term) (distribute.Term, error) {
 	switch v := name.(type) {
-	case Atom:
+	case distribute.Atom:
 		if len(v) > 255 {
 			return nil, ErrBadName
 		}
@@ -207,7 +207,7 @@ func checkName(name Term) (Term, error) {
 
 // unregisterName is checkName, and also accepts a name of another shape
 // than Go registers (a BEAM node may register any term) when it encodes.
-func unregisterName(name Term) (Term, error) {
+func unregisterName(name distribute.Term) (distribute.Term, error) {
 	if t, err := checkName(name); err == nil {
 		return t, nil
 	}
@@ -220,19 +220,19 @@ func unregisterName(name Term) (Term, error) {
 // Register gives pid the cluster-wide name, as global:register_name/2: it
 // fails with ErrTaken when the name is registered or pid already has a
 // name. The method sent with the name is DefaultMethod.
-func (s *Server) Register(ctx context.Context, name Term, pid Pid) error {
+func (s *Server) Register(ctx context.Context, name distribute.Term, pid distribute.Pid) error {
 	return s.RegisterMethod(ctx, name, pid, DefaultMethod)
 }
 
 // RegisterMethod is Register with an explicit conflict method (an Erlang
 // fun term: DefaultMethod, NotifyMethod or NotifyAllMethod).
-func (s *Server) RegisterMethod(ctx context.Context, name Term, pid Pid, method Term) error {
+func (s *Server) RegisterMethod(ctx context.Context, name distribute.Term, pid distribute.Pid, method distribute.Term) error {
 	name, err := checkName(name)
 	if err != nil {
 		return err
 	}
 	taken := false
-	err = s.transAllKnown(ctx, func(ctx context.Context, nodes []Atom) error {
+	err = s.transAllKnown(ctx, func(ctx context.Context, nodes []distribute.Atom) error {
 		if _, ok := s.Whereis(name); ok || s.hasName(pid) {
 			taken = true
 			return nil
@@ -250,9 +250,9 @@ func (s *Server) RegisterMethod(ctx context.Context, name Term, pid Pid, method 
 }
 
 // RegisterTyped registers the pid of subject under name.
-func RegisterTyped[T any](ctx context.Context, s *Server, name Term, subject distribute.Subject[T]) error {
+func RegisterTyped[T any](ctx context.Context, s *Server, name distribute.Term, subject distribute.Subject[T]) error {
 	pid := subject.Pid()
-	if pid == (Pid{}) {
+	if pid == (distribute.Pid{}) {
 		return fmt.Errorf("registry: subject has no pid: %w", ErrBadName)
 	}
 	return s.Register(ctx, name, pid)
@@ -262,7 +262,7 @@ func RegisterTyped[T any](ctx context.Context, s *Server, name Term, subject dis
 // returns ErrNotRegistered if the name is not known here. Besides the atoms
 // and binaries Go registers, name may be any term a BEAM node registered
 // (a tuple such as {via_erl, 1}): Whereis finds those too.
-func (s *Server) Unregister(ctx context.Context, name Term) error {
+func (s *Server) Unregister(ctx context.Context, name distribute.Term) error {
 	name, err := unregisterName(name)
 	if err != nil {
 		return err
@@ -270,19 +270,19 @@ func (s *Server) Unregister(ctx context.Context, name Term) error {
 	if _, ok := s.lookupEntry(name); !ok {
 		return fmt.Errorf("registry: unregister %s: %w", etf.Format(name), ErrNotRegistered)
 	}
-	return s.transAllKnown(ctx, func(ctx context.Context, nodes []Atom) error {
+	return s.transAllKnown(ctx, func(ctx context.Context, nodes []distribute.Atom) error {
 		multiCall(ctx, s.registrar, nodes, etf.Tuple{aUnregister, name})
 		return nil
 	})
 }
 
-func (s *Server) lookupEntry(name Term) (entry, bool) {
+func (s *Server) lookupEntry(name distribute.Term) (entry, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.c.lookup(name)
 }
 
-func (s *Server) hasName(pid Pid) bool {
+func (s *Server) hasName(pid distribute.Pid) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.c.hasName(pid)
@@ -290,13 +290,13 @@ func (s *Server) hasName(pid Pid) bool {
 
 // Whereis returns the pid registered under name, as
 // global:whereis_name/1 (a local read).
-func (s *Server) Whereis(name Term) (Pid, bool) {
+func (s *Server) Whereis(name distribute.Term) (distribute.Pid, bool) {
 	// Atoms and binaries (the names Go registers) are looked up without an
 	// allocation; other terms through their encoding.
 	var buf [96]byte
 	var k []byte
 	switch v := name.(type) {
-	case Atom:
+	case distribute.Atom:
 		k = append(append(buf[:0], 'a'), v...)
 	case string:
 		k = append(append(buf[:0], 'b'), v...)
@@ -313,11 +313,11 @@ func (s *Server) Whereis(name Term) (Pid, bool) {
 	if e := s.c.names[string(k)]; e != nil {
 		return e.pid, true
 	}
-	return Pid{}, false
+	return distribute.Pid{}, false
 }
 
 // Lookup returns a typed subject for the pid registered under name.
-func Lookup[T any](s *Server, name Term, c codec.Codec[T]) (distribute.Subject[T], bool) {
+func Lookup[T any](s *Server, name distribute.Term, c codec.Codec[T]) (distribute.Subject[T], bool) {
 	pid, ok := s.Whereis(name)
 	if !ok {
 		return distribute.Subject[T]{}, false
@@ -327,10 +327,10 @@ func Lookup[T any](s *Server, name Term, c codec.Codec[T]) (distribute.Subject[T
 
 // RegisteredNames returns every registered name, as
 // global:registered_names/0.
-func (s *Server) RegisteredNames() []Term {
+func (s *Server) RegisteredNames() []distribute.Term {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Term, 0, len(s.c.names))
+	out := make([]distribute.Term, 0, len(s.c.names))
 	for _, e := range s.c.names {
 		out = append(out, e.name)
 	}
@@ -340,7 +340,7 @@ func (s *Server) RegisteredNames() []Term {
 
 // Send sends msg from p to the process registered under name, as
 // global:send/2; it fails with ErrNotRegistered when there is none.
-func (s *Server) Send(ctx context.Context, p *distribute.Process, name Term, msg Term) error {
+func (s *Server) Send(ctx context.Context, p *distribute.Process, name distribute.Term, msg distribute.Term) error {
 	pid, ok := s.Whereis(name)
 	if !ok {
 		return fmt.Errorf("registry: send to %s: %w", etf.Format(name), ErrNotRegistered)
@@ -349,7 +349,7 @@ func (s *Server) Send(ctx context.Context, p *distribute.Process, name Term, msg
 }
 
 // Known returns the nodes this server is in sync with or introduced to.
-func (s *Server) Known() []Atom { return s.knownAtoms() }
+func (s *Server) Known() []distribute.Atom { return s.knownAtoms() }
 
 // Sync waits until every visible node connected now has finished the
 // global handshake with this node (or is gone), as global:sync/0.
@@ -384,8 +384,8 @@ func (s *Server) Sync(ctx context.Context) error {
 
 // LockID is a lock: {ResourceId, LockRequesterId}.
 type LockID struct {
-	Resource  Term
-	Requester Term
+	Resource  distribute.Term
+	Requester distribute.Term
 }
 
 func (id LockID) tuple() etf.Tuple { return etf.Tuple{id.Resource, id.Requester} }
@@ -394,9 +394,9 @@ func (id LockID) tuple() etf.Tuple { return etf.Tuple{id.Resource, id.Requester}
 const Infinity = -1
 
 // lockNodes is nodes, or [me | known] when nil.
-func (s *Server) lockNodes(nodes []Atom) []Atom {
+func (s *Server) lockNodes(nodes []distribute.Atom) []distribute.Atom {
 	if nodes == nil {
-		return append([]Atom{s.me}, s.node.VisibleNodes()...)
+		return append([]distribute.Atom{s.me}, s.node.VisibleNodes()...)
 	}
 	return nodes
 }
@@ -404,7 +404,7 @@ func (s *Server) lockNodes(nodes []Atom) []Atom {
 // SetLock takes id on nodes (nil: this node and every visible node) for
 // the process p, as global:set_lock/3, retrying with global's random
 // sleeps up to retries times (Infinity: until ctx ends). The owner is p.
-func (s *Server) SetLock(ctx context.Context, p *distribute.Process, id LockID, nodes []Atom, retries int) (bool, error) {
+func (s *Server) SetLock(ctx context.Context, p *distribute.Process, id LockID, nodes []distribute.Atom, retries int) (bool, error) {
 	if err := s.running(); err != nil {
 		return false, err
 	}
@@ -430,13 +430,13 @@ func (s *Server) SetLock(ctx context.Context, p *distribute.Process, id LockID, 
 
 // DelLock releases id on nodes (nil: this node and every visible node) for
 // p, as global:del_lock/2.
-func (s *Server) DelLock(ctx context.Context, p *distribute.Process, id LockID, nodes []Atom) {
+func (s *Server) DelLock(ctx context.Context, p *distribute.Process, id LockID, nodes []distribute.Atom) {
 	delLockOnNodes(ctx, p, id.tuple(), s.lockNodes(nodes))
 }
 
 // Trans runs fn while p holds id on nodes, as global:trans/4; it returns
 // ErrLockNotSet when the lock could not be taken.
-func (s *Server) Trans(ctx context.Context, p *distribute.Process, id LockID, fn func() error, nodes []Atom, retries int) error {
+func (s *Server) Trans(ctx context.Context, p *distribute.Process, id LockID, fn func() error, nodes []distribute.Atom, retries int) error {
 	nodes = s.lockNodes(nodes)
 	ok, err := s.SetLock(ctx, p, id, nodes, retries)
 	if err != nil {

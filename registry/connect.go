@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"github.com/distribute-go/distribute"
+
 	"slices"
 
 	"github.com/distribute-go/distribute/etf"
@@ -11,7 +13,7 @@ import (
 // node with prevent_overlapping_partitions. Like core.go it does no I/O.
 
 // nodeUp starts a connect with a visible node that came up.
-func (c *core) nodeUp(n Atom) {
+func (c *core) nodeUp(n distribute.Atom) {
 	if c.known[n] != 0 || c.attempts[n] != nil || n == c.me {
 		return
 	}
@@ -20,7 +22,7 @@ func (c *core) nodeUp(n Atom) {
 
 // startAttempt creates my tag, casts init_connect and replays a stashed
 // init_connect of the peer.
-func (c *core) startAttempt(n Atom) {
+func (c *core) startAttempt(n distribute.Atom) {
 	tag := c.nextTag()
 	c.attempts[n] = &attempt{myTag: tag}
 	pre, hasPre := c.pre[n]
@@ -33,7 +35,7 @@ func (c *core) startAttempt(n Atom) {
 }
 
 // cancelAttempt is cancel_locker + reset_node_state.
-func (c *core) cancelAttempt(n Atom, sendCancel bool) {
+func (c *core) cancelAttempt(n distribute.Atom, sendCancel bool) {
 	a := c.attempts[n]
 	if a == nil {
 		return
@@ -48,7 +50,7 @@ func (c *core) cancelAttempt(n Atom, sendCancel bool) {
 	}
 }
 
-func (c *core) restartAttempt(n Atom) {
+func (c *core) restartAttempt(n distribute.Atom) {
 	c.cancelAttempt(n, false)
 	if c.connected(n) {
 		c.startAttempt(n)
@@ -68,7 +70,7 @@ func (c *core) initConnect(t etf.Tuple) error {
 	if !ok || vsn < 5 {
 		return bad("init_connect version")
 	}
-	n, ok := t[2].(Atom)
+	n, ok := t[2].(distribute.Atom)
 	if !ok || n == c.me || n == "" {
 		return bad("init_connect node")
 	}
@@ -76,7 +78,7 @@ func (c *core) initConnect(t etf.Tuple) error {
 	if !ok || len(im) != 4 || im[0] != aLocker {
 		return bad("init_connect locker")
 	}
-	hisLocker, ok := im[3].(Pid)
+	hisLocker, ok := im[3].(distribute.Pid)
 	if !ok || hisLocker.Node != n {
 		return bad("init_connect locker pid")
 	}
@@ -111,7 +113,7 @@ func (c *core) initConnect(t etf.Tuple) error {
 
 // lockIsSet is the locker's word that the lock for the connect with node
 // is held on both sides: send our names and resolve once his are in.
-func (c *core) lockIsSet(node Atom, tag, lockID Term) {
+func (c *core) lockIsSet(node distribute.Atom, tag, lockID distribute.Term) {
 	a := c.attempts[node]
 	if a == nil || !etf.Equal(a.myTag, tag) {
 		return
@@ -124,7 +126,7 @@ func (c *core) lockIsSet(node Atom, tag, lockID Term) {
 
 // maybeResolve starts the resolver once the lock is set and his names are
 // in.
-func (c *core) maybeResolve(n Atom) {
+func (c *core) maybeResolve(n distribute.Atom) {
 	a := c.attempts[n]
 	if a == nil || !a.lockSet || !a.gotExch || a.resolving {
 		return
@@ -139,7 +141,7 @@ func (c *core) maybeResolve(n Atom) {
 
 // exchangeOps takes the resolver's result for the connect with node: cast
 // resolved and finish once his resolved is in.
-func (c *core) exchangeOps(node Atom, tag Term, ops, resolved etf.List) {
+func (c *core) exchangeOps(node distribute.Atom, tag distribute.Term, ops, resolved etf.List) {
 	a := c.attempts[node]
 	if a == nil || !etf.Equal(a.myTag, tag) {
 		return
@@ -158,7 +160,7 @@ func (c *core) exchangeOps(node Atom, tag Term, ops, resolved etf.List) {
 
 // maybeFinish is resolved/5 of global.erl, run when both my ops and the
 // peer's resolved list are in.
-func (c *core) maybeFinish(n Atom) {
+func (c *core) maybeFinish(n distribute.Atom) {
 	a := c.attempts[n]
 	if a == nil || !a.opsReady || !a.gotResolve {
 		return
@@ -205,7 +207,7 @@ func (c *core) maybeFinish(n Atom) {
 }
 
 // doOps applies [{insert, {Name, Pid, Method}} | {delete, Name}].
-func (c *core) doOps(ops etf.List, from Atom, extra Term) {
+func (c *core) doOps(ops etf.List, from distribute.Atom, extra distribute.Term) {
 	for _, o := range ops {
 		t, ok := o.(etf.Tuple)
 		if !ok || len(t) != 2 {
@@ -214,7 +216,7 @@ func (c *core) doOps(ops etf.List, from Atom, extra Term) {
 		switch t[0] {
 		case aInsert:
 			if e, ok := t[1].(etf.Tuple); ok && len(e) == 3 {
-				if pid, ok := e[1].(Pid); ok {
+				if pid, ok := e[1].(distribute.Pid); ok {
 					c.insertName(e[0], pid, e[2], from, extra)
 				}
 			}
@@ -225,21 +227,21 @@ func (c *core) doOps(ops etf.List, from Atom, extra Term) {
 }
 
 // parseNodes reads a known list: [{Node, Vsn}] or [Node].
-func parseNodes(t Term) ([]Atom, bool) {
+func parseNodes(t distribute.Term) ([]distribute.Atom, bool) {
 	l, ok := t.(etf.List)
 	if !ok {
 		return nil, false
 	}
-	out := make([]Atom, 0, len(l))
+	out := make([]distribute.Atom, 0, len(l))
 	for _, e := range l {
 		switch v := e.(type) {
-		case Atom:
+		case distribute.Atom:
 			out = append(out, v)
 		case etf.Tuple:
 			if len(v) != 2 {
 				return nil, false
 			}
-			a, ok := v[0].(Atom)
+			a, ok := v[0].(distribute.Atom)
 			if !ok {
 				return nil, false
 			}
@@ -251,7 +253,7 @@ func parseNodes(t Term) ([]Atom, bool) {
 	return out, true
 }
 
-func parseNames(t Term) ([]entry, bool) {
+func parseNames(t distribute.Term) ([]entry, bool) {
 	l, ok := t.(etf.List)
 	if !ok {
 		return nil, false
@@ -262,7 +264,7 @@ func parseNames(t Term) ([]entry, bool) {
 		if !ok || len(tu) != 3 {
 			return nil, false
 		}
-		pid, ok := tu[1].(Pid)
+		pid, ok := tu[1].(distribute.Pid)
 		if !ok {
 			return nil, false
 		}
@@ -271,7 +273,7 @@ func parseNames(t Term) ([]entry, bool) {
 	return out, true
 }
 
-func validOps(t Term) (etf.List, bool) {
+func validOps(t distribute.Term) (etf.List, bool) {
 	l, ok := t.(etf.List)
 	if !ok {
 		return nil, false
@@ -287,7 +289,7 @@ func validOps(t Term) (etf.List, bool) {
 			if !ok || len(e) != 3 {
 				return nil, false
 			}
-			if _, ok := e[1].(Pid); !ok {
+			if _, ok := e[1].(distribute.Pid); !ok {
 				return nil, false
 			}
 		case aDelete:
@@ -300,7 +302,7 @@ func validOps(t Term) (etf.List, bool) {
 
 // handleCast handles the cast req ({'$gen_cast', Req} to the gns). A
 // message of the wrong shape is an ErrBadMessage and changes nothing.
-func (c *core) handleCast(req Term) error {
+func (c *core) handleCast(req distribute.Term) error {
 	t, ok := req.(etf.Tuple)
 	if !ok || len(t) == 0 {
 		return bad("cast is not a tuple")
@@ -313,15 +315,15 @@ func (c *core) handleCast(req Term) error {
 		if len(t) != 5 && len(t) != 4 {
 			return bad("lock_set arity")
 		}
-		lp, ok := t[1].(Pid)
+		lp, ok := t[1].(distribute.Pid)
 		if !ok {
 			return bad("lock_set pid")
 		}
-		isSet, ok := t[2].(Atom)
+		isSet, ok := t[2].(distribute.Atom)
 		if !ok || (isSet != etf.True && isSet != etf.False) {
 			return bad("lock_set flag")
 		}
-		var tag Term
+		var tag distribute.Term
 		if len(t) == 5 {
 			tag = t[4]
 			a := c.attempts[lp.Node]
@@ -335,7 +337,7 @@ func (c *core) handleCast(req Term) error {
 		if len(t) != 5 {
 			return bad("exchange arity")
 		}
-		n, ok := t[1].(Atom)
+		n, ok := t[1].(distribute.Atom)
 		if !ok {
 			return bad("exchange node")
 		}
@@ -355,7 +357,7 @@ func (c *core) handleCast(req Term) error {
 		if len(t) != 7 {
 			return bad("resolved arity")
 		}
-		n, ok := t[1].(Atom)
+		n, ok := t[1].(distribute.Atom)
 		if !ok {
 			return bad("resolved node")
 		}
@@ -380,7 +382,7 @@ func (c *core) handleCast(req Term) error {
 		if len(t) != 6 {
 			return bad("new_nodes arity")
 		}
-		from, ok := t[1].(Atom)
+		from, ok := t[1].(distribute.Atom)
 		if !ok {
 			return bad("new_nodes node")
 		}
@@ -395,7 +397,7 @@ func (c *core) handleCast(req Term) error {
 		if c.known[from] == 0 && c.attempts[from] == nil {
 			return bad("new_nodes from a node outside the cluster")
 		}
-		var added []Atom
+		var added []distribute.Atom
 		for _, n := range nodes {
 			if n != c.me && c.known[n] == 0 && !slices.Contains(added, n) {
 				added = append(added, n)
@@ -412,7 +414,7 @@ func (c *core) handleCast(req Term) error {
 		if len(t) != 3 {
 			return bad("in_sync arity")
 		}
-		n, ok := t[1].(Atom)
+		n, ok := t[1].(distribute.Atom)
 		if !ok || n == c.me || !c.connected(n) {
 			return bad("in_sync node")
 		}
@@ -431,7 +433,7 @@ func (c *core) handleCast(req Term) error {
 }
 
 // handleInfo handles a plain message to the gns.
-func (c *core) handleInfo(m Term) error {
+func (c *core) handleInfo(m distribute.Term) error {
 	t, ok := m.(etf.Tuple)
 	if !ok || len(t) == 0 {
 		return bad("not a tuple")
@@ -441,7 +443,7 @@ func (c *core) handleInfo(m Term) error {
 		if len(t) != 4 {
 			return bad("init_connect_ack arity")
 		}
-		n, ok := t[1].(Atom)
+		n, ok := t[1].(distribute.Atom)
 		if !ok {
 			return bad("init_connect_ack node")
 		}
@@ -458,7 +460,7 @@ func (c *core) handleInfo(m Term) error {
 		if len(t) != 3 {
 			return bad("cancel_connect arity")
 		}
-		n, ok := t[1].(Atom)
+		n, ok := t[1].(distribute.Atom)
 		if !ok {
 			return bad("cancel_connect node")
 		}
@@ -472,7 +474,7 @@ func (c *core) handleInfo(m Term) error {
 		if len(t) != 2 {
 			return bad("remove_connection arity")
 		}
-		r, ok := t[1].(Atom)
+		r, ok := t[1].(distribute.Atom)
 		if !ok {
 			return bad("remove_connection node")
 		}
@@ -487,14 +489,14 @@ func (c *core) handleInfo(m Term) error {
 }
 
 // knownOrPending reports whether n is known or has answered our connect.
-func (c *core) knownOrPending(n Atom) bool {
+func (c *core) knownOrPending(n distribute.Atom) bool {
 	a := c.attempts[n]
 	return c.known[n] != 0 || (a != nil && a.pending)
 }
 
 // nodeGone is handle_nodedown: forget the node; removing marks a
 // disconnect we asked for.
-func (c *core) nodeGone(n Atom, removing bool) {
+func (c *core) nodeGone(n distribute.Atom, removing bool) {
 	c.cancelAttempt(n, true)
 	c.emit(lockerEff{ev: lkForget{node: n}})
 	delete(c.known, n)
@@ -508,7 +510,7 @@ func (c *core) nodeGone(n Atom, removing bool) {
 // nodeDown handles the loss of the connection to n: its pids' names and
 // locks go, and (prevent_overlapping_partitions) every other node of the
 // cluster hears of it, unless we cut the connection on purpose.
-func (c *core) nodeDown(n Atom) {
+func (c *core) nodeDown(n distribute.Atom) {
 	wasRemoving := c.removing[n]
 	delete(c.removing, n)
 	delete(c.pre, n)
@@ -524,8 +526,8 @@ func (c *core) nodeDown(n Atom) {
 }
 
 // popTargets are the known and pending nodes except skip, sorted.
-func (c *core) popTargets(skip Atom) []Atom {
-	var out []Atom
+func (c *core) popTargets(skip distribute.Atom) []distribute.Atom {
+	var out []distribute.Atom
 	for k, v := range c.known {
 		if k != skip && v >= 7 {
 			out = append(out, k)
@@ -546,8 +548,8 @@ func (c *core) lostConnection(t etf.Tuple) error {
 	if len(t) != 5 {
 		return bad("lost_connection arity")
 	}
-	a, ok1 := t[1].(Atom)
-	b, ok2 := t[4].(Atom)
+	a, ok1 := t[1].(distribute.Atom)
+	b, ok2 := t[4].(distribute.Atom)
 	if !ok1 || !ok2 {
 		return bad("lost_connection nodes")
 	}
@@ -555,7 +557,7 @@ func (c *core) lostConnection(t etf.Tuple) error {
 		return nil
 	}
 	xcre, opID := t[2], t[3]
-	key := [2]Atom{a, b}
+	key := [2]distribute.Atom{a, b}
 	if r, ok := c.lost[key]; ok && etf.Equal(r.xcre, xcre) && etf.Compare(r.opID, opID) >= 0 {
 		return nil
 	}

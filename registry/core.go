@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"github.com/distribute-go/distribute"
+
 	"cmp"
 	"fmt"
 	"slices"
@@ -25,8 +27,8 @@ type effect interface{ String() string }
 type (
 	// sendEff sends msg plainly, without dialing, to the gns of node.
 	sendEff struct {
-		node Atom
-		msg  Term
+		node distribute.Atom
+		msg  distribute.Term
 	}
 	// monitorEff monitors pid for the monitor id. inCluster says the
 	// pid's node is known or connecting when the monitor was asked for:
@@ -35,7 +37,7 @@ type (
 	// a pid elsewhere fails at once with noconnection.
 	monitorEff struct {
 		id        monID
-		pid       Pid
+		pid       distribute.Pid
 		inCluster bool
 	}
 	// demonitorEff ends the monitor id.
@@ -44,28 +46,28 @@ type (
 	// locker.
 	lockerEff struct{ ev any }
 	// syncEff is sync_others: connect to each node and cast in_sync to it.
-	syncEff struct{ nodes []Atom }
+	syncEff struct{ nodes []distribute.Atom }
 	// resolveEff runs exchange_names for the connect with node (his names
 	// against a snapshot of mine) and answers with exchangeOps{node, tag}.
 	resolveEff struct {
-		node Atom
-		tag  Term
+		node distribute.Atom
+		tag  distribute.Term
 		his  []entry
 		mine map[string]entry
 	}
 	// stopResolveEff ends the resolver of the connect with node.
-	stopResolveEff struct{ node Atom }
+	stopResolveEff struct{ node distribute.Atom }
 	// disconnectEff closes the connection to node; cut says it is a
 	// peer's remove_connection (prevent_overlapping_partitions), which is
 	// logged and counted.
 	disconnectEff struct {
-		node Atom
+		node distribute.Atom
 		cut  bool
 	}
 	// warnEff logs msg at warning level with node.
 	warnEff struct {
 		msg  string
-		node Atom
+		node distribute.Atom
 	}
 )
 
@@ -83,21 +85,21 @@ func (e warnEff) String() string        { return fmt.Sprintf("warn %s %s", e.msg
 
 // entry is one registered name.
 type entry struct {
-	name   Term
-	pid    Pid
-	method Term
+	name   distribute.Term
+	pid    distribute.Pid
+	method distribute.Term
 	mon    monID // the core's monitor of pid
 }
 
 // lock is one held lock resource.
 type lock struct {
-	resource Term
-	reqID    Term
+	resource distribute.Term
+	reqID    distribute.Term
 	holders  []holder
 }
 
 type holder struct {
-	pid Pid
+	pid distribute.Pid
 	mon monID
 }
 
@@ -111,27 +113,27 @@ type monUse struct {
 // attempt is the state of one connect with a peer (the gns's per-node
 // process-dictionary keys in global.erl).
 type attempt struct {
-	myTag      Term
-	hisTag     Term
+	myTag      distribute.Term
+	hisTag     distribute.Term
 	hisVsn     int
-	hisLocker  Pid
+	hisLocker  distribute.Pid
 	pending    bool // his init_connect was handled
 	lockSet    bool
-	lockID     Term
+	lockID     distribute.Term
 	hisNames   []entry
 	gotExch    bool
 	resolving  bool // a resolver runs or ran for it
 	ops        etf.List
 	opsReady   bool
 	hisResolv  etf.List
-	hisKnown   []Atom
+	hisKnown   []distribute.Atom
 	gotResolve bool
 }
 
 // lostRec is a lost_connection record for duplicate suppression.
 type lostRec struct {
-	xcre Term
-	opID Term
+	xcre distribute.Term
+	opID distribute.Term
 }
 
 // maxLost bounds the lost_connection records kept for duplicate
@@ -142,21 +144,21 @@ const maxLost = 4096
 // goroutine at a time drives it (the server holds its lock); it never
 // panics on any input, and the same events give the same effects.
 type core struct {
-	me        Atom
-	lockerPid Pid             // the locker process, named in init_connect
-	pop       bool            // prevent_overlapping_partitions
-	connected func(Atom) bool // whether the node is connected now (an input, never I/O)
+	me        distribute.Atom
+	lockerPid distribute.Pid             // the locker process, named in init_connect
+	pop       bool                       // prevent_overlapping_partitions
+	connected func(distribute.Atom) bool // whether the node is connected now (an input, never I/O)
 
 	names    map[string]*entry
 	locks    map[string]*lock
 	mons     map[monID]monUse
 	monSeq   monID
-	known    map[Atom]int // known node → its protocol version
-	synced   map[Atom]bool
-	attempts map[Atom]*attempt
-	pre      map[Atom]etf.Tuple // init_connect that came before our nodeup
-	removing map[Atom]bool      // nodes we disconnect on purpose
-	lost     map[[2]Atom]lostRec
+	known    map[distribute.Atom]int // known node → its protocol version
+	synced   map[distribute.Atom]bool
+	attempts map[distribute.Atom]*attempt
+	pre      map[distribute.Atom]etf.Tuple // init_connect that came before our nodeup
+	removing map[distribute.Atom]bool      // nodes we disconnect on purpose
+	lost     map[[2]distribute.Atom]lostRec
 	lockDown bool // the last {global, _} holder died (or its node went down)
 
 	tagSeq int64 // the last session tag
@@ -171,7 +173,7 @@ type core struct {
 // erlang:unique_integer([monotonic]) does.
 const initialSeq = -576460752303423488
 
-func newCore(me Atom, lockerPid Pid, pop bool, xcre int64, connected func(Atom) bool) *core {
+func newCore(me distribute.Atom, lockerPid distribute.Pid, pop bool, xcre int64, connected func(distribute.Atom) bool) *core {
 	return &core{
 		me:        me,
 		lockerPid: lockerPid,
@@ -180,12 +182,12 @@ func newCore(me Atom, lockerPid Pid, pop bool, xcre int64, connected func(Atom) 
 		names:     make(map[string]*entry),
 		locks:     make(map[string]*lock),
 		mons:      make(map[monID]monUse),
-		known:     make(map[Atom]int),
-		synced:    make(map[Atom]bool),
-		attempts:  make(map[Atom]*attempt),
-		pre:       make(map[Atom]etf.Tuple),
-		removing:  make(map[Atom]bool),
-		lost:      make(map[[2]Atom]lostRec),
+		known:     make(map[distribute.Atom]int),
+		synced:    make(map[distribute.Atom]bool),
+		attempts:  make(map[distribute.Atom]*attempt),
+		pre:       make(map[distribute.Atom]etf.Tuple),
+		removing:  make(map[distribute.Atom]bool),
+		lost:      make(map[[2]distribute.Atom]lostRec),
 		tagSeq:    initialSeq,
 		xcre:      xcre,
 		opID:      initialSeq,
@@ -214,9 +216,11 @@ func (c *core) takeChanged() bool {
 
 func (c *core) emit(e effect) { c.out = append(c.out, e) }
 
-func (c *core) send(node Atom, msg Term) { c.emit(sendEff{node: node, msg: msg}) }
+func (c *core) send(node distribute.Atom, msg distribute.Term) { c.emit(sendEff{node: node, msg: msg}) }
 
-func (c *core) cast(node Atom, msg Term) { c.send(node, etf.Tuple{aGenCast, msg}) }
+func (c *core) cast(node distribute.Atom, msg distribute.Term) {
+	c.send(node, etf.Tuple{aGenCast, msg})
+}
 
 func bad(what string) error { return fmt.Errorf("%w: %s", ErrBadMessage, what) }
 
@@ -231,11 +235,11 @@ func (c *core) nextTag() int64 {
 
 // keyOf is the table key of a term: a tag byte, then the atom's text, the
 // binary's bytes or the term's external encoding.
-func keyOf(t Term) string { return string(appendKey(nil, t)) }
+func keyOf(t distribute.Term) string { return string(appendKey(nil, t)) }
 
-func appendKey(dst []byte, t Term) []byte {
+func appendKey(dst []byte, t distribute.Term) []byte {
 	switch v := t.(type) {
-	case Atom:
+	case distribute.Atom:
 		return append(append(dst, 'a'), v...)
 	case etf.Binary:
 		return append(append(dst, 'b'), v...)
@@ -249,12 +253,12 @@ func appendKey(dst []byte, t Term) []byte {
 
 // inCluster reports whether node is one a monitor may connect to besides
 // this node and connected ones: a known node or one we are connecting.
-func (c *core) inCluster(node Atom) bool {
+func (c *core) inCluster(node distribute.Atom) bool {
 	return c.known[node] != 0 || c.attempts[node] != nil
 }
 
 // monitor asks for a monitor of pid for use.
-func (c *core) monitor(pid Pid, use monUse) monID {
+func (c *core) monitor(pid distribute.Pid, use monUse) monID {
 	c.monSeq++
 	id := c.monSeq
 	c.mons[id] = use
@@ -271,7 +275,7 @@ func (c *core) demonitor(id monID) {
 // pid (register) or the connecting node (ops of exchange/new_nodes), with
 // extra the ExtraInfo list. The old entry of the name goes in any case;
 // the new one is kept only while the caller's global lock is still held.
-func (c *core) insertName(name Term, pid Pid, method Term, from Term, extra Term) {
+func (c *core) insertName(name distribute.Term, pid distribute.Pid, method distribute.Term, from distribute.Term, extra distribute.Term) {
 	k := keyOf(name)
 	if old := c.names[k]; old != nil {
 		c.demonitor(old.mon)
@@ -288,20 +292,20 @@ func (c *core) insertName(name Term, pid Pid, method Term, from Term, extra Term
 // lockStillSet is lock_still_set: an insert from pid from is kept while
 // from holds {global, _}; one from node from while the lock its ExtraInfo
 // names is the one held; with no lock held, unless its last holder died.
-func (c *core) lockStillSet(from Term, extra Term) bool {
+func (c *core) lockStillSet(from distribute.Term, extra distribute.Term) bool {
 	l := c.locks[keyOf(globalResource)]
 	if l == nil {
 		return !c.lockDown
 	}
 	switch f := from.(type) {
-	case Pid:
+	case distribute.Pid:
 		for _, h := range l.holders {
 			if h.pid == f {
 				return true
 			}
 		}
 		return false
-	case Atom:
+	case distribute.Atom:
 		id := extraInfo(aLock, extra)
 		t, ok := id.(etf.Tuple)
 		return ok && len(t) == 2 && t[0] == globalResource && etf.Equal(t[1], l.reqID)
@@ -309,7 +313,7 @@ func (c *core) lockStillSet(from Term, extra Term) bool {
 	return false
 }
 
-func extraInfo(tag Atom, extra Term) Term {
+func extraInfo(tag distribute.Atom, extra distribute.Term) distribute.Term {
 	l, ok := extra.(etf.List)
 	if !ok {
 		return nil
@@ -322,7 +326,7 @@ func extraInfo(tag Atom, extra Term) Term {
 	return nil
 }
 
-func (c *core) deleteName(name Term) {
+func (c *core) deleteName(name distribute.Term) {
 	k := keyOf(name)
 	if e := c.names[k]; e != nil {
 		c.demonitor(e.mon)
@@ -332,7 +336,7 @@ func (c *core) deleteName(name Term) {
 }
 
 // lookup returns the entry of a name.
-func (c *core) lookup(name Term) (entry, bool) {
+func (c *core) lookup(name distribute.Term) (entry, bool) {
 	e := c.names[keyOf(name)]
 	if e == nil {
 		return entry{}, false
@@ -341,7 +345,7 @@ func (c *core) lookup(name Term) (entry, bool) {
 }
 
 // hasName reports whether pid is registered under some name.
-func (c *core) hasName(pid Pid) bool {
+func (c *core) hasName(pid distribute.Pid) bool {
 	for _, e := range c.names {
 		if e.pid == pid {
 			return true
@@ -352,7 +356,7 @@ func (c *core) hasName(pid Pid) bool {
 
 // setLock is handle_set_lock for {ResourceId, LockReqId} and owner pid:
 // granted when the resource is free or held with the same requester id.
-func (c *core) setLock(id etf.Tuple, pid Pid) bool {
+func (c *core) setLock(id etf.Tuple, pid distribute.Pid) bool {
 	k := keyOf(id[0])
 	l := c.locks[k]
 	if l == nil {
@@ -383,7 +387,7 @@ func (c *core) globalLockSet() bool {
 }
 
 // delLock is handle_del_lock: pid stops holding id (if it did).
-func (c *core) delLock(id etf.Tuple, pid Pid) {
+func (c *core) delLock(id etf.Tuple, pid distribute.Pid) {
 	k := keyOf(id[0])
 	l := c.locks[k]
 	if l == nil || !etf.Equal(l.reqID, id[1]) {
@@ -395,7 +399,7 @@ func (c *core) delLock(id etf.Tuple, pid Pid) {
 // removeHolder ends pid's hold of the lock k; down says its node went
 // down (so a now free {global, _} refuses the inserts of the merge it
 // guarded).
-func (c *core) removeHolder(k string, l *lock, pid Pid, down bool) {
+func (c *core) removeHolder(k string, l *lock, pid distribute.Pid, down bool) {
 	for i, h := range l.holders {
 		if h.pid == pid {
 			c.demonitor(h.mon)
@@ -448,7 +452,7 @@ func (c *core) down(id monID) {
 
 // dropNode removes the names and lock holders of pids on node (what the
 // noconnection DOWNs of the node do), in monitor order.
-func (c *core) dropNode(node Atom) {
+func (c *core) dropNode(node distribute.Atom) {
 	var gone []*entry
 	for _, e := range c.names {
 		if e.pid.Node == node {
@@ -500,8 +504,8 @@ func (c *core) namesList() etf.List {
 }
 
 // knownAtoms returns the known nodes, sorted.
-func (c *core) knownAtoms() []Atom {
-	l := make([]Atom, 0, len(c.known))
+func (c *core) knownAtoms() []distribute.Atom {
+	l := make([]distribute.Atom, 0, len(c.known))
 	for n := range c.known {
 		l = append(l, n)
 	}
@@ -510,8 +514,8 @@ func (c *core) knownAtoms() []Atom {
 }
 
 // syncedAtoms returns the nodes in sync with this one, sorted.
-func (c *core) syncedAtoms() []Atom {
-	l := make([]Atom, 0, len(c.synced))
+func (c *core) syncedAtoms() []distribute.Atom {
+	l := make([]distribute.Atom, 0, len(c.synced))
 	for n := range c.synced {
 		l = append(l, n)
 	}
@@ -524,9 +528,9 @@ func (c *core) syncedAtoms() []Atom {
 // call handles the gen_server call req from pid from and returns the
 // reply; answered is false for an unknown call, which Erlang's gns logs
 // and never answers.
-func (c *core) call(from Pid, req Term) (reply Term, answered bool) {
+func (c *core) call(from distribute.Pid, req distribute.Term) (reply distribute.Term, answered bool) {
 	switch r := req.(type) {
-	case Atom:
+	case distribute.Atom:
 		switch r {
 		case aGetKnown:
 			return atomList(c.knownAtoms()), true
@@ -551,7 +555,7 @@ func (c *core) call(from Pid, req Term) (reply Term, answered bool) {
 			}
 		case aRegister:
 			if len(r) == 4 {
-				if pid, ok := r[2].(Pid); ok {
+				if pid, ok := r[2].(distribute.Pid); ok {
 					c.insertName(r[1], pid, r[3], from, nil)
 					return aYes, true
 				}
@@ -574,7 +578,7 @@ func lockID(r etf.Tuple) (etf.Tuple, bool) {
 	return id, ok && len(id) == 2
 }
 
-func atomList(l []Atom) etf.List {
+func atomList(l []distribute.Atom) etf.List {
 	out := make(etf.List, len(l))
 	for i, a := range l {
 		out[i] = a

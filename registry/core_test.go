@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"github.com/distribute-go/distribute"
+
 	"fmt"
 	"slices"
 	"strings"
@@ -34,7 +36,7 @@ func checkCore(c *core) error {
 		if len(l.holders) == 0 {
 			return fmt.Errorf("empty lock %s", etf.Format(l.resource))
 		}
-		pids := make(map[Pid]bool, len(l.holders))
+		pids := make(map[distribute.Pid]bool, len(l.holders))
 		for _, h := range l.holders {
 			if pids[h.pid] {
 				return fmt.Errorf("lock %s held twice by %v", etf.Format(l.resource), h.pid)
@@ -74,12 +76,12 @@ func checkCore(c *core) error {
 // monTracker follows the monitors a core asked for through its effects,
 // as the server does, knowing nothing of the core's tables.
 type monTracker struct {
-	active map[monID]Pid
-	dead   map[Pid]bool
+	active map[monID]distribute.Pid
+	dead   map[distribute.Pid]bool
 }
 
 func newMonTracker() *monTracker {
-	return &monTracker{active: make(map[monID]Pid), dead: make(map[Pid]bool)}
+	return &monTracker{active: make(map[monID]distribute.Pid), dead: make(map[distribute.Pid]bool)}
 }
 
 // apply records the monitor effects and returns the DOWNs due at once: a
@@ -131,10 +133,10 @@ func (tr *monTracker) agrees(c *core) error {
 // the terms OTP 25's global sends (the tag in init_connect_ack, lock_set,
 // exchange and resolved is the receiver's).
 func TestCoreConnectShapes(t *testing.T) {
-	a, b := Atom("a@h"), Atom("b@h")
+	a, b := distribute.Atom("a@h"), distribute.Atom("b@h")
 	la, lb := lockerPidOf(a), lockerPidOf(b)
-	c := newCore(a, la, true, 7, func(Atom) bool { return true })
-	mine, his := Pid{Node: a, ID: 10}, Pid{Node: b, ID: 10}
+	c := newCore(a, la, true, 7, func(distribute.Atom) bool { return true })
+	mine, his := distribute.Pid{Node: a, ID: 10}, distribute.Pid{Node: b, ID: 10}
 	var got []string
 	take := func(what string) {
 		got = append(got, "-- "+what)
@@ -142,7 +144,7 @@ func TestCoreConnectShapes(t *testing.T) {
 			got = append(got, e.String())
 		}
 	}
-	c.call(registrarPidOf(a), etf.Tuple{aRegister, Atom("x"), mine, DefaultMethod})
+	c.call(registrarPidOf(a), etf.Tuple{aRegister, distribute.Atom("x"), mine, DefaultMethod})
 	take("register x")
 	c.nodeUp(b)
 	take("nodeup")
@@ -163,13 +165,13 @@ func TestCoreConnectShapes(t *testing.T) {
 	id := etf.Tuple{globalResource, etf.List{la, lb}}
 	c.lockIsSet(b, myTag, id)
 	take("lock is set")
-	if err := c.handleCast(etf.Tuple{aExchange, b, etf.List{etf.Tuple{Atom("y"), his, DefaultMethod}}, etf.List{}, myTag}); err != nil {
+	if err := c.handleCast(etf.Tuple{aExchange, b, etf.List{etf.Tuple{distribute.Atom("y"), his, DefaultMethod}}, etf.List{}, myTag}); err != nil {
 		t.Fatal(err)
 	}
 	take("his exchange")
-	c.exchangeOps(b, myTag, etf.List{insertOp(Atom("y"), his, DefaultMethod)}, etf.List{})
+	c.exchangeOps(b, myTag, etf.List{insertOp(distribute.Atom("y"), his, DefaultMethod)}, etf.List{})
 	take("my ops")
-	if err := c.handleCast(etf.Tuple{aResolved, b, etf.List{}, etf.List{etf.Tuple{Atom("c@h"), int64(8)}}, aUnused, etf.List{}, myTag}); err != nil {
+	if err := c.handleCast(etf.Tuple{aResolved, b, etf.List{}, etf.List{etf.Tuple{distribute.Atom("c@h"), int64(8)}}, aUnused, etf.List{}, myTag}); err != nil {
 		t.Fatal(err)
 	}
 	take("his resolved")
@@ -202,10 +204,10 @@ func TestCoreConnectShapes(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("effects:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if k := c.knownAtoms(); !slices.Equal(k, []Atom{"b@h", "c@h"}) || !c.synced[b] || len(c.attempts) != 0 {
+	if k := c.knownAtoms(); !slices.Equal(k, []distribute.Atom{"b@h", "c@h"}) || !c.synced[b] || len(c.attempts) != 0 {
 		t.Fatalf("after the connect: known %v, synced %v, attempts %v", k, c.synced, c.attempts)
 	}
-	if e, ok := c.lookup(Atom("y")); !ok || e.pid != his {
+	if e, ok := c.lookup(distribute.Atom("y")); !ok || e.pid != his {
 		t.Fatalf("y = %v %v, want %v", e.pid, ok, his)
 	}
 }

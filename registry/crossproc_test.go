@@ -37,7 +37,7 @@ func runChild(name string, port int) {
 		fmt.Println("start:", err)
 		os.Exit(1)
 	}
-	s, err := Start(ctx, n)
+	s, err := Start(ctx, n, Config{})
 	if err != nil {
 		fmt.Println("server:", err)
 		os.Exit(1)

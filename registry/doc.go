@@ -10,7 +10,7 @@
 // hidden nodes, and a visible node must run a Server, or every Erlang
 // node's global:sync() waits for it forever.
 //
-//	s, err := registry.Start(ctx, node)
+//	s, err := registry.Start(ctx, node, registry.Config{})
 //	err = s.Register(ctx, distribute.Atom("db"), p.Pid()) // global:register_name/2
 //	pid, ok := s.Whereis(distribute.Atom("db"))          // global:whereis_name/1
 //	err = s.Sync(ctx)                                    // global:sync/0
@@ -37,10 +37,10 @@
 // The main types: Server; LockID ({ResourceId, LockRequesterId}) for
 // SetLock, DelLock and Trans; Resolver, the conflict resolution function
 // (RandomExitName, RandomNotifyName, NotifyAllName are OTP's three;
-// WithResolver sets the default one, RegisterMethod picks one per name
+// Config.Resolver sets the default one, RegisterMethod picks one per name
 // as an Erlang method term: DefaultMethod, NotifyMethod, NotifyAllMethod);
-// and the options WithLogger, WithResolver and
-// WithPreventOverlappingPartitions.
+// and Config (logger, resolver, prevent_overlapping_partitions; the zero
+// Config is OTP 25's global).
 //
 // # Errors
 //

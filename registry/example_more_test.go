@@ -24,7 +24,7 @@ func Example_readme() {
 		log.Fatal(err)
 	}
 	defer node.Stop(ctx)
-	reg, err := registry.Start(ctx, node) // node must be Visible (cluster.Start does it)
+	reg, err := registry.Start(ctx, node, registry.Config{}) // node must be Visible (cluster.Start does it)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func Example() {
 		return
 	}
 	defer node.Stop(ctx)
-	s, err := registry.Start(ctx, node)
+	s, err := registry.Start(ctx, node, registry.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -32,29 +32,29 @@ func (s *Server) checkInvariants() string {
 
 // fuzzSeeds are real global messages (shapes of the OTP 25 captures) and
 // near misses.
-func fuzzSeeds() []Term {
-	lp := Pid{Node: "b@h", ID: 56}
+func fuzzSeeds() []distribute.Term {
+	lp := distribute.Pid{Node: "b@h", ID: 56}
 	tag := int64(-576460752303423488)
-	cast := func(m Term) Term { return etf.Tuple{aGenCast, m} }
-	return []Term{
-		cast(etf.Tuple{aInitConnect, etf.Tuple{int64(8), tag}, Atom("b@h"), etf.Tuple{aLocker, aNoLongerAPid, etf.Map{}, lp}}),
+	cast := func(m distribute.Term) distribute.Term { return etf.Tuple{aGenCast, m} }
+	return []distribute.Term{
+		cast(etf.Tuple{aInitConnect, etf.Tuple{int64(8), tag}, distribute.Atom("b@h"), etf.Tuple{aLocker, aNoLongerAPid, etf.Map{}, lp}}),
 		cast(etf.Tuple{aLockSet, lp, etf.True, etf.List{}, tag}),
 		cast(etf.Tuple{aLockSet, lp, etf.True, etf.List{}}),
-		cast(etf.Tuple{aExchange, Atom("b@h"), etf.List{etf.Tuple{Atom("x"), lp, DefaultMethod}}, etf.List{}, tag}),
-		cast(etf.Tuple{aResolved, Atom("b@h"), etf.List{insertOp(Atom("x"), lp, DefaultMethod)}, etf.List{etf.Tuple{Atom("c@h"), int64(8)}}, aUnused, etf.List{}, tag}),
-		cast(etf.Tuple{aNewNodes, Atom("b@h"), etf.List{etf.Tuple{aDelete, Atom("x")}}, etf.List{}, etf.List{etf.Tuple{Atom("c@h"), int64(8)}}, etf.List{etf.Tuple{aVsn, int64(8)}, etf.Tuple{aLock, etf.Tuple{globalResource, etf.List{lp}}}}}),
-		cast(etf.Tuple{aInSync, Atom("b@h"), etf.True}),
-		etf.Tuple{aInitConnectAck, Atom("b@h"), tag, tag + 2},
-		etf.Tuple{aCancelConnect, Atom("b@h"), tag},
-		etf.Tuple{aLostConnection, Atom("a@h"), int64(1205737221752582846), tag + 5, Atom("b@h")},
-		etf.Tuple{aRemoveConn, Atom("c@h")},
-		etf.Tuple{aSetLock, etf.Tuple{Atom("res"), Atom("req")}},
-		etf.Tuple{aDelLock, etf.Tuple{Atom("res"), Atom("req")}},
-		etf.Tuple{aSetLock, etf.Tuple{globalResource, Atom("req")}},
-		etf.Tuple{aRegister, Atom("x"), lp, DefaultMethod},
-		etf.Tuple{aRegister, Atom("y"), Pid{ID: 1}, DefaultMethod},
-		etf.Tuple{aUnregister, Atom("x")},
-		etf.Tuple{aGoResolveIt, DefaultMethod, Atom("x"), lp, lp},
+		cast(etf.Tuple{aExchange, distribute.Atom("b@h"), etf.List{etf.Tuple{distribute.Atom("x"), lp, DefaultMethod}}, etf.List{}, tag}),
+		cast(etf.Tuple{aResolved, distribute.Atom("b@h"), etf.List{insertOp(distribute.Atom("x"), lp, DefaultMethod)}, etf.List{etf.Tuple{distribute.Atom("c@h"), int64(8)}}, aUnused, etf.List{}, tag}),
+		cast(etf.Tuple{aNewNodes, distribute.Atom("b@h"), etf.List{etf.Tuple{aDelete, distribute.Atom("x")}}, etf.List{}, etf.List{etf.Tuple{distribute.Atom("c@h"), int64(8)}}, etf.List{etf.Tuple{aVsn, int64(8)}, etf.Tuple{aLock, etf.Tuple{globalResource, etf.List{lp}}}}}),
+		cast(etf.Tuple{aInSync, distribute.Atom("b@h"), etf.True}),
+		etf.Tuple{aInitConnectAck, distribute.Atom("b@h"), tag, tag + 2},
+		etf.Tuple{aCancelConnect, distribute.Atom("b@h"), tag},
+		etf.Tuple{aLostConnection, distribute.Atom("a@h"), int64(1205737221752582846), tag + 5, distribute.Atom("b@h")},
+		etf.Tuple{aRemoveConn, distribute.Atom("c@h")},
+		etf.Tuple{aSetLock, etf.Tuple{distribute.Atom("res"), distribute.Atom("req")}},
+		etf.Tuple{aDelLock, etf.Tuple{distribute.Atom("res"), distribute.Atom("req")}},
+		etf.Tuple{aSetLock, etf.Tuple{globalResource, distribute.Atom("req")}},
+		etf.Tuple{aRegister, distribute.Atom("x"), lp, DefaultMethod},
+		etf.Tuple{aRegister, distribute.Atom("y"), distribute.Pid{ID: 1}, DefaultMethod},
+		etf.Tuple{aUnregister, distribute.Atom("x")},
+		etf.Tuple{aGoResolveIt, DefaultMethod, distribute.Atom("x"), lp, lp},
 		aGetKnown, aGetSynced, etf.Tuple{}, etf.List{}, int64(3),
 	}
 }
@@ -76,7 +76,7 @@ func FuzzIncoming(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s, err := Start(context.Background(), node)
+	s, err := Start(context.Background(), node, Config{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -144,13 +144,13 @@ func clusterRun(data []byte, logf func(string, ...any)) error {
 		data = data[1:]
 		return int(b)
 	}
-	nodes := []Atom{"a@h", "b@h", "c@h"}
+	nodes := []distribute.Atom{"a@h", "b@h", "c@h"}
 	s := newSim(uint64(next()), nodes...)
 	if trace {
 		s.trace = logf
 	}
-	node := func() Atom { return nodes[next()%len(nodes)] }
-	names := []Term{Atom("x"), Atom("y"), etf.Binary("z")}
+	node := func() distribute.Atom { return nodes[next()%len(nodes)] }
+	names := []distribute.Term{distribute.Atom("x"), distribute.Atom("y"), etf.Binary("z")}
 	for steps := 0; len(data) > 0 && steps < 200; steps++ {
 		switch next() % 6 {
 		case 0:
@@ -174,15 +174,15 @@ func clusterRun(data []byte, logf func(string, ...any)) error {
 			}
 		case 2:
 			x := node()
-			name, pid := names[next()%len(names)], Pid{Node: x, ID: uint32(10 + next()%3)}
+			name, pid := names[next()%len(names)], distribute.Pid{Node: x, ID: uint32(10 + next()%3)}
 			logf("register %s %s %v", x, etf.Format(name), pid)
 			s.register(x, name, pid, false)
 		case 3:
 			x, name := node(), names[next()%len(names)]
 			logf("unregister %s %s", x, etf.Format(name))
-			s.register(x, name, Pid{}, true)
+			s.register(x, name, distribute.Pid{}, true)
 		case 4:
-			p := Pid{Node: node(), ID: uint32(10 + next()%3)}
+			p := distribute.Pid{Node: node(), ID: uint32(10 + next()%3)}
 			logf("kill %v", p)
 			s.kill(p)
 		case 5:
@@ -220,8 +220,8 @@ func FuzzCoreJunk(f *testing.F) {
 	}
 	f.Add(all)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		me := Atom("a@h")
-		c := newCore(me, lockerPidOf(me), true, 7, func(n Atom) bool { return n != "z@h" })
+		me := distribute.Atom("a@h")
+		c := newCore(me, lockerPidOf(me), true, 7, func(n distribute.Atom) bool { return n != "z@h" })
 		tr := newMonTracker()
 		check := func(what string) {
 			t.Helper()
@@ -250,10 +250,10 @@ func FuzzCoreJunk(f *testing.F) {
 		}
 		c.known["b@h"] = ProtocolVersion
 		c.nodeUp("c@h")
-		c.handleCast(etf.Tuple{aInitConnect, etf.Tuple{int64(8), int64(1)}, Atom("c@h"),
+		c.handleCast(etf.Tuple{aInitConnect, etf.Tuple{int64(8), int64(1)}, distribute.Atom("c@h"),
 			etf.Tuple{aLocker, aNoLongerAPid, etf.Map{}, lockerPidOf("c@h")}})
-		c.call(registrarPidOf(me), etf.Tuple{aRegister, Atom("x"), Pid{Node: me, ID: 10}, DefaultMethod})
-		c.call(Pid{Node: "b@h", ID: 5}, etf.Tuple{aSetLock, etf.Tuple{Atom("r"), Atom("q")}})
+		c.call(registrarPidOf(me), etf.Tuple{aRegister, distribute.Atom("x"), distribute.Pid{Node: me, ID: 10}, DefaultMethod})
+		c.call(distribute.Pid{Node: "b@h", ID: 5}, etf.Tuple{aSetLock, etf.Tuple{distribute.Atom("r"), distribute.Atom("q")}})
 		check("setup")
 		var d etf.Decoder
 		for steps := 0; len(data) > 0 && steps < 64; steps++ {
@@ -267,12 +267,12 @@ func FuzzCoreJunk(f *testing.F) {
 			check("cast " + etf.Format(term))
 			c.handleInfo(term)
 			check("info " + etf.Format(term))
-			c.call(Pid{Node: "b@h", ID: 6}, term)
+			c.call(distribute.Pid{Node: "b@h", ID: 6}, term)
 			check("call " + etf.Format(term))
 		}
 		// Whatever happened, the loss of every other node leaves only
 		// local names and locks.
-		others := map[Atom]bool{"b@h": true, "c@h": true}
+		others := map[distribute.Atom]bool{"b@h": true, "c@h": true}
 		for _, e := range c.names {
 			others[e.pid.Node] = true
 		}

@@ -15,7 +15,7 @@ import (
 )
 
 // goCluster starts n visible Go nodes with servers on one epmd.
-func goCluster(t *testing.T, n int, opts ...Option) ([]*distribute.Node, []*Server) {
+func goCluster(t *testing.T, n int, cfg ...Config) ([]*distribute.Node, []*Server) {
 	t.Helper()
 	port := distributetest.StartEpmd(t)
 	var nodes []*distribute.Node
@@ -23,7 +23,7 @@ func goCluster(t *testing.T, n int, opts ...Option) ([]*distribute.Node, []*Serv
 	for range n {
 		g := startNode(t, port)
 		nodes = append(nodes, g)
-		servers = append(servers, startServer(t, g, opts...))
+		servers = append(servers, startServer(t, g, cfg...))
 	}
 	return nodes, servers
 }
@@ -136,7 +136,7 @@ func TestSplitMerge(t *testing.T) {
 		calls.Add(1)
 		return RandomExitName(ctx, p, name, theirs, mine)
 	}
-	nodes, servers := goCluster(t, 4, WithResolver(res))
+	nodes, servers := goCluster(t, 4, Config{Resolver: res})
 	ctx := testCtx(t)
 	// Sort by name so partition membership is known: A = {0,1}, B = {2,3}.
 	idx := []int{0, 1, 2, 3}

@@ -24,9 +24,13 @@ func startNode(t testing.TB, epmdPort int) *distribute.Node {
 }
 
 // startServer starts a global name server on node, stopped at the end.
-func startServer(t testing.TB, node *distribute.Node, opts ...Option) *Server {
+func startServer(t testing.TB, node *distribute.Node, cfg ...Config) *Server {
 	t.Helper()
-	s, err := Start(testCtx(t), node, opts...)
+	var c Config
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	s, err := Start(testCtx(t), node, c)
 	if err != nil {
 		t.Fatalf("registry.Start: %v", err)
 	}

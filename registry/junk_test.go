@@ -20,7 +20,7 @@ func TestJunkCastIsLoggedBounded(t *testing.T) {
 	port := distributetest.StartEpmd(t)
 	a, b := startNode(t, port), startNode(t, port)
 	var logs distributetest.LogBuffer
-	startServer(t, a, WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	startServer(t, a, Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	sb := startServer(t, b)
 	p := newProc(t, b)
 	junk := new(big.Int).Lsh(big.NewInt(1), 16<<20)

@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"github.com/distribute-go/distribute"
+
 	"context"
 	"math/rand/v2"
 	"slices"
@@ -12,27 +14,27 @@ import (
 
 // him is a peer the locker should take the cluster lock with.
 type him struct {
-	node   Atom
-	locker Pid
+	node   distribute.Atom
+	locker distribute.Pid
 	vsn    int
-	myTag  Term
-	hisTag Term
+	myTag  distribute.Term
+	hisTag distribute.Term
 }
 
 // Locker events (the gns ↔ locker messages of global.erl, as Go values).
 type (
 	lkHis    struct{ h him }
 	lkCancel struct {
-		node Atom
-		tag  Term
+		node distribute.Atom
+		tag  distribute.Term
 		then []sendEff // sent before the lock is released
 	}
 	lkLockSet struct {
-		from  Pid
+		from  distribute.Pid
 		isSet bool
-		tag   Term // nil for a 4-tuple lock_set
+		tag   distribute.Term // nil for a 4-tuple lock_set
 	}
-	lkForget struct{ node Atom }
+	lkForget struct{ node distribute.Atom }
 )
 
 // locker takes the lock {global, sort([MyLocker, HisLocker])} for each
@@ -101,7 +103,7 @@ func (l *locker) requeue() {
 	l.mu.Unlock()
 }
 
-func (l *locker) findPending(node Atom) int {
+func (l *locker) findPending(node distribute.Atom) int {
 	return slices.IndexFunc(l.pending, func(h *him) bool { return h.node == node })
 }
 
@@ -191,7 +193,7 @@ func (l *locker) trySelect(ctx context.Context) bool {
 	}
 	h := cands[rand.IntN(len(cands))]
 	id := l.lockIDWith(h)
-	nodes, ok := l.lockNodesSafely(ctx, id, []Atom{h.node})
+	nodes, ok := l.lockNodesSafely(ctx, id, []distribute.Atom{h.node})
 	if !ok {
 		return false
 	}
@@ -201,7 +203,7 @@ func (l *locker) trySelect(ctx context.Context) bool {
 
 func (l *locker) sendLockSet(h *him, isSet bool) {
 	known := l.s.knownAtoms()
-	known = slices.DeleteFunc(known, func(a Atom) bool { return a == h.node })
+	known = slices.DeleteFunc(known, func(a distribute.Atom) bool { return a == h.node })
 	msg := etf.Tuple{aLockSet, l.s.lockerP.Pid(), etf.Bool(isSet), atomList(known), h.hisTag}
 	if h.vsn < 8 {
 		msg = msg[:4]
@@ -210,7 +212,7 @@ func (l *locker) sendLockSet(h *him, isSet bool) {
 }
 
 // waitLockSet waits for the peer's lock_set (lock_is_set/5).
-func (l *locker) waitLockSet(ctx context.Context, h *him, id etf.Tuple, nodes []Atom) bool {
+func (l *locker) waitLockSet(ctx context.Context, h *him, id etf.Tuple, nodes []distribute.Atom) bool {
 	for {
 		ev, ok := l.next(ctx, -1)
 		if !ok {
@@ -249,7 +251,7 @@ func (l *locker) waitLockSet(ctx context.Context, h *him, id etf.Tuple, nodes []
 }
 
 // waitCancel holds the lock until the gns has finished the exchange.
-func (l *locker) waitCancel(ctx context.Context, h *him, id etf.Tuple, nodes []Atom) bool {
+func (l *locker) waitCancel(ctx context.Context, h *him, id etf.Tuple, nodes []distribute.Atom) bool {
 	for {
 		ev, ok := l.next(ctx, -1)
 		if !ok {
@@ -313,7 +315,7 @@ func (l *locker) spontaneous(ctx context.Context, e lkLockSet) {
 
 // lockNodesSafely locks the boss first, then me and extra, then the rest
 // of the known nodes; it returns the nodes locked.
-func (l *locker) lockNodesSafely(ctx context.Context, id etf.Tuple, extra []Atom) ([]Atom, bool) {
+func (l *locker) lockNodesSafely(ctx context.Context, id etf.Tuple, extra []distribute.Atom) ([]distribute.Atom, bool) {
 	me := l.s.me
 	known := l.s.knownAtoms()
 	boss := me
@@ -326,15 +328,15 @@ func (l *locker) lockNodesSafely(ctx context.Context, id etf.Tuple, extra []Atom
 		return nil, false
 	}
 	p := l.s.lockerP
-	if !setLockOnNodes(ctx, l.s, p, id, []Atom{boss}) {
+	if !setLockOnNodes(ctx, l.s, p, id, []distribute.Atom{boss}) {
 		return nil, false
 	}
-	step2 := without(append([]Atom{me}, extra...), boss)
+	step2 := without(append([]distribute.Atom{me}, extra...), boss)
 	if !setLockOnNodes(ctx, l.s, p, id, step2) {
-		delLockOnNodes(ctx, p, id, []Atom{boss})
+		delLockOnNodes(ctx, p, id, []distribute.Atom{boss})
 		return nil, false
 	}
-	step3 := without(known, append([]Atom{boss}, step2...)...)
+	step3 := without(known, append([]distribute.Atom{boss}, step2...)...)
 	if !setLockOnNodes(ctx, l.s, p, id, step3) {
 		delLockOnNodes(ctx, p, id, append(step2, boss))
 		return nil, false
@@ -344,7 +346,7 @@ func (l *locker) lockNodesSafely(ctx context.Context, id etf.Tuple, extra []Atom
 
 // delLock deletes the lock on every locked node, the boss (last in nodes)
 // last.
-func (l *locker) delLock(ctx context.Context, id etf.Tuple, nodes []Atom) {
+func (l *locker) delLock(ctx context.Context, id etf.Tuple, nodes []distribute.Atom) {
 	if len(nodes) == 0 {
 		return
 	}
@@ -352,8 +354,8 @@ func (l *locker) delLock(ctx context.Context, id etf.Tuple, nodes []Atom) {
 	delLockOnNodes(ctx, l.s.lockerP, id, nodes[len(nodes)-1:])
 }
 
-func without(l []Atom, drop ...Atom) []Atom {
-	out := make([]Atom, 0, len(l))
+func without(l []distribute.Atom, drop ...distribute.Atom) []distribute.Atom {
+	out := make([]distribute.Atom, 0, len(l))
 	for _, a := range l {
 		if !slices.Contains(drop, a) && !slices.Contains(out, a) {
 			out = append(out, a)

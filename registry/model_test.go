@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"github.com/distribute-go/distribute"
+
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -25,7 +27,7 @@ const (
 
 // decision is a fixed pseudo-random choice per name, so the model and the
 // run see the same one.
-func decision(seed uint64, name Term) outcome {
+func decision(seed uint64, name distribute.Term) outcome {
 	h := seed
 	for _, c := range keyOf(name) {
 		h = h*31 + uint64(c)
@@ -33,13 +35,13 @@ func decision(seed uint64, name Term) outcome {
 	return outcome(1 + h%4)
 }
 
-func randomTable(r *rand.Rand, node Atom, pids []Pid) map[string]entry {
+func randomTable(r *rand.Rand, node distribute.Atom, pids []distribute.Pid) map[string]entry {
 	t := map[string]entry{}
 	for i := range 8 {
 		if r.IntN(2) == 0 {
 			continue
 		}
-		name := Term(Atom(fmt.Sprintf("n%d", i)))
+		name := distribute.Term(distribute.Atom(fmt.Sprintf("n%d", i)))
 		if i%3 == 0 {
 			name = etf.Binary(fmt.Sprintf("b%d", i))
 		}
@@ -56,8 +58,8 @@ func list(t map[string]entry) []entry {
 	return out
 }
 
-func apply(t map[string]entry, ops etf.List) map[string]Pid {
-	out := map[string]Pid{}
+func apply(t map[string]entry, ops etf.List) map[string]distribute.Pid {
+	out := map[string]distribute.Pid{}
 	for k, e := range t {
 		out[k] = e.pid
 	}
@@ -66,7 +68,7 @@ func apply(t map[string]entry, ops etf.List) map[string]Pid {
 		switch op[0] {
 		case aInsert:
 			e := op[1].(etf.Tuple)
-			out[keyOf(e[0])] = e[1].(Pid)
+			out[keyOf(e[0])] = e[1].(distribute.Pid)
 		case aDelete:
 			delete(out, keyOf(op[1]))
 		}
@@ -75,34 +77,34 @@ func apply(t map[string]entry, ops etf.List) map[string]Pid {
 }
 
 func TestMergeNamesModel(t *testing.T) {
-	a, b := Atom("a@h"), Atom("b@h")
-	pids := []Pid{
+	a, b := distribute.Atom("a@h"), distribute.Atom("b@h")
+	pids := []distribute.Pid{
 		{Node: a, ID: 1}, {Node: a, ID: 2}, {Node: b, ID: 1}, {Node: b, ID: 2}, {Node: "c@h", ID: 1},
 	}
 	for seed := range uint64(3000) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		ta, tb := randomTable(r, a, pids), randomTable(r, b, pids)
-		decide := func(his, mine entry) (Pid, bool) {
+		decide := func(his, mine entry) (distribute.Pid, bool) {
 			switch decision(seed, his.name) {
 			case keepHis:
 				return his.pid, true
 			case keepMine:
 				return mine.pid, true
 			case keepNone:
-				return Pid{}, true
+				return distribute.Pid{}, true
 			}
-			return Pid{}, false
+			return distribute.Pid{}, false
 		}
 		opsA, resA := mergeNames(a, b, list(tb), ta, decide)
-		opsB, resB := mergeNames(b, a, list(ta), tb, func(his, mine entry) (Pid, bool) {
+		opsB, resB := mergeNames(b, a, list(ta), tb, func(his, mine entry) (distribute.Pid, bool) {
 			t.Fatalf("seed %d: the higher node resolved a conflict", seed)
-			return Pid{}, false
+			return distribute.Pid{}, false
 		})
 		finalA := apply(ta, append(opsA, resB...))
 		finalB := apply(tb, append(opsB, resA...))
 
 		// The model.
-		want := map[string]Pid{}
+		want := map[string]distribute.Pid{}
 		for k, e := range ta {
 			want[k] = e.pid
 		}
@@ -137,32 +139,32 @@ func TestMergeNamesModel(t *testing.T) {
 // monitor ids.
 
 type mName struct {
-	name Term
-	pid  Pid
+	name distribute.Term
+	pid  distribute.Pid
 }
 
 type mLock struct {
-	res, req Term
-	holders  []Pid
+	res, req distribute.Term
+	holders  []distribute.Pid
 }
 
 type mLost struct {
-	a, b     Atom
-	xcre, op Term
+	a, b     distribute.Atom
+	xcre, op distribute.Term
 }
 
 type tableModel struct {
-	me       Atom
+	me       distribute.Atom
 	names    []mName
 	locks    []*mLock
 	lockDown bool
-	known    []Atom
-	removing []Atom
+	known    []distribute.Atom
+	removing []distribute.Atom
 	lost     []mLost
-	dead     map[Pid]bool
+	dead     map[distribute.Pid]bool
 }
 
-func (m *tableModel) lock(res Term) (int, *mLock) {
+func (m *tableModel) lock(res distribute.Term) (int, *mLock) {
 	for i, l := range m.locks {
 		if etf.Equal(l.res, res) {
 			return i, l
@@ -171,17 +173,17 @@ func (m *tableModel) lock(res Term) (int, *mLock) {
 	return -1, nil
 }
 
-func (m *tableModel) name(name Term) int {
+func (m *tableModel) name(name distribute.Term) int {
 	return slices.IndexFunc(m.names, func(n mName) bool { return etf.Equal(n.name, name) })
 }
 
 // release drops p from the holders of every lock it holds (matching
 // pred), as a DOWN, a node loss or a del_lock does; an emptied lock goes,
 // and an emptied {global, _} sets lockDown to down.
-func (m *tableModel) release(pred func(l *mLock, p Pid) bool, down bool) {
+func (m *tableModel) release(pred func(l *mLock, p distribute.Pid) bool, down bool) {
 	for i := 0; i < len(m.locks); i++ {
 		l := m.locks[i]
-		l.holders = slices.DeleteFunc(l.holders, func(p Pid) bool { return pred(l, p) })
+		l.holders = slices.DeleteFunc(l.holders, func(p distribute.Pid) bool { return pred(l, p) })
 		if len(l.holders) == 0 {
 			m.locks = slices.Delete(m.locks, i, i+1)
 			i--
@@ -192,11 +194,11 @@ func (m *tableModel) release(pred func(l *mLock, p Pid) bool, down bool) {
 	}
 }
 
-func (m *tableModel) setLock(res, req Term, p Pid) bool {
+func (m *tableModel) setLock(res, req distribute.Term, p distribute.Pid) bool {
 	_, l := m.lock(res)
 	switch {
 	case l == nil:
-		m.locks = append(m.locks, &mLock{res: res, req: req, holders: []Pid{p}})
+		m.locks = append(m.locks, &mLock{res: res, req: req, holders: []distribute.Pid{p}})
 	case !etf.Equal(l.req, req):
 		return false
 	case !slices.Contains(l.holders, p):
@@ -205,24 +207,24 @@ func (m *tableModel) setLock(res, req Term, p Pid) bool {
 	return true
 }
 
-func (m *tableModel) delLock(res, req Term, p Pid) {
+func (m *tableModel) delLock(res, req distribute.Term, p distribute.Pid) {
 	if _, l := m.lock(res); l != nil && etf.Equal(l.req, req) {
-		m.release(func(x *mLock, q Pid) bool { return x == l && q == p }, false)
+		m.release(func(x *mLock, q distribute.Pid) bool { return x == l && q == p }, false)
 	}
 }
 
 // insert is a register or an insert op: the old name goes; the new one
 // stays if the caller's global lock still holds.
-func (m *tableModel) insert(name Term, pid Pid, from Term, extra etf.List) {
+func (m *tableModel) insert(name distribute.Term, pid distribute.Pid, from distribute.Term, extra etf.List) {
 	if i := m.name(name); i >= 0 {
 		m.names = slices.Delete(m.names, i, i+1)
 	}
 	_, g := m.lock(globalResource)
 	ok := false
 	switch f := from.(type) {
-	case Pid:
+	case distribute.Pid:
 		ok = g == nil && !m.lockDown || g != nil && slices.Contains(g.holders, f)
-	case Atom:
+	case distribute.Atom:
 		if g == nil {
 			ok = !m.lockDown
 			break
@@ -240,7 +242,7 @@ func (m *tableModel) insert(name Term, pid Pid, from Term, extra etf.List) {
 	}
 }
 
-func (m *tableModel) remove(name Term) {
+func (m *tableModel) remove(name distribute.Term) {
 	if i := m.name(name); i >= 0 {
 		m.names = slices.Delete(m.names, i, i+1)
 	}
@@ -248,26 +250,26 @@ func (m *tableModel) remove(name Term) {
 
 // die is the death of p (or, with node set, of every pid of the node as
 // the node goes down).
-func (m *tableModel) die(match func(Pid) bool, down bool) {
+func (m *tableModel) die(match func(distribute.Pid) bool, down bool) {
 	m.names = slices.DeleteFunc(m.names, func(n mName) bool { return match(n.pid) })
-	m.release(func(_ *mLock, p Pid) bool { return match(p) }, down)
+	m.release(func(_ *mLock, p distribute.Pid) bool { return match(p) }, down)
 }
 
 // reap removes what dead pids got in this step: their monitors fire at
 // once.
 func (m *tableModel) reap() {
 	m.names = slices.DeleteFunc(m.names, func(n mName) bool { return m.dead[n.pid] })
-	m.release(func(_ *mLock, p Pid) bool { return m.dead[p] }, true)
+	m.release(func(_ *mLock, p distribute.Pid) bool { return m.dead[p] }, true)
 }
 
-func (m *tableModel) knownExcept(skip Atom) []Atom {
-	out := slices.DeleteFunc(slices.Clone(m.known), func(a Atom) bool { return a == skip })
+func (m *tableModel) knownExcept(skip distribute.Atom) []distribute.Atom {
+	out := slices.DeleteFunc(slices.Clone(m.known), func(a distribute.Atom) bool { return a == skip })
 	slices.Sort(out)
 	return out
 }
 
-func (m *tableModel) forget(n Atom) {
-	m.known = slices.DeleteFunc(m.known, func(a Atom) bool { return a == n })
+func (m *tableModel) forget(n distribute.Atom) {
+	m.known = slices.DeleteFunc(m.known, func(a distribute.Atom) bool { return a == n })
 }
 
 // compare reports the first difference between the core and the model.
@@ -288,7 +290,7 @@ func (m *tableModel) compare(c *core) error {
 		if l == nil || !etf.Equal(l.reqID, ml.req) {
 			return fmt.Errorf("lock %s missing or with another requester", etf.Format(ml.res))
 		}
-		var hs []Pid
+		var hs []distribute.Pid
 		for _, h := range l.holders {
 			hs = append(hs, h.pid)
 		}
@@ -324,10 +326,10 @@ func TestCoreTablesAgainstModel(t *testing.T) {
 
 func runTableModel(t *testing.T, seed uint64, pop bool) {
 	r := rand.New(rand.NewPCG(seed, 19))
-	me := Atom("a@h")
-	peers := []Atom{"b@h", "c@h", "d@h"}
-	c := newCore(me, Pid{Node: me, ID: 2}, pop, 7, func(Atom) bool { return true })
-	m := &tableModel{me: me, dead: map[Pid]bool{}}
+	me := distribute.Atom("a@h")
+	peers := []distribute.Atom{"b@h", "c@h", "d@h"}
+	c := newCore(me, distribute.Pid{Node: me, ID: 2}, pop, 7, func(distribute.Atom) bool { return true })
+	m := &tableModel{me: me, dead: map[distribute.Pid]bool{}}
 	for _, p := range peers {
 		c.known[p] = ProtocolVersion
 		m.known = append(m.known, p)
@@ -337,20 +339,20 @@ func runTableModel(t *testing.T, seed uint64, pop bool) {
 
 	// A pool of live pids on every node; a dead one is replaced now and
 	// then by a fresh pid of its node.
-	var pool []Pid
+	var pool []distribute.Pid
 	nextID := uint32(100)
-	for _, n := range append([]Atom{me}, peers...) {
+	for _, n := range append([]distribute.Atom{me}, peers...) {
 		for range 2 {
 			nextID++
-			pool = append(pool, Pid{Node: n, ID: nextID})
+			pool = append(pool, distribute.Pid{Node: n, ID: nextID})
 		}
 	}
-	pick := func() Pid { return pool[r.IntN(len(pool))] }
-	names := []Term{Atom("n0"), Atom("n1"), Atom("n2"), etf.Binary("b0"), etf.Tuple{Atom("t"), int64(1)}}
-	resources := []Term{globalResource, Atom("r1")}
-	reqs := []Term{Atom("q1"), Atom("q2"), etf.List{Pid{Node: me, ID: 2}, Pid{Node: "b@h", ID: 2}}}
-	pickOf := func(l []Term) Term { return l[r.IntN(len(l))] }
-	pickNode := func(withMe bool) Atom {
+	pick := func() distribute.Pid { return pool[r.IntN(len(pool))] }
+	names := []distribute.Term{distribute.Atom("n0"), distribute.Atom("n1"), distribute.Atom("n2"), etf.Binary("b0"), etf.Tuple{distribute.Atom("t"), int64(1)}}
+	resources := []distribute.Term{globalResource, distribute.Atom("r1")}
+	reqs := []distribute.Term{distribute.Atom("q1"), distribute.Atom("q2"), etf.List{distribute.Pid{Node: me, ID: 2}, distribute.Pid{Node: "b@h", ID: 2}}}
+	pickOf := func(l []distribute.Term) distribute.Term { return l[r.IntN(len(l))] }
+	pickNode := func(withMe bool) distribute.Atom {
 		if withMe && r.IntN(4) == 0 {
 			return me
 		}
@@ -377,7 +379,7 @@ func runTableModel(t *testing.T, seed uint64, pop bool) {
 			all = append(all, effs...)
 		}
 	}
-	call := func(from Pid, req Term) Term {
+	call := func(from distribute.Pid, req distribute.Term) distribute.Term {
 		reply, ok := c.call(from, req)
 		if !ok {
 			t.Fatalf("seed %d: call %s not answered", seed, etf.Format(req))
@@ -435,10 +437,10 @@ func runTableModel(t *testing.T, seed uint64, pop bool) {
 				delete(tr.active, id)
 				c.down(id)
 			}
-			m.die(func(q Pid) bool { return q == p }, true)
+			m.die(func(q distribute.Pid) bool { return q == p }, true)
 			if r.IntN(2) == 0 {
 				nextID++
-				pool[i] = Pid{Node: p.Node, ID: nextID}
+				pool[i] = distribute.Pid{Node: p.Node, ID: nextID}
 			}
 		case 7:
 			op = "nodedown"
@@ -452,8 +454,8 @@ func runTableModel(t *testing.T, seed uint64, pop bool) {
 				wantSends = []string{}
 			}
 			c.nodeDown(n)
-			m.removing = slices.DeleteFunc(m.removing, func(a Atom) bool { return a == n })
-			m.die(func(q Pid) bool { return q.Node == n }, true)
+			m.removing = slices.DeleteFunc(m.removing, func(a distribute.Atom) bool { return a == n })
+			m.die(func(q distribute.Pid) bool { return q.Node == n }, true)
 			m.forget(n)
 		case 8:
 			op = "new_nodes"
@@ -470,7 +472,7 @@ func runTableModel(t *testing.T, seed uint64, pop bool) {
 				ops = etf.List{}
 			}
 			nodes := etf.List{}
-			for _, n := range append([]Atom{me}, peers...) {
+			for _, n := range append([]distribute.Atom{me}, peers...) {
 				if r.IntN(3) == 0 {
 					nodes = append(nodes, etf.Tuple{n, int64(ProtocolVersion)})
 				}
@@ -495,9 +497,9 @@ func runTableModel(t *testing.T, seed uint64, pop bool) {
 			if err != nil {
 				t.Fatalf("seed %d: new_nodes: %v", seed, err)
 			}
-			var added []Atom
+			var added []distribute.Atom
 			for _, x := range nodes {
-				n := x.(etf.Tuple)[0].(Atom)
+				n := x.(etf.Tuple)[0].(distribute.Atom)
 				if n != me && !slices.Contains(m.known, n) {
 					added = append(added, n)
 					m.known = append(m.known, n)
@@ -507,13 +509,13 @@ func runTableModel(t *testing.T, seed uint64, pop bool) {
 				t := o.(etf.Tuple)
 				if t[0] == aInsert {
 					e := t[1].(etf.Tuple)
-					m.insert(e[0], e[1].(Pid), from, extra)
+					m.insert(e[0], e[1].(distribute.Pid), from, extra)
 				} else {
 					m.remove(t[1])
 				}
 			}
 			// Its sync effect names exactly the nodes it added.
-			var synced []Atom
+			var synced []distribute.Atom
 			for _, e := range c.out {
 				if s, ok := e.(syncEff); ok {
 					synced = append(synced, s.nodes...)
@@ -579,7 +581,7 @@ func runTableModel(t *testing.T, seed uint64, pop bool) {
 			}
 		case 12:
 			op = "junk"
-			if err := c.handleCast(etf.Tuple{aNewNodes, pickNode(false), etf.List{Atom("x")}, etf.List{}, etf.List{}, etf.List{}}); err == nil {
+			if err := c.handleCast(etf.Tuple{aNewNodes, pickNode(false), etf.List{distribute.Atom("x")}, etf.List{}, etf.List{}, etf.List{}}); err == nil {
 				t.Fatalf("seed %d: bad ops accepted", seed)
 			}
 			wantSends = []string{}
@@ -609,12 +611,12 @@ func runTableModel(t *testing.T, seed uint64, pop bool) {
 // the end every node knows every other, no lock is held, and every node's
 // table is what the merge model says.
 func TestCoreMergeAgainstModel(t *testing.T) {
-	all := []Atom{"a@h", "b@h", "c@h", "d@h"}
+	all := []distribute.Atom{"a@h", "b@h", "c@h", "d@h"}
 	for seed := range uint64(400) {
 		r := rand.New(rand.NewPCG(seed, 5))
 		// Split the first 2–4 nodes in two non-empty partitions.
 		nodes := all[:2+r.IntN(3)]
-		var p1, p2 []Atom
+		var p1, p2 []distribute.Atom
 		for i, n := range nodes {
 			if i == 0 || i != 1 && r.IntN(2) == 0 {
 				p1 = append(p1, n)
@@ -623,19 +625,19 @@ func TestCoreMergeAgainstModel(t *testing.T) {
 			}
 		}
 		s := newSim(seed, nodes...)
-		s.decide = func(his, mine entry) (Pid, bool) {
+		s.decide = func(his, mine entry) (distribute.Pid, bool) {
 			switch decision(seed, his.name) {
 			case keepHis:
 				return his.pid, true
 			case keepMine:
 				return mine.pid, true
 			case keepNone:
-				return Pid{}, true
+				return distribute.Pid{}, true
 			}
-			return Pid{}, false
+			return distribute.Pid{}, false
 		}
 		tables := make([]map[string]entry, 2)
-		for i, part := range [][]Atom{p1, p2} {
+		for i, part := range [][]distribute.Atom{p1, p2} {
 			for _, a := range part {
 				for _, b := range part {
 					s.connect(a, b)
@@ -644,9 +646,9 @@ func TestCoreMergeAgainstModel(t *testing.T) {
 			if err := s.run(100000); err != nil {
 				t.Fatalf("seed %d: forming %v: %v", seed, part, err)
 			}
-			var pids []Pid
+			var pids []distribute.Pid
 			for _, n := range part {
-				pids = append(pids, Pid{Node: n, ID: 10}, Pid{Node: n, ID: 11})
+				pids = append(pids, distribute.Pid{Node: n, ID: 10}, distribute.Pid{Node: n, ID: 11})
 			}
 			tables[i] = randomTable(r, part[0], pids)
 			// Registered as the registrar does: on every node of the
@@ -675,7 +677,7 @@ func TestCoreMergeAgainstModel(t *testing.T) {
 		if y < x {
 			mine, his = his, mine
 		}
-		want := map[string]Pid{}
+		want := map[string]distribute.Pid{}
 		for k, e := range mine {
 			want[k] = e.pid
 		}

@@ -116,7 +116,7 @@ func TestMixedWithoutPOP(t *testing.T) {
 	e1 := startErl(t, 0, args...)
 	e2 := startErl(t, e1.EpmdPort, args...)
 	g1 := startNode(t, e1.EpmdPort)
-	s1 := startServer(t, g1, WithPreventOverlappingPartitions(false))
+	s1 := startServer(t, g1, Config{NoPreventOverlappingPartitions: true})
 	ctx := testCtx(t)
 	for _, e := range []*distributetest.ErlNode{e1, e2} {
 		if err := g1.Connect(ctx, distribute.Atom(e.Name)); err != nil {

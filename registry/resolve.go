@@ -14,17 +14,17 @@ import (
 // the method on node(Pid2). It returns the pid that keeps the name (mine
 // or theirs), or the zero Pid for none (the name is removed everywhere).
 // It may kill or notify the processes through p.
-type Resolver func(ctx context.Context, p *distribute.Process, name Term, theirs, mine Pid) Pid
+type Resolver func(ctx context.Context, p *distribute.Process, name distribute.Term, theirs, mine distribute.Pid) distribute.Pid
 
 // Methods with a meaning of their own (as Erlang funs on the wire).
 var (
-	NotifyMethod    Term = etf.Export{Module: "global", Function: "random_notify_name", Arity: 3}
-	NotifyAllMethod Term = etf.Export{Module: "global", Function: "notify_all_name", Arity: 3}
+	NotifyMethod    distribute.Term = etf.Export{Module: "global", Function: "random_notify_name", Arity: 3}
+	NotifyAllMethod distribute.Term = etf.Export{Module: "global", Function: "notify_all_name", Arity: 3}
 )
 
 // keeper is the pid random_exit_name/random_notify_name keep: the one on
 // the lower node name (Erlang's node(P1) < node(P2) test).
-func keeper(a, b Pid) (keep, lose Pid) {
+func keeper(a, b distribute.Pid) (keep, lose distribute.Pid) {
 	if a.Node < b.Node {
 		return a, b
 	}
@@ -33,7 +33,7 @@ func keeper(a, b Pid) (keep, lose Pid) {
 
 // RandomExitName is Erlang's default resolver: keep the pid on the lower
 // node name and kill the other (exit(Other, kill)).
-func RandomExitName(ctx context.Context, p *distribute.Process, name Term, theirs, mine Pid) Pid {
+func RandomExitName(ctx context.Context, p *distribute.Process, name distribute.Term, theirs, mine distribute.Pid) distribute.Pid {
 	keep, lose := keeper(theirs, mine)
 	p.Kill(ctx, lose)
 	return keep
@@ -41,24 +41,24 @@ func RandomExitName(ctx context.Context, p *distribute.Process, name Term, their
 
 // RandomNotifyName keeps the pid on the lower node name and sends
 // {global_name_conflict, Name} to the other.
-func RandomNotifyName(ctx context.Context, p *distribute.Process, name Term, theirs, mine Pid) Pid {
+func RandomNotifyName(ctx context.Context, p *distribute.Process, name distribute.Term, theirs, mine distribute.Pid) distribute.Pid {
 	keep, lose := keeper(theirs, mine)
-	p.Send(ctx, lose, etf.Tuple{Atom("global_name_conflict"), name})
+	p.Send(ctx, lose, etf.Tuple{distribute.Atom("global_name_conflict"), name})
 	return keep
 }
 
 // NotifyAllName unregisters the name and sends
 // {global_name_conflict, Name, OtherPid} to both pids.
-func NotifyAllName(ctx context.Context, p *distribute.Process, name Term, theirs, mine Pid) Pid {
-	p.Send(ctx, theirs, etf.Tuple{Atom("global_name_conflict"), name, mine})
-	p.Send(ctx, mine, etf.Tuple{Atom("global_name_conflict"), name, theirs})
-	return Pid{}
+func NotifyAllName(ctx context.Context, p *distribute.Process, name distribute.Term, theirs, mine distribute.Pid) distribute.Pid {
+	p.Send(ctx, theirs, etf.Tuple{distribute.Atom("global_name_conflict"), name, mine})
+	p.Send(ctx, mine, etf.Tuple{distribute.Atom("global_name_conflict"), name, theirs})
+	return distribute.Pid{}
 }
 
 // resolverFor maps a method term to a resolver: the two export funs with a
 // meaning of their own, anything else (Erlang's default local fun of
 // module global, random_exit_name) to the configured resolver.
-func (s *Server) resolverFor(method Term) Resolver {
+func (s *Server) resolverFor(method distribute.Term) Resolver {
 	switch {
 	case etf.Equal(method, NotifyMethod):
 		return RandomNotifyName
@@ -71,18 +71,18 @@ func (s *Server) resolverFor(method Term) Resolver {
 // exchangeNames is the resolver process's exchange_names: it walks the
 // peer's names against mine and returns Ops (applied here) and Resolved
 // (for the peer to apply). Conflicts are decided on node(mine pid).
-func (s *Server) exchangeNames(ctx context.Context, peer Atom, his []entry, mine map[string]entry) (ops, resolved etf.List) {
+func (s *Server) exchangeNames(ctx context.Context, peer distribute.Atom, his []entry, mine map[string]entry) (ops, resolved etf.List) {
 	var rp *distribute.Process
 	defer func() {
 		if rp != nil {
 			rp.Exit(distribute.ReasonNormal)
 		}
 	}()
-	return mergeNames(s.me, peer, his, mine, func(h, m entry) (Pid, bool) {
+	return mergeNames(s.me, peer, his, mine, func(h, m entry) (distribute.Pid, bool) {
 		if rp == nil {
 			p, err := s.node.NewProcess()
 			if err != nil {
-				return Pid{}, false
+				return distribute.Pid{}, false
 			}
 			rp = p
 		}
@@ -96,7 +96,7 @@ func (s *Server) exchangeNames(ctx context.Context, peer Atom, his []entry, mine
 // which returns the winner (ok false: the rpc failed, the peer's pid wins
 // silently; a winner that is neither pid, or zero, deletes the name on
 // both sides).
-func mergeNames(me, peer Atom, his []entry, mine map[string]entry, decide func(his, mine entry) (Pid, bool)) (ops, resolved etf.List) {
+func mergeNames(me, peer distribute.Atom, his []entry, mine map[string]entry, decide func(his, mine entry) (distribute.Pid, bool)) (ops, resolved etf.List) {
 	ops, resolved = etf.List{}, etf.List{}
 	for _, h := range his {
 		m, ok := mine[keyOf(h.name)]
@@ -121,19 +121,19 @@ func mergeNames(me, peer Atom, his []entry, mine map[string]entry, decide func(h
 	return ops, resolved
 }
 
-func insertOp(name Term, pid Pid, method Term) etf.Tuple {
+func insertOp(name distribute.Term, pid distribute.Pid, method distribute.Term) etf.Tuple {
 	return etf.Tuple{aInsert, etf.Tuple{name, pid, method}}
 }
 
 // resolveIt runs global:resolve_it(Method2, Name, Pid, Pid2) on
 // node(Pid2): locally with the resolver, remotely through rex. ok false is
 // {badrpc, _}: the peer's pid wins. A zero winner is none (or junk).
-func (s *Server) resolveIt(ctx context.Context, p *distribute.Process, method, name Term, theirs, mine Pid) (Pid, bool) {
+func (s *Server) resolveIt(ctx context.Context, p *distribute.Process, method, name distribute.Term, theirs, mine distribute.Pid) (distribute.Pid, bool) {
 	if mine.Node == s.me {
 		s.countResolve()
 		return s.resolverFor(method)(ctx, p, name, theirs, mine), true
 	}
-	req := etf.Tuple{Atom("call"), Atom("global"), Atom("resolve_it"),
+	req := etf.Tuple{distribute.Atom("call"), distribute.Atom("global"), distribute.Atom("resolve_it"),
 		etf.List{method, name, theirs, mine}, p.Pid()}
 	r, err := p.CallName(ctx, "rex", mine.Node, req)
 	if errors.Is(err, distribute.ErrNoProc) {
@@ -142,18 +142,18 @@ func (s *Server) resolveIt(ctx context.Context, p *distribute.Process, method, n
 		r, err = p.CallName(ctx, ServerName, mine.Node, etf.Tuple{aGoResolveIt, method, name, theirs, mine})
 	}
 	if err != nil {
-		return Pid{}, false
+		return distribute.Pid{}, false
 	}
-	if t, ok := r.(etf.Tuple); ok && len(t) == 2 && t[0] == Atom("badrpc") {
-		return Pid{}, false
+	if t, ok := r.(etf.Tuple); ok && len(t) == 2 && t[0] == distribute.Atom("badrpc") {
+		return distribute.Pid{}, false
 	}
-	w, _ := r.(Pid)
+	w, _ := r.(distribute.Pid)
 	return w, true
 }
 
 // aGoResolveIt is the call a Go server answers for a conflict on one of
 // its pids when the resolving node could not use rex.
-const aGoResolveIt Atom = "registry_resolve_it"
+const aGoResolveIt distribute.Atom = "registry_resolve_it"
 
 // goResolveIt answers {registry_resolve_it, Method, Name, Pid, Pid2} off
 // the gns goroutine (a resolver may block).
@@ -161,8 +161,8 @@ func (s *Server) goResolveIt(from distribute.From, r etf.Tuple) bool {
 	if len(r) != 5 {
 		return false
 	}
-	theirs, ok1 := r[3].(Pid)
-	mine, ok2 := r[4].(Pid)
+	theirs, ok1 := r[3].(distribute.Pid)
+	mine, ok2 := r[4].(distribute.Pid)
 	if !ok1 || !ok2 || mine.Node != s.me {
 		return false
 	}
@@ -176,8 +176,8 @@ func (s *Server) goResolveIt(from distribute.From, r etf.Tuple) bool {
 		defer p.Exit(distribute.ReasonNormal)
 		s.countResolve()
 		w := s.resolverFor(r[1])(s.ctx, p, r[2], theirs, mine)
-		var reply Term = Atom("none")
-		if w != (Pid{}) {
+		var reply distribute.Term = distribute.Atom("none")
+		if w != (distribute.Pid{}) {
 			reply = w
 		}
 		s.gns.Reply(s.ctx, from, reply)
@@ -206,12 +206,12 @@ func (s *Server) Resolutions() int {
 // node's rpc server, and an Erlang node that decides a conflict on a Go
 // pid runs this (without it, its erpc call fails with notsup and the
 // other pid silently gets the name).
-func (s *Server) ResolveIt(ctx context.Context, args []Term) (Term, error) {
+func (s *Server) ResolveIt(ctx context.Context, args []distribute.Term) (distribute.Term, error) {
 	if len(args) != 4 {
 		return nil, fmt.Errorf("registry: resolve_it: %d arguments: %w", len(args), ErrBadMessage)
 	}
-	theirs, ok1 := args[2].(Pid)
-	mine, ok2 := args[3].(Pid)
+	theirs, ok1 := args[2].(distribute.Pid)
+	mine, ok2 := args[3].(distribute.Pid)
 	if !ok1 || !ok2 || mine.Node != s.me {
 		return nil, fmt.Errorf("registry: resolve_it: bad pids: %w", ErrBadMessage)
 	}
@@ -221,8 +221,8 @@ func (s *Server) ResolveIt(ctx context.Context, args []Term) (Term, error) {
 	}
 	defer p.Exit(distribute.ReasonNormal)
 	s.countResolve()
-	if w := s.resolverFor(args[0])(ctx, p, args[1], theirs, mine); w != (Pid{}) {
+	if w := s.resolverFor(args[0])(ctx, p, args[1], theirs, mine); w != (distribute.Pid{}) {
 		return w, nil
 	}
-	return Atom("none"), nil
+	return distribute.Atom("none"), nil
 }

@@ -14,53 +14,45 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// Pid, Atom, Ref and Term are the root package's types.
-type (
-	Pid  = distribute.Pid
-	Atom = distribute.Atom
-	Ref  = distribute.Ref
-	Term = distribute.Term
-)
-
 // Protocol constants (global.erl, OTP 25–27).
 const (
 	// ProtocolVersion is the global protocol version this package speaks.
 	ProtocolVersion = 8
 	// ServerName is the registered name of the global name server.
-	ServerName Atom = "global_name_server"
+	ServerName distribute.Atom = "global_name_server"
 	// globalResource is the resource id of the cluster lock (?GLOBAL_RID).
-	globalResource Atom = "global"
+	globalResource distribute.Atom = "global"
 )
 
 // Atoms of the protocol.
 const (
-	aInitConnect    Atom = "init_connect"
-	aInitConnectAck Atom = "init_connect_ack"
-	aCancelConnect  Atom = "cancel_connect"
-	aLocker         Atom = "locker"
-	aNoLongerAPid   Atom = "no_longer_a_pid"
-	aLockSet        Atom = "lock_set"
-	aExchange       Atom = "exchange"
-	aResolved       Atom = "resolved"
-	aNewNodes       Atom = "new_nodes"
-	aInSync         Atom = "in_sync"
-	aLostConnection Atom = "lost_connection"
-	aRemoveConn     Atom = "remove_connection"
-	aSetLock        Atom = "set_lock"
-	aDelLock        Atom = "del_lock"
-	aRegister       Atom = "register"
-	aUnregister     Atom = "unregister"
-	aInsert         Atom = "insert"
-	aDelete         Atom = "delete"
-	aUnused         Atom = "unused"
-	aVsn            Atom = "vsn"
-	aLock           Atom = "lock"
-	aYes            Atom = "yes"
-	aNo             Atom = "no"
-	aGetKnown       Atom = "get_known"
-	aGetSynced      Atom = "get_synced"
-	aGetProtoVsn    Atom = "get_protocol_version"
-	aGenCast        Atom = "$gen_cast"
+	aInitConnect    distribute.Atom = "init_connect"
+	aInitConnectAck distribute.Atom = "init_connect_ack"
+	aCancelConnect  distribute.Atom = "cancel_connect"
+	aLocker         distribute.Atom = "locker"
+	aNoLongerAPid   distribute.Atom = "no_longer_a_pid"
+	aLockSet        distribute.Atom = "lock_set"
+	aExchange       distribute.Atom = "exchange"
+	aResolved       distribute.Atom = "resolved"
+	aNewNodes       distribute.Atom = "new_nodes"
+	aInSync         distribute.Atom = "in_sync"
+	aLostConnection distribute.Atom = "lost_connection"
+	aRemoveConn     distribute.Atom = "remove_connection"
+	aSetLock        distribute.Atom = "set_lock"
+	aDelLock        distribute.Atom = "del_lock"
+	aRegister       distribute.Atom = "register"
+	aUnregister     distribute.Atom = "unregister"
+	aInsert         distribute.Atom = "insert"
+	aDelete         distribute.Atom = "delete"
+	aUnused         distribute.Atom = "unused"
+	aVsn            distribute.Atom = "vsn"
+	aLock           distribute.Atom = "lock"
+	aYes            distribute.Atom = "yes"
+	aNo             distribute.Atom = "no"
+	aGetKnown       distribute.Atom = "get_known"
+	aGetSynced      distribute.Atom = "get_synced"
+	aGetProtoVsn    distribute.Atom = "get_protocol_version"
+	aGenCast        distribute.Atom = "$gen_cast"
 )
 
 // Errors.
@@ -82,28 +74,21 @@ var (
 	ErrBadMessage = errors.New("registry: malformed global message")
 )
 
-// Option configures Start.
-type Option func(*options)
-
-type options struct {
-	logger   *slog.Logger
-	resolver Resolver
-	pop      bool
-}
-
-// WithLogger sets the logger for protocol oddities; nil discards.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
-
-// WithResolver sets the conflict resolver used for names whose method is
-// Erlang's default (random_exit_name, as a local fun of module global or
-// the export fun global:random_exit_name/3) when the conflict must be
-// decided on this node. Nil keeps RandomExitName.
-func WithResolver(r Resolver) Option { return func(o *options) { o.resolver = r } }
-
-// WithPreventOverlappingPartitions switches Erlang's
-// prevent_overlapping_partitions (default on, as in OTP 25) on or off.
-func WithPreventOverlappingPartitions(on bool) Option {
-	return func(o *options) { o.pop = on }
+// Config configures a global name server. The zero Config is OTP 25's
+// global: prevent_overlapping_partitions on, conflicts resolved with
+// RandomExitName, and no logging.
+type Config struct {
+	// Logger receives protocol oddities. Default: none.
+	Logger *slog.Logger
+	// Resolver resolves the conflicts of names whose method is Erlang's
+	// default (random_exit_name, as a local fun of module global or the
+	// export fun global:random_exit_name/3) when the conflict must be
+	// decided on this node. Default: RandomExitName.
+	Resolver Resolver
+	// NoPreventOverlappingPartitions switches Erlang's
+	// prevent_overlapping_partitions off (it is on by default, as in
+	// OTP 25).
+	NoPreventOverlappingPartitions bool
 }
 
 // Server is a running global name server: the process registered as
@@ -112,7 +97,7 @@ func WithPreventOverlappingPartitions(on bool) Option {
 // concurrent use.
 type Server struct {
 	node      *distribute.Node
-	me        Atom
+	me        distribute.Atom
 	gns       *distribute.Process
 	lockerP   *distribute.Process
 	registrar *distribute.Process
@@ -127,15 +112,15 @@ type Server struct {
 	// it each message and performs the effects it returns. Only the gns
 	// goroutine changes it.
 	c         *core
-	refs      map[monID]Ref
-	ids       map[Ref]monID // the core's monitors, both ways
+	refs      map[monID]distribute.Ref
+	ids       map[distribute.Ref]monID // the core's monitors, both ways
 	changed   chan struct{}
 	stopped   bool
 	resolvers int // conflicts decided by a resolver here
 
 	// resolving holds the cancel of each running resolver, by node; only
 	// the gns goroutine uses it.
-	resolving map[Atom]context.CancelFunc
+	resolving map[distribute.Atom]context.CancelFunc
 	// effs is step's buffer of effects; only the gns goroutine uses it.
 	effs []effect
 
@@ -150,12 +135,12 @@ type Server struct {
 type (
 	nodeEv    distribute.NodeEvent
 	lockIsSet struct {
-		node        Atom
-		tag, lockID Term
+		node        distribute.Atom
+		tag, lockID distribute.Term
 	}
 	exchangeOps struct {
-		node          Atom
-		tag           Term
+		node          distribute.Atom
+		tag           distribute.Term
 		ops, resolved etf.List
 	}
 )
@@ -163,16 +148,12 @@ type (
 // Start starts the global name server on node, registered as
 // global_name_server. The node should be Visible: global only sees visible
 // nodes. Stop ends it.
-func Start(ctx context.Context, node *distribute.Node, opts ...Option) (*Server, error) {
-	o := options{pop: true}
-	for _, f := range opts {
-		f(&o)
+func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-	}
-	if o.resolver == nil {
-		o.resolver = RandomExitName
+	if cfg.Resolver == nil {
+		cfg.Resolver = RandomExitName
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -209,13 +190,13 @@ func Start(ctx context.Context, node *distribute.Node, opts ...Option) (*Server,
 		lockerP:   procs[1],
 		registrar: procs[2],
 		plain:     procs[3],
-		logger:    o.logger,
-		resolver:  o.resolver,
-		c:         newCore(node.Name(), procs[1].Pid(), o.pop, xcre, node.IsConnected),
-		refs:      make(map[monID]Ref),
-		ids:       make(map[Ref]monID),
+		logger:    cfg.Logger,
+		resolver:  cfg.Resolver,
+		c:         newCore(node.Name(), procs[1].Pid(), !cfg.NoPreventOverlappingPartitions, xcre, node.IsConnected),
+		refs:      make(map[monID]distribute.Ref),
+		ids:       make(map[distribute.Ref]monID),
 		changed:   make(chan struct{}),
-		resolving: make(map[Atom]context.CancelFunc),
+		resolving: make(map[distribute.Atom]context.CancelFunc),
 		ctx:       sctx,
 		cancel:    cancel,
 		loopDone:  make(chan struct{}),
@@ -245,7 +226,7 @@ func Start(ctx context.Context, node *distribute.Node, opts ...Option) (*Server,
 func (s *Server) Node() *distribute.Node { return s.node }
 
 // Pid returns the pid of the global_name_server process.
-func (s *Server) Pid() Pid { return s.gns.Pid() }
+func (s *Server) Pid() distribute.Pid { return s.gns.Pid() }
 
 // Stop ends the server and its goroutines. It is idempotent.
 func (s *Server) Stop(ctx context.Context) error {
@@ -371,11 +352,11 @@ func (s *Server) handle(m any) {
 // handleCall answers a gen_server call once the effects of the core's
 // change are done (the monitor of a registered pid is set when register
 // returns yes).
-func (s *Server) handleCall(from distribute.From, req Term) {
+func (s *Server) handleCall(from distribute.From, req distribute.Term) {
 	if r, ok := req.(etf.Tuple); ok && len(r) > 0 && r[0] == aGoResolveIt && s.goResolveIt(from, r) {
 		return
 	}
-	var reply Term
+	var reply distribute.Term
 	var answered bool
 	s.step(func(c *core) { reply, answered = c.call(from.Pid, req) })
 	if !answered {
@@ -431,7 +412,7 @@ func (s *Server) perform(effs []effect) {
 
 // sendPlain sends msg plainly to the gns of node, never dialing
 // (noconnect: s.plain has AutoConnect off).
-func (s *Server) sendPlain(node Atom, msg Term) {
+func (s *Server) sendPlain(node distribute.Atom, msg distribute.Term) {
 	if err := s.plain.SendName(s.ctx, ServerName, node, msg); err != nil {
 		s.logger.Debug("registry: send", "node", node, "err", err)
 	}
@@ -446,7 +427,7 @@ const monitorTimeout = 10 * time.Second
 // already gone) it dials nothing and the monitor fails at once. A failed
 // monitor is a DOWN in the gns mailbox, handled after this message.
 func (s *Server) monitor(e monitorEff) {
-	var ref Ref
+	var ref distribute.Ref
 	var err error
 	if e.pid.Node == s.me || s.node.IsConnected(e.pid.Node) || e.inCluster {
 		ctx, cancel := context.WithTimeout(s.ctx, monitorTimeout)
@@ -486,7 +467,7 @@ func (s *Server) startResolver(e resolveEff) {
 }
 
 // syncOthers is sync_others: connect to each node and cast in_sync to it.
-func (s *Server) syncOthers(nodes []Atom) {
+func (s *Server) syncOthers(nodes []distribute.Atom) {
 	for _, n := range nodes {
 		if n == s.me {
 			continue
@@ -523,7 +504,7 @@ func (s *Server) countPartitionCut() {
 // ---- reads of the core for the API and the locker ----
 
 // knownAtoms returns the known nodes, sorted.
-func (s *Server) knownAtoms() []Atom {
+func (s *Server) knownAtoms() []distribute.Atom {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.c.knownAtoms()

@@ -19,25 +19,25 @@ import (
 // while each wire stays in order.
 type sim struct {
 	r     *rand.Rand
-	nodes map[Atom]*simNode
-	order []Atom
-	conn  map[[2]Atom]bool
-	wire  map[[2]Atom][]Term // (from, to) → messages in flight
+	nodes map[distribute.Atom]*simNode
+	order []distribute.Atom
+	conn  map[[2]distribute.Atom]bool
+	wire  map[[2]distribute.Atom][]distribute.Term // (from, to) → messages in flight
 	// upFirst counts the nodeups of from that to has not handled: as
 	// OTP guarantees, nothing from a new connection comes before its
 	// nodeup (nor before the nodedown of the one before).
-	upFirst map[[2]Atom]int
+	upFirst map[[2]distribute.Atom]int
 	// failed holds the connects whose lock could not be taken, until the
 	// next delivery changes something (the real locker retries later).
-	failed map[[2]Atom]bool
-	dead   map[Pid]bool
-	decide func(his, mine entry) (Pid, bool)
+	failed map[[2]distribute.Atom]bool
+	dead   map[distribute.Pid]bool
+	decide func(his, mine entry) (distribute.Pid, bool)
 	err    error                // the first broken rule
 	trace  func(string, ...any) // if set, follows every delivery
 }
 
 type simNode struct {
-	name  Atom
+	name  distribute.Atom
 	c     *core
 	tr    *monTracker
 	local []any
@@ -46,20 +46,20 @@ type simNode struct {
 
 // Local events of a node's gns.
 type (
-	simUp      struct{ node Atom }
-	simDown    struct{ node Atom }
+	simUp      struct{ node distribute.Atom }
+	simDown    struct{ node distribute.Atom }
 	simMonDown struct{ id monID }
 	simCall    struct {
-		from Pid
-		req  Term
+		from distribute.Pid
+		req  distribute.Term
 	}
 	simLockIsSt struct {
-		node    Atom
-		tag, id Term
+		node    distribute.Atom
+		tag, id distribute.Term
 	}
 	simOps struct {
-		node          Atom
-		tag           Term
+		node          distribute.Atom
+		tag           distribute.Term
 		ops, resolved etf.List
 	}
 )
@@ -68,49 +68,49 @@ type (
 // it holds for one connect. Events for other peers wait while it holds
 // one, as the real locker's backlog.
 type simLocker struct {
-	pending map[Atom]him
+	pending map[distribute.Atom]him
 	session *simSession
 	backlog []any
 }
 
 type simSession struct {
-	peer  Atom
+	peer  distribute.Atom
 	id    etf.Tuple
-	nodes []Atom
+	nodes []distribute.Atom
 }
 
-func lockerPidOf(n Atom) Pid    { return Pid{Node: n, ID: 2} }
-func registrarPidOf(n Atom) Pid { return Pid{Node: n, ID: 3} }
+func lockerPidOf(n distribute.Atom) distribute.Pid    { return distribute.Pid{Node: n, ID: 2} }
+func registrarPidOf(n distribute.Atom) distribute.Pid { return distribute.Pid{Node: n, ID: 3} }
 
-func newSim(seed uint64, names ...Atom) *sim {
+func newSim(seed uint64, names ...distribute.Atom) *sim {
 	s := &sim{
 		r:       rand.New(rand.NewPCG(seed, 23)),
-		nodes:   make(map[Atom]*simNode),
-		conn:    make(map[[2]Atom]bool),
-		wire:    make(map[[2]Atom][]Term),
-		upFirst: make(map[[2]Atom]int),
-		failed:  make(map[[2]Atom]bool),
-		dead:    make(map[Pid]bool),
+		nodes:   make(map[distribute.Atom]*simNode),
+		conn:    make(map[[2]distribute.Atom]bool),
+		wire:    make(map[[2]distribute.Atom][]distribute.Term),
+		upFirst: make(map[[2]distribute.Atom]int),
+		failed:  make(map[[2]distribute.Atom]bool),
+		dead:    make(map[distribute.Pid]bool),
 	}
 	for _, n := range names {
-		sn := &simNode{name: n, tr: newMonTracker(), lk: simLocker{pending: make(map[Atom]him)}}
+		sn := &simNode{name: n, tr: newMonTracker(), lk: simLocker{pending: make(map[distribute.Atom]him)}}
 		sn.tr.dead = s.dead
-		sn.c = newCore(n, lockerPidOf(n), true, int64(len(s.order)+1), func(m Atom) bool { return s.connected(n, m) })
+		sn.c = newCore(n, lockerPidOf(n), true, int64(len(s.order)+1), func(m distribute.Atom) bool { return s.connected(n, m) })
 		s.nodes[n] = sn
 		s.order = append(s.order, n)
 	}
-	s.decide = func(his, mine entry) (Pid, bool) { return his.pid, true }
+	s.decide = func(his, mine entry) (distribute.Pid, bool) { return his.pid, true }
 	return s
 }
 
-func pair(a, b Atom) [2]Atom {
+func pair(a, b distribute.Atom) [2]distribute.Atom {
 	if a > b {
 		a, b = b, a
 	}
-	return [2]Atom{a, b}
+	return [2]distribute.Atom{a, b}
 }
 
-func (s *sim) connected(a, b Atom) bool { return a == b || s.conn[pair(a, b)] }
+func (s *sim) connected(a, b distribute.Atom) bool { return a == b || s.conn[pair(a, b)] }
 
 func (s *sim) fail(format string, args ...any) {
 	if s.err == nil {
@@ -119,7 +119,7 @@ func (s *sim) fail(format string, args ...any) {
 }
 
 // connect sets up the connection a–b: both sides get a nodeup.
-func (s *sim) connect(a, b Atom) {
+func (s *sim) connect(a, b distribute.Atom) {
 	if a == b || s.connected(a, b) || s.nodes[a] == nil || s.nodes[b] == nil {
 		return
 	}
@@ -127,8 +127,8 @@ func (s *sim) connect(a, b Atom) {
 		s.trace("   connection %s-%s up", a, b)
 	}
 	s.conn[pair(a, b)] = true
-	s.upFirst[[2]Atom{a, b}]++
-	s.upFirst[[2]Atom{b, a}]++
+	s.upFirst[[2]distribute.Atom{a, b}]++
+	s.upFirst[[2]distribute.Atom{b, a}]++
 	s.nodes[a].local = append(s.nodes[a].local, simUp{b})
 	s.nodes[b].local = append(s.nodes[b].local, simUp{a})
 }
@@ -136,14 +136,14 @@ func (s *sim) connect(a, b Atom) {
 // disconnect loses the connection a–b: what is in flight is lost, both
 // sides get a nodedown and the DOWNs of their monitors of the other's
 // pids.
-func (s *sim) disconnect(a, b Atom) {
+func (s *sim) disconnect(a, b distribute.Atom) {
 	if !s.conn[pair(a, b)] {
 		return
 	}
 	delete(s.conn, pair(a, b))
-	delete(s.wire, [2]Atom{a, b})
-	delete(s.wire, [2]Atom{b, a})
-	for _, x := range [][2]Atom{{a, b}, {b, a}} {
+	delete(s.wire, [2]distribute.Atom{a, b})
+	delete(s.wire, [2]distribute.Atom{b, a})
+	for _, x := range [][2]distribute.Atom{{a, b}, {b, a}} {
 		sn := s.nodes[x[0]]
 		var ids []monID
 		for id, p := range sn.tr.active {
@@ -168,7 +168,7 @@ func (s *sim) disconnect(a, b Atom) {
 }
 
 // kill ends pid: every monitor of it fires.
-func (s *sim) kill(p Pid) {
+func (s *sim) kill(p distribute.Pid) {
 	s.dead[p] = true
 	for _, n := range s.order {
 		sn := s.nodes[n]
@@ -186,7 +186,7 @@ func (s *sim) kill(p Pid) {
 }
 
 // call makes a gen_server call to the core of node from pid from.
-func (s *sim) call(node Atom, from Pid, req Term) Term {
+func (s *sim) call(node distribute.Atom, from distribute.Pid, req distribute.Term) distribute.Term {
 	sn := s.nodes[node]
 	reply, ok := sn.c.call(from, req)
 	if !ok {
@@ -249,7 +249,7 @@ func (s *sim) perform(sn *simNode, effs []effect) {
 	}
 }
 
-func (s *sim) send(from, to Atom, msg Term) {
+func (s *sim) send(from, to distribute.Atom, msg distribute.Term) {
 	if from == to {
 		s.nodes[from].local = append(s.nodes[from].local, msg)
 		return
@@ -257,7 +257,7 @@ func (s *sim) send(from, to Atom, msg Term) {
 	if !s.connected(from, to) {
 		return // noconnect
 	}
-	k := [2]Atom{from, to}
+	k := [2]distribute.Atom{from, to}
 	s.wire[k] = append(s.wire[k], msg)
 }
 
@@ -322,8 +322,8 @@ func (s *sim) endSession(sn *simNode) {
 
 // lockNodes takes id for owner (a process of node) on nodes (those
 // connected to node), all or none.
-func (s *sim) lockNodes(node Atom, owner Pid, id etf.Tuple, nodes []Atom) ([]Atom, bool) {
-	var got []Atom
+func (s *sim) lockNodes(node distribute.Atom, owner distribute.Pid, id etf.Tuple, nodes []distribute.Atom) ([]distribute.Atom, bool) {
+	var got []distribute.Atom
 	for _, n := range nodes {
 		if !s.connected(node, n) {
 			continue
@@ -341,8 +341,8 @@ func (s *sim) lockNodes(node Atom, owner Pid, id etf.Tuple, nodes []Atom) ([]Ato
 
 // lockPairs lists the connects whose lock can be tried: both lockers idle
 // and each waiting for the other.
-func (s *sim) lockPairs() [][2]Atom {
-	var out [][2]Atom
+func (s *sim) lockPairs() [][2]distribute.Atom {
+	var out [][2]distribute.Atom
 	for _, a := range s.order {
 		x := s.nodes[a]
 		if x.lk.session != nil || x.c.globalLockSet() {
@@ -353,19 +353,19 @@ func (s *sim) lockPairs() [][2]Atom {
 			if a > b || y == nil || y.lk.session != nil || !s.connected(a, b) {
 				continue
 			}
-			if _, ok := y.lk.pending[a]; ok && x.c.known[b] == 0 && !s.failed[[2]Atom{a, b}] {
-				out = append(out, [2]Atom{a, b})
+			if _, ok := y.lk.pending[a]; ok && x.c.known[b] == 0 && !s.failed[[2]distribute.Atom{a, b}] {
+				out = append(out, [2]distribute.Atom{a, b})
 			}
 		}
 	}
-	slices.SortFunc(out, func(p, q [2]Atom) int { return cmp.Or(cmp.Compare(p[0], q[0]), cmp.Compare(p[1], q[1])) })
+	slices.SortFunc(out, func(p, q [2]distribute.Atom) int { return cmp.Or(cmp.Compare(p[0], q[0]), cmp.Compare(p[1], q[1])) })
 	return out
 }
 
 // tryLock takes the lock of the connect a–b on both sides, as the two
 // lockers do: the chooser on boss, itself, the peer and its known nodes;
 // the other on boss, itself and its known nodes.
-func (s *sim) tryLock(a, b Atom) {
+func (s *sim) tryLock(a, b distribute.Atom) {
 	x, y := s.nodes[a], s.nodes[b]
 	ha, hb := x.lk.pending[b], y.lk.pending[a]
 	la, lb := lockerPidOf(a), lockerPidOf(b)
@@ -373,17 +373,17 @@ func (s *sim) tryLock(a, b Atom) {
 		la, lb = lb, la
 	}
 	id := etf.Tuple{globalResource, etf.List{la, lb}}
-	nodesA, ok := s.lockNodes(a, lockerPidOf(a), id, append([]Atom{a, b}, x.c.knownAtoms()...))
+	nodesA, ok := s.lockNodes(a, lockerPidOf(a), id, append([]distribute.Atom{a, b}, x.c.knownAtoms()...))
 	if !ok {
-		s.failed[[2]Atom{a, b}] = true
+		s.failed[[2]distribute.Atom{a, b}] = true
 		return
 	}
-	nodesB, ok := s.lockNodes(b, lockerPidOf(b), id, append([]Atom{b}, y.c.knownAtoms()...))
+	nodesB, ok := s.lockNodes(b, lockerPidOf(b), id, append([]distribute.Atom{b}, y.c.knownAtoms()...))
 	if !ok {
 		for _, n := range nodesA {
 			s.call(n, lockerPidOf(a), etf.Tuple{aDelLock, id})
 		}
-		s.failed[[2]Atom{a, b}] = true
+		s.failed[[2]distribute.Atom{a, b}] = true
 		return
 	}
 	x.lk.session = &simSession{peer: b, id: id, nodes: nodesA}
@@ -401,7 +401,7 @@ func (s *sim) deliver(sn *simNode, ev any) {
 	c := sn.c
 	switch v := ev.(type) {
 	case simUp:
-		s.upFirst[[2]Atom{sn.name, v.node}]--
+		s.upFirst[[2]distribute.Atom{sn.name, v.node}]--
 		c.nodeUp(v.node)
 	case simCall:
 		c.call(v.from, v.req)
@@ -437,17 +437,17 @@ func (s *sim) deliver(sn *simNode, ev any) {
 func (s *sim) step() bool {
 	type action struct {
 		kind int // 0 wire, 1 local, 2 lock
-		k    [2]Atom
+		k    [2]distribute.Atom
 	}
 	var acts []action
 	for _, n := range s.order {
 		for _, m := range s.order {
-			if len(s.wire[[2]Atom{n, m}]) > 0 && s.upFirst[[2]Atom{m, n}] == 0 {
-				acts = append(acts, action{0, [2]Atom{n, m}})
+			if len(s.wire[[2]distribute.Atom{n, m}]) > 0 && s.upFirst[[2]distribute.Atom{m, n}] == 0 {
+				acts = append(acts, action{0, [2]distribute.Atom{n, m}})
 			}
 		}
 		if len(s.nodes[n].local) > 0 {
-			acts = append(acts, action{1, [2]Atom{n}})
+			acts = append(acts, action{1, [2]distribute.Atom{n}})
 		}
 	}
 	for _, p := range s.lockPairs() {
@@ -490,12 +490,12 @@ func (s *sim) run(max int) error {
 // settled checks that every node of group knows and is in sync with every
 // other, with no connect in progress and no lock held, and that all agree
 // on every name; it returns the common table.
-func (s *sim) settled(group []Atom) (map[string]Pid, error) {
-	var table map[string]Pid
+func (s *sim) settled(group []distribute.Atom) (map[string]distribute.Pid, error) {
+	var table map[string]distribute.Pid
 	for _, n := range group {
 		sn := s.nodes[n]
 		c := sn.c
-		others := slices.DeleteFunc(slices.Clone(group), func(a Atom) bool { return a == n })
+		others := slices.DeleteFunc(slices.Clone(group), func(a distribute.Atom) bool { return a == n })
 		slices.Sort(others)
 		if got := c.knownAtoms(); !slices.Equal(got, others) {
 			return nil, fmt.Errorf("%s knows %v, want %v", n, got, others)
@@ -511,7 +511,7 @@ func (s *sim) settled(group []Atom) (map[string]Pid, error) {
 		if len(c.locks) != 0 || sn.lk.session != nil || len(sn.lk.pending) != 0 {
 			return nil, fmt.Errorf("%s: locks %d, session %v, pending %v", n, len(c.locks), sn.lk.session, sn.lk.pending)
 		}
-		t := make(map[string]Pid, len(c.names))
+		t := make(map[string]distribute.Pid, len(c.names))
 		for k, e := range c.names {
 			t[k] = e.pid
 		}
@@ -527,10 +527,10 @@ func (s *sim) settled(group []Atom) (map[string]Pid, error) {
 // register is the registrar's transaction at node x, done at once: take
 // {global, Registrar} on x and its known nodes, register name (unless it
 // or pid is taken) on each, release. A busy lock gives up.
-func (s *sim) register(x Atom, name Term, pid Pid, unregister bool) {
+func (s *sim) register(x distribute.Atom, name distribute.Term, pid distribute.Pid, unregister bool) {
 	reg := registrarPidOf(x)
 	id := etf.Tuple{globalResource, reg}
-	got, ok := s.lockNodes(x, reg, id, append([]Atom{x}, s.nodes[x].c.knownAtoms()...))
+	got, ok := s.lockNodes(x, reg, id, append([]distribute.Atom{x}, s.nodes[x].c.knownAtoms()...))
 	if !ok {
 		return
 	}
@@ -577,7 +577,7 @@ func (s *sim) heal(maxSteps int) error {
 
 func fmtEv(ev any) string {
 	switch v := ev.(type) {
-	case etf.Tuple, etf.List, Atom:
+	case etf.Tuple, etf.List, distribute.Atom:
 		return etf.Format(v)
 	}
 	return fmt.Sprintf("%T%+v", ev, ev)

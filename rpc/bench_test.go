@@ -11,7 +11,6 @@ import (
 	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/distributetest"
 	"github.com/distribute-go/distribute/etf"
-	"github.com/distribute-go/distribute/rpc"
 )
 
 // Sequential calls of a function returning its argument; Erlang's
@@ -19,13 +18,13 @@ import (
 // (BenchmarkErlangCallErpc; run both with scripts/bench.sh).
 func benchCalls(b *testing.B, local *distribute.Node, node etf.Atom) {
 	ctx := context.Background()
-	if _, err := rpc.Call(ctx, local, node, "rpctest", "echo", int64(1)); err != nil {
+	if _, err := client(local).Call(ctx, node, "rpctest", "echo", int64(1)); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		v, err := rpc.Call(ctx, local, node, "rpctest", "echo", int64(i))
+		v, err := client(local).Call(ctx, node, "rpctest", "echo", int64(i))
 		if err != nil || v != int64(i) {
 			b.Fatalf("echo(%d) = %v, %v", i, v, err)
 		}

@@ -25,7 +25,7 @@ func runChild(name string, port int) {
 		fmt.Println("start:", err)
 		os.Exit(1)
 	}
-	s, err := rpc.NewServer(n)
+	s, err := rpc.Start(ctx, n, rpc.Config{})
 	if err != nil {
 		fmt.Println("server:", err)
 		os.Exit(1)
@@ -33,7 +33,7 @@ func runChild(name string, port int) {
 	exportTestFuncs(childTB{}, s, nil)
 	fmt.Println("ready")
 	bufio.NewReader(os.Stdin).ReadString('\n')
-	s.Close()
+	s.Stop(ctx)
 	n.Stop(ctx)
 }
 
@@ -57,19 +57,19 @@ func TestGoToGoAcrossProcesses(t *testing.T) {
 	child := startChild(t, port)
 	a := startNode(t, port)
 	ctx := testCtx(t)
-	v, err := rpc.Call(ctx, a, child, "rpctest", "add", int64(20), int64(22))
+	v, err := client(a).Call(ctx, child, "rpctest", "add", int64(20), int64(22))
 	if err != nil || v != int64(42) {
 		t.Fatalf("add = %v, %v", v, err)
 	}
-	_, err = rpc.Call(ctx, a, child, "rpctest", "error_it", tup)
+	_, err = client(a).Call(ctx, child, "rpctest", "error_it", tup)
 	if e, ok := err.(*rpc.Error); !ok || etf.Format(e.Exception()) != "{exception,{a,1},[{rpctest,error_it,1,[]}]}" {
 		t.Fatalf("error_it: %v", err)
 	}
-	_, err = rpc.Call(ctx, a, child, "rpctest", "panic_it")
+	_, err = client(a).Call(ctx, child, "rpctest", "panic_it")
 	if e, ok := err.(*rpc.Error); !ok || e.Class != rpc.ClassError {
 		t.Fatalf("panic_it: %v", err)
 	}
-	if v, err := rpc.Call(ctx, a, child, "rpctest", "echo", tup); err != nil || !etf.Equal(v, tup) {
+	if v, err := client(a).Call(ctx, child, "rpctest", "echo", tup); err != nil || !etf.Equal(v, tup) {
 		t.Fatalf("echo after panic = %v, %v", v, err)
 	}
 }

@@ -10,6 +10,22 @@ import (
 	"github.com/distribute-go/distribute/etf"
 )
 
+// Client makes RPCs from one node. Get one with NewClient, or from the
+// node's Server with Server.Client (which also serves calls to the node's
+// own name). It is safe for concurrent use.
+type Client struct {
+	node    *distribute.Node
+	server  *Server // serves calls to node's own name; nil for NewClient
+	metrics *clientMetrics
+}
+
+// NewClient returns a client that makes RPCs from node. A call to node's
+// own name fails with notsup (ErrNotSup): use the Client of node's
+// Server for those.
+func NewClient(node *distribute.Node) *Client {
+	return &Client{node: node, metrics: newClientMetrics(node)}
+}
+
 // Call runs module:function(args...) on node, a BEAM or Go node, from the
 // local node, and returns its result, as erpc:call does. It sends a spawn
 // request of erpc:execute_call/4 with a monitor; the result comes back as
@@ -28,8 +44,9 @@ import (
 //   - *CallError with Reason notsup when node serves no RPC (ErrNotSup),
 //     or another reason the node refused the spawn with.
 //
-// A call to the local node's own name runs the handler registered on its
-// Server, if any, in a new goroutine.
+// A call to the local node's own name runs the handler registered on the
+// client's Server, in a process of its own; a client made by NewClient
+// has no Server and answers notsup.
 //
 // The latency of every Call is recorded in the node's
 // distribute.rpc.duration histogram (see Node.Meter). A correlation id in
@@ -37,19 +54,20 @@ import (
 // ResRef argument of erpc:execute_call/4: [ResRef | {'$correlation_id',
 // <<Id>>}], which Erlang's erpc passes through untouched and a Go Server
 // puts in the handler's ctx.
-func Call(ctx context.Context, local *distribute.Node, node, module, function etf.Atom, args ...etf.Term) (etf.Term, error) {
+func (c *Client) Call(ctx context.Context, node, module, function etf.Atom, args ...etf.Term) (etf.Term, error) {
 	start := time.Now()
-	v, err := call(ctx, local, node, module, function, args)
-	metricsOf(local).record(ctx, time.Since(start), err)
+	v, err := c.call(ctx, node, module, function, args)
+	c.metrics.record(ctx, time.Since(start), err)
 	return v, err
 }
 
-func call(ctx context.Context, local *distribute.Node, node, module, function etf.Atom, args []etf.Term) (etf.Term, error) {
+func (c *Client) call(ctx context.Context, node, module, function etf.Atom, args []etf.Term) (etf.Term, error) {
 	if args == nil {
 		args = []etf.Term{}
 	}
+	local := c.node
 	if node == local.Name() {
-		return callLocal(ctx, local, module, function, args)
+		return c.callLocal(ctx, module, function, args)
 	}
 	p, err := local.NewProcess()
 	if err != nil {
@@ -145,8 +163,8 @@ func callResult(node etf.Atom, resRef etf.Term, reason etf.Term) (etf.Term, erro
 // callLocal runs a call to the local node on its Server, in a process
 // of its own as a remote call would be: the handler's ctx ends when the
 // caller's does, and when the node stops (which waits for it).
-func callLocal(ctx context.Context, local *distribute.Node, module, function etf.Atom, args []etf.Term) (etf.Term, error) {
-	s := localServer(local)
+func (c *Client) callLocal(ctx context.Context, module, function etf.Atom, args []etf.Term) (etf.Term, error) {
+	local, s := c.node, c.server
 	if s == nil {
 		return nil, &CallError{Node: local.Name(), Reason: etf.Atom("notsup")}
 	}
@@ -195,12 +213,13 @@ func (o outcome) result() (etf.Term, error) {
 // erpc:cast does (a spawn request of erpc:execute_cast/3). It returns an
 // error wrapping distribute.ErrNodeDown when node cannot be reached; any
 // failure of the function itself is not reported.
-func Cast(ctx context.Context, local *distribute.Node, node, module, function etf.Atom, args ...etf.Term) error {
+func (c *Client) Cast(ctx context.Context, node, module, function etf.Atom, args ...etf.Term) error {
 	if args == nil {
 		args = []etf.Term{}
 	}
+	local := c.node
 	if node == local.Name() {
-		s := localServer(local)
+		s := c.server
 		if s == nil {
 			return &CallError{Node: node, Reason: etf.Atom("notsup")}
 		}

@@ -1,12 +1,12 @@
 // Package rpc is remote procedure call between Go and BEAM nodes, both
 // ways, on Erlang's own protocols: Go functions exported by a Server are
 // callable from Erlang with rpc:call, erpc:call, rpc:cast, erpc:cast,
-// rpc:block_call and spawn/4, and Call and Cast run functions on any node,
-// BEAM or Go.
+// rpc:block_call and spawn/4, and a Client's Call and Cast run functions
+// on any node, BEAM or Go.
 //
 // # Serving
 //
-//	s, err := rpc.NewServer(node)
+//	s, err := rpc.Start(ctx, node, rpc.Config{}) // Stop(ctx) ends it
 //	s.Register("math", "add", 2, func(ctx context.Context, args []etf.Term) (etf.Term, error) {
 //		x, ok1 := args[0].(int64)
 //		y, ok2 := args[1].(int64)
@@ -72,10 +72,11 @@
 //
 // # Calling
 //
-//	v, err := rpc.Call(ctx, node, "erl@host", "lists", "reverse", etf.List{int64(1), int64(2), int64(3)})
+//	c := rpc.NewClient(node) // or s.Client(), which also serves node's own name
+//	v, err := c.Call(ctx, "erl@host", "lists", "reverse", etf.List{int64(1), int64(2), int64(3)})
 //	// v is etf.List{3, 2, 1}
 //
-// Call does what erpc:call does, from a fresh process of the local node
+// Client.Call does what erpc:call does, from a fresh process of the local node
 // that exits when Call returns, so nothing of an abandoned call (a late
 // spawn reply or result) ever reaches a mailbox. Its errors: an *Error
 // when the function raised (Class, Reason, Stack; Exception gives erpc's
@@ -83,9 +84,10 @@
 // failures: timeout when ctx's deadline passes (errors.Is
 // distribute.ErrTimeout), noconnection at once when the node cannot be
 // reached or is lost (distribute.ErrNodeDown), notsup (ErrNotSup).
-// CallAs converts the result with etf.FromTerm. CallTyped and
+// CallAs(ctx, c, ...) converts the result with etf.FromTerm. CallTyped and
 // RegisterTyped carry codec-encoded values (package codec) between Go
-// nodes. Cast is erpc:cast.
+// nodes. Client.Cast is erpc:cast. A Client holds no state beyond its
+// node: make one where needed.
 //
 // # What a node exposes
 //

@@ -137,7 +137,7 @@ func TestGoCallsErlang(t *testing.T) {
 	erl, g := erlPair(t, nil)
 	en := etf.Atom(erl.Name)
 	ctx := testCtx(t)
-	v, err := rpc.Call(ctx, g, en, "lists", "reverse", etf.List{int64(1), int64(2), int64(3)})
+	v, err := client(g).Call(ctx, en, "lists", "reverse", etf.List{int64(1), int64(2), int64(3)})
 	if err != nil || etf.Format(v) != "[3,2,1]" {
 		t.Fatalf("lists:reverse = %v, %v", v, err)
 	}
@@ -153,7 +153,7 @@ func TestGoCallsErlang(t *testing.T) {
 		{"nofun", "{exception,undef,[{rpctest,nofun,[{a,1}],[]}]}", rpc.ErrUndef},
 	}
 	for _, c := range cases {
-		_, err := rpc.Call(ctx, g, en, "rpctest", c.f, tup)
+		_, err := client(g).Call(ctx, en, "rpctest", c.f, tup)
 		var e *rpc.Error
 		if !errors.As(err, &e) || !errors.Is(err, c.is) {
 			t.Fatalf("%s: %v", c.f, err)
@@ -163,7 +163,7 @@ func TestGoCallsErlang(t *testing.T) {
 		}
 	}
 	// A process killed by a signal: erpc's exit:{signal, R}.
-	_, err = rpc.Call(ctx, g, en, "erlang", "exit", etf.Atom("self_exit_not_a_signal"))
+	_, err = client(g).Call(ctx, en, "erlang", "exit", etf.Atom("self_exit_not_a_signal"))
 	if e, ok := err.(*rpc.Error); !ok || e.Class != rpc.ClassExit || e.Signal {
 		t.Errorf("erlang:exit/1: %v", err)
 	}
@@ -172,7 +172,7 @@ func TestGoCallsErlang(t *testing.T) {
 		t.Errorf("BadRPC = %s", etf.Format(bad))
 	}
 	// Cast: runs; the result goes nowhere.
-	if err := rpc.Cast(ctx, g, en, "persistent_term", "put", etf.Atom("cast_marker"), etf.Atom("yes")); err != nil {
+	if err := client(g).Cast(ctx, en, "persistent_term", "put", etf.Atom("cast_marker"), etf.Atom("yes")); err != nil {
 		t.Fatal(err)
 	}
 	distributetest.WaitFor(t, "the cast to run on erl", func() bool { return erl.Eval(t, "persistent_term:get(cast_marker, no)") == "yes" })
@@ -184,13 +184,13 @@ func TestGoCallsErlangTimeout(t *testing.T) {
 	erl, g := erlPair(t, nil)
 	en := etf.Atom(erl.Name)
 	ctx := testCtx(t)
-	if _, err := rpc.Call(ctx, g, en, "erlang", "node"); err != nil {
+	if _, err := client(g).Call(ctx, en, "erlang", "node"); err != nil {
 		t.Fatal(err)
 	}
 	base := len(g.Processes())
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	start := time.Now()
-	_, err := rpc.Call(short, g, en, "timer", "sleep", int64(1500))
+	_, err := client(g).Call(short, en, "timer", "sleep", int64(1500))
 	cancel()
 	el := time.Since(start)
 	if !errors.Is(err, distribute.ErrTimeout) {
@@ -209,7 +209,7 @@ func TestGoCallsErlangTimeout(t *testing.T) {
 	if n := len(g.Processes()); n != base {
 		t.Fatalf("%d processes; want %d", n, base)
 	}
-	v, err := rpc.Call(ctx, g, en, "rpctest", "echo", etf.Atom("fresh"))
+	v, err := client(g).Call(ctx, en, "rpctest", "echo", etf.Atom("fresh"))
 	if err != nil || v != etf.Atom("fresh") {
 		t.Fatalf("echo after timeout = %v, %v", v, err)
 	}
@@ -255,12 +255,12 @@ func TestGoCallsErlangNodeLost(t *testing.T) {
 	erl, g := erlPair(t, nil)
 	en := etf.Atom(erl.Name)
 	ctx := testCtx(t)
-	if _, err := rpc.Call(ctx, g, en, "erlang", "node"); err != nil {
+	if _, err := client(g).Call(ctx, en, "erlang", "node"); err != nil {
 		t.Fatal(err)
 	}
 	errc := make(chan error, 1)
 	go func() {
-		_, err := rpc.Call(ctx, g, en, "timer", "sleep", int64(30000))
+		_, err := client(g).Call(ctx, en, "timer", "sleep", int64(30000))
 		errc <- err
 	}()
 	// The call is under way once erl runs a process in timer:sleep.

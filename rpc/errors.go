@@ -175,7 +175,7 @@ func (e *CallError) BadRPC() etf.Term {
 	return badrpc(e.Reason)
 }
 
-// BadRPC returns the rpc:call-shaped term for an error of Call ({badrpc,
+// BadRPC returns the rpc:call-shaped term for an error of Client.Call ({badrpc,
 // ...} or, for a throw, the thrown value), and false for an error that
 // did not come from an RPC.
 func BadRPC(err error) (etf.Term, bool) {

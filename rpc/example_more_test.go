@@ -43,14 +43,15 @@ func Example_readme() {
 	}
 	defer client.Stop(ctx)
 
-	s, _ := rpc.NewServer(server)
+	s, _ := rpc.Start(ctx, server, rpc.Config{})
+	defer s.Stop(ctx)
 	s.Register("math", "add", 2, rpc.Func2(func(ctx context.Context, a, b int64) (int64, error) {
 		return a + b, nil
 	}))
-	v, err := rpc.Call(ctx, client, server.Name(), "math", "add", int64(1), int64(2))
+	v, err := rpc.NewClient(client).Call(ctx, server.Name(), "math", "add", int64(1), int64(2))
 	fmt.Println(etf.Format(v), err)
 
-	_, err = rpc.Call(ctx, client, server.Name(), "math", "nope")
+	_, err = rpc.NewClient(client).Call(ctx, server.Name(), "math", "nope")
 	fmt.Println(err != nil)
 	// Output:
 	// 3 <nil>
@@ -76,11 +77,12 @@ func ExampleCallTyped() {
 	}
 	defer client.Stop(ctx)
 
-	s, _ := rpc.NewServer(server)
+	s, _ := rpc.Start(ctx, server, rpc.Config{})
+	defer s.Stop(ctx)
 	rpc.RegisterTyped(s, "text", "shout", codec.String, codec.String, func(ctx context.Context, in string) (string, error) {
 		return in + "!", nil
 	})
-	out, err := rpc.CallTyped(ctx, client, server.Name(), "text", "shout", codec.String, codec.String, "hello")
+	out, err := rpc.CallTyped(ctx, rpc.NewClient(client), server.Name(), "text", "shout", codec.String, codec.String, "hello")
 	fmt.Println(out, err)
 	// Output: hello! <nil>
 }

@@ -21,10 +21,11 @@ func ExampleServer_Register() {
 		log.Fatal(err)
 	}
 	defer node.Stop(ctx)
-	s, err := rpc.NewServer(node)
+	s, err := rpc.Start(ctx, node, rpc.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer s.Stop(ctx)
 	s.Register("math", "add", 2, func(ctx context.Context, args []etf.Term) (etf.Term, error) {
 		x, ok1 := args[0].(int64)
 		y, ok2 := args[1].(int64)
@@ -42,7 +43,7 @@ func ExampleServer_Register() {
 }
 
 // Call a function on an Erlang node.
-func ExampleCall() {
+func ExampleClient_Call() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	node, err := distribute.Start(ctx, distribute.Config{Name: "client@localhost", Cookie: "secret", ClientOnly: true})
@@ -50,7 +51,7 @@ func ExampleCall() {
 		log.Fatal(err)
 	}
 	defer node.Stop(context.Background())
-	v, err := rpc.Call(ctx, node, "erl@localhost", "lists", "reverse", etf.List{int64(1), int64(2), int64(3)})
+	v, err := rpc.NewClient(node).Call(ctx, "erl@localhost", "lists", "reverse", etf.List{int64(1), int64(2), int64(3)})
 	var e *rpc.Error
 	switch {
 	case errors.Is(err, distribute.ErrTimeout):
@@ -75,7 +76,7 @@ func ExampleServer_Drain() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := rpc.NewServer(node)
+	s, err := rpc.Start(ctx, node, rpc.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

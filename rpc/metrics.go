@@ -3,10 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
-	"runtime"
-	"sync"
 	"time"
-	"weak"
 
 	"github.com/distribute-go/distribute"
 	"go.opentelemetry.io/otel/attribute"
@@ -17,7 +14,7 @@ import (
 // meterScope is the instrumentation scope of the package's instruments.
 const meterScope = "github.com/distribute-go/distribute/rpc"
 
-// metricRPCDuration is the RPC latency histogram (seconds) of Call, with
+// metricRPCDuration is the RPC latency histogram (seconds) of Client.Call, with
 // the attribute outcome: ok, raised (the function raised: *Error),
 // timeout, nodedown, notsup or error.
 const metricRPCDuration = "distribute.rpc.duration"
@@ -37,19 +34,12 @@ type clientMetrics struct {
 	opts     map[string][]metric.RecordOption
 }
 
-// nodeMetrics maps a node (weakly: an entry goes when its node is
-// collected) to its instruments, made once per node.
-var nodeMetrics sync.Map // weak.Pointer[distribute.Node] -> *clientMetrics
-
-// metricsOf returns the RPC instruments of node.
-func metricsOf(node *distribute.Node) *clientMetrics {
-	k := weak.Make(node)
-	if m, ok := nodeMetrics.Load(k); ok {
-		return m.(*clientMetrics)
-	}
+// newClientMetrics makes the RPC instruments of a client of node (the
+// meter provider returns the same instrument to every client of a node).
+func newClientMetrics(node *distribute.Node) *clientMetrics {
 	h, err := node.Meter(meterScope).Float64Histogram(metricRPCDuration,
 		metric.WithUnit("s"),
-		metric.WithDescription("Latency of RPCs made by this node (rpc.Call), by outcome."),
+		metric.WithDescription("Latency of RPCs made by this node (rpc.Client.Call), by outcome."),
 		metric.WithExplicitBucketBoundaries(latencyBuckets...))
 	if err != nil {
 		h = noop.Float64Histogram{}
@@ -58,10 +48,6 @@ func metricsOf(node *distribute.Node) *clientMetrics {
 	for _, o := range outcomes {
 		m.opts[o] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))}
 	}
-	if prev, loaded := nodeMetrics.LoadOrStore(k, m); loaded {
-		return prev.(*clientMetrics)
-	}
-	runtime.AddCleanup(node, func(k weak.Pointer[distribute.Node]) { nodeMetrics.Delete(k) }, k)
 	return m
 }
 

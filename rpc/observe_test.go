@@ -37,17 +37,17 @@ func TestCorrelationIDGoToGo(t *testing.T) {
 	ctx := testCtx(t)
 	idCtx := distribute.WithCorrelationID(ctx, "rpc-1")
 	for _, node := range []*distribute.Node{b, a} { // remote, then local
-		v, err := rpc.Call(idCtx, a, node.Name(), "rpctest", "cid")
+		v, err := client(a).Call(idCtx, node.Name(), "rpctest", "cid")
 		if err != nil || etf.Format(v) != `<<"rpc-1">>` {
 			t.Errorf("cid on %s with an id = %v, %v; want <<\"rpc-1\">>", node.Name(), v, err)
 		}
-		v, err = rpc.Call(ctx, a, node.Name(), "rpctest", "cid")
+		v, err = client(a).Call(ctx, node.Name(), "rpctest", "cid")
 		if err != nil || v != etf.Atom("none") {
 			t.Errorf("cid on %s without an id = %v, %v; want none", node.Name(), v, err)
 		}
 	}
 	// Exceptions are still told apart with an id in the ResRef.
-	if _, err := rpc.Call(idCtx, a, b.Name(), "rpctest", "throw_it", tup); !errors.Is(err, rpc.ErrRaised) {
+	if _, err := client(a).Call(idCtx, b.Name(), "rpctest", "throw_it", tup); !errors.Is(err, rpc.ErrRaised) {
 		t.Errorf("throw_it with an id: %v; want ErrRaised", err)
 	}
 }
@@ -58,7 +58,7 @@ func TestCorrelationIDGoToErlang(t *testing.T) {
 	erl, g := erlPair(t, nil)
 	en := etf.Atom(erl.Name)
 	ctx := distribute.WithCorrelationID(testCtx(t), "to-erl")
-	v, err := rpc.Call(ctx, g, en, "erlang", "node")
+	v, err := client(g).Call(ctx, en, "erlang", "node")
 	if err != nil || v != en {
 		t.Fatalf("erlang:node() = %v, %v; want %s", v, err, en)
 	}
@@ -66,7 +66,7 @@ func TestCorrelationIDGoToErlang(t *testing.T) {
 		f  etf.Atom
 		is error
 	}{{"throw_it", rpc.ErrRaised}, {"error_it", rpc.ErrRaised}, {"badarg_it", rpc.ErrBadArg}, {"nofun", rpc.ErrUndef}} {
-		if _, err := rpc.Call(ctx, g, en, "rpctest", c.f, tup); !errors.Is(err, c.is) {
+		if _, err := client(g).Call(ctx, en, "rpctest", c.f, tup); !errors.Is(err, c.is) {
 			t.Errorf("%s with an id: %v; want %v", c.f, err, c.is)
 		}
 	}
@@ -89,23 +89,23 @@ func TestRPCMetrics(t *testing.T) {
 	ctx := testCtx(t)
 
 	for range 2 {
-		if _, err := rpc.Call(ctx, a, b.Name(), "rpctest", "echo", tup); err != nil {
+		if _, err := client(a).Call(ctx, b.Name(), "rpctest", "echo", tup); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := rpc.Call(ctx, a, b.Name(), "rpctest", "throw_it", tup); !errors.Is(err, rpc.ErrRaised) {
+	if _, err := client(a).Call(ctx, b.Name(), "rpctest", "throw_it", tup); !errors.Is(err, rpc.ErrRaised) {
 		t.Fatalf("throw_it: %v", err)
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	_, err = rpc.Call(short, a, b.Name(), "rpctest", "sleep", int64(5000))
+	_, err = client(a).Call(short, b.Name(), "rpctest", "sleep", int64(5000))
 	cancel()
 	if !errors.Is(err, distribute.ErrTimeout) {
 		t.Fatalf("sleep: %v; want a timeout", err)
 	}
-	if _, err := rpc.Call(ctx, a, bare.Name(), "rpctest", "echo", tup); !errors.Is(err, rpc.ErrNotSup) {
+	if _, err := client(a).Call(ctx, bare.Name(), "rpctest", "echo", tup); !errors.Is(err, rpc.ErrNotSup) {
 		t.Fatalf("call to a node without a server: %v; want ErrNotSup", err)
 	}
-	if _, err := rpc.Call(ctx, a, "nobody@localhost", "rpctest", "echo", tup); !errors.Is(err, distribute.ErrNodeDown) {
+	if _, err := client(a).Call(ctx, "nobody@localhost", "rpctest", "echo", tup); !errors.Is(err, distribute.ErrNodeDown) {
 		t.Fatalf("call to no node: %v; want ErrNodeDown", err)
 	}
 

@@ -92,11 +92,14 @@ func exportTestFuncs(t testing.TB, s *rpc.Server, got notes) {
 
 func serve(t testing.TB, n *distribute.Node, got notes) *rpc.Server {
 	t.Helper()
-	s, err := rpc.NewServer(n)
+	s, err := rpc.Start(testCtx(t), n, rpc.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	t.Cleanup(func() {
+		servers.Delete(n)
+		s.Stop(context.Background())
+	})
 	servers.Store(n, s)
 	exportTestFuncs(t, s, got)
 	return s
@@ -110,11 +113,11 @@ func TestGoToGoCall(t *testing.T) {
 	serve(t, b, nil)
 	ctx := testCtx(t)
 
-	v, err := rpc.Call(ctx, a, b.Name(), "rpctest", "add", int64(2), int64(40))
+	v, err := client(a).Call(ctx, b.Name(), "rpctest", "add", int64(2), int64(40))
 	if err != nil || v != int64(42) {
 		t.Fatalf("add(2, 40) = %v, %v; want 42", v, err)
 	}
-	v, err = rpc.Call(ctx, a, b.Name(), "rpctest", "echo", tup)
+	v, err = client(a).Call(ctx, b.Name(), "rpctest", "echo", tup)
 	if err != nil || !etf.Equal(v, tup) {
 		t.Fatalf("echo = %v, %v", v, err)
 	}
@@ -137,7 +140,7 @@ func TestGoToGoCall(t *testing.T) {
 		{"plain_error", nil, rpc.ClassError, `{exception,{error,<<"disk full">>},[{rpctest,plain_error,0,[]}]}`, rpc.ErrRaised},
 	}
 	for _, c := range cases {
-		_, err := rpc.Call(ctx, a, b.Name(), "rpctest", c.fn, c.args...)
+		_, err := client(a).Call(ctx, b.Name(), "rpctest", c.fn, c.args...)
 		var e *rpc.Error
 		if !errors.As(err, &e) {
 			t.Fatalf("%s: err %v; want *rpc.Error", c.fn, err)
@@ -147,15 +150,15 @@ func TestGoToGoCall(t *testing.T) {
 		}
 	}
 	// The node serves on after all that.
-	if v, err := rpc.Call(ctx, a, b.Name(), "rpctest", "echo", int64(7)); err != nil || v != int64(7) {
+	if v, err := client(a).Call(ctx, b.Name(), "rpctest", "echo", int64(7)); err != nil || v != int64(7) {
 		t.Fatalf("echo after failures = %v, %v", v, err)
 	}
 	// The local node: its own server.
 	serve(t, a, nil)
-	if v, err := rpc.Call(ctx, a, a.Name(), "rpctest", "add", int64(1), int64(2)); err != nil || v != int64(3) {
+	if v, err := client(a).Call(ctx, a.Name(), "rpctest", "add", int64(1), int64(2)); err != nil || v != int64(3) {
 		t.Fatalf("local add = %v, %v", v, err)
 	}
-	if _, err := rpc.Call(ctx, a, a.Name(), "rpctest", "nofun"); !errors.Is(err, rpc.ErrUndef) {
+	if _, err := client(a).Call(ctx, a.Name(), "rpctest", "nofun"); !errors.Is(err, rpc.ErrUndef) {
 		t.Fatalf("local nofun: %v; want ErrUndef", err)
 	}
 }
@@ -166,7 +169,7 @@ func TestGoToGoCast(t *testing.T) {
 	got := make(notes, 4)
 	serve(t, b, got)
 	ctx := testCtx(t)
-	if err := rpc.Cast(ctx, a, b.Name(), "rpctest", "note", etf.Atom("hello")); err != nil {
+	if err := client(a).Cast(ctx, b.Name(), "rpctest", "note", etf.Atom("hello")); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -178,10 +181,10 @@ func TestGoToGoCast(t *testing.T) {
 		t.Fatal("cast did not run")
 	}
 	// A cast of an unknown function is silently dropped; the node serves on.
-	if err := rpc.Cast(ctx, a, b.Name(), "rpctest", "nofun"); err != nil {
+	if err := client(a).Cast(ctx, b.Name(), "rpctest", "nofun"); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := rpc.Call(ctx, a, b.Name(), "rpctest", "note", etf.Atom("again")); err != nil || v != etf.Atom("ok") {
+	if v, err := client(a).Call(ctx, b.Name(), "rpctest", "note", etf.Atom("again")); err != nil || v != etf.Atom("ok") {
 		t.Fatalf("note after cast = %v, %v", v, err)
 	}
 	if v := <-got; v != etf.Atom("again") {
@@ -195,13 +198,13 @@ func TestCallTimeoutLeavesNothing(t *testing.T) {
 	serve(t, b, nil)
 	ctx := testCtx(t)
 	// Connect first, so the deadline measures the call.
-	if _, err := rpc.Call(ctx, a, b.Name(), "rpctest", "echo", int64(1)); err != nil {
+	if _, err := client(a).Call(ctx, b.Name(), "rpctest", "echo", int64(1)); err != nil {
 		t.Fatal(err)
 	}
 	base := len(a.Processes())
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	start := time.Now()
-	_, err := rpc.Call(short, a, b.Name(), "rpctest", "sleep", int64(400))
+	_, err := client(a).Call(short, b.Name(), "rpctest", "sleep", int64(400))
 	cancel()
 	var ce *rpc.CallError
 	if !errors.Is(err, distribute.ErrTimeout) || !errors.As(err, &ce) || ce.Reason != etf.Atom("timeout") {
@@ -218,7 +221,7 @@ func TestCallTimeoutLeavesNothing(t *testing.T) {
 	c := startNode(t, port)
 	serve(t, c, nil)
 	expired, cancel2 := context.WithDeadline(ctx, time.Now().Add(-time.Second))
-	_, err = rpc.Call(expired, a, c.Name(), "rpctest", "echo", int64(1))
+	_, err = client(a).Call(expired, c.Name(), "rpctest", "echo", int64(1))
 	cancel2()
 	if !errors.Is(err, distribute.ErrTimeout) || errors.Is(err, distribute.ErrNodeDown) {
 		t.Fatalf("expired deadline: %v; want ErrTimeout only", err)
@@ -226,7 +229,7 @@ func TestCallTimeoutLeavesNothing(t *testing.T) {
 	// After the remote function finished (its process is gone from b),
 	// a new call gets its own answer, not the stale one.
 	distributetest.WaitFor(t, "the call's process on b to end", func() bool { return len(b.Processes()) <= 2 })
-	if v, err := rpc.Call(ctx, a, b.Name(), "rpctest", "echo", int64(2)); err != nil || v != int64(2) {
+	if v, err := client(a).Call(ctx, b.Name(), "rpctest", "echo", int64(2)); err != nil || v != int64(2) {
 		t.Fatalf("echo after timeout = %v, %v", v, err)
 	}
 }
@@ -238,20 +241,20 @@ func TestCallNodeDown(t *testing.T) {
 	ctx := testCtx(t)
 	// Unreachable: no such node registered.
 	start := time.Now()
-	_, err := rpc.Call(ctx, a, "nosuch@localhost", "rpctest", "echo", int64(1))
+	_, err := client(a).Call(ctx, "nosuch@localhost", "rpctest", "echo", int64(1))
 	if !errors.Is(err, distribute.ErrNodeDown) {
 		t.Fatalf("unreachable: %v; want ErrNodeDown", err)
 	}
 	if el := time.Since(start); el > distributetest.Scale(5*time.Second) {
 		t.Fatalf("unreachable took %v", el)
 	}
-	if err := rpc.Cast(ctx, a, "nosuch@localhost", "rpctest", "echo", int64(1)); !errors.Is(err, distribute.ErrNodeDown) {
+	if err := client(a).Cast(ctx, "nosuch@localhost", "rpctest", "echo", int64(1)); !errors.Is(err, distribute.ErrNodeDown) {
 		t.Fatalf("cast unreachable: %v; want ErrNodeDown", err)
 	}
 	// Lost during the call.
 	errc := make(chan error, 1)
 	go func() {
-		_, err := rpc.Call(ctx, a, b.Name(), "rpctest", "sleep", int64(30000))
+		_, err := client(a).Call(ctx, b.Name(), "rpctest", "sleep", int64(30000))
 		errc <- err
 	}()
 	distributetest.WaitFor(t, "the call to run on b", func() bool { return len(b.Processes()) > 2 })
@@ -273,20 +276,22 @@ func TestNoServerIsNotSup(t *testing.T) {
 	port := distributetest.StartEpmd(t)
 	a, b := startNode(t, port), startNode(t, port)
 	ctx := testCtx(t)
-	_, err := rpc.Call(ctx, a, b.Name(), "rpctest", "echo", int64(1))
+	_, err := client(a).Call(ctx, b.Name(), "rpctest", "echo", int64(1))
 	if !errors.Is(err, rpc.ErrNotSup) {
 		t.Fatalf("err %v; want ErrNotSup", err)
 	}
 	s := serve(t, b, nil)
-	if _, err := rpc.NewServer(b); !errors.Is(err, rpc.ErrExists) {
+	if _, err := rpc.Start(ctx, b, rpc.Config{}); !errors.Is(err, rpc.ErrExists) {
 		t.Fatalf("second server: %v", err)
 	}
-	if v, err := rpc.Call(ctx, a, b.Name(), "rpctest", "echo", int64(1)); err != nil || v != int64(1) {
+	if v, err := client(a).Call(ctx, b.Name(), "rpctest", "echo", int64(1)); err != nil || v != int64(1) {
 		t.Fatalf("served: %v %v", v, err)
 	}
-	s.Close()
-	if _, err := rpc.Call(ctx, a, b.Name(), "rpctest", "echo", int64(1)); !errors.Is(err, rpc.ErrNotSup) {
-		t.Fatalf("after Close: %v; want ErrNotSup", err)
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client(a).Call(ctx, b.Name(), "rpctest", "echo", int64(1)); !errors.Is(err, rpc.ErrNotSup) {
+		t.Fatalf("after Stop: %v; want ErrNotSup", err)
 	}
 }
 
@@ -337,7 +342,7 @@ func TestMalformedRequests(t *testing.T) {
 		}
 		p.ReceiveMatch(ctx, func(m any) bool { r, ok := m.(distribute.SpawnReply); return ok && r.Ref == ref })
 	}
-	if v, err := rpc.Call(ctx, a, b.Name(), "rpctest", "echo", int64(3)); err != nil || v != int64(3) {
+	if v, err := client(a).Call(ctx, b.Name(), "rpctest", "echo", int64(3)); err != nil || v != int64(3) {
 		t.Fatalf("echo after malformed requests = %v, %v", v, err)
 	}
 }
@@ -408,24 +413,33 @@ func TestTyped(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := testCtx(t)
-	u, err := rpc.CallTyped(ctx, a, b.Name(), "users", "rename", userC, userC, user{7, "ann"})
+	u, err := rpc.CallTyped(ctx, client(a), b.Name(), "users", "rename", userC, userC, user{7, "ann"})
 	if want := (user{7, "ann!"}); err != nil || u != want {
 		t.Fatalf("typed = %+v, %v", u, err)
 	}
-	_, err = rpc.CallTyped(ctx, a, b.Name(), "users", "rename", userC, userC, user{7, ""})
+	_, err = rpc.CallTyped(ctx, client(a), b.Name(), "users", "rename", userC, userC, user{7, ""})
 	var e *rpc.Error
 	if !errors.As(err, &e) || e.Class != rpc.ClassThrow || e.Reason != etf.Atom("empty_name") {
 		t.Fatalf("typed throw: %v", err)
 	}
 	// Bytes that do not decode: badarg.
-	_, err = rpc.Call(ctx, a, b.Name(), "users", "rename", etf.Binary{1, 2})
+	_, err = client(a).Call(ctx, b.Name(), "users", "rename", etf.Binary{1, 2})
 	if !errors.Is(err, rpc.ErrBadArg) {
 		t.Fatalf("typed bad bytes: %v; want ErrBadArg", err)
 	}
-	_, err = rpc.Call(ctx, a, b.Name(), "users", "rename", etf.Atom("x"))
+	_, err = client(a).Call(ctx, b.Name(), "users", "rename", etf.Atom("x"))
 	if !errors.Is(err, rpc.ErrBadArg) {
 		t.Fatalf("typed non-binary: %v; want ErrBadArg", err)
 	}
+}
+
+// client returns the client of the Server serve started for n (it also
+// serves calls to n's own name), or a plain client when none runs.
+func client(n *distribute.Node) *rpc.Client {
+	if s, ok := servers.Load(n); ok {
+		return s.(*rpc.Server).Client()
+	}
+	return rpc.NewClient(n)
 }
 
 // localServerOf returns the Server serve started for n.
@@ -451,24 +465,24 @@ func TestFuncAdapters(t *testing.T) {
 	}))
 	s.Register("calc", "zero", 0, rpc.Func0(func(context.Context) (float64, error) { return 0.5, nil }))
 	ctx := testCtx(t)
-	if v, err := rpc.CallAs[int](ctx, a, b.Name(), "calc", "add", int64(2), int64(3)); err != nil || v != 5 {
+	if v, err := rpc.CallAs[int](ctx, client(a), b.Name(), "calc", "add", int64(2), int64(3)); err != nil || v != 5 {
 		t.Fatalf("add = %v, %v", v, err)
 	}
-	if v, err := rpc.CallAs[[]string](ctx, a, b.Name(), "calc", "words", etf.Binary("hi")); err != nil || len(v) != 2 || v[1] != "hi" {
+	if v, err := rpc.CallAs[[]string](ctx, client(a), b.Name(), "calc", "words", etf.Binary("hi")); err != nil || len(v) != 2 || v[1] != "hi" {
 		t.Fatalf("words = %v, %v", v, err)
 	}
-	if _, err := rpc.Call(ctx, a, b.Name(), "calc", "words", etf.Binary("")); !errors.Is(err, rpc.ErrRaised) {
+	if _, err := client(a).Call(ctx, b.Name(), "calc", "words", etf.Binary("")); !errors.Is(err, rpc.ErrRaised) {
 		t.Fatalf("words empty: %v", err)
 	}
-	if v, err := rpc.Call(ctx, a, b.Name(), "calc", "zero"); err != nil || v != 0.5 {
+	if v, err := client(a).Call(ctx, b.Name(), "calc", "zero"); err != nil || v != 0.5 {
 		t.Fatalf("zero = %v, %v", v, err)
 	}
-	_, err := rpc.Call(ctx, a, b.Name(), "calc", "add", etf.Atom("x"), int64(3))
+	_, err := client(a).Call(ctx, b.Name(), "calc", "add", etf.Atom("x"), int64(3))
 	var e *rpc.Error
 	if !errors.As(err, &e) || etf.Format(e.Exception()) != "{exception,badarg,[{calc,add,[x,3],[]}]}" {
 		t.Fatalf("add(x, 3): %v", err)
 	}
-	if _, err := rpc.CallAs[string](ctx, a, b.Name(), "calc", "add", int64(1), int64(1)); err == nil || errors.Is(err, rpc.ErrRaised) {
+	if _, err := rpc.CallAs[string](ctx, client(a), b.Name(), "calc", "add", int64(1), int64(1)); err == nil || errors.Is(err, rpc.ErrRaised) {
 		t.Fatalf("CallAs[string] of an int: %v; want a conversion error", err)
 	}
 }
@@ -491,7 +505,7 @@ func TestLocalCallEndsWithNode(t *testing.T) {
 	}
 	res := make(chan error, 1)
 	go func() {
-		_, err := rpc.Call(context.Background(), n, n.Name(), "local", "wait")
+		_, err := client(n).Call(context.Background(), n.Name(), "local", "wait")
 		res <- err
 	}()
 	deadline := time.After(distributetest.Scale(10 * time.Second))

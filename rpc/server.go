@@ -34,8 +34,8 @@ type funcKey struct {
 }
 
 // Server exports Go functions to RPC callers: Erlang's rpc:call,
-// erpc:call, rpc:cast, erpc:cast, rpc:block_call and spawn/4, and Call
-// and Cast of this package on other Go nodes. It serves the spawn requests
+// erpc:call, rpc:cast, erpc:cast, rpc:block_call and spawn/4, and a
+// Client's Call and Cast on other Go nodes. It serves the spawn requests
 // of the node (erpc's protocol) and runs the registered process rex (rpc's
 // server).
 type Server struct {
@@ -45,64 +45,69 @@ type Server struct {
 	mu    sync.RWMutex
 	funcs map[funcKey]Handler
 
+	client         *Client
+	unregisterOnce sync.Once
+
 	runMu   sync.Mutex    // protects running, idle
 	running int           // handlers running
 	idle    chan struct{} // closed when running drops to 0; nil while it is 0
 }
 
-var (
-	serversMu sync.Mutex
-	servers   = map[*distribute.Node]*Server{}
-)
+// Config configures a Server. It has no settings yet: the zero Config
+// is the default, and a field added later keeps that default at zero.
+type Config struct{}
 
-// NewServer starts serving RPC on node: it installs the node's spawn
-// handler and registers the rex process. There is one Server per node;
-// a second NewServer fails with ErrExists. The Server ends with Close or
-// when the node stops.
-func NewServer(node *distribute.Node) (*Server, error) {
-	serversMu.Lock()
-	defer serversMu.Unlock()
-	if _, ok := servers[node]; ok {
-		return nil, fmt.Errorf("rpc: node %s already has a server: %w", node.Name(), ErrExists)
+// Start starts serving RPC on node: it installs the node's spawn handler
+// and registers the rex process. There is one Server per node; a second
+// Start fails with ErrExists. The Server ends with Stop or when the node
+// stops.
+func Start(ctx context.Context, node *distribute.Node, cfg Config) (*Server, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	s := &Server{node: node, funcs: make(map[funcKey]Handler)}
+	s.client = &Client{node: node, server: s, metrics: newClientMetrics(node)}
 	rex, err := node.Spawn(s.rexLoop)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: start rex: %w", err)
 	}
 	if err := node.Register("rex", rex.Pid()); err != nil {
+		s.unregisterOnce.Do(func() {}) // the spawn handler is another Server's
 		rex.Exit(distribute.ReasonNormal)
+		if errors.Is(err, distribute.ErrNameTaken) {
+			return nil, fmt.Errorf("rpc: node %s already has a server: %w", node.Name(), ErrExists)
+		}
 		return nil, fmt.Errorf("rpc: register rex: %w", err)
 	}
 	s.rex = rex
 	node.HandleSpawn(s.handleSpawn)
-	servers[node] = s
 	return s, nil
 }
 
-// Close stops serving: spawn requests are refused with notsup again and
-// rex exits. Calls in progress finish.
-func (s *Server) Close() {
+// Stop stops serving: spawn requests are refused with notsup again and
+// rex exits; Stop returns once it has ended, or with ctx's error. Calls
+// in progress finish (Drain waits for them). It is idempotent.
+func (s *Server) Stop(ctx context.Context) error {
 	s.unregister()
 	s.rex.Exit(distribute.ReasonNormal)
+	select {
+	case <-s.rex.Done():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("rpc: stop: %w", ctx.Err())
+	}
 }
 
 // unregister uninstalls the server from its node, once.
 func (s *Server) unregister() {
-	serversMu.Lock()
-	defer serversMu.Unlock()
-	if servers[s.node] == s {
-		delete(servers, s.node)
+	s.unregisterOnce.Do(func() {
 		s.node.HandleSpawn(nil)
-	}
+	})
 }
 
-// localServer returns the Server of node, if any.
-func localServer(node *distribute.Node) *Server {
-	serversMu.Lock()
-	defer serversMu.Unlock()
-	return servers[node]
-}
+// Client returns a client whose calls to this node's own name are served
+// by s.
+func (s *Server) Client() *Client { return s.client }
 
 // Register exports h as module:function/arity. arity is the number of
 // arguments (0 to 255), or AnyArity. It fails with ErrExists when that
@@ -346,7 +351,7 @@ func catchResult(o outcome) etf.Term {
 
 // rexLoop is the rex server: rpc's gen_server protocol.
 func (s *Server) rexLoop(ctx context.Context, p *distribute.Process) error {
-	defer s.unregister() // Close, or the node stopped
+	defer s.unregister() // Stop, or the node stopped
 	for {
 		m, err := p.Receive(ctx)
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/distribute-go/distribute"
 	"github.com/distribute-go/distribute/codec"
 	"github.com/distribute-go/distribute/etf"
 )
@@ -38,13 +37,13 @@ func RegisterTyped[Req, Resp any](s *Server, module, function etf.Atom, in codec
 // CallTyped calls a function exported with RegisterTyped: req is encoded
 // with in, the result decoded with out. Errors are Call's, or a decode
 // error when the result does not fit out.
-func CallTyped[Req, Resp any](ctx context.Context, local *distribute.Node, node, module, function etf.Atom, in codec.Codec[Req], out codec.Codec[Resp], req Req) (Resp, error) {
+func CallTyped[Req, Resp any](ctx context.Context, c *Client, node, module, function etf.Atom, in codec.Codec[Req], out codec.Codec[Resp], req Req) (Resp, error) {
 	var zero Resp
 	enc, err := codec.Encode(in, req)
 	if err != nil {
 		return zero, fmt.Errorf("rpc: encode request: %w", err)
 	}
-	res, err := Call(ctx, local, node, module, function, etf.Binary(enc))
+	res, err := c.Call(ctx, node, module, function, etf.Binary(enc))
 	if err != nil {
 		return zero, err
 	}
@@ -112,10 +111,10 @@ func result[R any](r R, err error) (etf.Term, error) {
 	return t, nil
 }
 
-// CallAs is Call with the result converted to R with etf.FromTerm.
-func CallAs[R any](ctx context.Context, local *distribute.Node, node, module, function etf.Atom, args ...etf.Term) (R, error) {
+// CallAs is Client.Call with the result converted to R with etf.FromTerm.
+func CallAs[R any](ctx context.Context, c *Client, node, module, function etf.Atom, args ...etf.Term) (R, error) {
 	var r R
-	v, err := Call(ctx, local, node, module, function, args...)
+	v, err := c.Call(ctx, node, module, function, args...)
 	if err != nil {
 		return r, err
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/distribute-go/distribute/distributetest"
 	"github.com/distribute-go/distribute/etf"
 	"github.com/distribute-go/distribute/internal/dist"
-	"github.com/distribute-go/distribute/rpc"
 )
 
 // rawPeer is a hand-driven distribution connection: it sends frames as
@@ -135,7 +134,7 @@ func TestMalformedSpawnRequestOnTheWire(t *testing.T) {
 	}
 	// Other nodes were never disturbed.
 	a := startNode(t, port)
-	if v, err := rpc.Call(context.Background(), a, b.Name(), "rpctest", "echo", int64(9)); err != nil || v != int64(9) {
+	if v, err := client(a).Call(context.Background(), b.Name(), "rpctest", "echo", int64(9)); err != nil || v != int64(9) {
 		t.Fatalf("echo = %v, %v", v, err)
 	}
 }

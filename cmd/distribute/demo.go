@@ -242,7 +242,7 @@ func (d *demo) run(ctx context.Context) error {
 
 	d.step("RPC: distribute:info() on every Go node (an erpc call, as Erlang makes it)")
 	for _, t := range goNodes {
-		info, err := rpc.Call(ctx, d.ctl, t, "distribute", "info")
+		info, err := rpc.NewClient(d.ctl).Call(ctx, t, "distribute", "info")
 		if err != nil {
 			return fmt.Errorf("rpc distribute:info on %s: %w", t, err)
 		}
@@ -255,7 +255,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	if len(targets) > d.nodes {
 		erl := targets[d.nodes]
-		got, err := rpc.Call(ctx, d.ctl, erl, "lists", "reverse", etf.List{int64(1), int64(2), int64(3)})
+		got, err := rpc.NewClient(d.ctl).Call(ctx, erl, "lists", "reverse", etf.List{int64(1), int64(2), int64(3)})
 		if err != nil || !etf.Equal(got, etf.List{int64(3), int64(2), int64(1)}) {
 			return fmt.Errorf("rpc lists:reverse on %s: %v, %v", erl, got, err)
 		}
@@ -273,7 +273,7 @@ func (d *demo) run(ctx context.Context) error {
 	if len(targets) > d.nodes {
 		// The Erlang node joins the visible cluster: global syncs it in.
 		erl := targets[d.nodes]
-		if got, err := rpc.Call(ctx, d.ctl, erl, "net_adm", "ping", goNodes[0]); err != nil || got != etf.Atom("pong") {
+		if got, err := rpc.NewClient(d.ctl).Call(ctx, erl, "net_adm", "ping", goNodes[0]); err != nil || got != etf.Atom("pong") {
 			return fmt.Errorf("net_adm:ping(%s) on %s: %v, %v", goNodes[0], erl, got, err)
 		}
 	}
@@ -285,7 +285,7 @@ func (d *demo) run(ctx context.Context) error {
 	d.ok("every node resolves the global name inbox to a pid on %s", goNodes[0])
 
 	d.step("process groups: every Go node's inbox joined group demo; one broadcast reaches each once")
-	scope, err := groups.Start(ctx, d.ctl)
+	scope, err := groups.Start(ctx, d.ctl, groups.Config{})
 	if err != nil {
 		return err
 	}
@@ -394,7 +394,7 @@ func (d *demo) startGoNode(ctx context.Context, exe string, name distribute.Atom
 // as Erlang nodes have it).
 func (d *demo) waitGlobal(ctx context.Context, node, owner distribute.Atom) error {
 	for {
-		got, err := rpc.Call(ctx, d.ctl, node, "global", "whereis_name", etf.Atom("inbox"))
+		got, err := rpc.NewClient(d.ctl).Call(ctx, node, "global", "whereis_name", etf.Atom("inbox"))
 		if pid, ok := got.(distribute.Pid); err == nil && ok && pid.Node == owner {
 			return nil
 		}
@@ -408,7 +408,7 @@ func (d *demo) waitGlobal(ctx context.Context, node, owner distribute.Atom) erro
 
 // members asks node for its membership table (distribute:members()).
 func (d *demo) members(ctx context.Context, node distribute.Atom) (map[distribute.Atom]string, error) {
-	t, err := rpc.Call(ctx, d.ctl, node, "distribute", "members")
+	t, err := rpc.NewClient(d.ctl).Call(ctx, node, "distribute", "members")
 	if err != nil {
 		return nil, err
 	}
@@ -543,7 +543,7 @@ func (d *demo) waitLeader(ctx context.Context, nodes []distribute.Atom, after ui
 		agree := true
 		for i, n := range nodes {
 			rctx, cancel := context.WithTimeout(ctx, time.Second)
-			got, err := rpc.Call(rctx, d.ctl, n, "distribute", "leader")
+			got, err := rpc.NewClient(d.ctl).Call(rctx, n, "distribute", "leader")
 			cancel()
 			t, ok := got.(etf.Tuple)
 			if err != nil || !ok || len(t) != 3 || t[0] != etf.Atom("ok") {

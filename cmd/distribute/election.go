@@ -41,7 +41,7 @@ func observeLeader(ctx context.Context, cl *cluster.Cluster, out *lineWriter) fu
 	if e == nil {
 		return func() {}
 	}
-	changes := e.Observe(ctx)
+	changes := e.Watch(ctx)
 	return func() {
 		var last election.Change
 		for c := range changes {

@@ -29,11 +29,11 @@ func listenHTTP(addr string) (net.Listener, error) {
 // addressed to this server (see hostGuard). What runs in the background
 // for them ends with ctx.
 func serveHTTP(ctx context.Context, cl *cluster.Cluster, ln net.Listener, epmdPort int, tel *telemetry) (*http.Server, error) {
-	hc := health.Config{Node: cl.Node(), Membership: cl.Membership(), EpmdAddr: fmt.Sprintf("127.0.0.1:%d", epmdPort), Expected: cl.Expected()}
+	hc := health.Config{Membership: cl.Membership(), EpmdAddr: fmt.Sprintf("127.0.0.1:%d", epmdPort), Expected: cl.Expected()}
 	if e := cl.Election(); e != nil {
 		hc.Election = e.Conflict // a split brain makes the node unready
 	}
-	chk, err := health.New(hc)
+	chk, err := health.Start(ctx, cl.Node(), hc)
 	if err != nil {
 		return nil, err
 	}

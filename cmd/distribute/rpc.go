@@ -45,7 +45,7 @@ func newRPCCmd() *cobra.Command {
 				return err
 			}
 			defer stopNode(n)
-			v, err := rpc.Call(ctx, n, distribute.Atom(args[0]), etf.Atom(args[1]), etf.Atom(args[2]), callArgs...)
+			v, err := rpc.NewClient(n).Call(ctx, distribute.Atom(args[0]), etf.Atom(args[1]), etf.Atom(args[2]), callArgs...)
 			var e *rpc.Error
 			switch {
 			case errors.As(err, &e) && e.Class == rpc.ClassThrow:

@@ -80,11 +80,11 @@ func TestRPCCommandAgainstGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Stop(context.Background())
-	s, err := rpc.NewServer(n)
+	s, err := rpc.Start(ctx, n, rpc.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer s.Stop(context.Background())
 	s.Register("calc", "add", 2, func(_ context.Context, a []etf.Term) (etf.Term, error) {
 		x, ok1 := a[0].(int64)
 		y, ok2 := a[1].(int64)

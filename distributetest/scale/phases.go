@@ -29,7 +29,7 @@ const parallelism = 32
 func (h *harness) call(ctx context.Context, m *member, mod, fun etf.Atom, args ...etf.Term) (etf.Term, error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	v, err := rpc.Call(cctx, h.client, etf.Atom(m.name), mod, fun, args...)
+	v, err := rpc.NewClient(h.client).Call(cctx, etf.Atom(m.name), mod, fun, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s:%s on %s: %w", mod, fun, m.name, err)
 	}

@@ -377,7 +377,7 @@ func setupGo1(t *testing.T, ctx context.Context, go1, go2 *cluster.Cluster, toVM
 	// name that hands {forward_to_local, Topic, Msg, Dispatcher} to the
 	// local subscribers, and a subscriber of room:1 that answers
 	// {hello, ReplyTo} with {go_got, Topic, hello}.
-	if c.phx, err = groups.StartScope(ctx, n, phxScope); err != nil {
+	if c.phx, err = groups.Start(ctx, n, groups.Config{Scope: phxScope}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
