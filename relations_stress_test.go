@@ -89,26 +89,21 @@ func drain(t *testing.T, p *Process) {
 func TestMonitorWhileKilled(t *testing.T) {
 	a, b := twoNodes(t)
 	budget := stressBudget(t, time.Second)
-	for _, tc := range []struct {
-		name string
-		tn   *Node
-	}{{"local", a}, {"remote", b}} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := testCtx(t)
-			target, _ := tc.tn.NewProcess()
-			defer target.Exit(ReasonNormal)
-			killer, _ := a.NewProcess()
-			defer killer.Exit(ReasonNormal)
-			rounds := 0
-			for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
-				p, _ := a.NewProcess()
-				race(rounds, func() { p.Monitor(ctx, target.Pid()) }, func() { killer.Kill(ctx, p.Pid()) })
-				<-p.Done()
-				eventually(t, "the target still holds a monitor from a process that exited", func() bool { return !watchedBy(target, p.Pid()) })
-			}
-			t.Logf("%d rounds", rounds)
-		})
-	}
+	eachPlace(t, a, b, func(t *testing.T, tn *Node) {
+		ctx := testCtx(t)
+		target, _ := tn.NewProcess()
+		defer target.Exit(ReasonNormal)
+		killer, _ := a.NewProcess()
+		defer killer.Exit(ReasonNormal)
+		rounds := 0
+		for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
+			p, _ := a.NewProcess()
+			race(rounds, func() { p.Monitor(ctx, target.Pid()) }, func() { killer.Kill(ctx, p.Pid()) })
+			<-p.Done()
+			eventually(t, "the target still holds a monitor from a process that exited", func() bool { return !watchedBy(target, p.Pid()) })
+		}
+		t.Logf("%d rounds", rounds)
+	})
 }
 
 // TestMonitorTargetKilled races Monitor against the target being killed:
@@ -117,53 +112,48 @@ func TestMonitorWhileKilled(t *testing.T) {
 func TestMonitorTargetKilled(t *testing.T) {
 	a, b := twoNodes(t)
 	budget := stressBudget(t, time.Second)
-	for _, tc := range []struct {
-		name string
-		tn   *Node
-	}{{"local", a}, {"remote", b}} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := testCtx(t)
-			p, _ := a.NewProcess()
-			defer p.Exit(ReasonNormal)
-			killer, _ := tc.tn.NewProcess()
-			defer killer.Exit(ReasonNormal)
-			rounds := 0
-			for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
-				target, _ := tc.tn.NewProcess()
-				var ref Ref
-				var merr error
-				race(rounds, func() { ref, merr = p.Monitor(ctx, target.Pid()) }, func() { killer.Kill(ctx, target.Pid()) })
-				if merr != nil {
-					t.Fatalf("round %d: monitor: %v", rounds, merr)
-				}
-				wctx, cancel := context.WithTimeout(ctx, distributetest.Scale(10*time.Second))
-				m, err := p.Receive(wctx)
-				cancel()
-				if err != nil {
-					t.Fatalf("round %d: no Down: %v", rounds, err)
-				}
-				d, ok := m.(Down)
-				if !ok || d.Ref != ref || d.Reason != ReasonKilled && d.Reason != ReasonNoProc {
-					t.Fatalf("round %d: got %#v; want the Down of %v (killed or noproc)", rounds, m, ref)
-				}
-				// A second Down would come over the same path: a marker
-				// from the target's node, sent after, arrives after it.
-				if err := killer.Send(ctx, p.Pid(), Atom("marker")); err != nil {
-					t.Fatal(err)
-				}
-				wctx, cancel = context.WithTimeout(ctx, distributetest.Scale(10*time.Second))
-				m, err = p.Receive(wctx)
-				cancel()
-				if err != nil || m != Atom("marker") {
-					t.Fatalf("round %d: got %#v (%v) after the Down; want the marker, no second Down", rounds, m, err)
-				}
-				if p.MailboxLen() != 0 {
-					t.Fatalf("round %d: %d more messages", rounds, p.MailboxLen())
-				}
+	eachPlace(t, a, b, func(t *testing.T, tn *Node) {
+		ctx := testCtx(t)
+		p, _ := a.NewProcess()
+		defer p.Exit(ReasonNormal)
+		killer, _ := tn.NewProcess()
+		defer killer.Exit(ReasonNormal)
+		rounds := 0
+		for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
+			target, _ := tn.NewProcess()
+			var ref Ref
+			var merr error
+			race(rounds, func() { ref, merr = p.Monitor(ctx, target.Pid()) }, func() { killer.Kill(ctx, target.Pid()) })
+			if merr != nil {
+				t.Fatalf("round %d: monitor: %v", rounds, merr)
 			}
-			t.Logf("%d rounds", rounds)
-		})
-	}
+			wctx, cancel := context.WithTimeout(ctx, distributetest.Scale(10*time.Second))
+			m, err := p.Receive(wctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("round %d: no Down: %v", rounds, err)
+			}
+			d, ok := m.(Down)
+			if !ok || d.Ref != ref || d.Reason != ReasonKilled && d.Reason != ReasonNoProc {
+				t.Fatalf("round %d: got %#v; want the Down of %v (killed or noproc)", rounds, m, ref)
+			}
+			// A second Down would come over the same path: a marker
+			// from the target's node, sent after, arrives after it.
+			if err := killer.Send(ctx, p.Pid(), Atom("marker")); err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel = context.WithTimeout(ctx, distributetest.Scale(10*time.Second))
+			m, err = p.Receive(wctx)
+			cancel()
+			if err != nil || m != Atom("marker") {
+				t.Fatalf("round %d: got %#v (%v) after the Down; want the marker, no second Down", rounds, m, err)
+			}
+			if p.MailboxLen() != 0 {
+				t.Fatalf("round %d: %d more messages", rounds, p.MailboxLen())
+			}
+		}
+		t.Logf("%d rounds", rounds)
+	})
 }
 
 // TestDemonitorWhileTargetExits races Demonitor against the target's
@@ -172,39 +162,34 @@ func TestMonitorTargetKilled(t *testing.T) {
 func TestDemonitorWhileTargetExits(t *testing.T) {
 	a, b := twoNodes(t)
 	budget := stressBudget(t, time.Second)
-	for _, tc := range []struct {
-		name string
-		tn   *Node
-	}{{"local", a}, {"remote", b}} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := testCtx(t)
-			p, _ := a.NewProcess()
-			defer p.Exit(ReasonNormal)
-			marker, _ := tc.tn.NewProcess()
-			defer marker.Exit(ReasonNormal)
-			rounds := 0
-			for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
-				target, _ := tc.tn.NewProcess()
-				ref, err := p.Monitor(ctx, target.Pid())
-				if err != nil {
-					t.Fatal(err)
-				}
-				race(rounds, func() { p.Demonitor(ctx, ref) }, func() { target.Exit(Atom("bye")) })
-				// Whatever the target's node sent before the marker has
-				// been handled when the marker arrives.
-				if err := marker.Send(ctx, p.Pid(), Atom("marker")); err != nil {
-					t.Fatal(err)
-				}
-				wctx, cancel := context.WithTimeout(ctx, distributetest.Scale(10*time.Second))
-				m, err := p.Receive(wctx)
-				cancel()
-				if err != nil || m != Atom("marker") {
-					t.Fatalf("round %d: got %#v (%v); want the marker and no Down after Demonitor returned", rounds, m, err)
-				}
+	eachPlace(t, a, b, func(t *testing.T, tn *Node) {
+		ctx := testCtx(t)
+		p, _ := a.NewProcess()
+		defer p.Exit(ReasonNormal)
+		marker, _ := tn.NewProcess()
+		defer marker.Exit(ReasonNormal)
+		rounds := 0
+		for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
+			target, _ := tn.NewProcess()
+			ref, err := p.Monitor(ctx, target.Pid())
+			if err != nil {
+				t.Fatal(err)
 			}
-			t.Logf("%d rounds", rounds)
-		})
-	}
+			race(rounds, func() { p.Demonitor(ctx, ref) }, func() { target.Exit(Atom("bye")) })
+			// Whatever the target's node sent before the marker has
+			// been handled when the marker arrives.
+			if err := marker.Send(ctx, p.Pid(), Atom("marker")); err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, distributetest.Scale(10*time.Second))
+			m, err := p.Receive(wctx)
+			cancel()
+			if err != nil || m != Atom("marker") {
+				t.Fatalf("round %d: got %#v (%v); want the marker and no Down after Demonitor returned", rounds, m, err)
+			}
+		}
+		t.Logf("%d rounds", rounds)
+	})
 }
 
 // TestUnlinkWhileKilled races Unlink against the unlinking process being
@@ -212,32 +197,27 @@ func TestDemonitorWhileTargetExits(t *testing.T) {
 func TestUnlinkWhileKilled(t *testing.T) {
 	a, b := twoNodes(t)
 	budget := stressBudget(t, time.Second)
-	for _, tc := range []struct {
-		name string
-		tn   *Node
-	}{{"local", a}, {"remote", b}} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := testCtx(t)
-			target, _ := tc.tn.NewProcess()
-			defer target.Exit(ReasonNormal)
-			target.TrapExit(true)
-			killer, _ := a.NewProcess()
-			defer killer.Exit(ReasonNormal)
-			rounds := 0
-			for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
-				p, _ := a.NewProcess()
-				if err := p.Link(ctx, target.Pid()); err != nil {
-					t.Fatal(err)
-				}
-				eventually(t, "the link never reached the target", func() bool { return linkedTo(target, p.Pid()) })
-				race(rounds, func() { p.Unlink(ctx, target.Pid()) }, func() { killer.Kill(ctx, p.Pid()) })
-				<-p.Done()
-				eventually(t, "the target still links to a process that exited", func() bool { return !linkedTo(target, p.Pid()) })
-				drain(t, target)
+	eachPlace(t, a, b, func(t *testing.T, tn *Node) {
+		ctx := testCtx(t)
+		target, _ := tn.NewProcess()
+		defer target.Exit(ReasonNormal)
+		target.TrapExit(true)
+		killer, _ := a.NewProcess()
+		defer killer.Exit(ReasonNormal)
+		rounds := 0
+		for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
+			p, _ := a.NewProcess()
+			if err := p.Link(ctx, target.Pid()); err != nil {
+				t.Fatal(err)
 			}
-			t.Logf("%d rounds", rounds)
-		})
-	}
+			eventually(t, "the link never reached the target", func() bool { return linkedTo(target, p.Pid()) })
+			race(rounds, func() { p.Unlink(ctx, target.Pid()) }, func() { killer.Kill(ctx, p.Pid()) })
+			<-p.Done()
+			eventually(t, "the target still links to a process that exited", func() bool { return !linkedTo(target, p.Pid()) })
+			drain(t, target)
+		}
+		t.Logf("%d rounds", rounds)
+	})
 }
 
 // TestLinkedPairExitsTogether: two linked processes, on one node or on
@@ -247,56 +227,59 @@ func TestUnlinkWhileKilled(t *testing.T) {
 func TestLinkedPairExitsTogether(t *testing.T) {
 	a, b := twoNodes(t)
 	budget := stressBudget(t, time.Second)
-	for _, tc := range []struct {
-		name string
-		tn   *Node
-	}{{"local", a}, {"remote", b}} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := testCtx(t)
-			w, _ := a.NewProcess()
-			defer w.Exit(ReasonNormal)
-			rounds := 0
-			for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
-				x, _ := a.NewProcess()
-				y, _ := tc.tn.NewProcess()
-				if err := x.Link(ctx, y.Pid()); err != nil {
-					t.Fatal(err)
+	eachPlace(t, a, b, func(t *testing.T, tn *Node) {
+		ctx := testCtx(t)
+		w, _ := a.NewProcess()
+		defer w.Exit(ReasonNormal)
+		rounds := 0
+		for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
+			x, _ := a.NewProcess()
+			y, _ := tn.NewProcess()
+			if err := x.Link(ctx, y.Pid()); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the link never reached y", func() bool { return linkedTo(y, x.Pid()) })
+			rx, _ := w.Monitor(ctx, x.Pid())
+			ry, _ := w.Monitor(ctx, y.Pid())
+			// A remote monitor is made when MONITOR_P arrives: until
+			// then y's exit would answer it noproc.
+			eventually(t, "the monitor never reached y", func() bool { return watchedBy(y, w.Pid()) })
+			race(rounds, func() { x.Exit(Atom("x")) }, func() { y.Exit(Atom("y")) })
+			got := map[Ref]Term{}
+			for len(got) < 2 {
+				wctx, cancel := context.WithTimeout(ctx, distributetest.Scale(10*time.Second))
+				m, err := w.Receive(wctx)
+				cancel()
+				if err != nil {
+					t.Fatalf("round %d: Downs %v: %v", rounds, got, err)
 				}
-				eventually(t, "the link never reached y", func() bool { return linkedTo(y, x.Pid()) })
-				rx, _ := w.Monitor(ctx, x.Pid())
-				ry, _ := w.Monitor(ctx, y.Pid())
-				// A remote monitor is made when MONITOR_P arrives: until
-				// then y's exit would answer it noproc.
-				eventually(t, "the monitor never reached y", func() bool { return watchedBy(y, w.Pid()) })
-				race(rounds, func() { x.Exit(Atom("x")) }, func() { y.Exit(Atom("y")) })
-				got := map[Ref]Term{}
-				for len(got) < 2 {
-					wctx, cancel := context.WithTimeout(ctx, distributetest.Scale(10*time.Second))
-					m, err := w.Receive(wctx)
-					cancel()
-					if err != nil {
-						t.Fatalf("round %d: Downs %v: %v", rounds, got, err)
-					}
-					if d, ok := m.(Down); ok {
-						got[d.Ref] = d.Reason
-					}
+				if d, ok := m.(Down); ok {
+					got[d.Ref] = d.Reason
 				}
-				for ref, reason := range got {
-					if ref != rx && ref != ry || reason != Atom("x") && reason != Atom("y") {
-						t.Fatalf("round %d: Downs %v; want those of %v and %v with reason x or y", rounds, got, rx, ry)
-					}
+			}
+			for ref, reason := range got {
+				if ref != rx && ref != ry || reason != Atom("x") && reason != Atom("y") {
+					t.Fatalf("round %d: Downs %v; want those of %v and %v with reason x or y", rounds, got, rx, ry)
 				}
-				for _, n := range []*Node{a, tc.tn} {
-					for _, p := range []*Process{x, y} {
-						for _, other := range []Atom{a.Name(), b.Name()} {
-							if indexedUnder(n, other, p) {
-								t.Fatalf("round %d: %v, which exited, is in %s's remotes index under %s", rounds, p.Pid(), n.Name(), other)
-							}
+			}
+			for _, n := range []*Node{a, tn} {
+				for _, p := range []*Process{x, y} {
+					for _, other := range []Atom{a.Name(), b.Name()} {
+						if indexedUnder(n, other, p) {
+							t.Fatalf("round %d: %v, which exited, is in %s's remotes index under %s", rounds, p.Pid(), n.Name(), other)
 						}
 					}
 				}
 			}
-			t.Logf("%d rounds", rounds)
-		})
-	}
+		}
+		t.Logf("%d rounds", rounds)
+	})
+}
+
+// eachPlace runs f twice, as the subtests local (tn is a, the node of the
+// process under test) and remote (tn is b).
+func eachPlace(t *testing.T, a, b *Node, f func(t *testing.T, tn *Node)) {
+	t.Helper()
+	t.Run("local", func(t *testing.T) { f(t, a) })
+	t.Run("remote", func(t *testing.T) { f(t, b) })
 }
