@@ -18,13 +18,14 @@ import (
 // (BenchmarkErlangCallErpc; run both with scripts/bench.sh).
 func benchCalls(b *testing.B, local *distribute.Node, node etf.Atom) {
 	ctx := context.Background()
-	if _, err := client(local).Call(ctx, node, "rpctest", "echo", int64(1)); err != nil {
+	c := client(local) // one client, kept, as a user keeps one
+	if _, err := c.Call(ctx, node, "rpctest", "echo", int64(1)); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		v, err := client(local).Call(ctx, node, "rpctest", "echo", int64(i))
+		v, err := c.Call(ctx, node, "rpctest", "echo", int64(i))
 		if err != nil || v != int64(i) {
 			b.Fatalf("echo(%d) = %v, %v", i, v, err)
 		}
