@@ -2,8 +2,6 @@ package distribute
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,17 +19,7 @@ import (
 func BenchmarkIdleBlockedCalls(b *testing.B) {
 	const callers = 1000
 	port := distributetest.StartEpmd(b)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	start := func(role string) *Node {
-		n, err := Start(ctx, Config{Name: fmt.Sprintf("idle%s%d@localhost", role, os.Getpid()), Cookie: benchCookie, EpmdPort: port})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { n.Stop(context.Background()) })
-		return n
-	}
-	a, hole := start("a"), start("b")
+	a, hole := startBenchNode(b, port, "idlea"), startBenchNode(b, port, "idleb")
 	var got atomic.Int64
 	sink, err := hole.Spawn(func(ctx context.Context, p *Process) error {
 		for {

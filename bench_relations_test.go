@@ -16,25 +16,28 @@ import (
 // benchRelNodes starts one node, or two when remote, and returns the
 // node the benchmark's process lives on and the target's node.
 func benchRelNodes(b *testing.B, remote bool) (*Node, *Node) {
-	ctx := context.Background()
 	port := distributetest.StartEpmd(b)
-	start := func(name string) *Node {
-		n, err := Start(ctx, Config{Name: fmt.Sprintf("%s%d@localhost", name, os.Getpid()), Cookie: benchCookie, EpmdPort: port})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			sctx, cancel := context.WithTimeout(ctx, time.Minute)
-			defer cancel()
-			n.Stop(sctx)
-		})
-		return n
-	}
-	a := start("rel_a")
+	a := startBenchNode(b, port, "rel_a")
 	if !remote {
 		return a, a
 	}
-	return a, start("rel_b")
+	return a, startBenchNode(b, port, "rel_b")
+}
+
+// startBenchNode starts node name (with this process's pid appended) on
+// the epmd at port, and stops it at cleanup.
+func startBenchNode(b *testing.B, port int, name string) *Node {
+	b.Helper()
+	n, err := Start(context.Background(), Config{Name: fmt.Sprintf("%s%d@localhost", name, os.Getpid()), Cookie: benchCookie, EpmdPort: port})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		n.Stop(ctx)
+	})
+	return n
 }
 
 // BenchmarkLinkUnlink: Link then Unlink, to a local process and to one

@@ -3,7 +3,6 @@ package distribute
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -26,19 +25,7 @@ func BenchmarkNodeDown(b *testing.B) {
 func benchNodeDown(b *testing.B, procs, affected int) {
 	ctx := context.Background()
 	port := distributetest.StartEpmd(b)
-	start := func(name string) *Node {
-		n, err := Start(ctx, Config{Name: fmt.Sprintf("%s%d@localhost", name, os.Getpid()), Cookie: benchCookie, EpmdPort: port})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			sctx, cancel := context.WithTimeout(ctx, time.Minute)
-			defer cancel()
-			n.Stop(sctx)
-		})
-		return n
-	}
-	a, peer := start("down_a"), start("down_b")
+	a, peer := startBenchNode(b, port, "down_a"), startBenchNode(b, port, "down_b")
 	// The bystanders: processes with no remote relation.
 	for range procs - affected {
 		if _, err := a.NewProcess(); err != nil {
