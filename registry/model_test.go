@@ -50,6 +50,33 @@ func randomTable(r *rand.Rand, node distribute.Atom, pids []distribute.Pid) map[
 	return t
 }
 
+// mergeModel is the names two partitions agree on after they merge, as
+// the model says: mine's names, then his, a name on both with different
+// pids settled by decision (the lower node's resolver).
+func mergeModel(seed uint64, mine, his map[string]entry) map[string]distribute.Pid {
+	want := map[string]distribute.Pid{}
+	for k, e := range mine {
+		want[k] = e.pid
+	}
+	for k, e := range his {
+		m, ok := mine[k]
+		switch {
+		case !ok, m.pid == e.pid:
+			want[k] = e.pid
+		default:
+			switch decision(seed, e.name) {
+			case keepHis, rpcFails:
+				want[k] = e.pid
+			case keepMine:
+				want[k] = m.pid
+			case keepNone:
+				delete(want, k)
+			}
+		}
+	}
+	return want
+}
+
 func list(t map[string]entry) []entry {
 	out := make([]entry, 0, len(t))
 	for _, e := range t {
@@ -104,26 +131,7 @@ func TestMergeNamesModel(t *testing.T) {
 		finalB := apply(tb, append(opsB, resA...))
 
 		// The model.
-		want := map[string]distribute.Pid{}
-		for k, e := range ta {
-			want[k] = e.pid
-		}
-		for k, e := range tb {
-			m, ok := ta[k]
-			switch {
-			case !ok, m.pid == e.pid:
-				want[k] = e.pid
-			default:
-				switch decision(seed, e.name) {
-				case keepHis, rpcFails:
-					want[k] = e.pid
-				case keepMine:
-					want[k] = m.pid
-				case keepNone:
-					delete(want, k)
-				}
-			}
-		}
+		want := mergeModel(seed, ta, tb)
 		if fmt.Sprint(finalA) != fmt.Sprint(want) || fmt.Sprint(finalB) != fmt.Sprint(want) {
 			t.Fatalf("seed %d:\nA    %v\nB    %v\nwant %v", seed, finalA, finalB, want)
 		}
@@ -677,26 +685,7 @@ func TestCoreMergeAgainstModel(t *testing.T) {
 		if y < x {
 			mine, his = his, mine
 		}
-		want := map[string]distribute.Pid{}
-		for k, e := range mine {
-			want[k] = e.pid
-		}
-		for k, e := range his {
-			m, ok := mine[k]
-			switch {
-			case !ok, m.pid == e.pid:
-				want[k] = e.pid
-			default:
-				switch decision(seed, e.name) {
-				case keepHis, rpcFails:
-					want[k] = e.pid
-				case keepMine:
-					want[k] = m.pid
-				case keepNone:
-					delete(want, k)
-				}
-			}
-		}
+		want := mergeModel(seed, mine, his)
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("seed %d: %v+%v through %s-%s:\ngot  %v\nwant %v", seed, p1, p2, x, y, got, want)
 		}
