@@ -108,32 +108,21 @@ func TestRootWritesNoWireBytes(t *testing.T) {
 // other files of the root package use the mailbox's methods. (A syntax
 // check: it looks for .mu on a field or variable named mbox or mb.)
 func TestMailboxLockIsPrivate(t *testing.T) {
-	fset, files := rootFiles(t)
-	if _, ok := files["mailbox.go"]; !ok {
-		t.Fatal("mailbox.go not found in the root package")
-	}
-	for name, f := range files {
-		if name == "mailbox.go" {
-			continue
+	selectorsOutside(t, "mailbox.go", func(pos token.Position, name string, sel *ast.SelectorExpr) {
+		if sel.Sel.Name != "mu" {
+			return
 		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			sel, ok := n.(*ast.SelectorExpr)
-			if !ok || sel.Sel.Name != "mu" {
-				return true
-			}
-			var owner string
-			switch x := sel.X.(type) {
-			case *ast.Ident:
-				owner = x.Name
-			case *ast.SelectorExpr:
-				owner = x.Sel.Name
-			}
-			if owner == "mbox" || owner == "mb" {
-				t.Errorf("%s: %s takes the mailbox's lock; only mailbox.go may", fset.Position(sel.Pos()), name)
-			}
-			return true
-		})
-	}
+		var owner string
+		switch x := sel.X.(type) {
+		case *ast.Ident:
+			owner = x.Name
+		case *ast.SelectorExpr:
+			owner = x.Sel.Name
+		}
+		if owner == "mbox" || owner == "mb" {
+			t.Errorf("%s: %s takes the mailbox's lock; only mailbox.go may", pos, name)
+		}
+	})
 }
 
 // TestRelationTablesInOneFile keeps a process's relation tables in
@@ -146,22 +135,29 @@ func TestMailboxLockIsPrivate(t *testing.T) {
 // and a lost connection would not reach it. (A syntax check: a selector
 // of one of those names.)
 func TestRelationTablesInOneFile(t *testing.T) {
+	selectorsOutside(t, "relations.go", func(pos token.Position, name string, sel *ast.SelectorExpr) {
+		switch sel.Sel.Name {
+		case "links", "monitors", "watchers", "aliases", "ext", "rels", "relsForUpdate":
+			t.Errorf("%s: %s touches a process's relation tables (.%s); only relations.go may (call its methods)", pos, name, sel.Sel.Name)
+		}
+	})
+}
+
+// selectorsOutside calls visit with every selector expression (x.y) in
+// the root package's source files other than owner, which must exist.
+func selectorsOutside(t *testing.T, owner string, visit func(pos token.Position, file string, sel *ast.SelectorExpr)) {
+	t.Helper()
 	fset, files := rootFiles(t)
-	if _, ok := files["relations.go"]; !ok {
-		t.Fatal("relations.go not found in the root package")
+	if _, ok := files[owner]; !ok {
+		t.Fatalf("%s not found in the root package", owner)
 	}
 	for name, f := range files {
-		if name == "relations.go" {
+		if name == owner {
 			continue
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
-			sel, ok := n.(*ast.SelectorExpr)
-			if !ok {
-				return true
-			}
-			switch sel.Sel.Name {
-			case "links", "monitors", "watchers", "aliases", "ext", "rels", "relsForUpdate":
-				t.Errorf("%s: %s touches a process's relation tables (.%s); only relations.go may (call its methods)", fset.Position(sel.Pos()), name, sel.Sel.Name)
+			if sel, ok := n.(*ast.SelectorExpr); ok {
+				visit(fset.Position(sel.Pos()), name, sel)
 			}
 			return true
 		})
