@@ -59,9 +59,7 @@ func startNode(t *testing.T, epmdPort int, mutate ...func(*Config)) *Node {
 }
 
 func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(20*time.Second))
-	t.Cleanup(cancel)
-	return ctx
+	return distributetest.Context(t, 20*time.Second)
 }
 
 func TestTwoGoNodesPing(t *testing.T) {

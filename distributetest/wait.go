@@ -1,6 +1,7 @@
 package distributetest
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -32,4 +33,12 @@ func WaitForWithin(t testing.TB, d time.Duration, what string, cond func() bool)
 		time.Sleep(pause)
 		pause = min(2*pause, 50*time.Millisecond)
 	}
+}
+
+// Context returns a context that ends after Scale(d), or when the test
+// ends: the deadline of a test's blocking calls.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), Scale(d))
+	t.Cleanup(cancel)
+	return ctx
 }

@@ -21,9 +21,7 @@ import (
 func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
 
 func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(20*time.Second))
-	t.Cleanup(cancel)
-	return ctx
+	return distributetest.Context(t, 20*time.Second)
 }
 
 // receiveWithin receives the first message match accepts, failing the

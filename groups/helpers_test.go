@@ -46,9 +46,7 @@ func startScope(t testing.TB, node *distribute.Node, cfg ...Config) *Scope {
 }
 
 func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(60*time.Second))
-	t.Cleanup(cancel)
-	return ctx
+	return distributetest.Context(t, 60*time.Second)
 }
 
 func newProc(t testing.TB, n *distribute.Node) *distribute.Process {

@@ -45,9 +45,7 @@ func startServer(t testing.TB, node *distribute.Node, cfg ...Config) *Server {
 }
 
 func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(90*time.Second))
-	t.Cleanup(cancel)
-	return ctx
+	return distributetest.Context(t, 90*time.Second)
 }
 
 // newProc makes a process that ends with the test.

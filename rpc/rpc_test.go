@@ -41,9 +41,7 @@ func startNode(t testing.TB, epmdPort int) *distribute.Node {
 }
 
 func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(30*time.Second))
-	t.Cleanup(cancel)
-	return ctx
+	return distributetest.Context(t, 30*time.Second)
 }
 
 // notes receives what rpctest:note/1 was called with.

@@ -23,9 +23,7 @@ func startNode(t *testing.T, epmdPort int) *distribute.Node {
 }
 
 func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(20*time.Second))
-	t.Cleanup(cancel)
-	return ctx
+	return distributetest.Context(t, 20*time.Second)
 }
 
 // receiveWithin receives the first message match accepts, failing the

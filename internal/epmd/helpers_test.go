@@ -13,9 +13,7 @@ import (
 func TestMain(m *testing.M) { distributetest.VerifyTestMain(m) }
 
 func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(30*time.Second))
-	t.Cleanup(cancel)
-	return ctx
+	return distributetest.Context(t, 30*time.Second)
 }
 
 // startServer starts an embedded server on a free loopback port; it is
