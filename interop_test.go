@@ -617,3 +617,31 @@ func TestFragmentsFromErlang(t *testing.T) {
 		t.Fatalf("%d sequences, %d bytes still held", seqs, held)
 	}
 }
+
+// TestStopDeliversToErlangStillSending: what a node sent before Stop
+// reaches an Erlang peer that is still sending to it. A plain close of a
+// socket with data arriving resets the connection, and the reset makes
+// Erlang's side drop what it had received but not yet read.
+func TestStopDeliversToErlangStillSending(t *testing.T) {
+	erl, g := erlPair(t)
+	p, _ := g.NewProcess()
+	g.Register("target", p.Pid())
+	ctx := testCtx(t)
+	// sink counts what the Go node sends; flood sends to it without end,
+	// until the connection is gone.
+	erl.Eval(t, `register(sink, spawn(fun() -> Loop = fun L(N) -> receive {n, _} -> L(N + 1); {get, F} -> F ! N, L(N) end end, Loop(0) end))`)
+	erl.Eval(t, fmt.Sprintf(`begin T = {target, '%s'}, spawn(fun() -> Loop = fun L(K) -> case erlang:send(T, {flood, K}, [noconnect]) of noconnect -> done; _ -> L(K + 1) end end, T ! started, Loop(0) end) end`, g.Name()))
+	receiveWithin(t, p, func(m any) bool { return true })
+	const n = 5000
+	for i := 0; i < n; i++ {
+		if err := p.SendName(ctx, "sink", Atom(erl.Name), etf.Tuple{Atom("n"), i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := erl.Eval(t, `begin sink ! {get, self()}, receive N -> N after 30000 -> timeout end end`); got != fmt.Sprint(n) {
+		t.Fatalf("Erlang received %s of the %d messages sent before Stop", got, n)
+	}
+}

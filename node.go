@@ -21,7 +21,8 @@ import (
 // Version is the module's version, reported by distribute:info/0.
 const Version = "0.1.0-dev"
 
-// flushTimeout bounds how long Stop waits for queued frames to go out.
+// flushTimeout bounds how long Stop waits for queued frames to go out and
+// for the peers to close their side (dist.Conn.Shutdown).
 const flushTimeout = 5 * time.Second
 
 // Node is a running node: a name, a cookie, a listener, connections to
@@ -297,17 +298,18 @@ func (n *Node) Stop(ctx context.Context) error {
 		}
 		n.connMu.Unlock()
 		// What the processes' exits queued (exit signals, Downs) and any
-		// message sent just before Stop go out before the connections close.
+		// message sent just before Stop reach the peers: each connection
+		// shuts down in order (see dist.Conn.Shutdown), as a plain close
+		// can make a peer's kernel drop what it had not read yet.
 		flushCtx, cancel := context.WithTimeout(ctx, flushTimeout)
 		var wg sync.WaitGroup
 		for _, p := range peers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := p.conn.Flush(flushCtx); err != nil {
-					n.logger.Debug("flush on stop", "peer", p.name, "err", err)
+				if err := p.conn.Shutdown(flushCtx); err != nil {
+					n.logger.Debug("shutdown on stop", "peer", p.name, "err", err)
 				}
-				p.conn.Close()
 			}()
 		}
 		wg.Wait()

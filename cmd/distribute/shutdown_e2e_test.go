@@ -152,6 +152,11 @@ func TestSIGTERMLetsCallsInFlightFinish(t *testing.T) {
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", distributetest.FreePort(t))
 	g := startChurnProc(t, erl.EpmdPort, "stg@localhost", "--inbox", "box", "--global", "box", "--profile", "local", "--shutdown-grace", "2m", "--http", httpAddr)
 	h := startChurnProc(t, erl.EpmdPort, "sth@localhost", "--join", "stg@localhost", "--profile", "local")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stderr of stg:\n%s\nstderr of sth:\n%s", g.errText(), h.errText())
+		}
+	})
 	readyz := func() int {
 		resp, err := http.Get("http://" + httpAddr + "/readyz")
 		if err != nil {

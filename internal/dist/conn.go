@@ -131,12 +131,15 @@ type Conn struct {
 	cfg  ConnConfig
 	fr   *FrameReader
 
-	mu      sync.Mutex // protects pending, space, err, queued, written, flushed
+	mu      sync.Mutex // protects pending, space, err, queued, written, flushed, closing
 	pending []byte     // framed bytes queued by Send
 	space   chan struct{}
 	queued  uint64        // bytes ever appended to pending
 	written uint64        // bytes ever written to the socket
-	flushed chan struct{} // closed when written advances
+	flushed chan struct{} // closed when written advances or a write ends
+	// closing: Shutdown has begun; sends are refused and the writer
+	// starts no tick.
+	closing bool
 	// writing is true while one goroutine (the writer, or a sender writing
 	// inline) writes to the socket; scratch is the inline writer's buffer.
 	writing  bool
@@ -433,8 +436,11 @@ func (c *Conn) send(ctx context.Context, mode int, frames [][]byte) error {
 	var stalled *time.Timer
 	c.mu.Lock()
 	for {
-		if c.err != nil {
+		if c.err != nil || c.closing {
 			err := c.err
+			if err == nil {
+				err = ErrClosed
+			}
 			c.mu.Unlock()
 			stopTimer(stalled)
 			return fmt.Errorf("dist: send: %w (%w)", net.ErrClosed, err)
@@ -615,9 +621,13 @@ func (c *Conn) countOut(frames [][]byte, need int) {
 }
 
 // Flush waits until every frame queued by Send before the call has been
-// written to the socket, ctx ends, or the connection fails. Use it before
-// Close when queued frames must not be dropped (a graceful stop).
+// written to the socket, ctx ends, or the connection fails.
 func (c *Conn) Flush(ctx context.Context) error {
+	return c.flush(ctx, false)
+}
+
+// flush is Flush; idle also waits until no write is under way (a tick).
+func (c *Conn) flush(ctx context.Context, idle bool) error {
 	c.mu.Lock()
 	if c.deferred {
 		c.deferred = false
@@ -626,7 +636,7 @@ func (c *Conn) Flush(ctx context.Context) error {
 		c.mu.Lock()
 	}
 	target := c.queued
-	for c.written < target {
+	for c.written < target || (idle && c.writing) {
 		if c.err != nil {
 			err := c.err
 			c.mu.Unlock()
@@ -647,6 +657,68 @@ func (c *Conn) Flush(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+// Shutdown closes the connection in order, for a graceful stop: sends
+// are refused from now on, what was queued is written, the write side is
+// closed (a TCP FIN; on TLS a close_notify first), and what the peer still
+// sends is read and handled until it closes its side too, or ctx ends;
+// then the connection closes. Close instead would lose data: closing a
+// socket with data still arriving makes the kernel answer with a reset,
+// and a reset makes the peer's kernel discard what it had received but
+// its reader had not yet taken, so the last frames sent never arrive.
+// Shutdown returns ctx's error when the peer did not close in time (the
+// connection is closed anyway), nil otherwise.
+func (c *Conn) Shutdown(ctx context.Context) error {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		<-c.done
+		return nil
+	}
+	c.closing = true
+	c.mu.Unlock()
+	err := c.flush(ctx, true)
+	if err == nil {
+		err = c.closeWrite()
+	}
+	if err == nil {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	c.fail(ErrClosed)
+	<-c.done
+	if errors.Is(err, errNoHalfClose) || errors.Is(err, net.ErrClosed) {
+		// Nothing more to wait for: a transport without half-close (a
+		// pipe), or a connection that ended on its own meanwhile.
+		err = nil
+	}
+	return err
+}
+
+// errNoHalfClose: the transport cannot close only its write side.
+var errNoHalfClose = errors.New("dist: the transport has no half-close")
+
+// closeWrite closes the write side of the transport: the peer reads the
+// end of the stream after the last frame.
+func (c *Conn) closeWrite() error {
+	type halfCloser interface{ CloseWrite() error }
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := tc.CloseWrite(); err != nil {
+			return err
+		}
+		if hc, ok := tc.NetConn().(halfCloser); ok {
+			return hc.CloseWrite()
+		}
+		return nil
+	}
+	if hc, ok := c.nc.(halfCloser); ok {
+		return hc.CloseWrite()
+	}
+	return errNoHalfClose
 }
 
 // Abort starts closing the connection with reason (ErrClosed if nil)
@@ -779,13 +851,17 @@ func (c *Conn) writeLoop() {
 			}
 			if !wrote && !c.inlineWrote.Load() {
 				c.mu.Lock()
-				idle := !c.writing && len(c.pending) == 0
+				idle := !c.writing && len(c.pending) == 0 && !c.closing
 				c.writing = c.writing || idle
 				c.mu.Unlock()
 				if idle {
 					err := c.write(tickFrame)
 					c.mu.Lock()
 					c.writing = false
+					if c.flushed != nil {
+						close(c.flushed) // a Shutdown may wait for this write
+						c.flushed = nil
+					}
 					more := len(c.pending) > 0
 					c.mu.Unlock()
 					if err != nil {

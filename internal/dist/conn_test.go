@@ -288,7 +288,10 @@ func TestConnLeftoverFirst(t *testing.T) {
 }
 
 // Go↔Go over crypto/tls with 4-byte handshake frames.
-func TestTLSHandshake(t *testing.T) {
+// tlsConnPair is connPair over mutual TLS; it returns the client's
+// tls.Conn too.
+func tlsConnPair(t testing.TB, dcc, acc ConnConfig) (d, a *Conn, tc *tls.Conn) {
+	t.Helper()
 	cert := selfSigned(t, "h")
 	pool := x509.NewCertPool()
 	pool.AddCert(cert.Leaf)
@@ -308,7 +311,7 @@ func TestTLSHandshake(t *testing.T) {
 		p, l, err := Accept(ctx, ts, HandshakeConfig{Name: "b@h", Cookie: "c"})
 		ch <- res{p, l, err}
 	}()
-	tc := TLSClient(c, client, "b@h")
+	tc = TLSClient(c, client, "b@h")
 	dp, dl, err := Dial(ctx, tc, HandshakeConfig{Name: "a@h", Cookie: "c"}, "b@h")
 	if err != nil {
 		t.Fatal(err)
@@ -317,14 +320,23 @@ func TestTLSHandshake(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
+	if d, err = NewConn(tc, dp, dl, dcc); err != nil {
+		t.Fatal(err)
+	}
+	if a, err = NewConn(ts, r.p, r.l, acc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close(); a.Close() })
+	return d, a, tc
+}
+
+func TestTLSHandshake(t *testing.T) {
+	ctx := context.Background()
+	col := newCollector()
+	d, _, tc := tlsConnPair(t, ConnConfig{}, ConnConfig{Handler: col.handle})
 	if st := tc.ConnectionState(); st.ServerName != "h" || !st.HandshakeComplete {
 		t.Errorf("tls state %+v", st)
 	}
-	col := newCollector()
-	d, _ := NewConn(tc, dp, dl, ConnConfig{})
-	a, _ := NewConn(ts, r.p, r.l, ConnConfig{Handler: col.handle})
-	defer d.Close()
-	defer a.Close()
 	d.Send(ctx, []byte("over tls"))
 	if f := col.wait(t, 1); string(f[0]) != "over tls" {
 		t.Fatalf("got %q", f[0])
@@ -493,5 +505,69 @@ func TestConnFlushBeforeClose(t *testing.T) {
 			t.Fatalf("received %d of %d frames after Flush and Close", got.Load(), n)
 		case <-time.After(time.Millisecond):
 		}
+	}
+}
+
+// TestConnShutdownKeepsWhatThePeerHasNotRead: frames written before a
+// close must reach the peer even when the peer is still sending. A plain
+// close with data arriving makes the kernel answer with a reset, and a
+// reset makes the peer's kernel drop what it had received but not yet
+// read: here the peer reads nothing until the closing side is done, and
+// sends one frame in the meantime. Shutdown closes only the write side
+// and reads until the peer closes, so every frame arrives.
+func TestConnShutdownKeepsWhatThePeerHasNotRead(t *testing.T) {
+	t.Run("tcp", func(t *testing.T) {
+		testShutdownKeeps(t, func(cc, pc ConnConfig) (*Conn, *Conn) { return connPair(t, cc, pc) })
+	})
+	t.Run("tls", func(t *testing.T) {
+		testShutdownKeeps(t, func(cc, pc ConnConfig) (*Conn, *Conn) {
+			c, p, _ := tlsConnPair(t, cc, pc)
+			return c, p
+		})
+	})
+}
+
+func testShutdownKeeps(t *testing.T, pair func(closer, peer ConnConfig) (*Conn, *Conn)) {
+	const n, size = 64, 4 << 10
+	release := make(chan struct{})
+	var got atomic.Int64
+	closer, peer := pair(ConnConfig{}, ConnConfig{Handler: func(f []byte) error {
+		<-release
+		got.Add(1)
+		return nil
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+	defer cancel()
+	frame := make([]byte, size)
+	frame[0] = 112
+	for i := 0; i < n; i++ {
+		if err := closer.Send(ctx, frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := closer.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- closer.Shutdown(ctx) }()
+	// The peer's frame reaches the closing side while it shuts down, or
+	// after: either way it must not cost the peer what it had received.
+	if err := peer.Send(ctx, []byte{112, 131, 106}); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	select {
+	case <-peer.Done():
+	case <-ctx.Done():
+		t.Fatalf("the peer's side did not end after the shutdown (got %d frames)", got.Load())
+	}
+	if !errors.Is(peer.Err(), ErrPeerClosed) {
+		t.Errorf("the peer's connection ended with %v; want ErrPeerClosed (an orderly close, not a reset)", peer.Err())
+	}
+	if got.Load() != n {
+		t.Errorf("the peer handled %d of %d frames written before the shutdown", got.Load(), n)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown = %v", err)
 	}
 }
