@@ -130,6 +130,33 @@ func TestMonitorNode(t *testing.T) {
 	}
 }
 
+// TestMonitorNodeByExitedProcess: a process that has exited (or exits
+// while it asks) leaves no node monitor behind: nothing would ever remove
+// it, and each call would grow the node's tables.
+func TestMonitorNodeByExitedProcess(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	a := startNode(t, port)
+	b := startNode(t, port)
+	ctx := testCtx(t)
+	for i := 0; i < 100; i++ {
+		p, _ := a.NewProcess()
+		if i%2 == 0 {
+			p.Exit(ReasonNormal)
+		} else {
+			go p.Exit(ReasonNormal) // exits while it asks
+		}
+		p.MonitorNode(ctx, b.Name())
+		p.MonitorNodes(true)
+		<-p.Done()
+	}
+	a.connMu.Lock()
+	byNode, all := len(a.nodeMon.byNode), len(a.nodeMon.all)
+	a.connMu.Unlock()
+	if byNode != 0 || all != 0 {
+		t.Fatalf("exited processes left %d MonitorNode and %d MonitorNodes entries", byNode, all)
+	}
+}
+
 // A node learns whether each peer published itself (a visible node), even
 // when it is hidden itself and so no connection of its is visible.
 func TestPublishedPeers(t *testing.T) {

@@ -57,6 +57,9 @@ func (p *Process) MonitorNode(ctx context.Context, node Atom) {
 	}
 	m[node]++
 	n.connMu.Unlock()
+	if p.forgetIfExited() {
+		return
+	}
 	if _, err := p.peerFor(ctx, node); err != nil {
 		if !errors.Is(err, ErrNodeDown) {
 			err = fmt.Errorf("distribute: monitor node %s: %w: %w", node, ErrNodeDown, err)
@@ -86,7 +89,6 @@ func (p *Process) DemonitorNode(node Atom) {
 func (p *Process) MonitorNodes(on bool) {
 	n := p.node
 	n.connMu.Lock()
-	defer n.connMu.Unlock()
 	if n.nodeMon.all == nil {
 		n.nodeMon.all = make(map[*Process]struct{})
 	}
@@ -95,6 +97,25 @@ func (p *Process) MonitorNodes(on bool) {
 	} else {
 		delete(n.nodeMon.all, p)
 	}
+	n.connMu.Unlock()
+	if on {
+		p.forgetIfExited()
+	}
+}
+
+// forgetIfExited drops the node monitors of p if p has exited, and
+// reports whether it had. A monitor added by a process that had already
+// exited (or was exiting) would stay forever: Exit marks the process
+// exited, then drops its node monitors (forgetNodeMonitors). Checked
+// after the monitor is added, so either that drop comes after the add,
+// or this check sees the exit. (Node.connMu is a leaf lock: the check
+// cannot run under it.)
+func (p *Process) forgetIfExited() bool {
+	if p.Alive() {
+		return false
+	}
+	p.node.forgetNodeMonitors(p)
+	return true
 }
 
 // fireNodeUp tells the MonitorNodes subscribers.
