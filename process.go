@@ -275,7 +275,7 @@ func (p *Process) Receive(ctx context.Context) (any, error) {
 // match must answer the same for the same message, as a receive pattern
 // does.
 func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, error) {
-	m, err := p.mbox.wait(ctx, p, match, false)
+	m, err := p.mbox.wait(ctx, p, match, false, nil)
 	if err != nil {
 		return nil, p.receiveError(ctx, err)
 	}

@@ -292,7 +292,11 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 	if peer != nil {
 		p.monitorRacedExit(target, mref)
 	}
-	m, err := p.mbox.wait(ctx, p, func(m any) bool { return isCallAnswer(m, mref) }, true)
+	var lc *dist.Conn
+	if peer != nil {
+		lc = peer.conn
+	}
+	m, err := p.mbox.wait(ctx, p, func(m any) bool { return isCallAnswer(m, mref) }, true, lc)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("distribute: call %s: %w", target, ctxError(ctx))

@@ -908,6 +908,12 @@ type Leader struct {
 // the change or Wake sees the read. A leader handling a frame calls done
 // after it without being woken.
 func (l *Leader) Wake() {
+	if l.reading.Load() != nil {
+		l.wake()
+	}
+}
+
+func (l *Leader) wake() {
 	if c := l.reading.Load(); c != nil {
 		c.interrupt()
 	}

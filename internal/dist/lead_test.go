@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/distribute-go/distribute/distributetest"
 )
 
 // leadBox is a stand-in for a process's mailbox: frames are queued under
@@ -162,13 +164,19 @@ func TestLeadContextEnds(t *testing.T) {
 	if d := time.Since(start); d < 30*time.Millisecond {
 		t.Fatalf("Lead returned after %v, before its deadline", d)
 	}
+	// Only the cancel can end this lead: nothing arrives before the
+	// first tick, 15 s away.
 	cctx, cancel2 := context.WithCancel(context.Background())
 	time.AfterFunc(10*time.Millisecond, cancel2)
+	start = time.Now()
 	if a.Lead(cctx, &box.l, nil, never) {
 		t.Fatal("Lead reported done")
 	}
 	if cctx.Err() == nil {
 		t.Fatal("Lead returned before the cancel")
+	}
+	if d := time.Since(start); d > distributetest.Scale(5*time.Second) {
+		t.Fatalf("Lead returned %v after the cancel", d)
 	}
 	// The reader goroutine reads again.
 	if err := b.Send(context.Background(), []byte("after")); err != nil {
