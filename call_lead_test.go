@@ -269,3 +269,56 @@ func TestCallManyCallersOneConnection(t *testing.T) {
 		t.Fatal("no frame was read by a calling process")
 	}
 }
+
+// TestReceiveLeadsAfterSend: a process that receives right after sending
+// to another node (a ping-pong) reads the answer itself; a lead that
+// gets no answer ends (the deadline, a message from elsewhere) as a
+// Receive does.
+func TestReceiveLeadsAfterSend(t *testing.T) {
+	a, b := twoNodes(t)
+	echo, err := b.Spawn(func(ctx context.Context, p *Process) error {
+		for {
+			m, err := p.Receive(ctx)
+			if err != nil {
+				return nil
+			}
+			if t, ok := m.(etf.Tuple); ok && len(t) == 2 {
+				if to, ok := t[0].(Pid); ok && t[1] != Atom("quiet") {
+					p.Send(ctx, to, t[1])
+				}
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	p, _ := a.NewProcess()
+	defer p.Exit(ReasonNormal)
+	for i := range 50 {
+		if err := p.Send(ctx, echo.Pid(), etf.Tuple{p.Pid(), int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := p.Receive(ctx); err != nil || m != int64(i) {
+			t.Fatalf("ping %d: %v, %v", i, m, err)
+		}
+	}
+	if ledFrames(t, a, b) == 0 {
+		t.Fatal("no answer was read by the receiving process")
+	}
+	// No answer: the deadline ends the receive.
+	p.Send(ctx, echo.Pid(), etf.Tuple{p.Pid(), Atom("quiet")})
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	if _, err := p.Receive(dctx); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("receive with no answer: %v", err)
+	}
+	cancel()
+	// No answer; a local message comes instead.
+	p.Send(ctx, echo.Pid(), etf.Tuple{p.Pid(), Atom("quiet")})
+	q, _ := a.NewProcess()
+	defer q.Exit(ReasonNormal)
+	time.AfterFunc(time.Millisecond, func() { q.Send(ctx, p.Pid(), Atom("local")) })
+	if m, err := p.Receive(ctx); err != nil || m != Atom("local") {
+		t.Fatalf("receive: %v, %v", m, err)
+	}
+}

@@ -3,6 +3,7 @@ package distribute
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/distribute-go/distribute/internal/dist"
 )
@@ -180,7 +181,7 @@ func (mb *mailbox) shiftLocked(n int) {
 // removes it and returns it. Messages match rejects stay queued, in order.
 // It returns errDead once the mailbox is closed, or ctx's error.
 func (mb *mailbox) receive(ctx context.Context, match func(any) bool) (any, error) {
-	return mb.wait(ctx, nil, match, false, nil)
+	return mb.wait(ctx, nil, match, false, nil, time.Time{})
 }
 
 // wait is receive for the mailbox of process own (nil: no process). When
@@ -201,9 +202,9 @@ func (mb *mailbox) receive(ctx context.Context, match func(any) bool) (any, erro
 // then taken on this goroutine, which read it, instead of being handed
 // over by the connection's reader goroutine. Frames for other processes
 // are delivered by it as the reader goroutine would. When it cannot lead
-// (another receiver does) or stops (ctx ended, the connection failed), it
-// waits as usual.
-func (mb *mailbox) wait(ctx context.Context, own *Process, match func(any) bool, afterMark bool, lc *dist.Conn) (any, error) {
+// (another receiver does) or stops (ctx ended, until passed, the
+// connection failed), it waits as usual.
+func (mb *mailbox) wait(ctx context.Context, own *Process, match func(any) bool, afterMark bool, lc *dist.Conn, until time.Time) (any, error) {
 	var done <-chan struct{}
 	first := true
 	from := -1
@@ -228,7 +229,7 @@ func (mb *mailbox) wait(ctx context.Context, own *Process, match func(any) bool,
 			done, first = own.cancelChan(ctx), false
 		}
 		if lc != nil {
-			m, ok, again := mb.leadOn(ctx, done, lc, match, &from)
+			m, ok, again := mb.leadOn(ctx, done, lc, until, match, &from)
 			if ok {
 				return m, nil
 			}
@@ -253,12 +254,12 @@ func (mb *mailbox) wait(ctx context.Context, own *Process, match func(any) bool,
 // and so wakes the leader, ends ctx.
 //
 //go:noinline
-func (mb *mailbox) leadOn(ctx context.Context, cancel <-chan struct{}, lc *dist.Conn, match func(any) bool, from *int) (m any, ok, again bool) {
+func (mb *mailbox) leadOn(ctx context.Context, cancel <-chan struct{}, lc *dist.Conn, until time.Time, match func(any) bool, from *int) (m any, ok, again bool) {
 	lctx := ctx
 	if cancel == nil {
 		lctx = context.Background()
 	}
-	again = lc.Lead(lctx, &mb.lead, mb.ready, func() bool {
+	again = lc.Lead(lctx, &mb.lead, mb.ready, until, func() bool {
 		mb.mu.Lock()
 		defer mb.mu.Unlock()
 		var next int

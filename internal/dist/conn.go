@@ -375,6 +375,13 @@ func (r seenReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// SentWithin reports whether something was sent on the connection in
+// the last d: a process that waits right after a send likely waits for
+// the answer.
+func (c *Conn) SentWithin(d time.Duration) bool {
+	return time.Now().UnixNano()-c.lastOut.Load() < int64(d)
+}
+
 // Peer returns the peer description from the handshake.
 func (c *Conn) Peer() Peer { return c.peer }
 
@@ -930,13 +937,14 @@ func (l *Leader) wake() {
 // Lead waited for the role (the caller looks at what it waits for and
 // may lead again), false when it could not lead (not a plain TCP
 // connection, or another goroutine leads), ctx ended (its deadline
-// bounds each read and a cancel interrupts it), or the connection failed
+// bounds each read and a cancel interrupts it), until passed (zero: no
+// bound), or the connection failed
 // (Lead fails it with the error the reader goroutine would have, so its
 // end is reported as usual). l's Wake interrupts a read for done.
 //
 // Handler runs on the calling goroutine while it leads: it must be safe
 // there (no user code of another goroutine, bounded work).
-func (c *Conn) Lead(ctx context.Context, l *Leader, wake <-chan struct{}, done func() bool) bool {
+func (c *Conn) Lead(ctx context.Context, l *Leader, wake <-chan struct{}, until time.Time, done func() bool) bool {
 	if !c.leadable || !c.lead.CompareAndSwap(leadNone, leadWant) {
 		return false
 	}
@@ -954,7 +962,7 @@ func (c *Conn) Lead(ctx context.Context, l *Leader, wake <-chan struct{}, done f
 			return c.withdraw(false)
 		}
 	}
-	again := c.leadRead(ctx, l, done)
+	again := c.leadRead(ctx, l, until, done)
 	c.lead.Store(leadNone)
 	c.toLoop <- struct{}{}
 	return again
@@ -973,8 +981,11 @@ func (c *Conn) withdraw(again bool) bool {
 
 // leadRead reads and handles frames as the reader role's holder until
 // done reports true (it returns true), ctx ends or the connection fails.
-func (c *Conn) leadRead(ctx context.Context, l *Leader, done func() bool) bool {
+func (c *Conn) leadRead(ctx context.Context, l *Leader, until time.Time, done func() bool) bool {
 	dl, hasDL := ctx.Deadline()
+	if !until.IsZero() && (!hasDL || until.Before(dl)) {
+		dl, hasDL = until, true
+	}
 	var stop func() bool
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, c.interruptFn)

@@ -66,7 +66,7 @@ func (b *leadBox) has(want string) bool {
 func (b *leadBox) waitFor(t *testing.T, ctx context.Context, c *Conn, want string) {
 	t.Helper()
 	for !b.has(want) {
-		if c.Lead(ctx, &b.l, b.ready, func() bool { return b.has(want) }) {
+		if c.Lead(ctx, &b.l, b.ready, time.Time{}, func() bool { return b.has(want) }) {
 			continue
 		}
 		select {
@@ -158,7 +158,7 @@ func TestLeadContextEnds(t *testing.T) {
 	dctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if a.Lead(dctx, &box.l, nil, never) {
+	if a.Lead(dctx, &box.l, nil, time.Time{}, never) {
 		t.Fatal("Lead reported done")
 	}
 	if d := time.Since(start); d < 30*time.Millisecond {
@@ -169,7 +169,7 @@ func TestLeadContextEnds(t *testing.T) {
 	cctx, cancel2 := context.WithCancel(context.Background())
 	time.AfterFunc(10*time.Millisecond, cancel2)
 	start = time.Now()
-	if a.Lead(cctx, &box.l, nil, never) {
+	if a.Lead(cctx, &box.l, nil, time.Time{}, never) {
 		t.Fatal("Lead reported done")
 	}
 	if cctx.Err() == nil {
@@ -202,7 +202,7 @@ func TestLeadConnectionFails(t *testing.T) {
 	a, b, box := leadPair(t, 0)
 	ctx := leadCtx(t)
 	time.AfterFunc(20*time.Millisecond, func() { b.Close() })
-	if a.Lead(ctx, &box.l, nil, func() bool { return false }) {
+	if a.Lead(ctx, &box.l, nil, time.Time{}, func() bool { return false }) {
 		t.Fatal("Lead reported done")
 	}
 	select {
@@ -213,7 +213,7 @@ func TestLeadConnectionFails(t *testing.T) {
 	if err := a.Err(); !errors.Is(err, ErrPeerClosed) {
 		t.Fatalf("Err %v, want ErrPeerClosed", err)
 	}
-	if a.Lead(ctx, &box.l, nil, func() bool { return false }) {
+	if a.Lead(ctx, &box.l, nil, time.Time{}, func() bool { return false }) {
 		t.Fatal("Lead on a closed connection reported done")
 	}
 }
@@ -241,7 +241,7 @@ func TestLeadManyCallers(t *testing.T) {
 							return
 						}
 						for !box.has("re:" + req) {
-							if !a.Lead(ctx, &box.l, nil, func() bool { return box.has("re:" + req) }) {
+							if !a.Lead(ctx, &box.l, nil, time.Time{}, func() bool { return box.has("re:" + req) }) {
 								time.Sleep(50 * time.Microsecond) // another leads: poll
 							}
 							if ctx.Err() != nil {
@@ -313,7 +313,7 @@ func TestLeadNotPlainTCP(t *testing.T) {
 	defer a.Close()
 	defer s.Close()
 	var l Leader
-	if a.Lead(context.Background(), &l, nil, func() bool { return true }) {
+	if a.Lead(context.Background(), &l, nil, time.Time{}, func() bool { return true }) {
 		t.Fatal("Lead on a pipe")
 	}
 }
