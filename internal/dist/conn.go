@@ -962,10 +962,17 @@ func (c *Conn) Lead(ctx context.Context, l *Leader, wake <-chan struct{}, until 
 			return c.withdraw(false)
 		}
 	}
-	again := c.leadRead(ctx, l, until, done)
+	// Deferred: a done that panics (a receive's match is the caller's
+	// code) must not leave the connection without a reader.
+	defer c.handBack(l)
+	return c.leadRead(ctx, l, until, done)
+}
+
+// handBack ends a lead: the role goes back to readLoop.
+func (c *Conn) handBack(l *Leader) {
+	l.reading.Store(nil)
 	c.lead.Store(leadNone)
 	c.toLoop <- struct{}{}
-	return again
 }
 
 // withdraw cancels a leader's request for the role, handing it back if it

@@ -317,3 +317,29 @@ func TestLeadNotPlainTCP(t *testing.T) {
 		t.Fatal("Lead on a pipe")
 	}
 }
+
+// TestLeadDonePanics: a done function that panics (a receive's match is
+// user code) ends the lead with the role handed back: the connection
+// goes on reading.
+func TestLeadDonePanics(t *testing.T) {
+	a, b, box := leadPair(t, 0)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("no panic")
+			}
+		}()
+		a.Lead(context.Background(), &box.l, nil, time.Time{}, func() bool { panic("match") })
+	}()
+	if err := b.Send(context.Background(), []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := leadCtx(t)
+	for !box.has("after") {
+		select {
+		case <-box.ready:
+		case <-ctx.Done():
+			t.Fatal("frame after a panicking lead not delivered")
+		}
+	}
+}
