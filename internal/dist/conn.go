@@ -79,7 +79,8 @@ type ConnConfig struct {
 	// as much as SendBuffer; negative, none.
 	SignalReserve int
 	// Handler receives every data frame (ticks are not passed) on the
-	// reader goroutine, in order. The frame is owned by the Conn and is
+	// reader goroutine, or on the goroutine leading the reads (Lead), one
+	// call at a time, in order. The frame is owned by the Conn and is
 	// valid only until Handler returns: copy what you keep. A non-nil
 	// error closes the connection with that error as its reason. Handler
 	// must not call Close (it would wait for itself); it may call Abort and
