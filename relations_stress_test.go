@@ -67,6 +67,16 @@ func race(round int, f, g func()) {
 	wg.Wait()
 }
 
+// stressRounds runs round 0, 1, 2, ... until budget has passed, then
+// logs how many ran.
+func stressRounds(t *testing.T, budget time.Duration, round func(n int)) {
+	n := 0
+	for deadline := time.Now().Add(budget); time.Now().Before(deadline); n++ {
+		round(n)
+	}
+	t.Logf("%d rounds", n)
+}
+
 // twoNodes starts two nodes on a private epmd.
 func twoNodes(t *testing.T) (*Node, *Node) {
 	port := distributetest.StartEpmd(t)
@@ -95,14 +105,12 @@ func TestMonitorWhileKilled(t *testing.T) {
 		defer target.Exit(ReasonNormal)
 		killer, _ := a.NewProcess()
 		defer killer.Exit(ReasonNormal)
-		rounds := 0
-		for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
+		stressRounds(t, budget, func(rounds int) {
 			p, _ := a.NewProcess()
 			race(rounds, func() { p.Monitor(ctx, target.Pid()) }, func() { killer.Kill(ctx, p.Pid()) })
 			<-p.Done()
 			eventually(t, "the target still holds a monitor from a process that exited", func() bool { return !watchedBy(target, p.Pid()) })
-		}
-		t.Logf("%d rounds", rounds)
+		})
 	})
 }
 
@@ -118,8 +126,7 @@ func TestMonitorTargetKilled(t *testing.T) {
 		defer p.Exit(ReasonNormal)
 		killer, _ := tn.NewProcess()
 		defer killer.Exit(ReasonNormal)
-		rounds := 0
-		for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
+		stressRounds(t, budget, func(rounds int) {
 			target, _ := tn.NewProcess()
 			var ref Ref
 			var merr error
@@ -151,8 +158,7 @@ func TestMonitorTargetKilled(t *testing.T) {
 			if p.MailboxLen() != 0 {
 				t.Fatalf("round %d: %d more messages", rounds, p.MailboxLen())
 			}
-		}
-		t.Logf("%d rounds", rounds)
+		})
 	})
 }
 
@@ -168,8 +174,7 @@ func TestDemonitorWhileTargetExits(t *testing.T) {
 		defer p.Exit(ReasonNormal)
 		marker, _ := tn.NewProcess()
 		defer marker.Exit(ReasonNormal)
-		rounds := 0
-		for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
+		stressRounds(t, budget, func(rounds int) {
 			target, _ := tn.NewProcess()
 			ref, err := p.Monitor(ctx, target.Pid())
 			if err != nil {
@@ -187,8 +192,7 @@ func TestDemonitorWhileTargetExits(t *testing.T) {
 			if err != nil || m != Atom("marker") {
 				t.Fatalf("round %d: got %#v (%v); want the marker and no Down after Demonitor returned", rounds, m, err)
 			}
-		}
-		t.Logf("%d rounds", rounds)
+		})
 	})
 }
 
@@ -204,8 +208,7 @@ func TestUnlinkWhileKilled(t *testing.T) {
 		target.TrapExit(true)
 		killer, _ := a.NewProcess()
 		defer killer.Exit(ReasonNormal)
-		rounds := 0
-		for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
+		stressRounds(t, budget, func(rounds int) {
 			p, _ := a.NewProcess()
 			if err := p.Link(ctx, target.Pid()); err != nil {
 				t.Fatal(err)
@@ -215,8 +218,7 @@ func TestUnlinkWhileKilled(t *testing.T) {
 			<-p.Done()
 			eventually(t, "the target still links to a process that exited", func() bool { return !linkedTo(target, p.Pid()) })
 			drain(t, target)
-		}
-		t.Logf("%d rounds", rounds)
+		})
 	})
 }
 
@@ -231,8 +233,7 @@ func TestLinkedPairExitsTogether(t *testing.T) {
 		ctx := testCtx(t)
 		w, _ := a.NewProcess()
 		defer w.Exit(ReasonNormal)
-		rounds := 0
-		for deadline := time.Now().Add(budget); time.Now().Before(deadline); rounds++ {
+		stressRounds(t, budget, func(rounds int) {
 			x, _ := a.NewProcess()
 			y, _ := tn.NewProcess()
 			if err := x.Link(ctx, y.Pid()); err != nil {
@@ -271,8 +272,7 @@ func TestLinkedPairExitsTogether(t *testing.T) {
 					}
 				}
 			}
-		}
-		t.Logf("%d rounds", rounds)
+		})
 	})
 }
 
