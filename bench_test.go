@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,6 +101,19 @@ func runBenchSink(name string, epmdPort int) {
 			go func() {
 				time.Sleep(1500 * time.Millisecond)
 				pprof.StopCPUProfile()
+				f.Close()
+			}()
+		}
+	}
+	// An execution trace of the sink's first 0.8 s (go tool trace), to
+	// read beside the parent's -test.trace: both stamp events with the
+	// same monotonic clock, so a round trip can be followed across them.
+	if path := os.Getenv("DISTRIBUTE_BENCH_SINK_TRACE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			trace.Start(f)
+			go func() {
+				time.Sleep(800 * time.Millisecond)
+				trace.Stop()
 				f.Close()
 			}()
 		}

@@ -133,7 +133,8 @@
 //   - every other alive election member answers that it has no Raft state
 //     (each election registers StatusName, a process answering the
 //     gen_server call raft_status with {raft_status, HasState, Term,
-//     Cluster}); a member that does not answer postpones the bootstrap.
+//     Cluster, LogCluster, LastIndex}); a member that does not answer
+//     postpones the bootstrap.
 //
 // Then it bootstraps with those Expect voters; every node of the set does
 // the same with the same configuration, which Raft accepts. A node with a
@@ -152,7 +153,10 @@
 // fewer than Expect, as a non-voter otherwise (non-voters follow the log
 // and do not vote, so elections and commits cost the same however many
 // nodes run the election). A member of another Raft cluster is never
-// added, nor one with Raft state but no identity yet. A server is removed
+// added, nor one with Raft state but no identity yet unless that state is
+// this cluster's: its log holds this cluster's identity (a leader began to
+// replicate to it and lost leadership before its addition committed), or
+// it has no log, only a term no later than the leader's. A server is removed
 // only after it has been dead or left (in membership) for RemoveGrace —
 // 72 h by default, far longer than SWIM's detection bound; a voter is
 // then replaced by an alive non-voter (promoted first), and kept when

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -82,9 +83,12 @@ type Change struct {
 
 // StatusName is the name under which each election registers a process
 // answering the gen_server call raft_status with {raft_status, HasState,
-// Term, Cluster}: bootstrapping nodes ask their peers with it, so that a
-// node never bootstraps when a reachable peer has Raft state, and the
-// leader asks a newcomer without a cluster identity before it adds it.
+// Term, Cluster, LogCluster, LastIndex} (Cluster: the identity it
+// applied; LogCluster: the one its log holds, applied or not):
+// bootstrapping nodes ask their peers with it, so that a node never
+// bootstraps when a reachable peer has Raft state, and the leader asks a
+// newcomer without a cluster identity before it adds it (it adds one with
+// no state, this cluster's identity in its log, or only a term).
 const StatusName distribute.Atom = "distribute_election"
 
 var atomRaftStatus = etf.Atom("raft_status")
@@ -546,17 +550,63 @@ func (e *Election) handleStatus(ctx context.Context, p *distribute.Process, msg 
 	if !ok || req != atomRaftStatus {
 		return nil
 	}
-	reply := etf.Tuple{atomRaftStatus, etf.Bool(e.hasState()), int64(e.raft.CurrentTerm()), etf.Binary(e.fsm.identity())}
+	id := e.fsm.identity()
+	logID := id
+	if logID == "" {
+		logID = e.logIdentity()
+	}
+	reply := etf.Tuple{atomRaftStatus, etf.Bool(e.hasState()), int64(e.raft.CurrentTerm()), etf.Binary(id),
+		etf.Binary(logID), int64(e.raft.LastIndex())}
 	p.Reply(ctx, from, reply)
 	return nil
 }
 
-// askStatus asks node's election whether it has Raft state. Like the
+// maxIdentityScan bounds how many log entries logIdentity reads: the
+// identity is among a cluster's first entries.
+const maxIdentityScan = 4096
+
+// logIdentity returns the cluster identity an entry of this node's log
+// holds, applied or not ("" if none among the first maxIdentityScan): a
+// node that received a leader's log but was never added to its
+// configuration has applied nothing, and its log says whose it is.
+func (e *Election) logIdentity() string {
+	first, err := e.store.FirstIndex()
+	if err != nil {
+		return ""
+	}
+	last, err := e.store.LastIndex()
+	if err != nil || first == 0 {
+		return ""
+	}
+	var l raft.Log
+	for i := first; i <= last && i < first+maxIdentityScan; i++ {
+		if e.store.GetLog(i, &l) != nil {
+			return ""
+		}
+		if id, ok := identityOf(&l); ok {
+			return id
+		}
+	}
+	return ""
+}
+
+// peerStatus is a peer's answer to raft_status.
+type peerStatus struct {
+	// has: the peer has Raft state (a log, a snapshot or a term).
+	has bool
+	// term is its current term; lastIndex its last log index.
+	term, lastIndex uint64
+	// cluster is the identity it applied; logCluster the one its log
+	// holds, applied or not ("" from a peer that does not say).
+	cluster, logCluster string
+}
+
+// askStatus asks node's election about its Raft state. Like the
 // transport, it never sets up a connection.
-func (e *Election) askStatus(ctx context.Context, node distribute.Atom) (bool, error) {
+func (e *Election) askStatus(ctx context.Context, node distribute.Atom) (peerStatus, error) {
 	p, err := e.node.NewProcess()
 	if err != nil {
-		return false, err
+		return peerStatus{}, err
 	}
 	defer p.Exit(etf.Atom("normal"))
 	p.AutoConnect(false)
@@ -564,11 +614,30 @@ func (e *Election) askStatus(ctx context.Context, node distribute.Atom) (bool, e
 	defer cancel()
 	r, err := p.CallName(ctx, StatusName, node, atomRaftStatus)
 	if err != nil {
-		return false, err
+		return peerStatus{}, err
 	}
 	t, ok := r.(etf.Tuple)
-	if !ok || (len(t) != 3 && len(t) != 4) || t[0] != atomRaftStatus {
-		return false, fmt.Errorf("election: %s answered raft_status with %s", node, etf.FormatLimit(r, etf.LogTextMax))
+	if !ok || len(t) < 3 || len(t) > 6 || t[0] != atomRaftStatus {
+		return peerStatus{}, fmt.Errorf("election: %s answered raft_status with %s", node, etf.FormatLimit(r, etf.LogTextMax))
 	}
-	return t[1] == etf.True, nil
+	st := peerStatus{has: t[1] == etf.True, lastIndex: math.MaxUint64}
+	if term, ok := t[2].(int64); ok && term >= 0 {
+		st.term = uint64(term)
+	}
+	if len(t) > 3 {
+		st.cluster = binaryText(t[3])
+	}
+	if len(t) > 5 {
+		st.logCluster = binaryText(t[4])
+		if last, ok := t[5].(int64); ok && last >= 0 {
+			st.lastIndex = uint64(last)
+		}
+	}
+	return st, nil
+}
+
+// binaryText is the text of a binary term, "" for anything else.
+func binaryText(t etf.Term) string {
+	b, _ := t.(etf.Binary)
+	return string(b)
 }

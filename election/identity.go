@@ -112,13 +112,19 @@ func (f *fsm) set(id string) {
 
 // Apply implements raft.FSM.
 func (f *fsm) Apply(l *raft.Log) any {
-	if l.Type != raft.LogCommand || !bytes.HasPrefix(l.Data, []byte(identityPrefix)) {
-		return nil
-	}
-	if id := string(l.Data[len(identityPrefix):]); validIdentity(id) {
+	if id, ok := identityOf(l); ok {
 		f.set(id)
 	}
 	return nil
+}
+
+// identityOf returns the cluster identity entry l holds, if it is one.
+func identityOf(l *raft.Log) (string, bool) {
+	if l.Type != raft.LogCommand || !bytes.HasPrefix(l.Data, []byte(identityPrefix)) {
+		return "", false
+	}
+	id := string(l.Data[len(identityPrefix):])
+	return id, validIdentity(id)
 }
 
 // Snapshot implements raft.FSM.

@@ -221,3 +221,53 @@ func TestOldDataDirStarts(t *testing.T) {
 		t.Fatal("a node with an old data dir bootstrapped")
 	}
 }
+
+// TestNewcomerHoldingOurLogIsAdded: a node whose Raft log holds entries
+// of this cluster but which applied no identity (a leader began to
+// replicate to it, then lost leadership before the node's addition was
+// committed) is added by the next leader. It answers raft_status with
+// HasState true and no cluster; the leader used to take it for a node
+// that may have bootstrapped a cluster of its own and skip it for good,
+// so at N = 100 one node never learned the leader. Its log shows whose
+// it is.
+func TestNewcomerHoldingOurLogIsAdded(t *testing.T) {
+	// log: it holds the leader's log; term: only the leader's term (it
+	// rejected the leader's first append, whose previous entry it lacked,
+	// and heard no more).
+	for _, copyLog := range []bool{true, false} {
+		t.Run(fmt.Sprintf("log=%v", copyLog), func(t *testing.T) {
+			ms := startCluster(t, 3, 3)
+			leader, _ := agreed(t, ms, 0)
+			id := sameCluster(t, ms)
+
+			// The newcomer's data dir holds what such a node keeps, and
+			// no identity file.
+			d := &member{t: t, name: newName("late"), dir: t.TempDir(), expect: 3, epmd: ms[0].epmd}
+			store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(d.dir, "raft.db")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := uint64(1); copyLog && i <= leader.el.raft.LastIndex(); i++ {
+				var l raft.Log
+				if err := leader.el.store.GetLog(i, &l); err != nil {
+					t.Fatalf("the leader's log entry %d: %v", i, err)
+				}
+				if err := store.StoreLog(&l); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := store.SetUint64([]byte("CurrentTerm"), leader.el.raft.CurrentTerm()); err != nil {
+				t.Fatal(err)
+			}
+			store.Close()
+
+			d.start(ms[0].ms.GossipAddr())
+			t.Cleanup(func() { d.stop(false) })
+			all := append(ms, d)
+			agreed(t, all, 0)
+			if got := sameCluster(t, all); got != id {
+				t.Fatalf("cluster %s; want %s", got, id)
+			}
+		})
+	}
+}

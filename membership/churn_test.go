@@ -276,6 +276,14 @@ func TestRestartSameAddressKeepsLinks(t *testing.T) {
 			if err := n1.Stop(ctx); err != nil {
 				t.Fatal(err)
 			}
+			// Until a and c have seen the old connection close, it still
+			// counts as connected, and would pass for the new one below.
+			for _, ev := range []*nodeEvents{evA, evC} {
+				distributetest.WaitForWithin(t, 20*time.Second, "the crash's nodedown", func() bool {
+					_, down := ev.count(b.Name())
+					return down > 0
+				})
+			}
 			if afterDead {
 				for _, m := range []*Membership{a, c} {
 					distributetest.WaitForWithin(t, 20*time.Second, "the old incarnation dead", func() bool { return states(m)[b.Name()] == StateDead })
@@ -293,9 +301,15 @@ func TestRestartSameAddressKeepsLinks(t *testing.T) {
 			}
 			t.Cleanup(func() { b2.Stop(ctx) })
 			join(t, b2, a.GossipAddr())
-			for _, m := range []*Membership{a, c} {
-				distributetest.WaitForWithin(t, 20*time.Second, "the restarted node alive and connected", func() bool {
-					return states(m)[b2.Name()] == StateAlive && m.node.IsConnected(b2.Name())
+			// The nodeup is published after IsConnected turns true: wait
+			// for it too.
+			for _, x := range []struct {
+				m  *Membership
+				ev *nodeEvents
+			}{{a, evA}, {c, evC}} {
+				distributetest.WaitForWithin(t, 20*time.Second, "the restarted node alive, connected, its nodeup seen", func() bool {
+					up, _ := x.ev.count(b2.Name())
+					return states(x.m)[b2.Name()] == StateAlive && x.m.node.IsConnected(b2.Name()) && up > 0
 				})
 			}
 			t.Logf("alive and connected everywhere %v after the restart", time.Since(restarted).Round(time.Millisecond))
@@ -520,4 +534,40 @@ func TestTwoProcessesOneNameWarned(t *testing.T) {
 	distributetest.WaitForWithin(t, 30*time.Second, "the warning", func() bool {
 		return strings.Contains(logs.String(), "two processes claim one member name")
 	})
+}
+
+// TestRefutedDeathKeepsConnection: a member SWIM declares dead that is
+// alive after all (a loaded machine, lost packets) refutes with a new
+// incarnation; its distribution connection must survive. The cut used to
+// come as soon as the member was dead, before it could refute, and at
+// scale each such cut set off `global`'s overlapping-partition
+// disconnects across the cluster. Here gossip between a and b is cut just
+// long enough for a to declare b dead, then healed.
+func TestRefutedDeathKeepsConnection(t *testing.T) {
+	port := distributetest.StartEpmd(t)
+	prof := Local()
+	prof.DisconnectGrace = distributetest.Scale(5 * time.Second)
+	withProf := func(c *Config) { c.Profile = prof }
+	a := startMemberWith(t, port, testCookie, nil, withProf)
+	b := startMemberWith(t, port, testCookie, nil, withProf)
+	join(t, b, a.GossipAddr())
+	distributetest.WaitForWithin(t, 20*time.Second, "a alive and connected to b", func() bool {
+		return states(a)[b.Name()] == StateAlive && a.node.IsConnected(b.Name())
+	})
+	ev := watchNodes(t, a.node)
+	_, mark := ev.lastDown(b.Name())
+	before, _ := a.Member(b.Name())
+	partition(a, b, true)
+	distributetest.WaitForWithin(t, 20*time.Second, "a declares b dead", func() bool { return states(a)[b.Name()] == StateDead })
+	partition(a, b, false)
+	distributetest.WaitForWithin(t, 20*time.Second, "b refutes: alive on a in a new incarnation", func() bool {
+		mb, _ := a.Member(b.Name())
+		return mb.State == StateAlive && mb.Incarnation > before.Incarnation
+	})
+	// Past the grace, a cut would have come: the connection is the same.
+	past := time.Now().Add(prof.DisconnectGrace + time.Second)
+	distributetest.WaitForWithin(t, prof.DisconnectGrace+20*time.Second, "the grace to pass", func() bool { return time.Now().After(past) })
+	if up, down := ev.countFrom(b.Name(), mark); down != 0 || up != 0 || !a.node.IsConnected(b.Name()) {
+		t.Fatalf("after b refuted: %d node down, %d up, connected %v; want the connection kept", down, up, a.node.IsConnected(b.Name()))
+	}
 }

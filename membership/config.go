@@ -76,6 +76,16 @@ type Profile struct {
 	// is kept. Zero: never forgotten (the table grows with every name
 	// that ever joined).
 	ReapTime time.Duration
+	// DisconnectGrace is how long a member declared dead keeps its
+	// distribution connection: long enough for a member that is alive
+	// after all (a loaded machine, lost packets) to hear of its death and
+	// refute it with a new incarnation, which keeps the connection. A
+	// member still dead in the same incarnation at the end is
+	// disconnected, so its monitors and links fire with noconnection.
+	// Without it every false suspicion cut a healthy connection, and with
+	// `global` preventing overlapping partitions each cut spread into a
+	// disconnect of that node from the whole cluster. Zero: at once.
+	DisconnectGrace time.Duration
 }
 
 // LAN is memberlist.DefaultLANConfig's timings: probe every second,
@@ -85,7 +95,9 @@ type Profile struct {
 // of a cluster of up to 99 (RetransmitMult × ⌈log10(N+1)⌉ gossip rounds of
 // 200 ms), so they all move the name together; short next to detection.
 // Dead and left members are forgotten after 24 h, when rejoining them
-// stops (ReconnectTimeout), as Serf does.
+// stops (ReconnectTimeout), as Serf does. A dead member keeps its
+// connection 5 s, time for a member wrongly declared dead to hear of it
+// and refute (DisconnectGrace).
 func LAN() Profile {
 	c := memberlist.DefaultLANConfig()
 	p := profileOf("lan", c)
@@ -93,6 +105,7 @@ func LAN() Profile {
 	p.ReconnectInterval = 10 * time.Second
 	p.ReconnectTimeout = 24 * time.Hour
 	p.ReapTime = 24 * time.Hour
+	p.DisconnectGrace = 5 * time.Second
 	return p
 }
 
@@ -117,6 +130,7 @@ func Local() Profile {
 	p.ReconnectInterval = time.Second
 	p.ReconnectTimeout = time.Hour
 	p.ReapTime = time.Hour
+	p.DisconnectGrace = time.Second
 	return p
 }
 
@@ -180,8 +194,8 @@ func (p Profile) validate() error {
 	if p.ProbeInterval <= 0 || p.ProbeTimeout <= 0 || p.GossipInterval <= 0 || p.PushPullInterval <= 0 || p.TCPTimeout <= 0 || p.GossipToTheDeadTime <= 0 {
 		return fmt.Errorf("%w: profile %q has a zero or negative interval", ErrConfig, p.Name)
 	}
-	if p.DeadNodeReclaimTime < 0 || p.ReconnectInterval < 0 || p.ReconnectTimeout < 0 || p.ReapTime < 0 {
-		return fmt.Errorf("%w: profile %q has a negative reclaim, reconnect or reap time", ErrConfig, p.Name)
+	if p.DeadNodeReclaimTime < 0 || p.ReconnectInterval < 0 || p.ReconnectTimeout < 0 || p.ReapTime < 0 || p.DisconnectGrace < 0 {
+		return fmt.Errorf("%w: profile %q has a negative reclaim, reconnect, reap or disconnect grace time", ErrConfig, p.Name)
 	}
 	if p.SuspicionMult < 1 || p.SuspicionMaxTimeoutMult < 1 || p.GossipNodes < 1 || p.RetransmitMult < 1 || p.IndirectChecks < 0 || p.AwarenessMaxMultiplier < 1 {
 		return fmt.Errorf("%w: profile %q has a multiplier below 1", ErrConfig, p.Name)

@@ -29,17 +29,23 @@
 //
 // With Config.Node set, every member seen alive is connected to (a full
 // mesh, like Erlang's connect_all), and reconnected every ConnectRetry
-// while it stays alive; a member declared dead is disconnected at once,
-// so links and monitors on its processes fire (reason noconnection) within
-// the detection bound rather than after net_ticktime (45–75 s at
-// Erlang's default of 60 s). SWIM owns failure detection. A false
-// positive is therefore costly, above all with BEAM peers (their partition
-// prevention then drops the node too): Lifeguard stays on, and the Local
-// profile is for loopback only. A member that left is not disconnected by
+// while it stays alive; a member declared dead is disconnected, so links
+// and monitors on its processes fire (reason noconnection) within the
+// detection bound rather than after net_ticktime (45–75 s at Erlang's
+// default of 60 s). SWIM owns failure detection. A false positive is
+// therefore costly: with `global` preventing overlapping partitions (ours
+// and BEAM's), one cut makes every node drop the member. So the cut waits
+// Profile.DisconnectGrace (LAN 5 s, Local 1 s) after the death: a member
+// that is alive after all (a loaded machine, lost packets) hears of its
+// death in that time and refutes it with a new incarnation, and its
+// connection stays; a member still dead in the same incarnation is then
+// disconnected. Lifeguard stays on, and the Local profile is for loopback
+// only. A crashed node's connections close with its sockets, without
+// waiting for SWIM. A member that left is not disconnected by
 // the others: it stops its own node, so its links close with reason
 // shutdown.
 //
-// The disconnect happens once, when the member is declared dead, and
+// The disconnect happens once, a grace after the member is declared dead, and
 // closes only the connection that belongs to the incarnation SWIM
 // declared dead: the one up when the member turned alive (or took its
 // current incarnation or address), else the first to come up after. A

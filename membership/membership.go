@@ -901,17 +901,68 @@ func (m *Membership) driveLinks(events []Event, alive []distribute.Atom, now tim
 	}
 	m.boundMu.Unlock()
 	for _, c := range cuts {
-		if !c.now {
-			m.wg.Add(1)
-			go m.disconnectIfSame(c.mb, c.since)
+		if c.now && m.cfg.Profile.DisconnectGrace == 0 {
+			m.disconnectSince(c.mb, c.since, nil)
 			continue
 		}
-		if m.node.Disconnect(c.mb.Name) {
-			m.logger.Info("disconnected dead member", "name", c.mb.Name)
-		}
+		m.wg.Add(1)
+		go m.cutAfterGrace(c.mb, c.since, c.now)
 	}
 	for _, name := range alive {
 		m.connect(name, now)
+	}
+}
+
+// cutAfterGrace waits Profile.DisconnectGrace after mb was declared
+// dead, then cuts its connection unless mb has refuted its death
+// meanwhile: it is no longer dead, or dead in a later incarnation (whose
+// own death brings its own cut). The connection goes if it is still the
+// one that came up at since: at once when now (it belongs to the
+// incarnation declared dead), else after asking the node on it who it is
+// (disconnectIfSame).
+func (m *Membership) cutAfterGrace(mb Member, since time.Time, now bool) {
+	defer m.wg.Done()
+	if grace := m.cfg.Profile.DisconnectGrace; grace > 0 {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if m.refuted(mb) {
+			return
+		}
+	}
+	if now {
+		m.disconnectSince(mb, since, nil)
+		return
+	}
+	m.disconnectIfSame(mb, since)
+}
+
+// refuted reports whether mb, declared dead, has refuted its death: the
+// same process (gossip address) is alive or suspect in a later
+// incarnation. It logs it: the connection stays.
+func (m *Membership) refuted(mb Member) bool {
+	cur, ok := m.Member(mb.Name)
+	if !ok || cur.Gossip != mb.Gossip || cur.Incarnation <= mb.Incarnation || (cur.State != StateAlive && cur.State != StateSuspect) {
+		return false
+	}
+	m.logger.Info("a member declared dead refuted it; connection kept", "name", mb.Name, "incarnation", mb.Incarnation, "now", cur.String())
+	return true
+}
+
+// disconnectSince closes the connection to mb if it is the one that came
+// up at since.
+func (m *Membership) disconnectSince(mb Member, since time.Time, resolveErr error) {
+	for _, c := range m.node.Connections() {
+		if c.Node == mb.Name && c.Since.Equal(since) {
+			if m.node.Disconnect(mb.Name) {
+				m.logger.Info("disconnected dead member", "name", mb.Name, "incarnation", mb.Incarnation, "resolve_err", resolveErr)
+			}
+			return
+		}
 	}
 }
 
@@ -959,7 +1010,6 @@ func (m *Membership) bindConns(events <-chan distribute.NodeEvent) {
 // (ErrNoGossip: a node still starting), and it is a live process with the
 // same name, left alone.
 func (m *Membership) disconnectIfSame(mb Member, since time.Time) {
-	defer m.wg.Done()
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Profile.TCPTimeout)
 	addr, err := m.cfg.Resolve(ctx, mb.Name)
 	cancel()
@@ -970,14 +1020,10 @@ func (m *Membership) disconnectIfSame(mb Member, since time.Time) {
 		m.logger.Info("a dead member's name is connected from a new process; not disconnected", "name", mb.Name, "dead_gossip", mb.Gossip, "new_gossip", addr, "err", err)
 		return
 	}
-	for _, c := range m.node.Connections() {
-		if c.Node == mb.Name && c.Since.Equal(since) {
-			if m.node.Disconnect(mb.Name) {
-				m.logger.Info("disconnected dead member", "name", mb.Name, "resolve_err", err)
-			}
-			return
-		}
+	if m.refuted(mb) {
+		return
 	}
+	m.disconnectSince(mb, since, err)
 }
 
 // connect dials an alive member that is not connected, at most once per

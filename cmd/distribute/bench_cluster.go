@@ -141,6 +141,7 @@ func newBenchClusterCmd() *cobra.Command {
 	f.StringVar(&out, "out", "", "write results.json, results.csv and SVG plots to DIR (merged with earlier runs there)")
 	f.StringVar(&logs, "logs", "", "keep each run's node output and data in DIR/KIND-N (default: a temporary directory, removed)")
 	f.StringVar(&cfg.Profile, "profile", "lan", "the Go nodes' membership and Raft timings: lan or local")
+	f.StringVar(&cfg.LogLevel, "node-log-level", "warn", "the Go nodes' --log-level (debug, info, warn or error); their logs are kept with --logs")
 	f.IntVar(&cfg.Expect, "expect", 0, "Raft voters, every election node's --expect (default 3, or N when smaller)")
 	f.IntVar(&cfg.ElectionNodes, "election-nodes", 0, "how many Go nodes (the first ones) run --election (default all)")
 	f.IntVar(&cfg.Names, "names", 100, "global registrations measured")

@@ -90,6 +90,11 @@ type Config struct {
 	// Default 2 min plus 1 s per node.
 	Timeout time.Duration
 
+	// LogLevel is the Go nodes' --log-level (debug, info, warn, error).
+	// Default warn. With Dir set, info shows what membership and the
+	// node did to connections (a dead member disconnected, a node down).
+	LogLevel string
+
 	// Dir keeps each node's stdout, stderr and data directory. Default: a
 	// temporary directory removed when Run returns.
 	Dir string
@@ -387,6 +392,9 @@ func childEnv(extra ...string) []string {
 func (h *harness) goCommand(m *member) *exec.Cmd {
 	args := []string{"node", "--name", m.name, "--cookie", h.cookie, "--epmd-port", strconv.Itoa(h.epmd),
 		"--inbox", m.inbox, "--group", "all", "--http", m.http, "--profile", h.cfg.Profile}
+	if h.cfg.LogLevel != "" {
+		args = append(args, "--log-level", h.cfg.LogLevel)
+	}
 	if m.index > 0 {
 		args = append(args, "--join", h.members[0].name)
 	}
