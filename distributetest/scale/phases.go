@@ -81,7 +81,9 @@ func each(ctx context.Context, ms []*member, limit int, f func(ctx context.Conte
 // pollEach waits until ok holds on every member, polling each on its own
 // goroutine (all at once, so no node waits for another's poll) until it
 // does, and returns the time each first held (when the reply that showed
-// it arrived), measured from t0.
+// it arrived), measured from t0. A poll that fails (a node too busy to
+// answer one call in time) counts as "not yet", as a round of converge's
+// does: the wait fails only at Timeout, with the last poll's error.
 func (h *harness) pollEach(ctx context.Context, ms []*member, t0 time.Time, ok func(ctx context.Context, m *member) (bool, error)) ([]time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
@@ -91,16 +93,20 @@ func (h *harness) pollEach(ctx context.Context, ms []*member, t0 time.Time, ok f
 		idx[m] = i
 	}
 	err := each(ctx, ms, len(ms), func(ctx context.Context, m *member) error {
+		var last error
 		for {
 			yes, err := ok(ctx, m)
-			if err != nil {
-				return err
-			}
-			if yes {
+			if err == nil && yes {
 				took[idx[m]] = time.Since(t0)
 				return nil
 			}
+			if err != nil {
+				last = err
+			}
 			if err := sleep(ctx, pollInterval); err != nil {
+				if last != nil {
+					return fmt.Errorf("%s: %w (last poll: %v)", m.name, err, last)
+				}
 				return fmt.Errorf("%s: %w", m.name, err)
 			}
 		}
