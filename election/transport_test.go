@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -237,12 +238,33 @@ func TestForgedRaftMessagesRefused(t *testing.T) {
 // messages (each sent in 64 KiB fragments, the send buffer kept full) to
 // a follower's node, heartbeats to that follower still get through, and
 // the follower keeps its leader. The heartbeat round trips are reported,
-// not asserted.
+// not asserted. A window in which the leader lost its leadership (a
+// loaded machine can cost it its lease: it then sends no heartbeats at
+// all) says nothing about them, and is measured again.
 func TestHeartbeatsDuringBigMessages(t *testing.T) {
 	// LAN timings for Raft and SWIM: the stream loads the machine, and
 	// this test is about heartbeats getting through, not about failure
 	// detection under load.
 	ms := startClusterWith(t, 3, 3, func(m *member) { m.timing, m.lan = LAN(), true })
+	for attempt := 1; ; attempt++ {
+		kept, report := streamBigMessages(t, ms, attempt)
+		if kept {
+			t.Log(report)
+			return
+		}
+		if attempt == 3 {
+			t.Fatalf("the leadership changed during each of %d streams; the last: %s", attempt, report)
+		}
+		t.Logf("the leadership changed during the stream, measuring again: %s", report)
+	}
+}
+
+// streamBigMessages streams 128 MiB from the leader's node to a
+// follower's and checks that heartbeats to that follower completed
+// meanwhile. It reports whether the leader kept its leadership (in the
+// same term) throughout, and the figures.
+func streamBigMessages(t *testing.T, ms []*member, attempt int) (kept bool, report string) {
+	t.Helper()
 	ctx := context.Background()
 	leader, term := agreed(t, ms, 0)
 	var f *member
@@ -263,7 +285,9 @@ func TestHeartbeatsDuringBigMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.node.Register("big_sink", sink.Pid()); err != nil {
+	defer sink.Exit(etf.Atom("normal"))
+	sinkName := distribute.Atom(fmt.Sprintf("big_sink%d", attempt))
+	if err := f.node.Register(sinkName, sink.Pid()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -291,16 +315,19 @@ func TestHeartbeatsDuringBigMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer p.Exit(etf.Atom("normal"))
 	start := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, distributetest.Scale(60*time.Second))
 	defer cancel()
 	for range count {
-		if err := p.SendName(sctx, "big_sink", fname, big); err != nil {
+		if err := p.SendName(sctx, sinkName, fname, big); err != nil {
 			t.Fatal(err)
 		}
 	}
 	distributetest.WaitForWithin(t, 60*time.Second, "the big messages to arrive", func() bool { return got.Load() == count })
 	end := time.Now()
+	l, tm, ok := leader.el.Leader()
+	kept = ok && l == distribute.Atom(leader.name) && tm == term && leader.el.Status().State == Leader
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -318,16 +345,20 @@ func TestHeartbeatsDuringBigMessages(t *testing.T) {
 		worst = max(worst, b.took)
 		worstQueued = max(worstQueued, b.queued)
 	}
-	t.Logf("%d MiB in %v: %d heartbeats to the follower completed during the stream (%d failed); slowest round trip %v, longest wait for the send buffer %v",
-		size*count>>20, end.Sub(start).Round(time.Millisecond), during, failed, worst.Round(time.Microsecond), worstQueued.Round(time.Microsecond))
+	report = fmt.Sprintf("%d MiB in %v: %d heartbeats to the follower completed during the stream (%d failed); slowest round trip %v, longest wait for the send buffer %v; leader %s term %d, now %s term %d",
+		size*count>>20, end.Sub(start).Round(time.Millisecond), during, failed, worst.Round(time.Microsecond), worstQueued.Round(time.Microsecond), leader.name, term, l, tm)
+	if !kept {
+		return false, report
+	}
 	if during == 0 {
-		t.Fatalf("no heartbeat reached the follower during %v of streaming", end.Sub(start))
+		t.Fatalf("no heartbeat reached the follower during %v of streaming: %s", end.Sub(start), report)
 	}
 	if l, _, ok := f.el.Leader(); !ok || l != distribute.Atom(leader.name) {
 		if st := f.el.Status(); st.Term == term {
 			t.Errorf("the follower lost its leader without a new election: %+v", st)
 		}
 	}
+	return true, report
 }
 
 // TestTermNeverDecreases: under repeated leadership transfers, every
