@@ -915,10 +915,9 @@ func (m *Membership) driveLinks(events []Event, alive []distribute.Atom, now tim
 
 // cutAfterGrace waits Profile.DisconnectGrace after mb was declared
 // dead, then cuts its connection unless mb has refuted its death
-// meanwhile: it is no longer dead, or dead in a later incarnation (whose
-// own death brings its own cut). The connection goes if it is still the
-// one that came up at since: at once when now (it belongs to the
-// incarnation declared dead), else after asking the node on it who it is
+// meanwhile (see refuted). The connection goes if it is still the one
+// that came up at since: at once when now (it belongs to the incarnation
+// declared dead), else after asking the node on it who it is
 // (disconnectIfSame).
 func (m *Membership) cutAfterGrace(mb Member, since time.Time, now bool) {
 	defer m.wg.Done()
