@@ -238,32 +238,34 @@ func TestForgedRaftMessagesRefused(t *testing.T) {
 // messages (each sent in 64 KiB fragments, the send buffer kept full) to
 // a follower's node, heartbeats to that follower still get through, and
 // the follower keeps its leader. The heartbeat round trips are reported,
-// not asserted. A window in which the leader lost its leadership (a
-// loaded machine can cost it its lease: it then sends no heartbeats at
-// all) says nothing about them, and is measured again.
+// not asserted. A window in which no heartbeat got through but the leader
+// also lost its leadership (a loaded machine can cost it its lease, and a
+// node that is not leader sends no heartbeats) says nothing about them,
+// and is measured again.
 func TestHeartbeatsDuringBigMessages(t *testing.T) {
 	// LAN timings for Raft and SWIM: the stream loads the machine, and
 	// this test is about heartbeats getting through, not about failure
 	// detection under load.
 	ms := startClusterWith(t, 3, 3, func(m *member) { m.timing, m.lan = LAN(), true })
 	for attempt := 1; ; attempt++ {
-		kept, report := streamBigMessages(t, ms, attempt)
-		if kept {
+		done, report := streamBigMessages(t, ms, attempt)
+		if done {
 			t.Log(report)
 			return
 		}
 		if attempt == 3 {
-			t.Fatalf("the leadership changed during each of %d streams; the last: %s", attempt, report)
+			t.Fatalf("no heartbeat got through, and the leadership changed, during each of %d streams; the last: %s", attempt, report)
 		}
-		t.Logf("the leadership changed during the stream, measuring again: %s", report)
+		t.Logf("no heartbeat got through, and the leadership changed, during the stream: measuring again: %s", report)
 	}
 }
 
 // streamBigMessages streams 128 MiB from the leader's node to a
 // follower's and checks that heartbeats to that follower completed
-// meanwhile. It reports whether the leader kept its leadership (in the
-// same term) throughout, and the figures.
-func streamBigMessages(t *testing.T, ms []*member, attempt int) (kept bool, report string) {
+// meanwhile. It reports false when none did and the leader did not keep
+// its leadership (in the same term) throughout (the window says nothing),
+// and the figures.
+func streamBigMessages(t *testing.T, ms []*member, attempt int) (done bool, report string) {
 	t.Helper()
 	ctx := context.Background()
 	leader, term := agreed(t, ms, 0)
@@ -327,7 +329,7 @@ func streamBigMessages(t *testing.T, ms []*member, attempt int) (kept bool, repo
 	distributetest.WaitForWithin(t, 60*time.Second, "the big messages to arrive", func() bool { return got.Load() == count })
 	end := time.Now()
 	l, tm, ok := leader.el.Leader()
-	kept = ok && l == distribute.Atom(leader.name) && tm == term && leader.el.Status().State == Leader
+	kept := ok && l == distribute.Atom(leader.name) && tm == term && leader.el.Status().State == Leader
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -347,17 +349,22 @@ func streamBigMessages(t *testing.T, ms []*member, attempt int) (kept bool, repo
 	}
 	report = fmt.Sprintf("%d MiB in %v: %d heartbeats to the follower completed during the stream (%d failed); slowest round trip %v, longest wait for the send buffer %v; leader %s term %d, now %s term %d",
 		size*count>>20, end.Sub(start).Round(time.Millisecond), during, failed, worst.Round(time.Microsecond), worstQueued.Round(time.Microsecond), leader.name, term, l, tm)
-	if !kept {
-		return false, report
-	}
 	if during == 0 {
+		if !kept {
+			return false, report
+		}
 		t.Fatalf("no heartbeat reached the follower during %v of streaming: %s", end.Sub(start), report)
 	}
-	if l, _, ok := f.el.Leader(); !ok || l != distribute.Atom(leader.name) {
-		if st := f.el.Status(); st.Term == term {
-			t.Errorf("the follower lost its leader without a new election: %+v", st)
+	// The follower keeps its leader, or has moved on to a later term (a
+	// loaded machine may hold an election); a follower that turns
+	// candidate shows its old term for a moment, so the later term is
+	// waited for.
+	distributetest.WaitFor(t, "the follower to keep its leader or move to a later term", func() bool {
+		if l, tm, ok := f.el.Leader(); ok && l == distribute.Atom(leader.name) && tm == term {
+			return true
 		}
-	}
+		return f.el.Status().Term > term
+	})
 	return true, report
 }
 
