@@ -594,11 +594,13 @@ func (e *Election) logIdentity() string {
 type peerStatus struct {
 	// has: the peer has Raft state (a log, a snapshot or a term).
 	has bool
-	// term is its current term; lastIndex its last log index.
+	// term is its current term; lastIndex its last log index
+	// (math.MaxUint64 from a peer that does not say).
 	term, lastIndex uint64
-	// cluster is the identity it applied; logCluster the one its log
-	// holds, applied or not ("" from a peer that does not say).
-	cluster, logCluster string
+	// logCluster is the cluster identity its log holds, applied or not
+	// ("" from a peer that does not say). The identity it applied, also
+	// in the answer, is in its membership meta already (Member.Cluster).
+	logCluster string
 }
 
 // askStatus asks node's election about its Raft state. Like the
@@ -623,9 +625,6 @@ func (e *Election) askStatus(ctx context.Context, node distribute.Atom) (peerSta
 	st := peerStatus{has: t[1] == etf.True, lastIndex: math.MaxUint64}
 	if term, ok := t[2].(int64); ok && term >= 0 {
 		st.term = uint64(term)
-	}
-	if len(t) > 3 {
-		st.cluster = binaryText(t[3])
 	}
 	if len(t) > 5 {
 		st.logCluster = binaryText(t[4])

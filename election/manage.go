@@ -208,26 +208,6 @@ func (e *Election) checkConflicts() {
 // beyond Expect (a cluster configured before the cap). Servers are
 // addressed by node name, so a member that came back elsewhere needs no
 // change.
-// ours reports whether a peer that applied no cluster identity, whose
-// raft_status is st, may join this cluster (identity id): it has no Raft
-// state; or its log holds this cluster's identity (a leader replicated
-// to it, then lost leadership before its addition committed); or it has
-// no log at all, only a term no later than ours (it heard this cluster's
-// leader or candidates). A node that bootstrapped a cluster of its own
-// has a configuration entry in its log and another identity, or none
-// yet, and is left out.
-func (e *Election) ours(st peerStatus, id string) bool {
-	switch {
-	case !st.has:
-		return true
-	case id != "" && st.logCluster == id:
-		return true
-	case st.lastIndex == 0 && st.term <= e.raft.CurrentTerm():
-		return true
-	}
-	return false
-}
-
 func (e *Election) reconcile() {
 	f := e.raft.GetConfiguration()
 	if f.Error() != nil {
@@ -262,9 +242,9 @@ func (e *Election) reconcile() {
 		if m.Cluster == "" {
 			// A node with state but no identity may have bootstrapped a
 			// cluster of its own a moment ago: take only those whose
-			// state is ours (see ours).
+			// state is this cluster's (see joinable).
 			st, err := e.askStatus(e.ctx, m.Name)
-			if err != nil || !e.ours(st, ours) {
+			if err != nil || !e.joinable(st, ours) {
 				e.logger.Debug("not adding a member with Raft state of unknown cluster", "node", m.Name, "has_state", st.has, "log_cluster", st.logCluster, "last_index", st.lastIndex, "term", st.term, "error", err)
 				continue
 			}
@@ -386,4 +366,24 @@ func (e *Election) reconcile() {
 			voters--
 		}
 	}
+}
+
+// joinable reports whether a peer that applied no cluster identity, whose
+// raft_status is st, may join this cluster (identity id): it has no Raft
+// state; or its log holds this cluster's identity (a leader replicated
+// to it, then lost leadership before its addition committed); or it has
+// no log at all, only a term no later than ours (it heard this cluster's
+// leader or candidates). A node that bootstrapped a cluster of its own
+// has a configuration entry in its log and another identity, or none
+// yet, and is left out.
+func (e *Election) joinable(st peerStatus, id string) bool {
+	switch {
+	case !st.has:
+		return true
+	case id != "" && st.logCluster == id:
+		return true
+	case st.lastIndex == 0 && st.term <= e.raft.CurrentTerm():
+		return true
+	}
+	return false
 }

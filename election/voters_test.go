@@ -263,7 +263,7 @@ func TestNewcomerHoldingOurLogIsAdded(t *testing.T) {
 
 			d.start(ms[0].ms.GossipAddr())
 			t.Cleanup(func() { d.stop(false) })
-			all := append(ms, d)
+			all := append(slices.Clone(ms), d)
 			agreed(t, all, 0)
 			if got := sameCluster(t, all); got != id {
 				t.Fatalf("cluster %s; want %s", got, id)
