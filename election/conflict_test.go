@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -122,5 +123,30 @@ func TestSplitBrainDetected(t *testing.T) {
 		if m.log.count("bootstrapped") != 0 {
 			t.Errorf("wiped %s bootstrapped again", m.name)
 		}
+	}
+}
+
+// TestConflictLoggedWhenFirstSeen: the conflict is logged by the time
+// Conflict reports it, whichever path saw the foreign member first (here
+// a refused Raft message, which the manager's next round would only have
+// logged later; CI once read Conflict before that round and found no log).
+func TestConflictLoggedWhenFirstSeen(t *testing.T) {
+	log := newRecorder("x")
+	e := &Election{
+		cfg:     Config{Timing: Local()},
+		logger:  slog.New(log),
+		fsm:     &fsm{id: "ours"},
+		foreign: make(map[distribute.Atom]foreignMember),
+	}
+	e.foreignSeen("y@localhost", "theirs")
+	if e.Conflict() == nil {
+		t.Fatal("Conflict() = nil after a refused message from another Raft cluster")
+	}
+	if n := log.count("split brain"); n != 1 {
+		t.Fatalf("logged the conflict %d times when Conflict first reported it; want once", n)
+	}
+	e.foreignSeen("z@localhost", "theirs")
+	if n := log.count("split brain"); n != 1 {
+		t.Fatalf("logged the conflict %d times after a second foreign member; want once", n)
 	}
 }

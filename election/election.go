@@ -114,17 +114,17 @@ type Election struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex // protects cur, closed, foreign; held to publish to fan
-	cur     Change
-	fan     *fanout.Fanout[Change] // Watch's subscribers
-	closed  bool
-	foreign map[distribute.Atom]foreignMember // members seen in another Raft cluster
+	mu         sync.Mutex // protects cur, closed, foreign, conflicted; held to publish to fan
+	cur        Change
+	fan        *fanout.Fanout[Change] // Watch's subscribers
+	closed     bool
+	foreign    map[distribute.Atom]foreignMember // members seen in another Raft cluster
+	conflicted bool                              // the conflict in foreign was logged
 
 	goneSince   map[distribute.Atom]time.Time // manager goroutine only
 	proposedAt  time.Time                     // manager only: when this node last proposed an identity
 	published   string                        // manager only: the identity last put in the meta
 	publishedOK bool                          // manager only: published is in the meta
-	conflicted  bool                          // manager only: a conflict was reported
 
 	// leaderChanges counts the (leader, term) changes this node saw
 	// (distribute.election.leader_changes), by whether it is the leader.
@@ -269,9 +269,11 @@ func (e *Election) publishIdentity(ctx context.Context) {
 // foreignSeen is the transport's report of a Raft message from a member of
 // another Raft cluster.
 func (e *Election) foreignSeen(node distribute.Atom, cluster string) {
+	now := time.Now()
 	e.mu.Lock()
-	e.foreign[node] = foreignMember{cluster: cluster, seen: time.Now().UnixNano()}
-	e.mu.Unlock()
+	defer e.mu.Unlock()
+	e.foreign[node] = foreignMember{cluster: cluster, seen: now.UnixNano()}
+	e.reportConflictLocked(e.fsm.identity(), now)
 }
 
 // Conflict returns a *ConflictError (wrapping ErrConflict) while members

@@ -171,6 +171,7 @@ func (e *Election) checkConflicts() {
 	ours := e.fsm.identity()
 	now := time.Now()
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if ours != "" {
 		for _, m := range e.electionMembers() {
 			if m.Cluster != "" && m.Cluster != ours && m.Name != e.name {
@@ -178,13 +179,19 @@ func (e *Election) checkConflicts() {
 			}
 		}
 	}
-	c := conflictOf(ours, e.foreign, now, e.conflictHold())
+	e.reportConflictLocked(ours, now)
 	for n, f := range e.foreign {
 		if now.Sub(time.Unix(0, f.seen)) > e.conflictHold() {
 			delete(e.foreign, n)
 		}
 	}
-	e.mu.Unlock()
+}
+
+// reportConflictLocked logs the conflict when it appears and when it
+// ends. Every path that records a foreign member calls it before e.mu is
+// released, so Conflict never reports a conflict that was not logged.
+func (e *Election) reportConflictLocked(ours string, now time.Time) {
+	c := conflictOf(ours, e.foreign, now, e.conflictHold())
 	switch {
 	case c != nil && !e.conflicted:
 		e.conflicted = true
