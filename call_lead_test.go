@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -321,4 +322,59 @@ func TestReceiveLeadsAfterSend(t *testing.T) {
 	if m, err := p.Receive(ctx); err != nil || m != Atom("local") {
 		t.Fatalf("receive: %v, %v", m, err)
 	}
+}
+
+// TestLeaderHandsBackSignals: a signal whose handling may wait (here a
+// LINK to a dead pid, answered with an EXIT) is not handled by a process
+// that reads the connection while it waits for a reply: it goes to the
+// connection's reader goroutine, in order, and the caller still gets its
+// reply.
+func TestLeaderHandsBackSignals(t *testing.T) {
+	a, b := twoNodes(t)
+	ctx := testCtx(t)
+	gone, _ := a.NewProcess()
+	dead := gone.Pid()
+	gone.Exit(ReasonNormal)
+	// On each call, linker links to the dead pid on a (a LINK on the
+	// connection just before the reply), then replies; it counts the
+	// noproc EXITs that come back.
+	var exits atomic.Int64
+	linker, err := b.Spawn(func(ctx context.Context, p *Process) error {
+		p.TrapExit(true)
+		for {
+			m, err := p.Receive(ctx)
+			if err != nil {
+				return nil
+			}
+			if x, ok := m.(Exit); ok && x.From == dead && x.Reason == ReasonNoProc {
+				exits.Add(1)
+			}
+			if from, req, ok := ParseCall(m); ok {
+				if err := p.Link(ctx, dead); err != nil {
+					t.Errorf("link: %v", err)
+				}
+				p.Reply(ctx, from, req)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := a.NewProcess()
+	defer p.Exit(ReasonNormal)
+	var pr *peer
+	calls := 0
+	for pr == nil || pr.conn.Stats().HandedBack == 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("after %d calls no LINK was read by the calling process (stats %+v)", calls, pr.conn.Stats())
+		}
+		got, err := p.Call(ctx, linker.Pid(), int64(calls))
+		if err != nil || got != int64(calls) {
+			t.Fatalf("call %d: %v, %v", calls, got, err)
+		}
+		calls++
+		pr = a.peerIfConnected(b.Name())
+	}
+	t.Logf("%d calls until a LINK read by the caller was handed back; stats %+v", calls, pr.conn.Stats())
+	distributetest.WaitFor(t, "a noproc EXIT for every LINK", func() bool { return exits.Load() == int64(calls) })
 }

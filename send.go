@@ -78,7 +78,12 @@ func (p *Process) sendAlias(ctx context.Context, ref Ref, msg Term) error {
 		n.deliverToAlias(ref, msg)
 		return nil
 	}
-	return p.sendControl(ctx, ref.Node, dist.AliasSend(p.pid, ref, msg))
+	peer, err := p.peerFor(ctx, ref.Node)
+	if err != nil {
+		return err
+	}
+	p.sentTo.Store(peer.conn)
+	return peer.sendErr(peer.w.Send(ctx, dist.AliasSend(p.pid, ref, msg)))
 }
 
 // From identifies the caller of a gen_server call: reply to it with Reply.

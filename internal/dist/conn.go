@@ -85,8 +85,24 @@ type ConnConfig struct {
 	// error closes the connection with that error as its reason. Handler
 	// must not call Close (it would wait for itself); it may call Abort and
 	// Send. Nil discards frames.
+	//
+	// On a leader's goroutine (Led reports true) Handler must not wait:
+	// for a frame whose handling may wait it keeps what it parsed and
+	// returns ErrHandBack; the lead then ends and the reader goroutine
+	// calls Resume before it reads the next frame.
 	Handler func(frame []byte) error
+	// Resume finishes, on the reader goroutine, the frame a Handler
+	// handed back (ErrHandBack). A non-nil error closes the connection.
+	Resume func() error
+
+	// lease overrides leaseFor (tests); negative: no lease.
+	lease time.Duration
 }
+
+// ErrHandBack is returned by a Handler running on a leader's goroutine
+// (Conn.Led) for a frame it must not handle there: the connection's
+// reader goroutine finishes it (ConnConfig.Resume) before the next frame.
+var ErrHandBack = errors.New("dist: frame handed back to the reader goroutine")
 
 // MaxReadCoalesce bounds ConnConfig.ReadCoalesce: the sleep delays
 // messages and a Close that comes during it.
@@ -109,6 +125,9 @@ func (c *ConnConfig) withDefaults() (ConnConfig, error) {
 	case out.SignalReserve < 0:
 		out.SignalReserve = 0
 	}
+	if out.lease == 0 {
+		out.lease = leaseFor
+	}
 	if out.TickTime < 4*time.Millisecond || out.MaxFrame < 0 || out.SendBuffer < 0 || out.ReadSpin < 0 || out.ReadCoalesce < 0 || out.ReadCoalesce > MaxReadCoalesce {
 		return out, fmt.Errorf("%w: TickTime %v, MaxFrame %d, SendBuffer %d, ReadSpin %v, ReadCoalesce %v", ErrConfig, out.TickTime, out.MaxFrame, out.SendBuffer, out.ReadSpin, out.ReadCoalesce)
 	}
@@ -124,6 +143,14 @@ type Stats struct {
 	// FramesLed counts the frames of FramesIn read by a leader (Lead)
 	// rather than the connection's reader goroutine.
 	FramesLed uint64
+	// RoleMoves counts the reader role's moves between the connection's
+	// reader goroutine and the leaders (each costs a goroutine wake-up);
+	// a leader taking the role over from another within the lease is
+	// not one.
+	RoleMoves uint64
+	// HandedBack counts the frames a leader handed back to the reader
+	// goroutine (see ErrHandBack).
+	HandedBack uint64
 }
 
 // Conn is an established distribution connection: one reader goroutine
@@ -193,15 +220,24 @@ type Conn struct {
 	bytesIn, bytesOut   atomic.Uint64
 	ticksIn, ticksOut   atomic.Uint64
 	framesLed           atomic.Uint64
+	roleMoves           atomic.Uint64
+	handedBack          atomic.Uint64
 
 	// The reader role (see Lead): readLoop holds it unless a leader does.
 	// lead is leadNone, leadWant (a leader asked; readLoop steps back at
-	// its next chance) or leadHeld (a leader reads). toLeader carries the
-	// role from readLoop to the leader, toLoop back.
+	// its next chance), leadHeld (a leader reads) or leadLeased (the last
+	// leader stopped; any leader may take the role over at no cost until
+	// the lease timer gives it back). toLeader carries the role from
+	// readLoop to the leader, toLoop back.
 	leadable bool // plain TCP: reads may be interrupted by a deadline
 	lead     atomic.Int32
 	toLeader chan struct{}
 	toLoop   chan struct{}
+	lease    *time.Timer // returns a leased role to readLoop
+	// led is true while a leader runs the Handler (see Led); resume is
+	// set by a leader that handed a frame back, for readLoop. Both are
+	// the role holder's.
+	led, resume bool
 	// intr counts interrupts: a spinning read stops polling when it
 	// changes. interruptFn is interrupt as a func value, made once.
 	intr        atomic.Uint64
@@ -213,6 +249,7 @@ const (
 	leadNone = iota
 	leadWant
 	leadHeld
+	leadLeased
 )
 
 // NewConn takes over nc after a successful Accept or Dial (peer and
@@ -238,6 +275,8 @@ func NewConn(nc net.Conn, peer *Peer, leftover []byte, cfg ConnConfig) (*Conn, e
 	_, c.leadable = nc.(*net.TCPConn)
 	c.toLeader = make(chan struct{}, 1)
 	c.toLoop = make(chan struct{}, 1)
+	c.lease = time.AfterFunc(time.Hour, c.leaseEnd)
+	c.lease.Stop()
 	c.interruptFn = c.interrupt
 	if tc, ok := nc.(*net.TCPConn); ok && (cfg.ReadSpin > 0 || cfg.ReadCoalesce > 0) {
 		if raw, err := tc.SyscallConn(); err == nil {
@@ -405,7 +444,7 @@ func (c *Conn) Stats() Stats {
 		FramesIn: c.framesIn.Load(), FramesOut: c.framesOut.Load(),
 		BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
 		TicksIn: c.ticksIn.Load(), TicksOut: c.ticksOut.Load(),
-		FramesLed: c.framesLed.Load(),
+		FramesLed: c.framesLed.Load(), RoleMoves: c.roleMoves.Load(), HandedBack: c.handedBack.Load(),
 	}
 }
 
@@ -800,6 +839,7 @@ func (c *Conn) fail(err error) {
 	c.deferTimer.Stop()
 	close(c.quit)
 	c.nc.Close()
+	c.leaseEnd() // a leased role goes back to readLoop, which then sees the close
 }
 
 func (c *Conn) exit() {
@@ -813,6 +853,13 @@ func (c *Conn) readLoop() {
 	for {
 		if c.lead.Load() == leadWant {
 			c.stepBack()
+			if c.resume {
+				c.resume = false
+				if err := c.cfg.Resume(); err != nil {
+					c.fail(err)
+					return
+				}
+			}
 			continue
 		}
 		f, err := c.fr.ReadFrame()
@@ -892,8 +939,10 @@ func (c *Conn) stepBack() {
 	if !c.lead.CompareAndSwap(leadWant, leadHeld) {
 		return // the leader gave up meanwhile
 	}
+	c.roleMoves.Add(1)
 	c.toLeader <- struct{}{}
 	<-c.toLoop
+	c.roleMoves.Add(1)
 	// Clear the deadline the leader left, then (in readLoop) look at the
 	// role again: an interrupt by a new leader that this clears was made
 	// after that leader asked, which readLoop then sees.
@@ -943,10 +992,25 @@ func (l *Leader) wake() {
 // (Lead fails it with the error the reader goroutine would have, so its
 // end is reported as usual). l's Wake interrupts a read for done.
 //
+// When a lead ends, the role stays with the leaders for a lease (about
+// 200 µs): a Lead within it takes the role over at once, without
+// interrupting and waking the reader goroutine, so a process in a
+// ping-pong, which leads again a few microseconds after its answer, costs
+// no goroutine wake-up per round trip. Frames that arrive meanwhile wait
+// in the socket for the next leader or the lease's end.
+//
 // Handler runs on the calling goroutine while it leads: it must be safe
-// there (no user code of another goroutine, bounded work).
+// there (no user code of another goroutine, bounded work, never waiting;
+// see ErrHandBack).
 func (c *Conn) Lead(ctx context.Context, l *Leader, wake <-chan struct{}, until time.Time, done func() bool) bool {
-	if !c.leadable || !c.lead.CompareAndSwap(leadNone, leadWant) {
+	if !c.leadable {
+		return false
+	}
+	if c.lead.CompareAndSwap(leadLeased, leadHeld) {
+		defer c.handBack(l)
+		return c.leadRead(ctx, l, until, done)
+	}
+	if !c.lead.CompareAndSwap(leadNone, leadWant) {
 		return false
 	}
 	c.interrupt()
@@ -969,11 +1033,34 @@ func (c *Conn) Lead(ctx context.Context, l *Leader, wake <-chan struct{}, until 
 	return c.leadRead(ctx, l, until, done)
 }
 
-// handBack ends a lead: the role goes back to readLoop.
+// handBack ends a lead: the role is leased (see Lead), or goes back to
+// readLoop at once when the leader handed a frame back.
 func (c *Conn) handBack(l *Leader) {
 	l.reading.Store(nil)
-	c.lead.Store(leadNone)
-	c.toLoop <- struct{}{}
+	if c.resume || c.cfg.lease < 0 {
+		c.lead.Store(leadNone)
+		c.toLoop <- struct{}{}
+		return
+	}
+	c.lead.Store(leadLeased)
+	c.lease.Reset(c.cfg.lease)
+}
+
+// Led reports whether the frame the Handler is handling was read by a
+// leader (see Lead), on whose goroutine the Handler then runs. Call it
+// only from the Handler.
+func (c *Conn) Led() bool { return c.led }
+
+// leaseFor is how long the role stays leased after a lead: longer than a
+// process takes between an answer and its next request (microseconds),
+// short enough that frames nobody leads for wait little for readLoop.
+const leaseFor = 200 * time.Microsecond
+
+// leaseEnd returns a leased role to readLoop.
+func (c *Conn) leaseEnd() {
+	if c.lead.CompareAndSwap(leadLeased, leadNone) {
+		c.toLoop <- struct{}{}
+	}
 }
 
 // withdraw cancels a leader's request for the role, handing it back if it
@@ -1025,7 +1112,15 @@ func (c *Conn) leadRead(ctx context.Context, l *Leader, until time.Time, done fu
 		if len(f) > 0 {
 			c.framesLed.Add(1)
 		}
-		if err := c.handle(f); err != nil {
+		c.led = true
+		err = c.handle(f)
+		c.led = false
+		if err == ErrHandBack && c.cfg.Resume != nil {
+			c.resume = true // handBack gives readLoop the role at once
+			c.handedBack.Add(1)
+			break
+		}
+		if err != nil {
 			c.fail(err)
 			break
 		}
