@@ -1044,6 +1044,12 @@ func (c *Conn) handBack(l *Leader) {
 	}
 	c.lead.Store(leadLeased)
 	c.lease.Reset(c.cfg.lease)
+	select {
+	case <-c.quit:
+		// Closed (fail closes quit, then ends a lease): readLoop ends now.
+		c.leaseEnd()
+	default:
+	}
 }
 
 // Led reports whether the frame the Handler is handling was read by a

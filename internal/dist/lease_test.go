@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -172,5 +173,24 @@ func TestLeadHandsBack(t *testing.T) {
 	}
 	if err := a.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLeaseEndsWithConnection: a lead that ends because the connection
+// failed leaves no lease behind: the reader goroutine ends with the
+// connection, not a lease later.
+func TestLeaseEndsWithConnection(t *testing.T) {
+	a, b, box := leasePair(t, 30*time.Second, nil, nil)
+	leaseOnce(t, a, box)
+	led := make(chan bool)
+	go func() {
+		led <- a.Lead(context.Background(), &box.l, nil, time.Time{}, func() bool { return false })
+	}()
+	b.Close()
+	<-led
+	select {
+	case <-a.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the connection failed under a leader and its reader goroutine still waits for the role")
 	}
 }
