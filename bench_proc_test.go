@@ -50,6 +50,7 @@ func BenchmarkPingPong(b *testing.B) {
 
 // BenchmarkCallSequential is gen_server calls one after another to a
 // process on a Go node in another OS process (Erlang: about 11-12 k/s).
+// It reports the calls' latency as BenchmarkPingPong does.
 func BenchmarkCallSequential(b *testing.B) {
 	port := distributetest.StartEpmd(b)
 	child := startBenchSink(b, port)
@@ -63,15 +64,22 @@ func BenchmarkCallSequential(b *testing.B) {
 	if _, err := p.CallName(ctx, "server", child, Atom("warm")); err != nil {
 		b.Fatal(err)
 	}
+	lat := make([]time.Duration, 0, b.N)
+	pid, _ := childProcs.Load(child)
+	cpu := startCPU(b, pid.(*os.Process).Pid)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
 		if _, err := p.CallName(ctx, "server", child, Atom("ping")); err != nil {
 			b.Fatal(err)
 		}
+		lat = append(lat, time.Since(t0))
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+	b.StopTimer()
+	reportLatency(b, lat, cpu())
 }
 
 // erlBench starts an Erlang node with testdata/dtest.erl and a Go node.

@@ -250,6 +250,7 @@ func (n *Node) addPeer(c net.Conn, pr *dist.Peer, leftover []byte, d *dialAttemp
 			}
 			return n.handleFrame(p, frame)
 		},
+		Resume: func() error { return n.resumeFrame(p) },
 	})
 	if err != nil {
 		c.Close()

@@ -90,6 +90,51 @@ func (n *Node) handleFrame(p *peer, frame []byte) error {
 	case !done:
 		return nil // a fragment of a message still incomplete
 	}
+	if p.conn.Led() {
+		if ok, err := n.dispatchLed(p, &in); ok || err != nil {
+			return err
+		}
+		// A leader reads on a receiving process's goroutine, which must
+		// not wait: this frame goes to the reader goroutine
+		// (resumeFrame).
+		p.handedBack = in
+		return dist.ErrHandBack
+	}
+	return n.dispatch(p, &in)
+}
+
+// dispatchLed does, on a leader's goroutine (see dist.Conn.Lead), what a
+// control message asks when that cannot wait: delivering a message,
+// recording or ending a monitor, dropping a link, firing a DOWN. It
+// reports false, having changed nothing, for what may wait (anything
+// that sends a signal back or may end a process: a refused monitor, a
+// link, an exit, a spawn, an unlink to acknowledge), which the reader
+// goroutine then dispatches.
+func (n *Node) dispatchLed(p *peer, in *dist.In) (bool, error) {
+	switch in.Op {
+	case dist.OpSend, dist.OpSendTT, dist.OpSendSender, dist.OpSendSenderTT,
+		dist.OpRegSend, dist.OpRegSendTT, dist.OpAliasSend, dist.OpAliasSendTT,
+		dist.OpDemonitorP, dist.OpMonitorPExit, dist.OpPayloadMonitorPExit,
+		dist.OpUnlink, dist.OpUnlinkIDAck, dist.OpGroupLeader, dist.OpNodeLink:
+		return true, n.dispatch(p, in)
+	case dist.OpMonitorP:
+		var target *Process
+		if in.ToName != "" {
+			target = n.whereis(in.ToName)
+		} else {
+			target = n.lookup(in.ToPid)
+		}
+		// Refused, it owes a DOWN, which only the reader goroutine sends.
+		return target != nil && target.addWatcher(in.Ref, watcher{by: in.FromPid, as: in.ToName}), nil
+	}
+	return false, nil
+}
+
+// resumeFrame dispatches, on the reader goroutine, the frame a leader
+// handed back (see handleFrame).
+func (n *Node) resumeFrame(p *peer) error {
+	in := p.handedBack
+	p.handedBack = dist.In{}
 	return n.dispatch(p, &in)
 }
 

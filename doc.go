@@ -303,7 +303,15 @@
 // Downs, replies to its control messages) go through Writer.Signal,
 // which may use a reserve beyond the send buffer, so they never wait
 // behind a full one. A frame in: the Conn's reader goroutine reads it
-// and calls the node, whose peer's Reader parses the header, puts
+// (or, on plain TCP, a process waiting for a reply from that node: a
+// Call, or a Receive right after a Send there, leads the connection's
+// reads while it waits, dist.Conn.Lead, so the reply is taken on the
+// goroutine that read it, and messages for others are delivered by it
+// in the same order; the role stays with such processes for a short
+// lease, so a ping-pong never wakes the reader goroutine; a signal whose
+// handling may wait goes back to the reader goroutine, see
+// dispatchLed) and calls the
+// node, whose peer's Reader parses the header, puts
 // fragments back together, reads the control message (a fast path for
 // SEND and REG_SEND) and checks its fields' types; Node.dispatch looks up
 // the target and pushes onto its mailbox, or asks relations.go to change

@@ -3,6 +3,9 @@ package distribute
 import (
 	"context"
 	"sync"
+	"time"
+
+	"github.com/distribute-go/distribute/internal/dist"
 )
 
 // mailbox is a process's unbounded message queue with selective receive.
@@ -25,6 +28,12 @@ type mailbox struct {
 	// ready holds a token while the queue may have changed since the
 	// receiver last looked. Capacity 1, so pushes never block.
 	ready chan struct{}
+
+	// lead is the receiver's state while it leads a connection's reads
+	// (see wait): a push or close wakes it after taking mu, and the
+	// leader looks at the queue under mu after it set lead, so one of the
+	// two sees the other.
+	lead dist.Leader
 }
 
 func newMailbox() *mailbox {
@@ -98,6 +107,7 @@ func (mb *mailbox) push(m any) bool {
 	case mb.ready <- struct{}{}:
 	default:
 	}
+	mb.lead.Wake()
 	return true
 }
 
@@ -171,7 +181,7 @@ func (mb *mailbox) shiftLocked(n int) {
 // removes it and returns it. Messages match rejects stay queued, in order.
 // It returns errDead once the mailbox is closed, or ctx's error.
 func (mb *mailbox) receive(ctx context.Context, match func(any) bool) (any, error) {
-	return mb.wait(ctx, nil, match, false)
+	return mb.wait(ctx, nil, match, false, nil, time.Time{})
 }
 
 // wait is receive for the mailbox of process own (nil: no process). When
@@ -186,7 +196,15 @@ func (mb *mailbox) receive(ctx context.Context, match func(any) bool) (any, erro
 // for the same message, as a receive pattern does), so a receive waiting
 // behind N queued messages costs O(N) once, not per arrival. With
 // afterMark the first scan starts at the mark (see setMark).
-func (mb *mailbox) wait(ctx context.Context, own *Process, match func(any) bool, afterMark bool) (any, error) {
+//
+// With a connection lc (a call waiting for a reply from lc's node), the
+// receiver leads lc's reads while it waits (dist.Conn.Lead): the reply is
+// then taken on this goroutine, which read it, instead of being handed
+// over by the connection's reader goroutine. Frames for other processes
+// are delivered by it as the reader goroutine would. When it cannot lead
+// (another receiver does) or stops (ctx ended, until passed, the
+// connection failed), it waits as usual.
+func (mb *mailbox) wait(ctx context.Context, own *Process, match func(any) bool, afterMark bool, lc *dist.Conn, until time.Time) (any, error) {
 	var done <-chan struct{}
 	first := true
 	from := -1
@@ -210,12 +228,48 @@ func (mb *mailbox) wait(ctx context.Context, own *Process, match func(any) bool,
 		if first {
 			done, first = own.cancelChan(ctx), false
 		}
+		if lc != nil {
+			m, ok, again := mb.leadOn(ctx, done, lc, until, match, &from)
+			if ok {
+				return m, nil
+			}
+			if !again {
+				lc = nil
+			}
+			continue
+		}
 		if done == nil {
 			<-mb.ready
 		} else if !mb.waitOr(done) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// leadOn leads lc's reads until a message match accepts arrives (it
+// returns it, taken), the mailbox closes, or the lead ends (see
+// dist.Conn.Lead; again says whether the caller may lead again). from is
+// wait's scan position. cancel is the channel wait watches besides the
+// mailbox: nil when only this process's exit, which closes the mailbox
+// and so wakes the leader, ends ctx.
+//
+//go:noinline
+func (mb *mailbox) leadOn(ctx context.Context, cancel <-chan struct{}, lc *dist.Conn, until time.Time, match func(any) bool, from *int) (m any, ok, again bool) {
+	lctx := ctx
+	if cancel == nil {
+		lctx = context.Background()
+	}
+	again = lc.Lead(lctx, &mb.lead, mb.ready, until, func() bool {
+		mb.mu.Lock()
+		defer mb.mu.Unlock()
+		var next int
+		m, ok, next = mb.takeLocked(match, *from)
+		if !ok {
+			*from = next
+		}
+		return ok || mb.closed
+	})
+	return m, ok, again
 }
 
 // waitOr waits for the ready token or for done to close, and reports
@@ -244,5 +298,6 @@ func (mb *mailbox) close() int {
 	case mb.ready <- struct{}{}:
 	default:
 	}
+	mb.lead.Wake()
 	return n
 }

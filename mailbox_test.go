@@ -171,7 +171,7 @@ func TestMailboxMarkModel(t *testing.T) {
 				if wi < 0 {
 					continue
 				}
-				got, err := mb.wait(ctx, nil, func(m any) bool { return m.(int)%mod == 0 }, afterMark)
+				got, err := mb.wait(ctx, nil, func(m any) bool { return m.(int)%mod == 0 }, afterMark, nil, time.Time{})
 				if err != nil || got.(int) != want {
 					t.Fatalf("seed %d op %d: wait mod %d afterMark %v = %v, %v; want %d", seed, op, mod, afterMark, got, err, want)
 				}
@@ -299,7 +299,7 @@ func TestMailboxAfterMarkSkipsQueued(t *testing.T) {
 	m, err := mb.wait(ctx, nil, func(m any) bool {
 		looked = append(looked, m)
 		return m == "r2"
-	}, true)
+	}, true, nil, time.Time{})
 	if err != nil || m != "r2" {
 		t.Fatalf("got %v, %v; want r2", m, err)
 	}

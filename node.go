@@ -96,8 +96,11 @@ type peer struct {
 	// it (framing, atom cache, fragments) is the writer's.
 	w *dist.Writer
 	// r reads the peer's frames into control messages; the connection's
-	// reader goroutine's only.
+	// reader role's only (see dist.Conn.Lead).
 	r *dist.Reader
+	// handedBack is the signal a leader parsed and left to the reader
+	// goroutine (see handleFrame); the reader role's only.
+	handedBack dist.In
 }
 
 // dialAttempt is one connection attempt that callers wait on together:

@@ -76,6 +76,9 @@ type Process struct {
 	running atomic.Bool
 	// handler is set for processes made by SpawnHandler.
 	handler Handler
+	// sentTo is the connection of the process's last Send or SendName
+	// to another node (see receiveLead).
+	sentTo atomic.Pointer[dist.Conn]
 
 	mu sync.Mutex // protects the fields below
 	// ext holds the links, monitors, aliases and names, made on first use
@@ -275,12 +278,34 @@ func (p *Process) Receive(ctx context.Context) (any, error) {
 // match must answer the same for the same message, as a receive pattern
 // does.
 func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, error) {
-	m, err := p.mbox.wait(ctx, p, match, false)
+	lc, until := p.receiveLead()
+	m, err := p.mbox.wait(ctx, p, match, false, lc, until)
 	if err != nil {
 		return nil, p.receiveError(ctx, err)
 	}
 	return m, nil
 }
+
+// receiveLead returns the connection a Receive leads while it waits (see
+// mailbox.wait) and until when: the one the process sent to last, if it
+// sent within receiveLeadWindow: a ping-pong, whose answer then comes on
+// it. Nil when the process did not just send to another node.
+func (p *Process) receiveLead() (*dist.Conn, time.Time) {
+	c := p.sentTo.Load()
+	if c == nil || !c.SentWithin(receiveLeadWindow) {
+		return nil, time.Time{}
+	}
+	return c, time.Now().Add(receiveLeadFor)
+}
+
+// A Receive leads the connection the process sent to within
+// receiveLeadWindow, for at most receiveLeadFor (then it waits as
+// usual): long enough for an answer, short enough that a process that
+// was not waiting for one does not hold the connection's reads.
+const (
+	receiveLeadWindow = time.Millisecond
+	receiveLeadFor    = 5 * time.Millisecond
+)
 
 // TryReceive is selective receive without waiting: it removes and returns
 // the first queued message for which match returns true (nil matches any)

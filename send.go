@@ -45,6 +45,7 @@ func (p *Process) Send(ctx context.Context, to Pid, msg Term) error {
 	if err != nil {
 		return err
 	}
+	p.sentTo.Store(peer.conn)
 	return peer.sendErr(peer.w.Send(ctx, dist.Send(p.pid, to, msg)))
 }
 
@@ -65,6 +66,7 @@ func (p *Process) SendName(ctx context.Context, name, node Atom, msg Term) error
 	if err != nil {
 		return err
 	}
+	p.sentTo.Store(peer.conn)
 	return peer.sendErr(peer.w.Send(ctx, dist.RegSend(p.pid, name, msg)))
 }
 
@@ -76,7 +78,12 @@ func (p *Process) sendAlias(ctx context.Context, ref Ref, msg Term) error {
 		n.deliverToAlias(ref, msg)
 		return nil
 	}
-	return p.sendControl(ctx, ref.Node, dist.AliasSend(p.pid, ref, msg))
+	peer, err := p.peerFor(ctx, ref.Node)
+	if err != nil {
+		return err
+	}
+	p.sentTo.Store(peer.conn)
+	return peer.sendErr(peer.w.Send(ctx, dist.AliasSend(p.pid, ref, msg)))
 }
 
 // From identifies the caller of a gen_server call: reply to it with Reply.
@@ -292,7 +299,11 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 	if peer != nil {
 		p.monitorRacedExit(target, mref)
 	}
-	m, err := p.mbox.wait(ctx, p, func(m any) bool { return isCallAnswer(m, mref) }, true)
+	var lc *dist.Conn
+	if peer != nil {
+		lc = peer.conn
+	}
+	m, err := p.mbox.wait(ctx, p, func(m any) bool { return isCallAnswer(m, mref) }, true, lc, time.Time{})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("distribute: call %s: %w", target, ctxError(ctx))

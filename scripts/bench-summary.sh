@@ -4,8 +4,8 @@
 # Erlang's and the raw TCP floors.
 #   scripts/bench-summary.sh bench-results/<UTC>/*.txt
 # Each cell is the median over the result lines of that benchmark (of the
-# lines with the largest N, when it ran at several sizes); "-" when it did
-# not run.
+# lines with the largest N, when it ran at several sizes; N within 2x is
+# one size); "-" when it did not run.
 set -euo pipefail
 if [ $# -eq 0 ]; then
   echo "usage: $0 FILE..." >&2
@@ -78,11 +78,13 @@ function only(label, v) {
   sub(/^Benchmark/, "", name)
   sub(/-[0-9]+$/, "", name)           # GOMAXPROCS suffix
   n = $2 + 0
-  if (n < maxn[name]) next
-  if (n > maxn[name]) {               # a larger run: forget the smaller ones
-    maxn[name] = n
+  # A size is N within 2x: go test sizes each -count run of a benchmark
+  # without -benchtime Nx on its own, a little differently every time.
+  if (2 * n < maxn[name]) next
+  if (n > 2 * maxn[name]) {           # a larger size: forget the smaller ones
     for (k in cnt) { split(k, parts, SUBSEP); if (parts[1] == name) delete cnt[k] }
   }
+  if (n > maxn[name]) maxn[name] = n
   for (i = 3; i + 1 <= NF; i += 2) {
     key = name SUBSEP $(i + 1)
     val[key, ++cnt[key]] = $i + 0

@@ -79,13 +79,30 @@ type ConnConfig struct {
 	// as much as SendBuffer; negative, none.
 	SignalReserve int
 	// Handler receives every data frame (ticks are not passed) on the
-	// reader goroutine, in order. The frame is owned by the Conn and is
+	// reader goroutine, or on the goroutine leading the reads (Lead), one
+	// call at a time, in order. The frame is owned by the Conn and is
 	// valid only until Handler returns: copy what you keep. A non-nil
 	// error closes the connection with that error as its reason. Handler
 	// must not call Close (it would wait for itself); it may call Abort and
 	// Send. Nil discards frames.
+	//
+	// On a leader's goroutine (Led reports true) Handler must not wait:
+	// for a frame whose handling may wait it keeps what it parsed and
+	// returns ErrHandBack; the lead then ends and the reader goroutine
+	// calls Resume before it reads the next frame.
 	Handler func(frame []byte) error
+	// Resume finishes, on the reader goroutine, the frame a Handler
+	// handed back (ErrHandBack). A non-nil error closes the connection.
+	Resume func() error
+
+	// lease overrides leaseFor (tests); negative: no lease.
+	lease time.Duration
 }
+
+// ErrHandBack is returned by a Handler running on a leader's goroutine
+// (Conn.Led) for a frame it must not handle there: the connection's
+// reader goroutine finishes it (ConnConfig.Resume) before the next frame.
+var ErrHandBack = errors.New("dist: frame handed back to the reader goroutine")
 
 // MaxReadCoalesce bounds ConnConfig.ReadCoalesce: the sleep delays
 // messages and a Close that comes during it.
@@ -108,6 +125,9 @@ func (c *ConnConfig) withDefaults() (ConnConfig, error) {
 	case out.SignalReserve < 0:
 		out.SignalReserve = 0
 	}
+	if out.lease == 0 {
+		out.lease = leaseFor
+	}
 	if out.TickTime < 4*time.Millisecond || out.MaxFrame < 0 || out.SendBuffer < 0 || out.ReadSpin < 0 || out.ReadCoalesce < 0 || out.ReadCoalesce > MaxReadCoalesce {
 		return out, fmt.Errorf("%w: TickTime %v, MaxFrame %d, SendBuffer %d, ReadSpin %v, ReadCoalesce %v", ErrConfig, out.TickTime, out.MaxFrame, out.SendBuffer, out.ReadSpin, out.ReadCoalesce)
 	}
@@ -120,6 +140,17 @@ type Stats struct {
 	FramesIn, FramesOut uint64
 	BytesIn, BytesOut   uint64
 	TicksIn, TicksOut   uint64
+	// FramesLed counts the frames of FramesIn read by a leader (Lead)
+	// rather than the connection's reader goroutine.
+	FramesLed uint64
+	// RoleMoves counts the reader role's moves between the connection's
+	// reader goroutine and the leaders (each costs a goroutine wake-up);
+	// a leader taking the role over from another within the lease is
+	// not one.
+	RoleMoves uint64
+	// HandedBack counts the frames a leader handed back to the reader
+	// goroutine (see ErrHandBack).
+	HandedBack uint64
 }
 
 // Conn is an established distribution connection: one reader goroutine
@@ -172,6 +203,7 @@ type Conn struct {
 		// each such sleep and resets after one that gathered a stream.
 		napOff   time.Time
 		napPause time.Duration
+		intr     uint64 // c.intr when the read began
 	}
 	lastOut atomic.Int64 // unix nanoseconds of the last Send, for spinRead
 	err     error
@@ -187,7 +219,38 @@ type Conn struct {
 	framesIn, framesOut atomic.Uint64
 	bytesIn, bytesOut   atomic.Uint64
 	ticksIn, ticksOut   atomic.Uint64
+	framesLed           atomic.Uint64
+	roleMoves           atomic.Uint64
+	handedBack          atomic.Uint64
+
+	// The reader role (see Lead): readLoop holds it unless a leader does.
+	// lead is leadNone, leadWant (a leader asked; readLoop steps back at
+	// its next chance), leadHeld (a leader reads) or leadLeased (the last
+	// leader stopped; any leader may take the role over at no cost until
+	// the lease timer gives it back). toLeader carries the role from
+	// readLoop to the leader, toLoop back.
+	leadable bool // plain TCP: reads may be interrupted by a deadline
+	lead     atomic.Int32
+	toLeader chan struct{}
+	toLoop   chan struct{}
+	lease    *time.Timer // returns a leased role to readLoop
+	// led is true while a leader runs the Handler (see Led); resume is
+	// set by a leader that handed a frame back, for readLoop. Both are
+	// the role holder's.
+	led, resume bool
+	// intr counts interrupts: a spinning read stops polling when it
+	// changes. interruptFn is interrupt as a func value, made once.
+	intr        atomic.Uint64
+	interruptFn func()
 }
+
+// Reader role states (Conn.lead).
+const (
+	leadNone = iota
+	leadWant
+	leadHeld
+	leadLeased
+)
 
 // NewConn takes over nc after a successful Accept or Dial (peer and
 // leftover are what they returned) and starts the reader and writer
@@ -209,6 +272,12 @@ func NewConn(nc net.Conn, peer *Peer, leftover []byte, cfg ConnConfig) (*Conn, e
 	}
 	_, isTLS := nc.(*tls.Conn)
 	c.inline = !isTLS
+	_, c.leadable = nc.(*net.TCPConn)
+	c.toLeader = make(chan struct{}, 1)
+	c.toLoop = make(chan struct{}, 1)
+	c.lease = time.AfterFunc(time.Hour, c.leaseEnd)
+	c.lease.Stop()
+	c.interruptFn = c.interrupt
 	if tc, ok := nc.(*net.TCPConn); ok && (cfg.ReadSpin > 0 || cfg.ReadCoalesce > 0) {
 		if raw, err := tc.SyscallConn(); err == nil {
 			c.raw = raw
@@ -246,6 +315,7 @@ const coalesceStreak = 4
 // allocate.
 func (c *Conn) spinRead(p []byte) (int, error) {
 	c.rd.buf, c.rd.n, c.rd.err, c.rd.start = p, 0, nil, time.Now()
+	c.rd.intr = c.intr.Load()
 	err := c.raw.Read(c.rd.fn)
 	n, rerr := c.rd.n, c.rd.err
 	c.rd.buf = nil
@@ -274,6 +344,12 @@ func (c *Conn) spinOnce(fd uintptr) bool {
 			continue
 		case c.rd.err == syscall.EAGAIN:
 			now := time.Now()
+			if c.intr.Load() != c.rd.intr || c.lead.Load() == leadWant {
+				// Interrupted (see Lead): to the poller, which sees the
+				// deadline.
+				c.rd.start = now
+				return false
+			}
 			receiving := now.Sub(c.rd.lastIn) < spinWindow
 			sending := now.UnixNano()-c.lastOut.Load() < int64(spinWindow)
 			if receiving && sending && now.Sub(c.rd.start) < c.cfg.ReadSpin {
@@ -339,6 +415,13 @@ func (r seenReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// SentWithin reports whether something was sent on the connection in
+// the last d: a process that waits right after a send likely waits for
+// the answer.
+func (c *Conn) SentWithin(d time.Duration) bool {
+	return time.Now().UnixNano()-c.lastOut.Load() < int64(d)
+}
+
 // Peer returns the peer description from the handshake.
 func (c *Conn) Peer() Peer { return c.peer }
 
@@ -361,6 +444,7 @@ func (c *Conn) Stats() Stats {
 		FramesIn: c.framesIn.Load(), FramesOut: c.framesOut.Load(),
 		BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
 		TicksIn: c.ticksIn.Load(), TicksOut: c.ticksOut.Load(),
+		FramesLed: c.framesLed.Load(), RoleMoves: c.roleMoves.Load(), HandedBack: c.handedBack.Load(),
 	}
 }
 
@@ -755,6 +839,7 @@ func (c *Conn) fail(err error) {
 	c.deferTimer.Stop()
 	close(c.quit)
 	c.nc.Close()
+	c.leaseEnd() // a leased role goes back to readLoop, which then sees the close
 }
 
 func (c *Conn) exit() {
@@ -766,27 +851,291 @@ func (c *Conn) exit() {
 func (c *Conn) readLoop() {
 	defer c.exit()
 	for {
+		if c.lead.Load() == leadWant {
+			c.stepBack()
+			if c.resume {
+				c.resume = false
+				if err := c.cfg.Resume(); err != nil {
+					c.fail(err)
+					return
+				}
+			}
+			continue
+		}
 		f, err := c.fr.ReadFrame()
 		if err != nil {
-			if err == io.EOF {
-				err = ErrPeerClosed
+			if c.retry(err) {
+				// An interrupt for a leader (or a late one): clear the
+				// deadline and look again.
+				c.nc.SetReadDeadline(time.Time{})
+				continue
 			}
+			c.failRead(err)
+			return
+		}
+		if err := c.handle(f); err != nil {
 			c.fail(err)
 			return
 		}
-		if len(f) == 0 {
-			c.ticksIn.Add(1)
-			continue
-		}
-		c.framesIn.Add(1)
-		if h := c.cfg.Handler; h != nil {
-			if err := h(f); err != nil {
-				c.fail(err)
-				return
-			}
-		}
-		c.fr.shrink(4 * DefaultSendBuffer)
 	}
+}
+
+// handle counts a frame read and passes it to the Handler.
+func (c *Conn) handle(f []byte) error {
+	if len(f) == 0 {
+		c.ticksIn.Add(1)
+		return nil
+	}
+	c.framesIn.Add(1)
+	if h := c.cfg.Handler; h != nil {
+		if err := h(f); err != nil {
+			return err
+		}
+	}
+	c.fr.shrink(4 * DefaultSendBuffer)
+	return nil
+}
+
+// retry reports whether a read failed only on its deadline (an
+// interrupt, see Lead) while the connection is up: the read is retried.
+// The connection's own timeouts are the writer's tick logic, never a
+// read deadline.
+func (c *Conn) retry(err error) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	select {
+	case <-c.quit:
+		return false
+	default:
+		return true
+	}
+}
+
+// failRead fails the connection after a read error.
+func (c *Conn) failRead(err error) {
+	if err == io.EOF {
+		err = ErrPeerClosed
+	}
+	c.fail(err)
+}
+
+// interrupt makes the current (or next) read of the connection return a
+// timeout, so that its reader looks at the reader role and its wake-up
+// conditions. A read that was not meant to stop retries.
+func (c *Conn) interrupt() {
+	c.intr.Add(1)
+	c.nc.SetReadDeadline(interruptTime)
+}
+
+// interruptTime is a read deadline in the past.
+var interruptTime = time.Unix(1, 0)
+
+// stepBack hands the reader role to the leader that asked for it and
+// waits until it comes back. The leader always returns it, also when the
+// connection fails while it reads (readLoop then finds the error), so
+// that no frame is handled once Done is closed.
+func (c *Conn) stepBack() {
+	if !c.lead.CompareAndSwap(leadWant, leadHeld) {
+		return // the leader gave up meanwhile
+	}
+	c.roleMoves.Add(1)
+	c.toLeader <- struct{}{}
+	<-c.toLoop
+	c.roleMoves.Add(1)
+	// Clear the deadline the leader left, then (in readLoop) look at the
+	// role again: an interrupt by a new leader that this clears was made
+	// after that leader asked, which readLoop then sees.
+	c.nc.SetReadDeadline(time.Time{})
+}
+
+// Leader is a goroutine's state for Lead: pass the same Leader to every
+// Lead of a goroutine (a process), and call Wake after each change that
+// may make its done function report true. The zero value is ready.
+type Leader struct {
+	// reading is the connection the leader is about to read or reads
+	// (nil while it handles a frame or does not lead): a Wake interrupts
+	// that read.
+	reading atomic.Pointer[Conn]
+}
+
+// Wake interrupts the leader's read, if it is reading, so that it calls
+// its done function again. Call it after the change that done looks at
+// (a message queued), synchronized with done by a lock: done either sees
+// the change or Wake sees the read. A leader handling a frame calls done
+// after it without being woken.
+func (l *Leader) Wake() {
+	if l.reading.Load() != nil {
+		l.wake()
+	}
+}
+
+func (l *Leader) wake() {
+	if c := l.reading.Load(); c != nil {
+		c.interrupt()
+	}
+}
+
+// Lead makes the calling goroutine the connection's reader while it waits
+// for done to report true: the frames it reads go to the Handler on this
+// goroutine, in order, exactly as the connection's reader goroutine
+// passes them, and done is called before each read and after each frame.
+// An answer that arrives on this connection is then taken by the
+// goroutine that read it, without waking another goroutine first.
+//
+// Lead returns true when done reported true or wake was ready while
+// Lead waited for the role (the caller looks at what it waits for and
+// may lead again), false when it could not lead (not a plain TCP
+// connection, or another goroutine leads), ctx ended (its deadline
+// bounds each read and a cancel interrupts it), until passed (zero: no
+// bound), or the connection failed
+// (Lead fails it with the error the reader goroutine would have, so its
+// end is reported as usual). l's Wake interrupts a read for done.
+//
+// When a lead ends, the role stays with the leaders for a lease (about
+// 200 µs): a Lead within it takes the role over at once, without
+// interrupting and waking the reader goroutine, so a process in a
+// ping-pong, which leads again a few microseconds after its answer, costs
+// no goroutine wake-up per round trip. Frames that arrive meanwhile wait
+// in the socket for the next leader or the lease's end.
+//
+// Handler runs on the calling goroutine while it leads: it must be safe
+// there (no user code of another goroutine, bounded work, never waiting;
+// see ErrHandBack).
+func (c *Conn) Lead(ctx context.Context, l *Leader, wake <-chan struct{}, until time.Time, done func() bool) bool {
+	if !c.leadable {
+		return false
+	}
+	if c.lead.CompareAndSwap(leadLeased, leadHeld) {
+		defer c.handBack(l)
+		return c.leadRead(ctx, l, until, done)
+	}
+	if !c.lead.CompareAndSwap(leadNone, leadWant) {
+		return false
+	}
+	c.interrupt()
+	select {
+	case <-c.toLeader:
+	default:
+		select {
+		case <-c.toLeader:
+		case <-wake:
+			return c.withdraw(true)
+		case <-ctx.Done():
+			return c.withdraw(false)
+		case <-c.quit:
+			return c.withdraw(false)
+		}
+	}
+	// Deferred: a done that panics (a receive's match is the caller's
+	// code) must not leave the connection without a reader.
+	defer c.handBack(l)
+	return c.leadRead(ctx, l, until, done)
+}
+
+// handBack ends a lead: the role is leased (see Lead), or goes back to
+// readLoop at once when the leader handed a frame back.
+func (c *Conn) handBack(l *Leader) {
+	l.reading.Store(nil)
+	if c.resume || c.cfg.lease < 0 {
+		c.lead.Store(leadNone)
+		c.toLoop <- struct{}{}
+		return
+	}
+	c.lead.Store(leadLeased)
+	c.lease.Reset(c.cfg.lease)
+	select {
+	case <-c.quit:
+		// Closed (fail closes quit, then ends a lease): readLoop ends now.
+		c.leaseEnd()
+	default:
+	}
+}
+
+// Led reports whether the frame the Handler is handling was read by a
+// leader (see Lead), on whose goroutine the Handler then runs. Call it
+// only from the Handler.
+func (c *Conn) Led() bool { return c.led }
+
+// leaseFor is how long the role stays leased after a lead: longer than a
+// process takes between an answer and its next request (microseconds),
+// short enough that frames nobody leads for wait little for readLoop.
+const leaseFor = 200 * time.Microsecond
+
+// leaseEnd returns a leased role to readLoop.
+func (c *Conn) leaseEnd() {
+	if c.lead.CompareAndSwap(leadLeased, leadNone) {
+		c.toLoop <- struct{}{}
+	}
+}
+
+// withdraw cancels a leader's request for the role, handing it back if it
+// came meanwhile.
+func (c *Conn) withdraw(again bool) bool {
+	if !c.lead.CompareAndSwap(leadWant, leadNone) {
+		<-c.toLeader
+		c.lead.Store(leadNone)
+		c.toLoop <- struct{}{}
+	}
+	return again
+}
+
+// leadRead reads and handles frames as the reader role's holder until
+// done reports true (it returns true), ctx ends or the connection fails.
+func (c *Conn) leadRead(ctx context.Context, l *Leader, until time.Time, done func() bool) bool {
+	dl, hasDL := ctx.Deadline()
+	if !until.IsZero() && (!hasDL || until.Before(dl)) {
+		dl, hasDL = until, true
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, c.interruptFn)
+	}
+	again := false
+	for {
+		// The deadline first, then reading, then done (see Wake): a
+		// Wake after done's look interrupts this read.
+		if c.nc.SetReadDeadline(dl) != nil {
+			break // closed
+		}
+		l.reading.Store(c)
+		if done() {
+			again = true
+			break
+		}
+		if ctx.Err() != nil || hasDL && !time.Now().Before(dl) {
+			break
+		}
+		f, err := c.fr.ReadFrame()
+		l.reading.Store(nil)
+		if err != nil {
+			if c.retry(err) {
+				continue
+			}
+			c.failRead(err)
+			break
+		}
+		if len(f) > 0 {
+			c.framesLed.Add(1)
+		}
+		c.led = true
+		err = c.handle(f)
+		c.led = false
+		if err == ErrHandBack && c.cfg.Resume != nil {
+			c.resume = true // handBack gives readLoop the role at once
+			c.handedBack.Add(1)
+			break
+		}
+		if err != nil {
+			c.fail(err)
+			break
+		}
+	}
+	l.reading.Store(nil)
+	if stop != nil {
+		stop()
+	}
+	return again
 }
 
 var tickFrame = []byte{0, 0, 0, 0}

@@ -165,6 +165,16 @@ func (op Op) String() string {
 // term after the control tuple.
 func (op Op) HasPayload() bool { return ops[op].payload }
 
+// IsMessage reports whether op delivers a message (SEND, REG_SEND,
+// ALIAS_SEND and their variants), as opposed to a signal.
+func (op Op) IsMessage() bool {
+	switch op {
+	case OpSend, OpSendTT, OpSendSender, OpSendSenderTT, OpRegSend, OpRegSendTT, OpAliasSend, OpAliasSendTT:
+		return true
+	}
+	return false
+}
+
 // Control is a parsed control tuple. Which fields are meaningful depends
 // on Op (section 5); the others are nil/zero:
 //

@@ -23,11 +23,20 @@ func AppendFrame(dst, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
-// FrameReader reads 4-byte length-prefixed frames (section 4.1).
+// FrameReader reads 4-byte length-prefixed frames (section 4.1). A read
+// that fails with a timeout (a read deadline, which is how a connection's
+// reads are handed from one goroutine to another) may be retried: the
+// reader keeps what it had read of the frame and resumes where it was.
 type FrameReader struct {
 	r   *bufio.Reader
 	max uint64
 	buf []byte
+	// The frame being read: hdr holds nh bytes of its length; once all 4
+	// are in, size is the length and got the payload bytes in buf.
+	hdr  [4]byte
+	nh   int
+	size uint64
+	got  uint64
 }
 
 // NewFrameReader returns a reader of frames from r that first consumes
@@ -47,48 +56,57 @@ func NewFrameReader(r io.Reader, leftover []byte, max int) *FrameReader {
 // zero-length) payload is a tick. The returned slice is owned by the
 // FrameReader and valid only until the next call. A length above the
 // maximum is a *FrameTooLargeError; EOF inside a frame is
-// io.ErrUnexpectedEOF; EOF between frames is io.EOF.
+// io.ErrUnexpectedEOF; EOF between frames is io.EOF. After any other
+// error (a timeout) a new call resumes the frame where the failed one
+// stopped.
 func (fr *FrameReader) ReadFrame() ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(fr.r, hdr[:]); err != nil {
-		return nil, err
-	}
-	n := uint64(binary.BigEndian.Uint32(hdr[:]))
-	if n > fr.max {
-		return nil, &FrameTooLargeError{Len: n, Max: fr.max}
-	}
-	if n == 0 {
-		return fr.buf[:0], nil
-	}
-	if uint64(cap(fr.buf)) >= n {
-		fr.buf = fr.buf[:n]
-		if _, err := io.ReadFull(fr.r, fr.buf); err != nil {
-			return nil, eofUnexpected(err)
+	if fr.nh < 4 {
+		for fr.nh < 4 {
+			k, err := fr.r.Read(fr.hdr[fr.nh:])
+			fr.nh += k
+			if err != nil && fr.nh < 4 {
+				if err == io.EOF && fr.nh > 0 {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, err
+			}
 		}
-		return fr.buf, nil
+		n := uint64(binary.BigEndian.Uint32(fr.hdr[:]))
+		if n > fr.max {
+			return nil, &FrameTooLargeError{Len: n, Max: fr.max}
+		}
+		fr.size, fr.got = n, 0
+		if uint64(cap(fr.buf)) >= n {
+			fr.buf = fr.buf[:n]
+		} else {
+			fr.buf = fr.buf[:0]
+		}
 	}
+	n := fr.size
 	// Grow with the data actually received: the buffer starts at one
 	// chunk and doubles each time the bytes that arrived fill it, so a
 	// frame of n bytes costs about 2n in all (the buffers it outgrows are
 	// garbage) and a peer that stalls has made it allocate at most about
 	// twice what it sent.
-	buf := fr.buf[:0]
-	for uint64(len(buf)) < n {
-		if len(buf) == cap(buf) {
-			c := max(2*uint64(cap(buf)), frameChunk)
-			g := make([]byte, len(buf), min(c, n))
-			copy(g, buf)
-			buf = g
+	for fr.got < n {
+		if fr.got == uint64(len(fr.buf)) {
+			c := max(2*uint64(cap(fr.buf)), frameChunk)
+			g := make([]byte, fr.got, min(c, n))
+			copy(g, fr.buf)
+			fr.buf = g[:cap(g)]
 		}
-		off := len(buf)
-		buf = buf[:cap(buf)]
-		if _, err := io.ReadFull(fr.r, buf[off:]); err != nil {
-			fr.buf = buf[:0]
-			return nil, eofUnexpected(err)
+		k, err := fr.r.Read(fr.buf[fr.got:])
+		fr.got += uint64(k)
+		if err != nil && fr.got < n {
+			if errors.Is(err, io.EOF) {
+				fr.buf = fr.buf[:0]
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, err
 		}
 	}
-	fr.buf = buf
-	return fr.buf, nil
+	fr.nh = 0
+	return fr.buf[:n], nil
 }
 
 // shrink releases the internal buffer if it grew above limit bytes
