@@ -121,19 +121,27 @@ func TestCallReplyRelayedWhileLeading(t *testing.T) {
 // silent answers nothing.
 func silent(context.Context, *Process, From, Term) {}
 
+// silentAndEcho starts two nodes, "silent" and "echo" servers on b, and
+// a process p on a that has called b once (it exits at the test's end).
+func silentAndEcho(t *testing.T) (a, b *Node, p *Process, ctx context.Context) {
+	t.Helper()
+	a, b = twoNodes(t)
+	leadServer(t, b, "silent", silent)
+	leadServer(t, b, "echo", echoReply)
+	ctx = testCtx(t)
+	p, _ = a.NewProcess()
+	t.Cleanup(func() { p.Exit(ReasonNormal) })
+	if _, err := p.CallName(ctx, "echo", b.Name(), Atom("up")); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, p, ctx
+}
+
 // TestCallLeaderContextEnds: a deadline or a cancel ends a call whose
 // caller leads the connection; the connection stays up and the next
 // call gets its reply.
 func TestCallLeaderContextEnds(t *testing.T) {
-	a, b := twoNodes(t)
-	leadServer(t, b, "silent", silent)
-	leadServer(t, b, "echo", echoReply)
-	ctx := testCtx(t)
-	p, _ := a.NewProcess()
-	defer p.Exit(ReasonNormal)
-	if _, err := p.CallName(ctx, "echo", b.Name(), Atom("up")); err != nil {
-		t.Fatal(err)
-	}
+	a, b, p, ctx := silentAndEcho(t)
 	dctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	_, err := p.CallName(dctx, "silent", b.Name(), Atom("x"))
 	cancel()
@@ -162,14 +170,7 @@ func TestCallLeaderContextEnds(t *testing.T) {
 // TestCallLeaderExits: a caller killed while it leads its call's
 // connection returns at once.
 func TestCallLeaderExits(t *testing.T) {
-	a, b := twoNodes(t)
-	leadServer(t, b, "silent", silent)
-	leadServer(t, b, "echo", echoReply)
-	ctx := testCtx(t)
-	p, _ := a.NewProcess()
-	if _, err := p.CallName(ctx, "echo", b.Name(), Atom("up")); err != nil {
-		t.Fatal(err)
-	}
+	a, b, p, ctx := silentAndEcho(t)
 	time.AfterFunc(20*time.Millisecond, func() { p.Exit(ReasonKill) })
 	start := time.Now()
 	if _, err := p.CallName(ctx, "silent", b.Name(), Atom("x")); err == nil {
@@ -189,15 +190,7 @@ func TestCallLeaderExits(t *testing.T) {
 // is a node down as usual: the call fails with ErrNodeDown, node-down
 // handling runs, and the node reconnects.
 func TestCallLeaderNodeDown(t *testing.T) {
-	a, b := twoNodes(t)
-	leadServer(t, b, "silent", silent)
-	leadServer(t, b, "echo", echoReply)
-	ctx := testCtx(t)
-	p, _ := a.NewProcess()
-	defer p.Exit(ReasonNormal)
-	if _, err := p.CallName(ctx, "echo", b.Name(), Atom("up")); err != nil {
-		t.Fatal(err)
-	}
+	a, b, p, ctx := silentAndEcho(t)
 	pr := a.peerIfConnected(b.Name())
 	// The peer's side drops the connection (a reset, not a stop).
 	time.AfterFunc(20*time.Millisecond, func() {

@@ -77,6 +77,19 @@ func (b *leadBox) waitFor(t *testing.T, ctx context.Context, c *Conn, want strin
 	}
 }
 
+// await waits, without leading, until want is queued: the reader
+// goroutine delivers it (what is the failure's subject).
+func (b *leadBox) await(t *testing.T, ctx context.Context, want, what string) {
+	t.Helper()
+	for !b.has(want) {
+		select {
+		case <-b.ready:
+		case <-ctx.Done():
+			t.Fatal(what + " not delivered")
+		}
+	}
+}
+
 // echo makes a Handler that answers every frame with "re:" + frame.
 func echo(c **Conn) func([]byte) error {
 	return func(f []byte) error {
@@ -182,14 +195,7 @@ func TestLeadContextEnds(t *testing.T) {
 	if err := b.Send(context.Background(), []byte("after")); err != nil {
 		t.Fatal(err)
 	}
-	ctx := leadCtx(t)
-	for !box.has("after") {
-		select {
-		case <-box.ready:
-		case <-ctx.Done():
-			t.Fatal("frame after a lead not delivered")
-		}
-	}
+	box.await(t, leadCtx(t), "after", "frame after a lead")
 	if err := a.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -287,13 +293,7 @@ func TestLeadStaleInterrupt(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.interrupt()
-		for !box.has(fmt.Sprint("s", i)) {
-			select {
-			case <-box.ready:
-			case <-ctx.Done():
-				t.Fatalf("frame %d not delivered after interrupts", i)
-			}
-		}
+		box.await(t, ctx, fmt.Sprint("s", i), fmt.Sprintf("frame %d after interrupts", i))
 	}
 	// A Leader whose lead ended still points nowhere: Wake is a no-op.
 	box.l.Wake()
@@ -334,12 +334,5 @@ func TestLeadDonePanics(t *testing.T) {
 	if err := b.Send(context.Background(), []byte("after")); err != nil {
 		t.Fatal(err)
 	}
-	ctx := leadCtx(t)
-	for !box.has("after") {
-		select {
-		case <-box.ready:
-		case <-ctx.Done():
-			t.Fatal("frame after a panicking lead not delivered")
-		}
-	}
+	box.await(t, leadCtx(t), "after", "frame after a panicking lead")
 }

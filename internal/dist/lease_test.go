@@ -90,13 +90,7 @@ func TestLeaseEnds(t *testing.T) {
 	if err := b.Send(ctx, []byte("unasked")); err != nil {
 		t.Fatal(err)
 	}
-	for !box.has("unasked") {
-		select {
-		case <-box.ready:
-		case <-ctx.Done():
-			t.Fatal("a frame nobody leads for was not delivered after the lease")
-		}
-	}
+	box.await(t, ctx, "unasked", "after the lease, a frame nobody leads for")
 	// Read by the reader goroutine, which has the role back (the moves
 	// are even).
 	if st := a.Stats(); st.FramesLed != before.FramesLed || st.RoleMoves%2 != 0 {
@@ -158,13 +152,7 @@ func TestLeadHandsBack(t *testing.T) {
 	if a.Lead(ctx, &box.l, box.ready, time.Time{}, func() bool { return box.has("re:m3") }) {
 		t.Fatal("Lead reported its done after a hand-back")
 	}
-	for !box.has("re:m3") {
-		select {
-		case <-box.ready:
-		case <-ctx.Done():
-			t.Fatal("frames after a hand-back not delivered")
-		}
-	}
+	box.await(t, ctx, "re:m3", "frames after a hand-back")
 	mu.Lock()
 	defer mu.Unlock()
 	want := []string{"re:m1 led=true", "re:sig2 resumed", "re:m3 led=false"}
