@@ -76,8 +76,8 @@ type Process struct {
 	running atomic.Bool
 	// handler is set for processes made by SpawnHandler.
 	handler Handler
-	// sentTo is the connection of the process's last Send or SendName
-	// to another node (see receiveLead).
+	// sentTo is the connection of the process's last message to another
+	// node: Send, SendName or a Reply (see sendMessage, receiveLead).
 	sentTo atomic.Pointer[dist.Conn]
 
 	mu sync.Mutex // protects the fields below
@@ -249,6 +249,18 @@ func (p *Process) peerFor(ctx context.Context, node Atom) (*peer, error) {
 		}
 	}
 	return nil, fmt.Errorf("distribute: %s is not connected (AutoConnect off): %w", node, ErrNodeDown)
+}
+
+// sendMessage is sendControl for a message (SEND, REG_SEND, ALIAS_SEND):
+// it also records the connection, which a Receive that follows leads
+// (see receiveLead).
+func (p *Process) sendMessage(ctx context.Context, node Atom, m dist.Out) error {
+	pr, err := p.peerFor(ctx, node)
+	if err != nil {
+		return err
+	}
+	p.sentTo.Store(pr.conn)
+	return pr.sendErr(pr.w.Send(ctx, m))
 }
 
 // sendControl sends a control message from p to node, over peerFor's

@@ -41,12 +41,7 @@ func (p *Process) Send(ctx context.Context, to Pid, msg Term) error {
 		}
 		return nil
 	}
-	peer, err := p.peerFor(ctx, to.Node)
-	if err != nil {
-		return err
-	}
-	p.sentTo.Store(peer.conn)
-	return peer.sendErr(peer.w.Send(ctx, dist.Send(p.pid, to, msg)))
+	return p.sendMessage(ctx, to.Node, dist.Send(p.pid, to, msg))
 }
 
 // SendName sends msg to the process registered as name on node (this node
@@ -62,12 +57,7 @@ func (p *Process) SendName(ctx context.Context, name, node Atom, msg Term) error
 		}
 		return nil
 	}
-	peer, err := p.peerFor(ctx, node)
-	if err != nil {
-		return err
-	}
-	p.sentTo.Store(peer.conn)
-	return peer.sendErr(peer.w.Send(ctx, dist.RegSend(p.pid, name, msg)))
+	return p.sendMessage(ctx, node, dist.RegSend(p.pid, name, msg))
 }
 
 // sendAlias sends msg to an alias: a process on this node or another that
@@ -78,12 +68,7 @@ func (p *Process) sendAlias(ctx context.Context, ref Ref, msg Term) error {
 		n.deliverToAlias(ref, msg)
 		return nil
 	}
-	peer, err := p.peerFor(ctx, ref.Node)
-	if err != nil {
-		return err
-	}
-	p.sentTo.Store(peer.conn)
-	return peer.sendErr(peer.w.Send(ctx, dist.AliasSend(p.pid, ref, msg)))
+	return p.sendMessage(ctx, ref.Node, dist.AliasSend(p.pid, ref, msg))
 }
 
 // From identifies the caller of a gen_server call: reply to it with Reply.

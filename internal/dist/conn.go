@@ -965,12 +965,6 @@ type Leader struct {
 // the change or Wake sees the read. A leader handling a frame calls done
 // after it without being woken.
 func (l *Leader) Wake() {
-	if l.reading.Load() != nil {
-		l.wake()
-	}
-}
-
-func (l *Leader) wake() {
 	if c := l.reading.Load(); c != nil {
 		c.interrupt()
 	}
@@ -1006,31 +1000,39 @@ func (c *Conn) Lead(ctx context.Context, l *Leader, wake <-chan struct{}, until 
 	if !c.leadable {
 		return false
 	}
-	if c.lead.CompareAndSwap(leadLeased, leadHeld) {
-		defer c.handBack(l)
-		return c.leadRead(ctx, l, until, done)
-	}
-	if !c.lead.CompareAndSwap(leadNone, leadWant) {
-		return false
-	}
-	c.interrupt()
-	select {
-	case <-c.toLeader:
-	default:
-		select {
-		case <-c.toLeader:
-		case <-wake:
-			return c.withdraw(true)
-		case <-ctx.Done():
-			return c.withdraw(false)
-		case <-c.quit:
-			return c.withdraw(false)
+	if !c.lead.CompareAndSwap(leadLeased, leadHeld) {
+		if got, again := c.takeRole(ctx, wake); !got {
+			return again
 		}
 	}
 	// Deferred: a done that panics (a receive's match is the caller's
 	// code) must not leave the connection without a reader.
 	defer c.handBack(l)
 	return c.leadRead(ctx, l, until, done)
+}
+
+// takeRole asks readLoop for the reader role and waits for it. Without
+// it, again is what Lead returns: true when wake was ready meanwhile.
+func (c *Conn) takeRole(ctx context.Context, wake <-chan struct{}) (got, again bool) {
+	if !c.lead.CompareAndSwap(leadNone, leadWant) {
+		return false, false // another goroutine leads
+	}
+	c.interrupt()
+	select {
+	case <-c.toLeader:
+		return true, false
+	default:
+	}
+	select {
+	case <-c.toLeader:
+		return true, false
+	case <-wake:
+		return false, c.withdraw(true)
+	case <-ctx.Done():
+		return false, c.withdraw(false)
+	case <-c.quit:
+		return false, c.withdraw(false)
+	}
 }
 
 // handBack ends a lead: the role is leased (see Lead), or goes back to
@@ -1092,11 +1094,16 @@ func (c *Conn) leadRead(ctx context.Context, l *Leader, until time.Time, done fu
 		stop = context.AfterFunc(ctx, c.interruptFn)
 	}
 	again := false
+	// The deadline first, then reading, then done (see Wake): a Wake
+	// after done's look interrupts the read. An interrupt is the only
+	// thing that moves the deadline, and the read it stops sets it again.
+	setDL := true
 	for {
-		// The deadline first, then reading, then done (see Wake): a
-		// Wake after done's look interrupts this read.
-		if c.nc.SetReadDeadline(dl) != nil {
-			break // closed
+		if setDL {
+			if c.nc.SetReadDeadline(dl) != nil {
+				break // closed
+			}
+			setDL = false
 		}
 		l.reading.Store(c)
 		if done() {
@@ -1110,6 +1117,7 @@ func (c *Conn) leadRead(ctx context.Context, l *Leader, until time.Time, done fu
 		l.reading.Store(nil)
 		if err != nil {
 			if c.retry(err) {
+				setDL = true
 				continue
 			}
 			c.failRead(err)

@@ -116,10 +116,3 @@ func (fr *FrameReader) shrink(limit int) {
 		fr.buf = nil
 	}
 }
-
-func eofUnexpected(err error) error {
-	if errors.Is(err, io.EOF) {
-		return io.ErrUnexpectedEOF
-	}
-	return err
-}
