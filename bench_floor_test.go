@@ -167,11 +167,14 @@ func floorConnReader(c net.Conn, mode string) io.Reader {
 
 // floorReader reads a TCP connection either through net.Conn (netpoll) or
 // by polling the raw socket with runtime.Gosched between tries for up to
-// defaultReadSpin before it lets the runtime park it (spin).
+// defaultReadSpin before it lets the runtime park it (spin). While it
+// polls, it raises the socket's receive low-water mark as a connection's
+// reader does, so that arrivals do not wake the runtime's poller.
 type floorReader struct {
 	nc    *net.TCPConn
 	raw   syscall.RawConn
 	spin  bool
+	quiet bool // the receive low-water mark is raised while it polls
 	buf   []byte
 	n     int
 	err   error
@@ -213,10 +216,21 @@ func (r *floorReader) once(fd uintptr) bool {
 			continue
 		case syscall.EAGAIN:
 			if time.Since(r.start) < defaultReadSpin {
+				if !r.quiet {
+					r.quiet = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, 16<<10) == nil
+				}
 				runtime.Gosched()
 				continue
 			}
 			r.start = time.Now()
+			if r.quiet {
+				// One more read before parking: an arrival while the mark
+				// was raised signalled nothing.
+				r.quiet = false
+				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, 1)
+				r.n, r.err = syscall.Read(int(fd), r.buf)
+				return r.err != syscall.EAGAIN && r.err != syscall.EINTR
+			}
 			return false
 		}
 		return true

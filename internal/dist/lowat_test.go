@@ -1,0 +1,118 @@
+//go:build linux
+
+package dist
+
+import (
+	"context"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/distribute-go/distribute/distributetest"
+)
+
+// TestQuietReaderWakesForLateFrame: a reader that polled its socket with
+// the low-water mark raised (quietPoller) and then parked still wakes for
+// a small frame that comes after: the mark is back to one byte when it
+// parks. Before toPoller restored it, the frame signalled nothing and
+// stayed unread.
+func TestQuietReaderWakesForLateFrame(t *testing.T) {
+	col := newCollector()
+	var bp *Conn
+	a, b := connPair(t, ConnConfig{Handler: col.handle, ReadSpin: 500 * time.Microsecond}, ConnConfig{Handler: echo(&bp)})
+	bp = b
+	ctx := context.Background()
+	// A few round trips: a's reader then polls after each answer.
+	for range 20 {
+		if err := a.Send(ctx, []byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		col.wait(t, 1)
+	}
+	// The last poll ends (ReadSpin, or the traffic window) and the reader
+	// parks: wait for that, then send one small frame.
+	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
+	for a.quietEnds.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the reader never parked after polling with the low-water mark raised")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := b.Send(ctx, []byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	frames := col.wait(t, 1)
+	if got := string(frames[20]); got != "late" {
+		t.Fatalf("frame 21 is %q; want \"late\"", got)
+	}
+}
+
+// TestQuietReaderReadsWhatCameMeanwhile: what arrived while the mark was
+// raised signalled nothing, so toPoller reads it before it lets the reader
+// park.
+func TestQuietReaderReadsWhatCameMeanwhile(t *testing.T) {
+	client, server := tcpPair(t)
+	raw, err := client.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Conn{}
+	c.rd.buf = make([]byte, 64)
+	var fd uintptr
+	raw.Control(func(f uintptr) { fd = f })
+	c.quietPoller(fd)
+	if !c.rd.quiet {
+		t.Fatal("quietPoller did not raise the low-water mark")
+	}
+	if _, err := server.Write([]byte("0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the kernel holds the 10 bytes on the client's side.
+	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
+	for {
+		n, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT)
+		if err != nil || n != quietLowat {
+			t.Fatalf("low-water mark %d, %v; want %d", n, err, quietLowat)
+		}
+		var queued int
+		raw.Control(func(f uintptr) { queued, err = ioctlInq(f) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if queued == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes queued; want 10", queued)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !c.toPoller(fd) {
+		t.Fatal("toPoller parked the reader with 10 bytes waiting")
+	}
+	if c.rd.n != 10 || string(c.rd.buf[:10]) != "0123456789" {
+		t.Fatalf("toPoller read %d bytes %q; want the 10 sent", c.rd.n, c.rd.buf[:max(c.rd.n, 0)])
+	}
+	if n, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT); err != nil || n != 1 {
+		t.Fatalf("low-water mark after toPoller: %d, %v; want 1", n, err)
+	}
+	// Nothing more: now it parks.
+	if c.toPoller(fd) {
+		t.Fatal("toPoller did not park an empty socket")
+	}
+}
+
+// ioctlInq returns the bytes queued for reading on socket fd (SIOCINQ).
+func ioctlInq(fd uintptr) (int, error) {
+	var n int32
+	_, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, siocinq, uintptr(unsafe.Pointer(&n)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// siocinq is Linux's SIOCINQ (FIONREAD on a socket).
+const siocinq = 0x541B
