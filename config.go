@@ -125,7 +125,10 @@ type Config struct {
 	// read without a thread wake-up, which on machines whose idle CPUs wake
 	// slowly (virtual machines above all) cuts a request/response round
 	// trip several times; it costs up to ReadSpin of CPU per connection
-	// after each burst of traffic. Not used on TLS. Default 100 µs;
+	// after each burst of traffic. While it polls, the reader raises the
+	// socket's receive low-water mark (Linux), so that what it reads
+	// itself does not also wake the runtime's network poller; it restores
+	// the mark before it sleeps. Not used on TLS. Default 100 µs;
 	// negative: no polling.
 	ReadSpin time.Duration
 	// ReadCoalesce is how long a connection's reader waits, once, when it

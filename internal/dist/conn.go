@@ -60,7 +60,9 @@ type ConnConfig struct {
 	// sleeps until the socket is readable, as BEAM schedulers busy-wait.
 	// On request/response traffic the answer then usually lands while the
 	// reader still runs, without a thread wake-up. Costs up to ReadSpin of
-	// CPU after each burst of traffic. Zero: no polling. Ignored on TLS.
+	// CPU after each burst of traffic. While it polls, the reader raises
+	// the socket's receive low-water mark (see quietLowat). Zero: no
+	// polling. Ignored on TLS.
 	ReadSpin time.Duration
 	// ReadCoalesce: when the connection is only receiving (several reads
 	// in a row with data and nothing sent between them, the last within a
