@@ -46,7 +46,7 @@ func BenchmarkTCPPingPongFloor(b *testing.B) {
 			defer c.Close()
 			rd := floorConnReader(c, mode)
 			buf := make([]byte, 64)
-			for i := 0; i < 1000; i++ { // warm up
+			for range warmRoundTrips { // warm up, as BenchmarkPingPong does
 				if err := floorRoundTrip(c, rd, buf); err != nil {
 					b.Fatal(err)
 				}

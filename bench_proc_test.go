@@ -12,6 +12,13 @@ import (
 	"github.com/distribute-go/distribute/etf"
 )
 
+// Warm-ups before a measurement, the counts bench/erlang uses on its side:
+// round trips before a ping-pong, calls before sequential calls.
+const (
+	warmRoundTrips = 5000
+	warmCalls      = 2000
+)
+
 // BenchmarkPingPong is a round trip of a 64-byte binary between processes
 // on two Go nodes in separate OS processes (Erlang's baseline:
 // bench/erlang's BenchmarkErlangPingPong). It reports p50, p99 and p99.9
@@ -27,8 +34,15 @@ func BenchmarkPingPong(b *testing.B) {
 	defer n.Stop(ctx)
 	p, _ := n.NewProcess()
 	msg := etf.Tuple{p.Pid(), etf.Binary(make([]byte, 64))}
-	p.SendName(ctx, "echo", child, msg) // connect and warm up
-	p.Receive(ctx)
+	for range warmRoundTrips { // connect, then warm up as bench/erlang does
+		if err := p.SendName(ctx, "echo", child, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.Receive(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.GC() // bench/erlang collects the measuring process's garbage too
 	lat := make([]time.Duration, 0, b.N)
 	pid, _ := childProcs.Load(child)
 	cpu := startCPU(b, pid.(*os.Process).Pid)
@@ -61,9 +75,12 @@ func BenchmarkCallSequential(b *testing.B) {
 	}
 	defer n.Stop(ctx)
 	p, _ := n.NewProcess()
-	if _, err := p.CallName(ctx, "server", child, Atom("warm")); err != nil {
-		b.Fatal(err)
+	for range warmCalls { // as bench/erlang warms up its calls
+		if _, err := p.CallName(ctx, "server", child, Atom("warm")); err != nil {
+			b.Fatal(err)
+		}
 	}
+	runtime.GC()
 	lat := make([]time.Duration, 0, b.N)
 	pid, _ := childProcs.Load(child)
 	cpu := startCPU(b, pid.(*os.Process).Pid)

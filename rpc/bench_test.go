@@ -13,14 +13,20 @@ import (
 	"github.com/distribute-go/distribute/etf"
 )
 
+// warmCalls is the calls made before a measurement, as bench/erlang warms
+// up its own (2,000).
+const warmCalls = 2000
+
 // Sequential calls of a function returning its argument; Erlang's
 // erpc:call between two erl nodes is measured beside it by bench/erlang
 // (BenchmarkErlangCallErpc; run both with scripts/bench.sh).
 func benchCalls(b *testing.B, local *distribute.Node, node etf.Atom) {
 	ctx := context.Background()
 	c := client(local) // one client, kept, as a user keeps one
-	if _, err := c.Call(ctx, node, "rpctest", "echo", int64(1)); err != nil {
-		b.Fatal(err)
+	for range warmCalls {
+		if _, err := c.Call(ctx, node, "rpctest", "echo", int64(1)); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -71,7 +77,7 @@ func BenchmarkErlangCallsGo(b *testing.B) {
 		n = 1000
 	}
 	b.ResetTimer()
-	out := erl.Eval(b, fmt.Sprintf(`begin N = '%s', erpc:call(N, rpctest, echo, [1]), L = lists:seq(1, %d), {T, _} = timer:tc(fun() -> lists:foreach(fun(I) -> I = erpc:call(N, rpctest, echo, [I]) end, L) end), T end`, g.Name(), n))
+	out := erl.Eval(b, fmt.Sprintf(`begin N = '%s', [erpc:call(N, rpctest, echo, [1]) || _ <- lists:seq(1, %d)], L = lists:seq(1, %d), {T, _} = timer:tc(fun() -> lists:foreach(fun(I) -> I = erpc:call(N, rpctest, echo, [I]) end, L) end), T end`, g.Name(), warmCalls, n))
 	b.StopTimer()
 	us, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
 	if err != nil {
@@ -91,7 +97,7 @@ func BenchmarkErlangCallsErlang(b *testing.B) {
 		n = 1000
 	}
 	b.ResetTimer()
-	out := e1.Eval(b, fmt.Sprintf(`begin N = '%s', erpc:call(N, erlang, node, []), L = lists:seq(1, %d), {T, _} = timer:tc(fun() -> lists:foreach(fun(_) -> N = erpc:call(N, erlang, node, []) end, L) end), T end`, e2.Name, n))
+	out := e1.Eval(b, fmt.Sprintf(`begin N = '%s', [erpc:call(N, erlang, node, []) || _ <- lists:seq(1, %d)], L = lists:seq(1, %d), {T, _} = timer:tc(fun() -> lists:foreach(fun(_) -> N = erpc:call(N, erlang, node, []) end, L) end), T end`, e2.Name, warmCalls, n))
 	b.StopTimer()
 	us, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
 	if err != nil {
