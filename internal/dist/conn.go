@@ -364,6 +364,7 @@ func (c *Conn) spinOnce(fd uintptr) bool {
 				continue
 			}
 			if receiving && c.rd.streak >= coalesceStreak && !c.rd.judge && c.cfg.ReadCoalesce > 0 && !now.Before(c.rd.napOff) {
+				c.loudPoller(fd) // a stream in: not polling any more
 				c.rd.judge = true
 				c.rd.naps++
 				time.Sleep(c.cfg.ReadCoalesce)
@@ -374,6 +375,11 @@ func (c *Conn) spinOnce(fd uintptr) bool {
 		}
 		if c.rd.n > 0 {
 			c.gotData()
+			if c.rd.quiet && time.Now().UnixNano()-c.lastOut.Load() >= int64(spinWindow) {
+				// Nothing sent lately: this is no longer request/response
+				// traffic, and the next dry spell will not poll.
+				c.loudPoller(fd)
+			}
 		}
 		return true
 	}
@@ -417,6 +423,16 @@ func (c *Conn) quietPoller(fd uintptr) {
 func (c *Conn) wakePoller(fd uintptr) {
 	c.rd.quiet = false
 	setRcvLowat(fd, 1)
+}
+
+// loudPoller restores the low-water mark, if raised, when the reader stops
+// polling without parking (a stream in): a raised mark also makes Linux
+// acknowledge each segment at once (the sender waits for the mark's bytes,
+// as far as the kernel knows), which slows a stream's sender.
+func (c *Conn) loudPoller(fd uintptr) {
+	if c.rd.quiet {
+		c.wakePoller(fd)
+	}
 }
 
 // toPoller lets the runtime park the reader (it returns false) after it

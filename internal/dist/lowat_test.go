@@ -116,3 +116,52 @@ func ioctlInq(fd uintptr) (int, error) {
 
 // siocinq is Linux's SIOCINQ (FIONREAD on a socket).
 const siocinq = 0x541B
+
+// TestQuietReaderRestoresMarkOnStream: a reader that takes data while the
+// mark is raised and nothing was sent within spinWindow (a stream in, no
+// longer request/response) restores the mark even though it never parks:
+// Linux acknowledges each segment at once while a mark is unmet, which
+// slows a stream's sender. With something sent lately the mark stays up.
+func TestQuietReaderRestoresMarkOnStream(t *testing.T) {
+	client, server := tcpPair(t)
+	raw, err := client.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fd uintptr
+	raw.Control(func(f uintptr) { fd = f })
+	mark := func() int {
+		n, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name     string
+		sentAgo  time.Duration
+		wantMark int
+	}{
+		{"request/response", 0, quietLowat},
+		{"stream in", 10 * spinWindow, 1},
+	} {
+		c := &Conn{}
+		c.rd.buf = make([]byte, 64)
+		c.quietPoller(fd)
+		c.lastOut.Store(time.Now().Add(-tc.sentAgo).UnixNano())
+		if _, err := server.Write([]byte("data")); err != nil {
+			t.Fatal(err)
+		}
+		// The read blocks in the runtime's poller until the bytes are there.
+		if err := raw.Read(c.spinOnce); err != nil {
+			t.Fatal(err)
+		}
+		if c.rd.n != 4 {
+			t.Fatalf("%s: read %d bytes, %v; want 4", tc.name, c.rd.n, c.rd.err)
+		}
+		if got := mark(); got != tc.wantMark {
+			t.Fatalf("%s: low-water mark %d after a read with data; want %d", tc.name, got, tc.wantMark)
+		}
+		c.loudPoller(fd)
+	}
+}
