@@ -375,7 +375,7 @@ func (c *Conn) spinOnce(fd uintptr) bool {
 		}
 		if c.rd.n > 0 {
 			c.gotData()
-			if c.rd.quiet && time.Now().UnixNano()-c.lastOut.Load() >= int64(spinWindow) {
+			if c.rd.quiet && c.rd.lastIn.UnixNano()-c.lastOut.Load() >= int64(spinWindow) {
 				// Nothing sent lately: this is no longer request/response
 				// traffic, and the next dry spell will not poll.
 				c.loudPoller(fd)
