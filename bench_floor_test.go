@@ -228,8 +228,12 @@ func (r *floorReader) once(fd uintptr) bool {
 				// was raised signalled nothing.
 				r.quiet = false
 				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, 1)
-				r.n, r.err = syscall.Read(int(fd), r.buf)
-				return r.err != syscall.EAGAIN && r.err != syscall.EINTR
+				for {
+					r.n, r.err = syscall.Read(int(fd), r.buf)
+					if r.err != syscall.EINTR {
+						return r.err != syscall.EAGAIN
+					}
+				}
 			}
 			return false
 		}

@@ -191,7 +191,7 @@ type Conn struct {
 		buf    []byte
 		n      int
 		err    error
-		quiet  bool // the low-water mark is raised (quietPoller)
+		quiet  bool // the low-water mark is raised (raiseMark)
 		start  time.Time
 		lastIn time.Time // the last read that returned data
 		outAt  int64     // lastOut at the previous read that returned data
@@ -245,7 +245,7 @@ type Conn struct {
 	// changes. interruptFn is interrupt as a func value, made once.
 	intr        atomic.Uint64
 	interruptFn func()
-	// quietEnds counts the parks that restored the low-water mark (see
+	// quietEnds counts the parks that lowered the low-water mark (see
 	// toPoller; for tests).
 	quietEnds atomic.Uint64
 }
@@ -344,10 +344,8 @@ func (c *Conn) spinRead(p []byte) (int, error) {
 // the socket is readable.
 func (c *Conn) spinOnce(fd uintptr) bool {
 	for {
-		c.rd.n, c.rd.err = syscall.Read(int(fd), c.rd.buf)
+		c.readOnce(fd)
 		switch {
-		case c.rd.err == syscall.EINTR:
-			continue
 		case c.rd.err == syscall.EAGAIN:
 			now := time.Now()
 			if c.intr.Load() != c.rd.intr || c.lead.Load() == leadWant {
@@ -359,12 +357,12 @@ func (c *Conn) spinOnce(fd uintptr) bool {
 			receiving := now.Sub(c.rd.lastIn) < spinWindow
 			sending := now.UnixNano()-c.lastOut.Load() < int64(spinWindow)
 			if receiving && sending && now.Sub(c.rd.start) < c.cfg.ReadSpin {
-				c.quietPoller(fd)
+				c.raiseMark(fd)
 				runtime.Gosched()
 				continue
 			}
 			if receiving && c.rd.streak >= coalesceStreak && !c.rd.judge && c.cfg.ReadCoalesce > 0 && !now.Before(c.rd.napOff) {
-				c.loudPoller(fd) // a stream in: not polling any more
+				c.lowerMark(fd) // a stream in: not polling any more
 				c.rd.judge = true
 				c.rd.naps++
 				time.Sleep(c.cfg.ReadCoalesce)
@@ -378,10 +376,21 @@ func (c *Conn) spinOnce(fd uintptr) bool {
 			if c.rd.quiet && c.rd.lastIn.UnixNano()-c.lastOut.Load() >= int64(spinWindow) {
 				// Nothing sent lately: this is no longer request/response
 				// traffic, and the next dry spell will not poll.
-				c.loudPoller(fd)
+				c.lowerMark(fd)
 			}
 		}
 		return true
+	}
+}
+
+// readOnce reads the socket into the reader's buffer once (again after
+// EINTR).
+func (c *Conn) readOnce(fd uintptr) {
+	for {
+		c.rd.n, c.rd.err = syscall.Read(int(fd), c.rd.buf)
+		if c.rd.err != syscall.EINTR {
+			return
+		}
 	}
 }
 
@@ -410,47 +419,38 @@ func (c *Conn) gotData() {
 // twice the mark).
 const quietLowat = 16 << 10
 
-// quietPoller raises the low-water mark while the reader polls (once per
+// raiseMark raises the low-water mark while the reader polls (once per
 // dry spell).
-func (c *Conn) quietPoller(fd uintptr) {
-	if hasRcvLowat && !c.rd.quiet && setRcvLowat(fd, quietLowat) == nil {
+func (c *Conn) raiseMark(fd uintptr) {
+	if !c.rd.quiet && setRcvLowat(fd, quietLowat) == nil {
 		c.rd.quiet = true
 	}
 }
 
-// wakePoller restores the low-water mark of one byte before the reader
-// parks, so that the next arrival wakes it.
-func (c *Conn) wakePoller(fd uintptr) {
-	c.rd.quiet = false
-	setRcvLowat(fd, 1)
-}
-
-// loudPoller restores the low-water mark, if raised, when the reader stops
-// polling without parking (a stream in): a raised mark also makes Linux
-// acknowledge each segment at once (the sender waits for the mark's bytes,
-// as far as the kernel knows), which slows a stream's sender.
-func (c *Conn) loudPoller(fd uintptr) {
-	if c.rd.quiet {
-		c.wakePoller(fd)
-	}
-}
-
-// toPoller lets the runtime park the reader (it returns false) after it
-// restores the low-water mark, and reads once more for what came while
-// the mark was raised, which signalled nothing: true, with that read's
-// result, unless it found the socket empty.
-func (c *Conn) toPoller(fd uintptr) bool {
+// lowerMark restores the low-water mark of one byte, if raised, when the
+// reader stops polling: before it parks, so that the next arrival wakes
+// it, and when a stream comes in, because while a mark is unmet Linux
+// acknowledges each segment at once, which slows a stream's sender. It
+// reports whether the mark was raised.
+func (c *Conn) lowerMark(fd uintptr) bool {
 	if !c.rd.quiet {
 		return false
 	}
-	c.wakePoller(fd)
-	c.quietEnds.Add(1)
-	for {
-		c.rd.n, c.rd.err = syscall.Read(int(fd), c.rd.buf)
-		if c.rd.err != syscall.EINTR {
-			break
-		}
+	c.rd.quiet = false
+	setRcvLowat(fd, 1)
+	return true
+}
+
+// toPoller lets the runtime park the reader (it returns false) after it
+// lowers the low-water mark, and reads once more for what came while the
+// mark was raised, which signalled nothing: true, with that read's
+// result, unless it found the socket empty.
+func (c *Conn) toPoller(fd uintptr) bool {
+	if !c.lowerMark(fd) {
+		return false
 	}
+	c.quietEnds.Add(1)
+	c.readOnce(fd)
 	if c.rd.err == syscall.EAGAIN {
 		return false
 	}

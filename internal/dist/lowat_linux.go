@@ -9,6 +9,3 @@ import "syscall"
 func setRcvLowat(fd uintptr, n int) error {
 	return syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, n)
 }
-
-// hasRcvLowat: setRcvLowat keeps small arrivals from waking the poller.
-const hasRcvLowat = true

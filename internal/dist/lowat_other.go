@@ -2,8 +2,8 @@
 
 package dist
 
-// setRcvLowat does nothing where the low-water mark does not gate epoll's
-// wake-ups the way Linux's does.
-func setRcvLowat(fd uintptr, n int) error { return nil }
+import "errors"
 
-const hasRcvLowat = false
+// setRcvLowat is unsupported where the low-water mark does not gate
+// epoll's wake-ups the way Linux's does: the reader then never raises it.
+func setRcvLowat(fd uintptr, n int) error { return errors.ErrUnsupported }

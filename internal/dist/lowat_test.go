@@ -14,9 +14,9 @@ import (
 )
 
 // TestQuietReaderWakesForLateFrame: a reader that polled its socket with
-// the low-water mark raised (quietPoller) and then parked still wakes for
+// the low-water mark raised (raiseMark) and then parked still wakes for
 // a small frame that comes after: the mark is back to one byte when it
-// parks. Before toPoller restored it, the frame signalled nothing and
+// parks. Before toPoller lowered it, the frame signalled nothing and
 // stayed unread.
 func TestQuietReaderWakesForLateFrame(t *testing.T) {
 	col := newCollector()
@@ -53,18 +53,11 @@ func TestQuietReaderWakesForLateFrame(t *testing.T) {
 // raised signalled nothing, so toPoller reads it before it lets the reader
 // park.
 func TestQuietReaderReadsWhatCameMeanwhile(t *testing.T) {
-	client, server := tcpPair(t)
-	raw, err := client.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &Conn{}
-	c.rd.buf = make([]byte, 64)
-	var fd uintptr
-	raw.Control(func(f uintptr) { fd = f })
-	c.quietPoller(fd)
+	server, _, fd := rawPair(t)
+	c := bareReader()
+	c.raiseMark(fd)
 	if !c.rd.quiet {
-		t.Fatal("quietPoller did not raise the low-water mark")
+		t.Fatal("raiseMark did not raise the low-water mark")
 	}
 	if _, err := server.Write([]byte("0123456789")); err != nil {
 		t.Fatal(err)
@@ -72,12 +65,10 @@ func TestQuietReaderReadsWhatCameMeanwhile(t *testing.T) {
 	// Wait until the kernel holds the 10 bytes on the client's side.
 	deadline := time.Now().Add(distributetest.Scale(10 * time.Second))
 	for {
-		n, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT)
-		if err != nil || n != quietLowat {
-			t.Fatalf("low-water mark %d, %v; want %d", n, err, quietLowat)
+		if n := rcvLowat(t, fd); n != quietLowat {
+			t.Fatalf("low-water mark %d; want %d", n, quietLowat)
 		}
-		var queued int
-		raw.Control(func(f uintptr) { queued, err = ioctlInq(f) })
+		queued, err := ioctlInq(fd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,13 +86,43 @@ func TestQuietReaderReadsWhatCameMeanwhile(t *testing.T) {
 	if c.rd.n != 10 || string(c.rd.buf[:10]) != "0123456789" {
 		t.Fatalf("toPoller read %d bytes %q; want the 10 sent", c.rd.n, c.rd.buf[:max(c.rd.n, 0)])
 	}
-	if n, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT); err != nil || n != 1 {
-		t.Fatalf("low-water mark after toPoller: %d, %v; want 1", n, err)
+	if n := rcvLowat(t, fd); n != 1 {
+		t.Fatalf("low-water mark after toPoller: %d; want 1", n)
 	}
 	// Nothing more: now it parks.
 	if c.toPoller(fd) {
 		t.Fatal("toPoller did not park an empty socket")
 	}
+}
+
+// rawPair is a loopback TCP pair: the server end, and the client end's
+// raw connection and socket (which the pair keeps open).
+func rawPair(t *testing.T) (server net.Conn, raw syscall.RawConn, fd uintptr) {
+	t.Helper()
+	client, server := tcpPair(t)
+	raw, err := client.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(f uintptr) { fd = f })
+	return server, raw, fd
+}
+
+// bareReader is a Conn with only what its reader's raw reads use.
+func bareReader() *Conn {
+	c := &Conn{}
+	c.rd.buf = make([]byte, 64)
+	return c
+}
+
+// rcvLowat returns socket fd's receive low-water mark.
+func rcvLowat(t *testing.T, fd uintptr) int {
+	t.Helper()
+	n, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // ioctlInq returns the bytes queued for reading on socket fd (SIOCINQ).
@@ -123,20 +144,7 @@ const siocinq = 0x541B
 // Linux acknowledges each segment at once while a mark is unmet, which
 // slows a stream's sender. With something sent lately the mark stays up.
 func TestQuietReaderRestoresMarkOnStream(t *testing.T) {
-	client, server := tcpPair(t)
-	raw, err := client.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fd uintptr
-	raw.Control(func(f uintptr) { fd = f })
-	mark := func() int {
-		n, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	server, raw, fd := rawPair(t)
 	for _, tc := range []struct {
 		name     string
 		sentAgo  time.Duration
@@ -145,9 +153,8 @@ func TestQuietReaderRestoresMarkOnStream(t *testing.T) {
 		{"request/response", 0, quietLowat},
 		{"stream in", 10 * spinWindow, 1},
 	} {
-		c := &Conn{}
-		c.rd.buf = make([]byte, 64)
-		c.quietPoller(fd)
+		c := bareReader()
+		c.raiseMark(fd)
 		c.lastOut.Store(time.Now().Add(-tc.sentAgo).UnixNano())
 		if _, err := server.Write([]byte("data")); err != nil {
 			t.Fatal(err)
@@ -159,9 +166,9 @@ func TestQuietReaderRestoresMarkOnStream(t *testing.T) {
 		if c.rd.n != 4 {
 			t.Fatalf("%s: read %d bytes, %v; want 4", tc.name, c.rd.n, c.rd.err)
 		}
-		if got := mark(); got != tc.wantMark {
+		if got := rcvLowat(t, fd); got != tc.wantMark {
 			t.Fatalf("%s: low-water mark %d after a read with data; want %d", tc.name, got, tc.wantMark)
 		}
-		c.loudPoller(fd)
+		c.lowerMark(fd)
 	}
 }
