@@ -116,7 +116,9 @@ func leadCtx(t *testing.T) context.Context {
 
 // TestLeadReadsReply: a goroutine that leads while it waits reads the
 // answer itself (the frame is counted as led), on plain and spinning
-// reads.
+// reads. Each request goes out from the lead's first done, once the
+// goroutine holds the role: sent before, the answer could reach the
+// reader goroutine first (on a slow machine, all 50 of them did).
 func TestLeadReadsReply(t *testing.T) {
 	for _, spin := range []time.Duration{0, 100 * time.Microsecond} {
 		t.Run(fmt.Sprint("spin=", spin), func(t *testing.T) {
@@ -124,10 +126,22 @@ func TestLeadReadsReply(t *testing.T) {
 			ctx := leadCtx(t)
 			for i := range 50 {
 				req := fmt.Sprint("q", i)
-				if err := a.Send(ctx, []byte(req)); err != nil {
-					t.Fatal(err)
+				var sendErr error
+				sent := false
+				for !box.has("re:" + req) {
+					a.Lead(ctx, &box.l, box.ready, time.Time{}, func() bool {
+						if !sent {
+							sent, sendErr = true, a.Send(ctx, []byte(req))
+						}
+						return sendErr != nil || box.has("re:"+req)
+					})
+					if sendErr != nil {
+						t.Fatal(sendErr)
+					}
+					if ctx.Err() != nil {
+						t.Fatalf("%q did not arrive: %v", "re:"+req, ctx.Err())
+					}
 				}
-				box.waitFor(t, ctx, a, "re:"+req)
 			}
 			if led := a.Stats().FramesLed; led == 0 {
 				t.Fatalf("no frame read by the leader (stats %+v)", a.Stats())
