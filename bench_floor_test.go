@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/distribute-go/distribute/internal/dist"
 )
 
 // The floor benchmarks measure what this machine and Go's runtime give
@@ -31,7 +33,8 @@ import (
 //     readable);
 //   - spin: polling the socket for up to defaultReadSpin first, the way a
 //     connection's reader does (ConnConfig.ReadSpin), in the goroutine
-//     that answers;
+//     that answers, and writing with non-blocking writes, as a
+//     connection's inline writes do;
 //   - handoff: spin, in a reading goroutine that hands each frame through
 //     a channel to the goroutine that answers, the way a connection's
 //     reader hands messages to a process.
@@ -44,10 +47,10 @@ func BenchmarkTCPPingPongFloor(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			rd := floorConnReader(c, mode)
+			rd, wr := floorConnReader(c, mode), floorConnWriter(c, mode)
 			buf := make([]byte, 64)
 			for range warmRoundTrips { // warm up, as BenchmarkPingPong does
-				if err := floorRoundTrip(c, rd, buf); err != nil {
+				if err := floorRoundTrip(wr, rd, buf); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -56,7 +59,7 @@ func BenchmarkTCPPingPongFloor(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				t0 := time.Now()
-				if err := floorRoundTrip(c, rd, buf); err != nil {
+				if err := floorRoundTrip(wr, rd, buf); err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, time.Since(t0))
@@ -148,8 +151,8 @@ func (h *handoffReader) Read(p []byte) (int, error) {
 	return copy(p, buf), nil
 }
 
-func floorRoundTrip(c net.Conn, rd io.Reader, buf []byte) error {
-	if _, err := c.Write(buf); err != nil {
+func floorRoundTrip(wr io.Writer, rd io.Reader, buf []byte) error {
+	if _, err := wr.Write(buf); err != nil {
 		return err
 	}
 	_, err := io.ReadFull(rd, buf)
@@ -163,6 +166,56 @@ func floorConnReader(c net.Conn, mode string) io.Reader {
 		return newHandoffReader(r)
 	}
 	return r
+}
+
+// floorConnWriter returns c's writer for a BenchmarkTCPPingPongFloor
+// mode: in the spin modes, non-blocking writes to the raw socket, as a
+// connection's inline writes are (dist.RawWrite).
+func floorConnWriter(c net.Conn, mode string) io.Writer {
+	if mode == "netpoll" {
+		return c
+	}
+	w := &floorWriter{}
+	w.raw, _ = c.(*net.TCPConn).SyscallConn()
+	w.fn = w.some
+	return w
+}
+
+type floorWriter struct {
+	raw syscall.RawConn
+	buf []byte
+	err error
+	fn  func(fd uintptr) bool
+}
+
+func (w *floorWriter) Write(p []byte) (int, error) {
+	w.buf, w.err = p, nil
+	if err := w.raw.Write(w.fn); err != nil {
+		return 0, err
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	return len(p), nil
+}
+
+// some writes what the socket takes; false (wait until writable) while
+// some is left.
+func (w *floorWriter) some(fd uintptr) bool {
+	for len(w.buf) > 0 {
+		n, err := dist.RawWrite(fd, w.buf)
+		switch err {
+		case nil:
+			w.buf = w.buf[n:]
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			w.err = err
+			return true
+		}
+	}
+	return true
 }
 
 // floorReader reads a TCP connection either through net.Conn (netpoll) or
@@ -210,7 +263,7 @@ func (r *floorReader) Read(p []byte) (int, error) {
 
 func (r *floorReader) once(fd uintptr) bool {
 	for {
-		r.n, r.err = syscall.Read(int(fd), r.buf)
+		r.n, r.err = dist.RawRead(fd, r.buf)
 		switch r.err {
 		case syscall.EINTR:
 			continue
@@ -229,7 +282,7 @@ func (r *floorReader) once(fd uintptr) bool {
 				r.quiet = false
 				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, 1)
 				for {
-					r.n, r.err = syscall.Read(int(fd), r.buf)
+					r.n, r.err = dist.RawRead(fd, r.buf)
 					if r.err != syscall.EINTR {
 						return r.err != syscall.EAGAIN
 					}
@@ -318,13 +371,13 @@ func runTCPEcho(mode string) {
 				}
 				return
 			}
-			rd := floorConnReader(c, mode)
+			rd, wr := floorConnReader(c, mode), floorConnWriter(c, mode)
 			buf := make([]byte, 64)
 			for {
 				if _, err := io.ReadFull(rd, buf); err != nil {
 					return
 				}
-				if _, err := c.Write(buf); err != nil {
+				if _, err := wr.Write(buf); err != nil {
 					return
 				}
 			}

@@ -185,8 +185,18 @@ type Conn struct {
 	// inline allows inline writes: not on TLS, where a write that times
 	// out breaks the connection.
 	inline bool
-	raw    syscall.RawConn // set when reads spin or coalesce (ConnConfig.ReadSpin, ReadCoalesce)
-	rd     struct {        // spinRead's state (reader goroutine only)
+	// raw is the socket of a plain TCP connection: inline writes use it,
+	// and reads when spin is set (ConnConfig.ReadSpin, ReadCoalesce).
+	raw  syscall.RawConn
+	spin bool
+	// wr is an inline write's state (see sendInline; the writing sender's).
+	wr struct {
+		fn  func(fd uintptr) bool
+		buf []byte
+		n   int
+		err error
+	}
+	rd struct { // spinRead's state (reader goroutine only)
 		fn     func(fd uintptr) bool
 		buf    []byte
 		n      int
@@ -236,7 +246,14 @@ type Conn struct {
 	lead     atomic.Int32
 	toLeader chan struct{}
 	toLoop   chan struct{}
-	lease    *time.Timer // returns a leased role to readLoop
+	lease    *time.Timer // returns a leased role to readLoop (leaseTimer)
+	// leaseAt is when the last lead ended (time since epoch); leaseArmed
+	// is set while the lease timer is pending or running. A lead renews
+	// the lease by storing leaseAt only; the timer, when it fires early,
+	// re-arms itself for what is left (see leaseTimer).
+	leaseAt    atomic.Int64
+	leaseArmed atomic.Bool
+	epoch      time.Time
 	// led is true while a leader runs the Handler (see Led); resume is
 	// set by a leader that handed a frame back, for readLoop. Both are
 	// the role holder's.
@@ -248,6 +265,8 @@ type Conn struct {
 	// quietEnds counts the parks that lowered the low-water mark (see
 	// toPoller; for tests).
 	quietEnds atomic.Uint64
+	// leaseArms counts the lease timer's starts (for tests).
+	leaseArms atomic.Uint64
 }
 
 // Reader role states (Conn.lead).
@@ -281,13 +300,16 @@ func NewConn(nc net.Conn, peer *Peer, leftover []byte, cfg ConnConfig) (*Conn, e
 	_, c.leadable = nc.(*net.TCPConn)
 	c.toLeader = make(chan struct{}, 1)
 	c.toLoop = make(chan struct{}, 1)
-	c.lease = time.AfterFunc(time.Hour, c.leaseEnd)
+	c.epoch = time.Now()
+	c.lease = time.AfterFunc(time.Hour, c.leaseTimer)
 	c.lease.Stop()
 	c.interruptFn = c.interrupt
-	if tc, ok := nc.(*net.TCPConn); ok && (cfg.ReadSpin > 0 || cfg.ReadCoalesce > 0) {
+	if tc, ok := nc.(*net.TCPConn); ok {
 		if raw, err := tc.SyscallConn(); err == nil {
 			c.raw = raw
 			c.rd.fn = c.spinOnce
+			c.wr.fn = c.writeSome
+			c.spin = cfg.ReadSpin > 0 || cfg.ReadCoalesce > 0
 		}
 	}
 	c.deferTimer = time.AfterFunc(time.Hour, c.deferTimeout)
@@ -387,7 +409,7 @@ func (c *Conn) spinOnce(fd uintptr) bool {
 // EINTR).
 func (c *Conn) readOnce(fd uintptr) {
 	for {
-		c.rd.n, c.rd.err = syscall.Read(int(fd), c.rd.buf)
+		c.rd.n, c.rd.err = RawRead(fd, c.rd.buf)
 		if c.rd.err != syscall.EINTR {
 			return
 		}
@@ -483,12 +505,13 @@ type seenReader struct{ c *Conn }
 func (r seenReader) Read(p []byte) (int, error) {
 	var n int
 	var err error
-	if r.c.raw != nil {
+	if r.c.spin {
 		n, err = r.c.spinRead(p)
 	} else {
 		n, err = r.c.nc.Read(p)
 	}
 	if n > 0 {
+		raceAcquireIO()
 		r.c.seen.Store(true)
 		r.c.bytesIn.Add(uint64(n))
 	}
@@ -703,7 +726,9 @@ func (c *Conn) deferTimeout() {
 // goes through the writer and its batching.
 const inlineGap = 10 * time.Microsecond
 
-// inlineWriteTimeout bounds an inline write; the rest is queued.
+// inlineWriteTimeout bounds an inline write where the socket cannot be
+// written without waiting (TLS aside, a connection that is not TCP); the
+// rest is queued.
 const inlineWriteTimeout = 200 * time.Microsecond
 
 // sendInline writes frames from the sending goroutine, after the deferred
@@ -720,14 +745,11 @@ func (c *Conn) sendInline(frames [][]byte, need int) error {
 	c.queued += uint64(need)
 	buf := c.scratch
 	c.mu.Unlock()
-	// A short deadline: a sender must not sit in a write the peer is not
-	// draining (Send waits are ctx-aware only in the queue). Whatever the
-	// socket did not take goes to the front of the queue for the writer.
-	var n int
-	err := c.nc.SetWriteDeadline(time.Now().Add(inlineWriteTimeout))
-	if err == nil {
-		n, err = c.nc.Write(buf)
-	}
+	// A sender must not sit in a write the peer is not draining (Send
+	// waits are ctx-aware only in the queue): it writes what the socket
+	// takes now, and the rest goes to the front of the queue for the
+	// writer.
+	n, err := c.writeNow(buf)
 	c.mu.Lock()
 	c.writing = false
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -761,6 +783,51 @@ func (c *Conn) sendInline(frames [][]byte, need int) error {
 		c.wakeWriter()
 	}
 	return nil
+}
+
+// writeNow writes what the socket takes of b without waiting; n < len(b)
+// with os.ErrDeadlineExceeded when it took no more. On TCP that is
+// non-blocking writes, which arm no timer: a write deadline per Send
+// would reset a runtime timer per message, and each Reset that makes it
+// the earliest timer wakes a thread. Elsewhere, a short deadline.
+func (c *Conn) writeNow(b []byte) (n int, err error) {
+	raceReleaseIO()
+	if c.raw == nil {
+		if err = c.nc.SetWriteDeadline(time.Now().Add(inlineWriteTimeout)); err == nil {
+			n, err = c.nc.Write(b)
+		}
+		return n, err
+	}
+	c.wr.buf, c.wr.n, c.wr.err = b, 0, nil
+	err = c.raw.Write(c.wr.fn)
+	n, werr := c.wr.n, c.wr.err
+	c.wr.buf = nil
+	switch {
+	case err != nil:
+		return n, err // closed
+	case werr == syscall.EAGAIN:
+		return n, os.ErrDeadlineExceeded
+	case werr != nil:
+		return n, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", werr)}
+	}
+	return n, nil
+}
+
+// writeSome is writeNow's raw write function: it writes until the socket
+// takes no more (EAGAIN) or all is written, and never waits.
+func (c *Conn) writeSome(fd uintptr) bool {
+	for c.wr.n < len(c.wr.buf) {
+		m, err := RawWrite(fd, c.wr.buf[c.wr.n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			c.wr.err = err
+			break
+		}
+		c.wr.n += m
+	}
+	return true
 }
 
 // appendFrames appends each frame with its 4-byte length.
@@ -1124,8 +1191,12 @@ func (c *Conn) handBack(l *Leader) {
 		c.toLoop <- struct{}{}
 		return
 	}
+	c.leaseAt.Store(int64(time.Since(c.epoch)))
 	c.lead.Store(leadLeased)
-	c.lease.Reset(c.cfg.lease)
+	if c.leaseArmed.CompareAndSwap(false, true) {
+		c.leaseArms.Add(1)
+		c.lease.Reset(c.cfg.lease)
+	}
 	select {
 	case <-c.quit:
 		// Closed (fail closes quit, then ends a lease): readLoop ends now.
@@ -1143,6 +1214,28 @@ func (c *Conn) Led() bool { return c.led }
 // process takes between an answer and its next request (microseconds),
 // short enough that frames nobody leads for wait little for readLoop.
 const leaseFor = 200 * time.Microsecond
+
+// leaseTimer runs when the lease timer fires: a lease renewed since it
+// was armed re-arms it for what is left, and one not renewed in time goes
+// back to readLoop. Not resetting the timer on every lead matters: a
+// Reset that makes a timer the runtime's earliest wakes a thread to
+// re-arm its poller, which in a ping-pong takes a CPU from the two ends.
+//
+// Every lease has a pending timer: handBack stores leadLeased, then arms
+// the timer unless leaseArmed says it is armed; leaseTimer clears
+// leaseArmed before it ends a lease or finds none, so a handBack after
+// that arms it again.
+func (c *Conn) leaseTimer() {
+	if c.lead.Load() == leadLeased {
+		left := c.cfg.lease - (time.Since(c.epoch) - time.Duration(c.leaseAt.Load()))
+		if left > 0 {
+			c.lease.Reset(left)
+			return
+		}
+	}
+	c.leaseArmed.Store(false)
+	c.leaseEnd()
+}
 
 // leaseEnd returns a leased role to readLoop.
 func (c *Conn) leaseEnd() {
@@ -1322,6 +1415,7 @@ func (c *Conn) writeLoop() {
 }
 
 func (c *Conn) write(b []byte) error {
+	raceReleaseIO()
 	if err := c.nc.SetWriteDeadline(time.Now().Add(c.cfg.TickTime)); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -267,6 +268,60 @@ func TestConnBackpressure(t *testing.T) {
 	conn.Close()
 	if err := <-errc; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("blocked Send after Close = %v; want net.ErrClosed", err)
+	}
+}
+
+// TestInlineSendPartial: a Send that writes inline (an idle connection)
+// writes what the socket takes and returns without waiting for the peer;
+// the writer goroutine writes the rest, and what follows comes after it.
+func TestInlineSendPartial(t *testing.T) {
+	c, s := tcpPair(t)
+	// Buffers larger than loopback's segment size (64 KiB): smaller ones
+	// leave the peer's window under a segment, and TCP then sends only on
+	// its zero-window probes.
+	c.(*net.TCPConn).SetWriteBuffer(256 << 10)
+	s.(*net.TCPConn).SetReadBuffer(256 << 10)
+	conn, err := NewConn(c, &Peer{Name: "b@h"}, nil, ConnConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	big := make([]byte, 8<<20) // far more than the two socket buffers hold
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+	defer cancel()
+	// The peer reads nothing yet: the Send returns with most of the frame
+	// still queued.
+	if err := conn.Send(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	if !conn.inlineWrote.Load() {
+		t.Fatal("the first Send on an idle connection did not write inline")
+	}
+	conn.mu.Lock()
+	left := len(conn.pending) > 0 || conn.writing
+	conn.mu.Unlock()
+	if !left {
+		t.Fatal("8 MiB went into the socket with nobody reading; the test's premise fails")
+	}
+	if err := conn.Send(ctx, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	s.SetReadDeadline(time.Now().Add(distributetest.Scale(10 * time.Second)))
+	for _, want := range [][]byte{big, []byte("after")} {
+		var n [4]byte
+		if _, err := io.ReadFull(s, n[:]); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, binary.BigEndian.Uint32(n[:]))
+		if _, err := io.ReadFull(s, got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("frame of %d bytes differs from the %d sent", len(got), len(want))
+		}
 	}
 }
 

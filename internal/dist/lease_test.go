@@ -80,6 +80,32 @@ func TestLeaseKeepsRole(t *testing.T) {
 	}
 }
 
+// TestLeaseTimerNotPerLead: leads in a row renew the lease without
+// touching its timer: each Reset of a timer that becomes the runtime's
+// earliest wakes a thread to re-arm the poller, and in a ping-pong that
+// is a thread wake-up per round trip, on the CPUs the two ends spin on.
+// The timer is started when a lease begins and, when it fires, re-armed
+// for what is left of a renewed lease.
+func TestLeaseTimerNotPerLead(t *testing.T) {
+	a, _, box := leasePair(t, time.Minute, nil, nil)
+	ctx := leadCtx(t)
+	leaseOnce(t, a, box)
+	before := a.leaseArms.Load()
+	for i := range 50 {
+		req := fmt.Sprint("q", i)
+		if err := a.Send(ctx, []byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		box.waitFor(t, ctx, a, "re:"+req)
+	}
+	if st := a.Stats(); st.RoleMoves > 2 {
+		t.Fatalf("the role moved %d times; want it kept by the leaders", st.RoleMoves)
+	}
+	if n := a.leaseArms.Load() - before; n != 0 {
+		t.Errorf("50 leads within one lease started its timer %d times; want 0 (it runs from the first lead)", n)
+	}
+}
+
 // TestLeaseEnds: once the lease runs out with no leader back, the reader
 // goroutine reads again: a frame nobody leads for is delivered.
 func TestLeaseEnds(t *testing.T) {

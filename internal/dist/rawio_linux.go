@@ -1,0 +1,33 @@
+package dist
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// RawRead and RawWrite are read(2) and write(2) on a connection's socket,
+// which the Go runtime keeps non-blocking: they return at once, with what
+// there is or EAGAIN, so they are made without telling the scheduler
+// (RawSyscall). Through syscall.Read a syscall is announced to the
+// scheduler as one that may block: entering it wakes the system monitor
+// thread when that sleeps (it then polls every 20 µs for a millisecond),
+// and a P seen in one may be handed to another thread. A reader that polls
+// its socket makes dozens of reads per answer, on the CPUs a ping-pong
+// runs on. Exported for the floor benchmarks, which read and write as a
+// connection does.
+func RawRead(fd uintptr, p []byte) (int, error) {
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// RawWrite: see RawRead.
+func RawWrite(fd uintptr, p []byte) (int, error) {
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
