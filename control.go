@@ -151,7 +151,11 @@ func (n *Node) dispatch(p *peer, in *dist.In) error {
 	case dist.OpRegSend, dist.OpRegSendTT:
 		n.deliverToName(in.ToName, in.Payload)
 	case dist.OpAliasSend, dist.OpAliasSendTT:
-		n.deliverToAlias(in.Alias, in.Payload)
+		if in.IsReply {
+			n.deliverToAlias(in.Alias, callReply{ref: in.Alias, reply: in.Reply})
+		} else {
+			n.deliverToAlias(in.Alias, in.Payload)
+		}
 	case dist.OpLink:
 		from, to := in.FromPid, in.ToPid
 		if t := n.lookup(to); t == nil || !t.addLink(from) {

@@ -295,10 +295,22 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 		}
 		return nil, err
 	}
-	if d, ok := m.(Down); ok {
-		return nil, fmt.Errorf("distribute: call %s: %w", target, downError(d.Reason))
+	switch m := m.(type) {
+	case Down:
+		return nil, fmt.Errorf("distribute: call %s: %w", target, downError(m.Reason))
+	case callReply:
+		return m.reply, nil
 	}
 	return m.(etf.Tuple)[1], nil
+}
+
+// callReply is a call's reply as the reader read it from the wire,
+// {[alias|ref], reply} without the tag made into terms (dist.In.IsReply):
+// it goes only to the alias of a call under way, which takes it or, once
+// ended, drops it.
+type callReply struct {
+	ref   Ref
+	reply Term
 }
 
 // sendMonitored sends MONITOR_P for mref and then msg to target in one
@@ -314,8 +326,11 @@ func (n *Node) sendMonitored(ctx context.Context, peer *peer, from Pid, target m
 // isCallAnswer reports whether m ends the call whose monitor and alias
 // are ref: its reply or the monitor's Down.
 func isCallAnswer(m any, ref Ref) bool {
-	if d, ok := m.(Down); ok {
-		return d.Ref == ref
+	switch m := m.(type) {
+	case Down:
+		return m.Ref == ref
+	case callReply:
+		return m.ref == ref
 	}
 	return isReplyTo(m, ref)
 }

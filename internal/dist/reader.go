@@ -37,6 +37,12 @@ type In struct {
 	ToName etf.Atom
 	// Alias is ALIAS_SEND's alias.
 	Alias etf.Ref
+	// IsReply is set, with Payload nil, when an ALIAS_SEND's message is
+	// the reply to that alias's call, {[alias|Alias], Reply}, as
+	// gen_server:reply sends it: the fast path reads the tag without
+	// making terms of it, and Reply is the reply.
+	IsReply bool
+	Reply   etf.Term
 }
 
 // Reader reads the data frames of one connection: the distribution
@@ -269,7 +275,11 @@ func (r *Reader) fast(body []byte, versioned bool, in *In) (ok bool, err error) 
 	}
 	in.Op = op
 	var used int
-	if versioned {
+	if at := r.replyAt(rest, versioned, op, in.Alias, refs); at > 0 {
+		in.IsReply = true
+		in.Reply, used, err = r.dec.DecodeTerm(rest[at:])
+		used += at
+	} else if versioned {
 		in.Payload, used, err = r.dec.Decode(rest)
 	} else {
 		in.Payload, used, err = r.dec.DecodeTerm(rest)
@@ -281,6 +291,37 @@ func (r *Reader) fast(body []byte, versioned bool, in *In) (ok bool, err error) 
 		return true, fmt.Errorf("%w: %v: %d bytes after the payload", ErrBadFrame, op, len(rest)-used)
 	}
 	return true, nil
+}
+
+// replyAt returns where Reply starts in an ALIAS_SEND's payload b (with
+// its version byte when versioned) that is {[alias|Ref], Reply} with Ref
+// the frame's alias: a call's reply. It returns 0 for anything else.
+func (r *Reader) replyAt(b []byte, versioned bool, op Op, alias etf.Ref, refs []etf.Atom) int {
+	if op != OpAliasSend {
+		return 0
+	}
+	pos := 0
+	if versioned {
+		if len(b) == 0 || b[0] != versionByte {
+			return 0
+		}
+		pos = 1
+	}
+	// SMALL_TUPLE_EXT 2, LIST_EXT of one element: the atom alias, then
+	// the reference as the list's tail.
+	if len(b) < pos+7 || b[pos] != etf.TagSmallTuple || b[pos+1] != 2 || b[pos+2] != etf.TagList ||
+		b[pos+3] != 0 || b[pos+4] != 0 || b[pos+5] != 0 || b[pos+6] != 1 {
+		return 0
+	}
+	text, atom, next := readAtom(b, pos+7, refs)
+	if next < 0 || (text == nil && atom != "alias") || (text != nil && string(text) != "alias") {
+		return 0
+	}
+	ref, next, ok := r.localRef(b, next, refs)
+	if !ok || ref != alias || next >= len(b) {
+		return 0
+	}
+	return next
 }
 
 // name returns the atom of a name's text, interned.

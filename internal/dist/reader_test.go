@@ -44,7 +44,7 @@ func FuzzReaderFastPath(f *testing.F) {
 	other := etf.Ref{Node: "peer@localhost", Creation: 7, Len: 1, ID: [etf.MaxRefWords]uint32{4}}
 	for _, flags := range []Flags{0, SendSender, SendSender | DistHdrAtomCache | Fragments} {
 		w := NewWriter(nil, flags, "peer@localhost", "fuzz@localhost")
-		for _, msg := range []etf.Term{etf.Binary("hello"), etf.Tuple{etf.Atom("a"), int64(1)}, etf.List{}} {
+		for _, msg := range []etf.Term{etf.Binary("hello"), etf.Tuple{etf.Atom("a"), int64(1)}, etf.List{}, callReply(alias, etf.Atom("ok")), callReply(other, int64(1))} {
 			for _, m := range []Out{Send(from, box, msg), RegSend(from, "box", msg), AliasSend(from, alias, msg), AliasSend(from, other, msg)} {
 				frame, _, err := w.appendFrame(nil, &m)
 				if err != nil {
@@ -77,9 +77,16 @@ func FuzzReaderFastPath(f *testing.F) {
 		if !wok {
 			t.Fatalf("the fast path read %v to %v/%q, the general path nothing, for %x", in.Op, in.ToPid, in.ToName, frame)
 		}
-		if in.Op != want.Op || in.ToPid != want.ToPid || in.ToName != want.ToName || in.Alias != want.Alias || !etf.Equal(in.Payload, want.Payload) {
+		got := in.Payload
+		if in.IsReply {
+			if in.Payload != nil {
+				t.Fatalf("a call's reply read with a payload too: %s", etf.Format(in.Payload))
+			}
+			got = callReply(in.Alias, in.Reply)
+		}
+		if in.Op != want.Op || in.ToPid != want.ToPid || in.ToName != want.ToName || in.Alias != want.Alias || !etf.Equal(got, want.Payload) {
 			t.Fatalf("fast path read %v to %v/%q/%v: %s; general path %v to %v/%q/%v: %s",
-				in.Op, in.ToPid, in.ToName, in.Alias, etf.Format(in.Payload), want.Op, want.ToPid, want.ToName, want.Alias, etf.Format(want.Payload))
+				in.Op, in.ToPid, in.ToName, in.Alias, etf.Format(got), want.Op, want.ToPid, want.ToName, want.Alias, etf.Format(want.Payload))
 		}
 	})
 }
@@ -144,6 +151,46 @@ func TestReaderAliasSendFast(t *testing.T) {
 			if allocs != 0 {
 				t.Errorf("%v: reading an ALIAS_SEND of a small integer allocates %v times; want 0", flags, allocs)
 			}
+		}
+	}
+}
+
+// callReply is what gen_server:reply sends to a call's alias:
+// {[alias|Ref], Reply}.
+func callReply(ref etf.Ref, reply etf.Term) etf.Tuple {
+	return etf.Tuple{etf.ImproperList{Elems: []etf.Term{etf.Atom("alias")}, Tail: ref}, reply}
+}
+
+// TestReaderCallReplyFast: an ALIAS_SEND whose message is the reply to
+// that alias's call, {[alias|Alias], Reply}, is read as In.Reply without
+// making terms of the tag: no allocation for a small integer, in both
+// framings. A tag for another reference is an ordinary message.
+func TestReaderCallReplyFast(t *testing.T) {
+	from := etf.Pid{Node: "peer@h", ID: 1, Creation: 7}
+	alias := etf.Ref{Node: "me@h", Creation: 9, Len: 3, ID: [etf.MaxRefWords]uint32{1, 2, 3}}
+	stale := etf.Ref{Node: "me@h", Creation: 9, Len: 3, ID: [etf.MaxRefWords]uint32{1, 2, 4}}
+	for _, flags := range []Flags{SendSender, SendSender | DistHdrAtomCache | Fragments} {
+		w := NewWriter(nil, flags, "peer@h", "me@h")
+		r := NewReader(ReaderConfig{Flags: flags, Local: "me@h"})
+		m := AliasSend(from, alias, callReply(alias, int64(7)))
+		frame, _, err := w.appendFrame(nil, &m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var in In
+		if done, err := r.Read(frame, &in); !done || err != nil || !in.IsReply || in.Reply != int64(7) || in.Payload != nil || in.Alias != alias {
+			t.Fatalf("%v: read %+v, %v, %v; want the reply 7 to %v", flags, in, done, err, alias)
+		}
+		if allocs := testing.AllocsPerRun(1000, func() { r.Read(frame, &in) }); allocs != 0 {
+			t.Errorf("%v: reading a call's reply of a small integer allocates %v times; want 0", flags, allocs)
+		}
+		m = AliasSend(from, alias, callReply(stale, int64(7)))
+		if frame, _, err = w.appendFrame(nil, &m); err != nil {
+			t.Fatal(err)
+		}
+		in = In{}
+		if done, err := r.Read(frame, &in); !done || err != nil || in.IsReply || !etf.Equal(in.Payload, callReply(stale, int64(7))) {
+			t.Fatalf("%v: read %+v, %v, %v; want a message tagged with another reference", flags, in, done, err)
 		}
 	}
 }
