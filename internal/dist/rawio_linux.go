@@ -15,7 +15,12 @@ import (
 // its socket makes dozens of reads per answer, on the CPUs a ping-pong
 // runs on. Exported for the floor benchmarks, which read and write as a
 // connection does.
+//
+// The scheduler cannot stop a goroutine inside such a call (a
+// stop-the-world waits for it), so each moves at most maxRawIO bytes: a
+// copy of tens of microseconds, not of a whole socket buffer.
 func RawRead(fd uintptr, p []byte) (int, error) {
+	p = p[:min(len(p), maxRawIO)]
 	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
 	if e != 0 {
 		return 0, e
@@ -25,9 +30,13 @@ func RawRead(fd uintptr, p []byte) (int, error) {
 
 // RawWrite: see RawRead.
 func RawWrite(fd uintptr, p []byte) (int, error) {
+	p = p[:min(len(p), maxRawIO)]
 	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
 	if e != 0 {
 		return 0, e
 	}
 	return int(n), nil
 }
+
+// maxRawIO bounds the bytes one RawRead or RawWrite moves.
+const maxRawIO = 256 << 10
