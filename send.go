@@ -266,14 +266,13 @@ func (p *Process) doCall(ctx context.Context, target monitorTarget, request Term
 		p.mbox.dropAfterMark(func(m any) bool { return isCallAnswer(m, mref) })
 	}()
 
-	var msg Term = callRequest(ctx, p.pid, mref, request)
 	switch {
 	case peer != nil:
-		err = p.node.sendMonitored(ctx, peer, p.pid, target, mref, msg)
+		err = p.node.sendMonitored(ctx, peer, p.pid, target, mref, request)
 	case target.name != "":
-		err = p.SendName(ctx, target.name, target.node, msg)
+		err = p.SendName(ctx, target.name, target.node, callRequest(ctx, p.pid, mref, request))
 	default:
-		err = p.Send(ctx, target.pid, msg)
+		err = p.Send(ctx, target.pid, callRequest(ctx, p.pid, mref, request))
 	}
 	if err != nil {
 		if peer != nil {
@@ -313,12 +312,23 @@ type callReply struct {
 	reply Term
 }
 
-// sendMonitored sends MONITOR_P for mref and then msg to target in one
-// write on peer's connection (a call's monitor and request).
-func (n *Node) sendMonitored(ctx context.Context, peer *peer, from Pid, target monitorTarget, mref Ref, msg Term) error {
-	m := dist.RegSend(from, target.name, msg)
-	if target.name == "" {
-		m = dist.Send(from, target.pid, msg)
+// sendMonitored sends MONITOR_P for mref and then the call's request to
+// target in one write on peer's connection. Without a correlation id
+// (whose tag the writer does not lay out), the request's envelope is
+// written byte by byte (dist.SendCall).
+func (n *Node) sendMonitored(ctx context.Context, peer *peer, from Pid, target monitorTarget, mref Ref, request Term) error {
+	var m dist.Out
+	if _, ok := CorrelationID(ctx); ok {
+		msg := callRequest(ctx, from, mref, request)
+		m = dist.RegSend(from, target.name, msg)
+		if target.name == "" {
+			m = dist.Send(from, target.pid, msg)
+		}
+	} else {
+		m = dist.RegSendCall(from, target.name, mref, request)
+		if target.name == "" {
+			m = dist.SendCall(from, target.pid, mref, request)
+		}
 	}
 	return peer.sendErr(peer.w.SendPair(ctx, monitorCtrl(from, target, mref), m))
 }

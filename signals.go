@@ -210,16 +210,7 @@ func (p *Process) monitor(ctx context.Context, m monitorTarget) (Ref, error) {
 
 // monitorCtrl is the MONITOR_P control message for a remote monitor.
 func monitorCtrl(from Pid, m monitorTarget, ref Ref) dist.Out {
-	return dist.MonitorP(from, m.term(), ref)
-}
-
-// term is the monitored process as MONITOR_P and DEMONITOR_P carry it:
-// its pid, or its name for a monitor by name.
-func (m monitorTarget) term() Term {
-	if m.name != "" {
-		return m.name
-	}
-	return m.pid
+	return dist.MonitorPOf(from, m.pid, m.name, ref)
 }
 
 func (m monitorTarget) remoteNode(local Atom) Atom {
@@ -278,7 +269,7 @@ func (n *Node) sendDemonitor(ctx context.Context, from Pid, m monitorTarget, ref
 	if p == nil {
 		return
 	}
-	if err := p.w.SignalDeferred(ctx, dist.DemonitorP(from, m.term(), ref)); err != nil {
+	if err := p.w.SignalDeferred(ctx, dist.DemonitorPOf(from, m.pid, m.name, ref)); err != nil {
 		n.logger.Debug("demonitor not sent", "peer", remote, "err", err)
 	}
 }

@@ -37,6 +37,10 @@ type Out struct {
 	// MONITOR_P and DEMONITOR_P, the two a call sends, are written byte
 	// by byte too (see monitorOut): from, to or name, and ref.
 	ref etf.Ref
+	// call: the message is a gen_server call's request around payload,
+	// {'$gen_call', {from, [alias|ref]}, payload}, written byte by byte
+	// (SendCall, RegSendCall).
+	call bool
 	// ctrl is the control tuple of every other operation.
 	ctrl    etf.Tuple
 	payload etf.Term
@@ -63,6 +67,19 @@ func Send(from, to etf.Pid, msg etf.Term) Out {
 // as name on the peer: REG_SEND {6, From, Unused, Name}.
 func RegSend(from etf.Pid, name etf.Atom, msg etf.Term) Out {
 	return Out{op: OpRegSend, from: from, name: name, payload: msg}
+}
+
+// SendCall is Send of a gen_server call's request, the message
+// {'$gen_call', {From, [alias|Ref]}, Request} that gen_server:call sends
+// (OTP 24 and later: ref is the call's monitor and the alias its reply
+// goes to), written without making terms of the envelope.
+func SendCall(from, to etf.Pid, ref etf.Ref, request etf.Term) Out {
+	return Out{op: OpSendSender, from: from, to: to, ref: ref, call: true, payload: request}
+}
+
+// RegSendCall is RegSend of a gen_server call's request (see SendCall).
+func RegSendCall(from etf.Pid, name etf.Atom, ref etf.Ref, request etf.Term) Out {
+	return Out{op: OpRegSend, from: from, name: name, ref: ref, call: true, payload: request}
 }
 
 // AliasSend is a message from the process from to the alias alias:
@@ -114,6 +131,17 @@ func MonitorP(from etf.Pid, to etf.Term, ref etf.Ref) Out {
 // atom as MonitorP had it: DEMONITOR_P {20, From, To, Ref}.
 func DemonitorP(from etf.Pid, to etf.Term, ref etf.Ref) Out {
 	return monitorOut(OpDemonitorP, from, to, ref)
+}
+
+// MonitorPOf is MonitorP with its target typed, so that nothing is boxed:
+// the process registered as name, or pid when name is empty.
+func MonitorPOf(from, pid etf.Pid, name etf.Atom, ref etf.Ref) Out {
+	return Out{op: OpMonitorP, from: from, to: pid, name: name, ref: ref}
+}
+
+// DemonitorPOf is DemonitorP with its target typed (see MonitorPOf).
+func DemonitorPOf(from, pid etf.Pid, name etf.Atom, ref etf.Ref) Out {
+	return Out{op: OpDemonitorP, from: from, to: pid, name: name, ref: ref}
 }
 
 // monitorOut is the Out of MONITOR_P or DEMONITOR_P (op): for a pid or a

@@ -298,6 +298,9 @@ func appendCachedPid(b []byte, ref byte, pid etf.Pid) []byte {
 // versioned), or the binary bin appends, whose length is written once
 // its bytes are.
 func (w *Writer) appendPayload(dst []byte, m *Out, bin binaryFunc, versioned bool) ([]byte, error) {
+	if m.call {
+		return appendGenCall(dst, m, versioned)
+	}
 	if bin == nil {
 		var err error
 		if versioned {
@@ -326,6 +329,35 @@ func (w *Writer) appendPayload(dst []byte, m *Out, bin binaryFunc, versioned boo
 	binary.BigEndian.PutUint32(out[at-4:], uint32(size))
 	return out, nil
 }
+
+// appendGenCall writes a call's request (Out.call): {'$gen_call',
+// {From, [alias|Ref]}, Request}, the envelope byte by byte, then the
+// request's term.
+func appendGenCall(dst []byte, m *Out, versioned bool) ([]byte, error) {
+	if versioned {
+		dst = append(dst, versionByte)
+	}
+	dst = append(dst, etf.TagSmallTuple, 3, etf.TagSmallAtomUTF8, byte(len(atomGenCall)))
+	dst = append(append(dst, atomGenCall...), etf.TagSmallTuple, 2)
+	dst, err := etf.AppendPid(dst, m.from)
+	if err != nil {
+		return dst, fmt.Errorf("%w: call: %w", ErrEncode, err)
+	}
+	dst = append(dst, etf.TagList, 0, 0, 0, 1, etf.TagSmallAtomUTF8, byte(len(atomAlias)))
+	if dst, err = etf.AppendRef(append(dst, atomAlias...), m.ref); err != nil {
+		return dst, fmt.Errorf("%w: call: %w", ErrEncode, err)
+	}
+	if dst, err = etf.AppendTerm(dst, m.payload); err != nil {
+		return dst, fmt.Errorf("%w: %v payload: %w", ErrEncode, m.op, err)
+	}
+	return dst, nil
+}
+
+// The atoms of a call's envelope.
+const (
+	atomGenCall = "$gen_call"
+	atomAlias   = "alias"
+)
 
 // queue hands frames to the connection with mode. stores says they store
 // the fixed atom cache entries: once they are queued, frames encoded from

@@ -32,6 +32,15 @@ func TestMessageFramesMatchGeneralEncoding(t *testing.T) {
 		{Send(from, to, msg), SendSender, etf.Tuple{int64(22), from, to}},
 		{Send(from, other, msg), SendSender, etf.Tuple{int64(22), from, other}},
 		{RegSend(from, "name", msg), 0, etf.Tuple{int64(6), from, etf.Atom(""), etf.Atom("name")}},
+		// A call's request: the message is its envelope around msg.
+		{RegSendCall(from, "name", callRef, msg), 0, etf.Tuple{int64(6), from, etf.Atom(""), etf.Atom("name")}},
+		{SendCall(from, to, callRef, msg), SendSender, etf.Tuple{int64(22), from, to}},
+	}
+	payload := func(o Out) etf.Term {
+		if o.call {
+			return genCall(from, callRef, msg)
+		}
+		return msg
 	}
 	for _, tc := range cases {
 		w := NewWriter(nil, tc.flags, "a@h", "b@h")
@@ -39,7 +48,7 @@ func TestMessageFramesMatchGeneralEncoding(t *testing.T) {
 		if err != nil || stores {
 			t.Fatal(err, stores)
 		}
-		want, _ := AppendPassThrough(nil, tc.ctrl, msg)
+		want, _ := AppendPassThrough(nil, tc.ctrl, payload(tc.out))
 		if string(got) != string(want) {
 			t.Errorf("%v: %x; want %x", tc.out.Op(), got, want)
 		}
@@ -53,7 +62,7 @@ func TestMessageFramesMatchGeneralEncoding(t *testing.T) {
 		}
 		var d etf.Decoder
 		ctrl, m, has, err := ParseHeaderFrame(&d, new(HeaderCache), got)
-		if err != nil || !has || !etf.Equal(ctrl, tc.ctrl) || !etf.Equal(m, msg) {
+		if err != nil || !has || !etf.Equal(ctrl, tc.ctrl) || !etf.Equal(m, payload(tc.out)) {
 			t.Fatalf("fragments only, %v: %x decodes to %v %v %v", tc.out.Op(), got, ctrl, m, err)
 		}
 	}
@@ -68,14 +77,63 @@ func TestMessageFramesMatchGeneralEncoding(t *testing.T) {
 			}
 			// The node name's text: in the payload's pid (terms are not
 			// cached), and in the header only when it stores the entries.
-			if c := bytes.Count(got, []byte("a@h")); c != 2-round {
+			inPayload := 1 // from, in msg
+			if tc.out.call {
+				inPayload = 3 // and the envelope's pid and reference
+			}
+			if c := bytes.Count(got, []byte("a@h")); c != inPayload+1-round {
 				t.Errorf("round %d %v: node name text %d times in %x", round, tc.out.Op(), c, got)
 			}
 			var d etf.Decoder
 			ctrl, m, has, err := ParseHeaderFrame(&d, &cache, got)
-			if err != nil || !has || !etf.Equal(ctrl, tc.ctrl) || !etf.Equal(m, msg) {
+			if err != nil || !has || !etf.Equal(ctrl, tc.ctrl) || !etf.Equal(m, payload(tc.out)) {
 				t.Fatalf("round %d %v: %x decodes to %v %v %v", round, tc.out.Op(), got, ctrl, m, err)
 			}
+		}
+	}
+}
+
+// callRef is the reference of the calls in these tests.
+var callRef = etf.Ref{Node: "a@h", Creation: 3, Len: 3, ID: [etf.MaxRefWords]uint32{7, 8, 9}}
+
+// genCall is the message gen_server:call sends: {'$gen_call', {From,
+// [alias|Ref]}, Request}.
+func genCall(from etf.Pid, ref etf.Ref, request etf.Term) etf.Tuple {
+	tag := etf.ImproperList{Elems: []etf.Term{etf.Atom("alias")}, Tail: ref}
+	return etf.Tuple{etf.Atom("$gen_call"), etf.Tuple{from, tag}, request}
+}
+
+// TestCallPathAllocations: a call's frames, MONITOR_P by name and the
+// request (RegSendCall), and the DEMONITOR_P after it, are made and
+// encoded without allocating.
+func TestCallPathAllocations(t *testing.T) {
+	from := etf.Pid{Node: "a@h", ID: 1, Creation: 3}
+	to := etf.Pid{Node: "b@h", ID: 4, Creation: 6}
+	buf := make([]byte, 0, 256)
+	for _, flags := range []Flags{0, DistHdrAtomCache | Fragments} {
+		w := NewWriter(nil, flags, "a@h", "b@h")
+		allocs := testing.AllocsPerRun(1000, func() {
+			for _, m := range []Out{MonitorPOf(from, etf.Pid{}, "server", callRef), RegSendCall(from, "server", callRef, int64(1)),
+				DemonitorPOf(from, etf.Pid{}, "server", callRef), MonitorPOf(from, to, "", callRef), SendCall(from, to, callRef, int64(1))} {
+				w.appendFrame(buf[:0], &m)
+			}
+		})
+		if allocs != 0 {
+			t.Fatalf("a call's frames (flags %v) allocate %v times; want 0", flags, allocs)
+		}
+	}
+	for _, tc := range []struct {
+		out  Out
+		ctrl etf.Tuple
+	}{
+		{MonitorPOf(from, etf.Pid{}, "server", callRef), etf.Tuple{int64(19), from, etf.Atom("server"), callRef}},
+		{MonitorPOf(from, to, "", callRef), etf.Tuple{int64(19), from, to, callRef}},
+		{DemonitorPOf(from, etf.Pid{}, "server", callRef), etf.Tuple{int64(20), from, etf.Atom("server"), callRef}},
+	} {
+		got, _, err := NewWriter(nil, 0, "a@h", "b@h").appendFrame(nil, &tc.out)
+		want, _ := AppendPassThrough(nil, tc.ctrl, nil)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%v: %x, %v; want %x", tc.out.Op(), got, err, want)
 		}
 	}
 }
