@@ -752,15 +752,11 @@ func (c *Conn) sendInline(frames [][]byte, need int) error {
 	n, err := c.writeNow(buf)
 	c.mu.Lock()
 	c.writing = false
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		rest := buf[n:]
-		q := make([]byte, 0, len(rest)+len(c.pending))
-		c.pending = append(append(q, rest...), c.pending...)
-		err = nil
-	} else if err == nil {
-		n = len(buf)
-	}
 	if err == nil {
+		if rest := buf[n:]; len(rest) > 0 {
+			q := make([]byte, 0, len(rest)+len(c.pending))
+			c.pending = append(append(q, rest...), c.pending...)
+		}
 		c.written += uint64(n)
 		if c.flushed != nil {
 			close(c.flushed)
@@ -785,8 +781,8 @@ func (c *Conn) sendInline(frames [][]byte, need int) error {
 	return nil
 }
 
-// writeNow writes what the socket takes of b without waiting; n < len(b)
-// with os.ErrDeadlineExceeded when it took no more. On TCP that is
+// writeNow writes what the socket takes of b without waiting: n <
+// len(b), with no error, when it took no more. On TCP that is
 // non-blocking writes, which arm no timer: a write deadline per Send
 // would reset a runtime timer per message, and each Reset that makes it
 // the earliest timer wakes a thread. Elsewhere, a short deadline.
@@ -795,6 +791,9 @@ func (c *Conn) writeNow(b []byte) (n int, err error) {
 	if c.raw == nil {
 		if err = c.nc.SetWriteDeadline(time.Now().Add(inlineWriteTimeout)); err == nil {
 			n, err = c.nc.Write(b)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = nil
 		}
 		return n, err
 	}
@@ -806,7 +805,7 @@ func (c *Conn) writeNow(b []byte) (n int, err error) {
 	case err != nil:
 		return n, err // closed
 	case werr == syscall.EAGAIN:
-		return n, os.ErrDeadlineExceeded
+		return n, nil
 	case werr != nil:
 		return n, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", werr)}
 	}

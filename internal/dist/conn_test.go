@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -310,13 +309,13 @@ func TestInlineSendPartial(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.SetReadDeadline(time.Now().Add(distributetest.Scale(10 * time.Second)))
+	fr := NewFrameReader(s, nil, len(big))
 	for _, want := range [][]byte{big, []byte("after")} {
-		var n [4]byte
-		if _, err := io.ReadFull(s, n[:]); err != nil {
-			t.Fatal(err)
+		got, err := fr.ReadFrame()
+		for err == nil && len(got) == 0 { // a tick
+			got, err = fr.ReadFrame()
 		}
-		got := make([]byte, binary.BigEndian.Uint32(n[:]))
-		if _, err := io.ReadFull(s, got); err != nil {
+		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {

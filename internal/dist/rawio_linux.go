@@ -19,19 +19,15 @@ import (
 // The scheduler cannot stop a goroutine inside such a call (a
 // stop-the-world waits for it), so each moves at most maxRawIO bytes: a
 // copy of tens of microseconds, not of a whole socket buffer.
-func RawRead(fd uintptr, p []byte) (int, error) {
-	p = p[:min(len(p), maxRawIO)]
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
+func RawRead(fd uintptr, p []byte) (int, error) { return rawIO(syscall.SYS_READ, fd, p) }
 
 // RawWrite: see RawRead.
-func RawWrite(fd uintptr, p []byte) (int, error) {
+func RawWrite(fd uintptr, p []byte) (int, error) { return rawIO(syscall.SYS_WRITE, fd, p) }
+
+// rawIO is read(2) or write(2) (trap) of at most maxRawIO bytes of p.
+func rawIO(trap, fd uintptr, p []byte) (int, error) {
 	p = p[:min(len(p), maxRawIO)]
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
 	if e != 0 {
 		return 0, e
 	}

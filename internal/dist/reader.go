@@ -274,8 +274,11 @@ func (r *Reader) fast(body []byte, versioned bool, in *In) (ok bool, err error) 
 		return false, nil // no payload: let the general path report it
 	}
 	in.Op = op
-	var used int
-	if at := r.replyAt(rest, versioned, op, in.Alias, refs); at > 0 {
+	var used, at int
+	if op == OpAliasSend {
+		at = r.replyAt(rest, versioned, in.Alias, refs)
+	}
+	if at > 0 {
 		in.IsReply = true
 		in.Reply, used, err = r.dec.DecodeTerm(rest[at:])
 		used += at
@@ -296,10 +299,7 @@ func (r *Reader) fast(body []byte, versioned bool, in *In) (ok bool, err error) 
 // replyAt returns where Reply starts in an ALIAS_SEND's payload b (with
 // its version byte when versioned) that is {[alias|Ref], Reply} with Ref
 // the frame's alias: a call's reply. It returns 0 for anything else.
-func (r *Reader) replyAt(b []byte, versioned bool, op Op, alias etf.Ref, refs []etf.Atom) int {
-	if op != OpAliasSend {
-		return 0
-	}
+func (r *Reader) replyAt(b []byte, versioned bool, alias etf.Ref, refs []etf.Atom) int {
 	pos := 0
 	if versioned {
 		if len(b) == 0 || b[0] != versionByte {
@@ -314,7 +314,7 @@ func (r *Reader) replyAt(b []byte, versioned bool, op Op, alias etf.Ref, refs []
 		return 0
 	}
 	text, atom, next := readAtom(b, pos+7, refs)
-	if next < 0 || (text == nil && atom != "alias") || (text != nil && string(text) != "alias") {
+	if isAlias := string(text) == "alias" || text == nil && atom == "alias"; next < 0 || !isAlias {
 		return 0
 	}
 	ref, next, ok := r.localRef(b, next, refs)

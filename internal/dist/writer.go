@@ -337,14 +337,13 @@ func appendGenCall(dst []byte, m *Out, versioned bool) ([]byte, error) {
 	if versioned {
 		dst = append(dst, versionByte)
 	}
-	dst = append(dst, etf.TagSmallTuple, 3, etf.TagSmallAtomUTF8, byte(len(atomGenCall)))
-	dst = append(append(dst, atomGenCall...), etf.TagSmallTuple, 2)
-	dst, err := etf.AppendPid(dst, m.from)
+	dst, _ = etf.AppendAtom(append(dst, etf.TagSmallTuple, 3), "$gen_call") // a valid atom
+	dst, err := etf.AppendPid(append(dst, etf.TagSmallTuple, 2), m.from)
 	if err != nil {
 		return dst, fmt.Errorf("%w: call: %w", ErrEncode, err)
 	}
-	dst = append(dst, etf.TagList, 0, 0, 0, 1, etf.TagSmallAtomUTF8, byte(len(atomAlias)))
-	if dst, err = etf.AppendRef(append(dst, atomAlias...), m.ref); err != nil {
+	dst, _ = etf.AppendAtom(append(dst, etf.TagList, 0, 0, 0, 1), "alias")
+	if dst, err = etf.AppendRef(dst, m.ref); err != nil {
 		return dst, fmt.Errorf("%w: call: %w", ErrEncode, err)
 	}
 	if dst, err = etf.AppendTerm(dst, m.payload); err != nil {
@@ -352,12 +351,6 @@ func appendGenCall(dst []byte, m *Out, versioned bool) ([]byte, error) {
 	}
 	return dst, nil
 }
-
-// The atoms of a call's envelope.
-const (
-	atomGenCall = "$gen_call"
-	atomAlias   = "alias"
-)
 
 // queue hands frames to the connection with mode. stores says they store
 // the fixed atom cache entries: once they are queued, frames encoded from
