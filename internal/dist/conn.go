@@ -802,6 +802,11 @@ func (c *Conn) writeNow(b []byte) (n int, err error) {
 	n, werr := c.wr.n, c.wr.err
 	c.wr.buf = nil
 	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The writer goroutine's write deadline stays on the socket, and
+		// once it has passed the runtime refuses this write before it
+		// starts: the writer takes the bytes, with a deadline of its own.
+		return 0, nil
 	case err != nil:
 		return n, err // closed
 	case werr == syscall.EAGAIN:

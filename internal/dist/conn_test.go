@@ -324,6 +324,35 @@ func TestInlineSendPartial(t *testing.T) {
 	}
 }
 
+// TestInlineSendAfterWriteDeadline: the writer goroutine's write
+// deadline stays on the socket after its write, and once it has passed
+// the runtime refuses a write on the raw socket too. An inline Send then
+// leaves its frame to the writer (which sets a deadline of its own); it
+// must not fail the connection.
+func TestInlineSendAfterWriteDeadline(t *testing.T) {
+	c, s := tcpPair(t)
+	conn, err := NewConn(c, &Peer{Name: "b@h"}, nil, ConnConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c.SetWriteDeadline(time.Unix(1, 0)) // as a writer's write long ago left it
+	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
+	defer cancel()
+	if err := conn.Send(ctx, []byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	s.SetReadDeadline(time.Now().Add(distributetest.Scale(10 * time.Second)))
+	fr := NewFrameReader(s, nil, 0)
+	got, err := fr.ReadFrame()
+	for err == nil && len(got) == 0 { // a tick
+		got, err = fr.ReadFrame()
+	}
+	if err != nil || string(got) != "late" {
+		t.Fatalf("read %q, %v; want the frame sent after the deadline passed (connection: %v)", got, err, conn.Err())
+	}
+}
+
 func TestConnLeftoverFirst(t *testing.T) {
 	c, s := tcpPair(t)
 	col := newCollector()
