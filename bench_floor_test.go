@@ -49,13 +49,9 @@ func BenchmarkTCPPingPongFloor(b *testing.B) {
 			defer c.Close()
 			rd, wr := floorConnReader(c, mode), floorConnWriter(c, mode)
 			buf := make([]byte, 64)
-			for range warmRoundTrips { // warm up, as BenchmarkPingPong does
-				if err := floorRoundTrip(wr, rd, buf); err != nil {
-					b.Fatal(err)
-				}
-			}
-			lat := make([]time.Duration, 0, b.N)
-			cpu := startCPU(b, echo.Pid)
+			warm := warmUp(b, echo.Pid, warmRoundTrips, func() error { return floorRoundTrip(wr, rd, buf) })
+			lat := latencies(b.N)
+			used := startUsage(b, echo.Pid)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				t0 := time.Now()
@@ -65,7 +61,7 @@ func BenchmarkTCPPingPongFloor(b *testing.B) {
 				lat = append(lat, time.Since(t0))
 			}
 			b.StopTimer()
-			reportLatency(b, lat, cpu())
+			reportLatency(b, lat, used(), warm)
 		})
 	}
 }
@@ -73,11 +69,14 @@ func BenchmarkTCPPingPongFloor(b *testing.B) {
 // reportLatency reports the median and the 99th and 99.9th percentiles of
 // lat in µs (nearest rank: lat[n/2], lat[n*99/100], lat[n*999/1000] of the
 // sorted round trips, as bench/erlang computes Erlang's), the share of
-// round trips slower than twice the median, and cpu, the CPU time both
-// ends used over the round trips, per round trip: a design that buys
-// latency by spinning shows its cost there.
-func reportLatency(b *testing.B, lat []time.Duration, cpu time.Duration) {
-	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(len(lat)), "cpu-µs/rt")
+// round trips slower than twice the median, and what both ends used over
+// the round trips, per round trip: CPU time (a design that buys latency
+// by spinning shows its cost there) and page faults (per 1,000), and the
+// operations the warm-up ran (see warmUp).
+func reportLatency(b *testing.B, lat []time.Duration, used usage, warm int) {
+	b.ReportMetric(float64(warm), "warm-ops")
+	b.ReportMetric(float64(used.cpu.Nanoseconds())/1e3/float64(len(lat)), "cpu-µs/rt")
+	b.ReportMetric(1000*float64(used.faults)/float64(len(lat)), "faults/krt")
 	slices.Sort(lat)
 	p50 := lat[len(lat)/2]
 	slow := len(lat) - sort.Search(len(lat), func(i int) bool { return lat[i] > 2*p50 })
@@ -87,40 +86,99 @@ func reportLatency(b *testing.B, lat []time.Duration, cpu time.Duration) {
 	b.ReportMetric(100*float64(slow)/float64(len(lat)), "%>2×p50")
 }
 
-// startCPU starts counting the CPU time (user and system, every thread)
-// of this process and of the process peer; the function it returns gives
-// the sum used since. The peer's comes from /proc in clock ticks of 10 ms
-// (USER_HZ is 100 on Linux), so a run needs seconds of round trips to be
-// read to a percent.
-func startCPU(b *testing.B, peer int) func() time.Duration {
+// latencies returns room for n round trips' latencies, its memory touched,
+// so that the page faults of a fresh allocation are not measured (see
+// warmUp).
+func latencies(n int) []time.Duration {
+	lat := make([]time.Duration, n)
+	for i := range lat {
+		lat[i] = 1
+	}
+	return lat[:0]
+}
+
+// usage is what two processes, this one and a peer, used together.
+type usage struct {
+	cpu    time.Duration // user and system time, every thread
+	faults int64         // minor page faults
+}
+
+// startUsage starts counting what this process and process peer use; the
+// function it returns gives the sum used since. The peer's CPU time comes
+// from /proc in clock ticks of 10 ms (USER_HZ is 100 on Linux), so a run
+// needs seconds of round trips to be read to a percent.
+func startUsage(b *testing.B, peer int) func() usage {
 	b.Helper()
-	self0, peer0 := processCPU(), procCPU(b, peer)
-	return func() time.Duration {
-		return processCPU() - self0 + procCPU(b, peer) - peer0
+	cpu0, faults0 := processCPU(), pairFaults(b, peer)
+	peerCPU0, _ := procStat(b, peer)
+	return func() usage {
+		peerCPU, _ := procStat(b, peer)
+		return usage{cpu: processCPU() - cpu0 + peerCPU - peerCPU0, faults: pairFaults(b, peer) - faults0}
 	}
 }
 
-// procCPU returns the CPU time process pid has used, from /proc/pid/stat
-// (utime and stime, fields 14 and 15).
-func procCPU(b *testing.B, pid int) time.Duration {
+// pairFaults returns the minor page faults this process and process peer
+// have taken so far, together.
+func pairFaults(b *testing.B, peer int) int64 {
+	b.Helper()
+	_, self := procStat(b, os.Getpid())
+	_, other := procStat(b, peer)
+	return self + other
+}
+
+// procStat returns the CPU time (utime and stime, fields 14 and 15) and
+// the minor page faults (minflt, field 10) of process pid, from
+// /proc/pid/stat.
+func procStat(b *testing.B, pid int) (time.Duration, int64) {
 	b.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		b.Fatalf("the CPU time of process %d: %v", pid, err)
+		b.Fatalf("the usage of process %d: %v", pid, err)
 	}
 	// The command name (field 2) may hold spaces: count from its ')'.
 	i := bytes.LastIndexByte(data, ')')
 	f := strings.Fields(string(data[i+1:]))
 	if i < 0 || len(f) < 13 {
-		b.Fatalf("the CPU time of process %d: /proc/%d/stat is %q", pid, pid, data)
+		b.Fatalf("the usage of process %d: /proc/%d/stat is %q", pid, pid, data)
 	}
+	minflt, err0 := strconv.ParseInt(f[7], 10, 64)
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		b.Fatalf("the CPU time of process %d: /proc/%d/stat is %q", pid, pid, data)
+	if err0 != nil || err1 != nil || err2 != nil {
+		b.Fatalf("the usage of process %d: /proc/%d/stat is %q", pid, pid, data)
 	}
 	const tick = 10 * time.Millisecond
-	return time.Duration(utime+stime) * tick
+	return time.Duration(utime+stime) * tick, minflt
+}
+
+// warmUp runs rounds of n operations (op once each) until warmQuiet
+// rounds in a row have each cost this process and process peer fewer page
+// faults together than one per 100 operations, or warmRounds rounds have
+// run, and returns how many operations it ran. A Go process's heap grows
+// to the size of its first collection goals in its first seconds of
+// traffic, and each page it touches for the first time is a page fault: a
+// fraction of a µs on bare metal, about 11 µs on a VM with shadow paging,
+// where it made 5–7% of round trips slow in a measurement that started
+// too soon. The growth pauses while a collection lets the heap reuse its
+// pages, hence several quiet rounds. The Erlang baseline (bench/erlang)
+// warms up by the same rule.
+func warmUp(b *testing.B, peer, n int, op func() error) int {
+	b.Helper()
+	k, quiet := 0, 0
+	for k < warmRounds && quiet < warmQuiet {
+		faults0 := pairFaults(b, peer)
+		for range n {
+			if err := op(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		k++
+		quiet++
+		if pairFaults(b, peer)-faults0 >= int64(n/100) {
+			quiet = 0
+		}
+	}
+	return k * n
 }
 
 // handoffReader reads 64-byte frames in a goroutine of its own and hands

@@ -12,11 +12,15 @@ import (
 	"github.com/distribute-go/distribute/etf"
 )
 
-// Warm-ups before a measurement, the counts bench/erlang uses on its side:
-// round trips before a ping-pong, calls before sequential calls.
+// Warm-ups before a measurement (see warmUp), the rounds bench/erlang
+// uses on its side: round trips per round before a ping-pong, calls per
+// round before sequential calls; at most warmRounds rounds, and the
+// warm-up ends after warmQuiet quiet ones in a row.
 const (
 	warmRoundTrips = 5000
 	warmCalls      = 2000
+	warmRounds     = 40
+	warmQuiet      = 3
 )
 
 // BenchmarkPingPong is a round trip of a 64-byte binary between processes
@@ -34,18 +38,18 @@ func BenchmarkPingPong(b *testing.B) {
 	defer n.Stop(ctx)
 	p, _ := n.NewProcess()
 	msg := etf.Tuple{p.Pid(), etf.Binary(make([]byte, 64))}
-	for range warmRoundTrips { // connect, then warm up as bench/erlang does
-		if err := p.SendName(ctx, "echo", child, msg); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := p.Receive(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	runtime.GC() // bench/erlang collects the measuring process's garbage too
-	lat := make([]time.Duration, 0, b.N)
 	pid, _ := childProcs.Load(child)
-	cpu := startCPU(b, pid.(*os.Process).Pid)
+	peer := pid.(*os.Process).Pid
+	warm := warmUp(b, peer, warmRoundTrips, func() error { // connects first
+		if err := p.SendName(ctx, "echo", child, msg); err != nil {
+			return err
+		}
+		_, err := p.Receive(ctx)
+		return err
+	})
+	runtime.GC() // bench/erlang collects the measuring process's garbage too
+	lat := latencies(b.N)
+	used := startUsage(b, peer)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -59,7 +63,7 @@ func BenchmarkPingPong(b *testing.B) {
 		lat = append(lat, time.Since(t0))
 	}
 	b.StopTimer()
-	reportLatency(b, lat, cpu())
+	reportLatency(b, lat, used(), warm)
 }
 
 // BenchmarkCallSequential is gen_server calls one after another to a
@@ -75,15 +79,15 @@ func BenchmarkCallSequential(b *testing.B) {
 	}
 	defer n.Stop(ctx)
 	p, _ := n.NewProcess()
-	for range warmCalls { // as bench/erlang warms up its calls
-		if _, err := p.CallName(ctx, "server", child, Atom("warm")); err != nil {
-			b.Fatal(err)
-		}
-	}
-	runtime.GC()
-	lat := make([]time.Duration, 0, b.N)
 	pid, _ := childProcs.Load(child)
-	cpu := startCPU(b, pid.(*os.Process).Pid)
+	peer := pid.(*os.Process).Pid
+	warm := warmUp(b, peer, warmCalls, func() error {
+		_, err := p.CallName(ctx, "server", child, Atom("warm"))
+		return err
+	})
+	runtime.GC()
+	lat := latencies(b.N)
+	used := startUsage(b, peer)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -96,7 +100,7 @@ func BenchmarkCallSequential(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
 	b.StopTimer()
-	reportLatency(b, lat, cpu())
+	reportLatency(b, lat, used(), warm)
 }
 
 // erlBench starts an Erlang node with testdata/dtest.erl and a Go node.

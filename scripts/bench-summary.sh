@@ -60,10 +60,10 @@ function ratio(a, b) {
 function pp(label, name,    n, slow) {
   n = cnt[name SUBSEP "p50-µs"] + 0
   slow = get(name, "%>2×p50")
-  printf "| %s | %s | %s | %s | %s | %s | %s |\n", pad(label, 34),
+  printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", pad(label, 34),
     rpad(num(get(name, "p50-µs")), 8), rpad(num(get(name, "p99-µs")), 8),
     rpad(num(get(name, "p99.9-µs")), 8), rpad(slow == "" ? "-" : sprintf("%.1f%%", slow), 8),
-    rpad(num(get(name, "cpu-µs/rt")), 8), rpad(n, 2)
+    rpad(num(get(name, "cpu-µs/rt")), 8), rpad(num(get(name, "faults/krt")), 8), rpad(n, 2)
 }
 # row(label, ours, erlang): ours against Erlang, ratio ours/Erlang
 function row(label, a, b) {
@@ -92,10 +92,11 @@ function only(label, v) {
 }
 END {
   print "Ping-pong, 64 B round trips, µs (medians over runs; n = runs; cpu: the CPU"
-  print "time both ends used, per round trip)"
+  print "time both ends used, per round trip; faults: the page faults both ends"
+  print "took, per 1,000 round trips, after a warm-up that ends when they stop)"
   print ""
-  printf "| %s | %s | %s | %s | %s | %s | %s |\n", pad("", 34), rpad("p50", 8), rpad("p99", 8), rpad("p99.9", 8), rpad(">2×p50", 8), rpad("cpu", 8), " n"
-  print "|------------------------------------|----------|----------|----------|----------|----------|----|"
+  printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", pad("", 34), rpad("p50", 8), rpad("p99", 8), rpad("p99.9", 8), rpad(">2×p50", 8), rpad("cpu", 8), rpad("faults", 8), " n"
+  print "|------------------------------------|----------|----------|----------|----------|----------|----------|----|"
   pp("ours, Go↔Go", "PingPong")
   pp("Erlang↔Erlang (bench/erlang)", "ErlangPingPong")
   pp("floor: raw TCP, netpoll", "TCPPingPongFloor/netpoll")

@@ -162,15 +162,19 @@ sink_count(From, N, Bytes) ->
 pingpong(Peer, N) ->
     Echo = erpc:call(Peer, ?MODULE, echo_start, []),
     Payload = binary:copy(<<$p>>, 64),
-    _ = pp_loop(Echo, Payload, 5000, []),   % warm-up
+    Pids = os_pids(Peer),
+    Warm = warm_up(Pids, 5000, fun(K) -> pp_loop(Echo, Payload, K, []) end),
     [begin
          garbage_collect(),
          Cpu0 = cpu_ms(Peer),
+         Faults0 = faults(Pids),
          T0 = now_ns(),
          Lat = pp_loop(Echo, Payload, N, []),
          Elapsed = now_ns() - T0,
          Cpu = cpu_ms(Peer) - Cpu0,
-         line("PingPong", N, [{Elapsed / N, "ns/op"}, {1000 * Cpu / N, "cpu-µs/rt"} | latency(Lat)])
+         Faults = faults(Pids) - Faults0,
+         line("PingPong", N, [{Elapsed / N, "ns/op"}, {1000 * Cpu / N, "cpu-µs/rt"},
+                              {1000 * Faults / N, "faults/krt"}, {Warm, "warm-ops"} | latency(Lat)])
      end || _ <- lists:seq(1, reps())],
     exit(Echo, kill),
     ok.
@@ -182,6 +186,40 @@ pp_loop(Echo, Payload, K, Acc) ->
     receive Payload -> ok end,
     T1 = erlang:monotonic_time(),
     pp_loop(Echo, Payload, K - 1, [T1 - T0 | Acc]).
+
+%% warm_up(OsPids, Round, Fun) -> the operations run: Fun(Round) runs Round
+%% operations, again until 3 rounds in a row have each cost both nodes
+%% fewer minor page faults together than one per 100 operations, or 40
+%% rounds have run. The Go benchmarks' warmUp follows the same rule: a
+%% runtime's heap grows in its first seconds of traffic, and each page it
+%% touches for the first time is a page fault, which costs about 11 µs on
+%% a VM with shadow paging.
+warm_up(Pids, Round, F) -> warm_up(Pids, Round, F, 0, 0).
+
+warm_up(_, Round, _, K, Quiet) when K >= 40; Quiet >= 3 ->
+    K * Round;
+warm_up(Pids, Round, F, K, Quiet) ->
+    Faults0 = faults(Pids),
+    _ = F(Round),
+    case faults(Pids) - Faults0 < Round div 100 of
+        true -> warm_up(Pids, Round, F, K + 1, Quiet + 1);
+        false -> warm_up(Pids, Round, F, K + 1, 0)
+    end.
+
+%% os_pids(Peer) -> the OS process ids of this node and of Peer (both on
+%% this machine).
+os_pids(Peer) ->
+    [os:getpid(), erpc:call(Peer, os, getpid, [])].
+
+%% faults(OsPids) -> the minor page faults the processes have taken so far,
+%% together (field 10 of /proc/PID/stat).
+faults(Pids) ->
+    lists:sum([begin
+                   {ok, Stat} = file:read_file("/proc/" ++ Pid ++ "/stat"),
+                   %% the command name (field 2) may hold spaces: count from its ')'
+                   [_, Rest] = string:split(Stat, <<")">>, trailing),
+                   binary_to_integer(lists:nth(8, string:lexemes(Rest, " ")))
+               end || Pid <- Pids]).
 
 %% cpu_ms(Peer) -> the CPU time, in ms, both nodes (this one and Peer) have
 %% used: every thread of each runtime, busy-waiting schedulers included, so
@@ -215,11 +253,12 @@ echo() ->
 %%--------------------------------------------------------------------
 calls(Peer, N) ->
     Server = erpc:call(Peer, ?MODULE, server_start, []),
+    Pids = os_pids(Peer),
     Kinds = [{"CallGenServer", fun() -> pong = gen_server:call(Server, ping) end},
              {"CallErpc", fun() -> Peer = erpc:call(Peer, erlang, node, []) end},
              {"CallRpc", fun() -> Peer = rpc:call(Peer, erlang, node, []) end}],
     [begin
-         call_n(F, 2000),   % warm-up
+         _ = warm_up(Pids, 2000, fun(K) -> call_n(F, K) end),
          [begin
               T0 = now_ns(),
               call_n(F, N),
