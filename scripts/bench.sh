@@ -5,7 +5,8 @@
 #   scripts/bench.sh                            all (long: see N_DIV)
 #   REPS=3 COUNT=5 scripts/bench.sh
 #   REPS=3 COUNT=3 N_DIV=20 scripts/bench.sh    quick: 1/20 of every count
-# REPS: Erlang repetitions; COUNT: go test -count; N_DIV divides the
+# REPS: Erlang repetitions; COUNT: go test -count, and the rounds of the
+# ping-pong (each measures Erlang's once, then ours); N_DIV divides the
 # message, round-trip, call and process counts of both sides.
 # Output: bench-results/<UTC>/erlang.txt, go.txt, summary.txt; the summary
 # on stdout (scripts/bench-summary.sh prints it again from the files).
@@ -24,16 +25,25 @@ export CALL_N=${CALL_N:-$((20000 / N_DIV))} PROC_N=${PROC_N:-$((100000 / N_DIV))
 export PG_N=${PG_N:-$((1000 / N_DIV + 1))} BCAST_N=${BCAST_N:-$((10000 / N_DIV))}
 
 echo "== Erlang baseline (bench/erlang, REPS=$REPS)"
-bench/erlang/run.sh | tee "$OUT/erlang.txt"
+bench/erlang/run.sh throughput calls connect pg memory | tee "$OUT/erlang.txt"
+
+# Ping-pong: COUNT rounds, each measuring Erlang's, the raw TCP floors (no
+# protocol) of this machine and ours back to back, so that a comparison
+# within a run is not also one between two minutes of a machine whose
+# speed drifts.
+echo "== Ping-pong, $COUNT rounds of Erlang, the floors and ours"
+for _ in $(seq "$COUNT"); do
+  REPS=1 bench/erlang/run.sh pingpong | tee -a "$OUT/erlang.txt"
+  go test -run '^$' -count 1 -benchtime "$(x 100000)" -bench 'TCPPingPongFloor|PingPong$' . | tee -a "$OUT/go.txt"
+done
 
 echo "== Go (go test -bench, count=$COUNT)"
-go test -run '^$' -count "$COUNT" -benchtime "$(x 2000000)" -bench 'Throughput(64|1K)$' . | tee "$OUT/go.txt"
+go test -run '^$' -count "$COUNT" -benchtime "$(x 2000000)" -bench 'Throughput(64|1K)$' . | tee -a "$OUT/go.txt"
 # 256 KiB messages (fragmented): 4,000 of them, 1 GiB per count
 go test -run '^$' -count "$COUNT" -benchtime "$(x 4000)" -bench 'Throughput256K$' . | tee -a "$OUT/go.txt"
 # the raw TCP stream (no protocol) of this machine, the ceiling over it
 go test -run '^$' -count "$COUNT" -benchtime "$(x 2000000)" -bench 'TCPStreamFloor' . | tee -a "$OUT/go.txt"
-# PingPong beside the raw TCP floor (no protocol) of this machine
-go test -run '^$' -count "$COUNT" -benchtime "$(x 100000)" -bench 'PingPong|IdleProcess|IdleHandler' . | tee -a "$OUT/go.txt"
+go test -run '^$' -count "$COUNT" -benchtime "$(x 100000)" -bench 'IdleProcess|IdleHandler' . | tee -a "$OUT/go.txt"
 # the memory floor: a bare parked goroutine, in a process of its own (the
 # runtime never frees g structs, so later runs in one process report less)
 go test -run '^$' -count 1 -benchtime "$(x 100000)" -bench 'IdleGoroutineFloor' . | tee -a "$OUT/go.txt"
