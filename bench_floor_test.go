@@ -109,21 +109,21 @@ type usage struct {
 // needs seconds of round trips to be read to a percent.
 func startUsage(b *testing.B, peer int) func() usage {
 	b.Helper()
-	cpu0, faults0 := processCPU(), pairFaults(b, peer)
-	peerCPU0, _ := procStat(b, peer)
+	self0 := processCPU()
+	peer0, faults0 := pairUsage(b, peer)
 	return func() usage {
-		peerCPU, _ := procStat(b, peer)
-		return usage{cpu: processCPU() - cpu0 + peerCPU - peerCPU0, faults: pairFaults(b, peer) - faults0}
+		peer1, faults1 := pairUsage(b, peer)
+		return usage{cpu: processCPU() - self0 + peer1 - peer0, faults: faults1 - faults0}
 	}
 }
 
-// pairFaults returns the minor page faults this process and process peer
-// have taken so far, together.
-func pairFaults(b *testing.B, peer int) int64 {
+// pairUsage returns the CPU time process peer has used, and the minor page
+// faults this process and peer have taken together.
+func pairUsage(b *testing.B, peer int) (time.Duration, int64) {
 	b.Helper()
 	_, self := procStat(b, os.Getpid())
-	_, other := procStat(b, peer)
-	return self + other
+	cpu, other := procStat(b, peer)
+	return cpu, self + other
 }
 
 // procStat returns the CPU time (utime and stime, fields 14 and 15) and
@@ -166,7 +166,7 @@ func warmUp(b *testing.B, peer, n int, op func() error) int {
 	b.Helper()
 	k, quiet := 0, 0
 	for k < warmRounds && quiet < warmQuiet {
-		faults0 := pairFaults(b, peer)
+		_, faults0 := pairUsage(b, peer)
 		for range n {
 			if err := op(); err != nil {
 				b.Fatal(err)
@@ -174,7 +174,7 @@ func warmUp(b *testing.B, peer, n int, op func() error) int {
 		}
 		k++
 		quiet++
-		if pairFaults(b, peer)-faults0 >= int64(n/100) {
+		if _, faults := pairUsage(b, peer); faults-faults0 >= int64(n/100) {
 			quiet = 0
 		}
 	}
