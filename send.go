@@ -313,21 +313,16 @@ type callReply struct {
 }
 
 // sendMonitored sends MONITOR_P for mref and then the call's request to
-// target in one write on peer's connection. Without a correlation id
-// (whose tag the writer does not lay out), the request's envelope is
-// written byte by byte (dist.SendCall).
+// target in one write on peer's connection. The request's envelope is
+// written byte by byte (dist.CallOf), unless ctx carries a correlation
+// id, whose tag the writer does not lay out.
 func (n *Node) sendMonitored(ctx context.Context, peer *peer, from Pid, target monitorTarget, mref Ref, request Term) error {
-	var m dist.Out
+	m := dist.CallOf(from, target.pid, target.name, mref, request)
 	if _, ok := CorrelationID(ctx); ok {
 		msg := callRequest(ctx, from, mref, request)
 		m = dist.RegSend(from, target.name, msg)
 		if target.name == "" {
 			m = dist.Send(from, target.pid, msg)
-		}
-	} else {
-		m = dist.RegSendCall(from, target.name, mref, request)
-		if target.name == "" {
-			m = dist.SendCall(from, target.pid, mref, request)
 		}
 	}
 	return peer.sendErr(peer.w.SendPair(ctx, monitorCtrl(from, target, mref), m))

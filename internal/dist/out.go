@@ -39,7 +39,7 @@ type Out struct {
 	ref etf.Ref
 	// call: the message is a gen_server call's request around payload,
 	// {'$gen_call', {from, [alias|ref]}, payload}, written byte by byte
-	// (SendCall, RegSendCall).
+	// (CallOf).
 	call bool
 	// ctrl is the control tuple of every other operation.
 	ctrl    etf.Tuple
@@ -69,16 +69,15 @@ func RegSend(from etf.Pid, name etf.Atom, msg etf.Term) Out {
 	return Out{op: OpRegSend, from: from, name: name, payload: msg}
 }
 
-// SendCall is Send of a gen_server call's request, the message
+// CallOf is a gen_server call's request to the process registered as
+// name (RegSend), or to pid when name is empty (Send): the message
 // {'$gen_call', {From, [alias|Ref]}, Request} that gen_server:call sends
 // (OTP 24 and later: ref is the call's monitor and the alias its reply
 // goes to), written without making terms of the envelope.
-func SendCall(from, to etf.Pid, ref etf.Ref, request etf.Term) Out {
-	return Out{op: OpSendSender, from: from, to: to, ref: ref, call: true, payload: request}
-}
-
-// RegSendCall is RegSend of a gen_server call's request (see SendCall).
-func RegSendCall(from etf.Pid, name etf.Atom, ref etf.Ref, request etf.Term) Out {
+func CallOf(from, pid etf.Pid, name etf.Atom, ref etf.Ref, request etf.Term) Out {
+	if name == "" {
+		return Out{op: OpSendSender, from: from, to: pid, ref: ref, call: true, payload: request}
+	}
 	return Out{op: OpRegSend, from: from, name: name, ref: ref, call: true, payload: request}
 }
 

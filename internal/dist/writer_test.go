@@ -33,8 +33,8 @@ func TestMessageFramesMatchGeneralEncoding(t *testing.T) {
 		{Send(from, other, msg), SendSender, etf.Tuple{int64(22), from, other}},
 		{RegSend(from, "name", msg), 0, etf.Tuple{int64(6), from, etf.Atom(""), etf.Atom("name")}},
 		// A call's request: the message is its envelope around msg.
-		{RegSendCall(from, "name", callRef, msg), 0, etf.Tuple{int64(6), from, etf.Atom(""), etf.Atom("name")}},
-		{SendCall(from, to, callRef, msg), SendSender, etf.Tuple{int64(22), from, to}},
+		{CallOf(from, etf.Pid{}, "name", callRef, msg), 0, etf.Tuple{int64(6), from, etf.Atom(""), etf.Atom("name")}},
+		{CallOf(from, to, "", callRef, msg), SendSender, etf.Tuple{int64(22), from, to}},
 	}
 	payload := func(o Out) etf.Term {
 		if o.call {
@@ -104,7 +104,7 @@ func genCall(from etf.Pid, ref etf.Ref, request etf.Term) etf.Tuple {
 }
 
 // TestCallPathAllocations: a call's frames, MONITOR_P by name and the
-// request (RegSendCall), and the DEMONITOR_P after it, are made and
+// request (CallOf), and the DEMONITOR_P after it, are made and
 // encoded without allocating.
 func TestCallPathAllocations(t *testing.T) {
 	from := etf.Pid{Node: "a@h", ID: 1, Creation: 3}
@@ -113,8 +113,8 @@ func TestCallPathAllocations(t *testing.T) {
 	for _, flags := range []Flags{0, DistHdrAtomCache | Fragments} {
 		w := NewWriter(nil, flags, "a@h", "b@h")
 		allocs := testing.AllocsPerRun(1000, func() {
-			for _, m := range []Out{MonitorPOf(from, etf.Pid{}, "server", callRef), RegSendCall(from, "server", callRef, int64(1)),
-				DemonitorPOf(from, etf.Pid{}, "server", callRef), MonitorPOf(from, to, "", callRef), SendCall(from, to, callRef, int64(1))} {
+			for _, m := range []Out{MonitorPOf(from, etf.Pid{}, "server", callRef), CallOf(from, etf.Pid{}, "server", callRef, int64(1)),
+				DemonitorPOf(from, etf.Pid{}, "server", callRef), MonitorPOf(from, to, "", callRef), CallOf(from, to, "", callRef, int64(1))} {
 				w.appendFrame(buf[:0], &m)
 			}
 		})
