@@ -280,10 +280,7 @@ func TestInlineSendPartial(t *testing.T) {
 	// its zero-window probes.
 	c.(*net.TCPConn).SetWriteBuffer(256 << 10)
 	s.(*net.TCPConn).SetReadBuffer(256 << 10)
-	conn, err := NewConn(c, &Peer{Name: "b@h"}, nil, ConnConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := mustConn(t, c)
 	defer conn.Close()
 	big := make([]byte, 8<<20) // far more than the two socket buffers hold
 	for i := range big {
@@ -311,10 +308,7 @@ func TestInlineSendPartial(t *testing.T) {
 	s.SetReadDeadline(time.Now().Add(distributetest.Scale(10 * time.Second)))
 	fr := NewFrameReader(s, nil, len(big))
 	for _, want := range [][]byte{big, []byte("after")} {
-		got, err := fr.ReadFrame()
-		for err == nil && len(got) == 0 { // a tick
-			got, err = fr.ReadFrame()
-		}
+		got, err := readDataFrame(fr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,10 +325,7 @@ func TestInlineSendPartial(t *testing.T) {
 // must not fail the connection.
 func TestInlineSendAfterWriteDeadline(t *testing.T) {
 	c, s := tcpPair(t)
-	conn, err := NewConn(c, &Peer{Name: "b@h"}, nil, ConnConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := mustConn(t, c)
 	defer conn.Close()
 	c.SetWriteDeadline(time.Unix(1, 0)) // as a writer's write long ago left it
 	ctx, cancel := context.WithTimeout(context.Background(), distributetest.Scale(10*time.Second))
@@ -344,10 +335,7 @@ func TestInlineSendAfterWriteDeadline(t *testing.T) {
 	}
 	s.SetReadDeadline(time.Now().Add(distributetest.Scale(10 * time.Second)))
 	fr := NewFrameReader(s, nil, 0)
-	got, err := fr.ReadFrame()
-	for err == nil && len(got) == 0 { // a tick
-		got, err = fr.ReadFrame()
-	}
+	got, err := readDataFrame(fr)
 	if err != nil || string(got) != "late" {
 		t.Fatalf("read %q, %v; want the frame sent after the deadline passed (connection: %v)", got, err, conn.Err())
 	}
@@ -485,10 +473,7 @@ func selfSigned(t testing.TB, host string) tls.Certificate {
 
 func benchmarkSend(b *testing.B, size int) {
 	c, s := tcpPair(b)
-	conn, err := NewConn(c, &Peer{Name: "b@h"}, nil, ConnConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	conn := mustConn(b, c)
 	defer conn.Close()
 	total := int64(b.N) * int64(size+4)
 	readDone := make(chan error, 1)

@@ -320,10 +320,7 @@ func TestLeadStaleInterrupt(t *testing.T) {
 // once and the reader goroutine keeps the reads.
 func TestLeadNotPlainTCP(t *testing.T) {
 	c, s := net.Pipe()
-	a, err := NewConn(c, &Peer{Name: "b@h"}, nil, ConnConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustConn(t, c)
 	defer a.Close()
 	defer s.Close()
 	var l Leader

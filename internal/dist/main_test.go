@@ -37,3 +37,24 @@ func tcpPair(t testing.TB) (client, server net.Conn) {
 	t.Cleanup(func() { client.Close(); server.Close() })
 	return client, server
 }
+
+// mustConn wraps nc in a Conn for the peer b@h, with the default
+// configuration; the caller closes it.
+func mustConn(t testing.TB, nc net.Conn) *Conn {
+	t.Helper()
+	conn, err := NewConn(nc, &Peer{Name: "b@h"}, nil, ConnConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// readDataFrame reads fr's next frame that is not a tick (an empty one).
+func readDataFrame(fr *FrameReader) ([]byte, error) {
+	for {
+		frame, err := fr.ReadFrame()
+		if err != nil || len(frame) > 0 {
+			return frame, err
+		}
+	}
+}

@@ -158,7 +158,12 @@ func TestReaderAliasSendFast(t *testing.T) {
 // callReply is what gen_server:reply sends to a call's alias:
 // {[alias|Ref], Reply}.
 func callReply(ref etf.Ref, reply etf.Term) etf.Tuple {
-	return etf.Tuple{etf.ImproperList{Elems: []etf.Term{etf.Atom("alias")}, Tail: ref}, reply}
+	return etf.Tuple{aliasTag(ref), reply}
+}
+
+// aliasTag is a call's tag, [alias|Ref], in its request and its reply.
+func aliasTag(ref etf.Ref) etf.ImproperList {
+	return etf.ImproperList{Elems: []etf.Term{etf.Atom("alias")}, Tail: ref}
 }
 
 // TestReaderCallReplyFast: an ALIAS_SEND whose message is the reply to

@@ -99,8 +99,7 @@ var callRef = etf.Ref{Node: "a@h", Creation: 3, Len: 3, ID: [etf.MaxRefWords]uin
 // genCall is the message gen_server:call sends: {'$gen_call', {From,
 // [alias|Ref]}, Request}.
 func genCall(from etf.Pid, ref etf.Ref, request etf.Term) etf.Tuple {
-	tag := etf.ImproperList{Elems: []etf.Term{etf.Atom("alias")}, Tail: ref}
-	return etf.Tuple{etf.Atom("$gen_call"), etf.Tuple{from, tag}, request}
+	return etf.Tuple{etf.Atom("$gen_call"), etf.Tuple{from, aliasTag(ref)}, request}
 }
 
 // TestCallPathAllocations: a call's frames, MONITOR_P by name and the
@@ -295,10 +294,7 @@ func TestReaderChecksFields(t *testing.T) {
 // an encoding error queues nothing.
 func TestWriterQueues(t *testing.T) {
 	c, s := tcpPair(t)
-	conn, err := NewConn(c, &Peer{Name: "b@h"}, nil, ConnConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := mustConn(t, c)
 	defer conn.Close()
 	flags := SendSender | DistHdrAtomCache | Fragments
 	w := NewWriter(conn, flags, "a@h", "b@h")
