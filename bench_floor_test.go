@@ -109,21 +109,20 @@ type usage struct {
 // needs seconds of round trips to be read to a percent.
 func startUsage(b *testing.B, peer int) func() usage {
 	b.Helper()
-	self0 := processCPU()
-	peer0, faults0 := pairUsage(b, peer)
+	u0 := pairUsage(b, peer)
 	return func() usage {
-		peer1, faults1 := pairUsage(b, peer)
-		return usage{cpu: processCPU() - self0 + peer1 - peer0, faults: faults1 - faults0}
+		u := pairUsage(b, peer)
+		return usage{cpu: u.cpu - u0.cpu, faults: u.faults - u0.faults}
 	}
 }
 
-// pairUsage returns the CPU time process peer has used, and the minor page
-// faults this process and peer have taken together.
-func pairUsage(b *testing.B, peer int) (time.Duration, int64) {
+// pairUsage returns what this process and process peer have used so far,
+// together.
+func pairUsage(b *testing.B, peer int) usage {
 	b.Helper()
-	_, self := procStat(b, os.Getpid())
-	cpu, other := procStat(b, peer)
-	return cpu, self + other
+	cpu, faults := selfUsage()
+	peerCPU, peerFaults := procStat(b, peer)
+	return usage{cpu: cpu + peerCPU, faults: faults + peerFaults}
 }
 
 // procStat returns the CPU time (utime and stime, fields 14 and 15) and
@@ -166,7 +165,7 @@ func warmUp(b *testing.B, peer, n int, op func() error) int {
 	b.Helper()
 	k, quiet := 0, 0
 	for k < warmRounds && quiet < warmQuiet {
-		_, faults0 := pairUsage(b, peer)
+		faults0 := pairUsage(b, peer).faults
 		for range n {
 			if err := op(); err != nil {
 				b.Fatal(err)
@@ -174,7 +173,7 @@ func warmUp(b *testing.B, peer, n int, op func() error) int {
 		}
 		k++
 		quiet++
-		if _, faults := pairUsage(b, peer); faults-faults0 >= int64(n/100) {
+		if pairUsage(b, peer).faults-faults0 >= int64(n/100) {
 			quiet = 0
 		}
 	}

@@ -70,9 +70,16 @@ func benchSendN(b *testing.B, ctx context.Context, p *Process, sink Atom, send f
 
 // processCPU returns the CPU time this process has used.
 func processCPU() time.Duration {
+	cpu, _ := selfUsage()
+	return cpu
+}
+
+// selfUsage returns the CPU time (user and system, every thread) this
+// process has used and the minor page faults it has taken.
+func selfUsage() (time.Duration, int64) {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), int64(ru.Minflt)
 }
 
 // BenchmarkSendUntyped64 is the baseline: the 68 wire bytes as an
